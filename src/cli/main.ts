@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+import { CommanderError } from "commander";
+import { createContext, type GlobalOptions } from "../commands/context.js";
+import { ElmInfraError, ExitCode, InterruptedError, UsageError } from "../errors.js";
+import { chooseMode, Output } from "../output/output.js";
+import { redact } from "../output/redact.js";
+import { buildProgram, type Action } from "./program.js";
+
+/** The only place that prints final errors and sets the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = ExitCode.Success;
+  let output = new Output(chooseMode({ json: argv.includes("--json"), isTTY: process.stderr.isTTY, ci: !!process.env.CI }));
+
+  const run = async (name: string, options: GlobalOptions, action: Action): Promise<void> => {
+    output = new Output(
+      chooseMode({ json: options.json, isTTY: process.stderr.isTTY, ci: !!process.env.CI }),
+      options.verbose,
+    );
+    const abort = new AbortController();
+    let interrupts = 0;
+    const onSigint = () => {
+      interrupts += 1;
+      if (interrupts > 1) process.exit(ExitCode.Interrupted); // a second Ctrl-C does not wait
+      output.warn("interrupted: stopping and cleaning up (press Ctrl-C again to quit at once)");
+      abort.abort(new InterruptedError());
+    };
+    process.on("SIGINT", onSigint);
+    process.on("SIGTERM", onSigint);
+    try {
+      const ctx = createContext(options, output, abort.signal, !!process.stdin.isTTY && !options.json);
+      const data = await action(ctx);
+      if (data !== undefined) output.emit({ type: "result", command: name, data });
+    } finally {
+      process.off("SIGINT", onSigint);
+      process.off("SIGTERM", onSigint);
+    }
+  };
+
+  const program = buildProgram(run);
+  program.exitOverride();
+  program.configureOutput({
+    writeOut: (s) => process.stdout.write(s),
+    writeErr: (s) => process.stderr.write(redact(s)),
+  });
+  for (const sub of program.commands) sub.exitOverride();
+
+  try {
+    if (argv.length === 0) {
+      program.outputHelp({ error: true });
+      return ExitCode.Usage;
+    }
+    await program.parseAsync(argv, { from: "user" });
+  } catch (error) {
+    exitCode = reportError(error, output);
+  }
+  return exitCode;
+}
+
+function reportError(error: unknown, output: Output): number {
+  if (error instanceof CommanderError) {
+    // commander already printed its message; help and version are not errors
+    if (["commander.helpDisplayed", "commander.help", "commander.version"].includes(error.code)) return ExitCode.Success;
+    return ExitCode.Usage;
+  }
+  const known = error instanceof ElmInfraError ? error : undefined;
+  const exitCode = known?.exitCode ?? ExitCode.OperationFailed;
+  const message = error instanceof Error ? error.message : String(error);
+  output.emit({
+    type: "error",
+    exitCode,
+    error: known ? known.name : "UnexpectedError",
+    message: known ? message : `unexpected error: ${message}`,
+    ...(known?.hint ? { hint: known.hint } : {}),
+  });
+  if (!known && output.verbose && error instanceof Error && error.stack) output.debug(error.stack);
+  if (error instanceof UsageError && output.mode !== "json") process.stderr.write("(run with --help for usage)\n");
+  return exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`error: ${redact(String(error))}\n`);
+    process.exitCode = ExitCode.OperationFailed;
+  },
+);

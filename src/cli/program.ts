@@ -1,0 +1,125 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { CommandContext, GlobalOptions } from "../commands/context.js";
+import { notBuiltYet } from "../commands/not-built.js";
+import { parseServiceRef } from "../config/service-ref.js";
+
+export type Action = (ctx: CommandContext) => Promise<unknown>;
+/** Called by each command's action with the work to run; main.ts supplies the context and exits. */
+export type Runner = (name: string, options: GlobalOptions, action: Action) => Promise<void>;
+
+const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
+
+async function knownServices(ctx: CommandContext): Promise<string[]> {
+  return Object.keys((await ctx.loadCluster()).services);
+}
+
+export function buildProgram(run: Runner): Command {
+  const program = new Command("elm-infra")
+    .description("Run elm-lang.org and package.elm-lang.org on a Nomad/Consul/Traefik cluster.")
+    .addOption(new Option("-t, --target <name>", "target from cluster.yaml").env("ELM_INFRA_TARGET"))
+    .addOption(new Option("-c, --config <file>", "path to cluster.yaml").env("ELM_INFRA_CONFIG"))
+    .option("-y, --yes", "do not ask before changing anything", false)
+    .option("-n, --dry-run", "show the plan and stop before any change", false)
+    .option("--json", "print JSON lines (one event per line, results last)", false)
+    .option("-v, --verbose", "print debug detail", false)
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText(
+      "after",
+      examples([
+        "npm run bring-up -- --target local --yes",
+        "npm run deploy -- elm-lang.org@1.4.2 --target production",
+        "npm run status -- --json",
+        "elm-infra render package.elm-lang.org@2.0.1",
+      ]) +
+        "\nExit codes: 0 success, 1 operation failed, 2 usage or configuration error,\n" +
+        "3 refused (conflict or lock held), 4 not implemented yet, 130 interrupted.\n",
+    );
+
+  const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
+
+  program
+    .command("bring-up")
+    .description("create the VMs, bootstrap them with Ansible and verify the cluster")
+    .addHelpText("after", examples(["elm-infra bring-up --target local --yes", "elm-infra bring-up --target production --dry-run"]))
+    .action((_o, cmd: Command) => run("bring-up", globals(cmd), (ctx) => notBuiltYet(ctx, "bring-up")));
+
+  program
+    .command("deploy")
+    .description("deploy <service>@<version>: render, plan, submit, watch, prove through Traefik")
+    .argument("<service@version>", "service and image tag, e.g. elm-lang.org@1.4.2")
+    .option("--build", "build and ship the image first", false)
+    .addHelpText("after", examples(["elm-infra deploy elm-lang.org@1.4.2 --yes", "elm-infra deploy package.elm-lang.org@2.0.1 --dry-run"]))
+    .action((arg: string, _o, cmd: Command) =>
+      run("deploy", globals(cmd), async (ctx) => {
+        parseServiceRef(arg, await knownServices(ctx));
+        return notBuiltYet(ctx, "deploy");
+      }),
+    );
+
+  program
+    .command("scale")
+    .description("add or remove managers and workers without losing quorum or requests")
+    .option("--managers <n>", "number of managers (odd)", (v) => parseCount(v, "--managers"))
+    .option("--workers <n>", "number of workers", (v) => parseCount(v, "--workers"))
+    .addHelpText("after", examples(["elm-infra scale --workers 3 --yes", "elm-infra scale --managers 5 --dry-run"]))
+    .action((_o, cmd: Command) => run("scale", globals(cmd), (ctx) => notBuiltYet(ctx, "scale")));
+
+  program
+    .command("rollback")
+    .description("go back to the previous stable version, or to the one that ran <version>")
+    .argument("<service[@version]>", "service, optionally with the version to return to")
+    .addHelpText("after", examples(["elm-infra rollback elm-lang.org --yes", "elm-infra rollback elm-lang.org@1.4.1 --yes"]))
+    .action((arg: string, _o, cmd: Command) =>
+      run("rollback", globals(cmd), async (ctx) => {
+        parseServiceRef(arg, await knownServices(ctx), { versionOptional: true });
+        return notBuiltYet(ctx, "rollback");
+      }),
+    );
+
+  program
+    .command("status")
+    .description("running version, deployment, allocations and Traefik health per service")
+    .argument("[service]", "one service only")
+    .addHelpText("after", examples(["elm-infra status", "elm-infra status elm-lang.org --json"]))
+    .action((_s: string | undefined, _o, cmd: Command) => run("status", globals(cmd), (ctx) => notBuiltYet(ctx, "status")));
+
+  program
+    .command("destroy")
+    .description("destroy the target's VMs and everything on them")
+    .addHelpText("after", examples(["elm-infra destroy --target local --yes"]))
+    .action((_o, cmd: Command) => run("destroy", globals(cmd), (ctx) => notBuiltYet(ctx, "destroy")));
+
+  program
+    .command("render")
+    .description("print the Nomad job for <service>@<version> (HCL, or JSON with --json); no cluster needed")
+    .argument("<service@version>", "service and image tag")
+    .addHelpText("after", examples(["elm-infra render elm-lang.org@1.4.2", "elm-infra render package.elm-lang.org@2.0.1 --json"]))
+    .action((arg: string, _o, cmd: Command) =>
+      run("render", globals(cmd), async (ctx) => {
+        parseServiceRef(arg, await knownServices(ctx));
+        return notBuiltYet(ctx, "render");
+      }),
+    );
+
+  program
+    .command("image")
+    .description("build <service>@<version>'s image, tag it and ship it to the target")
+    .argument("<service@version>", "service and image tag")
+    .option("--context <dir>", "build context: the site's build output")
+    .addHelpText("after", examples(["elm-infra image elm-lang.org@1.4.2 --context ../elm-lang.org/_site --yes"]))
+    .action((arg: string, _o, cmd: Command) =>
+      run("image", globals(cmd), async (ctx) => {
+        parseServiceRef(arg, await knownServices(ctx));
+        return notBuiltYet(ctx, "image");
+      }),
+    );
+
+  return program;
+}
+
+function parseCount(value: string, flag: string): number {
+  if (!/^[0-9]{1,2}$/.test(value)) {
+    throw new InvalidArgumentError(`${flag} takes a whole number, for example ${flag} 3`);
+  }
+  return Number(value);
+}

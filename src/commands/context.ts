@@ -1,0 +1,63 @@
+import { createInterface } from "node:readline/promises";
+import { loadConfig, readClusterFile, type LoadedConfig } from "../config/load.js";
+import type { Cluster } from "../config/schema.js";
+import { resolve } from "node:path";
+import { ElmInfraError, UsageError } from "../errors.js";
+import type { Output } from "../output/output.js";
+
+export interface GlobalOptions {
+  target?: string;
+  config?: string;
+  yes: boolean;
+  dryRun: boolean;
+  json: boolean;
+  verbose: boolean;
+}
+
+/** What every command receives: options, the output stream, Ctrl-C, configuration. */
+export interface CommandContext {
+  options: GlobalOptions;
+  output: Output;
+  signal: AbortSignal;
+  /** True when a person can answer a question on this terminal. */
+  interactive: boolean;
+  /** cluster.yaml alone: enough to validate arguments before choosing a target. */
+  loadCluster(): Promise<Cluster>;
+  /** cluster.yaml, the chosen target and its secrets. */
+  loadConfig(): Promise<LoadedConfig>;
+  /** Resolves when the change may go ahead; throws when it may not. */
+  confirm(change: string): Promise<void>;
+}
+
+export class CancelledError extends ElmInfraError {}
+
+export function createContext(
+  options: GlobalOptions,
+  output: Output,
+  signal: AbortSignal,
+  interactive: boolean,
+): CommandContext {
+  let loaded: Promise<LoadedConfig> | undefined;
+  let cluster: Promise<Cluster> | undefined;
+  return {
+    options,
+    output,
+    signal,
+    interactive,
+    loadCluster: () => (cluster ??= readClusterFile(resolve(options.config ?? "cluster.yaml"))),
+    loadConfig: () => (loaded ??= loadConfig({ file: options.config, target: options.target })),
+    async confirm(change) {
+      if (options.yes) return;
+      if (!interactive) {
+        throw new UsageError(`this would ${change}, and no one is here to confirm`, "pass --yes to go ahead, or --dry-run to only see the plan");
+      }
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        const answer = await rl.question(`This will ${change}. Go ahead? [y/N] `, { signal });
+        if (!/^y(es)?$/i.test(answer.trim())) throw new CancelledError("cancelled: nothing was changed");
+      } finally {
+        rl.close();
+      }
+    },
+  };
+}

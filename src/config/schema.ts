@@ -1,0 +1,113 @@
+import { z } from "zod";
+
+/** Hostnames as Traefik's Host() rule and DNS accept them; nothing that could escape a rule. */
+const hostname = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+    "must be a lower-case DNS name like www.elm-lang.org",
+  );
+
+/** Names that end up in job IDs, container names and file names. */
+const identifier = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9.-]{0,62}[a-z0-9])?$/, "must be lower-case letters, digits, '.' or '-'");
+
+const path = z.string().min(1, "must not be empty");
+
+const sshSettings = z.strictObject({
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a Unix user name").default("root"),
+  port: z.number().int().min(1).max(65535).default(22),
+  privateKey: path.describe("path to the private key, relative to cluster.yaml"),
+  knownHosts: path
+    .describe("file where host keys are pinned on first contact")
+    .default(".elm-infra/known_hosts"),
+});
+
+const sizes = z.strictObject({
+  manager: z.string().min(1),
+  worker: z.string().min(1),
+});
+
+export const targetSchema = z.strictObject({
+  provider: z.enum(["digitalocean", "local"]),
+  region: z.string().min(1),
+  sizes,
+  image: z.string().min(1).describe("VM base image: a DigitalOcean slug, or the local host image"),
+  managers: z
+    .number()
+    .int()
+    .min(1)
+    .max(7)
+    .refine((n) => n % 2 === 1, "must be odd (1, 3, 5 or 7) so the servers keep a quorum"),
+  workers: z.number().int().min(1).max(50),
+  domains: z
+    .record(z.string(), z.array(hostname).min(1))
+    .default({})
+    .describe("per service, the hostnames on this target; defaults to the service's hostnames"),
+  ssh: sshSettings,
+  registry: z
+    .string()
+    .regex(
+      /^(local|[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)*)$/,
+      "must be 'local' or a registry address like registry.digitalocean.com/elm",
+    ),
+  /** Loopback ports where the local target publishes what a user reaches. */
+  ports: z
+    .strictObject({
+      http: z.number().int().min(1024).max(65535).default(8080),
+      https: z.number().int().min(1024).max(65535).default(8443),
+    })
+    .default({ http: 8080, https: 8443 }),
+});
+
+const resources = z.strictObject({
+  cpu: z.number().int().min(20).max(16000).describe("MHz"),
+  memory: z.number().int().min(16).max(65536).describe("MiB"),
+});
+
+const persistentData = z.strictObject({
+  volume: identifier,
+  mountPath: z.string().regex(/^\/[A-Za-z0-9._/-]*$/, "must be an absolute path"),
+  node: z
+    .string()
+    .optional()
+    .describe("worker that holds the data; the job is pinned to it"),
+});
+
+export const serviceSchema = z.strictObject({
+  job: path.describe("Handlebars template of the Nomad job, relative to cluster.yaml"),
+  image: z
+    .string()
+    .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, "must be an image repository name"),
+  hostnames: z.array(hostname).min(1),
+  healthPath: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, "must be a path like /health"),
+  port: z.number().int().min(1).max(65535),
+  count: z.number().int().min(1).max(100),
+  resources,
+  data: persistentData.optional(),
+});
+
+export const clusterSchema = z.strictObject({
+  targets: z.record(identifier, targetSchema).refine((t) => Object.keys(t).length > 0, "needs at least one target"),
+  services: z.record(z.string(), serviceSchema).refine((s) => Object.keys(s).length > 0, "needs at least one service"),
+  defaultTarget: z.string().optional().describe("target used when neither --target nor ELM_INFRA_TARGET is given"),
+  terraform: z
+    .strictObject({ binary: z.enum(["tofu", "terraform", "auto"]).default("auto") })
+    .default({ binary: "auto" }),
+});
+
+export const secretsSchema = z.strictObject({
+  digitaloceanToken: z.string().min(1).optional(),
+  registryUsername: z.string().min(1).optional(),
+  registryPassword: z.string().min(1).optional(),
+  nomadToken: z.string().uuid("must be a Nomad ACL secret ID (a UUID)").optional(),
+  consulToken: z.string().uuid("must be a Consul ACL secret ID (a UUID)").optional(),
+  consulGossipKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, "must be 32 bytes in base64 (consul keygen)").optional(),
+  nomadGossipKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, "must be 32 bytes in base64 (nomad operator gossip keyring generate)").optional(),
+});
+
+export type Target = z.infer<typeof targetSchema>;
+export type Service = z.infer<typeof serviceSchema>;
+export type Cluster = z.infer<typeof clusterSchema>;
+export type Secrets = z.infer<typeof secretsSchema>;

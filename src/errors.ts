@@ -1,0 +1,83 @@
+/**
+ * Typed errors. Each carries the exit code the CLI uses and, where there is one, what the user can
+ * do next. Only the CLI entry prints them and exits.
+ */
+export const ExitCode = {
+  Success: 0,
+  OperationFailed: 1,
+  Usage: 2,
+  Refused: 3,
+  NotImplemented: 4,
+  Interrupted: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class ElmInfraError extends Error {
+  readonly exitCode: ExitCode = ExitCode.OperationFailed;
+  constructor(
+    message: string,
+    readonly hint?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The command line was wrong: a bad argument, an unknown option, a missing --yes. */
+export class UsageError extends ElmInfraError {
+  override readonly exitCode = ExitCode.Usage;
+}
+
+/** One problem in a configuration file, with where it is. */
+export interface ConfigProblem {
+  file: string;
+  /** Dotted path of the field, e.g. `targets.local.workers`; empty for syntax errors. */
+  path: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+/** The configuration (cluster.yaml, secrets) is invalid; lists every problem at once. */
+export class ConfigError extends ElmInfraError {
+  override readonly exitCode = ExitCode.Usage;
+  constructor(
+    readonly problems: ConfigProblem[],
+    hint = "fix the fields above and run again",
+  ) {
+    super(
+      `invalid configuration:\n${problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`,
+      hint,
+    );
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const where = p.line !== undefined ? `${p.file}:${p.line}:${p.column ?? 1}` : p.file;
+  return p.path ? `${where}: ${p.path}: ${p.message}` : `${where}: ${p.message}`;
+}
+
+/** Refused because of a conflict: a lock held by someone else, a job changed since the plan. */
+export class ConflictError extends ElmInfraError {
+  override readonly exitCode = ExitCode.Refused;
+}
+
+/** The operation ran and failed (a deployment reverted, a host unreachable, a build failed). */
+export class OperationError extends ElmInfraError {}
+
+/** A capability that is not built yet says so instead of pretending to succeed. */
+export class NotImplementedError extends ElmInfraError {
+  override readonly exitCode = ExitCode.NotImplemented;
+  constructor(what: string) {
+    super(`${what} is not implemented yet`, "see the README's roadmap for what works today");
+  }
+}
+
+/** The user pressed Ctrl-C; cleanup has run. */
+export class InterruptedError extends ElmInfraError {
+  override readonly exitCode = ExitCode.Interrupted;
+  constructor() {
+    super("interrupted", "locks were released; run the command again to continue");
+  }
+}

@@ -1,0 +1,79 @@
+import { redact } from "./redact.js";
+
+export type OutputMode = "tty" | "plain" | "json";
+
+/** Everything the tool tells the user is one of these events. */
+export type OutputEvent =
+  | { type: "task"; state: "started" | "completed" | "skipped"; title: string; ms?: number; reason?: string }
+  | { type: "task"; state: "failed"; title: string; ms: number; error: string }
+  | { type: "log"; level: "info" | "warn" | "debug"; message: string; task?: string }
+  | { type: "result"; command: string; data: unknown }
+  | { type: "error"; exitCode: number; error: string; message: string; hint?: string };
+
+export interface Writable {
+  write(chunk: string): unknown;
+}
+
+export function chooseMode(opts: { json?: boolean; isTTY?: boolean; ci?: boolean }): OutputMode {
+  if (opts.json) return "json";
+  return opts.isTTY && !opts.ci ? "tty" : "plain";
+}
+
+/**
+ * The one output stream. JSON mode writes one event per line on stdout; plain mode writes
+ * readable lines (progress and logs on stderr, results on stdout, so `| jq` and `> file` work);
+ * TTY mode leaves task progress to listr2 and prints the rest like plain mode. Every line passes
+ * through `redact`.
+ */
+export class Output {
+  constructor(
+    readonly mode: OutputMode,
+    readonly verbose = false,
+    private readonly out: Writable = process.stdout,
+    private readonly err: Writable = process.stderr,
+  ) {}
+
+  emit(event: OutputEvent): void {
+    if (event.type === "log" && event.level === "debug" && !this.verbose) return;
+    if (this.mode === "json") {
+      this.out.write(redact(JSON.stringify(event)) + "\n");
+      return;
+    }
+    const line = humanLine(event, this.mode);
+    if (line === undefined) return;
+    const stream = event.type === "result" ? this.out : this.err;
+    stream.write(redact(line) + "\n");
+  }
+
+  info(message: string, task?: string): void {
+    this.emit({ type: "log", level: "info", message, ...(task ? { task } : {}) });
+  }
+  warn(message: string): void {
+    this.emit({ type: "log", level: "warn", message });
+  }
+  debug(message: string): void {
+    this.emit({ type: "log", level: "debug", message });
+  }
+}
+
+function seconds(ms: number | undefined): string {
+  return ms === undefined ? "" : ` (${(ms / 1000).toFixed(1)}s)`;
+}
+
+function humanLine(event: OutputEvent, mode: OutputMode): string | undefined {
+  switch (event.type) {
+    case "task":
+      if (mode === "tty") return undefined; // listr2 draws tasks on a terminal
+      if (event.state === "started") return `▶ ${event.title}`;
+      if (event.state === "completed") return `✔ ${event.title}${seconds(event.ms)}`;
+      if (event.state === "skipped") return `↓ ${event.title} [skipped${event.reason ? `: ${event.reason}` : ""}]`;
+      return event.state === "failed" ? `✖ ${event.title}${seconds(event.ms)}: ${event.error}` : undefined;
+    case "log":
+      if (event.task && mode === "tty") return undefined;
+      return event.level === "warn" ? `warning: ${event.message}` : event.task ? `  ${event.message}` : event.message;
+    case "result":
+      return typeof event.data === "string" ? event.data : JSON.stringify(event.data, null, 2);
+    case "error":
+      return `error: ${event.message}${event.hint ? `\nhint: ${event.hint}` : ""}`;
+  }
+}

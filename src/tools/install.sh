@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Installs every program elm-infra drives: Debian packages (Docker engine, Ansible, OpenSSH,
+# debootstrap, busybox), the HashiCorp/Traefik/OpenTofu binaries and the Terraform providers, and
+# the locally made base images. Idempotent; two runs at once serialise on a lock per tool.
+#
+# For each Go tool, in order: a binary on PATH at the pinned version; the cache
+# (~/.cache/elm-infra/tools/<tool>/<version>/); the official release archive checked against its
+# published SHA-256 sums; a build from its Go module through the Go module proxy.
+#
+# Usage: src/tools/install.sh [--only tools|packages|images|docker] [--print-env]
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+versions="$here/versions.json"
+cache="${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}"
+bin="$cache/bin"
+mkdir -p "$cache" "$bin"
+
+log() { printf '[tools] %s\n' "$*" >&2; }
+die() { printf '[tools] error: %s\n' "$*" >&2; exit 1; }
+
+field() { node -e 'const v=require(process.argv[1])[process.argv[2]]; const f=v&&v[process.argv[3]]; process.stdout.write(f===undefined?"":String(f))' "$versions" "$1" "$2"; }
+
+with_lock() { # with_lock NAME CMD...: one holder at a time across processes
+  local lock="$cache/locks/$1.lock"; shift
+  mkdir -p "$cache/locks"
+  exec {fd}>"$lock"
+  flock "$fd"
+  "$@"
+  local rc=$?
+  flock -u "$fd"
+  return $rc
+}
+
+# ---------- Debian packages ----------
+need_packages() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v ansible-playbook >/dev/null || missing+=(ansible-core)
+  command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh >/dev/null || missing+=(openssh-client)
+  command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+  [ -x /bin/busybox ] || missing+=(busybox-static)
+  command -v unzip >/dev/null || missing+=(unzip)
+  command -v flock >/dev/null || missing+=(util-linux)
+  command -v ip >/dev/null || missing+=(iproute2)
+  printf '%s\n' "${missing[@]}"
+}
+
+install_packages() {
+  local missing; missing="$(need_packages)"
+  [ -z "$missing" ] && { log "Debian packages: present"; return 0; }
+  [ "$(id -u)" = 0 ] || die "missing Debian packages: $(echo $missing); run as root or install them: apt-get install -y $(echo $missing)"
+  log "installing Debian packages: $(echo $missing)"
+  apt-get update -qq >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+}
+
+# ---------- Docker engine ----------
+start_docker() {
+  if docker info >/dev/null 2>&1; then log "Docker engine: running"; return 0; fi
+  command -v dockerd >/dev/null || die "dockerd not found; run: src/tools/install.sh --only packages"
+  log "starting dockerd in the background (log: $cache/dockerd.log)"
+  nohup dockerd >"$cache/dockerd.log" 2>&1 &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && { log "Docker engine: running"; return 0; }; sleep 1; done
+  tail -20 "$cache/dockerd.log" >&2
+  die "dockerd did not answer within 60 s"
+}
+
+# ---------- Go tools ----------
+tool_version_ok() { # tool_version_ok PATH TOOL VERSION
+  local out
+  case "$2" in
+    terraform-provider-*) [ -x "$1" ] ;;   # providers have no --version; trust the cache key
+    traefik) out="$("$1" version 2>/dev/null)" && grep -q "$3" <<<"$out" ;;
+    *) out="$("$1" version 2>/dev/null | head -1)" && grep -q "v$3" <<<"$out" ;;
+  esac
+}
+
+fetch_release() { # fetch_release TOOL VERSION DEST: official archive verified by SHA256SUMS
+  local tool="$1" v="$2" dest="$3" url sums tmp name
+  url="$(field "$tool" release | sed "s/{v}/$v/g")"; sums="$(field "$tool" sums | sed "s/{v}/$v/g")"
+  [ -n "$url" ] || return 1
+  tmp="$(mktemp -d)"
+  if ! curl -fsSL --connect-timeout 5 --max-time 300 -o "$tmp/${url##*/}" "$url" 2>/dev/null \
+     || ! curl -fsSL --connect-timeout 5 --max-time 60 -o "$tmp/SUMS" "$sums" 2>/dev/null; then
+    rm -rf "$tmp"; return 1
+  fi
+  name="${url##*/}"
+  (cd "$tmp" && grep " $name\$" SUMS | sha256sum -c --quiet -) || { rm -rf "$tmp"; die "$tool $v: checksum mismatch for $name"; }
+  mkdir -p "$dest"
+  case "$name" in
+    *.zip) unzip -q -o "$tmp/$name" -d "$tmp/x" ;;
+    *.tar.gz) mkdir -p "$tmp/x" && tar -C "$tmp/x" -xzf "$tmp/$name" ;;
+  esac
+  find "$tmp/x" -maxdepth 1 -type f -name "${tool}*" -exec mv {} "$dest/$tool" \;
+  rm -rf "$tmp"
+  [ -x "$dest/$tool" ]
+}
+
+build_from_module() { # build_from_module TOOL VERSION DEST: go build from the module proxy
+  local tool="$1" v="$2" dest="$3" module pkg modver json dir commit src
+  module="$(field "$tool" module)"; pkg="$(field "$tool" package)"
+  modver="$(field "$tool" moduleVersion)"; [ -n "$modver" ] || modver="v$v"
+  command -v go >/dev/null || die "$tool: no release reachable and no Go toolchain to build it; install Go or put $tool $v on PATH"
+  log "$tool $v: building from $module@$modver (several minutes)"
+  json="$(GOFLAGS=-mod=mod go mod download -json "$module@$modver")" || die "$tool: go mod download $module@$modver failed"
+  dir="$(node -e 'const j=JSON.parse(require("fs").readFileSync(0));if(j.Error){console.error(j.Error);process.exit(1)}console.log(j.Dir)' <<<"$json")"
+  commit="$(node -e 'const j=JSON.parse(require("fs").readFileSync(0));console.log((j.Origin&&j.Origin.Hash)||"")' <<<"$json")"
+  src="$cache/src/$tool-$v"
+  rm -rf "$src"; mkdir -p "$cache/src"; cp -r "$dir" "$src"; chmod -R u+w "$src"
+  fix_nested_replaces "$src" "$commit"
+  (cd "$src" && GOFLAGS=-mod=mod GOTOOLCHAIN=auto go build -trimpath -o "$dest/$tool" "$pkg") \
+    >"$cache/src/$tool-$v.build.log" 2>&1 || { tail -30 "$cache/src/$tool-$v.build.log" >&2; die "$tool: go build failed (log: $cache/src/$tool-$v.build.log)"; }
+  rm -rf "$src"
+}
+
+# A module zip leaves out nested modules that go.mod replaces with ./dir: fetch each at the same
+# commit through the proxy, or drop the replace when the require line already names a version.
+fix_nested_replaces() {
+  local src="$1" commit="$2" line old new json ndir
+  while IFS=$'\t' read -r old new; do
+    [ -d "$src/$new" ] && continue
+    json=""
+    [ -n "$commit" ] && json="$(go mod download -json "$old@$commit" 2>/dev/null)" || true
+    ndir="$(node -e 'try{const j=JSON.parse(require("fs").readFileSync(0));if(!j.Error)console.log(j.Dir)}catch{}' <<<"$json")"
+    if [ -n "$ndir" ]; then
+      log "  nested module $old: from the proxy at ${commit:0:12}"
+      mkdir -p "$src/$new"; cp -r "$ndir/." "$src/$new/"; chmod -R u+w "$src/$new"
+    else
+      log "  nested module $old: dropping replace, using the required version"
+      (cd "$src" && go mod edit -dropreplace="$old")
+    fi
+  done < <(cd "$src" && go mod edit -json | node -e '
+    const j=JSON.parse(require("fs").readFileSync(0));
+    for (const r of j.Replace||[]) if (r.New.Path.startsWith("./")||r.New.Path.startsWith("../")) console.log(r.Old.Path+"\t"+r.New.Path)')
+}
+
+install_tool() { # install_tool TOOL: make $bin/TOOL the pinned version
+  local tool="$1" v dest onpath
+  v="$(field "$tool" version)"
+  dest="$cache/tools/$tool/$v"
+  onpath="$(command -v "$tool" 2>/dev/null || true)"
+  if [ -n "$onpath" ] && [ "$onpath" != "$bin/$tool" ] && tool_version_ok "$onpath" "$tool" "$v"; then
+    ln -sfn "$onpath" "$bin/$tool"; log "$tool $v: on PATH ($onpath)"; return 0
+  fi
+  if [ -x "$dest/$tool" ]; then ln -sfn "$dest/$tool" "$bin/$tool"; log "$tool $v: cached"; return 0; fi
+  local tmp="$cache/tools/$tool/.tmp-$$"; rm -rf "$tmp"; mkdir -p "$tmp"
+  if fetch_release "$tool" "$v" "$tmp"; then log "$tool $v: official release, checksum verified"
+  else build_from_module "$tool" "$v" "$tmp"; fi
+  mkdir -p "$(dirname "$dest")"; rm -rf "$dest"; mv "$tmp" "$dest"
+  ln -sfn "$dest/$tool" "$bin/$tool"
+  log "$tool $v: installed in $dest"
+}
+
+# Terraform/OpenTofu find providers for offline use in a filesystem mirror named by a CLI config.
+install_provider_mirror() {
+  local mirror="$cache/providers" tool v addr
+  for tool in terraform-provider-digitalocean terraform-provider-docker; do
+    v="$(field "$tool" version)"; addr="$(field "$tool" provider)"
+    local d="$mirror/registry.opentofu.org/$addr/$v/linux_amd64" h="$mirror/registry.terraform.io/$addr/$v/linux_amd64"
+    mkdir -p "$d" "$h"
+    ln -sfn "$cache/tools/$tool/$v/$tool" "$d/${tool}_v$v"
+    ln -sfn "$cache/tools/$tool/$v/$tool" "$h/${tool}_v$v"
+  done
+  cat >"$cache/terraformrc" <<RC
+provider_installation {
+  filesystem_mirror {
+    path    = "$mirror"
+  }
+}
+RC
+}
+
+install_tools() {
+  local t
+  for t in nomad consul traefik tofu terraform-provider-digitalocean terraform-provider-docker; do
+    with_lock "$t" install_tool "$t"
+  done
+  install_provider_mirror
+}
+
+install_images() { with_lock images bash "$repo/images/base/build.sh"; }
+
+only="all"; print_env=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --only) only="$2"; shift 2 ;;
+    --print-env) print_env=1; shift ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option $1 (try --help)" ;;
+  esac
+done
+case "$only" in
+  all) install_packages; start_docker; install_tools; install_images ;;
+  packages) install_packages ;;
+  docker) start_docker ;;
+  tools) install_tools ;;
+  images) install_images ;;
+  *) die "--only takes tools, packages, images or docker" ;;
+esac
+if [ "$print_env" = 1 ]; then
+  echo "export PATH=\"$bin:\$PATH\""
+  echo "export TF_CLI_CONFIG_FILE=\"$cache/terraformrc\""
+fi
+log "done"
