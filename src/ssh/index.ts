@@ -1,0 +1,15 @@
+export { connectSsh, SshConnection, type SshTarget, type ExecOptions, type ExecResult, type PortForward } from "./connection.js";
+export { checkHostKey, type HostKeyPolicy } from "./host-keys.js";
+export { HostKeyMismatchError, RemoteCommandError, SshConnectError, type HostKeyProblem } from "./errors.js";
+export {
+  parseKnownHosts,
+  verifyHostKey,
+  knownHostName,
+  hostFieldMatches,
+  formatKnownHostLine,
+  presentedHostKey,
+  fingerprintOf,
+  type KnownHostEntry,
+  type HostKeyVerdict,
+  type PresentedHostKey,
+} from "./known-hosts.js";
