@@ -33,7 +33,7 @@ export function parseServiceRef(
   if (arg === undefined || arg === "") {
     throw new UsageError(`missing ${form}`, `type for example: ${example}`);
   }
-  const at = arg.lastIndexOf("@");
+  const at = arg.indexOf("@"); // service names never contain "@"; anything after the first is the version
   const service = at === -1 ? arg : arg.slice(0, at);
   const version = at === -1 ? undefined : arg.slice(at + 1);
   if (!knownServices.includes(service)) {
