@@ -1,0 +1,173 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ConflictError, InterruptedError, OperationError } from "../../src/errors.js";
+import { Output, type OutputMode } from "../../src/output/output.js";
+import { forgetSecrets, registerSecret } from "../../src/output/redact.js";
+import { runSteps, type Step } from "../../src/tasks/runner.js";
+
+function captureOutput(mode: OutputMode) {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const output = new Output(mode, false, { write: (s: string) => stdout.push(s) }, { write: (s: string) => stderr.push(s) });
+  const lines = (chunks: string[]) => chunks.join("").split("\n").filter((l) => l !== "");
+  return { output, stdout: () => lines(stdout), stderr: () => lines(stderr) };
+}
+
+/** Plain lines with the step durations taken out, so they can be compared exactly. */
+const withoutTimes = (lines: string[]) => lines.map((l) => l.replace(/ \(\d+\.\ds\)/, ""));
+
+interface Ctx {
+  ran: string[];
+  imageExists?: boolean;
+}
+
+const step = (title: string, extra: Partial<Step<Ctx>> = {}): Step<Ctx> => ({
+  title,
+  run: (ctx) => {
+    ctx.ran.push(title);
+  },
+  ...extra,
+});
+
+const never = new AbortController().signal;
+
+afterEach(() => forgetSecrets());
+
+describe("runSteps in plain mode", () => {
+  it("runs steps in order and prints one line as each starts and ends, logs under the step", async () => {
+    const { output, stdout, stderr } = captureOutput("plain");
+    const steps: Step<Ctx>[] = [
+      step("render job"),
+      step("submit job", {
+        run: async (ctx, s) => {
+          s.log("evaluation 1 created");
+          await new Promise((r) => setTimeout(r, 5));
+          s.log("deployment started");
+          ctx.ran.push("submit job");
+        },
+      }),
+      step("prove through Traefik"),
+    ];
+    const ctx = await runSteps(steps, { ran: [] }, { output, signal: never });
+    expect(ctx.ran).toEqual(["render job", "submit job", "prove through Traefik"]);
+    expect(stdout()).toEqual([]);
+    expect(withoutTimes(stderr())).toEqual([
+      "▶ render job",
+      "✔ render job",
+      "▶ submit job",
+      "  evaluation 1 created",
+      "  deployment started",
+      "✔ submit job",
+      "▶ prove through Traefik",
+      "✔ prove through Traefik",
+    ]);
+    expect(stderr()[1]).toMatch(/^✔ render job \(\d+\.\ds\)$/);
+  });
+
+  it("reports skipped steps with their reason and does not run them", async () => {
+    const { output, stderr } = captureOutput("plain");
+    const steps = [step("build image", { skip: (ctx) => (ctx.imageExists ? "already in the registry" : false) }), step("submit job")];
+    const ctx = await runSteps(steps, { ran: [], imageExists: true }, { output, signal: never });
+    expect(ctx.ran).toEqual(["submit job"]);
+    expect(withoutTimes(stderr())).toEqual(["↓ build image [skipped: already in the registry]", "▶ submit job", "✔ submit job"]);
+  });
+
+  it.each([
+    ["OperationError", new OperationError("deployment failed: 2 allocations unhealthy\ndetails follow", "see nomad alloc logs")],
+    ["ConflictError", new ConflictError("lock held by alice")],
+    ["TypeError", new TypeError("boom")],
+  ])("a failing step (%s) stops the run and rethrows the same error", async (_name, thrown) => {
+    const { output, stderr } = captureOutput("plain");
+    const steps = [
+      step("submit job"),
+      step("watch deployment", {
+        run: () => {
+          throw thrown;
+        },
+      }),
+      step("prove through Traefik"),
+    ];
+    const ctx: Ctx = { ran: [] };
+    const error = await runSteps(steps, ctx, { output, signal: never }).catch((e: unknown) => e);
+    expect(error).toBe(thrown);
+    expect(error).toBeInstanceOf(thrown.constructor);
+    expect(ctx.ran).toEqual(["submit job"]);
+    const firstLine = thrown.message.split("\n")[0];
+    expect(withoutTimes(stderr())).toEqual(["▶ submit job", "✔ submit job", "▶ watch deployment", `✖ watch deployment: ${firstLine}`]);
+  });
+
+  it("setTitle renames the step in the lines that follow", async () => {
+    const { output, stderr } = captureOutput("plain");
+    const steps = [
+      step("watch deployment", {
+        run: (_ctx, s) => {
+          s.setTitle("watch deployment 3f1c");
+          s.log("healthy");
+        },
+      }),
+    ];
+    await runSteps(steps, { ran: [] }, { output, signal: never });
+    expect(withoutTimes(stderr())).toEqual(["▶ watch deployment", "  healthy", "✔ watch deployment 3f1c"]);
+  });
+
+  it("does not start a step once interrupted", async () => {
+    const { output } = captureOutput("plain");
+    const abort = new AbortController();
+    const steps = [
+      step("drain worker", {
+        run: (ctx) => {
+          ctx.ran.push("drain worker");
+          abort.abort();
+        },
+      }),
+      step("destroy worker"),
+    ];
+    const ctx: Ctx = { ran: [] };
+    await expect(runSteps(steps, ctx, { output, signal: abort.signal })).rejects.toBeInstanceOf(InterruptedError);
+    expect(ctx.ran).toEqual(["drain worker"]);
+  });
+
+  it("redacts secrets in step logs and failures", async () => {
+    const token = "3f1c9a2e-7b4d-4e8a-9c1f-2d5b6a7e8f90";
+    registerSecret(token);
+    const { output, stderr } = captureOutput("plain");
+    const steps = [
+      step("log in", {
+        run: (_ctx, s) => {
+          s.log(`using token ${token}`);
+          throw new OperationError(`token ${token} rejected`);
+        },
+      }),
+    ];
+    await expect(runSteps(steps, { ran: [] }, { output, signal: never })).rejects.toBeInstanceOf(OperationError);
+    expect(stderr().join("\n")).not.toContain(token);
+    expect(withoutTimes(stderr())).toEqual(["▶ log in", "  using token [redacted]", "✖ log in: token [redacted] rejected"]);
+  });
+});
+
+describe("runSteps in JSON mode", () => {
+  it("every event is a JSON line on stdout: started, logs tagged with the step, completed, skipped, failed", async () => {
+    const { output, stdout, stderr } = captureOutput("json");
+    const failure = new OperationError("submit refused");
+    const steps = [
+      step("build image", { skip: () => "already in the registry" }),
+      step("render job", { run: (_c, s) => s.log("12 lines") }),
+      step("submit job", {
+        run: () => {
+          throw failure;
+        },
+      }),
+      step("prove through Traefik"),
+    ];
+    await expect(runSteps(steps, { ran: [] }, { output, signal: never })).rejects.toBe(failure);
+    expect(stderr()).toEqual([]);
+    const events = stdout().map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events).toEqual([
+      { type: "task", state: "skipped", title: "build image", reason: "already in the registry" },
+      { type: "task", state: "started", title: "render job" },
+      { type: "log", level: "info", message: "12 lines", task: "render job" },
+      { type: "task", state: "completed", title: "render job", ms: expect.any(Number) },
+      { type: "task", state: "started", title: "submit job" },
+      { type: "task", state: "failed", title: "submit job", ms: expect.any(Number), error: "submit refused" },
+    ]);
+  });
+});
