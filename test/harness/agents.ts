@@ -513,6 +513,7 @@ async function launchAgent(spec: LaunchSpec): Promise<Agent> {
     await agent.stop();
     throw new Error(
       `${(error as Error).message}\n${spec.argv.join(" ")}\n--- last lines of ${spec.name}'s log ---\n${tail}`,
+      { cause: error },
     );
   }
   if (process.env.ELM_INFRA_HARNESS_DEBUG)
