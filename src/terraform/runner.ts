@@ -1,0 +1,198 @@
+/**
+ * The Terraform/OpenTofu client: runs the CLI with execa in a per-target working directory and
+ * turns its `-json` output into typed events. The only module here that starts processes.
+ */
+import { execa } from "execa";
+import { chmod, copyFile, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { OperationError } from "../errors.js";
+import { applyArgs, destroyArgs, initArgs, outputArgs, planArgs, planFileName, showPlanArgs, varFileName } from "./args.js";
+import type { TerraformBinary } from "./binary.js";
+import { parseUiLine, scrubEvent, summarizeDiagnostics, type Diagnostic, type TerraformEvent } from "./events.js";
+import type { TfVarSet } from "./vars.js";
+
+export interface TerraformRunnerOptions {
+  binary: TerraformBinary;
+  /** Holds the module's copy, the state, the plan and the var file; outside tracked files. */
+  workDir: string;
+  /** TF_VAR_ variables carrying secrets; their values are scrubbed from every event. */
+  secretEnv?: Record<string, string>;
+  /** CLI config file (provider mirror) for TF_CLI_CONFIG_FILE. */
+  cliConfigFile?: string;
+  /** Base environment; defaults to this process's. */
+  env?: NodeJS.ProcessEnv;
+  onEvent?: (event: TerraformEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface ChangeCounts {
+  add: number;
+  change: number;
+  remove: number;
+}
+
+export interface PlanResult {
+  /** Path of the saved plan, for `apply`. */
+  planFile: string;
+  /** False when the infrastructure already matches (exit code 0 with -detailed-exitcode). */
+  hasChanges: boolean;
+  changes: ChangeCounts;
+}
+
+/** Where a target's Terraform state lives: .elm-infra/ next to cluster.yaml, git-ignored. */
+export function workDirFor(root: string, targetName: string): string {
+  return join(root, ".elm-infra", targetName, "terraform");
+}
+
+/**
+ * Copies the module's .tf files into the working directory (dropping stale ones, keeping state
+ * and .terraform/) and writes the var set. The var set holds no secret; the file is 0600 anyway.
+ */
+export async function prepareWorkDir(moduleDir: string, workDir: string, varSet: TfVarSet): Promise<void> {
+  await mkdir(workDir, { recursive: true, mode: 0o700 });
+  const sources = (await readdir(moduleDir)).filter((f) => f.endsWith(".tf"));
+  for (const stale of (await readdir(workDir)).filter((f) => f.endsWith(".tf") && !sources.includes(f))) {
+    await rm(join(workDir, stale));
+  }
+  for (const file of sources) await copyFile(join(moduleDir, file), join(workDir, file));
+  const varFile = join(workDir, varFileName);
+  await writeFile(varFile, `${JSON.stringify(varSet, null, 2)}\n`, { mode: 0o600 });
+  await chmod(varFile, 0o600);
+}
+
+interface RunOutcome {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  diagnostics: Diagnostic[];
+  changes?: ChangeCounts;
+}
+
+export class TerraformRunner {
+  private readonly secrets: string[];
+
+  constructor(private readonly options: TerraformRunnerOptions) {
+    this.secrets = Object.values(options.secretEnv ?? {});
+  }
+
+  get program(): string {
+    return this.options.binary.program;
+  }
+
+  /** Installs the pinned providers (from the mirror when the CLI config names one) and the backend. */
+  async init(): Promise<void> {
+    const run = await this.run(initArgs(), { json: false });
+    if (run.exitCode !== 0) throw this.failure("init", run);
+  }
+
+  async plan(options: { destroy?: boolean } = {}): Promise<PlanResult> {
+    const run = await this.run(planArgs({ destroy: options.destroy }), { json: true });
+    if (run.exitCode !== 0 && run.exitCode !== 2) throw this.failure("plan", run);
+    return {
+      planFile: planFileName,
+      hasChanges: run.exitCode === 2,
+      changes: run.changes ?? { add: 0, change: 0, remove: 0 },
+    };
+  }
+
+  async apply(planFile: string = planFileName): Promise<ChangeCounts> {
+    const run = await this.run(applyArgs(planFile), { json: true });
+    if (run.exitCode !== 0) throw this.failure("apply", run);
+    return run.changes ?? { add: 0, change: 0, remove: 0 };
+  }
+
+  async destroy(): Promise<ChangeCounts> {
+    const run = await this.run(destroyArgs(), { json: true });
+    if (run.exitCode !== 0) throw this.failure("destroy", run);
+    return run.changes ?? { add: 0, change: 0, remove: 0 };
+  }
+
+  /** The root module's outputs, name to value. Sensitive outputs are left out. */
+  async outputs(): Promise<Record<string, unknown>> {
+    const run = await this.run(outputArgs(), { json: false });
+    if (run.exitCode !== 0) throw this.failure("output", run);
+    const raw = JSON.parse(run.stdout || "{}") as Record<string, { value: unknown; sensitive?: boolean }>;
+    return Object.fromEntries(Object.entries(raw).filter(([, o]) => !o.sensitive).map(([k, o]) => [k, o.value]));
+  }
+
+  /** The saved plan as Terraform's JSON plan representation (resource_changes, planned_values...). */
+  async showPlan(planFile: string = planFileName): Promise<unknown> {
+    const run = await this.run(showPlanArgs(planFile), { json: false });
+    if (run.exitCode !== 0) throw this.failure("show", run);
+    return JSON.parse(run.stdout) as unknown;
+  }
+
+  private environment(): NodeJS.ProcessEnv {
+    return {
+      ...(this.options.env ?? process.env),
+      TF_IN_AUTOMATION: "1",
+      TF_INPUT: "0",
+      // No version check against checkpoint-api.hashicorp.com: runs must work offline.
+      CHECKPOINT_DISABLE: "1",
+      ...(this.options.cliConfigFile ? { TF_CLI_CONFIG_FILE: this.options.cliConfigFile } : {}),
+      ...this.options.secretEnv,
+    };
+  }
+
+  private emit(event: TerraformEvent): void {
+    this.options.onEvent?.(scrubEvent(event, this.secrets));
+  }
+
+  private async run(args: string[], how: { json: boolean }): Promise<RunOutcome> {
+    const subprocess = execa(this.options.binary.path, args, {
+      cwd: this.options.workDir,
+      env: this.environment(),
+      extendEnv: false,
+      reject: false,
+      stdin: "ignore",
+      cancelSignal: this.options.signal,
+      // Terraform stops cleanly on SIGINT (state saved, locks released); SIGKILL only if it hangs.
+      killSignal: "SIGINT",
+      forceKillAfterDelay: 60_000,
+    });
+    const diagnostics: Diagnostic[] = [];
+    let changes: ChangeCounts | undefined;
+    if (how.json) {
+      for await (const line of subprocess.iterable({ from: "stdout" })) {
+        const event = parseUiLine(line);
+        if (!event) continue;
+        if (event.kind === "diagnostic") diagnostics.push(event.diagnostic);
+        if (event.kind === "change-summary") changes = { add: event.add, change: event.change, remove: event.remove };
+        this.emit(event);
+      }
+    }
+    const result = await subprocess;
+    if (result.isCanceled) {
+      throw new OperationError(`${this.program} ${args[0]} was interrupted`, "run the command again; the state was saved");
+    }
+    return {
+      exitCode: result.exitCode ?? 1,
+      stdout: typeof result.stdout === "string" ? result.stdout : "",
+      stderr: typeof result.stderr === "string" ? result.stderr : "",
+      diagnostics,
+      ...(changes ? { changes } : {}),
+    };
+  }
+
+  private failure(command: string, run: RunOutcome): OperationError {
+    const reason = summarizeDiagnostics(run.diagnostics) || errorLines(`${run.stdout}\n${run.stderr}`) || `exit code ${run.exitCode}`;
+    return new OperationError(
+      scrubText(`${this.program} ${command} failed: ${reason}`, this.secrets),
+      `the working directory is ${this.options.workDir}; run with --verbose to see every step`,
+    );
+  }
+}
+
+/** The "Error: ..." lines of Terraform's human output (init has no -json on every version). */
+export function errorLines(text: string): string {
+  return text
+    .split("\n")
+    .map((l) => l.replace(/^[│╷╵\s]+/, "").trim())
+    .filter((l) => l.startsWith("Error: "))
+    .map((l) => l.slice("Error: ".length))
+    .join("; ");
+}
+
+function scrubText(text: string, secrets: readonly string[]): string {
+  return secrets.filter((s) => s.length > 0).reduce((t, s) => t.split(s).join("[redacted]"), text);
+}
