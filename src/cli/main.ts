@@ -28,8 +28,8 @@ export async function main(argv: string[]): Promise<number> {
     process.on("SIGTERM", onSigint);
     try {
       const ctx = createContext(options, output, abort.signal, !!process.stdin.isTTY && !options.json);
-      const data = await action(ctx);
-      if (data !== undefined) output.emit({ type: "result", command: name, data });
+      const result = await action(ctx);
+      if (result !== undefined) output.emit({ type: "result", command: name, data: result.data, text: result.text });
     } finally {
       process.off("SIGINT", onSigint);
       process.off("SIGTERM", onSigint);

@@ -1,9 +1,18 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { CommandContext, GlobalOptions } from "../commands/context.js";
 import { notBuiltYet } from "../commands/not-built.js";
+import { deploy } from "../commands/deploy.js";
+import { render } from "../commands/render.js";
+import { rollback } from "../commands/rollback.js";
+import { formatStatus, status } from "../commands/status.js";
 import { parseServiceRef } from "../config/service-ref.js";
 
-export type Action = (ctx: CommandContext) => Promise<unknown>;
+/** A command's result: data for --json, text for people. */
+export interface CommandResult {
+  data: unknown;
+  text: string;
+}
+export type Action = (ctx: CommandContext) => Promise<CommandResult | undefined>;
 /** Called by each command's action with the work to run; main.ts supplies the context and exits. */
 export type Runner = (name: string, options: GlobalOptions, action: Action) => Promise<void>;
 
@@ -51,8 +60,20 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(["elm-infra deploy elm-lang.org@1.4.2 --yes", "elm-infra deploy package.elm-lang.org@2.0.1 --dry-run"]))
     .action((arg: string, _o, cmd: Command) =>
       run("deploy", globals(cmd), async (ctx) => {
-        parseServiceRef(arg, await knownServices(ctx));
-        return notBuiltYet(ctx, "deploy");
+        const o = cmd.opts<{ build: boolean }>();
+        if (o.build) {
+          parseServiceRef(arg, await knownServices(ctx));
+          return notBuiltYet(ctx, "deploy --build");
+        }
+        const r = await deploy(ctx, arg);
+        const secs = (ms: number | undefined) => `${((ms ?? 0) / 1000).toFixed(1)}s`;
+        const text =
+          r.outcome === "deployed"
+            ? `${r.service}@${r.version} deployed (was ${r.previousVersion ?? "not deployed"}), job version ${r.jobVersion}: plan ${secs(r.timings.plan)}, submit ${secs(r.timings.submit)}, rollout ${secs(r.timings.rollout)}, total ${secs(r.timings.total)}`
+            : r.outcome === "unchanged"
+              ? `${r.service}@${r.version} is already deployed; nothing changed`
+              : `plan for ${r.service}@${r.version} (dry run, nothing changed):\n${(r.plan?.lines ?? []).map((l) => `  ${l}`).join("\n")}`;
+        return { data: r, text };
       }),
     );
 
@@ -71,8 +92,9 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(["elm-infra rollback elm-lang.org --yes", "elm-infra rollback elm-lang.org@1.4.1 --yes"]))
     .action((arg: string, _o, cmd: Command) =>
       run("rollback", globals(cmd), async (ctx) => {
-        parseServiceRef(arg, await knownServices(ctx), { versionOptional: true });
-        return notBuiltYet(ctx, "rollback");
+        const r = await rollback(ctx, arg);
+        const text = r.outcome === "planned" ? `would roll ${r.service} back from ${r.from} to ${r.to} (dry run)` : `${r.service} rolled back from ${r.from} to ${r.to}`;
+        return { data: r, text };
       }),
     );
 
@@ -81,7 +103,12 @@ export function buildProgram(run: Runner): Command {
     .description("running version, deployment, allocations and Traefik health per service")
     .argument("[service]", "one service only")
     .addHelpText("after", examples(["elm-infra status", "elm-infra status elm-lang.org --json"]))
-    .action((_s: string | undefined, _o, cmd: Command) => run("status", globals(cmd), (ctx) => notBuiltYet(ctx, "status")));
+    .action((service: string | undefined, _o, cmd: Command) =>
+      run("status", globals(cmd), async (ctx) => {
+        const data = await status(ctx, service);
+        return { data, text: formatStatus(data) };
+      }),
+    );
 
   program
     .command("destroy")
@@ -96,8 +123,8 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(["elm-infra render elm-lang.org@1.4.2", "elm-infra render package.elm-lang.org@2.0.1 --json"]))
     .action((arg: string, _o, cmd: Command) =>
       run("render", globals(cmd), async (ctx) => {
-        parseServiceRef(arg, await knownServices(ctx));
-        return notBuiltYet(ctx, "render");
+        const r = await render(ctx, arg);
+        return { data: r, text: r.hcl.trimEnd() };
       }),
     );
 

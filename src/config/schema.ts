@@ -15,6 +15,10 @@ const identifier = z
 
 const path = z.string().min(1, "must not be empty");
 
+const loopbackUrl = z
+  .string()
+  .regex(/^http:\/\/(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|localhost|\[::1\]):[0-9]{1,5}\/?$/, "must be a loopback URL like http://127.0.0.1:4646");
+
 const sshSettings = z.strictObject({
   user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a Unix user name").default("root"),
   port: z.number().int().min(1).max(65535).default(22),
@@ -52,6 +56,19 @@ export const targetSchema = z.strictObject({
       /^(local|[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)*)$/,
       "must be 'local' or a registry address like registry.digitalocean.com/elm",
     ),
+  /**
+   * Where the APIs answer when they are on this machine (the local dev agents). Without it,
+   * elm-infra reaches a cluster through an SSH tunnel to a manager. Loopback only: the APIs are
+   * never exposed publicly.
+   */
+  endpoints: z
+    .strictObject({
+      nomad: loopbackUrl,
+      consul: loopbackUrl,
+      traefikApi: loopbackUrl,
+      entrypoint: loopbackUrl,
+    })
+    .optional(),
   /** Loopback ports where the local target publishes what a user reaches. */
   ports: z
     .strictObject({

@@ -7,7 +7,7 @@ export type OutputEvent =
   | { type: "task"; state: "started" | "completed" | "skipped"; title: string; ms?: number; reason?: string }
   | { type: "task"; state: "failed"; title: string; ms: number; error: string }
   | { type: "log"; level: "info" | "warn" | "debug"; message: string; task?: string }
-  | { type: "result"; command: string; data: unknown }
+  | { type: "result"; command: string; data: unknown; text?: string }
   | { type: "error"; exitCode: number; error: string; message: string; hint?: string };
 
 export interface Writable {
@@ -36,7 +36,8 @@ export class Output {
   emit(event: OutputEvent): void {
     if (event.type === "log" && event.level === "debug" && !this.verbose) return;
     if (this.mode === "json") {
-      this.out.write(redact(JSON.stringify(event)) + "\n");
+      const { text: _text, ...rest } = event as OutputEvent & { text?: string };
+      this.out.write(redact(JSON.stringify(event.type === "result" ? rest : event)) + "\n");
       return;
     }
     const line = humanLine(event, this.mode);
@@ -72,7 +73,7 @@ function humanLine(event: OutputEvent, mode: OutputMode): string | undefined {
       if (event.task && mode === "tty") return undefined;
       return event.level === "warn" ? `warning: ${event.message}` : event.task ? `  ${event.message}` : event.message;
     case "result":
-      return typeof event.data === "string" ? event.data : JSON.stringify(event.data, null, 2);
+      return event.text ?? (typeof event.data === "string" ? event.data : JSON.stringify(event.data, null, 2));
     case "error":
       return `error: ${event.message}${event.hint ? `\nhint: ${event.hint}` : ""}`;
   }

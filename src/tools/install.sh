@@ -117,6 +117,12 @@ build_from_module() { # build_from_module TOOL VERSION DEST: go build from the m
   rm -rf "$src"
 }
 
+pseudo_version_at() { # pseudo_version_at MODULE COMMIT: a listed pseudo-version built from COMMIT
+  local proxy
+  proxy="$(go env GOPROXY | tr ',|' '\n\n' | grep -m1 '^http')" || return 0
+  curl -fsS --max-time 30 "$proxy/$1/@v/list" 2>/dev/null | grep -m1 -- "-${2:0:12}\$" || true
+}
+
 # A module zip leaves out nested modules that go.mod replaces with ./dir: fetch each at the same
 # commit through the proxy, or drop the replace when the require line already names a version.
 fix_nested_replaces() {
@@ -124,7 +130,13 @@ fix_nested_replaces() {
   while IFS=$'\t' read -r old new; do
     [ -d "$src/$new" ] && continue
     json=""
-    [ -n "$commit" ] && json="$(go mod download -json "$old@$commit" 2>/dev/null)" || true
+    if [ -n "$commit" ]; then
+      # The proxy may not resolve a bare commit, but it lists pseudo-versions ending in one.
+      local pseudo
+      pseudo="$(pseudo_version_at "$old" "$commit")"
+      [ -n "$pseudo" ] && json="$(go mod download -json "$old@$pseudo" 2>/dev/null)" \
+        || json="$(go mod download -json "$old@$commit" 2>/dev/null)" || true
+    fi
     ndir="$(node -e 'try{const j=JSON.parse(require("fs").readFileSync(0));if(!j.Error)console.log(j.Dir)}catch{}' <<<"$json")"
     if [ -n "$ndir" ]; then
       log "  nested module $old: from the proxy at ${commit:0:12}"

@@ -1,0 +1,187 @@
+import type { Dispatcher } from "undici";
+import { ConflictError, OperationError } from "../errors.js";
+import { HttpError, httpJson, type HttpCall } from "../http.js";
+import type { AllocationStub, Deployment, JobPlan, NomadJob, NomadNode, RaftConfiguration } from "./types.js";
+
+export interface NomadClientOptions {
+  address: string;
+  token?: string;
+  /** Per-call timeout for ordinary calls; blocking queries add their wait to it. */
+  timeoutMs?: number;
+  dispatcher?: Dispatcher;
+  /** Called once per HTTP request: lets a benchmark count the calls. */
+  onRequest?: (method: string, path: string) => void;
+}
+
+/** A blocking query: returns when the index moves past `index` or after `wait`. */
+export interface Blocking {
+  index?: number;
+  waitSeconds?: number;
+  signal?: AbortSignal;
+}
+
+export interface Indexed<T> {
+  data: T;
+  index: number;
+}
+
+/** Typed client of the Nomad HTTP API. The ACL token travels as a header, never in the URL. */
+export class NomadClient {
+  constructor(private readonly options: NomadClientOptions) {}
+
+  get address(): string {
+    return this.options.address;
+  }
+
+  private async call<T>(call: HttpCall, blocking?: Blocking): Promise<Indexed<T>> {
+    const query = { ...call.query };
+    let timeoutMs = call.timeoutMs ?? this.options.timeoutMs ?? 15_000;
+    if (blocking?.index !== undefined) {
+      query.index = blocking.index;
+      query.wait = `${blocking.waitSeconds ?? 30}s`;
+      timeoutMs += (blocking.waitSeconds ?? 30) * 1000 + 5000;
+    }
+    this.options.onRequest?.(call.method, call.path);
+    try {
+      const res = await httpJson<T>(
+        this.options.address,
+        {
+          ...call,
+          query,
+          timeoutMs,
+          signal: blocking?.signal ?? call.signal,
+          headers: this.options.token ? { "X-Nomad-Token": this.options.token } : {},
+        },
+        { name: "Nomad", ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}) },
+      );
+      return { data: res.data, index: Number(res.headers["x-nomad-index"] ?? 0) };
+    } catch (error) {
+      throw explainNomadError(error);
+    }
+  }
+
+  // jobs
+  async parseJob(hcl: string): Promise<NomadJob> {
+    return (await this.call<NomadJob>({ method: "POST", path: "/v1/jobs/parse", body: { JobHCL: hcl, Canonicalize: true } })).data;
+  }
+  async readJob(id: string, blocking?: Blocking): Promise<NomadJob | undefined> {
+    try {
+      return (await this.call<NomadJob>({ method: "GET", path: `/v1/job/${encodeURIComponent(id)}` }, blocking)).data;
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+  async planJob(job: NomadJob): Promise<JobPlan> {
+    return (await this.call<JobPlan>({ method: "POST", path: `/v1/job/${encodeURIComponent(job.ID)}/plan`, body: { Job: job, Diff: true } })).data;
+  }
+  /** Registers only if the job is still at `jobModifyIndex` (0: only if it does not exist). */
+  async registerJob(job: NomadJob, jobModifyIndex: number): Promise<{ EvalID: string; JobModifyIndex: number; Warnings?: string }> {
+    return (await this.call<{ EvalID: string; JobModifyIndex: number; Warnings?: string }>({ method: "POST", path: "/v1/jobs", body: { Job: job, EnforceIndex: true, JobModifyIndex: jobModifyIndex } })).data;
+  }
+  async jobVersions(id: string): Promise<NomadJob[]> {
+    return (await this.call<{ Versions: NomadJob[] }>({ method: "GET", path: `/v1/job/${encodeURIComponent(id)}/versions` })).data.Versions;
+  }
+  async revertJob(id: string, version: number, enforcePriorVersion?: number): Promise<{ EvalID: string }> {
+    return (await this.call<{ EvalID: string }>({ method: "POST", path: `/v1/job/${encodeURIComponent(id)}/revert`, body: { JobID: id, JobVersion: version, ...(enforcePriorVersion !== undefined ? { EnforcePriorVersion: enforcePriorVersion } : {}) } })).data;
+  }
+  async setJobStable(id: string, version: number, stable: boolean): Promise<void> {
+    await this.call({ method: "POST", path: `/v1/job/${encodeURIComponent(id)}/stable`, body: { JobID: id, JobVersion: version, Stable: stable } });
+  }
+  async stopJob(id: string, purge = false): Promise<void> {
+    await this.call({ method: "DELETE", path: `/v1/job/${encodeURIComponent(id)}`, query: { purge } });
+  }
+  async jobAllocations(id: string, blocking?: Blocking): Promise<Indexed<AllocationStub[]>> {
+    return this.call<AllocationStub[]>({ method: "GET", path: `/v1/job/${encodeURIComponent(id)}/allocations` }, blocking);
+  }
+  async latestDeployment(jobId: string, blocking?: Blocking): Promise<Indexed<Deployment | null>> {
+    return this.call<Deployment | null>({ method: "GET", path: `/v1/job/${encodeURIComponent(jobId)}/deployment` }, blocking);
+  }
+
+  // deployments
+  async deployment(id: string, blocking?: Blocking): Promise<Indexed<Deployment>> {
+    return this.call<Deployment>({ method: "GET", path: `/v1/deployment/${id}` }, blocking);
+  }
+  async deploymentAllocations(id: string): Promise<AllocationStub[]> {
+    return (await this.call<AllocationStub[]>({ method: "GET", path: `/v1/deployment/allocations/${id}` })).data;
+  }
+  async promoteDeployment(id: string): Promise<void> {
+    await this.call({ method: "POST", path: `/v1/deployment/promote/${id}`, body: { DeploymentID: id, All: true } });
+  }
+  async failDeployment(id: string): Promise<void> {
+    await this.call({ method: "POST", path: `/v1/deployment/fail/${id}`, body: { DeploymentID: id } });
+  }
+
+  // allocations and evaluations
+  async allocation(id: string): Promise<AllocationStub> {
+    return (await this.call<AllocationStub>({ method: "GET", path: `/v1/allocation/${id}` })).data;
+  }
+  /** The last bytes of a task's log, for failure reports. */
+  async allocationLogTail(allocId: string, task: string, type: "stdout" | "stderr", bytes = 2048): Promise<string> {
+    try {
+      const res = await this.call<string>({ method: "GET", path: `/v1/client/fs/logs/${allocId}`, query: { task, type, origin: "end", offset: bytes, plain: true } });
+      return typeof res.data === "string" ? res.data : JSON.stringify(res.data);
+    } catch {
+      return "";
+    }
+  }
+  async evaluation(id: string): Promise<{ ID: string; Status: string; StatusDescription?: string; FailedTGAllocs?: Record<string, unknown> | null }> {
+    return (await this.call<{ ID: string; Status: string }>({ method: "GET", path: `/v1/evaluation/${id}` })).data;
+  }
+
+  // nodes
+  async nodes(): Promise<NomadNode[]> {
+    return (await this.call<NomadNode[]>({ method: "GET", path: "/v1/nodes" })).data;
+  }
+  async drainNode(id: string, deadlineSeconds: number): Promise<void> {
+    await this.call({ method: "POST", path: `/v1/node/${id}/drain`, body: { NodeID: id, DrainSpec: { Deadline: deadlineSeconds * 1e9, IgnoreSystemJobs: false }, MarkEligible: false } });
+  }
+  async setNodeEligibility(id: string, eligible: boolean): Promise<void> {
+    await this.call({ method: "POST", path: `/v1/node/${id}/eligibility`, body: { NodeID: id, Eligibility: eligible ? "eligible" : "ineligible" } });
+  }
+
+  // operator, status, ACL
+  async raftConfiguration(): Promise<RaftConfiguration> {
+    return (await this.call<RaftConfiguration>({ method: "GET", path: "/v1/operator/raft/configuration" })).data;
+  }
+  async autopilotHealth(): Promise<{ Healthy: boolean; FailureTolerance: number; Servers: Array<{ Name: string; Healthy: boolean; Leader: boolean }> }> {
+    return (await this.call<{ Healthy: boolean; FailureTolerance: number; Servers: Array<{ Name: string; Healthy: boolean; Leader: boolean }> }>({ method: "GET", path: "/v1/operator/autopilot/health" })).data;
+  }
+  async leader(): Promise<string> {
+    return (await this.call<string>({ method: "GET", path: "/v1/status/leader" })).data;
+  }
+  async aclBootstrap(): Promise<{ AccessorID: string; SecretID: string }> {
+    return (await this.call<{ AccessorID: string; SecretID: string }>({ method: "POST", path: "/v1/acl/bootstrap" })).data;
+  }
+  async createToken(name: string, policies: string[]): Promise<{ AccessorID: string; SecretID: string }> {
+    return (await this.call<{ AccessorID: string; SecretID: string }>({ method: "POST", path: "/v1/acl/token", body: { Name: name, Type: "client", Policies: policies } })).data;
+  }
+}
+
+/** Turns Nomad's HTTP errors into what the user can do about them. */
+export function explainNomadError(error: unknown): unknown {
+  if (!(error instanceof HttpError)) return error;
+  const body = error.body.trim();
+  if (error.status === 403) {
+    return new OperationError(
+      `Nomad refused ${error.call.method} ${error.call.path}: permission denied`,
+      `the Nomad token needs ${neededPermission(error.call.method, error.call.path)}; set ELM_INFRA_NOMAD_TOKEN or nomadToken in secrets/<target>.yaml`,
+    );
+  }
+  if (/conflicting job modify index|job modify index/i.test(body) && /enforc/i.test(body)) {
+    return new ConflictError(`the job changed since the plan (${body})`, "someone changed the job meanwhile: run the command again to plan against the new version");
+  }
+  if (error.status === 400 || error.status === 500) {
+    return new OperationError(`Nomad ${error.call.method} ${error.call.path} failed: ${body.slice(0, 500)}`);
+  }
+  return error;
+}
+
+function neededPermission(method: string, path: string): string {
+  if (path.startsWith("/v1/operator")) return method === "GET" ? "operator:read" : "operator:write";
+  if (path.startsWith("/v1/node")) return method === "GET" ? "node:read" : "node:write";
+  if (path.startsWith("/v1/acl")) return "a management token";
+  if (path.includes("/plan") || path === "/v1/jobs/parse") return "namespace capability submit-job (or parse-job)";
+  if (path.startsWith("/v1/client/fs")) return "namespace capability read-logs";
+  return method === "GET" ? "namespace capability read-job" : "namespace capability submit-job";
+}

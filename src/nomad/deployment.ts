@@ -1,0 +1,119 @@
+import type { AllocationStub, Deployment, JobPlan, NomadJob } from "./types.js";
+
+/** What a deployment's state means for the deploy command. Pure: table-tested. */
+export type Verdict =
+  | { kind: "progressing" }
+  | { kind: "canaries-healthy" }
+  | { kind: "successful" }
+  | { kind: "unhealthy"; reason: string }
+  | { kind: "failed"; reason: string };
+
+export function assessDeployment(d: Deployment): Verdict {
+  if (d.Status === "successful") return { kind: "successful" };
+  if (d.Status === "failed" || d.Status === "cancelled") {
+    return { kind: "failed", reason: d.StatusDescription || `deployment ${d.Status}` };
+  }
+  const groups = Object.entries(d.TaskGroups ?? {});
+  const unhealthy = groups.filter(([, g]) => g.UnhealthyAllocs > 0);
+  if (unhealthy.length > 0) {
+    return {
+      kind: "unhealthy",
+      reason: unhealthy.map(([name, g]) => `${g.UnhealthyAllocs} unhealthy allocation(s) in group ${name}`).join("; "),
+    };
+  }
+  const waitingForPromotion = groups.filter(([, g]) => g.DesiredCanaries > 0 && !g.Promoted);
+  if (
+    waitingForPromotion.length > 0 &&
+    waitingForPromotion.every(([, g]) => (g.PlacedCanaries?.length ?? 0) >= g.DesiredCanaries && g.HealthyAllocs >= g.DesiredCanaries)
+  ) {
+    return { kind: "canaries-healthy" };
+  }
+  return { kind: "progressing" };
+}
+
+/** One line per task group: what a person watching wants to see. */
+export function describeProgress(d: Deployment): string {
+  return Object.entries(d.TaskGroups ?? {})
+    .map(([name, g]) => {
+      const canary = g.DesiredCanaries > 0 && !g.Promoted ? ` (canary ${g.PlacedCanaries?.length ?? 0}/${g.DesiredCanaries})` : "";
+      return `${name}: placed ${g.PlacedAllocs}/${g.DesiredTotal}${canary}, healthy ${g.HealthyAllocs}, unhealthy ${g.UnhealthyAllocs}`;
+    })
+    .join("; ");
+}
+
+const nanos = 1e9;
+
+/** How long to wait for a deployment: the job's progress_deadline plus a margin, in ms. */
+export function deploymentDeadlineMs(job: NomadJob, marginSeconds = 60): number {
+  const deadlines = (job.TaskGroups ?? []).map((g) => g.Update?.ProgressDeadline ?? 0);
+  const longest = Math.max(job.Update?.ProgressDeadline ?? 0, ...deadlines);
+  const seconds = longest > 0 ? longest / nanos : 600;
+  return (seconds + marginSeconds) * 1000;
+}
+
+export interface PlanSummary {
+  /** Nothing would change: the same job is already running. */
+  unchanged: boolean;
+  lines: string[];
+  canaries: number;
+  destructive: number;
+  inPlace: number;
+  place: number;
+  stop: number;
+}
+
+/** Pure: what `nomad job plan` would say, reduced to what a deployer decides on. */
+export function summarizePlan(plan: JobPlan): PlanSummary {
+  const updates = plan.Annotations?.DesiredTGUpdates ?? {};
+  let canaries = 0, destructive = 0, inPlace = 0, place = 0, stop = 0;
+  const lines: string[] = [];
+  for (const [group, u] of Object.entries(updates)) {
+    canaries += u.Canary ?? 0;
+    destructive += u.DestructiveUpdate ?? 0;
+    inPlace += u.InPlaceUpdate ?? 0;
+    place += u.Place ?? 0;
+    stop += u.Stop ?? 0;
+    const parts = Object.entries(u).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
+    lines.push(`group ${group}: ${parts.join(", ") || "no change"}`);
+  }
+  const diff = plan.Diff;
+  for (const field of collectFieldChanges(diff)) lines.push(field);
+  const unchanged = (diff?.Type ?? "None") === "None";
+  return { unchanged, lines, canaries, destructive, inPlace, place, stop };
+}
+
+function collectFieldChanges(diff: JobPlan["Diff"]): string[] {
+  const out: string[] = [];
+  for (const tg of diff?.TaskGroups ?? []) {
+    for (const f of tg.Fields ?? []) if (f.Type !== "None") out.push(`${tg.Name}.${f.Name}: ${f.Old || "∅"} → ${f.New || "∅"}`);
+    for (const task of tg.Tasks ?? []) {
+      for (const obj of task.Objects ?? []) {
+        for (const f of obj.Fields ?? []) {
+          if (f.Type !== "None") out.push(`${tg.Name}.${task.Name}.${obj.Name}.${f.Name}: ${f.Old || "∅"} → ${f.New || "∅"}`);
+        }
+      }
+      for (const f of task.Fields ?? []) if (f.Type !== "None") out.push(`${tg.Name}.${task.Name}.${f.Name}: ${f.Old || "∅"} → ${f.New || "∅"}`);
+      if (task.Annotations?.length) out.push(`${tg.Name}.${task.Name}: ${task.Annotations.join(", ")}`);
+    }
+  }
+  return out;
+}
+
+/** Pure: why an allocation failed, from its task events (like Levant's failure inspector). */
+export function explainAllocation(alloc: AllocationStub): string[] {
+  const lines: string[] = [];
+  for (const [task, state] of Object.entries(alloc.TaskStates ?? {})) {
+    const events = (state.Events ?? []).filter((e) =>
+      ["Driver Failure", "Terminated", "Failed Validation", "Setup Failure", "Not Restarting", "Killing", "Restart Signaled", "Alloc Unhealthy", "Task hook failed"].includes(e.Type) ||
+      /fail|error|unhealthy/i.test(e.DisplayMessage ?? ""),
+    );
+    for (const e of events.slice(-5)) {
+      const exit = e.Details?.exit_code ?? (e.ExitCode !== undefined ? String(e.ExitCode) : undefined);
+      lines.push(`${alloc.ID.slice(0, 8)} ${task}: ${e.Type}${e.DisplayMessage ? `: ${e.DisplayMessage}` : ""}${exit !== undefined && !/exit code/i.test(e.DisplayMessage ?? "") ? ` (exit code ${exit})` : ""}`);
+    }
+  }
+  if (alloc.DeploymentStatus?.Healthy === false && lines.length === 0) {
+    lines.push(`${alloc.ID.slice(0, 8)}: marked unhealthy (its health check did not pass in time)`);
+  }
+  return lines;
+}

@@ -1,0 +1,114 @@
+/** The parts of Nomad's API objects elm-infra reads. Field names are Nomad's. */
+export interface NomadJob {
+  ID: string;
+  Name?: string;
+  Type?: string;
+  Version?: number;
+  Stable?: boolean;
+  Status?: string;
+  JobModifyIndex?: number;
+  Meta?: Record<string, string> | null;
+  TaskGroups?: Array<{
+    Name: string;
+    Count: number;
+    Update?: { Canary?: number; ProgressDeadline?: number; HealthyDeadline?: number; MinHealthyTime?: number } | null;
+    Tasks?: Array<{ Name: string; Config?: Record<string, unknown> }>;
+  }>;
+  Update?: { ProgressDeadline?: number } | null;
+  [key: string]: unknown;
+}
+
+export interface JobDiff {
+  Type: "None" | "Added" | "Deleted" | "Edited";
+  Fields?: FieldDiff[] | null;
+  Objects?: ObjectDiff[] | null;
+  TaskGroups?: Array<{
+    Type: string;
+    Name: string;
+    Fields?: FieldDiff[] | null;
+    Objects?: ObjectDiff[] | null;
+    Tasks?: Array<{ Type: string; Name: string; Fields?: FieldDiff[] | null; Objects?: ObjectDiff[] | null; Annotations?: string[] | null }> | null;
+    Updates?: Record<string, number> | null;
+  }> | null;
+}
+export interface FieldDiff {
+  Type: string;
+  Name: string;
+  Old: string;
+  New: string;
+  Annotations?: string[] | null;
+}
+export interface ObjectDiff {
+  Type: string;
+  Name: string;
+  Fields?: FieldDiff[] | null;
+  Objects?: ObjectDiff[] | null;
+}
+
+export interface JobPlan {
+  JobModifyIndex: number;
+  Diff?: JobDiff | null;
+  Annotations?: { DesiredTGUpdates?: Record<string, Record<string, number>> } | null;
+  FailedTGAllocs?: Record<string, unknown> | null;
+  Warnings?: string;
+}
+
+export interface DeploymentTaskGroupState {
+  AutoRevert: boolean;
+  AutoPromote: boolean;
+  Promoted: boolean;
+  DesiredCanaries: number;
+  DesiredTotal: number;
+  PlacedAllocs: number;
+  HealthyAllocs: number;
+  UnhealthyAllocs: number;
+  PlacedCanaries?: string[] | null;
+  RequireProgressBy?: string;
+}
+
+export interface Deployment {
+  ID: string;
+  JobID: string;
+  JobVersion: number;
+  Status: "running" | "paused" | "failed" | "successful" | "cancelled" | "pending" | "blocked" | "unblocking" | "initializing";
+  StatusDescription: string;
+  TaskGroups: Record<string, DeploymentTaskGroupState>;
+  ModifyIndex: number;
+}
+
+export interface TaskEvent {
+  Type: string;
+  Time: number;
+  DisplayMessage?: string;
+  Details?: Record<string, string>;
+  ExitCode?: number;
+}
+
+export interface AllocationStub {
+  ID: string;
+  Name: string;
+  NodeID: string;
+  NodeName?: string;
+  JobVersion: number;
+  TaskGroup: string;
+  ClientStatus: string;
+  DesiredStatus: string;
+  DeploymentStatus?: { Healthy?: boolean | null; Canary?: boolean } | null;
+  TaskStates?: Record<string, { State: string; Failed: boolean; Events?: TaskEvent[] | null }> | null;
+  CreateIndex: number;
+  ModifyIndex: number;
+}
+
+export interface NomadNode {
+  ID: string;
+  Name: string;
+  Status: string;
+  SchedulingEligibility: string;
+  Drain: boolean;
+  Address?: string;
+  NodePool?: string;
+}
+
+export interface RaftConfiguration {
+  Servers: Array<{ ID: string; Node: string; Address: string; Leader: boolean; Voter: boolean }>;
+}

@@ -1,0 +1,100 @@
+import type { LoadedConfig } from "../config/load.js";
+import { hostnamesOf } from "../config/load.js";
+import type { ServiceRef } from "../config/service-ref.js";
+
+/** Timings of a service job's update; the deploy watcher derives its deadlines from these. */
+export interface UpdateTimings {
+  minHealthyTime: string;
+  healthyDeadline: string;
+  progressDeadline: string;
+}
+
+export const defaultUpdate: UpdateTimings = {
+  minHealthyTime: "10s",
+  healthyDeadline: "2m",
+  progressDeadline: "5m",
+};
+
+/** The header that routes a request to the canary through Traefik before promotion. */
+export const canaryHeader = "X-Elm-Canary";
+
+/** Consul service names become DNS labels: no dots. */
+export function consulServiceName(service: string): string {
+  return service.replace(/[^a-z0-9-]/g, "-");
+}
+
+export function imageRef(registry: string, repository: string, version: string): string {
+  return registry === "local" ? `${repository}:${version}` : `${registry}/${repository}:${version}`;
+}
+
+function hostRule(hostnames: string[]): string {
+  return hostnames.map((h) => `Host(\`${h}\`)`).join(" || ");
+}
+
+/** Consul tags that make Traefik route the service's hostnames, and the canary's own router. */
+export function traefikTags(service: string, hostnames: string[]): { tags: string[]; canaryTags: string[] } {
+  const name = consulServiceName(service);
+  const canary = `${name}-canary`;
+  return {
+    tags: [
+      "traefik.enable=true",
+      `traefik.http.routers.${name}.rule=${hostRule(hostnames)}`,
+      `traefik.http.routers.${name}.entrypoints=web`,
+      `traefik.http.routers.${name}.service=${name}`,
+      `traefik.http.services.${name}.loadbalancer.server.scheme=http`,
+    ],
+    canaryTags: [
+      "traefik.enable=true",
+      `traefik.http.routers.${canary}.rule=(${hostRule(hostnames)}) && Header(\`${canaryHeader}\`, \`1\`)`,
+      `traefik.http.routers.${canary}.entrypoints=web`,
+      `traefik.http.routers.${canary}.priority=1000`,
+      `traefik.http.routers.${canary}.service=${canary}`,
+      `traefik.http.services.${canary}.loadbalancer.server.scheme=http`,
+      "canary",
+    ],
+  };
+}
+
+export interface ServiceJobVars {
+  job: { id: string; datacenters: string[] };
+  version: string;
+  image: string;
+  count: number;
+  port: number;
+  healthPath: string;
+  consulService: string;
+  tags: string[];
+  canaryTags: string[];
+  resources: { cpu: number; memory: number };
+  update: UpdateTimings;
+  check: { interval: string; timeout: string };
+  shutdownDelay: string;
+  data?: { volume: string; mountPath: string; node?: string };
+}
+
+/** Pure: the variables a service's job template is rendered with. */
+export function serviceJobVars(
+  config: Pick<LoadedConfig, "target" | "services">,
+  ref: ServiceRef,
+  overrides: { update?: Partial<UpdateTimings> } = {},
+): ServiceJobVars {
+  const service = config.services[ref.service];
+  if (!service) throw new Error(`unknown service ${ref.service}`);
+  const { tags, canaryTags } = traefikTags(ref.service, hostnamesOf(config, ref.service));
+  return {
+    job: { id: ref.service, datacenters: ["dc1"] },
+    version: ref.version,
+    image: imageRef(config.target.registry, service.image, ref.version),
+    count: service.count,
+    port: service.port,
+    healthPath: service.healthPath,
+    consulService: consulServiceName(ref.service),
+    tags,
+    canaryTags,
+    resources: service.resources,
+    update: { ...defaultUpdate, ...overrides.update },
+    check: { interval: "5s", timeout: "2s" },
+    shutdownDelay: "5s",
+    ...(service.data ? { data: { ...service.data } } : {}),
+  };
+}

@@ -1,0 +1,77 @@
+import { InterruptedError, OperationError } from "../errors.js";
+import { sleep } from "../http.js";
+import { canaryHeader } from "../plan/job-vars.js";
+import type { TraefikClient } from "./client.js";
+
+export interface VerifyOptions {
+  timeoutMs: number;
+  signal: AbortSignal;
+  onProgress?: (line: string) => void;
+}
+
+const pollMs = 1000;
+
+/**
+ * Proves the canary is reachable through Traefik before promotion: its router exists and is
+ * enabled, its server is UP, and a request with the canary header returns the new version.
+ */
+export async function verifyCanaryRoute(
+  traefik: TraefikClient,
+  route: { consulService: string; hostname: string; healthPath: string; version: string },
+  options: VerifyOptions,
+): Promise<void> {
+  const router = `${route.consulService}-canary`;
+  const deadline = Date.now() + options.timeoutMs;
+  let last = "the canary router did not appear";
+  for (let round = 0; round < 600 && Date.now() < deadline; round++) {
+    if (options.signal.aborted) throw new InterruptedError();
+    const r = await traefik.router(router);
+    const s = r ? await traefik.service(router) : undefined;
+    const up = Object.values(s?.serverStatus ?? {}).filter((v) => v === "UP").length;
+    if (!r) last = `router ${router} does not exist yet`;
+    else if (r.status !== "enabled") last = `router ${router} is ${r.status}`;
+    else if (up === 0) last = `service ${router} has no server UP`;
+    else {
+      const probe = await traefik.probe(route.hostname, route.healthPath, { [canaryHeader]: "1" });
+      if (probe.status === 200 && probe.version === route.version) {
+        options.onProgress?.(`canary answers ${route.version} through Traefik (router ${router}, ${up} server(s) UP)`);
+        return;
+      }
+      last = `canary request answered ${probe.status} with version ${probe.version ?? "none"}`;
+    }
+    if (round % 5 === 0) options.onProgress?.(`waiting: ${last}`);
+    await sleep(pollMs, options.signal);
+  }
+  throw new OperationError(`the canary could not be proven through Traefik: ${last}`);
+}
+
+/**
+ * Proves every hostname serves `version` through Traefik: each must answer it on `consecutive`
+ * requests in a row (old instances may linger for a moment after a deployment succeeds).
+ */
+export async function verifyHostnamesServe(
+  traefik: TraefikClient,
+  route: { hostnames: string[]; healthPath: string; version: string },
+  options: VerifyOptions & { consecutive?: number },
+): Promise<void> {
+  const need = options.consecutive ?? 3;
+  const deadline = Date.now() + options.timeoutMs;
+  for (const hostname of route.hostnames) {
+    let streak = 0;
+    let last = "no answer yet";
+    for (let round = 0; round < 600 && streak < need; round++) {
+      if (options.signal.aborted) throw new InterruptedError();
+      if (Date.now() > deadline) {
+        throw new OperationError(`${hostname} does not serve ${route.version} through Traefik: ${last}`);
+      }
+      const probe = await traefik.probe(hostname, route.healthPath).catch((e: Error) => ({ status: 0, version: undefined, body: e.message }));
+      if (probe.status === 200 && probe.version === route.version) streak += 1;
+      else {
+        streak = 0;
+        last = `answered ${probe.status} with version ${probe.version ?? "none"}`;
+        await sleep(pollMs / 2, options.signal);
+      }
+    }
+    options.onProgress?.(`${hostname} serves ${route.version}`);
+  }
+}
