@@ -13,8 +13,8 @@ export function escapeHclString(value: string): string {
     .replace(/\n/g, "\\n")
     .replace(/\r/g, "\\r")
     .replace(/\t/g, "\\t")
-    .replace(/\$\{/g, "$${")
-    .replace(/%\{/g, "%%{");
+    .replace(/\$\{/g, () => "$${")
+    .replace(/%\{/g, () => "%%{");
 }
 
 /** Every string in the variables is escaped for HCL; numbers and booleans pass as they are. */

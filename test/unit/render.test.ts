@@ -1,0 +1,82 @@
+import { describe, expect, it } from "vitest";
+import { escapeHclString, renderTemplate, TemplateError } from "../../src/nomad/render.js";
+import { renderServiceJob } from "../../src/nomad/job.js";
+import { serviceJobVars, traefikTags } from "../../src/plan/job-vars.js";
+import { parseCluster, parseYaml } from "../../src/config/parse.js";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+const cluster = parseCluster(parseYaml(readFileSync(resolve(root, "cluster.yaml"), "utf8"), "cluster.yaml"), "cluster.yaml");
+const config = { root, target: cluster.targets.production!, services: cluster.services };
+
+describe("escapeHclString", () => {
+  it.each([
+    ['say "hi"', 'say \\"hi\\"'],
+    ["a\\b", "a\\\\b"],
+    ["line1\nline2", "line1\\nline2"],
+    ["${env.SECRET}", "$${env.SECRET}"],
+    ["%{ if true }x%{ endif }", "%%{ if true }x%%{ endif }"],
+    ["plain-1.4.2", "plain-1.4.2"],
+  ])("escapes %j", (input, expected) => {
+    expect(escapeHclString(input)).toBe(expected);
+  });
+});
+
+describe("renderTemplate", () => {
+  it("refuses a template that uses a variable elm-infra does not provide", () => {
+    expect(() => renderTemplate('job "{{job.id}}" { x = "{{nope}}" }', { job: { id: "a" } })).toThrow(TemplateError);
+    expect(() => renderTemplate('job "{{job.id}}" { x = "{{nope}}" }', { job: { id: "a" } })).toThrow(/"nope" not defined/);
+  });
+
+  it("does not HTML-escape (HCL is not HTML)", () => {
+    expect(renderTemplate('rule = "{{r}}"', { r: "Host(`a.org`) && Header(`X`, `1`) <>&" })).toBe(
+      'rule = "Host(`a.org`) && Header(`X`, `1`) <>&"',
+    );
+  });
+
+  it("keeps hostile values inside their HCL string", () => {
+    const hostile = '1.0" } task "evil" { driver = "raw_exec" config { command = "/bin/sh" } } #';
+    const out = renderTemplate('image = "{{v}}"\n', { v: hostile });
+    // The only unescaped quotes are the template's own two.
+    expect(out.replace(/\\"/g, "").match(/"/g)).toHaveLength(2);
+    expect(out).toContain('\\" } task \\"evil\\"');
+  });
+
+  it("neutralises interpolation in values", () => {
+    expect(renderTemplate('x = "{{v}}"', { v: "${node.unique.name}" })).toBe('x = "$${node.unique.name}"');
+  });
+});
+
+describe("service job", () => {
+  it("renders elm-lang.org with canary, auto_revert, no auto_promote, checks and the version", async () => {
+    const hcl = await renderServiceJob(config, { service: "elm-lang.org", version: "1.4.2" });
+    expect(hcl).toContain('job "elm-lang.org"');
+    expect(hcl).toMatch(/canary\s+= 1/);
+    expect(hcl).toMatch(/auto_revert\s+= true/);
+    expect(hcl).toMatch(/auto_promote\s+= false/);
+    expect(hcl).toMatch(/shutdown_delay = "5s"/);
+    expect(hcl).toContain('image      = "registry.digitalocean.com/elm-lang/elm-lang.org:1.4.2"');
+    expect(hcl).toContain('version = "1.4.2"');
+    expect(hcl).toContain("Host(`elm-lang.org`) || Host(`www.elm-lang.org`)");
+    expect(hcl).toContain("canary_tags");
+    expect(hcl).toMatch(/path\s+= "\/health"/);
+  });
+
+  it("pins package.elm-lang.org's data volume", async () => {
+    const hcl = await renderServiceJob(config, { service: "package.elm-lang.org", version: "2.0.1" });
+    expect(hcl).toContain('volume "package-data"');
+    expect(hcl).toContain('destination = "/data"');
+  });
+
+  it("uses the local image name when the target has no registry", () => {
+    const vars = serviceJobVars({ target: cluster.targets.local!, services: cluster.services }, { service: "elm-lang.org", version: "v2" });
+    expect(vars.image).toBe("elm-lang.org:v2");
+  });
+
+  it("gives the canary its own router, reached only with the canary header", () => {
+    const { tags, canaryTags } = traefikTags("elm-lang.org", ["elm-lang.org"]);
+    expect(tags).toContain("traefik.http.routers.elm-lang-org.rule=Host(`elm-lang.org`)");
+    expect(canaryTags.find((t) => t.includes("elm-lang-org-canary.rule"))).toContain("Header(`X-Elm-Canary`, `1`)");
+  });
+});
