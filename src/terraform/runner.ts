@@ -95,10 +95,20 @@ export class TerraformRunner {
     };
   }
 
+  /** Applies a saved plan, then deletes it: a plan file records the variables, secrets included. */
   async apply(planFile: string = planFileName): Promise<ChangeCounts> {
-    const run = await this.run(applyArgs(planFile), { json: true });
-    if (run.exitCode !== 0) throw this.failure("apply", run);
-    return run.changes ?? { add: 0, change: 0, remove: 0 };
+    try {
+      const run = await this.run(applyArgs(planFile), { json: true });
+      if (run.exitCode !== 0) throw this.failure("apply", run);
+      return run.changes ?? { add: 0, change: 0, remove: 0 };
+    } finally {
+      await this.discardPlan(planFile);
+    }
+  }
+
+  /** Deletes a saved plan that will not be applied. */
+  async discardPlan(planFile: string = planFileName): Promise<void> {
+    await rm(join(this.options.workDir, planFile), { force: true });
   }
 
   async destroy(): Promise<ChangeCounts> {
