@@ -153,3 +153,24 @@ export function summarizeDiagnostics(diagnostics: readonly Diagnostic[]): string
     })
     .join("; ");
 }
+
+const doing: Record<string, string> = { create: "creating", update: "updating", delete: "destroying", replace: "replacing", read: "reading" };
+const done: Record<string, string> = { create: "created", update: "updated", delete: "destroyed", replace: "replaced", read: "read" };
+
+/** One progress line for a person, or undefined for events not worth a line of their own. */
+export function describeEvent(event: TerraformEvent): string | undefined {
+  switch (event.kind) {
+    case "apply-start":
+      return `${event.resource}: ${doing[event.action] ?? event.action}`;
+    case "apply-complete":
+      return `${event.resource}: ${done[event.action] ?? event.action} after ${event.elapsedSeconds}s`;
+    case "apply-errored":
+      return `${event.resource}: ${event.action} failed after ${event.elapsedSeconds}s`;
+    case "change-summary":
+      return `${event.operation}: ${event.add} to add, ${event.change} to change, ${event.remove} to destroy`;
+    case "diagnostic":
+      return `${event.diagnostic.severity}: ${summarizeDiagnostics([{ ...event.diagnostic, severity: "error" }])}`;
+    default:
+      return undefined;
+  }
+}

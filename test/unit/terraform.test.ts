@@ -3,7 +3,7 @@ import type { Target } from "../../src/config/schema.js";
 import { ConfigError } from "../../src/errors.js";
 import { applyArgs, destroyArgs, initArgs, outputArgs, planArgs, showPlanArgs } from "../../src/terraform/args.js";
 import { chooseBinary, searchDirs } from "../../src/terraform/binary.js";
-import { parseUiLine, scrubEvent, summarizeDiagnostics, type TerraformEvent } from "../../src/terraform/events.js";
+import { describeEvent, parseUiLine, scrubEvent, summarizeDiagnostics, type TerraformEvent } from "../../src/terraform/events.js";
 import { errorLines, workDirFor } from "../../src/terraform/runner.js";
 import { computeVarSet, moduleDirFor, secretVarEnv } from "../../src/terraform/vars.js";
 
@@ -223,4 +223,17 @@ describe("errorLines", () => {
 
 it("keeps state under .elm-infra/<target>/terraform", () => {
   expect(workDirFor("/srv/elm", "production")).toBe("/srv/elm/.elm-infra/production/terraform");
+});
+
+describe("describeEvent", () => {
+  it.each([
+    [captured.applyStart, "terraform_data.b: creating"],
+    [captured.applyComplete, "terraform_data.b: created after 0s"],
+    [captured.destroyComplete, "terraform_data.a: destroyed after 0s"],
+    [captured.summary, "plan: 2 to add, 0 to change, 0 to destroy"],
+    [captured.postcondition, "error: Resource postcondition failed (main.tf:6): n must be above 5."],
+    [captured.planned, undefined],
+  ])("%#", (line, expected) => {
+    expect(describeEvent(parseUiLine(line)!)).toBe(expected);
+  });
 });
