@@ -15,7 +15,8 @@ export function registerSecret(value: string): void {
 export function redact(text: string): string {
   let out = text;
   // Longest first, so a secret that contains another is not left half-masked.
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(secret).join("[redacted]");
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length))
+    out = out.split(secret).join("[redacted]");
   return out;
 }
 

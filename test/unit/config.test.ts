@@ -4,7 +4,14 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { load } from "js-yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { hostnamesOf, loadConfig, pickTarget, readClusterFile, readSecrets, writeSecrets } from "../../src/config/load.js";
+import {
+  hostnamesOf,
+  loadConfig,
+  pickTarget,
+  readClusterFile,
+  readSecrets,
+  writeSecrets,
+} from "../../src/config/load.js";
 import { parseCluster, parseSecrets, parseYaml } from "../../src/config/parse.js";
 import { ConfigError, ExitCode, UsageError, formatProblem } from "../../src/errors.js";
 import { forgetSecrets, redact } from "../../src/output/redact.js";
@@ -13,7 +20,8 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const fixtures = join(repo, "test/fixtures/config");
 const repoCluster = join(repo, "cluster.yaml");
 
-/** A valid cluster document to break one field at a time. */
+/** A valid cluster document to break one field at a time (any field, to any type: hence `any`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function validDoc(): Record<string, any> {
   return {
     defaultTarget: "local",
@@ -69,7 +77,9 @@ describe("the repository's cluster.yaml", () => {
   it("parses, with defaults filled in", async () => {
     const cluster = await readClusterFile(repoCluster);
     expect(Object.keys(cluster.targets)).toEqual(expect.arrayContaining(["local", "production"]));
-    expect(Object.keys(cluster.services)).toEqual(expect.arrayContaining(["elm-lang.org", "package.elm-lang.org"]));
+    expect(Object.keys(cluster.services)).toEqual(
+      expect.arrayContaining(["elm-lang.org", "package.elm-lang.org"]),
+    );
     expect(cluster.defaultTarget).toBe("local");
     expect(cluster.targets.production!.managers % 2).toBe(1);
     expect(cluster.targets.local!.ssh.port).toBe(22);
@@ -110,30 +120,125 @@ describe("YAML syntax errors", () => {
 describe("invalid fields name their dotted path", () => {
   type Doc = ReturnType<typeof validDoc>;
   it.each<[string, (d: Doc) => void, string, RegExp]>([
-    ["wrong type", (d) => (d.targets.local.workers = "two"), "targets.local.workers", /expected number/],
-    ["wrong type (nested)", (d) => (d.services["elm-lang.org"].resources.cpu = "lots"), "services.elm-lang.org.resources.cpu", /expected number/],
+    [
+      "wrong type",
+      (d) => (d.targets.local.workers = "two"),
+      "targets.local.workers",
+      /expected number/,
+    ],
+    [
+      "wrong type (nested)",
+      (d) => (d.services["elm-lang.org"].resources.cpu = "lots"),
+      "services.elm-lang.org.resources.cpu",
+      /expected number/,
+    ],
     ["unknown field", (d) => (d.targets.local.sizs = {}), "targets.local.sizs", /unknown field/],
     ["unknown top-level field", (d) => (d.colour = "blue"), "colour", /unknown field/],
-    ["even manager count", (d) => (d.targets.local.managers = 2), "targets.local.managers", /must be odd/],
+    [
+      "even manager count",
+      (d) => (d.targets.local.managers = 2),
+      "targets.local.managers",
+      /must be odd/,
+    ],
     ["too many managers", (d) => (d.targets.local.managers = 9), "targets.local.managers", /7/],
     ["zero workers", (d) => (d.targets.local.workers = 0), "targets.local.workers", /1/],
-    ["bad hostname", (d) => (d.services["elm-lang.org"].hostnames = ["Elm_Lang.org"]), "services.elm-lang.org.hostnames.0", /DNS name/],
-    ["hostname that escapes a Host() rule", (d) => (d.services["elm-lang.org"].hostnames = ["a.org`) || Host(`b.org"]), "services.elm-lang.org.hostnames.0", /DNS name/],
-    ["bad domain hostname", (d) => (d.targets.local.domains = { "elm-lang.org": ["bad host"] }), "targets.local.domains.elm-lang.org.0", /DNS name/],
-    ["unknown service in target domains", (d) => (d.targets.local.domains = { "wiki.elm-lang.org": ["wiki.elm-lang.org"] }), "targets.local.domains.wiki.elm-lang.org", /unknown service; known services: elm-lang.org/],
-    ["missing required field", (d) => delete d.targets.local.region, "targets.local.region", /is required/],
-    ["missing required nested field", (d) => delete d.targets.local.ssh.privateKey, "targets.local.ssh.privateKey", /is required/],
-    ["bad registry", (d) => (d.targets.local.registry = "HTTP://registry"), "targets.local.registry", /must be 'local' or a registry address/],
-    ["registry with a shell metacharacter", (d) => (d.targets.local.registry = "reg.io/$(id)"), "targets.local.registry", /registry address/],
-    ["unknown provider", (d) => (d.targets.local.provider = "aws"), "targets.local.provider", /digitalocean/],
-    ["bad target name", (d) => (d.targets["Prod Env"] = d.targets.local), "targets.Prod Env", /invalid name: must be lower-case/],
-    ["bad service name", (d) => (d.services["Elm Lang"] = d.services["elm-lang.org"]), "services.Elm Lang", /lower-case/],
-    ["unknown default target", (d) => (d.defaultTarget = "staging"), "defaultTarget", /unknown target; known targets: local/],
-    ["hostname listed twice", (d) => (d.services["elm-lang.org"].hostnames = ["elm-lang.org", "elm-lang.org"]), "services.elm-lang.org.hostnames", /listed twice/],
-    ["relative mount path", (d) => (d.services["elm-lang.org"].data = { volume: "data", mountPath: "data" }), "services.elm-lang.org.data.mountPath", /absolute path/],
-    ["health path without slash", (d) => (d.services["elm-lang.org"].healthPath = "health"), "services.elm-lang.org.healthPath", /like \/health/],
+    [
+      "bad hostname",
+      (d) => (d.services["elm-lang.org"].hostnames = ["Elm_Lang.org"]),
+      "services.elm-lang.org.hostnames.0",
+      /DNS name/,
+    ],
+    [
+      "hostname that escapes a Host() rule",
+      (d) => (d.services["elm-lang.org"].hostnames = ["a.org`) || Host(`b.org"]),
+      "services.elm-lang.org.hostnames.0",
+      /DNS name/,
+    ],
+    [
+      "bad domain hostname",
+      (d) => (d.targets.local.domains = { "elm-lang.org": ["bad host"] }),
+      "targets.local.domains.elm-lang.org.0",
+      /DNS name/,
+    ],
+    [
+      "unknown service in target domains",
+      (d) => (d.targets.local.domains = { "wiki.elm-lang.org": ["wiki.elm-lang.org"] }),
+      "targets.local.domains.wiki.elm-lang.org",
+      /unknown service; known services: elm-lang.org/,
+    ],
+    [
+      "missing required field",
+      (d) => delete d.targets.local.region,
+      "targets.local.region",
+      /is required/,
+    ],
+    [
+      "missing required nested field",
+      (d) => delete d.targets.local.ssh.privateKey,
+      "targets.local.ssh.privateKey",
+      /is required/,
+    ],
+    [
+      "bad registry",
+      (d) => (d.targets.local.registry = "HTTP://registry"),
+      "targets.local.registry",
+      /must be 'local' or a registry address/,
+    ],
+    [
+      "registry with a shell metacharacter",
+      (d) => (d.targets.local.registry = "reg.io/$(id)"),
+      "targets.local.registry",
+      /registry address/,
+    ],
+    [
+      "unknown provider",
+      (d) => (d.targets.local.provider = "aws"),
+      "targets.local.provider",
+      /digitalocean/,
+    ],
+    [
+      "bad target name",
+      (d) => (d.targets["Prod Env"] = d.targets.local),
+      "targets.Prod Env",
+      /invalid name: must be lower-case/,
+    ],
+    [
+      "bad service name",
+      (d) => (d.services["Elm Lang"] = d.services["elm-lang.org"]),
+      "services.Elm Lang",
+      /lower-case/,
+    ],
+    [
+      "unknown default target",
+      (d) => (d.defaultTarget = "staging"),
+      "defaultTarget",
+      /unknown target; known targets: local/,
+    ],
+    [
+      "hostname listed twice",
+      (d) => (d.services["elm-lang.org"].hostnames = ["elm-lang.org", "elm-lang.org"]),
+      "services.elm-lang.org.hostnames",
+      /listed twice/,
+    ],
+    [
+      "relative mount path",
+      (d) => (d.services["elm-lang.org"].data = { volume: "data", mountPath: "data" }),
+      "services.elm-lang.org.data.mountPath",
+      /absolute path/,
+    ],
+    [
+      "health path without slash",
+      (d) => (d.services["elm-lang.org"].healthPath = "health"),
+      "services.elm-lang.org.healthPath",
+      /like \/health/,
+    ],
     ["no services", (d) => (d.services = {}), "services", /at least one service/],
-    ["privileged local port", (d) => (d.targets.local.ports = { http: 80 }), "targets.local.ports.http", /1024/],
+    [
+      "privileged local port",
+      (d) => (d.targets.local.ports = { http: 80 }),
+      "targets.local.ports.http",
+      /1024/,
+    ],
   ])("%s", (_what, breakIt, path, message) => {
     const doc = validDoc();
     breakIt(doc);
@@ -146,12 +251,17 @@ describe("invalid fields name their dotted path", () => {
   });
 
   it("the valid document itself parses", () => {
-    expect(parseCluster(validDoc(), "cluster.yaml").targets.local!.ports).toEqual({ http: 8080, https: 8443 });
+    expect(parseCluster(validDoc(), "cluster.yaml").targets.local!.ports).toEqual({
+      http: 8080,
+      https: 8443,
+    });
   });
 
   it("an empty document says what is missing", () => {
     const error = configErrorOf(() => parseCluster(undefined, "cluster.yaml"));
-    expect(error.problems.map((p) => p.path)).toEqual(expect.arrayContaining(["targets", "services"]));
+    expect(error.problems.map((p) => p.path)).toEqual(
+      expect.arrayContaining(["targets", "services"]),
+    );
   });
 });
 
@@ -174,17 +284,21 @@ describe("several problems", () => {
     const lines = error.message.split("\n");
     expect(lines[0]).toBe("invalid configuration:");
     expect(lines).toHaveLength(1 + error.problems.length);
-    for (const problem of error.problems) expect(error.message).toContain(`  ${formatProblem(problem)}`);
+    for (const problem of error.problems)
+      expect(error.message).toContain(`  ${formatProblem(problem)}`);
   });
 });
 
 describe("pickTarget", () => {
-  const cluster = parseCluster(load(`
+  const cluster = parseCluster(
+    load(`
 targets:
   local: ${JSON.stringify(validDoc().targets.local)}
   production: ${JSON.stringify({ ...validDoc().targets.local, provider: "digitalocean", managers: 3 })}
 services: ${JSON.stringify(validDoc().services)}
-`), "cluster.yaml");
+`),
+    "cluster.yaml",
+  );
 
   it("an unknown target is a usage error listing the known ones", () => {
     expect(() => pickTarget(cluster, "cluster.yaml", "nope")).toThrow(UsageError);
@@ -209,8 +323,12 @@ services: ${JSON.stringify(validDoc().services)}
     const doc = validDoc();
     doc.targets.local.domains = { "elm-lang.org": ["elm.localhost"] };
     const parsed = parseCluster(doc, "cluster.yaml");
-    expect(hostnamesOf({ target: parsed.targets.local!, services: parsed.services }, "elm-lang.org")).toEqual(["elm.localhost"]);
-    expect(hostnamesOf({ target: cluster.targets.local!, services: cluster.services }, "elm-lang.org")).toEqual(["elm-lang.org", "www.elm-lang.org"]);
+    expect(
+      hostnamesOf({ target: parsed.targets.local!, services: parsed.services }, "elm-lang.org"),
+    ).toEqual(["elm.localhost"]);
+    expect(
+      hostnamesOf({ target: cluster.targets.local!, services: cluster.services }, "elm-lang.org"),
+    ).toEqual(["elm-lang.org", "www.elm-lang.org"]);
   });
 });
 
@@ -232,15 +350,18 @@ describe("secrets", () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it.each([0o644, 0o640, 0o604, 0o660])("a file with mode %d (decimal) is refused with the chmod hint", async (mode) => {
-    await writeSecretsFile(`nomadToken: ${uuid}\n`, mode);
-    const error = (await rejectionOf(readSecrets(root, "local", {}))) as ConfigError;
-    expect(error).toBeInstanceOf(ConfigError);
-    expect(error.exitCode).toBe(ExitCode.Usage);
-    expect(error.message).toContain(`${secretsFile()}: mode is ${mode.toString(8)}`);
-    expect(error.hint).toMatch(/^run: chmod 600 .*secrets\/local\.yaml$/);
-    expect(error.message).not.toContain(uuid);
-  });
+  it.each([0o644, 0o640, 0o604, 0o660])(
+    "a file with mode %d (decimal) is refused with the chmod hint",
+    async (mode) => {
+      await writeSecretsFile(`nomadToken: ${uuid}\n`, mode);
+      const error = (await rejectionOf(readSecrets(root, "local", {}))) as ConfigError;
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error.exitCode).toBe(ExitCode.Usage);
+      expect(error.message).toContain(`${secretsFile()}: mode is ${mode.toString(8)}`);
+      expect(error.hint).toMatch(/^run: chmod 600 .*secrets\/local\.yaml$/);
+      expect(error.message).not.toContain(uuid);
+    },
+  );
 
   it("a 0600 file is parsed and its values registered for redaction", async () => {
     await writeSecretsFile(`nomadToken: ${uuid}\ndigitaloceanToken: dop_v1_abcdef123456\n`, 0o600);
@@ -280,25 +401,35 @@ describe("secrets", () => {
 
   it("a malformed token from the environment names the field, never the value", async () => {
     const value = "leaky-token-value-123";
-    const error = (await rejectionOf(readSecrets(root, "local", { NOMAD_TOKEN: value }))) as ConfigError;
+    const error = (await rejectionOf(
+      readSecrets(root, "local", { NOMAD_TOKEN: value }),
+    )) as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toContain("nomadToken");
     expect(`${error.message}\n${error.hint}`).not.toContain(value);
   });
 
   it("a wrongly typed or unknown secret names the field, never the value", () => {
-    const error = configErrorOf(() => parseSecrets({ nomadToken: 123456789, apiKey: "hidden-value-42" }, "s.yaml"));
+    const error = configErrorOf(() =>
+      parseSecrets({ nomadToken: 123456789, apiKey: "hidden-value-42" }, "s.yaml"),
+    );
     expect(error.problems.map((p) => p.path).sort()).toEqual(["apiKey", "nomadToken"]);
     expect(error.message).not.toContain("123456789");
     expect(error.message).not.toContain("hidden-value-42");
   });
 
   it("writeSecrets creates secrets/<target>.yaml with mode 0600 that reads back", async () => {
-    const file = await writeSecrets(root, "local", { nomadToken: uuid, registryPassword: 'p"a:s s#word' });
+    const file = await writeSecrets(root, "local", {
+      nomadToken: uuid,
+      registryPassword: 'p"a:s s#word',
+    });
     expect(file).toBe(secretsFile());
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect((await stat(join(root, "secrets"))).mode & 0o077).toBe(0);
-    expect(await readSecrets(root, "local", {})).toEqual({ nomadToken: uuid, registryPassword: 'p"a:s s#word' });
+    expect(await readSecrets(root, "local", {})).toEqual({
+      nomadToken: uuid,
+      registryPassword: 'p"a:s s#word',
+    });
   });
 
   it("writeSecrets tightens an existing file that was too open", async () => {
@@ -310,11 +441,21 @@ describe("secrets", () => {
 
   it("loadConfig reads cluster.yaml, the target from the environment, and its secrets", async () => {
     await writeSecretsFile(`nomadToken: ${uuid}\n`, 0o600);
-    const config = await loadConfig({ file: join(root, "cluster.yaml"), env: { ELM_INFRA_TARGET: "local" } });
+    const config = await loadConfig({
+      file: join(root, "cluster.yaml"),
+      env: { ELM_INFRA_TARGET: "local" },
+    });
     expect(config).toMatchObject({ root, targetName: "local", secrets: { nomadToken: uuid } });
-    const production = await loadConfig({ file: join(root, "cluster.yaml"), env: { ELM_INFRA_TARGET: "production" } });
+    const production = await loadConfig({
+      file: join(root, "cluster.yaml"),
+      env: { ELM_INFRA_TARGET: "production" },
+    });
     expect(production.targetName).toBe("production");
-    const flag = await loadConfig({ file: join(root, "cluster.yaml"), target: "production", env: { ELM_INFRA_TARGET: "local" } });
+    const flag = await loadConfig({
+      file: join(root, "cluster.yaml"),
+      target: "production",
+      env: { ELM_INFRA_TARGET: "local" },
+    });
     expect(flag.targetName).toBe("production");
   });
 });

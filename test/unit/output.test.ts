@@ -6,8 +6,17 @@ import { forgetSecrets, redact, registerSecret } from "../../src/output/redact.j
 function captureOutput(mode: OutputMode, verbose = false) {
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const output = new Output(mode, verbose, { write: (s: string) => stdout.push(s) }, { write: (s: string) => stderr.push(s) });
-  const lines = (chunks: string[]) => chunks.join("").split("\n").filter((l) => l !== "");
+  const output = new Output(
+    mode,
+    verbose,
+    { write: (s: string) => stdout.push(s) },
+    { write: (s: string) => stderr.push(s) },
+  );
+  const lines = (chunks: string[]) =>
+    chunks
+      .join("")
+      .split("\n")
+      .filter((l) => l !== "");
   return { output, stdout: () => lines(stdout), stderr: () => lines(stderr) };
 }
 
@@ -20,7 +29,13 @@ const everyKind: OutputEvent[] = [
   { type: "log", level: "info", message: "allocation 3/3 healthy", task: "watch deployment" },
   { type: "log", level: "warn", message: "node w2 is draining" },
   { type: "result", command: "status", data: { version: "1.4.2" } },
-  { type: "error", exitCode: 2, error: "UsageError", message: "bad version", hint: "type elm-lang.org@1.4.2" },
+  {
+    type: "error",
+    exitCode: 2,
+    error: "UsageError",
+    message: "bad version",
+    hint: "type elm-lang.org@1.4.2",
+  },
 ];
 
 afterEach(() => forgetSecrets());
@@ -92,7 +107,12 @@ describe("TTY mode", () => {
     const { output, stdout, stderr } = captureOutput("tty");
     for (const event of everyKind) output.emit(event);
     expect(stdout()).toHaveLength(3); // the pretty-printed result object
-    expect(stderr()).toEqual(["plan: 1 to change", "warning: node w2 is draining", "error: bad version", "hint: type elm-lang.org@1.4.2"]);
+    expect(stderr()).toEqual([
+      "plan: 1 to change",
+      "warning: node w2 is draining",
+      "error: bad version",
+      "hint: type elm-lang.org@1.4.2",
+    ]);
   });
 });
 
@@ -111,19 +131,28 @@ describe("debug lines", () => {
 describe("redaction", () => {
   const token = "3f1c9a2e-7b4d-4e8a-9c1f-2d5b6a7e8f90";
 
-  it.each(["json", "plain", "tty"] as const)("%s: a registered secret is [redacted] in every kind of line", (mode) => {
-    registerSecret(token);
-    const { output, stdout, stderr } = captureOutput(mode, true);
-    output.info(`token is ${token}`);
-    output.warn(`token is ${token}`);
-    output.debug(`token is ${token}`);
-    output.emit({ type: "result", command: "status", data: { token } });
-    output.emit({ type: "error", exitCode: 1, error: "OperationError", message: `auth ${token} failed`, hint: token });
-    output.emit({ type: "task", state: "failed", title: `login ${token}`, ms: 1, error: token });
-    const all = [...stdout(), ...stderr()].join("\n");
-    expect(all).not.toContain(token);
-    expect(all).toContain("[redacted]");
-  });
+  it.each(["json", "plain", "tty"] as const)(
+    "%s: a registered secret is [redacted] in every kind of line",
+    (mode) => {
+      registerSecret(token);
+      const { output, stdout, stderr } = captureOutput(mode, true);
+      output.info(`token is ${token}`);
+      output.warn(`token is ${token}`);
+      output.debug(`token is ${token}`);
+      output.emit({ type: "result", command: "status", data: { token } });
+      output.emit({
+        type: "error",
+        exitCode: 1,
+        error: "OperationError",
+        message: `auth ${token} failed`,
+        hint: token,
+      });
+      output.emit({ type: "task", state: "failed", title: `login ${token}`, ms: 1, error: token });
+      const all = [...stdout(), ...stderr()].join("\n");
+      expect(all).not.toContain(token);
+      expect(all).toContain("[redacted]");
+    },
+  );
 
   it("masks a secret with quotes and backslashes in JSON lines too", () => {
     const password = 'pa"ss\\word';

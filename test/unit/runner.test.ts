@@ -7,8 +7,17 @@ import { runSteps, type Step } from "../../src/tasks/runner.js";
 function captureOutput(mode: OutputMode) {
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const output = new Output(mode, false, { write: (s: string) => stdout.push(s) }, { write: (s: string) => stderr.push(s) });
-  const lines = (chunks: string[]) => chunks.join("").split("\n").filter((l) => l !== "");
+  const output = new Output(
+    mode,
+    false,
+    { write: (s: string) => stdout.push(s) },
+    { write: (s: string) => stderr.push(s) },
+  );
+  const lines = (chunks: string[]) =>
+    chunks
+      .join("")
+      .split("\n")
+      .filter((l) => l !== "");
   return { output, stdout: () => lines(stdout), stderr: () => lines(stderr) };
 }
 
@@ -65,14 +74,27 @@ describe("runSteps in plain mode", () => {
 
   it("reports skipped steps with their reason and does not run them", async () => {
     const { output, stderr } = captureOutput("plain");
-    const steps = [step("build image", { skip: (ctx) => (ctx.imageExists ? "already in the registry" : false) }), step("submit job")];
+    const steps = [
+      step("build image", { skip: (ctx) => (ctx.imageExists ? "already in the registry" : false) }),
+      step("submit job"),
+    ];
     const ctx = await runSteps(steps, { ran: [], imageExists: true }, { output, signal: never });
     expect(ctx.ran).toEqual(["submit job"]);
-    expect(withoutTimes(stderr())).toEqual(["↓ build image [skipped: already in the registry]", "▶ submit job", "✔ submit job"]);
+    expect(withoutTimes(stderr())).toEqual([
+      "↓ build image [skipped: already in the registry]",
+      "▶ submit job",
+      "✔ submit job",
+    ]);
   });
 
   it.each([
-    ["OperationError", new OperationError("deployment failed: 2 allocations unhealthy\ndetails follow", "see nomad alloc logs")],
+    [
+      "OperationError",
+      new OperationError(
+        "deployment failed: 2 allocations unhealthy\ndetails follow",
+        "see nomad alloc logs",
+      ),
+    ],
     ["ConflictError", new ConflictError("lock held by alice")],
     ["TypeError", new TypeError("boom")],
   ])("a failing step (%s) stops the run and rethrows the same error", async (_name, thrown) => {
@@ -92,7 +114,12 @@ describe("runSteps in plain mode", () => {
     expect(error).toBeInstanceOf(thrown.constructor);
     expect(ctx.ran).toEqual(["submit job"]);
     const firstLine = thrown.message.split("\n")[0];
-    expect(withoutTimes(stderr())).toEqual(["▶ submit job", "✔ submit job", "▶ watch deployment", `✖ watch deployment: ${firstLine}`]);
+    expect(withoutTimes(stderr())).toEqual([
+      "▶ submit job",
+      "✔ submit job",
+      "▶ watch deployment",
+      `✖ watch deployment: ${firstLine}`,
+    ]);
   });
 
   it("setTitle renames the step in the lines that follow", async () => {
@@ -106,7 +133,11 @@ describe("runSteps in plain mode", () => {
       }),
     ];
     await runSteps(steps, { ran: [] }, { output, signal: never });
-    expect(withoutTimes(stderr())).toEqual(["▶ watch deployment", "  healthy", "✔ watch deployment 3f1c"]);
+    expect(withoutTimes(stderr())).toEqual([
+      "▶ watch deployment",
+      "  healthy",
+      "✔ watch deployment 3f1c",
+    ]);
   });
 
   it("does not start a step once interrupted", async () => {
@@ -122,7 +153,9 @@ describe("runSteps in plain mode", () => {
       step("destroy worker"),
     ];
     const ctx: Ctx = { ran: [] };
-    await expect(runSteps(steps, ctx, { output, signal: abort.signal })).rejects.toBeInstanceOf(InterruptedError);
+    await expect(runSteps(steps, ctx, { output, signal: abort.signal })).rejects.toBeInstanceOf(
+      InterruptedError,
+    );
     expect(ctx.ran).toEqual(["drain worker"]);
   });
 
@@ -138,9 +171,15 @@ describe("runSteps in plain mode", () => {
         },
       }),
     ];
-    await expect(runSteps(steps, { ran: [] }, { output, signal: never })).rejects.toBeInstanceOf(OperationError);
+    await expect(runSteps(steps, { ran: [] }, { output, signal: never })).rejects.toBeInstanceOf(
+      OperationError,
+    );
     expect(stderr().join("\n")).not.toContain(token);
-    expect(withoutTimes(stderr())).toEqual(["▶ log in", "  using token [redacted]", "✖ log in: token [redacted] rejected"]);
+    expect(withoutTimes(stderr())).toEqual([
+      "▶ log in",
+      "  using token [redacted]",
+      "✖ log in: token [redacted] rejected",
+    ]);
   });
 });
 
@@ -167,7 +206,13 @@ describe("runSteps in JSON mode", () => {
       { type: "log", level: "info", message: "12 lines", task: "render job" },
       { type: "task", state: "completed", title: "render job", ms: expect.any(Number) },
       { type: "task", state: "started", title: "submit job" },
-      { type: "task", state: "failed", title: "submit job", ms: expect.any(Number), error: "submit refused" },
+      {
+        type: "task",
+        state: "failed",
+        title: "submit job",
+        ms: expect.any(Number),
+        error: "submit refused",
+      },
     ]);
   });
 });

@@ -4,7 +4,10 @@ import { ExitCode, UsageError } from "../../src/errors.js";
 
 const known = ["elm-lang.org", "package.elm-lang.org"];
 
-function usageErrorOf(arg: string | undefined, options: { versionOptional?: boolean } = {}): UsageError {
+function usageErrorOf(
+  arg: string | undefined,
+  options: { versionOptional?: boolean } = {},
+): UsageError {
   try {
     parseServiceRef(arg, known, options);
   } catch (error) {
@@ -60,6 +63,7 @@ describe("hostile or wrong versions are refused before any I/O", () => {
     expect(error.message).toContain("image tag");
     expect(error.hint).toBe("type for example: elm-lang.org@1.4.2");
     // The message quotes the input escaped, so it cannot break the terminal or a log line.
+    // eslint-disable-next-line no-control-regex
     expect(error.message).not.toMatch(/[\n\r\u0000]/);
   });
 
@@ -80,7 +84,9 @@ describe("the service part", () => {
   ])("%s: lists the known services", (_what, arg, quoted) => {
     const error = usageErrorOf(arg);
     expect(error.message).toBe(`unknown service ${quoted}`);
-    expect(error.hint).toBe("known services: elm-lang.org, package.elm-lang.org; type for example: elm-lang.org@1.4.2");
+    expect(error.hint).toBe(
+      "known services: elm-lang.org, package.elm-lang.org; type for example: elm-lang.org@1.4.2",
+    );
   });
 
   it.each([undefined, ""])("%j: says what to type", (arg) => {
@@ -98,24 +104,40 @@ describe("the service part", () => {
 
 describe("versionOptional (rollback)", () => {
   it("accepts a bare service", () => {
-    expect(parseServiceRef("elm-lang.org", known, { versionOptional: true })).toEqual({ service: "elm-lang.org", version: undefined });
+    expect(parseServiceRef("elm-lang.org", known, { versionOptional: true })).toEqual({
+      service: "elm-lang.org",
+      version: undefined,
+    });
   });
 
   it("accepts a service with a version", () => {
-    expect(parseServiceRef("elm-lang.org@1.4.1", known, { versionOptional: true })).toEqual({ service: "elm-lang.org", version: "1.4.1" });
+    expect(parseServiceRef("elm-lang.org@1.4.1", known, { versionOptional: true })).toEqual({
+      service: "elm-lang.org",
+      version: "1.4.1",
+    });
   });
 
-  it.each(["elm-lang.org@", "elm-lang.org@latest", "elm-lang.org@$(id)"])("still refuses %j", (arg) => {
-    expect(usageErrorOf(arg, { versionOptional: true }).message).toMatch(/^invalid version/);
-  });
+  it.each(["elm-lang.org@", "elm-lang.org@latest", "elm-lang.org@$(id)"])(
+    "still refuses %j",
+    (arg) => {
+      expect(usageErrorOf(arg, { versionOptional: true }).message).toMatch(/^invalid version/);
+    },
+  );
 
   it("names the optional form when nothing is given", () => {
-    expect(usageErrorOf("", { versionOptional: true }).message).toBe("missing <service>[@<version>]");
+    expect(usageErrorOf("", { versionOptional: true }).message).toBe(
+      "missing <service>[@<version>]",
+    );
   });
 
   it("requireVersion refuses a ref without one", () => {
-    expect(() => requireVersion({ service: "elm-lang.org", version: undefined })).toThrow(UsageError);
-    expect(requireVersion({ service: "elm-lang.org", version: "1.0" })).toEqual({ service: "elm-lang.org", version: "1.0" });
+    expect(() => requireVersion({ service: "elm-lang.org", version: undefined })).toThrow(
+      UsageError,
+    );
+    expect(requireVersion({ service: "elm-lang.org", version: "1.0" })).toEqual({
+      service: "elm-lang.org",
+      version: "1.0",
+    });
   });
 });
 

@@ -1,0 +1,325 @@
+import { execFileSync } from "node:child_process";
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+// These tests run the compiled CLI as a user would, and assert what they see: exit code, stdout,
+// stderr. The CLI is built once if dist/ is missing.
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const cli = join(repo, "dist/cli/main.js");
+const commands = [
+  "bring-up",
+  "deploy",
+  "scale",
+  "rollback",
+  "status",
+  "destroy",
+  "render",
+  "image",
+];
+
+let work: string;
+
+beforeAll(async () => {
+  if (!existsSync(cli))
+    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo, stdio: "ignore" });
+  work = await mkdtemp(join(tmpdir(), "elm-infra-cli-"));
+  await copyFile(join(repo, "cluster.yaml"), join(work, "cluster.yaml"));
+  await writeFile(join(work, "broken.yaml"), "targets:\n  local:\n    provider: local: oops\n");
+}, 180_000);
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+interface Run {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in a temp dir holding a copy of cluster.yaml, with no ELM_INFRA_* or token variables. */
+async function run(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<Run> {
+  const result = await execa("node", [cli, ...args], {
+    cwd: options.cwd ?? work,
+    reject: false,
+    stdin: "ignore",
+    extendEnv: false,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? work, ...options.env },
+    timeout: 30_000,
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+const lines = (text: string) => text.split("\n").filter((l) => l !== "");
+// eslint-disable-next-line no-control-regex
+const ansi = /\u001b\[/;
+
+describe("help", () => {
+  it("--help exits 0 and shows the commands, examples and exit codes", async () => {
+    const r = await run(["--help"]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("Usage: elm-infra");
+    for (const command of commands) expect(r.stdout).toContain(command);
+    expect(r.stdout).toContain("Examples:");
+    expect(r.stdout).toContain(
+      "Exit codes: 0 success, 1 operation failed, 2 usage or configuration error,",
+    );
+    expect(r.stdout).toContain("4 not implemented yet, 130 interrupted");
+    expect(r.stderr).toBe("");
+  });
+
+  it.each(commands)("%s --help shows its examples and the global options", async (command) => {
+    const r = await run([command, "--help"]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain(`Usage: elm-infra ${command}`);
+    expect(r.stdout).toContain("Examples:");
+    expect(r.stdout).toMatch(new RegExp(`\\$ elm-infra ${command} `));
+    expect(r.stdout).toContain("--target <name>");
+  });
+
+  it("no arguments prints help on stderr and exits 2", async () => {
+    const r = await run([]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("Usage: elm-infra");
+  });
+});
+
+describe("usage errors exit 2 with a message", () => {
+  it.each([
+    [["bogus"], "error: unknown command 'bogus'"],
+    [["--bogus"], "error: unknown option '--bogus'"],
+    [["scale", "--replicas", "3"], "error: unknown option '--replicas'"],
+    [["scale", "--workers", "three"], "--workers takes a whole number, for example --workers 3"],
+    [["deploy"], "error: missing required argument 'service@version'"],
+    [["deploy", "elm-lang.org@1.0", "extra"], "error: too many arguments for 'deploy'"],
+    [["--target"], "argument missing"],
+  ])("%j", async (args, message) => {
+    const r = await run(args);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stdout).toBe("");
+  });
+});
+
+describe("a hostile version is refused before anything else happens", () => {
+  const hostile = [
+    "1.0;rm -rf /",
+    "$(id)",
+    "`id`",
+    "${var}",
+    '1"',
+    "1'",
+    "1\nrm",
+    "%{x}",
+    "a b",
+    "latest",
+    "",
+    "-rf",
+    ".hidden",
+    "１.0",
+    "a".repeat(129),
+  ];
+
+  it.each(hostile)("deploy elm-lang.org@%j: exit 2, only the error on stderr", async (version) => {
+    const r = await run(["deploy", `elm-lang.org@${version}`, "--target", "local"]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe("");
+    const err = lines(r.stderr);
+    expect(err[0]).toMatch(/^error: invalid version "/);
+    expect(err.slice(1)).toEqual([
+      "hint: type for example: elm-lang.org@1.4.2",
+      "(run with --help for usage)",
+    ]);
+  });
+
+  it.each(hostile.slice(0, 4))(
+    "--json deploy elm-lang.org@%j: exactly one JSON error event",
+    async (version) => {
+      const r = await run(["deploy", `elm-lang.org@${version}`, "--json"]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toBe("");
+      expect(lines(r.stdout)).toHaveLength(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        type: "error",
+        exitCode: 2,
+        error: "UsageError",
+        message: expect.stringMatching(/^invalid version/),
+      });
+    },
+  );
+
+  it("an unknown service lists the known ones", async () => {
+    const r = await run(["deploy", "wiki.elm-lang.org@1.0"]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('error: unknown service "wiki.elm-lang.org"');
+    expect(r.stderr).toContain("known services: elm-lang.org, package.elm-lang.org");
+  });
+});
+
+describe("commands not built yet", () => {
+  it.each([
+    ["scale", "--target", "local"],
+    ["bring-up"],
+    ["deploy", "elm-lang.org@1.4.2"],
+    ["rollback", "elm-lang.org"],
+    ["rollback", "elm-lang.org@1.4.1"],
+    ["destroy", "--target", "local"],
+  ])("%s: whatever is missing says so and exits 4", async (...args) => {
+    // A command (or the part of it that is missing) says what is not built, never pretends to
+    // succeed. Commands built since by others may get further or fail otherwise: skip those.
+    const r = await run(args);
+    if (r.exitCode !== 4) return;
+    const err = lines(r.stderr);
+    expect(err).toHaveLength(2);
+    expect(err[0]).toMatch(/^error: .+ is not implemented yet$/);
+    expect(err[1]).toBe("hint: see the README's roadmap for what works today");
+    expect(r.stdout).toBe("");
+  });
+
+  it("scale --target local exits 4 with 'not implemented yet'", async () => {
+    const r = await run(["scale", "--target", "local", "--workers", "3"]);
+    expect(r.exitCode).toBe(4);
+    expect(r.stderr).toContain("error: scale is not implemented yet");
+  });
+});
+
+describe("--json", () => {
+  it("every stdout line is JSON and the error event carries the exit code", async () => {
+    const r = await run(["scale", "--target", "local", "--json"]);
+    expect(r.exitCode).toBe(4);
+    expect(r.stderr).toBe("");
+    const events = lines(r.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.at(-1)).toEqual({
+      type: "error",
+      exitCode: 4,
+      error: "NotImplementedError",
+      message: "scale is not implemented yet",
+      hint: "see the README's roadmap for what works today",
+    });
+  });
+
+  it("a configuration error is one JSON event with exit code 2", async () => {
+    const r = await run(["scale", "--json", "--config", "broken.yaml"]);
+    expect(r.exitCode).toBe(2);
+    const events = lines(r.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: "error", exitCode: 2, error: "ConfigError" });
+    expect(events[0]!.message).toContain(`${join(work, "broken.yaml")}:3:20: YAML syntax error`);
+  });
+
+  // Known bug in src/cli/main.ts: commander's own errors (unknown command/option, missing
+  // argument) are printed as plain text even with --json, so a JSON reader sees no error event.
+  // it.fails passes while the bug is there; when it is fixed, turn this into a plain `it`.
+  it.fails("an unknown command is a JSON error event too", async () => {
+    const r = await run(["bogus", "--json"]);
+    expect(r.exitCode).toBe(2);
+    expect(JSON.parse(lines(r.stdout)[0] ?? "")).toMatchObject({ type: "error", exitCode: 2 });
+  });
+});
+
+describe("plain output without a terminal", () => {
+  it.each([
+    [["scale", "--target", "local"]],
+    [["deploy", "elm-lang.org@$(id)"]],
+    [["--help"]],
+    [["bogus"]],
+    [["scale", "--config", "broken.yaml"]],
+  ])("%j prints no ANSI escape codes", async (args) => {
+    const r = await run(args, { env: { FORCE_COLOR: "0" } });
+    expect(r.stdout).not.toMatch(ansi);
+    expect(r.stderr).not.toMatch(ansi);
+    expect(r.stdout + r.stderr).not.toBe("");
+  });
+});
+
+describe("choosing a target", () => {
+  it("--target nope exits 2 and lists the known targets", async () => {
+    const r = await run(["scale", "--target", "nope"]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`error: unknown target 'nope' in ${join(work, "cluster.yaml")}`);
+    expect(r.stderr).toContain("hint: known targets: local, production");
+  });
+
+  it("ELM_INFRA_TARGET is honoured", async () => {
+    const r = await run(["scale"], { env: { ELM_INFRA_TARGET: "nope" } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("unknown target 'nope'");
+  });
+
+  it("--target wins over ELM_INFRA_TARGET", async () => {
+    const r = await run(["scale", "--target", "local"], { env: { ELM_INFRA_TARGET: "nope" } });
+    expect(r.exitCode).toBe(4);
+  });
+});
+
+describe("configuration problems", () => {
+  it("a broken cluster.yaml via --config exits 2 with file:line:column", async () => {
+    const r = await run(["scale", "--config", "broken.yaml"]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(lines(r.stderr)).toEqual([
+      "error: invalid configuration:",
+      `  ${join(work, "broken.yaml")}:3:20: YAML syntax error: bad indentation of a mapping entry`,
+      "hint: fix the YAML syntax at that line and run again",
+    ]);
+  });
+
+  it("ELM_INFRA_CONFIG points at cluster.yaml too", async () => {
+    const r = await run(["scale"], { env: { ELM_INFRA_CONFIG: "broken.yaml" } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("broken.yaml:3:20: YAML syntax error");
+  });
+
+  it("no cluster.yaml says how to point at one", async () => {
+    const empty = await mkdtemp(join(tmpdir(), "elm-infra-cli-empty-"));
+    try {
+      const r = await run(["scale"], { cwd: empty });
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain("cluster.yaml: cannot read the file");
+      expect(r.stderr).toContain(
+        "hint: run from the repository root or pass --config <path to cluster.yaml>",
+      );
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  it("a secrets file readable by others is refused with the chmod hint", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "elm-infra-cli-secrets-"));
+    try {
+      await copyFile(join(repo, "cluster.yaml"), join(dir, "cluster.yaml"));
+      await mkdir(join(dir, "secrets"));
+      await writeFile(
+        join(dir, "secrets/local.yaml"),
+        "nomadToken: 3f1c9a2e-7b4d-4e8a-9c1f-2d5b6a7e8f90\n",
+      );
+      await chmod(join(dir, "secrets/local.yaml"), 0o644);
+      const r = await run(["scale", "--target", "local"], { cwd: dir });
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain("mode is 644; secrets must be readable by you only");
+      expect(r.stderr).toContain("hint: run: chmod 600 secrets/local.yaml");
+      expect(r.stderr).not.toContain("3f1c9a2e");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a malformed token from the environment is named, its value never printed", async () => {
+    const value = "leaky-nomad-token-value";
+    for (const args of [["scale"], ["scale", "--json"]]) {
+      const r = await run(args, { env: { NOMAD_TOKEN: value } });
+      expect(r.exitCode).toBe(2);
+      expect(r.stdout + r.stderr).toContain("nomadToken");
+      expect(r.stdout + r.stderr).not.toContain(value);
+    }
+  });
+});
