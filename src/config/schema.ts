@@ -78,6 +78,8 @@ export const targetSchema = z.strictObject({
     .default({ http: 8080, https: 8443 }),
 });
 
+const duration = z.string().regex(/^[0-9]{1,4}(s|m|h)$/, "must be a duration like 10s, 5m or 1h");
+
 const resources = z.strictObject({
   cpu: z.number().int().min(20).max(16000).describe("MHz"),
   memory: z.number().int().min(16).max(65536).describe("MiB"),
@@ -103,6 +105,14 @@ export const serviceSchema = z.strictObject({
   count: z.number().int().min(1).max(100),
   resources,
   data: persistentData.optional(),
+  /** Nomad update timings; the deploy watcher's deadlines follow progressDeadline. */
+  update: z
+    .strictObject({
+      minHealthyTime: duration.optional(),
+      healthyDeadline: duration.optional(),
+      progressDeadline: duration.optional(),
+    })
+    .optional(),
 });
 
 export const clusterSchema = z.strictObject({

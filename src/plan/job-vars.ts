@@ -92,9 +92,13 @@ export function serviceJobVars(
     tags,
     canaryTags,
     resources: service.resources,
-    update: { ...defaultUpdate, ...overrides.update },
+    update: { ...defaultUpdate, ...definedOnly(service.update ?? {}), ...overrides.update },
     check: { interval: "5s", timeout: "2s" },
     shutdownDelay: "5s",
     ...(service.data ? { data: { ...service.data } } : {}),
   };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

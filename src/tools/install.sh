@@ -7,7 +7,8 @@
 # (~/.cache/elm-infra/tools/<tool>/<version>/); the official release archive checked against its
 # published SHA-256 sums; a build from its Go module through the Go module proxy.
 #
-# Usage: src/tools/install.sh [--only tools|packages|images|docker] [--print-env]
+# Usage: src/tools/install.sh [--only tools|packages|images|docker|none] [--print-env]
+#   --print-env  print the exports (PATH, TF_CLI_CONFIG_FILE) that put the tools in reach
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -211,10 +212,11 @@ case "$only" in
   docker) start_docker ;;
   tools) install_tools ;;
   images) install_images ;;
-  *) die "--only takes tools, packages, images or docker" ;;
+  none) ;;
+  *) die "--only takes tools, packages, images, docker or none" ;;
 esac
 if [ "$print_env" = 1 ]; then
   echo "export PATH=\"$bin:\$PATH\""
   echo "export TF_CLI_CONFIG_FILE=\"$cache/terraformrc\""
 fi
-log "done"
+[ "$only" = none ] || log "done"

@@ -1,0 +1,215 @@
+import { execa } from "execa";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { request } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startCluster, type Cluster } from "../harness/agents.js";
+import { buildAppImages, removeImages } from "../harness/apps.js";
+import { ConsulClient } from "../../src/consul/client.js";
+import { acquireLock } from "../../src/consul/lock.js";
+import { NomadClient } from "../../src/nomad/client.js";
+import { renderServiceJob } from "../../src/nomad/job.js";
+import { renderTemplate } from "../../src/nomad/render.js";
+import { ConflictError } from "../../src/errors.js";
+
+/**
+ * Deploys through the real CLI against real Nomad, Consul and Traefik agents, with local images
+ * of a stand-in site: v1, v2, a v3 that crashes at start and a v4 whose health check fails.
+ */
+const repo = resolve(import.meta.dirname, "../..");
+const cli = join(repo, "dist/cli/main.js");
+let cluster: Cluster;
+let dir: string;
+let images: string[] = [];
+let nomad: NomadClient;
+
+interface Run {
+  exitCode: number;
+  events: Array<Record<string, unknown>>;
+  stderr: string;
+}
+
+async function elmInfra(args: string[], options: { json?: boolean } = {}): Promise<Run> {
+  const res = await execa("node", [cli, ...args, "--config", join(dir, "cluster.yaml"), "--target", "test", ...(options.json === false ? [] : ["--json"])], {
+    reject: false,
+    timeout: 300_000,
+    env: { CI: "true" },
+  });
+  const events = res.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { exitCode: res.exitCode ?? -1, events, stderr: res.stderr };
+}
+
+function errorOf(run: Run): string {
+  const e = run.events.find((ev) => ev.type === "error");
+  return e ? String(e.message) : `no error event; stderr: ${run.stderr}`;
+}
+
+/** Ask Traefik's entrypoint as a visitor would; returns the X-Elm-Version header. */
+async function visit(host: string, headers: Record<string, string> = {}): Promise<string | undefined> {
+  const res = await request(`${cluster.traefik.entrypoint}/`, { headers: { host, ...headers }, headersTimeout: 5000 });
+  await res.body.text();
+  const v = res.headers["x-elm-version"];
+  return res.statusCode === 200 ? (Array.isArray(v) ? v[0] : v) : `status ${res.statusCode}`;
+}
+
+beforeAll(async () => {
+  await execa("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo });
+  images = await buildAppImages("elm-lang.org", [
+    { version: "v1" },
+    { version: "v2" },
+    { version: "v3", fail: "exit" },
+    { version: "v4", fail: "health" },
+  ]);
+  cluster = await startCluster();
+  nomad = new NomadClient({ address: cluster.nomad.http });
+  dir = await mkdtemp(join(tmpdir(), "elm-infra-deploy-"));
+  await writeFile(
+    join(dir, "cluster.yaml"),
+    `targets:
+  test:
+    provider: local
+    region: local
+    image: elm-infra/host:latest
+    sizes: { manager: local, worker: local }
+    managers: 1
+    workers: 1
+    registry: local
+    ssh: { privateKey: id_ed25519 }
+    endpoints:
+      nomad: ${cluster.nomad.http}
+      consul: ${cluster.consul.http}
+      traefikApi: ${cluster.traefik.api}
+      entrypoint: ${cluster.traefik.entrypoint}
+services:
+  elm-lang.org:
+    job: ${join(repo, "jobs/elm-lang.org.nomad.hbs")}
+    image: elm-lang.org
+    hostnames: [elm-lang.org, www.elm-lang.org]
+    healthPath: /health
+    port: 8080
+    count: 2
+    resources: { cpu: 50, memory: 32 }
+    update: { minHealthyTime: 2s, healthyDeadline: 20s, progressDeadline: 40s }
+`,
+  );
+}, 900_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  await removeImages(images);
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("deploy through the Nomad API, proven through Traefik", () => {
+  it("deploys v1: both hostnames serve it", async () => {
+    const run = await elmInfra(["deploy", "elm-lang.org@v1", "--yes"]);
+    expect(run.exitCode, errorOf(run)).toBe(0);
+    expect(await visit("elm-lang.org")).toBe("v1");
+    expect(await visit("www.elm-lang.org")).toBe("v1");
+  });
+
+  it("deploys v2: the canary is proven through Traefik before promotion, then all hostnames serve v2", async () => {
+    const run = await elmInfra(["deploy", "elm-lang.org@v2", "--yes"]);
+    expect(run.exitCode, errorOf(run)).toBe(0);
+    const tasks = run.events.filter((e) => e.type === "task").map((e) => `${e.state} ${e.title}`);
+    const proven = tasks.indexOf("completed Prove the canary through Traefik");
+    const promoted = tasks.indexOf("started Promote the canary");
+    expect(proven).toBeGreaterThan(-1);
+    expect(promoted).toBeGreaterThan(proven);
+    expect(run.events.some((e) => e.type === "log" && /canary answers v2 through Traefik/.test(String(e.message)))).toBe(true);
+    expect(await visit("elm-lang.org")).toBe("v2");
+    expect(await visit("www.elm-lang.org")).toBe("v2");
+    const result = run.events.find((e) => e.type === "result")?.data as { previousVersion: string; outcome: string };
+    expect(result).toMatchObject({ previousVersion: "v1", outcome: "deployed" });
+  });
+
+  it("deploys a v3 that crashes: exits non-zero with the reason, Nomad reverts, v2 still serves", async () => {
+    const run = await elmInfra(["deploy", "elm-lang.org@v3", "--yes"]);
+    expect(run.exitCode).toBe(1);
+    const message = errorOf(run);
+    expect(message).toMatch(/failed and was reverted \(v2 still serves\)/);
+    expect(message).toMatch(/missing \/etc\/site.conf|Exit Code: 3|exit code 3/);
+    expect(await visit("elm-lang.org")).toBe("v2");
+    expect((await nomad.readJob("elm-lang.org"))?.Meta?.version).toBe("v2");
+  });
+
+  it("deploys a v4 whose health check fails: refused and reverted, v2 still serves", async () => {
+    const run = await elmInfra(["deploy", "elm-lang.org@v4", "--yes"]);
+    expect(run.exitCode).toBe(1);
+    expect(errorOf(run)).toMatch(/reverted \(v2 still serves\)/);
+    expect(await visit("www.elm-lang.org")).toBe("v2");
+  });
+
+  it("rolls back to v1 and status --json reports it", async () => {
+    const run = await elmInfra(["rollback", "elm-lang.org@v1", "--yes"]);
+    expect(run.exitCode, errorOf(run)).toBe(0);
+    expect(await visit("elm-lang.org")).toBe("v1");
+    const status = await elmInfra(["status"]);
+    expect(status.exitCode, errorOf(status)).toBe(0);
+    const data = status.events.find((e) => e.type === "result")?.data as {
+      services: Array<{ service: string; version: string; allocations: Array<{ version: string; healthy: boolean; status: string }>; traefik: { routerStatus: string; servers: Record<string, string> } }>;
+    };
+    const site = data.services.find((s) => s.service === "elm-lang.org")!;
+    expect(site.version).toBe("v1");
+    expect(site.allocations).toHaveLength(2);
+    expect(site.allocations.every((a) => a.version === "v1" && a.status === "running" && a.healthy)).toBe(true);
+    expect(site.traefik.routerStatus).toBe("enabled");
+    expect(Object.values(site.traefik.servers)).toEqual(["UP", "UP"]);
+  });
+
+  it("refuses a second deploy while the lock is held, naming the holder", async () => {
+    const consul = new ConsulClient({ address: cluster.consul.http });
+    const lock = await acquireLock(consul, "elm-infra/locks/deploy", { holder: "alice@laptop (pid 42)", command: "deploy elm-lang.org@v2", since: "2026-11-21T10:00:00Z" });
+    try {
+      const before = (await nomad.readJob("elm-lang.org"))?.Version;
+      const run = await elmInfra(["deploy", "elm-lang.org@v2", "--yes"]);
+      expect(run.exitCode).toBe(3);
+      expect(errorOf(run)).toMatch(/locked by alice@laptop \(pid 42\) \(deploy elm-lang.org@v2\) since 2026-11-21T10:00:00Z/);
+      expect((await nomad.readJob("elm-lang.org"))?.Version).toBe(before);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it("two deploys at once: one refuses with the lock holder", async () => {
+    const [a, b] = await Promise.all([elmInfra(["deploy", "elm-lang.org@v2", "--yes"]), elmInfra(["deploy", "elm-lang.org@v2", "--yes"])]);
+    const codes = [a.exitCode, b.exitCode].sort();
+    expect(codes).toEqual([0, 3]);
+    const refused = a.exitCode === 3 ? a : b;
+    expect(errorOf(refused)).toMatch(/locked by .*\(deploy elm-lang.org@v2\) since/);
+    expect(await visit("elm-lang.org")).toBe("v2");
+  });
+
+  it("refuses to register a job that changed between plan and register (EnforceIndex)", async () => {
+    const config = { root: dir, target: { registry: "local", domains: {} } as never, services: { "elm-lang.org": { job: join(repo, "jobs/elm-lang.org.nomad.hbs"), image: "elm-lang.org", hostnames: ["elm-lang.org"], healthPath: "/health", port: 8080, count: 2, resources: { cpu: 50, memory: 32 } } } };
+    const job = await nomad.parseJob(await renderServiceJob(config as never, { service: "elm-lang.org", version: "v1" }));
+    const plan = await nomad.planJob(job);
+    const current = (await nomad.readJob("elm-lang.org"))!;
+    // Someone else changes the job after our plan.
+    await nomad.registerJob({ ...current, Meta: { ...current.Meta, note: "changed behind your back" } }, current.JobModifyIndex!);
+    await expect(nomad.registerJob(job, plan.JobModifyIndex)).rejects.toThrow(ConflictError);
+    await expect(nomad.registerJob(job, plan.JobModifyIndex)).rejects.toThrow(/the job changed since the plan/);
+  });
+
+  it("refuses hostile versions before any change", async () => {
+    const before = (await nomad.readJob("elm-lang.org"))?.JobModifyIndex;
+    for (const version of ['v1" }\njob "evil" {', "v1${jndi}", "v1;rm -rf /"]) {
+      const run = await elmInfra(["deploy", `elm-lang.org@${version}`, "--yes"]);
+      expect(run.exitCode).toBe(2);
+      expect(errorOf(run)).toMatch(/invalid version/);
+    }
+    expect((await nomad.readJob("elm-lang.org"))?.JobModifyIndex).toBe(before);
+  });
+
+  it("keeps hostile template values inside their HCL strings, as Nomad itself parses them", async () => {
+    const hostile = 'x" }\n  task "evil" { driver = "raw_exec" }\n  meta { y = "${node.unique.name} %{ if true }';
+    const hcl = renderTemplate('job "probe" {\n  meta {\n    note = "{{note}}"\n  }\n  group "g" {\n    task "t" {\n      driver = "docker"\n      config { image = "elm-infra/tiny:latest" }\n    }\n  }\n}\n', { note: hostile });
+    const job = await nomad.parseJob(hcl);
+    expect(job.Meta?.note).toBe(hostile);
+    expect(job.TaskGroups?.[0]?.Tasks?.map((t) => t.Name)).toEqual(["t"]);
+  });
+});
