@@ -11,6 +11,7 @@ import {
   messageLines,
   ProgressDecoder,
   pushedDigest,
+  StreamLines,
   type ProgressMessage,
 } from "./progress.js";
 
@@ -110,12 +111,16 @@ export class DockerClient {
       }),
     );
     const lines: string[] = [];
+    const log = (line: string): void => {
+      lines.push(line);
+      request.onLog?.(line);
+    };
+    const output = new StreamLines();
     const { messages, error } = await readProgress(stream, (m) => {
-      for (const line of messageLines(m)) {
-        lines.push(line);
-        request.onLog?.(line);
-      }
+      const batch = m.stream !== undefined ? output.push(m.stream) : messageLines(m);
+      batch.forEach(log);
     });
+    output.end().forEach(log);
     if (error !== undefined) {
       throw new OperationError(describeBuildFailure(name, lines, error), "fix the step above (or the build context) and build again");
     }

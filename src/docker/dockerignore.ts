@@ -54,7 +54,7 @@ function patternRegex(pattern: string): RegExp {
 }
 
 function escapeRegex(c: string): string {
-  return /[.+^${}()|[\]\\]/.test(c) ? `\\${c}` : c;
+  return /[.*+?^${}()|[\]\\]/.test(c) ? `\\${c}` : c;
 }
 
 /** Whether a context path (like `dist/data/x.json`) is left out of the build context. */

@@ -45,13 +45,36 @@ function parseMessage(line: string): ProgressMessage[] {
   }
 }
 
+/**
+ * Joins the `stream` text of consecutive messages into whole lines: a step's output may arrive
+ * split anywhere, even in the middle of a line (stdout and stderr are sent as they are written).
+ */
+export class StreamLines {
+  private rest = "";
+
+  push(text: string): string[] {
+    const parts = (this.rest + text).split(/\r?\n|\r/);
+    this.rest = parts.pop() ?? "";
+    return parts.map(clean).filter((l) => l !== "");
+  }
+
+  end(): string[] {
+    const last = clean(this.rest);
+    this.rest = "";
+    return last === "" ? [] : [last];
+  }
+}
+
+function clean(line: string): string {
+  return line.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "").trimEnd();
+}
+
 /** The readable lines of a message, without the terminal escape codes some steps print. */
 export function messageLines(message: ProgressMessage): string[] {
   const text = message.stream ?? (message.status ? [message.id, message.status].filter(Boolean).join(": ") : "");
   return text
-    .replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "")
     .split(/\r?\n|\r/)
-    .map((l) => l.trimEnd())
+    .map(clean)
     .filter((l) => l !== "");
 }
 
@@ -61,8 +84,9 @@ export function messageError(message: ProgressMessage): string | undefined {
 
 /** The image ID the legacy builder reports when it is done (`aux.ID`, or "Successfully built"). */
 export function builtImageId(messages: readonly ProgressMessage[]): string | undefined {
+  const aux = [...messages].reverse().find((m) => m.aux?.ID)?.aux?.ID;
+  if (aux) return aux;
   for (const m of [...messages].reverse()) {
-    if (m.aux?.ID) return m.aux.ID;
     const built = /^Successfully built ([0-9a-f]{12,64})\s*$/m.exec(m.stream ?? "");
     if (built) return built[1];
   }
