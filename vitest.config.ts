@@ -16,6 +16,10 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        // Benchmarks: run with `npm run bench`, never as part of the tests.
+        test: { name: "bench", include: ["test/bench/**/*.run.ts"], testTimeout: 1_800_000, hookTimeout: 600_000 },
+      },
     ],
   },
 });

@@ -25,4 +25,4 @@ npm run --silent typecheck
 npm run --silent lint
 
 step "unit and integration tests"
-npx vitest run "$@"
+npx vitest run --project unit --project integration "$@"

@@ -41,10 +41,14 @@ export function lockHolder(command: string) {
  * failure after the job was submitted fails the deployment so Nomad reverts, and proves the
  * previous version still serves.
  */
-export async function deploy(ctx: CommandContext, arg: string): Promise<DeployResult> {
+export async function deploy(
+  ctx: CommandContext,
+  arg: string,
+  options: { onNomadRequest?: (method: string, path: string) => void } = {},
+): Promise<DeployResult> {
   const ref = requireVersion(parseServiceRef(arg, Object.keys((await ctx.loadCluster()).services)));
   const config = await ctx.loadConfig();
-  const apis = await connectToCluster(config);
+  const apis = await connectToCluster(config, options);
   const state: DeployState = { config, ref, apis };
   const started = Date.now();
   const timings: Record<string, number> = {};
