@@ -41,7 +41,13 @@ export function applyArgs(planFile: string = planFileName): string[] {
 
 /** `destroy -json` requires -auto-approve: confirmation is the caller's job (CommandContext.confirm). */
 export function destroyArgs(options: { varFile?: string } = {}): string[] {
-  return ["destroy", "-input=false", "-json", "-auto-approve", `-var-file=${options.varFile ?? varFileName}`];
+  return [
+    "destroy",
+    "-input=false",
+    "-json",
+    "-auto-approve",
+    `-var-file=${options.varFile ?? varFileName}`,
+  ];
 }
 
 export function outputArgs(): string[] {

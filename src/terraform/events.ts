@@ -21,10 +21,22 @@ export type TerraformEvent =
   | { kind: "planned-change"; resource: string; action: ResourceAction }
   | { kind: "apply-start"; resource: string; action: ResourceAction }
   | { kind: "apply-progress"; resource: string; action: ResourceAction; elapsedSeconds: number }
-  | { kind: "apply-complete"; resource: string; action: ResourceAction; elapsedSeconds: number; id?: string }
+  | {
+      kind: "apply-complete";
+      resource: string;
+      action: ResourceAction;
+      elapsedSeconds: number;
+      id?: string;
+    }
   | { kind: "apply-errored"; resource: string; action: ResourceAction; elapsedSeconds: number }
   | { kind: "refresh"; resource: string }
-  | { kind: "change-summary"; operation: "plan" | "apply" | "destroy" | string; add: number; change: number; remove: number }
+  | {
+      kind: "change-summary";
+      operation: "plan" | "apply" | "destroy" | string;
+      add: number;
+      change: number;
+      remove: number;
+    }
   | { kind: "diagnostic"; diagnostic: Diagnostic }
   | { kind: "log"; level: "info" | "warn" | "error"; message: string };
 
@@ -58,7 +70,8 @@ interface UiLine {
 /** One line of `-json` output; undefined for lines that carry nothing worth reporting. */
 export function parseUiLine(line: string): TerraformEvent | undefined {
   const text = line.trim();
-  if (!text.startsWith("{")) return text ? { kind: "log", level: "info", message: text } : undefined;
+  if (!text.startsWith("{"))
+    return text ? { kind: "log", level: "info", message: text } : undefined;
   let ui: UiLine;
   try {
     ui = JSON.parse(text) as UiLine;
@@ -74,7 +87,11 @@ export function parseUiLine(line: string): TerraformEvent | undefined {
         ? { kind: "version", program: "tofu", version: ui.tofu }
         : { kind: "version", program: "terraform", version: ui.terraform ?? "" };
     case "planned_change":
-      return { kind: "planned-change", resource: ui.change?.resource?.addr ?? "", action: ui.change?.action ?? "" };
+      return {
+        kind: "planned-change",
+        resource: ui.change?.resource?.addr ?? "",
+        action: ui.change?.action ?? "",
+      };
     case "apply_start":
       return { kind: "apply-start", resource, action };
     case "apply_progress":
@@ -132,7 +149,8 @@ export function scrubEvent<E extends TerraformEvent>(event: E, secrets: readonly
   const present = secrets.filter((s) => s.length > 0);
   if (present.length === 0) return event;
   const scrub = (value: unknown): unknown => {
-    if (typeof value === "string") return present.reduce((s, secret) => s.split(secret).join("[redacted]"), value);
+    if (typeof value === "string")
+      return present.reduce((s, secret) => s.split(secret).join("[redacted]"), value);
     if (Array.isArray(value)) return value.map(scrub);
     if (value && typeof value === "object") {
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]));
@@ -154,8 +172,20 @@ export function summarizeDiagnostics(diagnostics: readonly Diagnostic[]): string
     .join("; ");
 }
 
-const doing: Record<string, string> = { create: "creating", update: "updating", delete: "destroying", replace: "replacing", read: "reading" };
-const done: Record<string, string> = { create: "created", update: "updated", delete: "destroyed", replace: "replaced", read: "read" };
+const doing: Record<string, string> = {
+  create: "creating",
+  update: "updating",
+  delete: "destroying",
+  replace: "replacing",
+  read: "reading",
+};
+const done: Record<string, string> = {
+  create: "created",
+  update: "updated",
+  delete: "destroyed",
+  replace: "replaced",
+  read: "read",
+};
 
 /** One progress line for a person, or undefined for events not worth a line of their own. */
 export function describeEvent(event: TerraformEvent): string | undefined {

@@ -7,7 +7,13 @@ import { ConfigError } from "../errors.js";
 import { findBinary, findCliConfig, toolCacheDir } from "./binary.js";
 import type { TerraformEvent } from "./events.js";
 import { prepareWorkDir, TerraformRunner, workDirFor } from "./runner.js";
-import { computeVarSet, moduleDirFor, secretVarEnv, type TfVarSet, type VarSetInputs } from "./vars.js";
+import {
+  computeVarSet,
+  moduleDirFor,
+  secretVarEnv,
+  type TfVarSet,
+  type VarSetInputs,
+} from "./vars.js";
 
 /** The iac/ folder shipped with elm-infra (src/terraform -> iac, and dist/terraform -> iac). */
 export function moduleDir(provider: "digitalocean" | "local"): string {
@@ -15,7 +21,9 @@ export function moduleDir(provider: "digitalocean" | "local"): string {
 }
 
 /** The public half of the target's SSH key: `<ssh.privateKey>.pub`, relative to cluster.yaml. */
-export async function readSshPublicKey(config: Pick<LoadedConfig, "root" | "target">): Promise<string> {
+export async function readSshPublicKey(
+  config: Pick<LoadedConfig, "root" | "target">,
+): Promise<string> {
   const file = resolve(config.root, `${config.target.ssh.privateKey}.pub`);
   try {
     return (await readFile(file, "utf8")).trim();
@@ -38,7 +46,10 @@ export interface OpenTerraformOptions {
 }
 
 /** Finds the program, prepares .elm-infra/<target>/terraform and returns a runner for it. */
-export async function openTerraform(config: LoadedConfig, options: OpenTerraformOptions = {}): Promise<TerraformRunner> {
+export async function openTerraform(
+  config: LoadedConfig,
+  options: OpenTerraformOptions = {},
+): Promise<TerraformRunner> {
   const env = options.env ?? process.env;
   const cacheDir = toolCacheDir(env);
   const sshPublicKey = options.inputs?.sshPublicKey ?? (await readSshPublicKey(config));

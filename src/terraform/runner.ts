@@ -6,9 +6,24 @@ import { execa } from "execa";
 import { chmod, copyFile, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { OperationError } from "../errors.js";
-import { applyArgs, destroyArgs, initArgs, outputArgs, planArgs, planFileName, showPlanArgs, varFileName } from "./args.js";
+import {
+  applyArgs,
+  destroyArgs,
+  initArgs,
+  outputArgs,
+  planArgs,
+  planFileName,
+  showPlanArgs,
+  varFileName,
+} from "./args.js";
 import type { TerraformBinary } from "./binary.js";
-import { parseUiLine, scrubEvent, summarizeDiagnostics, type Diagnostic, type TerraformEvent } from "./events.js";
+import {
+  parseUiLine,
+  scrubEvent,
+  summarizeDiagnostics,
+  type Diagnostic,
+  type TerraformEvent,
+} from "./events.js";
 import type { TfVarSet } from "./vars.js";
 
 export interface TerraformRunnerOptions {
@@ -48,10 +63,16 @@ export function workDirFor(root: string, targetName: string): string {
  * Copies the module's .tf files into the working directory (dropping stale ones, keeping state
  * and .terraform/) and writes the var set. The var set holds no secret; the file is 0600 anyway.
  */
-export async function prepareWorkDir(moduleDir: string, workDir: string, varSet: TfVarSet): Promise<void> {
+export async function prepareWorkDir(
+  moduleDir: string,
+  workDir: string,
+  varSet: TfVarSet,
+): Promise<void> {
   await mkdir(workDir, { recursive: true, mode: 0o700 });
   const sources = (await readdir(moduleDir)).filter((f) => f.endsWith(".tf"));
-  for (const stale of (await readdir(workDir)).filter((f) => f.endsWith(".tf") && !sources.includes(f))) {
+  for (const stale of (await readdir(workDir)).filter(
+    (f) => f.endsWith(".tf") && !sources.includes(f),
+  )) {
     await rm(join(workDir, stale));
   }
   for (const file of sources) await copyFile(join(moduleDir, file), join(workDir, file));
@@ -121,8 +142,15 @@ export class TerraformRunner {
   async outputs(): Promise<Record<string, unknown>> {
     const run = await this.run(outputArgs(), { json: false });
     if (run.exitCode !== 0) throw this.failure("output", run);
-    const raw = JSON.parse(run.stdout || "{}") as Record<string, { value: unknown; sensitive?: boolean }>;
-    return Object.fromEntries(Object.entries(raw).filter(([, o]) => !o.sensitive).map(([k, o]) => [k, o.value]));
+    const raw = JSON.parse(run.stdout || "{}") as Record<
+      string,
+      { value: unknown; sensitive?: boolean }
+    >;
+    return Object.fromEntries(
+      Object.entries(raw)
+        .filter(([, o]) => !o.sensitive)
+        .map(([k, o]) => [k, o.value]),
+    );
   }
 
   /** The saved plan as Terraform's JSON plan representation (resource_changes, planned_values...). */
@@ -167,13 +195,17 @@ export class TerraformRunner {
         const event = parseUiLine(line);
         if (!event) continue;
         if (event.kind === "diagnostic") diagnostics.push(event.diagnostic);
-        if (event.kind === "change-summary") changes = { add: event.add, change: event.change, remove: event.remove };
+        if (event.kind === "change-summary")
+          changes = { add: event.add, change: event.change, remove: event.remove };
         this.emit(event);
       }
     }
     const result = await subprocess;
     if (result.isCanceled) {
-      throw new OperationError(`${this.program} ${args[0]} was interrupted`, "run the command again; the state was saved");
+      throw new OperationError(
+        `${this.program} ${args[0]} was interrupted`,
+        "run the command again; the state was saved",
+      );
     }
     return {
       exitCode: result.exitCode ?? 1,
@@ -185,7 +217,10 @@ export class TerraformRunner {
   }
 
   private failure(command: string, run: RunOutcome): OperationError {
-    const reason = summarizeDiagnostics(run.diagnostics) || errorLines(`${run.stdout}\n${run.stderr}`) || `exit code ${run.exitCode}`;
+    const reason =
+      summarizeDiagnostics(run.diagnostics) ||
+      errorLines(`${run.stdout}\n${run.stderr}`) ||
+      `exit code ${run.exitCode}`;
     return new OperationError(
       scrubText(`${this.program} ${command} failed: ${reason}`, this.secrets),
       `the working directory is ${this.options.workDir}; run with --verbose to see every step`,

@@ -35,7 +35,8 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
     problems.push({
       file: "cluster.yaml",
       path: `targets.${targetName}`,
-      message: "a target name becomes a resource name prefix: use at most 32 lower-case letters, digits or '-'",
+      message:
+        "a target name becomes a resource name prefix: use at most 32 lower-case letters, digits or '-'",
     });
   }
   const key = inputs.sshPublicKey.trim();
@@ -78,11 +79,21 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
  * Secrets as TF_VAR_ environment variables for the target's module. The DigitalOcean token is
  * required there; a missing token is a configuration problem reported before Terraform runs.
  */
-export function secretVarEnv(targetName: string, target: Target, secrets: Secrets): Record<string, string> {
+export function secretVarEnv(
+  targetName: string,
+  target: Target,
+  secrets: Secrets,
+): Record<string, string> {
   if (target.provider !== "digitalocean") return {};
   if (!secrets.digitaloceanToken) {
     throw new ConfigError(
-      [{ file: `secrets/${targetName}.yaml`, path: "digitaloceanToken", message: "is required for a digitalocean target" }],
+      [
+        {
+          file: `secrets/${targetName}.yaml`,
+          path: "digitaloceanToken",
+          message: "is required for a digitalocean target",
+        },
+      ],
       "put the API token in the secrets file (mode 0600) or set ELM_INFRA_DIGITALOCEAN_TOKEN",
     );
   }

@@ -12,13 +12,19 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LoadedConfig } from "../../src/config/load.js";
 import type { Target } from "../../src/config/schema.js";
-import { findBinary, findCliConfig, toolCacheDir, type TerraformBinary } from "../../src/terraform/binary.js";
+import {
+  findBinary,
+  findCliConfig,
+  toolCacheDir,
+  type TerraformBinary,
+} from "../../src/terraform/binary.js";
 import type { TerraformEvent } from "../../src/terraform/events.js";
 import { openTerraform } from "../../src/terraform/open.js";
 import { freePorts } from "../harness/ports.js";
 
 const fakeToken = `dop_v1_${randomBytes(24).toString("hex")}`;
-const fakeKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkz0rWmK0a4ZlQz8mV1hUY5Gm1tHq9bkJ0o3dW5Xyzz ci@elm-infra";
+const fakeKey =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkz0rWmK0a4ZlQz8mV1hUY5Gm1tHq9bkJ0o3dW5Xyzz ci@elm-infra";
 const cacheDir = toolCacheDir();
 
 const binary: TerraformBinary | undefined = await findBinary("auto").catch(() => undefined);
@@ -30,19 +36,36 @@ async function hasProvider(address: string): Promise<boolean> {
   for (const version of await readdir(join(mirror, host, address)).catch(() => [] as string[])) {
     const dir = join(mirror, host, address, version, "linux_amd64");
     for (const file of await readdir(dir).catch(() => [] as string[])) {
-      if (await access(join(dir, file), constants.X_OK).then(() => true, () => false)) return true;
+      if (
+        await access(join(dir, file), constants.X_OK).then(
+          () => true,
+          () => false,
+        )
+      )
+        return true;
     }
   }
   return false;
 }
 const skipReason = (): string | false => {
-  if (!binary) return "neither tofu nor terraform is installed: run bash src/tools/install.sh --only tools";
-  if (!cliConfig) return `${cacheDir}/terraformrc (the provider mirror) is missing: run bash src/tools/install.sh --only tools`;
+  if (!binary)
+    return "neither tofu nor terraform is installed: run bash src/tools/install.sh --only tools";
+  if (!cliConfig)
+    return `${cacheDir}/terraformrc (the provider mirror) is missing: run bash src/tools/install.sh --only tools`;
   return false;
 };
-const doSkip = skipReason() || ((await hasProvider("digitalocean/digitalocean")) ? false : "provider digitalocean/digitalocean is not in the mirror");
-const dockerSkip = skipReason() || ((await hasProvider("kreuzwerker/docker")) ? false : "provider kreuzwerker/docker is not in the mirror");
-for (const reason of [doSkip, dockerSkip]) if (reason) console.warn(`[terraform.test] SKIPPED: ${reason}`);
+const doSkip =
+  skipReason() ||
+  ((await hasProvider("digitalocean/digitalocean"))
+    ? false
+    : "provider digitalocean/digitalocean is not in the mirror");
+const dockerSkip =
+  skipReason() ||
+  ((await hasProvider("kreuzwerker/docker"))
+    ? false
+    : "provider kreuzwerker/docker is not in the mirror");
+for (const reason of [doSkip, dockerSkip])
+  if (reason) console.warn(`[terraform.test] SKIPPED: ${reason}`);
 
 function loaded(root: string, targetName: string, target: Target, token?: string): LoadedConfig {
   return {
@@ -75,7 +98,31 @@ function baseTarget(over: Partial<Target>): Target {
 interface PlannedResource {
   address: string;
   type: string;
-  change: { actions: string[]; after: Record<string, any> };
+  change: { actions: string[]; after: PlannedAttributes };
+}
+
+interface PlannedAttributes {
+  name?: string;
+  size?: string;
+  tags?: string[];
+  inbound_rule?: Array<{ protocol: string; port_range?: string; source_addresses?: string[] }>;
+  [attribute: string]: unknown;
+}
+
+/** The parts of `docker inspect` the test reads. */
+interface ContainerInfo {
+  State: { Running: boolean };
+  HostConfig: {
+    CapAdd: string[];
+    CapDrop: string[];
+    SecurityOpt: string[];
+    CgroupnsMode: string;
+    Tmpfs?: Record<string, string>;
+    Binds: string[];
+    PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+  };
+  Mounts: Array<{ Type: string; Destination: string }>;
+  NetworkSettings: { Networks: Record<string, { IPAddress: string }> };
 }
 
 describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
@@ -122,37 +169,71 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
     const droplets = byType("digitalocean_droplet");
     const managers = droplets.filter((d) => d.address.startsWith("digitalocean_droplet.manager["));
     const workers = droplets.filter((d) => d.address.startsWith("digitalocean_droplet.worker["));
-    expect(managers.map((d) => d.change.after.name)).toEqual(["ci-plan-manager-1", "ci-plan-manager-2", "ci-plan-manager-3"]);
-    expect(workers.map((d) => d.change.after.name)).toEqual(["ci-plan-worker-1", "ci-plan-worker-2"]);
+    expect(managers.map((d) => d.change.after.name)).toEqual([
+      "ci-plan-manager-1",
+      "ci-plan-manager-2",
+      "ci-plan-manager-3",
+    ]);
+    expect(workers.map((d) => d.change.after.name)).toEqual([
+      "ci-plan-worker-1",
+      "ci-plan-worker-2",
+    ]);
     for (const m of managers) {
-      expect(m.change.after).toMatchObject({ region: "fra1", size: "s-1vcpu-2gb", image: "debian-12-x64" });
+      expect(m.change.after).toMatchObject({
+        region: "fra1",
+        size: "s-1vcpu-2gb",
+        image: "debian-12-x64",
+      });
       expect(m.change.after.tags).toContain("elm-infra-manager");
     }
     for (const w of workers) {
       expect(w.change.after.size).toBe("s-2vcpu-4gb");
       expect(w.change.after.tags).toContain("elm-infra-worker");
     }
-    expect(byType("digitalocean_vpc")[0]?.change.after).toMatchObject({ region: "fra1", ip_range: "10.110.0.0/20" });
+    expect(byType("digitalocean_vpc")[0]?.change.after).toMatchObject({
+      region: "fra1",
+      ip_range: "10.110.0.0/20",
+    });
 
-    const firewall = (name: string) => byType("digitalocean_firewall").find((f) => f.change.after.name === name)?.change.after;
+    const firewall = (name: string) =>
+      byType("digitalocean_firewall").find((f) => f.change.after.name === name)?.change.after;
     const cluster = firewall("elm-infra-ci-plan-cluster");
     const web = firewall("elm-infra-ci-plan-web");
     expect(cluster?.inbound_rule).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ protocol: "tcp", port_range: "22", source_addresses: ["203.0.113.0/24"] }),
-        expect.objectContaining({ protocol: "tcp", port_range: "1-65535", source_addresses: ["10.110.0.0/20"] }),
-        expect.objectContaining({ protocol: "udp", port_range: "1-65535", source_addresses: ["10.110.0.0/20"] }),
+        expect.objectContaining({
+          protocol: "tcp",
+          port_range: "22",
+          source_addresses: ["203.0.113.0/24"],
+        }),
+        expect.objectContaining({
+          protocol: "tcp",
+          port_range: "1-65535",
+          source_addresses: ["10.110.0.0/20"],
+        }),
+        expect.objectContaining({
+          protocol: "udp",
+          port_range: "1-65535",
+          source_addresses: ["10.110.0.0/20"],
+        }),
       ]),
     );
-    expect(web?.inbound_rule.map((r: { port_range: string }) => r.port_range).sort()).toEqual(["443", "80"]);
+    expect(web?.inbound_rule?.map((r) => r.port_range).sort()).toEqual(["443", "80"]);
 
     expect(requests).toEqual([]);
     expect(events.filter((e) => e.kind === "planned-change").length).toBe(9);
     expect(events.some((e) => e.kind === "version")).toBe(true);
     expect(JSON.stringify(events)).not.toContain(fakeToken);
-    const varFile = await readFile(join(root, ".elm-infra/ci-plan/terraform/elm-infra.tfvars.json"), "utf8");
+    const varFile = await readFile(
+      join(root, ".elm-infra/ci-plan/terraform/elm-infra.tfvars.json"),
+      "utf8",
+    );
     expect(varFile).not.toContain(fakeToken);
-    expect(JSON.parse(varFile)).toMatchObject({ name: "ci-plan", manager_count: 3, worker_count: 2 });
+    expect(JSON.parse(varFile)).toMatchObject({
+      name: "ci-plan",
+      manager_count: 3,
+      worker_count: 2,
+    });
   });
 
   it("fails with the diagnostics' summary when the configuration is invalid", async () => {
@@ -161,7 +242,9 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
       env: { ...process.env, DIGITALOCEAN_API_URL: "http://127.0.0.1:9" },
     });
     await tf.init();
-    await expect(tf.plan()).rejects.toThrow(/plan failed: Invalid value for variable .*manager count must be 1, 3, 5 or 7/);
+    await expect(tf.plan()).rejects.toThrow(
+      /plan failed: Invalid value for variable .*manager count must be 1, 3, 5 or 7/,
+    );
   });
 });
 
@@ -180,10 +263,16 @@ describe.skipIf(dockerSkip)("iac/local with the Docker provider", () => {
   });
   afterAll(async () => {
     // Whatever the test left behind, by the labels and names the module gives it.
-    const ids = (await docker(["ps", "-aq", "--filter", `label=elm-infra.target=${name}`])).stdout.split("\n").filter(Boolean);
+    const ids = (await docker(["ps", "-aq", "--filter", `label=elm-infra.target=${name}`])).stdout
+      .split("\n")
+      .filter(Boolean);
     if (ids.length > 0) await docker(["rm", "-f", "-v", ...ids]);
     await docker(["network", "rm", `${name}-net`]);
-    const volumes = (await docker(["volume", "ls", "-q", "--filter", `label=elm-infra.target=${name}`])).stdout.split("\n").filter(Boolean);
+    const volumes = (
+      await docker(["volume", "ls", "-q", "--filter", `label=elm-infra.target=${name}`])
+    ).stdout
+      .split("\n")
+      .filter(Boolean);
     if (volumes.length > 0) await docker(["volume", "rm", "-f", ...volumes]);
     if (root) await rm(root, { recursive: true, force: true });
   });
@@ -191,14 +280,24 @@ describe.skipIf(dockerSkip)("iac/local with the Docker provider", () => {
   it("creates a host container with VM capabilities and loopback ports, then destroys it", async () => {
     const [sshPort, httpPort, httpsPort] = (await freePorts(3)) as [number, number, number];
     const events: TerraformEvent[] = [];
-    const target = baseTarget({ provider: "local", region: "local", image, managers: 1, workers: 1, registry: "local", ports: { http: httpPort, https: httpsPort } });
+    const target = baseTarget({
+      provider: "local",
+      region: "local",
+      image,
+      managers: 1,
+      workers: 1,
+      registry: "local",
+      ports: { http: httpPort, https: httpsPort },
+    });
     const tf = await openTerraform(loaded(root, name, target), {
       inputs: { sshPublicKey: fakeKey, sshBasePort: sshPort },
       // One worker, no manager: a single container is enough to prove the module and the provider.
       extraVars: {
         manager_count: 0,
         worker_count: 1,
-        ...(image.includes("tiny") ? { command: ["/bin/httpd", "-f", "-p", "80", "-h", "/www"], stop_signal: "SIGKILL" } : {}),
+        ...(image.includes("tiny")
+          ? { command: ["/bin/httpd", "-f", "-p", "80", "-h", "/www"], stop_signal: "SIGKILL" }
+          : {}),
       },
       onEvent: (e) => events.push(e),
     });
@@ -215,22 +314,30 @@ describe.skipIf(dockerSkip)("iac/local with the Docker provider", () => {
 
     const inspected = await docker(["inspect", container]);
     expect(inspected.exitCode).toBe(0);
-    const [info] = JSON.parse(inspected.stdout) as any[];
+    const [info] = JSON.parse(inspected.stdout) as [ContainerInfo];
     expect(info.State.Running).toBe(true);
     expect(info.HostConfig.CapAdd).toContain("ALL");
     expect(info.HostConfig.CapDrop).toContain("SYS_RESOURCE");
-    expect(info.HostConfig.SecurityOpt).toEqual(expect.arrayContaining(["seccomp=unconfined", "apparmor=unconfined"]));
+    expect(info.HostConfig.SecurityOpt).toEqual(
+      expect.arrayContaining(["seccomp=unconfined", "apparmor=unconfined"]),
+    );
     expect(info.HostConfig.CgroupnsMode).toBe("host");
     expect(Object.keys(info.HostConfig.Tmpfs ?? {}).sort()).toEqual(["/run", "/run/lock"]);
-    expect(info.HostConfig.Binds).toEqual(expect.arrayContaining(["/sys/fs/cgroup:/sys/fs/cgroup:rw"]));
-    expect(info.Mounts.some((m: any) => m.Type === "volume" && m.Destination === "/var/lib/docker")).toBe(true);
+    expect(info.HostConfig.Binds).toEqual(
+      expect.arrayContaining(["/sys/fs/cgroup:/sys/fs/cgroup:rw"]),
+    );
+    expect(
+      info.Mounts.some((m) => m.Type === "volume" && m.Destination === "/var/lib/docker"),
+    ).toBe(true);
     expect(info.HostConfig.PortBindings).toEqual({
       "22/tcp": [{ HostIp: "127.0.0.1", HostPort: String(sshPort) }],
       "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(httpPort) }],
       "443/tcp": [{ HostIp: "127.0.0.1", HostPort: String(httpsPort) }],
     });
     expect(Object.keys(info.NetworkSettings.Networks)).toEqual([`${name}-net`]);
-    expect(outputs.worker_private_ips).toEqual([info.NetworkSettings.Networks[`${name}-net`].IPAddress]);
+    expect(outputs.worker_private_ips).toEqual([
+      info.NetworkSettings.Networks[`${name}-net`]?.IPAddress,
+    ]);
     const keys = await docker(["exec", container, "cat", "/root/.ssh/authorized_keys"]);
     expect(keys.stdout.trim()).toBe(fakeKey);
 
@@ -238,14 +345,21 @@ describe.skipIf(dockerSkip)("iac/local with the Docker provider", () => {
       // The first worker's port 80 is what a user reaches on the loopback port.
       let status = 0;
       for (let attempt = 0; attempt < 10 && status === 0; attempt++) {
-        status = await fetch(`http://127.0.0.1:${httpPort}/`, { signal: AbortSignal.timeout(2_000) }).then(
+        status = await fetch(`http://127.0.0.1:${httpPort}/`, {
+          signal: AbortSignal.timeout(2_000),
+        }).then(
           (r) => r.status,
           async () => (await new Promise((r) => setTimeout(r, 500)), 0),
         );
       }
       expect(status).toBeGreaterThanOrEqual(200);
     }
-    expect(events.some((e) => e.kind === "apply-complete" && e.resource === `docker_container.host["${container}"]`)).toBe(true);
+    expect(
+      events.some(
+        (e) =>
+          e.kind === "apply-complete" && e.resource === `docker_container.host["${container}"]`,
+      ),
+    ).toBe(true);
 
     const destroyed = await tf.destroy();
     expect(destroyed.remove).toBe(3);

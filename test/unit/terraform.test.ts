@@ -1,13 +1,27 @@
 import { describe, expect, it } from "vitest";
 import type { Target } from "../../src/config/schema.js";
 import { ConfigError } from "../../src/errors.js";
-import { applyArgs, destroyArgs, initArgs, outputArgs, planArgs, showPlanArgs } from "../../src/terraform/args.js";
+import {
+  applyArgs,
+  destroyArgs,
+  initArgs,
+  outputArgs,
+  planArgs,
+  showPlanArgs,
+} from "../../src/terraform/args.js";
 import { chooseBinary, searchDirs } from "../../src/terraform/binary.js";
-import { describeEvent, parseUiLine, scrubEvent, summarizeDiagnostics, type TerraformEvent } from "../../src/terraform/events.js";
+import {
+  describeEvent,
+  parseUiLine,
+  scrubEvent,
+  summarizeDiagnostics,
+  type TerraformEvent,
+} from "../../src/terraform/events.js";
 import { errorLines, workDirFor } from "../../src/terraform/runner.js";
 import { computeVarSet, moduleDirFor, secretVarEnv } from "../../src/terraform/vars.js";
 
-const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkz0rWmK0a4ZlQz8mV1hUY5Gm1tHq9bkJ0o3dW5Xyzz ops@elm";
+const key =
+  "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkz0rWmK0a4ZlQz8mV1hUY5Gm1tHq9bkJ0o3dW5Xyzz ops@elm";
 
 function target(over: Partial<Target> = {}): Target {
   return {
@@ -18,7 +32,12 @@ function target(over: Partial<Target> = {}): Target {
     managers: 3,
     workers: 2,
     domains: {},
-    ssh: { user: "root", port: 22, privateKey: "secrets/id_ed25519", knownHosts: ".elm-infra/known_hosts" },
+    ssh: {
+      user: "root",
+      port: 22,
+      privateKey: "secrets/id_ed25519",
+      knownHosts: ".elm-infra/known_hosts",
+    },
     registry: "registry.digitalocean.com/elm",
     ports: { http: 8080, https: 8443 },
     ...over,
@@ -28,20 +47,43 @@ function target(over: Partial<Target> = {}): Target {
 describe("argv builders", () => {
   it.each([
     ["init", initArgs(), ["init", "-input=false", "-no-color"]],
-    ["init -upgrade", initArgs({ upgrade: true }), ["init", "-input=false", "-no-color", "-upgrade"]],
+    [
+      "init -upgrade",
+      initArgs({ upgrade: true }),
+      ["init", "-input=false", "-no-color", "-upgrade"],
+    ],
     [
       "plan",
       planArgs(),
-      ["plan", "-input=false", "-json", "-detailed-exitcode", "-out=elm-infra.tfplan", "-var-file=elm-infra.tfvars.json"],
+      [
+        "plan",
+        "-input=false",
+        "-json",
+        "-detailed-exitcode",
+        "-out=elm-infra.tfplan",
+        "-var-file=elm-infra.tfvars.json",
+      ],
     ],
     [
       "plan -destroy",
       planArgs({ destroy: true, planFile: "d.tfplan", varFile: "v.json" }),
-      ["plan", "-input=false", "-json", "-detailed-exitcode", "-out=d.tfplan", "-var-file=v.json", "-destroy"],
+      [
+        "plan",
+        "-input=false",
+        "-json",
+        "-detailed-exitcode",
+        "-out=d.tfplan",
+        "-var-file=v.json",
+        "-destroy",
+      ],
     ],
     ["apply", applyArgs(), ["apply", "-input=false", "-json", "elm-infra.tfplan"]],
     ["apply file", applyArgs("x.tfplan"), ["apply", "-input=false", "-json", "x.tfplan"]],
-    ["destroy", destroyArgs(), ["destroy", "-input=false", "-json", "-auto-approve", "-var-file=elm-infra.tfvars.json"]],
+    [
+      "destroy",
+      destroyArgs(),
+      ["destroy", "-input=false", "-json", "-auto-approve", "-var-file=elm-infra.tfvars.json"],
+    ],
     ["output", outputArgs(), ["output", "-json"]],
     ["show", showPlanArgs(), ["show", "-json", "elm-infra.tfplan"]],
   ])("%s", (_name, actual, expected) => {
@@ -71,13 +113,24 @@ describe("computeVarSet", () => {
   });
 
   it("passes the allowed SSH ranges and tags when given", () => {
-    const vars = computeVarSet("production", target(), { sshPublicKey: key, sshAllowedCidrs: ["203.0.113.0/24"], tags: ["team:ops"] });
+    const vars = computeVarSet("production", target(), {
+      sshPublicKey: key,
+      sshAllowedCidrs: ["203.0.113.0/24"],
+      tags: ["team:ops"],
+    });
     expect(vars.ssh_allowed_cidrs).toEqual(["203.0.113.0/24"]);
     expect(vars.tags).toEqual(["team:ops"]);
   });
 
   it("maps a local target to host containers and loopback ports", () => {
-    const local = target({ provider: "local", region: "local", image: "elm-infra/host:latest", managers: 1, workers: 2, ports: { http: 18080, https: 18443 } });
+    const local = target({
+      provider: "local",
+      region: "local",
+      image: "elm-infra/host:latest",
+      managers: 1,
+      workers: 2,
+      ports: { http: 18080, https: 18443 },
+    });
     expect(computeVarSet("local", local, { sshPublicKey: key, sshBasePort: 2300 })).toEqual({
       name: "local",
       image: "elm-infra/host:latest",
@@ -110,10 +163,14 @@ describe("computeVarSet", () => {
 
 describe("secretVarEnv", () => {
   it("passes the DigitalOcean token as TF_VAR_do_token", () => {
-    expect(secretVarEnv("production", target(), { digitaloceanToken: "dop_v1_abc" })).toEqual({ TF_VAR_do_token: "dop_v1_abc" });
+    expect(secretVarEnv("production", target(), { digitaloceanToken: "dop_v1_abc" })).toEqual({
+      TF_VAR_do_token: "dop_v1_abc",
+    });
   });
   it("refuses a digitalocean target without a token, naming the secrets file", () => {
-    expect(() => secretVarEnv("production", target(), {})).toThrow(/secrets\/production\.yaml: digitaloceanToken: is required/);
+    expect(() => secretVarEnv("production", target(), {})).toThrow(
+      /secrets\/production\.yaml: digitaloceanToken: is required/,
+    );
   });
   it("needs nothing for a local target", () => {
     expect(secretVarEnv("local", target({ provider: "local" }), {})).toEqual({});
@@ -124,7 +181,11 @@ describe("chooseBinary", () => {
   const both = { tofu: "/c/bin/tofu", terraform: "/usr/local/bin/terraform" };
   it.each([
     ["auto", both, { program: "tofu", path: "/c/bin/tofu" }],
-    ["auto", { terraform: "/usr/local/bin/terraform" }, { program: "terraform", path: "/usr/local/bin/terraform" }],
+    [
+      "auto",
+      { terraform: "/usr/local/bin/terraform" },
+      { program: "terraform", path: "/usr/local/bin/terraform" },
+    ],
     ["terraform", both, { program: "terraform", path: "/usr/local/bin/terraform" }],
     ["tofu", { terraform: "/usr/local/bin/terraform" }, undefined],
     ["auto", {}, undefined],
@@ -133,7 +194,11 @@ describe("chooseBinary", () => {
   });
 
   it("searches the tool cache before PATH", () => {
-    expect(searchDirs("/home/u/.cache/elm-infra", "/usr/bin::/bin")).toEqual(["/home/u/.cache/elm-infra/bin", "/usr/bin", "/bin"]);
+    expect(searchDirs("/home/u/.cache/elm-infra", "/usr/bin::/bin")).toEqual([
+      "/home/u/.cache/elm-infra/bin",
+      "/usr/bin",
+      "/bin",
+    ]);
   });
 });
 
@@ -154,22 +219,64 @@ const captured = {
 describe("parseUiLine", () => {
   it.each([
     ["version", captured.version, { kind: "version", program: "terraform", version: "1.11.4" }],
-    ["planned change", captured.planned, { kind: "planned-change", resource: "terraform_data.b", action: "create" }],
-    ["change summary", captured.summary, { kind: "change-summary", operation: "plan", add: 2, change: 0, remove: 0 }],
-    ["apply start", captured.applyStart, { kind: "apply-start", resource: "terraform_data.b", action: "create" }],
+    [
+      "planned change",
+      captured.planned,
+      { kind: "planned-change", resource: "terraform_data.b", action: "create" },
+    ],
+    [
+      "change summary",
+      captured.summary,
+      { kind: "change-summary", operation: "plan", add: 2, change: 0, remove: 0 },
+    ],
+    [
+      "apply start",
+      captured.applyStart,
+      { kind: "apply-start", resource: "terraform_data.b", action: "create" },
+    ],
     [
       "apply complete",
       captured.applyComplete,
-      { kind: "apply-complete", resource: "terraform_data.b", action: "create", elapsedSeconds: 0, id: "114b8cb0-b8ba-4f22-4a34-e8ce46ff7c9b" },
+      {
+        kind: "apply-complete",
+        resource: "terraform_data.b",
+        action: "create",
+        elapsedSeconds: 0,
+        id: "114b8cb0-b8ba-4f22-4a34-e8ce46ff7c9b",
+      },
     ],
-    ["destroy complete", captured.destroyComplete, { kind: "apply-complete", resource: "terraform_data.a", action: "delete", elapsedSeconds: 0 }],
+    [
+      "destroy complete",
+      captured.destroyComplete,
+      { kind: "apply-complete", resource: "terraform_data.a", action: "delete", elapsedSeconds: 0 },
+    ],
     [
       "diagnostic",
       captured.postcondition,
-      { kind: "diagnostic", diagnostic: { severity: "error", summary: "Resource postcondition failed", detail: "n must be above 5.", location: "main.tf:6" } },
+      {
+        kind: "diagnostic",
+        diagnostic: {
+          severity: "error",
+          summary: "Resource postcondition failed",
+          detail: "n must be above 5.",
+          location: "main.tf:6",
+        },
+      },
     ],
-    ["OpenTofu's version line", `{"@level":"info","@message":"OpenTofu 1.10.6","tofu":"1.10.6","type":"version","ui":"1.2"}`, { kind: "version", program: "tofu", version: "1.10.6" }],
-    ["a plain text line", "Acquiring state lock. This may take a few moments...", { kind: "log", level: "info", message: "Acquiring state lock. This may take a few moments..." }],
+    [
+      "OpenTofu's version line",
+      `{"@level":"info","@message":"OpenTofu 1.10.6","tofu":"1.10.6","type":"version","ui":"1.2"}`,
+      { kind: "version", program: "tofu", version: "1.10.6" },
+    ],
+    [
+      "a plain text line",
+      "Acquiring state lock. This may take a few moments...",
+      {
+        kind: "log",
+        level: "info",
+        message: "Acquiring state lock. This may take a few moments...",
+      },
+    ],
   ] as const)("%s", (_name, line, expected) => {
     expect(parseUiLine(line)).toEqual(expected);
   });
@@ -185,8 +292,15 @@ describe("parseUiLine", () => {
 
 describe("summarizeDiagnostics", () => {
   it("joins the error summaries with where and why", () => {
-    const diagnostics = [captured.postcondition, captured.badVariable].map((l) => (parseUiLine(l) as Extract<TerraformEvent, { kind: "diagnostic" }>).diagnostic);
-    expect(summarizeDiagnostics([...diagnostics, { severity: "warning", summary: "Deprecated", detail: "" }])).toBe(
+    const diagnostics = [captured.postcondition, captured.badVariable].map(
+      (l) => (parseUiLine(l) as Extract<TerraformEvent, { kind: "diagnostic" }>).diagnostic,
+    );
+    expect(
+      summarizeDiagnostics([
+        ...diagnostics,
+        { severity: "warning", summary: "Deprecated", detail: "" },
+      ]),
+    ).toBe(
       "Resource postcondition failed (main.tf:6): n must be above 5.; Invalid value for input variable (main.tf:1): Unsuitable value for var.n set using the TF_VAR_n environment variable: a number is required.",
     );
   });
@@ -196,13 +310,21 @@ describe("scrubEvent", () => {
   it("removes every secret from every string of an event", () => {
     const event: TerraformEvent = {
       kind: "diagnostic",
-      diagnostic: { severity: "error", summary: "GET https://api/v2?token=dop_v1_secret failed", detail: "Bearer dop_v1_secret" },
+      diagnostic: {
+        severity: "error",
+        summary: "GET https://api/v2?token=dop_v1_secret failed",
+        detail: "Bearer dop_v1_secret",
+      },
     };
     const scrubbed = scrubEvent(event, ["dop_v1_secret"]);
     expect(JSON.stringify(scrubbed)).not.toContain("dop_v1_secret");
     expect(scrubbed).toEqual({
       kind: "diagnostic",
-      diagnostic: { severity: "error", summary: "GET https://api/v2?token=[redacted] failed", detail: "Bearer [redacted]" },
+      diagnostic: {
+        severity: "error",
+        summary: "GET https://api/v2?token=[redacted] failed",
+        detail: "Bearer [redacted]",
+      },
     });
   });
 });
@@ -231,7 +353,10 @@ describe("describeEvent", () => {
     [captured.applyComplete, "terraform_data.b: created after 0s"],
     [captured.destroyComplete, "terraform_data.a: destroyed after 0s"],
     [captured.summary, "plan: 2 to add, 0 to change, 0 to destroy"],
-    [captured.postcondition, "error: Resource postcondition failed (main.tf:6): n must be above 5."],
+    [
+      captured.postcondition,
+      "error: Resource postcondition failed (main.tf:6): n must be above 5.",
+    ],
     [captured.planned, undefined],
   ])("%#", (line, expected) => {
     expect(describeEvent(parseUiLine(line)!)).toBe(expected);
