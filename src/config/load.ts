@@ -65,13 +65,28 @@ export async function readSecrets(root: string, target: string, env: NodeJS.Proc
     fromFile = parseSecrets(parseYaml(await readFile(file, "utf8"), file), file);
   }
   const fromEnv: Record<string, string> = {};
+  const variableOf: Record<string, string> = {};
   for (const [field, names] of Object.entries(secretEnv)) {
-    const value = names.map((n) => env[n]).find((v) => v !== undefined && v !== "");
-    if (value !== undefined) fromEnv[field] = value;
+    const name = names.find((n) => env[n] !== undefined && env[n] !== "");
+    if (name !== undefined) {
+      fromEnv[field] = env[name]!;
+      variableOf[field] = name;
+    }
   }
-  const secrets = { ...fromFile, ...parseSecrets(fromEnv, "environment") };
+  const secrets = { ...fromFile, ...parseEnvSecrets(fromEnv, variableOf) };
   for (const value of Object.values(secrets)) if (typeof value === "string") registerSecret(value);
   return secrets;
+}
+
+/** A bad value from the environment names the variable it came from (never the value). */
+function parseEnvSecrets(fromEnv: Record<string, string>, variableOf: Record<string, string>): Secrets {
+  try {
+    return parseSecrets(fromEnv, "environment");
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const problems = error.problems.map((p) => ({ ...p, path: variableOf[p.path] ?? p.path }));
+    throw new ConfigError(problems, "fix or unset the variable above and run again");
+  }
 }
 
 /** Writes secrets/<target>.yaml with mode 0600: the only file secrets are ever written to. */

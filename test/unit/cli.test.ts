@@ -93,6 +93,17 @@ describe("help", () => {
   });
 });
 
+describe("no command", () => {
+  // Known bug in src/cli/main.ts: with options but no command, commander shows help as an error
+  // (on stderr) and reportError treats 'commander.help' as success, so the exit code is 0.
+  // it.fails passes while the bug is there; when it is fixed, turn this into a plain `it`.
+  it.fails("options without a command exit 2 like no arguments at all", async () => {
+    const r = await run(["--json"]);
+    expect(r.stderr).toContain("Usage: elm-infra");
+    expect(r.exitCode).toBe(2);
+  });
+});
+
 describe("usage errors exit 2 with a message", () => {
   it.each([
     [["bogus"], "error: unknown command 'bogus'"],
@@ -318,7 +329,7 @@ describe("configuration problems", () => {
     for (const args of [["scale"], ["scale", "--json"]]) {
       const r = await run(args, { env: { NOMAD_TOKEN: value } });
       expect(r.exitCode).toBe(2);
-      expect(r.stdout + r.stderr).toContain("nomadToken");
+      expect(r.stdout + r.stderr).toContain("NOMAD_TOKEN: must be a Nomad ACL secret ID");
       expect(r.stdout + r.stderr).not.toContain(value);
     }
   });

@@ -405,7 +405,8 @@ describe("secrets", () => {
       readSecrets(root, "local", { NOMAD_TOKEN: value }),
     )) as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error.message).toContain("nomadToken");
+    expect(error.message).toContain("environment: NOMAD_TOKEN: must be a Nomad ACL secret ID");
+    expect(error.hint).toBe("fix or unset the variable above and run again");
     expect(`${error.message}\n${error.hint}`).not.toContain(value);
   });
 
