@@ -38,11 +38,17 @@ export async function main(argv: string[]): Promise<number> {
 
   const program = buildProgram(run);
   program.exitOverride();
+  // In JSON mode commander's own messages (unknown option, missing argument) become an error
+  // event like every other error, so a script reading stdout always gets one.
+  const json = argv.includes("--json");
   program.configureOutput({
     writeOut: (s) => process.stdout.write(s),
-    writeErr: (s) => process.stderr.write(redact(s)),
+    writeErr: (s) => (json ? undefined : process.stderr.write(redact(s))),
   });
-  for (const sub of program.commands) sub.exitOverride();
+  for (const sub of program.commands) {
+    sub.exitOverride();
+    sub.configureOutput(program.configureOutput());
+  }
 
   try {
     if (argv.length === 0) {
@@ -58,8 +64,12 @@ export async function main(argv: string[]): Promise<number> {
 
 function reportError(error: unknown, output: Output): number {
   if (error instanceof CommanderError) {
-    // commander already printed its message; help and version are not errors
-    if (["commander.helpDisplayed", "commander.help", "commander.version"].includes(error.code)) return ExitCode.Success;
+    // --help and --version are not errors; help shown because no command was given is
+    if (error.exitCode === 0 || error.code === "commander.helpDisplayed" || error.code === "commander.version") return ExitCode.Success;
+    if (output.mode === "json") {
+      const message = error.code === "commander.help" ? "no command given" : error.message.replace(/^error: /, "");
+      output.emit({ type: "error", exitCode: ExitCode.Usage, error: "UsageError", message, hint: "run elm-infra --help for the commands and their options" });
+    }
     return ExitCode.Usage;
   }
   const known = error instanceof ElmInfraError ? error : undefined;

@@ -94,13 +94,16 @@ describe("help", () => {
 });
 
 describe("no command", () => {
-  // Known bug in src/cli/main.ts: with options but no command, commander shows help as an error
-  // (on stderr) and reportError treats 'commander.help' as success, so the exit code is 0.
-  // it.fails passes while the bug is there; when it is fixed, turn this into a plain `it`.
-  it.fails("options without a command exit 2 like no arguments at all", async () => {
-    const r = await run(["--json"]);
+  it("options without a command exit 2 like no arguments at all", async () => {
+    const r = await run(["--verbose"]);
     expect(r.stderr).toContain("Usage: elm-infra");
     expect(r.exitCode).toBe(2);
+  });
+
+  it("with --json, no command is a JSON error event", async () => {
+    const r = await run(["--json"]);
+    expect(r.exitCode).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ type: "error", exitCode: 2, message: "no command given" });
   });
 });
 
@@ -227,10 +230,7 @@ describe("--json", () => {
     expect(events[0]!.message).toContain(`${join(work, "broken.yaml")}:3:20: YAML syntax error`);
   });
 
-  // Known bug in src/cli/main.ts: commander's own errors (unknown command/option, missing
-  // argument) are printed as plain text even with --json, so a JSON reader sees no error event.
-  // it.fails passes while the bug is there; when it is fixed, turn this into a plain `it`.
-  it.fails("an unknown command is a JSON error event too", async () => {
+  it("an unknown command is a JSON error event too", async () => {
     const r = await run(["bogus", "--json"]);
     expect(r.exitCode).toBe(2);
     expect(JSON.parse(lines(r.stdout)[0] ?? "")).toMatchObject({ type: "error", exitCode: 2 });
