@@ -124,32 +124,37 @@ pseudo_version_at() { # pseudo_version_at MODULE COMMIT: a listed pseudo-version
   curl -fsS --max-time 30 "$proxy/$1/@v/list" 2>/dev/null | grep -m1 -- "-${2:0:12}\$" || true
 }
 
-# A module zip leaves out nested modules that go.mod replaces with ./dir: fetch each at the same
-# commit through the proxy, or drop the replace when the require line already names a version.
+# A module zip leaves out nested modules that go.mod replaces with ./dir. Fill each dir with the
+# nested module at the release commit (a pseudo-version the proxy lists), else at the version the
+# require line names. The checksum database here may lack nested modules' entries, so those
+# downloads skip it (GONOSUMDB for that module path only) and say so.
 fix_nested_replaces() {
-  local src="$1" commit="$2" line old new json ndir
-  while IFS=$'\t' read -r old new; do
+  local src="$1" commit="$2" old new required json ndir pseudo
+  while IFS=$'\t' read -r old new required; do
     [ -d "$src/$new" ] && continue
-    json=""
+    ndir=""
     if [ -n "$commit" ]; then
-      # The proxy may not resolve a bare commit, but it lists pseudo-versions ending in one.
-      local pseudo
       pseudo="$(pseudo_version_at "$old" "$commit")"
-      [ -n "$pseudo" ] && json="$(go mod download -json "$old@$pseudo" 2>/dev/null)" \
-        || json="$(go mod download -json "$old@$commit" 2>/dev/null)" || true
+      if [ -n "$pseudo" ]; then
+        json="$(GONOSUMDB="$old" go mod download -json "$old@$pseudo" 2>/dev/null || true)"
+        ndir="$(module_dir <<<"$json")"
+        [ -n "$ndir" ] && log "  nested module $old: at the release commit ${commit:0:12}"
+      fi
     fi
-    ndir="$(node -e 'try{const j=JSON.parse(require("fs").readFileSync(0));if(!j.Error)console.log(j.Dir)}catch{}' <<<"$json")"
-    if [ -n "$ndir" ]; then
-      log "  nested module $old: from the proxy at ${commit:0:12}"
-      mkdir -p "$src/$new"; cp -r "$ndir/." "$src/$new/"; chmod -R u+w "$src/$new"
-    else
-      log "  nested module $old: dropping replace, using the required version"
-      (cd "$src" && go mod edit -dropreplace="$old")
+    if [ -z "$ndir" ] && [ -n "$required" ]; then
+      json="$(GONOSUMDB="$old" go mod download -json "$old@$required" 2>/dev/null || true)"
+      ndir="$(module_dir <<<"$json")"
+      [ -n "$ndir" ] && log "  nested module $old: at its required version $required (checksum database skipped for it)"
     fi
+    [ -n "$ndir" ] || die "nested module $old: neither the release commit nor $required is on the Go module proxy"
+    mkdir -p "$src/$new"; cp -r "$ndir/." "$src/$new/"; chmod -R u+w "$src/$new"
   done < <(cd "$src" && go mod edit -json | node -e '
     const j=JSON.parse(require("fs").readFileSync(0));
-    for (const r of j.Replace||[]) if (r.New.Path.startsWith("./")||r.New.Path.startsWith("../")) console.log(r.Old.Path+"\t"+r.New.Path)')
+    const req=Object.fromEntries((j.Require||[]).map(r=>[r.Path,r.Version]));
+    for (const r of j.Replace||[]) if (r.New.Path.startsWith("./")||r.New.Path.startsWith("../")) console.log([r.Old.Path,r.New.Path,req[r.Old.Path]||""].join("\t"))')
 }
+
+module_dir() { node -e 'try{const j=JSON.parse(require("fs").readFileSync(0));if(!j.Error)console.log(j.Dir)}catch{}'; }
 
 install_tool() { # install_tool TOOL: make $bin/TOOL the pinned version
   local tool="$1" v dest onpath
