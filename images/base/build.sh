@@ -1,19 +1,88 @@
 #!/usr/bin/env bash
 # Builds the locally made base images (no registry can be reached, so nothing is pulled):
 #   elm-infra/tiny:<hash>  busybox-static in an empty image, for test apps
+#   elm-infra/base:<hash>  minimal Debian bookworm (minbase + python3 + ca-certificates), the
+#                          FROM of the service images
+#   elm-infra/host:<hash>  Debian bookworm that boots like a VM: systemd as PID 1, sshd (root by
+#                          key only), a nested dockerd; the `local` target's machines
 # Each tag is a hash of its recipe, so an image is rebuilt only when its recipe changes; the
-# tag ":latest" points at the current one.
-# Usage: images/base/build.sh [tiny|all]
+# tag ":latest" points at the current one. Debootstrap rootfs tarballs are cached under
+# ~/.cache/elm-infra/images/, keyed by their own recipe hash, so re-making an image from a
+# changed configuration takes seconds, not minutes.
+# Debootstrap reads packages from the Debian mirror apt already uses on this machine
+# (ELM_INFRA_DEBIAN_MIRROR overrides it).
+# Usage: images/base/build.sh [tiny|base|host|all]   (stdout stays quiet; progress goes to stderr)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+host_dir="$(cd "$here/../host" && pwd)"
+cache_dir="${XDG_CACHE_HOME:-$HOME/.cache}/elm-infra/images"
+suite=bookworm
 log() { printf '[images] %s\n' "$*" >&2; }
 
-recipe_hash() { cat "$@" | sha256sum | cut -c1-12; }
+hash_text() { sha256sum | cut -c1-12; }
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# The Debian archive URI from apt's own configuration: the first deb822 `URIs:` of a stanza whose
+# Suites name the plain suite, else the first matching one-line `deb` entry.
+debian_mirror() {
+  if [[ -n "${ELM_INFRA_DEBIAN_MIRROR:-}" ]]; then echo "$ELM_INFRA_DEBIAN_MIRROR"; return; fi
+  local uri=""
+  shopt -s nullglob
+  local sources=(/etc/apt/sources.list.d/*.sources)
+  if ((${#sources[@]})); then
+    uri="$(awk -v suite="$suite" '
+      BEGIN { RS = ""; FS = "\n" }
+      {
+        uris = ""; ok = 0
+        for (i = 1; i <= NF; i++) {
+          if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", $i); split($i, u, /[ \t]+/); uris = u[1] }
+          if ($i ~ /^Suites:/) { n = split($i, s, /[ \t]+/); for (j = 2; j <= n; j++) if (s[j] == suite) ok = 1 }
+          if ($i ~ /^Types:/ && $i !~ /(^|[ \t])deb([ \t]|$)/) { ok = -1 }
+        }
+        if (ok == 1 && uris != "") { print uris; exit }
+      }' "${sources[@]}")"
+  fi
+  if [[ -z "$uri" ]]; then
+    local lists=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list)
+    local existing=(); for f in "${lists[@]}"; do [[ -f "$f" ]] && existing+=("$f"); done
+    if ((${#existing[@]})); then
+      uri="$(awk -v suite="$suite" '$1 == "deb" {
+          i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+          if ($(i + 1) == suite) { print $i; exit } }' "${existing[@]}")"
+    fi
+  fi
+  if [[ -z "$uri" ]]; then
+    log "no Debian $suite mirror found in apt's sources; set ELM_INFRA_DEBIAN_MIRROR"; exit 1
+  fi
+  echo "$uri"
+}
+
+# Prints the path of a cached minbase rootfs tarball with the given extra packages, making it
+# with debootstrap when it is missing.
+debootstrap_rootfs() {
+  local name="$1" include="$2"
+  local key; key="$(printf 'debootstrap --variant=minbase --include=%s %s\n' "$include" "$suite" | hash_text)"
+  local tarball="$cache_dir/$name-rootfs-$key.tar"
+  if [[ -f "$tarball" ]]; then log "$name rootfs: cached ($tarball)"; echo "$tarball"; return; fi
+  command -v debootstrap >/dev/null || { log "debootstrap is missing: apt-get install -y debootstrap"; exit 1; }
+  local mirror; mirror="$(debian_mirror)"
+  local dir; dir="$(mktemp -d)"
+  log "$name rootfs: debootstrap $suite from $mirror (a few minutes)"
+  if ! debootstrap --variant=minbase --include="$include" "$suite" "$dir" "$mirror" >"$dir.log" 2>&1; then
+    tail -n 30 "$dir.log" >&2; rm -rf "$dir" "$dir.log"; log "$name rootfs: debootstrap failed"; exit 1
+  fi
+  rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/archives/*.deb "$dir"/var/log/*.log
+  mkdir -p "$cache_dir"
+  tar -C "$dir" --numeric-owner -cf "$tarball.partial" .
+  mv "$tarball.partial" "$tarball"
+  rm -rf "$dir" "$dir.log"
+  log "$name rootfs: cached ($tarball, $(du -h "$tarball" | cut -f1))"
+  echo "$tarball"
+}
+
 build_tiny() {
-  local tag="elm-infra/tiny:$(recipe_hash "$here/build.sh")"
+  local tag="elm-infra/tiny:$(declare -f build_tiny | hash_text)"
   if have_image "$tag"; then log "$tag: present"; else
     local dir; dir="$(mktemp -d)"
     mkdir -p "$dir/bin" "$dir/tmp" "$dir/www"
@@ -26,8 +95,45 @@ build_tiny() {
   docker tag "$tag" elm-infra/tiny:latest
 }
 
+base_packages=python3,ca-certificates
+
+build_base() {
+  local tag="elm-infra/base:$( { declare -f build_base debootstrap_rootfs; echo "$base_packages"; } | hash_text)"
+  if have_image "$tag"; then log "$tag: present"; else
+    local tarball; tarball="$(debootstrap_rootfs base "$base_packages")"
+    docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      -c 'ENV LANG=C.UTF-8' -c 'CMD ["/bin/bash"]' "$tarball" "$tag" >/dev/null
+    log "$tag: built"
+  fi
+  docker tag "$tag" elm-infra/base:latest
+}
+
+host_packages=systemd,systemd-sysv,openssh-server,python3,iproute2,ca-certificates,curl,docker.io,iptables,sudo
+
+build_host() {
+  local tag="elm-infra/host:$( { declare -f build_host debootstrap_rootfs; echo "$host_packages"
+    (cd "$host_dir" && tar --sort=name --mtime=@0 --owner=0 --group=0 -c .); } | hash_text)"
+  if have_image "$tag"; then log "$tag: present"; else
+    local tarball; tarball="$(debootstrap_rootfs host "$host_packages")"
+    local rootfs="elm-infra/host-rootfs:${tag#*:}" box="elm-infra-image-build-$$"
+    trap 'docker rm -f "'"$box"'" >/dev/null 2>&1; docker rmi "'"$rootfs"'" >/dev/null 2>&1' EXIT
+    docker import "$tarball" "$rootfs" >/dev/null
+    # Configure in a plain (not booted) container, then commit it with what booting it needs.
+    # (`docker commit` cannot set STOPSIGNAL: run it with --stop-signal SIGRTMIN+3 for a clean
+    # systemd shutdown on `docker stop`.)
+    docker create --name "$box" --network none "$rootfs" bash /tmp/elm-infra-host/configure.sh >/dev/null
+    docker cp "$host_dir/." "$box:/tmp/elm-infra-host" >/dev/null
+    docker start -a "$box" >&2 || { log "$tag: configure.sh failed"; exit 1; }
+    docker commit -c 'ENV container=docker' -c 'CMD ["/lib/systemd/systemd"]' "$box" "$tag" >/dev/null
+    log "$tag: built"
+  fi
+  docker tag "$tag" elm-infra/host:latest
+}
+
 case "${1:-all}" in
   tiny) build_tiny ;;
-  all) build_tiny ;;
-  *) echo "usage: $0 [tiny|all]" >&2; exit 2 ;;
+  base) build_base ;;
+  host) build_host ;;
+  all) build_tiny; build_base; build_host ;;
+  *) echo "usage: $0 [tiny|base|host|all]" >&2; exit 2 ;;
 esac
