@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import type { CommandContext, GlobalOptions } from "../commands/context.js";
 import { notBuiltYet } from "../commands/not-built.js";
 import { deploy } from "../commands/deploy.js";
+import { buildImage } from "../commands/image.js";
 import { render } from "../commands/render.js";
 import { rollback } from "../commands/rollback.js";
 import { formatStatus, status } from "../commands/status.js";
@@ -133,11 +134,22 @@ export function buildProgram(run: Runner): Command {
     .description("build <service>@<version>'s image, tag it and ship it to the target")
     .argument("<service@version>", "service and image tag")
     .option("--context <dir>", "build context: the site's build output")
-    .addHelpText("after", examples(["elm-infra image elm-lang.org@1.4.2 --context ../elm-lang.org/_site --yes"]))
+    .option("--no-push", "build and tag only; do not push or ship")
+    .option("--host <[user@]host[:port]...>", "registry `local`: the workers to ship the image to over SSH")
+    .option("--base-image <image>", "the BASE_IMAGE build argument", "elm-infra/base:latest")
+    .addHelpText(
+      "after",
+      examples([
+        "elm-infra image elm-lang.org@1.4.2 --context ../elm-lang.org/_site --yes",
+        "elm-infra image package.elm-lang.org@2.0.1 --context ./build --target local --host root@10.0.0.5 --yes",
+      ]),
+    )
     .action((arg: string, _o, cmd: Command) =>
       run("image", globals(cmd), async (ctx) => {
-        parseServiceRef(arg, await knownServices(ctx));
-        return notBuiltYet(ctx, "image");
+        const o = cmd.opts<{ context?: string; push: boolean; host?: string[]; baseImage: string }>();
+        const r = await buildImage(ctx, arg, { context: o.context, push: o.push, hosts: o.host, baseImage: o.baseImage });
+        const how = r.delivery.kind === "tagged" ? `tagged only: ${r.delivery.reason}` : r.delivery.kind;
+        return { data: r, text: `${r.ref}${r.imageId ? ` (${r.imageId.slice(7, 19)})` : ""}: ${how}` };
       }),
     );
 

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# `npm run local`: everything from a fresh clone to elm-lang.org served on this machine.
+#   1. npm packages and the build;  2. the cluster tools, Docker engine and base images;
+#   3. real Consul, Nomad and Traefik agents on loopback ports (the `dev` target in cluster.yaml),
+#      kept running in the background, state and logs in .elm-infra/dev/;
+#   4. the elm-lang.org image built from a small fixture site;  5. `elm-infra deploy` of it.
+# Usage: npm run local [-- --stop | --version <tag>]
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo"
+state="$repo/.elm-infra/dev"
+version="1.0.0"
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# Ports of the dev target; cluster.yaml's targets.dev.endpoints name the same ones.
+CONSUL_HTTP=18500 NOMAD_HTTP=14646 TRAEFIK_WEB=18080 TRAEFIK_API=18081
+
+stop_agents() {
+  for name in traefik nomad consul; do
+    local pidfile="$state/$name.pid"
+    [ -f "$pidfile" ] || continue
+    local pid; pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+      if [ "$name" = nomad ]; then
+        NOMAD_ADDR="http://127.0.0.1:$NOMAD_HTTP" timeout 60 "$bin/nomad" job stop -purge elm-lang.org >/dev/null 2>&1 || true
+      fi
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+      kill -9 "$pid" 2>/dev/null || true
+      echo "stopped $name (pid $pid)" >&2
+    fi
+    rm -f "$pidfile"
+  done
+  docker ps -aq --filter label=com.hashicorp.nomad.node_name=elm-infra-dev | xargs -r docker rm -f >/dev/null
+}
+
+answers() { curl -fsS --max-time 2 "$1" >/dev/null 2>&1; }
+
+wait_for() { # wait_for NAME URL
+  for _ in $(seq 1 120); do answers "$2" && return 0; sleep 1; done
+  echo "$1 did not answer at $2 within 120 s; its log: $state/$1.log" >&2; tail -30 "$state/$1.log" >&2; exit 1
+}
+
+start() { # start NAME ARGV...: in the background, detached, pid and log in $state
+  local name="$1"; shift
+  nohup setsid "$@" >"$state/$name.log" 2>&1 </dev/null &
+  echo $! >"$state/$name.pid"
+}
+
+start_agents() {
+  mkdir -p "$state"
+  if ! answers "http://127.0.0.1:$CONSUL_HTTP/v1/status/leader"; then
+    cat >"$state/consul.json" <<JSON
+{ "node_name": "elm-infra-dev", "datacenter": "dc1", "data_dir": "$state/consul-data",
+  "bind_addr": "127.0.0.1", "client_addr": "127.0.0.1", "advertise_addr": "127.0.0.1",
+  "ports": { "http": $CONSUL_HTTP, "dns": 18600, "grpc": 18502, "grpc_tls": -1, "https": -1,
+             "serf_lan": 18301, "serf_wan": 18302, "server": 18300 },
+  "disable_update_check": true }
+JSON
+    start consul "$bin/consul" agent -dev -config-file="$state/consul.json"
+  fi
+  wait_for consul "http://127.0.0.1:$CONSUL_HTTP/v1/status/leader"
+  if ! answers "http://127.0.0.1:$NOMAD_HTTP/v1/status/leader"; then
+    cat >"$state/nomad.hcl" <<HCL
+name      = "elm-infra-dev"
+data_dir  = "$state/nomad-data"
+bind_addr = "127.0.0.1"
+ports { http = $NOMAD_HTTP  rpc = 14647  serf = 14648 }
+advertise { http = "127.0.0.1"  rpc = "127.0.0.1"  serf = "127.0.0.1" }
+client { network_interface = "lo" }
+consul { address = "127.0.0.1:$CONSUL_HTTP" }
+plugin "docker" {
+  config {
+    gc { image = false }   # images cannot be pulled again here
+    volumes { enabled = false }
+  }
+}
+HCL
+    start nomad "$bin/nomad" agent -dev -config="$state/nomad.hcl"
+  fi
+  wait_for nomad "http://127.0.0.1:$NOMAD_HTTP/v1/status/leader"
+  if ! answers "http://127.0.0.1:$TRAEFIK_API/ping"; then
+    cat >"$state/traefik.yml" <<YAML
+global: { checkNewVersion: false, sendAnonymousUsage: false }
+entryPoints:
+  web: { address: "127.0.0.1:$TRAEFIK_WEB" }
+  traefik: { address: "127.0.0.1:$TRAEFIK_API" }
+api: { insecure: true, dashboard: false }
+ping: { entryPoint: traefik }
+providers:
+  consulCatalog:
+    refreshInterval: 1s
+    exposedByDefault: false
+    endpoint: { address: "127.0.0.1:$CONSUL_HTTP", scheme: http }
+YAML
+    start traefik "$bin/traefik" --configFile="$state/traefik.yml"
+  fi
+  wait_for traefik "http://127.0.0.1:$TRAEFIK_API/ping"
+  # the Docker driver must be healthy before a job can be placed
+  for _ in $(seq 1 60); do
+    curl -fsS "http://127.0.0.1:$NOMAD_HTTP/v1/nodes" | grep -q '"Status":"ready"' && break; sleep 1
+  done
+}
+
+bin="${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}/bin"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stop) stop_agents; exit 0 ;;
+    --version) version="$2"; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+log "npm packages and build"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+npm run --silent build
+
+log "cluster tools, Docker engine, base images (cached in ~/.cache/elm-infra)"
+bash src/tools/install.sh
+
+log "local agents: Consul :$CONSUL_HTTP, Nomad :$NOMAD_HTTP, Traefik :$TRAEFIK_WEB (state in .elm-infra/dev)"
+start_agents
+
+log "elm-lang.org@$version: image from the fixture site"
+node dist/cli/main.js image "elm-lang.org@$version" --context test/fixtures/sites/elm-lang.org --target dev --yes
+
+log "elm-lang.org@$version: deploy"
+node dist/cli/main.js deploy "elm-lang.org@$version" --target dev --yes
+
+log "done"
+cat <<TXT
+elm-lang.org $version is served through Traefik on this machine:
+  curl -H 'Host: elm-lang.org' http://127.0.0.1:$TRAEFIK_WEB/
+  node dist/cli/main.js status --target dev
+  npm run local -- --version 1.0.1     # build and deploy another version (canary first)
+  npm run local -- --stop              # stop the agents
+TXT
