@@ -130,6 +130,11 @@ build_host() {
   docker tag "$tag" elm-infra/host:latest
 }
 
+# One build at a time per machine: two debootstraps of the same rootfs would race for the cache.
+mkdir -p "$cache_dir"
+exec 9>"$cache_dir/.build.lock"
+flock -w 1800 9 || { log "another image build holds $cache_dir/.build.lock"; exit 1; }
+
 case "${1:-all}" in
   tiny) build_tiny ;;
   base) build_base ;;
