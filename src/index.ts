@@ -8,3 +8,28 @@ export { Output, chooseMode, type OutputEvent, type OutputMode } from "./output/
 export { redact, registerSecret } from "./output/redact.js";
 export { runSteps, type Step, type StepHandle } from "./tasks/runner.js";
 export { createContext, type CommandContext, type GlobalOptions } from "./commands/context.js";
+
+// operations behind the commands
+export { deploy, type DeployResult } from "./commands/deploy.js";
+export { rollback, chooseRollbackTarget, type RollbackResult } from "./commands/rollback.js";
+export { status, formatStatus, type ServiceStatus } from "./commands/status.js";
+export { render } from "./commands/render.js";
+export { buildImage, type ImageResult, type ImageOptions } from "./commands/image.js";
+export { connectToCluster, type ClusterApis } from "./commands/connect.js";
+
+// clients, one per external system
+export { NomadClient, type NomadClientOptions } from "./nomad/client.js";
+export type * from "./nomad/types.js";
+export { assessDeployment, summarizePlan, explainAllocation, deploymentDeadlineMs, type Verdict, type PlanSummary } from "./nomad/deployment.js";
+export { watchDeployment } from "./nomad/watch.js";
+export { renderTemplate, escapeHclString } from "./nomad/render.js";
+export { renderServiceJob } from "./nomad/job.js";
+export { serviceJobVars, traefikTags, consulServiceName, imageRef } from "./plan/job-vars.js";
+export { ConsulClient } from "./consul/client.js";
+export { acquireLock, type HeldLock, type LockHolder } from "./consul/lock.js";
+export { TraefikClient } from "./traefik/client.js";
+export { verifyCanaryRoute, verifyHostnamesServe } from "./traefik/verify.js";
+export * as ssh from "./ssh/index.js";
+export * as ansible from "./ansible/index.js";
+export { DockerClient } from "./docker/client.js";
+export * as terraform from "./terraform/runner.js";
