@@ -208,6 +208,11 @@ advertise {
 
 client {
   network_interface = "lo"
+  options = {
+    # The cloud fingerprinters probe a metadata address off this machine, and env_aws fails the
+    # whole client when AWS_CA_BUNDLE is set ("unable to add custom RootCAs HTTPClient").
+    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
+  }
 }
 
 consul {
@@ -272,6 +277,20 @@ async function stopNomadJobs(base: string): Promise<void> {
 }
 
 const docker = new Docker();
+
+/**
+ * A tag of a local image other than "latest". Nomad's docker driver pulls ":latest" images every
+ * time, whatever force_pull says, and nothing can be pulled here: jobs must name a pinned tag.
+ */
+export async function pinnedImage(repository = "elm-infra/tiny"): Promise<string> {
+  const image = await docker.getImage(`${repository}:latest`).inspect();
+  const pinned = (image.RepoTags ?? []).find(
+    (tag) => tag.startsWith(`${repository}:`) && tag !== `${repository}:latest`,
+  );
+  if (!pinned)
+    throw new Error(`${repository}:latest has no other tag; build it with images/base/build.sh`);
+  return pinned;
+}
 
 /** Ids of the containers a Nomad client started (by its node id label), running or not. */
 export async function nomadContainers(nodeId: string): Promise<string[]> {
@@ -525,7 +544,7 @@ async function launchAgent(spec: LaunchSpec): Promise<Agent> {
 function agentEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (!/^(NOMAD_|CONSUL_|TRAEFIK_)/.test(key)) env[key] = value;
+    if (!/^(NOMAD_|CONSUL_|TRAEFIK_|AWS_)/.test(key)) env[key] = value;
   }
   return env;
 }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   leftoverProcesses,
   nomadContainers,
+  pinnedImage,
   startCluster,
   stopAll,
   waitFor,
@@ -85,7 +86,11 @@ describe("harness agents: Nomad + Consul + Traefik", () => {
   it("runs a Docker job whose service passes its HTTP check in Consul", async () => {
     const parsed = await call(`${cluster.nomad.http}/v1/jobs/parse`, {
       method: "POST",
-      body: { JobHCL: jobHcl, Canonicalize: true, Variables: `version = "${version}"` },
+      body: {
+        JobHCL: jobHcl,
+        Canonicalize: true,
+        Variables: `image = "${await pinnedImage("elm-infra/tiny")}"\nversion = "${version}"`,
+      },
     });
     expect(parsed.status, parsed.text).toBe(200);
     const submitted = await call(`${cluster.nomad.http}/v1/jobs`, {
