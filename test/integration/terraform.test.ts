@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
+import { connect } from "node:net";
 import { access, constants, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -64,6 +65,13 @@ const dockerSkip =
   ((await hasProvider("kreuzwerker/docker"))
     ? false
     : "provider kreuzwerker/docker is not in the mirror");
+const hostImagePresent =
+  (
+    await execa("docker", ["image", "inspect", "elm-infra/host:latest"], {
+      reject: false,
+      timeout: 30_000,
+    })
+  ).exitCode === 0;
 for (const reason of [doSkip, dockerSkip])
   if (reason) console.warn(`[terraform.test] SKIPPED: ${reason}`);
 
@@ -248,6 +256,25 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
   });
 });
 
+/** The first line sshd sends on the loopback port, within a few bounded attempts. */
+async function sshBanner(port: number): Promise<string> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const banner = await new Promise<string>((resolve) => {
+      const socket = connect({ host: "127.0.0.1", port });
+      socket.setTimeout(2_000, () => socket.destroy());
+      socket.once("data", (data) => {
+        resolve(data.toString().split("\r\n")[0] ?? "");
+        socket.destroy();
+      });
+      socket.once("close", () => resolve(""));
+      socket.once("error", () => undefined);
+    });
+    if (banner) return banner;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return "";
+}
+
 async function docker(args: string[]): Promise<{ exitCode: number; stdout: string }> {
   const r = await execa("docker", args, { reject: false, timeout: 60_000 });
   return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout) };
@@ -256,7 +283,10 @@ async function docker(args: string[]): Promise<{ exitCode: number; stdout: strin
 describe.skipIf(dockerSkip)("iac/local with the Docker provider", () => {
   const name = `eit-${randomBytes(3).toString("hex")}`;
   let root: string;
-  const image = process.env.ELM_INFRA_TEST_HOST_IMAGE ?? "elm-infra/tiny:latest";
+  // The real host image when images/base/build.sh has made it, else busybox running httpd.
+  const image =
+    process.env.ELM_INFRA_TEST_HOST_IMAGE ??
+    (hostImagePresent ? "elm-infra/host:latest" : "elm-infra/tiny:latest");
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "elm-infra-tf-local-"));
@@ -353,6 +383,20 @@ describe.skipIf(dockerSkip)("iac/local with the Docker provider", () => {
         );
       }
       expect(status).toBeGreaterThanOrEqual(200);
+    }
+    if (!image.includes("tiny")) {
+      // The host image boots systemd and sshd with exactly the capabilities the module grants.
+      const state = await docker([
+        "exec",
+        container,
+        "timeout",
+        "60",
+        "systemctl",
+        "is-system-running",
+        "--wait",
+      ]);
+      expect(["running", "degraded"]).toContain(state.stdout.trim());
+      expect(await sshBanner(sshPort)).toMatch(/^SSH-2\.0-/);
     }
     expect(
       events.some(
