@@ -6,6 +6,7 @@
  * container's nested engine and run there.
  */
 import { execa } from "execa";
+import { dump, load } from "js-yaml";
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -92,13 +93,26 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "elm-infra-images-"));
   keyFile = join(work, "id_ed25519");
   await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "elm-infra-test", "-f", keyFile]);
-  const cluster = await readFile(join(repo, "cluster.yaml"), "utf8");
+  // The repository's services, with two targets of our own: `local` (no registry, our SSH key)
+  // and `production`, whose registry is a closed loopback port so a push fails without leaving.
+  const repoCluster = load(await readFile(join(repo, "cluster.yaml"), "utf8")) as { services: unknown };
+  const target = {
+    provider: "local",
+    region: "local",
+    image: hostImage,
+    sizes: { manager: "local", worker: "local" },
+    managers: 1,
+    workers: 1,
+    ssh: { user: "root", privateKey: keyFile, knownHosts: join(work, "known_hosts") },
+  };
   configFile = join(work, "cluster.yaml");
   await writeFile(
     configFile,
-    cluster
-      .replace("privateKey: .elm-infra/local/id_ed25519", `privateKey: ${keyFile}`)
-      .replace("registry: registry.digitalocean.com/elm-lang", "registry: 127.0.0.1:1/elm-lang"),
+    dump({
+      defaultTarget: "local",
+      targets: { local: { ...target, registry: "local" }, production: { ...target, registry: "127.0.0.1:1/elm-lang" } },
+      services: repoCluster.services,
+    }),
   );
 });
 
