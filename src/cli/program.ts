@@ -57,15 +57,14 @@ export function buildProgram(run: Runner): Command {
     .command("deploy")
     .description("deploy <service>@<version>: render, plan, submit, watch, prove through Traefik")
     .argument("<service@version>", "service and image tag, e.g. elm-lang.org@1.4.2")
-    .option("--build", "build and ship the image first", false)
-    .addHelpText("after", examples(["elm-infra deploy elm-lang.org@1.4.2 --yes", "elm-infra deploy package.elm-lang.org@2.0.1 --dry-run"]))
+    .option("--build", "build and ship the image first (needs --context)", false)
+    .option("--context <dir>", "with --build: the site's build output")
+    .option("--host <[user@]host[:port]...>", "with --build, registry `local`: the workers to ship to")
+    .addHelpText("after", examples(["elm-infra deploy elm-lang.org@1.4.2 --yes", "elm-infra deploy package.elm-lang.org@2.0.1 --dry-run", "elm-infra deploy elm-lang.org@1.4.3 --build --context ../elm-lang.org/_site --yes"]))
     .action((arg: string, _o, cmd: Command) =>
       run("deploy", globals(cmd), async (ctx) => {
-        const o = cmd.opts<{ build: boolean }>();
-        if (o.build) {
-          parseServiceRef(arg, await knownServices(ctx));
-          return notBuiltYet(ctx, "deploy --build");
-        }
+        const o = cmd.opts<{ build: boolean; context?: string; host?: string[] }>();
+        if (o.build) await buildImage(ctx, arg, { context: o.context, push: true, hosts: o.host });
         const r = await deploy(ctx, arg);
         const secs = (ms: number | undefined) => `${((ms ?? 0) / 1000).toFixed(1)}s`;
         const text =
