@@ -230,7 +230,7 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
 
     expect(requests).toEqual([]);
     expect(events.filter((e) => e.kind === "planned-change").length).toBe(9);
-    expect(events.some((e) => e.kind === "version")).toBe(true);
+    expect(events.find((e) => e.kind === "version")).toMatchObject({ program: binary?.program });
     expect(JSON.stringify(events)).not.toContain(fakeToken);
     const varFile = await readFile(
       join(root, ".elm-infra/ci-plan/terraform/elm-infra.tfvars.json"),

@@ -246,6 +246,17 @@ describe("parseUiLine", () => {
       },
     ],
     [
+      "OpenTofu's apply complete",
+      `{"@level":"info","@message":"terraform_data.b: Creation complete after 0s [id=5a38f654-acab-93f9-a724-934b91d58db7]","@module":"tofu.ui","@timestamp":"2026-11-22T00:47:23.570001Z","hook":{"resource":{"addr":"terraform_data.b","module":"","resource":"terraform_data.b","implied_provider":"terraform","resource_type":"terraform_data","resource_name":"b","resource_key":null},"action":"create","id_key":"id","id_value":"5a38f654-acab-93f9-a724-934b91d58db7","elapsed_seconds":0},"type":"apply_complete"}`,
+      {
+        kind: "apply-complete",
+        resource: "terraform_data.b",
+        action: "create",
+        elapsedSeconds: 0,
+        id: "5a38f654-acab-93f9-a724-934b91d58db7",
+      },
+    ],
+    [
       "destroy complete",
       captured.destroyComplete,
       { kind: "apply-complete", resource: "terraform_data.a", action: "delete", elapsedSeconds: 0 },
@@ -264,9 +275,9 @@ describe("parseUiLine", () => {
       },
     ],
     [
-      "OpenTofu's version line",
-      `{"@level":"info","@message":"OpenTofu 1.10.6","tofu":"1.10.6","type":"version","ui":"1.2"}`,
-      { kind: "version", program: "tofu", version: "1.10.6" },
+      "OpenTofu's version line (captured from tofu 1.10.6)",
+      `{"@level":"info","@message":"OpenTofu 1.10.6-dev","@module":"tofu.ui","@timestamp":"2026-11-22T00:47:23.416709Z","tofu":"1.10.6-dev","type":"version","ui":"1.2"}`,
+      { kind: "version", program: "tofu", version: "1.10.6-dev" },
     ],
     [
       "a plain text line",
