@@ -107,15 +107,36 @@ build_from_module() { # build_from_module TOOL VERSION DEST: go build from the m
   modver="$(field "$tool" moduleVersion)"; [ -n "$modver" ] || modver="v$v"
   command -v go >/dev/null || die "$tool: no release reachable and no Go toolchain to build it; install Go or put $tool $v on PATH"
   log "$tool $v: building from $module@$modver (several minutes)"
-  json="$(GOFLAGS=-mod=mod go mod download -json "$module@$modver")" || die "$tool: go mod download $module@$modver failed"
-  dir="$(node -e 'const j=JSON.parse(require("fs").readFileSync(0));if(j.Error){console.error(j.Error);process.exit(1)}console.log(j.Dir)' <<<"$json")"
-  commit="$(node -e 'const j=JSON.parse(require("fs").readFileSync(0));console.log((j.Origin&&j.Origin.Hash)||"")' <<<"$json")"
   src="$cache/src/$tool-$v"
-  rm -rf "$src"; mkdir -p "$cache/src"; cp -r "$dir" "$src"; chmod -R u+w "$src"
+  rm -rf "$src"; mkdir -p "$cache/src"
+  json="$(GOFLAGS=-mod=mod go mod download -json "$module@$modver" 2>/dev/null || true)"
+  dir="$(module_dir <<<"$json")"
+  if [ -n "$dir" ]; then
+    commit="$(node -e 'const j=JSON.parse(require("fs").readFileSync(0));console.log((j.Origin&&j.Origin.Hash)||"")' <<<"$json")"
+    cp -r "$dir" "$src"
+  else
+    # Some proxies serve a version's zip but not its .mod (old modules whose tag predates their
+    # go.mod layout): take the zip itself and build it as the main module.
+    commit=""
+    fetch_module_zip "$module" "$modver" "$src" || die "$tool: $module@$modver is not on the Go module proxy"
+  fi
+  chmod -R u+w "$src"
+  rm -rf "$src/vendor"  # an incomplete vendor folder would win over the module cache
   fix_nested_replaces "$src" "$commit"
   (cd "$src" && GOFLAGS=-mod=mod GOTOOLCHAIN=auto go build -trimpath -o "$dest/$tool" "$pkg") \
     >"$cache/src/$tool-$v.build.log" 2>&1 || { tail -30 "$cache/src/$tool-$v.build.log" >&2; die "$tool: go build failed (log: $cache/src/$tool-$v.build.log)"; }
   rm -rf "$src"
+}
+
+fetch_module_zip() { # fetch_module_zip MODULE VERSION DEST
+  local proxy tmp
+  proxy="$(go env GOPROXY | tr ',|' '\n\n' | grep -m1 '^http')" || return 1
+  tmp="$(mktemp -d)"
+  curl -fsSL --max-time 600 -o "$tmp/m.zip" "$proxy/$1/@v/$2.zip" || { rm -rf "$tmp"; return 1; }
+  unzip -q "$tmp/m.zip" -d "$tmp/x"
+  mv "$tmp/x/$1@$2" "$3"
+  rm -rf "$tmp"
+  log "  $1@$2: from the proxy's zip (its .mod is not served)"
 }
 
 pseudo_version_at() { # pseudo_version_at MODULE COMMIT: a listed pseudo-version built from COMMIT
