@@ -7,7 +7,7 @@
 # (~/.cache/elm-infra/tools/<tool>/<version>/); the official release archive checked against its
 # published SHA-256 sums; a build from its Go module through the Go module proxy.
 #
-# Usage: src/tools/install.sh [--only tools|packages|images|docker|none] [--print-env]
+# Usage: src/tools/install.sh [--only tools|packages|images|docker|none] [--tool NAME] [--print-env]
 #   --print-env  print the exports (PATH, TF_CLI_CONFIG_FILE) that put the tools in reach
 set -euo pipefail
 
@@ -186,10 +186,12 @@ install_tool() { # install_tool TOOL: make $bin/TOOL the pinned version
     ln -sfn "$onpath" "$bin/$tool"; log "$tool $v: on PATH ($onpath)"; return 0
   fi
   if [ -x "$dest/$tool" ]; then ln -sfn "$dest/$tool" "$bin/$tool"; log "$tool $v: cached"; return 0; fi
-  local tmp="$cache/tools/$tool/.tmp-$$"; rm -rf "$tmp"; mkdir -p "$tmp"
+  local tmp="$cache/tools/$tool/.tmp-$$"; rm -rf "$cache/tools/$tool"/.tmp-*; mkdir -p "$tmp"
+  trap 'rm -rf "$tmp"' EXIT  # a failed build leaves nothing half-made behind
   if fetch_release "$tool" "$v" "$tmp"; then log "$tool $v: official release, checksum verified"
   else build_from_module "$tool" "$v" "$tmp"; fi
   mkdir -p "$(dirname "$dest")"; rm -rf "$dest"; mv "$tmp" "$dest"
+  trap - EXIT
   ln -sfn "$dest/$tool" "$bin/$tool"
   log "$tool $v: installed in $dest"
 }
@@ -228,6 +230,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --only) only="$2"; shift 2 ;;
     --print-env) print_env=1; shift ;;
+    --tool) only="tool"; one_tool="$2"; shift 2 ;;
     -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (try --help)" ;;
   esac
@@ -239,6 +242,8 @@ case "$only" in
   tools) install_tools ;;
   images) install_images ;;
   none) ;;
+  tool) [ -n "$(field "$one_tool" version)" ] || die "unknown tool $one_tool (see src/tools/versions.json)"
+        with_lock "$one_tool" install_tool "$one_tool" ;;
   *) die "--only takes tools, packages, images, docker or none" ;;
 esac
 if [ "$print_env" = 1 ]; then
