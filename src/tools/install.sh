@@ -225,29 +225,34 @@ install_tools() {
 
 install_images() { with_lock images bash "$repo/images/base/build.sh"; }
 
-only="all"; print_env=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --only) only="$2"; shift 2 ;;
-    --print-env) print_env=1; shift ;;
-    --tool) only="tool"; one_tool="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown option $1 (try --help)" ;;
+# The whole flow is one function, read before it runs: editing this file during a run is safe.
+main() {
+  local only="all" print_env=0 one_tool=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --only) only="$2"; shift 2 ;;
+      --print-env) print_env=1; shift ;;
+      --tool) only="tool"; one_tool="$2"; shift 2 ;;
+      -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      *) die "unknown option $1 (try --help)" ;;
+    esac
+  done
+  case "$only" in
+    all) install_packages; start_docker; install_tools; install_images ;;
+    packages) install_packages ;;
+    docker) start_docker ;;
+    tools) install_tools ;;
+    images) install_images ;;
+    none) ;;
+    tool) [ -n "$(field "$one_tool" version)" ] || die "unknown tool $one_tool (see src/tools/versions.json)"
+          with_lock "$one_tool" install_tool "$one_tool" ;;
+    *) die "--only takes tools, packages, images, docker or none" ;;
   esac
-done
-case "$only" in
-  all) install_packages; start_docker; install_tools; install_images ;;
-  packages) install_packages ;;
-  docker) start_docker ;;
-  tools) install_tools ;;
-  images) install_images ;;
-  none) ;;
-  tool) [ -n "$(field "$one_tool" version)" ] || die "unknown tool $one_tool (see src/tools/versions.json)"
-        with_lock "$one_tool" install_tool "$one_tool" ;;
-  *) die "--only takes tools, packages, images, docker or none" ;;
-esac
-if [ "$print_env" = 1 ]; then
-  echo "export PATH=\"$bin:\$PATH\""
-  echo "export TF_CLI_CONFIG_FILE=\"$cache/terraformrc\""
-fi
-[ "$only" = none ] || log "done"
+  if [ "$print_env" = 1 ]; then
+    echo "export PATH=\"$bin:\$PATH\""
+    echo "export TF_CLI_CONFIG_FILE=\"$cache/terraformrc\""
+  fi
+  [ "$only" = none ] || log "done"
+}
+
+main "$@"; exit $?
