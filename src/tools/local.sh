@@ -43,7 +43,7 @@ wait_for() { # wait_for NAME URL
 
 start() { # start NAME ARGV...: in the background, detached, pid and log in $state
   local name="$1"; shift
-  nohup setsid "$@" >"$state/$name.log" 2>&1 </dev/null &
+  nohup setsid env -u AWS_CA_BUNDLE -u NOMAD_ADDR -u NOMAD_TOKEN -u CONSUL_HTTP_ADDR -u CONSUL_HTTP_TOKEN "$@" >"$state/$name.log" 2>&1 </dev/null &
   echo $! >"$state/$name.pid"
 }
 
@@ -67,7 +67,11 @@ data_dir  = "$state/nomad-data"
 bind_addr = "127.0.0.1"
 ports { http = $NOMAD_HTTP  rpc = 14647  serf = 14648 }
 advertise { http = "127.0.0.1"  rpc = "127.0.0.1"  serf = "127.0.0.1" }
-client { network_interface = "lo" }
+client {
+  network_interface = "lo"
+  # cloud fingerprinters probe metadata addresses, and env_aws fails on an AWS_CA_BUNDLE
+  options { "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean" }
+}
 consul { address = "127.0.0.1:$CONSUL_HTTP" }
 plugin "docker" {
   config {
