@@ -1,6 +1,6 @@
 import { hostname, userInfo } from "node:os";
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
-import { acquireLock, type HeldLock } from "../consul/lock.js";
+import { acquireLock, describeLockHolder, type HeldLock } from "../consul/lock.js";
 import { ConflictError, ElmInfraError, InterruptedError, OperationError } from "../errors.js";
 import { summarizePlan, type PlanSummary } from "../nomad/deployment.js";
 import { renderServiceJob } from "../nomad/job.js";
@@ -74,6 +74,7 @@ export async function deploy(
           async run(s, step) {
             const current = await apis.nomad.readJob(ref.service);
             s.previousVersion = current?.Meta?.version;
+            await refuseIfDeploying(apis, ref.service);
             const plan = await apis.nomad.planJob(s.job!);
             s.planIndex = plan.JobModifyIndex;
             s.summary = summarizePlan(plan);
@@ -127,6 +128,20 @@ export async function deploy(
     await state.lock?.release().catch((e: Error) => ctx.output.warn(e.message));
     await apis.close();
   }
+}
+
+/**
+ * A deployment still in progress (someone else's deploy, or one whose deployer died) would make
+ * this plan meaningless: refuse, naming the lock holder when there is one.
+ */
+async function refuseIfDeploying(apis: DeployState["apis"], service: string): Promise<void> {
+  const { data: latest } = await apis.nomad.latestDeployment(service);
+  if (!latest || !["running", "pending", "paused", "initializing"].includes(latest.Status)) return;
+  const holder = await describeLockHolder(apis.consul, deployLockKey);
+  throw new ConflictError(
+    `a deployment of ${service} is in progress (deployment ${latest.ID.slice(0, 8)}, job version ${latest.JobVersion})${holder ? `: ${deployLockKey} is locked by ${holder}` : ""}`,
+    holder ? "wait for it to finish, then run again" : "wait for it to finish or fail (its progress deadline ends it), then run again; see elm-infra status",
+  );
 }
 
 /** Reverts after a failed rollout and rethrows what went wrong, with what now serves. */

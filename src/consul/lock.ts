@@ -31,10 +31,9 @@ export async function acquireLock(
   });
   if (!acquired) {
     await consul.destroySession(session).catch(() => undefined);
-    const current = await consul.readKey(key);
-    const who = parseHolder(current?.value);
+    const who = await describeLockHolder(consul, key);
     throw new ConflictError(
-      who ? `${key} is locked by ${who.holder} (${who.command}) since ${who.since}` : `${key} is locked by another run`,
+      `${key} is locked by ${who ?? "another run"}`,
       `wait for it to finish; a lock whose holder died expires within ${ttl * 2}s`,
     );
   }
@@ -61,6 +60,14 @@ export async function acquireLock(
       if (lost) throw new OperationError(`the lock ${key} expired while held (Consul could not be reached to renew it)`);
     },
   };
+}
+
+/** "who (what) since when" for a held lock; undefined when it is free. */
+export async function describeLockHolder(consul: ConsulClient, key: string): Promise<string | undefined> {
+  const current = await consul.readKey(key).catch(() => undefined);
+  if (!current?.session) return undefined;
+  const who = parseHolder(current.value);
+  return who ? `${who.holder} (${who.command}) since ${who.since}` : "another run";
 }
 
 function parseHolder(value: string | undefined): LockHolder | undefined {
