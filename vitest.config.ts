@@ -18,7 +18,12 @@ export default defineConfig({
       },
       {
         // Benchmarks: run with `npm run bench`, never as part of the tests.
-        test: { name: "bench", include: ["test/bench/**/*.run.ts"], testTimeout: 1_800_000, hookTimeout: 600_000 },
+        test: {
+          name: "bench",
+          include: ["test/bench/**/*.run.ts"],
+          testTimeout: 1_800_000,
+          hookTimeout: 600_000,
+        },
       },
     ],
   },

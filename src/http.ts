@@ -37,7 +37,8 @@ const retryable = new Set([502, 503, 504]);
 
 export function buildUrl(base: string, path: string, query: HttpCall["query"] = {}): string {
   const url = new URL(path, base.endsWith("/") ? base : `${base}/`);
-  for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+  for (const [k, v] of Object.entries(query))
+    if (v !== undefined) url.searchParams.set(k, String(v));
   return url.toString();
 }
 
@@ -54,8 +55,16 @@ export async function httpJson<T>(
       const timeout = call.timeoutMs ?? 15_000;
       const res = await request(buildUrl(base, call.path, call.query), {
         method: call.method,
-        headers: { ...(call.body !== undefined ? { "content-type": "application/json" } : {}), ...call.headers },
-        body: call.body === undefined ? undefined : typeof call.body === "string" ? call.body : JSON.stringify(call.body),
+        headers: {
+          ...(call.body !== undefined ? { "content-type": "application/json" } : {}),
+          ...call.headers,
+        },
+        body:
+          call.body === undefined
+            ? undefined
+            : typeof call.body === "string"
+              ? call.body
+              : JSON.stringify(call.body),
         headersTimeout: timeout,
         bodyTimeout: timeout,
         signal: call.signal,
@@ -68,10 +77,17 @@ export async function httpJson<T>(
           await sleep(300 * attempt, call.signal);
           continue;
         }
-        throw new HttpError(res.statusCode, text, call, `${options.name} ${call.method} ${call.path}: ${res.statusCode} ${text.trim().slice(0, 300)}`);
+        throw new HttpError(
+          res.statusCode,
+          text,
+          call,
+          `${options.name} ${call.method} ${call.path}: ${res.statusCode} ${text.trim().slice(0, 300)}`,
+        );
       }
       const contentType = String(res.headers["content-type"] ?? "");
-      const data = (text && (contentType.includes("json") || /^[[{"]/.test(text)) ? safeJson(text) : text) as T;
+      const data = (
+        text && (contentType.includes("json") || /^[[{"]/.test(text)) ? safeJson(text) : text
+      ) as T;
       return { status: res.statusCode, data, headers: res.headers };
     } catch (error) {
       if (error instanceof HttpError || call.signal?.aborted) throw error;
@@ -81,7 +97,10 @@ export async function httpJson<T>(
     }
   }
   const reason = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new OperationError(`${options.name} is not reachable at ${base}: ${reason}`, `check that ${options.name} is running and the address is right`);
+  throw new OperationError(
+    `${options.name} is not reachable at ${base}: ${reason}`,
+    `check that ${options.name} is running and the address is right`,
+  );
 }
 
 function safeJson(text: string): unknown {
@@ -95,9 +114,13 @@ function safeJson(text: string): unknown {
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

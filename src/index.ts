@@ -1,7 +1,14 @@
 /** The elm-infra SDK: the same operations the CLI runs, typed, for scripts. */
 export * from "./errors.js";
 export * from "./config/schema.js";
-export { loadConfig, readSecrets, writeSecrets, hostnamesOf, secretEnv, type LoadedConfig } from "./config/load.js";
+export {
+  loadConfig,
+  readSecrets,
+  writeSecrets,
+  hostnamesOf,
+  secretEnv,
+  type LoadedConfig,
+} from "./config/load.js";
 export { parseCluster, parseSecrets, parseYaml } from "./config/parse.js";
 export { parseServiceRef, isImageTag, type ServiceRef } from "./config/service-ref.js";
 export { Output, chooseMode, type OutputEvent, type OutputMode } from "./output/output.js";
@@ -20,7 +27,14 @@ export { connectToCluster, type ClusterApis } from "./commands/connect.js";
 // clients, one per external system
 export { NomadClient, type NomadClientOptions } from "./nomad/client.js";
 export type * from "./nomad/types.js";
-export { assessDeployment, summarizePlan, explainAllocation, deploymentDeadlineMs, type Verdict, type PlanSummary } from "./nomad/deployment.js";
+export {
+  assessDeployment,
+  summarizePlan,
+  explainAllocation,
+  deploymentDeadlineMs,
+  type Verdict,
+  type PlanSummary,
+} from "./nomad/deployment.js";
 export { watchDeployment } from "./nomad/watch.js";
 export { renderTemplate, escapeHclString } from "./nomad/render.js";
 export { renderServiceJob } from "./nomad/job.js";

@@ -42,7 +42,8 @@ export function buildPlaybookCommand(options: PlaybookOptions): AnsibleCommand {
   const args = [...connectionArgs(options)];
   if (options.limit) args.push("--limit", options.limit);
   if (options.tags?.length) args.push("--tags", options.tags.join(","));
-  if (options.extraVars && Object.keys(options.extraVars).length > 0) args.push("--extra-vars", JSON.stringify(options.extraVars));
+  if (options.extraVars && Object.keys(options.extraVars).length > 0)
+    args.push("--extra-vars", JSON.stringify(options.extraVars));
   if (options.check) args.push("--check");
   const verbosity = Math.min(Math.max(options.verbosity ?? 0, 0), 4);
   if (verbosity > 0) args.push(`-${"v".repeat(verbosity)}`);
@@ -66,7 +67,14 @@ function connectionArgs(c: AnsibleConnection): string[] {
     // adding a second, IP-keyed line per host.
     "-o CheckHostIP=no",
   ];
-  const args = ["--inventory", c.inventoryPath, "--private-key", c.privateKeyPath, "--ssh-common-args", sshOptions.join(" ")];
+  const args = [
+    "--inventory",
+    c.inventoryPath,
+    "--private-key",
+    c.privateKeyPath,
+    "--ssh-common-args",
+    sshOptions.join(" "),
+  ];
   args.push("--timeout", String(c.connectTimeoutSeconds ?? 15));
   if (c.forks !== undefined) args.push("--forks", String(c.forks));
   return args;
@@ -93,5 +101,5 @@ function ansibleEnv(factCacheDir: string | undefined): Record<string, string> {
 
 /** Quotes for the POSIX-shell-like splitting Ansible applies to --ssh-common-args. */
 export function shellQuote(value: string): string {
-  return /^[A-Za-z0-9_\/.:=@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'"'"'`)}'`;
+  return /^[A-Za-z0-9_/.:=@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'"'"'`)}'`;
 }

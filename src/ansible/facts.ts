@@ -11,11 +11,22 @@ export type HostFacts = Record<string, unknown>;
  * Reaches every host in the inventory over SSH and returns the facts Ansible gathered, by
  * inventory hostname (keys as Ansible names them: `ansible_distribution`, `ansible_hostname`...).
  */
-export async function gatherFacts(connection: AnsibleConnection, options: RunAnsibleOptions & { limit?: string } = {}): Promise<Record<string, HostFacts>> {
+export async function gatherFacts(
+  connection: AnsibleConnection,
+  options: RunAnsibleOptions & { limit?: string } = {},
+): Promise<Record<string, HostFacts>> {
   const factCacheDir = await mkdtemp(join(tmpdir(), "elm-infra-facts-"));
   try {
     const { limit, ...runOptions } = options;
-    await runAnsible(buildPlaybookCommand({ ...connection, playbookPath: playbookPath("ping.yml"), factCacheDir, ...(limit ? { limit } : {}) }), runOptions);
+    await runAnsible(
+      buildPlaybookCommand({
+        ...connection,
+        playbookPath: playbookPath("ping.yml"),
+        factCacheDir,
+        ...(limit ? { limit } : {}),
+      }),
+      runOptions,
+    );
     const facts: Record<string, HostFacts> = {};
     for (const host of await readdir(factCacheDir)) {
       facts[host] = JSON.parse(await readFile(join(factCacheDir, host), "utf8")) as HostFacts;

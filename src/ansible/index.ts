@@ -1,6 +1,30 @@
-export { renderInventory, type InventoryHost, type InventoryGroup, type InventoryOptions } from "./inventory.js";
-export { buildPlaybookCommand, buildAdHocCommand, shellQuote, type AnsibleCommand, type AnsibleConnection, type PlaybookOptions, type AdHocOptions } from "./argv.js";
-export { AnsibleOutputParser, type AnsibleEvent, type AnsibleOutputSummary, type RecapCounts, type TaskFailure } from "./output.js";
-export { runAnsible, AnsibleRunError, type RunAnsibleOptions, type AnsibleRunResult } from "./runner.js";
+export {
+  renderInventory,
+  type InventoryHost,
+  type InventoryGroup,
+  type InventoryOptions,
+} from "./inventory.js";
+export {
+  buildPlaybookCommand,
+  buildAdHocCommand,
+  shellQuote,
+  type AnsibleCommand,
+  type AnsibleConnection,
+  type PlaybookOptions,
+  type AdHocOptions,
+} from "./argv.js";
+export {
+  AnsibleOutputParser,
+  type AnsibleEvent,
+  type AnsibleOutputSummary,
+  type RecapCounts,
+  type TaskFailure,
+} from "./output.js";
+export {
+  runAnsible,
+  AnsibleRunError,
+  type RunAnsibleOptions,
+  type AnsibleRunResult,
+} from "./runner.js";
 export { gatherFacts, type HostFacts } from "./facts.js";
 export { playbookPath } from "./playbooks.js";

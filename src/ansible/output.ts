@@ -16,8 +16,21 @@ export interface RecapCounts {
 export type AnsibleEvent =
   | { kind: "play"; name: string }
   | { kind: "task"; name: string }
-  | { kind: "result"; host: string; task: string | undefined; status: "ok" | "changed" | "skipping"; item?: string }
-  | { kind: "failure"; host: string; task: string | undefined; unreachable: boolean; message: string; item?: string }
+  | {
+      kind: "result";
+      host: string;
+      task: string | undefined;
+      status: "ok" | "changed" | "skipping";
+      item?: string;
+    }
+  | {
+      kind: "failure";
+      host: string;
+      task: string | undefined;
+      unreachable: boolean;
+      message: string;
+      item?: string;
+    }
   | { kind: "recap"; host: string; counts: RecapCounts }
   | { kind: "error"; message: string };
 
@@ -38,9 +51,11 @@ export interface AnsibleOutputSummary {
 }
 
 const header = /^(PLAY|TASK|RUNNING HANDLER) \[(.*)\] \**$/;
-const playbookResult = /^(ok|changed|skipping|fatal|failed): \[([^\]]+)\](?:: (FAILED!|UNREACHABLE!))?(?: \(item=(.*?)\))?(?: => (.*))?$/;
+const playbookResult =
+  /^(ok|changed|skipping|fatal|failed): \[([^\]]+)\](?:: (FAILED!|UNREACHABLE!))?(?: \(item=(.*?)\))?(?: => (.*))?$/;
 const adHocResult = /^(\S+) \| (SUCCESS|CHANGED|FAILED!|UNREACHABLE!)(?: \| rc=\d+)?(?: => (.*))?/;
-const recapLine = /^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)/;
+const recapLine =
+  /^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)/;
 
 export class AnsibleOutputParser {
   private task: string | undefined;
@@ -67,7 +82,11 @@ export class AnsibleOutputParser {
   }
 
   result(): AnsibleOutputSummary {
-    return { failures: [...this.summary.failures], recap: { ...this.summary.recap }, errors: [...this.summary.errors] };
+    return {
+      failures: [...this.summary.failures],
+      recap: { ...this.summary.recap },
+      errors: [...this.summary.errors],
+    };
   }
 
   private parse(line: string): AnsibleEvent | undefined {
@@ -85,8 +104,22 @@ export class AnsibleOutputParser {
     if (this.inRecap) {
       const r = recapLine.exec(line);
       if (r) {
-        const [ok, changed, unreachable, failed, skipped, rescued, ignored] = r.slice(2).map(Number) as number[];
-        return { kind: "recap", host: r[1] ?? "", counts: { ok: ok!, changed: changed!, unreachable: unreachable!, failed: failed!, skipped: skipped!, rescued: rescued!, ignored: ignored! } };
+        const [ok, changed, unreachable, failed, skipped, rescued, ignored] = r
+          .slice(2)
+          .map(Number) as number[];
+        return {
+          kind: "recap",
+          host: r[1] ?? "",
+          counts: {
+            ok: ok!,
+            changed: changed!,
+            unreachable: unreachable!,
+            failed: failed!,
+            skipped: skipped!,
+            rescued: rescued!,
+            ignored: ignored!,
+          },
+        };
       }
     }
     if (line === "...ignoring") {
@@ -99,17 +132,41 @@ export class AnsibleOutputParser {
       const [, status, host = "", failKind, item, payload] = p;
       const withItem = item !== undefined ? { item } : {};
       if (status === "fatal" || status === "failed") {
-        return { kind: "failure", host, task: this.task, unreachable: failKind === "UNREACHABLE!", message: messageOf(payload), ...withItem };
+        return {
+          kind: "failure",
+          host,
+          task: this.task,
+          unreachable: failKind === "UNREACHABLE!",
+          message: messageOf(payload),
+          ...withItem,
+        };
       }
-      return { kind: "result", host, task: this.task, status: status as "ok" | "changed" | "skipping", ...withItem };
+      return {
+        kind: "result",
+        host,
+        task: this.task,
+        status: status as "ok" | "changed" | "skipping",
+        ...withItem,
+      };
     }
     const a = adHocResult.exec(line);
     if (a) {
       const [, host = "", status, payload] = a;
       if (status === "FAILED!" || status === "UNREACHABLE!") {
-        return { kind: "failure", host, task: undefined, unreachable: status === "UNREACHABLE!", message: messageOf(payload) };
+        return {
+          kind: "failure",
+          host,
+          task: undefined,
+          unreachable: status === "UNREACHABLE!",
+          message: messageOf(payload),
+        };
       }
-      return { kind: "result", host, task: undefined, status: status === "CHANGED" ? "changed" : "ok" };
+      return {
+        kind: "result",
+        host,
+        task: undefined,
+        status: status === "CHANGED" ? "changed" : "ok",
+      };
     }
     if (line.startsWith("ERROR! ")) return { kind: "error", message: line.slice("ERROR! ".length) };
     return undefined;
@@ -117,7 +174,13 @@ export class AnsibleOutputParser {
 
   private record(event: AnsibleEvent): void {
     if (event.kind === "failure") {
-      this.summary.failures.push({ host: event.host, task: event.task, unreachable: event.unreachable, message: event.message, ignored: false });
+      this.summary.failures.push({
+        host: event.host,
+        task: event.task,
+        unreachable: event.unreachable,
+        message: event.message,
+        ignored: false,
+      });
     } else if (event.kind === "recap") {
       this.summary.recap[event.host] = event.counts;
     } else if (event.kind === "error") {
@@ -131,7 +194,9 @@ function messageOf(payload: string | undefined): string {
   if (!payload || payload === "{") return "";
   try {
     const parsed = JSON.parse(payload) as { msg?: unknown; stderr?: unknown };
-    const parts = [parsed.msg, parsed.stderr].filter((p): p is string => typeof p === "string" && p.trim() !== "");
+    const parts = [parsed.msg, parsed.stderr].filter(
+      (p): p is string => typeof p === "string" && p.trim() !== "",
+    );
     return parts.length > 0 ? parts.join(": ").trim() : payload;
   } catch {
     return payload;

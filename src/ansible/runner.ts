@@ -2,7 +2,12 @@
 import { execa } from "execa";
 import { OperationError } from "../errors.js";
 import type { AnsibleCommand } from "./argv.js";
-import { AnsibleOutputParser, type AnsibleEvent, type RecapCounts, type TaskFailure } from "./output.js";
+import {
+  AnsibleOutputParser,
+  type AnsibleEvent,
+  type RecapCounts,
+  type TaskFailure,
+} from "./output.js";
 
 export interface RunAnsibleOptions {
   /** Every output line (stdout and stderr interleaved), as it comes. */
@@ -33,11 +38,17 @@ export class AnsibleRunError extends OperationError {
     readonly outputTail: string[],
     reason?: string,
   ) {
-    super(describeFailure(command, processExitCode, failures, errors, outputTail, reason), hintFor(failures));
+    super(
+      describeFailure(command, processExitCode, failures, errors, outputTail, reason),
+      hintFor(failures),
+    );
   }
 }
 
-export async function runAnsible(command: AnsibleCommand, options: RunAnsibleOptions = {}): Promise<AnsibleRunResult> {
+export async function runAnsible(
+  command: AnsibleCommand,
+  options: RunAnsibleOptions = {},
+): Promise<AnsibleRunResult> {
   const parser = new AnsibleOutputParser();
   const tail: string[] = [];
   const subprocess = execa(command.file, command.args, {
@@ -62,13 +73,25 @@ export async function runAnsible(command: AnsibleCommand, options: RunAnsibleOpt
   const failures = summary.failures.filter((f) => !f.ignored);
   const name = command.file;
   if (result.exitCode === 0 && failures.length === 0 && !result.failed) {
-    return { exitCode: 0, recap: summary.recap, ignoredFailures: summary.failures.filter((f) => f.ignored) };
+    return {
+      exitCode: 0,
+      recap: summary.recap,
+      ignoredFailures: summary.failures.filter((f) => f.ignored),
+    };
   }
   let reason: string | undefined;
   if (result.timedOut) reason = `timed out after ${options.timeoutMs ?? 30 * 60_000} ms`;
   else if (result.isCanceled) reason = "was cancelled";
   else if (result.exitCode === undefined) reason = `could not run: ${result.shortMessage}`;
-  throw new AnsibleRunError(name, result.exitCode, failures, summary.recap, summary.errors, tail, reason);
+  throw new AnsibleRunError(
+    name,
+    result.exitCode,
+    failures,
+    summary.recap,
+    summary.errors,
+    tail,
+    reason,
+  );
 }
 
 function describeFailure(

@@ -9,7 +9,13 @@ import { buildProgram, type Action } from "./program.js";
 /** The only place that prints final errors and sets the exit code. */
 export async function main(argv: string[]): Promise<number> {
   let exitCode: number = ExitCode.Success;
-  let output = new Output(chooseMode({ json: argv.includes("--json"), isTTY: process.stderr.isTTY, ci: !!process.env.CI }));
+  let output = new Output(
+    chooseMode({
+      json: argv.includes("--json"),
+      isTTY: process.stderr.isTTY,
+      ci: !!process.env.CI,
+    }),
+  );
 
   const run = async (name: string, options: GlobalOptions, action: Action): Promise<void> => {
     output = new Output(
@@ -27,9 +33,15 @@ export async function main(argv: string[]): Promise<number> {
     process.on("SIGINT", onSigint);
     process.on("SIGTERM", onSigint);
     try {
-      const ctx = createContext(options, output, abort.signal, !!process.stdin.isTTY && !options.json);
+      const ctx = createContext(
+        options,
+        output,
+        abort.signal,
+        !!process.stdin.isTTY && !options.json,
+      );
       const result = await action(ctx);
-      if (result !== undefined) output.emit({ type: "result", command: name, data: result.data, text: result.text });
+      if (result !== undefined)
+        output.emit({ type: "result", command: name, data: result.data, text: result.text });
     } finally {
       process.off("SIGINT", onSigint);
       process.off("SIGTERM", onSigint);
@@ -65,10 +77,24 @@ export async function main(argv: string[]): Promise<number> {
 function reportError(error: unknown, output: Output): number {
   if (error instanceof CommanderError) {
     // --help and --version are not errors; help shown because no command was given is
-    if (error.exitCode === 0 || error.code === "commander.helpDisplayed" || error.code === "commander.version") return ExitCode.Success;
+    if (
+      error.exitCode === 0 ||
+      error.code === "commander.helpDisplayed" ||
+      error.code === "commander.version"
+    )
+      return ExitCode.Success;
     if (output.mode === "json") {
-      const message = error.code === "commander.help" ? "no command given" : error.message.replace(/^error: /, "");
-      output.emit({ type: "error", exitCode: ExitCode.Usage, error: "UsageError", message, hint: "run elm-infra --help for the commands and their options" });
+      const message =
+        error.code === "commander.help"
+          ? "no command given"
+          : error.message.replace(/^error: /, "");
+      output.emit({
+        type: "error",
+        exitCode: ExitCode.Usage,
+        error: "UsageError",
+        message,
+        hint: "run elm-infra --help for the commands and their options",
+      });
     }
     return ExitCode.Usage;
   }
@@ -83,7 +109,8 @@ function reportError(error: unknown, output: Output): number {
     ...(known?.hint ? { hint: known.hint } : {}),
   });
   if (!known && output.verbose && error instanceof Error && error.stack) output.debug(error.stack);
-  if (error instanceof UsageError && output.mode !== "json") process.stderr.write("(run with --help for usage)\n");
+  if (error instanceof UsageError && output.mode !== "json")
+    process.stderr.write("(run with --help for usage)\n");
   return exitCode;
 }
 

@@ -6,7 +6,6 @@ import { buildImage } from "../commands/image.js";
 import { render } from "../commands/render.js";
 import { rollback } from "../commands/rollback.js";
 import { formatStatus, status } from "../commands/status.js";
-import { parseServiceRef } from "../config/service-ref.js";
 
 /** A command's result: data for --json, text for people. */
 export interface CommandResult {
@@ -19,14 +18,12 @@ export type Runner = (name: string, options: GlobalOptions, action: Action) => P
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
 
-async function knownServices(ctx: CommandContext): Promise<string[]> {
-  return Object.keys((await ctx.loadCluster()).services);
-}
-
 export function buildProgram(run: Runner): Command {
   const program = new Command("elm-infra")
     .description("Run elm-lang.org and package.elm-lang.org on a Nomad/Consul/Traefik cluster.")
-    .addOption(new Option("-t, --target <name>", "target from cluster.yaml").env("ELM_INFRA_TARGET"))
+    .addOption(
+      new Option("-t, --target <name>", "target from cluster.yaml").env("ELM_INFRA_TARGET"),
+    )
     .addOption(new Option("-c, --config <file>", "path to cluster.yaml").env("ELM_INFRA_CONFIG"))
     .option("-y, --yes", "do not ask before changing anything", false)
     .option("-n, --dry-run", "show the plan and stop before any change", false)
@@ -50,8 +47,16 @@ export function buildProgram(run: Runner): Command {
   program
     .command("bring-up")
     .description("create the VMs, bootstrap them with Ansible and verify the cluster")
-    .addHelpText("after", examples(["elm-infra bring-up --target local --yes", "elm-infra bring-up --target production --dry-run"]))
-    .action((_o, cmd: Command) => run("bring-up", globals(cmd), (ctx) => notBuiltYet(ctx, "bring-up")));
+    .addHelpText(
+      "after",
+      examples([
+        "elm-infra bring-up --target local --yes",
+        "elm-infra bring-up --target production --dry-run",
+      ]),
+    )
+    .action((_o, cmd: Command) =>
+      run("bring-up", globals(cmd), (ctx) => notBuiltYet(ctx, "bring-up")),
+    );
 
   program
     .command("deploy")
@@ -59,8 +64,18 @@ export function buildProgram(run: Runner): Command {
     .argument("<service@version>", "service and image tag, e.g. elm-lang.org@1.4.2")
     .option("--build", "build and ship the image first (needs --context)", false)
     .option("--context <dir>", "with --build: the site's build output")
-    .option("--host <[user@]host[:port]...>", "with --build, registry `local`: the workers to ship to")
-    .addHelpText("after", examples(["elm-infra deploy elm-lang.org@1.4.2 --yes", "elm-infra deploy package.elm-lang.org@2.0.1 --dry-run", "elm-infra deploy elm-lang.org@1.4.3 --build --context ../elm-lang.org/_site --yes"]))
+    .option(
+      "--host <[user@]host[:port]...>",
+      "with --build, registry `local`: the workers to ship to",
+    )
+    .addHelpText(
+      "after",
+      examples([
+        "elm-infra deploy elm-lang.org@1.4.2 --yes",
+        "elm-infra deploy package.elm-lang.org@2.0.1 --dry-run",
+        "elm-infra deploy elm-lang.org@1.4.3 --build --context ../elm-lang.org/_site --yes",
+      ]),
+    )
     .action((arg: string, _o, cmd: Command) =>
       run("deploy", globals(cmd), async (ctx) => {
         const o = cmd.opts<{ build: boolean; context?: string; host?: string[] }>();
@@ -82,18 +97,30 @@ export function buildProgram(run: Runner): Command {
     .description("add or remove managers and workers without losing quorum or requests")
     .option("--managers <n>", "number of managers (odd)", (v) => parseCount(v, "--managers"))
     .option("--workers <n>", "number of workers", (v) => parseCount(v, "--workers"))
-    .addHelpText("after", examples(["elm-infra scale --workers 3 --yes", "elm-infra scale --managers 5 --dry-run"]))
+    .addHelpText(
+      "after",
+      examples(["elm-infra scale --workers 3 --yes", "elm-infra scale --managers 5 --dry-run"]),
+    )
     .action((_o, cmd: Command) => run("scale", globals(cmd), (ctx) => notBuiltYet(ctx, "scale")));
 
   program
     .command("rollback")
     .description("go back to the previous stable version, or to the one that ran <version>")
     .argument("<service[@version]>", "service, optionally with the version to return to")
-    .addHelpText("after", examples(["elm-infra rollback elm-lang.org --yes", "elm-infra rollback elm-lang.org@1.4.1 --yes"]))
+    .addHelpText(
+      "after",
+      examples([
+        "elm-infra rollback elm-lang.org --yes",
+        "elm-infra rollback elm-lang.org@1.4.1 --yes",
+      ]),
+    )
     .action((arg: string, _o, cmd: Command) =>
       run("rollback", globals(cmd), async (ctx) => {
         const r = await rollback(ctx, arg);
-        const text = r.outcome === "planned" ? `would roll ${r.service} back from ${r.from} to ${r.to} (dry run)` : `${r.service} rolled back from ${r.from} to ${r.to}`;
+        const text =
+          r.outcome === "planned"
+            ? `would roll ${r.service} back from ${r.from} to ${r.to} (dry run)`
+            : `${r.service} rolled back from ${r.from} to ${r.to}`;
         return { data: r, text };
       }),
     );
@@ -114,13 +141,23 @@ export function buildProgram(run: Runner): Command {
     .command("destroy")
     .description("destroy the target's VMs and everything on them")
     .addHelpText("after", examples(["elm-infra destroy --target local --yes"]))
-    .action((_o, cmd: Command) => run("destroy", globals(cmd), (ctx) => notBuiltYet(ctx, "destroy")));
+    .action((_o, cmd: Command) =>
+      run("destroy", globals(cmd), (ctx) => notBuiltYet(ctx, "destroy")),
+    );
 
   program
     .command("render")
-    .description("print the Nomad job for <service>@<version> (HCL, or JSON with --json); no cluster needed")
+    .description(
+      "print the Nomad job for <service>@<version> (HCL, or JSON with --json); no cluster needed",
+    )
     .argument("<service@version>", "service and image tag")
-    .addHelpText("after", examples(["elm-infra render elm-lang.org@1.4.2", "elm-infra render package.elm-lang.org@2.0.1 --json"]))
+    .addHelpText(
+      "after",
+      examples([
+        "elm-infra render elm-lang.org@1.4.2",
+        "elm-infra render package.elm-lang.org@2.0.1 --json",
+      ]),
+    )
     .action((arg: string, _o, cmd: Command) =>
       run("render", globals(cmd), async (ctx) => {
         const r = await render(ctx, arg);
@@ -134,7 +171,10 @@ export function buildProgram(run: Runner): Command {
     .argument("<service@version>", "service and image tag")
     .option("--context <dir>", "build context: the site's build output")
     .option("--no-push", "build and tag only; do not push or ship")
-    .option("--host <[user@]host[:port]...>", "registry `local`: the workers to ship the image to over SSH")
+    .option(
+      "--host <[user@]host[:port]...>",
+      "registry `local`: the workers to ship the image to over SSH",
+    )
     .option("--base-image <image>", "the BASE_IMAGE build argument", "elm-infra/base:latest")
     .addHelpText(
       "after",
@@ -145,10 +185,24 @@ export function buildProgram(run: Runner): Command {
     )
     .action((arg: string, _o, cmd: Command) =>
       run("image", globals(cmd), async (ctx) => {
-        const o = cmd.opts<{ context?: string; push: boolean; host?: string[]; baseImage: string }>();
-        const r = await buildImage(ctx, arg, { context: o.context, push: o.push, hosts: o.host, baseImage: o.baseImage });
-        const how = r.delivery.kind === "tagged" ? `tagged only: ${r.delivery.reason}` : r.delivery.kind;
-        return { data: r, text: `${r.ref}${r.imageId ? ` (${r.imageId.slice(7, 19)})` : ""}: ${how}` };
+        const o = cmd.opts<{
+          context?: string;
+          push: boolean;
+          host?: string[];
+          baseImage: string;
+        }>();
+        const r = await buildImage(ctx, arg, {
+          context: o.context,
+          push: o.push,
+          hosts: o.host,
+          baseImage: o.baseImage,
+        });
+        const how =
+          r.delivery.kind === "tagged" ? `tagged only: ${r.delivery.reason}` : r.delivery.kind;
+        return {
+          data: r,
+          text: `${r.ref}${r.imageId ? ` (${r.imageId.slice(7, 19)})` : ""}: ${how}`,
+        };
       }),
     );
 

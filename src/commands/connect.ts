@@ -31,7 +31,10 @@ export async function connectToCluster(
       ...(config.secrets.nomadToken ? { token: config.secrets.nomadToken } : {}),
       ...(extra.onNomadRequest ? { onRequest: extra.onNomadRequest } : {}),
     }),
-    consul: new ConsulClient({ address: endpoints.consul, ...(config.secrets.consulToken ? { token: config.secrets.consulToken } : {}) }),
+    consul: new ConsulClient({
+      address: endpoints.consul,
+      ...(config.secrets.consulToken ? { token: config.secrets.consulToken } : {}),
+    }),
     traefik: new TraefikClient({ api: endpoints.traefikApi, entrypoint: endpoints.entrypoint }),
     close: async () => undefined,
   };

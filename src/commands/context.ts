@@ -49,12 +49,16 @@ export function createContext(
     async confirm(change) {
       if (options.yes) return;
       if (!interactive) {
-        throw new UsageError(`this would ${change}, and no one is here to confirm`, "pass --yes to go ahead, or --dry-run to only see the plan");
+        throw new UsageError(
+          `this would ${change}, and no one is here to confirm`,
+          "pass --yes to go ahead, or --dry-run to only see the plan",
+        );
       }
       const rl = createInterface({ input: process.stdin, output: process.stderr });
       try {
         const answer = await rl.question(`This will ${change}. Go ahead? [y/N] `, { signal });
-        if (!/^y(es)?$/i.test(answer.trim())) throw new CancelledError("cancelled: nothing was changed");
+        if (!/^y(es)?$/i.test(answer.trim()))
+          throw new CancelledError("cancelled: nothing was changed");
       } finally {
         rl.close();
       }

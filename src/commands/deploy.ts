@@ -32,7 +32,11 @@ export interface DeployState extends RolloutState {
 
 /** Whoever holds the deploy lock, as the refusal message will name them. */
 export function lockHolder(command: string) {
-  return { holder: `${userInfo().username}@${hostname()} (pid ${process.pid})`, command, since: new Date().toISOString() };
+  return {
+    holder: `${userInfo().username}@${hostname()} (pid ${process.pid})`,
+    command,
+    since: new Date().toISOString(),
+  };
 }
 
 /**
@@ -67,8 +71,14 @@ export async function deploy(
     let t = Date.now();
     await runSteps<DeployState>(
       [
-        { title: `Render the ${ref.service} job for ${ref.version}`, run: async (s) => void (s.hcl = await renderServiceJob(config, ref)) },
-        { title: "Validate the job with Nomad", run: async (s) => void (s.job = await apis.nomad.parseJob(s.hcl!)) },
+        {
+          title: `Render the ${ref.service} job for ${ref.version}`,
+          run: async (s) => void (s.hcl = await renderServiceJob(config, ref)),
+        },
+        {
+          title: "Validate the job with Nomad",
+          run: async (s) => void (s.job = await apis.nomad.parseJob(s.hcl!)),
+        },
         {
           title: "Plan the change",
           async run(s, step) {
@@ -92,14 +102,21 @@ export async function deploy(
       return result("unchanged");
     }
     if (ctx.options.dryRun) return result("planned");
-    await ctx.confirm(`deploy ${ref.service}@${ref.version} (now ${state.previousVersion ?? "not deployed"}) to target ${config.targetName}`);
+    await ctx.confirm(
+      `deploy ${ref.service}@${ref.version} (now ${state.previousVersion ?? "not deployed"}) to target ${config.targetName}`,
+    );
 
     t = Date.now();
     await runSteps<DeployState>(
       [
         {
           title: "Take the cluster-wide deploy lock",
-          run: async (s) => void (s.lock = await acquireLock(apis.consul, deployLockKey, lockHolder(`deploy ${ref.service}@${ref.version}`))),
+          run: async (s) =>
+            void (s.lock = await acquireLock(
+              apis.consul,
+              deployLockKey,
+              lockHolder(`deploy ${ref.service}@${ref.version}`),
+            )),
         },
         {
           title: "Submit the job (only if unchanged since the plan)",
@@ -140,18 +157,27 @@ async function refuseIfDeploying(apis: DeployState["apis"], service: string): Pr
   const holder = await describeLockHolder(apis.consul, deployLockKey);
   throw new ConflictError(
     `a deployment of ${service} is in progress (deployment ${latest.ID.slice(0, 8)}, job version ${latest.JobVersion})${holder ? `: ${deployLockKey} is locked by ${holder}` : ""}`,
-    holder ? "wait for it to finish, then run again" : "wait for it to finish or fail (its progress deadline ends it), then run again; see elm-infra status",
+    holder
+      ? "wait for it to finish, then run again"
+      : "wait for it to finish or fail (its progress deadline ends it), then run again; see elm-infra status",
   );
 }
 
 /** Reverts after a failed rollout and rethrows what went wrong, with what now serves. */
-async function revertAfter(ctx: CommandContext, state: DeployState, error: unknown): Promise<never> {
+async function revertAfter(
+  ctx: CommandContext,
+  state: DeployState,
+  error: unknown,
+): Promise<never> {
   const reason = error instanceof Error ? error.message : String(error);
   ctx.output.warn(`${state.ref.service}@${state.ref.version} failed: reverting`);
   // A Ctrl-C still reverts: the revert gets its own signal (a second Ctrl-C quits at once).
   const revertSignal = new AbortController().signal;
   try {
-    await runSteps(revertSteps(state.previousVersion), state, { output: ctx.output, signal: revertSignal });
+    await runSteps(revertSteps(state.previousVersion), state, {
+      output: ctx.output,
+      signal: revertSignal,
+    });
   } catch (revertError) {
     throw new OperationError(
       `${reason}\nthe revert did not complete either: ${(revertError as Error).message}`,
@@ -159,7 +185,12 @@ async function revertAfter(ctx: CommandContext, state: DeployState, error: unkno
     );
   }
   if (error instanceof InterruptedError) throw error;
-  const now = state.previousVersion ? `${state.previousVersion} still serves` : "nothing was serving before";
+  const now = state.previousVersion
+    ? `${state.previousVersion} still serves`
+    : "nothing was serving before";
   if (error instanceof ConflictError) throw error;
-  throw new OperationError(`deploy of ${state.ref.service}@${state.ref.version} failed and was reverted (${now}): ${reason}`, error instanceof ElmInfraError ? error.hint : undefined);
+  throw new OperationError(
+    `deploy of ${state.ref.service}@${state.ref.version} failed and was reverted (${now}): ${reason}`,
+    error instanceof ElmInfraError ? error.hint : undefined,
+  );
 }

@@ -6,7 +6,13 @@ import { parseServiceRef, requireVersion } from "../config/service-ref.js";
 import { ConfigError, OperationError, UsageError } from "../errors.js";
 import { DockerClient, type ImageInfo } from "../docker/client.js";
 import { parseSshAddress } from "../docker/endpoint.js";
-import { describeWorkers, incompleteShipment, shipImage, type Shipment, type WorkerEngine } from "../docker/ship.js";
+import {
+  describeWorkers,
+  incompleteShipment,
+  shipImage,
+  type Shipment,
+  type WorkerEngine,
+} from "../docker/ship.js";
 import { imageRef } from "../plan/job-vars.js";
 import { runSteps } from "../tasks/runner.js";
 import type { CommandContext } from "./context.js";
@@ -55,7 +61,11 @@ interface ImageRun {
  * build output, tags it for the target, then pushes it to the target's registry or, for the
  * local target, ships it to each worker's engine and checks that they all hold the same image.
  */
-export async function buildImage(ctx: CommandContext, arg: string, opts: ImageOptions): Promise<ImageResult> {
+export async function buildImage(
+  ctx: CommandContext,
+  arg: string,
+  opts: ImageOptions,
+): Promise<ImageResult> {
   const cluster = await ctx.loadCluster();
   const { service, version } = requireVersion(parseServiceRef(arg, Object.keys(cluster.services)));
   const contextDir = await requireContextDir(opts.context, service);
@@ -121,7 +131,9 @@ export async function buildImage(ctx: CommandContext, arg: string, opts: ImageOp
         title: `Ship ${ref} to ${workers.length} worker(s)`,
         skip: () => dryRun || (deliverTo.kind !== "ship" && deliverTo.reason),
         run: async (c, step) => {
-          const shipment = await shipImage(docker, ref, workers, { onLog: (line) => step.log(line) });
+          const shipment = await shipImage(docker, ref, workers, {
+            onLog: (line) => step.log(line),
+          });
           for (const line of describeWorkers(shipment)) step.log(line);
           if (!shipment.complete) throw incompleteShipment(shipment);
           c.delivery = { kind: "shipped", shipment };
@@ -146,28 +158,51 @@ export async function buildImage(ctx: CommandContext, arg: string, opts: ImageOp
 async function requireContextDir(dir: string | undefined, service: string): Promise<string> {
   const example = `--context ../${service}/${service === "elm-lang.org" ? "_site" : "dist"}`;
   if (dir === undefined || dir === "") {
-    throw new UsageError(`missing --context: the folder holding ${service}'s build output`, `pass for example ${example}`);
+    throw new UsageError(
+      `missing --context: the folder holding ${service}'s build output`,
+      `pass for example ${example}`,
+    );
   }
   const full = resolve(dir);
   const info = await stat(full).catch(() => undefined);
-  if (!info) throw new UsageError(`the build context ${full} does not exist`, `build ${service} first, then pass its output folder, e.g. ${example}`);
-  if (!info.isDirectory()) throw new UsageError(`the build context ${full} is not a folder`, `pass the folder holding ${service}'s build output, e.g. ${example}`);
+  if (!info)
+    throw new UsageError(
+      `the build context ${full} does not exist`,
+      `build ${service} first, then pass its output folder, e.g. ${example}`,
+    );
+  if (!info.isDirectory())
+    throw new UsageError(
+      `the build context ${full} is not a folder`,
+      `pass the folder holding ${service}'s build output, e.g. ${example}`,
+    );
   return full;
 }
 
 async function requireDockerfile(imageDir: string, service: string): Promise<void> {
   const info = await stat(join(imageDir, "Dockerfile")).catch(() => undefined);
   if (!info?.isFile()) {
-    throw new UsageError(`no Dockerfile for ${service} in ${imageDir}`, `run from the repository root, where images/${service}/Dockerfile is`);
+    throw new UsageError(
+      `no Dockerfile for ${service} in ${imageDir}`,
+      `run from the repository root, where images/${service}/Dockerfile is`,
+    );
   }
 }
 
-type DeliveryPlan = { kind: "push" } | { kind: "ship"; hosts: string[] } | { kind: "none"; reason: string };
+type DeliveryPlan =
+  { kind: "push" } | { kind: "ship"; hosts: string[] } | { kind: "none"; reason: string };
 
 /** Push for a registry, ship for `local` when hosts are given; otherwise say why neither. */
-export function planDelivery(config: Pick<LoadedConfig, "target" | "targetName">, opts: Pick<ImageOptions, "push" | "hosts">): DeliveryPlan & { reason: string } {
-  if (opts.push === false) return { kind: "none", reason: "not pushed or shipped, as asked: the image is tagged on this machine only" };
-  if (config.target.registry !== "local") return { kind: "push", reason: `target ${config.targetName} uses a registry` };
+export function planDelivery(
+  config: Pick<LoadedConfig, "target" | "targetName">,
+  opts: Pick<ImageOptions, "push" | "hosts">,
+): DeliveryPlan & { reason: string } {
+  if (opts.push === false)
+    return {
+      kind: "none",
+      reason: "not pushed or shipped, as asked: the image is tagged on this machine only",
+    };
+  if (config.target.registry !== "local")
+    return { kind: "push", reason: `target ${config.targetName} uses a registry` };
   const hosts = opts.hosts ?? [];
   if (hosts.length === 0) {
     return {
@@ -178,23 +213,42 @@ export function planDelivery(config: Pick<LoadedConfig, "target" | "targetName">
   return { kind: "ship", hosts, reason: `target ${config.targetName} has no registry` };
 }
 
-function requireRegistryAuth(config: LoadedConfig): { username: string; password: string; serveraddress: string } {
+function requireRegistryAuth(config: LoadedConfig): {
+  username: string;
+  password: string;
+  serveraddress: string;
+} {
   const { registryUsername, registryPassword } = config.secrets;
   if (!registryUsername || !registryPassword) {
     throw new ConfigError(
-      [{ file: `secrets/${config.targetName}.yaml`, path: registryUsername ? "registryPassword" : "registryUsername", message: `is needed to push to ${config.target.registry}` }],
+      [
+        {
+          file: `secrets/${config.targetName}.yaml`,
+          path: registryUsername ? "registryPassword" : "registryUsername",
+          message: `is needed to push to ${config.target.registry}`,
+        },
+      ],
       "set ELM_INFRA_REGISTRY_USERNAME and ELM_INFRA_REGISTRY_PASSWORD, or put them in the secrets file (mode 0600)",
     );
   }
-  return { username: registryUsername, password: registryPassword, serveraddress: config.target.registry.split("/")[0]! };
+  return {
+    username: registryUsername,
+    password: registryPassword,
+    serveraddress: config.target.registry.split("/")[0]!,
+  };
 }
 
 async function workerEngines(config: LoadedConfig, hosts: string[]): Promise<WorkerEngine[]> {
   const { ssh } = config.target;
   const addresses = hosts.map((h) => parseSshAddress(h, { username: ssh.user, port: ssh.port }));
-  const keyFile = ssh.privateKey.startsWith("~/") ? join(homedir(), ssh.privateKey.slice(2)) : resolve(config.root, ssh.privateKey);
+  const keyFile = ssh.privateKey.startsWith("~/")
+    ? join(homedir(), ssh.privateKey.slice(2))
+    : resolve(config.root, ssh.privateKey);
   const privateKey = await readFile(keyFile).catch(() => {
-    throw new UsageError(`cannot read the SSH key ${keyFile} (targets.${config.targetName}.ssh.privateKey)`, "bring the target up first, or fix the path in cluster.yaml");
+    throw new UsageError(
+      `cannot read the SSH key ${keyFile} (targets.${config.targetName}.ssh.privateKey)`,
+      "bring the target up first, or fix the path in cluster.yaml",
+    );
   });
   return addresses.map((a) => ({
     name: `${a.host}:${a.port}`,

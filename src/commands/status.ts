@@ -11,22 +11,36 @@ export interface ServiceStatus {
   jobVersion: number | null;
   jobStatus: string | null;
   deployment: { id: string; status: string; description: string } | null;
-  allocations: Array<{ id: string; node: string; version: string | null; status: string; healthy: boolean | null; canary: boolean }>;
+  allocations: Array<{
+    id: string;
+    node: string;
+    version: string | null;
+    status: string;
+    healthy: boolean | null;
+    canary: boolean;
+  }>;
   traefik: { router: string; routerStatus: string | null; servers: Record<string, string> };
   hostnames: string[];
 }
 
 /** `status [service]`: what runs, where, and whether Traefik routes to it. */
-export async function status(ctx: CommandContext, only?: string): Promise<{ target: string; services: ServiceStatus[] }> {
+export async function status(
+  ctx: CommandContext,
+  only?: string,
+): Promise<{ target: string; services: ServiceStatus[] }> {
   const config = await ctx.loadConfig();
   const names = Object.keys(config.services);
   if (only !== undefined && !names.includes(only)) {
-    throw new UsageError(`unknown service ${JSON.stringify(only)}`, `known services: ${names.join(", ")}`);
+    throw new UsageError(
+      `unknown service ${JSON.stringify(only)}`,
+      `known services: ${names.join(", ")}`,
+    );
   }
   const apis = await connectToCluster(config);
   try {
     const services: ServiceStatus[] = [];
-    for (const service of only ? [only] : names) services.push(await serviceStatus(apis, config, service));
+    for (const service of only ? [only] : names)
+      services.push(await serviceStatus(apis, config, service));
     return { target: config.targetName, services };
   } finally {
     await apis.close();
@@ -41,20 +55,30 @@ async function serviceStatus(
   const router = consulServiceName(service);
   const [job, deployment, allocs, r, s] = await Promise.all([
     apis.nomad.readJob(service),
-    apis.nomad.latestDeployment(service).then((d) => d.data).catch(() => null),
-    apis.nomad.jobAllocations(service).then((a) => a.data).catch(() => []),
+    apis.nomad
+      .latestDeployment(service)
+      .then((d) => d.data)
+      .catch(() => null),
+    apis.nomad
+      .jobAllocations(service)
+      .then((a) => a.data)
+      .catch(() => []),
     apis.traefik.router(router).catch(() => undefined),
     apis.traefik.service(router).catch(() => undefined),
   ]);
   const versions = new Map<number, string | undefined>();
-  if (job) for (const v of await apis.nomad.jobVersions(service).catch(() => [])) versions.set(v.Version ?? -1, v.Meta?.version);
+  if (job)
+    for (const v of await apis.nomad.jobVersions(service).catch(() => []))
+      versions.set(v.Version ?? -1, v.Meta?.version);
   return {
     service,
     deployed: !!job,
     version: job?.Meta?.version ?? null,
     jobVersion: job?.Version ?? null,
     jobStatus: job?.Status ?? null,
-    deployment: deployment ? { id: deployment.ID, status: deployment.Status, description: deployment.StatusDescription } : null,
+    deployment: deployment
+      ? { id: deployment.ID, status: deployment.Status, description: deployment.StatusDescription }
+      : null,
     allocations: allocs
       .filter((a) => a.DesiredStatus === "run")
       .map((a) => ({
@@ -78,13 +102,22 @@ export function formatStatus(data: { target: string; services: ServiceStatus[] }
       continue;
     }
     lines.push(`\n${s.service} ${s.version ?? "?"} (job version ${s.jobVersion}, ${s.jobStatus})`);
-    if (s.deployment) lines.push(`  deployment ${s.deployment.id.slice(0, 8)}: ${s.deployment.status} — ${s.deployment.description}`);
+    if (s.deployment)
+      lines.push(
+        `  deployment ${s.deployment.id.slice(0, 8)}: ${s.deployment.status} — ${s.deployment.description}`,
+      );
     for (const a of s.allocations) {
       const health = a.healthy === null ? "health unknown" : a.healthy ? "healthy" : "unhealthy";
-      lines.push(`  alloc ${a.id} on ${a.node}: ${a.version ?? "?"} ${a.status}, ${health}${a.canary ? ", canary" : ""}`);
+      lines.push(
+        `  alloc ${a.id} on ${a.node}: ${a.version ?? "?"} ${a.status}, ${health}${a.canary ? ", canary" : ""}`,
+      );
     }
-    const servers = Object.entries(s.traefik.servers).map(([url, st]) => `${url} ${st}`).join(", ");
-    lines.push(`  traefik router ${s.traefik.router}: ${s.traefik.routerStatus ?? "absent"}; servers: ${servers || "none"}`);
+    const servers = Object.entries(s.traefik.servers)
+      .map(([url, st]) => `${url} ${st}`)
+      .join(", ");
+    lines.push(
+      `  traefik router ${s.traefik.router}: ${s.traefik.routerStatus ?? "absent"}; servers: ${servers || "none"}`,
+    );
     lines.push(`  hostnames: ${s.hostnames.join(", ")}`);
   }
   return lines.join("\n");

@@ -51,14 +51,24 @@ export function secretsPath(root: string, target: string): string {
 }
 
 /** Reads secrets/<target>.yaml (refused unless mode 0600) and overlays the environment. */
-export async function readSecrets(root: string, target: string, env: NodeJS.ProcessEnv): Promise<Secrets> {
+export async function readSecrets(
+  root: string,
+  target: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Secrets> {
   const file = secretsPath(root, target);
   let fromFile: Secrets = {};
   const info = await stat(file).catch(() => undefined);
   if (info) {
     if ((info.mode & 0o077) !== 0) {
       throw new ConfigError(
-        [{ file, path: "", message: `mode is ${(info.mode & 0o777).toString(8)}; secrets must be readable by you only` }],
+        [
+          {
+            file,
+            path: "",
+            message: `mode is ${(info.mode & 0o777).toString(8)}; secrets must be readable by you only`,
+          },
+        ],
         `run: chmod 600 ${relative(process.cwd(), file) || file}`,
       );
     }
@@ -79,7 +89,10 @@ export async function readSecrets(root: string, target: string, env: NodeJS.Proc
 }
 
 /** A bad value from the environment names the variable it came from (never the value). */
-function parseEnvSecrets(fromEnv: Record<string, string>, variableOf: Record<string, string>): Secrets {
+function parseEnvSecrets(
+  fromEnv: Record<string, string>,
+  variableOf: Record<string, string>,
+): Secrets {
   try {
     return parseSecrets(fromEnv, "environment");
   } catch (error) {
@@ -90,7 +103,11 @@ function parseEnvSecrets(fromEnv: Record<string, string>, variableOf: Record<str
 }
 
 /** Writes secrets/<target>.yaml with mode 0600: the only file secrets are ever written to. */
-export async function writeSecrets(root: string, target: string, secrets: Secrets): Promise<string> {
+export async function writeSecrets(
+  root: string,
+  target: string,
+  secrets: Secrets,
+): Promise<string> {
   const file = secretsPath(root, target);
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   const lines = Object.entries(secrets)
@@ -101,7 +118,11 @@ export async function writeSecrets(root: string, target: string, secrets: Secret
   return file;
 }
 
-export function pickTarget(cluster: Cluster, file: string, name: string | undefined): [string, Target] {
+export function pickTarget(
+  cluster: Cluster,
+  file: string,
+  name: string | undefined,
+): [string, Target] {
   const names = Object.keys(cluster.targets);
   const chosen = name ?? cluster.defaultTarget ?? (names.length === 1 ? names[0] : undefined);
   if (!chosen) {
@@ -112,7 +133,10 @@ export function pickTarget(cluster: Cluster, file: string, name: string | undefi
   }
   const target = cluster.targets[chosen];
   if (!target) {
-    throw new UsageError(`unknown target '${chosen}' in ${file}`, `known targets: ${names.join(", ")}`);
+    throw new UsageError(
+      `unknown target '${chosen}' in ${file}`,
+      `known targets: ${names.join(", ")}`,
+    );
   }
   return [chosen, target];
 }
@@ -128,6 +152,9 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
 }
 
 /** Hostnames of a service on a target: the target's override or the service's own. */
-export function hostnamesOf(config: Pick<LoadedConfig, "target" | "services">, service: string): string[] {
+export function hostnamesOf(
+  config: Pick<LoadedConfig, "target" | "services">,
+  service: string,
+): string[] {
   return config.target.domains[service] ?? config.services[service]?.hostnames ?? [];
 }

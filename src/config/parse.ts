@@ -14,7 +14,15 @@ export function parseYaml(text: string, file: string): unknown {
       const line = (mark?.line ?? e.line ?? 0) + 1;
       const column = (mark?.column ?? e.column ?? 0) + 1;
       throw new ConfigError(
-        [{ file, path: "", line, column, message: `YAML syntax error: ${e.reason ?? error.message}` }],
+        [
+          {
+            file,
+            path: "",
+            line,
+            column,
+            message: `YAML syntax error: ${e.reason ?? error.message}`,
+          },
+        ],
         "fix the YAML syntax at that line and run again",
       );
     }
@@ -30,17 +38,29 @@ function problemsFrom(error: z.ZodError, file: string): ConfigProblem[] {
   return error.issues.flatMap((issue): ConfigProblem[] => {
     const path = issue.path.map(String);
     if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => ({ file, path: [...path, key].join("."), message: "unknown field" }));
+      return issue.keys.map((key) => ({
+        file,
+        path: [...path, key].join("."),
+        message: "unknown field",
+      }));
     }
     if (issue.code === "invalid_key") {
-      return [{ file, path: path.join("."), message: `invalid name: ${issue.issues[0]?.message ?? issue.message}` }];
+      return [
+        {
+          file,
+          path: path.join("."),
+          message: `invalid name: ${issue.issues[0]?.message ?? issue.message}`,
+        },
+      ];
     }
     return [{ file, path: path.join("."), message: issue.message }];
   });
 }
 
 function entriesOf(value: unknown): [string, unknown][] {
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? Object.entries(value) : [];
+  return value !== null && typeof value === "object" && !Array.isArray(value)
+    ? Object.entries(value)
+    : [];
 }
 
 /**
@@ -65,17 +85,34 @@ function crossFieldProblems(doc: unknown, file: string): ConfigProblem[] {
       }
     }
   }
-  if (typeof root.defaultTarget === "string" && targetNames.length > 0 && !targetNames.includes(root.defaultTarget)) {
-    problems.push({ file, path: "defaultTarget", message: `unknown target; known targets: ${targetNames.join(", ")}` });
+  if (
+    typeof root.defaultTarget === "string" &&
+    targetNames.length > 0 &&
+    !targetNames.includes(root.defaultTarget)
+  ) {
+    problems.push({
+      file,
+      path: "defaultTarget",
+      message: `unknown target; known targets: ${targetNames.join(", ")}`,
+    });
   }
   for (const [name, service] of services) {
     if (!/^[a-z0-9]([a-z0-9.-]{0,62}[a-z0-9])?$/.test(name)) {
-      problems.push({ file, path: `services.${name}`, message: "service names must be lower-case letters, digits, '.' or '-'" });
+      problems.push({
+        file,
+        path: `services.${name}`,
+        message: "service names must be lower-case letters, digits, '.' or '-'",
+      });
     }
     const hostnames = Object.fromEntries(entriesOf(service)).hostnames;
     const seen = new Set<unknown>();
     for (const host of Array.isArray(hostnames) ? hostnames : []) {
-      if (seen.has(host)) problems.push({ file, path: `services.${name}.hostnames`, message: `${String(host)} is listed twice` });
+      if (seen.has(host))
+        problems.push({
+          file,
+          path: `services.${name}.hostnames`,
+          message: `${String(host)} is listed twice`,
+        });
       seen.add(host);
     }
   }
@@ -85,7 +122,10 @@ function crossFieldProblems(doc: unknown, file: string): ConfigProblem[] {
 /** Pure: validates a cluster document and collects every problem into one ConfigError. */
 export function parseCluster(doc: unknown, file: string): Cluster {
   const result = clusterSchema.safeParse(doc ?? {}, { error: requiredField });
-  const problems = [...(result.success ? [] : problemsFrom(result.error, file)), ...crossFieldProblems(doc, file)];
+  const problems = [
+    ...(result.success ? [] : problemsFrom(result.error, file)),
+    ...crossFieldProblems(doc, file),
+  ];
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   return result.data;
 }

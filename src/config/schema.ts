@@ -17,10 +17,16 @@ const path = z.string().min(1, "must not be empty");
 
 const loopbackUrl = z
   .string()
-  .regex(/^http:\/\/(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|localhost|\[::1\]):[0-9]{1,5}\/?$/, "must be a loopback URL like http://127.0.0.1:4646");
+  .regex(
+    /^http:\/\/(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|localhost|\[::1\]):[0-9]{1,5}\/?$/,
+    "must be a loopback URL like http://127.0.0.1:4646",
+  );
 
 const sshSettings = z.strictObject({
-  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a Unix user name").default("root"),
+  user: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a Unix user name")
+    .default("root"),
   port: z.number().int().min(1).max(65535).default(22),
   privateKey: path.describe("path to the private key, relative to cluster.yaml"),
   knownHosts: path
@@ -88,17 +94,17 @@ const resources = z.strictObject({
 const persistentData = z.strictObject({
   volume: identifier,
   mountPath: z.string().regex(/^\/[A-Za-z0-9._/-]*$/, "must be an absolute path"),
-  node: z
-    .string()
-    .optional()
-    .describe("worker that holds the data; the job is pinned to it"),
+  node: z.string().optional().describe("worker that holds the data; the job is pinned to it"),
 });
 
 export const serviceSchema = z.strictObject({
   job: path.describe("Handlebars template of the Nomad job, relative to cluster.yaml"),
   image: z
     .string()
-    .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, "must be an image repository name"),
+    .regex(
+      /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/,
+      "must be an image repository name",
+    ),
   hostnames: z.array(hostname).min(1),
   healthPath: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, "must be a path like /health"),
   port: z.number().int().min(1).max(65535),
@@ -116,9 +122,16 @@ export const serviceSchema = z.strictObject({
 });
 
 export const clusterSchema = z.strictObject({
-  targets: z.record(identifier, targetSchema).refine((t) => Object.keys(t).length > 0, "needs at least one target"),
-  services: z.record(z.string(), serviceSchema).refine((s) => Object.keys(s).length > 0, "needs at least one service"),
-  defaultTarget: z.string().optional().describe("target used when neither --target nor ELM_INFRA_TARGET is given"),
+  targets: z
+    .record(identifier, targetSchema)
+    .refine((t) => Object.keys(t).length > 0, "needs at least one target"),
+  services: z
+    .record(z.string(), serviceSchema)
+    .refine((s) => Object.keys(s).length > 0, "needs at least one service"),
+  defaultTarget: z
+    .string()
+    .optional()
+    .describe("target used when neither --target nor ELM_INFRA_TARGET is given"),
   terraform: z
     .strictObject({ binary: z.enum(["tofu", "terraform", "auto"]).default("auto") })
     .default({ binary: "auto" }),
@@ -130,8 +143,17 @@ export const secretsSchema = z.strictObject({
   registryPassword: z.string().min(1).optional(),
   nomadToken: z.string().uuid("must be a Nomad ACL secret ID (a UUID)").optional(),
   consulToken: z.string().uuid("must be a Consul ACL secret ID (a UUID)").optional(),
-  consulGossipKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, "must be 32 bytes in base64 (consul keygen)").optional(),
-  nomadGossipKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, "must be 32 bytes in base64 (nomad operator gossip keyring generate)").optional(),
+  consulGossipKey: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, "must be 32 bytes in base64 (consul keygen)")
+    .optional(),
+  nomadGossipKey: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9+/]{43}=$/,
+      "must be 32 bytes in base64 (nomad operator gossip keyring generate)",
+    )
+    .optional(),
 });
 
 export type Target = z.infer<typeof targetSchema>;

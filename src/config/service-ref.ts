@@ -44,7 +44,10 @@ export function parseServiceRef(
   }
   if (version === undefined) {
     if (options.versionOptional) return { service, version: undefined };
-    throw new UsageError(`missing version in ${describeBad(arg)}`, `type ${service}@<version>, for example ${service}@1.4.2`);
+    throw new UsageError(
+      `missing version in ${describeBad(arg)}`,
+      `type ${service}@<version>, for example ${service}@1.4.2`,
+    );
   }
   if (!isImageTag(version)) {
     throw new UsageError(

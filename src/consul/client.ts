@@ -18,8 +18,20 @@ export interface KvPair {
 
 export interface ServiceHealth {
   Node: { Node: string; Address: string };
-  Service: { ID: string; Service: string; Address: string; Port: number; Tags: string[] | null; Meta: Record<string, string> | null };
-  Checks: Array<{ Name: string; Status: "passing" | "warning" | "critical"; Output: string; ServiceID: string }>;
+  Service: {
+    ID: string;
+    Service: string;
+    Address: string;
+    Port: number;
+    Tags: string[] | null;
+    Meta: Record<string, string> | null;
+  };
+  Checks: Array<{
+    Name: string;
+    Status: "passing" | "warning" | "critical";
+    Output: string;
+    ServiceID: string;
+  }>;
 }
 
 /** Typed client of the Consul HTTP API: KV, sessions, health, catalog, raft. */
@@ -30,13 +42,23 @@ export class ConsulClient {
     try {
       const res = await httpJson<T>(
         this.options.address,
-        { ...call, timeoutMs: call.timeoutMs ?? this.options.timeoutMs ?? 10_000, headers: this.options.token ? { "X-Consul-Token": this.options.token } : {} },
-        { name: "Consul", ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}) },
+        {
+          ...call,
+          timeoutMs: call.timeoutMs ?? this.options.timeoutMs ?? 10_000,
+          headers: this.options.token ? { "X-Consul-Token": this.options.token } : {},
+        },
+        {
+          name: "Consul",
+          ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
+        },
       );
       return { data: res.data, index: Number(res.headers["x-consul-index"] ?? 0) };
     } catch (error) {
       if (error instanceof HttpError && error.status === 403) {
-        throw new OperationError(`Consul refused ${call.method} ${call.path}: permission denied`, "the Consul token needs key_prefix \"elm-infra/\" write and session write; set ELM_INFRA_CONSUL_TOKEN");
+        throw new OperationError(
+          `Consul refused ${call.method} ${call.path}: permission denied`,
+          'the Consul token needs key_prefix "elm-infra/" write and session write; set ELM_INFRA_CONSUL_TOKEN',
+        );
       }
       throw error;
     }
@@ -65,18 +87,31 @@ export class ConsulClient {
 
   /** Takes the key for the session; false when another session holds it. */
   async acquireKey(key: string, session: string, value: string): Promise<boolean> {
-    const { data } = await this.call<boolean>({ method: "PUT", path: `/v1/kv/${key}`, query: { acquire: session }, body: value });
+    const { data } = await this.call<boolean>({
+      method: "PUT",
+      path: `/v1/kv/${key}`,
+      query: { acquire: session },
+      body: value,
+    });
     return data === true;
   }
   async releaseKey(key: string, session: string): Promise<void> {
-    await this.call({ method: "PUT", path: `/v1/kv/${key}`, query: { release: session }, body: "" });
+    await this.call({
+      method: "PUT",
+      path: `/v1/kv/${key}`,
+      query: { release: session },
+      body: "",
+    });
   }
   async readKey(key: string): Promise<{ value: string; session: string | undefined } | undefined> {
     try {
       const { data } = await this.call<KvPair[]>({ method: "GET", path: `/v1/kv/${key}` });
       const pair = data[0];
       if (!pair) return undefined;
-      return { value: pair.Value ? Buffer.from(pair.Value, "base64").toString("utf8") : "", session: pair.Session };
+      return {
+        value: pair.Value ? Buffer.from(pair.Value, "base64").toString("utf8") : "",
+        session: pair.Session,
+      };
     } catch (error) {
       if (error instanceof HttpError && error.status === 404) return undefined;
       throw error;
@@ -86,8 +121,15 @@ export class ConsulClient {
     await this.call({ method: "DELETE", path: `/v1/kv/${key}` });
   }
 
-  async serviceHealth(service: string, options: { passingOnly?: boolean } = {}): Promise<ServiceHealth[]> {
-    const { data } = await this.call<ServiceHealth[]>({ method: "GET", path: `/v1/health/service/${encodeURIComponent(service)}`, query: { passing: options.passingOnly ? true : undefined } });
+  async serviceHealth(
+    service: string,
+    options: { passingOnly?: boolean } = {},
+  ): Promise<ServiceHealth[]> {
+    const { data } = await this.call<ServiceHealth[]>({
+      method: "GET",
+      path: `/v1/health/service/${encodeURIComponent(service)}`,
+      query: { passing: options.passingOnly ? true : undefined },
+    });
     return data;
   }
   async leader(): Promise<string> {

@@ -25,10 +25,12 @@ export async function acquireLock(
 ): Promise<HeldLock> {
   const ttl = options.ttlSeconds ?? 15;
   const session = await consul.createSession(`elm-infra ${holder.command}`, ttl);
-  const acquired = await consul.acquireKey(key, session, JSON.stringify(holder)).catch(async (error: unknown) => {
-    await consul.destroySession(session).catch(() => undefined);
-    throw error;
-  });
+  const acquired = await consul
+    .acquireKey(key, session, JSON.stringify(holder))
+    .catch(async (error: unknown) => {
+      await consul.destroySession(session).catch(() => undefined);
+      throw error;
+    });
   if (!acquired) {
     await consul.destroySession(session).catch(() => undefined);
     const who = await describeLockHolder(consul, key);
@@ -39,14 +41,17 @@ export async function acquireLock(
   }
   // Renew at a third of the TTL. A failed renewal means the lock is lost: say so on release.
   let lost = false;
-  const timer = setInterval(() => {
-    consul.renewSession(session).then(
-      (alive) => {
-        if (!alive) lost = true;
-      },
-      () => undefined,
-    );
-  }, Math.max(1000, (ttl * 1000) / 3));
+  const timer = setInterval(
+    () => {
+      consul.renewSession(session).then(
+        (alive) => {
+          if (!alive) lost = true;
+        },
+        () => undefined,
+      );
+    },
+    Math.max(1000, (ttl * 1000) / 3),
+  );
   timer.unref();
   let released = false;
   return {
@@ -57,13 +62,19 @@ export async function acquireLock(
       clearInterval(timer);
       await consul.releaseKey(key, session).catch(() => undefined);
       await consul.destroySession(session).catch(() => undefined);
-      if (lost) throw new OperationError(`the lock ${key} expired while held (Consul could not be reached to renew it)`);
+      if (lost)
+        throw new OperationError(
+          `the lock ${key} expired while held (Consul could not be reached to renew it)`,
+        );
     },
   };
 }
 
 /** "who (what) since when" for a held lock; undefined when it is free. */
-export async function describeLockHolder(consul: ConsulClient, key: string): Promise<string | undefined> {
+export async function describeLockHolder(
+  consul: ConsulClient,
+  key: string,
+): Promise<string | undefined> {
   const current = await consul.readKey(key).catch(() => undefined);
   if (!current?.session) return undefined;
   const who = parseHolder(current.value);

@@ -122,13 +122,21 @@ export class DockerClient {
     });
     output.end().forEach(log);
     if (error !== undefined) {
-      throw new OperationError(describeBuildFailure(name, lines, error), "fix the step above (or the build context) and build again");
+      throw new OperationError(
+        describeBuildFailure(name, lines, error),
+        "fix the step above (or the build context) and build again",
+      );
     }
     const id = builtImageId(messages);
-    if (!id) throw new OperationError(`the build of ${name} ended without an image`, "run the build again with --verbose");
+    if (!id)
+      throw new OperationError(
+        `the build of ${name} ended without an image`,
+        "run the build again with --verbose",
+      );
     for (const extra of request.tags.slice(1)) await this.tag(id, extra);
     const info = await this.inspect(id);
-    if (!info) throw new OperationError(`the image ${id} of ${name} disappeared right after its build`);
+    if (!info)
+      throw new OperationError(`the image ${id} of ${name} disappeared right after its build`);
     return info;
   }
 
@@ -153,7 +161,9 @@ export class DockerClient {
   /** Tags `source` (an ID or reference) as `target` (`<repository>:<tag>`). */
   async tag(source: string, target: string): Promise<void> {
     const { repository, tag } = splitReference(target);
-    await this.call(`tag ${source} as ${target}`, () => this.docker.getImage(source).tag({ repo: repository, tag }));
+    await this.call(`tag ${source} as ${target}`, () =>
+      this.docker.getImage(source).tag({ repo: repository, tag }),
+    );
   }
 
   /** Pushes `<registry>/<repository>:<tag>`; returns the manifest digest the registry gave it. */
@@ -163,7 +173,9 @@ export class DockerClient {
     const secrets = [auth.password, Buffer.from(JSON.stringify(auth)).toString("base64")];
     let stream: NodeJS.ReadableStream;
     try {
-      stream = (await this.docker.getImage(repository).push({ tag, authconfig: { ...auth } })) as NodeJS.ReadableStream;
+      stream = (await this.docker
+        .getImage(repository)
+        .push({ tag, authconfig: { ...auth } })) as NodeJS.ReadableStream;
     } catch (error) {
       throw scrub(this.failure(`push ${ref}`, error), secrets);
     }
@@ -172,10 +184,17 @@ export class DockerClient {
       for (const line of messageLines(m)) onLog?.(scrubText(line, secrets));
     });
     if (error !== undefined) {
-      throw new OperationError(scrubText(`pushing ${ref} failed: ${error}`, secrets), pushHint(error));
+      throw new OperationError(
+        scrubText(`pushing ${ref} failed: ${error}`, secrets),
+        pushHint(error),
+      );
     }
     const digest = pushedDigest(messages);
-    if (!digest) throw new OperationError(`the registry did not report a digest for ${ref}`, "check the registry, then push again");
+    if (!digest)
+      throw new OperationError(
+        `the registry did not report a digest for ${ref}`,
+        "check the registry, then push again",
+      );
     return digest;
   }
 
@@ -192,7 +211,8 @@ export class DockerClient {
     const { error } = await readProgress(stream, (m) => {
       for (const line of messageLines(m)) onLog?.(line);
     });
-    if (error !== undefined) throw new OperationError(`loading the image into ${this.where} failed: ${error}`);
+    if (error !== undefined)
+      throw new OperationError(`loading the image into ${this.where} failed: ${error}`);
   }
 
   /** Removes an image reference; a missing image is not an error. */
@@ -215,10 +235,15 @@ export class DockerClient {
 
   private failure(what: string, error: unknown): OperationError {
     const detail = engineMessage(error);
-    const unreachable = /ECONNREFUSED|ENOENT|EHOSTUNREACH|ETIMEDOUT|Timed out while waiting for handshake|All configured authentication methods failed/.test(detail);
+    const unreachable =
+      /ECONNREFUSED|ENOENT|EHOSTUNREACH|ETIMEDOUT|Timed out while waiting for handshake|All configured authentication methods failed/.test(
+        detail,
+      );
     return new OperationError(
       `could not ${what} (${this.where}): ${detail}`,
-      unreachable ? `check that the Docker engine on ${this.where} is running and reachable` : undefined,
+      unreachable
+        ? `check that the Docker engine on ${this.where} is running and reachable`
+        : undefined,
       { cause: error },
     );
   }
@@ -249,7 +274,8 @@ async function readProgress(
     }
   };
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer | string>) take(decoder.push(chunk.toString()));
+    for await (const chunk of stream as AsyncIterable<Buffer | string>)
+      take(decoder.push(chunk.toString()));
   } catch (e) {
     error ??= engineMessage(e);
   }
@@ -258,14 +284,17 @@ async function readProgress(
 }
 
 function statusOf(error: unknown): number | undefined {
-  return typeof error === "object" && error !== null && "statusCode" in error ? Number(error.statusCode) : undefined;
+  return typeof error === "object" && error !== null && "statusCode" in error
+    ? Number(error.statusCode)
+    : undefined;
 }
 
 /** The engine's own words from a dockerode error ("(HTTP code 404) no such image - …" → the tail). */
 function engineMessage(error: unknown): string {
   if (typeof error === "object" && error !== null) {
     const json = (error as { json?: unknown }).json;
-    if (json && typeof json === "object" && "message" in json && typeof json.message === "string") return json.message;
+    if (json && typeof json === "object" && "message" in json && typeof json.message === "string")
+      return json.message;
     if (error instanceof Error) return error.message;
   }
   return String(error);
@@ -286,5 +315,8 @@ function scrubText(text: string, secrets: readonly string[]): string {
 
 function scrub(error: OperationError, secrets: readonly string[]): OperationError {
   // The cause (dockerode's error) may carry the request; drop it rather than risk the password.
-  return new OperationError(scrubText(error.message, secrets), error.hint && scrubText(error.hint, secrets));
+  return new OperationError(
+    scrubText(error.message, secrets),
+    error.hint && scrubText(error.hint, secrets),
+  );
 }

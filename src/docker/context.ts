@@ -43,7 +43,10 @@ export async function planContext(sources: readonly ContextSource[]): Promise<Co
       if (stat.isDirectory()) continue;
       const earlier = owner.get(path);
       if (earlier) {
-        throw new UsageError(`${path} is in both ${earlier} and ${dir}`, "rename one of them: a build context holds each path once");
+        throw new UsageError(
+          `${path} is in both ${earlier} and ${dir}`,
+          "rename one of them: a build context holds each path once",
+        );
       }
       owner.set(path, dir);
       plan.files.push(path);
@@ -55,7 +58,13 @@ export async function planContext(sources: readonly ContextSource[]): Promise<Co
 }
 
 /** Adds the entries under `rel` that are sent; returns whether anything under it is. */
-async function walk(dir: string, rel: string, prefix: string, rules: IgnoreRule[], out: Set<string>): Promise<boolean> {
+async function walk(
+  dir: string,
+  rel: string,
+  prefix: string,
+  rules: IgnoreRule[],
+  out: Set<string>,
+): Promise<boolean> {
   let names: string[];
   try {
     names = (await readdir(join(dir, rel))).sort();

@@ -66,12 +66,15 @@ export class StreamLines {
 }
 
 function clean(line: string): string {
+  // eslint-disable-next-line no-control-regex -- terminal colour codes start with ESC
   return line.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "").trimEnd();
 }
 
 /** The readable lines of a message, without the terminal escape codes some steps print. */
 export function messageLines(message: ProgressMessage): string[] {
-  const text = message.stream ?? (message.status ? [message.id, message.status].filter(Boolean).join(": ") : "");
+  const text =
+    message.stream ??
+    (message.status ? [message.id, message.status].filter(Boolean).join(": ") : "");
   return text
     .split(/\r?\n|\r/)
     .map(clean)
@@ -110,7 +113,10 @@ const builderNoise = /^( ---> |Removing intermediate container |Successfully (bu
  * For a failed build: the last step that started, and what it printed (at most `tail` lines),
  * so the error shows the command that failed and why.
  */
-export function failedStep(lines: readonly string[], tail = 30): { step?: string; output: string[] } {
+export function failedStep(
+  lines: readonly string[],
+  tail = 30,
+): { step?: string; output: string[] } {
   let start = -1;
   for (let i = lines.length - 1; i >= 0; i--) {
     if (stepLine.test(lines[i]!)) {
@@ -120,11 +126,17 @@ export function failedStep(lines: readonly string[], tail = 30): { step?: string
   }
   const output = lines.slice(start + 1).filter((l) => !builderNoise.test(l));
   const step = start === -1 ? undefined : lines[start];
-  return step === undefined ? { output: output.slice(-tail) } : { step, output: output.slice(-tail) };
+  return step === undefined
+    ? { output: output.slice(-tail) }
+    : { step, output: output.slice(-tail) };
 }
 
 /** The message of the OperationError for a failed build. */
-export function describeBuildFailure(image: string, lines: readonly string[], error: string): string {
+export function describeBuildFailure(
+  image: string,
+  lines: readonly string[],
+  error: string,
+): string {
   const { step, output } = failedStep(lines);
   const where = step ? ` at ${step}` : "";
   const shown = output.filter((l) => l.trim() !== error.trim());

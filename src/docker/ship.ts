@@ -42,7 +42,11 @@ export interface Shipment {
 const good: ReadonlySet<WorkerImageState> = new Set(["loaded", "present"]);
 
 /** The state of one worker, from the ID it reports. */
-export function classifyWorker(expectedId: string, actualId: string | undefined, sent: boolean): WorkerImageState {
+export function classifyWorker(
+  expectedId: string,
+  actualId: string | undefined,
+  sent: boolean,
+): WorkerImageState {
   if (actualId === undefined) return "missing";
   if (actualId !== expectedId) return "mismatch";
   return sent ? "loaded" : "present";
@@ -88,12 +92,19 @@ function short(id: string): string {
 }
 
 /** What each worker has under `ref`, compared with `expectedId`. Sends nothing. */
-export async function checkWorkers(ref: string, expectedId: string, workers: readonly WorkerEngine[]): Promise<Shipment> {
+export async function checkWorkers(
+  ref: string,
+  expectedId: string,
+  workers: readonly WorkerEngine[],
+): Promise<Shipment> {
   const results = await Promise.all(
     workers.map(async (w): Promise<WorkerImage> => {
       try {
         const info = await w.docker.inspect(ref);
-        return withId({ worker: w.name, state: classifyWorker(expectedId, info?.id, false) }, info?.id);
+        return withId(
+          { worker: w.name, state: classifyWorker(expectedId, info?.id, false) },
+          info?.id,
+        );
       } catch (error) {
         return { worker: w.name, state: "failed", error: (error as Error).message };
       }
@@ -117,7 +128,9 @@ export async function shipImage(
   if (!info) throw new OperationError(`${ref} is not in the ${source.where}`, "build it first");
   const expectedId = info.id;
   const before = await checkWorkers(ref, expectedId, workers);
-  const toSend = workers.filter((w) => before.workers.find((r) => r.worker === w.name)?.state !== "present");
+  const toSend = workers.filter(
+    (w) => before.workers.find((r) => r.worker === w.name)?.state !== "present",
+  );
   if (toSend.length === 0) return before;
 
   const dir = await mkdtemp(join(tmpdir(), "elm-infra-image-"));
@@ -131,7 +144,10 @@ export async function shipImage(
           options.onLog?.(`${w.name}: loading ${ref}`);
           await w.docker.loadFile(file);
           const after = await w.docker.inspect(ref);
-          return withId({ worker: w.name, state: classifyWorker(expectedId, after?.id, true) }, after?.id);
+          return withId(
+            { worker: w.name, state: classifyWorker(expectedId, after?.id, true) },
+            after?.id,
+          );
         } catch (error) {
           return { worker: w.name, state: "failed", error: (error as Error).message };
         }

@@ -1,7 +1,14 @@
 import type { Dispatcher } from "undici";
 import { ConflictError, OperationError } from "../errors.js";
 import { HttpError, httpJson, type HttpCall } from "../http.js";
-import type { AllocationStub, Deployment, JobPlan, NomadJob, NomadNode, RaftConfiguration } from "./types.js";
+import type {
+  AllocationStub,
+  Deployment,
+  JobPlan,
+  NomadJob,
+  NomadNode,
+  RaftConfiguration,
+} from "./types.js";
 
 export interface NomadClientOptions {
   address: string;
@@ -52,7 +59,10 @@ export class NomadClient {
           signal: blocking?.signal ?? call.signal,
           headers: this.options.token ? { "X-Nomad-Token": this.options.token } : {},
         },
-        { name: "Nomad", ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}) },
+        {
+          name: "Nomad",
+          ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
+        },
       );
       return { data: res.data, index: Number(res.headers["x-nomad-index"] ?? 0) };
     } catch (error) {
@@ -62,40 +72,101 @@ export class NomadClient {
 
   // jobs
   async parseJob(hcl: string): Promise<NomadJob> {
-    return (await this.call<NomadJob>({ method: "POST", path: "/v1/jobs/parse", body: { JobHCL: hcl, Canonicalize: true } })).data;
+    return (
+      await this.call<NomadJob>({
+        method: "POST",
+        path: "/v1/jobs/parse",
+        body: { JobHCL: hcl, Canonicalize: true },
+      })
+    ).data;
   }
   async readJob(id: string, blocking?: Blocking): Promise<NomadJob | undefined> {
     try {
-      return (await this.call<NomadJob>({ method: "GET", path: `/v1/job/${encodeURIComponent(id)}` }, blocking)).data;
+      return (
+        await this.call<NomadJob>(
+          { method: "GET", path: `/v1/job/${encodeURIComponent(id)}` },
+          blocking,
+        )
+      ).data;
     } catch (error) {
       if (error instanceof HttpError && error.status === 404) return undefined;
       throw error;
     }
   }
   async planJob(job: NomadJob): Promise<JobPlan> {
-    return (await this.call<JobPlan>({ method: "POST", path: `/v1/job/${encodeURIComponent(job.ID)}/plan`, body: { Job: job, Diff: true } })).data;
+    return (
+      await this.call<JobPlan>({
+        method: "POST",
+        path: `/v1/job/${encodeURIComponent(job.ID)}/plan`,
+        body: { Job: job, Diff: true },
+      })
+    ).data;
   }
   /** Registers only if the job is still at `jobModifyIndex` (0: only if it does not exist). */
-  async registerJob(job: NomadJob, jobModifyIndex: number): Promise<{ EvalID: string; JobModifyIndex: number; Warnings?: string }> {
-    return (await this.call<{ EvalID: string; JobModifyIndex: number; Warnings?: string }>({ method: "POST", path: "/v1/jobs", body: { Job: job, EnforceIndex: true, JobModifyIndex: jobModifyIndex } })).data;
+  async registerJob(
+    job: NomadJob,
+    jobModifyIndex: number,
+  ): Promise<{ EvalID: string; JobModifyIndex: number; Warnings?: string }> {
+    return (
+      await this.call<{ EvalID: string; JobModifyIndex: number; Warnings?: string }>({
+        method: "POST",
+        path: "/v1/jobs",
+        body: { Job: job, EnforceIndex: true, JobModifyIndex: jobModifyIndex },
+      })
+    ).data;
   }
   async jobVersions(id: string): Promise<NomadJob[]> {
-    return (await this.call<{ Versions: NomadJob[] }>({ method: "GET", path: `/v1/job/${encodeURIComponent(id)}/versions` })).data.Versions;
+    return (
+      await this.call<{ Versions: NomadJob[] }>({
+        method: "GET",
+        path: `/v1/job/${encodeURIComponent(id)}/versions`,
+      })
+    ).data.Versions;
   }
-  async revertJob(id: string, version: number, enforcePriorVersion?: number): Promise<{ EvalID: string }> {
-    return (await this.call<{ EvalID: string }>({ method: "POST", path: `/v1/job/${encodeURIComponent(id)}/revert`, body: { JobID: id, JobVersion: version, ...(enforcePriorVersion !== undefined ? { EnforcePriorVersion: enforcePriorVersion } : {}) } })).data;
+  async revertJob(
+    id: string,
+    version: number,
+    enforcePriorVersion?: number,
+  ): Promise<{ EvalID: string }> {
+    return (
+      await this.call<{ EvalID: string }>({
+        method: "POST",
+        path: `/v1/job/${encodeURIComponent(id)}/revert`,
+        body: {
+          JobID: id,
+          JobVersion: version,
+          ...(enforcePriorVersion !== undefined
+            ? { EnforcePriorVersion: enforcePriorVersion }
+            : {}),
+        },
+      })
+    ).data;
   }
   async setJobStable(id: string, version: number, stable: boolean): Promise<void> {
-    await this.call({ method: "POST", path: `/v1/job/${encodeURIComponent(id)}/stable`, body: { JobID: id, JobVersion: version, Stable: stable } });
+    await this.call({
+      method: "POST",
+      path: `/v1/job/${encodeURIComponent(id)}/stable`,
+      body: { JobID: id, JobVersion: version, Stable: stable },
+    });
   }
   async stopJob(id: string, purge = false): Promise<void> {
-    await this.call({ method: "DELETE", path: `/v1/job/${encodeURIComponent(id)}`, query: { purge } });
+    await this.call({
+      method: "DELETE",
+      path: `/v1/job/${encodeURIComponent(id)}`,
+      query: { purge },
+    });
   }
   async jobAllocations(id: string, blocking?: Blocking): Promise<Indexed<AllocationStub[]>> {
-    return this.call<AllocationStub[]>({ method: "GET", path: `/v1/job/${encodeURIComponent(id)}/allocations` }, blocking);
+    return this.call<AllocationStub[]>(
+      { method: "GET", path: `/v1/job/${encodeURIComponent(id)}/allocations` },
+      blocking,
+    );
   }
   async latestDeployment(jobId: string, blocking?: Blocking): Promise<Indexed<Deployment | null>> {
-    return this.call<Deployment | null>({ method: "GET", path: `/v1/job/${encodeURIComponent(jobId)}/deployment` }, blocking);
+    return this.call<Deployment | null>(
+      { method: "GET", path: `/v1/job/${encodeURIComponent(jobId)}/deployment` },
+      blocking,
+    );
   }
 
   // deployments
@@ -103,13 +174,23 @@ export class NomadClient {
     return this.call<Deployment>({ method: "GET", path: `/v1/deployment/${id}` }, blocking);
   }
   async deploymentAllocations(id: string): Promise<AllocationStub[]> {
-    return (await this.call<AllocationStub[]>({ method: "GET", path: `/v1/deployment/allocations/${id}` })).data;
+    return (
+      await this.call<AllocationStub[]>({ method: "GET", path: `/v1/deployment/allocations/${id}` })
+    ).data;
   }
   async promoteDeployment(id: string): Promise<void> {
-    await this.call({ method: "POST", path: `/v1/deployment/promote/${id}`, body: { DeploymentID: id, All: true } });
+    await this.call({
+      method: "POST",
+      path: `/v1/deployment/promote/${id}`,
+      body: { DeploymentID: id, All: true },
+    });
   }
   async failDeployment(id: string): Promise<void> {
-    await this.call({ method: "POST", path: `/v1/deployment/fail/${id}`, body: { DeploymentID: id } });
+    await this.call({
+      method: "POST",
+      path: `/v1/deployment/fail/${id}`,
+      body: { DeploymentID: id },
+    });
   }
 
   // allocations and evaluations
@@ -117,16 +198,35 @@ export class NomadClient {
     return (await this.call<AllocationStub>({ method: "GET", path: `/v1/allocation/${id}` })).data;
   }
   /** The last bytes of a task's log, for failure reports. */
-  async allocationLogTail(allocId: string, task: string, type: "stdout" | "stderr", bytes = 2048): Promise<string> {
+  async allocationLogTail(
+    allocId: string,
+    task: string,
+    type: "stdout" | "stderr",
+    bytes = 2048,
+  ): Promise<string> {
     try {
-      const res = await this.call<string>({ method: "GET", path: `/v1/client/fs/logs/${allocId}`, query: { task, type, origin: "end", offset: bytes, plain: true } });
+      const res = await this.call<string>({
+        method: "GET",
+        path: `/v1/client/fs/logs/${allocId}`,
+        query: { task, type, origin: "end", offset: bytes, plain: true },
+      });
       return typeof res.data === "string" ? res.data : JSON.stringify(res.data);
     } catch {
       return "";
     }
   }
-  async evaluation(id: string): Promise<{ ID: string; Status: string; StatusDescription?: string; FailedTGAllocs?: Record<string, unknown> | null }> {
-    return (await this.call<{ ID: string; Status: string }>({ method: "GET", path: `/v1/evaluation/${id}` })).data;
+  async evaluation(id: string): Promise<{
+    ID: string;
+    Status: string;
+    StatusDescription?: string;
+    FailedTGAllocs?: Record<string, unknown> | null;
+  }> {
+    return (
+      await this.call<{ ID: string; Status: string }>({
+        method: "GET",
+        path: `/v1/evaluation/${id}`,
+      })
+    ).data;
   }
 
   // nodes
@@ -134,27 +234,65 @@ export class NomadClient {
     return (await this.call<NomadNode[]>({ method: "GET", path: "/v1/nodes" })).data;
   }
   async drainNode(id: string, deadlineSeconds: number): Promise<void> {
-    await this.call({ method: "POST", path: `/v1/node/${id}/drain`, body: { NodeID: id, DrainSpec: { Deadline: deadlineSeconds * 1e9, IgnoreSystemJobs: false }, MarkEligible: false } });
+    await this.call({
+      method: "POST",
+      path: `/v1/node/${id}/drain`,
+      body: {
+        NodeID: id,
+        DrainSpec: { Deadline: deadlineSeconds * 1e9, IgnoreSystemJobs: false },
+        MarkEligible: false,
+      },
+    });
   }
   async setNodeEligibility(id: string, eligible: boolean): Promise<void> {
-    await this.call({ method: "POST", path: `/v1/node/${id}/eligibility`, body: { NodeID: id, Eligibility: eligible ? "eligible" : "ineligible" } });
+    await this.call({
+      method: "POST",
+      path: `/v1/node/${id}/eligibility`,
+      body: { NodeID: id, Eligibility: eligible ? "eligible" : "ineligible" },
+    });
   }
 
   // operator, status, ACL
   async raftConfiguration(): Promise<RaftConfiguration> {
-    return (await this.call<RaftConfiguration>({ method: "GET", path: "/v1/operator/raft/configuration" })).data;
+    return (
+      await this.call<RaftConfiguration>({ method: "GET", path: "/v1/operator/raft/configuration" })
+    ).data;
   }
-  async autopilotHealth(): Promise<{ Healthy: boolean; FailureTolerance: number; Servers: Array<{ Name: string; Healthy: boolean; Leader: boolean }> }> {
-    return (await this.call<{ Healthy: boolean; FailureTolerance: number; Servers: Array<{ Name: string; Healthy: boolean; Leader: boolean }> }>({ method: "GET", path: "/v1/operator/autopilot/health" })).data;
+  async autopilotHealth(): Promise<{
+    Healthy: boolean;
+    FailureTolerance: number;
+    Servers: Array<{ Name: string; Healthy: boolean; Leader: boolean }>;
+  }> {
+    return (
+      await this.call<{
+        Healthy: boolean;
+        FailureTolerance: number;
+        Servers: Array<{ Name: string; Healthy: boolean; Leader: boolean }>;
+      }>({ method: "GET", path: "/v1/operator/autopilot/health" })
+    ).data;
   }
   async leader(): Promise<string> {
     return (await this.call<string>({ method: "GET", path: "/v1/status/leader" })).data;
   }
   async aclBootstrap(): Promise<{ AccessorID: string; SecretID: string }> {
-    return (await this.call<{ AccessorID: string; SecretID: string }>({ method: "POST", path: "/v1/acl/bootstrap" })).data;
+    return (
+      await this.call<{ AccessorID: string; SecretID: string }>({
+        method: "POST",
+        path: "/v1/acl/bootstrap",
+      })
+    ).data;
   }
-  async createToken(name: string, policies: string[]): Promise<{ AccessorID: string; SecretID: string }> {
-    return (await this.call<{ AccessorID: string; SecretID: string }>({ method: "POST", path: "/v1/acl/token", body: { Name: name, Type: "client", Policies: policies } })).data;
+  async createToken(
+    name: string,
+    policies: string[],
+  ): Promise<{ AccessorID: string; SecretID: string }> {
+    return (
+      await this.call<{ AccessorID: string; SecretID: string }>({
+        method: "POST",
+        path: "/v1/acl/token",
+        body: { Name: name, Type: "client", Policies: policies },
+      })
+    ).data;
   }
 }
 
@@ -169,10 +307,15 @@ export function explainNomadError(error: unknown): unknown {
     );
   }
   if (/conflicting job modify index|job modify index/i.test(body) && /enforc/i.test(body)) {
-    return new ConflictError(`the job changed since the plan (${body})`, "someone changed the job meanwhile: run the command again to plan against the new version");
+    return new ConflictError(
+      `the job changed since the plan (${body})`,
+      "someone changed the job meanwhile: run the command again to plan against the new version",
+    );
   }
   if (error.status === 400 || error.status === 500) {
-    return new OperationError(`Nomad ${error.call.method} ${error.call.path} failed: ${body.slice(0, 500)}`);
+    return new OperationError(
+      `Nomad ${error.call.method} ${error.call.path} failed: ${body.slice(0, 500)}`,
+    );
   }
   return error;
 }
@@ -181,7 +324,8 @@ function neededPermission(method: string, path: string): string {
   if (path.startsWith("/v1/operator")) return method === "GET" ? "operator:read" : "operator:write";
   if (path.startsWith("/v1/node")) return method === "GET" ? "node:read" : "node:write";
   if (path.startsWith("/v1/acl")) return "a management token";
-  if (path.includes("/plan") || path === "/v1/jobs/parse") return "namespace capability submit-job (or parse-job)";
+  if (path.includes("/plan") || path === "/v1/jobs/parse")
+    return "namespace capability submit-job (or parse-job)";
   if (path.startsWith("/v1/client/fs")) return "namespace capability read-logs";
   return method === "GET" ? "namespace capability read-job" : "namespace capability submit-job";
 }

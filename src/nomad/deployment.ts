@@ -18,13 +18,19 @@ export function assessDeployment(d: Deployment): Verdict {
   if (unhealthy.length > 0) {
     return {
       kind: "unhealthy",
-      reason: unhealthy.map(([name, g]) => `${g.UnhealthyAllocs} unhealthy allocation(s) in group ${name}`).join("; "),
+      reason: unhealthy
+        .map(([name, g]) => `${g.UnhealthyAllocs} unhealthy allocation(s) in group ${name}`)
+        .join("; "),
     };
   }
   const waitingForPromotion = groups.filter(([, g]) => g.DesiredCanaries > 0 && !g.Promoted);
   if (
     waitingForPromotion.length > 0 &&
-    waitingForPromotion.every(([, g]) => (g.PlacedCanaries?.length ?? 0) >= g.DesiredCanaries && g.HealthyAllocs >= g.DesiredCanaries)
+    waitingForPromotion.every(
+      ([, g]) =>
+        (g.PlacedCanaries?.length ?? 0) >= g.DesiredCanaries &&
+        g.HealthyAllocs >= g.DesiredCanaries,
+    )
   ) {
     return { kind: "canaries-healthy" };
   }
@@ -35,7 +41,10 @@ export function assessDeployment(d: Deployment): Verdict {
 export function describeProgress(d: Deployment): string {
   return Object.entries(d.TaskGroups ?? {})
     .map(([name, g]) => {
-      const canary = g.DesiredCanaries > 0 && !g.Promoted ? ` (canary ${g.PlacedCanaries?.length ?? 0}/${g.DesiredCanaries})` : "";
+      const canary =
+        g.DesiredCanaries > 0 && !g.Promoted
+          ? ` (canary ${g.PlacedCanaries?.length ?? 0}/${g.DesiredCanaries})`
+          : "";
       return `${name}: placed ${g.PlacedAllocs}/${g.DesiredTotal}${canary}, healthy ${g.HealthyAllocs}, unhealthy ${g.UnhealthyAllocs}`;
     })
     .join("; ");
@@ -65,7 +74,11 @@ export interface PlanSummary {
 /** Pure: what `nomad job plan` would say, reduced to what a deployer decides on. */
 export function summarizePlan(plan: JobPlan): PlanSummary {
   const updates = plan.Annotations?.DesiredTGUpdates ?? {};
-  let canaries = 0, destructive = 0, inPlace = 0, place = 0, stop = 0;
+  let canaries = 0,
+    destructive = 0,
+    inPlace = 0,
+    place = 0,
+    stop = 0;
   const lines: string[] = [];
   for (const [group, u] of Object.entries(updates)) {
     canaries += u.Canary ?? 0;
@@ -73,7 +86,9 @@ export function summarizePlan(plan: JobPlan): PlanSummary {
     inPlace += u.InPlaceUpdate ?? 0;
     place += u.Place ?? 0;
     stop += u.Stop ?? 0;
-    const parts = Object.entries(u).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
+    const parts = Object.entries(u)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${n} ${k}`);
     lines.push(`group ${group}: ${parts.join(", ") || "no change"}`);
   }
   const diff = plan.Diff;
@@ -85,15 +100,22 @@ export function summarizePlan(plan: JobPlan): PlanSummary {
 function collectFieldChanges(diff: JobPlan["Diff"]): string[] {
   const out: string[] = [];
   for (const tg of diff?.TaskGroups ?? []) {
-    for (const f of tg.Fields ?? []) if (f.Type !== "None") out.push(`${tg.Name}.${f.Name}: ${f.Old || "∅"} → ${f.New || "∅"}`);
+    for (const f of tg.Fields ?? [])
+      if (f.Type !== "None") out.push(`${tg.Name}.${f.Name}: ${f.Old || "∅"} → ${f.New || "∅"}`);
     for (const task of tg.Tasks ?? []) {
       for (const obj of task.Objects ?? []) {
         for (const f of obj.Fields ?? []) {
-          if (f.Type !== "None") out.push(`${tg.Name}.${task.Name}.${obj.Name}.${f.Name}: ${f.Old || "∅"} → ${f.New || "∅"}`);
+          if (f.Type !== "None")
+            out.push(
+              `${tg.Name}.${task.Name}.${obj.Name}.${f.Name}: ${f.Old || "∅"} → ${f.New || "∅"}`,
+            );
         }
       }
-      for (const f of task.Fields ?? []) if (f.Type !== "None") out.push(`${tg.Name}.${task.Name}.${f.Name}: ${f.Old || "∅"} → ${f.New || "∅"}`);
-      if (task.Annotations?.length) out.push(`${tg.Name}.${task.Name}: ${task.Annotations.join(", ")}`);
+      for (const f of task.Fields ?? [])
+        if (f.Type !== "None")
+          out.push(`${tg.Name}.${task.Name}.${f.Name}: ${f.Old || "∅"} → ${f.New || "∅"}`);
+      if (task.Annotations?.length)
+        out.push(`${tg.Name}.${task.Name}: ${task.Annotations.join(", ")}`);
     }
   }
   return out;
@@ -103,13 +125,26 @@ function collectFieldChanges(diff: JobPlan["Diff"]): string[] {
 export function explainAllocation(alloc: AllocationStub): string[] {
   const lines: string[] = [];
   for (const [task, state] of Object.entries(alloc.TaskStates ?? {})) {
-    const events = (state.Events ?? []).filter((e) =>
-      ["Driver Failure", "Terminated", "Failed Validation", "Setup Failure", "Not Restarting", "Killing", "Restart Signaled", "Alloc Unhealthy", "Task hook failed"].includes(e.Type) ||
-      /fail|error|unhealthy/i.test(e.DisplayMessage ?? ""),
+    const events = (state.Events ?? []).filter(
+      (e) =>
+        [
+          "Driver Failure",
+          "Terminated",
+          "Failed Validation",
+          "Setup Failure",
+          "Not Restarting",
+          "Killing",
+          "Restart Signaled",
+          "Alloc Unhealthy",
+          "Task hook failed",
+        ].includes(e.Type) || /fail|error|unhealthy/i.test(e.DisplayMessage ?? ""),
     );
     for (const e of events.slice(-5)) {
-      const exit = e.Details?.exit_code ?? (e.ExitCode !== undefined ? String(e.ExitCode) : undefined);
-      lines.push(`${alloc.ID.slice(0, 8)} ${task}: ${e.Type}${e.DisplayMessage ? `: ${e.DisplayMessage}` : ""}${exit !== undefined && !/exit code/i.test(e.DisplayMessage ?? "") ? ` (exit code ${exit})` : ""}`);
+      const exit =
+        e.Details?.exit_code ?? (e.ExitCode !== undefined ? String(e.ExitCode) : undefined);
+      lines.push(
+        `${alloc.ID.slice(0, 8)} ${task}: ${e.Type}${e.DisplayMessage ? `: ${e.DisplayMessage}` : ""}${exit !== undefined && !/exit code/i.test(e.DisplayMessage ?? "") ? ` (exit code ${exit})` : ""}`,
+      );
     }
   }
   if (alloc.DeploymentStatus?.Healthy === false && lines.length === 0) {

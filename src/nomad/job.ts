@@ -11,5 +11,8 @@ export async function renderServiceJob(
   overrides: { update?: Partial<UpdateTimings> } = {},
 ): Promise<string> {
   const service = config.services[ref.service]!;
-  return renderTemplateFile(resolve(config.root, service.job), serviceJobVars(config, ref, overrides));
+  return renderTemplateFile(
+    resolve(config.root, service.job),
+    serviceJobVars(config, ref, overrides),
+  );
 }

@@ -24,7 +24,8 @@ function escapeAll(value: unknown): unknown {
   if (value && typeof value === "object") {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeAll(v)]));
   }
-  if (typeof value === "number" && !Number.isFinite(value)) throw new UsageError(`not a finite number: ${value}`);
+  if (typeof value === "number" && !Number.isFinite(value))
+    throw new UsageError(`not a finite number: ${value}`);
   return value;
 }
 
@@ -44,7 +45,10 @@ export function renderTemplate(source: string, vars: object, name = "template"):
     return template(escapeAll(vars), { allowProtoPropertiesByDefault: false });
   } catch (error) {
     const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new TemplateError(`cannot render ${name}: ${message}`, "every variable a job template uses must be one elm-infra provides; see the README's job template reference");
+    throw new TemplateError(
+      `cannot render ${name}: ${message}`,
+      "every variable a job template uses must be one elm-infra provides; see the README's job template reference",
+    );
   }
 }
 
@@ -53,7 +57,10 @@ export async function renderTemplateFile(file: string, vars: object): Promise<st
   try {
     source = await readFile(file, "utf8");
   } catch {
-    throw new UsageError(`cannot read job template ${file}`, "check the service's `job` path in cluster.yaml");
+    throw new UsageError(
+      `cannot read job template ${file}`,
+      "check the service's `job` path in cluster.yaml",
+    );
   }
   return renderTemplate(source, vars, file);
 }

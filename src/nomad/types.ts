@@ -11,7 +11,12 @@ export interface NomadJob {
   TaskGroups?: Array<{
     Name: string;
     Count: number;
-    Update?: { Canary?: number; ProgressDeadline?: number; HealthyDeadline?: number; MinHealthyTime?: number } | null;
+    Update?: {
+      Canary?: number;
+      ProgressDeadline?: number;
+      HealthyDeadline?: number;
+      MinHealthyTime?: number;
+    } | null;
     Tasks?: Array<{ Name: string; Config?: Record<string, unknown> }>;
   }>;
   Update?: { ProgressDeadline?: number } | null;
@@ -27,7 +32,13 @@ export interface JobDiff {
     Name: string;
     Fields?: FieldDiff[] | null;
     Objects?: ObjectDiff[] | null;
-    Tasks?: Array<{ Type: string; Name: string; Fields?: FieldDiff[] | null; Objects?: ObjectDiff[] | null; Annotations?: string[] | null }> | null;
+    Tasks?: Array<{
+      Type: string;
+      Name: string;
+      Fields?: FieldDiff[] | null;
+      Objects?: ObjectDiff[] | null;
+      Annotations?: string[] | null;
+    }> | null;
     Updates?: Record<string, number> | null;
   }> | null;
 }
@@ -70,7 +81,16 @@ export interface Deployment {
   ID: string;
   JobID: string;
   JobVersion: number;
-  Status: "running" | "paused" | "failed" | "successful" | "cancelled" | "pending" | "blocked" | "unblocking" | "initializing";
+  Status:
+    | "running"
+    | "paused"
+    | "failed"
+    | "successful"
+    | "cancelled"
+    | "pending"
+    | "blocked"
+    | "unblocking"
+    | "initializing";
   StatusDescription: string;
   TaskGroups: Record<string, DeploymentTaskGroupState>;
   ModifyIndex: number;
@@ -94,7 +114,10 @@ export interface AllocationStub {
   ClientStatus: string;
   DesiredStatus: string;
   DeploymentStatus?: { Healthy?: boolean | null; Canary?: boolean } | null;
-  TaskStates?: Record<string, { State: string; Failed: boolean; Events?: TaskEvent[] | null }> | null;
+  TaskStates?: Record<
+    string,
+    { State: string; Failed: boolean; Events?: TaskEvent[] | null }
+  > | null;
   CreateIndex: number;
   ModifyIndex: number;
 }

@@ -37,13 +37,20 @@ export async function watchDeployment(
     if (line !== lastLine) options.onProgress?.(line);
     lastLine = line;
     const verdict = assessDeployment(deployment);
-    if (verdict.kind === "failed" || verdict.kind === "unhealthy" || options.until.includes(verdict.kind)) {
+    if (
+      verdict.kind === "failed" ||
+      verdict.kind === "unhealthy" ||
+      options.until.includes(verdict.kind)
+    ) {
       return { verdict, deployment };
     }
   }
   const { data } = await nomad.deployment(deploymentId);
   return {
-    verdict: { kind: "failed", reason: `no result within ${Math.round(options.deadlineMs / 1000)}s (the job's progress_deadline plus a margin)` },
+    verdict: {
+      kind: "failed",
+      reason: `no result within ${Math.round(options.deadlineMs / 1000)}s (the job's progress_deadline plus a margin)`,
+    },
     deployment: data,
   };
 }
@@ -71,6 +78,10 @@ export async function waitForDeploymentOf(
 }
 
 export function requireDeployment(d: Deployment | undefined, what: string): Deployment {
-  if (!d) throw new OperationError(`Nomad created no deployment for ${what}`, "check `nomad job status` for placement failures");
+  if (!d)
+    throw new OperationError(
+      `Nomad created no deployment for ${what}`,
+      "check `nomad job status` for placement failures",
+    );
   return d;
 }

@@ -4,7 +4,13 @@ export type OutputMode = "tty" | "plain" | "json";
 
 /** Everything the tool tells the user is one of these events. */
 export type OutputEvent =
-  | { type: "task"; state: "started" | "completed" | "skipped"; title: string; ms?: number; reason?: string }
+  | {
+      type: "task";
+      state: "started" | "completed" | "skipped";
+      title: string;
+      ms?: number;
+      reason?: string;
+    }
   | { type: "task"; state: "failed"; title: string; ms: number; error: string }
   | { type: "log"; level: "info" | "warn" | "debug"; message: string; task?: string }
   | { type: "result"; command: string; data: unknown; text?: string }
@@ -36,8 +42,13 @@ export class Output {
   emit(event: OutputEvent): void {
     if (event.type === "log" && event.level === "debug" && !this.verbose) return;
     if (this.mode === "json") {
-      const { text: _text, ...rest } = event as OutputEvent & { text?: string };
-      this.out.write(redact(JSON.stringify(event.type === "result" ? rest : event)) + "\n");
+      // a result's `text` is its human form; JSON readers get the data
+      const json =
+        event.type === "result"
+          ? { type: event.type, command: event.command, data: event.data }
+          : event;
+      const line = JSON.stringify(json);
+      this.out.write(redact(line) + "\n");
       return;
     }
     const line = humanLine(event, this.mode);
@@ -67,13 +78,23 @@ function humanLine(event: OutputEvent, mode: OutputMode): string | undefined {
       if (mode === "tty") return undefined; // listr2 draws tasks on a terminal
       if (event.state === "started") return `▶ ${event.title}`;
       if (event.state === "completed") return `✔ ${event.title}${seconds(event.ms)}`;
-      if (event.state === "skipped") return `↓ ${event.title} [skipped${event.reason ? `: ${event.reason}` : ""}]`;
-      return event.state === "failed" ? `✖ ${event.title}${seconds(event.ms)}: ${event.error}` : undefined;
+      if (event.state === "skipped")
+        return `↓ ${event.title} [skipped${event.reason ? `: ${event.reason}` : ""}]`;
+      return event.state === "failed"
+        ? `✖ ${event.title}${seconds(event.ms)}: ${event.error}`
+        : undefined;
     case "log":
       if (event.task && mode === "tty") return undefined;
-      return event.level === "warn" ? `warning: ${event.message}` : event.task ? `  ${event.message}` : event.message;
+      return event.level === "warn"
+        ? `warning: ${event.message}`
+        : event.task
+          ? `  ${event.message}`
+          : event.message;
     case "result":
-      return event.text ?? (typeof event.data === "string" ? event.data : JSON.stringify(event.data, null, 2));
+      return (
+        event.text ??
+        (typeof event.data === "string" ? event.data : JSON.stringify(event.data, null, 2))
+      );
     case "error":
       return `error: ${event.message}${event.hint ? `\nhint: ${event.hint}` : ""}`;
   }

@@ -32,7 +32,10 @@ function hostRule(hostnames: string[]): string {
 }
 
 /** Consul tags that make Traefik route the service's hostnames, and the canary's own router. */
-export function traefikTags(service: string, hostnames: string[]): { tags: string[]; canaryTags: string[] } {
+export function traefikTags(
+  service: string,
+  hostnames: string[],
+): { tags: string[]; canaryTags: string[] } {
   const name = consulServiceName(service);
   const canary = `${name}-canary`;
   return {

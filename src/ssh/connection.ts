@@ -49,7 +49,11 @@ export async function connectSsh(target: SshTarget): Promise<SshConnection> {
   const port = target.port ?? 22;
   const label = port === 22 ? target.host : `${target.host}:${port}`;
   const privateKey = await readFile(target.privateKeyPath).catch((cause: unknown) => {
-    throw new SshConnectError(`cannot read the SSH private key ${target.privateKeyPath}`, "check ssh.privateKey in cluster.yaml", { cause });
+    throw new SshConnectError(
+      `cannot read the SSH private key ${target.privateKeyPath}`,
+      "check ssh.privateKey in cluster.yaml",
+      { cause },
+    );
   });
   const client = new Client();
   let hostKeyError: unknown;
@@ -57,13 +61,24 @@ export async function connectSsh(target: SshTarget): Promise<SshConnection> {
     const fail = (cause: Error) => {
       client.end();
       if (hostKeyError instanceof HostKeyMismatchError) return reject(hostKeyError);
-      if (hostKeyError) return reject(new SshConnectError(`cannot check ${label}'s host key: ${String(hostKeyError)}`, undefined, { cause: hostKeyError }));
+      if (hostKeyError)
+        return reject(
+          new SshConnectError(
+            `cannot check ${label}'s host key: ${String(hostKeyError)}`,
+            undefined,
+            { cause: hostKeyError },
+          ),
+        );
       const level = (cause as { level?: string }).level;
       const hint =
         level === "client-authentication"
           ? `the host did not accept the key ${target.privateKeyPath} for ${target.username ?? "root"}`
           : `check that ${label} is up and that sshd listens on port ${port}`;
-      reject(new SshConnectError(`cannot connect to ${label} over SSH: ${cause.message}`, hint, { cause }));
+      reject(
+        new SshConnectError(`cannot connect to ${label} over SSH: ${cause.message}`, hint, {
+          cause,
+        }),
+      );
     };
     client.once("ready", () => {
       client.off("error", fail);
@@ -120,14 +135,25 @@ export class SshConnection {
     const timeoutMs = options.timeoutMs ?? 300_000;
     return new Promise<ExecResult>((resolve, reject) => {
       this.client.exec(command, (error, channel) => {
-        if (error) return reject(new SshConnectError(`on ${this.label}: cannot start \`${command}\`: ${error.message}`, undefined, { cause: error }));
+        if (error)
+          return reject(
+            new SshConnectError(
+              `on ${this.label}: cannot start \`${command}\`: ${error.message}`,
+              undefined,
+              { cause: error },
+            ),
+          );
         const stdout: Buffer[] = [];
         const stderr: Buffer[] = [];
         let status: number | null = null;
         let signal: string | undefined;
         const timer = setTimeout(() => {
           channel.close();
-          reject(new OperationError(`on ${this.label}: \`${command}\` did not finish within ${timeoutMs} ms`));
+          reject(
+            new OperationError(
+              `on ${this.label}: \`${command}\` did not finish within ${timeoutMs} ms`,
+            ),
+          );
         }, timeoutMs);
         channel.on("data", (chunk: Buffer) => stdout.push(chunk));
         channel.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
@@ -144,7 +170,16 @@ export class SshConnection {
             ...(signal ? { signal } : {}),
           };
           if (options.check && (status !== 0 || signal)) {
-            return reject(new RemoteCommandError(this.label, command, status, signal, result.stdout, result.stderr));
+            return reject(
+              new RemoteCommandError(
+                this.label,
+                command,
+                status,
+                signal,
+                result.stdout,
+                result.stderr,
+              ),
+            );
           }
           resolve(result);
         });
@@ -158,26 +193,42 @@ export class SshConnection {
    * Listens on 127.0.0.1 (a free port unless one is given) and forwards each connection to
    * remoteHost:remotePort as seen from the SSH server, like `ssh -L`.
    */
-  forwardLocalPort(remoteHost: string, remotePort: number, options: { localPort?: number } = {}): Promise<PortForward> {
+  forwardLocalPort(
+    remoteHost: string,
+    remotePort: number,
+    options: { localPort?: number } = {},
+  ): Promise<PortForward> {
     this.assertOpen();
     const sockets = new Set<Socket>();
     const server: Server = createServer((socket) => {
       sockets.add(socket);
       socket.on("close", () => sockets.delete(socket));
-      this.client.forwardOut("127.0.0.1", socket.remotePort ?? 0, remoteHost, remotePort, (error, channel: ClientChannel) => {
-        if (error) {
-          socket.destroy();
-          return;
-        }
-        socket.pipe(channel).pipe(socket);
-        channel.on("error", () => socket.destroy());
-        socket.on("error", () => channel.close());
-        channel.on("close", () => socket.destroy());
-      });
+      this.client.forwardOut(
+        "127.0.0.1",
+        socket.remotePort ?? 0,
+        remoteHost,
+        remotePort,
+        (error, channel: ClientChannel) => {
+          if (error) {
+            socket.destroy();
+            return;
+          }
+          socket.pipe(channel).pipe(socket);
+          channel.on("error", () => socket.destroy());
+          socket.on("error", () => channel.close());
+          channel.on("close", () => socket.destroy());
+        },
+      );
     });
     return new Promise<PortForward>((resolve, reject) => {
       server.once("error", (cause) =>
-        reject(new OperationError(`cannot listen on 127.0.0.1:${options.localPort ?? 0} for a tunnel to ${remoteHost}:${remotePort}`, undefined, { cause })),
+        reject(
+          new OperationError(
+            `cannot listen on 127.0.0.1:${options.localPort ?? 0} for a tunnel to ${remoteHost}:${remotePort}`,
+            undefined,
+            { cause },
+          ),
+        ),
       );
       server.listen(options.localPort ?? 0, "127.0.0.1", () => {
         const address = server.address();

@@ -11,11 +11,20 @@ export class HostKeyMismatchError extends ConflictError {
     readonly pinnedFingerprints: string[],
     readonly problem: HostKeyProblem = "changed",
   ) {
-    super(describeProblem(host, knownHostsPath, presentedFingerprint, pinnedFingerprints, problem), hintFor(host, knownHostsPath, problem));
+    super(
+      describeProblem(host, knownHostsPath, presentedFingerprint, pinnedFingerprints, problem),
+      hintFor(host, knownHostsPath, problem),
+    );
   }
 }
 
-function describeProblem(host: string, file: string, presented: string, pinned: string[], problem: HostKeyProblem): string {
+function describeProblem(
+  host: string,
+  file: string,
+  presented: string,
+  pinned: string[],
+  problem: HostKeyProblem,
+): string {
   switch (problem) {
     case "changed":
       return `refused ${host}: its host key changed (presented ${presented}, pinned ${pinned.join(", ")} in ${file})`;
@@ -27,7 +36,8 @@ function describeProblem(host: string, file: string, presented: string, pinned: 
 }
 
 function hintFor(host: string, file: string, problem: HostKeyProblem): string {
-  if (problem === "not-pinned") return `check the fingerprint out of band, then add the host's key to ${file}`;
+  if (problem === "not-pinned")
+    return `check the fingerprint out of band, then add the host's key to ${file}`;
   return `if the machine was rebuilt on purpose, remove its line: ssh-keygen -R '${host}' -f ${file}; otherwise do not connect`;
 }
 

@@ -29,16 +29,24 @@ export async function checkHostKey(options: {
   const name = knownHostName(options.host, options.port);
   const key = presentedHostKey(options.keyBlob);
   const task = (pinQueues.get(options.knownHostsPath) ?? Promise.resolve()).then(async () => {
-    const text = await readFile(options.knownHostsPath, "utf8").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return "";
-      throw error;
-    });
+    const text = await readFile(options.knownHostsPath, "utf8").catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return "";
+        throw error;
+      },
+    );
     const verdict = verifyHostKey(parseKnownHosts(text), name, key);
     switch (verdict.kind) {
       case "match":
         return;
       case "revoked":
-        throw new HostKeyMismatchError(name, options.knownHostsPath, fingerprintOf(key.keyBase64), [], "revoked");
+        throw new HostKeyMismatchError(
+          name,
+          options.knownHostsPath,
+          fingerprintOf(key.keyBase64),
+          [],
+          "revoked",
+        );
       case "mismatch":
         throw new HostKeyMismatchError(
           name,
@@ -48,12 +56,21 @@ export async function checkHostKey(options: {
         );
       case "unknown":
         if (options.policy === "require-pinned") {
-          throw new HostKeyMismatchError(name, options.knownHostsPath, fingerprintOf(key.keyBase64), [], "not-pinned");
+          throw new HostKeyMismatchError(
+            name,
+            options.knownHostsPath,
+            fingerprintOf(key.keyBase64),
+            [],
+            "not-pinned",
+          );
         }
         await mkdir(dirname(options.knownHostsPath), { recursive: true, mode: 0o700 });
         await appendFile(options.knownHostsPath, formatKnownHostLine(name, key), { mode: 0o600 });
     }
   });
-  pinQueues.set(options.knownHostsPath, task.catch(() => undefined));
+  pinQueues.set(
+    options.knownHostsPath,
+    task.catch(() => undefined),
+  );
   await task;
 }

@@ -1,6 +1,18 @@
-export { connectSsh, SshConnection, type SshTarget, type ExecOptions, type ExecResult, type PortForward } from "./connection.js";
+export {
+  connectSsh,
+  SshConnection,
+  type SshTarget,
+  type ExecOptions,
+  type ExecResult,
+  type PortForward,
+} from "./connection.js";
 export { checkHostKey, type HostKeyPolicy } from "./host-keys.js";
-export { HostKeyMismatchError, RemoteCommandError, SshConnectError, type HostKeyProblem } from "./errors.js";
+export {
+  HostKeyMismatchError,
+  RemoteCommandError,
+  SshConnectError,
+  type HostKeyProblem,
+} from "./errors.js";
 export {
   parseKnownHosts,
   verifyHostKey,

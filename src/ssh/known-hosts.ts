@@ -75,7 +75,10 @@ function hashedHostMatches(field: string, name: string): boolean {
 }
 
 function globMatches(glob: string, name: string): boolean {
-  const pattern = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const pattern = glob
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${pattern}$`).test(name);
 }
 
@@ -84,8 +87,14 @@ function globMatches(glob: string, name: string): boolean {
  * keys pinned for the host that all differ are a mismatch, and no line for the host is unknown.
  * Certificate-authority lines are not host keys and are ignored.
  */
-export function verifyHostKey(entries: KnownHostEntry[], name: string, key: PresentedHostKey): HostKeyVerdict {
-  const forHost = entries.filter((e) => e.marker !== "cert-authority" && hostFieldMatches(e.hosts, name));
+export function verifyHostKey(
+  entries: KnownHostEntry[],
+  name: string,
+  key: PresentedHostKey,
+): HostKeyVerdict {
+  const forHost = entries.filter(
+    (e) => e.marker !== "cert-authority" && hostFieldMatches(e.hosts, name),
+  );
   const revoked = forHost.find((e) => e.marker === "revoked" && e.keyBase64 === key.keyBase64);
   if (revoked) return { kind: "revoked", entry: revoked };
   const pinned = forHost.filter((e) => e.marker === undefined);
@@ -103,8 +112,12 @@ export function formatKnownHostLine(name: string, key: PresentedHostKey): string
 export function presentedHostKey(blob: Buffer): PresentedHostKey {
   if (blob.length < 4) throw new Error("host key blob is too short");
   const length = blob.readUInt32BE(0);
-  if (length <= 0 || 4 + length > blob.length) throw new Error("host key blob has a bad type field");
-  return { keyType: blob.subarray(4, 4 + length).toString("ascii"), keyBase64: blob.toString("base64") };
+  if (length <= 0 || 4 + length > blob.length)
+    throw new Error("host key blob has a bad type field");
+  return {
+    keyType: blob.subarray(4, 4 + length).toString("ascii"),
+    keyBase64: blob.toString("base64"),
+  };
 }
 
 /** OpenSSH's fingerprint form: `SHA256:` and unpadded base64 of the key blob's digest. */

@@ -37,9 +37,14 @@ function deadline(state: RolloutState): number {
   return state.job ? deploymentDeadlineMs(state.job) : 10 * 60_000;
 }
 
-async function failWith(state: RolloutState, verdict: Verdict & { reason: string }): Promise<never> {
+async function failWith(
+  state: RolloutState,
+  verdict: Verdict & { reason: string },
+): Promise<never> {
   const details = await inspectFailure(state);
-  throw new OperationError(`${state.ref.service}@${state.ref.version} did not become healthy: ${verdict.reason}${details.length ? `\n${details.map((d) => `  ${d}`).join("\n")}` : ""}`);
+  throw new OperationError(
+    `${state.ref.service}@${state.ref.version} did not become healthy: ${verdict.reason}${details.length ? `\n${details.map((d) => `  ${d}`).join("\n")}` : ""}`,
+  );
 }
 
 /** The steps after a job is submitted: canary, Traefik proof, promotion, all hostnames. */
@@ -48,18 +53,31 @@ export function rolloutSteps(): Step<RolloutState>[] {
     {
       title: "Wait for the new allocations (canary first)",
       async run(state, step) {
-        const found = await waitForDeploymentOf(state.apis.nomad, state.ref.service, state.jobVersion!, { timeoutMs: 60_000, signal: step.signal });
-        const deployment = requireDeployment(found, `${state.ref.service} version ${state.jobVersion}`);
+        const found = await waitForDeploymentOf(
+          state.apis.nomad,
+          state.ref.service,
+          state.jobVersion!,
+          { timeoutMs: 60_000, signal: step.signal },
+        );
+        const deployment = requireDeployment(
+          found,
+          `${state.ref.service} version ${state.jobVersion}`,
+        );
         step.setTitle(`Wait for deployment ${deployment.ID.slice(0, 8)} (canary first)`);
-        const { verdict, deployment: seen } = await watchDeployment(state.apis.nomad, deployment.ID, {
-          deadlineMs: deadline(state),
-          signal: step.signal,
-          onProgress: (line) => step.log(line),
-          until: ["canaries-healthy", "successful"],
-        });
+        const { verdict, deployment: seen } = await watchDeployment(
+          state.apis.nomad,
+          deployment.ID,
+          {
+            deadlineMs: deadline(state),
+            signal: step.signal,
+            onProgress: (line) => step.log(line),
+            until: ["canaries-healthy", "successful"],
+          },
+        );
         state.deployment = seen;
         state.hadCanary = verdict.kind === "canaries-healthy";
-        if (verdict.kind === "failed" || verdict.kind === "unhealthy") await failWith(state, verdict);
+        if (verdict.kind === "failed" || verdict.kind === "unhealthy")
+          await failWith(state, verdict);
       },
     },
     {
@@ -67,7 +85,11 @@ export function rolloutSteps(): Step<RolloutState>[] {
       skip: (state) => (state.hadCanary ? false : "no canary: first version of the job"),
       async run(state, step) {
         const r = route(state);
-        await verifyCanaryRoute(state.apis.traefik, { ...r, hostname: r.hostnames[0]! }, { timeoutMs: 60_000, signal: step.signal, onProgress: (l) => step.log(l) });
+        await verifyCanaryRoute(
+          state.apis.traefik,
+          { ...r, hostname: r.hostnames[0]! },
+          { timeoutMs: 60_000, signal: step.signal, onProgress: (l) => step.log(l) },
+        );
       },
     },
     {
@@ -80,20 +102,29 @@ export function rolloutSteps(): Step<RolloutState>[] {
     {
       title: "Wait for every allocation to be healthy",
       async run(state, step) {
-        const { verdict, deployment } = await watchDeployment(state.apis.nomad, state.deployment!.ID, {
-          deadlineMs: deadline(state),
-          signal: step.signal,
-          onProgress: (line) => step.log(line),
-          until: ["successful"],
-        });
+        const { verdict, deployment } = await watchDeployment(
+          state.apis.nomad,
+          state.deployment!.ID,
+          {
+            deadlineMs: deadline(state),
+            signal: step.signal,
+            onProgress: (line) => step.log(line),
+            until: ["successful"],
+          },
+        );
         state.deployment = deployment;
-        if (verdict.kind !== "successful") await failWith(state, verdict as Verdict & { reason: string });
+        if (verdict.kind !== "successful")
+          await failWith(state, verdict as Verdict & { reason: string });
       },
     },
     {
       title: "Prove every hostname serves the new version through Traefik",
       async run(state, step) {
-        await verifyHostnamesServe(state.apis.traefik, route(state), { timeoutMs: 90_000, signal: step.signal, onProgress: (l) => step.log(l) });
+        await verifyHostnamesServe(state.apis.traefik, route(state), {
+          timeoutMs: 90_000,
+          signal: step.signal,
+          onProgress: (l) => step.log(l),
+        });
       },
     },
   ];
@@ -110,8 +141,12 @@ export async function inspectFailure(state: RolloutState): Promise<string[]> {
     if (!unhealthy) continue;
     lines.push(...explainAllocation(alloc));
     for (const task of Object.keys(alloc.TaskStates ?? {})) {
-      const tail = (await state.apis.nomad.allocationLogTail(alloc.ID, task, "stderr")).trim().split("\n").slice(-5);
-      if (tail.length && tail[0]) lines.push(...tail.map((l) => `${alloc.ID.slice(0, 8)} ${task} stderr: ${l}`));
+      const tail = (await state.apis.nomad.allocationLogTail(alloc.ID, task, "stderr"))
+        .trim()
+        .split("\n")
+        .slice(-5);
+      if (tail.length && tail[0])
+        lines.push(...tail.map((l) => `${alloc.ID.slice(0, 8)} ${task} stderr: ${l}`));
     }
   }
   return lines.slice(0, 30);
@@ -128,7 +163,11 @@ export function revertSteps(previousVersion: string | undefined): Step<RolloutSt
       skip: (state) => (state.deployment ? false : "no deployment was created"),
       async run(state, step) {
         const current = (await state.apis.nomad.deployment(state.deployment!.ID)).data;
-        if (current.Status === "running" || current.Status === "paused" || current.Status === "pending") {
+        if (
+          current.Status === "running" ||
+          current.Status === "paused" ||
+          current.Status === "pending"
+        ) {
           await state.apis.nomad.failDeployment(current.ID);
           step.log(`deployment ${current.ID.slice(0, 8)} marked failed`);
         } else step.log(`deployment ${current.ID.slice(0, 8)} is already ${current.Status}`);
@@ -138,7 +177,12 @@ export function revertSteps(previousVersion: string | undefined): Step<RolloutSt
       title: `Wait for the revert to ${previousVersion ?? "the previous version"}`,
       skip: () => (previousVersion ? false : "there is no previous version to revert to"),
       async run(state, step) {
-        const found = await waitForDeploymentOf(state.apis.nomad, state.ref.service, state.jobVersion! + 1, { timeoutMs: 60_000, signal: step.signal });
+        const found = await waitForDeploymentOf(
+          state.apis.nomad,
+          state.ref.service,
+          state.jobVersion! + 1,
+          { timeoutMs: 60_000, signal: step.signal },
+        );
         if (!found) {
           step.log("Nomad reverted in place (no new deployment)");
           return;
@@ -151,10 +195,19 @@ export function revertSteps(previousVersion: string | undefined): Step<RolloutSt
         });
         if (verdict.kind === "canaries-healthy") {
           await state.apis.nomad.promoteDeployment(found.ID);
-          const done = await watchDeployment(state.apis.nomad, found.ID, { deadlineMs: deadline(state), signal: step.signal, until: ["successful"] });
-          if (done.verdict.kind !== "successful") throw new OperationError(`the revert did not complete: ${"reason" in done.verdict ? done.verdict.reason : done.verdict.kind}`);
+          const done = await watchDeployment(state.apis.nomad, found.ID, {
+            deadlineMs: deadline(state),
+            signal: step.signal,
+            until: ["successful"],
+          });
+          if (done.verdict.kind !== "successful")
+            throw new OperationError(
+              `the revert did not complete: ${"reason" in done.verdict ? done.verdict.reason : done.verdict.kind}`,
+            );
         } else if (verdict.kind !== "successful") {
-          throw new OperationError(`the revert did not complete: ${"reason" in verdict ? verdict.reason : verdict.kind}`);
+          throw new OperationError(
+            `the revert did not complete: ${"reason" in verdict ? verdict.reason : verdict.kind}`,
+          );
         }
       },
     },
@@ -162,7 +215,11 @@ export function revertSteps(previousVersion: string | undefined): Step<RolloutSt
       title: `Prove ${previousVersion ?? "the previous version"} still serves through Traefik`,
       skip: () => (previousVersion ? false : "there is no previous version"),
       async run(state, step) {
-        await verifyHostnamesServe(state.apis.traefik, { ...route(state), version: previousVersion! }, { timeoutMs: 60_000, signal: step.signal, onProgress: (l) => step.log(l) });
+        await verifyHostnamesServe(
+          state.apis.traefik,
+          { ...route(state), version: previousVersion! },
+          { timeoutMs: 60_000, signal: step.signal, onProgress: (l) => step.log(l) },
+        );
       },
     },
   ];

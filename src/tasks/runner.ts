@@ -27,7 +27,11 @@ export interface RunOptions {
  * becomes events on the one output stream (plain lines or JSON lines). The first failure stops
  * the run and is re-thrown as it is, so its type decides the exit code.
  */
-export async function runSteps<C extends object>(steps: Step<C>[], ctx: C, options: RunOptions): Promise<C> {
+export async function runSteps<C extends object>(
+  steps: Step<C>[],
+  ctx: C,
+  options: RunOptions,
+): Promise<C> {
   const { output, signal } = options;
   const tty = output.mode === "tty";
   const list = new Listr<C>(

@@ -27,18 +27,34 @@ export class TraefikClient {
   constructor(private readonly options: { api: string; entrypoint: string; timeoutMs?: number }) {}
 
   async router(name: string): Promise<TraefikRouter | undefined> {
-    return this.getOrUndefined<TraefikRouter>(`/api/http/routers/${encodeURIComponent(`${name}@consulcatalog`)}`);
+    return this.getOrUndefined<TraefikRouter>(
+      `/api/http/routers/${encodeURIComponent(`${name}@consulcatalog`)}`,
+    );
   }
   async service(name: string): Promise<TraefikService | undefined> {
-    return this.getOrUndefined<TraefikService>(`/api/http/services/${encodeURIComponent(`${name}@consulcatalog`)}`);
+    return this.getOrUndefined<TraefikService>(
+      `/api/http/services/${encodeURIComponent(`${name}@consulcatalog`)}`,
+    );
   }
   async routers(): Promise<TraefikRouter[]> {
-    return (await httpJson<TraefikRouter[]>(this.options.api, { method: "GET", path: "/api/http/routers" }, { name: "Traefik API" })).data;
+    return (
+      await httpJson<TraefikRouter[]>(
+        this.options.api,
+        { method: "GET", path: "/api/http/routers" },
+        { name: "Traefik API" },
+      )
+    ).data;
   }
 
   private async getOrUndefined<T>(path: string): Promise<T | undefined> {
     try {
-      return (await httpJson<T>(this.options.api, { method: "GET", path, timeoutMs: this.options.timeoutMs ?? 5000 }, { name: "Traefik API", retries: 0 })).data;
+      return (
+        await httpJson<T>(
+          this.options.api,
+          { method: "GET", path, timeoutMs: this.options.timeoutMs ?? 5000 },
+          { name: "Traefik API", retries: 0 },
+        )
+      ).data;
     } catch (error) {
       if (error instanceof HttpError && error.status === 404) return undefined;
       throw error;
@@ -46,7 +62,11 @@ export class TraefikClient {
   }
 
   /** GET `path` through the entrypoint with a Host header; the version comes from X-Elm-Version. */
-  async probe(host: string, path: string, headers: Record<string, string> = {}): Promise<ProbeResult> {
+  async probe(
+    host: string,
+    path: string,
+    headers: Record<string, string> = {},
+  ): Promise<ProbeResult> {
     try {
       const res = await request(new URL(path, this.options.entrypoint), {
         method: "GET",
@@ -56,9 +76,15 @@ export class TraefikClient {
       });
       const body = await res.body.text();
       const header = res.headers["x-elm-version"];
-      return { status: res.statusCode, version: Array.isArray(header) ? header[0] : header, body: body.slice(0, 500) };
+      return {
+        status: res.statusCode,
+        version: Array.isArray(header) ? header[0] : header,
+        body: body.slice(0, 500),
+      };
     } catch (error) {
-      throw new OperationError(`Traefik's entrypoint ${this.options.entrypoint} did not answer: ${(error as Error).message}`);
+      throw new OperationError(
+        `Traefik's entrypoint ${this.options.entrypoint} did not answer: ${(error as Error).message}`,
+      );
     }
   }
 }

@@ -34,7 +34,9 @@ export async function verifyCanaryRoute(
     else {
       const probe = await traefik.probe(route.hostname, route.healthPath, { [canaryHeader]: "1" });
       if (probe.status === 200 && probe.version === route.version) {
-        options.onProgress?.(`canary answers ${route.version} through Traefik (router ${router}, ${up} server(s) UP)`);
+        options.onProgress?.(
+          `canary answers ${route.version} through Traefik (router ${router}, ${up} server(s) UP)`,
+        );
         return;
       }
       last = `canary request answered ${probe.status} with version ${probe.version ?? "none"}`;
@@ -62,9 +64,13 @@ export async function verifyHostnamesServe(
     for (let round = 0; round < 600 && streak < need; round++) {
       if (options.signal.aborted) throw new InterruptedError();
       if (Date.now() > deadline) {
-        throw new OperationError(`${hostname} does not serve ${route.version} through Traefik: ${last}`);
+        throw new OperationError(
+          `${hostname} does not serve ${route.version} through Traefik: ${last}`,
+        );
       }
-      const probe = await traefik.probe(hostname, route.healthPath).catch((e: Error) => ({ status: 0, version: undefined, body: e.message }));
+      const probe = await traefik
+        .probe(hostname, route.healthPath)
+        .catch((e: Error) => ({ status: 0, version: undefined, body: e.message }));
       if (probe.status === 200 && probe.version === route.version) streak += 1;
       else {
         streak = 0;

@@ -22,12 +22,17 @@ const repo = resolve(import.meta.dirname, "../..");
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 
 it("deploy: elm-infra vs nomad job run", async () => {
-  const images = await buildAppImages("elm-lang.org", Array.from({ length: rounds * 2 + 1 }, (_, i) => ({ version: `b${i}` })));
+  const images = await buildAppImages(
+    "elm-lang.org",
+    Array.from({ length: rounds * 2 + 1 }, (_, i) => ({ version: `b${i}` })),
+  );
   const cluster = await startCluster();
   const dir = await mkdtemp(join(tmpdir(), "elm-infra-bench-"));
   const sink = { write: () => true };
   try {
-    await writeFile(join(dir, "cluster.yaml"), `targets:
+    await writeFile(
+      join(dir, "cluster.yaml"),
+      `targets:
   bench:
     provider: local
     region: local
@@ -48,12 +53,31 @@ services:
     count: 2
     resources: { cpu: 50, memory: 32 }
     update: { minHealthyTime: 2s, healthyDeadline: 20s, progressDeadline: 40s }
-`);
-    const ctx = () => createContext({ yes: true, dryRun: false, json: true, verbose: false, config: join(dir, "cluster.yaml"), target: "bench" }, new Output("json", false, sink, sink), new AbortController().signal, false);
+`,
+    );
+    const ctx = () =>
+      createContext(
+        {
+          yes: true,
+          dryRun: false,
+          json: true,
+          verbose: false,
+          config: join(dir, "cluster.yaml"),
+          target: "bench",
+        },
+        new Output("json", false, sink, sink),
+        new AbortController().signal,
+        false,
+      );
     const env = { ...process.env, NOMAD_ADDR: cluster.nomad.http };
     const nomad = toolPath("nomad");
     await deploy(ctx(), "elm-lang.org@b0");
-    const samples: Array<{ tool: string; ms: number; requests?: number; byPath?: Record<string, number> }> = [];
+    const samples: Array<{
+      tool: string;
+      ms: number;
+      requests?: number;
+      byPath?: Record<string, number>;
+    }> = [];
     for (let i = 0; i < rounds; i++) {
       // elm-infra
       const counts: Record<string, number> = {};
@@ -64,33 +88,65 @@ services:
           counts[key] = (counts[key] ?? 0) + 1;
         },
       });
-      samples.push({ tool: "elm-infra deploy", ms: Math.round(performance.now() - t), requests: Object.values(counts).reduce((a, b) => a + b, 0), byPath: counts });
+      samples.push({
+        tool: "elm-infra deploy",
+        ms: Math.round(performance.now() - t),
+        requests: Object.values(counts).reduce((a, b) => a + b, 0),
+        byPath: counts,
+      });
       // nomad job run of the same rendered job, then promote the canary and wait
       const config = await loadConfig({ file: join(dir, "cluster.yaml"), target: "bench" });
-      const hcl = await renderServiceJob(config, { service: "elm-lang.org", version: `b${2 * i + 2}` });
+      const hcl = await renderServiceJob(config, {
+        service: "elm-lang.org",
+        version: `b${2 * i + 2}`,
+      });
       await writeFile(join(dir, "job.nomad.hcl"), hcl);
       t = performance.now();
       await execa(nomad, ["job", "run", join(dir, "job.nomad.hcl")], { env });
-      const { stdout } = await execa(nomad, ["job", "deployments", "-latest", "-t", "{{(index . 0).ID}}", "elm-lang.org"], { env });
+      const { stdout } = await execa(
+        nomad,
+        ["job", "deployments", "-latest", "-t", "{{(index . 0).ID}}", "elm-lang.org"],
+        { env },
+      );
       await execa(nomad, ["deployment", "promote", stdout.trim()], { env });
-      await execa(nomad, ["deployment", "status", "-monitor", stdout.trim()], { env, reject: false });
+      await execa(nomad, ["deployment", "status", "-monitor", stdout.trim()], {
+        env,
+        reject: false,
+      });
       samples.push({ tool: "nomad job run + promote", ms: Math.round(performance.now() - t) });
     }
     const summary = (tool: string) => {
-      const ms = samples.filter((s) => s.tool === tool).map((s) => s.ms).sort((a, b) => a - b);
-      return { runs: ms.length, medianMs: ms[Math.floor(ms.length / 2)], minMs: ms[0], maxMs: ms[ms.length - 1] };
+      const ms = samples
+        .filter((s) => s.tool === tool)
+        .map((s) => s.ms)
+        .sort((a, b) => a - b);
+      return {
+        runs: ms.length,
+        medianMs: ms[Math.floor(ms.length / 2)],
+        minMs: ms[0],
+        maxMs: ms[ms.length - 1],
+      };
     };
     const result = {
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      machine: {
+        cpus: cpus().length,
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+      },
       job: "elm-lang.org, count 2, canary 1, min_healthy_time 2s",
       elmInfra: summary("elm-infra deploy"),
       nomadCli: summary("nomad job run + promote"),
-      nomadRequestsPerDeploy: samples.filter((s) => s.requests !== undefined).map((s) => ({ total: s.requests, byPath: s.byPath })),
+      nomadRequestsPerDeploy: samples
+        .filter((s) => s.requests !== undefined)
+        .map((s) => ({ total: s.requests, byPath: s.byPath })),
       samples: samples.map(({ tool, ms }) => ({ tool, ms })),
     };
     await mkdir(join(repo, "test/bench/results"), { recursive: true });
-    await writeFile(join(repo, "test/bench/results/deploy.json"), `${JSON.stringify(result, null, 2)}\n`);
+    await writeFile(
+      join(repo, "test/bench/results/deploy.json"),
+      `${JSON.stringify(result, null, 2)}\n`,
+    );
     expect(result.elmInfra.runs).toBe(rounds);
   } finally {
     await cluster.stop();

@@ -15,7 +15,10 @@ export async function buildAppImages(
 ): Promise<string[]> {
   const dir = await mkdtemp(join(tmpdir(), "elm-infra-app-"));
   try {
-    await execa("go", ["build", "-o", join(dir, "app"), "main.go"], { cwd: fixture, env: { CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GO111MODULE: "off" } });
+    await execa("go", ["build", "-o", join(dir, "app"), "main.go"], {
+      cwd: fixture,
+      env: { CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GO111MODULE: "off" },
+    });
     const tags: string[] = [];
     for (const { version, fail } of versions) {
       const dockerfile = [
@@ -39,4 +42,3 @@ export async function buildAppImages(
 export async function removeImages(tags: string[]): Promise<void> {
   if (tags.length) await execa("docker", ["rmi", "-f", ...tags], { reject: false });
 }
-

@@ -52,16 +52,33 @@ const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 // bounding set lacks CAP_SYS_RESOURCE). See /work/shared/ENVIRONMENT.md.
 function vmRunFlags(name: string): string[] {
   return [
-    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
-    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--stop-signal", "SIGRTMIN+3",
-    "--tmpfs", "/run", "--tmpfs", "/run/lock",
-    "-v", `${name}-docker:/var/lib/docker`,
+    "--cap-add",
+    "ALL",
+    "--cap-drop",
+    "SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "--cgroupns=host",
+    "-v",
+    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--stop-signal",
+    "SIGRTMIN+3",
+    "--tmpfs",
+    "/run",
+    "--tmpfs",
+    "/run/lock",
+    "-v",
+    `${name}-docker:/var/lib/docker`,
   ];
 }
 
 async function docker(args: string[], input?: string): Promise<string> {
-  const result = await execa("docker", args, { ...(input !== undefined ? { input } : { stdin: "ignore" }), timeout: 120_000 });
+  const result = await execa("docker", args, {
+    ...(input !== undefined ? { input } : { stdin: "ignore" }),
+    timeout: 120_000,
+  });
   return result.stdout;
 }
 
@@ -71,10 +88,18 @@ async function docker(args: string[], input?: string): Promise<string> {
  */
 export async function ensureHostImage(image = "elm-infra/host:latest"): Promise<void> {
   if (image === "elm-infra/host:latest") {
-    await execa("bash", [join(repoRoot, "images/base/build.sh"), "host"], { stdin: "ignore", stdout: "ignore", stderr: "inherit", timeout: 30 * 60_000 });
+    await execa("bash", [join(repoRoot, "images/base/build.sh"), "host"], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "inherit",
+      timeout: 30 * 60_000,
+    });
     return;
   }
-  const present = await execa("docker", ["image", "inspect", image], { reject: false, stdin: "ignore" });
+  const present = await execa("docker", ["image", "inspect", image], {
+    reject: false,
+    stdin: "ignore",
+  });
   if (present.exitCode !== 0) throw new Error(`image ${image} is missing`);
 }
 
@@ -93,7 +118,11 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHostFl
   const collectLogs = async (): Promise<string> => {
     const parts: string[] = [];
     for (const name of started) {
-      const journal = await execa("docker", ["exec", name, "journalctl", "--no-pager", "-o", "short-precise", "-n", "400"], { reject: false, stdin: "ignore" });
+      const journal = await execa(
+        "docker",
+        ["exec", name, "journalctl", "--no-pager", "-o", "short-precise", "-n", "400"],
+        { reject: false, stdin: "ignore" },
+      );
       const text = `=== ${name}: journal ===\n${journal.stdout}${journal.stderr}`;
       parts.push(text);
     }
@@ -101,28 +130,57 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHostFl
   };
 
   const stop = async (): Promise<void> => {
-    if (started.length > 0) await execa("docker", ["rm", "-f", "-v", ...started], { reject: false, stdin: "ignore" });
+    if (started.length > 0)
+      await execa("docker", ["rm", "-f", "-v", ...started], { reject: false, stdin: "ignore" });
     const volumes = names.map((n) => `${n}-docker`);
     await execa("docker", ["volume", "rm", "-f", ...volumes], { reject: false, stdin: "ignore" });
-    if (networkCreated) await execa("docker", ["network", "rm", network], { reject: false, stdin: "ignore" });
+    if (networkCreated)
+      await execa("docker", ["network", "rm", network], { reject: false, stdin: "ignore" });
     await rm(workDir, { recursive: true, force: true });
     started.length = 0;
   };
 
   try {
-    await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", prefix, "-f", privateKeyPath], { stdin: "ignore" });
+    await execa(
+      "ssh-keygen",
+      ["-q", "-t", "ed25519", "-N", "", "-C", prefix, "-f", privateKeyPath],
+      { stdin: "ignore" },
+    );
     const publicKey = (await readFile(`${privateKeyPath}.pub`, "utf8")).trim();
     await docker(["network", "create", "--label", `elm-infra-test=${prefix}`, network]);
     networkCreated = true;
     const hosts: TestHost[] = [];
     for (const name of names) {
       started.push(name);
-      await docker(["run", "-d", "--name", name, "--hostname", name, "--network", network, "--label", `elm-infra-test=${prefix}`, ...vmRunFlags(name), image]);
-      await docker(["exec", "-i", name, "sh", "-c", "umask 077 && cat > /root/.ssh/authorized_keys"], `${publicKey}\n`);
-      const ip = await docker(["inspect", "-f", `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, name]);
+      await docker([
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--hostname",
+        name,
+        "--network",
+        network,
+        "--label",
+        `elm-infra-test=${prefix}`,
+        ...vmRunFlags(name),
+        image,
+      ]);
+      await docker(
+        ["exec", "-i", name, "sh", "-c", "umask 077 && cat > /root/.ssh/authorized_keys"],
+        `${publicKey}\n`,
+      );
+      const ip = await docker([
+        "inspect",
+        "-f",
+        `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`,
+        name,
+      ]);
       hosts.push({ name, ip: ip.trim(), sshPort: 22, privateKeyPath });
     }
-    await Promise.all(hosts.map((h) => waitForSshBanner(h.ip, h.sshPort, options.sshTimeoutMs ?? 120_000)));
+    await Promise.all(
+      hosts.map((h) => waitForSshBanner(h.ip, h.sshPort, options.sshTimeoutMs ?? 120_000)),
+    );
     return {
       hosts,
       prefix,
@@ -131,7 +189,8 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHostFl
       publicKey,
       knownHostsPath: join(workDir, "known_hosts"),
       workDir,
-      exec: (host, argv, input) => docker(["exec", ...(input !== undefined ? ["-i"] : []), host.name, ...argv], input),
+      exec: (host, argv, input) =>
+        docker(["exec", ...(input !== undefined ? ["-i"] : []), host.name, ...argv], input),
       collectLogs,
       stop,
     };

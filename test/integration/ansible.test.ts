@@ -29,7 +29,11 @@ beforeAll(async () => {
       { name: worker!.name, address: worker!.ip, group: "workers" },
     ]),
   );
-  connection = { inventoryPath, privateKeyPath: fleet.privateKeyPath, knownHostsPath: fleet.knownHostsPath };
+  connection = {
+    inventoryPath,
+    privateKeyPath: fleet.privateKeyPath,
+    knownHostsPath: fleet.knownHostsPath,
+  };
 });
 
 afterAll(async () => {
@@ -46,25 +50,40 @@ describe("ansible against host containers", () => {
   it("reaches every host over SSH with the key and gathers its facts", async () => {
     const lines: string[] = [];
     const events: AnsibleEvent[] = [];
-    const facts = await gatherFacts(connection, { onLine: (l) => lines.push(l), onEvent: (e) => events.push(e), timeoutMs: 300_000 });
+    const facts = await gatherFacts(connection, {
+      onLine: (l) => lines.push(l),
+      onEvent: (e) => events.push(e),
+      timeoutMs: 300_000,
+    });
 
     for (const host of fleet.hosts) {
       const f = facts[host.name];
       expect(f, `facts of ${host.name}`).toBeDefined();
-      expect(f).toMatchObject({ ansible_distribution: "Debian", ansible_distribution_major_version: "12", ansible_hostname: host.name });
+      expect(f).toMatchObject({
+        ansible_distribution: "Debian",
+        ansible_distribution_major_version: "12",
+        ansible_hostname: host.name,
+      });
       expect(f!.ansible_all_ipv4_addresses).toContain(host.ip);
     }
     expect(lines.some((l) => l.startsWith("PLAY RECAP"))).toBe(true);
     const recaps = events.filter((e) => e.kind === "recap");
     expect(recaps.map((r) => r.host).sort()).toEqual(fleet.hosts.map((h) => h.name).sort());
-    expect(recaps.every((r) => r.kind === "recap" && r.counts.ok === 2 && r.counts.failed === 0)).toBe(true);
+    expect(
+      recaps.every((r) => r.kind === "recap" && r.counts.ok === 2 && r.counts.failed === 0),
+    ).toBe(true);
   });
 
   it("pins host keys in the file the ssh2 client checks", async () => {
     const pinned = await readFile(fleet.knownHostsPath, "utf8");
     expect(pinned.trim().split("\n").length).toBeGreaterThanOrEqual(fleet.hosts.length);
     // OpenSSH wrote these lines (possibly hashed); ssh2 must accept them without adding its own.
-    const ssh = await connectSsh({ host: fleet.hosts[0]!.ip, privateKeyPath: fleet.privateKeyPath, knownHostsPath: fleet.knownHostsPath, hostKeyPolicy: "require-pinned" });
+    const ssh = await connectSsh({
+      host: fleet.hosts[0]!.ip,
+      privateKeyPath: fleet.privateKeyPath,
+      knownHostsPath: fleet.knownHostsPath,
+      hostKeyPolicy: "require-pinned",
+    });
     try {
       expect((await ssh.exec("hostname")).stdout.trim()).toBe(fleet.hosts[0]!.name);
     } finally {
@@ -88,12 +107,20 @@ describe("ansible against host containers", () => {
         "",
       ].join("\n"),
     );
-    const run = runAnsible(buildPlaybookCommand({ ...connection, playbookPath }), { timeoutMs: 300_000 });
+    const run = runAnsible(buildPlaybookCommand({ ...connection, playbookPath }), {
+      timeoutMs: 300_000,
+    });
     await expect(run).rejects.toBeInstanceOf(AnsibleRunError);
     const error = (await run.catch((e: unknown) => e)) as AnsibleRunError;
     const worker = fleet.hosts[1]!.name;
     expect(error.failures).toEqual([
-      { host: worker, task: "Refuse to run on a worker", unreachable: false, message: "non-zero return code: worker says no", ignored: false },
+      {
+        host: worker,
+        task: "Refuse to run on a worker",
+        unreachable: false,
+        message: "non-zero return code: worker says no",
+        ignored: false,
+      },
     ]);
     expect(error.message).toContain(`task "Refuse to run on a worker" on ${worker}`);
     expect(error.recap[fleet.hosts[0]!.name]).toMatchObject({ failed: 0, skipped: 1 });

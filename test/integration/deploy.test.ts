@@ -31,11 +31,23 @@ interface Run {
 }
 
 async function elmInfra(args: string[], options: { json?: boolean } = {}): Promise<Run> {
-  const res = await execa("node", [cli, ...args, "--config", join(dir, "cluster.yaml"), "--target", "test", ...(options.json === false ? [] : ["--json"])], {
-    reject: false,
-    timeout: 300_000,
-    env: { CI: "true" },
-  });
+  const res = await execa(
+    "node",
+    [
+      cli,
+      ...args,
+      "--config",
+      join(dir, "cluster.yaml"),
+      "--target",
+      "test",
+      ...(options.json === false ? [] : ["--json"]),
+    ],
+    {
+      reject: false,
+      timeout: 300_000,
+      env: { CI: "true" },
+    },
+  );
   const events = res.stdout
     .split("\n")
     .filter((l) => l.startsWith("{"))
@@ -49,8 +61,14 @@ function errorOf(run: Run): string {
 }
 
 /** Ask Traefik's entrypoint as a visitor would; returns the X-Elm-Version header. */
-async function visit(host: string, headers: Record<string, string> = {}): Promise<string | undefined> {
-  const res = await request(`${cluster.traefik.entrypoint}/`, { headers: { host, ...headers }, headersTimeout: 5000 });
+async function visit(
+  host: string,
+  headers: Record<string, string> = {},
+): Promise<string | undefined> {
+  const res = await request(`${cluster.traefik.entrypoint}/`, {
+    headers: { host, ...headers },
+    headersTimeout: 5000,
+  });
   await res.body.text();
   const v = res.headers["x-elm-version"];
   return res.statusCode === 200 ? (Array.isArray(v) ? v[0] : v) : `status ${res.statusCode}`;
@@ -120,10 +138,17 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
     const promoted = tasks.indexOf("started Promote the canary");
     expect(proven).toBeGreaterThan(-1);
     expect(promoted).toBeGreaterThan(proven);
-    expect(run.events.some((e) => e.type === "log" && /canary answers v2 through Traefik/.test(String(e.message)))).toBe(true);
+    expect(
+      run.events.some(
+        (e) => e.type === "log" && /canary answers v2 through Traefik/.test(String(e.message)),
+      ),
+    ).toBe(true);
     expect(await visit("elm-lang.org")).toBe("v2");
     expect(await visit("www.elm-lang.org")).toBe("v2");
-    const result = run.events.find((e) => e.type === "result")?.data as { previousVersion: string; outcome: string };
+    const result = run.events.find((e) => e.type === "result")?.data as {
+      previousVersion: string;
+      outcome: string;
+    };
     expect(result).toMatchObject({ previousVersion: "v1", outcome: "deployed" });
   });
 
@@ -151,12 +176,19 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
     const status = await elmInfra(["status"]);
     expect(status.exitCode, errorOf(status)).toBe(0);
     const data = status.events.find((e) => e.type === "result")?.data as {
-      services: Array<{ service: string; version: string; allocations: Array<{ version: string; healthy: boolean; status: string }>; traefik: { routerStatus: string; servers: Record<string, string> } }>;
+      services: Array<{
+        service: string;
+        version: string;
+        allocations: Array<{ version: string; healthy: boolean; status: string }>;
+        traefik: { routerStatus: string; servers: Record<string, string> };
+      }>;
     };
     const site = data.services.find((s) => s.service === "elm-lang.org")!;
     expect(site.version).toBe("v1");
     expect(site.allocations).toHaveLength(2);
-    expect(site.allocations.every((a) => a.version === "v1" && a.status === "running" && a.healthy)).toBe(true);
+    expect(
+      site.allocations.every((a) => a.version === "v1" && a.status === "running" && a.healthy),
+    ).toBe(true);
     expect(site.traefik.routerStatus).toBe("enabled");
     expect(Object.values(site.traefik.servers).length).toBeGreaterThanOrEqual(2);
     expect(Object.values(site.traefik.servers).every((v) => v === "UP")).toBe(true);
@@ -164,12 +196,18 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
 
   it("refuses a second deploy while the lock is held, naming the holder", async () => {
     const consul = new ConsulClient({ address: cluster.consul.http });
-    const lock = await acquireLock(consul, "elm-infra/locks/deploy", { holder: "alice@laptop (pid 42)", command: "deploy elm-lang.org@v2", since: "2026-11-21T10:00:00Z" });
+    const lock = await acquireLock(consul, "elm-infra/locks/deploy", {
+      holder: "alice@laptop (pid 42)",
+      command: "deploy elm-lang.org@v2",
+      since: "2026-11-21T10:00:00Z",
+    });
     try {
       const before = (await nomad.readJob("elm-lang.org"))?.Version;
       const run = await elmInfra(["deploy", "elm-lang.org@v2", "--yes"]);
       expect(run.exitCode).toBe(3);
-      expect(errorOf(run)).toMatch(/locked by alice@laptop \(pid 42\) \(deploy elm-lang.org@v2\) since 2026-11-21T10:00:00Z/);
+      expect(errorOf(run)).toMatch(
+        /locked by alice@laptop \(pid 42\) \(deploy elm-lang.org@v2\) since 2026-11-21T10:00:00Z/,
+      );
       expect((await nomad.readJob("elm-lang.org"))?.Version).toBe(before);
     } finally {
       await lock.release();
@@ -177,7 +215,10 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
   });
 
   it("two deploys at once: one refuses with the lock holder", async () => {
-    const [a, b] = await Promise.all([elmInfra(["deploy", "elm-lang.org@v2", "--yes"]), elmInfra(["deploy", "elm-lang.org@v2", "--yes"])]);
+    const [a, b] = await Promise.all([
+      elmInfra(["deploy", "elm-lang.org@v2", "--yes"]),
+      elmInfra(["deploy", "elm-lang.org@v2", "--yes"]),
+    ]);
     const codes = [a.exitCode, b.exitCode].sort();
     expect(codes).toEqual([0, 3]);
     const refused = a.exitCode === 3 ? a : b;
@@ -187,14 +228,35 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
   });
 
   it("refuses to register a job that changed between plan and register (EnforceIndex)", async () => {
-    const config = { root: dir, target: { registry: "local", domains: {} } as never, services: { "elm-lang.org": { job: join(repo, "jobs/elm-lang.org.nomad.hbs"), image: "elm-lang.org", hostnames: ["elm-lang.org"], healthPath: "/health", port: 8080, count: 2, resources: { cpu: 50, memory: 32 } } } };
-    const job = await nomad.parseJob(await renderServiceJob(config as never, { service: "elm-lang.org", version: "v1" }));
+    const config = {
+      root: dir,
+      target: { registry: "local", domains: {} } as never,
+      services: {
+        "elm-lang.org": {
+          job: join(repo, "jobs/elm-lang.org.nomad.hbs"),
+          image: "elm-lang.org",
+          hostnames: ["elm-lang.org"],
+          healthPath: "/health",
+          port: 8080,
+          count: 2,
+          resources: { cpu: 50, memory: 32 },
+        },
+      },
+    };
+    const job = await nomad.parseJob(
+      await renderServiceJob(config as never, { service: "elm-lang.org", version: "v1" }),
+    );
     const plan = await nomad.planJob(job);
     const current = (await nomad.readJob("elm-lang.org"))!;
     // Someone else changes the job after our plan.
-    await nomad.registerJob({ ...current, Meta: { ...current.Meta, note: "changed behind your back" } }, current.JobModifyIndex!);
+    await nomad.registerJob(
+      { ...current, Meta: { ...current.Meta, note: "changed behind your back" } },
+      current.JobModifyIndex!,
+    );
     await expect(nomad.registerJob(job, plan.JobModifyIndex)).rejects.toThrow(ConflictError);
-    await expect(nomad.registerJob(job, plan.JobModifyIndex)).rejects.toThrow(/the job changed since the plan/);
+    await expect(nomad.registerJob(job, plan.JobModifyIndex)).rejects.toThrow(
+      /the job changed since the plan/,
+    );
   });
 
   it("refuses hostile versions before any change", async () => {
@@ -208,8 +270,12 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
   });
 
   it("keeps hostile template values inside their HCL strings, as Nomad itself parses them", async () => {
-    const hostile = 'x" }\n  task "evil" { driver = "raw_exec" }\n  meta { y = "${node.unique.name} %{ if true }';
-    const hcl = renderTemplate('job "probe" {\n  meta {\n    note = "{{note}}"\n  }\n  group "g" {\n    task "t" {\n      driver = "docker"\n      config { image = "elm-infra/tiny:latest" }\n    }\n  }\n}\n', { note: hostile });
+    const hostile =
+      'x" }\n  task "evil" { driver = "raw_exec" }\n  meta { y = "${node.unique.name} %{ if true }';
+    const hcl = renderTemplate(
+      'job "probe" {\n  meta {\n    note = "{{note}}"\n  }\n  group "g" {\n    task "t" {\n      driver = "docker"\n      config { image = "elm-infra/tiny:latest" }\n    }\n  }\n}\n',
+      { note: hostile },
+    );
     const job = await nomad.parseJob(hcl);
     expect(job.Meta?.note).toBe(hostile);
     expect(job.TaskGroups?.[0]?.Tasks?.map((t) => t.Name)).toEqual(["t"]);

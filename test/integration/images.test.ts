@@ -70,7 +70,14 @@ function harness(configFile: string, target = "local"): Harness {
   const lines: string[] = [];
   const sink = { write: (chunk: string) => lines.push(...chunk.split("\n").filter(Boolean)) };
   const output = new Output("plain", true, sink, sink);
-  const options = { config: configFile, target, yes: true, dryRun: false, json: false, verbose: true };
+  const options = {
+    config: configFile,
+    target,
+    yes: true,
+    dryRun: false,
+    json: false,
+    verbose: true,
+  };
   return { ctx: createContext(options, output, new AbortController().signal, false), lines };
 }
 
@@ -92,10 +99,22 @@ beforeAll(async () => {
   }
   work = await mkdtemp(join(tmpdir(), "elm-infra-images-"));
   keyFile = join(work, "id_ed25519");
-  await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "elm-infra-test", "-f", keyFile]);
+  await execa("ssh-keygen", [
+    "-q",
+    "-t",
+    "ed25519",
+    "-N",
+    "",
+    "-C",
+    "elm-infra-test",
+    "-f",
+    keyFile,
+  ]);
   // The repository's services, with two targets of our own: `local` (no registry, our SSH key)
   // and `production`, whose registry is a closed loopback port so a push fails without leaving.
-  const repoCluster = load(await readFile(join(repo, "cluster.yaml"), "utf8")) as { services: unknown };
+  const repoCluster = load(await readFile(join(repo, "cluster.yaml"), "utf8")) as {
+    services: unknown;
+  };
   const target = {
     provider: "local",
     region: "local",
@@ -110,7 +129,10 @@ beforeAll(async () => {
     configFile,
     dump({
       defaultTarget: "local",
-      targets: { local: { ...target, registry: "local" }, production: { ...target, registry: "127.0.0.1:1/elm-lang" } },
+      targets: {
+        local: { ...target, registry: "local" },
+        production: { ...target, registry: "127.0.0.1:1/elm-lang" },
+      },
       services: repoCluster.services,
     }),
   );
@@ -118,7 +140,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const name of containers) await execa("docker", ["rm", "-f", "-v", name], { reject: false });
-  for (const name of volumes) await execa("docker", ["volume", "rm", "-f", name], { reject: false });
+  for (const name of volumes)
+    await execa("docker", ["volume", "rm", "-f", name], { reject: false });
   for (const ref of images) await execa("docker", ["rmi", "-f", ref], { reject: false });
   if (work) await rm(work, { recursive: true, force: true });
 });
@@ -129,14 +152,20 @@ describe("elm-lang.org image", () => {
   it("builds from the site folder, runs as non-root and answers /health with its version", async () => {
     const { ctx, lines } = harness(configFile);
     images.push(ref);
-    const result = await buildImage(ctx, `elm-lang.org@${version}`, imageOptions("elm-lang.org", { context: join(sites, "elm-lang.org/site") }));
+    const result = await buildImage(
+      ctx,
+      `elm-lang.org@${version}`,
+      imageOptions("elm-lang.org", { context: join(sites, "elm-lang.org/site") }),
+    );
 
     expect(result.ref).toBe(ref);
     expect(result.imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(result.delivery.kind).toBe("tagged");
     expect(lines.join("\n")).toMatch(/Step \d+\/\d+ : COPY dist\/ \/srv\/site\//);
     expect(await docker("image", "inspect", "-f", "{{.Id}}", ref)).toBe(result.imageId);
-    const labels = JSON.parse(await docker("image", "inspect", "-f", "{{json .Config.Labels}}", ref));
+    const labels = JSON.parse(
+      await docker("image", "inspect", "-f", "{{json .Config.Labels}}", ref),
+    );
     expect(labels["org.opencontainers.image.version"]).toBe(version);
     expect(labels["org.opencontainers.image.title"]).toBe("elm-lang.org");
     expect(await docker("image", "inspect", "-f", "{{.Config.User}}", ref)).toBe("site");
@@ -176,7 +205,11 @@ describe("package.elm-lang.org image", () => {
 
     const { ctx } = harness(configFile);
     images.push(ref);
-    const result = await buildImage(ctx, `package.elm-lang.org@${version}`, imageOptions("package.elm-lang.org", { context }));
+    const result = await buildImage(
+      ctx,
+      `package.elm-lang.org@${version}`,
+      imageOptions("package.elm-lang.org", { context }),
+    );
     expect(result.imageId).toMatch(/^sha256:/);
     expect(await docker("run", "--rm", "--entrypoint", "ls", ref, "-A", "/data")).toBe("");
     expect(await docker("image", "inspect", "-f", "{{.Config.User}}", ref)).toBe("packages");
@@ -185,8 +218,21 @@ describe("package.elm-lang.org image", () => {
     volumes.push(volume);
     await docker("volume", "create", volume);
     // Seed the volume as the bring-up would: the package data, owned by the server's uid.
-    await docker("run", "--rm", "-v", `${volume}:/data`, "-v", `${join(sites, "package.elm-lang.org/data")}:/seed:ro`, "--user", "0",
-      "--entrypoint", "sh", ref, "-c", "cp -R /seed/. /data/ && chown -R 10001:10001 /data");
+    await docker(
+      "run",
+      "--rm",
+      "-v",
+      `${volume}:/data`,
+      "-v",
+      `${join(sites, "package.elm-lang.org/data")}:/seed:ro`,
+      "--user",
+      "0",
+      "--entrypoint",
+      "sh",
+      ref,
+      "-c",
+      "cp -R /seed/. /data/ && chown -R 10001:10001 /data",
+    );
 
     const url = await runPublished(ref, `elm-it-package-${run}`, ["-v", `${volume}:/data`]);
     const health = await fetchWhenUp(`${url}/health`);
@@ -215,7 +261,9 @@ describe("refusals and failures", () => {
     const message = (error as Error).message;
     expect(message).toMatch(/failed at Step 4\/\d+ : RUN echo "checking the site in \/srv\/site"/);
     expect(message).toContain("checking the site in /srv/site");
-    expect(message).toMatch(/\| ls: cannot access '\/srv\/site\/missing-page\.html': No such file or directory/);
+    expect(message).toMatch(
+      /\| ls: cannot access '\/srv\/site\/missing-page\.html': No such file or directory/,
+    );
     expect(message).toMatch(/returned a non-zero code: 2/);
     expect(message).not.toMatch(/^\s*\| never printed$/m);
     expect(await imageExists(ref)).toBe(false);
@@ -223,21 +271,37 @@ describe("refusals and failures", () => {
 
   it("refuses an invalid tag before building anything", async () => {
     const { ctx, lines } = harness(configFile);
-    const error = await buildImage(ctx, "elm-lang.org@1.0;rm -rf", imageOptions("elm-lang.org", { context: "/nonexistent" })).catch((e: unknown) => e);
+    const error = await buildImage(
+      ctx,
+      "elm-lang.org@1.0;rm -rf",
+      imageOptions("elm-lang.org", { context: "/nonexistent" }),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toMatch(/invalid version "1.0;rm -rf"/);
     expect(lines.join("\n")).not.toMatch(/Build/);
-    const latest = await buildImage(ctx, "elm-lang.org@latest", imageOptions("elm-lang.org")).catch((e: unknown) => e);
+    const latest = await buildImage(ctx, "elm-lang.org@latest", imageOptions("elm-lang.org")).catch(
+      (e: unknown) => e,
+    );
     expect(latest).toBeInstanceOf(UsageError);
   });
 
   it("says clearly when the context is missing", async () => {
     const { ctx } = harness(configFile);
-    const missing = await buildImage(ctx, `elm-lang.org@${version}`, imageOptions("elm-lang.org", { context: join(work, "no-such-site") })).catch((e: unknown) => e);
+    const missing = await buildImage(
+      ctx,
+      `elm-lang.org@${version}`,
+      imageOptions("elm-lang.org", { context: join(work, "no-such-site") }),
+    ).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(UsageError);
-    expect((missing as UsageError).message).toContain(`the build context ${join(work, "no-such-site")} does not exist`);
+    expect((missing as UsageError).message).toContain(
+      `the build context ${join(work, "no-such-site")} does not exist`,
+    );
     expect((missing as UsageError).hint).toMatch(/--context/);
-    const absent = await buildImage(ctx, `elm-lang.org@${version}`, imageOptions("elm-lang.org")).catch((e: unknown) => e);
+    const absent = await buildImage(
+      ctx,
+      `elm-lang.org@${version}`,
+      imageOptions("elm-lang.org"),
+    ).catch((e: unknown) => e);
     expect(absent).toBeInstanceOf(UsageError);
     expect((absent as Error).message).toMatch(/missing --context/);
   });
@@ -249,10 +313,20 @@ describe("refusals and failures", () => {
     try {
       const { ctx, lines } = harness(configFile, "production");
       images.push(`127.0.0.1:1/elm-lang/elm-lang.org:${version}`);
-      const error = await buildImage(ctx, `elm-lang.org@${version}`, imageOptions("elm-lang.org", { context: join(sites, "elm-lang.org/site") })).catch((e: unknown) => e);
+      const error = await buildImage(
+        ctx,
+        `elm-lang.org@${version}`,
+        imageOptions("elm-lang.org", { context: join(sites, "elm-lang.org/site") }),
+      ).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(OperationError);
-      expect((error as Error).message).toMatch(/pushing 127\.0\.0\.1:1\/elm-lang\/elm-lang\.org:it-\S+ failed/);
-      const everything = [(error as Error).message, (error as OperationError).hint ?? "", ...lines].join("\n");
+      expect((error as Error).message).toMatch(
+        /pushing 127\.0\.0\.1:1\/elm-lang\/elm-lang\.org:it-\S+ failed/,
+      );
+      const everything = [
+        (error as Error).message,
+        (error as OperationError).hint ?? "",
+        ...lines,
+      ].join("\n");
       expect(everything).not.toContain(password);
       expect(everything).not.toContain(Buffer.from(password).toString("base64").slice(0, 16));
     } finally {
@@ -262,78 +336,148 @@ describe("refusals and failures", () => {
   });
 });
 
-const hostAvailable = (await execa("docker", ["image", "inspect", hostImage], { reject: false })).exitCode === 0;
+const hostAvailable =
+  (await execa("docker", ["image", "inspect", hostImage], { reject: false })).exitCode === 0;
 
-describe.skipIf(!hostAvailable)(`shipping to a host container's nested engine (needs ${hostImage})`, () => {
-  const host = `elm-it-host-${run}`;
-  const ref = `elm-lang.org:ship-${run}`;
-  let address: string;
+describe.skipIf(!hostAvailable)(
+  `shipping to a host container's nested engine (needs ${hostImage})`,
+  () => {
+    const host = `elm-it-host-${run}`;
+    const ref = `elm-lang.org:ship-${run}`;
+    let address: string;
 
-  beforeAll(async () => {
-    containers.push(host);
-    volumes.push(`${host}-docker`);
-    await docker("run", "-d", "--name", host, "--hostname", host,
-      "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
-      "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-      "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-      "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", `${host}-docker:/var/lib/docker`,
-      hostImage);
-    const publicKey = await readFile(`${keyFile}.pub`, "utf8");
-    await execa("docker", ["exec", "-i", host, "sh", "-c", "mkdir -p /root/.ssh && cat >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys"], { input: publicKey });
-    address = await docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", host);
-    for (let i = 0; ; i++) {
-      const up = await execa("docker", ["exec", host, "sh", "-c", "systemctl is-active ssh docker && docker info >/dev/null"], { reject: false });
-      if (up.exitCode === 0) break;
-      if (i >= 90) throw new Error(`${host}: sshd and the nested dockerd did not come up in 90 s:\n${up.stdout}\n${up.stderr}`);
-      await new Promise((r) => setTimeout(r, 1_000));
-    }
-  });
+    beforeAll(async () => {
+      containers.push(host);
+      volumes.push(`${host}-docker`);
+      await docker(
+        "run",
+        "-d",
+        "--name",
+        host,
+        "--hostname",
+        host,
+        "--cap-add",
+        "ALL",
+        "--cap-drop",
+        "SYS_RESOURCE",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--security-opt",
+        "apparmor=unconfined",
+        "--cgroupns=host",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+        "-v",
+        `${host}-docker:/var/lib/docker`,
+        hostImage,
+      );
+      const publicKey = await readFile(`${keyFile}.pub`, "utf8");
+      await execa(
+        "docker",
+        [
+          "exec",
+          "-i",
+          host,
+          "sh",
+          "-c",
+          "mkdir -p /root/.ssh && cat >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys",
+        ],
+        { input: publicKey },
+      );
+      address = await docker(
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        host,
+      );
+      for (let i = 0; ; i++) {
+        const up = await execa(
+          "docker",
+          ["exec", host, "sh", "-c", "systemctl is-active ssh docker && docker info >/dev/null"],
+          { reject: false },
+        );
+        if (up.exitCode === 0) break;
+        if (i >= 90)
+          throw new Error(
+            `${host}: sshd and the nested dockerd did not come up in 90 s:\n${up.stdout}\n${up.stderr}`,
+          );
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    });
 
-  it("ships over SSH; the worker holds the same image ID and runs it", async () => {
-    const { ctx } = harness(configFile);
-    images.push(ref);
-    const result = await buildImage(ctx, `elm-lang.org@ship-${run}`, imageOptions("elm-lang.org", {
-      context: join(sites, "elm-lang.org/site"),
-      hosts: [`root@${address}:22`],
-    }));
-    images.push(result.imageId!); // rebuilt below: this ID is left untagged then
-    expect(result.delivery.kind).toBe("shipped");
-    if (result.delivery.kind !== "shipped") return;
-    expect(result.delivery.shipment.complete).toBe(true);
-    expect(result.delivery.shipment.workers).toEqual([{ worker: `${address}:22`, state: "loaded", imageId: result.imageId }]);
-    expect(await docker("exec", host, "docker", "image", "inspect", "-f", "{{.Id}}", ref)).toBe(result.imageId);
+    it("ships over SSH; the worker holds the same image ID and runs it", async () => {
+      const { ctx } = harness(configFile);
+      images.push(ref);
+      const result = await buildImage(
+        ctx,
+        `elm-lang.org@ship-${run}`,
+        imageOptions("elm-lang.org", {
+          context: join(sites, "elm-lang.org/site"),
+          hosts: [`root@${address}:22`],
+        }),
+      );
+      images.push(result.imageId!); // rebuilt below: this ID is left untagged then
+      expect(result.delivery.kind).toBe("shipped");
+      if (result.delivery.kind !== "shipped") return;
+      expect(result.delivery.shipment.complete).toBe(true);
+      expect(result.delivery.shipment.workers).toEqual([
+        { worker: `${address}:22`, state: "loaded", imageId: result.imageId },
+      ]);
+      expect(await docker("exec", host, "docker", "image", "inspect", "-f", "{{.Id}}", ref)).toBe(
+        result.imageId,
+      );
 
-    await docker("exec", host, "docker", "run", "-d", "--name", "site", "-p", "8080:8080", ref);
-    const health = await fetchWhenUp(`http://${address}:8080/health`);
-    expect(health.status).toBe(200);
-    expect(health.headers.get("x-elm-version")).toBe(`ship-${run}`);
-  });
+      await docker("exec", host, "docker", "run", "-d", "--name", "site", "-p", "8080:8080", ref);
+      const health = await fetchWhenUp(`http://${address}:8080/health`);
+      expect(health.status).toBe(200);
+      expect(health.headers.get("x-elm-version")).toBe(`ship-${run}`);
+    });
 
-  it("sends nothing to a worker that already has the image, and reports a half-shipped version", async () => {
-    const local = DockerClient.local();
-    const key = await readFile(keyFile);
-    const worker = { name: "worker-1", docker: DockerClient.overSsh({ host: address, username: "root", privateKey: key }) };
-    const gone = { name: "worker-2", docker: DockerClient.overSsh({ host: "127.0.0.1", port: 1, username: "root", privateKey: key }) };
+    it("sends nothing to a worker that already has the image, and reports a half-shipped version", async () => {
+      const local = DockerClient.local();
+      const key = await readFile(keyFile);
+      const worker = {
+        name: "worker-1",
+        docker: DockerClient.overSsh({ host: address, username: "root", privateKey: key }),
+      };
+      const gone = {
+        name: "worker-2",
+        docker: DockerClient.overSsh({
+          host: "127.0.0.1",
+          port: 1,
+          username: "root",
+          privateKey: key,
+        }),
+      };
 
-    const again = await shipImage(local, ref, [worker]);
-    expect(again.complete).toBe(true);
-    expect(again.workers[0]!.state).toBe("present");
+      const again = await shipImage(local, ref, [worker]);
+      expect(again.complete).toBe(true);
+      expect(again.workers[0]!.state).toBe("present");
 
-    const half = await shipImage(local, ref, [worker, gone]);
-    expect(half.complete).toBe(false);
-    expect(half.workers.map((w) => w.state)).toEqual(["present", "failed"]);
+      const half = await shipImage(local, ref, [worker, gone]);
+      expect(half.complete).toBe(false);
+      expect(half.workers.map((w) => w.state)).toEqual(["present", "failed"]);
 
-    const other = await checkWorkers(ref, `sha256:${"0".repeat(64)}`, [worker]);
-    expect(other.complete).toBe(false);
-    expect(other.workers[0]!.state).toBe("mismatch");
+      const other = await checkWorkers(ref, `sha256:${"0".repeat(64)}`, [worker]);
+      expect(other.complete).toBe(false);
+      expect(other.workers[0]!.state).toBe("mismatch");
 
-    const { ctx } = harness(configFile);
-    const error = await buildImage(ctx, `elm-lang.org@ship-${run}`, imageOptions("elm-lang.org", {
-      context: join(sites, "elm-lang.org/site"),
-      hosts: [`root@${address}`, "root@127.0.0.1:1"],
-    })).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OperationError);
-    expect((error as Error).message).toMatch(/is on 1 of 2 workers/);
-    expect((error as Error).message).toMatch(/127\.0\.0\.1:1: failed/);
-  });
-});
+      const { ctx } = harness(configFile);
+      const error = await buildImage(
+        ctx,
+        `elm-lang.org@ship-${run}`,
+        imageOptions("elm-lang.org", {
+          context: join(sites, "elm-lang.org/site"),
+          hosts: [`root@${address}`, "root@127.0.0.1:1"],
+        }),
+      ).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OperationError);
+      expect((error as Error).message).toMatch(/is on 1 of 2 workers/);
+      expect((error as Error).message).toMatch(/127\.0\.0\.1:1: failed/);
+    });
+  },
+);

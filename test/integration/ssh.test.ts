@@ -4,7 +4,13 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { connectSsh, HostKeyMismatchError, RemoteCommandError, SshConnectError, type SshConnection } from "../../src/ssh/index.js";
+import {
+  connectSsh,
+  HostKeyMismatchError,
+  RemoteCommandError,
+  SshConnectError,
+  type SshConnection,
+} from "../../src/ssh/index.js";
 import { startHosts, type TestHost, type TestHostFleet } from "../harness/hosts.js";
 
 let fleet: TestHostFleet;
@@ -12,7 +18,12 @@ let host: TestHost;
 const connections: SshConnection[] = [];
 
 async function connect(): Promise<SshConnection> {
-  const connection = await connectSsh({ host: host.ip, privateKeyPath: fleet.privateKeyPath, knownHostsPath: fleet.knownHostsPath, timeoutMs: 20_000 });
+  const connection = await connectSsh({
+    host: host.ip,
+    privateKeyPath: fleet.privateKeyPath,
+    knownHostsPath: fleet.knownHostsPath,
+    timeoutMs: 20_000,
+  });
   connections.push(connection);
   return connection;
 }
@@ -44,15 +55,23 @@ describe("ssh client against a real sshd", () => {
 
     const checked = ssh.exec("echo oops >&2; exit 3", { check: true });
     await expect(checked).rejects.toBeInstanceOf(RemoteCommandError);
-    await expect(checked).rejects.toMatchObject({ status: 3, stderr: "oops\n", message: expect.stringMatching(/exited with 3:\noops/) });
+    await expect(checked).rejects.toMatchObject({
+      status: 3,
+      stderr: "oops\n",
+      message: expect.stringMatching(/exited with 3:\noops/),
+    });
 
-    expect((await ssh.exec("cat", { stdin: "fed through stdin" })).stdout).toBe("fed through stdin");
+    expect((await ssh.exec("cat", { stdin: "fed through stdin" })).stdout).toBe(
+      "fed through stdin",
+    );
   });
 
   it("pins the host key on first contact and accepts it afterwards", async () => {
     const pinned = (await readFile(fleet.knownHostsPath, "utf8")).trim().split("\n");
     expect(pinned).toHaveLength(1);
-    expect(pinned[0]).toMatch(new RegExp(`^${host.ip.replace(/\./g, "\\.")} ssh-ed25519 [A-Za-z0-9+/=]+$`));
+    expect(pinned[0]).toMatch(
+      new RegExp(`^${host.ip.replace(/\./g, "\\.")} ssh-ed25519 [A-Za-z0-9+/=]+$`),
+    );
     // The pin is the key the server really has.
     const serverKey = await fleet.exec(host, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
     expect(pinned[0]!.split(" ")[2]).toBe(serverKey.split(" ")[1]);
@@ -64,24 +83,38 @@ describe("ssh client against a real sshd", () => {
 
   it("refuses a key that is not authorized", async () => {
     const strangerKey = join(fleet.workDir, "stranger");
-    await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", strangerKey], { stdin: "ignore" });
-    const attempt = connectSsh({ host: host.ip, privateKeyPath: strangerKey, knownHostsPath: fleet.knownHostsPath, timeoutMs: 20_000 });
+    await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", strangerKey], {
+      stdin: "ignore",
+    });
+    const attempt = connectSsh({
+      host: host.ip,
+      privateKeyPath: strangerKey,
+      knownHostsPath: fleet.knownHostsPath,
+      timeoutMs: 20_000,
+    });
     await expect(attempt).rejects.toBeInstanceOf(SshConnectError);
-    await expect(attempt).rejects.toMatchObject({ hint: expect.stringContaining("did not accept the key") });
+    await expect(attempt).rejects.toMatchObject({
+      hint: expect.stringContaining("did not accept the key"),
+    });
   });
 
   it("forwards a 127.0.0.1 port to a server listening only inside the host", async () => {
     const ssh = await connect();
     const token = `elm-infra-${Date.now()}`;
     await ssh.exec(`mkdir -p /srv/www && echo ${token} > /srv/www/token.txt`, { check: true });
-    await ssh.exec("systemd-run --unit=elm-infra-test-http python3 -m http.server 8080 --bind 127.0.0.1 --directory /srv/www", { check: true });
+    await ssh.exec(
+      "systemd-run --unit=elm-infra-test-http python3 -m http.server 8080 --bind 127.0.0.1 --directory /srv/www",
+      { check: true },
+    );
 
     const forward = await ssh.forwardLocalPort("127.0.0.1", 8080);
     expect(forward.localPort).toBeGreaterThan(0);
     let body = "";
     for (let attempt = 0; attempt < 40 && body === ""; attempt++) {
       try {
-        const response = await fetch(`http://127.0.0.1:${forward.localPort}/token.txt`, { signal: AbortSignal.timeout(3_000) });
+        const response = await fetch(`http://127.0.0.1:${forward.localPort}/token.txt`, {
+          signal: AbortSignal.timeout(3_000),
+        });
         body = response.ok ? await response.text() : "";
       } catch {
         await new Promise((resolve) => setTimeout(resolve, 250));
@@ -90,14 +123,27 @@ describe("ssh client against a real sshd", () => {
     expect(body).toBe(`${token}\n`);
 
     await forward.close();
-    await expect(fetch(`http://127.0.0.1:${forward.localPort}/token.txt`, { signal: AbortSignal.timeout(3_000) })).rejects.toThrow();
+    await expect(
+      fetch(`http://127.0.0.1:${forward.localPort}/token.txt`, {
+        signal: AbortSignal.timeout(3_000),
+      }),
+    ).rejects.toThrow();
   });
 
   it("refuses the host after its host key changed, and keeps the old pin", async () => {
     const before = await readFile(fleet.knownHostsPath, "utf8");
-    await fleet.exec(host, ["sh", "-c", "rm -f /etc/ssh/ssh_host_* && ssh-keygen -q -A && systemctl restart ssh"]);
+    await fleet.exec(host, [
+      "sh",
+      "-c",
+      "rm -f /etc/ssh/ssh_host_* && ssh-keygen -q -A && systemctl restart ssh",
+    ]);
 
-    const attempt = connectSsh({ host: host.ip, privateKeyPath: fleet.privateKeyPath, knownHostsPath: fleet.knownHostsPath, timeoutMs: 20_000 });
+    const attempt = connectSsh({
+      host: host.ip,
+      privateKeyPath: fleet.privateKeyPath,
+      knownHostsPath: fleet.knownHostsPath,
+      timeoutMs: 20_000,
+    });
     await expect(attempt).rejects.toBeInstanceOf(HostKeyMismatchError);
     await expect(attempt).rejects.toMatchObject({
       host: host.ip,

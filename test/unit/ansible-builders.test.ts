@@ -8,22 +8,36 @@ describe("renderInventory", () => {
     const text = renderInventory(
       [
         { name: "m1", address: "10.0.0.2", group: "managers" },
-        { name: "w1", address: "10.0.0.3", port: 2222, group: "workers", vars: { nomad_class: "web" } },
+        {
+          name: "w1",
+          address: "10.0.0.3",
+          port: 2222,
+          group: "workers",
+          vars: { nomad_class: "web" },
+        },
       ],
       { vars: { datacenter: "dc1" } },
     );
     expect(load(text)).toEqual({
       all: {
-        vars: { ansible_user: "root", ansible_python_interpreter: "/usr/bin/python3", datacenter: "dc1" },
+        vars: {
+          ansible_user: "root",
+          ansible_python_interpreter: "/usr/bin/python3",
+          datacenter: "dc1",
+        },
         children: {
           managers: { hosts: { m1: { ansible_host: "10.0.0.2" } } },
-          workers: { hosts: { w1: { ansible_host: "10.0.0.3", ansible_port: 2222, nomad_class: "web" } } },
+          workers: {
+            hosts: { w1: { ansible_host: "10.0.0.3", ansible_port: 2222, nomad_class: "web" } },
+          },
         },
       },
     });
   });
   it("keeps an empty group so plays aimed at it parse", () => {
-    const parsed = load(renderInventory([{ name: "m1", address: "10.0.0.2", group: "managers" }], { user: "admin" })) as {
+    const parsed = load(
+      renderInventory([{ name: "m1", address: "10.0.0.2", group: "managers" }], { user: "admin" }),
+    ) as {
       all: { vars: { ansible_user: string }; children: { workers: { hosts: object } } };
     };
     expect(parsed.all.children.workers.hosts).toEqual({});
@@ -39,21 +53,34 @@ describe("renderInventory", () => {
   });
 });
 
-const connection = { inventoryPath: "/tmp/inv.yml", privateKeyPath: "/tmp/id_ed25519", knownHostsPath: "/tmp/known hosts" };
-const sshArgs = "-o UserKnownHostsFile='/tmp/known hosts' -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes -o PasswordAuthentication=no -o CheckHostIP=no";
+const connection = {
+  inventoryPath: "/tmp/inv.yml",
+  privateKeyPath: "/tmp/id_ed25519",
+  knownHostsPath: "/tmp/known hosts",
+};
+const sshArgs =
+  "-o UserKnownHostsFile='/tmp/known hosts' -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes -o PasswordAuthentication=no -o CheckHostIP=no";
 
 describe("buildPlaybookCommand", () => {
   it("builds ansible-playbook argv with key, pinned host keys and inventory", () => {
     const command = buildPlaybookCommand({ ...connection, playbookPath: "playbooks/ping.yml" });
     expect(command.file).toBe("ansible-playbook");
     expect(command.args).toEqual([
-      "--inventory", "/tmp/inv.yml",
-      "--private-key", "/tmp/id_ed25519",
-      "--ssh-common-args", sshArgs,
-      "--timeout", "15",
+      "--inventory",
+      "/tmp/inv.yml",
+      "--private-key",
+      "/tmp/id_ed25519",
+      "--ssh-common-args",
+      sshArgs,
+      "--timeout",
+      "15",
       "playbooks/ping.yml",
     ]);
-    expect(command.env).toMatchObject({ ANSIBLE_HOST_KEY_CHECKING: "True", ANSIBLE_STDOUT_CALLBACK: "default", ANSIBLE_NOCOLOR: "1" });
+    expect(command.env).toMatchObject({
+      ANSIBLE_HOST_KEY_CHECKING: "True",
+      ANSIBLE_STDOUT_CALLBACK: "default",
+      ANSIBLE_NOCOLOR: "1",
+    });
     expect(command.env.ANSIBLE_CACHE_PLUGIN).toBeUndefined();
   });
   it("adds limit, tags, extra vars, check, verbosity, forks, strict checking and a fact cache", () => {
@@ -71,34 +98,56 @@ describe("buildPlaybookCommand", () => {
       factCacheDir: "/tmp/facts",
     });
     expect(command.args).toEqual([
-      "--inventory", "/tmp/inv.yml",
-      "--private-key", "/tmp/id_ed25519",
-      "--ssh-common-args", sshArgs.replace("accept-new", "yes"),
-      "--timeout", "5",
-      "--forks", "10",
-      "--limit", "managers",
-      "--tags", "nomad,consul",
-      "--extra-vars", '{"version":"1.2.3"}',
+      "--inventory",
+      "/tmp/inv.yml",
+      "--private-key",
+      "/tmp/id_ed25519",
+      "--ssh-common-args",
+      sshArgs.replace("accept-new", "yes"),
+      "--timeout",
+      "5",
+      "--forks",
+      "10",
+      "--limit",
+      "managers",
+      "--tags",
+      "nomad,consul",
+      "--extra-vars",
+      '{"version":"1.2.3"}',
       "--check",
       "-vvvv",
       "site.yml",
     ]);
-    expect(command.env).toMatchObject({ ANSIBLE_CACHE_PLUGIN: "jsonfile", ANSIBLE_CACHE_PLUGIN_CONNECTION: "/tmp/facts" });
+    expect(command.env).toMatchObject({
+      ANSIBLE_CACHE_PLUGIN: "jsonfile",
+      ANSIBLE_CACHE_PLUGIN_CONNECTION: "/tmp/facts",
+    });
   });
 });
 
 describe("buildAdHocCommand", () => {
   it("builds ansible argv for a module on a pattern", () => {
-    const command = buildAdHocCommand({ ...connection, pattern: "workers", module: "ansible.builtin.command", moduleArgs: "uptime" });
+    const command = buildAdHocCommand({
+      ...connection,
+      pattern: "workers",
+      module: "ansible.builtin.command",
+      moduleArgs: "uptime",
+    });
     expect(command.file).toBe("ansible");
     expect(command.args).toEqual([
       "workers",
-      "--inventory", "/tmp/inv.yml",
-      "--private-key", "/tmp/id_ed25519",
-      "--ssh-common-args", sshArgs,
-      "--timeout", "15",
-      "--module-name", "ansible.builtin.command",
-      "--args", "uptime",
+      "--inventory",
+      "/tmp/inv.yml",
+      "--private-key",
+      "/tmp/id_ed25519",
+      "--ssh-common-args",
+      sshArgs,
+      "--timeout",
+      "15",
+      "--module-name",
+      "ansible.builtin.command",
+      "--args",
+      "uptime",
     ]);
   });
 });

@@ -3,7 +3,10 @@ import { AnsibleOutputParser } from "../../src/ansible/output.js";
 
 function parse(text: string) {
   const parser = new AnsibleOutputParser();
-  const events = text.split("\n").map((line) => parser.feed(line)).filter((e) => e !== undefined);
+  const events = text
+    .split("\n")
+    .map((line) => parser.feed(line))
+    .filter((e) => e !== undefined);
   return { events, summary: parser.result() };
 }
 
@@ -37,15 +40,45 @@ describe("AnsibleOutputParser on playbook output", () => {
       { kind: "play", name: "Configure machines" },
       { kind: "task", name: "Gathering Facts" },
       { kind: "result", host: "m1", task: "Gathering Facts", status: "ok" },
-      { kind: "failure", host: "w1", task: "Gathering Facts", unreachable: true, message: "Failed to connect to the host via ssh: Connection refused" },
+      {
+        kind: "failure",
+        host: "w1",
+        task: "Gathering Facts",
+        unreachable: true,
+        message: "Failed to connect to the host via ssh: Connection refused",
+      },
     ]);
-    expect(events).toContainEqual({ kind: "result", host: "m1", task: "Start Nomad", status: "skipping", item: "consul" });
+    expect(events).toContainEqual({
+      kind: "result",
+      host: "m1",
+      task: "Start Nomad",
+      status: "skipping",
+      item: "consul",
+    });
   });
   it("collects failures with their task and host, marking ignored ones", () => {
     expect(parse(failedRun).summary.failures).toEqual([
-      { host: "w1", task: "Gathering Facts", unreachable: true, message: "Failed to connect to the host via ssh: Connection refused", ignored: false },
-      { host: "m1", task: "Probe optional thing", unreachable: false, message: "optional is missing", ignored: true },
-      { host: "m1", task: "Start Nomad", unreachable: false, message: "Unit nomad.service not found.", ignored: false },
+      {
+        host: "w1",
+        task: "Gathering Facts",
+        unreachable: true,
+        message: "Failed to connect to the host via ssh: Connection refused",
+        ignored: false,
+      },
+      {
+        host: "m1",
+        task: "Probe optional thing",
+        unreachable: false,
+        message: "optional is missing",
+        ignored: true,
+      },
+      {
+        host: "m1",
+        task: "Start Nomad",
+        unreachable: false,
+        message: "Unit nomad.service not found.",
+        ignored: false,
+      },
     ]);
   });
   it("reads the recap", () => {
@@ -62,7 +95,10 @@ describe("AnsibleOutputParser on playbook output", () => {
         "ERROR! the playbook: missing.yml could not be found",
       ].join("\n"),
     );
-    expect(summary.failures[0]).toMatchObject({ task: "Run it", message: "non-zero return code: boom" });
+    expect(summary.failures[0]).toMatchObject({
+      task: "Run it",
+      message: "non-zero return code: boom",
+    });
     expect(summary.errors).toEqual(["the playbook: missing.yml could not be found"]);
   });
 });
@@ -71,7 +107,7 @@ describe("AnsibleOutputParser on ad-hoc output", () => {
   it("reads success lines and multi-line failure results", () => {
     const { events, summary } = parse(
       [
-        'm1 | SUCCESS => {',
+        "m1 | SUCCESS => {",
         '    "changed": false,',
         '    "ping": "pong"',
         "}",
@@ -85,7 +121,13 @@ describe("AnsibleOutputParser on ad-hoc output", () => {
     );
     expect(events[0]).toEqual({ kind: "result", host: "m1", task: undefined, status: "ok" });
     expect(summary.failures).toEqual([
-      { host: "w1", task: undefined, unreachable: true, message: "Failed to connect to the host via ssh: timed out", ignored: false },
+      {
+        host: "w1",
+        task: undefined,
+        unreachable: true,
+        message: "Failed to connect to the host via ssh: timed out",
+        ignored: false,
+      },
       { host: "w2", task: undefined, unreachable: false, message: "", ignored: false },
     ]);
   });

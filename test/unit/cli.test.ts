@@ -103,7 +103,11 @@ describe("no command", () => {
   it("with --json, no command is a JSON error event", async () => {
     const r = await run(["--json"]);
     expect(r.exitCode).toBe(2);
-    expect(JSON.parse(r.stdout)).toMatchObject({ type: "error", exitCode: 2, message: "no command given" });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      type: "error",
+      exitCode: 2,
+      message: "no command given",
+    });
   });
 });
 
@@ -257,7 +261,7 @@ describe("choosing a target", () => {
     const r = await run(["scale", "--target", "nope"]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain(`error: unknown target 'nope' in ${join(work, "cluster.yaml")}`);
-    expect(r.stderr).toContain("hint: known targets: local, production");
+    expect(r.stderr).toContain("hint: known targets: local, dev, production");
   });
 
   it("ELM_INFRA_TARGET is honoured", async () => {

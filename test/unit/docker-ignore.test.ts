@@ -29,9 +29,11 @@ describe(".dockerignore matching", () => {
   });
 
   it("skips comments and blank lines and reads negations", () => {
-    expect(parseDockerignore("# c\n\n !keep \nx/../y\n").map((r) => [r.pattern, r.negate])).toEqual([
-      ["keep", true],
-      ["y", false],
-    ]);
+    expect(parseDockerignore("# c\n\n !keep \nx/../y\n").map((r) => [r.pattern, r.negate])).toEqual(
+      [
+        ["keep", true],
+        ["y", false],
+      ],
+    );
   });
 });

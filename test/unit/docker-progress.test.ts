@@ -12,7 +12,9 @@ import {
 describe("ProgressDecoder", () => {
   it("joins JSON messages split across chunks", () => {
     const d = new ProgressDecoder();
-    expect(d.push('{"stream":"Step 1/2 : FROM x\\n"}\n{"str')).toEqual([{ stream: "Step 1/2 : FROM x\n" }]);
+    expect(d.push('{"stream":"Step 1/2 : FROM x\\n"}\n{"str')).toEqual([
+      { stream: "Step 1/2 : FROM x\n" },
+    ]);
     expect(d.push('eam":" ---> abc\\n"}\r\n')).toEqual([{ stream: " ---> abc\n" }]);
     expect(d.push('{"aux":{"ID":"sha256:1"}}')).toEqual([]);
     expect(d.end()).toEqual([{ aux: { ID: "sha256:1" } }]);
@@ -58,7 +60,10 @@ describe("failedStep", () => {
     "error: boom",
   ];
   it("finds the last step and its own output, without the builder's arrows", () => {
-    expect(failedStep(log)).toEqual({ step: "Step 2/3 : RUN make", output: ["compiling", "error: boom"] });
+    expect(failedStep(log)).toEqual({
+      step: "Step 2/3 : RUN make",
+      output: ["compiling", "error: boom"],
+    });
   });
   it("keeps only the tail of a long output", () => {
     const long = ["Step 1/1 : RUN x", ...Array.from({ length: 50 }, (_, i) => `line ${i}`)];
@@ -68,10 +73,18 @@ describe("failedStep", () => {
     expect(failedStep([])).toEqual({ output: [] });
   });
   it("describes the failure with the step, its output and the engine's error", () => {
-    expect(describeBuildFailure("site:1", log, "The command '/bin/sh -c make' returned a non-zero code: 2")).toBe(
+    expect(
+      describeBuildFailure(
+        "site:1",
+        log,
+        "The command '/bin/sh -c make' returned a non-zero code: 2",
+      ),
+    ).toBe(
       "building site:1 failed at Step 2/3 : RUN make\n  | compiling\n  | error: boom\n  The command '/bin/sh -c make' returned a non-zero code: 2",
     );
-    expect(describeBuildFailure("site:1", [], "dockerfile parse error line 3")).toBe("building site:1 failed\n  dockerfile parse error line 3");
+    expect(describeBuildFailure("site:1", [], "dockerfile parse error line 3")).toBe(
+      "building site:1 failed\n  dockerfile parse error line 3",
+    );
   });
 });
 

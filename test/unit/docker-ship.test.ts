@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { parseSshAddress } from "../../src/docker/endpoint.js";
-import { classifyWorker, describeWorkers, incompleteShipment, isComplete, type WorkerImage } from "../../src/docker/ship.js";
+import {
+  classifyWorker,
+  describeWorkers,
+  incompleteShipment,
+  isComplete,
+  type WorkerImage,
+} from "../../src/docker/ship.js";
 import { UsageError } from "../../src/errors.js";
 
 const id = `sha256:${"1".repeat(64)}`;
@@ -61,7 +67,10 @@ describe("parseSshAddress", () => {
     ["admin@worker-1.internal:2222", { username: "admin", host: "worker-1.internal", port: 2222 }],
     ["[fd00::5]:22", { username: "root", host: "fd00::5", port: 22 }],
   ])("%s", (text, address) => expect(parseSshAddress(text, defaults)).toEqual(address));
-  it.each(["", "root@", "host:0", "host:70000", "a b", "root@host;rm", "-oProxyCommand=x"])("refuses %j", (text) => {
-    expect(() => parseSshAddress(text, defaults)).toThrow(UsageError);
-  });
+  it.each(["", "root@", "host:0", "host:70000", "a b", "root@host;rm", "-oProxyCommand=x"])(
+    "refuses %j",
+    (text) => {
+      expect(() => parseSshAddress(text, defaults)).toThrow(UsageError);
+    },
+  );
 });

@@ -13,10 +13,17 @@ describe("planDelivery", () => {
     ["registry.digitalocean.com/elm", {}, "push"],
     ["registry.digitalocean.com/elm", { push: false }, "none"],
   ] as const)("registry %s with %j → %s", (registry, opts, kind) => {
-    expect(planDelivery(target(registry), { ...opts, hosts: "hosts" in opts ? [...opts.hosts] : undefined }).kind).toBe(kind);
+    expect(
+      planDelivery(target(registry), {
+        ...opts,
+        hosts: "hosts" in opts ? [...opts.hosts] : undefined,
+      }).kind,
+    ).toBe(kind);
   });
 
   it("says why an image for the local target stays on this machine", () => {
-    expect(planDelivery(target("local"), {}).reason).toMatch(/no worker hosts were given: the image is tagged on this machine only/);
+    expect(planDelivery(target("local"), {}).reason).toMatch(
+      /no worker hosts were given: the image is tagged on this machine only/,
+    );
   });
 });

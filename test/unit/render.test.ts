@@ -7,7 +7,10 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "../..");
-const cluster = parseCluster(parseYaml(readFileSync(resolve(root, "cluster.yaml"), "utf8"), "cluster.yaml"), "cluster.yaml");
+const cluster = parseCluster(
+  parseYaml(readFileSync(resolve(root, "cluster.yaml"), "utf8"), "cluster.yaml"),
+  "cluster.yaml",
+);
 const config = { root, target: cluster.targets.production!, services: cluster.services };
 
 describe("escapeHclString", () => {
@@ -25,8 +28,12 @@ describe("escapeHclString", () => {
 
 describe("renderTemplate", () => {
   it("refuses a template that uses a variable elm-infra does not provide", () => {
-    expect(() => renderTemplate('job "{{job.id}}" { x = "{{nope}}" }', { job: { id: "a" } })).toThrow(TemplateError);
-    expect(() => renderTemplate('job "{{job.id}}" { x = "{{nope}}" }', { job: { id: "a" } })).toThrow(/"nope" not defined/);
+    expect(() =>
+      renderTemplate('job "{{job.id}}" { x = "{{nope}}" }', { job: { id: "a" } }),
+    ).toThrow(TemplateError);
+    expect(() =>
+      renderTemplate('job "{{job.id}}" { x = "{{nope}}" }', { job: { id: "a" } }),
+    ).toThrow(/"nope" not defined/);
   });
 
   it("does not HTML-escape (HCL is not HTML)", () => {
@@ -44,7 +51,9 @@ describe("renderTemplate", () => {
   });
 
   it("neutralises interpolation in values", () => {
-    expect(renderTemplate('x = "{{v}}"', { v: "${node.unique.name}" })).toBe('x = "$${node.unique.name}"');
+    expect(renderTemplate('x = "{{v}}"', { v: "${node.unique.name}" })).toBe(
+      'x = "$${node.unique.name}"',
+    );
   });
 });
 
@@ -64,19 +73,27 @@ describe("service job", () => {
   });
 
   it("pins package.elm-lang.org's data volume", async () => {
-    const hcl = await renderServiceJob(config, { service: "package.elm-lang.org", version: "2.0.1" });
+    const hcl = await renderServiceJob(config, {
+      service: "package.elm-lang.org",
+      version: "2.0.1",
+    });
     expect(hcl).toContain('volume "package-data"');
     expect(hcl).toContain('destination = "/data"');
   });
 
   it("uses the local image name when the target has no registry", () => {
-    const vars = serviceJobVars({ target: cluster.targets.local!, services: cluster.services }, { service: "elm-lang.org", version: "v2" });
+    const vars = serviceJobVars(
+      { target: cluster.targets.local!, services: cluster.services },
+      { service: "elm-lang.org", version: "v2" },
+    );
     expect(vars.image).toBe("elm-lang.org:v2");
   });
 
   it("gives the canary its own router, reached only with the canary header", () => {
     const { tags, canaryTags } = traefikTags("elm-lang.org", ["elm-lang.org"]);
     expect(tags).toContain("traefik.http.routers.elm-lang-org.rule=Host(`elm-lang.org`)");
-    expect(canaryTags.find((t) => t.includes("elm-lang-org-canary.rule"))).toContain("Header(`X-Elm-Canary`, `1`)");
+    expect(canaryTags.find((t) => t.includes("elm-lang-org-canary.rule"))).toContain(
+      "Header(`X-Elm-Canary`, `1`)",
+    );
   });
 });

@@ -26,7 +26,13 @@ function hashed(name: string, salt = Buffer.from("0123456789abcdefghij")): strin
 
 describe("parseKnownHosts", () => {
   it("reads hosts, key type, key and line number; skips comments, blanks and short lines", () => {
-    const text = ["# pinned by elm-infra", "", `10.0.0.2 ${keyA.keyType} ${keyA.keyBase64}`, "broken-line", `@revoked * ${keyB.keyType} ${keyB.keyBase64} comment`].join("\n");
+    const text = [
+      "# pinned by elm-infra",
+      "",
+      `10.0.0.2 ${keyA.keyType} ${keyA.keyBase64}`,
+      "broken-line",
+      `@revoked * ${keyB.keyType} ${keyB.keyBase64} comment`,
+    ].join("\n");
     expect(parseKnownHosts(text)).toEqual([
       { hosts: "10.0.0.2", keyType: "ssh-ed25519", keyBase64: keyA.keyBase64, line: 3 },
       { marker: "revoked", hosts: "*", keyType: "ssh-ed25519", keyBase64: keyB.keyBase64, line: 5 },
@@ -72,7 +78,10 @@ describe("verifyHostKey", () => {
     ].join(""),
   );
   it("matches the pinned key", () => {
-    expect(verifyHostKey(file, "10.0.0.2", keyA)).toMatchObject({ kind: "match", entry: { line: 1 } });
+    expect(verifyHostKey(file, "10.0.0.2", keyA)).toMatchObject({
+      kind: "match",
+      entry: { line: 1 },
+    });
   });
   it("reports a different key for a pinned host as a mismatch, with what was pinned", () => {
     const verdict = verifyHostKey(file, "10.0.0.2", keyB);
