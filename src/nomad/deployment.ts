@@ -92,7 +92,8 @@ export function summarizePlan(plan: JobPlan): PlanSummary {
     lines.push(`group ${group}: ${parts.join(", ") || "no change"}`);
   }
   const diff = plan.Diff;
-  for (const field of collectFieldChanges(diff)) lines.push(field);
+  if (diff?.Type === "Added") lines.push("new job: everything is created");
+  else for (const field of collectFieldChanges(diff)) lines.push(field);
   const unchanged = (diff?.Type ?? "None") === "None";
   return { unchanged, lines, canaries, destructive, inPlace, place, stop };
 }

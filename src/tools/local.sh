@@ -127,7 +127,7 @@ log "local agents: Consul :$CONSUL_HTTP, Nomad :$NOMAD_HTTP, Traefik :$TRAEFIK_W
 start_agents
 
 log "elm-lang.org@$version: image from the fixture site"
-node dist/cli/main.js image "elm-lang.org@$version" --context test/fixtures/sites/elm-lang.org --target dev --yes
+node dist/cli/main.js image "elm-lang.org@$version" --context test/fixtures/sites/elm-lang.org/site --target dev --yes
 
 log "elm-lang.org@$version: deploy"
 node dist/cli/main.js deploy "elm-lang.org@$version" --target dev --yes
