@@ -22,11 +22,14 @@ stop_agents() {
     local pid; pid="$(cat "$pidfile")"
     if kill -0 "$pid" 2>/dev/null; then
       if [ "$name" = nomad ]; then
-        NOMAD_ADDR="http://127.0.0.1:$NOMAD_HTTP" timeout 60 "$bin/nomad" job stop -purge elm-lang.org >/dev/null 2>&1 || true
+        for job in elm-lang.org package.elm-lang.org; do
+          NOMAD_ADDR="http://127.0.0.1:$NOMAD_HTTP" timeout 60 "$bin/nomad" job stop -purge -yes "$job" >/dev/null 2>&1 || true
+        done
       fi
-      kill "$pid" 2>/dev/null || true
+      # the agent leads its own process group (setsid): Nomad's logmon and docker_logger go too
+      kill -- "-$pid" 2>/dev/null || true
       for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-      kill -9 "$pid" 2>/dev/null || true
+      kill -9 -- "-$pid" 2>/dev/null || true
       echo "stopped $name (pid $pid)" >&2
     fi
     rm -f "$pidfile"
@@ -76,6 +79,7 @@ consul { address = "127.0.0.1:$CONSUL_HTTP" }
 plugin "docker" {
   config {
     gc { image = false }   # images cannot be pulled again here
+    extra_labels = ["node_name"]
     volumes { enabled = false }
   }
 }
