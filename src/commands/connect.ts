@@ -1,7 +1,16 @@
+import { homedir } from "node:os";
+import { resolve } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
+import type { Target } from "../config/schema.js";
 import { ConsulClient } from "../consul/client.js";
-import { NotImplementedError } from "../errors.js";
+import { ConfigError } from "../errors.js";
 import { NomadClient } from "../nomad/client.js";
+import {
+  connectSsh,
+  HostKeyMismatchError,
+  SshConnectError,
+  type SshConnection,
+} from "../ssh/index.js";
 import { TraefikClient } from "../traefik/client.js";
 
 export interface ClusterApis {
@@ -11,31 +20,136 @@ export interface ClusterApis {
   close(): Promise<void>;
 }
 
+/** Where the APIs answer on this machine: the local dev agents' URLs or the tunnel's ports. */
+interface ApiUrls {
+  nomad: string;
+  consul: string;
+  traefikApi: string;
+  entrypoint: string;
+}
+
+export interface ConnectOptions {
+  onNomadRequest?: (method: string, path: string) => void;
+}
+
+/** Where the remote APIs listen, as seen from a manager: Nomad and Consul on its loopback only. */
+export const remoteApiPorts = { nomad: 4646, consul: 8500, traefikApi: 8081, entrypoint: 80 };
+
 /**
  * The cluster's APIs. On this machine (the local dev agents) they answer on loopback; a remote
  * cluster is reached through an SSH tunnel to a manager, never through a public port.
  */
 export async function connectToCluster(
   config: LoadedConfig,
-  extra: { onNomadRequest?: (method: string, path: string) => void } = {},
+  extra: ConnectOptions = {},
 ): Promise<ClusterApis> {
-  const endpoints = config.target.endpoints;
-  if (!endpoints) {
-    throw new NotImplementedError(
-      `reaching target '${config.targetName}' through an SSH tunnel (it needs the hosts that bring-up records); set targets.${config.targetName}.endpoints for agents on this machine`,
+  const { target, targetName } = config;
+  if (target.endpoints) return clientsFor(config, target.endpoints, async () => undefined, extra);
+  if (!target.hosts) {
+    throw new ConfigError(
+      [
+        {
+          file: config.file,
+          path: `targets.${targetName}`,
+          message: "has neither `hosts` (to reach the cluster over SSH) nor `endpoints`",
+        },
+      ],
+      `add targets.${targetName}.hosts with the managers' and workers' addresses, or run bring-up`,
     );
   }
+  const worker = target.hosts.workers[0];
+  if (worker === undefined) {
+    throw new ConfigError(
+      [
+        {
+          file: config.file,
+          path: `targets.${targetName}.hosts.workers`,
+          message: "lists no worker; Traefik's API and entrypoint are reached on a worker",
+        },
+      ],
+      `add the workers' addresses to targets.${targetName}.hosts.workers, or run bring-up`,
+    );
+  }
+  const ssh = await connectToFirstManager(config, target.hosts.managers);
+  try {
+    const urls = await openTunnels(ssh, worker);
+    return clientsFor(config, urls, () => ssh.close(), extra);
+  } catch (error) {
+    await ssh.close();
+    throw error;
+  }
+}
+
+/**
+ * Tries the managers in order. A changed host key stops the search at once: it is a refusal,
+ * not an outage, and the next manager must not quietly stand in.
+ */
+async function connectToFirstManager(
+  config: LoadedConfig,
+  managers: string[],
+): Promise<SshConnection> {
+  const failures: string[] = [];
+  for (const host of managers) {
+    try {
+      return await connectSsh(sshTargetFor(config, host));
+    } catch (error) {
+      if (error instanceof HostKeyMismatchError || !(error instanceof SshConnectError)) throw error;
+      failures.push(error.message);
+    }
+  }
+  throw new SshConnectError(
+    `no manager of target '${config.targetName}' answered over SSH:\n  ${failures.join("\n  ")}`,
+    `check targets.${config.targetName}.hosts.managers and that the VMs are up`,
+  );
+}
+
+export function sshTargetFor(config: Pick<LoadedConfig, "root" | "target">, host: string) {
+  const ssh: Target["ssh"] = config.target.ssh;
+  return {
+    host,
+    port: ssh.port,
+    username: ssh.user,
+    privateKeyPath: resolve(config.root, expandHome(ssh.privateKey)),
+    knownHostsPath: resolve(config.root, expandHome(ssh.knownHosts)),
+    hostKeyPolicy: "pin-on-first-contact" as const,
+  };
+}
+
+/** Local loopback ports to Nomad and Consul on the manager and to Traefik on a worker. */
+async function openTunnels(ssh: SshConnection, worker: string): Promise<ApiUrls> {
+  const local = async (host: string, port: number) =>
+    `http://127.0.0.1:${(await ssh.forwardLocalPort(host, port)).localPort}`;
+  return {
+    nomad: await local("127.0.0.1", remoteApiPorts.nomad),
+    consul: await local("127.0.0.1", remoteApiPorts.consul),
+    traefikApi: await local(worker, remoteApiPorts.traefikApi),
+    entrypoint: await local(worker, remoteApiPorts.entrypoint),
+  };
+}
+
+function clientsFor(
+  config: LoadedConfig,
+  urls: ApiUrls,
+  close: () => Promise<void>,
+  extra: ConnectOptions,
+): ClusterApis {
   return {
     nomad: new NomadClient({
-      address: endpoints.nomad,
+      address: urls.nomad,
       ...(config.secrets.nomadToken ? { token: config.secrets.nomadToken } : {}),
       ...(extra.onNomadRequest ? { onRequest: extra.onNomadRequest } : {}),
     }),
     consul: new ConsulClient({
-      address: endpoints.consul,
+      address: urls.consul,
       ...(config.secrets.consulToken ? { token: config.secrets.consulToken } : {}),
     }),
-    traefik: new TraefikClient({ api: endpoints.traefikApi, entrypoint: endpoints.entrypoint }),
-    close: async () => undefined,
+    traefik: new TraefikClient({ api: urls.traefikApi, entrypoint: urls.entrypoint }),
+    close,
   };
+}
+
+/** `~/x` as in a shell; other paths unchanged. */
+export function expandHome(path: string, home = homedir()): string {
+  if (path === "~") return home;
+  return path.startsWith("~/") ? resolve(home, path.slice(2)) : path;
 }

@@ -22,6 +22,22 @@ const loopbackUrl = z
     "must be a loopback URL like http://127.0.0.1:4646",
   );
 
+/** A VM's address: an IPv4 address or a DNS name (something all digits and dots must be IPv4). */
+const hostAddress = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+    "must be an IPv4 address or a lower-case DNS name like manager-1.example.org",
+  )
+  .refine(
+    (a) =>
+      !/^[0-9.]+$/.test(a) ||
+      /^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$/.test(
+        a,
+      ),
+    "must be an IPv4 address like 10.0.0.5",
+  );
+
 const sshSettings = z.strictObject({
   user: z
     .string()
@@ -73,6 +89,17 @@ export const targetSchema = z.strictObject({
       consul: loopbackUrl,
       traefikApi: loopbackUrl,
       entrypoint: loopbackUrl,
+    })
+    .optional(),
+  /**
+   * Addresses of the VMs (bring-up writes them; until then users list them). Without `endpoints`,
+   * elm-infra tunnels over SSH to the first manager that answers to reach Nomad and Consul (on the
+   * manager's loopback) and the first worker's Traefik API and entrypoint.
+   */
+  hosts: z
+    .strictObject({
+      managers: z.array(hostAddress).min(1, "needs at least one manager"),
+      workers: z.array(hostAddress),
     })
     .optional(),
   /** Loopback ports where the local target publishes what a user reaches. */
