@@ -25,4 +25,10 @@ npm run --silent typecheck
 npm run --silent lint
 
 step "unit and integration tests"
-npx vitest run --project unit --project integration "$@"
+report="$(mktemp)"
+status=0
+npx vitest run --project unit --project integration --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# One plain closing line, whatever the reporter printed above.
+node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests+r.numTodoTests} skipped`)' "$report" || true
+rm -f "$report"
+exit "$status"
