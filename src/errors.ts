@@ -70,7 +70,7 @@ export class OperationError extends ElmInfraError {}
 export class NotImplementedError extends ElmInfraError {
   override readonly exitCode = ExitCode.NotImplemented;
   constructor(what: string) {
-    super(`${what} is not implemented yet`, "see the README's roadmap for what works today");
+    super(`${what} is not implemented yet`, "the README's Commands table says what works today");
   }
 }
 

@@ -199,7 +199,7 @@ describe("commands not built yet", () => {
     const err = lines(r.stderr);
     expect(err).toHaveLength(2);
     expect(err[0]).toMatch(/^error: .+ is not implemented yet$/);
-    expect(err[1]).toBe("hint: see the README's roadmap for what works today");
+    expect(err[1]).toBe("hint: the README's Commands table says what works today");
     expect(r.stdout).toBe("");
   });
 
@@ -221,7 +221,7 @@ describe("--json", () => {
       exitCode: 4,
       error: "NotImplementedError",
       message: "scale is not implemented yet",
-      hint: "see the README's roadmap for what works today",
+      hint: "the README's Commands table says what works today",
     });
   });
 
