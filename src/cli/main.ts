@@ -114,6 +114,14 @@ function reportError(error: unknown, output: Output): number {
   return exitCode;
 }
 
+// A reader that stops early (`elm-infra --help | head`) is not an error of ours: stop quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -16,6 +16,34 @@ export type Action = (ctx: CommandContext) => Promise<CommandResult | undefined>
 /** Called by each command's action with the work to run; main.ts supplies the context and exits. */
 export type Runner = (name: string, options: GlobalOptions, action: Action) => Promise<void>;
 
+/** Each command's examples: shown in its --help, and the first one after a usage error. */
+const EXAMPLES = {
+  "bring-up": [
+    "elm-infra bring-up --target local --yes",
+    "elm-infra bring-up --target production --dry-run",
+  ],
+  deploy: [
+    "elm-infra deploy elm-lang.org@1.4.2 --yes",
+    "elm-infra deploy package.elm-lang.org@2.0.1 --dry-run",
+    "elm-infra deploy elm-lang.org@1.4.3 --build --context ../elm-lang.org/_site --yes",
+  ],
+  scale: ["elm-infra scale --workers 3 --yes", "elm-infra scale --managers 5 --dry-run"],
+  rollback: [
+    "elm-infra rollback elm-lang.org --yes",
+    "elm-infra rollback elm-lang.org@1.4.1 --yes",
+  ],
+  status: ["elm-infra status", "elm-infra status elm-lang.org --json"],
+  destroy: ["elm-infra destroy --target local --yes"],
+  render: [
+    "elm-infra render elm-lang.org@1.4.2",
+    "elm-infra render package.elm-lang.org@2.0.1 --json",
+  ],
+  image: [
+    "elm-infra image elm-lang.org@1.4.2 --context ../elm-lang.org/_site --yes",
+    "elm-infra image package.elm-lang.org@2.0.1 --context ./build --target local --host root@10.0.0.5 --yes",
+  ],
+} satisfies Record<string, string[]>;
+
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
 
 export function buildProgram(run: Runner): Command {
@@ -47,13 +75,7 @@ export function buildProgram(run: Runner): Command {
   program
     .command("bring-up")
     .description("create the VMs, bootstrap them with Ansible and verify the cluster")
-    .addHelpText(
-      "after",
-      examples([
-        "elm-infra bring-up --target local --yes",
-        "elm-infra bring-up --target production --dry-run",
-      ]),
-    )
+    .addHelpText("after", examples(EXAMPLES["bring-up"]))
     .action((_o, cmd: Command) =>
       run("bring-up", globals(cmd), (ctx) => notBuiltYet(ctx, "bring-up")),
     );
@@ -68,14 +90,7 @@ export function buildProgram(run: Runner): Command {
       "--host <[user@]host[:port]...>",
       "with --build, registry `local`: the workers to ship to",
     )
-    .addHelpText(
-      "after",
-      examples([
-        "elm-infra deploy elm-lang.org@1.4.2 --yes",
-        "elm-infra deploy package.elm-lang.org@2.0.1 --dry-run",
-        "elm-infra deploy elm-lang.org@1.4.3 --build --context ../elm-lang.org/_site --yes",
-      ]),
-    )
+    .addHelpText("after", examples(EXAMPLES["deploy"]))
     .action((arg: string, _o, cmd: Command) =>
       run("deploy", globals(cmd), async (ctx) => {
         const o = cmd.opts<{ build: boolean; context?: string; host?: string[] }>();
@@ -97,23 +112,14 @@ export function buildProgram(run: Runner): Command {
     .description("add or remove managers and workers without losing quorum or requests")
     .option("--managers <n>", "number of managers (odd)", (v) => parseCount(v, "--managers"))
     .option("--workers <n>", "number of workers", (v) => parseCount(v, "--workers"))
-    .addHelpText(
-      "after",
-      examples(["elm-infra scale --workers 3 --yes", "elm-infra scale --managers 5 --dry-run"]),
-    )
+    .addHelpText("after", examples(EXAMPLES["scale"]))
     .action((_o, cmd: Command) => run("scale", globals(cmd), (ctx) => notBuiltYet(ctx, "scale")));
 
   program
     .command("rollback")
     .description("go back to the previous stable version, or to the one that ran <version>")
     .argument("<service[@version]>", "service, optionally with the version to return to")
-    .addHelpText(
-      "after",
-      examples([
-        "elm-infra rollback elm-lang.org --yes",
-        "elm-infra rollback elm-lang.org@1.4.1 --yes",
-      ]),
-    )
+    .addHelpText("after", examples(EXAMPLES["rollback"]))
     .action((arg: string, _o, cmd: Command) =>
       run("rollback", globals(cmd), async (ctx) => {
         const r = await rollback(ctx, arg);
@@ -129,7 +135,7 @@ export function buildProgram(run: Runner): Command {
     .command("status")
     .description("running version, deployment, allocations and Traefik health per service")
     .argument("[service]", "one service only")
-    .addHelpText("after", examples(["elm-infra status", "elm-infra status elm-lang.org --json"]))
+    .addHelpText("after", examples(EXAMPLES["status"]))
     .action((service: string | undefined, _o, cmd: Command) =>
       run("status", globals(cmd), async (ctx) => {
         const data = await status(ctx, service);
@@ -140,7 +146,7 @@ export function buildProgram(run: Runner): Command {
   program
     .command("destroy")
     .description("destroy the target's VMs and everything on them")
-    .addHelpText("after", examples(["elm-infra destroy --target local --yes"]))
+    .addHelpText("after", examples(EXAMPLES["destroy"]))
     .action((_o, cmd: Command) =>
       run("destroy", globals(cmd), (ctx) => notBuiltYet(ctx, "destroy")),
     );
@@ -151,13 +157,7 @@ export function buildProgram(run: Runner): Command {
       "print the Nomad job for <service>@<version> (HCL, or JSON with --json); no cluster needed",
     )
     .argument("<service@version>", "service and image tag")
-    .addHelpText(
-      "after",
-      examples([
-        "elm-infra render elm-lang.org@1.4.2",
-        "elm-infra render package.elm-lang.org@2.0.1 --json",
-      ]),
-    )
+    .addHelpText("after", examples(EXAMPLES["render"]))
     .action((arg: string, _o, cmd: Command) =>
       run("render", globals(cmd), async (ctx) => {
         const r = await render(ctx, arg);
@@ -176,13 +176,7 @@ export function buildProgram(run: Runner): Command {
       "registry `local`: the workers to ship the image to over SSH",
     )
     .option("--base-image <image>", "the BASE_IMAGE build argument", "elm-infra/base:latest")
-    .addHelpText(
-      "after",
-      examples([
-        "elm-infra image elm-lang.org@1.4.2 --context ../elm-lang.org/_site --yes",
-        "elm-infra image package.elm-lang.org@2.0.1 --context ./build --target local --host root@10.0.0.5 --yes",
-      ]),
-    )
+    .addHelpText("after", examples(EXAMPLES["image"]))
     .action((arg: string, _o, cmd: Command) =>
       run("image", globals(cmd), async (ctx) => {
         const o = cmd.opts<{
@@ -206,6 +200,18 @@ export function buildProgram(run: Runner): Command {
       }),
     );
 
+  program.showHelpAfterError(
+    "(run 'elm-infra --help' for the commands, their options and examples)",
+  );
+  for (const sub of program.commands) {
+    const first = (EXAMPLES as Record<string, string[] | undefined>)[sub.name()]?.[0];
+    sub.showHelpAfterError(
+      [
+        ...(first ? [`hint: type for example: ${first}`] : []),
+        `(run 'elm-infra ${sub.name()} --help' for its options and more examples)`,
+      ].join("\n"),
+    );
+  }
   return program;
 }
 

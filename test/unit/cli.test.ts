@@ -128,6 +128,47 @@ describe("usage errors exit 2 with a message", () => {
   });
 });
 
+describe("a usage error says what to type instead", () => {
+  it.each([
+    [["deploy"], "hint: type for example: elm-infra deploy elm-lang.org@1.4.2 --yes", "deploy"],
+    [["status", "--bogus"], "hint: type for example: elm-infra status", "status"],
+    [["rollback"], "hint: type for example: elm-infra rollback elm-lang.org --yes", "rollback"],
+    [
+      ["scale", "--workers", "x"],
+      "hint: type for example: elm-infra scale --workers 3 --yes",
+      "scale",
+    ],
+  ])("%j", async (args, hint, command) => {
+    const r = await run(args);
+    expect(r.exitCode).toBe(2);
+    const err = lines(r.stderr);
+    expect(err.slice(1)).toEqual([
+      hint,
+      `(run 'elm-infra ${command} --help' for its options and more examples)`,
+    ]);
+  });
+
+  it("a misspelt command is named and the right one suggested", async () => {
+    const r = await run(["depoly", "elm-lang.org@1.4.2"]);
+    expect(r.exitCode).toBe(2);
+    expect(lines(r.stderr)).toEqual([
+      "error: unknown command 'depoly'",
+      "(Did you mean deploy?)",
+      "(run 'elm-infra --help' for the commands, their options and examples)",
+    ]);
+  });
+
+  it("help read by a pipe that closes early is not a crash", async () => {
+    const r = await execa("sh", ["-c", `node ${JSON.stringify(cli)} --help | head -n 1`], {
+      reject: false,
+      timeout: 30_000,
+    });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe("Usage: elm-infra [options] [command]");
+    expect(r.stderr).not.toContain("EPIPE");
+  });
+});
+
 describe("a hostile version is refused before anything else happens", () => {
   const hostile = [
     "1.0;rm -rf /",
