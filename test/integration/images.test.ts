@@ -17,6 +17,7 @@ import { DockerClient } from "../../src/docker/client.js";
 import { checkWorkers, shipImage } from "../../src/docker/ship.js";
 import { OperationError, UsageError } from "../../src/errors.js";
 import { Output } from "../../src/output/output.js";
+import { startHosts, type TestHostFleet } from "../harness/hosts.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const sites = join(repo, "test/fixtures/sites");
@@ -342,71 +343,32 @@ const hostAvailable =
 describe.skipIf(!hostAvailable)(
   `shipping to a host container's nested engine (needs ${hostImage})`,
   () => {
-    const host = `elm-it-host-${run}`;
     const ref = `elm-lang.org:ship-${run}`;
+    let fleet: TestHostFleet;
+    let host: string;
     let address: string;
 
     beforeAll(async () => {
-      containers.push(host);
-      volumes.push(`${host}-docker`);
-      await docker(
-        "run",
-        "-d",
-        "--name",
-        host,
-        "--hostname",
-        host,
-        "--cap-add",
-        "ALL",
-        "--cap-drop",
-        "SYS_RESOURCE",
-        "--security-opt",
-        "seccomp=unconfined",
-        "--security-opt",
-        "apparmor=unconfined",
-        "--cgroupns=host",
-        "-v",
-        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-        "--tmpfs",
-        "/run",
-        "--tmpfs",
-        "/run/lock",
-        "-v",
-        `${host}-docker:/var/lib/docker`,
-        hostImage,
-      );
+      fleet = await startHosts({ count: 1, image: hostImage });
+      const vm = fleet.hosts[0]!;
+      host = vm.name;
+      address = vm.ip;
       const publicKey = await readFile(`${keyFile}.pub`, "utf8");
-      await execa(
-        "docker",
-        [
-          "exec",
-          "-i",
-          host,
-          "sh",
-          "-c",
-          "mkdir -p /root/.ssh && cat >> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys",
-        ],
-        { input: publicKey },
-      );
-      address = await docker(
-        "inspect",
-        "-f",
-        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-        host,
-      );
+      await fleet.exec(vm, ["sh", "-c", "cat >> /root/.ssh/authorized_keys"], publicKey);
       for (let i = 0; ; i++) {
-        const up = await execa(
-          "docker",
-          ["exec", host, "sh", "-c", "systemctl is-active ssh docker && docker info >/dev/null"],
-          { reject: false },
-        );
-        if (up.exitCode === 0) break;
+        const up = await fleet
+          .exec(vm, ["sh", "-c", "systemctl is-active docker && docker info >/dev/null"])
+          .then(() => true)
+          .catch((e: unknown) => e);
+        if (up === true) break;
         if (i >= 90)
-          throw new Error(
-            `${host}: sshd and the nested dockerd did not come up in 90 s:\n${up.stdout}\n${up.stderr}`,
-          );
+          throw new Error(`${host}: the nested dockerd did not come up in 90 s: ${String(up)}`);
         await new Promise((r) => setTimeout(r, 1_000));
       }
+    }, 240_000);
+
+    afterAll(async () => {
+      await fleet?.stop();
     });
 
     it("ships over SSH; the worker holds the same image ID and runs it", async () => {

@@ -1,24 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { chooseMode, Output, type OutputEvent, type OutputMode } from "../../src/output/output.js";
+import { chooseMode, type OutputEvent } from "../../src/output/output.js";
 import { forgetSecrets, redact, registerSecret } from "../../src/output/redact.js";
-
-/** An Output whose stdout and stderr are strings a test can read. */
-function captureOutput(mode: OutputMode, verbose = false) {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const output = new Output(
-    mode,
-    verbose,
-    { write: (s: string) => stdout.push(s) },
-    { write: (s: string) => stderr.push(s) },
-  );
-  const lines = (chunks: string[]) =>
-    chunks
-      .join("")
-      .split("\n")
-      .filter((l) => l !== "");
-  return { output, stdout: () => lines(stdout), stderr: () => lines(stderr) };
-}
+import { captureOutput } from "../support/capture-output.js";
 
 const everyKind: OutputEvent[] = [
   { type: "task", state: "started", title: "render job" },

@@ -1,25 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ConflictError, InterruptedError, OperationError } from "../../src/errors.js";
-import { Output, type OutputMode } from "../../src/output/output.js";
 import { forgetSecrets, registerSecret } from "../../src/output/redact.js";
 import { runSteps, type Step } from "../../src/tasks/runner.js";
-
-function captureOutput(mode: OutputMode) {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const output = new Output(
-    mode,
-    false,
-    { write: (s: string) => stdout.push(s) },
-    { write: (s: string) => stderr.push(s) },
-  );
-  const lines = (chunks: string[]) =>
-    chunks
-      .join("")
-      .split("\n")
-      .filter((l) => l !== "");
-  return { output, stdout: () => lines(stdout), stderr: () => lines(stderr) };
-}
+import { captureOutput } from "../support/capture-output.js";
 
 /** Plain lines with the step durations taken out, so they can be compared exactly. */
 const withoutTimes = (lines: string[]) => lines.map((l) => l.replace(/ \(\d+\.\ds\)/, ""));
