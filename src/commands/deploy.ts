@@ -148,18 +148,24 @@ export async function deploy(
 }
 
 /**
- * A deployment still in progress (someone else's deploy, or one whose deployer died) would make
- * this plan meaningless: refuse, naming the lock holder when there is one.
+ * Another deploy holding the lock, or a deployment still in progress (someone else's, or one
+ * whose deployer died), would make this plan meaningless: refuse, naming the lock holder. The
+ * lock is checked first: between another deploy's register and Nomad creating its deployment,
+ * the plan alone would wrongly say "already deployed".
  */
 async function refuseIfDeploying(apis: DeployState["apis"], service: string): Promise<void> {
+  const holder = await describeLockHolder(apis.consul, deployLockKey);
+  if (holder) {
+    throw new ConflictError(
+      `another deploy is under way: ${deployLockKey} is locked by ${holder}`,
+      "wait for it to finish, then run again",
+    );
+  }
   const { data: latest } = await apis.nomad.latestDeployment(service);
   if (!latest || !["running", "pending", "paused", "initializing"].includes(latest.Status)) return;
-  const holder = await describeLockHolder(apis.consul, deployLockKey);
   throw new ConflictError(
-    `a deployment of ${service} is in progress (deployment ${latest.ID.slice(0, 8)}, job version ${latest.JobVersion})${holder ? `: ${deployLockKey} is locked by ${holder}` : ""}`,
-    holder
-      ? "wait for it to finish, then run again"
-      : "wait for it to finish or fail (its progress deadline ends it), then run again; see elm-infra status",
+    `a deployment of ${service} is in progress (deployment ${latest.ID.slice(0, 8)}, job version ${latest.JobVersion})`,
+    "wait for it to finish or fail (its progress deadline ends it), then run again; see elm-infra status",
   );
 }
 

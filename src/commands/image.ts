@@ -1,5 +1,4 @@
 import { readFile, stat } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
@@ -15,6 +14,8 @@ import {
 } from "../docker/ship.js";
 import { imageRef } from "../plan/job-vars.js";
 import { runSteps } from "../tasks/runner.js";
+import { checkHostKey } from "../ssh/index.js";
+import { expandHome } from "./connect.js";
 import type { CommandContext } from "./context.js";
 
 export interface ImageOptions {
@@ -241,17 +242,30 @@ function requireRegistryAuth(config: LoadedConfig): {
 async function workerEngines(config: LoadedConfig, hosts: string[]): Promise<WorkerEngine[]> {
   const { ssh } = config.target;
   const addresses = hosts.map((h) => parseSshAddress(h, { username: ssh.user, port: ssh.port }));
-  const keyFile = ssh.privateKey.startsWith("~/")
-    ? join(homedir(), ssh.privateKey.slice(2))
-    : resolve(config.root, ssh.privateKey);
+  const keyFile = resolve(config.root, expandHome(ssh.privateKey));
   const privateKey = await readFile(keyFile).catch(() => {
     throw new UsageError(
       `cannot read the SSH key ${keyFile} (targets.${config.targetName}.ssh.privateKey)`,
       "bring the target up first, or fix the path in cluster.yaml",
     );
   });
+  // The workers' host keys are pinned in the same known_hosts file the SSH tunnel uses.
+  const knownHostsPath = resolve(config.root, expandHome(ssh.knownHosts));
   return addresses.map((a) => ({
     name: `${a.host}:${a.port}`,
-    docker: DockerClient.overSsh({ host: a.host, port: a.port, username: a.username, privateKey }),
+    docker: DockerClient.overSsh({
+      host: a.host,
+      port: a.port,
+      username: a.username,
+      privateKey,
+      checkHostKey: (keyBlob) =>
+        checkHostKey({
+          knownHostsPath,
+          host: a.host,
+          port: a.port,
+          keyBlob,
+          policy: "pin-on-first-contact",
+        }),
+    }),
   }));
 }

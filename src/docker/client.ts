@@ -1,7 +1,7 @@
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import Docker from "dockerode";
-import { OperationError, UsageError } from "../errors.js";
+import { ElmInfraError, OperationError, UsageError } from "../errors.js";
 import { registerSecret } from "../output/redact.js";
 import { packContext, planContext, type ContextSource } from "./context.js";
 import {
@@ -21,8 +21,11 @@ export interface SshEngine {
   port?: number;
   username: string;
   privateKey: string | Buffer;
-  /** Checks the host's key; pass one that pins keys (known_hosts). Without it any key is accepted. */
-  hostVerifier?: (key: Buffer) => boolean;
+  /**
+   * Checks the host's key (the raw key blob), rejecting when it is not the pinned one; the
+   * rejection is what the failed call reports. Without it any key is accepted.
+   */
+  checkHostKey?: (key: Buffer) => Promise<void>;
   readyTimeoutMs?: number;
 }
 
@@ -68,6 +71,8 @@ export class DockerClient {
     private readonly docker: Docker,
     /** Where the engine is, for messages: "local engine" or "root@10.0.0.5:22". */
     readonly where: string,
+    /** Why the engine's host key was refused, if it was: that, not SSH's "handshake failed", is reported. */
+    private readonly hostKeyRefusal: () => unknown = () => undefined,
   ) {}
 
   static local(): DockerClient {
@@ -76,6 +81,8 @@ export class DockerClient {
 
   static overSsh(engine: SshEngine): DockerClient {
     const port = engine.port ?? 22;
+    const check = engine.checkHostKey;
+    let refusal: unknown;
     const docker = new Docker({
       protocol: "ssh",
       host: engine.host,
@@ -84,10 +91,22 @@ export class DockerClient {
       sshOptions: {
         privateKey: engine.privateKey,
         readyTimeout: engine.readyTimeoutMs ?? 20_000,
-        ...(engine.hostVerifier ? { hostVerifier: engine.hostVerifier } : {}),
+        ...(check
+          ? {
+              hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+                check(key).then(
+                  () => verify(true),
+                  (error: unknown) => {
+                    refusal = error;
+                    verify(false);
+                  },
+                );
+              },
+            }
+          : {}),
       },
     } as Docker.DockerOptions);
-    return new DockerClient(docker, `${engine.username}@${engine.host}:${port}`);
+    return new DockerClient(docker, `${engine.username}@${engine.host}:${port}`, () => refusal);
   }
 
   async ping(): Promise<void> {
@@ -233,7 +252,9 @@ export class DockerClient {
     }
   }
 
-  private failure(what: string, error: unknown): OperationError {
+  private failure(what: string, error: unknown): ElmInfraError {
+    const refusal = this.hostKeyRefusal();
+    if (refusal instanceof ElmInfraError) return refusal;
     const detail = engineMessage(error);
     const unreachable =
       /ECONNREFUSED|ENOENT|EHOSTUNREACH|ETIMEDOUT|Timed out while waiting for handshake|All configured authentication methods failed/.test(

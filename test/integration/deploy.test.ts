@@ -209,6 +209,11 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
         /locked by alice@laptop \(pid 42\) \(deploy elm-lang.org@v2\) since 2026-11-21T10:00:00Z/,
       );
       expect((await nomad.readJob("elm-lang.org"))?.Version).toBe(before);
+      // Even the version already running is not "nothing to do" while another deploy holds the
+      // lock: between its register and its deployment, the plan alone would look unchanged.
+      const same = await elmInfra(["deploy", "elm-lang.org@v1", "--yes"]);
+      expect(same.exitCode).toBe(3);
+      expect(errorOf(same)).toMatch(/another deploy is under way: .* locked by alice@laptop/);
     } finally {
       await lock.release();
     }

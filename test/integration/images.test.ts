@@ -133,6 +133,12 @@ beforeAll(async () => {
       targets: {
         local: { ...target, registry: "local" },
         production: { ...target, registry: "127.0.0.1:1/elm-lang" },
+        // Its known_hosts pins another key for the worker: shipping there must be refused.
+        impostor: {
+          ...target,
+          registry: "local",
+          ssh: { ...target.ssh, knownHosts: join(work, "impostor_known_hosts") },
+        },
       },
       services: repoCluster.services,
     }),
@@ -392,11 +398,39 @@ describe.skipIf(!hostAvailable)(
       expect(await docker("exec", host, "docker", "image", "inspect", "-f", "{{.Id}}", ref)).toBe(
         result.imageId,
       );
+      // First contact pinned the worker's host key, as the SSH tunnel does.
+      const pinned = await readFile(join(work, "known_hosts"), "utf8");
+      expect(pinned).toMatch(new RegExp(`^${address.replaceAll(".", "\\.")} ssh-ed25519 `, "m"));
 
       await docker("exec", host, "docker", "run", "-d", "--name", "site", "-p", "8080:8080", ref);
       const health = await fetchWhenUp(`http://${address}:8080/health`);
       expect(health.status).toBe(200);
       expect(health.headers.get("x-elm-version")).toBe(`ship-${run}`);
+    });
+
+    it("refuses a worker whose host key is not the pinned one, and ships nothing to it", async () => {
+      const other = join(work, "other_host_key");
+      await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
+      const [type, key] = (await readFile(`${other}.pub`, "utf8")).split(" ");
+      await writeFile(join(work, "impostor_known_hosts"), `${address} ${type} ${key}\n`);
+      const { ctx } = harness(configFile, "impostor");
+      const error = await buildImage(
+        ctx,
+        `elm-lang.org@impostor-${run}`,
+        imageOptions("elm-lang.org", {
+          context: join(sites, "elm-lang.org/site"),
+          hosts: [`root@${address}`],
+        }),
+      ).catch((e: unknown) => e);
+      images.push(`elm-lang.org:impostor-${run}`);
+      expect(error).toBeInstanceOf(OperationError);
+      expect((error as Error).message).toContain(`refused ${address}: its host key changed`);
+      const there = await execa(
+        "docker",
+        ["exec", host, "docker", "image", "inspect", `elm-lang.org:impostor-${run}`],
+        { reject: false },
+      );
+      expect(there.exitCode).not.toBe(0);
     });
 
     it("sends nothing to a worker that already has the image, and reports a half-shipped version", async () => {
