@@ -168,8 +168,10 @@ export const secretsSchema = z.strictObject({
   digitaloceanToken: z.string().min(1).optional(),
   registryUsername: z.string().min(1).optional(),
   registryPassword: z.string().min(1).optional(),
-  nomadToken: z.string().uuid("must be a Nomad ACL secret ID (a UUID)").optional(),
-  consulToken: z.string().uuid("must be a Consul ACL secret ID (a UUID)").optional(),
+  // Nomad's and Consul's IDs are 128 random bits in UUID form, without RFC 4122's version and
+  // variant bits (z.uuid() refused real tokens): any 8-4-4-4-12 hex string.
+  nomadToken: z.guid("must be a Nomad ACL secret ID (a UUID)").optional(),
+  consulToken: z.guid("must be a Consul ACL secret ID (a UUID)").optional(),
   consulGossipKey: z
     .string()
     .regex(/^[A-Za-z0-9+/]{43}=$/, "must be 32 bytes in base64 (consul keygen)")

@@ -282,6 +282,14 @@ export class NomadClient {
       })
     ).data;
   }
+  /** Creates or replaces an ACL policy (HCL rules). Needs a management token. */
+  async upsertPolicy(name: string, rules: string, description = ""): Promise<void> {
+    await this.call({
+      method: "POST",
+      path: `/v1/acl/policy/${encodeURIComponent(name)}`,
+      body: { Name: name, Description: description, Rules: rules },
+    });
+  }
   async createToken(
     name: string,
     policies: string[],
@@ -324,8 +332,8 @@ function neededPermission(method: string, path: string): string {
   if (path.startsWith("/v1/operator")) return method === "GET" ? "operator:read" : "operator:write";
   if (path.startsWith("/v1/node")) return method === "GET" ? "node:read" : "node:write";
   if (path.startsWith("/v1/acl")) return "a management token";
-  if (path.includes("/plan") || path === "/v1/jobs/parse")
-    return "namespace capability submit-job (or parse-job)";
+  if (path === "/v1/jobs/parse") return "namespace capability parse-job";
+  if (path.endsWith("/plan")) return "namespace capability submit-job";
   if (path.startsWith("/v1/client/fs")) return "namespace capability read-logs";
   return method === "GET" ? "namespace capability read-job" : "namespace capability submit-job";
 }

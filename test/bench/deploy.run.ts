@@ -11,6 +11,7 @@ import { Output } from "../../src/output/output.js";
 import { renderServiceJob } from "../../src/nomad/job.js";
 import { loadConfig } from "../../src/config/load.js";
 import { toolPath } from "../harness/agents.js";
+import { writeClusterYaml } from "../harness/cli.js";
 
 /**
  * Benchmark, not a test: on one agent and one job, the wall time of `elm-infra deploy` (with
@@ -57,31 +58,12 @@ it("deploy: elm-infra vs nomad job run", async () => {
   const dir = await mkdtemp(join(tmpdir(), "elm-infra-bench-"));
   const sink = { write: () => true };
   try {
-    await writeFile(
-      join(dir, "cluster.yaml"),
-      `targets:
-  bench:
-    provider: local
-    region: local
-    image: elm-infra/host:latest
-    sizes: { manager: local, worker: local }
-    managers: 1
-    workers: 1
-    registry: local
-    ssh: { privateKey: id_ed25519 }
-    endpoints: { nomad: ${cluster.nomad.http}, consul: ${cluster.consul.http}, traefikApi: ${cluster.traefik.api}, entrypoint: ${cluster.traefik.entrypoint} }
-services:
-  elm-lang.org:
-    job: ${join(repo, "jobs/elm-lang.org.nomad.hbs")}
-    image: elm-lang.org
-    hostnames: [elm-lang.org]
-    healthPath: /health
-    port: 8080
-    count: 2
-    resources: { cpu: 50, memory: 32 }
-    update: { minHealthyTime: 2s, healthyDeadline: 20s, progressDeadline: 40s }
-`,
-    );
+    await writeClusterYaml(dir, "bench", {
+      nomad: cluster.nomad.http,
+      consul: cluster.consul.http,
+      traefikApi: cluster.traefik.api,
+      entrypoint: cluster.traefik.entrypoint,
+    });
     const ctx = () =>
       createContext(
         {

@@ -142,6 +142,11 @@ export async function startConsul(options: StartOptions = {}): Promise<ConsulAge
 
 export interface NomadOptions extends StartOptions {
   consul: Pick<ConsulAgent, "address">;
+  /**
+   * Enforce ACLs. Nothing is bootstrapped: the test does that through the API. Ready as soon as a
+   * leader is elected (listing nodes already needs a token), and no job is cleaned up at stop.
+   */
+  acl?: boolean;
 }
 
 export async function startNomad(options: NomadOptions): Promise<NomadAgent> {
@@ -150,7 +155,7 @@ export async function startNomad(options: NomadOptions): Promise<NomadAgent> {
   const configFile = join(dir, "nomad.hcl");
   writeFileSync(
     configFile,
-    renderNomadConfig({ dir, http, rpc, serf, consul: options.consul.address }),
+    renderNomadConfig({ dir, http, rpc, serf, consul: options.consul.address, acl: options.acl }),
   );
   const base = `http://127.0.0.1:${http}`;
   let nodeId = "";
@@ -159,6 +164,10 @@ export async function startNomad(options: NomadOptions): Promise<NomadAgent> {
     dir,
     argv: [toolPath("nomad"), "agent", "-dev", `-config=${configFile}`],
     ready: async () => {
+      if (options.acl) {
+        const leader = await getJson<string>(`${base}/v1/status/leader`);
+        return typeof leader === "string" && leader.length > 0;
+      }
       const nodes = await getJson<NomadNodeStub[]>(`${base}/v1/nodes`);
       const node = nodes?.find((n) => n.Status === "ready" && n.Drivers?.docker?.Healthy === true);
       if (node) nodeId = node.ID;
@@ -166,7 +175,7 @@ export async function startNomad(options: NomadOptions): Promise<NomadAgent> {
     },
     timeoutMs: options.readyTimeoutMs ?? 120_000,
     beforeStop: async () => {
-      await stopNomadJobs(base);
+      if (!options.acl) await stopNomadJobs(base);
       await removeNomadContainers(nodeId);
     },
     afterStop: async () => removeNomadContainers(nodeId),
@@ -187,6 +196,7 @@ export function renderNomadConfig(c: {
   rpc: number;
   serf: number;
   consul: string;
+  acl?: boolean;
 }): string {
   const q = (s: string): string => JSON.stringify(s);
   return `name      = ${q(`harness-nomad-${c.http}`)}
@@ -218,7 +228,7 @@ client {
 consul {
   address = ${q(c.consul)}
 }
-
+${c.acl ? "\nacl {\n  enabled = true\n}\n" : ""}
 plugin "docker" {
   config {
     # Images cannot be pulled again here: never delete one when its last container goes.

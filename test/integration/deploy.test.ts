@@ -1,11 +1,12 @@
 import { execa } from "execa";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type Cluster } from "../harness/agents.js";
 import { buildAppImages, removeImages } from "../harness/apps.js";
+import { errorOf, runCli, writeClusterYaml } from "../harness/cli.js";
 import { ConsulClient } from "../../src/consul/client.js";
 import { acquireLock } from "../../src/consul/lock.js";
 import { NomadClient } from "../../src/nomad/client.js";
@@ -18,47 +19,14 @@ import { ConflictError } from "../../src/errors.js";
  * of a stand-in site: v1, v2, a v3 that crashes at start and a v4 whose health check fails.
  */
 const repo = resolve(import.meta.dirname, "../..");
-const cli = join(repo, "dist/cli/main.js");
 let cluster: Cluster;
 let dir: string;
 let images: string[] = [];
 let nomad: NomadClient;
 
-interface Run {
-  exitCode: number;
-  events: Array<Record<string, unknown>>;
-  stderr: string;
-}
-
-async function elmInfra(args: string[], options: { json?: boolean } = {}): Promise<Run> {
-  const res = await execa(
-    "node",
-    [
-      cli,
-      ...args,
-      "--config",
-      join(dir, "cluster.yaml"),
-      "--target",
-      "test",
-      ...(options.json === false ? [] : ["--json"]),
-    ],
-    {
-      reject: false,
-      timeout: 300_000,
-      env: { CI: "true" },
-    },
-  );
-  const events = res.stdout
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { exitCode: res.exitCode ?? -1, events, stderr: res.stderr };
-}
-
-function errorOf(run: Run): string {
-  const e = run.events.find((ev) => ev.type === "error");
-  return e ? String(e.message) : `no error event; stderr: ${run.stderr}`;
-}
+/** Runs the CLI on this file's cluster.yaml and target (with --json unless told). */
+const elmInfra = (args: string[], options: { json?: boolean } = {}) =>
+  runCli(args, { config: join(dir, "cluster.yaml"), target: "test", ...options });
 
 /** Ask Traefik's entrypoint as a visitor would; returns the X-Elm-Version header. */
 async function visit(
@@ -85,34 +53,16 @@ beforeAll(async () => {
   cluster = await startCluster();
   nomad = new NomadClient({ address: cluster.nomad.http });
   dir = await mkdtemp(join(tmpdir(), "elm-infra-deploy-"));
-  await writeFile(
-    join(dir, "cluster.yaml"),
-    `targets:
-  test:
-    provider: local
-    region: local
-    image: elm-infra/host:latest
-    sizes: { manager: local, worker: local }
-    managers: 1
-    workers: 1
-    registry: local
-    ssh: { privateKey: id_ed25519 }
-    endpoints:
-      nomad: ${cluster.nomad.http}
-      consul: ${cluster.consul.http}
-      traefikApi: ${cluster.traefik.api}
-      entrypoint: ${cluster.traefik.entrypoint}
-services:
-  elm-lang.org:
-    job: ${join(repo, "jobs/elm-lang.org.nomad.hbs")}
-    image: elm-lang.org
-    hostnames: [elm-lang.org, www.elm-lang.org]
-    healthPath: /health
-    port: 8080
-    count: 2
-    resources: { cpu: 50, memory: 32 }
-    update: { minHealthyTime: 2s, healthyDeadline: 20s, progressDeadline: 40s }
-`,
+  await writeClusterYaml(
+    dir,
+    "test",
+    {
+      nomad: cluster.nomad.http,
+      consul: cluster.consul.http,
+      traefikApi: cluster.traefik.api,
+      entrypoint: cluster.traefik.entrypoint,
+    },
+    { hostnames: ["elm-lang.org", "www.elm-lang.org"] },
   );
 }, 900_000);
 

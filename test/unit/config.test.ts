@@ -370,6 +370,16 @@ describe("secrets", () => {
     expect(redact(`token ${uuid} and dop_v1_abcdef123456`)).toBe("token [redacted] and [redacted]");
   });
 
+  it("accepts tokens as Nomad and Consul make them (random hex, no RFC 4122 version bits)", async () => {
+    // A secret ID a real Nomad 1.10 returned from POST /v1/acl/token.
+    const nomadMade = "5c60e7bc-dced-0dc2-6abd-fb6d744ee5de";
+    const secrets = await readSecrets(root, "local", {
+      NOMAD_TOKEN: nomadMade,
+      CONSUL_HTTP_TOKEN: nomadMade.toUpperCase(),
+    });
+    expect(secrets).toEqual({ nomadToken: nomadMade, consulToken: nomadMade.toUpperCase() });
+  });
+
   it("no file and no environment gives no secrets", async () => {
     expect(await readSecrets(root, "local", {})).toEqual({});
   });
