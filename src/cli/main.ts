@@ -114,6 +114,10 @@ function reportError(error: unknown, output: Output): number {
   return exitCode;
 }
 
+// docker-modem parses its ssh:// engine address with the deprecated url.parse(), and Node's
+// DEP0170 warning would land in every `image --host` run's output. The CLI shows none.
+process.noDeprecation = true;
+
 // A reader that stops early (`elm-infra --help | head`) is not an error of ours: stop quietly.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (error: NodeJS.ErrnoException) => {

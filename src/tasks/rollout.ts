@@ -63,6 +63,8 @@ export function rolloutSteps(): Step<RolloutState>[] {
           found,
           `${state.ref.service} version ${state.jobVersion}`,
         );
+        // Known from now on: a failure or Ctrl-C while watching must fail this deployment.
+        state.deployment = deployment;
         step.setTitle(`Wait for deployment ${deployment.ID.slice(0, 8)} (canary first)`);
         const { verdict, deployment: seen } = await watchDeployment(
           state.apis.nomad,
@@ -160,9 +162,27 @@ export function revertSteps(previousVersion: string | undefined): Step<RolloutSt
   return [
     {
       title: "Fail the deployment so Nomad reverts",
-      skip: (state) => (state.deployment ? false : "no deployment was created"),
+      skip: (state) =>
+        state.deployment || state.jobVersion !== undefined ? false : "the job was not submitted",
       async run(state, step) {
-        const current = (await state.apis.nomad.deployment(state.deployment!.ID)).data;
+        // Interrupted before the deployment was seen: it may still be on its way from the
+        // scheduler. Find it; a canary left unpromoted would otherwise stay "running" forever.
+        let id = state.deployment?.ID;
+        if (!id) {
+          const found = await waitForDeploymentOf(
+            state.apis.nomad,
+            state.ref.service,
+            state.jobVersion!,
+            { timeoutMs: 15_000, signal: step.signal },
+          );
+          // Only ours: a later job version's deployment belongs to someone else.
+          if (found && found.JobVersion === state.jobVersion) id = found.ID;
+        }
+        if (!id) {
+          step.log(`job version ${state.jobVersion} made no deployment`);
+          return;
+        }
+        const current = (await state.apis.nomad.deployment(id)).data;
         if (
           current.Status === "running" ||
           current.Status === "paused" ||

@@ -6,9 +6,9 @@ import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type Cluster } from "../harness/agents.js";
 import { buildAppImages, removeImages } from "../harness/apps.js";
-import { errorOf, runCli, writeClusterYaml } from "../harness/cli.js";
+import { cliPath, errorOf, runCli, writeClusterYaml } from "../harness/cli.js";
 import { ConsulClient } from "../../src/consul/client.js";
-import { acquireLock } from "../../src/consul/lock.js";
+import { acquireLock, describeLockHolder } from "../../src/consul/lock.js";
 import { NomadClient } from "../../src/nomad/client.js";
 import { renderServiceJob } from "../../src/nomad/job.js";
 import { renderTemplate } from "../../src/nomad/render.js";
@@ -142,6 +142,52 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
     expect(site.traefik.routerStatus).toBe("enabled");
     expect(Object.values(site.traefik.servers).length).toBeGreaterThanOrEqual(2);
     expect(Object.values(site.traefik.servers).every((v) => v === "UP")).toBe(true);
+  });
+
+  it("Ctrl-C during the rollout: exit 130, the deployment is failed and reverted, the lock released", async () => {
+    const child = execa(
+      "node",
+      [
+        cliPath,
+        "deploy",
+        "elm-lang.org@v2",
+        "--yes",
+        "--json",
+        "--config",
+        join(dir, "cluster.yaml"),
+        "--target",
+        "test",
+      ],
+      { reject: false, timeout: 300_000, stdin: "ignore", env: { CI: "true" } },
+    );
+    let seen = "";
+    let interrupted = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      // Once the job is submitted and the rollout is being watched, press Ctrl-C.
+      if (!interrupted && seen.includes('"title":"Wait for the new allocations')) {
+        interrupted = true;
+        child.kill("SIGINT");
+      }
+    });
+    const res = await child;
+    expect(interrupted).toBe(true);
+    expect(res.exitCode).toBe(130);
+    const events = res.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const failStep = events.filter(
+      (e) => e.type === "task" && e.title === "Fail the deployment so Nomad reverts",
+    );
+    expect(failStep.map((e) => e.state)).toEqual(["started", "completed"]);
+    expect(events.at(-1)).toMatchObject({ type: "error", exitCode: 130 });
+    expect(await visit("elm-lang.org")).toBe("v1");
+    expect(await visit("www.elm-lang.org")).toBe("v1");
+    const consul = new ConsulClient({ address: cluster.consul.http });
+    expect(await describeLockHolder(consul, "elm-infra/locks/deploy")).toBeUndefined();
+    const { data: latest } = await nomad.latestDeployment("elm-lang.org");
+    expect(latest?.Status).not.toBe("running");
   });
 
   it("refuses a second deploy while the lock is held, naming the holder", async () => {
