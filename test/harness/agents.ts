@@ -91,7 +91,12 @@ export function hasTool(tool: Tool): boolean {
 // ---------------------------------------------------------------------------------------------
 // Consul
 
-export async function startConsul(options: StartOptions = {}): Promise<ConsulAgent> {
+export interface ConsulOptions extends StartOptions {
+  /** Enforce ACLs (default deny), with this secret as the initial management token. */
+  aclManagementToken?: string;
+}
+
+export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAgent> {
   const [http, dns, grpc, serfLan, serfWan, server] = (await freePorts(6)) as [
     number,
     number,
@@ -120,6 +125,15 @@ export async function startConsul(options: StartOptions = {}): Promise<ConsulAge
     },
     disable_update_check: true,
     log_level: "INFO",
+    ...(options.aclManagementToken
+      ? {
+          acl: {
+            enabled: true,
+            default_policy: "deny",
+            tokens: { initial_management: options.aclManagementToken },
+          },
+        }
+      : {}),
   };
   const configFile = join(dir, "consul.json");
   writeFileSync(configFile, JSON.stringify(config, null, 2));
