@@ -1,5 +1,5 @@
 import { execa } from "execa";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { request } from "undici";
@@ -228,6 +228,44 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
     expect(await visit("elm-lang.org")).toBe("v2");
   });
 
+  it("deploy --build: the site image is built from the fixture site and served through Traefik", async () => {
+    const version = `built-${Date.now().toString(36)}`;
+    images.push(`elm-lang.org:${version}`);
+    const site = join(repo, "test/fixtures/sites/elm-lang.org/site");
+    // The Dockerfiles are found next to cluster.yaml, as in the repository.
+    await symlink(join(repo, "images"), join(dir, "images"));
+    const run = await elmInfra([
+      "deploy",
+      `elm-lang.org@${version}`,
+      "--build",
+      "--context",
+      site,
+      "--yes",
+    ]);
+    expect(run.exitCode, errorOf(run)).toBe(0);
+    const titles = run.events.filter((e) => e.type === "task").map((e) => String(e.title));
+    expect(titles.findIndex((t) => /build/i.test(t))).toBeLessThan(
+      titles.indexOf("Take the cluster-wide deploy lock"),
+    );
+    expect(await visit("elm-lang.org")).toBe(version);
+    expect(await visit("www.elm-lang.org")).toBe(version);
+  });
+
+  it("deploy --build with a missing build context changes nothing", async () => {
+    const before = (await nomad.readJob("elm-lang.org"))?.JobModifyIndex;
+    const run = await elmInfra([
+      "deploy",
+      "elm-lang.org@never-built",
+      "--build",
+      "--context",
+      join(dir, "no-such-site"),
+      "--yes",
+    ]);
+    expect(run.exitCode).toBe(2);
+    expect(errorOf(run)).toMatch(/no-such-site/);
+    expect((await nomad.readJob("elm-lang.org"))?.JobModifyIndex).toBe(before);
+  });
+
   it("refuses to register a job that changed between plan and register (EnforceIndex)", async () => {
     const config = {
       root: dir,
@@ -249,7 +287,8 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
     );
     const plan = await nomad.planJob(job);
     const current = (await nomad.readJob("elm-lang.org"))!;
-    // Someone else changes the job after our plan.
+    // Someone else changes the job after our plan. (Their change starts a canary deployment that
+    // nobody promotes: no deploy test may come after this one.)
     await nomad.registerJob(
       { ...current, Meta: { ...current.Meta, note: "changed behind your back" } },
       current.JobModifyIndex!,
