@@ -1,14 +1,26 @@
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
-import { renderServiceJob } from "../nomad/job.js";
+import { pinnedTraefikVersion, renderIngressJob, renderServiceJob } from "../nomad/job.js";
+import { ingressJobName } from "../plan/job-vars.js";
 import type { CommandContext } from "./context.js";
 
-/** `render <service>@<version>`: the job's HCL as deploy would submit it. No cluster needed. */
+/**
+ * `render <service>@<version>`: the job's HCL as deploy would submit it. `render ingress[@<v>]`
+ * renders the Traefik system job (default: the pinned Traefik version). No cluster needed.
+ */
 export async function render(
   ctx: CommandContext,
   arg: string,
 ): Promise<{ service: string; version: string; hcl: string }> {
-  const ref = requireVersion(parseServiceRef(arg, Object.keys((await ctx.loadCluster()).services)));
+  const services = Object.keys((await ctx.loadCluster()).services);
+  const parsed = parseServiceRef(arg, [...services, ingressJobName], {
+    versionOptional: arg === ingressJobName,
+  });
   const config = await ctx.loadConfig();
+  if (parsed.service === ingressJobName) {
+    const version = parsed.version ?? (await pinnedTraefikVersion());
+    return { service: ingressJobName, version, hcl: await renderIngressJob(config, version) };
+  }
+  const ref = requireVersion(parsed);
   const hcl = await renderServiceJob(config, ref);
   return { service: ref.service, version: ref.version, hcl };
 }

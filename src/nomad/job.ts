@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import type { ServiceRef } from "../config/service-ref.js";
-import { serviceJobVars, type UpdateTimings } from "../plan/job-vars.js";
+import { readFile } from "node:fs/promises";
+import { ingressJobVars, serviceJobVars, type UpdateTimings } from "../plan/job-vars.js";
 import { renderTemplateFile } from "./render.js";
 
 /** Renders a service's job template (HCL) for a version, from cluster.yaml's settings. */
@@ -14,5 +15,23 @@ export async function renderServiceJob(
   return renderTemplateFile(
     resolve(config.root, service.job),
     serviceJobVars(config, ref, overrides),
+  );
+}
+
+/** The Traefik version pinned in src/tools/versions.json: the ingress job's default. */
+export async function pinnedTraefikVersion(): Promise<string> {
+  const file = new URL("../../src/tools/versions.json", import.meta.url);
+  const versions = JSON.parse(await readFile(file, "utf8")) as { traefik: { version: string } };
+  return versions.traefik.version;
+}
+
+/** Renders the ingress job (Traefik as a system job on the workers) from jobs/ingress.nomad.hbs. */
+export async function renderIngressJob(
+  config: Pick<LoadedConfig, "root">,
+  traefikVersion: string,
+): Promise<string> {
+  return renderTemplateFile(
+    resolve(config.root, "jobs/ingress.nomad.hbs"),
+    ingressJobVars(traefikVersion),
   );
 }

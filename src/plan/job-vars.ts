@@ -105,3 +105,27 @@ export function serviceJobVars(
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/** The Traefik system job's name: renderable like a service, deployed with the cluster. */
+export const ingressJobName = "ingress";
+
+export interface IngressJobVars {
+  job: { datacenters: string[] };
+  nodePool: string;
+  image: string;
+  /** Where Traefik's API listens on each worker: reached from a manager through the tunnel. */
+  apiAddress: string;
+  /** The Consul agent on each worker, whose catalog Traefik reads. */
+  consulAddress: string;
+}
+
+/** Pure: the variables of the ingress job (Traefik's official image at `traefikVersion`). */
+export function ingressJobVars(traefikVersion: string): IngressJobVars {
+  return {
+    job: { datacenters: ["dc1"] },
+    nodePool: "default",
+    image: `traefik:v${traefikVersion.replace(/^v/, "")}`,
+    apiAddress: "0.0.0.0",
+    consulAddress: "127.0.0.1:8500",
+  };
+}

@@ -224,6 +224,33 @@ describe("a hostile version is refused before anything else happens", () => {
   });
 });
 
+describe("render ingress", () => {
+  it("renders Traefik's system job at the pinned version by default", async () => {
+    const r = await run(["render", "ingress", "--config", join(repo, "cluster.yaml")]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^job "ingress" \{$/m);
+    expect(r.stdout).toContain('type        = "system"');
+    expect(r.stdout).toContain('image        = "traefik:v3.6.12"');
+  });
+
+  it("takes another Traefik version, with or without its 'v'", async () => {
+    for (const version of ["3.7.0", "v3.7.0"]) {
+      const r = await run(["render", `ingress@${version}`, "--config", join(repo, "cluster.yaml")]);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toContain('image        = "traefik:v3.7.0"');
+    }
+  });
+
+  it("refuses a hostile Traefik version and cannot be deployed as a service", async () => {
+    const bad = await run(["render", "ingress@3.6;id"]);
+    expect(bad.exitCode).toBe(2);
+    expect(lines(bad.stderr)[0]).toMatch(/^error: invalid version "3\.6;id"/);
+    const deploy = await run(["deploy", "ingress@3.6.12"]);
+    expect(deploy.exitCode).toBe(2);
+    expect(lines(deploy.stderr)[0]).toBe('error: unknown service "ingress"');
+  });
+});
+
 describe("commands not built yet", () => {
   it.each([
     ["scale", "--target", "local"],

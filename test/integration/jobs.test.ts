@@ -1,0 +1,103 @@
+/**
+ * Every job in jobs/, rendered from the repository's own cluster.yaml for each target, is
+ * accepted by a real Nomad (`/v1/jobs/parse`, then a plan) and says what the README promises:
+ * canary + auto-revert for the sites, a host volume for the package site's data, and Traefik as
+ * a system job on static ports 80/443.
+ */
+import { resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startConsul, startNomad, type ConsulAgent, type NomadAgent } from "../harness/agents.js";
+import { loadConfig } from "../../src/config/load.js";
+import { NomadClient } from "../../src/nomad/client.js";
+import { pinnedTraefikVersion, renderIngressJob, renderServiceJob } from "../../src/nomad/job.js";
+import type { NomadJob } from "../../src/nomad/types.js";
+
+const repo = resolve(import.meta.dirname, "../..");
+let consul: ConsulAgent;
+let nomadAgent: NomadAgent;
+let nomad: NomadClient;
+
+beforeAll(async () => {
+  consul = await startConsul();
+  nomadAgent = await startNomad({ consul });
+  nomad = new NomadClient({ address: nomadAgent.http });
+}, 300_000);
+
+afterAll(async () => {
+  await nomadAgent?.stop();
+  await consul?.stop();
+});
+
+/** The parts of a parsed job this test reads (Nomad's JSON job, as /v1/jobs/parse returns it). */
+interface ParsedGroup {
+  Name: string;
+  Count: number;
+  ShutdownDelay?: number | null;
+  Update?: { Canary: number; AutoRevert: boolean; AutoPromote: boolean } | null;
+  Networks?: Array<{ ReservedPorts?: Array<{ Label: string; Value: number }> | null }> | null;
+  Volumes?: Record<string, { Type: string; Source: string; ReadOnly: boolean }> | null;
+  Services?: Array<{ Name: string; Tags?: string[]; CanaryTags?: string[] }> | null;
+  Tasks: Array<{
+    Name: string;
+    Driver: string;
+    Config: Record<string, unknown>;
+    VolumeMounts?: Array<{ Volume: string; Destination: string }> | null;
+  }>;
+}
+const groups = (job: NomadJob) => job.TaskGroups as unknown as ParsedGroup[];
+
+describe.each(["production", "local"])("the jobs rendered for target %s", (target) => {
+  const config = () => loadConfig({ file: resolve(repo, "cluster.yaml"), target, env: {} });
+
+  it("elm-lang.org: one canary, auto-revert, promoted by elm-infra, routed on every hostname", async () => {
+    const job = await nomad.parseJob(
+      await renderServiceJob(await config(), { service: "elm-lang.org", version: "1.4.2" }),
+    );
+    expect(job.ID).toBe("elm-lang.org");
+    const [group] = groups(job);
+    expect(group!.Update).toMatchObject({ Canary: 1, AutoRevert: true, AutoPromote: false });
+    const tags = group!.Services!.flatMap((s) => s.Tags ?? []).join("\n");
+    expect(tags).toContain("Host(`elm-lang.org`)");
+    expect(tags).toContain("Host(`www.elm-lang.org`)");
+    const canaryTags = group!.Services!.flatMap((s) => s.CanaryTags ?? []).join("\n");
+    expect(canaryTags).toMatch(/X-Elm-Canary/);
+    // Group-level: the services are deregistered, then the task waits before it is killed.
+    expect(group!.ShutdownDelay).toBe(5e9);
+    expect(String(group!.Tasks[0]!.Config.image)).toMatch(/elm-lang\.org:1\.4\.2$/);
+
+    const plan = await nomad.planJob(job);
+    expect(plan.Diff?.Type).toBe("Added");
+  });
+
+  it("package.elm-lang.org: its data on a host volume, not in the image", async () => {
+    const job = await nomad.parseJob(
+      await renderServiceJob(await config(), { service: "package.elm-lang.org", version: "2.0.1" }),
+    );
+    const [group] = groups(job);
+    const volumes = Object.values(group!.Volumes ?? {});
+    expect(volumes).toEqual([expect.objectContaining({ Type: "host", ReadOnly: false })]);
+    const mounts = group!.Tasks[0]!.VolumeMounts ?? [];
+    expect(mounts.map((m) => m.Destination)).toEqual(["/data"]);
+    expect(group!.Update).toMatchObject({ Canary: 1, AutoRevert: true, AutoPromote: false });
+
+    // This dev agent has no such host volume: Nomad's own plan says the group cannot be placed.
+    const plan = await nomad.planJob(job);
+    expect(Object.keys(plan.FailedTGAllocs ?? {})).toEqual([group!.Name]);
+  });
+
+  it("ingress: Traefik as a system job on static ports 80 and 443, reading Consul", async () => {
+    const version = await pinnedTraefikVersion();
+    const job = await nomad.parseJob(await renderIngressJob(await config(), version));
+    expect(job.ID).toBe("ingress");
+    expect(job.Type).toBe("system");
+    const [group] = groups(job);
+    const ports = (group!.Networks ?? []).flatMap((n) => n.ReservedPorts ?? []);
+    expect(ports.map((p) => p.Value).sort((a, b) => a - b)).toEqual([80, 443, 8081]);
+    const task = group!.Tasks[0]!;
+    expect(task.Config.image).toBe(`traefik:v${version}`);
+    expect(task.Config.args).toContain("--providers.consulcatalog=true");
+
+    const plan = await nomad.planJob(job);
+    expect(plan.Diff?.Type).toBe("Added");
+  });
+});
