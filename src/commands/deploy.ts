@@ -163,9 +163,10 @@ async function refuseIfDeploying(apis: DeployState["apis"], service: string): Pr
   }
   const { data: latest } = await apis.nomad.latestDeployment(service);
   if (!latest || !["running", "pending", "paused", "initializing"].includes(latest.Status)) return;
+  // An unpromoted canary never reaches its progress deadline: such a deployment waits forever.
   throw new ConflictError(
-    `a deployment of ${service} is in progress (deployment ${latest.ID.slice(0, 8)}, job version ${latest.JobVersion})`,
-    "wait for it to finish or fail (its progress deadline ends it), then run again; see elm-infra status",
+    `a deployment of ${service} is in progress (deployment ${latest.ID.slice(0, 8)}, job version ${latest.JobVersion}: ${latest.StatusDescription || latest.Status})`,
+    `wait for it to finish; if nobody is deploying any more, end it (Nomad reverts): nomad deployment fail ${latest.ID}`,
   );
 }
 

@@ -299,6 +299,19 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
     );
   });
 
+  it("refuses to deploy over a deployment nobody is finishing, and says how to end it", async () => {
+    // The EnforceIndex test's change left a canary that nobody promotes: it waits forever.
+    const { data: stuck } = await nomad.latestDeployment("elm-lang.org");
+    expect(stuck?.Status).toBe("running");
+    const run = await elmInfra(["deploy", "elm-lang.org@v2", "--yes"]);
+    expect(run.exitCode).toBe(3);
+    expect(errorOf(run)).toMatch(/^a deployment of elm-lang.org is in progress \(deployment /);
+    const error = run.events.find((e) => e.type === "error")!;
+    expect(error.hint).toBe(
+      `wait for it to finish; if nobody is deploying any more, end it (Nomad reverts): nomad deployment fail ${stuck!.ID}`,
+    );
+  });
+
   it("refuses hostile versions before any change", async () => {
     const before = (await nomad.readJob("elm-lang.org"))?.JobModifyIndex;
     for (const version of ['v1" }\njob "evil" {', "v1${jndi}", "v1;rm -rf /"]) {
