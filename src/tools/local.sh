@@ -114,7 +114,9 @@ bin="${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}/bin"
 while [ $# -gt 0 ]; do
   case "$1" in
     --stop) stop_agents; exit 0 ;;
-    --version) version="$2"; shift 2 ;;
+    --version)
+      [ $# -ge 2 ] || { echo "--version needs a tag, for example: npm run local -- --version 1.0.1" >&2; exit 2; }
+      version="$2"; shift 2 ;;
     -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -136,11 +138,17 @@ node dist/cli/main.js image "elm-lang.org@$version" --context test/fixtures/site
 log "elm-lang.org@$version: deploy"
 node dist/cli/main.js deploy "elm-lang.org@$version" --target dev --yes
 
+# What to type next: the patch after this version when it is x.y.z.
+next="1.0.1"
+if [[ "$version" =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]]; then
+  next="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}.$((BASH_REMATCH[3] + 1))"
+fi
+
 log "done"
 cat <<TXT
 elm-lang.org $version is served through Traefik on this machine:
   curl -H 'Host: elm-lang.org' http://127.0.0.1:$TRAEFIK_WEB/
   node dist/cli/main.js status --target dev
-  npm run local -- --version 1.0.1     # build and deploy another version (canary first)
+  npm run local -- --version $next     # build and deploy another version (canary first)
   npm run local -- --stop              # stop the agents
 TXT
