@@ -14,7 +14,7 @@ export { parseServiceRef, isImageTag, type ServiceRef } from "./config/service-r
 export { Output, chooseMode, type OutputEvent, type OutputMode } from "./output/output.js";
 export { redact, registerSecret } from "./output/redact.js";
 export { runSteps, type Step, type StepHandle } from "./tasks/runner.js";
-export { createContext, type CommandContext, type GlobalOptions } from "./commands/context.js";
+export { createContext, type CommandContext, type GlobalOptions } from "./tasks/context.js";
 
 // operations behind the commands
 export { deploy, type DeployResult } from "./commands/deploy.js";
@@ -22,7 +22,7 @@ export { rollback, chooseRollbackTarget, type RollbackResult } from "./commands/
 export { status, formatStatus, type ServiceStatus } from "./commands/status.js";
 export { render } from "./commands/render.js";
 export { buildImage, type ImageResult, type ImageOptions } from "./commands/image.js";
-export { connectToCluster, type ClusterApis } from "./commands/connect.js";
+export { connectToCluster, type ClusterApis } from "./cluster/connect.js";
 
 // clients, one per external system
 export { NomadClient, type NomadClientOptions } from "./nomad/client.js";

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { CommanderError } from "commander";
-import { createContext, type GlobalOptions } from "../commands/context.js";
+import { createContext, type GlobalOptions } from "../tasks/context.js";
 import { ElmInfraError, ExitCode, InterruptedError, UsageError } from "../errors.js";
 import { chooseMode, Output } from "../output/output.js";
 import { redact } from "../output/redact.js";

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { CommandContext, GlobalOptions } from "../commands/context.js";
+import type { CommandContext, GlobalOptions } from "../tasks/context.js";
 import { notBuiltYet } from "../commands/not-built.js";
 import { deploy } from "../commands/deploy.js";
 import { buildImage } from "../commands/image.js";

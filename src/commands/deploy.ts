@@ -1,15 +1,18 @@
-import { hostname, userInfo } from "node:os";
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
-import { acquireLock, describeLockHolder, type HeldLock } from "../consul/lock.js";
+import {
+  acquireLock,
+  deployLockKey,
+  describeLockHolder,
+  lockHolder,
+  type HeldLock,
+} from "../consul/lock.js";
 import { ConflictError, ElmInfraError, InterruptedError, OperationError } from "../errors.js";
 import { summarizePlan, type PlanSummary } from "../nomad/deployment.js";
 import { renderServiceJob } from "../nomad/job.js";
 import { revertSteps, rolloutSteps, type RolloutState } from "../tasks/rollout.js";
 import { runSteps } from "../tasks/runner.js";
-import { connectToCluster } from "./connect.js";
-import type { CommandContext } from "./context.js";
-
-export const deployLockKey = "elm-infra/locks/deploy";
+import { connectToCluster } from "../cluster/connect.js";
+import type { CommandContext } from "../tasks/context.js";
 
 export interface DeployResult {
   service: string;
@@ -28,15 +31,6 @@ export interface DeployState extends RolloutState {
   planIndex?: number;
   previousVersion?: string;
   lock?: HeldLock;
-}
-
-/** Whoever holds the deploy lock, as the refusal message will name them. */
-export function lockHolder(command: string) {
-  return {
-    holder: `${userInfo().username}@${hostname()} (pid ${process.pid})`,
-    command,
-    since: new Date().toISOString(),
-  };
 }
 
 /**

@@ -15,8 +15,8 @@ import {
 import { imageRef } from "../plan/job-vars.js";
 import { runSteps } from "../tasks/runner.js";
 import { checkHostKey } from "../ssh/index.js";
-import { expandHome } from "./connect.js";
-import type { CommandContext } from "./context.js";
+import { targetPaths } from "../cluster/paths.js";
+import type { CommandContext } from "../tasks/context.js";
 
 export interface ImageOptions {
   /** Folder holding the service's build output; required. */
@@ -242,7 +242,8 @@ function requireRegistryAuth(config: LoadedConfig): {
 async function workerEngines(config: LoadedConfig, hosts: string[]): Promise<WorkerEngine[]> {
   const { ssh } = config.target;
   const addresses = hosts.map((h) => parseSshAddress(h, { username: ssh.user, port: ssh.port }));
-  const keyFile = resolve(config.root, expandHome(ssh.privateKey));
+  const paths = targetPaths(config);
+  const keyFile = paths.privateKey;
   const privateKey = await readFile(keyFile).catch(() => {
     throw new UsageError(
       `cannot read the SSH key ${keyFile} (targets.${config.targetName}.ssh.privateKey)`,
@@ -250,7 +251,7 @@ async function workerEngines(config: LoadedConfig, hosts: string[]): Promise<Wor
     );
   });
   // The workers' host keys are pinned in the same known_hosts file the SSH tunnel uses.
-  const knownHostsPath = resolve(config.root, expandHome(ssh.knownHosts));
+  const knownHostsPath = paths.knownHosts;
   return addresses.map((a) => ({
     name: `${a.host}:${a.port}`,
     docker: DockerClient.overSsh({

@@ -1,5 +1,5 @@
 import { NotImplementedError } from "../errors.js";
-import type { CommandContext } from "./context.js";
+import type { CommandContext } from "../tasks/context.js";
 
 /** Commands whose capability is not built yet: validate the input, then say so. */
 export async function notBuiltYet(ctx: CommandContext, what: string): Promise<never> {

@@ -1,7 +1,7 @@
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
 import { pinnedTraefikVersion, renderIngressJob, renderServiceJob } from "../nomad/job.js";
 import { ingressJobName } from "../plan/job-vars.js";
-import type { CommandContext } from "./context.js";
+import type { CommandContext } from "../tasks/context.js";
 
 /**
  * `render <service>@<version>`: the job's HCL as deploy would submit it. `render ingress[@<v>]`

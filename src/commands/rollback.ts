@@ -1,12 +1,11 @@
 import { parseServiceRef } from "../config/service-ref.js";
-import { acquireLock, type HeldLock } from "../consul/lock.js";
+import { acquireLock, deployLockKey, lockHolder, type HeldLock } from "../consul/lock.js";
 import { OperationError, UsageError } from "../errors.js";
 import type { NomadJob } from "../nomad/types.js";
 import { revertSteps, rolloutSteps, type RolloutState } from "../tasks/rollout.js";
 import { runSteps } from "../tasks/runner.js";
-import { connectToCluster } from "./connect.js";
-import type { CommandContext } from "./context.js";
-import { deployLockKey, lockHolder } from "./deploy.js";
+import { connectToCluster } from "../cluster/connect.js";
+import type { CommandContext } from "../tasks/context.js";
 
 export interface RollbackResult {
   service: string;

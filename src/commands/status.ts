@@ -1,8 +1,8 @@
 import { hostnamesOf } from "../config/load.js";
 import { UsageError } from "../errors.js";
 import { consulServiceName } from "../plan/job-vars.js";
-import { connectToCluster } from "./connect.js";
-import type { CommandContext } from "./context.js";
+import { connectToCluster } from "../cluster/connect.js";
+import type { CommandContext } from "../tasks/context.js";
 
 export interface ServiceStatus {
   service: string;

@@ -1,3 +1,4 @@
+import { hostname, userInfo } from "node:os";
 import { ConflictError, OperationError } from "../errors.js";
 import type { ConsulClient } from "./client.js";
 
@@ -5,6 +6,18 @@ export interface LockHolder {
   holder: string;
   command: string;
   since: string;
+}
+
+/** The key of the cluster-wide deploy lock: one deploy or rollback at a time. */
+export const deployLockKey = "elm-infra/locks/deploy";
+
+/** Whoever takes a lock from this process, as a refusal message will name them. */
+export function lockHolder(command: string): LockHolder {
+  return {
+    holder: `${userInfo().username}@${hostname()} (pid ${process.pid})`,
+    command,
+    since: new Date().toISOString(),
+  };
 }
 
 export interface HeldLock {

@@ -1,7 +1,7 @@
 import type { LoadedConfig } from "../config/load.js";
 import { hostnamesOf } from "../config/load.js";
 import type { ServiceRef } from "../config/service-ref.js";
-import type { ClusterApis } from "../commands/connect.js";
+import type { ClusterApis } from "../cluster/connect.js";
 import { OperationError } from "../errors.js";
 import { explainAllocation, deploymentDeadlineMs, type Verdict } from "../nomad/deployment.js";
 import type { Deployment, NomadJob } from "../nomad/types.js";

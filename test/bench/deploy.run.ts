@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { expect, it } from "vitest";
 import { startCluster } from "../harness/agents.js";
 import { buildAppImages, removeImages } from "../harness/apps.js";
-import { createContext } from "../../src/commands/context.js";
+import { createContext } from "../../src/tasks/context.js";
 import { deploy } from "../../src/commands/deploy.js";
 import { Output } from "../../src/output/output.js";
 import { renderServiceJob } from "../../src/nomad/job.js";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, type ImageOptions } from "../../src/commands/image.js";
-import { createContext, type CommandContext } from "../../src/commands/context.js";
+import { createContext, type CommandContext } from "../../src/tasks/context.js";
 import { DockerClient } from "../../src/docker/client.js";
 import { checkWorkers, shipImage } from "../../src/docker/ship.js";
 import { OperationError, UsageError } from "../../src/errors.js";

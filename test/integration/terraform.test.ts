@@ -20,7 +20,7 @@ import {
   type TerraformBinary,
 } from "../../src/terraform/binary.js";
 import type { TerraformEvent } from "../../src/terraform/events.js";
-import { openTerraform } from "../../src/terraform/open.js";
+import { openTerraform } from "../../src/cluster/terraform.js";
 import { freePorts } from "../harness/ports.js";
 
 const fakeToken = `dop_v1_${randomBytes(24).toString("hex")}`;

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { connectToCluster, type ClusterApis } from "../../src/commands/connect.js";
+import { connectToCluster, type ClusterApis } from "../../src/cluster/connect.js";
 import { loadConfig } from "../../src/config/load.js";
 import { ExitCode } from "../../src/errors.js";
 import { HostKeyMismatchError } from "../../src/ssh/index.js";

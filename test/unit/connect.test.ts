@@ -1,6 +1,7 @@
 // targets.<name>.hosts in cluster.yaml, and how connectToCluster picks a way in without a cluster.
 import { describe, expect, it } from "vitest";
-import { connectToCluster, expandHome, sshTargetFor } from "../../src/commands/connect.js";
+import { connectToCluster, sshTargetFor } from "../../src/cluster/connect.js";
+import { expandHome } from "../../src/cluster/paths.js";
 import type { LoadedConfig } from "../../src/config/load.js";
 import { parseCluster } from "../../src/config/parse.js";
 import { ConfigError, ExitCode } from "../../src/errors.js";

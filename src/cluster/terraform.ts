@@ -1,19 +1,19 @@
 /** Ties a loaded configuration to a ready TerraformRunner: the glue commands use. */
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { targetPaths } from "./paths.js";
 import type { LoadedConfig } from "../config/load.js";
 import { ConfigError } from "../errors.js";
-import { findBinary, findCliConfig, toolCacheDir } from "./binary.js";
-import type { TerraformEvent } from "./events.js";
-import { prepareWorkDir, TerraformRunner, workDirFor } from "./runner.js";
+import { findBinary, findCliConfig, toolCacheDir } from "../terraform/binary.js";
+import type { TerraformEvent } from "../terraform/events.js";
+import { prepareWorkDir, TerraformRunner, workDirFor } from "../terraform/runner.js";
 import {
   computeVarSet,
   moduleDirFor,
   secretVarEnv,
   type TfVarSet,
   type VarSetInputs,
-} from "./vars.js";
+} from "../terraform/vars.js";
 
 /** The iac/ folder shipped with elm-infra (src/terraform -> iac, and dist/terraform -> iac). */
 export function moduleDir(provider: "digitalocean" | "local"): string {
@@ -22,15 +22,15 @@ export function moduleDir(provider: "digitalocean" | "local"): string {
 
 /** The public half of the target's SSH key: `<ssh.privateKey>.pub`, relative to cluster.yaml. */
 export async function readSshPublicKey(
-  config: Pick<LoadedConfig, "root" | "target">,
+  config: Pick<LoadedConfig, "root" | "target" | "targetName">,
 ): Promise<string> {
-  const file = resolve(config.root, `${config.target.ssh.privateKey}.pub`);
+  const { publicKey: file, privateKey } = targetPaths(config);
   try {
     return (await readFile(file, "utf8")).trim();
   } catch {
     throw new ConfigError(
       [{ file, path: "", message: "cannot read the SSH public key" }],
-      `create the key pair: ssh-keygen -t ed25519 -N '' -f ${resolve(config.root, config.target.ssh.privateKey)}`,
+      `create the key pair: ssh-keygen -t ed25519 -N '' -f ${privateKey}`,
     );
   }
 }

@@ -1,5 +1,3 @@
-import { homedir } from "node:os";
-import { resolve } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import type { Target } from "../config/schema.js";
 import { ConsulClient } from "../consul/client.js";
@@ -12,6 +10,7 @@ import {
   type SshConnection,
 } from "../ssh/index.js";
 import { TraefikClient } from "../traefik/client.js";
+import { targetPaths } from "./paths.js";
 
 export interface ClusterApis {
   nomad: NomadClient;
@@ -103,14 +102,18 @@ async function connectToFirstManager(
   );
 }
 
-export function sshTargetFor(config: Pick<LoadedConfig, "root" | "target">, host: string) {
+export function sshTargetFor(
+  config: Pick<LoadedConfig, "root" | "target" | "targetName">,
+  host: string,
+) {
   const ssh: Target["ssh"] = config.target.ssh;
+  const paths = targetPaths(config);
   return {
     host,
     port: ssh.port,
     username: ssh.user,
-    privateKeyPath: resolve(config.root, expandHome(ssh.privateKey)),
-    knownHostsPath: resolve(config.root, expandHome(ssh.knownHosts)),
+    privateKeyPath: paths.privateKey,
+    knownHostsPath: paths.knownHosts,
     hostKeyPolicy: "pin-on-first-contact" as const,
   };
 }
@@ -146,10 +149,4 @@ function clientsFor(
     traefik: new TraefikClient({ api: urls.traefikApi, entrypoint: urls.entrypoint }),
     close,
   };
-}
-
-/** `~/x` as in a shell; other paths unchanged. */
-export function expandHome(path: string, home = homedir()): string {
-  if (path === "~") return home;
-  return path.startsWith("~/") ? resolve(home, path.slice(2)) : path;
 }
