@@ -10,6 +10,7 @@ import {
   type SshConnection,
 } from "../ssh/index.js";
 import { TraefikClient } from "../traefik/client.js";
+import { managersOf, readInventory, workersOf, type InventoryHost } from "./inventory.js";
 import { targetPaths } from "./paths.js";
 
 export interface ClusterApis {
@@ -44,19 +45,21 @@ export async function connectToCluster(
 ): Promise<ClusterApis> {
   const { target, targetName } = config;
   if (target.endpoints) return clientsFor(config, target.endpoints, async () => undefined, extra);
-  if (!target.hosts) {
+  const inventory = await readInventory(config);
+  if (!inventory) {
     throw new ConfigError(
       [
         {
           file: config.file,
           path: `targets.${targetName}`,
-          message: "has neither `hosts` (to reach the cluster over SSH) nor `endpoints`",
+          message:
+            "has neither `hosts` (to reach the cluster over SSH) nor `endpoints`, and bring-up has not recorded any host",
         },
       ],
-      `add targets.${targetName}.hosts with the managers' and workers' addresses, or run bring-up`,
+      `add targets.${targetName}.hosts with the managers' and workers' addresses, or run bring-up: elm-infra bring-up --target ${targetName}`,
     );
   }
-  const worker = target.hosts.workers[0];
+  const worker = workersOf(inventory)[0];
   if (worker === undefined) {
     throw new ConfigError(
       [
@@ -69,9 +72,9 @@ export async function connectToCluster(
       `add the workers' addresses to targets.${targetName}.hosts.workers, or run bring-up`,
     );
   }
-  const ssh = await connectToFirstManager(config, target.hosts.managers);
+  const ssh = await connectToFirstManager(config, managersOf(inventory));
   try {
-    const urls = await openTunnels(ssh, worker);
+    const urls = await openTunnels(ssh, worker.privateAddress);
     return clientsFor(config, urls, () => ssh.close(), extra);
   } catch (error) {
     await ssh.close();
@@ -85,12 +88,12 @@ export async function connectToCluster(
  */
 async function connectToFirstManager(
   config: LoadedConfig,
-  managers: string[],
+  managers: InventoryHost[],
 ): Promise<SshConnection> {
   const failures: string[] = [];
   for (const host of managers) {
     try {
-      return await connectSsh(sshTargetFor(config, host));
+      return await connectSsh(sshTargetFor(config, host.ssh.host, host.ssh.port));
     } catch (error) {
       if (error instanceof HostKeyMismatchError || !(error instanceof SshConnectError)) throw error;
       failures.push(error.message);
@@ -105,12 +108,13 @@ async function connectToFirstManager(
 export function sshTargetFor(
   config: Pick<LoadedConfig, "root" | "target" | "targetName">,
   host: string,
+  port?: number,
 ) {
   const ssh: Target["ssh"] = config.target.ssh;
   const paths = targetPaths(config);
   return {
     host,
-    port: ssh.port,
+    port: port ?? ssh.port,
     username: ssh.user,
     privateKeyPath: paths.privateKey,
     knownHostsPath: paths.knownHosts,

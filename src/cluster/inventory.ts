@@ -1,0 +1,103 @@
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { LoadedConfig } from "../config/load.js";
+import type { Target } from "../config/schema.js";
+import { ConfigError } from "../errors.js";
+import { targetPaths } from "./paths.js";
+
+export type HostRole = "manager" | "worker";
+
+/** One VM of a target, as bring-up made it (or as cluster.yaml lists it). */
+export interface InventoryHost {
+  /** Stable name, e.g. `production-worker-2`; unchanged when other hosts come or go. */
+  name: string;
+  role: HostRole;
+  /** Where the other hosts reach it (the VPC address): Consul and Nomad bind and join here. */
+  privateAddress: string;
+  /** Where this machine reaches its sshd (local target: 127.0.0.1 and the host's own port). */
+  ssh: { host: string; port: number };
+}
+
+export interface Inventory {
+  target: string;
+  hosts: InventoryHost[];
+  /** What users reach: the load balancer in front of the workers' Traefik. */
+  loadBalancer?: { host: string; httpPort: number; httpsPort: number };
+}
+
+/** Where bring-up records the hosts it made: `.elm-infra/<target>/inventory.json`. */
+export function inventoryPath(
+  config: Pick<LoadedConfig, "root" | "targetName" | "target">,
+): string {
+  return join(targetPaths(config).state, "inventory.json");
+}
+
+export const managersOf = (inv: Inventory) => inv.hosts.filter((h) => h.role === "manager");
+export const workersOf = (inv: Inventory) => inv.hosts.filter((h) => h.role === "worker");
+
+/** Pure: the inventory cluster.yaml's `targets.<name>.hosts` describes (SSH on ssh.port). */
+export function inventoryFromHosts(
+  targetName: string,
+  target: Pick<Target, "hosts" | "ssh">,
+): Inventory | undefined {
+  if (!target.hosts) return undefined;
+  const host = (role: HostRole) => (address: string, i: number) => ({
+    name: `${targetName}-${role}-${i + 1}`,
+    role,
+    privateAddress: address,
+    ssh: { host: address, port: target.ssh.port },
+  });
+  return {
+    target: targetName,
+    hosts: [
+      ...target.hosts.managers.map(host("manager")),
+      ...target.hosts.workers.map(host("worker")),
+    ],
+  };
+}
+
+/**
+ * The target's hosts: listed in cluster.yaml (`targets.<name>.hosts`) when the user manages the
+ * VMs, else what bring-up recorded. Undefined when neither exists (nothing brought up yet).
+ */
+export async function readInventory(
+  config: Pick<LoadedConfig, "root" | "targetName" | "target" | "file">,
+): Promise<Inventory | undefined> {
+  const listed = inventoryFromHosts(config.targetName, config.target);
+  if (listed) return listed;
+  const file = inventoryPath(config);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  try {
+    const inv = JSON.parse(text) as Inventory;
+    if (!Array.isArray(inv.hosts)) throw new Error("no hosts list");
+    return inv;
+  } catch (error) {
+    throw new ConfigError(
+      [
+        {
+          file,
+          path: "",
+          message: `is not an inventory bring-up wrote: ${(error as Error).message}`,
+        },
+      ],
+      `run bring-up again to rewrite it: elm-infra bring-up --target ${config.targetName}`,
+    );
+  }
+}
+
+/** Records the hosts (written whole, then renamed: never half a file). */
+export async function writeInventory(
+  config: Pick<LoadedConfig, "root" | "targetName" | "target">,
+  inventory: Inventory,
+): Promise<string> {
+  const file = inventoryPath(config);
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(`${file}.partial`, `${JSON.stringify(inventory, null, 2)}\n`, { mode: 0o600 });
+  await rename(`${file}.partial`, file);
+  return file;
+}
