@@ -1,0 +1,89 @@
+/**
+ * The operations lock: bring-up, destroy and scale of one target never run at once. It lives in
+ * this machine's `.elm-infra/<target>/` (a cluster may not exist yet, so it cannot live in
+ * Consul): a lock directory made atomically by proper-lockfile, refreshed while the holder runs
+ * and taken over once stale (its holder died), with a small file naming the holder.
+ * Operators on several machines share OpenTofu's state lock instead (a remote backend); see README.
+ */
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { hostname, userInfo } from "node:os";
+import { join } from "node:path";
+import lockfile from "proper-lockfile";
+import { ConflictError } from "../errors.js";
+
+export interface OperationHolder {
+  command: string;
+  target: string;
+  holder: string;
+  pid: number;
+  since: string;
+}
+
+export interface HeldOperationsLock {
+  holder: OperationHolder;
+  release(): Promise<void>;
+}
+
+/** A holder that stops refreshing the lock for this long is taken to be dead. */
+export const staleAfterMs = 20_000;
+
+export function operationsLockPaths(stateDir: string): { lock: string; holder: string } {
+  return { lock: join(stateDir, "operations.lock"), holder: join(stateDir, "operations.json") };
+}
+
+/** Takes the target's operations lock, or refuses (exit 3) naming who holds it. */
+export async function acquireOperationsLock(
+  stateDir: string,
+  target: string,
+  command: string,
+  onLost: (message: string) => void = () => undefined,
+): Promise<HeldOperationsLock> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const paths = operationsLockPaths(stateDir);
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(stateDir, {
+      lockfilePath: paths.lock,
+      realpath: false,
+      stale: staleAfterMs,
+      update: staleAfterMs / 4,
+      retries: 0,
+      onCompromised: (error) =>
+        onLost(`the operations lock of ${target} was lost: ${error.message}`),
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;
+    const holder = await readHolder(paths.holder);
+    throw new ConflictError(
+      `${command} refused: ${holder ? describeHolder(holder) : "another operation"} holds the operations lock of target ${target}`,
+      `wait for it to finish and run again; a lock whose holder died is taken over after ${staleAfterMs / 1000}s (${paths.lock})`,
+    );
+  }
+  const holder: OperationHolder = {
+    command,
+    target,
+    holder: `${userInfo().username}@${hostname()}`,
+    pid: process.pid,
+    since: new Date().toISOString(),
+  };
+  await writeFile(paths.holder, `${JSON.stringify(holder)}\n`, { mode: 0o600 });
+  return {
+    holder,
+    release: async () => {
+      await rm(paths.holder, { force: true });
+      await release().catch(() => undefined);
+    },
+  };
+}
+
+export function describeHolder(h: OperationHolder): string {
+  return `${h.command} by ${h.holder} (pid ${h.pid}, since ${h.since})`;
+}
+
+async function readHolder(file: string): Promise<OperationHolder | undefined> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as OperationHolder;
+  } catch {
+    return undefined;
+  }
+}
