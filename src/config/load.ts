@@ -29,6 +29,9 @@ export const secretEnv: Record<keyof Secrets, string[]> = {
   registryPassword: ["ELM_INFRA_REGISTRY_PASSWORD"],
   nomadToken: ["ELM_INFRA_NOMAD_TOKEN", "NOMAD_TOKEN"],
   consulToken: ["ELM_INFRA_CONSUL_TOKEN", "CONSUL_HTTP_TOKEN"],
+  consulAgentToken: ["ELM_INFRA_CONSUL_AGENT_TOKEN"],
+  consulNomadToken: ["ELM_INFRA_CONSUL_NOMAD_TOKEN"],
+  consulTraefikToken: ["ELM_INFRA_CONSUL_TRAEFIK_TOKEN"],
   consulGossipKey: ["ELM_INFRA_CONSUL_GOSSIP_KEY"],
   nomadGossipKey: ["ELM_INFRA_NOMAD_GOSSIP_KEY"],
 };

@@ -172,6 +172,12 @@ export const secretsSchema = z.strictObject({
   // variant bits (z.uuid() refused real tokens): any 8-4-4-4-12 hex string.
   nomadToken: z.guid("must be a Nomad ACL secret ID (a UUID)").optional(),
   consulToken: z.guid("must be a Consul ACL secret ID (a UUID)").optional(),
+  /** The Consul agents' own token (node identity), created by the playbook with this SecretID. */
+  consulAgentToken: z.guid("must be a Consul ACL secret ID (a UUID)").optional(),
+  /** Nomad's token for Consul (service registration), created by the playbook. */
+  consulNomadToken: z.guid("must be a Consul ACL secret ID (a UUID)").optional(),
+  /** Traefik's token for Consul's catalog (read-only), handed to the ingress job. */
+  consulTraefikToken: z.guid("must be a Consul ACL secret ID (a UUID)").optional(),
   consulGossipKey: z
     .string()
     .regex(/^[A-Za-z0-9+/]{43}=$/, "must be 32 bytes in base64 (consul keygen)")

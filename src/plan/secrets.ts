@@ -1,0 +1,83 @@
+/**
+ * The cluster's own secrets: gossip keys and ACL tokens that elm-infra generates once, before any
+ * agent starts, and keeps in secrets/<target>.yaml. Pure: the random values come from the caller.
+ */
+import type { Secrets } from "../config/schema.js";
+
+/** What bring-up generates (and destroy forgets), in the order they are reported. */
+export const clusterSecretFields = [
+  "consulGossipKey",
+  "nomadGossipKey",
+  "consulToken",
+  "consulAgentToken",
+  "consulNomadToken",
+  "consulTraefikToken",
+  "nomadToken",
+] as const;
+export type ClusterSecretField = (typeof clusterSecretFields)[number];
+
+const gossipKeys: ReadonlySet<ClusterSecretField> = new Set(["consulGossipKey", "nomadGossipKey"]);
+
+export interface SecretGenerators {
+  /** A random UUID (an ACL SecretID). */
+  uuid(): string;
+  /** 32 random bytes in base64 (a gossip encryption key). */
+  gossipKey(): string;
+}
+
+export interface SecretsPlan {
+  /** The secrets file's new content: what it held, plus what was generated. */
+  file: Secrets;
+  /** Fields generated now; empty when the file (or the environment) had them all. */
+  generated: ClusterSecretField[];
+  /** Every cluster secret, whichever source it came from. */
+  effective: Secrets & Required<Pick<Secrets, ClusterSecretField>>;
+}
+
+/**
+ * Fills in the cluster secrets that neither the file nor the environment supplies. A value that
+ * exists is never replaced: a second run reuses the first run's tokens, so an interrupted ACL
+ * bootstrap resumes with the same management token.
+ */
+export function planClusterSecrets(
+  fromFile: Secrets,
+  effective: Secrets,
+  generate: SecretGenerators,
+): SecretsPlan {
+  const file: Secrets = { ...fromFile };
+  const all: Secrets = { ...effective };
+  const generated: ClusterSecretField[] = [];
+  for (const field of clusterSecretFields) {
+    if (all[field] !== undefined) continue;
+    const value = gossipKeys.has(field) ? generate.gossipKey() : generate.uuid();
+    file[field] = value;
+    all[field] = value;
+    generated.push(field);
+  }
+  return { file, generated, effective: all as SecretsPlan["effective"] };
+}
+
+/** The secrets file after destroy: the cluster's own secrets gone, the user's (API tokens) kept. */
+export function forgetClusterSecrets(fromFile: Secrets): Secrets {
+  const kept: Secrets = { ...fromFile };
+  for (const field of clusterSecretFields) delete kept[field];
+  return kept;
+}
+
+/** Environment variable of ansible-playbook that carries each secret (the playbook's lookup('env')). */
+export const ansibleSecretVariables: Record<ClusterSecretField, string> = {
+  consulGossipKey: "ELM_INFRA_CONSUL_GOSSIP_KEY",
+  nomadGossipKey: "ELM_INFRA_NOMAD_GOSSIP_KEY",
+  consulToken: "ELM_INFRA_CONSUL_MANAGEMENT_TOKEN",
+  consulAgentToken: "ELM_INFRA_CONSUL_AGENT_TOKEN",
+  consulNomadToken: "ELM_INFRA_CONSUL_NOMAD_TOKEN",
+  consulTraefikToken: "ELM_INFRA_CONSUL_TRAEFIK_TOKEN",
+  nomadToken: "ELM_INFRA_NOMAD_MANAGEMENT_TOKEN",
+};
+
+/** The secrets as ansible-playbook's environment: the only way they reach Ansible. */
+export function ansibleSecretEnv(secrets: SecretsPlan["effective"]): Record<string, string> {
+  return Object.fromEntries(
+    clusterSecretFields.map((field) => [ansibleSecretVariables[field], secrets[field]]),
+  );
+}
