@@ -138,4 +138,23 @@ export class ConsulClient {
   async raftPeers(): Promise<string[]> {
     return (await this.call<string[]>({ method: "GET", path: "/v1/status/peers" })).data;
   }
+  async raftConfiguration(): Promise<{
+    Servers: Array<{ ID: string; Node: string; Address: string; Leader: boolean; Voter: boolean }>;
+  }> {
+    return (await this.call<never>({ method: "GET", path: "/v1/operator/raft/configuration" }))
+      .data;
+  }
+  async autopilotHealth(): Promise<{ Healthy: boolean; FailureTolerance: number }> {
+    return (await this.call<never>({ method: "GET", path: "/v1/operator/autopilot/health" })).data;
+  }
+  /** The LAN gossip pool as this agent sees it (Status 1 is alive). */
+  async members(): Promise<
+    Array<{ Name: string; Addr: string; Status: number; Tags: Record<string, string> }>
+  > {
+    return (await this.call<never>({ method: "GET", path: "/v1/agent/members" })).data;
+  }
+  /** The gossip encryption keys installed in each pool (empty when encryption is off). */
+  async keyring(): Promise<Array<{ WAN: boolean; Keys: Record<string, number> }>> {
+    return (await this.call<never>({ method: "GET", path: "/v1/operator/keyring" })).data;
+  }
 }

@@ -7,6 +7,7 @@ import type {
   JobPlan,
   NomadJob,
   NomadNode,
+  NomadVariable,
   RaftConfiguration,
 } from "./types.js";
 
@@ -301,6 +302,27 @@ export class NomadClient {
         body: { Name: name, Type: "client", Policies: policies },
       })
     ).data;
+  }
+
+  // variables
+  async readVariable(path: string): Promise<NomadVariable | undefined> {
+    try {
+      return (await this.call<NomadVariable>({ method: "GET", path: `/v1/var/${path}` })).data;
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+  /** Creates or replaces a variable (needs variables write on its path: a management token). */
+  async writeVariable(path: string, items: Record<string, string>): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: `/v1/var/${path}`,
+      body: { Namespace: "default", Path: path, Items: items },
+    });
+  }
+  async deleteVariable(path: string): Promise<void> {
+    await this.call({ method: "DELETE", path: `/v1/var/${path}` });
   }
 }
 

@@ -2,7 +2,12 @@ import { resolve } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import { readFile } from "node:fs/promises";
-import { ingressJobVars, serviceJobVars, type UpdateTimings } from "../plan/job-vars.js";
+import {
+  ingressJobVars,
+  serviceJobVars,
+  type IngressWorker,
+  type UpdateTimings,
+} from "../plan/job-vars.js";
 import { renderTemplateFile } from "./render.js";
 
 /** Renders a service's job template (HCL) for a version, from cluster.yaml's settings. */
@@ -28,10 +33,10 @@ export async function pinnedTraefikVersion(): Promise<string> {
 /** Renders the ingress job (Traefik as a system job on the workers) from jobs/ingress.nomad.hbs. */
 export async function renderIngressJob(
   config: Pick<LoadedConfig, "root">,
-  traefikVersion: string,
+  workers: readonly IngressWorker[],
 ): Promise<string> {
   return renderTemplateFile(
     resolve(config.root, "jobs/ingress.nomad.hbs"),
-    ingressJobVars(traefikVersion),
+    ingressJobVars(workers),
   );
 }

@@ -130,6 +130,16 @@ export interface NomadNode {
   Drain: boolean;
   Address?: string;
   NodePool?: string;
+  Version?: string;
+  Drivers?: Record<string, { Detected: boolean; Healthy: boolean; HealthDescription: string }>;
+}
+
+/** A Nomad variable: a secret map of strings only jobs allowed to read it (and ACLs) can see. */
+export interface NomadVariable {
+  Path: string;
+  Namespace?: string;
+  Items: Record<string, string>;
+  ModifyIndex?: number;
 }
 
 export interface RaftConfiguration {

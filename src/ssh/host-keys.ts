@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   fingerprintOf,
@@ -7,6 +7,7 @@ import {
   parseKnownHosts,
   presentedHostKey,
   verifyHostKey,
+  withoutHosts,
 } from "./known-hosts.js";
 import { HostKeyMismatchError } from "./errors.js";
 
@@ -70,6 +71,30 @@ export async function checkHostKey(options: {
   });
   pinQueues.set(
     options.knownHostsPath,
+    task.catch(() => undefined),
+  );
+  await task;
+}
+
+/**
+ * Removes the pinned keys of hosts that no longer exist (destroy) or were just made anew (a
+ * replaced host's new key is then pinned on first contact). Hosts are `host` or `[host]:port`.
+ */
+export async function forgetHostKeys(
+  knownHostsPath: string,
+  names: readonly string[],
+): Promise<void> {
+  const task = (pinQueues.get(knownHostsPath) ?? Promise.resolve()).then(async () => {
+    const text = await readFile(knownHostsPath, "utf8").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
+    if (text === undefined) return;
+    const kept = withoutHosts(text, names);
+    if (kept !== text) await writeFile(knownHostsPath, kept, { mode: 0o600 });
+  });
+  pinQueues.set(
+    knownHostsPath,
     task.catch(() => undefined),
   );
   await task;

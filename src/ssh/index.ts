@@ -6,7 +6,7 @@ export {
   type ExecResult,
   type PortForward,
 } from "./connection.js";
-export { checkHostKey, type HostKeyPolicy } from "./host-keys.js";
+export { checkHostKey, forgetHostKeys, type HostKeyPolicy } from "./host-keys.js";
 export {
   HostKeyMismatchError,
   RemoteCommandError,
@@ -21,6 +21,7 @@ export {
   formatKnownHostLine,
   presentedHostKey,
   fingerprintOf,
+  withoutHosts,
   type KnownHostEntry,
   type HostKeyVerdict,
   type PresentedHostKey,

@@ -125,3 +125,18 @@ export function fingerprintOf(keyBase64: string): string {
   const digest = createHash("sha256").update(Buffer.from(keyBase64, "base64")).digest("base64");
   return `SHA256:${digest.replace(/=+$/, "")}`;
 }
+
+/**
+ * The file without the lines that pin exactly these hosts (by name, not by wildcard or hash: a
+ * line that also names other hosts or patterns is kept); every other line as it was.
+ */
+export function withoutHosts(text: string, names: readonly string[]): string {
+  const lines = text.split(/\r?\n/);
+  const kept = lines.filter((raw) => {
+    const fields = raw.trim().split(/\s+/);
+    if (fields.length < 3 || fields[0]!.startsWith("@") || fields[0]!.startsWith("#")) return true;
+    const field = fields[0]!.toLowerCase().split(",");
+    return !field.every((f) => names.some((n) => n.toLowerCase() === f));
+  });
+  return kept.join("\n");
+}
