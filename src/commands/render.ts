@@ -1,6 +1,7 @@
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
 import { pinnedTraefikVersion, renderIngressJob, renderServiceJob } from "../nomad/job.js";
 import { ingressJobName } from "../plan/job-vars.js";
+import { readInventory, workersOf } from "../cluster/inventory.js";
 import type { CommandContext } from "../tasks/context.js";
 
 /**
@@ -18,7 +19,19 @@ export async function render(
   const config = await ctx.loadConfig();
   if (parsed.service === ingressJobName) {
     const version = parsed.version ?? (await pinnedTraefikVersion());
-    return { service: ingressJobName, version, hcl: await renderIngressJob(config, version) };
+    // The workers bring-up recorded, else the ones cluster.yaml's count would make.
+    const inventory = await readInventory(config);
+    const names = inventory
+      ? workersOf(inventory).map((w) => w.name)
+      : Array.from(
+          { length: config.target.workers },
+          (_, i) => `${config.targetName}-worker-${i + 1}`,
+        );
+    const hcl = await renderIngressJob(
+      config,
+      names.map((name) => ({ name, version })),
+    );
+    return { service: ingressJobName, version, hcl };
   }
   const ref = requireVersion(parsed);
   const hcl = await renderServiceJob(config, ref);

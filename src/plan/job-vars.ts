@@ -109,23 +109,49 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 /** The Traefik system job's name: renderable like a service, deployed with the cluster. */
 export const ingressJobName = "ingress";
 
+/** The Nomad variable holding Traefik's Consul token (key consul_token): readable by the job only. */
+export const ingressTokenVariable = "nomad/jobs/ingress";
+
+/** Where the load balancer health-checks each worker's Traefik (GET /ping). */
+export const ingressPingPort = 8082;
+
+/** One worker's Traefik: the version it runs. */
+export interface IngressWorker {
+  name: string;
+  version: string;
+}
+
 export interface IngressJobVars {
   job: { datacenters: string[] };
   nodePool: string;
-  image: string;
-  /** Where Traefik's API listens on each worker: reached from a manager through the tunnel. */
+  workers: Array<IngressWorker & { image: string }>;
+  /** Where Traefik's API listens on each worker: its loopback only, reached through SSH. */
   apiAddress: string;
   /** The Consul agent on each worker, whose catalog Traefik reads. */
   consulAddress: string;
+  pingPort: number;
+  tokenVariable: string;
+  /** How long Traefik keeps accepting (ping already 503) after being told to stop. */
+  graceTimeout: string;
+  killTimeout: string;
 }
 
-/** Pure: the variables of the ingress job (Traefik's official image at `traefikVersion`). */
-export function ingressJobVars(traefikVersion: string): IngressJobVars {
+/** Traefik's image at a version: the official image's name (on the local target, built here). */
+export function traefikImage(version: string): string {
+  return `traefik:v${version.replace(/^v/, "")}`;
+}
+
+/** Pure: the variables of the ingress job, one group per worker at its own version. */
+export function ingressJobVars(workers: readonly IngressWorker[]): IngressJobVars {
   return {
     job: { datacenters: ["dc1"] },
     nodePool: "default",
-    image: `traefik:v${traefikVersion.replace(/^v/, "")}`,
-    apiAddress: "0.0.0.0",
+    workers: workers.map((w) => ({ ...w, image: traefikImage(w.version) })),
+    apiAddress: "127.0.0.1:8081",
     consulAddress: "127.0.0.1:8500",
+    pingPort: ingressPingPort,
+    tokenVariable: ingressTokenVariable,
+    graceTimeout: "10s",
+    killTimeout: "30s",
   };
 }

@@ -85,17 +85,19 @@ describe.each(["production", "local"])("the jobs rendered for target %s", (targe
     expect(Object.keys(plan.FailedTGAllocs ?? {})).toEqual([group!.Name]);
   });
 
-  it("ingress: Traefik as a system job on static ports 80 and 443, reading Consul", async () => {
+  it("ingress: Traefik as a system job, one group pinned to each worker, its Consul token from a Nomad variable", async () => {
     const version = await pinnedTraefikVersion();
-    const job = await nomad.parseJob(await renderIngressJob(await config(), version));
+    const workers = ["local-worker-1", "local-worker-2"].map((name) => ({ name, version }));
+    const job = await nomad.parseJob(await renderIngressJob(await config(), workers));
     expect(job.ID).toBe("ingress");
     expect(job.Type).toBe("system");
+    expect(groups(job).map((g) => g.Name)).toEqual(["local-worker-1", "local-worker-2"]);
     const [group] = groups(job);
     const ports = (group!.Networks ?? []).flatMap((n) => n.ReservedPorts ?? []);
-    expect(ports.map((p) => p.Value).sort((a, b) => a - b)).toEqual([80, 443, 8081]);
+    expect(ports.map((p) => p.Value).sort((a, b) => a - b)).toEqual([80, 443, 8082]);
     const task = group!.Tasks[0]!;
     expect(task.Config.image).toBe(`traefik:v${version}`);
-    expect(task.Config.args).toContain("--providers.consulcatalog=true");
+    expect(JSON.stringify(task)).toContain('nomadVar \\"nomad/jobs/ingress\\"');
 
     const plan = await nomad.planJob(job);
     expect(plan.Diff?.Type).toBe("Added");
