@@ -2,7 +2,14 @@
  * Pure planning for bring-up: what OpenTofu's plan will do, said for a person, and the inventory
  * that OpenTofu's outputs describe.
  */
-import type { HostRole, Inventory, InventoryHost } from "../cluster/inventory.js";
+
+/** A host as the inventory records it (cluster/inventory.ts's InventoryHost has this shape). */
+export interface HostRecord {
+  name: string;
+  role: "manager" | "worker";
+  privateAddress: string;
+  ssh: { host: string; port: number };
+}
 
 /** OpenTofu's machine-readable plan, the part read here (`tofu show -json <plan>`). */
 export interface TofuPlanJson {
@@ -79,59 +86,6 @@ export function describePlan(s: PlanSummary): string {
     ...s.hosts.destroy.map((h) => `-${h}`),
   ];
   return `${parts.join(", ")}${hosts.length ? ` (hosts: ${hosts.join(" ")})` : ""}`;
-}
-
-/** The `hosts` and `load_balancer` outputs both iac modules have. */
-export interface TofuOutputs {
-  hosts?: Record<
-    string,
-    { role: string; private_ip: string; ssh_host: string; ssh_port: number | string }
-  >;
-  load_balancer?: {
-    host: string;
-    http_port: number | string;
-    https_port: number | string;
-  } | null;
-}
-
-export class OutputsError extends Error {}
-
-/** The inventory bring-up records, from OpenTofu's outputs; managers first, each by number. */
-export function inventoryFromOutputs(target: string, outputs: TofuOutputs): Inventory {
-  const hosts = outputs.hosts;
-  if (!hosts || typeof hosts !== "object")
-    throw new OutputsError("OpenTofu's outputs have no `hosts` map");
-  const list: InventoryHost[] = Object.entries(hosts).map(([name, h]) => {
-    if (h.role !== "manager" && h.role !== "worker")
-      throw new OutputsError(`host ${name} has role ${JSON.stringify(h.role)}`);
-    return {
-      name,
-      role: h.role as HostRole,
-      privateAddress: h.private_ip,
-      ssh: { host: h.ssh_host, port: Number(h.ssh_port) },
-    };
-  });
-  list.sort(byRoleAndNumber);
-  const lb = outputs.load_balancer;
-  return {
-    target,
-    hosts: list,
-    ...(lb
-      ? {
-          loadBalancer: {
-            host: lb.host,
-            httpPort: Number(lb.http_port),
-            httpsPort: Number(lb.https_port),
-          },
-        }
-      : {}),
-  };
-}
-
-function byRoleAndNumber(a: InventoryHost, b: InventoryHost): number {
-  if (a.role !== b.role) return a.role === "manager" ? -1 : 1;
-  const n = (h: InventoryHost) => Number(/-([0-9]+)$/.exec(h.name)?.[1] ?? 0);
-  return n(a) - n(b) || a.name.localeCompare(b.name);
 }
 
 /**

@@ -63,21 +63,3 @@ export function forgetClusterSecrets(fromFile: Secrets): Secrets {
   for (const field of clusterSecretFields) delete kept[field];
   return kept;
 }
-
-/** Environment variable of ansible-playbook that carries each secret (the playbook's lookup('env')). */
-export const ansibleSecretVariables: Record<ClusterSecretField, string> = {
-  consulGossipKey: "ELM_INFRA_CONSUL_GOSSIP_KEY",
-  nomadGossipKey: "ELM_INFRA_NOMAD_GOSSIP_KEY",
-  consulToken: "ELM_INFRA_CONSUL_MANAGEMENT_TOKEN",
-  consulAgentToken: "ELM_INFRA_CONSUL_AGENT_TOKEN",
-  consulNomadToken: "ELM_INFRA_CONSUL_NOMAD_TOKEN",
-  consulTraefikToken: "ELM_INFRA_CONSUL_TRAEFIK_TOKEN",
-  nomadToken: "ELM_INFRA_NOMAD_MANAGEMENT_TOKEN",
-};
-
-/** The secrets as ansible-playbook's environment: the only way they reach Ansible. */
-export function ansibleSecretEnv(secrets: SecretsPlan["effective"]): Record<string, string> {
-  return Object.fromEntries(
-    clusterSecretFields.map((field) => [ansibleSecretVariables[field], secrets[field]]),
-  );
-}

@@ -2,7 +2,7 @@
  * Is the cluster what bring-up promises? Pure: the cluster's observed state in, one verdict per
  * check out. The I/O (the APIs read through the SSH tunnel) is in tasks/verify.ts.
  */
-import type { Inventory } from "../cluster/inventory.js";
+import type { HostRecord } from "./bring-up.js";
 
 export interface RaftServer {
   node: string;
@@ -92,7 +92,10 @@ function raftChecks(
 }
 
 /** Every check of bring-up's verification, against the hosts the inventory lists. */
-export function verifyCluster(inventory: Inventory, observed: ObservedCluster): Verdict {
+export function verifyCluster(
+  inventory: { hosts: ReadonlyArray<Pick<HostRecord, "name" | "role">> },
+  observed: ObservedCluster,
+): Verdict {
   const managers = inventory.hosts.filter((h) => h.role === "manager").map((h) => h.name);
   const workers = inventory.hosts.filter((h) => h.role === "worker").map((h) => h.name);
   const checks: Check[] = [

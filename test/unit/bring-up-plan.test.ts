@@ -4,14 +4,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { acquireOperationsLock } from "../../src/cluster/operations-lock.js";
 import { ConflictError } from "../../src/errors.js";
+import { describePlan, hostsToTrustOnFirstUse, summarizePlan } from "../../src/plan/bring-up.js";
 import {
-  describePlan,
-  hostsToTrustOnFirstUse,
-  inventoryFromOutputs,
-  summarizePlan,
-} from "../../src/plan/bring-up.js";
-import {
-  ansibleSecretEnv,
   clusterSecretFields,
   forgetClusterSecrets,
   planClusterSecrets,
@@ -48,21 +42,6 @@ describe("planClusterSecrets", () => {
     expect(plan.generated).not.toContain("nomadToken");
     expect(plan.file.nomadToken).toBeUndefined();
     expect(plan.effective.nomadToken).toBe(env.nomadToken);
-  });
-
-  it("hands Ansible every secret as the environment variable the playbook reads", () => {
-    const { effective } = planClusterSecrets({}, {}, generators);
-    const env = ansibleSecretEnv(effective);
-    expect(Object.keys(env).sort()).toEqual([
-      "ELM_INFRA_CONSUL_AGENT_TOKEN",
-      "ELM_INFRA_CONSUL_GOSSIP_KEY",
-      "ELM_INFRA_CONSUL_MANAGEMENT_TOKEN",
-      "ELM_INFRA_CONSUL_NOMAD_TOKEN",
-      "ELM_INFRA_CONSUL_TRAEFIK_TOKEN",
-      "ELM_INFRA_NOMAD_GOSSIP_KEY",
-      "ELM_INFRA_NOMAD_MANAGEMENT_TOKEN",
-    ]);
-    expect(env.ELM_INFRA_CONSUL_MANAGEMENT_TOKEN).toBe(effective.consulToken);
   });
 
   it("destroy forgets the cluster's secrets and keeps the user's", () => {
@@ -122,58 +101,12 @@ describe("summarizePlan", () => {
   });
 });
 
-describe("inventoryFromOutputs", () => {
-  it("lists managers then workers by number, with their SSH endpoint and the load balancer", () => {
-    const inv = inventoryFromOutputs("t", {
-      hosts: {
-        "t-worker-10": {
-          role: "worker",
-          private_ip: "10.9.0.30",
-          ssh_host: "127.0.0.1",
-          ssh_port: 2220,
-        },
-        "t-worker-2": {
-          role: "worker",
-          private_ip: "10.9.0.22",
-          ssh_host: "127.0.0.1",
-          ssh_port: 2212,
-        },
-        "t-manager-1": {
-          role: "manager",
-          private_ip: "10.9.0.11",
-          ssh_host: "127.0.0.1",
-          ssh_port: "2201",
-        },
-      },
-      load_balancer: { host: "127.0.0.1", http_port: 18080, https_port: "18443" },
-    });
-    expect(inv.hosts.map((h) => h.name)).toEqual(["t-manager-1", "t-worker-2", "t-worker-10"]);
-    expect(inv.hosts[0]).toEqual({
-      name: "t-manager-1",
-      role: "manager",
-      privateAddress: "10.9.0.11",
-      ssh: { host: "127.0.0.1", port: 2201 },
-    });
-    expect(inv.loadBalancer).toEqual({ host: "127.0.0.1", httpPort: 18080, httpsPort: 18443 });
-  });
-
-  it("refuses outputs without hosts or with an unknown role", () => {
-    expect(() => inventoryFromOutputs("t", {})).toThrow(/no `hosts`/);
-    expect(() =>
-      inventoryFromOutputs("t", {
-        hosts: { x: { role: "db", private_ip: "1", ssh_host: "h", ssh_port: 22 } },
-      }),
-    ).toThrow(/role "db"/);
-  });
-});
-
-const inventory = inventoryFromOutputs("t", {
-  hosts: {
-    "t-manager-1": { role: "manager", private_ip: "10.0.0.1", ssh_host: "127.0.0.1", ssh_port: 1 },
-    "t-worker-1": { role: "worker", private_ip: "10.0.0.2", ssh_host: "127.0.0.1", ssh_port: 2 },
-  },
-  load_balancer: { host: "127.0.0.1", http_port: 1, https_port: 2 },
-});
+const inventory = {
+  hosts: [
+    { name: "t-manager-1", role: "manager" as const },
+    { name: "t-worker-1", role: "worker" as const },
+  ],
+};
 
 function healthy(): ObservedCluster {
   const server = { address: "10.0.0.1", leader: true, voter: true };
