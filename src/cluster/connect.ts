@@ -7,6 +7,7 @@ import {
   connectSsh,
   HostKeyMismatchError,
   SshConnectError,
+  type HostKeyPolicy,
   type SshConnection,
 } from "../ssh/index.js";
 import { TraefikClient } from "../traefik/client.js";
@@ -33,7 +34,13 @@ export interface ConnectOptions {
 }
 
 /** Where the remote APIs listen, as seen from a manager: Nomad and Consul on its loopback only. */
-export const remoteApiPorts = { nomad: 4646, consul: 8500, traefikApi: 8081, entrypoint: 80 };
+export const remoteApiPorts = {
+  nomad: 4646,
+  consul: 8500,
+  traefikApi: 8081,
+  entrypoint: 80,
+  traefikPing: 8082,
+};
 
 /**
  * The cluster's APIs. On this machine (the local dev agents) they answer on loopback; a remote
@@ -73,11 +80,22 @@ export async function connectToCluster(
     );
   }
   const ssh = await connectToFirstManager(config, managersOf(inventory));
+  let workerSsh: SshConnection | undefined;
   try {
-    const urls = await openTunnels(ssh, worker.privateAddress);
-    return clientsFor(config, urls, () => ssh.close(), extra);
+    // Traefik's API answers on each worker's loopback only: tunnel through the worker itself.
+    workerSsh = await connectSsh(sshTargetFor(config, worker.ssh.host, worker.ssh.port));
+    const urls = await openTunnels(ssh, workerSsh);
+    const both = workerSsh;
+    return clientsFor(
+      config,
+      urls,
+      async () => {
+        await Promise.all([ssh.close(), both.close()]);
+      },
+      extra,
+    );
   } catch (error) {
-    await ssh.close();
+    await Promise.all([ssh.close(), workerSsh?.close()]);
     throw error;
   }
 }
@@ -118,20 +136,38 @@ export function sshTargetFor(
     username: ssh.user,
     privateKeyPath: paths.privateKey,
     knownHostsPath: paths.knownHosts,
-    hostKeyPolicy: "pin-on-first-contact" as const,
+    hostKeyPolicy: "pin-on-first-contact" as HostKeyPolicy,
   };
 }
 
 /** Local loopback ports to Nomad and Consul on the manager and to Traefik on a worker. */
-async function openTunnels(ssh: SshConnection, worker: string): Promise<ApiUrls> {
-  const local = async (host: string, port: number) =>
-    `http://127.0.0.1:${(await ssh.forwardLocalPort(host, port)).localPort}`;
+async function openTunnels(manager: SshConnection, worker: SshConnection): Promise<ApiUrls> {
   return {
-    nomad: await local("127.0.0.1", remoteApiPorts.nomad),
-    consul: await local("127.0.0.1", remoteApiPorts.consul),
-    traefikApi: await local(worker, remoteApiPorts.traefikApi),
-    entrypoint: await local(worker, remoteApiPorts.entrypoint),
+    nomad: await tunnelUrl(manager, remoteApiPorts.nomad),
+    consul: await tunnelUrl(manager, remoteApiPorts.consul),
+    traefikApi: await tunnelUrl(worker, remoteApiPorts.traefikApi),
+    entrypoint: await tunnelUrl(worker, remoteApiPorts.entrypoint),
   };
+}
+
+/** `http://127.0.0.1:<local port>` reaching `port` on the SSH server's own loopback. */
+export async function tunnelUrl(ssh: SshConnection, port: number): Promise<string> {
+  return `http://127.0.0.1:${(await ssh.forwardLocalPort("127.0.0.1", port)).localPort}`;
+}
+
+/**
+ * An SSH connection to one host of the inventory. `require-pinned` refuses a host whose key was
+ * not pinned (bring-up pins each host it creates); the default trusts an unknown host once.
+ */
+export function connectToHost(
+  config: Pick<LoadedConfig, "root" | "target" | "targetName">,
+  host: InventoryHost,
+  policy: HostKeyPolicy = "pin-on-first-contact",
+): Promise<SshConnection> {
+  return connectSsh({
+    ...sshTargetFor(config, host.ssh.host, host.ssh.port),
+    hostKeyPolicy: policy,
+  });
 }
 
 function clientsFor(

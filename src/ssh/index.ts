@@ -26,3 +26,4 @@ export {
   type HostKeyVerdict,
   type PresentedHostKey,
 } from "./known-hosts.js";
+export { waitForSsh, type WaitForSshOptions } from "./wait.js";

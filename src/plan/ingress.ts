@@ -1,0 +1,108 @@
+/**
+ * The ingress upgrade, node by node (Nomad 1.10 has no deployments for system jobs): which job to
+ * submit at each step, and what one worker's allocation says. Pure; tasks/ingress.ts does the I/O.
+ */
+
+/** A job as Nomad returns it: groups by name, everything else passed through. */
+export interface JobWithGroups {
+  ID: string;
+  TaskGroups?: Array<{ Name: string; Meta?: Record<string, string> | null; [k: string]: unknown }>;
+  [key: string]: unknown;
+}
+
+/** The version each worker's group runs (its `meta.version`), by worker name. */
+export function versionsByWorker(job: JobWithGroups | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const g of job?.TaskGroups ?? []) out[g.Name] = g.Meta?.version ?? "?";
+  return out;
+}
+
+export interface IngressRollout {
+  /** Workers that have no Traefik yet (new hosts): they get the new version in the first step. */
+  add: string[];
+  /** Groups of workers that are gone. */
+  remove: string[];
+  /** Workers to move one at a time, in order (those already at the version may still differ in spec). */
+  roll: string[];
+}
+
+/** Which workers join, leave and roll. Without a job yet, every worker is simply added. */
+export function planIngressRollout(
+  current: JobWithGroups | undefined,
+  workers: readonly string[],
+): IngressRollout {
+  const have = new Set((current?.TaskGroups ?? []).map((g) => g.Name));
+  return {
+    add: workers.filter((w) => !have.has(w)),
+    remove: [...have].filter((g) => !workers.includes(g)),
+    roll: workers.filter((w) => have.has(w)),
+  };
+}
+
+/**
+ * The job to submit for one step: the current job, with `take` workers' groups from the desired
+ * job (new workers' groups added, departed workers' groups dropped), the other groups untouched,
+ * so Nomad replaces only the named workers' Traefik.
+ */
+export function stepJob(
+  current: JobWithGroups | undefined,
+  desired: JobWithGroups,
+  take: readonly string[],
+  workers: readonly string[],
+): JobWithGroups {
+  if (!current) return desired;
+  const groups = workers.map((w) => {
+    const from = take.includes(w)
+      ? desired.TaskGroups?.find((g) => g.Name === w)
+      : (current.TaskGroups?.find((g) => g.Name === w) ??
+        desired.TaskGroups?.find((g) => g.Name === w));
+    if (!from) throw new Error(`the ingress job has no group for ${w}`);
+    return from;
+  });
+  return { ...desired, TaskGroups: groups };
+}
+
+export interface AllocSummary {
+  TaskGroup: string;
+  JobVersion: number;
+  ClientStatus: string;
+  DesiredStatus: string;
+  TaskStates?: Record<
+    string,
+    {
+      State: string;
+      Failed: boolean;
+      Events?: Array<{ Type: string; DisplayMessage?: string }> | null;
+    }
+  > | null;
+}
+
+export type WorkerAllocState =
+  { kind: "running" } | { kind: "waiting"; detail: string } | { kind: "failed"; reason: string };
+
+/** What one worker's allocations of the ingress job say about the job version just submitted. */
+export function workerAllocState(
+  allocs: readonly AllocSummary[],
+  worker: string,
+  jobVersion: number,
+): WorkerAllocState {
+  const mine = allocs.filter((a) => a.TaskGroup === worker && a.JobVersion >= jobVersion);
+  const running = mine.find(
+    (a) =>
+      a.ClientStatus === "running" &&
+      a.DesiredStatus === "run" &&
+      Object.values(a.TaskStates ?? {}).every((t) => t.State === "running"),
+  );
+  if (running) return { kind: "running" };
+  const failed = mine.find((a) => a.ClientStatus === "failed" || a.ClientStatus === "lost");
+  if (failed) {
+    const events = Object.values(failed.TaskStates ?? {}).flatMap((t) => t.Events ?? []);
+    const last = events.filter((e) => e.DisplayMessage).at(-1);
+    return {
+      kind: "failed",
+      reason: `allocation ${failed.ClientStatus}${last ? `: ${last.Type}: ${last.DisplayMessage}` : ""}`,
+    };
+  }
+  if (mine.length === 0) return { kind: "waiting", detail: "no allocation placed yet" };
+  return { kind: "waiting", detail: `allocation ${mine.at(-1)!.ClientStatus}` };
+}

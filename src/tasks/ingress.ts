@@ -1,0 +1,286 @@
+/**
+ * The ingress (Traefik on every worker): its Consul token as a Nomad variable, its image on the
+ * local target's workers, and the node-by-node rollout, each worker proven before the next and
+ * the previous version put back on failure.
+ */
+import { readFile } from "node:fs/promises";
+import type { LoadedConfig } from "../config/load.js";
+import { OperationError } from "../errors.js";
+import { DockerClient } from "../docker/client.js";
+import {
+  describeWorkers,
+  incompleteShipment,
+  shipImage,
+  type WorkerEngine,
+} from "../docker/ship.js";
+import { sleep } from "../http.js";
+import type { NomadClient } from "../nomad/client.js";
+import type { NomadJob } from "../nomad/types.js";
+import {
+  planIngressRollout,
+  stepJob,
+  versionsByWorker,
+  workerAllocState,
+  type JobWithGroups,
+} from "../plan/ingress.js";
+import {
+  ingressJobName,
+  ingressTokenVariable,
+  traefikImage,
+  type IngressWorker,
+} from "../plan/job-vars.js";
+import { renderIngressJob } from "../nomad/job.js";
+import { checkHostKey } from "../ssh/index.js";
+import { TraefikClient } from "../traefik/client.js";
+import { connectToHost, remoteApiPorts, tunnelUrl } from "../cluster/connect.js";
+import { workersOf, type Inventory, type InventoryHost } from "../cluster/inventory.js";
+import { targetPaths } from "../cluster/paths.js";
+
+type Log = (line: string) => void;
+
+/** Writes Traefik's Consul token into the Nomad variable the job's template reads, if it differs. */
+export async function ensureIngressToken(nomad: NomadClient, token: string): Promise<boolean> {
+  const current = await nomad.readVariable(ingressTokenVariable);
+  if (current?.Items.consul_token === token) return false;
+  await nomad.writeVariable(ingressTokenVariable, { consul_token: token });
+  return true;
+}
+
+/** The workers' Docker engines over SSH, their host keys checked against the pinned ones. */
+export async function workerEngines(
+  config: Pick<LoadedConfig, "root" | "target" | "targetName">,
+  hosts: readonly InventoryHost[],
+): Promise<WorkerEngine[]> {
+  const paths = targetPaths(config);
+  const privateKey = await readFile(paths.privateKey);
+  return hosts.map((h) => ({
+    name: h.name,
+    docker: DockerClient.overSsh({
+      host: h.ssh.host,
+      port: h.ssh.port,
+      username: config.target.ssh.user,
+      privateKey,
+      checkHostKey: (keyBlob) =>
+        checkHostKey({
+          knownHostsPath: paths.knownHosts,
+          host: h.ssh.host,
+          port: h.ssh.port,
+          keyBlob,
+          policy: "require-pinned",
+        }),
+    }),
+  }));
+}
+
+/**
+ * The local target has no registry: Traefik's image (built here from the pinned binary by
+ * images/base/build.sh traefik) is sent to every worker's Docker engine that lacks it.
+ */
+export async function shipTraefikImage(
+  config: LoadedConfig,
+  inventory: Inventory,
+  version: string,
+  log: Log,
+): Promise<void> {
+  if (config.target.registry !== "local") return;
+  const ref = traefikImage(version);
+  const local = DockerClient.local();
+  if (!(await local.inspect(ref))) {
+    throw new OperationError(
+      `${ref} is not in this machine's Docker engine (nothing can be pulled on the local target)`,
+      `build it from the pinned Traefik binary: bash images/base/build.sh traefik`,
+    );
+  }
+  const shipment = await shipImage(local, ref, await workerEngines(config, workersOf(inventory)), {
+    onLog: log,
+  });
+  for (const line of describeWorkers(shipment)) log(line);
+  if (!shipment.complete) throw incompleteShipment(shipment);
+}
+
+/** Does this worker's Traefik answer its ping, its API, and route every hostname it knows? */
+export async function proveWorkerTraefik(
+  config: LoadedConfig,
+  host: InventoryHost,
+): Promise<{ ok: boolean; detail: string; routers: number }> {
+  let ssh;
+  try {
+    ssh = await connectToHost(config, host, "require-pinned");
+  } catch (error) {
+    return { ok: false, detail: (error as Error).message, routers: 0 };
+  }
+  try {
+    const ping = new TraefikClient({
+      api: "http://127.0.0.1:1",
+      entrypoint: await tunnelUrl(ssh, remoteApiPorts.traefikPing),
+      timeoutMs: 3000,
+    });
+    const pinged = await ping.probe("ping", "/ping").catch((e: Error) => e);
+    if (pinged instanceof Error) return { ok: false, detail: pinged.message, routers: 0 };
+    if (pinged.status !== 200)
+      return { ok: false, detail: `ping answered ${pinged.status}`, routers: 0 };
+    const traefik = new TraefikClient({
+      api: await tunnelUrl(ssh, remoteApiPorts.traefikApi),
+      entrypoint: await tunnelUrl(ssh, remoteApiPorts.entrypoint),
+      timeoutMs: 5000,
+    });
+    const routers = (await traefik.routers()).filter(
+      (r) => r.provider === "consulcatalog" && !/Header\(/.test(r.rule),
+    );
+    for (const r of routers) {
+      const hostname = /Host\(`([^`]+)`\)/.exec(r.rule)?.[1];
+      if (!hostname) continue;
+      const res = await traefik.probe(hostname, "/");
+      if (res.status >= 500)
+        return { ok: false, detail: `${hostname} answered ${res.status}`, routers: routers.length };
+    }
+    return {
+      ok: true,
+      detail: `ping 200, ${routers.length} route(s) answer`,
+      routers: routers.length,
+    };
+  } catch (error) {
+    return { ok: false, detail: (error as Error).message, routers: 0 };
+  } finally {
+    await ssh.close();
+  }
+}
+
+export interface RollIngressOptions {
+  config: LoadedConfig;
+  inventory: Inventory;
+  nomad: NomadClient;
+  version: string;
+  log: Log;
+  signal?: AbortSignal;
+  /** How long one worker may take to run and answer; default 2 minutes. */
+  perWorkerDeadlineMs?: number;
+  /** After a worker is proven, time for the load balancer's health check to take it back in. */
+  loadBalancerSettleMs?: number;
+}
+
+export interface IngressResult {
+  version: string;
+  changed: boolean;
+  /** Each worker and the version it runs now. */
+  workers: IngressWorker[];
+  steps: string[];
+}
+
+/**
+ * Converges the ingress job to `version` on every worker, one worker at a time. A worker that
+ * does not run and answer within its deadline gets its previous group back, and the rollout
+ * stops with an error naming it; the workers not reached keep their version.
+ */
+export async function rollIngress(o: RollIngressOptions): Promise<IngressResult> {
+  const workers = workersOf(o.inventory).map((w) => w.name);
+  const desired = (await o.nomad.parseJob(
+    await renderIngressJob(
+      o.config,
+      workers.map((name) => ({ name, version: o.version })),
+    ),
+  )) as JobWithGroups & NomadJob;
+  const plan = await o.nomad.planJob(desired);
+  const steps: string[] = [];
+  const current = await o.nomad.readJob(ingressJobName);
+  const result = (changed: boolean): IngressResult => ({
+    version: o.version,
+    changed,
+    workers: workers.map((name) => ({ name, version: o.version })),
+    steps,
+  });
+  if (current && plan.Diff?.Type === "None") {
+    // The job matches; still prove every worker (a stopped Traefik is not "unchanged").
+    await proveAll(o, workers);
+    return result(false);
+  }
+  if (!current) {
+    await register(o.nomad, desired, undefined);
+    steps.push(`ingress@${o.version} on ${workers.join(", ")}`);
+    await proveAll(o, workers);
+    return result(true);
+  }
+  const rollout = planIngressRollout(current as JobWithGroups, workers);
+  // New workers join (and departed ones leave) first: they carry no traffic yet.
+  if (rollout.add.length > 0 || rollout.remove.length > 0) {
+    const job = stepJob(current as JobWithGroups, desired, rollout.add, workers) as NomadJob;
+    await register(o.nomad, job, current);
+    steps.push(
+      [
+        ...rollout.add.map((w) => `${w}: added at ${o.version}`),
+        ...rollout.remove.map((w) => `${w}: removed`),
+      ].join(", "),
+    );
+    await proveAll(o, rollout.add);
+  }
+  for (const worker of rollout.roll) {
+    const before = (await o.nomad.readJob(ingressJobName)) as JobWithGroups & NomadJob;
+    const candidate = stepJob(before, desired, [worker], workers) as NomadJob;
+    const stepPlan = await o.nomad.planJob(candidate);
+    if (stepPlan.Diff?.Type === "None") continue;
+    const from = versionsByWorker(before)[worker];
+    o.log(`${worker}: Traefik ${from} → ${o.version}`);
+    const version = await register(o.nomad, candidate, before);
+    try {
+      await waitForWorker(o, worker, version);
+    } catch (error) {
+      o.log(`${worker}: failed (${(error as Error).message}); putting ${from} back`);
+      const now = (await o.nomad.readJob(ingressJobName)) as JobWithGroups & NomadJob;
+      const restored = stepJob(now, before, [worker], workers) as NomadJob;
+      const back = await register(o.nomad, restored, now);
+      await waitForWorker(o, worker, back).catch(() => undefined);
+      throw new OperationError(
+        `ingress@${o.version} failed on ${worker}: ${(error as Error).message}; ${worker} is back on ${from}, the workers after it were not touched`,
+        "read the allocation's events: nomad alloc status, or elm-infra status",
+      );
+    }
+    steps.push(`${worker}: ${from} → ${o.version}`);
+    await sleep(o.loadBalancerSettleMs ?? 5_000, o.signal);
+  }
+  return result(true);
+}
+
+/** Registers at the index read (a concurrent change is refused), returns the new job version. */
+async function register(
+  nomad: NomadClient,
+  job: NomadJob,
+  read: NomadJob | undefined,
+): Promise<number> {
+  await nomad.registerJob(job, read?.JobModifyIndex ?? 0);
+  return (await nomad.readJob(ingressJobName))?.Version ?? 0;
+}
+
+async function waitForWorker(o: RollIngressOptions, worker: string, jobVersion?: number) {
+  const host = o.inventory.hosts.find((h) => h.name === worker)!;
+  const version = jobVersion ?? (await o.nomad.readJob(ingressJobName))?.Version ?? 0;
+  const deadline = Date.now() + (o.perWorkerDeadlineMs ?? 120_000);
+  let last = "";
+  let index = 0;
+  while (Date.now() < deadline) {
+    if (o.signal?.aborted) throw new OperationError("interrupted");
+    const allocs = await o.nomad.jobAllocations(ingressJobName, {
+      index,
+      waitSeconds: 5,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    index = allocs.index;
+    const state = workerAllocState(allocs.data, worker, version);
+    if (state.kind === "failed") throw new OperationError(state.reason);
+    if (state.kind === "running") {
+      const proof = await proveWorkerTraefik(o.config, host);
+      if (proof.ok) {
+        o.log(`${worker}: ${proof.detail}`);
+        return;
+      }
+      last = proof.detail;
+      await sleep(1000, o.signal);
+    } else last = state.detail;
+  }
+  throw new OperationError(
+    `Traefik on ${worker} did not run and answer within ${Math.round((o.perWorkerDeadlineMs ?? 120_000) / 1000)}s (last: ${last})`,
+  );
+}
+
+async function proveAll(o: RollIngressOptions, workers: string[]): Promise<void> {
+  for (const w of workers) await waitForWorker(o, w);
+}
