@@ -139,6 +139,8 @@ function choosePackageDataHost(
  *   .224-.255 Docker's own pick, for containers that are not hosts (tests, tools)
  * and each host's SSH port is `ports.ssh` plus the last number of its address.
  */
+export const defaultLocalSubnet = "10.213.0.0/24";
+
 export interface LocalNetwork {
   subnet: string;
   loadBalancerIp: string;
