@@ -1,6 +1,10 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { CommandContext, GlobalOptions } from "../tasks/context.js";
 import { notBuiltYet } from "../commands/not-built.js";
+import { bringUp, formatBringUp } from "../commands/bring-up.js";
+import { destroy, formatDestroy } from "../commands/destroy.js";
+import { deployIngressCommand } from "../commands/deploy-ingress.js";
+import { formatClusterView } from "../tasks/verify.js";
 import { deploy } from "../commands/deploy.js";
 import { buildImage } from "../commands/image.js";
 import { render } from "../commands/render.js";
@@ -21,11 +25,13 @@ const EXAMPLES = {
   "bring-up": [
     "elm-infra bring-up --target local --yes",
     "elm-infra bring-up --target production --dry-run",
+    "elm-infra bring-up --target local --yes --json",
   ],
   deploy: [
     "elm-infra deploy elm-lang.org@1.4.2 --yes",
     "elm-infra deploy package.elm-lang.org@2.0.1 --dry-run",
     "elm-infra deploy elm-lang.org@1.4.3 --build --context ../elm-lang.org/_site --yes",
+    "elm-infra deploy ingress@3.6.12 --yes",
   ],
   scale: ["elm-infra scale --workers 3 --yes", "elm-infra scale --managers 5 --dry-run"],
   rollback: [
@@ -33,7 +39,10 @@ const EXAMPLES = {
     "elm-infra rollback elm-lang.org@1.4.1 --yes",
   ],
   status: ["elm-infra status", "elm-infra status elm-lang.org --json"],
-  destroy: ["elm-infra destroy --target local --yes"],
+  destroy: [
+    "elm-infra destroy --target local --yes",
+    "elm-infra destroy --target production --dry-run",
+  ],
   render: [
     "elm-infra render elm-lang.org@1.4.2",
     "elm-infra render package.elm-lang.org@2.0.1 --json",
@@ -74,10 +83,15 @@ export function buildProgram(run: Runner): Command {
 
   program
     .command("bring-up")
-    .description("create the VMs, bootstrap them with Ansible and verify the cluster")
+    .description(
+      "create the VMs (OpenTofu), bootstrap them (Ansible), verify, deploy the ingress; safe to run again",
+    )
     .addHelpText("after", examples(EXAMPLES["bring-up"]))
     .action((_o, cmd: Command) =>
-      run("bring-up", globals(cmd), (ctx) => notBuiltYet(ctx, "bring-up")),
+      run("bring-up", globals(cmd), async (ctx) => {
+        const r = await bringUp(ctx);
+        return { data: r, text: formatBringUp(r, formatClusterView) };
+      }),
     );
 
   program
@@ -93,6 +107,10 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(EXAMPLES["deploy"]))
     .action((arg: string, _o, cmd: Command) =>
       run("deploy", globals(cmd), async (ctx) => {
+        if (/^ingress(@|$)/.test(arg)) {
+          const r = await deployIngressCommand(ctx, arg);
+          return { data: r, text: r.text };
+        }
         const o = cmd.opts<{ build: boolean; context?: string; host?: string[] }>();
         if (o.build) await buildImage(ctx, arg, { context: o.context, push: true, hosts: o.host });
         const r = await deploy(ctx, arg);
@@ -145,10 +163,15 @@ export function buildProgram(run: Runner): Command {
 
   program
     .command("destroy")
-    .description("destroy the target's VMs and everything on them")
+    .description(
+      "destroy the target's VMs and everything on them; asks for the target's name (or --yes)",
+    )
     .addHelpText("after", examples(EXAMPLES["destroy"]))
     .action((_o, cmd: Command) =>
-      run("destroy", globals(cmd), (ctx) => notBuiltYet(ctx, "destroy")),
+      run("destroy", globals(cmd), async (ctx) => {
+        const r = await destroy(ctx);
+        return { data: r, text: formatDestroy(r) };
+      }),
     );
 
   program

@@ -3,6 +3,8 @@ import { UsageError } from "../errors.js";
 import { consulServiceName } from "../plan/job-vars.js";
 import { connectToCluster } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
+import { readInventory } from "../cluster/inventory.js";
+import { formatClusterView, readClusterView, type ClusterView } from "../tasks/verify.js";
 
 export interface ServiceStatus {
   service: string;
@@ -27,7 +29,7 @@ export interface ServiceStatus {
 export async function status(
   ctx: CommandContext,
   only?: string,
-): Promise<{ target: string; services: ServiceStatus[] }> {
+): Promise<{ target: string; cluster: ClusterView | null; services: ServiceStatus[] }> {
   const config = await ctx.loadConfig();
   const names = Object.keys(config.services);
   if (only !== undefined && !names.includes(only)) {
@@ -38,10 +40,14 @@ export async function status(
   }
   const apis = await connectToCluster(config);
   try {
+    // The cluster itself (hosts, roles, versions, bring-up's checks) above the services, when
+    // the target is made of hosts (not the loopback dev agents).
+    const inventory = config.target.endpoints ? undefined : await readInventory(config);
+    const cluster = inventory ? await readClusterView(config, apis, inventory) : null;
     const services: ServiceStatus[] = [];
     for (const service of only ? [only] : names)
       services.push(await serviceStatus(apis, config, service));
-    return { target: config.targetName, services };
+    return { target: config.targetName, cluster, services };
   } finally {
     await apis.close();
   }
@@ -94,8 +100,12 @@ async function serviceStatus(
   };
 }
 
-export function formatStatus(data: { target: string; services: ServiceStatus[] }): string {
-  const lines = [`target ${data.target}`];
+export function formatStatus(data: {
+  target: string;
+  cluster?: ClusterView | null;
+  services: ServiceStatus[];
+}): string {
+  const lines = [data.cluster ? formatClusterView(data.cluster) : `target ${data.target}`];
   for (const s of data.services) {
     if (!s.deployed) {
       lines.push(`\n${s.service}: not deployed`);

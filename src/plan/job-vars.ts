@@ -146,7 +146,11 @@ export function ingressJobVars(workers: readonly IngressWorker[]): IngressJobVar
   return {
     job: { datacenters: ["dc1"] },
     nodePool: "default",
-    workers: workers.map((w) => ({ ...w, image: traefikImage(w.version) })),
+    workers: workers.map((w) => ({
+      name: w.name,
+      version: w.version.replace(/^v/, ""),
+      image: traefikImage(w.version),
+    })),
     apiAddress: "127.0.0.1:8081",
     consulAddress: "127.0.0.1:8500",
     pingPort: ingressPingPort,

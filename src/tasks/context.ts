@@ -65,3 +65,33 @@ export function createContext(
     },
   };
 }
+
+/**
+ * For what cannot be undone (destroy): the user types the target's name, or passes --yes. With
+ * no one to ask, it is a usage error, never a silent yes.
+ */
+export async function confirmByTypingName(
+  ctx: Pick<CommandContext, "options" | "interactive" | "signal">,
+  change: string,
+  name: string,
+): Promise<void> {
+  if (ctx.options.yes) return;
+  if (!ctx.interactive) {
+    throw new UsageError(
+      `this would ${change}, and no one is here to type the target's name`,
+      `pass --yes to go ahead (elm-infra destroy --target ${name} --yes), or --dry-run to see the plan`,
+    );
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(
+      `This will ${change}.\nType the target's name (${name}) to go ahead: `,
+      {
+        signal: ctx.signal,
+      },
+    );
+    if (answer.trim() !== name) throw new CancelledError("cancelled: nothing was destroyed");
+  } finally {
+    rl.close();
+  }
+}

@@ -1,0 +1,100 @@
+import { acquireOperationsLock } from "../cluster/operations-lock.js";
+import { targetPaths } from "../cluster/paths.js";
+import { describePlan, type PlanSummary } from "../plan/bring-up.js";
+import {
+  applyInfrastructure,
+  bootstrapHosts,
+  changesOf,
+  deployIngress,
+  ensureSshKey,
+  generateSecrets,
+  pinHostKeys,
+  planInfrastructure,
+  recordInventory,
+  verifyCluster,
+  waitForHostsSsh,
+  type BringUpRun,
+} from "../tasks/bring-up.js";
+import type { CommandContext } from "../tasks/context.js";
+import { runSteps } from "../tasks/runner.js";
+import type { ClusterView } from "../tasks/verify.js";
+
+export interface BringUpResult {
+  target: string;
+  /** planned: --dry-run; unchanged: a healthy cluster, nothing done; brought-up: something changed. */
+  outcome: "planned" | "unchanged" | "brought-up";
+  plan: PlanSummary | null;
+  /** What this run changed, one line each; empty when nothing did. */
+  changes: string[];
+  /** Ansible's `changed` count per host. */
+  ansibleChanged: Record<string, number>;
+  cluster: ClusterView | null;
+}
+
+/**
+ * `bring-up`: OpenTofu plan → confirm → secrets → apply → inventory → SSH → host keys → Ansible →
+ * verify → ingress → verify again. cluster.yaml says what should exist; run again after a failure
+ * at any step, it continues; on a healthy cluster it changes nothing and says so.
+ */
+export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
+  const config = await ctx.loadConfig();
+  const lock = await acquireOperationsLock(
+    targetPaths(config).state,
+    config.targetName,
+    "bring-up",
+    (m) => ctx.output.warn(m),
+  );
+  const run: BringUpRun = { config, trustOnFirstUse: new Set() };
+  const steps = { output: ctx.output, signal: ctx.signal };
+  const result = (outcome: BringUpResult["outcome"]): BringUpResult => ({
+    target: config.targetName,
+    outcome,
+    plan: run.plan ?? null,
+    changes: changesOf(run),
+    ansibleChanged: run.ansibleChanged ?? {},
+    cluster: run.view ?? null,
+  });
+  try {
+    await runSteps([ensureSshKey(), planInfrastructure()], run, steps);
+    if (ctx.options.dryRun) {
+      await run.tf!.discardPlan(run.planResult!.planFile);
+      return result("planned");
+    }
+    if (run.planResult!.hasChanges) {
+      await ctx
+        .confirm(`change the machines of target ${config.targetName}: ${describePlan(run.plan!)}`)
+        .catch(async (error: unknown) => {
+          await run.tf!.discardPlan(run.planResult!.planFile);
+          throw error;
+        });
+    }
+    await runSteps(
+      [
+        generateSecrets(),
+        applyInfrastructure(),
+        recordInventory(),
+        waitForHostsSsh(),
+        pinHostKeys(),
+        bootstrapHosts(),
+        verifyCluster({ requireIngress: false }),
+        deployIngress(),
+        verifyCluster({ requireIngress: true }),
+      ],
+      run,
+      steps,
+    );
+    return result(changesOf(run).length > 0 ? "brought-up" : "unchanged");
+  } finally {
+    await lock.release();
+  }
+}
+
+export function formatBringUp(r: BringUpResult, format: (v: ClusterView) => string): string {
+  if (r.outcome === "planned")
+    return `plan for target ${r.target} (dry run, nothing changed): ${r.plan ? describePlan(r.plan) : "?"}`;
+  const head =
+    r.outcome === "unchanged"
+      ? `target ${r.target}: no change - the machines, their configuration and the ingress already match cluster.yaml`
+      : `target ${r.target} brought up:\n${r.changes.map((c) => `  ${c}`).join("\n")}`;
+  return r.cluster ? `${head}\n${format(r.cluster)}` : head;
+}

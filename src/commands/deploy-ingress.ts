@@ -1,0 +1,149 @@
+import { parseServiceRef, requireVersion } from "../config/service-ref.js";
+import { acquireLock, deployLockKey, lockHolder } from "../consul/lock.js";
+import { ConfigError } from "../errors.js";
+import { renderIngressJob } from "../nomad/job.js";
+import { ingressJobName } from "../plan/job-vars.js";
+import { versionsByWorker } from "../plan/ingress.js";
+import { connectToCluster } from "../cluster/connect.js";
+import { readInventory, workersOf } from "../cluster/inventory.js";
+import type { CommandContext } from "../tasks/context.js";
+import {
+  ensureIngressToken,
+  rollIngress,
+  shipTraefikImage,
+  type IngressResult,
+} from "../tasks/ingress.js";
+import { runSteps } from "../tasks/runner.js";
+
+export interface IngressDeployResult {
+  version: string;
+  outcome: "deployed" | "unchanged" | "planned";
+  /** The version each worker ran before. */
+  previous: Record<string, string>;
+  steps: string[];
+  text: string;
+}
+
+/**
+ * `deploy ingress@<version>`: Traefik on every worker, one worker at a time, each proven (its
+ * ping, API and routes answer) before the next; a worker that fails gets its previous version back
+ * and the rollout stops. The load balancer takes each worker out while its Traefik drains.
+ */
+export async function deployIngressCommand(
+  ctx: CommandContext,
+  arg: string,
+): Promise<IngressDeployResult> {
+  const { version } = requireVersion(parseServiceRef(arg, [ingressJobName]));
+  const config = await ctx.loadConfig();
+  const inventory = await readInventory(config);
+  if (!inventory || workersOf(inventory).length === 0) {
+    throw new ConfigError(
+      [
+        {
+          file: config.file,
+          path: `targets.${config.targetName}`,
+          message: "has no workers recorded",
+        },
+      ],
+      `bring the target up first: elm-infra bring-up --target ${config.targetName}`,
+    );
+  }
+  const apis = await connectToCluster(config);
+  try {
+    const current = await apis.nomad.readJob(ingressJobName);
+    const previous = versionsByWorker(current as never);
+    const desired = await apis.nomad.parseJob(
+      await renderIngressJob(
+        config,
+        workersOf(inventory).map((w) => ({ name: w.name, version })),
+      ),
+    );
+    const plan = await apis.nomad.planJob(desired);
+    const was =
+      Object.entries(previous)
+        .map(([w, v]) => `${w} ${v}`)
+        .join(", ") || "not deployed";
+    if (current && plan.Diff?.Type === "None")
+      return {
+        version,
+        outcome: "unchanged",
+        previous,
+        steps: [],
+        text: `ingress@${version} is already deployed on every worker; nothing changed`,
+      };
+    if (ctx.options.dryRun)
+      return {
+        version,
+        outcome: "planned",
+        previous,
+        steps: [],
+        text: `would roll ingress to ${version}, one worker at a time (now: ${was}); dry run, nothing changed`,
+      };
+    await ctx.confirm(
+      `roll Traefik to ${version} on every worker of ${config.targetName}, one at a time (now: ${was})`,
+    );
+    const lock = await acquireLock(
+      apis.consul,
+      deployLockKey,
+      lockHolder(`deploy ingress@${version}`),
+    );
+    const state: { result?: IngressResult } = {};
+    try {
+      await runSteps(
+        [
+          {
+            title: `Ship traefik:v${version} to the workers`,
+            skip: () =>
+              config.target.registry === "local" ? false : "the workers pull the official image",
+            run: (_s, step) => shipTraefikImage(config, inventory, version, (l) => step.log(l)),
+          },
+          {
+            title: "Traefik's Consul token (Nomad variable)",
+            run: async (_s, step) => {
+              const token = config.secrets.consulTraefikToken;
+              if (!token)
+                throw new ConfigError(
+                  [
+                    {
+                      file: `secrets/${config.targetName}.yaml`,
+                      path: "consulTraefikToken",
+                      message: "is missing",
+                    },
+                  ],
+                  "run bring-up: it generates the cluster's tokens",
+                );
+              if (await ensureIngressToken(apis.nomad, token)) step.log("written");
+            },
+          },
+          {
+            title: `Roll ingress to ${version}, one worker at a time`,
+            run: async (s, step) => {
+              s.result = await rollIngress({
+                config,
+                inventory,
+                nomad: apis.nomad,
+                version,
+                log: (l) => step.log(l),
+                signal: step.signal,
+              });
+            },
+          },
+        ],
+        state,
+        { output: ctx.output, signal: ctx.signal },
+      );
+    } finally {
+      await lock.release();
+    }
+    const steps = state.result?.steps ?? [];
+    return {
+      version,
+      outcome: "deployed",
+      previous,
+      steps,
+      text: `ingress@${version} deployed (was ${was}):\n${steps.map((s) => `  ${s}`).join("\n")}`,
+    };
+  } finally {
+    await apis.close();
+  }
+}

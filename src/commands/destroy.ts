@@ -1,0 +1,135 @@
+import { rm } from "node:fs/promises";
+import { readSecrets, secretsPath, writeSecrets } from "../config/load.js";
+import { acquireOperationsLock } from "../cluster/operations-lock.js";
+import { inventoryPath, readInventory } from "../cluster/inventory.js";
+import { targetPaths } from "../cluster/paths.js";
+import { prepareTerraform } from "../cluster/terraform.js";
+import {
+  describePlan,
+  summarizePlan,
+  type PlanSummary,
+  type TofuPlanJson,
+} from "../plan/bring-up.js";
+import { clusterSecretFields, forgetClusterSecrets } from "../plan/secrets.js";
+import { describeEvent } from "../terraform/events.js";
+import type { TerraformRunner } from "../terraform/runner.js";
+import { forgetHostKeys, knownHostName } from "../ssh/index.js";
+import { confirmByTypingName, type CommandContext } from "../tasks/context.js";
+import { runSteps } from "../tasks/runner.js";
+
+export interface DestroyResult {
+  target: string;
+  outcome: "planned" | "destroyed" | "nothing";
+  plan: PlanSummary | null;
+  /** Host names whose keys were removed from ssh.knownHosts. */
+  forgottenHosts: string[];
+  /** The cluster secrets removed from secrets/<target>.yaml. */
+  forgottenSecrets: string[];
+}
+
+interface DestroyRun {
+  tf?: TerraformRunner;
+  plan?: PlanSummary;
+  forgottenHosts: string[];
+  forgottenSecrets: string[];
+}
+
+/**
+ * `destroy`: plan the destruction → the target's name typed (or --yes) → OpenTofu destroy →
+ * forget the hosts' keys, the inventory and the secrets bring-up generated.
+ */
+export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
+  const config = await ctx.loadConfig();
+  const paths = targetPaths(config);
+  const lock = await acquireOperationsLock(paths.state, config.targetName, "destroy", (m) =>
+    ctx.output.warn(m),
+  );
+  const run: DestroyRun = { forgottenHosts: [], forgottenSecrets: [] };
+  const steps = { output: ctx.output, signal: ctx.signal };
+  const result = (outcome: DestroyResult["outcome"]): DestroyResult => ({
+    target: config.targetName,
+    outcome,
+    plan: run.plan ?? null,
+    forgottenHosts: run.forgottenHosts,
+    forgottenSecrets: run.forgottenSecrets,
+  });
+  try {
+    await runSteps(
+      [
+        {
+          title: "Plan the destruction (OpenTofu)",
+          run: async (r, step) => {
+            const { tf } = await prepareTerraform(config, {
+              onEvent: (e) => {
+                const line = describeEvent(e);
+                if (line) step.log(line);
+              },
+              signal: step.signal,
+            });
+            r.tf = tf;
+            const planned = await tf.plan({ destroy: true });
+            r.plan = summarizePlan((await tf.showPlan(planned.planFile)) as TofuPlanJson);
+            await tf.discardPlan(planned.planFile);
+            step.log(describePlan(r.plan));
+          },
+        },
+      ],
+      run,
+      steps,
+    );
+    if (ctx.options.dryRun) return result("planned");
+    const inventory = await readInventory(config);
+    if (!run.plan!.unchanged) {
+      await confirmByTypingName(
+        ctx,
+        `destroy every machine of target ${config.targetName} and everything on them (${run.plan!.destroy.length} resources)`,
+        config.targetName,
+      );
+    }
+    await runSteps<DestroyRun>(
+      [
+        {
+          title: "Destroy the machines (OpenTofu destroy)",
+          skip: (r) => (r.plan!.unchanged ? "nothing exists" : false),
+          run: async (r, step) => {
+            const counts = await r.tf!.destroy();
+            step.log(`${counts.remove} destroyed`);
+          },
+        },
+        {
+          title: "Forget the hosts' keys, the inventory and the cluster's secrets",
+          run: async (r, step) => {
+            const hosts = inventory?.hosts ?? [];
+            await forgetHostKeys(
+              paths.knownHosts,
+              hosts.map((h) => knownHostName(h.ssh.host, h.ssh.port)),
+            );
+            r.forgottenHosts = hosts.map((h) => h.name);
+            await rm(inventoryPath(config), { force: true });
+            const fromFile = await readSecrets(config.root, config.targetName, {});
+            r.forgottenSecrets = clusterSecretFields.filter((f) => fromFile[f] !== undefined);
+            const kept = forgetClusterSecrets(fromFile);
+            if (Object.keys(kept).length > 0)
+              await writeSecrets(config.root, config.targetName, kept);
+            else await rm(secretsPath(config.root, config.targetName), { force: true });
+            step.log(
+              `forgot ${r.forgottenHosts.length} host key(s) and ${r.forgottenSecrets.length} secret(s)`,
+            );
+          },
+        },
+      ],
+      run,
+      steps,
+    );
+    return result(run.plan!.unchanged && run.forgottenHosts.length === 0 ? "nothing" : "destroyed");
+  } finally {
+    await lock.release();
+  }
+}
+
+export function formatDestroy(r: DestroyResult): string {
+  if (r.outcome === "planned")
+    return `plan for target ${r.target} (dry run, nothing destroyed): ${r.plan ? describePlan(r.plan) : "?"}`;
+  if (r.outcome === "nothing") return `target ${r.target}: nothing to destroy`;
+  return `target ${r.target} destroyed: ${r.plan?.destroy.length ?? 0} resources; forgot ${r.forgottenHosts.length} host key(s) and ${r.forgottenSecrets.join(", ") || "no secret"}`;
+}

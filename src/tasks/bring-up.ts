@@ -1,0 +1,370 @@
+/**
+ * Bring-up's steps, each a named piece of the runbook: plan the machines, apply, record them,
+ * wait for SSH, pin host keys, bootstrap with Ansible, verify, deploy the ingress. Every step is
+ * safe to run again: a second bring-up continues where a failed one stopped.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { readSecrets, writeSecrets, type LoadedConfig } from "../config/load.js";
+import { OperationError } from "../errors.js";
+import { registerSecret } from "../output/redact.js";
+import { FAST_HEALTH, runSitePlaybook, type AnsibleEvent } from "../ansible/index.js";
+import {
+  connectSsh,
+  ensureKeyPair,
+  forgetHostKeys,
+  knownHostName,
+  SshConnectError,
+  waitForSsh,
+} from "../ssh/index.js";
+import { describeEvent, type TerraformEvent } from "../terraform/events.js";
+import type { PlanResult, TerraformRunner } from "../terraform/runner.js";
+import { toolCacheDir } from "../terraform/binary.js";
+import { inventoryFromOutputs, prepareTerraform } from "../cluster/terraform.js";
+import { writeInventory, type Inventory } from "../cluster/inventory.js";
+import { sshTargetFor } from "../cluster/connect.js";
+import { targetPaths } from "../cluster/paths.js";
+import type { HostPlan } from "../plan/hosts.js";
+import {
+  describePlan,
+  summarizePlan,
+  type PlanSummary,
+  type TofuPlanJson,
+} from "../plan/bring-up.js";
+import { planClusterSecrets, type ClusterSecretField, type SecretsPlan } from "../plan/secrets.js";
+import type { Step, StepHandle } from "./runner.js";
+import {
+  ensureIngressToken,
+  rollIngress,
+  shipTraefikImage,
+  type IngressResult,
+} from "./ingress.js";
+import { verifyUntilHealthy, type ClusterView } from "./verify.js";
+import { connectToCluster } from "../cluster/connect.js";
+
+/** What the steps share as bring-up goes. */
+export interface BringUpRun {
+  config: LoadedConfig;
+  tf?: TerraformRunner;
+  hostPlan?: HostPlan;
+  planResult?: PlanResult;
+  plan?: PlanSummary;
+  applied?: boolean;
+  secrets?: SecretsPlan;
+  inventory?: Inventory;
+  /** Hosts whose host key this run may pin on first contact: those it created. */
+  trustOnFirstUse: Set<string>;
+  /** Ansible's `changed` count per host. */
+  ansibleChanged?: Record<string, number>;
+  view?: ClusterView;
+  ingress?: IngressResult;
+}
+
+/** The versions elm-infra pins (src/tools/versions.json): what the hosts get. */
+export async function pinnedVersions(): Promise<{
+  nomad: string;
+  consul: string;
+  traefik: string;
+}> {
+  const file = new URL("../../src/tools/versions.json", import.meta.url);
+  const v = JSON.parse(await readFile(file, "utf8")) as Record<string, { version: string }>;
+  return { nomad: v.nomad!.version, consul: v.consul!.version, traefik: v.traefik!.version };
+}
+
+const terraformProgress = (step: StepHandle) => (event: TerraformEvent) => {
+  const line = describeEvent(event);
+  if (line) step.log(line);
+};
+
+/** The local target's key pair is made here when missing; production uses the operator's key. */
+export function ensureSshKey(): Step<BringUpRun> {
+  return {
+    title: "SSH key pair",
+    skip: (run) =>
+      run.config.target.provider === "local" ? false : "the target uses the operator's key",
+    run: async (run, step) => {
+      const { privateKey } = targetPaths(run.config);
+      const made = await ensureKeyPair(privateKey, `elm-infra ${run.config.targetName}`);
+      step.log(made ? `made ${privateKey} (ed25519)` : `using ${privateKey}`);
+    },
+  };
+}
+
+/** OpenTofu: init, the hosts that exist, the host plan from cluster.yaml, plan, and what it does. */
+export function planInfrastructure(): Step<BringUpRun> {
+  return {
+    title: "Plan the machines (OpenTofu)",
+    run: async (run, step) => {
+      const { tf, hostPlan } = await prepareTerraform(run.config, {
+        onEvent: terraformProgress(step),
+        signal: step.signal,
+      });
+      run.tf = tf;
+      run.hostPlan = hostPlan;
+      run.planResult = await tf.plan();
+      run.plan = summarizePlan((await tf.showPlan(run.planResult.planFile)) as TofuPlanJson);
+      step.log(describePlan(run.plan));
+      step.setTitle(`Plan the machines (OpenTofu): ${describePlan(run.plan)}`);
+    },
+  };
+}
+
+/** Where hosts created but not yet pinned are remembered, so a failed run's hosts stay trusted. */
+const pendingTrustFile = (config: LoadedConfig) =>
+  join(targetPaths(config).state, "hosts-to-pin.json");
+
+async function readPendingTrust(config: LoadedConfig): Promise<string[]> {
+  try {
+    return JSON.parse(await readFile(pendingTrustFile(config), "utf8")) as string[];
+  } catch {
+    return [];
+  }
+}
+
+/** The cluster's gossip keys and tokens: generated once, written (0600) before any agent starts. */
+export function generateSecrets(): Step<BringUpRun> {
+  return {
+    title: "Cluster secrets (gossip keys, ACL tokens)",
+    run: async (run, step) => {
+      const { config } = run;
+      const fromFile = await readSecrets(config.root, config.targetName, {});
+      const plan = planClusterSecrets(fromFile, config.secrets, {
+        uuid: () => randomUUID(),
+        gossipKey: () => randomBytes(32).toString("base64"),
+      });
+      for (const field of plan.generated) registerSecret(plan.effective[field]);
+      if (plan.generated.length > 0) {
+        const file = await writeSecrets(config.root, config.targetName, plan.file);
+        step.log(`generated ${plan.generated.join(", ")} into ${file} (mode 0600)`);
+      } else step.log("every secret exists already: reused");
+      run.secrets = plan;
+      // Every later step (the tunnel's clients included) uses these tokens.
+      run.config.secrets = { ...config.secrets, ...plan.effective };
+    },
+  };
+}
+
+/** Applies the saved plan; the hosts it creates are remembered as trusted on first contact. */
+export function applyInfrastructure(): Step<BringUpRun> {
+  return {
+    title: "Create the machines (OpenTofu apply)",
+    skip: (run) => (run.planResult?.hasChanges ? false : "nothing to change"),
+    run: async (run, step) => {
+      const creating = [...(run.plan?.hosts.create ?? []), ...(run.plan?.hosts.replace ?? [])];
+      const pending = new Set([...(await readPendingTrust(run.config)), ...creating]);
+      await writeFile(pendingTrustFile(run.config), JSON.stringify([...pending]), { mode: 0o600 });
+      const tf = run.tf!;
+      const counts = await tf.apply(run.planResult!.planFile);
+      run.applied = true;
+      step.log(`${counts.add} created, ${counts.change} changed, ${counts.remove} destroyed`);
+    },
+  };
+}
+
+/** The hosts as OpenTofu's outputs say, recorded in .elm-infra/<target>/inventory.json. */
+export function recordInventory(): Step<BringUpRun> {
+  return {
+    title: "Record the hosts (inventory)",
+    run: async (run, step) => {
+      if (run.planResult && !run.applied) await run.tf!.discardPlan(run.planResult.planFile);
+      run.inventory = inventoryFromOutputs(run.config.targetName, await run.tf!.outputs());
+      const file = await writeInventory(run.config, run.inventory);
+      step.log(`${run.inventory.hosts.length} hosts in ${file}`);
+      run.trustOnFirstUse = new Set(await readPendingTrust(run.config));
+    },
+  };
+}
+
+/** Every host's sshd answers, each with its own deadline; the slow one is named. */
+export function waitForHostsSsh(deadlineMs = 180_000): Step<BringUpRun> {
+  return {
+    title: "Wait for SSH on every host",
+    run: async (run, step) => {
+      await Promise.all(
+        run.inventory!.hosts.map(async (h) => {
+          const { attempts } = await waitForSsh({
+            name: h.name,
+            host: h.ssh.host,
+            port: h.ssh.port,
+            deadlineMs,
+            signal: step.signal,
+          });
+          step.log(
+            `${h.name}: sshd answers at ${h.ssh.host}:${h.ssh.port} (${attempts} attempt(s))`,
+          );
+        }),
+      );
+    },
+  };
+}
+
+/**
+ * Host keys: a host this run created is trusted on first contact (any stale key for its address
+ * forgotten first) and pinned in ssh.knownHosts; every other host must present its pinned key.
+ */
+export function pinHostKeys(): Step<BringUpRun> {
+  return {
+    title: "Pin the hosts' keys",
+    run: async (run, step) => {
+      const { config } = run;
+      const knownHosts = targetPaths(config).knownHosts;
+      for (const h of run.inventory!.hosts) {
+        const trust = run.trustOnFirstUse.has(h.name);
+        if (trust) await forgetHostKeys(knownHosts, [knownHostName(h.ssh.host, h.ssh.port)]);
+        const ssh = await connectWithRetry(
+          {
+            ...sshTargetFor(config, h.ssh.host, h.ssh.port),
+            hostKeyPolicy: trust ? "pin-on-first-contact" : "require-pinned",
+          },
+          step.signal,
+        );
+        await ssh.close();
+        step.log(`${h.name}: ${trust ? "new host, key pinned" : "pinned key matches"}`);
+      }
+      await rm(pendingTrustFile(config), { force: true });
+    },
+  };
+}
+
+/** sshd may answer before the host's keys and authorized_keys are in place: a few tries. */
+async function connectWithRetry(target: Parameters<typeof connectSsh>[0], signal: AbortSignal) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectSsh(target);
+    } catch (error) {
+      if (!(error instanceof SshConnectError) || attempt >= 10 || signal.aborted) throw error;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
+/** Runs playbooks/site.yml on every host at once; records how many changes each reported. */
+export function bootstrapHosts(): Step<BringUpRun> {
+  return {
+    title: "Bootstrap the hosts (Ansible: base, docker, consul, nomad)",
+    run: async (run, step) => {
+      const { config } = run;
+      const versions = await pinnedVersions();
+      const paths = targetPaths(config);
+      const s = run.secrets!.effective;
+      const local = config.target.provider === "local";
+      const result = await runSitePlaybook({
+        hosts: run.inventory!.hosts.map((h) => ({
+          name: h.name,
+          role: h.role,
+          privateIp: h.privateAddress,
+          sshHost: h.ssh.host,
+          sshPort: h.ssh.port,
+        })),
+        settings: {
+          target: config.targetName,
+          softwareSource: local ? "local" : "official",
+          ...(local ? { binDir: join(toolCacheDir(), "bin"), health: FAST_HEALTH } : {}),
+          consulVersion: versions.consul,
+          nomadVersion: versions.nomad,
+        },
+        secrets: {
+          consulGossipKey: s.consulGossipKey,
+          consulManagementToken: s.consulToken,
+          consulAgentToken: s.consulAgentToken,
+          consulNomadToken: s.consulNomadToken,
+          consulTraefikToken: s.consulTraefikToken,
+          nomadGossipKey: s.nomadGossipKey,
+          nomadManagementToken: s.nomadToken,
+        },
+        privateKeyPath: paths.privateKey,
+        knownHostsPath: paths.knownHosts,
+        hostKeyChecking: "yes",
+        onEvent: (e: AnsibleEvent) => {
+          const line = describeAnsibleEvent(e);
+          if (line) step.log(line);
+        },
+        signal: step.signal,
+      });
+      run.ansibleChanged = Object.fromEntries(
+        Object.entries(result.recap).map(([host, counts]) => [host, counts.changed]),
+      );
+      const changed = Object.entries(run.ansibleChanged).map(([h, n]) => `${h} changed=${n}`);
+      step.log(changed.join(", "));
+    },
+  };
+}
+
+function describeAnsibleEvent(e: AnsibleEvent): string | undefined {
+  switch (e.kind) {
+    case "play":
+      return `play: ${e.name}`;
+    case "task":
+      return `task: ${e.role ? `${e.role}: ` : ""}${e.name}`;
+    default:
+      return undefined;
+  }
+}
+
+/** Every check of the cluster through the tunnel, waiting (bounded) for the agents to settle. */
+export function verifyCluster(options: { requireIngress: boolean }): Step<BringUpRun> {
+  return {
+    title: options.requireIngress ? "Verify the cluster" : "Verify Nomad and Consul",
+    run: async (run, step) => {
+      const view = await verifyUntilHealthy(run.config, run.inventory!, {
+        signal: step.signal,
+        log: (l) => step.log(l),
+      });
+      run.view = view;
+      const failed = view.checks.filter(
+        (c) => !c.ok && (options.requireIngress || !/Traefik|load balancer/.test(c.name)),
+      );
+      if (failed.length > 0) {
+        throw new OperationError(
+          `the cluster is not healthy:\n${failed.map((c) => `  ${c.name}: ${c.detail}`).join("\n")}`,
+          "run bring-up again to continue; elm-infra status shows the same checks",
+        );
+      }
+      step.log(`${view.checks.length} checks passed`);
+    },
+  };
+}
+
+/** Traefik on every worker: its token as a Nomad variable, its image, the node-by-node rollout. */
+export function deployIngress(version?: string): Step<BringUpRun> {
+  return {
+    title: "Deploy the ingress (Traefik on every worker)",
+    run: async (run, step) => {
+      const v = version ?? (await pinnedVersions()).traefik;
+      await shipTraefikImage(run.config, run.inventory!, v, (l) => step.log(l));
+      const apis = await connectToCluster(run.config);
+      try {
+        const token =
+          run.secrets?.effective.consulTraefikToken ?? run.config.secrets.consulTraefikToken;
+        if (!token) throw new OperationError("no Consul token for Traefik in the secrets");
+        if (await ensureIngressToken(apis.nomad, token))
+          step.log("Traefik's Consul token written to the Nomad variable nomad/jobs/ingress");
+        run.ingress = await rollIngress({
+          config: run.config,
+          inventory: run.inventory!,
+          nomad: apis.nomad,
+          version: v,
+          log: (l) => step.log(l),
+          signal: step.signal,
+        });
+      } finally {
+        await apis.close();
+      }
+      step.log(run.ingress.changed ? run.ingress.steps.join("; ") : `ingress@${v} unchanged`);
+    },
+  };
+}
+
+/** What changed in this run, for the summary's last line. */
+export function changesOf(run: BringUpRun): string[] {
+  const out: string[] = [];
+  if (run.applied && run.plan) out.push(`machines: ${describePlan(run.plan)}`);
+  const generated: ClusterSecretField[] = run.secrets?.generated ?? [];
+  if (generated.length > 0) out.push(`secrets generated: ${generated.join(", ")}`);
+  const changedHosts = Object.entries(run.ansibleChanged ?? {}).filter(([, n]) => n > 0);
+  if (changedHosts.length > 0)
+    out.push(`Ansible changed ${changedHosts.map(([h, n]) => `${h} (${n})`).join(", ")}`);
+  if (run.ingress?.changed) out.push(`ingress: ${run.ingress.steps.join("; ")}`);
+  return out;
+}
