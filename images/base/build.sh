@@ -5,13 +5,15 @@
 #                          FROM of the service images
 #   elm-infra/host:<hash>  Debian bookworm that boots like a VM: systemd as PID 1, sshd (root by
 #                          key only), a nested dockerd; the `local` target's machines
+#   traefik:v<version>     the pinned Traefik binary from the tool cache, for the local target's
+#                          ingress (named like the official image, so the job is the same everywhere)
 # Each tag is a hash of its recipe, so an image is rebuilt only when its recipe changes; the
 # tag ":latest" points at the current one. Debootstrap rootfs tarballs are cached under
 # ~/.cache/elm-infra/images/, keyed by their own recipe hash, so re-making an image from a
 # changed configuration takes seconds, not minutes.
 # Debootstrap reads packages from the Debian mirror apt already uses on this machine
 # (ELM_INFRA_DEBIAN_MIRROR overrides it).
-# Usage: images/base/build.sh [tiny|base|host|all]   (stdout stays quiet; progress goes to stderr)
+# Usage: images/base/build.sh [tiny|base|host|traefik|all]   (stdout stays quiet; progress goes to stderr)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 host_dir="$(cd "$here/../host" && pwd)"
@@ -130,6 +132,26 @@ build_host() {
   docker tag "$tag" elm-infra/host:latest
 }
 
+build_traefik() {
+  local bin="${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}/bin/traefik"
+  [[ -x "$bin" ]] || { log "traefik is not in the tool cache ($bin): run bash src/tools/install.sh"; exit 1; }
+  local version; version="$(sed -n '/"traefik"/,/}/s/.*"version": *"\([^"]*\)".*/\1/p' "$here/../../src/tools/versions.json")"
+  local tag="traefik:v${version#v}" binary_id; binary_id="$(sha256sum "$bin" | cut -c1-12)"
+  # A static binary needs nothing around it; a dynamically linked one needs Debian's libc.
+  local from=elm-infra/tiny:latest
+  if ldd "$bin" >/dev/null 2>&1; then from=elm-infra/base:latest; build_base; else build_tiny; fi
+  if [[ "$(docker image inspect "$tag" --format '{{ index .Config.Labels "org.elm-infra.binary" }}' 2>/dev/null)" == "$binary_id" ]]; then
+    log "$tag: present"; return
+  fi
+  local dir; dir="$(mktemp -d)"
+  cp "$bin" "$dir/traefik"
+  printf 'FROM %s\nCOPY traefik /usr/local/bin/traefik\nLABEL org.elm-infra.binary=%s\nENTRYPOINT ["/usr/local/bin/traefik"]\n' \
+    "$from" "$binary_id" >"$dir/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$dir" >/dev/null 2>&1 || { rm -rf "$dir"; log "$tag: docker build failed"; exit 1; }
+  rm -rf "$dir"
+  log "$tag: built FROM $from"
+}
+
 # One build at a time per machine: two debootstraps of the same rootfs would race for the cache.
 mkdir -p "$cache_dir"
 exec 9>"$cache_dir/.build.lock"
@@ -139,6 +161,9 @@ case "${1:-all}" in
   tiny) build_tiny ;;
   base) build_base ;;
   host) build_host ;;
-  all) build_tiny; build_base; build_host ;;
-  *) echo "usage: $0 [tiny|base|host|all]" >&2; exit 2 ;;
+  traefik) build_traefik ;;
+  # Traefik's image only once the tools are built (install.sh builds them first).
+  all) build_tiny; build_base; build_host
+    if [[ -x "${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}/bin/traefik" ]]; then build_traefik; fi ;;
+  *) echo "usage: $0 [tiny|base|host|traefik|all]" >&2; exit 2 ;;
 esac

@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
@@ -14,8 +14,8 @@ import {
 } from "../docker/ship.js";
 import { imageRef } from "../plan/job-vars.js";
 import { runSteps } from "../tasks/runner.js";
-import { checkHostKey } from "../ssh/index.js";
-import { targetPaths } from "../cluster/paths.js";
+import { readInventory, workersOf } from "../cluster/inventory.js";
+import { workerEngines } from "../tasks/ingress.js";
 import type { CommandContext } from "../tasks/context.js";
 
 export interface ImageOptions {
@@ -77,9 +77,9 @@ export async function buildImage(
   const ref = imageRef(registry, repository, version);
   const imageDir = resolve(opts.imageDir ?? join(config.root, "images", service));
   await requireDockerfile(imageDir, service);
-  const deliverTo = planDelivery(config, opts);
+  const deliverTo = planDelivery(config, { ...opts, hosts: await shipTo(config, opts.hosts) });
   const registryAuth = deliverTo.kind === "push" ? requireRegistryAuth(config) : undefined;
-  const workers = deliverTo.kind === "ship" ? await workerEngines(config, deliverTo.hosts) : [];
+  const workers = deliverTo.kind === "ship" ? await workerEnginesAt(config, deliverTo.hosts) : [];
 
   const created = new Date().toISOString();
   const labels = {
@@ -154,6 +154,19 @@ export async function buildImage(
     labels: run.info?.labels ?? labels,
     delivery: run.delivery ?? { kind: "tagged", reason },
   };
+}
+
+/** The workers to ship to: those given, else (no registry) the workers bring-up recorded. */
+async function shipTo(
+  config: LoadedConfig,
+  hosts: string[] | undefined,
+): Promise<string[] | undefined> {
+  if ((hosts?.length ?? 0) > 0 || config.target.registry !== "local" || config.target.endpoints)
+    return hosts;
+  const inventory = await readInventory(config);
+  return inventory
+    ? workersOf(inventory).map((w) => `${config.target.ssh.user}@${w.ssh.host}:${w.ssh.port}`)
+    : hosts;
 }
 
 async function requireContextDir(dir: string | undefined, service: string): Promise<string> {
@@ -239,34 +252,12 @@ function requireRegistryAuth(config: LoadedConfig): {
   };
 }
 
-async function workerEngines(config: LoadedConfig, hosts: string[]): Promise<WorkerEngine[]> {
+async function workerEnginesAt(config: LoadedConfig, hosts: string[]): Promise<WorkerEngine[]> {
   const { ssh } = config.target;
   const addresses = hosts.map((h) => parseSshAddress(h, { username: ssh.user, port: ssh.port }));
-  const paths = targetPaths(config);
-  const keyFile = paths.privateKey;
-  const privateKey = await readFile(keyFile).catch(() => {
-    throw new UsageError(
-      `cannot read the SSH key ${keyFile} (targets.${config.targetName}.ssh.privateKey)`,
-      "bring the target up first, or fix the path in cluster.yaml",
-    );
-  });
-  // The workers' host keys are pinned in the same known_hosts file the SSH tunnel uses.
-  const knownHostsPath = paths.knownHosts;
-  return addresses.map((a) => ({
-    name: `${a.host}:${a.port}`,
-    docker: DockerClient.overSsh({
-      host: a.host,
-      port: a.port,
-      username: a.username,
-      privateKey,
-      checkHostKey: (keyBlob) =>
-        checkHostKey({
-          knownHostsPath,
-          host: a.host,
-          port: a.port,
-          keyBlob,
-          policy: "pin-on-first-contact",
-        }),
-    }),
-  }));
+  return workerEngines(
+    config,
+    addresses.map((a) => ({ name: `${a.host}:${a.port}`, ...a })),
+    "pin-on-first-contact",
+  );
 }

@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import type { LoadedConfig } from "../config/load.js";
-import { OperationError } from "../errors.js";
+import { OperationError, UsageError } from "../errors.js";
 import { DockerClient } from "../docker/client.js";
 import {
   describeWorkers,
@@ -30,7 +30,7 @@ import {
   type IngressWorker,
 } from "../plan/job-vars.js";
 import { renderIngressJob } from "../nomad/job.js";
-import { checkHostKey } from "../ssh/index.js";
+import { checkHostKey, type HostKeyPolicy } from "../ssh/index.js";
 import { TraefikClient } from "../traefik/client.js";
 import { connectToHost, remoteApiPorts, tunnelUrl } from "../cluster/connect.js";
 import { workersOf, type Inventory, type InventoryHost } from "../cluster/inventory.js";
@@ -46,27 +46,33 @@ export async function ensureIngressToken(nomad: NomadClient, token: string): Pro
   return true;
 }
 
-/** The workers' Docker engines over SSH, their host keys checked against the pinned ones. */
+/** Workers' Docker engines over SSH; their host keys checked against ssh.knownHosts. */
 export async function workerEngines(
   config: Pick<LoadedConfig, "root" | "target" | "targetName">,
-  hosts: readonly InventoryHost[],
+  hosts: ReadonlyArray<{ name: string; host: string; port: number; username?: string }>,
+  policy: HostKeyPolicy,
 ): Promise<WorkerEngine[]> {
   const paths = targetPaths(config);
-  const privateKey = await readFile(paths.privateKey);
+  const privateKey = await readFile(paths.privateKey).catch(() => {
+    throw new UsageError(
+      `cannot read the SSH key ${paths.privateKey} (targets.${config.targetName}.ssh.privateKey)`,
+      "bring the target up first, or fix the path in cluster.yaml",
+    );
+  });
   return hosts.map((h) => ({
     name: h.name,
     docker: DockerClient.overSsh({
-      host: h.ssh.host,
-      port: h.ssh.port,
-      username: config.target.ssh.user,
+      host: h.host,
+      port: h.port,
+      username: h.username ?? config.target.ssh.user,
       privateKey,
       checkHostKey: (keyBlob) =>
         checkHostKey({
           knownHostsPath: paths.knownHosts,
-          host: h.ssh.host,
-          port: h.ssh.port,
+          host: h.host,
+          port: h.port,
           keyBlob,
-          policy: "require-pinned",
+          policy,
         }),
     }),
   }));
@@ -91,9 +97,15 @@ export async function shipTraefikImage(
       `build it from the pinned Traefik binary: bash images/base/build.sh traefik`,
     );
   }
-  const shipment = await shipImage(local, ref, await workerEngines(config, workersOf(inventory)), {
-    onLog: log,
-  });
+  const workers = workersOf(inventory).map((w) => ({ name: w.name, ...w.ssh }));
+  const shipment = await shipImage(
+    local,
+    ref,
+    await workerEngines(config, workers, "require-pinned"),
+    {
+      onLog: log,
+    },
+  );
   for (const line of describeWorkers(shipment)) log(line);
   if (!shipment.complete) throw incompleteShipment(shipment);
 }
