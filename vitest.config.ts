@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 // unit: pure logic, no programs needed. integration: real Nomad, Consul, Traefik, Docker, sshd,
 // Ansible and OpenTofu started by test/harness. Integration tests run one file at a time: they
-// share two cores and a Docker engine.
+// share two cores and a Docker engine. e2e: one brought-up local cluster, after the others.
 export default defineConfig({
   test: {
     projects: [
@@ -14,6 +14,18 @@ export default defineConfig({
           testTimeout: 600_000,
           hookTimeout: 600_000,
           fileParallelism: false,
+        },
+      },
+      {
+        // One local cluster (host containers, the real CLI) brought up once per run, its scenarios
+        // in sequence; after the unit and integration tests, never beside them (2 cores).
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 1_200_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
       {

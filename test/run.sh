@@ -24,10 +24,10 @@ step "type-check and lint"
 npm run --silent typecheck
 npm run --silent lint
 
-step "unit and integration tests"
+step "unit, integration and end-to-end tests"
 report="$(mktemp)"
 status=0
-npx vitest run --project unit --project integration --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+npx vitest run --project unit --project integration --project e2e --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
 # One plain closing line, whatever the reporter printed above.
 node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests+r.numTodoTests} skipped`)' "$report" || true
 rm -f "$report"

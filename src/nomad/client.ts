@@ -304,6 +304,18 @@ export class NomadClient {
     ).data;
   }
 
+  /** The gossip encryption keys the servers hold, with how many members use each. */
+  async gossipKeys(): Promise<Record<string, number>> {
+    return (
+      (
+        await this.call<{ Keys?: Record<string, number> }>({
+          method: "GET",
+          path: "/v1/agent/keyring/list",
+        })
+      ).data.Keys ?? {}
+    );
+  }
+
   // variables
   async readVariable(path: string): Promise<NomadVariable | undefined> {
     try {

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# `npm run local`: everything from a fresh clone to elm-lang.org served on this machine.
+# `npm run local`: everything from a fresh clone to both sites served on this machine, the way
+# production runs them.
 #   1. npm packages and the build;  2. the cluster tools, Docker engine and base images;
-#   3. real Consul, Nomad and Traefik agents on loopback ports (the `dev` target in cluster.yaml),
-#      kept running in the background, state and logs in .elm-infra/dev/;
-#   4. the elm-lang.org image built from a small fixture site;  5. `elm-infra deploy` of it.
-# Usage: npm run local [-- --stop | --version <tag>]
+#   3. `elm-infra bring-up --target local`: host containers acting as VMs (cluster.yaml's
+#      targets.local: 1 manager + 2 workers), bootstrapped by Ansible, Traefik on every worker,
+#      a load balancer on 127.0.0.1 (targets.local.ports.http);
+#   4. both sites built from the fixtures (test/fixtures/sites), shipped and deployed.
+#   --dev: instead of 3, single-process Consul, Nomad and Traefik agents on loopback ports (the
+#   `dev` target: fast, not production-like), state and logs in .elm-infra/dev/.
+# Usage: npm run local [-- --version <tag> | --dev | --stop | --destroy]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
@@ -111,13 +115,16 @@ YAML
 }
 
 bin="${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}/bin"
+mode=local
 while [ $# -gt 0 ]; do
   case "$1" in
     --stop) stop_agents; exit 0 ;;
+    --destroy) node dist/cli/main.js destroy --target local --yes; exit $? ;;
+    --dev) mode=dev; shift ;;
     --version)
       [ $# -ge 2 ] || { echo "--version needs a tag, for example: npm run local -- --version 1.0.1" >&2; exit 2; }
       version="$2"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -129,14 +136,31 @@ npm run --silent build
 log "cluster tools, Docker engine, base images (cached in ~/.cache/elm-infra)"
 bash src/tools/install.sh
 
-log "local agents: Consul :$CONSUL_HTTP, Nomad :$NOMAD_HTTP, Traefik :$TRAEFIK_WEB (state in .elm-infra/dev)"
-start_agents
+if [ "$mode" = dev ]; then
+  log "local agents: Consul :$CONSUL_HTTP, Nomad :$NOMAD_HTTP, Traefik :$TRAEFIK_WEB (state in .elm-infra/dev)"
+  start_agents
 
-log "elm-lang.org@$version: image from the fixture site"
-node dist/cli/main.js image "elm-lang.org@$version" --context test/fixtures/sites/elm-lang.org/site --target dev --yes
+  log "elm-lang.org@$version: image from the fixture site"
+  node dist/cli/main.js image "elm-lang.org@$version" --context test/fixtures/sites/elm-lang.org/site --target dev --yes
 
-log "elm-lang.org@$version: deploy"
-node dist/cli/main.js deploy "elm-lang.org@$version" --target dev --yes
+  log "elm-lang.org@$version: deploy"
+  node dist/cli/main.js deploy "elm-lang.org@$version" --target dev --yes
+  entrypoint="http://127.0.0.1:$TRAEFIK_WEB"
+else
+  log "bring-up of the local target (host containers as VMs; state in .elm-infra/local)"
+  node dist/cli/main.js bring-up --target local --yes
+
+  log "package.elm-lang.org's server, built from the fixture"
+  pkg="$repo/.elm-infra/local/package-build"
+  mkdir -p "$pkg"
+  (cd test/fixtures/sites/package.elm-lang.org/server && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS=-mod=mod go build -trimpath -o "$pkg/server" .)
+
+  log "elm-lang.org@$version and package.elm-lang.org@$version: build, ship to the workers, deploy"
+  node dist/cli/main.js deploy "elm-lang.org@$version" --build --context test/fixtures/sites/elm-lang.org/site --target local --yes
+  node dist/cli/main.js deploy "package.elm-lang.org@$version" --build --context "$pkg" --target local --yes
+  http_port="$(node -e 'const y=require("js-yaml");const c=y.load(require("fs").readFileSync("cluster.yaml","utf8"));console.log(c.targets.local.ports?.http??8080)')"
+  entrypoint="http://127.0.0.1:$http_port"
+fi
 
 # What to type next: the patch after this version when it is x.y.z.
 next="1.0.1"
@@ -146,9 +170,10 @@ fi
 
 log "done"
 cat <<TXT
-elm-lang.org $version is served through Traefik on this machine:
-  curl -H 'Host: elm-lang.org' http://127.0.0.1:$TRAEFIK_WEB/
-  node dist/cli/main.js status --target dev
+Served on this machine through $([ "$mode" = dev ] && echo "Traefik" || echo "the load balancer and Traefik on every worker"):
+  curl -H 'Host: elm-lang.org' $entrypoint/
+  curl -H 'Host: package.elm-lang.org' $entrypoint/health
+  node dist/cli/main.js status --target $mode
   npm run local -- --version $next     # build and deploy another version (canary first)
-  npm run local -- --stop              # stop the agents
+  npm run local -- $([ "$mode" = dev ] && echo "--stop              # stop the agents" || echo "--destroy           # remove the hosts, network and volumes")
 TXT

@@ -1,0 +1,390 @@
+/**
+ * End to end, on ONE local cluster per run (issue 10): host containers brought up by the real
+ * CLI (OpenTofu, Ansible, Nomad, Consul, Traefik, the load balancer), its scenarios in sequence,
+ * destructive ones last. The target has a unique name, its own subnet and ports, in a temporary
+ * copy of cluster.yaml; everything it made carries the label elm-infra.target=<name>.
+ */
+import { randomBytes } from "node:crypto";
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { execa, type ResultPromise } from "execa";
+import { request } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config/load.js";
+import { connectToCluster } from "../../src/cluster/connect.js";
+import { freePort } from "../harness/ports.js";
+import type { BringUpResult } from "../../src/commands/bring-up.js";
+import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
+import type { ClusterView } from "../../src/tasks/verify.js";
+
+const repo = resolve(import.meta.dirname, "../..");
+const cli = join(repo, "dist/cli/main.js");
+const target = `e2e-${randomBytes(3).toString("hex")}`;
+const label = `label=elm-infra.target=${target}`;
+let work: string;
+let config: string;
+let httpPort: number;
+const timings: Record<string, number> = {};
+
+interface Run {
+  exitCode: number;
+  events: Array<Record<string, unknown>>;
+  stderr: string;
+}
+
+const parse = (stdout: string) =>
+  stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+function start(args: string[], timeoutMs = 900_000): ResultPromise {
+  return execa("node", [cli, ...args, "--config", config, "--target", target, "--json"], {
+    cwd: work,
+    reject: false,
+    stdin: "ignore",
+    timeout: timeoutMs,
+    env: { CI: "true" },
+  });
+}
+
+async function elmInfra(args: string[], timeoutMs?: number): Promise<Run> {
+  const began = Date.now();
+  const r = await start(args, timeoutMs);
+  timings[args.join(" ")] = (timings[args.join(" ")] ?? 0) + Date.now() - began;
+  return { exitCode: r.exitCode ?? -1, events: parse(String(r.stdout)), stderr: String(r.stderr) };
+}
+
+const resultOf = <T>(r: Run) => r.events.find((e) => e.type === "result")?.data as T;
+const errorOf = (r: Run) =>
+  String(r.events.find((e) => e.type === "error")?.message ?? r.stderr.slice(-2000));
+
+async function docker(...args: string[]): Promise<string> {
+  return String((await execa("docker", args, { stdin: "ignore", timeout: 120_000 })).stdout).trim();
+}
+
+/** GET through the load balancer, as a visitor would. */
+async function viaLoadBalancer(host: string, path: string): Promise<number> {
+  const res = await request(`http://127.0.0.1:${httpPort}${path}`, {
+    headers: { host },
+    headersTimeout: 5000,
+    bodyTimeout: 5000,
+  });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+async function secretsFile(): Promise<string> {
+  return readFile(join(work, "secrets", `${target}.yaml`), "utf8").catch(() => "");
+}
+
+async function agentPids(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (
+    await docker(
+      "ps",
+      "--filter",
+      label,
+      "--filter",
+      "label=elm-infra.role",
+      "--format",
+      "{{.Names}}",
+    )
+  ).split("\n")) {
+    if (!name) continue;
+    out[name] = await docker(
+      "exec",
+      name,
+      "systemctl",
+      "show",
+      "-p",
+      "MainPID",
+      "--value",
+      "consul",
+      "nomad",
+    );
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), `elm-infra-${target}-`));
+  // The repository's artefacts as cluster.yaml's folder would hold them.
+  for (const dir of ["jobs", "images"]) await symlink(join(repo, dir), join(work, dir));
+  httpPort = await freePort();
+  const httpsPort = await freePort();
+  const k = randomBytes(1)[0]! % 40;
+  config = join(work, "cluster.yaml");
+  await writeFile(
+    config,
+    `targets:
+  ${target}:
+    provider: local
+    region: local
+    image: elm-infra/host:latest
+    sizes: { manager: local, worker: local }
+    managers: 1
+    workers: 2
+    registry: local
+    ssh:
+      user: root
+      privateKey: .elm-infra/${target}/id_ed25519
+      knownHosts: .elm-infra/${target}/known_hosts
+    ports: { http: ${httpPort}, https: ${httpsPort}, ssh: ${30_000 + k * 300} }
+    network: { subnet: 10.${150 + k}.0.0/24 }
+services:
+  elm-lang.org:
+    job: jobs/elm-lang.org.nomad.hbs
+    image: elm-lang.org
+    hostnames: [elm-lang.org, www.elm-lang.org]
+    healthPath: /health
+    port: 8080
+    count: 2
+    resources: { cpu: 50, memory: 64 }
+    update: { minHealthyTime: 2s, healthyDeadline: 30s, progressDeadline: 60s }
+  package.elm-lang.org:
+    job: jobs/package.elm-lang.org.nomad.hbs
+    image: package.elm-lang.org
+    hostnames: [package.elm-lang.org]
+    healthPath: /health
+    port: 8080
+    count: 1
+    resources: { cpu: 50, memory: 64 }
+    update: { minHealthyTime: 2s, healthyDeadline: 30s, progressDeadline: 60s }
+    data: { volume: package-data, mountPath: /data }
+`,
+  );
+});
+
+afterAll(async () => {
+  // Whatever a failed scenario left: by label, never by name patterns of others.
+  const left = await docker("ps", "-aq", "--filter", label).catch(() => "");
+  if (left) await execa("docker", ["rm", "-f", "-v", ...left.split("\n")], { reject: false });
+  const volumes = await docker("volume", "ls", "-q", "--filter", label).catch(() => "");
+  if (volumes)
+    await execa("docker", ["volume", "rm", "-f", ...volumes.split("\n")], { reject: false });
+  const nets = await docker("network", "ls", "-q", "--filter", label).catch(() => "");
+  if (nets) await execa("docker", ["network", "rm", ...nets.split("\n")], { reject: false });
+  if (work) await rm(work, { recursive: true, force: true });
+  console.log(
+    `e2e ${target} timings (s): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v / 100) / 10])))}`,
+  );
+});
+
+describe(`local cluster ${target}`, () => {
+  it("bring-up interrupted in Ansible after the ACL bootstrap began, run again: completes with no duplicated host, the same tokens, every check passed", async () => {
+    const began = Date.now();
+    const first = start(["bring-up", "--yes"]);
+    let killed = false;
+    let stdout = "";
+    first.stdout!.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (killed || !/task: nomad: Bootstrap Nomad's ACLs/.test(stdout)) return;
+      killed = true;
+      // Ansible is the CLI's child: kill it (by its pid), not the CLI.
+      void execa("ps", ["-o", "pid=,comm=", "--ppid", String(first.pid)], { reject: false }).then(
+        (ps) => {
+          for (const line of String(ps.stdout).split("\n")) {
+            const [pid, comm] = line.trim().split(/\s+/);
+            if (comm?.startsWith("ansible")) process.kill(Number(pid), "SIGKILL");
+          }
+        },
+      );
+    });
+    const interrupted = await first;
+    timings["bring-up (interrupted)"] = Date.now() - began;
+    expect(killed).toBe(true);
+    expect(interrupted.exitCode).toBe(1);
+    const tokensBefore = await secretsFile();
+    expect(tokensBefore).toMatch(/nomadToken: "[0-9a-f-]{36}"/);
+    const hostsBefore = await docker(
+      "ps",
+      "-q",
+      "--filter",
+      label,
+      "--filter",
+      "label=elm-infra.role",
+    );
+
+    const again = await elmInfra(["bring-up", "--yes"]);
+    expect(again.exitCode, errorOf(again)).toBe(0);
+    const data = resultOf<BringUpResult>(again);
+    expect(data.plan?.unchanged).toBe(true);
+    expect(await secretsFile()).toBe(tokensBefore);
+    expect(await docker("ps", "-q", "--filter", label, "--filter", "label=elm-infra.role")).toBe(
+      hostsBefore,
+    );
+    expect(hostsBefore.split("\n")).toHaveLength(3);
+    const failed = data.cluster!.checks.filter((c) => !c.ok);
+    expect(failed).toEqual([]);
+    expect(data.cluster!.hosts.map((h) => h.name)).toEqual([
+      `${target}-manager-1`,
+      `${target}-worker-1`,
+      `${target}-worker-2`,
+    ]);
+  });
+
+  it("both sites, built from the fixtures and deployed, answer through the load balancer on 127.0.0.1", async () => {
+    const site = await elmInfra([
+      "deploy",
+      "elm-lang.org@1.0.0",
+      "--build",
+      "--context",
+      join(repo, "test/fixtures/sites/elm-lang.org/site"),
+      "--yes",
+    ]);
+    expect(site.exitCode, errorOf(site)).toBe(0);
+    const pkg = join(work, "package-build");
+    await mkdir(pkg, { recursive: true });
+    await execa("go", ["build", "-trimpath", "-o", join(pkg, "server"), "."], {
+      cwd: join(repo, "test/fixtures/sites/package.elm-lang.org/server"),
+      env: { CGO_ENABLED: "0", GOOS: "linux", GOARCH: "amd64", GOFLAGS: "-mod=mod" },
+      timeout: 300_000,
+    });
+    await cp(join(repo, "test/fixtures/sites/package.elm-lang.org/data"), join(pkg, "data"), {
+      recursive: true,
+    });
+    const packages = await elmInfra([
+      "deploy",
+      "package.elm-lang.org@1.0.0",
+      "--build",
+      "--context",
+      pkg,
+      "--yes",
+    ]);
+    expect(packages.exitCode, errorOf(packages)).toBe(0);
+    expect(await viaLoadBalancer("elm-lang.org", "/")).toBe(200);
+    expect(await viaLoadBalancer("package.elm-lang.org", "/health")).toBe(200);
+  });
+
+  it("a second bring-up changes nothing: OpenTofu plans nothing, Ansible changed=0 on every host, no agent restarted", async () => {
+    const pids = await agentPids();
+    const r = await elmInfra(["bring-up", "--yes"]);
+    expect(r.exitCode, errorOf(r)).toBe(0);
+    const data = resultOf<BringUpResult>(r);
+    expect(data.outcome).toBe("unchanged");
+    expect(data.plan?.unchanged).toBe(true);
+    expect(Object.values(data.ansibleChanged)).toEqual([0, 0, 0]);
+    expect(await agentPids()).toEqual(pids);
+  });
+
+  it("ACLs refuse anonymous requests, gossip is encrypted, and no host's API answers another address", async () => {
+    const loaded = await loadConfig({ file: config, target, env: {} });
+    const apis = await connectToCluster({ ...loaded, secrets: {} });
+    try {
+      await expect(apis.nomad.nodes()).rejects.toThrow(/permission denied|403/i);
+      await expect(apis.consul.readKey("elm-infra/e2e")).rejects.toThrow(/permission denied|403/i);
+    } finally {
+      await apis.close();
+    }
+    const managed = await connectToCluster(loaded);
+    try {
+      const keyring = await managed.consul.keyring();
+      expect(keyring.length).toBeGreaterThan(0);
+      for (const pool of keyring) expect(Object.keys(pool.Keys).length).toBeGreaterThan(0);
+      expect(Object.keys(await managed.nomad.gossipKeys()).length).toBeGreaterThan(0);
+    } finally {
+      await managed.close();
+    }
+    // A container on the cluster's network that is not a host: every API port is closed to it.
+    const ips = (
+      await docker(
+        "ps",
+        "--filter",
+        label,
+        "--filter",
+        "label=elm-infra.role",
+        "--format",
+        `{{.Names}}`,
+      )
+    )
+      .split("\n")
+      .map(async (n) =>
+        docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", n),
+      );
+    const probes = (await Promise.all(ips)).flatMap((ip) =>
+      [4646, 8500, 8081].map((p) => `${ip}:${p}`),
+    );
+    const script = probes
+      .map(
+        (a) =>
+          `if wget -q -T 2 -O /dev/null http://${a}/ 2>/dev/null; then echo "${a} open"; else echo "${a} closed"; fi`,
+      )
+      .join("; ");
+    const out = await docker(
+      "run",
+      "--rm",
+      "--network",
+      `${target}-net`,
+      "--label",
+      `elm-infra.target=${target}`,
+      "elm-infra/tiny:latest",
+      "sh",
+      "-c",
+      script,
+    );
+    expect(out.split("\n").filter((l) => l.endsWith("open"))).toEqual([]);
+    expect(out.split("\n")).toHaveLength(probes.length);
+  });
+
+  it("an ingress upgrade under a steady request loop through the load balancer fails no request", async () => {
+    const version = "3.6.12-e2e";
+    await docker("tag", "traefik:v3.6.12", `traefik:v${version}`);
+    let stop = false;
+    let sent = 0;
+    const failures: string[] = [];
+    const loop = (async () => {
+      const deadline = Date.now() + 600_000;
+      while (!stop && Date.now() < deadline) {
+        sent += 1;
+        const status = await viaLoadBalancer("elm-lang.org", "/").catch((e: Error) => e.message);
+        if (status !== 200) failures.push(`${new Date().toISOString()} ${status}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    try {
+      const r = await elmInfra(["deploy", `ingress@${version}`, "--yes"]);
+      expect(r.exitCode, errorOf(r)).toBe(0);
+      expect(resultOf<IngressDeployResult>(r).steps).toHaveLength(2);
+    } finally {
+      stop = true;
+      await loop;
+      await docker("rmi", `traefik:v${version}`).catch(() => "");
+    }
+    expect(sent).toBeGreaterThan(100);
+    expect(failures).toEqual([]);
+    const status = await elmInfra(["status"]);
+    expect(resultOf<{ cluster: ClusterView }>(status).cluster.versions.traefik).toBe(version);
+  });
+
+  it("a second bring-up while one holds the lock is refused with exit 3 and the holder", async () => {
+    const holder = start(["bring-up", "--yes"]);
+    let stdout = "";
+    await new Promise<void>((resolveStarted) => {
+      holder.stdout!.on("data", (c: Buffer) => {
+        stdout += c.toString();
+        if (stdout.includes('"state":"started"')) resolveStarted();
+      });
+      void holder.finally(() => resolveStarted());
+    });
+    const second = await elmInfra(["bring-up", "--yes"]);
+    expect(second.exitCode).toBe(3);
+    expect(errorOf(second)).toMatch(
+      /bring-up refused: bring-up by .+ \(pid \d+, since .+\) holds the operations lock/,
+    );
+    expect((await holder).exitCode).toBe(0);
+  });
+
+  it("destroy leaves no container, network or volume, and forgets the host keys and tokens", async () => {
+    const r = await elmInfra(["destroy", "--yes"]);
+    expect(r.exitCode, errorOf(r)).toBe(0);
+    expect(await docker("ps", "-aq", "--filter", label)).toBe("");
+    expect(await docker("network", "ls", "-q", "--filter", label)).toBe("");
+    expect(await docker("volume", "ls", "-q", "--filter", label)).toBe("");
+    expect(await readFile(join(work, ".elm-infra", target, "known_hosts"), "utf8")).not.toMatch(
+      /ssh-/,
+    );
+    expect(await secretsFile()).not.toMatch(/Token|GossipKey/);
+  });
+});
