@@ -1,0 +1,115 @@
+/**
+ * Benchmark, not a test: the wall time of `elm-infra bring-up` from nothing on the local target,
+ * 1 manager + 1 worker against 3 managers + 2 workers (hosts are bootstrapped in parallel, so the
+ * second should cost little more than the first), each followed by destroy. Each step's time comes
+ * from the CLI's own task events. Writes test/bench/results/bring-up.json. Run:
+ *   npx vitest run --project bench test/bench/bring-up.run.ts
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { execa } from "execa";
+import { expect, it } from "vitest";
+import { freePort } from "../harness/ports.js";
+
+const repo = resolve(import.meta.dirname, "../..");
+const cli = join(repo, "dist/cli/main.js");
+
+interface Measurement {
+  managers: number;
+  workers: number;
+  bringUpSeconds: number;
+  steps: Record<string, number>;
+  destroySeconds: number;
+}
+
+async function measure(managers: number, workers: number, k: number): Promise<Measurement> {
+  const target = `bench-${managers}-${workers}-${randomBytes(2).toString("hex")}`;
+  const work = await mkdtemp(join(tmpdir(), `elm-infra-${target}-`));
+  for (const dir of ["jobs", "images"]) await symlink(join(repo, dir), join(work, dir));
+  const config = join(work, "cluster.yaml");
+  await writeFile(
+    config,
+    `targets:
+  ${target}:
+    provider: local
+    region: local
+    image: elm-infra/host:latest
+    sizes: { manager: local, worker: local }
+    managers: ${managers}
+    workers: ${workers}
+    registry: local
+    ssh: { privateKey: .elm-infra/${target}/id_ed25519, knownHosts: .elm-infra/${target}/known_hosts }
+    ports: { http: ${await freePort()}, https: ${await freePort()}, ssh: ${40_000 + k * 300} }
+    network: { subnet: 10.${200 + k}.0.0/24 }
+services:
+  elm-lang.org:
+    job: jobs/elm-lang.org.nomad.hbs
+    image: elm-lang.org
+    hostnames: [elm-lang.org]
+    healthPath: /health
+    port: 8080
+    count: 1
+    resources: { cpu: 50, memory: 64 }
+`,
+  );
+  const cliRun = (args: string[]) =>
+    execa("node", [cli, ...args, "--config", config, "--target", target, "--json", "--yes"], {
+      cwd: work,
+      reject: false,
+      stdin: "ignore",
+      timeout: 1_500_000,
+      env: { CI: "true" },
+    });
+  try {
+    let began = Date.now();
+    const up = await cliRun(["bring-up"]);
+    const bringUpSeconds = (Date.now() - began) / 1000;
+    expect(up.exitCode, String(up.stdout).slice(-3000)).toBe(0);
+    const steps: Record<string, number> = {};
+    for (const line of String(up.stdout).split("\n")) {
+      if (!line.startsWith("{")) continue;
+      const e = JSON.parse(line) as { type: string; state?: string; title?: string; ms?: number };
+      if (e.type === "task" && e.state === "completed" && e.title && e.ms !== undefined)
+        steps[e.title.replace(/:.*$/, "")] = Math.round(e.ms / 100) / 10;
+    }
+    began = Date.now();
+    const down = await cliRun(["destroy"]);
+    expect(down.exitCode).toBe(0);
+    return {
+      managers,
+      workers,
+      bringUpSeconds: Math.round(bringUpSeconds * 10) / 10,
+      steps,
+      destroySeconds: Math.round((Date.now() - began) / 100) / 10,
+    };
+  } finally {
+    const left = String(
+      (
+        await execa("docker", ["ps", "-aq", "--filter", `label=elm-infra.target=${target}`], {
+          reject: false,
+        })
+      ).stdout,
+    ).trim();
+    if (left) await execa("docker", ["rm", "-f", "-v", ...left.split("\n")], { reject: false });
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+it("bring-up: 1 manager + 1 worker against 3 managers + 2 workers", async () => {
+  const small = await measure(1, 1, 1);
+  const large = await measure(3, 2, 2);
+  const results = {
+    measuredAt: new Date().toISOString(),
+    machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
+    runs: [small, large],
+    ratio: Math.round((large.bringUpSeconds / small.bringUpSeconds) * 100) / 100,
+  };
+  await mkdir(join(repo, "test/bench/results"), { recursive: true });
+  await writeFile(
+    join(repo, "test/bench/results/bring-up.json"),
+    `${JSON.stringify(results, null, 2)}\n`,
+  );
+  console.log(JSON.stringify(results, null, 2));
+});
