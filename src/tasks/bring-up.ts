@@ -307,13 +307,15 @@ export function verifyCluster(options: { requireIngress: boolean }): Step<BringU
   return {
     title: options.requireIngress ? "Verify the cluster" : "Verify Nomad and Consul",
     run: async (run, step) => {
+      const ingressCheck = (c: { name: string }) => /Traefik|load balancer/.test(c.name);
       const view = await verifyUntilHealthy(run.config, run.inventory!, {
         signal: step.signal,
         log: (l) => step.log(l),
+        ...(options.requireIngress ? {} : { ignore: ingressCheck }),
       });
       run.view = view;
       const failed = view.checks.filter(
-        (c) => !c.ok && (options.requireIngress || !/Traefik|load balancer/.test(c.name)),
+        (c) => !c.ok && (options.requireIngress || !ingressCheck(c)),
       );
       if (failed.length > 0) {
         throw new OperationError(

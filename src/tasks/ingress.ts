@@ -262,9 +262,10 @@ async function register(
   return (await nomad.readJob(ingressJobName))?.Version ?? 0;
 }
 
-async function waitForWorker(o: RollIngressOptions, worker: string, jobVersion?: number) {
+/** Waits for the worker's allocation at `minJobVersion` or later to run, then for its proof. */
+async function waitForWorker(o: RollIngressOptions, worker: string, minJobVersion = 0) {
   const host = o.inventory.hosts.find((h) => h.name === worker)!;
-  const version = jobVersion ?? (await o.nomad.readJob(ingressJobName))?.Version ?? 0;
+  const version = minJobVersion;
   const deadline = Date.now() + (o.perWorkerDeadlineMs ?? 120_000);
   let last = "";
   let index = 0;

@@ -7,7 +7,7 @@ import { sleep } from "../http.js";
 import { TraefikClient } from "../traefik/client.js";
 import { connectToCluster, type ClusterApis } from "../cluster/connect.js";
 import { workersOf, type Inventory } from "../cluster/inventory.js";
-import { verifyCluster, type ObservedCluster, type Verdict } from "../plan/verify.js";
+import { verifyCluster, type Check, type ObservedCluster, type Verdict } from "../plan/verify.js";
 import { proveWorkerTraefik } from "./ingress.js";
 
 export interface ClusterView {
@@ -140,9 +140,16 @@ export function clusterView(
 export async function verifyUntilHealthy(
   config: LoadedConfig,
   inventory: Inventory,
-  options: { deadlineMs?: number; signal?: AbortSignal; log?: (line: string) => void } = {},
+  options: {
+    deadlineMs?: number;
+    signal?: AbortSignal;
+    log?: (line: string) => void;
+    /** Checks that do not count yet (the ingress before it is deployed). */
+    ignore?: (check: Check) => boolean;
+  } = {},
 ): Promise<ClusterView> {
   const deadline = Date.now() + (options.deadlineMs ?? 180_000);
+  const counts = (c: Check) => !options.ignore?.(c);
   const apis = await connectToCluster(config);
   try {
     let last = "";
@@ -150,8 +157,9 @@ export async function verifyUntilHealthy(
       const observed = await observeCluster(config, apis, inventory);
       const verdict = verifyCluster(inventory, observed);
       const view = clusterView(config, inventory, observed, verdict);
-      if (verdict.healthy || Date.now() > deadline || options.signal?.aborted) return view;
-      const now = verdict.problems.join("; ");
+      const failed = verdict.checks.filter((c) => !c.ok && counts(c));
+      if (failed.length === 0 || Date.now() > deadline || options.signal?.aborted) return view;
+      const now = failed.map((c) => `${c.name}: ${c.detail}`).join("; ");
       if (now !== last) options.log?.(`waiting: ${now}`);
       last = now;
       await sleep(3000, options.signal);
