@@ -108,6 +108,35 @@ async function agentPids(): Promise<Record<string, string>> {
   return out;
 }
 
+/** The pids under `pid`, children first found by `ps --ppid`, recursively. */
+async function descendants(pid: number): Promise<Array<{ pid: number; comm: string }>> {
+  const ps = await execa("ps", ["-o", "pid=,comm=", "--ppid", String(pid)], { reject: false });
+  const children = String(ps.stdout)
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [p, comm] = l.trim().split(/\s+/);
+      return { pid: Number(p), comm: comm ?? "" };
+    });
+  const deeper = await Promise.all(children.map((c) => descendants(c.pid)));
+  return [...children, ...deeper.flat()];
+}
+
+async function killAnsibleUnder(cliPid: number): Promise<void> {
+  const kill = (pid: number) => {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  };
+  const ansible = (await descendants(cliPid)).filter((p) => p.comm.startsWith("ansible"));
+  for (const p of ansible) {
+    for (const d of await descendants(p.pid)) kill(d.pid);
+    kill(p.pid);
+  }
+}
+
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), `elm-infra-${target}-`));
   // The repository's artefacts as cluster.yaml's folder would hold them.
@@ -182,15 +211,8 @@ describe(`local cluster ${target}`, () => {
       stdout += chunk.toString();
       if (killed || !/task: nomad: Bootstrap Nomad's ACLs/.test(stdout)) return;
       killed = true;
-      // Ansible is the CLI's child: kill it (by its pid), not the CLI.
-      void execa("ps", ["-o", "pid=,comm=", "--ppid", String(first.pid)], { reject: false }).then(
-        (ps) => {
-          for (const line of String(ps.stdout).split("\n")) {
-            const [pid, comm] = line.trim().split(/\s+/);
-            if (comm?.startsWith("ansible")) process.kill(Number(pid), "SIGKILL");
-          }
-        },
-      );
+      // Ansible is the CLI's child: kill it and its forks (by pid), not the CLI.
+      void killAnsibleUnder(first.pid!);
     });
     const interrupted = await first;
     timings["bring-up (interrupted)"] = Date.now() - began;
