@@ -41,6 +41,7 @@ import {
   type IngressResult,
 } from "./ingress.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
+import { versionsByWorker } from "../plan/ingress.js";
 import { connectToCluster } from "../cluster/connect.js";
 
 /** What the steps share as bring-up goes. */
@@ -323,7 +324,9 @@ export function verifyCluster(options: { requireIngress: boolean }): Step<BringU
           "run bring-up again to continue; elm-infra status shows the same checks",
         );
       }
-      step.log(`${view.checks.length} checks passed`);
+      step.log(
+        `${view.checks.length - (options.requireIngress ? 0 : view.checks.filter(ingressCheck).length)} checks passed`,
+      );
     },
   };
 }
@@ -333,10 +336,14 @@ export function deployIngress(version?: string): Step<BringUpRun> {
   return {
     title: "Deploy the ingress (Traefik on every worker)",
     run: async (run, step) => {
-      const v = version ?? (await pinnedVersions()).traefik;
-      await shipTraefikImage(run.config, run.inventory!, v, (l) => step.log(l));
       const apis = await connectToCluster(run.config);
       try {
+        // The version running now stays (deploy ingress@<v> changes it); the pinned one at first.
+        const running = Object.values(
+          versionsByWorker((await apis.nomad.readJob("ingress")) as never),
+        );
+        const v = version ?? running[0] ?? (await pinnedVersions()).traefik;
+        await shipTraefikImage(run.config, run.inventory!, v, (l) => step.log(l));
         const token =
           run.secrets?.effective.consulTraefikToken ?? run.config.secrets.consulTraefikToken;
         if (!token) throw new OperationError("no Consul token for Traefik in the secrets");
@@ -353,7 +360,11 @@ export function deployIngress(version?: string): Step<BringUpRun> {
       } finally {
         await apis.close();
       }
-      step.log(run.ingress.changed ? run.ingress.steps.join("; ") : `ingress@${v} unchanged`);
+      step.log(
+        run.ingress.changed
+          ? run.ingress.steps.join("; ")
+          : `ingress@${run.ingress.version} unchanged`,
+      );
     },
   };
 }

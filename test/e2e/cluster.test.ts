@@ -151,7 +151,7 @@ beforeAll(async () => {
   ${target}:
     provider: local
     region: local
-    image: elm-infra/host:latest
+    image: ${process.env.ELM_INFRA_E2E_HOST_IMAGE ?? "elm-infra/host:latest"}
     sizes: { manager: local, worker: local }
     managers: 1
     workers: 2
@@ -195,6 +195,7 @@ afterAll(async () => {
     await execa("docker", ["volume", "rm", "-f", ...volumes.split("\n")], { reject: false });
   const nets = await docker("network", "ls", "-q", "--filter", label).catch(() => "");
   if (nets) await execa("docker", ["network", "rm", ...nets.split("\n")], { reject: false });
+  await execa("docker", ["rmi", "traefik:v3.6.12-e2e"], { reject: false });
   if (work) await rm(work, { recursive: true, force: true });
   console.log(
     `e2e ${target} timings (s): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v / 100) / 10])))}`,
@@ -372,7 +373,6 @@ describe(`local cluster ${target}`, () => {
     } finally {
       stop = true;
       await loop;
-      await docker("rmi", `traefik:v${version}`).catch(() => "");
     }
     expect(sent).toBeGreaterThan(100);
     expect(failures).toEqual([]);
