@@ -39,6 +39,18 @@ class CallbackModule(CallbackBase):
     CALLBACK_TYPE = "stdout"
     CALLBACK_NAME = "elm_infra_jsonl"
 
+    def __init__(self, *args, **kwargs):
+        super(CallbackModule, self).__init__(*args, **kwargs)
+        # (host, task uuid) of looped tasks whose items were reported one by one.
+        self._items_seen = set()
+
+    def _items_reported(self, result):
+        """Whether this is a loop's closing result, after its items were each reported."""
+        return (result._host.get_name(), result._task._uuid) in self._items_seen
+
+    def _item(self, result):
+        self._items_seen.add((result._host.get_name(), result._task._uuid))
+
     def _emit(self, event, **fields):
         fields["event"] = event
         sys.stdout.write(json.dumps(fields, sort_keys=True, default=str) + "\n")
@@ -86,19 +98,21 @@ class CallbackModule(CallbackBase):
         self._emit("result", status=status, **self._base(result))
 
     def v2_runner_on_ok(self, result):
-        if result._task.loop and "results" in result._result:
-            return  # each item was reported on its own
+        if self._items_reported(result):
+            return
         self._result(result, "changed" if result._result.get("changed") else "ok")
 
     def v2_runner_item_on_ok(self, result):
+        self._item(result)
         self._result(result, "changed" if result._result.get("changed") else "ok")
 
     def v2_runner_on_skipped(self, result):
-        if result._task.loop and "results" in result._result:
+        if self._items_reported(result):
             return
         self._result(result, "skipped")
 
     def v2_runner_item_on_skipped(self, result):
+        self._item(result)
         self._result(result, "skipped")
 
     def _failure(self, result, unreachable, ignored):
@@ -112,11 +126,12 @@ class CallbackModule(CallbackBase):
         )
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
-        if result._task.loop and "results" in result._result:
-            return  # the failing items were reported on their own
+        if self._items_reported(result):
+            return
         self._failure(result, False, bool(ignore_errors))
 
     def v2_runner_item_on_failed(self, result):
+        self._item(result)
         self._failure(result, False, bool(result._task.ignore_errors))
 
     def v2_runner_on_unreachable(self, result):
