@@ -462,7 +462,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     }
   }
 
-  it("hosts at their planned addresses, a load balancer that finds healthy workers, a worker added alone, nothing left after destroy", async () => {
+  it("hosts at their planned addresses, a load balancer that finds healthy workers, nothing to change on a second plan, a worker added or removed alone, nothing left after destroy", async () => {
     root = await mkdtemp(join(tmpdir(), "elm-infra-tf-local-"));
     const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
     const sshBase = await freeSshBase([11, 101, 102, 103]);
@@ -480,8 +480,12 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     const extraVars: TfVarSet = tiny
       ? { command: ["/bin/sleep", "86400"], stop_signal: "SIGKILL" }
       : {};
-    const open = (workers: number) =>
-      prepareTerraform(loaded(root, name, target(workers)), { sshPublicKey: fakeKey, extraVars });
+    const open = (workers: number, remove?: string[]) =>
+      prepareTerraform(loaded(root, name, target(workers)), {
+        sshPublicKey: fakeKey,
+        extraVars,
+        ...(remove ? { remove } : {}),
+      });
 
     // 1 manager + 2 workers.
     const first = await open(2);
@@ -555,6 +559,12 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     });
     expect((await get(`http://127.0.0.1:${httpsPort}/`)).body).toBe(`${name}-worker-2\n`);
 
+    // The same configuration again: nothing to do (no attribute drifts from what Docker reports).
+    const again = await open(2);
+    expect(again.hostPlan.created).toEqual([]);
+    expect((await again.tf.plan()).hasChanges).toBe(false);
+    await again.tf.discardPlan();
+
     // One more worker: only creates, the other hosts and the load balancer stay as they are.
     const second = await open(3);
     expect(second.hostPlan.created).toEqual([`${name}-worker-3`]);
@@ -584,9 +594,24 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
       `${name}-worker-3\n`,
     );
 
+    // Back to two workers, worker-1 named: only its container and volumes go, worker-3 keeps its
+    // number and address.
+    const shrink = await open(2, [`${name}-worker-1`]);
+    expect(shrink.hostPlan.removed).toEqual([`${name}-worker-1`]);
+    const fewer = await shrink.tf.plan();
+    expect(fewer.changes).toEqual({ add: 0, change: 0, remove: 3 });
+    await shrink.tf.apply(fewer.planFile);
+    expect((await inspect(`${name}-worker-2`)).Id).toBe(ids[`${name}-worker-2`]);
+    expect((await docker(["inspect", `${name}-worker-1`])).exitCode).not.toBe(0);
+    expect(inventoryFromOutputs(name, await shrink.tf.outputs()).hosts.map((h) => h.name)).toEqual([
+      `${name}-manager-1`,
+      `${name}-worker-2`,
+      `${name}-worker-3`,
+    ]);
+
     // Destroy leaves nothing with the target's label.
-    const destroyed = await second.tf.destroy();
-    expect(destroyed.remove).toBe(13);
+    const destroyed = await shrink.tf.destroy();
+    expect(destroyed.remove).toBe(10);
     expect(await labelled(name)).toEqual({ containers: [], networks: [], volumes: [] });
   });
 });
