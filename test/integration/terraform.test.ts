@@ -404,7 +404,7 @@ async function sshBanner(port: number): Promise<string> {
 interface ContainerInfo {
   Id: string;
   State: { Running: boolean };
-  Config: { Labels: Record<string, string> };
+  Config: { Labels: Record<string, string>; StopSignal?: string };
   HostConfig: {
     CapAdd: string[];
     CapDrop: string[];
@@ -543,6 +543,8 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
       if (!tiny) expect(await sshBanner(planned.sshPort)).toMatch(/^SSH-2\.0-/);
     }
     const lb = await inspect(`${name}-lb`);
+    // docker stop is HAProxy's soft stop: open connections finish first.
+    expect(lb.Config.StopSignal).toBe("SIGUSR1");
     expect(lb.HostConfig.PortBindings).toEqual({
       "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(httpPort) }],
       "443/tcp": [{ HostIp: "127.0.0.1", HostPort: String(httpsPort) }],
