@@ -560,6 +560,27 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
       body: `${name}-worker-2\n`,
     });
     expect((await get(`http://127.0.0.1:${httpsPort}/`)).body).toBe(`${name}-worker-2\n`);
+    // The admin socket takes a worker out (maintenance) and back, found by its address.
+    const admin = async (command: string) =>
+      (
+        await docker([
+          "exec",
+          `${name}-lb`,
+          "sh",
+          "-c",
+          `echo "${command}" | socat stdio /run/haproxy-admin.sock`,
+        ])
+      ).stdout;
+    const worker2 = localAddress({ name: "w", role: "worker", n: 2 }, subnet, sshBase).privateIp;
+    const slot = (await admin("show servers state web"))
+      .split("\n")
+      .map((line) => line.split(" "))
+      .find((fields) => fields[4] === worker2)?.[3];
+    expect(slot).toMatch(/^worker\d+$/);
+    await admin(`set server web/${slot} state maint`);
+    expect((await get(web)).status).toBe(503);
+    await admin(`set server web/${slot} state ready`);
+    expect((await getUntil(web, (r) => r.status === 200)).body).toBe(`${name}-worker-2\n`);
 
     // The same configuration again: nothing to do (no attribute drifts from what Docker reports).
     const again = await open(2);
