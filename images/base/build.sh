@@ -5,6 +5,8 @@
 #                          FROM of the service images
 #   elm-infra/host:<hash>  Debian bookworm that boots like a VM: systemd as PID 1, sshd (root by
 #                          key only), a nested dockerd; the `local` target's machines
+#   elm-infra/lb:<hash>    minimal Debian bookworm with HAProxy (and socat for its admin socket):
+#                          the `local` target's load balancer (iac/local uploads its haproxy.cfg)
 #   traefik:v<version>     the pinned Traefik binary from the tool cache, for the local target's
 #                          ingress (named like the official image, so the job is the same everywhere)
 # Each tag is a hash of its recipe, so an image is rebuilt only when its recipe changes; the
@@ -13,7 +15,7 @@
 # changed configuration takes seconds, not minutes.
 # Debootstrap reads packages from the Debian mirror apt already uses on this machine
 # (ELM_INFRA_DEBIAN_MIRROR overrides it).
-# Usage: images/base/build.sh [tiny|base|host|traefik|all]   (stdout stays quiet; progress goes to stderr)
+# Usage: images/base/build.sh [tiny|base|host|lb|traefik|all]   (stdout stays quiet; progress goes to stderr)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 host_dir="$(cd "$here/../host" && pwd)"
@@ -132,6 +134,20 @@ build_host() {
   docker tag "$tag" elm-infra/host:latest
 }
 
+lb_packages=haproxy,socat
+
+build_lb() {
+  local tag="elm-infra/lb:$( { declare -f build_lb debootstrap_rootfs; echo "$lb_packages"; } | hash_text)"
+  if have_image "$tag"; then log "$tag: present"; else
+    local tarball; tarball="$(debootstrap_rootfs lb "$lb_packages")"
+    docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      -c 'EXPOSE 80 443' -c 'CMD ["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]' \
+      "$tarball" "$tag" >/dev/null
+    log "$tag: built"
+  fi
+  docker tag "$tag" elm-infra/lb:latest
+}
+
 build_traefik() {
   local bin="${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}/bin/traefik"
   [[ -x "$bin" ]] || { log "traefik is not in the tool cache ($bin): run bash src/tools/install.sh"; exit 1; }
@@ -161,9 +177,10 @@ case "${1:-all}" in
   tiny) build_tiny ;;
   base) build_base ;;
   host) build_host ;;
+  lb) build_lb ;;
   traefik) build_traefik ;;
   # Traefik's image only once the tools are built (install.sh builds them first).
-  all) build_tiny; build_base; build_host
+  all) build_tiny; build_base; build_host; build_lb
     if [[ -x "${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}/bin/traefik" ]]; then build_traefik; fi ;;
-  *) echo "usage: $0 [tiny|base|host|traefik|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [tiny|base|host|lb|traefik|all]" >&2; exit 2 ;;
 esac

@@ -25,6 +25,7 @@ import { parseClusterOutputs } from "../../src/terraform/outputs.js";
 import { renderBackend } from "../../src/terraform/backend.js";
 import { planHosts } from "../../src/plan/hosts.js";
 import { planVarSet } from "../../src/plan/tfvars.js";
+import { inventoryFromOutputs } from "../../src/cluster/terraform.js";
 
 const key =
   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkz0rWmK0a4ZlQz8mV1hUY5Gm1tHq9bkJ0o3dW5Xyzz ops@elm";
@@ -309,6 +310,49 @@ describe("parseClusterOutputs", () => {
     ).toThrow(
       "hosts.t-worker-1.role is neither manager nor worker; hosts.t-worker-1.private_ip is not a string; hosts.t-worker-1.ssh_port is not a port; load_balancer is missing",
     );
+  });
+});
+
+describe("inventoryFromOutputs", () => {
+  it("lists managers then workers by number, as the inventory records them", () => {
+    const host = (role: string, ip: string, port: number) => ({
+      role,
+      private_ip: ip,
+      ssh_host: "127.0.0.1",
+      ssh_port: port,
+    });
+    const inventory = inventoryFromOutputs("t", {
+      hosts: {
+        "t-worker-10": host("worker", "10.213.0.110", 2310),
+        "t-worker-2": host("worker", "10.213.0.102", 2302),
+        "t-manager-1": host("manager", "10.213.0.11", 2211),
+      },
+      load_balancer: { host: "127.0.0.1", http_port: 18080, https_port: 18443 },
+    });
+    expect(inventory).toEqual({
+      target: "t",
+      hosts: [
+        {
+          name: "t-manager-1",
+          role: "manager",
+          privateAddress: "10.213.0.11",
+          ssh: { host: "127.0.0.1", port: 2211 },
+        },
+        {
+          name: "t-worker-2",
+          role: "worker",
+          privateAddress: "10.213.0.102",
+          ssh: { host: "127.0.0.1", port: 2302 },
+        },
+        {
+          name: "t-worker-10",
+          role: "worker",
+          privateAddress: "10.213.0.110",
+          ssh: { host: "127.0.0.1", port: 2310 },
+        },
+      ],
+      loadBalancer: { host: "127.0.0.1", httpPort: 18080, httpsPort: 18443 },
+    });
   });
 });
 
