@@ -296,8 +296,11 @@ function describeAnsibleEvent(e: AnsibleEvent): string | undefined {
   switch (e.kind) {
     case "play":
       return `play: ${e.name}`;
-    case "task":
-      return `task: ${e.role ? `${e.role}: ` : ""}${e.name}`;
+    case "task": {
+      // Ansible names a role's task "<role> : <task>"; say the role once.
+      const name = e.role ? e.name.replace(`${e.role} : `, "") : e.name;
+      return `task: ${e.role ? `${e.role}: ` : ""}${name}`;
+    }
     default:
       return undefined;
   }

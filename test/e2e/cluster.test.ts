@@ -79,19 +79,24 @@ async function secretsFile(): Promise<string> {
   return readFile(join(work, "secrets", `${target}.yaml`), "utf8").catch(() => "");
 }
 
-async function agentPids(): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (
-    await docker(
+/** The host containers (managers and workers; not the load balancer), one name a line. */
+async function hostNames(): Promise<string> {
+  const byRole = async (role: string) =>
+    docker(
       "ps",
       "--filter",
       label,
       "--filter",
-      "label=elm-infra.role",
+      `label=elm-infra.role=${role}`,
       "--format",
       "{{.Names}}",
-    )
-  ).split("\n")) {
+    );
+  return [await byRole("manager"), await byRole("worker")].filter((l) => l).join("\n");
+}
+
+async function agentPids(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await hostNames()).split("\n")) {
     if (!name) continue;
     out[name] = await docker(
       "exec",
@@ -221,23 +226,14 @@ describe(`local cluster ${target}`, () => {
     expect(interrupted.exitCode).toBe(1);
     const tokensBefore = await secretsFile();
     expect(tokensBefore).toMatch(/nomadToken: "[0-9a-f-]{36}"/);
-    const hostsBefore = await docker(
-      "ps",
-      "-q",
-      "--filter",
-      label,
-      "--filter",
-      "label=elm-infra.role",
-    );
+    const hostsBefore = await hostNames();
 
     const again = await elmInfra(["bring-up", "--yes"]);
     expect(again.exitCode, errorOf(again)).toBe(0);
     const data = resultOf<BringUpResult>(again);
     expect(data.plan?.unchanged).toBe(true);
     expect(await secretsFile()).toBe(tokensBefore);
-    expect(await docker("ps", "-q", "--filter", label, "--filter", "label=elm-infra.role")).toBe(
-      hostsBefore,
-    );
+    expect(await hostNames()).toBe(hostsBefore);
     expect(hostsBefore.split("\n")).toHaveLength(3);
     const failed = data.cluster!.checks.filter((c) => !c.ok);
     expect(failed).toEqual([]);
@@ -311,17 +307,7 @@ describe(`local cluster ${target}`, () => {
       await managed.close();
     }
     // A container on the cluster's network that is not a host: every API port is closed to it.
-    const ips = (
-      await docker(
-        "ps",
-        "--filter",
-        label,
-        "--filter",
-        "label=elm-infra.role",
-        "--format",
-        `{{.Names}}`,
-      )
-    )
+    const ips = (await hostNames())
       .split("\n")
       .map(async (n) =>
         docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", n),
