@@ -6,12 +6,12 @@
  *   npx vitest run --project bench test/bench/bring-up.run.ts
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { expect, it } from "vitest";
-import { freePort } from "../harness/ports.js";
+import { makeLocalTarget } from "../harness/local-target.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const cli = join(repo, "dist/cli/main.js");
@@ -26,25 +26,13 @@ interface Measurement {
 
 async function measure(managers: number, workers: number, k: number): Promise<Measurement> {
   const target = `bench-${managers}-${workers}-${randomBytes(2).toString("hex")}`;
-  const work = await mkdtemp(join(tmpdir(), `elm-infra-${target}-`));
-  for (const dir of ["jobs", "images"]) await symlink(join(repo, dir), join(work, dir));
-  const config = join(work, "cluster.yaml");
-  await writeFile(
-    config,
-    `targets:
-  ${target}:
-    provider: local
-    region: local
-    image: elm-infra/host:latest
-    sizes: { manager: local, worker: local }
-    managers: ${managers}
-    workers: ${workers}
-    registry: local
-    ssh: { privateKey: .elm-infra/${target}/id_ed25519, knownHosts: .elm-infra/${target}/known_hosts }
-    ports: { http: ${await freePort()}, https: ${await freePort()}, ssh: ${40_000 + k * 300} }
-    network: { subnet: 10.${200 + k}.0.0/24 }
-services:
-  elm-lang.org:
+  const { work, config } = await makeLocalTarget(target, {
+    managers,
+    workers,
+    slot: k,
+    subnetBase: 200,
+    sshBase: 40_000,
+    services: `  elm-lang.org:
     job: jobs/elm-lang.org.nomad.hbs
     image: elm-lang.org
     hostnames: [elm-lang.org]
@@ -53,7 +41,7 @@ services:
     count: 1
     resources: { cpu: 50, memory: 64 }
 `,
-  );
+  });
   const cliRun = (args: string[]) =>
     execa("node", [cli, ...args, "--config", config, "--target", target, "--json", "--yes"], {
       cwd: work,

@@ -5,15 +5,14 @@
  * copy of cluster.yaml; everything it made carries the label elm-infra.target=<name>.
  */
 import { randomBytes } from "node:crypto";
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cp, mkdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load.js";
 import { connectToCluster } from "../../src/cluster/connect.js";
-import { freePort } from "../harness/ports.js";
+import { makeLocalTarget } from "../harness/local-target.js";
 import type { BringUpResult } from "../../src/commands/bring-up.js";
 import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
 import type { ClusterView } from "../../src/tasks/verify.js";
@@ -143,32 +142,16 @@ async function killAnsibleUnder(cliPid: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), `elm-infra-${target}-`));
-  // The repository's artefacts as cluster.yaml's folder would hold them.
-  for (const dir of ["jobs", "images"]) await symlink(join(repo, dir), join(work, dir));
-  httpPort = await freePort();
-  const httpsPort = await freePort();
-  const k = randomBytes(1)[0]! % 40;
-  config = join(work, "cluster.yaml");
-  await writeFile(
-    config,
-    `targets:
-  ${target}:
-    provider: local
-    region: local
-    image: ${process.env.ELM_INFRA_E2E_HOST_IMAGE ?? "elm-infra/host:latest"}
-    sizes: { manager: local, worker: local }
-    managers: 1
-    workers: 2
-    registry: local
-    ssh:
-      user: root
-      privateKey: .elm-infra/${target}/id_ed25519
-      knownHosts: .elm-infra/${target}/known_hosts
-    ports: { http: ${httpPort}, https: ${httpsPort}, ssh: ${30_000 + k * 300} }
-    network: { subnet: 10.${150 + k}.0.0/24 }
-services:
-  elm-lang.org:
+  const local = await makeLocalTarget(target, {
+    managers: 1,
+    workers: 2,
+    slot: randomBytes(1)[0]! % 40,
+    subnetBase: 150,
+    sshBase: 30_000,
+    ...(process.env.ELM_INFRA_E2E_HOST_IMAGE
+      ? { image: process.env.ELM_INFRA_E2E_HOST_IMAGE }
+      : {}),
+    services: `  elm-lang.org:
     job: jobs/elm-lang.org.nomad.hbs
     image: elm-lang.org
     hostnames: [elm-lang.org, www.elm-lang.org]
@@ -188,7 +171,8 @@ services:
     update: { minHealthyTime: 2s, healthyDeadline: 30s, progressDeadline: 60s }
     data: { volume: package-data, mountPath: /data }
 `,
-  );
+  });
+  ({ work, config, httpPort } = local);
 });
 
 afterAll(async () => {

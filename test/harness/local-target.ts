@@ -1,0 +1,61 @@
+/**
+ * Test harness: a `local` target of its own for a test run (unique name, subnet and loopback
+ * ports) in a temporary folder holding its cluster.yaml, with the repository's jobs/ and images/
+ * beside it as cluster.yaml's folder would hold them. Everything bring-up makes for it carries the
+ * label elm-infra.target=<name>.
+ */
+import { mkdtemp, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { freePort } from "./ports.js";
+
+const repo = resolve(import.meta.dirname, "../..");
+
+export interface LocalTarget {
+  name: string;
+  /** The temporary folder: cluster.yaml, .elm-infra/<name>/, secrets/. */
+  work: string;
+  config: string;
+  httpPort: number;
+}
+
+export interface LocalTargetOptions {
+  managers: number;
+  workers: number;
+  /** 0-39: picks the subnet 10.<subnetBase + slot>.0.0/24 and the SSH port base. */
+  slot: number;
+  subnetBase: number;
+  sshBase: number;
+  /** The services: section of cluster.yaml, as YAML. */
+  services: string;
+  image?: string;
+}
+
+export async function makeLocalTarget(name: string, o: LocalTargetOptions): Promise<LocalTarget> {
+  const work = await mkdtemp(join(tmpdir(), `elm-infra-${name}-`));
+  for (const dir of ["jobs", "images"]) await symlink(join(repo, dir), join(work, dir));
+  const httpPort = await freePort();
+  const httpsPort = await freePort();
+  const config = join(work, "cluster.yaml");
+  await writeFile(
+    config,
+    `targets:
+  ${name}:
+    provider: local
+    region: local
+    image: ${o.image ?? "elm-infra/host:latest"}
+    sizes: { manager: local, worker: local }
+    managers: ${o.managers}
+    workers: ${o.workers}
+    registry: local
+    ssh:
+      user: root
+      privateKey: .elm-infra/${name}/id_ed25519
+      knownHosts: .elm-infra/${name}/known_hosts
+    ports: { http: ${httpPort}, https: ${httpsPort}, ssh: ${o.sshBase + o.slot * 300} }
+    network: { subnet: 10.${o.subnetBase + o.slot}.0.0/24 }
+services:
+${o.services}`,
+  );
+  return { name, work, config, httpPort };
+}
