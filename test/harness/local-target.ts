@@ -7,6 +7,7 @@
 import { mkdtemp, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { ensureHostImage } from "./hosts.js";
 import { freePort } from "./ports.js";
 
 const repo = resolve(import.meta.dirname, "../..");
@@ -31,6 +32,17 @@ export interface LocalTargetOptions {
   image?: string;
 }
 
+/**
+ * The host image: ELM_INFRA_E2E_HOST_IMAGE when set (a pinned tag, on a machine where other runs
+ * move :latest), else elm-infra/host:latest made for the current recipe.
+ */
+export async function hostImageForTests(): Promise<string> {
+  const pinned = process.env.ELM_INFRA_E2E_HOST_IMAGE;
+  if (pinned) return pinned;
+  await ensureHostImage();
+  return "elm-infra/host:latest";
+}
+
 export async function makeLocalTarget(name: string, o: LocalTargetOptions): Promise<LocalTarget> {
   const work = await mkdtemp(join(tmpdir(), `elm-infra-${name}-`));
   for (const dir of ["jobs", "images"]) await symlink(join(repo, dir), join(work, dir));
@@ -43,7 +55,7 @@ export async function makeLocalTarget(name: string, o: LocalTargetOptions): Prom
   ${name}:
     provider: local
     region: local
-    image: ${o.image ?? "elm-infra/host:latest"}
+    image: ${o.image ?? (await hostImageForTests())}
     sizes: { manager: local, worker: local }
     managers: ${o.managers}
     workers: ${o.workers}
