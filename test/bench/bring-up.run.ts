@@ -11,7 +11,7 @@ import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { expect, it } from "vitest";
-import { makeLocalTarget } from "../harness/local-target.js";
+import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const cli = join(repo, "dist/cli/main.js");
@@ -73,14 +73,7 @@ async function measure(managers: number, workers: number, k: number): Promise<Me
       destroySeconds: Math.round((Date.now() - began) / 100) / 10,
     };
   } finally {
-    const left = String(
-      (
-        await execa("docker", ["ps", "-aq", "--filter", `label=elm-infra.target=${target}`], {
-          reject: false,
-        })
-      ).stdout,
-    ).trim();
-    if (left) await execa("docker", ["rm", "-f", "-v", ...left.split("\n")], { reject: false });
+    await removeLabelled(target);
     await rm(work, { recursive: true, force: true });
   }
 }

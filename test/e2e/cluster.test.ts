@@ -12,7 +12,7 @@ import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load.js";
 import { connectToCluster } from "../../src/cluster/connect.js";
-import { makeLocalTarget } from "../harness/local-target.js";
+import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
 import type { BringUpResult } from "../../src/commands/bring-up.js";
 import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
 import type { ClusterView } from "../../src/tasks/verify.js";
@@ -177,13 +177,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Whatever a failed scenario left: by label, never by name patterns of others.
-  const left = await docker("ps", "-aq", "--filter", label).catch(() => "");
-  if (left) await execa("docker", ["rm", "-f", "-v", ...left.split("\n")], { reject: false });
-  const volumes = await docker("volume", "ls", "-q", "--filter", label).catch(() => "");
-  if (volumes)
-    await execa("docker", ["volume", "rm", "-f", ...volumes.split("\n")], { reject: false });
-  const nets = await docker("network", "ls", "-q", "--filter", label).catch(() => "");
-  if (nets) await execa("docker", ["network", "rm", ...nets.split("\n")], { reject: false });
+  await removeLabelled(target);
   await execa("docker", ["rmi", "traefik:v3.6.12-e2e"], { reject: false });
   if (work) await rm(work, { recursive: true, force: true });
   console.log(

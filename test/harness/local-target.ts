@@ -7,6 +7,7 @@
 import { mkdtemp, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { execa } from "execa";
 import { ensureHostImage } from "./hosts.js";
 import { freePort } from "./ports.js";
 
@@ -70,4 +71,20 @@ services:
 ${o.services}`,
   );
   return { name, work, config, httpPort };
+}
+
+/** Removes whatever a target left (a failed run): containers, volumes, networks, by its label. */
+export async function removeLabelled(name: string): Promise<void> {
+  const label = `label=elm-infra.target=${name}`;
+  const list = async (...args: string[]) =>
+    String((await execa("docker", [...args, "--filter", label], { reject: false })).stdout)
+      .split("\n")
+      .filter((l) => l.trim() !== "");
+  const containers = await list("ps", "-aq");
+  if (containers.length)
+    await execa("docker", ["rm", "-f", "-v", ...containers], { reject: false });
+  const volumes = await list("volume", "ls", "-q");
+  if (volumes.length) await execa("docker", ["volume", "rm", "-f", ...volumes], { reject: false });
+  const networks = await list("network", "ls", "-q");
+  if (networks.length) await execa("docker", ["network", "rm", ...networks], { reject: false });
 }
