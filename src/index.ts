@@ -37,7 +37,7 @@ export {
 } from "./nomad/deployment.js";
 export { watchDeployment } from "./nomad/watch.js";
 export { renderTemplate, escapeHclString } from "./nomad/render.js";
-export { renderServiceJob } from "./nomad/job.js";
+export { renderServiceJob } from "./plan/jobs.js";
 export { serviceJobVars, traefikTags, consulServiceName, imageRef } from "./plan/job-vars.js";
 export { ConsulClient } from "./consul/client.js";
 export { acquireLock, type HeldLock, type LockHolder } from "./consul/lock.js";

@@ -8,7 +8,7 @@ import {
 } from "../consul/lock.js";
 import { ConflictError, ElmInfraError, InterruptedError, OperationError } from "../errors.js";
 import { summarizePlan, type PlanSummary } from "../nomad/deployment.js";
-import { renderServiceJob } from "../nomad/job.js";
+import { renderServiceJob } from "../plan/jobs.js";
 import { revertSteps, rolloutSteps, type RolloutState } from "../tasks/rollout.js";
 import { runSteps } from "../tasks/runner.js";
 import { connectToCluster } from "../cluster/connect.js";

@@ -1,6 +1,7 @@
 import type { LoadedConfig } from "../config/load.js";
 import { hostnamesOf } from "../config/load.js";
 import type { ServiceRef } from "../config/service-ref.js";
+import { canaryHeader } from "../traefik/verify.js";
 
 /** Timings of a service job's update; the deploy watcher derives its deadlines from these. */
 export interface UpdateTimings {
@@ -14,9 +15,6 @@ export const defaultUpdate: UpdateTimings = {
   healthyDeadline: "2m",
   progressDeadline: "5m",
 };
-
-/** The header that routes a request to the canary through Traefik before promotion. */
-export const canaryHeader = "X-Elm-Canary";
 
 /** Consul service names become DNS labels: no dots. */
 export function consulServiceName(service: string): string {

@@ -8,7 +8,7 @@ import { buildAppImages, removeImages } from "../harness/apps.js";
 import { createContext } from "../../src/tasks/context.js";
 import { deploy } from "../../src/commands/deploy.js";
 import { Output } from "../../src/output/output.js";
-import { renderServiceJob } from "../../src/nomad/job.js";
+import { renderServiceJob } from "../../src/plan/jobs.js";
 import { loadConfig } from "../../src/config/load.js";
 import { toolPath } from "../harness/agents.js";
 import { writeClusterYaml } from "../harness/cli.js";

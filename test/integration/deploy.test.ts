@@ -10,7 +10,7 @@ import { cliPath, errorOf, runCli, writeClusterYaml } from "../harness/cli.js";
 import { ConsulClient } from "../../src/consul/client.js";
 import { acquireLock, describeLockHolder } from "../../src/consul/lock.js";
 import { NomadClient } from "../../src/nomad/client.js";
-import { renderServiceJob } from "../../src/nomad/job.js";
+import { renderServiceJob } from "../../src/plan/jobs.js";
 import { renderTemplate } from "../../src/nomad/render.js";
 import { ConflictError } from "../../src/errors.js";
 

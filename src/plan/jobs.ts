@@ -2,8 +2,8 @@ import { resolve } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import { readFile } from "node:fs/promises";
-import { ingressJobVars, serviceJobVars, type UpdateTimings } from "../plan/job-vars.js";
-import { renderTemplateFile } from "./render.js";
+import { ingressJobVars, serviceJobVars, type UpdateTimings } from "./job-vars.js";
+import { renderTemplateFile } from "../nomad/render.js";
 
 /** Renders a service's job template (HCL) for a version, from cluster.yaml's settings. */
 export async function renderServiceJob(
