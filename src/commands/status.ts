@@ -1,5 +1,6 @@
 import { hostnamesOf } from "../config/load.js";
 import { UsageError } from "../errors.js";
+import { quote } from "../output/quote.js";
 import { consulServiceName } from "../plan/job-vars.js";
 import { connectToCluster } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
@@ -31,10 +32,7 @@ export async function status(
   const config = await ctx.loadConfig();
   const names = Object.keys(config.services);
   if (only !== undefined && !names.includes(only)) {
-    throw new UsageError(
-      `unknown service ${JSON.stringify(only)}`,
-      `known services: ${names.join(", ")}`,
-    );
+    throw new UsageError(`unknown service ${quote(only)}`, `known services: ${names.join(", ")}`);
   }
   const apis = await connectToCluster(config);
   try {

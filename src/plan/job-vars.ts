@@ -1,5 +1,8 @@
 import type { LoadedConfig } from "../config/load.js";
 import { hostnamesOf } from "../config/load.js";
+import { lookUp } from "../config/lookup.js";
+import { UsageError } from "../errors.js";
+import { quote } from "../output/quote.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import { canaryHeader } from "../traefik/verify.js";
 
@@ -79,8 +82,8 @@ export function serviceJobVars(
   ref: ServiceRef,
   overrides: { update?: Partial<UpdateTimings> } = {},
 ): ServiceJobVars {
-  const service = config.services[ref.service];
-  if (!service) throw new Error(`unknown service ${ref.service}`);
+  const service = lookUp(config.services, ref.service);
+  if (!service) throw new UsageError(`unknown service ${quote(ref.service)}`);
   const { tags, canaryTags } = traefikTags(ref.service, hostnamesOf(config, ref.service));
   return {
     job: { id: ref.service, datacenters: ["dc1"] },

@@ -1,4 +1,7 @@
 import { resolve } from "node:path";
+import { lookUp } from "../config/lookup.js";
+import { UsageError } from "../errors.js";
+import { quote } from "../output/quote.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import { readFile } from "node:fs/promises";
@@ -11,7 +14,8 @@ export async function renderServiceJob(
   ref: ServiceRef,
   overrides: { update?: Partial<UpdateTimings> } = {},
 ): Promise<string> {
-  const service = config.services[ref.service]!;
+  const service = lookUp(config.services, ref.service);
+  if (!service) throw new UsageError(`unknown service ${quote(ref.service)}`);
   return renderTemplateFile(
     resolve(config.root, service.job),
     serviceJobVars(config, ref, overrides),

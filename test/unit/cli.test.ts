@@ -328,19 +328,76 @@ describe("choosing a target", () => {
   it("--target nope exits 2 and lists the known targets", async () => {
     const r = await run(["scale", "--target", "nope"]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain(`error: unknown target 'nope' in ${join(work, "cluster.yaml")}`);
+    expect(r.stderr).toContain(`error: unknown target "nope" in ${join(work, "cluster.yaml")}`);
     expect(r.stderr).toContain("hint: known targets: local, dev, production");
   });
 
   it("ELM_INFRA_TARGET is honoured", async () => {
     const r = await run(["scale"], { env: { ELM_INFRA_TARGET: "nope" } });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain("unknown target 'nope'");
+    expect(r.stderr).toContain('unknown target "nope"');
   });
 
   it("--target wins over ELM_INFRA_TARGET", async () => {
     const r = await run(["scale", "--target", "local"], { env: { ELM_INFRA_TARGET: "nope" } });
     expect(r.exitCode).toBe(4);
+  });
+});
+
+describe("names that mean something to JavaScript objects are names like any other", () => {
+  it.each([
+    [["deploy", "constructor@1.0.0", "--target", "local"], 'unknown service "constructor"'],
+    [["render", "__proto__@1"], 'unknown service "__proto__"'],
+    [["rollback", "hasOwnProperty", "--target", "local"], 'unknown service "hasOwnProperty"'],
+    [["image", "toString@1", "--context", "."], 'unknown service "toString"'],
+    [["status", "toString", "--target", "local"], 'unknown service "toString"'],
+  ])("%j: exit 2, the known services listed", async (args, message) => {
+    const r = await run(args);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(lines(r.stderr)[0]).toBe(`error: ${message}`);
+    expect(r.stderr).toContain("known services: elm-lang.org, package.elm-lang.org");
+  });
+
+  it.each(["__proto__", "constructor", "toString", "hasOwnProperty"])(
+    "--target %s: exit 2, the known targets listed",
+    async (target) => {
+      for (const args of [
+        ["status", "--target", target],
+        ["render", "elm-lang.org@1", "--target", target],
+      ]) {
+        const r = await run(args);
+        expect(r.exitCode).toBe(2);
+        expect(r.stderr).toContain(`error: unknown target "${target}" in `);
+        expect(r.stderr).toContain("hint: known targets: local, dev, production");
+      }
+    },
+  );
+
+  it("a control character in a typed name is escaped, a long one cut", async () => {
+    const r = await run(["render", `\u001b[2J${"x".repeat(100)}@1`]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).not.toContain("\u001b[2J");
+    expect(lines(r.stderr)[0]).toBe(`error: unknown service "\\u001b[2J${"x".repeat(56)}…"`);
+  });
+});
+
+describe("a configuration built to expand exponentially", () => {
+  it("is refused before it is expanded: exit 2, a clear message, in 64 MB of heap", async () => {
+    const lol = ['a0: &a0 "lol"'];
+    for (let i = 1; i <= 12; i++) lol.push(`a${i}: &a${i} [${`*a${i - 1}, `.repeat(8)}*a${i - 1}]`);
+    await writeFile(join(work, "laughs.yaml"), `${lol.join("\n")}\n`);
+    const r = await execa(
+      "node",
+      ["--max-old-space-size=64", cli, "render", "elm-lang.org@1", "--config", "laughs.yaml"],
+      { cwd: work, reject: false, stdin: "ignore", timeout: 30_000 },
+    );
+    expect(r.exitCode).toBe(2);
+    expect(lines(r.stderr)).toEqual([
+      "error: invalid configuration:",
+      `  ${join(work, "laughs.yaml")}: its aliases (*name) expand to more than 100000 nodes; a YAML file built to expand exponentially is refused before it is read`,
+      "hint: write the repeated parts out, or use fewer nested aliases",
+    ]);
   });
 });
 
