@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { CommanderError } from "commander";
-import { createContext, type GlobalOptions } from "../tasks/context.js";
+import type { GlobalOptions } from "../tasks/context.js";
 import { ElmInfraError, ExitCode, InterruptedError, UsageError } from "../errors.js";
 import { chooseMode, Output } from "../output/output.js";
 import { redact } from "../output/redact.js";
@@ -33,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
     process.on("SIGINT", onSigint);
     process.on("SIGTERM", onSigint);
     try {
+      // loaded with the first command that runs: --help and usage errors never read a config
+      const { createContext } = await import("../tasks/context.js");
       const ctx = createContext(
         options,
         output,

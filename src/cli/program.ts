@@ -1,11 +1,18 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { CommandContext, GlobalOptions } from "../tasks/context.js";
-import { notBuiltYet } from "../commands/not-built.js";
-import { deploy } from "../commands/deploy.js";
-import { buildImage } from "../commands/image.js";
-import { render } from "../commands/render.js";
-import { rollback } from "../commands/rollback.js";
-import { formatStatus, status } from "../commands/status.js";
+
+// Each verb's module is imported when that verb runs, never before: `--help`, `render` and a
+// usage error do not load the Docker, SSH and HTTP clients that deploy and status need.
+const commandModules = {
+  "not-built": () => import("../commands/not-built.js"),
+  deploy: () => import("../commands/deploy.js"),
+  image: () => import("../commands/image.js"),
+  render: () => import("../commands/render.js"),
+  rollback: () => import("../commands/rollback.js"),
+  status: () => import("../commands/status.js"),
+};
+const notBuiltYet = async (ctx: CommandContext, what: string) =>
+  (await commandModules["not-built"]()).notBuiltYet(ctx, what);
 
 /** A command's result: data for --json, text for people. */
 export interface CommandResult {
@@ -94,7 +101,11 @@ export function buildProgram(run: Runner): Command {
     .action((arg: string, _o, cmd: Command) =>
       run("deploy", globals(cmd), async (ctx) => {
         const o = cmd.opts<{ build: boolean; context?: string; host?: string[] }>();
-        if (o.build) await buildImage(ctx, arg, { context: o.context, push: true, hosts: o.host });
+        if (o.build) {
+          const { buildImage } = await commandModules.image();
+          await buildImage(ctx, arg, { context: o.context, push: true, hosts: o.host });
+        }
+        const { deploy } = await commandModules.deploy();
         const r = await deploy(ctx, arg);
         const secs = (ms: number | undefined) => `${((ms ?? 0) / 1000).toFixed(1)}s`;
         const text =
@@ -122,6 +133,7 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(EXAMPLES["rollback"]))
     .action((arg: string, _o, cmd: Command) =>
       run("rollback", globals(cmd), async (ctx) => {
+        const { rollback } = await commandModules.rollback();
         const r = await rollback(ctx, arg);
         const text =
           r.outcome === "planned"
@@ -138,6 +150,7 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(EXAMPLES["status"]))
     .action((service: string | undefined, _o, cmd: Command) =>
       run("status", globals(cmd), async (ctx) => {
+        const { formatStatus, status } = await commandModules.status();
         const data = await status(ctx, service);
         return { data, text: formatStatus(data) };
       }),
@@ -160,6 +173,7 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(EXAMPLES["render"]))
     .action((arg: string, _o, cmd: Command) =>
       run("render", globals(cmd), async (ctx) => {
+        const { render } = await commandModules.render();
         const r = await render(ctx, arg);
         return { data: r, text: r.hcl.trimEnd() };
       }),
@@ -185,6 +199,7 @@ export function buildProgram(run: Runner): Command {
           host?: string[];
           baseImage: string;
         }>();
+        const { buildImage } = await commandModules.image();
         const r = await buildImage(ctx, arg, {
           context: o.context,
           push: o.push,

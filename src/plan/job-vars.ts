@@ -4,7 +4,7 @@ import { lookUp } from "../config/lookup.js";
 import { UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
 import type { ServiceRef } from "../config/service-ref.js";
-import { canaryHeader } from "../traefik/verify.js";
+import { canaryHeader } from "../traefik/canary.js";
 
 /** Timings of a service job's update; the deploy watcher derives its deadlines from these. */
 export interface UpdateTimings {

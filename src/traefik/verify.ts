@@ -1,9 +1,7 @@
 import { InterruptedError, OperationError } from "../errors.js";
 import { sleep } from "../http.js";
+import { canaryHeader } from "./canary.js";
 import type { TraefikClient } from "./client.js";
-
-/** The header that routes a request to the canary through Traefik before promotion. */
-export const canaryHeader = "X-Elm-Canary";
 
 export interface VerifyOptions {
   timeoutMs: number;

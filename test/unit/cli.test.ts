@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -398,6 +398,58 @@ describe("a configuration built to expand exponentially", () => {
       `  ${join(work, "laughs.yaml")}: its aliases (*name) expand to more than 100000 nodes; a YAML file built to expand exponentially is refused before it is read`,
       "hint: write the repeated parts out, or use fewer nested aliases",
     ]);
+  });
+});
+
+describe("starting loads only what the command needs", () => {
+  const recorder = join(repo, "test/support/module-log/register.mjs");
+  /** The packages (and dist/ modules) a CLI run loaded through the module loader. */
+  async function loadedBy(args: string[]): Promise<{ exitCode: number; loaded: Set<string> }> {
+    const log = join(work, `modules-${Math.random().toString(36).slice(2)}.log`);
+    const r = await execa("node", ["--import", recorder, cli, ...args], {
+      cwd: work,
+      reject: false,
+      stdin: "ignore",
+      env: { ELM_INFRA_MODULE_LOG: log },
+      timeout: 30_000,
+    });
+    const urls = (await readFile(log, "utf8")).split("\n").filter(Boolean);
+    const loaded = new Set(
+      urls.map(
+        (u) =>
+          /\/node_modules\/((@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? u.replace(/^.*\/dist\//, "dist/"),
+      ),
+    );
+    return { exitCode: r.exitCode ?? -1, loaded };
+  }
+  const heavy = ["dockerode", "ssh2", "undici", "execa", "listr2"];
+
+  it.each([
+    [["--help"], 0],
+    [["deploy"], 2],
+    [["deploy", "--nope"], 2],
+    [
+      ["render", "elm-lang.org@1.4.2", "--target", "local", "--config", join(repo, "cluster.yaml")],
+      0,
+    ],
+  ])("%j loads none of dockerode, ssh2, undici, execa, listr2", async (args, exitCode) => {
+    const run = await loadedBy(args);
+    expect(run.exitCode).toBe(exitCode);
+    expect(run.loaded).toContain("commander");
+    for (const name of heavy) expect(run.loaded).not.toContain(name);
+  });
+
+  it("--help reads no configuration: no zod, js-yaml or command module", async () => {
+    const { loaded } = await loadedBy(["--help"]);
+    for (const name of ["zod", "js-yaml", "handlebars"]) expect(loaded).not.toContain(name);
+    expect([...loaded].filter((m) => m.startsWith("dist/commands/"))).toEqual([]);
+  });
+
+  it("the recorder sees the heavy clients when a command needs them", async () => {
+    const run = await loadedBy(["image", "elm-lang.org@1.4.2", "--context", "."]);
+    expect(run.exitCode).toBe(2); // no images/ folder here: refused after loading its module
+    expect(run.loaded).toContain("dockerode");
+    expect(run.loaded).toContain("ssh2");
   });
 });
 
