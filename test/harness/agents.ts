@@ -443,10 +443,6 @@ export async function stopAll(): Promise<void> {
   for (const agent of [...running].reverse()) await agent.stop();
 }
 
-export function runningAgents(): readonly Agent[] {
-  return running;
-}
-
 /**
  * Processes left by agents: the agent itself, anything in its process group (Nomad's logmon and
  * docker_logger plugins) and anything whose command line names its temp folder.
