@@ -130,6 +130,8 @@ export interface NomadNode {
   Drain: boolean;
   Address?: string;
   NodePool?: string;
+  /** Each task driver's fingerprint: a job can be placed once its driver is healthy. */
+  Drivers?: Record<string, { Healthy?: boolean; Detected?: boolean } | undefined>;
 }
 
 export interface RaftConfiguration {

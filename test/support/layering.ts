@@ -7,7 +7,8 @@ import ts from "typescript";
  * never from one above. index.ts is the SDK's public surface and may export anything.
  *
  *   index.ts (SDK surface)
- *   cli/                        argv -> command; the only code that prints final errors and exits
+ *   cli/ tools/                 argv -> command (the only code that prints final errors and exits);
+ *                               entries the repo's scripts run (npm run local)
  *   commands/                   one file per verb
  *   tasks/                      runner, context, step factories shared by the verbs
  *   cluster/ and plan/          reach a target; pure planners (plan/ never imports cluster/)
@@ -19,7 +20,7 @@ import ts from "typescript";
  */
 export const layers: ReadonlyArray<{ name: string; members: readonly string[] }> = [
   { name: "sdk", members: ["index.ts"] },
-  { name: "cli", members: ["cli/"] },
+  { name: "cli", members: ["cli/", "tools/"] },
   { name: "commands", members: ["commands/"] },
   { name: "tasks", members: ["tasks/"] },
   { name: "cluster & plan", members: ["cluster/", "plan/"] },
