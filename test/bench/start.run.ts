@@ -13,7 +13,7 @@ import { writeResult } from "./results.js";
  */
 const repo = resolve(import.meta.dirname, "../..");
 const cli = join(repo, "dist/cli/main.js");
-const rounds = Number(process.env.BENCH_ROUNDS ?? 15);
+const rounds = Number(process.env.BENCH_START_ROUNDS ?? 15);
 
 interface Case {
   name: string;
