@@ -1,5 +1,5 @@
 /** How many characters of a user's value a message quotes before cutting it with "…". */
-export const quoteLimit = 60;
+const quoteLimit = 60;
 
 // C0 and C1 controls, DEL, and the characters that can reorder or hide text on a terminal
 // (zero-width, bidirectional overrides and isolates, line and paragraph separators).

@@ -3,7 +3,7 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 
 /** The machine a benchmark ran on, written beside its numbers. */
-export function machine() {
+function machine() {
   return {
     cpus: cpus().length,
     memoryGiB: Math.round(totalmem() / 2 ** 30),

@@ -18,7 +18,7 @@ import ts from "typescript";
  * Only adapters (and http.ts, the one HTTP wrapper they share) import the libraries that talk to
  * the world: undici, ssh2, dockerode, docker-modem, execa, child_process.
  */
-export const layers: ReadonlyArray<{ name: string; members: readonly string[] }> = [
+const layers: ReadonlyArray<{ name: string; members: readonly string[] }> = [
   { name: "sdk", members: ["index.ts"] },
   { name: "cli", members: ["cli/", "tools/"] },
   { name: "commands", members: ["commands/"] },
