@@ -77,6 +77,8 @@ export function nomadDevConfig(c: {
 data_dir  = ${q(c.dataDir)}
 bind_addr = "127.0.0.1"
 log_level = "INFO"
+# no version check against checkpoint-api.hashicorp.com: the agents talk to loopback only
+disable_update_check = true
 
 ports {
   http = ${c.http}
