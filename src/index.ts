@@ -39,6 +39,8 @@ export { watchDeployment } from "./nomad/watch.js";
 export { renderTemplate, escapeHclString } from "./nomad/render.js";
 export { renderServiceJob } from "./plan/jobs.js";
 export { serviceJobVars, traefikTags, consulServiceName, imageRef } from "./plan/job-vars.js";
+export { planHosts, localAddress, type HostPlan, type PlannedHost } from "./plan/hosts.js";
+export { prepareTerraform, inventoryFromOutputs } from "./cluster/terraform.js";
 export { ConsulClient } from "./consul/client.js";
 export { acquireLock, type HeldLock, type LockHolder } from "./consul/lock.js";
 export { TraefikClient } from "./traefik/client.js";

@@ -1,7 +1,22 @@
 locals {
-  common_tags  = concat(["elm-infra", "elm-infra-${var.name}"], var.tags)
-  manager_tags = concat(local.common_tags, ["elm-infra-manager"])
-  worker_tags  = concat(local.common_tags, ["elm-infra-worker"])
+  # Tags name the target and each role: the load balancer and the firewalls follow them (a new
+  # droplet is covered as soon as it exists), and Consul's cloud auto-join can find the servers
+  # (provider=digitalocean tag_name=<name>-manager).
+  target_tag = "elm-infra-${var.name}"
+  role_tag   = { manager = "${var.name}-manager", worker = "${var.name}-worker" }
+  size       = { manager = var.manager_size, worker = var.worker_size }
+  workers    = [for n, h in var.hosts : n if h.role == "worker"]
+  # The volume's holder: the planner's choice, else the lowest-numbered worker.
+  package_data_host = coalesce(var.package_data_host, try(sort(local.workers)[0], null))
+}
+
+resource "digitalocean_tag" "target" {
+  name = local.target_tag
+}
+
+resource "digitalocean_tag" "role" {
+  for_each = local.role_tag
+  name     = each.value
 }
 
 resource "digitalocean_vpc" "cluster" {
@@ -16,45 +31,94 @@ resource "digitalocean_ssh_key" "operator" {
   public_key = var.ssh_public_key
 }
 
-resource "digitalocean_droplet" "manager" {
-  count      = var.manager_count
-  name       = "${var.name}-manager-${count.index + 1}"
+resource "digitalocean_droplet" "host" {
+  for_each   = var.hosts
+  name       = each.key
   region     = var.region
   image      = var.image
-  size       = var.manager_size
+  size       = local.size[each.value.role]
   vpc_uuid   = digitalocean_vpc.cluster.id
   ssh_keys   = [digitalocean_ssh_key.operator.fingerprint]
-  tags       = local.manager_tags
+  tags       = concat([digitalocean_tag.target.name, digitalocean_tag.role[each.value.role].name], var.tags)
   monitoring = true
+
+  lifecycle {
+    # A newer image slug must not replace running hosts; the playbook upgrades them in place.
+    ignore_changes = [image]
+  }
 }
 
-resource "digitalocean_droplet" "worker" {
-  count      = var.worker_count
-  name       = "${var.name}-worker-${count.index + 1}"
-  region     = var.region
-  image      = var.image
-  size       = var.worker_size
-  vpc_uuid   = digitalocean_vpc.cluster.id
-  ssh_keys   = [digitalocean_ssh_key.operator.fingerprint]
-  tags       = local.worker_tags
-  monitoring = true
+# The package data (package.elm-lang.org's files) on block storage: it outlives any droplet. It is
+# attached to one worker (package_data_host); when that worker is removed, this apply detaches it
+# and attaches it to the worker elm-infra chose next, and the package service follows the volume.
+resource "digitalocean_volume" "package_data" {
+  region                   = var.region
+  name                     = "${var.name}-package-data"
+  size                     = var.package_data_size
+  initial_filesystem_type  = "ext4"
+  initial_filesystem_label = "package-data"
+  description              = "elm-infra ${var.name}: package data"
 }
 
-locals {
-  all_droplet_ids    = concat(digitalocean_droplet.manager[*].id, digitalocean_droplet.worker[*].id)
-  worker_droplet_ids = digitalocean_droplet.worker[*].id
+resource "digitalocean_volume_attachment" "package_data" {
+  droplet_id = digitalocean_droplet.host[local.package_data_host].id
+  volume_id  = digitalocean_volume.package_data.id
+
+  lifecycle {
+    precondition {
+      condition     = contains(local.workers, local.package_data_host)
+      error_message = "package_data_host must be one of the workers."
+    }
+  }
 }
 
-# Every node: SSH from the operators, anything from inside the VPC (Nomad, Consul, Traefik to the
-# services), and any traffic out (package mirrors, the image registry).
+# What users reach: 80 to Traefik's web entrypoint, 443 passed through to Traefik (it holds the
+# certificates). A worker takes traffic only while Traefik's ping answers.
+resource "digitalocean_loadbalancer" "web" {
+  name        = "elm-infra-${var.name}"
+  region      = var.region
+  vpc_uuid    = digitalocean_vpc.cluster.id
+  droplet_tag = digitalocean_tag.role["worker"].name
+
+  forwarding_rule {
+    entry_protocol  = "http"
+    entry_port      = 80
+    target_protocol = "http"
+    target_port     = 80
+  }
+
+  forwarding_rule {
+    entry_protocol  = "https"
+    entry_port      = 443
+    target_protocol = "https"
+    target_port     = 443
+    tls_passthrough = true
+  }
+
+  healthcheck {
+    protocol                 = "http"
+    port                     = 8082
+    path                     = "/ping"
+    check_interval_seconds   = 3
+    response_timeout_seconds = 3
+    unhealthy_threshold      = 2
+    healthy_threshold        = 2
+  }
+
+  # Droplets must carry the tag before the load balancer can select them.
+  depends_on = [digitalocean_droplet.host]
+}
+
+# Every host: SSH from the operators only; the cluster's ports (Consul, Nomad, the services,
+# Traefik's ping) from inside the VPC only; any traffic out (package mirrors, the registry).
 resource "digitalocean_firewall" "cluster" {
-  name        = "elm-infra-${var.name}-cluster"
-  droplet_ids = local.all_droplet_ids
+  name = "elm-infra-${var.name}-cluster"
+  tags = [digitalocean_tag.target.name]
 
   inbound_rule {
     protocol         = "tcp"
     port_range       = tostring(var.ssh_port)
-    source_addresses = var.ssh_allowed_cidrs
+    source_addresses = var.admin_cidrs
   }
 
   dynamic "inbound_rule" {
@@ -86,17 +150,17 @@ resource "digitalocean_firewall" "cluster" {
   }
 }
 
-# Workers run Traefik: the public HTTP and HTTPS entrypoints.
+# Workers run Traefik: its entrypoints take traffic from the load balancer only.
 resource "digitalocean_firewall" "web" {
-  name        = "elm-infra-${var.name}-web"
-  droplet_ids = local.worker_droplet_ids
+  name = "elm-infra-${var.name}-web"
+  tags = [digitalocean_tag.role["worker"].name]
 
   dynamic "inbound_rule" {
     for_each = ["80", "443"]
     content {
-      protocol         = "tcp"
-      port_range       = inbound_rule.value
-      source_addresses = ["0.0.0.0/0", "::/0"]
+      protocol                  = "tcp"
+      port_range                = inbound_rule.value
+      source_load_balancer_uids = [digitalocean_loadbalancer.web.id]
     }
   }
 }

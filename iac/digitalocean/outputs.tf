@@ -1,35 +1,31 @@
-# The same outputs as iac/local, so the inventory is built the same way for both targets.
-output "manager_names" {
-  value = digitalocean_droplet.manager[*].name
+# The same outputs as iac/local: bring-up builds the inventory from these.
+output "hosts" {
+  description = "Every droplet: its role, its VPC address and where SSH reaches it."
+  value = {
+    for n, d in digitalocean_droplet.host : n => {
+      role       = var.hosts[n].role
+      private_ip = d.ipv4_address_private
+      ssh_host   = d.ipv4_address
+      ssh_port   = var.ssh_port
+    }
+  }
 }
 
-output "worker_names" {
-  value = digitalocean_droplet.worker[*].name
+output "load_balancer" {
+  description = "What users reach: the load balancer's public address."
+  value = {
+    host       = digitalocean_loadbalancer.web.ip
+    http_port  = 80
+    https_port = 443
+  }
 }
 
-output "manager_public_ips" {
-  value = digitalocean_droplet.manager[*].ipv4_address
-}
-
-output "worker_public_ips" {
-  value = digitalocean_droplet.worker[*].ipv4_address
-}
-
-output "manager_private_ips" {
-  value = digitalocean_droplet.manager[*].ipv4_address_private
-}
-
-output "worker_private_ips" {
-  value = digitalocean_droplet.worker[*].ipv4_address_private
-}
-
-# Where SSH reaches each node from the operator's machine.
-output "manager_ssh" {
-  value = [for d in digitalocean_droplet.manager : { host = d.ipv4_address, port = var.ssh_port }]
-}
-
-output "worker_ssh" {
-  value = [for d in digitalocean_droplet.worker : { host = d.ipv4_address, port = var.ssh_port }]
+# Where the package data volume is: its worker, and the device the playbook mounts.
+output "package_data" {
+  value = {
+    host   = local.package_data_host
+    device = "/dev/disk/by-id/scsi-0DO_Volume_${digitalocean_volume.package_data.name}"
+  }
 }
 
 output "vpc_id" {

@@ -23,23 +23,27 @@ variable "image" {
   type        = string
 }
 
-variable "manager_count" {
-  description = "Nomad/Consul servers. Odd, so the servers keep a quorum."
-  type        = number
-  default     = 3
+variable "hosts" {
+  description = <<-EOT
+    Every droplet, by its stable name (<name>-manager-<n>, <name>-worker-<n>) as elm-infra's host
+    planner keeps it: adding or removing one host changes no other.
+  EOT
+  type = map(object({
+    role = string
+  }))
   validation {
-    condition     = var.manager_count >= 1 && var.manager_count <= 7 && var.manager_count % 2 == 1
-    error_message = "The manager count must be 1, 3, 5 or 7."
+    condition = alltrue([
+      for n, h in var.hosts : contains(["manager", "worker"], h.role) && can(regex("-${h.role}-[1-9][0-9]*$", n))
+    ])
+    error_message = "Each host is named <name>-manager-<n> or <name>-worker-<n> and has that role."
   }
-}
-
-variable "worker_count" {
-  description = "Nomad clients that run the services and Traefik."
-  type        = number
-  default     = 2
   validation {
-    condition     = var.worker_count >= 1 && var.worker_count <= 50
-    error_message = "The worker count must be between 1 and 50."
+    condition     = contains([1, 3, 5, 7], length([for h in var.hosts : h if h.role == "manager"]))
+    error_message = "The manager count must be 1, 3, 5 or 7 (odd, so the servers keep a quorum)."
+  }
+  validation {
+    condition     = length([for h in var.hosts : h if h.role == "worker"]) >= 1
+    error_message = "At least one worker runs the services and Traefik."
   }
 }
 
@@ -70,20 +74,35 @@ variable "ssh_port" {
   default     = 22
 }
 
-variable "ssh_allowed_cidrs" {
-  description = "Addresses allowed to reach port 22 (the operators' networks)."
+variable "admin_cidrs" {
+  description = "The operators' addresses: the only ones that reach SSH (cluster.yaml adminCidrs). No default."
   type        = list(string)
-  default     = ["0.0.0.0/0", "::/0"]
+  validation {
+    condition     = length(var.admin_cidrs) > 0 && alltrue([for c in var.admin_cidrs : can(cidrhost(c, 0)) && !contains(["0.0.0.0/0", "::/0"], c)])
+    error_message = "List the operators' address ranges (like 203.0.113.7/32); the whole internet is refused."
+  }
 }
 
 variable "vpc_cidr" {
-  description = "Private range of the cluster's VPC; all traffic inside it is allowed."
+  description = "Private range of the cluster's VPC; the cluster's own ports are open inside it only."
   type        = string
   default     = "10.110.0.0/20"
   validation {
     condition     = can(cidrhost(var.vpc_cidr, 0))
     error_message = "The VPC range must be a CIDR block like 10.110.0.0/20."
   }
+}
+
+variable "package_data_host" {
+  description = "The worker the package data volume is attached to (elm-infra keeps it while it exists)."
+  type        = string
+  default     = null
+}
+
+variable "package_data_size" {
+  description = "Size of the package data volume in GiB (it can grow, never shrink)."
+  type        = number
+  default     = 20
 }
 
 variable "tags" {

@@ -1,36 +1,36 @@
+# Everything carries the label elm-infra.target=<name>: destroy and the tests list by it.
 locals {
-  manager_names = [for i in range(var.manager_count) : "${var.name}-manager-${i + 1}"]
-  worker_names  = [for i in range(var.worker_count) : "${var.name}-worker-${i + 1}"]
-  # Every host, keyed by container name; SSH ports are numbered managers first, then workers.
-  hosts = merge(
-    { for i, n in local.manager_names : n => { role = "manager", index = i, ssh_port = var.ssh_base_port + i } },
-    { for i, n in local.worker_names : n => { role = "worker", index = i, ssh_port = var.ssh_base_port + var.manager_count + i } },
-  )
+  # Workers answer to one more DNS name on the network: the load balancer finds them through it.
+  workers_alias = "${var.name}-workers"
 }
 
 data "docker_image" "host" {
   name = var.image
 }
 
+data "docker_image" "lb" {
+  name = var.lb_image
+}
+
+# The stand-in for the VPC. Hosts and the load balancer have static addresses; Docker places
+# anything else (test containers) in ip_range only, so it never takes a future host's address.
 resource "docker_network" "cluster" {
   name   = "${var.name}-net"
   driver = "bridge"
+  ipam_config {
+    subnet   = var.network_subnet
+    ip_range = var.network_ip_range
+    gateway  = cidrhost(var.network_subnet, 1)
+  }
   labels {
     label = "elm-infra.target"
     value = var.name
-  }
-
-  dynamic "ipam_config" {
-    for_each = var.network_subnet == null ? [] : [var.network_subnet]
-    content {
-      subnet = ipam_config.value
-    }
   }
 }
 
 # A nested Docker engine needs a real filesystem under /var/lib/docker (overlay on overlay fails).
 resource "docker_volume" "docker_data" {
-  for_each = local.hosts
+  for_each = var.hosts
   name     = "${each.key}-docker"
   labels {
     label = "elm-infra.target"
@@ -38,8 +38,18 @@ resource "docker_volume" "docker_data" {
   }
 }
 
+# What a droplet's block storage is in production: the package data outlives the container.
+resource "docker_volume" "package_data" {
+  for_each = { for n, h in var.hosts : n => h if h.role == "worker" }
+  name     = "${each.key}-package-data"
+  labels {
+    label = "elm-infra.target"
+    value = var.name
+  }
+}
+
 resource "docker_container" "host" {
-  for_each    = local.hosts
+  for_each    = var.hosts
   name        = each.key
   hostname    = each.key
   image       = data.docker_image.host.id
@@ -51,8 +61,10 @@ resource "docker_container" "host" {
   # What systemd and a nested dockerd need. `--privileged` is refused on machines whose bounding
   # set lacks CAP_SYS_RESOURCE, so every other capability is added instead.
   capabilities {
-    add  = ["ALL"]
-    drop = ["SYS_RESOURCE"]
+    add = ["ALL"]
+    # Written as Docker reports it back: "SYS_RESOURCE" would differ from the state at every plan
+    # and replace every host.
+    drop = ["CAP_SYS_RESOURCE"]
   }
   security_opts = ["seccomp=unconfined", "apparmor=unconfined"]
   cgroupns_mode = "host"
@@ -72,25 +84,24 @@ resource "docker_container" "host" {
     container_path = "/var/lib/docker"
   }
 
+  dynamic "volumes" {
+    for_each = each.value.role == "worker" ? [docker_volume.package_data[each.key].name] : []
+    content {
+      volume_name    = volumes.value
+      container_path = var.package_data_path
+    }
+  }
+
   networks_advanced {
-    name    = docker_network.cluster.id
-    aliases = [each.key]
+    name         = docker_network.cluster.id
+    ipv4_address = each.value.private_ip
+    aliases      = each.value.role == "worker" ? [each.key, local.workers_alias] : [each.key]
   }
 
   ports {
     internal = 22
     external = each.value.ssh_port
     ip       = "127.0.0.1"
-  }
-
-  # Traefik's entrypoints on the first worker are what a user reaches.
-  dynamic "ports" {
-    for_each = each.value.role == "worker" && each.value.index == 0 ? { 80 = var.http_port, 443 = var.https_port } : {}
-    content {
-      internal = ports.key
-      external = ports.value
-      ip       = "127.0.0.1"
-    }
   }
 
   dynamic "upload" {
@@ -109,5 +120,52 @@ resource "docker_container" "host" {
   labels {
     label = "elm-infra.role"
     value = each.value.role
+  }
+}
+
+# The load balancer users reach: HAProxy in front of every worker's Traefik. It finds the workers
+# through Docker's DNS (the workers' alias), so adding or removing a worker changes nothing here.
+resource "docker_container" "lb" {
+  name    = "${var.name}-lb"
+  image   = data.docker_image.lb.id
+  command = ["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]
+  restart = "unless-stopped"
+  # SIGUSR1 is HAProxy's soft stop: open connections finish (at most hard-stop-after).
+  stop_signal = "SIGUSR1"
+  must_run    = true
+
+  networks_advanced {
+    name         = docker_network.cluster.id
+    ipv4_address = var.lb_private_ip
+  }
+
+  ports {
+    internal = 80
+    external = var.http_port
+    ip       = "127.0.0.1"
+  }
+  ports {
+    internal = 443
+    external = var.https_port
+    ip       = "127.0.0.1"
+  }
+
+  upload {
+    file = "/etc/haproxy/haproxy.cfg"
+    content = templatefile("${path.module}/haproxy.cfg.tftpl", {
+      name            = var.name
+      workers_alias   = local.workers_alias
+      max_workers     = var.max_workers
+      hard_stop_after = var.hard_stop_after
+    })
+  }
+
+  labels {
+    label = "elm-infra.target"
+    value = var.name
+  }
+  labels {
+    label = "elm-infra.role"
+    value = "load-balancer"
   }
 }

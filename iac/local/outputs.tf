@@ -1,40 +1,24 @@
-# The same outputs as iac/digitalocean, so the inventory is built the same way for both targets.
-locals {
-  host_ip = { for n, c in docker_container.host : n => c.network_data[0].ip_address }
+# The same outputs as iac/digitalocean: bring-up builds the inventory from these.
+output "hosts" {
+  description = "Every host: its role, its address on the cluster's network and where SSH reaches it."
+  value = {
+    for n, c in docker_container.host : n => {
+      role       = var.hosts[n].role
+      private_ip = c.network_data[0].ip_address
+      ssh_host   = "127.0.0.1"
+      ssh_port   = var.hosts[n].ssh_port
+    }
+  }
 }
 
-output "manager_names" {
-  value = local.manager_names
-}
-
-output "worker_names" {
-  value = local.worker_names
-}
-
-# The machine running Docker reaches the hosts at their network address directly.
-output "manager_public_ips" {
-  value = [for n in local.manager_names : local.host_ip[n]]
-}
-
-output "worker_public_ips" {
-  value = [for n in local.worker_names : local.host_ip[n]]
-}
-
-output "manager_private_ips" {
-  value = [for n in local.manager_names : local.host_ip[n]]
-}
-
-output "worker_private_ips" {
-  value = [for n in local.worker_names : local.host_ip[n]]
-}
-
-# Where SSH reaches each host from the operator's machine: a loopback port.
-output "manager_ssh" {
-  value = [for n in local.manager_names : { host = "127.0.0.1", port = local.hosts[n].ssh_port }]
-}
-
-output "worker_ssh" {
-  value = [for n in local.worker_names : { host = "127.0.0.1", port = local.hosts[n].ssh_port }]
+output "load_balancer" {
+  description = "What users reach: the load balancer's loopback ports."
+  value = {
+    host       = "127.0.0.1"
+    http_port  = var.http_port
+    https_port = var.https_port
+  }
+  depends_on = [docker_container.lb]
 }
 
 output "network_name" {

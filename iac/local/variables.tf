@@ -7,53 +7,90 @@ variable "name" {
   }
 }
 
+variable "hosts" {
+  description = <<-EOT
+    Every host, by its stable name (<name>-manager-<n>, <name>-worker-<n>), as elm-infra's host
+    planner derives it from the number: its role, loopback SSH port and static address. Adding or
+    removing one host changes no other entry.
+  EOT
+  type = map(object({
+    role       = string
+    ssh_port   = number
+    private_ip = string
+  }))
+  validation {
+    condition = alltrue([
+      for n, h in var.hosts : contains(["manager", "worker"], h.role) && can(regex("-${h.role}-[1-9][0-9]*$", n))
+    ])
+    error_message = "Each host is named <name>-manager-<n> or <name>-worker-<n> and has that role."
+  }
+  validation {
+    condition     = length(distinct([for h in var.hosts : h.ssh_port])) == length(var.hosts) && length(distinct([for h in var.hosts : h.private_ip])) == length(var.hosts)
+    error_message = "Every host needs its own SSH port and address."
+  }
+}
+
 variable "image" {
   description = "Host image that boots like a VM, e.g. elm-infra/host:latest. Must exist locally."
   type        = string
 }
 
-variable "manager_count" {
-  description = "Nomad/Consul servers. Odd, so the servers keep a quorum."
-  type        = number
-  default     = 1
-  validation {
-    condition     = var.manager_count >= 0 && var.manager_count <= 7
-    error_message = "The manager count must be between 0 and 7."
-  }
-}
-
-variable "worker_count" {
-  description = "Nomad clients that run the services and Traefik."
-  type        = number
-  default     = 1
-  validation {
-    condition     = var.worker_count >= 0 && var.worker_count <= 50
-    error_message = "The worker count must be between 0 and 50."
-  }
+variable "lb_image" {
+  description = "The load balancer's image (HAProxy from Debian), made by images/base/build.sh lb."
+  type        = string
+  default     = "elm-infra/lb:latest"
 }
 
 variable "network_subnet" {
-  description = "Subnet of the hosts' Docker network (the stand-in for the VPC); null lets Docker choose."
+  description = "Subnet of the hosts' Docker network (the stand-in for the VPC): /24 or larger."
   type        = string
-  default     = null
+  default     = "10.213.0.0/24"
+  validation {
+    condition     = can(cidrhost(var.network_subnet, 255)) && tonumber(split("/", var.network_subnet)[1]) <= 24
+    error_message = "The subnet must be an IPv4 range of /24 or larger, like 10.213.0.0/24."
+  }
 }
 
-variable "ssh_base_port" {
-  description = "Loopback port of the first host's sshd; the others follow (managers, then workers)."
-  type        = number
-  default     = 2200
+variable "network_ip_range" {
+  description = "Part of the subnet where Docker places containers without a static address (never a host's)."
+  type        = string
+  default     = "10.213.0.224/27"
+}
+
+variable "lb_private_ip" {
+  description = "The load balancer's address on the network."
+  type        = string
+  default     = "10.213.0.2"
 }
 
 variable "http_port" {
-  description = "Loopback port published to the first worker's port 80 (Traefik's web entrypoint)."
+  description = "Loopback port published to the load balancer's port 80 (the workers' Traefik web entrypoint)."
   type        = number
   default     = 8080
 }
 
 variable "https_port" {
-  description = "Loopback port published to the first worker's port 443."
+  description = "Loopback port published to the load balancer's port 443 (TLS passed through to Traefik)."
   type        = number
   default     = 8443
+}
+
+variable "max_workers" {
+  description = "Worker slots the load balancer keeps for the workers it discovers through DNS."
+  type        = number
+  default     = 50
+}
+
+variable "hard_stop_after" {
+  description = "How long a stopping load balancer lets open connections finish."
+  type        = string
+  default     = "30s"
+}
+
+variable "package_data_path" {
+  description = "Where each worker mounts its package data volume."
+  type        = string
+  default     = "/srv/package-data"
 }
 
 variable "ssh_public_key" {

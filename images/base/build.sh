@@ -5,13 +5,15 @@
 #                          FROM of the service images
 #   elm-infra/host:<hash>  Debian bookworm that boots like a VM: systemd as PID 1, sshd (root by
 #                          key only), a nested dockerd; the `local` target's machines
+#   elm-infra/lb:<hash>    minimal Debian bookworm with HAProxy (and socat for its admin socket):
+#                          the `local` target's load balancer (iac/local uploads its haproxy.cfg)
 # Each tag is a hash of its recipe, so an image is rebuilt only when its recipe changes; the
 # tag ":latest" points at the current one. Debootstrap rootfs tarballs are cached under
 # ~/.cache/elm-infra/images/, keyed by their own recipe hash, so re-making an image from a
 # changed configuration takes seconds, not minutes.
 # Debootstrap reads packages from the Debian mirror apt already uses on this machine
 # (ELM_INFRA_DEBIAN_MIRROR overrides it).
-# Usage: images/base/build.sh [tiny|base|host|all]   (stdout stays quiet; progress goes to stderr)
+# Usage: images/base/build.sh [tiny|base|host|lb|all]   (stdout stays quiet; progress goes to stderr)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 host_dir="$(cd "$here/../host" && pwd)"
@@ -130,6 +132,20 @@ build_host() {
   docker tag "$tag" elm-infra/host:latest
 }
 
+lb_packages=haproxy,socat
+
+build_lb() {
+  local tag="elm-infra/lb:$( { declare -f build_lb debootstrap_rootfs; echo "$lb_packages"; } | hash_text)"
+  if have_image "$tag"; then log "$tag: present"; else
+    local tarball; tarball="$(debootstrap_rootfs lb "$lb_packages")"
+    docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      -c 'EXPOSE 80 443' -c 'CMD ["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]' \
+      "$tarball" "$tag" >/dev/null
+    log "$tag: built"
+  fi
+  docker tag "$tag" elm-infra/lb:latest
+}
+
 # One build at a time per machine: two debootstraps of the same rootfs would race for the cache.
 mkdir -p "$cache_dir"
 exec 9>"$cache_dir/.build.lock"
@@ -139,6 +155,7 @@ case "${1:-all}" in
   tiny) build_tiny ;;
   base) build_base ;;
   host) build_host ;;
-  all) build_tiny; build_base; build_host ;;
-  *) echo "usage: $0 [tiny|base|host|all]" >&2; exit 2 ;;
+  lb) build_lb ;;
+  all) build_tiny; build_base; build_host; build_lb ;;
+  *) echo "usage: $0 [tiny|base|host|lb|all]" >&2; exit 2 ;;
 esac

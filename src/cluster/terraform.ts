@@ -6,14 +6,14 @@ import type { LoadedConfig } from "../config/load.js";
 import { ConfigError } from "../errors.js";
 import { findBinary, findCliConfig, toolCacheDir } from "../terraform/binary.js";
 import type { TerraformEvent } from "../terraform/events.js";
-import { prepareWorkDir, TerraformRunner, workDirFor } from "../terraform/runner.js";
-import {
-  computeVarSet,
-  moduleDirFor,
-  secretVarEnv,
-  type TfVarSet,
-  type VarSetInputs,
-} from "../terraform/vars.js";
+import { renderBackend } from "../terraform/backend.js";
+import { parseClusterOutputs } from "../terraform/outputs.js";
+import { prepareWorkDir, TerraformRunner, workDirFor, writeVarFile } from "../terraform/runner.js";
+import { hostsInState } from "../terraform/state.js";
+import { moduleDirFor, secretVarEnv, type TfVarSet } from "../terraform/vars.js";
+import { parseHostName, planHosts, type HostPlan } from "../plan/hosts.js";
+import { planVarSet } from "../plan/tfvars.js";
+import type { Inventory } from "./inventory.js";
 
 /** The iac/ folder shipped with elm-infra (src/terraform -> iac, and dist/terraform -> iac). */
 export function moduleDir(provider: "digitalocean" | "local"): string {
@@ -39,28 +39,27 @@ export interface OpenTerraformOptions {
   onEvent?: (event: TerraformEvent) => void;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
-  /** Overrides the computed inputs (allowed SSH ranges, loopback SSH base port...). */
-  inputs?: Partial<VarSetInputs>;
-  /** Variables set on top of the computed var set; never a secret. */
-  extraVars?: TfVarSet;
 }
 
-/** Finds the program, prepares .elm-infra/<target>/terraform and returns a runner for it. */
+/**
+ * Finds the program and prepares .elm-infra/<target>/terraform with the module's files (and
+ * backend.tf when cluster.yaml configures a remote state). No var set yet: see prepareTerraform.
+ */
 export async function openTerraform(
   config: LoadedConfig,
   options: OpenTerraformOptions = {},
 ): Promise<TerraformRunner> {
   const env = options.env ?? process.env;
   const cacheDir = toolCacheDir(env);
-  const sshPublicKey = options.inputs?.sshPublicKey ?? (await readSshPublicKey(config));
-  const varSet = {
-    ...computeVarSet(config.targetName, config.target, { ...options.inputs, sshPublicKey }),
-    ...options.extraVars,
-  };
   const secretEnv = secretVarEnv(config.targetName, config.target, config.secrets);
   const binary = await findBinary(config.cluster.terraform.binary, { cacheDir, env });
   const workDir = workDirFor(config.root, config.targetName);
-  await prepareWorkDir(moduleDir(config.target.provider), workDir, varSet);
+  const remote = config.target.remoteState;
+  await prepareWorkDir(
+    moduleDir(config.target.provider),
+    workDir,
+    remote ? { backend: renderBackend(config.targetName, remote) } : {},
+  );
   const cliConfigFile = await findCliConfig(cacheDir);
   return new TerraformRunner({
     binary,
@@ -71,4 +70,77 @@ export async function openTerraform(
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
+}
+
+export interface PrepareTerraformOptions extends OpenTerraformOptions {
+  /** Hosts to remove first when cluster.yaml's counts drop (else the highest numbers go). */
+  remove?: readonly string[];
+  /** Overrides reading `<ssh.privateKey>.pub`. */
+  sshPublicKey?: string;
+  /** digitalocean: extra droplet tags. */
+  tags?: string[];
+  /** Variables set on top of the computed var set; never a secret. */
+  extraVars?: TfVarSet;
+}
+
+export interface PreparedTerraform {
+  tf: TerraformRunner;
+  /** The hosts to converge to and what changes (created, kept, removed names). */
+  hostPlan: HostPlan;
+  varSet: TfVarSet;
+}
+
+/**
+ * Everything before `plan`: the working directory, `init`, the hosts in the state, the host plan
+ * from cluster.yaml's counts, and the var set written for plan, apply and destroy.
+ */
+export async function prepareTerraform(
+  config: LoadedConfig,
+  options: PrepareTerraformOptions = {},
+): Promise<PreparedTerraform> {
+  const sshPublicKey = options.sshPublicKey ?? (await readSshPublicKey(config));
+  const tf = await openTerraform(config, options);
+  await tf.init();
+  const inState = hostsInState(await tf.pullState());
+  const { target, targetName } = config;
+  const hostPlan = planHosts({
+    target: targetName,
+    managers: target.managers,
+    workers: target.workers,
+    existing: inState.names,
+    ...(options.remove ? { remove: options.remove } : {}),
+    ...(inState.packageDataHost ? { packageDataHost: inState.packageDataHost } : {}),
+  });
+  const varSet = {
+    ...planVarSet(targetName, target, hostPlan, {
+      sshPublicKey,
+      ...(options.tags ? { tags: options.tags } : {}),
+    }),
+    ...options.extraVars,
+  };
+  await writeVarFile(tf.workDir, varSet);
+  return { tf, hostPlan, varSet };
+}
+
+/** The inventory bring-up records (writeInventory) from the modules' `hosts`/`load_balancer`. */
+export function inventoryFromOutputs(
+  targetName: string,
+  outputs: Record<string, unknown>,
+): Inventory {
+  const { hosts, loadBalancer } = parseClusterOutputs(outputs);
+  const order = (name: string) => parseHostName(targetName, name);
+  const names = Object.keys(hosts).sort((a, b) => {
+    const [x, y] = [order(a), order(b)];
+    return x && y ? x.role.localeCompare(y.role) || x.n - y.n : a.localeCompare(b);
+  });
+  return {
+    target: targetName,
+    hosts: names.map((name) => ({
+      name,
+      role: hosts[name]!.role,
+      privateAddress: hosts[name]!.privateIp,
+      ssh: { host: hosts[name]!.sshHost, port: hosts[name]!.sshPort },
+    })),
+    loadBalancer,
+  };
 }

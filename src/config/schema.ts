@@ -38,6 +38,15 @@ const hostAddress = z
     "must be an IPv4 address like 10.0.0.5",
   );
 
+/** An IPv4 or IPv6 range in CIDR notation; never the whole internet. */
+const cidr = z
+  .string()
+  .regex(
+    /^((\d{1,3}\.){3}\d{1,3}\/\d{1,2}|[0-9a-f:]+\/\d{1,3})$/,
+    "must be an address range like 203.0.113.7/32",
+  )
+  .refine((c) => !/^(0\.0\.0\.0|::)\/0$/.test(c), "must not be the whole internet");
+
 const sshSettings = z.strictObject({
   user: z
     .string()
@@ -102,13 +111,38 @@ export const targetSchema = z.strictObject({
       workers: z.array(hostAddress),
     })
     .optional(),
-  /** Loopback ports where the local target publishes what a user reaches. */
+  /**
+   * Loopback ports where the local target publishes what a user reaches; each host's SSH port is
+   * `ssh` plus the last number of its address (manager-1: ssh + 11, worker-1: ssh + 101).
+   */
   ports: z
     .strictObject({
       http: z.number().int().min(1024).max(65535).default(8080),
       https: z.number().int().min(1024).max(65535).default(8443),
+      ssh: z.number().int().min(1024).max(65336).default(2200),
     })
-    .default({ http: 8080, https: 8443 }),
+    .default({ http: 8080, https: 8443, ssh: 2200 }),
+  /** The hosts' private network: the local Docker subnet (/24 or larger), or the VPC's range. */
+  network: z
+    .strictObject({
+      subnet: cidr.describe("default 10.213.0.0/24 (local) or 10.110.0.0/20 (digitalocean)"),
+    })
+    .optional(),
+  /** digitalocean: who may reach the droplets' SSH port (required there; no default). */
+  adminCidrs: z.array(cidr).min(1).optional(),
+  /** digitalocean: OpenTofu's state in a Spaces bucket (S3 API) instead of .elm-infra/. */
+  remoteState: z
+    .strictObject({
+      bucket: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be a Spaces bucket name"),
+      region: z.string().regex(/^[a-z]{3}[0-9]$/, "must be a Spaces region like fra1"),
+      key: z.string().min(1).optional().describe("default elm-infra/<target>.tfstate"),
+      endpoint: z
+        .string()
+        .url()
+        .optional()
+        .describe("default https://<region>.digitaloceanspaces.com"),
+    })
+    .optional(),
 });
 
 const duration = z.string().regex(/^[0-9]{1,4}(s|m|h)$/, "must be a duration like 10s, 5m or 1h");

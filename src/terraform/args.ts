@@ -54,6 +54,11 @@ export function outputArgs(): string[] {
   return ["output", "-json"];
 }
 
+/** The raw state from the configured backend (local file or remote), as JSON on stdout. */
+export function statePullArgs(): string[] {
+  return ["state", "pull"];
+}
+
 /** The saved plan in the machine-readable plan representation. */
 export function showPlanArgs(planFile: string = planFileName): string[] {
   return ["show", "-json", planFile];

@@ -15,8 +15,10 @@ import {
   planArgs,
   planFileName,
   showPlanArgs,
+  statePullArgs,
   varFileName,
 } from "./args.js";
+import { backendFileName } from "./backend.js";
 import type { TerraformBinary } from "./binary.js";
 import {
   parseUiLine,
@@ -59,23 +61,34 @@ export function workDirFor(root: string, targetName: string): string {
   return join(root, ".elm-infra", targetName, "terraform");
 }
 
+/** What the working directory holds besides the module's files and the state. */
+const moduleFile = (f: string) => f.endsWith(".tf") || f.endsWith(".tftpl");
+
 /**
- * Copies the module's .tf files into the working directory (dropping stale ones, keeping state
- * and .terraform/) and writes the var set. The var set holds no secret; the file is 0600 anyway.
+ * Copies the module's files (.tf and the .tftpl templates they render) into the working directory,
+ * dropping stale ones and keeping state and .terraform/. A generated backend.tf is written only
+ * when given (the remote state backend); otherwise the state stays in the working directory.
  */
 export async function prepareWorkDir(
   moduleDir: string,
   workDir: string,
-  varSet: TfVarSet,
+  generated: { backend?: string } = {},
 ): Promise<void> {
   await mkdir(workDir, { recursive: true, mode: 0o700 });
-  const sources = (await readdir(moduleDir)).filter((f) => f.endsWith(".tf"));
+  const sources = (await readdir(moduleDir)).filter(moduleFile);
   for (const stale of (await readdir(workDir)).filter(
-    (f) => f.endsWith(".tf") && !sources.includes(f),
+    (f) => moduleFile(f) && !sources.includes(f),
   )) {
     await rm(join(workDir, stale));
   }
   for (const file of sources) await copyFile(join(moduleDir, file), join(workDir, file));
+  if (generated.backend !== undefined) {
+    await writeFile(join(workDir, backendFileName), generated.backend, { mode: 0o600 });
+  }
+}
+
+/** Writes the var set `plan` and `destroy` read. It holds no secret; the file is 0600 anyway. */
+export async function writeVarFile(workDir: string, varSet: TfVarSet): Promise<void> {
   const varFile = join(workDir, varFileName);
   await writeFile(varFile, `${JSON.stringify(varSet, null, 2)}\n`, { mode: 0o600 });
   await chmod(varFile, 0o600);
@@ -97,6 +110,10 @@ export class TerraformRunner {
 
   get program(): string {
     return this.options.binary.program;
+  }
+
+  get workDir(): string {
+    return this.options.workDir;
   }
 
   /** Installs the pinned providers (from the mirror when the CLI config names one) and the backend. */
@@ -150,6 +167,13 @@ export class TerraformRunner {
         .filter(([, o]) => !o.sensitive)
         .map(([k, o]) => [k, o.value]),
     );
+  }
+
+  /** The raw state (version 4 JSON) from whichever backend holds it; undefined before any apply. */
+  async pullState(): Promise<unknown> {
+    const run = await this.run(statePullArgs(), { json: false });
+    if (run.exitCode !== 0) throw this.failure("state pull", run);
+    return run.stdout.trim() ? (JSON.parse(run.stdout) as unknown) : undefined;
   }
 
   /** The saved plan as Terraform's JSON plan representation (resource_changes, planned_values...). */

@@ -1,24 +1,40 @@
 /**
- * The Terraform variable set of a target: pure, from the target's configuration. Secrets never
- * enter the var set (it is written to a file in the working directory); they reach Terraform as
- * TF_VAR_ environment variables from `secretVarEnv`.
+ * The Terraform variable set of a target: pure, from the target's configuration and the hosts
+ * src/plan/hosts.ts planned (with their local addresses). Secrets never enter the var set (it is written to a file in the working
+ * directory); they reach Terraform as TF_VAR_ environment variables from `secretVarEnv`.
  */
 import { ConfigError, type ConfigProblem } from "../errors.js";
 import type { Secrets, Target } from "../config/schema.js";
 
-export type TfValue = string | number | boolean | string[] | null;
+export type TfValue = string | number | boolean | null | TfValue[] | { [key: string]: TfValue };
 export type TfVarSet = Record<string, TfValue>;
 
-/** What the var set needs beyond cluster.yaml: read from files by the caller. */
+/** One host to converge to, as planHosts names it; on the local target with its address. */
+export interface HostVars {
+  name: string;
+  role: "manager" | "worker";
+  /** local: the loopback SSH port and the static address (localAddress). */
+  local?: { sshPort: number; privateIp: string };
+}
+
+/** local: the Docker network's layout (localNetwork). */
+export interface LocalNetworkVars {
+  subnet: string;
+  loadBalancerIp: string;
+  dynamicRange: string;
+}
+
+/** What the var set needs beyond cluster.yaml: read from files and the state by the caller. */
 export interface VarSetInputs {
   /** One OpenSSH public key line, e.g. the contents of `<ssh.privateKey>.pub`. */
   sshPublicKey: string;
-  /** digitalocean: who may reach port 22; the module defaults to anywhere. */
-  sshAllowedCidrs?: string[];
+  hosts: readonly HostVars[];
+  /** digitalocean: the worker the package data volume is attached to. */
+  packageDataHost?: string;
+  /** local: required there. */
+  network?: LocalNetworkVars;
   /** digitalocean: extra droplet tags. */
   tags?: string[];
-  /** local: loopback port of the first host's sshd; the module defaults to 2200. */
-  sshBasePort?: number;
 }
 
 /** The Terraform module folder under iac/ for each provider. */
@@ -47,15 +63,18 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
       message: "is not an OpenSSH public key line (ssh-ed25519 AAAA...)",
     });
   }
+  if (target.provider === "digitalocean" && !target.adminCidrs) {
+    problems.push({
+      file: "cluster.yaml",
+      path: `targets.${targetName}.adminCidrs`,
+      message:
+        "is required for a digitalocean target: the addresses allowed to SSH to the droplets, e.g. [203.0.113.7/32]",
+    });
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const common: TfVarSet = {
-    name: targetName,
-    image: target.image,
-    manager_count: target.managers,
-    worker_count: target.workers,
-    ssh_public_key: key,
-  };
+  const common: TfVarSet = { name: targetName, image: target.image, ssh_public_key: key };
+  const { hosts } = inputs;
   if (target.provider === "digitalocean") {
     return {
       ...common,
@@ -63,15 +82,31 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
       manager_size: target.sizes.manager,
       worker_size: target.sizes.worker,
       ssh_port: target.ssh.port,
-      ...(inputs.sshAllowedCidrs ? { ssh_allowed_cidrs: inputs.sshAllowedCidrs } : {}),
+      admin_cidrs: target.adminCidrs ?? [],
+      ...(target.network ? { vpc_cidr: target.network.subnet } : {}),
+      hosts: Object.fromEntries(hosts.map((h) => [h.name, { role: h.role }])),
+      package_data_host: inputs.packageDataHost ?? null,
       ...(inputs.tags ? { tags: inputs.tags } : {}),
     };
   }
+  const { network } = inputs;
+  const unaddressed = hosts.filter((h) => !h.local).map((h) => h.name);
+  if (!network || unaddressed.length > 0) {
+    throw new Error(`local var set without addresses for: ${unaddressed.join(", ") || "network"}`);
+  }
   return {
     ...common,
+    hosts: Object.fromEntries(
+      hosts.map((h) => [
+        h.name,
+        { role: h.role, ssh_port: h.local!.sshPort, private_ip: h.local!.privateIp },
+      ]),
+    ),
+    network_subnet: network.subnet,
+    network_ip_range: network.dynamicRange,
+    lb_private_ip: network.loadBalancerIp,
     http_port: target.ports.http,
     https_port: target.ports.https,
-    ...(inputs.sshBasePort !== undefined ? { ssh_base_port: inputs.sshBasePort } : {}),
   };
 }
 

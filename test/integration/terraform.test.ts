@@ -1,11 +1,16 @@
 /**
- * Terraform/OpenTofu against the real iac modules: the DigitalOcean module plans offline (any
- * request the provider makes goes to a recording server on 127.0.0.1, and there must be none),
- * and the local module creates a real host container through the Docker provider, then destroys it.
+ * OpenTofu against the real iac modules and providers.
+ * - iac/digitalocean plans offline (every request the provider makes goes to a recording server on
+ *   127.0.0.1, and there must be none); the plan JSON is asserted: droplets per named host, the
+ *   load balancer health-checking Traefik's ping, the package data volume, firewalls that open SSH
+ *   to the admin addresses only and nothing else to the world.
+ * - iac/local creates real host containers and the HAProxy load balancer through the Docker
+ *   provider at the addresses the host planner gave, adds a worker without touching the others,
+ *   then destroys everything it labelled.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import { connect } from "node:net";
+import { connect, createServer as createTcpServer } from "node:net";
 import { access, constants, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,8 +25,14 @@ import {
   type TerraformBinary,
 } from "../../src/terraform/binary.js";
 import type { TerraformEvent } from "../../src/terraform/events.js";
-import { openTerraform } from "../../src/cluster/terraform.js";
+import {
+  inventoryFromOutputs,
+  openTerraform,
+  prepareTerraform,
+} from "../../src/cluster/terraform.js";
+import { localAddress } from "../../src/plan/hosts.js";
 import { freePorts } from "../harness/ports.js";
+import type { TfVarSet } from "../../src/terraform/vars.js";
 
 const fakeToken = `dop_v1_${randomBytes(24).toString("hex")}`;
 const fakeKey =
@@ -60,18 +71,21 @@ const doSkip =
   ((await hasProvider("digitalocean/digitalocean"))
     ? false
     : "provider digitalocean/digitalocean is not in the mirror");
+const imagePresent = async (image: string) =>
+  (await execa("docker", ["image", "inspect", image], { reject: false, timeout: 30_000 }))
+    .exitCode === 0;
+const hostImagePresent = await imagePresent("elm-infra/host:latest");
 const dockerSkip =
   skipReason() ||
   ((await hasProvider("kreuzwerker/docker"))
     ? false
-    : "provider kreuzwerker/docker is not in the mirror");
-const hostImagePresent =
-  (
-    await execa("docker", ["image", "inspect", "elm-infra/host:latest"], {
-      reject: false,
-      timeout: 30_000,
-    })
-  ).exitCode === 0;
+    : "provider kreuzwerker/docker is not in the mirror") ||
+  ((await imagePresent("elm-infra/lb:latest"))
+    ? false
+    : "image elm-infra/lb:latest is missing: run bash images/base/build.sh lb") ||
+  (hostImagePresent || (await imagePresent("elm-infra/tiny:latest"))
+    ? false
+    : "neither elm-infra/host:latest nor elm-infra/tiny:latest exists: run bash images/base/build.sh");
 for (const reason of [doSkip, dockerSkip])
   if (reason) console.warn(`[terraform.test] SKIPPED: ${reason}`);
 
@@ -98,7 +112,7 @@ function baseTarget(over: Partial<Target>): Target {
     domains: {},
     ssh: { user: "root", port: 22, privateKey: "id_ed25519", knownHosts: ".elm-infra/known_hosts" },
     registry: "registry.digitalocean.com/elm",
-    ports: { http: 8080, https: 8443 },
+    ports: { http: 8080, https: 8443, ssh: 2200 },
     ...over,
   };
 }
@@ -106,43 +120,38 @@ function baseTarget(over: Partial<Target>): Target {
 interface PlannedResource {
   address: string;
   type: string;
-  change: { actions: string[]; after: PlannedAttributes };
+  index?: string;
+  change: { actions: string[]; after: PlannedAttributes; after_unknown?: Record<string, unknown> };
+}
+
+interface FirewallRule {
+  protocol: string;
+  port_range?: string;
+  source_addresses?: string[];
+  source_tags?: string[];
 }
 
 interface PlannedAttributes {
   name?: string;
-  size?: string;
+  size?: string | number;
   tags?: string[];
-  inbound_rule?: Array<{ protocol: string; port_range?: string; source_addresses?: string[] }>;
+  inbound_rule?: FirewallRule[];
   [attribute: string]: unknown;
 }
 
-/** The parts of `docker inspect` the test reads. */
-interface ContainerInfo {
-  State: { Running: boolean };
-  HostConfig: {
-    CapAdd: string[];
-    CapDrop: string[];
-    SecurityOpt: string[];
-    CgroupnsMode: string;
-    Tmpfs?: Record<string, string>;
-    Binds: string[];
-    PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
-  };
-  Mounts: Array<{ Type: string; Destination: string }>;
-  NetworkSettings: { Networks: Record<string, { IPAddress: string }> };
-}
+const world = ["0.0.0.0/0", "::/0"];
 
 describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
   let root: string;
   let api: Server;
   const requests: string[] = [];
+  const admin = ["203.0.113.7/32", "2001:db8::/64"];
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "elm-infra-tf-do-"));
     api = createServer((req, res) => {
       requests.push(`${req.method} ${req.url}`);
-      res.writeHead(500).end();
+      res.writeHead(403).end();
     });
     await new Promise<void>((resolve) => api.listen(0, "127.0.0.1", resolve));
   });
@@ -150,115 +159,231 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
     await new Promise<void>((resolve) => api?.close(() => resolve()));
     if (root) await rm(root, { recursive: true, force: true });
   });
-
-  it("plans 3 managers, 2 workers, a VPC, an SSH key and two firewalls without calling the API", async () => {
+  const apiUrl = () => {
     const address = api.address();
     if (!address || typeof address === "string") throw new Error("no API address");
-    const events: TerraformEvent[] = [];
-    const tf = await openTerraform(loaded(root, "ci-plan", baseTarget({}), fakeToken), {
-      inputs: { sshPublicKey: fakeKey, sshAllowedCidrs: ["203.0.113.0/24"] },
-      // Any request the provider makes lands on the recording server, never on DigitalOcean.
-      env: { ...process.env, DIGITALOCEAN_API_URL: `http://127.0.0.1:${address.port}` },
-      onEvent: (e) => events.push(e),
-    });
-    await tf.init();
-    const plan = await tf.plan();
-    expect(plan.hasChanges).toBe(true);
-    expect(plan.changes).toEqual({ add: 9, change: 0, remove: 0 });
+    return `http://127.0.0.1:${address.port}`;
+  };
 
-    const shown = (await tf.showPlan(plan.planFile)) as { resource_changes: PlannedResource[] };
-    await tf.discardPlan(plan.planFile);
-    const byType = (type: string) => shown.resource_changes.filter((r) => r.type === type);
-    expect(shown.resource_changes.every((r) => r.change.actions.join() === "create")).toBe(true);
-    expect(byType("digitalocean_vpc")).toHaveLength(1);
-    expect(byType("digitalocean_ssh_key")).toHaveLength(1);
-    expect(byType("digitalocean_firewall")).toHaveLength(2);
+  it.each([
+    [3, 2],
+    [1, 3],
+  ])(
+    "%i managers + %i workers: named droplets, the load balancer on Traefik's ping, the volume, SSH from the admins only",
+    async (managers, workers) => {
+      requests.length = 0;
+      const name = `ci-plan-${managers}-${workers}`;
+      const events: TerraformEvent[] = [];
+      const { tf, hostPlan } = await prepareTerraform(
+        loaded(root, name, baseTarget({ managers, workers, adminCidrs: admin }), fakeToken),
+        {
+          sshPublicKey: fakeKey,
+          // Any request the provider makes lands on the recording server, never on DigitalOcean.
+          env: { ...process.env, DIGITALOCEAN_API_URL: apiUrl() },
+          onEvent: (e) => events.push(e),
+        },
+      );
+      expect(hostPlan.created).toHaveLength(managers + workers);
+      const plan = await tf.plan();
+      expect(plan.hasChanges).toBe(true);
+      const shown = (await tf.showPlan(plan.planFile)) as { resource_changes: PlannedResource[] };
+      await tf.discardPlan(plan.planFile);
+      const changes = shown.resource_changes;
+      const byType = (type: string) => changes.filter((r) => r.type === type);
+      expect(changes.every((r) => r.change.actions.join() === "create")).toBe(true);
 
-    const droplets = byType("digitalocean_droplet");
-    const managers = droplets.filter((d) => d.address.startsWith("digitalocean_droplet.manager["));
-    const workers = droplets.filter((d) => d.address.startsWith("digitalocean_droplet.worker["));
-    expect(managers.map((d) => d.change.after.name)).toEqual([
-      "ci-plan-manager-1",
-      "ci-plan-manager-2",
-      "ci-plan-manager-3",
-    ]);
-    expect(workers.map((d) => d.change.after.name)).toEqual([
-      "ci-plan-worker-1",
-      "ci-plan-worker-2",
-    ]);
-    for (const m of managers) {
-      expect(m.change.after).toMatchObject({
+      // Host counts follow the configuration, each droplet by its planned name and role tag.
+      const droplets = byType("digitalocean_droplet");
+      expect(droplets.map((d) => d.change.after.name).sort()).toEqual(
+        hostPlan.hosts.map((h) => h.name).sort(),
+      );
+      expect(droplets.map((d) => d.index).sort()).toEqual(hostPlan.hosts.map((h) => h.name).sort());
+      for (const host of hostPlan.hosts) {
+        const after = droplets.find((d) => d.change.after.name === host.name)!.change.after;
+        expect([...(after.tags ?? [])].sort()).toEqual(
+          [`elm-infra-${name}`, `${name}-${host.role}`].sort(),
+        );
+        expect(after.size).toBe(host.role === "manager" ? "s-1vcpu-2gb" : "s-2vcpu-4gb");
+        expect(after).toMatchObject({ region: "fra1", image: "debian-12-x64" });
+      }
+      expect(
+        byType("digitalocean_tag")
+          .map((t) => t.change.after.name)
+          .sort(),
+      ).toEqual([`elm-infra-${name}`, `${name}-manager`, `${name}-worker`].sort());
+
+      // The load balancer: the workers' tag, 80 and 443 passed through, Traefik's ping checked.
+      const [lb] = byType("digitalocean_loadbalancer");
+      expect(lb?.change.after).toMatchObject({
+        droplet_tag: `${name}-worker`,
         region: "fra1",
-        size: "s-1vcpu-2gb",
-        image: "debian-12-x64",
+        healthcheck: [{ protocol: "http", port: 8082, path: "/ping" }],
       });
-      expect(m.change.after.tags).toContain("elm-infra-manager");
-    }
-    for (const w of workers) {
-      expect(w.change.after.size).toBe("s-2vcpu-4gb");
-      expect(w.change.after.tags).toContain("elm-infra-worker");
-    }
-    expect(byType("digitalocean_vpc")[0]?.change.after).toMatchObject({
-      region: "fra1",
-      ip_range: "10.110.0.0/20",
-    });
+      const rules = lb!.change.after.forwarding_rule as Array<Record<string, unknown>>;
+      expect(rules).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ entry_port: 80, target_port: 80, entry_protocol: "http" }),
+          expect.objectContaining({
+            entry_port: 443,
+            target_port: 443,
+            entry_protocol: "https",
+            tls_passthrough: true,
+          }),
+        ]),
+      );
 
-    const firewall = (name: string) =>
-      byType("digitalocean_firewall").find((f) => f.change.after.name === name)?.change.after;
-    const cluster = firewall("elm-infra-ci-plan-cluster");
-    const web = firewall("elm-infra-ci-plan-web");
-    expect(cluster?.inbound_rule).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({
-          protocol: "tcp",
-          port_range: "22",
-          source_addresses: ["203.0.113.0/24"],
-        }),
-        expect.objectContaining({
-          protocol: "tcp",
-          port_range: "1-65535",
-          source_addresses: ["10.110.0.0/20"],
-        }),
-        expect.objectContaining({
-          protocol: "udp",
-          port_range: "1-65535",
-          source_addresses: ["10.110.0.0/20"],
-        }),
-      ]),
-    );
-    expect(web?.inbound_rule?.map((r) => r.port_range).sort()).toEqual(["443", "80"]);
+      // The package data volume, attached to a worker.
+      expect(byType("digitalocean_volume")).toHaveLength(1);
+      expect(byType("digitalocean_volume")[0]?.change.after).toMatchObject({
+        name: `${name}-package-data`,
+        region: "fra1",
+        initial_filesystem_type: "ext4",
+      });
+      expect(byType("digitalocean_volume_attachment")).toHaveLength(1);
+      expect(hostPlan.packageDataHost).toBe(`${name}-worker-1`);
 
-    expect(requests).toEqual([]);
-    expect(events.filter((e) => e.kind === "planned-change").length).toBe(9);
-    expect(events.find((e) => e.kind === "version")).toMatchObject({ program: binary?.program });
-    expect(JSON.stringify(events)).not.toContain(fakeToken);
-    const varFile = await readFile(
-      join(root, ".elm-infra/ci-plan/terraform/elm-infra.tfvars.json"),
-      "utf8",
+      // Firewalls: nothing is open to the world; SSH from the admins; the rest inside the VPC
+      // or (80/443 on the workers) from the load balancer only.
+      const firewalls = byType("digitalocean_firewall");
+      expect(firewalls).toHaveLength(2);
+      const inbound = firewalls.flatMap((f) => f.change.after.inbound_rule ?? []);
+      for (const rule of inbound) {
+        for (const source of rule.source_addresses ?? []) expect(world).not.toContain(source);
+      }
+      const ssh = inbound.filter((r) => r.port_range === "22");
+      expect(ssh.map((r) => [r.protocol, [...(r.source_addresses ?? [])].sort()])).toEqual([
+        ["tcp", [...admin].sort()],
+      ]);
+      const open = inbound.filter((r) => r.port_range !== "22");
+      for (const rule of open.filter((r) => r.source_addresses?.length)) {
+        expect(rule.source_addresses).toEqual(["10.110.0.0/20"]);
+      }
+      const web = firewalls.find((f) => f.change.after.name === `elm-infra-${name}-web`)!;
+      expect(web.change.after.tags).toEqual([`${name}-worker`]);
+      expect(web.change.after.inbound_rule?.map((r) => r.port_range).sort()).toEqual(["443", "80"]);
+      for (const rule of web.change.after.inbound_rule ?? []) {
+        expect(rule.source_addresses ?? []).toEqual([]);
+      }
+      // The load balancer's id is known only after it exists: the rule names it, unknown now.
+      expect(JSON.stringify(web.change.after_unknown)).toContain("source_load_balancer_uids");
+
+      expect(requests).toEqual([]);
+      expect(JSON.stringify(events)).not.toContain(fakeToken);
+      const varFile = await readFile(
+        join(root, `.elm-infra/${name}/terraform/elm-infra.tfvars.json`),
+        "utf8",
+      );
+      expect(varFile).not.toContain(fakeToken);
+      expect(JSON.parse(varFile)).toMatchObject({ name, admin_cidrs: admin });
+    },
+  );
+
+  it("the module itself refuses SSH open to the whole internet", async () => {
+    const { tf } = await prepareTerraform(
+      loaded(root, "ci-bad", baseTarget({ adminCidrs: admin }), fakeToken),
+      {
+        sshPublicKey: fakeKey,
+        extraVars: { admin_cidrs: ["0.0.0.0/0"] },
+        env: { ...process.env, DIGITALOCEAN_API_URL: apiUrl() },
+      },
     );
-    expect(varFile).not.toContain(fakeToken);
-    expect(JSON.parse(varFile)).toMatchObject({
-      name: "ci-plan",
-      manager_count: 3,
-      worker_count: 2,
-    });
+    await expect(tf.plan()).rejects.toThrow(
+      /plan failed: Invalid value for variable .*the whole internet is refused/,
+    );
   });
 
-  it("fails with the diagnostics' summary when the configuration is invalid", async () => {
-    const tf = await openTerraform(loaded(root, "ci-bad", baseTarget({ managers: 2 }), fakeToken), {
-      inputs: { sshPublicKey: fakeKey },
-      env: { ...process.env, DIGITALOCEAN_API_URL: "http://127.0.0.1:9" },
-    });
-    await tf.init();
-    await expect(tf.plan()).rejects.toThrow(
-      /plan failed: Invalid value for variable .*manager count must be 1, 3, 5 or 7/,
+  it("with remoteState, init uses the Spaces (S3) backend at its endpoint", async () => {
+    requests.length = 0;
+    const tf = await openTerraform(
+      loaded(
+        root,
+        "ci-remote",
+        baseTarget({
+          adminCidrs: admin,
+          remoteState: { bucket: "elm-state", region: "fra1", endpoint: apiUrl() },
+        }),
+        fakeToken,
+      ),
+      {
+        env: {
+          ...process.env,
+          AWS_ACCESS_KEY_ID: "fake-spaces-key",
+          AWS_SECRET_ACCESS_KEY: "fake-spaces-secret",
+          AWS_MAX_ATTEMPTS: "1",
+        },
+      },
     );
+    await expect(tf.init()).rejects.toThrow(/init failed/);
+    expect(requests.length).toBeGreaterThan(0);
+    expect(requests.every((r) => r.includes("elm-state"))).toBe(true);
   });
 });
 
+async function docker(args: string[]): Promise<{ exitCode: number; stdout: string }> {
+  const r = await execa("docker", args, { reject: false, timeout: 60_000 });
+  return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout) };
+}
+
+/** Names of what is labelled with the target, by kind. */
+async function labelled(target: string): Promise<Record<string, string[]>> {
+  const filter = ["--filter", `label=elm-infra.target=${target}`];
+  const list = async (args: string[]) =>
+    (await docker(args)).stdout.split("\n").filter((l) => l.trim() !== "");
+  return {
+    containers: await list(["ps", "-a", "--format", "{{.Names}}", ...filter]),
+    networks: await list(["network", "ls", "--format", "{{.Name}}", ...filter]),
+    volumes: await list(["volume", "ls", "--format", "{{.Name}}", ...filter]),
+  };
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createTcpServer();
+    server.once("error", () => resolve(false));
+    server.listen({ host: "127.0.0.1", port, exclusive: true }, () =>
+      server.close(() => resolve(true)),
+    );
+  });
+}
+
+/** A base for the hosts' SSH ports whose ports for these hosts are free right now. */
+async function freeSshBase(offsets: number[]): Promise<number> {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    const base = randomInt(20_000, 40_000);
+    const free = await Promise.all(offsets.map((o) => portFree(base + o)));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error("no free SSH port range");
+}
+
+/** Status and body of a GET through the load balancer; 0 when nothing answered. */
+async function get(url: string): Promise<{ status: number; body: string }> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+    return { status: res.status, body: await res.text() };
+  } catch {
+    return { status: 0, body: "" };
+  }
+}
+
+/** Polls (bounded) until `ok` holds for a response; returns the last one. */
+async function getUntil(
+  url: string,
+  ok: (r: { status: number; body: string }) => boolean,
+  attempts = 60,
+): Promise<{ status: number; body: string }> {
+  let last = { status: 0, body: "" };
+  for (let i = 0; i < attempts; i++) {
+    last = await get(url);
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return last;
+}
+
 /** The first line sshd sends on the loopback port, within a few bounded attempts. */
 async function sshBanner(port: number): Promise<string> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+  for (let attempt = 0; attempt < 40; attempt++) {
     const banner = await new Promise<string>((resolve) => {
       const socket = connect({ host: "127.0.0.1", port });
       socket.setTimeout(2_000, () => socket.destroy());
@@ -275,140 +400,241 @@ async function sshBanner(port: number): Promise<string> {
   return "";
 }
 
-async function docker(args: string[]): Promise<{ exitCode: number; stdout: string }> {
-  const r = await execa("docker", args, { reject: false, timeout: 60_000 });
-  return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout) };
+/** The parts of `docker inspect` the test reads. */
+interface ContainerInfo {
+  Id: string;
+  State: { Running: boolean };
+  Config: { Labels: Record<string, string>; StopSignal?: string };
+  HostConfig: {
+    CapAdd: string[];
+    CapDrop: string[];
+    SecurityOpt: string[];
+    CgroupnsMode: string;
+    Tmpfs?: Record<string, string>;
+    PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+  };
+  Mounts: Array<{ Type: string; Name?: string; Destination: string }>;
+  NetworkSettings: { Networks: Record<string, { IPAddress: string; Aliases: string[] | null }> };
 }
 
-describe.skipIf(dockerSkip)("iac/local with the Docker provider", () => {
+async function inspect(container: string): Promise<ContainerInfo> {
+  const r = await docker(["inspect", container]);
+  expect(r.exitCode, `docker inspect ${container}`).toBe(0);
+  return (JSON.parse(r.stdout) as [ContainerInfo])[0];
+}
+
+describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () => {
   const name = `eit-${randomBytes(3).toString("hex")}`;
-  let root: string;
-  // The real host image when images/base/build.sh has made it, else busybox running httpd.
+  // The real host image when images/base/build.sh has made it, else busybox (no sshd).
   const image =
     process.env.ELM_INFRA_TEST_HOST_IMAGE ??
     (hostImagePresent ? "elm-infra/host:latest" : "elm-infra/tiny:latest");
+  const tiny = image.includes("tiny");
+  // A subnet of its own, so the run never meets the local target or another run.
+  const subnet = `10.${randomInt(220, 250)}.${randomInt(0, 256)}.0/24`;
+  let root: string;
 
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), "elm-infra-tf-local-"));
-  });
   afterAll(async () => {
-    // Whatever the test left behind, by the labels and names the module gives it.
-    const ids = (await docker(["ps", "-aq", "--filter", `label=elm-infra.target=${name}`])).stdout
-      .split("\n")
-      .filter(Boolean);
-    if (ids.length > 0) await docker(["rm", "-f", "-v", ...ids]);
-    await docker(["network", "rm", `${name}-net`]);
-    const volumes = (
-      await docker(["volume", "ls", "-q", "--filter", `label=elm-infra.target=${name}`])
-    ).stdout
-      .split("\n")
-      .filter(Boolean);
-    if (volumes.length > 0) await docker(["volume", "rm", "-f", ...volumes]);
+    // Whatever the test left behind, by the label the module gives everything.
+    const left = await labelled(name);
+    if (left.containers!.length > 0) await docker(["rm", "-f", "-v", ...left.containers!]);
+    for (const network of left.networks!) await docker(["network", "rm", network]);
+    if (left.volumes!.length > 0) await docker(["volume", "rm", "-f", ...left.volumes!]);
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  it("creates a host container with VM capabilities and loopback ports, then destroys it", async () => {
-    const [sshPort, httpPort, httpsPort] = (await freePorts(3)) as [number, number, number];
-    const events: TerraformEvent[] = [];
-    const target = baseTarget({
-      provider: "local",
-      region: "local",
-      image,
-      managers: 1,
-      workers: 1,
-      registry: "local",
-      ports: { http: httpPort, https: httpsPort },
-    });
-    const tf = await openTerraform(loaded(root, name, target), {
-      inputs: { sshPublicKey: fakeKey, sshBasePort: sshPort },
-      // One worker, no manager: a single container is enough to prove the module and the provider.
-      extraVars: {
-        manager_count: 0,
-        worker_count: 1,
-        ...(image.includes("tiny")
-          ? { command: ["/bin/httpd", "-f", "-p", "80", "-h", "/www"], stop_signal: "SIGKILL" }
-          : {}),
-      },
-      onEvent: (e) => events.push(e),
-    });
-    await tf.init();
-    const plan = await tf.plan();
-    expect(plan.changes).toEqual({ add: 3, change: 0, remove: 0 }); // network, volume, container
-    await tf.apply(plan.planFile);
+  /** A web server in a host answering on 80, 443 (plain HTTP: 443 is passed through) and 8082. */
+  async function serve(host: string): Promise<void> {
+    const files = `echo "${host}" > WWW/index.html && echo OK > WWW/ping`;
+    if (tiny) {
+      await docker(["exec", host, "sh", "-c", files.replaceAll("WWW", "/www")]);
+      for (const port of ["80", "443", "8082"]) {
+        expect((await docker(["exec", host, "httpd", "-p", port, "-h", "/www"])).exitCode).toBe(0);
+      }
+      return;
+    }
+    // Not under /tmp: a host still booting may mount a tmpfs over it.
+    const www = "/opt/elm-infra-test-www";
+    await docker(["exec", host, "sh", "-c", `mkdir -p ${www} && ${files.replaceAll("WWW", www)}`]);
+    for (const port of ["80", "443", "8082"]) {
+      const args = ["python3", "-m", "http.server", port, "--directory", www];
+      expect((await docker(["exec", "-d", host, ...args])).exitCode).toBe(0);
+    }
+  }
 
-    const container = `${name}-worker-1`;
-    const outputs = await tf.outputs();
-    expect(outputs.worker_names).toEqual([container]);
-    expect(outputs.manager_names).toEqual([]);
-    expect(outputs.worker_ssh).toEqual([{ host: "127.0.0.1", port: sshPort }]);
+  it("hosts at their planned addresses, a load balancer that finds healthy workers, nothing to change on a second plan, a worker added or removed alone, nothing left after destroy", async () => {
+    root = await mkdtemp(join(tmpdir(), "elm-infra-tf-local-"));
+    const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
+    const sshBase = await freeSshBase([11, 101, 102, 103]);
+    const target = (workers: number) =>
+      baseTarget({
+        provider: "local",
+        region: "local",
+        image,
+        managers: 1,
+        workers,
+        registry: "local",
+        ports: { http: httpPort, https: httpsPort, ssh: sshBase },
+        network: { subnet },
+      });
+    const extraVars: TfVarSet = tiny
+      ? { command: ["/bin/sleep", "86400"], stop_signal: "SIGKILL" }
+      : {};
+    const open = (workers: number, remove?: string[]) =>
+      prepareTerraform(loaded(root, name, target(workers)), {
+        sshPublicKey: fakeKey,
+        extraVars,
+        ...(remove ? { remove } : {}),
+      });
 
-    const inspected = await docker(["inspect", container]);
-    expect(inspected.exitCode).toBe(0);
-    const [info] = JSON.parse(inspected.stdout) as [ContainerInfo];
-    expect(info.State.Running).toBe(true);
-    expect(info.HostConfig.CapAdd).toContain("ALL");
-    expect(info.HostConfig.CapDrop.map((c) => c.replace(/^CAP_/, ""))).toEqual(["SYS_RESOURCE"]);
-    expect(info.HostConfig.SecurityOpt).toEqual(
-      expect.arrayContaining(["seccomp=unconfined", "apparmor=unconfined"]),
-    );
-    expect(info.HostConfig.CgroupnsMode).toBe("host");
-    expect(Object.keys(info.HostConfig.Tmpfs ?? {}).sort()).toEqual(["/run", "/run/lock"]);
-    expect(info.HostConfig.Binds).toEqual(
-      expect.arrayContaining(["/sys/fs/cgroup:/sys/fs/cgroup:rw"]),
-    );
-    expect(
-      info.Mounts.some((m) => m.Type === "volume" && m.Destination === "/var/lib/docker"),
-    ).toBe(true);
-    expect(info.HostConfig.PortBindings).toEqual({
-      "22/tcp": [{ HostIp: "127.0.0.1", HostPort: String(sshPort) }],
+    // 1 manager + 2 workers.
+    const first = await open(2);
+    expect(first.hostPlan.created).toEqual([
+      `${name}-manager-1`,
+      `${name}-worker-1`,
+      `${name}-worker-2`,
+    ]);
+    const plan = await first.tf.plan();
+    // network, 3 engine volumes, 2 package data volumes, 3 hosts, the load balancer
+    expect(plan.changes).toEqual({ add: 10, change: 0, remove: 0 });
+    await first.tf.apply(plan.planFile);
+
+    const inventory = inventoryFromOutputs(name, await first.tf.outputs());
+    expect(inventory.loadBalancer).toEqual({ host: "127.0.0.1", httpPort, httpsPort });
+    const ids: Record<string, string> = {};
+    for (const host of first.hostPlan.hosts) {
+      const planned = localAddress(host, subnet, sshBase);
+      expect(inventory.hosts.find((h) => h.name === host.name)).toEqual({
+        name: host.name,
+        role: host.role,
+        privateAddress: planned.privateIp,
+        ssh: { host: "127.0.0.1", port: planned.sshPort },
+      });
+      const info = await inspect(host.name);
+      ids[host.name] = info.Id;
+      expect(info.State.Running).toBe(true);
+      expect(info.Config.Labels["elm-infra.target"]).toBe(name);
+      expect(info.HostConfig.PortBindings).toEqual({
+        "22/tcp": [{ HostIp: "127.0.0.1", HostPort: String(planned.sshPort) }],
+      });
+      const net = info.NetworkSettings.Networks[`${name}-net`];
+      expect(net?.IPAddress).toBe(planned.privateIp);
+      const mounts = info.Mounts.filter((m) => m.Type === "volume").map((m) => [
+        m.Name,
+        m.Destination,
+      ]);
+      if (host.role === "worker") {
+        expect(net?.Aliases).toContain(`${name}-workers`);
+        expect(mounts).toContainEqual([`${host.name}-package-data`, "/srv/package-data"]);
+      } else {
+        expect(net?.Aliases ?? []).not.toContain(`${name}-workers`);
+      }
+      expect(mounts).toContainEqual([`${host.name}-docker`, "/var/lib/docker"]);
+      // What systemd and the nested engine need, without --privileged.
+      expect(info.HostConfig.CapAdd).toContain("ALL");
+      expect(info.HostConfig.CapDrop.map((c) => c.replace(/^CAP_/, ""))).toEqual(["SYS_RESOURCE"]);
+      expect(info.HostConfig.SecurityOpt).toEqual(
+        expect.arrayContaining(["seccomp=unconfined", "apparmor=unconfined"]),
+      );
+      expect(info.HostConfig.CgroupnsMode).toBe("host");
+      expect(Object.keys(info.HostConfig.Tmpfs ?? {}).sort()).toEqual(["/run", "/run/lock"]);
+      const keys = await docker(["exec", host.name, "cat", "/root/.ssh/authorized_keys"]);
+      expect(keys.stdout.trim()).toBe(fakeKey);
+      if (!tiny) expect(await sshBanner(planned.sshPort)).toMatch(/^SSH-2\.0-/);
+    }
+    const lb = await inspect(`${name}-lb`);
+    // docker stop is HAProxy's soft stop: open connections finish first.
+    expect(lb.Config.StopSignal).toBe("SIGUSR1");
+    expect(lb.HostConfig.PortBindings).toEqual({
       "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(httpPort) }],
       "443/tcp": [{ HostIp: "127.0.0.1", HostPort: String(httpsPort) }],
     });
-    expect(Object.keys(info.NetworkSettings.Networks)).toEqual([`${name}-net`]);
-    expect(outputs.worker_private_ips).toEqual([
-      info.NetworkSettings.Networks[`${name}-net`]?.IPAddress,
-    ]);
-    const keys = await docker(["exec", container, "cat", "/root/.ssh/authorized_keys"]);
-    expect(keys.stdout.trim()).toBe(fakeKey);
 
-    if (image.includes("tiny")) {
-      // The first worker's port 80 is what a user reaches on the loopback port.
-      let status = 0;
-      for (let attempt = 0; attempt < 10 && status === 0; attempt++) {
-        status = await fetch(`http://127.0.0.1:${httpPort}/`, {
-          signal: AbortSignal.timeout(2_000),
-        }).then(
-          (r) => r.status,
-          async () => (await new Promise((r) => setTimeout(r, 500)), 0),
-        );
-      }
-      expect(status).toBeGreaterThanOrEqual(200);
-    }
-    if (!image.includes("tiny")) {
-      // The host image boots systemd and sshd with exactly the capabilities the module grants.
-      const state = await docker([
-        "exec",
-        container,
-        "timeout",
-        "60",
-        "systemctl",
-        "is-system-running",
-        "--wait",
-      ]);
-      expect(["running", "degraded"]).toContain(state.stdout.trim());
-      expect(await sshBanner(sshPort)).toMatch(/^SSH-2\.0-/);
-    }
+    // No Traefik yet: the load balancer answers, with no healthy worker behind it.
+    const web = `http://127.0.0.1:${httpPort}/`;
+    expect((await getUntil(web, (r) => r.status !== 0)).status).toBe(503);
+    // A worker whose ping answers takes traffic, on 80 and passed through on 443.
+    await serve(`${name}-worker-2`);
+    expect(await getUntil(web, (r) => r.status === 200)).toEqual({
+      status: 200,
+      body: `${name}-worker-2\n`,
+    });
+    expect((await get(`http://127.0.0.1:${httpsPort}/`)).body).toBe(`${name}-worker-2\n`);
+    // The admin socket takes a worker out (maintenance) and back, found by its address.
+    const admin = async (command: string) =>
+      (
+        await docker([
+          "exec",
+          `${name}-lb`,
+          "sh",
+          "-c",
+          `echo "${command}" | socat stdio /run/haproxy-admin.sock`,
+        ])
+      ).stdout;
+    const worker2 = localAddress({ name: "w", role: "worker", n: 2 }, subnet, sshBase).privateIp;
+    const slot = (await admin("show servers state web"))
+      .split("\n")
+      .map((line) => line.split(" "))
+      .find((fields) => fields[4] === worker2)?.[3];
+    expect(slot).toMatch(/^worker\d+$/);
+    await admin(`set server web/${slot} state maint`);
+    expect((await get(web)).status).toBe(503);
+    await admin(`set server web/${slot} state ready`);
+    expect((await getUntil(web, (r) => r.status === 200)).body).toBe(`${name}-worker-2\n`);
+
+    // The same configuration again: nothing to do (no attribute drifts from what Docker reports).
+    const again = await open(2);
+    expect(again.hostPlan.created).toEqual([]);
+    expect((await again.tf.plan()).hasChanges).toBe(false);
+    await again.tf.discardPlan();
+
+    // One more worker: only creates, the other hosts and the load balancer stay as they are.
+    const second = await open(3);
+    expect(second.hostPlan.created).toEqual([`${name}-worker-3`]);
+    const grow = await second.tf.plan();
+    expect(grow.changes).toEqual({ add: 3, change: 0, remove: 0 });
+    const shown = (await second.tf.showPlan(grow.planFile)) as {
+      resource_changes: PlannedResource[];
+    };
+    const acting = shown.resource_changes.filter((r) => r.change.actions.join() !== "no-op");
+    expect(acting.map((r) => `${r.change.actions.join()} ${r.address}`).sort()).toEqual(
+      [
+        `create docker_container.host["${name}-worker-3"]`,
+        `create docker_volume.docker_data["${name}-worker-3"]`,
+        `create docker_volume.package_data["${name}-worker-3"]`,
+      ].sort(),
+    );
+    await second.tf.apply(grow.planFile);
+    for (const [host, id] of Object.entries(ids)) expect((await inspect(host)).Id).toBe(id);
+    expect((await inspect(`${name}-lb`)).Id).toBe(lb.Id);
+    const third = localAddress({ name: `${name}-worker-3`, role: "worker", n: 3 }, subnet, sshBase);
     expect(
-      events.some(
-        (e) =>
-          e.kind === "apply-complete" && e.resource === `docker_container.host["${container}"]`,
-      ),
-    ).toBe(true);
+      (await inspect(`${name}-worker-3`)).NetworkSettings.Networks[`${name}-net`]?.IPAddress,
+    ).toBe(third.privateIp);
+    // The load balancer finds the new worker through DNS, without a change of its own.
+    await serve(`${name}-worker-3`);
+    expect((await getUntil(web, (r) => r.body === `${name}-worker-3\n`, 80)).body).toBe(
+      `${name}-worker-3\n`,
+    );
 
-    const destroyed = await tf.destroy();
-    expect(destroyed.remove).toBe(3);
-    expect((await docker(["inspect", container])).exitCode).not.toBe(0);
-    expect((await docker(["network", "inspect", `${name}-net`])).exitCode).not.toBe(0);
-    expect((await docker(["volume", "inspect", `${container}-docker`])).exitCode).not.toBe(0);
+    // Back to two workers, worker-1 named: only its container and volumes go, worker-3 keeps its
+    // number and address.
+    const shrink = await open(2, [`${name}-worker-1`]);
+    expect(shrink.hostPlan.removed).toEqual([`${name}-worker-1`]);
+    const fewer = await shrink.tf.plan();
+    expect(fewer.changes).toEqual({ add: 0, change: 0, remove: 3 });
+    await shrink.tf.apply(fewer.planFile);
+    expect((await inspect(`${name}-worker-2`)).Id).toBe(ids[`${name}-worker-2`]);
+    expect((await docker(["inspect", `${name}-worker-1`])).exitCode).not.toBe(0);
+    expect(inventoryFromOutputs(name, await shrink.tf.outputs()).hosts.map((h) => h.name)).toEqual([
+      `${name}-manager-1`,
+      `${name}-worker-2`,
+      `${name}-worker-3`,
+    ]);
+
+    // Destroy leaves nothing with the target's label.
+    const destroyed = await shrink.tf.destroy();
+    expect(destroyed.remove).toBe(10);
+    expect(await labelled(name)).toEqual({ containers: [], networks: [], volumes: [] });
   });
 });

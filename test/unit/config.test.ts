@@ -234,6 +234,18 @@ describe("invalid fields name their dotted path", () => {
     ],
     ["no services", (d) => (d.services = {}), "services", /at least one service/],
     [
+      "an admin range that is the whole internet",
+      (d) => (d.targets.local.adminCidrs = ["0.0.0.0/0"]),
+      "targets.local.adminCidrs.0",
+      /whole internet/,
+    ],
+    [
+      "a network that is no range",
+      (d) => (d.targets.local.network = { subnet: "10.213.0.0" }),
+      "targets.local.network.subnet",
+      /address range/,
+    ],
+    [
       "privileged local port",
       (d) => (d.targets.local.ports = { http: 80 }),
       "targets.local.ports.http",
@@ -254,6 +266,7 @@ describe("invalid fields name their dotted path", () => {
     expect(parseCluster(validDoc(), "cluster.yaml").targets.local!.ports).toEqual({
       http: 8080,
       https: 8443,
+      ssh: 2200,
     });
   });
 

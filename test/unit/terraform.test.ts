@@ -8,6 +8,7 @@ import {
   outputArgs,
   planArgs,
   showPlanArgs,
+  statePullArgs,
 } from "../../src/terraform/args.js";
 import { chooseBinary, searchDirs } from "../../src/terraform/binary.js";
 import {
@@ -17,7 +18,13 @@ import {
   type TerraformEvent,
 } from "../../src/terraform/events.js";
 import { errorLines, workDirFor } from "../../src/terraform/runner.js";
-import { computeVarSet, moduleDirFor, secretVarEnv } from "../../src/terraform/vars.js";
+import { moduleDirFor, secretVarEnv } from "../../src/terraform/vars.js";
+import { hostsInState } from "../../src/terraform/state.js";
+import { parseClusterOutputs } from "../../src/terraform/outputs.js";
+import { renderBackend } from "../../src/terraform/backend.js";
+import { planHosts } from "../../src/plan/hosts.js";
+import { planVarSet } from "../../src/plan/tfvars.js";
+import { inventoryFromOutputs } from "../../src/cluster/terraform.js";
 
 const key =
   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkz0rWmK0a4ZlQz8mV1hUY5Gm1tHq9bkJ0o3dW5Xyzz ops@elm";
@@ -38,7 +45,7 @@ function target(over: Partial<Target> = {}): Target {
       knownHosts: ".elm-infra/known_hosts",
     },
     registry: "registry.digitalocean.com/elm",
-    ports: { http: 8080, https: 8443 },
+    ports: { http: 8080, https: 8443, ssh: 2200 },
     ...over,
   };
 }
@@ -85,6 +92,7 @@ describe("argv builders", () => {
     ],
     ["output", outputArgs(), ["output", "-json"]],
     ["show", showPlanArgs(), ["show", "-json", "elm-infra.tfplan"]],
+    ["state pull", statePullArgs(), ["state", "pull"]],
   ])("%s", (_name, actual, expected) => {
     expect(actual).toEqual(expected);
   });
@@ -96,67 +104,277 @@ describe("argv builders", () => {
   });
 });
 
-describe("computeVarSet", () => {
-  it("maps a digitalocean target to the module's variables", () => {
-    expect(computeVarSet("production", target(), { sshPublicKey: `${key}\n` })).toEqual({
+describe("planVarSet", () => {
+  const local = target({
+    provider: "local",
+    region: "local",
+    image: "elm-infra/host:latest",
+    managers: 1,
+    workers: 2,
+    ports: { http: 18080, https: 18443, ssh: 2200 },
+  });
+  const admin = { adminCidrs: ["203.0.113.0/24"] };
+
+  it("maps a digitalocean target and its named hosts to the module's variables", () => {
+    const plan = planHosts({ target: "production", managers: 3, workers: 2, existing: [] });
+    expect(planVarSet("production", target(admin), plan, { sshPublicKey: `${key}\n` })).toEqual({
       name: "production",
       region: "fra1",
       image: "debian-12-x64",
-      manager_count: 3,
-      worker_count: 2,
       manager_size: "s-1vcpu-2gb",
       worker_size: "s-2vcpu-4gb",
       ssh_public_key: key,
       ssh_port: 22,
+      admin_cidrs: ["203.0.113.0/24"],
+      hosts: {
+        "production-manager-1": { role: "manager" },
+        "production-manager-2": { role: "manager" },
+        "production-manager-3": { role: "manager" },
+        "production-worker-1": { role: "worker" },
+        "production-worker-2": { role: "worker" },
+      },
+      package_data_host: "production-worker-1",
     });
   });
 
-  it("passes the allowed SSH ranges and tags when given", () => {
-    const vars = computeVarSet("production", target(), {
-      sshPublicKey: key,
-      sshAllowedCidrs: ["203.0.113.0/24"],
-      tags: ["team:ops"],
-    });
-    expect(vars.ssh_allowed_cidrs).toEqual(["203.0.113.0/24"]);
+  it("passes the VPC range and tags when given", () => {
+    const plan = planHosts({ target: "production", managers: 1, workers: 1, existing: [] });
+    const vars = planVarSet(
+      "production",
+      target({ ...admin, network: { subnet: "10.120.0.0/20" } }),
+      plan,
+      { sshPublicKey: key, tags: ["team:ops"] },
+    );
+    expect(vars.vpc_cidr).toBe("10.120.0.0/20");
     expect(vars.tags).toEqual(["team:ops"]);
   });
 
-  it("maps a local target to host containers and loopback ports", () => {
-    const local = target({
-      provider: "local",
-      region: "local",
-      image: "elm-infra/host:latest",
-      managers: 1,
-      workers: 2,
-      ports: { http: 18080, https: 18443 },
-    });
-    expect(computeVarSet("local", local, { sshPublicKey: key, sshBasePort: 2300 })).toEqual({
+  it("maps a local target: each host its static address and loopback SSH port", () => {
+    const plan = planHosts({ target: "local", managers: 1, workers: 2, existing: [] });
+    expect(planVarSet("local", local, plan, { sshPublicKey: key })).toEqual({
       name: "local",
       image: "elm-infra/host:latest",
-      manager_count: 1,
-      worker_count: 2,
       ssh_public_key: key,
+      hosts: {
+        "local-manager-1": { role: "manager", ssh_port: 2211, private_ip: "10.213.0.11" },
+        "local-worker-1": { role: "worker", ssh_port: 2301, private_ip: "10.213.0.101" },
+        "local-worker-2": { role: "worker", ssh_port: 2302, private_ip: "10.213.0.102" },
+      },
+      network_subnet: "10.213.0.0/24",
+      network_ip_range: "10.213.0.224/27",
+      lb_private_ip: "10.213.0.2",
       http_port: 18080,
       https_port: 18443,
-      ssh_base_port: 2300,
     });
   });
 
-  it("reports every problem at once", () => {
-    const bad = () => computeVarSet("prod.eu", target(), { sshPublicKey: "not a key" });
+  it.each([
+    ["a worker is added", 1, 3, ["local-worker-3"]],
+    ["a worker is removed", 1, 1, []],
+    ["managers are added", 3, 2, ["local-manager-2", "local-manager-3"]],
+  ])("the other hosts' variables stay when %s", (_what, managers, workers, created) => {
+    const subnetted = target({ ...local, network: { subnet: "10.50.0.0/24" } });
+    const before = planHosts({ target: "local", managers: 1, workers: 2, existing: [] });
+    const after = planHosts({
+      target: "local",
+      managers,
+      workers,
+      existing: before.hosts.map((h) => h.name),
+    });
+    expect(after.created).toEqual(created);
+    const hostsOf = (plan: typeof before) =>
+      planVarSet("local", subnetted, plan, { sshPublicKey: key }).hosts as Record<string, unknown>;
+    const [old, next] = [hostsOf(before), hostsOf(after)];
+    for (const name of after.kept) expect(next[name]).toEqual(old[name]);
+  });
+
+  it("reports every problem at once, adminCidrs included", () => {
+    const plan = planHosts({ target: "prod", managers: 1, workers: 1, existing: [] });
+    const bad = () => planVarSet("prod.eu", target(), plan, { sshPublicKey: "not a key" });
     expect(bad).toThrow(ConfigError);
     try {
       bad();
     } catch (e) {
       const problems = (e as ConfigError).problems;
-      expect(problems.map((p) => p.path)).toEqual(["targets.prod.eu", ""]);
+      expect(problems.map((p) => p.path)).toEqual([
+        "targets.prod.eu",
+        "",
+        "targets.prod.eu.adminCidrs",
+      ]);
       expect(problems[1]?.file).toBe("secrets/id_ed25519.pub");
+      expect(problems[2]?.message).toMatch(/required for a digitalocean target: the addresses/);
     }
   });
 
   it("knows each provider's module", () => {
     expect(moduleDirFor("digitalocean")).toBe("iac/digitalocean");
     expect(moduleDirFor("local")).toBe("iac/local");
+  });
+});
+
+describe("hostsInState", () => {
+  const droplet = (name: string, id: string) => ({ index_key: name, attributes: { id } });
+  it.each<[string, unknown, ReturnType<typeof hostsInState>]>([
+    ["no state yet", undefined, { names: [] }],
+    ["an empty state", { version: 4, resources: [] }, { names: [] }],
+    [
+      "local host containers, not the load balancer or volumes",
+      {
+        version: 4,
+        resources: [
+          { mode: "managed", type: "docker_network", name: "cluster", instances: [{}] },
+          {
+            mode: "managed",
+            type: "docker_container",
+            name: "host",
+            instances: [{ index_key: "t-manager-1" }, { index_key: "t-worker-2" }],
+          },
+          { mode: "managed", type: "docker_container", name: "lb", instances: [{}] },
+          {
+            mode: "managed",
+            type: "docker_volume",
+            name: "docker_data",
+            instances: [{ index_key: "t-manager-1" }],
+          },
+        ],
+      },
+      { names: ["t-manager-1", "t-worker-2"] },
+    ],
+    [
+      "droplets and the worker the volume is attached to",
+      {
+        version: 4,
+        resources: [
+          {
+            mode: "managed",
+            type: "digitalocean_droplet",
+            name: "host",
+            instances: [
+              droplet("t-manager-1", "11"),
+              droplet("t-worker-1", "12"),
+              droplet("t-worker-2", "13"),
+            ],
+          },
+          {
+            mode: "managed",
+            type: "digitalocean_volume_attachment",
+            name: "package_data",
+            instances: [{ attributes: { droplet_id: 13, volume_id: "v" } }],
+          },
+          {
+            mode: "data",
+            type: "digitalocean_droplet",
+            name: "host",
+            instances: [droplet("x", "1")],
+          },
+        ],
+      },
+      { names: ["t-manager-1", "t-worker-1", "t-worker-2"], packageDataHost: "t-worker-2" },
+    ],
+  ])("%s", (_what, state, expected) => {
+    expect(hostsInState(state)).toEqual(expected);
+  });
+});
+
+describe("parseClusterOutputs", () => {
+  const good = {
+    hosts: {
+      "t-manager-1": {
+        role: "manager",
+        private_ip: "10.213.0.11",
+        ssh_host: "127.0.0.1",
+        ssh_port: 2211,
+      },
+    },
+    load_balancer: { host: "127.0.0.1", http_port: 18080, https_port: 18443 },
+  };
+  it("types the hosts and the load balancer", () => {
+    expect(parseClusterOutputs(good)).toEqual({
+      hosts: {
+        "t-manager-1": {
+          role: "manager",
+          privateIp: "10.213.0.11",
+          sshHost: "127.0.0.1",
+          sshPort: 2211,
+        },
+      },
+      loadBalancer: { host: "127.0.0.1", httpPort: 18080, httpsPort: 18443 },
+    });
+  });
+  it("names every field that is not what the modules give", () => {
+    expect(() =>
+      parseClusterOutputs({
+        hosts: { "t-worker-1": { role: "web", private_ip: "", ssh_host: "h", ssh_port: "22" } },
+      }),
+    ).toThrow(
+      "hosts.t-worker-1.role is neither manager nor worker; hosts.t-worker-1.private_ip is not a string; hosts.t-worker-1.ssh_port is not a port; load_balancer is missing",
+    );
+  });
+});
+
+describe("inventoryFromOutputs", () => {
+  it("lists managers then workers by number, as the inventory records them", () => {
+    const host = (role: string, ip: string, port: number) => ({
+      role,
+      private_ip: ip,
+      ssh_host: "127.0.0.1",
+      ssh_port: port,
+    });
+    const inventory = inventoryFromOutputs("t", {
+      hosts: {
+        "t-worker-10": host("worker", "10.213.0.110", 2310),
+        "t-worker-2": host("worker", "10.213.0.102", 2302),
+        "t-manager-1": host("manager", "10.213.0.11", 2211),
+      },
+      load_balancer: { host: "127.0.0.1", http_port: 18080, https_port: 18443 },
+    });
+    expect(inventory).toEqual({
+      target: "t",
+      hosts: [
+        {
+          name: "t-manager-1",
+          role: "manager",
+          privateAddress: "10.213.0.11",
+          ssh: { host: "127.0.0.1", port: 2211 },
+        },
+        {
+          name: "t-worker-2",
+          role: "worker",
+          privateAddress: "10.213.0.102",
+          ssh: { host: "127.0.0.1", port: 2302 },
+        },
+        {
+          name: "t-worker-10",
+          role: "worker",
+          privateAddress: "10.213.0.110",
+          ssh: { host: "127.0.0.1", port: 2310 },
+        },
+      ],
+      loadBalancer: { host: "127.0.0.1", httpPort: 18080, httpsPort: 18443 },
+    });
+  });
+});
+
+describe("renderBackend", () => {
+  it("keeps the state in a Spaces bucket through the S3 API, with no credential in the file", () => {
+    const hcl = renderBackend("production", { bucket: "elm-state", region: "fra1" });
+    expect(hcl).toContain('backend "s3"');
+    expect(hcl).toContain('bucket = "elm-state"');
+    expect(hcl).toContain('key    = "elm-infra/production.tfstate"');
+    expect(hcl).toContain(
+      'endpoints                   = { s3 = "https://fra1.digitaloceanspaces.com" }',
+    );
+    expect(hcl).not.toMatch(/access_key|secret_key/);
+  });
+  it("takes another key and endpoint when given", () => {
+    const hcl = renderBackend("p", {
+      bucket: "b1",
+      region: "ams3",
+      key: "state/p.tfstate",
+      endpoint: "http://127.0.0.1:9000",
+    });
+    expect(hcl).toContain('key    = "state/p.tfstate"');
+    expect(hcl).toContain('{ s3 = "http://127.0.0.1:9000" }');
   });
 });
 
