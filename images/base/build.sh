@@ -110,7 +110,7 @@ build_base() {
   docker tag "$tag" elm-infra/base:latest
 }
 
-host_packages=systemd,systemd-sysv,openssh-server,python3,iproute2,ca-certificates,curl,docker.io,iptables,sudo
+host_packages=systemd,systemd-sysv,openssh-server,python3,iproute2,ca-certificates,curl,docker.io,iptables,nftables,sudo
 
 build_host() {
   local tag="elm-infra/host:$( { declare -f build_host debootstrap_rootfs; echo "$host_packages"

@@ -1,4 +1,5 @@
 /** argv and environment for `ansible` and `ansible-playbook`. Pure: nothing here runs anything. */
+import { playbookPath } from "./playbooks.js";
 
 export interface AnsibleCommand {
   file: "ansible" | "ansible-playbook";
@@ -25,6 +26,13 @@ export interface PlaybookOptions extends AnsibleConnection {
   limit?: string;
   tags?: string[];
   extraVars?: Record<string, unknown>;
+  /** JSON or YAML files of variables, passed as `--extra-vars @file` (after extraVars). */
+  extraVarsFiles?: string[];
+  /**
+   * Added to ansible-playbook's environment: how secrets reach the playbook (read there with
+   * lookup('env')), never through argv or a variables file.
+   */
+  env?: Record<string, string>;
   check?: boolean;
   /** 0-4 `-v`s. */
   verbosity?: number;
@@ -44,11 +52,19 @@ export function buildPlaybookCommand(options: PlaybookOptions): AnsibleCommand {
   if (options.tags?.length) args.push("--tags", options.tags.join(","));
   if (options.extraVars && Object.keys(options.extraVars).length > 0)
     args.push("--extra-vars", JSON.stringify(options.extraVars));
+  for (const file of options.extraVarsFiles ?? []) args.push("--extra-vars", `@${file}`);
   if (options.check) args.push("--check");
   const verbosity = Math.min(Math.max(options.verbosity ?? 0, 0), 4);
   if (verbosity > 0) args.push(`-${"v".repeat(verbosity)}`);
   args.push(options.playbookPath);
-  return { file: "ansible-playbook", args, env: ansibleEnv(options.factCacheDir) };
+  const env = {
+    ...ansibleEnv(options.factCacheDir),
+    // Progress as JSON lines from our callback plugin (events.ts reads them).
+    ANSIBLE_CALLBACK_PLUGINS: playbookPath("callback_plugins"),
+    ANSIBLE_STDOUT_CALLBACK: "elm_infra_jsonl",
+    ...options.env,
+  };
+  return { file: "ansible-playbook", args, env };
 }
 
 export function buildAdHocCommand(options: AdHocOptions): AnsibleCommand {
@@ -86,9 +102,9 @@ function ansibleEnv(factCacheDir: string | undefined): Record<string, string> {
     ANSIBLE_HOST_KEY_CHECKING: "True",
     ANSIBLE_NOCOLOR: "1",
     ANSIBLE_FORCE_COLOR: "0",
-    // The output parser reads the default callback's lines.
-    ANSIBLE_STDOUT_CALLBACK: "default",
     ANSIBLE_RETRY_FILES_ENABLED: "0",
+    // Modules run over the SSH session's stdin instead of copied files: fewer round trips.
+    ANSIBLE_PIPELINING: "True",
     ANSIBLE_DEPRECATION_WARNINGS: "0",
     PYTHONUNBUFFERED: "1",
   };

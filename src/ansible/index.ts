@@ -28,3 +28,19 @@ export {
 } from "./runner.js";
 export { gatherFacts, type HostFacts } from "./facts.js";
 export { playbookPath } from "./playbooks.js";
+export { parseEventLine } from "./events.js";
+export {
+  runSitePlaybook,
+  buildSitePlaybookCommand,
+  siteExtraVars,
+  siteSecretEnv,
+  siteInventory,
+  siteSecretVariables,
+  FAST_HEALTH,
+  type SiteHost,
+  type SiteSettings,
+  type SiteSecrets,
+  type SiteHealthSettings,
+  type SitePlaybookCommandOptions,
+  type RunSitePlaybookOptions,
+} from "./site.js";

@@ -1,7 +1,9 @@
 /**
- * Reads Ansible's default (playbook) and minimal (ad-hoc) screen output line by line into events,
- * and sums them up into which tasks failed where. Pure: the runner feeds it lines.
+ * Reads Ansible's output line by line into events, and sums them up into which tasks failed
+ * where. Playbooks print JSON lines (our callback plugin, parsed by events.ts); ad-hoc runs and
+ * Ansible's own errors are screen text, read here. Pure: the runner feeds it lines.
  */
+import { parseEventLine } from "./events.js";
 
 export interface RecapCounts {
   ok: number;
@@ -15,7 +17,7 @@ export interface RecapCounts {
 
 export type AnsibleEvent =
   | { kind: "play"; name: string }
-  | { kind: "task"; name: string }
+  | { kind: "task"; name: string; role?: string; handler?: boolean }
   | {
       kind: "result";
       host: string;
@@ -30,7 +32,12 @@ export type AnsibleEvent =
       unreachable: boolean;
       message: string;
       item?: string;
+      /** The playbook ignores this failure (`ignore_errors`); it does not fail the run. */
+      ignored?: boolean;
     }
+  /** A task with `until` failed an attempt and tries again. */
+  | { kind: "retry"; host: string; task: string; attempt: number; retries: number }
+  | { kind: "warning"; message: string }
   | { kind: "recap"; host: string; counts: RecapCounts }
   | { kind: "error"; message: string };
 
@@ -75,7 +82,7 @@ export class AnsibleOutputParser {
       this.pendingJson = undefined;
       return undefined;
     }
-    const event = this.parse(trimmed);
+    const event = parseEventLine(trimmed) ?? this.parse(trimmed);
     if (event) this.record(event);
     if (event?.kind === "failure" && trimmed.endsWith("=> {")) this.pendingJson = ["{"];
     return event;
@@ -179,7 +186,7 @@ export class AnsibleOutputParser {
         task: event.task,
         unreachable: event.unreachable,
         message: event.message,
-        ignored: false,
+        ignored: event.ignored ?? false,
       });
     } else if (event.kind === "recap") {
       this.summary.recap[event.host] = event.counts;

@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { load } from "js-yaml";
 import { describe, expect, it } from "vitest";
 import { buildAdHocCommand, buildPlaybookCommand, shellQuote } from "../../src/ansible/argv.js";
@@ -78,9 +80,14 @@ describe("buildPlaybookCommand", () => {
     ]);
     expect(command.env).toMatchObject({
       ANSIBLE_HOST_KEY_CHECKING: "True",
-      ANSIBLE_STDOUT_CALLBACK: "default",
+      ANSIBLE_STDOUT_CALLBACK: "elm_infra_jsonl",
       ANSIBLE_NOCOLOR: "1",
     });
+    // The callback plugin ships with the playbooks, wherever the package is installed.
+    expect(command.env.ANSIBLE_CALLBACK_PLUGINS).toMatch(/\/playbooks\/callback_plugins$/);
+    expect(existsSync(join(command.env.ANSIBLE_CALLBACK_PLUGINS!, "elm_infra_jsonl.py"))).toBe(
+      true,
+    );
     expect(command.env.ANSIBLE_CACHE_PLUGIN).toBeUndefined();
   });
   it("adds limit, tags, extra vars, check, verbosity, forks, strict checking and a fact cache", () => {
@@ -93,6 +100,8 @@ describe("buildPlaybookCommand", () => {
       limit: "managers",
       tags: ["nomad", "consul"],
       extraVars: { version: "1.2.3" },
+      extraVarsFiles: ["/tmp/vars.json"],
+      env: { ELM_INFRA_SECRET: "s3cret" },
       check: true,
       verbosity: 9,
       factCacheDir: "/tmp/facts",
@@ -114,11 +123,14 @@ describe("buildPlaybookCommand", () => {
       "nomad,consul",
       "--extra-vars",
       '{"version":"1.2.3"}',
+      "--extra-vars",
+      "@/tmp/vars.json",
       "--check",
       "-vvvv",
       "site.yml",
     ]);
     expect(command.env).toMatchObject({
+      ELM_INFRA_SECRET: "s3cret",
       ANSIBLE_CACHE_PLUGIN: "jsonfile",
       ANSIBLE_CACHE_PLUGIN_CONNECTION: "/tmp/facts",
     });

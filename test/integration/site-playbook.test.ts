@@ -1,0 +1,336 @@
+// playbooks/site.yml against one manager and one worker host container (systemd, sshd, nested
+// Docker), over real SSH, with real Consul and Nomad copied from the tool cache: ACLs, gossip
+// encryption, the host firewall with Docker's published ports, and a second run that changes
+// nothing and restarts no agent.
+import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  AnsibleRunError,
+  FAST_HEALTH,
+  runSitePlaybook,
+  type AnsibleEvent,
+  type AnsibleRunResult,
+  type SiteHost,
+  type SiteSecrets,
+  type SiteSettings,
+} from "../../src/ansible/index.js";
+import { toolPath, waitFor } from "../harness/agents.js";
+import { startHosts, type TestHost, type TestHostFleet } from "../harness/hosts.js";
+
+const versions = JSON.parse(
+  readFileSync(fileURLToPath(new URL("../../src/tools/versions.json", import.meta.url)), "utf8"),
+) as Record<string, { version: string }>;
+
+const secrets: SiteSecrets = {
+  consulGossipKey: randomBytes(32).toString("base64"),
+  consulManagementToken: randomUUID(),
+  consulAgentToken: randomUUID(),
+  consulNomadToken: randomUUID(),
+  consulTraefikToken: randomUUID(),
+  nomadGossipKey: randomBytes(32).toString("base64"),
+  nomadManagementToken: randomUUID(),
+};
+
+let fleet: TestHostFleet;
+let manager: TestHost;
+let worker: TestHost;
+let hosts: SiteHost[];
+let settings: SiteSettings;
+let interrupted: unknown;
+const interruptedEvents: AnsibleEvent[] = [];
+let resumed: AnsibleRunResult;
+const resumedEvents: AnsibleEvent[] = [];
+const bootstrapTask = "nomad : Bootstrap Nomad's ACLs with the management token";
+
+function runSite(
+  onEvent?: (e: AnsibleEvent) => void,
+  signal?: AbortSignal,
+): Promise<AnsibleRunResult> {
+  return runSitePlaybook({
+    hosts,
+    settings,
+    secrets,
+    privateKeyPath: fleet.privateKeyPath,
+    knownHostsPath: fleet.knownHostsPath,
+    hostKeyChecking: "accept-new",
+    timeoutMs: 300_000,
+    ...(onEvent ? { onEvent } : {}),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/** An HTTP request made on the host itself (the APIs answer on its loopback only). */
+async function curl(
+  host: TestHost,
+  path: string,
+  options: { token?: "consul" | "nomad" | "traefik"; method?: string; port?: number } = {},
+): Promise<{ status: number; body: string }> {
+  const port = options.port ?? (options.token === "nomad" ? 4646 : 8500);
+  const header = {
+    consul: `X-Consul-Token: ${secrets.consulManagementToken}`,
+    traefik: `X-Consul-Token: ${secrets.consulTraefikToken}`,
+    nomad: `X-Nomad-Token: ${secrets.nomadManagementToken}`,
+  };
+  const argv = ["curl", "-s", "-m", "5", "-w", "\n%{http_code}", "-X", options.method ?? "GET"];
+  if (options.token) argv.push("-H", header[options.token]);
+  argv.push(`http://127.0.0.1:${port}${path}`);
+  const out = await fleet.exec(host, argv);
+  const cut = out.lastIndexOf("\n");
+  return { status: Number(out.slice(cut + 1)), body: out.slice(0, cut) };
+}
+
+async function agentPids(host: TestHost): Promise<string> {
+  return fleet.exec(host, ["systemctl", "show", "-p", "MainPID", "consul", "nomad", "docker"]);
+}
+
+/** Whether a TCP connection from this machine to ip:port is accepted within 2 s. */
+function canConnect(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: ip, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(2_000, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+beforeAll(async () => {
+  fleet = await startHosts({ count: 2 });
+  [manager, worker] = fleet.hosts as [TestHost, TestHost];
+  hosts = [
+    {
+      name: manager.name,
+      role: "manager",
+      privateIp: manager.ip,
+      sshHost: manager.ip,
+      sshPort: 22,
+    },
+    { name: worker.name, role: "worker", privateIp: worker.ip, sshHost: worker.ip, sshPort: 22 },
+  ];
+  settings = {
+    target: "test",
+    softwareSource: "local",
+    binDir: dirname(toolPath("nomad")),
+    consulVersion: versions.consul!.version,
+    nomadVersion: versions.nomad!.version,
+    health: FAST_HEALTH,
+  };
+  // The first run is killed as Nomad's ACL bootstrap begins; the second must finish the job.
+  const abort = new AbortController();
+  interrupted = await runSite((e) => {
+    interruptedEvents.push(e);
+    if (e.kind === "task" && e.name === bootstrapTask) abort.abort();
+  }, abort.signal).catch((error: unknown) => error);
+  resumed = await runSite((e) => resumedEvents.push(e));
+});
+
+afterAll(async () => {
+  await fleet?.stop();
+});
+
+beforeEach(({ onTestFailed }) => {
+  onTestFailed(async () => {
+    process.stderr.write(`${await fleet.collectLogs()}\n`);
+  });
+});
+
+describe("site.yml on one manager and one worker", () => {
+  it("finishes, when run again, a run killed as Nomad's ACL bootstrap began", () => {
+    expect(interrupted).toBeInstanceOf(AnsibleRunError);
+    expect((interrupted as AnsibleRunError).message).toMatch(/was cancelled/);
+    expect(interruptedEvents).toContainEqual(
+      expect.objectContaining({ kind: "task", name: bootstrapTask }),
+    );
+    // Killed before the end: no recap.
+    expect(interruptedEvents.some((e) => e.kind === "recap")).toBe(false);
+    expect(interruptedEvents.some((e) => e.kind === "result" && e.status === "changed")).toBe(true);
+    for (const host of fleet.hosts) expect(resumed.recap[host.name]).toMatchObject({ failed: 0 });
+    const roles = new Set(
+      resumedEvents.flatMap((e) => (e.kind === "task" && e.role ? [e.role] : [])),
+    );
+    expect([...roles].sort()).toEqual(["base", "consul", "docker", "nomad"]);
+  });
+
+  it("makes a Consul cluster with a leader, both members alive, ACLs and gossip encryption", async () => {
+    expect(JSON.parse((await curl(manager, "/v1/status/leader")).body)).toMatch(/:8300$/);
+    const members = JSON.parse(
+      (await curl(manager, "/v1/agent/members", { token: "consul" })).body,
+    ) as {
+      Name: string;
+      Status: number;
+    }[];
+    expect(members.map((m) => [m.Name, m.Status]).sort()).toEqual(
+      [manager.name, worker.name].map((n) => [n, 1]).sort(),
+    );
+    // Default deny: an anonymous request is refused.
+    expect((await curl(worker, "/v1/acl/tokens")).status).toBe(403);
+    expect((await curl(worker, "/v1/kv/anonymous", { method: "PUT" })).status).toBe(403);
+    const keyring = await fleet.exec(manager, [
+      "env",
+      `CONSUL_HTTP_TOKEN=${secrets.consulManagementToken}`,
+      "consul",
+      "keyring",
+      "-list",
+    ]);
+    expect(keyring).toContain(secrets.consulGossipKey);
+  });
+
+  it("creates the agent, Nomad and Traefik tokens with the given SecretIDs, least privilege", async () => {
+    // Both agents registered their node with the agent token; Nomad's agents registered their
+    // services with Nomad's token.
+    await waitFor(
+      "both nodes and Nomad's services in Consul's catalog",
+      async () => {
+        const nodes = JSON.parse(
+          (await curl(manager, "/v1/catalog/nodes", { token: "consul" })).body,
+        ) as {
+          Node: string;
+        }[];
+        const services = JSON.parse(
+          (await curl(manager, "/v1/catalog/services", { token: "consul" })).body,
+        ) as Record<string, string[]>;
+        return nodes.length === 2 && "nomad" in services && "nomad-client" in services;
+      },
+      { timeoutMs: 90_000, intervalMs: 2_000 },
+    );
+    // Traefik's token reads the catalog and health, and nothing else.
+    const seen = JSON.parse(
+      (await curl(worker, "/v1/catalog/services", { token: "traefik" })).body,
+    ) as object;
+    expect(Object.keys(seen)).toContain("nomad-client");
+    expect(
+      (await curl(worker, "/v1/health/service/nomad-client", { token: "traefik" })).status,
+    ).toBe(200);
+    expect((await curl(worker, "/v1/kv/traefik", { token: "traefik", method: "PUT" })).status).toBe(
+      403,
+    );
+    expect((await curl(worker, "/v1/acl/tokens", { token: "traefik" })).status).toBe(403);
+  });
+
+  it("makes a Nomad cluster with a leader and a ready worker with a healthy Docker driver, ACLs on", async () => {
+    const nomad = { token: "nomad" as const, port: 4646 };
+    expect(JSON.parse((await curl(manager, "/v1/status/leader", { port: 4646 })).body)).toMatch(
+      /:4647$/,
+    );
+    const nodes = JSON.parse((await curl(manager, "/v1/nodes", nomad)).body) as {
+      Name: string;
+      Status: string;
+      Drivers: Record<string, { Healthy: boolean }>;
+    }[];
+    expect(nodes).toHaveLength(1);
+    expect(nodes[0]).toMatchObject({ Name: worker.name, Status: "ready" });
+    expect(nodes[0]!.Drivers.docker?.Healthy).toBe(true);
+    // Anonymous requests are refused; the management token works.
+    expect((await curl(manager, "/v1/jobs", { port: 4646 })).status).toBe(403);
+    expect((await curl(manager, "/v1/acl/token/self", nomad)).status).toBe(200);
+    const volumes = await fleet.exec(worker, ["stat", "-c", "%u %a", "/srv/package-data"]);
+    expect(volumes.trim()).toBe("10001 755");
+  });
+
+  it("keeps the HTTP APIs on loopback and the cluster ports behind the firewall", async () => {
+    for (const host of fleet.hosts) {
+      const listening = await fleet.exec(host, ["ss", "-Hltn"]);
+      for (const port of [8500, 4646]) {
+        const addresses = listening
+          .split("\n")
+          .map((l) => l.trim().split(/\s+/)[3] ?? "")
+          .filter((a) => a.endsWith(`:${port}`));
+        if (host === manager || port === 8500)
+          expect(addresses, `${host.name}:${port}`).not.toEqual([]);
+        expect(
+          addresses.every((a) => a === `127.0.0.1:${port}`),
+          `${host.name}: ${addresses}`,
+        ).toBe(true);
+        expect(await canConnect(host.ip, port)).toBe(false);
+      }
+      // SSH is open; Consul's RPC port answers the cluster's hosts, not this machine.
+      expect(await canConnect(host.ip, 22)).toBe(true);
+      expect(await canConnect(host.ip, 8301)).toBe(false);
+    }
+    const rpc = await fleet.exec(worker, [
+      "sh",
+      "-c",
+      `timeout 3 bash -c 'exec 3<>/dev/tcp/${manager.ip}/8300' && echo open || echo closed`,
+    ]);
+    expect(rpc.trim()).toBe("open");
+  });
+
+  it("leaves Docker's published ports working behind the firewall", async () => {
+    const image = await execa("docker", [
+      "image",
+      "inspect",
+      "-f",
+      "{{.Id}}",
+      "elm-infra/tiny:latest",
+    ]);
+    expect(image.stdout).not.toBe("");
+    // The nested engine cannot pull: the image comes from this machine's engine.
+    await execa("sh", [
+      "-c",
+      `docker save elm-infra/tiny:latest | docker exec -i ${worker.name} docker load`,
+    ]);
+    await fleet.exec(worker, [
+      "docker",
+      "run",
+      "-d",
+      "--name",
+      "published",
+      "-p",
+      "8089:8089",
+      "elm-infra/tiny:latest",
+      "httpd",
+      "-f",
+      "-p",
+      "8089",
+      "-h",
+      "/www",
+    ]);
+    // A service on the host itself on a port the firewall does not open.
+    await fleet.exec(worker, [
+      "systemd-run",
+      "--unit",
+      "unopened",
+      "python3",
+      "-m",
+      "http.server",
+      "--bind",
+      "0.0.0.0",
+      "9099",
+    ]);
+    await waitFor("the published port", () => canConnect(worker.ip, 8089), {
+      timeoutMs: 20_000,
+      intervalMs: 500,
+    });
+    expect(await canConnect(worker.ip, 9099)).toBe(false);
+    // Re-applying the firewall replaces its own table only: Docker's rules stay.
+    await fleet.exec(worker, ["systemctl", "restart", "elm-infra-firewall"]);
+    expect(await canConnect(worker.ip, 8089)).toBe(true);
+    expect(await canConnect(worker.ip, 9099)).toBe(false);
+    const local = await fleet.exec(worker, [
+      "curl",
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "http://127.0.0.1:9099/",
+    ]);
+    expect(local).toBe("200");
+  });
+
+  it("changes nothing and restarts no agent when run again", async () => {
+    const before = await Promise.all(fleet.hosts.map(agentPids));
+    const second = await runSite();
+    for (const host of fleet.hosts)
+      expect(second.recap[host.name], host.name).toMatchObject({ changed: 0, failed: 0 });
+    expect(await Promise.all(fleet.hosts.map(agentPids))).toEqual(before);
+  });
+});
