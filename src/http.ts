@@ -1,5 +1,5 @@
 import { Agent, RetryAgent, request, type Dispatcher } from "undici";
-import { ElmInfraError, InterruptedError, OperationError } from "./errors.js";
+import { abortReason, OperationError } from "./errors.js";
 
 /**
  * The one HTTP JSON wrapper the API clients (Nomad, Consul, Traefik) stand on: a stated deadline
@@ -228,7 +228,7 @@ export class JsonApi {
       headers = res.headers;
       text = await res.body.text();
     } catch (error) {
-      if (call.signal?.aborted) throw interruption(call.signal);
+      if (call.signal?.aborted) throw abortReason(call.signal);
       throw new UnreachableError(
         this.options.name,
         this.where,
@@ -250,11 +250,6 @@ export class JsonApi {
     ) as T;
     return { status, data, headers };
   }
-}
-
-/** What to throw when the caller aborted: its reason if it is one of ours (Ctrl-C, SIGTERM). */
-function interruption(signal: AbortSignal): Error {
-  return signal.reason instanceof ElmInfraError ? signal.reason : new InterruptedError();
 }
 
 function safeJson(text: string): unknown {

@@ -121,13 +121,20 @@ export class NomadClient {
       })
     ).data;
   }
-  async jobVersions(id: string): Promise<NomadJob[]> {
-    return (
-      await this.call<{ Versions: NomadJob[] }>({
-        method: "GET",
-        path: `/v1/job/${encodeURIComponent(id)}/versions`,
-      })
-    ).data.Versions;
+  /** Every version Nomad still keeps; none when the job does not exist. */
+  async jobVersions(id: string, options: { signal?: AbortSignal } = {}): Promise<NomadJob[]> {
+    try {
+      return (
+        await this.call<{ Versions: NomadJob[] }>({
+          method: "GET",
+          path: `/v1/job/${encodeURIComponent(id)}/versions`,
+          ...(options.signal ? { signal: options.signal } : {}),
+        })
+      ).data.Versions;
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 404) return [];
+      throw error;
+    }
   }
   async revertJob(
     id: string,
@@ -324,6 +331,12 @@ export function explainNomadError(error: unknown, where: string): unknown {
     return new ConflictError(
       `the job changed since the plan (${body})`,
       "someone changed the job meanwhile: run the command again to plan against the new version",
+    );
+  }
+  if (/enforcing version/i.test(body)) {
+    return new ConflictError(
+      `the job changed since its versions were read (${body})`,
+      "someone changed the job meanwhile: run the command again",
     );
   }
   if (error.status === 400 || error.status === 500) {

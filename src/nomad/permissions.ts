@@ -8,7 +8,8 @@ export function nomadPermissionFor(method: string, path: string): string {
   if (path.startsWith("/v1/node")) return read ? "node:read" : "node:write";
   if (path.startsWith("/v1/acl")) return "a management token";
   if (path.startsWith("/v1/agent")) return read ? "agent:read" : "agent:write";
-  if (path.startsWith("/v1/var")) return read ? "namespace variables read" : "namespace variables write";
+  if (path.startsWith("/v1/var"))
+    return read ? "namespace variables read" : "namespace variables write";
   if (path === "/v1/jobs/parse") return "namespace capability parse-job";
   if (path.startsWith("/v1/client/fs")) return "namespace capability read-logs";
   if (/^\/v1\/deployment\/(promote|fail|pause|allocation-health)\//.test(path))
