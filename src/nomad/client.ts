@@ -342,6 +342,7 @@ export function explainNomadError(error: unknown, where: string): unknown {
   if (error.status === 400 || error.status === 500) {
     return new OperationError(
       `Nomad ${error.call.method} ${error.call.path} failed: ${body.slice(0, 500)}`,
+      "that is Nomad's own reason; `elm-infra status` shows what runs now",
     );
   }
   return error;

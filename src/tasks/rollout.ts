@@ -72,6 +72,9 @@ async function failWith(
       : `${what} did not become healthy: ${verdict.reason}`;
   throw new OperationError(
     `${head}${details.length ? `\n${details.map((d) => `  ${d}`).join("\n")}` : ""}`,
+    verdict.kind === "timed-out"
+      ? `the job's update.progressDeadline bounds the wait; see what Nomad is waiting for: nomad deployment status ${state.deployment?.ID ?? "<id>"}`
+      : "the task events and logs above say why; more with: nomad alloc status <id>",
   );
 }
 

@@ -44,7 +44,10 @@ export async function verifyCanaryRoute(
     if (round % 5 === 0) options.onProgress?.(`waiting: ${last}`);
     await sleep(pollMs, options.signal);
   }
-  throw new OperationError(`the canary could not be proven through Traefik: ${last}`);
+  throw new OperationError(
+    `the canary could not be proven through Traefik: ${last}`,
+    `check that Traefik's Consul catalog provider sees ${route.consulService}'s canary tags: elm-infra status`,
+  );
 }
 
 /**
@@ -66,6 +69,7 @@ export async function verifyHostnamesServe(
       if (Date.now() > deadline) {
         throw new OperationError(
           `${hostname} does not serve ${route.version} through Traefik: ${last}`,
+          "check that Traefik routes the hostname and the allocations answer their health path: elm-infra status",
         );
       }
       const probe = await traefik
