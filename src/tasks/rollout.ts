@@ -272,10 +272,11 @@ export async function inspectFailure(state: RolloutState): Promise<string[]> {
       if (!unhealthy) continue;
       lines.push(...explainAllocation(alloc));
       for (const task of Object.keys(alloc.TaskStates ?? {})) {
-        const tail = (await nomad.allocationLogTail(alloc.ID, task, "stderr"))
-          .trim()
-          .split("\n")
-          .slice(-5);
+        // A task that never started has no log: said in one line, the events above still stand.
+        const log = await nomad
+          .allocationLogTail(alloc.ID, task, "stderr")
+          .catch((e: Error) => `(no stderr log: ${e.message.split("\n")[0]!.slice(0, 120)})`);
+        const tail = log.trim().split("\n").slice(-5);
         if (tail.length && tail[0])
           lines.push(...tail.map((l) => `${alloc.ID.slice(0, 8)} ${task} stderr: ${l}`));
       }
