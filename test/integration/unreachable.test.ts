@@ -12,7 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startConsul, startNomad, type ConsulAgent, type NomadAgent } from "../harness/agents.js";
 import { cliPath, errorOf, runCli, writeClusterYaml, type CliRun } from "../harness/cli.js";
 import { freePort } from "../harness/ports.js";
+import { loadConfig } from "../../src/config/load.js";
+import { ConsulClient } from "../../src/consul/client.js";
+import { acquireLock, deployLockKey } from "../../src/consul/lock.js";
 import { NomadClient } from "../../src/nomad/client.js";
+import { renderServiceJob } from "../../src/nomad/job.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 let consul: ConsulAgent;
@@ -130,6 +134,39 @@ describe("Nomad refuses the token", () => {
       run,
       /^Nomad refused GET \S+: permission denied; the token needs namespace capability read-job/,
     );
+  });
+});
+
+describe("rollback refuses as deploy does", () => {
+  it("while another run holds the deploy lock: exit 3 naming the holder, the job unchanged", async () => {
+    const config = await configFor("locked", nomad.http);
+    const loaded = await loadConfig({ file: config, target: "t", env: {} });
+    const admin = new NomadClient({ address: nomad.http, token: management });
+    // Two versions of the job, stopped (nothing to place): enough for rollback to choose one.
+    for (const version of ["v1", "v2"]) {
+      const job = await admin.parseJob(
+        await renderServiceJob(loaded, { service: "elm-lang.org", version }),
+      );
+      const current = await admin.readJob("elm-lang.org");
+      await admin.registerJob({ ...job, Stop: true } as typeof job, current?.JobModifyIndex ?? 0);
+    }
+    const before = (await admin.readJob("elm-lang.org"))?.Version;
+    const lock = await acquireLock(new ConsulClient({ address: consul.http }), deployLockKey, {
+      holder: "alice@laptop (pid 42)",
+      command: "deploy elm-lang.org@v3",
+      since: "2026-11-23T10:00:00Z",
+    });
+    try {
+      const run = await elmInfra(["rollback", "elm-lang.org@v1", "--yes"], config, management);
+      expect(run.exitCode, run.stdout + run.stderr).toBe(3);
+      expect(errorOf(run)).toBe(
+        `${deployLockKey} is locked by alice@laptop (pid 42) (deploy elm-lang.org@v3) since 2026-11-23T10:00:00Z`,
+      );
+      expect((await admin.readJob("elm-lang.org"))?.Version).toBe(before);
+    } finally {
+      await lock.release();
+    }
+    await admin.stopJob("elm-lang.org", true);
   });
 });
 
