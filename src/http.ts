@@ -242,6 +242,7 @@ export class JsonApi {
         text,
         call,
         `${this.options.name} ${call.method} ${call.path}: ${status} ${text.trim().slice(0, 300)}`,
+        `that is what ${this.options.name} at ${this.where} answered; its log may say more`,
       );
     }
     const contentType = String(headers["content-type"] ?? "");
