@@ -221,7 +221,7 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
       elmInfra(["deploy", "elm-lang.org@v2", "--yes"]),
     ]);
     const codes = [a.exitCode, b.exitCode].sort();
-    expect(codes).toEqual([0, 3]);
+    expect(codes, `${errorOf(a)}\n---\n${errorOf(b)}`).toEqual([0, 3]);
     const refused = a.exitCode === 3 ? a : b;
     // Refused either at the lock, or at the plan because the other deploy is in progress.
     expect(errorOf(refused)).toMatch(/locked by .*\(deploy elm-lang.org@v2\) since/);
