@@ -11,12 +11,12 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startConsul, startNomad, type ConsulAgent, type NomadAgent } from "../harness/agents.js";
 import { cliPath, errorOf, runCli, writeClusterYaml, type CliRun } from "../harness/cli.js";
-import { freePort } from "../harness/ports.js";
+import { freePorts } from "../harness/ports.js";
 import { loadConfig } from "../../src/config/load.js";
 import { ConsulClient } from "../../src/consul/client.js";
 import { acquireLock, deployLockKey } from "../../src/consul/lock.js";
 import { NomadClient } from "../../src/nomad/client.js";
-import { renderServiceJob } from "../../src/nomad/job.js";
+import { renderServiceJob } from "../../src/plan/jobs.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 let consul: ConsulAgent;
@@ -75,7 +75,7 @@ describe("Nomad down: nothing listens at its address", () => {
   let config: string;
   let url: string;
   beforeAll(async () => {
-    url = `http://127.0.0.1:${await freePort()}`;
+    url = `http://127.0.0.1:${(await freePorts(1))[0]}`;
     config = await configFor("down", url);
   });
 
