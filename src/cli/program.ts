@@ -74,7 +74,8 @@ export function buildProgram(run: Runner): Command {
         "elm-infra render package.elm-lang.org@2.0.1",
       ]) +
         "\nExit codes: 0 success, 1 operation failed, 2 usage or configuration error,\n" +
-        "3 refused (conflict or lock held), 4 not implemented yet, 130 interrupted.\n",
+        "3 refused (conflict or lock held), 4 not implemented yet, 130 interrupted,\n" +
+        "143 terminated (SIGTERM; cleaned up as for Ctrl-C).\n",
     );
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
