@@ -33,6 +33,8 @@ export default defineConfig({
         test: {
           name: "bench",
           include: ["test/bench/**/*.run.ts"],
+          // one at a time: a start-up timing beside a running cluster would measure the cluster
+          fileParallelism: false,
           testTimeout: 1_800_000,
           hookTimeout: 600_000,
         },

@@ -9,6 +9,7 @@ export const ExitCode = {
   Refused: 3,
   NotImplemented: 4,
   Interrupted: 130,
+  Terminated: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -76,8 +77,22 @@ export class NotImplementedError extends ElmInfraError {
 
 /** The user pressed Ctrl-C; cleanup has run. */
 export class InterruptedError extends ElmInfraError {
-  override readonly exitCode = ExitCode.Interrupted;
+  override readonly exitCode: ExitCode = ExitCode.Interrupted;
   constructor() {
     super("interrupted", "locks were released; run the command again to continue");
   }
+}
+
+/** The process was asked to stop (SIGTERM); cleanup has run as for Ctrl-C. */
+export class TerminatedError extends InterruptedError {
+  override readonly exitCode: ExitCode = ExitCode.Terminated;
+  constructor() {
+    super();
+    this.message = "terminated (SIGTERM)";
+  }
+}
+
+/** Why an aborted signal stopped the work: Ctrl-C or SIGTERM as main.ts said, else Ctrl-C. */
+export function abortReason(signal: AbortSignal): InterruptedError {
+  return signal.reason instanceof InterruptedError ? signal.reason : new InterruptedError();
 }

@@ -1,9 +1,10 @@
-import { request, type Dispatcher } from "undici";
-import { OperationError } from "./errors.js";
+import { Agent, RetryAgent, request, type Dispatcher } from "undici";
+import { abortReason, OperationError } from "./errors.js";
 
 /**
- * The one HTTP helper the API clients (nomad, consul, traefik) stand on: a timeout on every
- * call, retries only for idempotent reads, JSON in and out, and the blocking-query index.
+ * The one HTTP JSON wrapper the API clients (Nomad, Consul, Traefik) stand on: a stated deadline
+ * on every call (a blocking query's is its wait plus the same margin), retries of idempotent
+ * reads by undici's RetryAgent, JSON in and out, and failures said in our words with the address.
  */
 export interface HttpCall {
   method: "GET" | "PUT" | "POST" | "DELETE";
@@ -11,8 +12,13 @@ export interface HttpCall {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   headers?: Record<string, string>;
-  timeoutMs?: number;
+  /** Overrides the API's deadline for a call that should answer at once. */
+  deadlineMs?: number;
+  /** A blocking query: the server may hold the answer this long; the deadline adds it. */
+  waitSeconds?: number;
   signal?: AbortSignal;
+  /** Return every status as it is instead of turning 4xx/5xx into an HttpError. */
+  anyStatus?: boolean;
 }
 
 export interface HttpResponse<T> {
@@ -21,6 +27,7 @@ export interface HttpResponse<T> {
   headers: Record<string, string | string[] | undefined>;
 }
 
+/** The server answered with an error status. Clients turn the ones they know into better errors. */
 export class HttpError extends OperationError {
   constructor(
     readonly status: number,
@@ -33,7 +40,141 @@ export class HttpError extends OperationError {
   }
 }
 
-const retryable = new Set([502, 503, 504]);
+/** Why a request got no answer: said as what happened, not as the library names it. */
+export type TransportFailure = "refused" | "timeout" | "closed" | "not-found" | "unreachable";
+
+/** The server could not be reached, or did not answer within the deadline. */
+export class UnreachableError extends OperationError {
+  constructor(
+    readonly service: string,
+    readonly address: string,
+    readonly failure: TransportFailure,
+    readonly deadlineMs: number,
+  ) {
+    super(
+      describeTransportFailure(service, address, failure, deadlineMs),
+      hintForTransportFailure(service, failure),
+    );
+  }
+}
+
+/** The server refused the token; `permission` is what the token needs. */
+export class PermissionDeniedError extends OperationError {
+  constructor(
+    readonly service: string,
+    readonly call: { method: string; path: string },
+    readonly permission: string,
+    address: string,
+    hint: string,
+  ) {
+    super(
+      `${service} refused ${call.method} ${call.path}: permission denied; the token needs ${permission} (${service} at ${address})`,
+      hint,
+    );
+  }
+}
+
+/** What a call that should answer at once may take, and the margin a blocking query adds. */
+export const defaultDeadlineMs = 10_000;
+
+/** Pure: the deadline of one call. */
+export function deadlineOf(
+  call: Pick<HttpCall, "deadlineMs" | "waitSeconds">,
+  apiDeadlineMs = defaultDeadlineMs,
+): number {
+  const margin = call.deadlineMs ?? apiDeadlineMs;
+  return call.waitSeconds === undefined ? margin : call.waitSeconds * 1000 + margin;
+}
+
+const codes: Array<[TransportFailure, string[]]> = [
+  ["refused", ["ECONNREFUSED"]],
+  [
+    "timeout",
+    [
+      "UND_ERR_HEADERS_TIMEOUT",
+      "UND_ERR_BODY_TIMEOUT",
+      "UND_ERR_CONNECT_TIMEOUT",
+      "ETIMEDOUT",
+      "ABORT_ERR",
+      "TimeoutError",
+    ],
+  ],
+  ["closed", ["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED", "UND_ERR_DESTROYED"]],
+  ["not-found", ["ENOTFOUND", "EAI_AGAIN"]],
+];
+
+/** Pure: what a transport error from undici or Node means, in one of our words. */
+export function classifyTransportError(error: unknown): TransportFailure {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const { code, name } = e as { code?: unknown; name?: unknown };
+    for (const [failure, known] of codes)
+      if (known.includes(String(code)) || known.includes(String(name))) return failure;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return "unreachable";
+}
+
+/** Pure: the message for a failure, with the service, address and (for a timeout) deadline. */
+export function describeTransportFailure(
+  service: string,
+  address: string,
+  failure: TransportFailure,
+  deadlineMs: number,
+): string {
+  switch (failure) {
+    case "refused":
+      return `${service} is not reachable at ${address}: connection refused`;
+    case "timeout":
+      return `${service} did not answer within ${Number((deadlineMs / 1000).toFixed(1))} s at ${address}`;
+    case "closed":
+      return `${service} closed the connection without answering at ${address}`;
+    case "not-found":
+      return `${service} is not reachable at ${address}: the host name does not resolve`;
+    case "unreachable":
+      return `${service} is not reachable at ${address}`;
+  }
+}
+
+function hintForTransportFailure(service: string, failure: TransportFailure): string {
+  if (failure === "timeout")
+    return `${service} accepted the connection but did not answer: check that it is not overloaded or stopped (its log, its host's load)`;
+  return `check that ${service} is running and that the target's endpoints or hosts point at it`;
+}
+
+let sharedRetrying: Dispatcher | undefined;
+const retryingDispatchers = new WeakMap<Dispatcher, Dispatcher>();
+
+/**
+ * undici's RetryAgent over `base`: idempotent GETs are retried on a refused or reset connection
+ * and on 502/503/504, with backoff; the last answer is passed on as it is.
+ */
+function retrying(base?: Dispatcher): Dispatcher {
+  const make = (d: Dispatcher) =>
+    new RetryAgent(d, {
+      methods: ["GET"],
+      maxRetries: 2,
+      minTimeout: 300,
+      timeoutFactor: 2,
+      statusCodes: [502, 503, 504],
+      throwOnError: false,
+    });
+  if (!base) return (sharedRetrying ??= make(new Agent()));
+  let d = retryingDispatchers.get(base);
+  if (!d) retryingDispatchers.set(base, (d = make(base)));
+  return d;
+}
+
+export interface JsonApiOptions {
+  /** How messages name the server: "Nomad", "Consul", "Traefik's API". */
+  name: string;
+  /** Base URL. */
+  address: string;
+  /** How messages name the address, when the URL is a tunnel's local port. */
+  where?: string;
+  headers?: Record<string, string>;
+  deadlineMs?: number;
+  dispatcher?: Dispatcher;
+}
 
 export function buildUrl(base: string, path: string, query: HttpCall["query"] = {}): string {
   const url = new URL(path, base.endsWith("/") ? base : `${base}/`);
@@ -42,21 +183,32 @@ export function buildUrl(base: string, path: string, query: HttpCall["query"] = 
   return url.toString();
 }
 
-export async function httpJson<T>(
-  base: string,
-  call: HttpCall,
-  options: { retries?: number; dispatcher?: Dispatcher; name: string },
-): Promise<HttpResponse<T>> {
-  const idempotent = call.method === "GET";
-  const attempts = idempotent ? 1 + (options.retries ?? 2) : 1;
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= attempts; attempt++) {
+/** One server's HTTP API: calls with a deadline, JSON bodies, errors in our words. */
+export class JsonApi {
+  private readonly dispatcher: Dispatcher;
+  constructor(readonly options: JsonApiOptions) {
+    this.dispatcher = retrying(options.dispatcher);
+  }
+
+  get address(): string {
+    return this.options.address;
+  }
+  /** The address as messages state it. */
+  get where(): string {
+    return this.options.where ?? this.options.address;
+  }
+
+  async call<T>(call: HttpCall): Promise<HttpResponse<T>> {
+    const deadlineMs = deadlineOf(call, this.options.deadlineMs);
+    let status: number;
+    let text: string;
+    let headers: HttpResponse<T>["headers"];
     try {
-      const timeout = call.timeoutMs ?? 15_000;
-      const res = await request(buildUrl(base, call.path, call.query), {
+      const res = await request(buildUrl(this.options.address, call.path, call.query), {
         method: call.method,
         headers: {
           ...(call.body !== undefined ? { "content-type": "application/json" } : {}),
+          ...this.options.headers,
           ...call.headers,
         },
         body:
@@ -65,42 +217,40 @@ export async function httpJson<T>(
             : typeof call.body === "string"
               ? call.body
               : JSON.stringify(call.body),
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        signal: call.signal,
-        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+        // A silent server is not retried (only refused or reset connections are), so one
+        // attempt's timeouts bound the whole call.
+        headersTimeout: deadlineMs,
+        bodyTimeout: deadlineMs,
+        ...(call.signal ? { signal: call.signal } : {}),
+        dispatcher: this.dispatcher,
       });
-      const text = await res.body.text();
-      if (res.statusCode >= 400) {
-        if (idempotent && retryable.has(res.statusCode) && attempt < attempts) {
-          lastError = new Error(`${res.statusCode}`);
-          await sleep(300 * attempt, call.signal);
-          continue;
-        }
-        throw new HttpError(
-          res.statusCode,
-          text,
-          call,
-          `${options.name} ${call.method} ${call.path}: ${res.statusCode} ${text.trim().slice(0, 300)}`,
-        );
-      }
-      const contentType = String(res.headers["content-type"] ?? "");
-      const data = (
-        text && (contentType.includes("json") || /^[[{"]/.test(text)) ? safeJson(text) : text
-      ) as T;
-      return { status: res.statusCode, data, headers: res.headers };
+      status = res.statusCode;
+      headers = res.headers;
+      text = await res.body.text();
     } catch (error) {
-      if (error instanceof HttpError || call.signal?.aborted) throw error;
-      lastError = error;
-      if (!idempotent || attempt >= attempts) break;
-      await sleep(300 * attempt, call.signal);
+      if (call.signal?.aborted) throw abortReason(call.signal);
+      throw new UnreachableError(
+        this.options.name,
+        this.where,
+        classifyTransportError(error),
+        deadlineMs,
+      );
     }
+    if (status >= 400 && !call.anyStatus) {
+      throw new HttpError(
+        status,
+        text,
+        call,
+        `${this.options.name} ${call.method} ${call.path}: ${status} ${text.trim().slice(0, 300)}`,
+        `that is what ${this.options.name} at ${this.where} answered; its log may say more`,
+      );
+    }
+    const contentType = String(headers["content-type"] ?? "");
+    const data = (
+      text && (contentType.includes("json") || /^[[{"]/.test(text)) ? safeJson(text) : text
+    ) as T;
+    return { status, data, headers };
   }
-  const reason = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new OperationError(
-    `${options.name} is not reachable at ${base}: ${reason}`,
-    `check that ${options.name} is running and the address is right`,
-  );
 }
 
 function safeJson(text: string): unknown {

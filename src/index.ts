@@ -13,7 +13,14 @@ export { parseCluster, parseSecrets, parseYaml } from "./config/parse.js";
 export { parseServiceRef, isImageTag, type ServiceRef } from "./config/service-ref.js";
 export { Output, chooseMode, type OutputEvent, type OutputMode } from "./output/output.js";
 export { redact, registerSecret } from "./output/redact.js";
-export { runSteps, type Step, type StepHandle } from "./tasks/runner.js";
+export {
+  runSteps,
+  StepTimings,
+  type Step,
+  type StepHandle,
+  type StepTiming,
+} from "./tasks/runner.js";
+export { HttpError, PermissionDeniedError, UnreachableError } from "./http.js";
 export { createContext, type CommandContext, type GlobalOptions } from "./tasks/context.js";
 
 // operations behind the commands
@@ -29,6 +36,8 @@ export { NomadClient, type NomadClientOptions } from "./nomad/client.js";
 export type * from "./nomad/types.js";
 export {
   assessDeployment,
+  isDeploymentActive,
+  judgeWatch,
   summarizePlan,
   explainAllocation,
   deploymentDeadlineMs,
@@ -37,7 +46,7 @@ export {
 } from "./nomad/deployment.js";
 export { watchDeployment } from "./nomad/watch.js";
 export { renderTemplate, escapeHclString } from "./nomad/render.js";
-export { renderServiceJob } from "./nomad/job.js";
+export { renderServiceJob } from "./plan/jobs.js";
 export { serviceJobVars, traefikTags, consulServiceName, imageRef } from "./plan/job-vars.js";
 export { planHosts, localAddress, type HostPlan, type PlannedHost } from "./plan/hosts.js";
 export { prepareTerraform, inventoryFromOutputs } from "./cluster/terraform.js";

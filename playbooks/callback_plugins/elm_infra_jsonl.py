@@ -84,6 +84,8 @@ class CallbackModule(CallbackBase):
         self._emit("play", name=play.get_name().strip(), hosts=list(play.hosts or []))
 
     def _task_start(self, task, handler):
+        if task.action in ("meta", "ansible.builtin.meta"):
+            return  # flush_handlers and the like: the handlers report themselves
         role = task._role.get_name() if task._role else None
         self._emit("task", name=self._task_name(task), role=role, handler=handler)
 

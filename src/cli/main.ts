@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 import { CommanderError } from "commander";
-import { createContext, type GlobalOptions } from "../tasks/context.js";
-import { ElmInfraError, ExitCode, InterruptedError, UsageError } from "../errors.js";
+import type { GlobalOptions } from "../tasks/context.js";
+import {
+  abortReason,
+  ElmInfraError,
+  ExitCode,
+  InterruptedError,
+  TerminatedError,
+  UsageError,
+} from "../errors.js";
 import { chooseMode, Output } from "../output/output.js";
 import { redact } from "../output/redact.js";
 import { buildProgram, type Action } from "./program.js";
@@ -23,16 +30,25 @@ export async function main(argv: string[]): Promise<number> {
       options.verbose,
     );
     const abort = new AbortController();
-    let interrupts = 0;
-    const onSigint = () => {
-      interrupts += 1;
-      if (interrupts > 1) process.exit(ExitCode.Interrupted); // a second Ctrl-C does not wait
-      output.warn("interrupted: stopping and cleaning up (press Ctrl-C again to quit at once)");
-      abort.abort(new InterruptedError());
+    let signals = 0;
+    // Ctrl-C and SIGTERM stop the work the same way: the commands clean up (fail the deployment,
+    // revert, release the lock), then exit 130 or 143. A second signal does not wait.
+    const stopOn = (reason: () => InterruptedError) => () => {
+      signals += 1;
+      const error = reason();
+      if (signals > 1) process.exit(error.exitCode);
+      output.warn(
+        `${error.message}: stopping and cleaning up (press Ctrl-C again to quit at once)`,
+      );
+      abort.abort(error);
     };
+    const onSigint = stopOn(() => new InterruptedError());
+    const onSigterm = stopOn(() => new TerminatedError());
     process.on("SIGINT", onSigint);
-    process.on("SIGTERM", onSigint);
+    process.on("SIGTERM", onSigterm);
     try {
+      // loaded with the first command that runs: --help and usage errors never read a config
+      const { createContext } = await import("../tasks/context.js");
       const ctx = createContext(
         options,
         output,
@@ -40,11 +56,13 @@ export async function main(argv: string[]): Promise<number> {
         !!process.stdin.isTTY && !options.json,
       );
       const result = await action(ctx);
+      // A command that finished anyway after Ctrl-C or SIGTERM still exits 130 or 143.
+      if (abort.signal.aborted) throw abortReason(abort.signal);
       if (result !== undefined)
         output.emit({ type: "result", command: name, data: result.data, text: result.text });
     } finally {
       process.off("SIGINT", onSigint);
-      process.off("SIGTERM", onSigint);
+      process.off("SIGTERM", onSigterm);
     }
   };
 
@@ -104,9 +122,13 @@ function reportError(error: unknown, output: Output): number {
   output.emit({
     type: "error",
     exitCode,
-    error: known ? known.name : "UnexpectedError",
-    message: known ? message : `unexpected error: ${message}`,
-    ...(known?.hint ? { hint: known.hint } : {}),
+    error: known ? known.name : "InternalError",
+    message: known ? message : `internal error (a bug in elm-infra): ${message}`,
+    ...(known?.hint
+      ? { hint: known.hint }
+      : known
+        ? {}
+        : { hint: "run again with --verbose for the stack trace, and report it" }),
   });
   if (!known && output.verbose && error instanceof Error && error.stack) output.debug(error.stack);
   if (error instanceof UsageError && output.mode !== "json")

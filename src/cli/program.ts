@@ -1,15 +1,22 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { CommandContext, GlobalOptions } from "../tasks/context.js";
-import { notBuiltYet } from "../commands/not-built.js";
-import { bringUp, formatBringUp } from "../commands/bring-up.js";
-import { destroy, formatDestroy } from "../commands/destroy.js";
-import { deployIngressCommand } from "../commands/deploy-ingress.js";
-import { formatClusterView } from "../tasks/verify.js";
-import { deploy } from "../commands/deploy.js";
-import { buildImage } from "../commands/image.js";
-import { render } from "../commands/render.js";
-import { rollback } from "../commands/rollback.js";
-import { formatStatus, status } from "../commands/status.js";
+
+// Each verb's module is imported when that verb runs, never before: `--help`, `render` and a
+// usage error do not load the Docker, SSH and HTTP clients that deploy and status need.
+const commandModules = {
+  "not-built": () => import("../commands/not-built.js"),
+  deploy: () => import("../commands/deploy.js"),
+  image: () => import("../commands/image.js"),
+  render: () => import("../commands/render.js"),
+  rollback: () => import("../commands/rollback.js"),
+  status: () => import("../commands/status.js"),
+  "bring-up": () => import("../commands/bring-up.js"),
+  destroy: () => import("../commands/destroy.js"),
+  "deploy-ingress": () => import("../commands/deploy-ingress.js"),
+  verify: () => import("../tasks/verify.js"),
+};
+const notBuiltYet = async (ctx: CommandContext, what: string) =>
+  (await commandModules["not-built"]()).notBuiltYet(ctx, what);
 
 /** A command's result: data for --json, text for people. */
 export interface CommandResult {
@@ -76,7 +83,8 @@ export function buildProgram(run: Runner): Command {
         "elm-infra render package.elm-lang.org@2.0.1",
       ]) +
         "\nExit codes: 0 success, 1 operation failed, 2 usage or configuration error,\n" +
-        "3 refused (conflict or lock held), 4 not implemented yet, 130 interrupted.\n",
+        "3 refused (conflict or lock held), 4 not implemented yet, 130 interrupted,\n" +
+        "143 terminated (SIGTERM; cleaned up as for Ctrl-C).\n",
     );
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
@@ -89,6 +97,8 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(EXAMPLES["bring-up"]))
     .action((_o, cmd: Command) =>
       run("bring-up", globals(cmd), async (ctx) => {
+        const { bringUp, formatBringUp } = await commandModules["bring-up"]();
+        const { formatClusterView } = await commandModules.verify();
         const r = await bringUp(ctx);
         return { data: r, text: formatBringUp(r, formatClusterView) };
       }),
@@ -108,11 +118,16 @@ export function buildProgram(run: Runner): Command {
     .action((arg: string, _o, cmd: Command) =>
       run("deploy", globals(cmd), async (ctx) => {
         if (/^ingress(@|$)/.test(arg)) {
+          const { deployIngressCommand } = await commandModules["deploy-ingress"]();
           const r = await deployIngressCommand(ctx, arg);
           return { data: r, text: r.text };
         }
         const o = cmd.opts<{ build: boolean; context?: string; host?: string[] }>();
-        if (o.build) await buildImage(ctx, arg, { context: o.context, push: true, hosts: o.host });
+        if (o.build) {
+          const { buildImage } = await commandModules.image();
+          await buildImage(ctx, arg, { context: o.context, push: true, hosts: o.host });
+        }
+        const { deploy } = await commandModules.deploy();
         const r = await deploy(ctx, arg);
         const secs = (ms: number | undefined) => `${((ms ?? 0) / 1000).toFixed(1)}s`;
         const text =
@@ -140,6 +155,7 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(EXAMPLES["rollback"]))
     .action((arg: string, _o, cmd: Command) =>
       run("rollback", globals(cmd), async (ctx) => {
+        const { rollback } = await commandModules.rollback();
         const r = await rollback(ctx, arg);
         const text =
           r.outcome === "planned"
@@ -156,6 +172,7 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(EXAMPLES["status"]))
     .action((service: string | undefined, _o, cmd: Command) =>
       run("status", globals(cmd), async (ctx) => {
+        const { formatStatus, status } = await commandModules.status();
         const data = await status(ctx, service);
         return { data, text: formatStatus(data) };
       }),
@@ -169,6 +186,7 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(EXAMPLES["destroy"]))
     .action((_o, cmd: Command) =>
       run("destroy", globals(cmd), async (ctx) => {
+        const { destroy, formatDestroy } = await commandModules.destroy();
         const r = await destroy(ctx);
         return { data: r, text: formatDestroy(r) };
       }),
@@ -183,6 +201,7 @@ export function buildProgram(run: Runner): Command {
     .addHelpText("after", examples(EXAMPLES["render"]))
     .action((arg: string, _o, cmd: Command) =>
       run("render", globals(cmd), async (ctx) => {
+        const { render } = await commandModules.render();
         const r = await render(ctx, arg);
         return { data: r, text: r.hcl.trimEnd() };
       }),
@@ -208,6 +227,7 @@ export function buildProgram(run: Runner): Command {
           host?: string[];
           baseImage: string;
         }>();
+        const { buildImage } = await commandModules.image();
         const r = await buildImage(ctx, arg, {
           context: o.context,
           push: o.push,

@@ -11,7 +11,13 @@ import {
   type SshConnection,
 } from "../ssh/index.js";
 import { TraefikClient } from "../traefik/client.js";
-import { managersOf, readInventory, workersOf, type InventoryHost } from "./inventory.js";
+import {
+  managersOf,
+  readInventory,
+  workersOf,
+  type HostRole,
+  type InventoryHost,
+} from "./inventory.js";
 import { targetPaths } from "./paths.js";
 
 export interface ClusterApis {
@@ -21,7 +27,7 @@ export interface ClusterApis {
   close(): Promise<void>;
 }
 
-/** Where the APIs answer on this machine: the local dev agents' URLs or the tunnel's ports. */
+/** Where the APIs answer on this machine: the local dev agents' URLs or the tunnels' ports. */
 interface ApiUrls {
   nomad: string;
   consul: string;
@@ -33,18 +39,24 @@ export interface ConnectOptions {
   onNomadRequest?: (method: string, path: string) => void;
 }
 
-/** Where the remote APIs listen, as seen from a manager: Nomad and Consul on its loopback only. */
+/**
+ * Where the remote APIs listen, each on its host's loopback only: Nomad and Consul on every
+ * manager, Traefik's API and entrypoint on every worker.
+ */
 export const remoteApiPorts = {
   nomad: 4646,
   consul: 8500,
   traefikApi: 8081,
   entrypoint: 80,
+  /** Traefik's ping entrypoint on each worker: what the load balancer health-checks. */
   traefikPing: 8082,
 };
 
 /**
  * The cluster's APIs. On this machine (the local dev agents) they answer on loopback; a remote
- * cluster is reached through an SSH tunnel to a manager, never through a public port.
+ * cluster is reached through SSH tunnels, never through a public port: Nomad and Consul through
+ * the first manager that answers, Traefik through the first worker that answers (its API is
+ * bound to each worker's loopback, so a manager cannot reach it).
  */
 export async function connectToCluster(
   config: LoadedConfig,
@@ -66,8 +78,8 @@ export async function connectToCluster(
       `add targets.${targetName}.hosts with the managers' and workers' addresses, or run bring-up: elm-infra bring-up --target ${targetName}`,
     );
   }
-  const worker = workersOf(inventory)[0];
-  if (worker === undefined) {
+  const workers = workersOf(inventory);
+  if (workers.length === 0) {
     throw new ConfigError(
       [
         {
@@ -79,47 +91,49 @@ export async function connectToCluster(
       `add the workers' addresses to targets.${targetName}.hosts.workers, or run bring-up`,
     );
   }
-  const ssh = await connectToFirstManager(config, managersOf(inventory));
-  let workerSsh: SshConnection | undefined;
+  const opened: SshConnection[] = [];
+  const closeAll = async () => {
+    for (const ssh of opened.reverse()) await ssh.close();
+  };
   try {
-    // Traefik's API answers on each worker's loopback only: tunnel through the worker itself.
-    workerSsh = await connectSsh(sshTargetFor(config, worker.ssh.host, worker.ssh.port));
-    const urls = await openTunnels(ssh, workerSsh);
-    const both = workerSsh;
-    return clientsFor(
-      config,
-      urls,
-      async () => {
-        await Promise.all([ssh.close(), both.close()]);
-      },
-      extra,
-    );
+    const manager = await connectToFirstThatAnswers(config, managersOf(inventory), "manager");
+    opened.push(manager.ssh);
+    const worker = await connectToFirstThatAnswers(config, workers, "worker");
+    opened.push(worker.ssh);
+    const urls = await openTunnels(manager.ssh, worker.ssh);
+    return clientsFor(config, urls, closeAll, extra, {
+      nomad: `127.0.0.1:${remoteApiPorts.nomad} on ${manager.host.name} (through SSH)`,
+      consul: `127.0.0.1:${remoteApiPorts.consul} on ${manager.host.name} (through SSH)`,
+      traefikApi: `127.0.0.1:${remoteApiPorts.traefikApi} on ${worker.host.name} (through SSH)`,
+      entrypoint: `127.0.0.1:${remoteApiPorts.entrypoint} on ${worker.host.name} (through SSH)`,
+    });
   } catch (error) {
-    await Promise.all([ssh.close(), workerSsh?.close()]);
+    await closeAll();
     throw error;
   }
 }
 
 /**
- * Tries the managers in order. A changed host key stops the search at once: it is a refusal,
- * not an outage, and the next manager must not quietly stand in.
+ * Tries the hosts in order; the first SSH connection made wins. A changed host key stops the
+ * search at once: it is a refusal, not an outage, and the next host must not quietly stand in.
  */
-async function connectToFirstManager(
+async function connectToFirstThatAnswers(
   config: LoadedConfig,
-  managers: InventoryHost[],
-): Promise<SshConnection> {
+  hosts: InventoryHost[],
+  role: HostRole,
+): Promise<{ ssh: SshConnection; host: InventoryHost }> {
   const failures: string[] = [];
-  for (const host of managers) {
+  for (const host of hosts) {
     try {
-      return await connectSsh(sshTargetFor(config, host.ssh.host, host.ssh.port));
+      return { ssh: await connectSsh(sshTargetFor(config, host.ssh.host, host.ssh.port)), host };
     } catch (error) {
       if (error instanceof HostKeyMismatchError || !(error instanceof SshConnectError)) throw error;
-      failures.push(error.message);
+      failures.push(`${host.name}: ${error.message}`);
     }
   }
   throw new SshConnectError(
-    `no manager of target '${config.targetName}' answered over SSH:\n  ${failures.join("\n  ")}`,
-    `check targets.${config.targetName}.hosts.managers and that the VMs are up`,
+    `no ${role} of target '${config.targetName}' answered over SSH:\n  ${failures.join("\n  ")}`,
+    `check that the ${role}s are up and that bring-up's inventory (or targets.${config.targetName}.hosts) lists them`,
   );
 }
 
@@ -140,13 +154,15 @@ export function sshTargetFor(
   };
 }
 
-/** Local loopback ports to Nomad and Consul on the manager and to Traefik on a worker. */
+/** Local loopback ports to Nomad and Consul on a manager's loopback, Traefik on a worker's. */
 async function openTunnels(manager: SshConnection, worker: SshConnection): Promise<ApiUrls> {
+  const local = async (ssh: SshConnection, port: number) =>
+    `http://127.0.0.1:${(await ssh.forwardLocalPort("127.0.0.1", port)).localPort}`;
   return {
-    nomad: await tunnelUrl(manager, remoteApiPorts.nomad),
-    consul: await tunnelUrl(manager, remoteApiPorts.consul),
-    traefikApi: await tunnelUrl(worker, remoteApiPorts.traefikApi),
-    entrypoint: await tunnelUrl(worker, remoteApiPorts.entrypoint),
+    nomad: await local(manager, remoteApiPorts.nomad),
+    consul: await local(manager, remoteApiPorts.consul),
+    traefikApi: await local(worker, remoteApiPorts.traefikApi),
+    entrypoint: await local(worker, remoteApiPorts.entrypoint),
   };
 }
 
@@ -175,18 +191,25 @@ function clientsFor(
   urls: ApiUrls,
   close: () => Promise<void>,
   extra: ConnectOptions,
+  where?: ApiUrls,
 ): ClusterApis {
   return {
     nomad: new NomadClient({
       address: urls.nomad,
+      ...(where ? { where: where.nomad } : {}),
       ...(config.secrets.nomadToken ? { token: config.secrets.nomadToken } : {}),
       ...(extra.onNomadRequest ? { onRequest: extra.onNomadRequest } : {}),
     }),
     consul: new ConsulClient({
       address: urls.consul,
+      ...(where ? { where: where.consul } : {}),
       ...(config.secrets.consulToken ? { token: config.secrets.consulToken } : {}),
     }),
-    traefik: new TraefikClient({ api: urls.traefikApi, entrypoint: urls.entrypoint }),
+    traefik: new TraefikClient({
+      api: urls.traefikApi,
+      entrypoint: urls.entrypoint,
+      ...(where ? { where: { api: where.traefikApi, entrypoint: where.entrypoint } } : {}),
+    }),
     close,
   };
 }

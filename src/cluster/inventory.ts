@@ -69,8 +69,13 @@ export async function readInventory(
   let text: string;
   try {
     text = await readFile(file, "utf8");
-  } catch {
-    return undefined;
+  } catch (error) {
+    // Only a missing file means "nothing brought up yet"; one that cannot be read is said.
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new ConfigError(
+      [{ file, path: "", message: `cannot be read: ${(error as Error).message}` }],
+      "check the file's permissions (bring-up writes it 0600 for the user who ran it)",
+    );
   }
   try {
     const inv = JSON.parse(text) as Inventory;

@@ -1,7 +1,7 @@
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
 import { acquireLock, deployLockKey, lockHolder } from "../consul/lock.js";
 import { ConfigError } from "../errors.js";
-import { renderIngressJob } from "../nomad/job.js";
+import { renderIngressJob } from "../plan/jobs.js";
 import { ingressJobName } from "../plan/job-vars.js";
 import { versionsByWorker } from "../plan/ingress.js";
 import { connectToCluster } from "../cluster/connect.js";

@@ -1,6 +1,7 @@
 import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
+import { lookUp } from "../config/lookup.js";
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
 import { ConfigError, OperationError, UsageError } from "../errors.js";
 import { DockerClient, type ImageInfo } from "../docker/client.js";
@@ -73,7 +74,7 @@ export async function buildImage(
 
   const config = await ctx.loadConfig();
   const registry = config.target.registry;
-  const repository = config.services[service]!.image;
+  const repository = lookUp(config.services, service)!.image;
   const ref = imageRef(registry, repository, version);
   const imageDir = resolve(opts.imageDir ?? join(config.root, "images", service));
   await requireDockerfile(imageDir, service);

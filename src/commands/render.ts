@@ -1,5 +1,5 @@
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
-import { pinnedTraefikVersion, renderIngressJob, renderServiceJob } from "../nomad/job.js";
+import { pinnedTraefikVersion, renderIngressJob, renderServiceJob } from "../plan/jobs.js";
 import { ingressJobName } from "../plan/job-vars.js";
 import { readInventory, workersOf } from "../cluster/inventory.js";
 import type { CommandContext } from "../tasks/context.js";

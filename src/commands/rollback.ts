@@ -1,9 +1,14 @@
 import { parseServiceRef } from "../config/service-ref.js";
-import { acquireLock, deployLockKey, lockHolder, type HeldLock } from "../consul/lock.js";
-import { OperationError, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import type { NomadJob } from "../nomad/types.js";
-import { revertSteps, rolloutSteps, type RolloutState } from "../tasks/rollout.js";
-import { runSteps } from "../tasks/runner.js";
+import {
+  refuseIfDeploymentActive,
+  releasingLock,
+  rollOutOrRevert,
+  takeDeployLockStep,
+  type RolloutState,
+} from "../tasks/rollout.js";
+import { runSteps, StepTimings, type StepTiming } from "../tasks/runner.js";
 import { connectToCluster } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
 
@@ -13,6 +18,9 @@ export interface RollbackResult {
   to: string;
   jobVersion: number | null;
   outcome: "rolled-back" | "planned";
+  /** Milliseconds per phase (submit, rollout) and in all (total), as the runner measured. */
+  timings: Record<string, number>;
+  steps: StepTiming[];
 }
 
 /**
@@ -35,16 +43,22 @@ export function chooseRollbackTarget(
   return older.find((j) => j.Stable && j.Meta?.version !== runningNow);
 }
 
-/** `rollback <service>[@<version>]`: revert the job, then the same watch and Traefik proofs. */
+/**
+ * `rollback <service>[@<version>]`: choose the job version to go back to → confirm → lock →
+ * revert the job (only if nobody changed it meanwhile) → the same rollout as deploy: canary,
+ * Traefik proof, promotion, every hostname. A failure reverts to what ran before, as deploy does.
+ */
 export async function rollback(ctx: CommandContext, arg: string): Promise<RollbackResult> {
+  const timings = new StepTimings();
   const ref = parseServiceRef(arg, Object.keys((await ctx.loadCluster()).services), {
     versionOptional: true,
   });
   const config = await ctx.loadConfig();
   const apis = await connectToCluster(config);
-  let lock: HeldLock | undefined;
   try {
-    const versions = await apis.nomad.jobVersions(ref.service).catch(() => []);
+    // An unreachable or refusing Nomad is said as that: only a job Nomad does not know is
+    // "never deployed".
+    const versions = await apis.nomad.jobVersions(ref.service, { signal: ctx.signal });
     const current = versions.reduce<NomadJob | undefined>(
       (a, j) => ((j.Version ?? 0) > (a?.Version ?? -1) ? j : a),
       undefined,
@@ -66,61 +80,55 @@ export async function rollback(ctx: CommandContext, arg: string): Promise<Rollba
       );
     }
     const to = target.Meta?.version ?? `job version ${target.Version}`;
-    ctx.output.info(`${ref.service}: ${from ?? "?"} → ${to} (job version ${target.Version})`);
-    if (ctx.options.dryRun)
-      return { service: ref.service, from, to, jobVersion: null, outcome: "planned" };
-    await ctx.confirm(
-      `roll ${ref.service} back from ${from} to ${to} on target ${config.targetName}`,
-    );
-
+    const result = (outcome: RollbackResult["outcome"]): RollbackResult => ({
+      service: ref.service,
+      from,
+      to,
+      jobVersion: outcome === "planned" ? null : (state.jobVersion ?? null),
+      outcome,
+      timings: timings.byPhase(),
+      steps: timings.steps,
+    });
     const state: RolloutState = {
       config,
       ref: { service: ref.service, version: to },
       apis,
       job: target,
     };
-    await runSteps<RolloutState>(
-      [
-        {
-          title: "Take the cluster-wide deploy lock",
-          run: async () =>
-            void (lock = await acquireLock(
-              apis.consul,
-              deployLockKey,
-              lockHolder(`rollback ${ref.service}`),
-            )),
-        },
-        {
-          title: `Revert ${ref.service} to job version ${target.Version}`,
-          async run(s) {
-            await apis.nomad.revertJob(ref.service, target.Version!, current.Version);
-            s.jobVersion = (current.Version ?? 0) + 1;
-          },
-        },
-      ],
-      state,
-      { output: ctx.output, signal: ctx.signal },
+    ctx.output.info(`${ref.service}: ${from ?? "?"} → ${to} (job version ${target.Version})`);
+    if (ctx.options.dryRun) return result("planned");
+    await ctx.confirm(
+      `roll ${ref.service} back from ${from} to ${to} on target ${config.targetName}`,
     );
-    try {
-      await runSteps(rolloutSteps(), state, { output: ctx.output, signal: ctx.signal });
-    } catch (error) {
-      await runSteps(revertSteps(from ?? undefined), state, {
-        output: ctx.output,
-        signal: new AbortController().signal,
-      }).catch(() => undefined);
-      throw new OperationError(
-        `rollback of ${ref.service} to ${to} failed: ${(error as Error).message}`,
+
+    const run = { output: ctx.output, signal: ctx.signal, timings };
+    return await releasingLock(state, ctx.output, async () => {
+      await runSteps<RolloutState>(
+        [
+          takeDeployLockStep(`rollback ${ref.service}`),
+          {
+            title: "Check that no deployment is under way",
+            run: () => refuseIfDeploymentActive(apis, ref.service),
+          },
+          {
+            title: `Revert ${ref.service} to job version ${target.Version}`,
+            async run(s) {
+              await apis.nomad.revertJob(ref.service, target.Version!, current.Version);
+              s.jobVersion = (current.Version ?? 0) + 1;
+            },
+          },
+        ],
+        state,
+        { ...run, phase: "submit" },
       );
-    }
-    return {
-      service: ref.service,
-      from,
-      to,
-      jobVersion: state.jobVersion ?? null,
-      outcome: "rolled-back",
-    };
+      await rollOutOrRevert(state, {
+        ...run,
+        what: `rollback of ${ref.service} to ${to}`,
+        previousVersion: from ?? undefined,
+      });
+      return result("rolled-back");
+    });
   } finally {
-    await lock?.release().catch(() => undefined);
     await apis.close();
   }
 }

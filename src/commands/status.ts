@@ -1,7 +1,8 @@
-import { hostnamesOf } from "../config/load.js";
-import { UsageError } from "../errors.js";
+import { hostnamesOf, type LoadedConfig } from "../config/load.js";
+import { ElmInfraError, UsageError } from "../errors.js";
+import { quote } from "../output/quote.js";
 import { consulServiceName } from "../plan/job-vars.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { connectToCluster, type ClusterApis } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
 import { readInventory } from "../cluster/inventory.js";
 import { formatClusterView, readClusterView, type ClusterView } from "../tasks/verify.js";
@@ -21,7 +22,13 @@ export interface ServiceStatus {
     healthy: boolean | null;
     canary: boolean;
   }>;
-  traefik: { router: string; routerStatus: string | null; servers: Record<string, string> };
+  traefik: {
+    router: string;
+    routerStatus: string | null;
+    servers: Record<string, string>;
+    /** Why Traefik could not be asked, when it could not. */
+    error?: string;
+  };
   hostnames: string[];
 }
 
@@ -33,10 +40,7 @@ export async function status(
   const config = await ctx.loadConfig();
   const names = Object.keys(config.services);
   if (only !== undefined && !names.includes(only)) {
-    throw new UsageError(
-      `unknown service ${JSON.stringify(only)}`,
-      `known services: ${names.join(", ")}`,
-    );
+    throw new UsageError(`unknown service ${quote(only)}`, `known services: ${names.join(", ")}`);
   }
   const apis = await connectToCluster(config);
   try {
@@ -46,7 +50,9 @@ export async function status(
     const cluster = inventory ? await readClusterView(config, apis, inventory) : null;
     const services: ServiceStatus[] = [];
     for (const service of only ? [only] : names)
-      services.push(await serviceStatus(apis, config, service));
+      services.push(await serviceStatus(apis, config, service, ctx.signal));
+    const unreachable = services.find((s) => s.traefik.error)?.traefik.error;
+    if (unreachable) ctx.output.warn(`Traefik could not be asked: ${unreachable}`);
     return { target: config.targetName, cluster, services };
   } finally {
     await apis.close();
@@ -54,28 +60,21 @@ export async function status(
 }
 
 async function serviceStatus(
-  apis: Awaited<ReturnType<typeof connectToCluster>>,
-  config: Awaited<ReturnType<CommandContext["loadConfig"]>>,
+  apis: ClusterApis,
+  config: LoadedConfig,
   service: string,
+  signal: AbortSignal,
 ): Promise<ServiceStatus> {
   const router = consulServiceName(service);
-  const [job, deployment, allocs, r, s] = await Promise.all([
-    apis.nomad.readJob(service),
-    apis.nomad
-      .latestDeployment(service)
-      .then((d) => d.data)
-      .catch(() => null),
-    apis.nomad
-      .jobAllocations(service)
-      .then((a) => a.data)
-      .catch(() => []),
-    apis.traefik.router(router).catch(() => undefined),
-    apis.traefik.service(router).catch(() => undefined),
+  // Nomad is the truth about what runs: if it cannot be asked, status fails and says why.
+  const asking = { signal };
+  const [job, deployment, allocs, versions] = await Promise.all([
+    apis.nomad.readJob(service, asking),
+    apis.nomad.latestDeployment(service, asking).then((d) => d.data),
+    apis.nomad.jobAllocations(service, asking).then((a) => a.data),
+    apis.nomad.jobVersions(service, asking),
   ]);
-  const versions = new Map<number, string | undefined>();
-  if (job)
-    for (const v of await apis.nomad.jobVersions(service).catch(() => []))
-      versions.set(v.Version ?? -1, v.Meta?.version);
+  const versionOf = new Map(versions.map((v) => [v.Version ?? -1, v.Meta?.version]));
   return {
     service,
     deployed: !!job,
@@ -90,14 +89,28 @@ async function serviceStatus(
       .map((a) => ({
         id: a.ID.slice(0, 8),
         node: a.NodeName ?? a.NodeID.slice(0, 8),
-        version: versions.get(a.JobVersion) ?? null,
+        version: versionOf.get(a.JobVersion) ?? null,
         status: a.ClientStatus,
         healthy: a.DeploymentStatus?.Healthy ?? null,
         canary: a.DeploymentStatus?.Canary ?? false,
       })),
-    traefik: { router, routerStatus: r?.status ?? null, servers: s?.serverStatus ?? {} },
+    traefik: await traefikStatus(apis, router),
     hostnames: hostnamesOf(config, service),
   };
+}
+
+/**
+ * What Traefik routes for the service. Traefik out of reach is said as that (with its address),
+ * not as a router that is absent; the rest of the status still stands.
+ */
+async function traefikStatus(apis: ClusterApis, router: string): Promise<ServiceStatus["traefik"]> {
+  try {
+    const [r, s] = await Promise.all([apis.traefik.router(router), apis.traefik.service(router)]);
+    return { router, routerStatus: r?.status ?? null, servers: s?.serverStatus ?? {} };
+  } catch (error) {
+    if (!(error instanceof ElmInfraError)) throw error;
+    return { router, routerStatus: null, servers: {}, error: error.message };
+  }
 }
 
 export function formatStatus(data: {
@@ -126,7 +139,9 @@ export function formatStatus(data: {
       .map(([url, st]) => `${url} ${st}`)
       .join(", ");
     lines.push(
-      `  traefik router ${s.traefik.router}: ${s.traefik.routerStatus ?? "absent"}; servers: ${servers || "none"}`,
+      s.traefik.error
+        ? `  traefik router ${s.traefik.router}: unknown (${s.traefik.error})`
+        : `  traefik router ${s.traefik.router}: ${s.traefik.routerStatus ?? "absent"}; servers: ${servers || "none"}`,
     );
     lines.push(`  hostnames: ${s.hostnames.join(", ")}`);
   }

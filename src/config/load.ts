@@ -1,7 +1,9 @@
 import { readFile, stat, mkdir, writeFile, chmod } from "node:fs/promises";
 import { dirname, join, resolve, relative } from "node:path";
 import { ConfigError, UsageError } from "../errors.js";
+import { quote } from "../output/quote.js";
 import { registerSecret } from "../output/redact.js";
+import { lookUp } from "./lookup.js";
 import { parseCluster, parseSecrets, parseYaml } from "./parse.js";
 import type { Cluster, Secrets, Service, Target } from "./schema.js";
 
@@ -78,12 +80,12 @@ export async function readSecrets(
     fromFile = parseSecrets(parseYaml(await readFile(file, "utf8"), file), file);
   }
   const fromEnv: Record<string, string> = {};
-  const variableOf: Record<string, string> = {};
+  const variableOf = new Map<string, string>();
   for (const [field, names] of Object.entries(secretEnv)) {
     const name = names.find((n) => env[n] !== undefined && env[n] !== "");
     if (name !== undefined) {
       fromEnv[field] = env[name]!;
-      variableOf[field] = name;
+      variableOf.set(field, name);
     }
   }
   const secrets = { ...fromFile, ...parseEnvSecrets(fromEnv, variableOf) };
@@ -94,13 +96,13 @@ export async function readSecrets(
 /** A bad value from the environment names the variable it came from (never the value). */
 function parseEnvSecrets(
   fromEnv: Record<string, string>,
-  variableOf: Record<string, string>,
+  variableOf: ReadonlyMap<string, string>,
 ): Secrets {
   try {
     return parseSecrets(fromEnv, "environment");
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    const problems = error.problems.map((p) => ({ ...p, path: variableOf[p.path] ?? p.path }));
+    const problems = error.problems.map((p) => ({ ...p, path: variableOf.get(p.path) ?? p.path }));
     throw new ConfigError(problems, "fix or unset the variable above and run again");
   }
 }
@@ -134,10 +136,10 @@ export function pickTarget(
       "pass --target <name> or set ELM_INFRA_TARGET",
     );
   }
-  const target = cluster.targets[chosen];
+  const target = lookUp(cluster.targets, chosen);
   if (!target) {
     throw new UsageError(
-      `unknown target '${chosen}' in ${file}`,
+      `unknown target ${quote(chosen)} in ${file}`,
       `known targets: ${names.join(", ")}`,
     );
   }
@@ -159,5 +161,7 @@ export function hostnamesOf(
   config: Pick<LoadedConfig, "target" | "services">,
   service: string,
 ): string[] {
-  return config.target.domains[service] ?? config.services[service]?.hostnames ?? [];
+  return (
+    lookUp(config.target.domains, service) ?? lookUp(config.services, service)?.hostnames ?? []
+  );
 }

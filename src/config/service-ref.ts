@@ -1,4 +1,5 @@
 import { UsageError } from "../errors.js";
+import { quote } from "../output/quote.js";
 
 export interface ServiceRef {
   service: string;
@@ -13,10 +14,6 @@ const imageTag = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 export function isImageTag(version: string): boolean {
   return imageTag.test(version) && version !== "latest";
-}
-
-function describeBad(text: string): string {
-  return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
 }
 
 /**
@@ -38,20 +35,20 @@ export function parseServiceRef(
   const version = at === -1 ? undefined : arg.slice(at + 1);
   if (!knownServices.includes(service)) {
     throw new UsageError(
-      `unknown service ${describeBad(service)}`,
+      `unknown service ${quote(service)}`,
       `known services: ${knownServices.join(", ")}; type for example: ${example}`,
     );
   }
   if (version === undefined) {
     if (options.versionOptional) return { service, version: undefined };
     throw new UsageError(
-      `missing version in ${describeBad(arg)}`,
+      `missing version in ${quote(arg)}`,
       `type ${service}@<version>, for example ${service}@1.4.2`,
     );
   }
   if (!isImageTag(version)) {
     throw new UsageError(
-      `invalid version ${describeBad(version)}: a version is an image tag (letters, digits, '.', '_', '-'; at most 128; not 'latest')`,
+      `invalid version ${quote(version)}: a version is an image tag (letters, digits, '.', '_', '-'; at most 128; not 'latest')`,
       `type for example: ${service}@1.4.2`,
     );
   }

@@ -1,11 +1,13 @@
 import type { Dispatcher } from "undici";
-import { OperationError } from "../errors.js";
-import { HttpError, httpJson, type HttpCall } from "../http.js";
+import { HttpError, JsonApi, PermissionDeniedError, type HttpCall } from "../http.js";
+import { consulPermissionFor } from "./permissions.js";
 
 export interface ConsulClientOptions {
   address: string;
+  /** How messages name the address (a tunnel's local port means nothing to the user). */
+  where?: string;
   token?: string;
-  timeoutMs?: number;
+  deadlineMs?: number;
   dispatcher?: Dispatcher;
 }
 
@@ -36,27 +38,33 @@ export interface ServiceHealth {
 
 /** Typed client of the Consul HTTP API: KV, sessions, health, catalog, raft. */
 export class ConsulClient {
-  constructor(private readonly options: ConsulClientOptions) {}
+  private readonly api: JsonApi;
+  constructor(options: ConsulClientOptions) {
+    this.api = new JsonApi({
+      name: "Consul",
+      address: options.address,
+      ...(options.where ? { where: options.where } : {}),
+      headers: options.token ? { "X-Consul-Token": options.token } : {},
+      ...(options.deadlineMs ? { deadlineMs: options.deadlineMs } : {}),
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    });
+  }
+
+  get address(): string {
+    return this.api.address;
+  }
 
   private async call<T>(call: HttpCall): Promise<{ data: T; index: number }> {
     try {
-      const res = await httpJson<T>(
-        this.options.address,
-        {
-          ...call,
-          timeoutMs: call.timeoutMs ?? this.options.timeoutMs ?? 10_000,
-          headers: this.options.token ? { "X-Consul-Token": this.options.token } : {},
-        },
-        {
-          name: "Consul",
-          ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
-        },
-      );
+      const res = await this.api.call<T>(call);
       return { data: res.data, index: Number(res.headers["x-consul-index"] ?? 0) };
     } catch (error) {
       if (error instanceof HttpError && error.status === 403) {
-        throw new OperationError(
-          `Consul refused ${call.method} ${call.path}: permission denied`,
+        throw new PermissionDeniedError(
+          "Consul",
+          error.call,
+          consulPermissionFor(call.method, call.path),
+          this.api.where,
           'the Consul token needs key_prefix "elm-infra/" write and session write; set ELM_INFRA_CONSUL_TOKEN',
         );
       }

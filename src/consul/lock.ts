@@ -38,29 +38,39 @@ export async function acquireLock(
 ): Promise<HeldLock> {
   const ttl = options.ttlSeconds ?? 15;
   const session = await consul.createSession(`elm-infra ${holder.command}`, ttl);
+  // Cleaning up after a refusal: a failure to destroy the session is said with the refusal.
+  const refuse = async (error: unknown): Promise<never> => {
+    const cleanup = await consul.destroySession(session).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    if (cleanup && error instanceof Error)
+      error.message += `\n(the lock's session ${session} could not be destroyed either: ${cleanup.message}; it expires within ${ttl * 2} s)`;
+    throw error;
+  };
   const acquired = await consul
     .acquireKey(key, session, JSON.stringify(holder))
-    .catch(async (error: unknown) => {
-      await consul.destroySession(session).catch(() => undefined);
-      throw error;
-    });
+    .catch((error: unknown) => refuse(error));
   if (!acquired) {
-    await consul.destroySession(session).catch(() => undefined);
-    const who = await describeLockHolder(consul, key);
-    throw new ConflictError(
-      `${key} is locked by ${who ?? "another run"}`,
-      `wait for it to finish; a lock whose holder died expires within ${ttl * 2}s`,
+    const who = await describeLockHolder(consul, key).catch((e: unknown) => refuse(e));
+    return refuse(
+      new ConflictError(
+        `${key} is locked by ${who ?? "another run"}`,
+        `wait for it to finish; a lock whose holder died expires within ${ttl * 2}s`,
+      ),
     );
   }
-  // Renew at a third of the TTL. A failed renewal means the lock is lost: say so on release.
-  let lost = false;
+  // Renew at a third of the TTL. A failed renewal means the lock may be lost: said on release.
+  let renewal: string | undefined;
   const timer = setInterval(
     () => {
       consul.renewSession(session).then(
         (alive) => {
-          if (!alive) lost = true;
+          if (!alive) renewal = "its session expired";
         },
-        () => undefined,
+        (e: Error) => {
+          renewal = `renewing it failed: ${e.message}`;
+        },
       );
     },
     Math.max(1000, (ttl * 1000) / 3),
@@ -73,11 +83,14 @@ export async function acquireLock(
       if (released) return;
       released = true;
       clearInterval(timer);
-      await consul.releaseKey(key, session).catch(() => undefined);
-      await consul.destroySession(session).catch(() => undefined);
-      if (lost)
+      const problems: string[] = [];
+      await consul.releaseKey(key, session).catch((e: Error) => problems.push(e.message));
+      await consul.destroySession(session).catch((e: Error) => problems.push(e.message));
+      if (renewal) problems.unshift(`the lock may have been lost while held (${renewal})`);
+      if (problems.length)
         throw new OperationError(
-          `the lock ${key} expired while held (Consul could not be reached to renew it)`,
+          `releasing the lock ${key} failed: ${problems.join("; ")}`,
+          `a lock whose holder is gone expires within ${ttl * 2} s; check it with: consul kv get ${key}`,
         );
     },
   };
@@ -88,7 +101,7 @@ export async function describeLockHolder(
   consul: ConsulClient,
   key: string,
 ): Promise<string | undefined> {
-  const current = await consul.readKey(key).catch(() => undefined);
+  const current = await consul.readKey(key);
   if (!current?.session) return undefined;
   const who = parseHolder(current.value);
   return who ? `${who.holder} (${who.command}) since ${who.since}` : "another run";

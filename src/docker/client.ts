@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import Docker from "dockerode";
 import { ElmInfraError, OperationError, UsageError } from "../errors.js";
-import { registerSecret } from "../output/redact.js";
+import { redact, registerSecret } from "../output/redact.js";
 import { packContext, planContext, type ContextSource } from "./context.js";
 import {
   builtImageId,
@@ -188,25 +188,22 @@ export class DockerClient {
   /** Pushes `<registry>/<repository>:<tag>`; returns the manifest digest the registry gave it. */
   async push(ref: string, auth: RegistryAuth, onLog?: (line: string) => void): Promise<string> {
     registerSecret(auth.password);
+    registerSecret(Buffer.from(JSON.stringify(auth)).toString("base64")); // the X-Registry-Auth header
     const { repository, tag } = splitReference(ref);
-    const secrets = [auth.password, Buffer.from(JSON.stringify(auth)).toString("base64")];
     let stream: NodeJS.ReadableStream;
     try {
       stream = (await this.docker
         .getImage(repository)
         .push({ tag, authconfig: { ...auth } })) as NodeJS.ReadableStream;
     } catch (error) {
-      throw scrub(this.failure(`push ${ref}`, error), secrets);
+      throw redactedFailure(this.failure(`push ${ref}`, error));
     }
     const { messages, error } = await readProgress(stream, (m) => {
       if (m.progress) return; // byte counters: too many lines, no information
-      for (const line of messageLines(m)) onLog?.(scrubText(line, secrets));
+      for (const line of messageLines(m)) onLog?.(redact(line));
     });
     if (error !== undefined) {
-      throw new OperationError(
-        scrubText(`pushing ${ref} failed: ${error}`, secrets),
-        pushHint(error),
-      );
+      throw new OperationError(redact(`pushing ${ref} failed: ${error}`), pushHint(error));
     }
     const digest = pushedDigest(messages);
     if (!digest)
@@ -328,16 +325,7 @@ function pushHint(error: string): string {
   return "check that the registry is reachable, then push again";
 }
 
-function scrubText(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret) out = out.split(secret).join("[redacted]");
-  return out;
-}
-
-function scrub(error: OperationError, secrets: readonly string[]): OperationError {
+function redactedFailure(error: ElmInfraError): OperationError {
   // The cause (dockerode's error) may carry the request; drop it rather than risk the password.
-  return new OperationError(
-    scrubText(error.message, secrets),
-    error.hint && scrubText(error.hint, secrets),
-  );
+  return new OperationError(redact(error.message), error.hint && redact(error.hint));
 }

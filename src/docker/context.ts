@@ -3,7 +3,7 @@ import { join, posix, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import tar from "tar-fs";
 import { OperationError, UsageError } from "../errors.js";
-import { isIgnored, parseDockerignore, type IgnoreRule } from "./dockerignore.js";
+import { parseDockerignore, type IgnoreRules } from "./dockerignore.js";
 
 /** A folder that goes into the build context, at `prefix` (the root when absent). */
 export interface ContextSource {
@@ -29,14 +29,14 @@ export async function planContext(sources: readonly ContextSource[]): Promise<Co
   const first = sources[0];
   if (!first) throw new UsageError("a build context needs at least one folder");
   const ignoreText = await readFile(join(first.dir, ".dockerignore"), "utf8").catch(() => "");
-  const rules = parseDockerignore(ignoreText);
+  const isIgnored = parseDockerignore(ignoreText);
   const owner = new Map<string, string>();
   const plan: ContextPlan = { sources: [], files: [] };
   for (const source of sources) {
     const dir = resolve(source.dir);
     const prefix = source.prefix ? posix.normalize(source.prefix).replace(/^\/+|\/+$/g, "") : "";
     const entries = new Set<string>();
-    await walk(dir, "", prefix, rules, entries);
+    await walk(dir, "", prefix, isIgnored, entries);
     for (const rel of entries) {
       const path = prefix ? posix.join(prefix, rel) : rel;
       const stat = await lstat(join(dir, rel));
@@ -62,7 +62,7 @@ async function walk(
   dir: string,
   rel: string,
   prefix: string,
-  rules: IgnoreRule[],
+  isIgnored: IgnoreRules,
   out: Set<string>,
 ): Promise<boolean> {
   let names: string[];
@@ -79,12 +79,12 @@ async function walk(
     if (stat.isSocket() || stat.isFIFO()) continue;
     if (stat.isDirectory()) {
       // An excluded folder may hold a file that a `!` rule lets back in, so look inside it.
-      const inner = await walk(dir, childRel, prefix, rules, out);
-      if (inner || !isIgnored(contextPath, rules)) {
+      const inner = await walk(dir, childRel, prefix, isIgnored, out);
+      if (inner || !isIgnored(contextPath)) {
         out.add(childRel);
         any = true;
       }
-    } else if (alwaysSent.has(contextPath) || !isIgnored(contextPath, rules)) {
+    } else if (alwaysSent.has(contextPath) || !isIgnored(contextPath)) {
       out.add(childRel);
       any = true;
     }

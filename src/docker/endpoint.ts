@@ -1,3 +1,4 @@
+import { quote } from "../output/quote.js";
 import { UsageError } from "../errors.js";
 
 export interface SshAddress {
@@ -21,7 +22,7 @@ export function parseSshAddress(
   const port = match?.[3] === undefined ? defaults.port : Number(match[3]);
   if (!match || port < 1 || port > 65535) {
     throw new UsageError(
-      `invalid SSH host ${JSON.stringify(text)}`,
+      `invalid SSH host ${quote(text)}`,
       "write it as [user@]host[:port], e.g. root@172.17.0.5:22",
     );
   }

@@ -1,6 +1,7 @@
 import type { Dispatcher } from "undici";
 import { ConflictError, OperationError } from "../errors.js";
-import { HttpError, httpJson, type HttpCall } from "../http.js";
+import { HttpError, JsonApi, PermissionDeniedError, type HttpCall } from "../http.js";
+import { nomadPermissionFor } from "./permissions.js";
 import type {
   AllocationStub,
   Deployment,
@@ -13,9 +14,11 @@ import type {
 
 export interface NomadClientOptions {
   address: string;
+  /** How messages name the address (a tunnel's local port means nothing to the user). */
+  where?: string;
   token?: string;
-  /** Per-call timeout for ordinary calls; blocking queries add their wait to it. */
-  timeoutMs?: number;
+  /** Deadline of a call that should answer at once; blocking queries add their wait to it. */
+  deadlineMs?: number;
   dispatcher?: Dispatcher;
   /** Called once per HTTP request: lets a benchmark count the calls. */
   onRequest?: (method: string, path: string) => void;
@@ -35,7 +38,17 @@ export interface Indexed<T> {
 
 /** Typed client of the Nomad HTTP API. The ACL token travels as a header, never in the URL. */
 export class NomadClient {
-  constructor(private readonly options: NomadClientOptions) {}
+  private readonly api: JsonApi;
+  constructor(private readonly options: NomadClientOptions) {
+    this.api = new JsonApi({
+      name: "Nomad",
+      address: options.address,
+      ...(options.where ? { where: options.where } : {}),
+      headers: options.token ? { "X-Nomad-Token": options.token } : {},
+      ...(options.deadlineMs ? { deadlineMs: options.deadlineMs } : {}),
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    });
+  }
 
   get address(): string {
     return this.options.address;
@@ -43,31 +56,24 @@ export class NomadClient {
 
   private async call<T>(call: HttpCall, blocking?: Blocking): Promise<Indexed<T>> {
     const query = { ...call.query };
-    let timeoutMs = call.timeoutMs ?? this.options.timeoutMs ?? 15_000;
+    let waitSeconds: number | undefined;
     if (blocking?.index !== undefined) {
+      waitSeconds = blocking.waitSeconds ?? 30;
       query.index = blocking.index;
-      query.wait = `${blocking.waitSeconds ?? 30}s`;
-      timeoutMs += (blocking.waitSeconds ?? 30) * 1000 + 5000;
+      query.wait = `${waitSeconds}s`;
     }
     this.options.onRequest?.(call.method, call.path);
+    const signal = blocking?.signal ?? call.signal;
     try {
-      const res = await httpJson<T>(
-        this.options.address,
-        {
-          ...call,
-          query,
-          timeoutMs,
-          signal: blocking?.signal ?? call.signal,
-          headers: this.options.token ? { "X-Nomad-Token": this.options.token } : {},
-        },
-        {
-          name: "Nomad",
-          ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
-        },
-      );
+      const res = await this.api.call<T>({
+        ...call,
+        query,
+        ...(waitSeconds !== undefined ? { waitSeconds } : {}),
+        ...(signal ? { signal } : {}),
+      });
       return { data: res.data, index: Number(res.headers["x-nomad-index"] ?? 0) };
     } catch (error) {
-      throw explainNomadError(error);
+      throw explainNomadError(error, this.api.where);
     }
   }
 
@@ -116,13 +122,20 @@ export class NomadClient {
       })
     ).data;
   }
-  async jobVersions(id: string): Promise<NomadJob[]> {
-    return (
-      await this.call<{ Versions: NomadJob[] }>({
-        method: "GET",
-        path: `/v1/job/${encodeURIComponent(id)}/versions`,
-      })
-    ).data.Versions;
+  /** Every version Nomad still keeps; none when the job does not exist. */
+  async jobVersions(id: string, options: { signal?: AbortSignal } = {}): Promise<NomadJob[]> {
+    try {
+      return (
+        await this.call<{ Versions: NomadJob[] }>({
+          method: "GET",
+          path: `/v1/job/${encodeURIComponent(id)}/versions`,
+          ...(options.signal ? { signal: options.signal } : {}),
+        })
+      ).data.Versions;
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 404) return [];
+      throw error;
+    }
   }
   async revertJob(
     id: string,
@@ -205,16 +218,12 @@ export class NomadClient {
     type: "stdout" | "stderr",
     bytes = 2048,
   ): Promise<string> {
-    try {
-      const res = await this.call<string>({
-        method: "GET",
-        path: `/v1/client/fs/logs/${allocId}`,
-        query: { task, type, origin: "end", offset: bytes, plain: true },
-      });
-      return typeof res.data === "string" ? res.data : JSON.stringify(res.data);
-    } catch {
-      return "";
-    }
+    const res = await this.call<string>({
+      method: "GET",
+      path: `/v1/client/fs/logs/${allocId}`,
+      query: { task, type, origin: "end", offset: bytes, plain: true },
+    });
+    return typeof res.data === "string" ? res.data : JSON.stringify(res.data);
   }
   async evaluation(id: string): Promise<{
     ID: string;
@@ -339,13 +348,17 @@ export class NomadClient {
 }
 
 /** Turns Nomad's HTTP errors into what the user can do about them. */
-export function explainNomadError(error: unknown): unknown {
+export function explainNomadError(error: unknown, where: string): unknown {
   if (!(error instanceof HttpError)) return error;
   const body = error.body.trim();
   if (error.status === 403) {
-    return new OperationError(
-      `Nomad refused ${error.call.method} ${error.call.path}: permission denied`,
-      `the Nomad token needs ${neededPermission(error.call.method, error.call.path)}; set ELM_INFRA_NOMAD_TOKEN or nomadToken in secrets/<target>.yaml`,
+    const permission = nomadPermissionFor(error.call.method, error.call.path);
+    return new PermissionDeniedError(
+      "Nomad",
+      error.call,
+      permission,
+      where,
+      `the Nomad token needs ${permission}; set ELM_INFRA_NOMAD_TOKEN or nomadToken in secrets/<target>.yaml`,
     );
   }
   if (/conflicting job modify index|job modify index/i.test(body) && /enforc/i.test(body)) {
@@ -354,20 +367,17 @@ export function explainNomadError(error: unknown): unknown {
       "someone changed the job meanwhile: run the command again to plan against the new version",
     );
   }
+  if (/enforcing version/i.test(body)) {
+    return new ConflictError(
+      `the job changed since its versions were read (${body})`,
+      "someone changed the job meanwhile: run the command again",
+    );
+  }
   if (error.status === 400 || error.status === 500) {
     return new OperationError(
       `Nomad ${error.call.method} ${error.call.path} failed: ${body.slice(0, 500)}`,
+      "that is Nomad's own reason; `elm-infra status` shows what runs now",
     );
   }
   return error;
-}
-
-function neededPermission(method: string, path: string): string {
-  if (path.startsWith("/v1/operator")) return method === "GET" ? "operator:read" : "operator:write";
-  if (path.startsWith("/v1/node")) return method === "GET" ? "node:read" : "node:write";
-  if (path.startsWith("/v1/acl")) return "a management token";
-  if (path === "/v1/jobs/parse") return "namespace capability parse-job";
-  if (path.endsWith("/plan")) return "namespace capability submit-job";
-  if (path.startsWith("/v1/client/fs")) return "namespace capability read-logs";
-  return method === "GET" ? "namespace capability read-job" : "namespace capability submit-job";
 }

@@ -6,7 +6,53 @@ export type Verdict =
   | { kind: "canaries-healthy" }
   | { kind: "successful" }
   | { kind: "unhealthy"; reason: string }
-  | { kind: "failed"; reason: string };
+  | { kind: "failed"; reason: string }
+  /** Our deadline passed while Nomad still called it running: not Nomad's verdict, ours. */
+  | { kind: "timed-out"; reason: string };
+
+/** Statuses of a deployment that Nomad has not finished (one may wait forever for a promotion). */
+const activeStatuses = new Set([
+  "running",
+  "pending",
+  "paused",
+  "initializing",
+  "blocked",
+  "unblocking",
+]);
+
+/** Pure: is this deployment still under way (so another rollout must not start over it)? */
+export function isDeploymentActive(d: Pick<Deployment, "Status"> | null | undefined): boolean {
+  return !!d && activeStatuses.has(d.Status);
+}
+
+/** What a watch does next: stop with a verdict, or ask Nomad again. */
+export type WatchStep = { stop: true; verdict: Verdict } | { stop: false };
+
+/**
+ * Pure: after seeing `d` at `now`, does the watch stop? A failure or a wanted verdict stops it;
+ * otherwise, once the deadline has passed, the watch timed out (distinct from Nomad failing it).
+ */
+export function judgeWatch(
+  d: Deployment,
+  watch: { until: Array<Verdict["kind"]>; now: number; deadline: number; deadlineMs: number },
+): WatchStep {
+  const verdict = assessDeployment(d);
+  if (
+    verdict.kind === "failed" ||
+    verdict.kind === "unhealthy" ||
+    watch.until.includes(verdict.kind)
+  )
+    return { stop: true, verdict };
+  if (watch.now < watch.deadline) return { stop: false };
+  const progress = describeProgress(d);
+  return {
+    stop: true,
+    verdict: {
+      kind: "timed-out",
+      reason: `deployment ${d.ID.slice(0, 8)} is still ${d.Status} after ${Math.round(watch.deadlineMs / 1000)} s (the job's progress_deadline plus a margin)${progress ? `: ${progress}` : ""}`,
+    },
+  };
+}
 
 export function assessDeployment(d: Deployment): Verdict {
   if (d.Status === "successful") return { kind: "successful" };

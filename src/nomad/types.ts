@@ -131,7 +131,11 @@ export interface NomadNode {
   Address?: string;
   NodePool?: string;
   Version?: string;
-  Drivers?: Record<string, { Detected: boolean; Healthy: boolean; HealthDescription: string }>;
+  /** Each task driver's fingerprint: a job can be placed once its driver is healthy. */
+  Drivers?: Record<
+    string,
+    { Healthy?: boolean; Detected?: boolean; HealthDescription?: string } | undefined
+  >;
 }
 
 /** A Nomad variable: a secret map of strings only jobs allowed to read it (and ACLs) can see. */

@@ -1,19 +1,20 @@
-import { InterruptedError, OperationError } from "../errors.js";
+import { abortReason, OperationError } from "../errors.js";
 import type { NomadClient } from "./client.js";
-import { assessDeployment, describeProgress, type Verdict } from "./deployment.js";
+import { describeProgress, judgeWatch, type Verdict } from "./deployment.js";
 import type { Deployment } from "./types.js";
 
 export interface WatchOptions {
   deadlineMs: number;
   signal: AbortSignal;
   onProgress?: (line: string) => void;
-  /** Return when one of these verdicts is reached; "failed" and "unhealthy" always return. */
+  /** Return when one of these verdicts is reached; "failed", "unhealthy" and "timed-out" always return. */
   until: Array<Verdict["kind"]>;
 }
 
 /**
  * Follows a deployment with blocking queries (never a tight poll) until a wanted verdict, a
- * failure, or the deadline. Returns the verdict and the deployment as last seen.
+ * failure, or the deadline (the verdict "timed-out"). Returns the verdict and the deployment as
+ * last seen.
  */
 export async function watchDeployment(
   nomad: NomadClient,
@@ -23,10 +24,10 @@ export async function watchDeployment(
   const deadline = Date.now() + options.deadlineMs;
   let index = 0;
   let lastLine = "";
+  // Bounded: each round waits up to 30 s or returns because the deployment changed.
   for (let round = 0; round < 10_000; round++) {
-    if (options.signal.aborted) throw new InterruptedError();
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) break;
+    if (options.signal.aborted) throw abortReason(options.signal);
+    const remaining = Math.max(0, deadline - Date.now());
     const { data: deployment, index: next } = await nomad.deployment(deploymentId, {
       index,
       waitSeconds: Math.max(1, Math.min(30, Math.ceil(remaining / 1000))),
@@ -36,23 +37,10 @@ export async function watchDeployment(
     const line = describeProgress(deployment);
     if (line !== lastLine) options.onProgress?.(line);
     lastLine = line;
-    const verdict = assessDeployment(deployment);
-    if (
-      verdict.kind === "failed" ||
-      verdict.kind === "unhealthy" ||
-      options.until.includes(verdict.kind)
-    ) {
-      return { verdict, deployment };
-    }
+    const judged = judgeWatch(deployment, { ...options, now: Date.now(), deadline });
+    if (judged.stop) return { verdict: judged.verdict, deployment };
   }
-  const { data } = await nomad.deployment(deploymentId);
-  return {
-    verdict: {
-      kind: "failed",
-      reason: `no result within ${Math.round(options.deadlineMs / 1000)}s (the job's progress_deadline plus a margin)`,
-    },
-    deployment: data,
-  };
+  throw new OperationError(`watching deployment ${deploymentId.slice(0, 8)} took too many rounds`);
 }
 
 /** Waits for the deployment of `jobVersion` (or later) of a job to appear. */
@@ -65,7 +53,7 @@ export async function waitForDeploymentOf(
   const deadline = Date.now() + options.timeoutMs;
   let index = 0;
   for (let round = 0; round < 1000 && Date.now() < deadline; round++) {
-    if (options.signal.aborted) throw new InterruptedError();
+    if (options.signal.aborted) throw abortReason(options.signal);
     const { data, index: next } = await nomad.latestDeployment(jobId, {
       index,
       waitSeconds: Math.max(1, Math.min(10, Math.ceil((deadline - Date.now()) / 1000))),

@@ -1,25 +1,42 @@
 /**
- * Every secret value loaded is registered here, and every line that leaves the process through
- * the output stream passes through `redact`. Short values are skipped: they would mask ordinary
- * words and no real token is that short.
+ * The one place secrets are masked. Every secret value elm-infra learns (the secrets file, the
+ * environment, a registry password, a Terraform variable) is registered here, and everything
+ * that leaves the process (output lines, step logs, Terraform events, error messages) passes
+ * through `redact`. Short values are skipped: they would mask ordinary words and no real token
+ * is that short.
  */
 const secrets = new Set<string>();
+let longestFirst: string[] = [];
 
 export function registerSecret(value: string): void {
   if (value.length < 6) return;
   secrets.add(value);
   // JSON lines carry the escaped form: a secret with a quote or backslash would slip through.
   secrets.add(JSON.stringify(value).slice(1, -1));
+  // Longest first, so a secret that contains another is not left half-masked.
+  longestFirst = [...secrets].sort((a, b) => b.length - a.length);
 }
 
 export function redact(text: string): string {
   let out = text;
-  // Longest first, so a secret that contains another is not left half-masked.
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length))
-    out = out.split(secret).join("[redacted]");
+  for (const secret of longestFirst) out = out.split(secret).join("[redacted]");
   return out;
+}
+
+/** Every string inside a value (an event, a parsed diagnostic), redacted; the shape is kept. */
+export function redactDeep<T>(value: T): T {
+  if (longestFirst.length === 0) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string") return redact(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, inner]) => [k, walk(inner)]));
+    return v;
+  };
+  return walk(value) as T;
 }
 
 export function forgetSecrets(): void {
   secrets.clear();
+  longestFirst = [];
 }

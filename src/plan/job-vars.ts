@@ -1,6 +1,10 @@
 import type { LoadedConfig } from "../config/load.js";
 import { hostnamesOf } from "../config/load.js";
+import { lookUp } from "../config/lookup.js";
+import { UsageError } from "../errors.js";
+import { quote } from "../output/quote.js";
 import type { ServiceRef } from "../config/service-ref.js";
+import { canaryHeader } from "../traefik/canary.js";
 
 /** Timings of a service job's update; the deploy watcher derives its deadlines from these. */
 export interface UpdateTimings {
@@ -14,9 +18,6 @@ export const defaultUpdate: UpdateTimings = {
   healthyDeadline: "2m",
   progressDeadline: "5m",
 };
-
-/** The header that routes a request to the canary through Traefik before promotion. */
-export const canaryHeader = "X-Elm-Canary";
 
 /** Consul service names become DNS labels: no dots. */
 export function consulServiceName(service: string): string {
@@ -81,8 +82,8 @@ export function serviceJobVars(
   ref: ServiceRef,
   overrides: { update?: Partial<UpdateTimings> } = {},
 ): ServiceJobVars {
-  const service = config.services[ref.service];
-  if (!service) throw new Error(`unknown service ${ref.service}`);
+  const service = lookUp(config.services, ref.service);
+  if (!service) throw new UsageError(`unknown service ${quote(ref.service)}`);
   const { tags, canaryTags } = traefikTags(ref.service, hostnamesOf(config, ref.service));
   return {
     job: { id: ref.service, datacenters: ["dc1"] },

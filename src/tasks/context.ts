@@ -2,7 +2,7 @@ import { createInterface } from "node:readline/promises";
 import { loadConfig, readClusterFile, type LoadedConfig } from "../config/load.js";
 import type { Cluster } from "../config/schema.js";
 import { resolve } from "node:path";
-import { ElmInfraError, UsageError } from "../errors.js";
+import { abortReason, ElmInfraError, UsageError } from "../errors.js";
 import type { Output } from "../output/output.js";
 
 export interface GlobalOptions {
@@ -56,9 +56,14 @@ export function createContext(
       }
       const rl = createInterface({ input: process.stdin, output: process.stderr });
       try {
-        const answer = await rl.question(`This will ${change}. Go ahead? [y/N] `, { signal });
+        const answer = await rl
+          .question(`This will ${change}. Go ahead? [y/N] `, { signal })
+          .catch((error: unknown) => {
+            if (signal.aborted) throw abortReason(signal);
+            throw error;
+          });
         if (!/^y(es)?$/i.test(answer.trim()))
-          throw new CancelledError("cancelled: nothing was changed");
+          throw new CancelledError("cancelled: nothing was changed", "run it again to go ahead");
       } finally {
         rl.close();
       }

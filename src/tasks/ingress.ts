@@ -29,7 +29,7 @@ import {
   traefikImage,
   type IngressWorker,
 } from "../plan/job-vars.js";
-import { renderIngressJob } from "../nomad/job.js";
+import { renderIngressJob } from "../plan/jobs.js";
 import { checkHostKey, type HostKeyPolicy } from "../ssh/index.js";
 import { TraefikClient } from "../traefik/client.js";
 import { connectToHost, remoteApiPorts, tunnelUrl } from "../cluster/connect.js";
@@ -125,7 +125,7 @@ export async function proveWorkerTraefik(
     const ping = new TraefikClient({
       api: "http://127.0.0.1:1",
       entrypoint: await tunnelUrl(ssh, remoteApiPorts.traefikPing),
-      timeoutMs: 3000,
+      deadlineMs: 3000,
     });
     const pinged = await ping.probe("ping", "/ping").catch((e: Error) => e);
     if (pinged instanceof Error) return { ok: false, detail: pinged.message, routers: 0 };
@@ -134,7 +134,7 @@ export async function proveWorkerTraefik(
     const traefik = new TraefikClient({
       api: await tunnelUrl(ssh, remoteApiPorts.traefikApi),
       entrypoint: await tunnelUrl(ssh, remoteApiPorts.entrypoint),
-      timeoutMs: 5000,
+      deadlineMs: 5000,
     });
     const routers = (await traefik.routers()).filter(
       (r) => r.provider === "consulcatalog" && !/Header\(/.test(r.rule),

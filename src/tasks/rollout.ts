@@ -2,17 +2,35 @@ import type { LoadedConfig } from "../config/load.js";
 import { hostnamesOf } from "../config/load.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import type { ClusterApis } from "../cluster/connect.js";
-import { OperationError } from "../errors.js";
-import { explainAllocation, deploymentDeadlineMs, type Verdict } from "../nomad/deployment.js";
+import {
+  acquireLock,
+  deployLockKey,
+  describeLockHolder,
+  lockHolder,
+  type HeldLock,
+} from "../consul/lock.js";
+import { ConflictError, ElmInfraError, InterruptedError, OperationError } from "../errors.js";
+import {
+  explainAllocation,
+  deploymentDeadlineMs,
+  isDeploymentActive,
+  type Verdict,
+} from "../nomad/deployment.js";
 import type { Deployment, NomadJob } from "../nomad/types.js";
 import { requireDeployment, waitForDeploymentOf, watchDeployment } from "../nomad/watch.js";
+import type { Output } from "../output/output.js";
 import { consulServiceName } from "../plan/job-vars.js";
 import { verifyCanaryRoute, verifyHostnamesServe } from "../traefik/verify.js";
-import type { Step } from "./runner.js";
+import { runSteps, type RunOptions, type Step } from "./runner.js";
 
-/** What a rollout (deploy or rollback) knows as it goes. */
+/**
+ * One rollout, shared by deploy, rollback and the revert after a failure: watch the deployment
+ * until a verdict, prove the canary through Traefik, promote, wait until every allocation is
+ * healthy, prove every hostname serves the version. Each is a step factory over RolloutState.
+ */
 export interface RolloutState {
   config: LoadedConfig;
+  /** The service and the version this rollout brings. */
   ref: ServiceRef;
   apis: ClusterApis;
   /** The job as submitted; its update block gives the deadlines. */
@@ -21,6 +39,10 @@ export interface RolloutState {
   jobVersion?: number;
   deployment?: Deployment;
   hadCanary?: boolean;
+  /** Nomad made no deployment for this job version (a revert in place): nothing to watch. */
+  noDeployment?: boolean;
+  /** The cluster-wide deploy lock, while held. */
+  lock?: HeldLock;
 }
 
 function route(state: RolloutState) {
@@ -37,98 +59,203 @@ function deadline(state: RolloutState): number {
   return state.job ? deploymentDeadlineMs(state.job) : 10 * 60_000;
 }
 
+/** A verdict that ends the rollout, as an error with the failed allocations' events and logs. */
 async function failWith(
   state: RolloutState,
-  verdict: Verdict & { reason: string },
+  verdict: Exclude<Verdict, { kind: "progressing" | "canaries-healthy" | "successful" }>,
 ): Promise<never> {
   const details = await inspectFailure(state);
+  const what = `${state.ref.service}@${state.ref.version}`;
+  const head =
+    verdict.kind === "timed-out"
+      ? `${what} did not finish in time: ${verdict.reason}`
+      : `${what} did not become healthy: ${verdict.reason}`;
   throw new OperationError(
-    `${state.ref.service}@${state.ref.version} did not become healthy: ${verdict.reason}${details.length ? `\n${details.map((d) => `  ${d}`).join("\n")}` : ""}`,
+    `${head}${details.length ? `\n${details.map((d) => `  ${d}`).join("\n")}` : ""}`,
+    verdict.kind === "timed-out"
+      ? `the job's update.progressDeadline bounds the wait; see what Nomad is waiting for: nomad deployment status ${state.deployment?.ID ?? "<id>"}`
+      : "the task events and logs above say why; more with: nomad alloc status <id>",
   );
+}
+
+function isFailure(
+  verdict: Verdict,
+): verdict is Exclude<Verdict, { kind: "progressing" | "canaries-healthy" | "successful" }> {
+  return verdict.kind === "failed" || verdict.kind === "unhealthy" || verdict.kind === "timed-out";
+}
+
+// ------------------------------------------------------------------------------------------
+// Before the rollout: the lock, and nothing else under way
+
+/** Takes the cluster-wide deploy lock for `command` (refused, exit 3, while someone holds it). */
+export function takeDeployLockStep(command: string): Step<RolloutState> {
+  return {
+    title: "Take the cluster-wide deploy lock",
+    run: async (state) =>
+      void (state.lock = await acquireLock(state.apis.consul, deployLockKey, lockHolder(command))),
+  };
+}
+
+/**
+ * Another deploy holding the lock, or a deployment still in progress (someone else's, or one
+ * whose deployer died), would make a plan meaningless: refuse, naming the lock holder. The lock
+ * is checked first: between another deploy's register and Nomad creating its deployment, the
+ * plan alone would wrongly say "already deployed".
+ */
+export async function refuseIfDeploying(apis: ClusterApis, service: string): Promise<void> {
+  const holder = await describeLockHolder(apis.consul, deployLockKey);
+  if (holder) {
+    throw new ConflictError(
+      `another deploy is under way: ${deployLockKey} is locked by ${holder}`,
+      "wait for it to finish, then run again",
+    );
+  }
+  await refuseIfDeploymentActive(apis, service);
+}
+
+/** Refuses while the service's latest deployment is still under way (exit 3). */
+export async function refuseIfDeploymentActive(apis: ClusterApis, service: string): Promise<void> {
+  const { data: latest } = await apis.nomad.latestDeployment(service);
+  if (!latest || !isDeploymentActive(latest)) return;
+  // An unpromoted canary never reaches its progress deadline: such a deployment waits forever.
+  throw new ConflictError(
+    `a deployment of ${service} is in progress (deployment ${latest.ID.slice(0, 8)}, job version ${latest.JobVersion}: ${latest.StatusDescription || latest.Status})`,
+    `wait for it to finish; if nobody is deploying any more, end it (Nomad reverts): nomad deployment fail ${latest.ID}`,
+  );
+}
+
+// ------------------------------------------------------------------------------------------
+// The rollout's steps
+
+/** Finds the deployment of the submitted job version and watches it to a healthy canary. */
+export function waitForCanaryStep(
+  title: string,
+  options: { deploymentOptional?: boolean } = {},
+): Step<RolloutState> {
+  return {
+    title,
+    async run(state, step) {
+      const found = await waitForDeploymentOf(
+        state.apis.nomad,
+        state.ref.service,
+        state.jobVersion!,
+        { timeoutMs: 60_000, signal: step.signal },
+      );
+      if (!found && options.deploymentOptional) {
+        state.noDeployment = true;
+        step.log(`job version ${state.jobVersion} made no deployment (Nomad updated in place)`);
+        return;
+      }
+      const deployment = requireDeployment(
+        found,
+        `${state.ref.service} version ${state.jobVersion}`,
+      );
+      // Known from now on: a failure or Ctrl-C while watching must fail this deployment.
+      state.deployment = deployment;
+      step.setTitle(`${title} — deployment ${deployment.ID.slice(0, 8)}`);
+      const { verdict, deployment: seen } = await watchDeployment(state.apis.nomad, deployment.ID, {
+        deadlineMs: deadline(state),
+        signal: step.signal,
+        onProgress: (line) => step.log(line),
+        until: ["canaries-healthy", "successful"],
+      });
+      state.deployment = seen;
+      state.hadCanary = verdict.kind === "canaries-healthy";
+      if (isFailure(verdict)) await failWith(state, verdict);
+    },
+  };
+}
+
+/** Proves the canary answers the new version through Traefik, before anyone promotes it. */
+export function proveCanaryStep(title: string): Step<RolloutState> {
+  return {
+    title,
+    skip: (state) => (state.hadCanary ? false : "no canary: nothing to prove before promotion"),
+    async run(state, step) {
+      const r = route(state);
+      await verifyCanaryRoute(
+        state.apis.traefik,
+        { ...r, hostname: r.hostnames[0]! },
+        { timeoutMs: 60_000, signal: step.signal, onProgress: (l) => step.log(l) },
+      );
+    },
+  };
+}
+
+export function promoteStep(title: string): Step<RolloutState> {
+  return {
+    title,
+    skip: (state) => (state.hadCanary ? false : "no canary to promote"),
+    async run(state) {
+      await state.apis.nomad.promoteDeployment(state.deployment!.ID);
+    },
+  };
+}
+
+/** Watches the deployment until Nomad calls it successful. */
+export function waitForHealthyStep(title: string): Step<RolloutState> {
+  return {
+    title,
+    skip: (state) => (state.noDeployment ? "no deployment to follow" : false),
+    async run(state, step) {
+      const { verdict, deployment } = await watchDeployment(
+        state.apis.nomad,
+        state.deployment!.ID,
+        {
+          deadlineMs: deadline(state),
+          signal: step.signal,
+          onProgress: (line) => step.log(line),
+          until: ["successful"],
+        },
+      );
+      state.deployment = deployment;
+      if (isFailure(verdict)) await failWith(state, verdict);
+      if (verdict.kind !== "successful")
+        throw new OperationError(
+          `deployment ${deployment.ID.slice(0, 8)} ended as ${verdict.kind}`,
+        );
+    },
+  };
+}
+
+/** Proves every hostname serves the rollout's version through Traefik. */
+export function proveHostnamesStep(title: string): Step<RolloutState> {
+  return {
+    title,
+    async run(state, step) {
+      await verifyHostnamesServe(state.apis.traefik, route(state), {
+        timeoutMs: 90_000,
+        signal: step.signal,
+        onProgress: (l) => step.log(l),
+      });
+    },
+  };
 }
 
 /** The steps after a job is submitted: canary, Traefik proof, promotion, all hostnames. */
 export function rolloutSteps(): Step<RolloutState>[] {
   return [
-    {
-      title: "Wait for the new allocations (canary first)",
-      async run(state, step) {
-        const found = await waitForDeploymentOf(
-          state.apis.nomad,
-          state.ref.service,
-          state.jobVersion!,
-          { timeoutMs: 60_000, signal: step.signal },
-        );
-        const deployment = requireDeployment(
-          found,
-          `${state.ref.service} version ${state.jobVersion}`,
-        );
-        // Known from now on: a failure or Ctrl-C while watching must fail this deployment.
-        state.deployment = deployment;
-        step.setTitle(`Wait for deployment ${deployment.ID.slice(0, 8)} (canary first)`);
-        const { verdict, deployment: seen } = await watchDeployment(
-          state.apis.nomad,
-          deployment.ID,
-          {
-            deadlineMs: deadline(state),
-            signal: step.signal,
-            onProgress: (line) => step.log(line),
-            until: ["canaries-healthy", "successful"],
-          },
-        );
-        state.deployment = seen;
-        state.hadCanary = verdict.kind === "canaries-healthy";
-        if (verdict.kind === "failed" || verdict.kind === "unhealthy")
-          await failWith(state, verdict);
-      },
-    },
-    {
-      title: "Prove the canary through Traefik",
-      skip: (state) => (state.hadCanary ? false : "no canary: first version of the job"),
-      async run(state, step) {
-        const r = route(state);
-        await verifyCanaryRoute(
-          state.apis.traefik,
-          { ...r, hostname: r.hostnames[0]! },
-          { timeoutMs: 60_000, signal: step.signal, onProgress: (l) => step.log(l) },
-        );
-      },
-    },
-    {
-      title: "Promote the canary",
-      skip: (state) => (state.hadCanary ? false : "no canary to promote"),
-      async run(state) {
-        await state.apis.nomad.promoteDeployment(state.deployment!.ID);
-      },
-    },
-    {
-      title: "Wait for every allocation to be healthy",
-      async run(state, step) {
-        const { verdict, deployment } = await watchDeployment(
-          state.apis.nomad,
-          state.deployment!.ID,
-          {
-            deadlineMs: deadline(state),
-            signal: step.signal,
-            onProgress: (line) => step.log(line),
-            until: ["successful"],
-          },
-        );
-        state.deployment = deployment;
-        if (verdict.kind !== "successful")
-          await failWith(state, verdict as Verdict & { reason: string });
-      },
-    },
-    {
-      title: "Prove every hostname serves the new version through Traefik",
-      async run(state, step) {
-        await verifyHostnamesServe(state.apis.traefik, route(state), {
-          timeoutMs: 90_000,
-          signal: step.signal,
-          onProgress: (l) => step.log(l),
-        });
-      },
-    },
+    waitForCanaryStep("Wait for the new allocations (canary first)"),
+    proveCanaryStep("Prove the canary through Traefik"),
+    promoteStep("Promote the canary"),
+    waitForHealthyStep("Wait for every allocation to be healthy"),
+    proveHostnamesStep("Prove every hostname serves the new version through Traefik"),
+  ];
+}
+
+/**
+ * Nomad's revert to `version` is a rollout like any other, of the job version after the failed
+ * one: the same steps, which may find no deployment when Nomad reverts in place.
+ */
+export function revertRolloutSteps(version: string): Step<RolloutState>[] {
+  return [
+    waitForCanaryStep(`Wait for the revert to ${version} (canary first)`, {
+      deploymentOptional: true,
+    }),
+    proveCanaryStep(`Prove ${version}'s canary through Traefik`),
+    promoteStep(`Promote ${version}'s canary`),
+    waitForHealthyStep(`Wait for every allocation of ${version} to be healthy`),
+    proveHostnamesStep(`Prove ${version} still serves through Traefik`),
   ];
 }
 
@@ -136,111 +263,147 @@ export function rolloutSteps(): Step<RolloutState>[] {
 export async function inspectFailure(state: RolloutState): Promise<string[]> {
   if (!state.deployment) return [];
   const lines: string[] = [];
-  const allocs = await state.apis.nomad.deploymentAllocations(state.deployment.ID).catch(() => []);
-  for (const stub of allocs) {
-    const alloc = await state.apis.nomad.allocation(stub.ID).catch(() => stub);
-    const unhealthy = alloc.DeploymentStatus?.Healthy === false || alloc.ClientStatus === "failed";
-    if (!unhealthy) continue;
-    lines.push(...explainAllocation(alloc));
-    for (const task of Object.keys(alloc.TaskStates ?? {})) {
-      const tail = (await state.apis.nomad.allocationLogTail(alloc.ID, task, "stderr"))
-        .trim()
-        .split("\n")
-        .slice(-5);
-      if (tail.length && tail[0])
-        lines.push(...tail.map((l) => `${alloc.ID.slice(0, 8)} ${task} stderr: ${l}`));
+  const nomad = state.apis.nomad;
+  try {
+    for (const stub of await nomad.deploymentAllocations(state.deployment.ID)) {
+      const alloc = await nomad.allocation(stub.ID);
+      const unhealthy =
+        alloc.DeploymentStatus?.Healthy === false || alloc.ClientStatus === "failed";
+      if (!unhealthy) continue;
+      lines.push(...explainAllocation(alloc));
+      for (const task of Object.keys(alloc.TaskStates ?? {})) {
+        // A task that never started has no log: said in one line, the events above still stand.
+        const log = await nomad
+          .allocationLogTail(alloc.ID, task, "stderr")
+          .catch((e: Error) => `(no stderr log: ${e.message.split("\n")[0]!.slice(0, 120)})`);
+        const tail = log.trim().split("\n").slice(-5);
+        if (tail.length && tail[0])
+          lines.push(...tail.map((l) => `${alloc.ID.slice(0, 8)} ${task} stderr: ${l}`));
+      }
     }
+  } catch (error) {
+    lines.push(`(the failed allocations could not be inspected: ${(error as Error).message})`);
   }
   return lines.slice(0, 30);
 }
 
-/**
- * After a failure: fail the deployment so Nomad reverts to the last stable version, wait for
- * that revert, and prove through Traefik that the previous version serves again.
- */
-export function revertSteps(previousVersion: string | undefined): Step<RolloutState>[] {
-  return [
-    {
-      title: "Fail the deployment so Nomad reverts",
-      skip: (state) =>
-        state.deployment || state.jobVersion !== undefined ? false : "the job was not submitted",
-      async run(state, step) {
-        // Interrupted before the deployment was seen: it may still be on its way from the
-        // scheduler. Find it; a canary left unpromoted would otherwise stay "running" forever.
-        let id = state.deployment?.ID;
-        if (!id) {
-          const found = await waitForDeploymentOf(
-            state.apis.nomad,
-            state.ref.service,
-            state.jobVersion!,
-            { timeoutMs: 15_000, signal: step.signal },
-          );
-          // Only ours: a later job version's deployment belongs to someone else.
-          if (found && found.JobVersion === state.jobVersion) id = found.ID;
-        }
-        if (!id) {
-          step.log(`job version ${state.jobVersion} made no deployment`);
-          return;
-        }
-        const current = (await state.apis.nomad.deployment(id)).data;
-        if (
-          current.Status === "running" ||
-          current.Status === "paused" ||
-          current.Status === "pending"
-        ) {
-          await state.apis.nomad.failDeployment(current.ID);
-          step.log(`deployment ${current.ID.slice(0, 8)} marked failed`);
-        } else step.log(`deployment ${current.ID.slice(0, 8)} is already ${current.Status}`);
-      },
-    },
-    {
-      title: `Wait for the revert to ${previousVersion ?? "the previous version"}`,
-      skip: () => (previousVersion ? false : "there is no previous version to revert to"),
-      async run(state, step) {
+// ------------------------------------------------------------------------------------------
+// After a failure: the revert
+
+/** Fails the rollout's deployment so Nomad reverts to the last stable job version. */
+export function failDeploymentStep(): Step<RolloutState> {
+  return {
+    title: "Fail the deployment so Nomad reverts",
+    skip: (state) =>
+      state.deployment || state.jobVersion !== undefined ? false : "the job was not submitted",
+    async run(state, step) {
+      // Interrupted before the deployment was seen: it may still be on its way from the
+      // scheduler. Find it; a canary left unpromoted would otherwise stay "running" forever.
+      let id = state.deployment?.ID;
+      if (!id) {
         const found = await waitForDeploymentOf(
           state.apis.nomad,
           state.ref.service,
-          state.jobVersion! + 1,
-          { timeoutMs: 60_000, signal: step.signal },
+          state.jobVersion!,
+          { timeoutMs: 15_000, signal: step.signal },
         );
-        if (!found) {
-          step.log("Nomad reverted in place (no new deployment)");
-          return;
-        }
-        const { verdict } = await watchDeployment(state.apis.nomad, found.ID, {
-          deadlineMs: deadline(state),
-          signal: step.signal,
-          onProgress: (l) => step.log(l),
-          until: ["successful", "canaries-healthy"],
-        });
-        if (verdict.kind === "canaries-healthy") {
-          await state.apis.nomad.promoteDeployment(found.ID);
-          const done = await watchDeployment(state.apis.nomad, found.ID, {
-            deadlineMs: deadline(state),
-            signal: step.signal,
-            until: ["successful"],
-          });
-          if (done.verdict.kind !== "successful")
-            throw new OperationError(
-              `the revert did not complete: ${"reason" in done.verdict ? done.verdict.reason : done.verdict.kind}`,
-            );
-        } else if (verdict.kind !== "successful") {
-          throw new OperationError(
-            `the revert did not complete: ${"reason" in verdict ? verdict.reason : verdict.kind}`,
-          );
-        }
-      },
+        // Only ours: a later job version's deployment belongs to someone else.
+        if (found && found.JobVersion === state.jobVersion) id = found.ID;
+      }
+      if (!id) {
+        step.log(`job version ${state.jobVersion} made no deployment`);
+        return;
+      }
+      const current = (await state.apis.nomad.deployment(id)).data;
+      if (isDeploymentActive(current)) {
+        await state.apis.nomad.failDeployment(current.ID);
+        step.log(`deployment ${current.ID.slice(0, 8)} marked failed`);
+      } else step.log(`deployment ${current.ID.slice(0, 8)} is already ${current.Status}`);
     },
-    {
-      title: `Prove ${previousVersion ?? "the previous version"} still serves through Traefik`,
-      skip: () => (previousVersion ? false : "there is no previous version"),
-      async run(state, step) {
-        await verifyHostnamesServe(
-          state.apis.traefik,
-          { ...route(state), version: previousVersion! },
-          { timeoutMs: 60_000, signal: step.signal, onProgress: (l) => step.log(l) },
-        );
-      },
-    },
-  ];
+  };
+}
+
+/**
+ * Runs the rollout of a submitted job. On any failure (or Ctrl-C, or SIGTERM) the deployment is
+ * failed so Nomad reverts to `previousVersion`, that revert is followed by the same rollout steps,
+ * and what went wrong is thrown with what serves now. A revert that fails too is said, never
+ * swallowed.
+ */
+export async function rollOutOrRevert(
+  state: RolloutState,
+  run: RunOptions & { what: string; previousVersion: string | undefined },
+): Promise<void> {
+  const { what, previousVersion, ...options } = run;
+  try {
+    await runSteps(rolloutSteps(), state, { ...options, phase: "rollout" });
+    return;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    run.output.warn(`${what} failed: reverting`);
+    // A Ctrl-C still reverts: the revert gets its own signal (a second Ctrl-C quits at once).
+    const revertOptions = { ...options, signal: new AbortController().signal, phase: "revert" };
+    try {
+      await runSteps([failDeploymentStep()], state, revertOptions);
+      if (previousVersion) {
+        const revert: RolloutState = {
+          config: state.config,
+          ref: { ...state.ref, version: previousVersion },
+          apis: state.apis,
+          ...(state.job ? { job: state.job } : {}),
+          jobVersion: (state.jobVersion ?? 0) + 1,
+        };
+        await runSteps(revertRolloutSteps(previousVersion), revert, revertOptions);
+      }
+    } catch (revertError) {
+      const message = (revertError as Error).message;
+      run.output.warn(`the revert did not complete: ${message}`);
+      throw new OperationError(
+        `${what} failed: ${reason}\nthe revert did not complete either: ${message}`,
+        "check `elm-infra status`, and end the deployment with `nomad deployment fail <id>` if it still runs",
+      );
+    }
+    if (error instanceof InterruptedError || error instanceof ConflictError) throw error;
+    const now = previousVersion ? `${previousVersion} still serves` : "nothing was serving before";
+    throw new OperationError(
+      `${what} failed and was reverted (${now}): ${reason}`,
+      error instanceof ElmInfraError ? error.hint : undefined,
+    );
+  }
+}
+
+/**
+ * Runs `work` and releases the deploy lock after it, whatever happened. A failed release is
+ * warned about; when the work failed too, it is added to that error.
+ */
+export async function releasingLock<T>(
+  state: Pick<RolloutState, "lock">,
+  output: Output,
+  work: () => Promise<T>,
+): Promise<T> {
+  let result: T;
+  try {
+    result = await work();
+  } catch (error) {
+    const failed = await release(state, output);
+    if (failed && error instanceof Error)
+      error.message += `\nreleasing the deploy lock failed too: ${failed.message}`;
+    throw error;
+  }
+  await release(state, output);
+  return result;
+}
+
+async function release(
+  state: Pick<RolloutState, "lock">,
+  output: Output,
+): Promise<Error | undefined> {
+  const error = await state.lock?.release().then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  if (error)
+    output.warn(
+      `${error.message}${error instanceof ElmInfraError && error.hint ? ` (${error.hint})` : ""}`,
+    );
+  return error;
 }

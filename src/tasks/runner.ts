@@ -1,5 +1,5 @@
 import { Listr } from "listr2";
-import { InterruptedError } from "../errors.js";
+import { abortReason } from "../errors.js";
 import type { Output } from "../output/output.js";
 import { redact } from "../output/redact.js";
 
@@ -20,6 +20,34 @@ export interface Step<C> {
 export interface RunOptions {
   output: Output;
   signal: AbortSignal;
+  /** Where the runner records how long each step took. */
+  timings?: StepTimings;
+  /** The phase these steps belong to (e.g. plan, submit, rollout), for the timings. */
+  phase?: string;
+}
+
+export interface StepTiming {
+  title: string;
+  phase?: string;
+  state: "completed" | "failed";
+  ms: number;
+}
+
+/** How long each step took, as the runner measured it; commands report these. */
+export class StepTimings {
+  readonly steps: StepTiming[] = [];
+  private readonly started = performance.now();
+
+  record(timing: StepTiming): void {
+    this.steps.push(timing);
+  }
+
+  /** Milliseconds per phase, and `total` since these timings were created. */
+  byPhase(): Record<string, number> {
+    const phases: Record<string, number> = {};
+    for (const { phase, ms } of this.steps) if (phase) phases[phase] = (phases[phase] ?? 0) + ms;
+    return { ...phases, total: Math.round(performance.now() - this.started) };
+  }
 }
 
 /**
@@ -44,9 +72,19 @@ export async function runSteps<C extends object>(
           task.skip(reason);
           return;
         }
-        if (signal.aborted) throw new InterruptedError();
+        if (signal.aborted) throw abortReason(signal);
         let title = step.title;
-        const started = Date.now();
+        const started = performance.now();
+        const elapsed = (state: StepTiming["state"]) => {
+          const ms = Math.round(performance.now() - started);
+          options.timings?.record({
+            title,
+            state,
+            ms,
+            ...(options.phase ? { phase: options.phase } : {}),
+          });
+          return ms;
+        };
         output.emit({ type: "task", state: "started", title });
         const handle: StepHandle = {
           log: (line) => {
@@ -66,12 +104,12 @@ export async function runSteps<C extends object>(
             type: "task",
             state: "failed",
             title,
-            ms: Date.now() - started,
+            ms: elapsed("failed"),
             error: error instanceof Error ? error.message.split("\n")[0]! : String(error),
           });
           throw error;
         }
-        output.emit({ type: "task", state: "completed", title, ms: Date.now() - started });
+        output.emit({ type: "task", state: "completed", title, ms: elapsed("completed") });
       },
     })),
     {

@@ -71,9 +71,9 @@ export async function observeCluster(
           eligible: n.SchedulingEligibility === "eligible",
           docker: docker
             ? {
-                detected: docker.Detected,
-                healthy: docker.Healthy,
-                description: docker.HealthDescription,
+                detected: docker.Detected ?? false,
+                healthy: docker.Healthy ?? false,
+                description: docker.HealthDescription ?? "",
               }
             : undefined,
         };
@@ -100,7 +100,7 @@ async function probeLoadBalancer(lb: NonNullable<Inventory["loadBalancer"]>) {
   const client = new TraefikClient({
     api: "http://127.0.0.1:1",
     entrypoint: `http://${lb.host}:${lb.httpPort}`,
-    timeoutMs: 3000,
+    deadlineMs: 3000,
   });
   const res = await client.probe("elm-infra-health-check.invalid", "/").catch((e: Error) => e);
   if (res instanceof Error) return { ok: false, detail: res.message };

@@ -141,25 +141,6 @@ function toDiagnostic(ui: UiLine): Diagnostic {
   };
 }
 
-/**
- * Replaces every occurrence of each secret in every string of an event. Terraform masks sensitive
- * variables itself, but a provider's error detail may quote a request; nothing leaves unscrubbed.
- */
-export function scrubEvent<E extends TerraformEvent>(event: E, secrets: readonly string[]): E {
-  const present = secrets.filter((s) => s.length > 0);
-  if (present.length === 0) return event;
-  const scrub = (value: unknown): unknown => {
-    if (typeof value === "string")
-      return present.reduce((s, secret) => s.split(secret).join("[redacted]"), value);
-    if (Array.isArray(value)) return value.map(scrub);
-    if (value && typeof value === "object") {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]));
-    }
-    return value;
-  };
-  return scrub(event) as E;
-}
-
 /** One readable sentence from the error diagnostics of a failed run, for OperationError. */
 export function summarizeDiagnostics(diagnostics: readonly Diagnostic[]): string {
   const errors = diagnostics.filter((d) => d.severity === "error");

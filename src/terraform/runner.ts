@@ -6,6 +6,7 @@ import { execa } from "execa";
 import { chmod, copyFile, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { OperationError } from "../errors.js";
+import { redact, redactDeep, registerSecret } from "../output/redact.js";
 import {
   applyArgs,
   destroyArgs,
@@ -21,7 +22,6 @@ import { backendFileName } from "./backend.js";
 import type { TerraformBinary } from "./binary.js";
 import {
   parseUiLine,
-  scrubEvent,
   summarizeDiagnostics,
   type Diagnostic,
   type TerraformEvent,
@@ -32,7 +32,7 @@ export interface TerraformRunnerOptions {
   binary: TerraformBinary;
   /** Holds the module's copy, the state, the plan and the var file; outside tracked files. */
   workDir: string;
-  /** TF_VAR_ variables carrying secrets; their values are scrubbed from every event. */
+  /** TF_VAR_ variables carrying secrets; their values are registered and redacted everywhere. */
   secretEnv?: Record<string, string>;
   /** CLI config file (provider mirror) for TF_CLI_CONFIG_FILE. */
   cliConfigFile?: string;
@@ -103,10 +103,9 @@ interface RunOutcome {
 }
 
 export class TerraformRunner {
-  private readonly secrets: string[];
-
   constructor(private readonly options: TerraformRunnerOptions) {
-    this.secrets = Object.values(options.secretEnv ?? {});
+    // Terraform masks sensitive variables itself, but a provider's error may quote a request.
+    for (const value of Object.values(options.secretEnv ?? {})) registerSecret(value);
   }
 
   get program(): string {
@@ -197,7 +196,7 @@ export class TerraformRunner {
   }
 
   private emit(event: TerraformEvent): void {
-    this.options.onEvent?.(scrubEvent(event, this.secrets));
+    this.options.onEvent?.(redactDeep(event));
   }
 
   private async run(args: string[], how: { json: boolean }): Promise<RunOutcome> {
@@ -246,7 +245,7 @@ export class TerraformRunner {
       errorLines(`${run.stdout}\n${run.stderr}`) ||
       `exit code ${run.exitCode}`;
     return new OperationError(
-      scrubText(`${this.program} ${command} failed: ${reason}`, this.secrets),
+      redact(`${this.program} ${command} failed: ${reason}`),
       `the working directory is ${this.options.workDir}; run with --verbose to see every step`,
     );
   }
@@ -260,8 +259,4 @@ export function errorLines(text: string): string {
     .filter((l) => l.startsWith("Error: "))
     .map((l) => l.slice("Error: ".length))
     .join("; ");
-}
-
-function scrubText(text: string, secrets: readonly string[]): string {
-  return secrets.filter((s) => s.length > 0).reduce((t, s) => t.split(s).join("[redacted]"), text);
 }

@@ -16,16 +16,26 @@ state="$repo/.elm-infra/dev"
 version="1.0.0"
 log() { printf '\n== %s\n' "$*" >&2; }
 
-# Ports of the dev target; cluster.yaml's targets.dev.endpoints name the same ones.
-CONSUL_HTTP=18500 NOMAD_HTTP=14646 TRAEFIK_WEB=18080 TRAEFIK_API=18081
+# The agents' configuration and ports come from the TypeScript that also configures the test
+# harness's agents (src/cluster/dev-agents.ts); the HTTP ports are cluster.yaml's
+# targets.dev.endpoints. `configure_agents` writes them to $state/ports.env.
+dev_agents() { node "$repo/dist/tools/dev-agents.js" "$@"; }
+configure_agents() {
+  mkdir -p "$state"
+  dev_agents config "$state" >"$state/ports.env"
+  # shellcheck source=/dev/null
+  . "$state/ports.env"
+}
 
 stop_agents() {
+  # shellcheck source=/dev/null
+  [ -f "$state/ports.env" ] && . "$state/ports.env"
   for name in traefik nomad consul; do
     local pidfile="$state/$name.pid"
     [ -f "$pidfile" ] || continue
     local pid; pid="$(cat "$pidfile")"
     if kill -0 "$pid" 2>/dev/null; then
-      if [ "$name" = nomad ]; then
+      if [ "$name" = nomad ] && [ -n "${NOMAD_HTTP:-}" ]; then
         for job in elm-lang.org package.elm-lang.org; do
           NOMAD_ADDR="http://127.0.0.1:$NOMAD_HTTP" timeout 60 "$bin/nomad" job stop -purge -yes "$job" >/dev/null 2>&1 || true
         done
@@ -55,63 +65,22 @@ start() { # start NAME ARGV...: in the background, detached, pid and log in $sta
 }
 
 start_agents() {
-  mkdir -p "$state"
   if ! answers "http://127.0.0.1:$CONSUL_HTTP/v1/status/leader"; then
-    cat >"$state/consul.json" <<JSON
-{ "node_name": "elm-infra-dev", "datacenter": "dc1", "data_dir": "$state/consul-data",
-  "bind_addr": "127.0.0.1", "client_addr": "127.0.0.1", "advertise_addr": "127.0.0.1",
-  "ports": { "http": $CONSUL_HTTP, "dns": 18600, "grpc": 18502, "grpc_tls": -1, "https": -1,
-             "serf_lan": 18301, "serf_wan": 18302, "server": 18300 },
-  "disable_update_check": true }
-JSON
     start consul "$bin/consul" agent -dev -config-file="$state/consul.json"
   fi
   wait_for consul "http://127.0.0.1:$CONSUL_HTTP/v1/status/leader"
   if ! answers "http://127.0.0.1:$NOMAD_HTTP/v1/status/leader"; then
-    cat >"$state/nomad.hcl" <<HCL
-name      = "elm-infra-dev"
-data_dir  = "$state/nomad-data"
-bind_addr = "127.0.0.1"
-ports { http = $NOMAD_HTTP  rpc = 14647  serf = 14648 }
-advertise { http = "127.0.0.1"  rpc = "127.0.0.1"  serf = "127.0.0.1" }
-client {
-  network_interface = "lo"
-  # cloud fingerprinters probe metadata addresses, and env_aws fails on an AWS_CA_BUNDLE
-  options { "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean" }
-}
-consul { address = "127.0.0.1:$CONSUL_HTTP" }
-plugin "docker" {
-  config {
-    gc { image = false }   # images cannot be pulled again here
-    extra_labels = ["node_name"]
-    volumes { enabled = false }
-  }
-}
-HCL
     start nomad "$bin/nomad" agent -dev -config="$state/nomad.hcl"
   fi
   wait_for nomad "http://127.0.0.1:$NOMAD_HTTP/v1/status/leader"
   if ! answers "http://127.0.0.1:$TRAEFIK_API/ping"; then
-    cat >"$state/traefik.yml" <<YAML
-global: { checkNewVersion: false, sendAnonymousUsage: false }
-entryPoints:
-  web: { address: "127.0.0.1:$TRAEFIK_WEB" }
-  traefik: { address: "127.0.0.1:$TRAEFIK_API" }
-api: { insecure: true, dashboard: false }
-ping: { entryPoint: traefik }
-providers:
-  consulCatalog:
-    refreshInterval: 1s
-    exposedByDefault: false
-    endpoint: { address: "127.0.0.1:$CONSUL_HTTP", scheme: http }
-YAML
     start traefik "$bin/traefik" --configFile="$state/traefik.yml"
   fi
   wait_for traefik "http://127.0.0.1:$TRAEFIK_API/ping"
-  # the Docker driver must be healthy before a job can be placed
-  for _ in $(seq 1 60); do
-    curl -fsS "http://127.0.0.1:$NOMAD_HTTP/v1/nodes" | grep -q '"Status":"ready"' && break; sleep 1
-  done
+  # a job can be placed only on a ready node whose Docker driver is healthy: without one, stop here
+  if ! dev_agents wait-node 120; then
+    echo "Nomad's log ($state/nomad.log):" >&2; tail -40 "$state/nomad.log" >&2; exit 1
+  fi
 }
 
 bin="${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}/bin"
@@ -137,6 +106,7 @@ log "cluster tools, Docker engine, base images (cached in ~/.cache/elm-infra)"
 bash src/tools/install.sh
 
 if [ "$mode" = dev ]; then
+  configure_agents
   log "local agents: Consul :$CONSUL_HTTP, Nomad :$NOMAD_HTTP, Traefik :$TRAEFIK_WEB (state in .elm-infra/dev)"
   start_agents
 

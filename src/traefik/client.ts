@@ -1,6 +1,4 @@
-import { request } from "undici";
-import { OperationError } from "../errors.js";
-import { HttpError, httpJson } from "../http.js";
+import { HttpError, JsonApi } from "../http.js";
 
 export interface TraefikRouter {
   name: string;
@@ -22,9 +20,40 @@ export interface ProbeResult {
   body: string;
 }
 
+export interface TraefikClientOptions {
+  /** Base URL of Traefik's API. */
+  api: string;
+  /** Base URL of the entrypoint visitors use. */
+  entrypoint: string;
+  /** How messages name them, when the URLs are a tunnel's local ports. */
+  where?: { api: string; entrypoint: string };
+  deadlineMs?: number;
+}
+
 /** Reads Traefik's API and sends requests through its entrypoint as a visitor would. */
 export class TraefikClient {
-  constructor(private readonly options: { api: string; entrypoint: string; timeoutMs?: number }) {}
+  private readonly api: JsonApi;
+  private readonly entrypoint: JsonApi;
+  constructor(options: TraefikClientOptions) {
+    const deadlineMs = options.deadlineMs ?? 5000;
+    this.api = new JsonApi({
+      name: "Traefik's API",
+      address: options.api,
+      deadlineMs,
+      ...(options.where ? { where: options.where.api } : {}),
+    });
+    this.entrypoint = new JsonApi({
+      name: "Traefik's entrypoint",
+      address: options.entrypoint,
+      deadlineMs,
+      ...(options.where ? { where: options.where.entrypoint } : {}),
+    });
+  }
+
+  /** Where the API answers, as messages name it. */
+  get apiAddress(): string {
+    return this.api.where;
+  }
 
   async router(name: string): Promise<TraefikRouter | undefined> {
     return this.getOrUndefined<TraefikRouter>(
@@ -37,24 +66,13 @@ export class TraefikClient {
     );
   }
   async routers(): Promise<TraefikRouter[]> {
-    return (
-      await httpJson<TraefikRouter[]>(
-        this.options.api,
-        { method: "GET", path: "/api/http/routers" },
-        { name: "Traefik API" },
-      )
-    ).data;
+    return (await this.api.call<TraefikRouter[]>({ method: "GET", path: "/api/http/routers" }))
+      .data;
   }
 
   private async getOrUndefined<T>(path: string): Promise<T | undefined> {
     try {
-      return (
-        await httpJson<T>(
-          this.options.api,
-          { method: "GET", path, timeoutMs: this.options.timeoutMs ?? 5000 },
-          { name: "Traefik API", retries: 0 },
-        )
-      ).data;
+      return (await this.api.call<T>({ method: "GET", path })).data;
     } catch (error) {
       if (error instanceof HttpError && error.status === 404) return undefined;
       throw error;
@@ -67,24 +85,18 @@ export class TraefikClient {
     path: string,
     headers: Record<string, string> = {},
   ): Promise<ProbeResult> {
-    try {
-      const res = await request(new URL(path, this.options.entrypoint), {
-        method: "GET",
-        headers: { host, ...headers },
-        headersTimeout: this.options.timeoutMs ?? 5000,
-        bodyTimeout: this.options.timeoutMs ?? 5000,
-      });
-      const body = await res.body.text();
-      const header = res.headers["x-elm-version"];
-      return {
-        status: res.statusCode,
-        version: Array.isArray(header) ? header[0] : header,
-        body: body.slice(0, 500),
-      };
-    } catch (error) {
-      throw new OperationError(
-        `Traefik's entrypoint ${this.options.entrypoint} did not answer: ${(error as Error).message}`,
-      );
-    }
+    const res = await this.entrypoint.call<unknown>({
+      method: "GET",
+      path,
+      headers: { host, ...headers },
+      anyStatus: true,
+    });
+    const header = res.headers["x-elm-version"];
+    const body = typeof res.data === "string" ? res.data : JSON.stringify(res.data);
+    return {
+      status: res.status,
+      version: Array.isArray(header) ? header[0] : header,
+      body: body.slice(0, 500),
+    };
   }
 }

@@ -1,6 +1,6 @@
-import { InterruptedError, OperationError } from "../errors.js";
+import { abortReason, OperationError } from "../errors.js";
 import { sleep } from "../http.js";
-import { canaryHeader } from "../plan/job-vars.js";
+import { canaryHeader } from "./canary.js";
 import type { TraefikClient } from "./client.js";
 
 export interface VerifyOptions {
@@ -24,7 +24,7 @@ export async function verifyCanaryRoute(
   const deadline = Date.now() + options.timeoutMs;
   let last = "the canary router did not appear";
   for (let round = 0; round < 600 && Date.now() < deadline; round++) {
-    if (options.signal.aborted) throw new InterruptedError();
+    if (options.signal.aborted) throw abortReason(options.signal);
     const r = await traefik.router(router);
     const s = r ? await traefik.service(router) : undefined;
     const up = Object.values(s?.serverStatus ?? {}).filter((v) => v === "UP").length;
@@ -44,7 +44,10 @@ export async function verifyCanaryRoute(
     if (round % 5 === 0) options.onProgress?.(`waiting: ${last}`);
     await sleep(pollMs, options.signal);
   }
-  throw new OperationError(`the canary could not be proven through Traefik: ${last}`);
+  throw new OperationError(
+    `the canary could not be proven through Traefik: ${last}`,
+    `check that Traefik's Consul catalog provider sees ${route.consulService}'s canary tags: elm-infra status`,
+  );
 }
 
 /**
@@ -62,10 +65,11 @@ export async function verifyHostnamesServe(
     let streak = 0;
     let last = "no answer yet";
     for (let round = 0; round < 600 && streak < need; round++) {
-      if (options.signal.aborted) throw new InterruptedError();
+      if (options.signal.aborted) throw abortReason(options.signal);
       if (Date.now() > deadline) {
         throw new OperationError(
           `${hostname} does not serve ${route.version} through Traefik: ${last}`,
+          "check that Traefik routes the hostname and the allocations answer their health path: elm-infra status",
         );
       }
       const probe = await traefik

@@ -1,16 +1,17 @@
 import { execa } from "execa";
-import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
-import { cpus, tmpdir, totalmem } from "node:os";
-import { join, resolve } from "node:path";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect, it } from "vitest";
 import { startCluster } from "../harness/agents.js";
 import { buildAppImages, removeImages } from "../harness/apps.js";
 import { createContext } from "../../src/tasks/context.js";
 import { deploy } from "../../src/commands/deploy.js";
 import { Output } from "../../src/output/output.js";
-import { renderServiceJob } from "../../src/nomad/job.js";
+import { renderServiceJob } from "../../src/plan/jobs.js";
 import { loadConfig } from "../../src/config/load.js";
 import { toolPath } from "../harness/agents.js";
+import { writeResult } from "./results.js";
 import { writeClusterYaml } from "../harness/cli.js";
 
 /**
@@ -19,7 +20,6 @@ import { writeClusterYaml } from "../harness/cli.js";
  * job, and the Nomad API requests elm-infra makes while watching. Writes
  * test/bench/results/deploy.json. Run: npm run bench
  */
-const repo = resolve(import.meta.dirname, "../..");
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 
 /**
@@ -127,12 +127,6 @@ it("deploy: elm-infra vs nomad job run", async () => {
       };
     };
     const result = {
-      date: new Date().toISOString(),
-      machine: {
-        cpus: cpus().length,
-        memoryGiB: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-      },
       job: "elm-lang.org, count 2, canary 1, min_healthy_time 2s",
       elmInfra: summary("elm-infra deploy"),
       nomadCli: summary("nomad job run + promote"),
@@ -141,11 +135,7 @@ it("deploy: elm-infra vs nomad job run", async () => {
         .map((s) => ({ total: s.requests, byPath: s.byPath })),
       samples: samples.map(({ tool, ms }) => ({ tool, ms })),
     };
-    await mkdir(join(repo, "test/bench/results"), { recursive: true });
-    await writeFile(
-      join(repo, "test/bench/results/deploy.json"),
-      `${JSON.stringify(result, null, 2)}\n`,
-    );
+    await writeResult("deploy", result);
     expect(result.elmInfra.runs).toBe(rounds);
   } finally {
     await cluster.stop();

@@ -13,6 +13,14 @@ import {
 import { homedir, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import Docker from "dockerode";
+import {
+  consulDevConfig,
+  nomadDevConfig,
+  readyDockerNode,
+  traefikDevConfig,
+  type NodeReadiness,
+  type TraefikProvider,
+} from "../../src/cluster/dev-agents.js";
 import { freePorts } from "./ports.js";
 import { lastLines, readLog, trackLogs } from "./logs.js";
 
@@ -46,7 +54,7 @@ export interface NomadAgent extends Agent {
   nodeId: string;
 }
 
-export type TraefikProvider = "consulCatalog" | "nomad";
+export type { TraefikProvider };
 
 export interface TraefikAgent extends Agent {
   /** The `web` entrypoint: http://127.0.0.1:port */
@@ -106,35 +114,12 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     number,
   ];
   const dir = makeAgentDir("consul");
-  const config = {
-    node_name: `harness-consul-${http}`,
-    datacenter: "dc1",
-    data_dir: join(dir, "data"),
-    bind_addr: "127.0.0.1",
-    client_addr: "127.0.0.1",
-    advertise_addr: "127.0.0.1",
-    ports: {
-      http,
-      dns,
-      grpc,
-      grpc_tls: -1,
-      https: -1,
-      serf_lan: serfLan,
-      serf_wan: serfWan,
-      server,
-    },
-    disable_update_check: true,
-    log_level: "INFO",
-    ...(options.aclManagementToken
-      ? {
-          acl: {
-            enabled: true,
-            default_policy: "deny",
-            tokens: { initial_management: options.aclManagementToken },
-          },
-        }
-      : {}),
-  };
+  const config = consulDevConfig({
+    nodeName: `harness-consul-${http}`,
+    dataDir: join(dir, "data"),
+    ports: { http, dns, grpc, serfLan, serfWan, server },
+    ...(options.aclManagementToken ? { aclManagementToken: options.aclManagementToken } : {}),
+  });
   const configFile = join(dir, "consul.json");
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   const base = `http://127.0.0.1:${http}`;
@@ -169,7 +154,15 @@ export async function startNomad(options: NomadOptions): Promise<NomadAgent> {
   const configFile = join(dir, "nomad.hcl");
   writeFileSync(
     configFile,
-    renderNomadConfig({ dir, http, rpc, serf, consul: options.consul.address, acl: options.acl }),
+    nomadDevConfig({
+      name: `harness-nomad-${http}`,
+      dataDir: join(dir, "data"),
+      http,
+      rpc,
+      serf,
+      consul: options.consul.address,
+      acl: options.acl,
+    }),
   );
   const base = `http://127.0.0.1:${http}`;
   let nodeId = "";
@@ -182,8 +175,7 @@ export async function startNomad(options: NomadOptions): Promise<NomadAgent> {
         const leader = await getJson<string>(`${base}/v1/status/leader`);
         return typeof leader === "string" && leader.length > 0;
       }
-      const nodes = await getJson<NomadNodeStub[]>(`${base}/v1/nodes`);
-      const node = nodes?.find((n) => n.Status === "ready" && n.Drivers?.docker?.Healthy === true);
+      const node = readyDockerNode((await getJson<NodeReadiness[]>(`${base}/v1/nodes`)) ?? []);
       if (node) nodeId = node.ID;
       return node !== undefined;
     },
@@ -195,74 +187,6 @@ export async function startNomad(options: NomadOptions): Promise<NomadAgent> {
     afterStop: async () => removeNomadContainers(nodeId),
   });
   return Object.assign(agent, { http: base, nodeId });
-}
-
-/**
- * The dev agent, on loopback only. Job ports are published by Docker on the address of the
- * client's network_interface ("lo", so 127.0.0.1), which is also the address Nomad registers in
- * Consul: Consul's checks and Traefik on the host both reach it. Jobs must use Nomad's default
- * "host" network mode with the docker driver (bridge mode needs CNI plugins and a pause image
- * that cannot be pulled here).
- */
-export function renderNomadConfig(c: {
-  dir: string;
-  http: number;
-  rpc: number;
-  serf: number;
-  consul: string;
-  acl?: boolean;
-}): string {
-  const q = (s: string): string => JSON.stringify(s);
-  return `name      = ${q(`harness-nomad-${c.http}`)}
-data_dir  = ${q(join(c.dir, "data"))}
-bind_addr = "127.0.0.1"
-log_level = "INFO"
-
-ports {
-  http = ${c.http}
-  rpc  = ${c.rpc}
-  serf = ${c.serf}
-}
-
-advertise {
-  http = "127.0.0.1"
-  rpc  = "127.0.0.1"
-  serf = "127.0.0.1"
-}
-
-client {
-  network_interface = "lo"
-  options = {
-    # The cloud fingerprinters probe a metadata address off this machine, and env_aws fails the
-    # whole client when AWS_CA_BUNDLE is set ("unable to add custom RootCAs HTTPClient").
-    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
-  }
-}
-
-consul {
-  address = ${q(c.consul)}
-}
-${c.acl ? "\nacl {\n  enabled = true\n}\n" : ""}
-plugin "docker" {
-  config {
-    # Images cannot be pulled again here: never delete one when its last container goes.
-    gc {
-      image     = false
-      container = true
-    }
-    extra_labels = ["job_name", "job_id", "task_group_name", "task_name", "namespace", "node_name", "node_id"]
-    volumes {
-      enabled = false
-    }
-  }
-}
-`;
-}
-
-interface NomadNodeStub {
-  ID: string;
-  Status: string;
-  Drivers?: Record<string, { Healthy?: boolean; Detected?: boolean } | undefined>;
 }
 
 interface NomadJobStub {
@@ -355,7 +279,17 @@ export async function startTraefik(options: TraefikOptions = {}): Promise<Traefi
   // JSON is YAML: Traefik reads this file by its extension.
   writeFileSync(
     configFile,
-    JSON.stringify(renderTraefikConfig({ web, api, providers, ...options }), null, 2),
+    JSON.stringify(
+      traefikDevConfig({
+        web,
+        api,
+        providers,
+        consul: options.consul?.address,
+        nomad: options.nomad?.http,
+      }),
+      null,
+      2,
+    ),
   );
   const apiBase = `http://127.0.0.1:${api}`;
   const agent = await launchAgent({
@@ -366,43 +300,6 @@ export async function startTraefik(options: TraefikOptions = {}): Promise<Traefi
     timeoutMs: options.readyTimeoutMs ?? 30_000,
   });
   return Object.assign(agent, { entrypoint: `http://127.0.0.1:${web}`, api: apiBase });
-}
-
-export function renderTraefikConfig(c: {
-  web: number;
-  api: number;
-  providers: TraefikProvider[];
-  consul?: Pick<ConsulAgent, "address">;
-  nomad?: Pick<NomadAgent, "http">;
-}): Record<string, unknown> {
-  const providers: Record<string, unknown> = { providersThrottleDuration: "500ms" };
-  if (c.providers.includes("consulCatalog")) {
-    if (!c.consul) throw new Error("the consulCatalog provider needs a Consul agent");
-    providers.consulCatalog = {
-      refreshInterval: "1s",
-      exposedByDefault: false,
-      endpoint: { address: c.consul.address, scheme: "http" },
-    };
-  }
-  if (c.providers.includes("nomad")) {
-    if (!c.nomad) throw new Error("the nomad provider needs a Nomad agent");
-    providers.nomad = {
-      refreshInterval: "1s",
-      exposedByDefault: false,
-      endpoint: { address: c.nomad.http },
-    };
-  }
-  return {
-    global: { checkNewVersion: false, sendAnonymousUsage: false },
-    entryPoints: {
-      web: { address: `127.0.0.1:${c.web}` },
-      traefik: { address: `127.0.0.1:${c.api}` },
-    },
-    api: { insecure: true, dashboard: false },
-    ping: { entryPoint: "traefik" },
-    log: { level: "INFO" },
-    providers,
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -441,10 +338,6 @@ export async function startCluster(
 /** Stops every agent still running, newest first. */
 export async function stopAll(): Promise<void> {
   for (const agent of [...running].reverse()) await agent.stop();
-}
-
-export function runningAgents(): readonly Agent[] {
-  return running;
 }
 
 /**

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { ensureHostImage } from "./hosts.js";
-import { freePort } from "./ports.js";
+import { freePorts } from "./ports.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 
@@ -47,8 +47,7 @@ export async function hostImageForTests(): Promise<string> {
 export async function makeLocalTarget(name: string, o: LocalTargetOptions): Promise<LocalTarget> {
   const work = await mkdtemp(join(tmpdir(), `elm-infra-${name}-`));
   for (const dir of ["jobs", "images"]) await symlink(join(repo, dir), join(work, dir));
-  const httpPort = await freePort();
-  const httpsPort = await freePort();
+  const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
   const config = join(work, "cluster.yaml");
   await writeFile(
     config,

@@ -55,7 +55,7 @@ describe("the deploy lock on a Consul that enforces ACLs", () => {
     const error = await acquireLock(anonymous, key, holder).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OperationError);
     expect((error as OperationError).message).toBe(
-      "Consul refused PUT /v1/session/create: permission denied",
+      `Consul refused PUT /v1/session/create: permission denied; the token needs session_prefix "" write (Consul at ${consul.http})`,
     );
     expect((error as OperationError).hint).toMatch(
       /key_prefix "elm-infra\/" write and session write/,
@@ -91,7 +91,7 @@ describe("the deploy lock on a Consul that enforces ACLs", () => {
     const error = await acquireLock(client, key, holder).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OperationError);
     expect((error as OperationError).message).toMatch(
-      /^Consul refused PUT \/v1\/kv\/elm-infra\/locks\/deploy\S*: permission denied$/,
+      /^Consul refused PUT \/v1\/kv\/elm-infra\/locks\/deploy: permission denied; the token needs key_prefix "elm-infra\/" write \(Consul at http:\/\/127\.0\.0\.1:\d+\)$/,
     );
     expect(await sessions()).toEqual([]);
   });

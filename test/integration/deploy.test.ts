@@ -10,7 +10,7 @@ import { cliPath, errorOf, runCli, writeClusterYaml } from "../harness/cli.js";
 import { ConsulClient } from "../../src/consul/client.js";
 import { acquireLock, describeLockHolder } from "../../src/consul/lock.js";
 import { NomadClient } from "../../src/nomad/client.js";
-import { renderServiceJob } from "../../src/nomad/job.js";
+import { renderServiceJob } from "../../src/plan/jobs.js";
 import { renderTemplate } from "../../src/nomad/render.js";
 import { ConflictError } from "../../src/errors.js";
 
@@ -40,6 +40,59 @@ async function visit(
   await res.body.text();
   const v = res.headers["x-elm-version"];
   return res.statusCode === 200 ? (Array.isArray(v) ? v[0] : v) : `status ${res.statusCode}`;
+}
+
+/**
+ * Runs `args`, sends `signal` once the job is submitted and the rollout is being watched, and
+ * checks the cleanup: the exit code, the deployment failed so Nomad reverted (v1 serves every
+ * hostname again, no deployment left running), and the lock released.
+ */
+async function expectInterruptedAndReverted(
+  args: string[],
+  signal: "SIGINT" | "SIGTERM",
+  exitCode: number,
+): Promise<void> {
+  const child = execa(
+    "node",
+    [
+      cliPath,
+      ...args,
+      "--yes",
+      "--json",
+      "--config",
+      join(dir, "cluster.yaml"),
+      "--target",
+      "test",
+    ],
+    { reject: false, timeout: 300_000, stdin: "ignore", env: { CI: "true" } },
+  );
+  let seen = "";
+  let interrupted = false;
+  child.stdout.on("data", (chunk: Buffer) => {
+    seen += chunk.toString();
+    if (!interrupted && seen.includes('"title":"Wait for the new allocations')) {
+      interrupted = true;
+      child.kill(signal);
+    }
+  });
+  const res = await child;
+  expect(interrupted).toBe(true);
+  expect(res.exitCode).toBe(exitCode);
+  const events = res.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const failStep = events.filter(
+    (e) => e.type === "task" && e.title === "Fail the deployment so Nomad reverts",
+  );
+  expect(failStep.map((e) => e.state)).toEqual(["started", "completed"]);
+  expect(events.at(-1)).toMatchObject({ type: "error", exitCode });
+  expect(await visit("elm-lang.org")).toBe("v1");
+  expect(await visit("www.elm-lang.org")).toBe("v1");
+  const consul = new ConsulClient({ address: cluster.consul.http });
+  expect(await describeLockHolder(consul, "elm-infra/locks/deploy")).toBeUndefined();
+  const { data: latest } = await nomad.latestDeployment("elm-lang.org");
+  expect(latest?.Status).not.toBe("running");
 }
 
 beforeAll(async () => {
@@ -145,50 +198,18 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
   });
 
   it("Ctrl-C during the rollout: exit 130, the deployment is failed and reverted, the lock released", async () => {
-    const child = execa(
-      "node",
-      [
-        cliPath,
-        "deploy",
-        "elm-lang.org@v2",
-        "--yes",
-        "--json",
-        "--config",
-        join(dir, "cluster.yaml"),
-        "--target",
-        "test",
-      ],
-      { reject: false, timeout: 300_000, stdin: "ignore", env: { CI: "true" } },
-    );
-    let seen = "";
-    let interrupted = false;
-    child.stdout.on("data", (chunk: Buffer) => {
-      seen += chunk.toString();
-      // Once the job is submitted and the rollout is being watched, press Ctrl-C.
-      if (!interrupted && seen.includes('"title":"Wait for the new allocations')) {
-        interrupted = true;
-        child.kill("SIGINT");
-      }
-    });
-    const res = await child;
-    expect(interrupted).toBe(true);
-    expect(res.exitCode).toBe(130);
-    const events = res.stdout
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    const failStep = events.filter(
-      (e) => e.type === "task" && e.title === "Fail the deployment so Nomad reverts",
-    );
-    expect(failStep.map((e) => e.state)).toEqual(["started", "completed"]);
-    expect(events.at(-1)).toMatchObject({ type: "error", exitCode: 130 });
-    expect(await visit("elm-lang.org")).toBe("v1");
-    expect(await visit("www.elm-lang.org")).toBe("v1");
-    const consul = new ConsulClient({ address: cluster.consul.http });
-    expect(await describeLockHolder(consul, "elm-infra/locks/deploy")).toBeUndefined();
-    const { data: latest } = await nomad.latestDeployment("elm-lang.org");
-    expect(latest?.Status).not.toBe("running");
+    await expectInterruptedAndReverted(["deploy", "elm-lang.org@v2"], "SIGINT", 130);
   });
+
+  it.each([
+    ["Ctrl-C", "SIGINT", 130],
+    ["SIGTERM", "SIGTERM", 143],
+  ] as const)(
+    "%s (%s) during a rollback's rollout: exit %i, the deployment is failed and reverted, the lock released",
+    async (_name, signal, exitCode) => {
+      await expectInterruptedAndReverted(["rollback", "elm-lang.org@v2"], signal, exitCode);
+    },
+  );
 
   it("refuses a second deploy while the lock is held, naming the holder", async () => {
     const consul = new ConsulClient({ address: cluster.consul.http });
@@ -221,7 +242,7 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
       elmInfra(["deploy", "elm-lang.org@v2", "--yes"]),
     ]);
     const codes = [a.exitCode, b.exitCode].sort();
-    expect(codes).toEqual([0, 3]);
+    expect(codes, `${errorOf(a)}\n---\n${errorOf(b)}`).toEqual([0, 3]);
     const refused = a.exitCode === 3 ? a : b;
     // Refused either at the lock, or at the plan because the other deploy is in progress.
     expect(errorOf(refused)).toMatch(/locked by .*\(deploy elm-lang.org@v2\) since/);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startConsul, startNomad, type ConsulAgent, type NomadAgent } from "../harness/agents.js";
 import { loadConfig } from "../../src/config/load.js";
 import { NomadClient } from "../../src/nomad/client.js";
-import { pinnedTraefikVersion, renderIngressJob, renderServiceJob } from "../../src/nomad/job.js";
+import { pinnedTraefikVersion, renderIngressJob, renderServiceJob } from "../../src/plan/jobs.js";
 import type { NomadJob } from "../../src/nomad/types.js";
 
 const repo = resolve(import.meta.dirname, "../..");

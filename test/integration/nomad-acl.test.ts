@@ -49,7 +49,7 @@ describe("Nomad with ACLs enforced", () => {
     const refused = await anonymous.nodes().catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OperationError);
     expect((refused as OperationError).message).toBe(
-      "Nomad refused GET /v1/nodes: permission denied",
+      `Nomad refused GET /v1/nodes: permission denied; the token needs node:read (Nomad at ${nomad.http})`,
     );
     expect((refused as OperationError).hint).toMatch(/^the Nomad token needs node:read/);
 

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
+  AnsibleRunError,
   FAST_HEALTH,
   runSitePlaybook,
   type AnsibleEvent,
@@ -40,10 +41,16 @@ let manager: TestHost;
 let worker: TestHost;
 let hosts: SiteHost[];
 let settings: SiteSettings;
-let firstRun: AnsibleRunResult;
-const firstRunEvents: AnsibleEvent[] = [];
+let interrupted: unknown;
+const interruptedEvents: AnsibleEvent[] = [];
+let resumed: AnsibleRunResult;
+const resumedEvents: AnsibleEvent[] = [];
+const bootstrapTask = "nomad : Bootstrap Nomad's ACLs with the management token";
 
-function runSite(onEvent?: (e: AnsibleEvent) => void): Promise<AnsibleRunResult> {
+function runSite(
+  onEvent?: (e: AnsibleEvent) => void,
+  signal?: AbortSignal,
+): Promise<AnsibleRunResult> {
   return runSitePlaybook({
     hosts,
     settings,
@@ -53,6 +60,7 @@ function runSite(onEvent?: (e: AnsibleEvent) => void): Promise<AnsibleRunResult>
     hostKeyChecking: "accept-new",
     timeoutMs: 300_000,
     ...(onEvent ? { onEvent } : {}),
+    ...(signal ? { signal } : {}),
   });
 }
 
@@ -115,7 +123,13 @@ beforeAll(async () => {
     nomadVersion: versions.nomad!.version,
     health: FAST_HEALTH,
   };
-  firstRun = await runSite((e) => firstRunEvents.push(e));
+  // The first run is killed as Nomad's ACL bootstrap begins; the second must finish the job.
+  const abort = new AbortController();
+  interrupted = await runSite((e) => {
+    interruptedEvents.push(e);
+    if (e.kind === "task" && e.name === bootstrapTask) abort.abort();
+  }, abort.signal).catch((error: unknown) => error);
+  resumed = await runSite((e) => resumedEvents.push(e));
 });
 
 afterAll(async () => {
@@ -129,13 +143,20 @@ beforeEach(({ onTestFailed }) => {
 });
 
 describe("site.yml on one manager and one worker", () => {
-  it("runs every role on both hosts, reporting progress as events", () => {
-    for (const host of fleet.hosts) expect(firstRun.recap[host.name]).toMatchObject({ failed: 0 });
+  it("finishes, when run again, a run killed as Nomad's ACL bootstrap began", () => {
+    expect(interrupted).toBeInstanceOf(AnsibleRunError);
+    expect((interrupted as AnsibleRunError).message).toMatch(/was cancelled/);
+    expect(interruptedEvents).toContainEqual(
+      expect.objectContaining({ kind: "task", name: bootstrapTask }),
+    );
+    // Killed before the end: no recap.
+    expect(interruptedEvents.some((e) => e.kind === "recap")).toBe(false);
+    expect(interruptedEvents.some((e) => e.kind === "result" && e.status === "changed")).toBe(true);
+    for (const host of fleet.hosts) expect(resumed.recap[host.name]).toMatchObject({ failed: 0 });
     const roles = new Set(
-      firstRunEvents.flatMap((e) => (e.kind === "task" && e.role ? [e.role] : [])),
+      resumedEvents.flatMap((e) => (e.kind === "task" && e.role ? [e.role] : [])),
     );
     expect([...roles].sort()).toEqual(["base", "consul", "docker", "nomad"]);
-    expect(firstRunEvents.some((e) => e.kind === "result" && e.status === "changed")).toBe(true);
   });
 
   it("makes a Consul cluster with a leader, both members alive, ACLs and gossip encryption", async () => {

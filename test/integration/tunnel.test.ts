@@ -1,6 +1,8 @@
-// connectToCluster against a "VM" (host container) whose Consul and Nomad listen on its loopback
-// only: the APIs answer through the SSH tunnel and the status CLI works, the ports are not
-// reachable directly, and a changed host key is refused.
+// connectToCluster against a "VM" (host container) whose Consul, Nomad and Traefik listen on its
+// loopback only: the APIs answer through SSH tunnels and the status CLI works, the ports are not
+// reachable directly, a changed host key is refused, and hosts that do not answer are passed
+// over: Nomad and Consul through the first manager that answers, Traefik's API and entrypoint
+// through the first worker that answers.
 import { realpath, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { connect } from "node:net";
@@ -9,10 +11,12 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { connectToCluster, type ClusterApis } from "../../src/cluster/connect.js";
+import { writeInventory } from "../../src/cluster/inventory.js";
 import { loadConfig } from "../../src/config/load.js";
 import { ExitCode } from "../../src/errors.js";
 import { HostKeyMismatchError } from "../../src/ssh/index.js";
 import { startHosts, type TestHost, type TestHostFleet } from "../harness/hosts.js";
+import { freePorts } from "../harness/ports.js";
 
 const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const bin = join(homedir(), ".cache/elm-infra/bin");
@@ -23,7 +27,7 @@ let host: TestHost;
 let clusterFile: string;
 const opened: ClusterApis[] = [];
 
-function clusterYaml(knownHosts: string): string {
+function clusterYaml(knownHosts: string, options: { hosts?: boolean } = {}): string {
   return `targets:
   ${targetName}:
     provider: local
@@ -36,10 +40,14 @@ function clusterYaml(knownHosts: string): string {
     ssh:
       privateKey: ${JSON.stringify(fleet.privateKeyPath)}
       knownHosts: ${JSON.stringify(knownHosts)}
-    hosts:
+${
+  options.hosts === false
+    ? ""
+    : `    hosts:
       managers: [${JSON.stringify(host.ip)}]
       workers: [${JSON.stringify(host.ip)}]
-services:
+`
+}services:
   elm-lang.org:
     job: jobs/elm-lang.org.nomad.hbs
     image: elm-lang.org
@@ -86,6 +94,41 @@ async function startAgents(): Promise<void> {
        n=$(curl -s 127.0.0.1:4646/v1/status/leader); c=$(curl -s 127.0.0.1:8500/v1/status/leader)
        case "$n$c" in *:*:*) exit 0;; esac; sleep 1
      done; echo "nomad: $n consul: $c" >&2; exit 1`,
+  ]);
+}
+
+/**
+ * Starts Traefik in the container as the ingress job runs it on a worker: API and /ping on
+ * 127.0.0.1:8081 only, the web entrypoint on 127.0.0.1:80, Consul's catalog as its provider.
+ */
+async function startTraefik(): Promise<void> {
+  await execa(
+    "docker",
+    ["cp", await realpath(join(bin, "traefik")), `${host.name}:/usr/local/bin/`],
+    { stdin: "ignore", timeout: 120_000 },
+  );
+  const config = {
+    global: { checkNewVersion: false, sendAnonymousUsage: false },
+    entryPoints: { web: { address: "127.0.0.1:80" }, traefik: { address: "127.0.0.1:8081" } },
+    api: { insecure: true, dashboard: false },
+    ping: { entryPoint: "traefik" },
+    providers: {
+      consulCatalog: { exposedByDefault: false, endpoint: { address: "127.0.0.1:8500" } },
+    },
+  };
+  await fleet.exec(host, ["sh", "-c", "cat > /etc/traefik.yml"], JSON.stringify(config));
+  await fleet.exec(host, [
+    "systemd-run",
+    "--unit=traefik-dev",
+    "/usr/local/bin/traefik",
+    "--configFile=/etc/traefik.yml",
+  ]);
+  // Bounded: 60 tries, one a second.
+  await fleet.exec(host, [
+    "sh",
+    "-c",
+    `for i in $(seq 60); do curl -sf 127.0.0.1:8081/ping >/dev/null && exit 0; sleep 1; done
+     journalctl -u traefik-dev --no-pager | tail -20 >&2; exit 1`,
   ]);
 }
 
@@ -148,7 +191,7 @@ describe("the cluster's APIs through an SSH tunnel to a manager", () => {
     await expect(apis.nomad.leader()).rejects.toThrow();
   });
 
-  it("status --json through the tunnel lists the services as not deployed (Traefik is down)", async () => {
+  it("status --json through the tunnel lists the services as not deployed, and says Traefik is out of reach (not 'absent')", async () => {
     const r = await execa(
       "node",
       [
@@ -178,10 +221,96 @@ describe("the cluster's APIs through an SSH tunnel to a manager", () => {
             service: "elm-lang.org",
             deployed: false,
             allocations: [],
-            traefik: { routerStatus: null, servers: {} },
+            traefik: {
+              routerStatus: null,
+              servers: {},
+              error: `Traefik's API closed the connection without answering at 127.0.0.1:8081 on ${targetName}-worker-1 (through SSH)`,
+            },
           },
         ],
       },
+    });
+    expect(events).toContainEqual({
+      type: "log",
+      level: "warn",
+      message: expect.stringMatching(
+        /^Traefik could not be asked: Traefik's API .* on tunnelled-worker-1/,
+      ),
+    });
+  });
+
+  it("passes over hosts that do not answer: Nomad and Consul through the first manager that does, Traefik through the first worker that does", async () => {
+    await startTraefik();
+    // manager-1 and worker-1 are down (nothing listens on their SSH ports); the container is
+    // manager-2 and worker-2, each reached on its own SSH port as bring-up records it.
+    const [deadManager, deadWorker] = (await freePorts(2)) as [number, number];
+    const file = join(fleet.workDir, "cluster-inventory.yaml");
+    await writeFile(file, clusterYaml(join(fleet.workDir, "known_hosts"), { hosts: false }));
+    const config = await loadConfig({ file, target: targetName, env: {} });
+    const at = (name: string, role: "manager" | "worker", sshHost: string, port: number) => ({
+      name,
+      role,
+      privateAddress: host.ip,
+      ssh: { host: sshHost, port },
+    });
+    await writeInventory(config, {
+      target: targetName,
+      hosts: [
+        at(`${targetName}-manager-1`, "manager", "127.0.0.1", deadManager),
+        at(`${targetName}-manager-2`, "manager", host.ip, 22),
+        at(`${targetName}-worker-1`, "worker", "127.0.0.1", deadWorker),
+        at(`${targetName}-worker-2`, "worker", host.ip, 22),
+      ],
+    });
+    const apis = await connectToCluster(config);
+    opened.push(apis);
+    expect(await apis.nomad.leader()).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(await apis.consul.leader()).toMatch(/^127\.0\.0\.1:\d+$/);
+    // Traefik's API on the worker's loopback: its own internal routers, and no service of ours.
+    const routers = await apis.traefik.routers();
+    expect(routers.map((r) => r.name)).toContain("ping@internal");
+    expect(await apis.traefik.router("elm-lang-org")).toBeUndefined();
+    expect(apis.traefik.apiAddress).toBe(`127.0.0.1:8081 on ${targetName}-worker-2 (through SSH)`);
+    // The entrypoint on the worker's loopback answers as Traefik does for a host it has no
+    // route for.
+    const probe = await apis.traefik.probe("no-route.example", "/");
+    expect(probe.status).toBe(404);
+    expect(probe.body).toMatch(/404 page not found/);
+    // Neither port is reachable from outside the worker.
+    expect(await tryConnect(host.ip, 8081)).toBe("ECONNREFUSED");
+    expect(await tryConnect(host.ip, 80)).toBe("ECONNREFUSED");
+    await apis.close();
+  });
+
+  it("says which hosts did not answer when no worker does", async () => {
+    const [deadWorker] = (await freePorts(1)) as [number];
+    const file = join(fleet.workDir, "cluster-inventory.yaml");
+    const config = await loadConfig({ file, target: targetName, env: {} });
+    await writeInventory(config, {
+      target: targetName,
+      hosts: [
+        {
+          name: `${targetName}-manager-1`,
+          role: "manager",
+          privateAddress: host.ip,
+          ssh: { host: host.ip, port: 22 },
+        },
+        {
+          name: `${targetName}-worker-1`,
+          role: "worker",
+          privateAddress: host.ip,
+          ssh: { host: "127.0.0.1", port: deadWorker },
+        },
+      ],
+    });
+    const attempt = connectToCluster(config);
+    await expect(attempt).rejects.toMatchObject({
+      exitCode: ExitCode.OperationFailed,
+      message: expect.stringMatching(
+        new RegExp(
+          `^no worker of target '${targetName}' answered over SSH:\n  ${targetName}-worker-1: cannot connect to 127\\.0\\.0\\.1:${deadWorker} over SSH: .*ECONNREFUSED`,
+        ),
+      ),
     });
   });
 

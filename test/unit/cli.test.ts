@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -255,12 +255,11 @@ describe("render ingress", () => {
 
 describe("commands not built yet", () => {
   it.each([
+    // bring-up and destroy are built (they run OpenTofu: the e2e test proves them).
     ["scale", "--target", "local"],
-    ["bring-up"],
     ["deploy", "elm-lang.org@1.4.2"],
     ["rollback", "elm-lang.org"],
     ["rollback", "elm-lang.org@1.4.1"],
-    ["destroy", "--target", "local"],
   ])("%s: whatever is missing says so and exits 4", async (...args) => {
     // A command (or the part of it that is missing) says what is not built, never pretends to
     // succeed. Commands built since by others may get further or fail otherwise: skip those.
@@ -330,19 +329,128 @@ describe("choosing a target", () => {
   it("--target nope exits 2 and lists the known targets", async () => {
     const r = await run(["scale", "--target", "nope"]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain(`error: unknown target 'nope' in ${join(work, "cluster.yaml")}`);
+    expect(r.stderr).toContain(`error: unknown target "nope" in ${join(work, "cluster.yaml")}`);
     expect(r.stderr).toContain("hint: known targets: local, dev, production");
   });
 
   it("ELM_INFRA_TARGET is honoured", async () => {
     const r = await run(["scale"], { env: { ELM_INFRA_TARGET: "nope" } });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain("unknown target 'nope'");
+    expect(r.stderr).toContain('unknown target "nope"');
   });
 
   it("--target wins over ELM_INFRA_TARGET", async () => {
     const r = await run(["scale", "--target", "local"], { env: { ELM_INFRA_TARGET: "nope" } });
     expect(r.exitCode).toBe(4);
+  });
+});
+
+describe("names that mean something to JavaScript objects are names like any other", () => {
+  it.each([
+    [["deploy", "constructor@1.0.0", "--target", "local"], 'unknown service "constructor"'],
+    [["render", "__proto__@1"], 'unknown service "__proto__"'],
+    [["rollback", "hasOwnProperty", "--target", "local"], 'unknown service "hasOwnProperty"'],
+    [["image", "toString@1", "--context", "."], 'unknown service "toString"'],
+    [["status", "toString", "--target", "local"], 'unknown service "toString"'],
+  ])("%j: exit 2, the known services listed", async (args, message) => {
+    const r = await run(args);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(lines(r.stderr)[0]).toBe(`error: ${message}`);
+    expect(r.stderr).toContain("known services: elm-lang.org, package.elm-lang.org");
+  });
+
+  it.each(["__proto__", "constructor", "toString", "hasOwnProperty"])(
+    "--target %s: exit 2, the known targets listed",
+    async (target) => {
+      for (const args of [
+        ["status", "--target", target],
+        ["render", "elm-lang.org@1", "--target", target],
+      ]) {
+        const r = await run(args);
+        expect(r.exitCode).toBe(2);
+        expect(r.stderr).toContain(`error: unknown target "${target}" in `);
+        expect(r.stderr).toContain("hint: known targets: local, dev, production");
+      }
+    },
+  );
+
+  it("a control character in a typed name is escaped, a long one cut", async () => {
+    const r = await run(["render", `\u001b[2J${"x".repeat(100)}@1`]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).not.toContain("\u001b[2J");
+    expect(lines(r.stderr)[0]).toBe(`error: unknown service "\\u001b[2J${"x".repeat(56)}…"`);
+  });
+});
+
+describe("a configuration built to expand exponentially", () => {
+  it("is refused before it is expanded: exit 2, a clear message, in 64 MB of heap", async () => {
+    const lol = ['a0: &a0 "lol"'];
+    for (let i = 1; i <= 12; i++) lol.push(`a${i}: &a${i} [${`*a${i - 1}, `.repeat(8)}*a${i - 1}]`);
+    await writeFile(join(work, "laughs.yaml"), `${lol.join("\n")}\n`);
+    const r = await execa(
+      "node",
+      ["--max-old-space-size=64", cli, "render", "elm-lang.org@1", "--config", "laughs.yaml"],
+      { cwd: work, reject: false, stdin: "ignore", timeout: 30_000 },
+    );
+    expect(r.exitCode).toBe(2);
+    expect(lines(r.stderr)).toEqual([
+      "error: invalid configuration:",
+      `  ${join(work, "laughs.yaml")}: its aliases (*name) expand to more than 100000 nodes; a YAML file built to expand exponentially is refused before it is read`,
+      "hint: write the repeated parts out, or use fewer nested aliases",
+    ]);
+  });
+});
+
+describe("starting loads only what the command needs", () => {
+  const recorder = join(repo, "test/support/module-log/register.mjs");
+  /** The packages (and dist/ modules) a CLI run loaded through the module loader. */
+  async function loadedBy(args: string[]): Promise<{ exitCode: number; loaded: Set<string> }> {
+    const log = join(work, `modules-${Math.random().toString(36).slice(2)}.log`);
+    const r = await execa("node", ["--import", recorder, cli, ...args], {
+      cwd: work,
+      reject: false,
+      stdin: "ignore",
+      env: { ELM_INFRA_MODULE_LOG: log },
+      timeout: 30_000,
+    });
+    const urls = (await readFile(log, "utf8")).split("\n").filter(Boolean);
+    const loaded = new Set(
+      urls.map(
+        (u) =>
+          /\/node_modules\/((@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? u.replace(/^.*\/dist\//, "dist/"),
+      ),
+    );
+    return { exitCode: r.exitCode ?? -1, loaded };
+  }
+  const heavy = ["dockerode", "ssh2", "undici", "execa", "listr2"];
+
+  it.each([
+    [["--help"], 0],
+    [["deploy"], 2],
+    [["deploy", "--nope"], 2],
+    [
+      ["render", "elm-lang.org@1.4.2", "--target", "local", "--config", join(repo, "cluster.yaml")],
+      0,
+    ],
+  ])("%j loads none of dockerode, ssh2, undici, execa, listr2", async (args, exitCode) => {
+    const run = await loadedBy(args);
+    expect(run.exitCode).toBe(exitCode);
+    expect(run.loaded).toContain("commander");
+    for (const name of heavy) expect(run.loaded).not.toContain(name);
+  });
+
+  it("--help reads no configuration: no zod, js-yaml or command module", async () => {
+    const { loaded } = await loadedBy(["--help"]);
+    for (const name of ["zod", "js-yaml", "handlebars"]) expect(loaded).not.toContain(name);
+    expect([...loaded].filter((m) => m.startsWith("dist/commands/"))).toEqual([]);
+  });
+
+  it("the recorder sees the heavy clients when a command needs them", async () => {
+    const run = await loadedBy(["image", "elm-lang.org@1.4.2", "--context", "."]);
+    expect(run.exitCode).toBe(2); // no images/ folder here: refused after loading its module
+    expect(run.loaded).toContain("dockerode");
+    expect(run.loaded).toContain("ssh2");
   });
 });
 

@@ -318,7 +318,7 @@ services: ${JSON.stringify(validDoc().services)}
     try {
       pickTarget(cluster, "cluster.yaml", "nope");
     } catch (error) {
-      expect((error as UsageError).message).toContain("unknown target 'nope'");
+      expect((error as UsageError).message).toContain('unknown target "nope"');
       expect((error as UsageError).hint).toBe("known targets: local, production");
     }
   });

@@ -1,10 +1,28 @@
-// targets.<name>.hosts in cluster.yaml, and how connectToCluster picks a way in without a cluster.
+// targets.<name>.hosts in cluster.yaml, and how connectToCluster picks a way in without a cluster
+// (hosts that do not answer are loopback ports where nothing listens).
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { utils } from "ssh2";
 import { describe, expect, it } from "vitest";
 import { connectToCluster, sshTargetFor } from "../../src/cluster/connect.js";
 import { expandHome } from "../../src/cluster/paths.js";
 import type { LoadedConfig } from "../../src/config/load.js";
 import { parseCluster } from "../../src/config/parse.js";
 import { ConfigError, ExitCode } from "../../src/errors.js";
+import { SshConnectError } from "../../src/ssh/index.js";
+
+/** A loopback port where nothing listens: bound, then closed. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 function clusterWithHosts(hosts: unknown) {
   return {
@@ -127,5 +145,39 @@ describe("connectToCluster without a cluster", () => {
     expect(expandHome("~/.ssh/key", "/home/evan")).toBe("/home/evan/.ssh/key");
     expect(expandHome("~", "/home/evan")).toBe("/home/evan");
     expect(expandHome("keys/~x", "/home/evan")).toBe("keys/~x");
+  });
+});
+
+describe("connectToCluster when no host answers", () => {
+  it("tries every manager in order and names each that did not answer (exit 1)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "elm-infra-connect-"));
+    try {
+      const key = join(dir, "id_ed25519");
+      await writeFile(key, utils.generateKeyPairSync("ed25519").private, { mode: 0o600 });
+      const port = await closedPort();
+      const base = loaded({ managers: ["127.0.0.1", "127.0.0.2"], workers: ["127.0.0.3"] });
+      const config: LoadedConfig = {
+        ...base,
+        root: dir,
+        target: { ...base.target, ssh: { ...base.target.ssh, privateKey: key, port } },
+      };
+      const error = await connectToCluster(config).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SshConnectError);
+      expect((error as SshConnectError).exitCode).toBe(ExitCode.OperationFailed);
+      const lines = (error as Error).message.split("\n");
+      expect(lines[0]).toBe("no manager of target 'remote' answered over SSH:");
+      expect(lines.slice(1).map((l) => l.replace(/: cannot connect .*$/, ""))).toEqual([
+        "  remote-manager-1",
+        "  remote-manager-2",
+      ]);
+      expect(lines[1]).toMatch(
+        new RegExp(
+          `^  remote-manager-1: cannot connect to 127\\.0\\.0\\.1:${port} over SSH: .*ECONNREFUSED`,
+        ),
+      );
+      expect((error as SshConnectError).hint).toMatch(/managers are up/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,6 +3,8 @@ import {
   assessDeployment,
   deploymentDeadlineMs,
   explainAllocation,
+  isDeploymentActive,
+  judgeWatch,
   summarizePlan,
 } from "../../src/nomad/deployment.js";
 import { chooseRollbackTarget } from "../../src/commands/rollback.js";
@@ -216,5 +218,107 @@ describe("chooseRollbackTarget", () => {
   });
   it("has nothing for a version never deployed", () => {
     expect(chooseRollbackTarget(history, "v9")).toBeUndefined();
+  });
+});
+
+describe("isDeploymentActive", () => {
+  it.each([
+    ["running", true],
+    ["pending", true],
+    ["paused", true],
+    ["initializing", true],
+    ["blocked", true],
+    ["unblocking", true],
+    ["successful", false],
+    ["failed", false],
+    ["cancelled", false],
+  ])("%s → %s", (status, active) => {
+    expect(isDeploymentActive({ Status: status as Deployment["Status"] })).toBe(active);
+  });
+  it.each([null, undefined])("no deployment (%s) → false", (d) => {
+    expect(isDeploymentActive(d)).toBe(false);
+  });
+});
+
+describe("judgeWatch: did the watch time out, or did Nomad decide?", () => {
+  const before = { now: 1_000, deadline: 2_000, deadlineMs: 100_000 };
+  const after = { now: 2_000, deadline: 2_000, deadlineMs: 100_000 };
+  const canaryHealthy = deployment("running", {
+    PlacedAllocs: 1,
+    PlacedCanaries: ["a"],
+    HealthyAllocs: 1,
+  });
+  const rolling = deployment("running", { PlacedAllocs: 1, PlacedCanaries: ["a"] });
+  it.each([
+    ["progressing before the deadline: ask again", rolling, ["successful"], before, undefined],
+    ["progressing at the deadline: timed out", rolling, ["successful"], after, "timed-out"],
+    [
+      "a wanted verdict before the deadline",
+      canaryHealthy,
+      ["canaries-healthy"],
+      before,
+      "canaries-healthy",
+    ],
+    [
+      "a wanted verdict seen at the deadline still counts",
+      canaryHealthy,
+      ["canaries-healthy"],
+      after,
+      "canaries-healthy",
+    ],
+    [
+      "canaries healthy but not wanted: ask again",
+      canaryHealthy,
+      ["successful"],
+      before,
+      undefined,
+    ],
+    [
+      "Nomad failed it before the deadline",
+      deployment("failed", {}, "Failed due to progress deadline"),
+      ["successful"],
+      before,
+      "failed",
+    ],
+    [
+      "Nomad failed it after the deadline: still Nomad's verdict",
+      deployment("failed", {}, "Failed due to unhealthy allocations"),
+      ["successful"],
+      after,
+      "failed",
+    ],
+    [
+      "an unhealthy allocation",
+      deployment("running", { UnhealthyAllocs: 1 }),
+      ["successful"],
+      before,
+      "unhealthy",
+    ],
+    [
+      "successful",
+      deployment("successful", { HealthyAllocs: 2 }),
+      ["successful"],
+      after,
+      "successful",
+    ],
+  ] as const)("%s", (_name, d, until, clock, kind) => {
+    const judged = judgeWatch(d, { until: [...until], ...clock });
+    if (kind === undefined) expect(judged).toEqual({ stop: false });
+    else expect(judged).toMatchObject({ stop: true, verdict: { kind } });
+  });
+
+  it("a time-out says whose deadline and how far the deployment got", () => {
+    const judged = judgeWatch(deployment("running", { PlacedAllocs: 1, PlacedCanaries: ["a"] }), {
+      until: ["successful"],
+      ...after,
+    });
+    expect(judged).toEqual({
+      stop: true,
+      verdict: {
+        kind: "timed-out",
+        reason:
+          "deployment d1 is still running after 100 s (the job's progress_deadline plus a margin): web: placed 1/2 (canary 1/1), healthy 0, unhealthy 0",
+      },
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isIgnored, parseDockerignore } from "../../src/docker/dockerignore.js";
+import { parseDockerignore } from "../../src/docker/dockerignore.js";
 
 describe(".dockerignore matching", () => {
   const packageRules = "# only the binary\n*\n!Dockerfile\n!dist/server\n";
@@ -24,16 +24,16 @@ describe(".dockerignore matching", () => {
     ["?.txt", "ab.txt", false],
     ["a\\*b", "a*b", true],
     ["a\\*b", "axb", false],
+    ["*.txt", "sub/a.txt", false],
+    ["build", "build/deep/x", true],
   ])("rules %j: %s ignored → %s", (rules, path, ignored) => {
-    expect(isIgnored(path, parseDockerignore(rules))).toBe(ignored);
+    expect(parseDockerignore(rules)(path)).toBe(ignored);
   });
 
-  it("skips comments and blank lines and reads negations", () => {
-    expect(parseDockerignore("# c\n\n !keep \nx/../y\n").map((r) => [r.pattern, r.negate])).toEqual(
-      [
-        ["keep", true],
-        ["y", false],
-      ],
-    );
+  it("skips comments and blank lines, reads negations and normalizes paths", () => {
+    const isIgnored = parseDockerignore("*\n# c\n\n !keep \nx/../y\n");
+    expect(isIgnored("keep")).toBe(false);
+    expect(isIgnored("y")).toBe(true);
+    expect(parseDockerignore("# notes.txt\n\n")("notes.txt")).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { chooseMode, type OutputEvent } from "../../src/output/output.js";
-import { forgetSecrets, redact, registerSecret } from "../../src/output/redact.js";
+import { forgetSecrets, redact, redactDeep, registerSecret } from "../../src/output/redact.js";
+import type { TerraformEvent } from "../../src/terraform/events.js";
 import { captureOutput } from "../support/capture-output.js";
 
 const everyKind: OutputEvent[] = [
@@ -156,6 +157,28 @@ describe("redaction", () => {
   it("skips values too short to be a token, so ordinary words survive", () => {
     registerSecret("root");
     expect(redact("user root")).toBe("user root");
+  });
+
+  it("removes every secret from every string of a Terraform event", () => {
+    registerSecret("dop_v1_secret");
+    const event: TerraformEvent = {
+      kind: "diagnostic",
+      diagnostic: {
+        severity: "error",
+        summary: "GET https://api/v2?token=dop_v1_secret failed",
+        detail: "Bearer dop_v1_secret",
+      },
+    };
+    const scrubbed = redactDeep(event);
+    expect(JSON.stringify(scrubbed)).not.toContain("dop_v1_secret");
+    expect(scrubbed).toEqual({
+      kind: "diagnostic",
+      diagnostic: {
+        severity: "error",
+        summary: "GET https://api/v2?token=[redacted] failed",
+        detail: "Bearer [redacted]",
+      },
+    });
   });
 
   it("forgets secrets on request", () => {

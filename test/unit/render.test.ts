@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { escapeHclString, renderTemplate, TemplateError } from "../../src/nomad/render.js";
-import { renderServiceJob } from "../../src/nomad/job.js";
+import { renderServiceJob } from "../../src/plan/jobs.js";
 import { serviceJobVars, traefikTags } from "../../src/plan/job-vars.js";
 import { parseCluster, parseYaml } from "../../src/config/parse.js";
 import { readFileSync } from "node:fs";

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ConflictError, InterruptedError, OperationError } from "../../src/errors.js";
 import { forgetSecrets, registerSecret } from "../../src/output/redact.js";
-import { runSteps, type Step } from "../../src/tasks/runner.js";
+import { runSteps, StepTimings, type Step } from "../../src/tasks/runner.js";
 import { captureOutput } from "../support/capture-output.js";
 
 /** Plain lines with the step durations taken out, so they can be compared exactly. */
@@ -197,5 +197,48 @@ describe("runSteps in JSON mode", () => {
         error: "submit refused",
       },
     ]);
+  });
+});
+
+describe("the runner measures each step", () => {
+  it("records every step's time under its phase, failed ones too; phases add up", async () => {
+    const { output } = captureOutput("json");
+    const timings = new StepTimings();
+    const wait = (ms: number) => () => new Promise<void>((r) => setTimeout(r, ms));
+    await runSteps(
+      [step("render", { run: wait(20) }), step("plan", { run: wait(30) })],
+      { ran: [] },
+      { output, signal: never, timings, phase: "plan" },
+    );
+    const failure = new OperationError("refused");
+    await expect(
+      runSteps(
+        [
+          step("skipped", { skip: () => "not needed" }),
+          step("submit", {
+            run: async () => {
+              await wait(10)();
+              throw failure;
+            },
+          }),
+        ],
+        { ran: [] },
+        { output, signal: never, timings, phase: "submit" },
+      ),
+    ).rejects.toBe(failure);
+    expect(timings.steps.map(({ title, phase, state }) => `${phase} ${title} ${state}`)).toEqual([
+      "plan render completed",
+      "plan plan completed",
+      "submit submit failed",
+    ]);
+    const [render, plan, submit] = timings.steps.map((s) => s.ms) as [number, number, number];
+    expect(render).toBeGreaterThanOrEqual(15);
+    expect(plan).toBeGreaterThanOrEqual(25);
+    expect(submit).toBeGreaterThanOrEqual(5);
+    const phases = timings.byPhase();
+    expect(Object.keys(phases).sort()).toEqual(["plan", "submit", "total"]);
+    expect(phases.plan).toBe(render + plan);
+    expect(phases.submit).toBe(submit);
+    expect(phases.total).toBeGreaterThanOrEqual(render + plan + submit - 2);
   });
 });

@@ -14,7 +14,6 @@ import { chooseBinary, searchDirs } from "../../src/terraform/binary.js";
 import {
   describeEvent,
   parseUiLine,
-  scrubEvent,
   summarizeDiagnostics,
   type TerraformEvent,
 } from "../../src/terraform/events.js";
@@ -532,29 +531,6 @@ describe("summarizeDiagnostics", () => {
     ).toBe(
       "Resource postcondition failed (main.tf:6): n must be above 5.; Invalid value for input variable (main.tf:1): Unsuitable value for var.n set using the TF_VAR_n environment variable: a number is required.",
     );
-  });
-});
-
-describe("scrubEvent", () => {
-  it("removes every secret from every string of an event", () => {
-    const event: TerraformEvent = {
-      kind: "diagnostic",
-      diagnostic: {
-        severity: "error",
-        summary: "GET https://api/v2?token=dop_v1_secret failed",
-        detail: "Bearer dop_v1_secret",
-      },
-    };
-    const scrubbed = scrubEvent(event, ["dop_v1_secret"]);
-    expect(JSON.stringify(scrubbed)).not.toContain("dop_v1_secret");
-    expect(scrubbed).toEqual({
-      kind: "diagnostic",
-      diagnostic: {
-        severity: "error",
-        summary: "GET https://api/v2?token=[redacted] failed",
-        detail: "Bearer [redacted]",
-      },
-    });
   });
 });
 

@@ -1,4 +1,7 @@
 import { resolve } from "node:path";
+import { lookUp } from "../config/lookup.js";
+import { UsageError } from "../errors.js";
+import { quote } from "../output/quote.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import { readFile } from "node:fs/promises";
@@ -7,8 +10,8 @@ import {
   serviceJobVars,
   type IngressWorker,
   type UpdateTimings,
-} from "../plan/job-vars.js";
-import { renderTemplateFile } from "./render.js";
+} from "./job-vars.js";
+import { renderTemplateFile } from "../nomad/render.js";
 
 /** Renders a service's job template (HCL) for a version, from cluster.yaml's settings. */
 export async function renderServiceJob(
@@ -16,7 +19,8 @@ export async function renderServiceJob(
   ref: ServiceRef,
   overrides: { update?: Partial<UpdateTimings> } = {},
 ): Promise<string> {
-  const service = config.services[ref.service]!;
+  const service = lookUp(config.services, ref.service);
+  if (!service) throw new UsageError(`unknown service ${quote(ref.service)}`);
   return renderTemplateFile(
     resolve(config.root, service.job),
     serviceJobVars(config, ref, overrides),

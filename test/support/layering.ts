@@ -1,0 +1,153 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import ts from "typescript";
+
+/**
+ * The layers of src/, top first. A module may import from its own layer or any layer below it,
+ * never from one above. index.ts is the SDK's public surface and may export anything.
+ *
+ *   index.ts (SDK surface)
+ *   cli/ tools/                 argv -> command (the only code that prints final errors and exits);
+ *                               entries the repo's scripts run (npm run local)
+ *   commands/                   one file per verb
+ *   tasks/                      runner, context, step factories shared by the verbs
+ *   cluster/ and plan/          reach a target; pure planners (plan/ never imports cluster/)
+ *   adapters                    nomad/ consul/ traefik/ terraform/ ansible/ ssh/ docker/
+ *   config/ output/ errors.ts http.ts
+ *
+ * Only adapters (and http.ts, the one HTTP wrapper they share) import the libraries that talk to
+ * the world: undici, ssh2, dockerode, docker-modem, execa, child_process.
+ */
+const layers: ReadonlyArray<{ name: string; members: readonly string[] }> = [
+  { name: "sdk", members: ["index.ts"] },
+  { name: "cli", members: ["cli/", "tools/"] },
+  { name: "commands", members: ["commands/"] },
+  { name: "tasks", members: ["tasks/"] },
+  { name: "cluster & plan", members: ["cluster/", "plan/"] },
+  {
+    name: "adapters",
+    members: ["nomad/", "consul/", "traefik/", "terraform/", "ansible/", "ssh/", "docker/"],
+  },
+  { name: "foundation", members: ["config/", "output/", "errors.ts", "http.ts"] },
+];
+
+const worldLibraries = [
+  "undici",
+  "ssh2",
+  "dockerode",
+  "docker-modem",
+  "execa",
+  "child_process",
+  "node:child_process",
+];
+const mayTalkToTheWorld = [
+  ...(layers.find((l) => l.name === "adapters")?.members ?? []),
+  "http.ts",
+];
+
+export interface ImportSite {
+  /** What the code names: `../commands/deploy.js`, `undici`. */
+  specifier: string | undefined;
+  kind: "static" | "dynamic";
+  line: number;
+}
+
+/**
+ * Every import of a TypeScript file, read with the TypeScript compiler's own parser: `import`
+ * and `export ... from` (type-only too), `import("...")` calls, `import("...")` types, and
+ * `require(...)`. A dynamic import whose specifier is not a string literal has none.
+ */
+export function importsOf(file: string): ImportSite[] {
+  const text = readFileSync(file, "utf8");
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const sites: ImportSite[] = [];
+  const add = (node: ts.Node, expr: ts.Node | undefined, kind: ImportSite["kind"]) => {
+    const line = source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
+    const specifier = expr && ts.isStringLiteralLike(expr) ? expr.text : undefined;
+    sites.push({ specifier, kind, line });
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) {
+      if (node.moduleSpecifier) add(node, node.moduleSpecifier, "static");
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference)
+    ) {
+      add(node, node.moduleReference.expression, "static");
+    } else if (ts.isCallExpression(node)) {
+      const callee = node.expression;
+      if (callee.kind === ts.SyntaxKind.ImportKeyword) add(node, node.arguments[0], "dynamic");
+      else if (ts.isIdentifier(callee) && callee.text === "require")
+        add(node, node.arguments[0], "dynamic");
+    } else if (ts.isImportTypeNode(node)) {
+      const argument = node.argument;
+      if (ts.isLiteralTypeNode(argument)) add(node, argument.literal, "static");
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return sites;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return /\.(ts|mts|cts)$/.test(entry.name) && !entry.name.endsWith(".d.ts") ? [path] : [];
+  });
+}
+
+const posixPath = (path: string) => path.split(sep).join("/");
+
+function layerIndex(path: string): number {
+  return layers.findIndex((l) =>
+    l.members.some((m) => (m.endsWith("/") ? path.startsWith(m) : path === m)),
+  );
+}
+
+/** Every import that breaks the layering of the tree at `root`, as `file:line: what`. */
+export function layeringViolations(root: string): string[] {
+  const violations: string[] = [];
+  for (const file of sourceFiles(root).sort()) {
+    const from = posixPath(relative(root, file));
+    const fromLayer = layerIndex(from);
+    if (fromLayer === -1) {
+      violations.push(`${from}: is in no layer (place its folder in the layer list)`);
+      continue;
+    }
+    for (const site of importsOf(file)) {
+      const where = `${from}:${site.line}`;
+      const how = site.kind === "dynamic" ? "dynamic import" : "imports";
+      if (site.specifier === undefined) {
+        violations.push(`${where}: ${how} a computed specifier (its layer cannot be checked)`);
+        continue;
+      }
+      if (!site.specifier.startsWith(".")) {
+        const library = site.specifier;
+        const restricted = worldLibraries.some((l) => library === l || library.startsWith(`${l}/`));
+        const allowed = mayTalkToTheWorld.some((m) =>
+          m.endsWith("/") ? from.startsWith(m) : from === m,
+        );
+        if (restricted && !allowed)
+          violations.push(`${where}: ${how} ${library}, which only adapters may use`);
+        continue;
+      }
+      const target = posixPath(
+        relative(root, resolve(dirname(file), site.specifier)).replace(/\.js$/, ".ts"),
+      );
+      if (target.startsWith("../")) {
+        violations.push(`${where}: ${how} ${site.specifier}, outside the tree`);
+        continue;
+      }
+      const toLayer = layerIndex(target);
+      if (toLayer !== -1 && toLayer < fromLayer) {
+        violations.push(
+          `${where}: ${how} ${target} (${layers[toLayer]!.name}) from below (${layers[fromLayer]!.name})`,
+        );
+      } else if (from.startsWith("plan/") && target.startsWith("cluster/")) {
+        violations.push(`${where}: ${how} ${target}: plan/ is pure and never reaches a cluster`);
+      }
+    }
+  }
+  return violations;
+}

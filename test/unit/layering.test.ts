@@ -1,0 +1,33 @@
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { importsOf, layeringViolations } from "../support/layering.js";
+
+const path = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
+
+describe("layering of src/ (the order is documented in test/support/layering.ts)", () => {
+  it("has no upward import, static or dynamic, and talks to the world only from adapters", () => {
+    expect(layeringViolations(path("../../src"))).toEqual([]);
+  });
+
+  it("reports every kind of break in a fixture tree", () => {
+    expect(layeringViolations(path("../fixtures/layering/src"))).toEqual([
+      "config/load.ts:2: imports undici, which only adapters may use",
+      "nomad/client.ts:2: dynamic import tasks/steps.ts (tasks) from below (adapters)",
+      "plan/hosts.ts:1: imports cluster/connect.ts: plan/ is pure and never reaches a cluster",
+      "scripts/tool.ts: is in no layer (place its folder in the layer list)",
+      "tasks/steps.ts:2: imports commands/deploy.ts (commands) from below (tasks)",
+    ]);
+  });
+
+  it("reads static, type-only, re-exported and dynamic imports", () => {
+    expect(importsOf(path("../fixtures/layering/src/tasks/steps.ts"))).toEqual([
+      { specifier: "../commands/deploy.js", kind: "static", line: 2 },
+    ]);
+    expect(importsOf(path("../fixtures/layering/src/cli/main.ts"))).toEqual([
+      { specifier: "../commands/deploy.js", kind: "dynamic", line: 2 },
+    ]);
+    expect(importsOf(path("../fixtures/layering/src/index.ts"))).toEqual([
+      { specifier: "./commands/deploy.js", kind: "static", line: 2 },
+    ]);
+  });
+});
