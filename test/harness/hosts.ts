@@ -5,11 +5,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
+import { waitForSsh } from "../../src/ssh/wait.js";
 
 export interface TestHost {
   /** Container name, also the machine's hostname. */
@@ -179,7 +179,15 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHostFl
       hosts.push({ name, ip: ip.trim(), sshPort: 22, privateKeyPath });
     }
     await Promise.all(
-      hosts.map((h) => waitForSshBanner(h.ip, h.sshPort, options.sshTimeoutMs ?? 120_000)),
+      hosts.map((h) =>
+        waitForSsh({
+          name: h.name,
+          host: h.ip,
+          port: h.sshPort,
+          deadlineMs: options.sshTimeoutMs ?? 120_000,
+          intervalMs: 500,
+        }),
+      ),
     );
     return {
       hosts,
@@ -200,29 +208,4 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHostFl
     await stop();
     throw error;
   }
-}
-
-/** Waits (bounded) until something on ip:port sends an SSH banner. */
-export async function waitForSshBanner(ip: string, port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "no attempt";
-  for (let attempt = 0; attempt < 1000 && Date.now() < deadline; attempt++) {
-    last = await readBanner(ip, port, 2_000);
-    if (last.startsWith("SSH-")) return;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error(`sshd on ${ip}:${port} did not answer within ${timeoutMs} ms (last: ${last})`);
-}
-
-function readBanner(ip: string, port: number, timeoutMs: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: ip, port });
-    const finish = (value: string) => {
-      socket.destroy();
-      resolve(value);
-    };
-    socket.setTimeout(timeoutMs, () => finish("timeout"));
-    socket.once("data", (chunk) => finish(chunk.toString("utf8")));
-    socket.once("error", (error) => finish(error.message));
-  });
 }
