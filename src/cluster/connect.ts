@@ -125,7 +125,7 @@ async function connectToFirstThatAnswers(
   const failures: string[] = [];
   for (const host of hosts) {
     try {
-      return { ssh: await connectSsh(sshTargetFor(config, host.ssh.host, host.ssh.port)), host };
+      return { ssh: await connectToHost(config, host), host };
     } catch (error) {
       if (error instanceof HostKeyMismatchError || !(error instanceof SshConnectError)) throw error;
       failures.push(`${host.name}: ${error.message}`);
@@ -156,13 +156,11 @@ export function sshTargetFor(
 
 /** Local loopback ports to Nomad and Consul on a manager's loopback, Traefik on a worker's. */
 async function openTunnels(manager: SshConnection, worker: SshConnection): Promise<ApiUrls> {
-  const local = async (ssh: SshConnection, port: number) =>
-    `http://127.0.0.1:${(await ssh.forwardLocalPort("127.0.0.1", port)).localPort}`;
   return {
-    nomad: await local(manager, remoteApiPorts.nomad),
-    consul: await local(manager, remoteApiPorts.consul),
-    traefikApi: await local(worker, remoteApiPorts.traefikApi),
-    entrypoint: await local(worker, remoteApiPorts.entrypoint),
+    nomad: await tunnelUrl(manager, remoteApiPorts.nomad),
+    consul: await tunnelUrl(manager, remoteApiPorts.consul),
+    traefikApi: await tunnelUrl(worker, remoteApiPorts.traefikApi),
+    entrypoint: await tunnelUrl(worker, remoteApiPorts.entrypoint),
   };
 }
 
