@@ -77,8 +77,10 @@ export async function deploy(
           async run(s, step) {
             const current = await apis.nomad.readJob(ref.service);
             s.previousVersion = current?.Meta?.version;
-            await refuseIfDeploying(apis, ref.service);
             const plan = await apis.nomad.planJob(s.job!);
+            // After the plan, not before: a deploy that took the lock and registered between a
+            // check and this plan would make the plan look "unchanged" while it is still rolling.
+            await refuseIfDeploying(apis, ref.service);
             s.planIndex = plan.JobModifyIndex;
             s.summary = summarizePlan(plan);
             step.log(`running now: ${s.previousVersion ?? "nothing"}; deploying: ${ref.version}`);
