@@ -6,9 +6,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { cp, mkdir, readFile, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { execa, type ResultPromise } from "execa";
-import { request } from "undici";
+import { join } from "node:path";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load.js";
 import { connectToCluster } from "../../src/cluster/connect.js";
@@ -16,101 +15,22 @@ import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
 import type { BringUpResult } from "../../src/commands/bring-up.js";
 import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
 import type { ClusterView } from "../../src/tasks/verify.js";
+import {
+  agentPids,
+  docker,
+  e2e,
+  elmInfra,
+  errorOf,
+  hostNames,
+  label,
+  repo,
+  resultOf,
+  secretsFile,
+  start,
+  viaLoadBalancer,
+} from "./support.js";
 
-const repo = resolve(import.meta.dirname, "../..");
-const cli = join(repo, "dist/cli/main.js");
-const target = `e2e-${randomBytes(3).toString("hex")}`;
-const label = `label=elm-infra.target=${target}`;
-let work: string;
-let config: string;
-let httpPort: number;
-const timings: Record<string, number> = {};
-
-interface Run {
-  exitCode: number;
-  events: Array<Record<string, unknown>>;
-  stderr: string;
-}
-
-const parse = (stdout: string) =>
-  stdout
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-
-function start(args: string[], timeoutMs = 900_000): ResultPromise {
-  return execa("node", [cli, ...args, "--config", config, "--target", target, "--json"], {
-    cwd: work,
-    reject: false,
-    stdin: "ignore",
-    timeout: timeoutMs,
-    env: { CI: "true" },
-  });
-}
-
-async function elmInfra(args: string[], timeoutMs?: number): Promise<Run> {
-  const began = Date.now();
-  const r = await start(args, timeoutMs);
-  timings[args.join(" ")] = (timings[args.join(" ")] ?? 0) + Date.now() - began;
-  return { exitCode: r.exitCode ?? -1, events: parse(String(r.stdout)), stderr: String(r.stderr) };
-}
-
-const resultOf = <T>(r: Run) => r.events.find((e) => e.type === "result")?.data as T;
-const errorOf = (r: Run) =>
-  String(r.events.find((e) => e.type === "error")?.message ?? r.stderr.slice(-2000));
-
-async function docker(...args: string[]): Promise<string> {
-  return String((await execa("docker", args, { stdin: "ignore", timeout: 120_000 })).stdout).trim();
-}
-
-/** GET through the load balancer, as a visitor would. */
-async function viaLoadBalancer(host: string, path: string): Promise<number> {
-  const res = await request(`http://127.0.0.1:${httpPort}${path}`, {
-    headers: { host },
-    headersTimeout: 5000,
-    bodyTimeout: 5000,
-  });
-  await res.body.dump();
-  return res.statusCode;
-}
-
-async function secretsFile(): Promise<string> {
-  return readFile(join(work, "secrets", `${target}.yaml`), "utf8").catch(() => "");
-}
-
-/** The host containers (managers and workers; not the load balancer), one name a line. */
-async function hostNames(): Promise<string> {
-  const byRole = async (role: string) =>
-    docker(
-      "ps",
-      "--filter",
-      label,
-      "--filter",
-      `label=elm-infra.role=${role}`,
-      "--format",
-      "{{.Names}}",
-    );
-  return [await byRole("manager"), await byRole("worker")].filter((l) => l).join("\n");
-}
-
-async function agentPids(): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await hostNames()).split("\n")) {
-    if (!name) continue;
-    out[name] = await docker(
-      "exec",
-      name,
-      "systemctl",
-      "show",
-      "-p",
-      "MainPID",
-      "--value",
-      "consul",
-      "nomad",
-    );
-  }
-  return out;
-}
+const { target } = e2e;
 
 /** The pids under `pid`, children first found by `ps --ppid`, recursively. */
 async function descendants(pid: number): Promise<Array<{ pid: number; comm: string }>> {
@@ -172,16 +92,18 @@ beforeAll(async () => {
     data: { volume: package-data, mountPath: /data }
 `,
   });
-  ({ work, config, httpPort } = local);
+  e2e.work = local.work;
+  e2e.config = local.config;
+  e2e.httpPort = local.httpPort;
 });
 
 afterAll(async () => {
   // Whatever a failed scenario left: by label, never by name patterns of others.
   await removeLabelled(target);
   await execa("docker", ["rmi", "traefik:v3.6.12-e2e"], { reject: false });
-  if (work) await rm(work, { recursive: true, force: true });
+  if (e2e.work) await rm(e2e.work, { recursive: true, force: true });
   console.log(
-    `e2e ${target} timings (s): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v / 100) / 10])))}`,
+    `e2e ${target} timings (s): ${JSON.stringify(Object.fromEntries(Object.entries(e2e.timings).map(([k, v]) => [k, Math.round(v / 100) / 10])))}`,
   );
 });
 
@@ -199,7 +121,7 @@ describe(`local cluster ${target}`, () => {
       void killAnsibleUnder(first.pid!);
     });
     const interrupted = await first;
-    timings["bring-up (interrupted)"] = Date.now() - began;
+    e2e.timings["bring-up (interrupted)"] = Date.now() - began;
     expect(killed).toBe(true);
     expect(interrupted.exitCode).toBe(1);
     const tokensBefore = await secretsFile();
@@ -232,7 +154,7 @@ describe(`local cluster ${target}`, () => {
       "--yes",
     ]);
     expect(site.exitCode, errorOf(site)).toBe(0);
-    const pkg = join(work, "package-build");
+    const pkg = join(e2e.work, "package-build");
     await mkdir(pkg, { recursive: true });
     await execa("go", ["build", "-trimpath", "-o", join(pkg, "server"), "."], {
       cwd: join(repo, "test/fixtures/sites/package.elm-lang.org/server"),
@@ -267,7 +189,7 @@ describe(`local cluster ${target}`, () => {
   });
 
   it("ACLs refuse anonymous requests, gossip is encrypted, and no host's API answers another address", async () => {
-    const loaded = await loadConfig({ file: config, target, env: {} });
+    const loaded = await loadConfig({ file: e2e.config, target, env: {} });
     const apis = await connectToCluster({ ...loaded, secrets: {} });
     try {
       await expect(apis.nomad.nodes()).rejects.toThrow(/permission denied|403/i);
@@ -362,13 +284,15 @@ describe(`local cluster ${target}`, () => {
     expect((await holder).exitCode).toBe(0);
   });
 
+  // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
+
   it("destroy leaves no container, network or volume, and forgets the host keys and tokens", async () => {
     const r = await elmInfra(["destroy", "--yes"]);
     expect(r.exitCode, errorOf(r)).toBe(0);
-    expect(await docker("ps", "-aq", "--filter", label)).toBe("");
-    expect(await docker("network", "ls", "-q", "--filter", label)).toBe("");
-    expect(await docker("volume", "ls", "-q", "--filter", label)).toBe("");
-    expect(await readFile(join(work, ".elm-infra", target, "known_hosts"), "utf8")).not.toMatch(
+    expect(await docker("ps", "-aq", "--filter", label())).toBe("");
+    expect(await docker("network", "ls", "-q", "--filter", label())).toBe("");
+    expect(await docker("volume", "ls", "-q", "--filter", label())).toBe("");
+    expect(await readFile(join(e2e.work, ".elm-infra", target, "known_hosts"), "utf8")).not.toMatch(
       /ssh-/,
     );
     expect(await secretsFile()).not.toMatch(/Token|GossipKey/);

@@ -1,0 +1,116 @@
+/**
+ * What every scenario of the shared local cluster uses: the cluster's name and folder, the real
+ * CLI run as a user would (`--json`), Docker, and requests through the load balancer. The cluster
+ * itself is brought up once by cluster.test.ts; scenario modules (scenarios/*.ts) register their
+ * `it` blocks in the order cluster.test.ts calls them, destructive ones last.
+ */
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { execa, type ResultPromise } from "execa";
+import { request } from "undici";
+
+export const repo = resolve(import.meta.dirname, "../..");
+const cli = join(repo, "dist/cli/main.js");
+
+/** The shared cluster: its name is fixed at import; the rest is set by cluster.test.ts's beforeAll. */
+export const e2e = {
+  target: `e2e-${randomBytes(3).toString("hex")}`,
+  work: "",
+  config: "",
+  httpPort: 0,
+  /** Milliseconds spent per command, printed after the run. */
+  timings: {} as Record<string, number>,
+};
+
+export const label = () => `label=elm-infra.target=${e2e.target}`;
+
+export interface Run {
+  exitCode: number;
+  events: Array<Record<string, unknown>>;
+  stderr: string;
+}
+
+const parse = (stdout: string) =>
+  stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+/** Starts the CLI against the shared cluster; the caller awaits or watches it. */
+export function start(args: string[], timeoutMs = 900_000): ResultPromise {
+  return execa("node", [cli, ...args, "--config", e2e.config, "--target", e2e.target, "--json"], {
+    cwd: e2e.work,
+    reject: false,
+    stdin: "ignore",
+    timeout: timeoutMs,
+    env: { CI: "true" },
+  });
+}
+
+/** Runs the CLI to its end; its time is added to the run's timings under the command line. */
+export async function elmInfra(args: string[], timeoutMs?: number): Promise<Run> {
+  const began = Date.now();
+  const r = await start(args, timeoutMs);
+  const key = args.join(" ");
+  e2e.timings[key] = (e2e.timings[key] ?? 0) + Date.now() - began;
+  return { exitCode: r.exitCode ?? -1, events: parse(String(r.stdout)), stderr: String(r.stderr) };
+}
+
+export const resultOf = <T>(r: Run) => r.events.find((e) => e.type === "result")?.data as T;
+export const errorOf = (r: Run) =>
+  String(r.events.find((e) => e.type === "error")?.message ?? r.stderr.slice(-2000));
+
+export async function docker(...args: string[]): Promise<string> {
+  return String((await execa("docker", args, { stdin: "ignore", timeout: 120_000 })).stdout).trim();
+}
+
+/** GET through the load balancer, as a visitor would. */
+export async function viaLoadBalancer(host: string, path: string): Promise<number> {
+  const res = await request(`http://127.0.0.1:${e2e.httpPort}${path}`, {
+    headers: { host },
+    headersTimeout: 5000,
+    bodyTimeout: 5000,
+  });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+export async function secretsFile(): Promise<string> {
+  return readFile(join(e2e.work, "secrets", `${e2e.target}.yaml`), "utf8").catch(() => "");
+}
+
+/** The running host containers (managers, then workers; not the load balancer), one a line. */
+export async function hostNames(): Promise<string> {
+  const byRole = async (role: string) =>
+    docker(
+      "ps",
+      "--filter",
+      label(),
+      "--filter",
+      `label=elm-infra.role=${role}`,
+      "--format",
+      "{{.Names}}",
+    );
+  return [await byRole("manager"), await byRole("worker")].filter((l) => l).join("\n");
+}
+
+/** Each host's Consul and Nomad main pids: unchanged means no agent restarted. */
+export async function agentPids(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await hostNames()).split("\n")) {
+    if (!name) continue;
+    out[name] = await docker(
+      "exec",
+      name,
+      "systemctl",
+      "show",
+      "-p",
+      "MainPID",
+      "--value",
+      "consul",
+      "nomad",
+    );
+  }
+  return out;
+}
