@@ -18,6 +18,15 @@ export interface KvPair {
   ModifyIndex: number;
 }
 
+/** One health check of a service instance (GET /v1/health/checks/:service). */
+export interface HealthCheck {
+  Node: string;
+  Name: string;
+  Status: "passing" | "warning" | "critical";
+  Output: string;
+  ServiceID: string;
+}
+
 export interface ServiceHealth {
   Node: { Node: string; Address: string };
   Service: {
@@ -139,6 +148,23 @@ export class ConsulClient {
       query: { passing: options.passingOnly ? true : undefined },
     });
     return data;
+  }
+  /**
+   * Every health check of a service's instances. With `index`, a blocking query: Consul answers
+   * when the checks change or after `waitSeconds`.
+   */
+  async serviceChecks(
+    service: string,
+    blocking: { index?: number; waitSeconds?: number; signal?: AbortSignal } = {},
+  ): Promise<{ data: HealthCheck[]; index: number }> {
+    const wait = blocking.index !== undefined ? (blocking.waitSeconds ?? 10) : undefined;
+    return this.call<HealthCheck[]>({
+      method: "GET",
+      path: `/v1/health/checks/${encodeURIComponent(service)}`,
+      query: { index: blocking.index, wait: wait !== undefined ? `${wait}s` : undefined },
+      ...(wait !== undefined ? { waitSeconds: wait } : {}),
+      ...(blocking.signal ? { signal: blocking.signal } : {}),
+    });
   }
   async leader(): Promise<string> {
     return (await this.call<string>({ method: "GET", path: "/v1/status/leader" })).data;

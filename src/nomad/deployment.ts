@@ -106,6 +106,22 @@ export function deploymentDeadlineMs(job: NomadJob, marginSeconds = 60): number 
   return (seconds + marginSeconds) * 1000;
 }
 
+/**
+ * How long a canary may answer its health check with an error before elm-infra fails it: two of
+ * the jobs' check intervals (10 s), or a quarter of the shortest healthy_deadline when that is
+ * shorter, so the failure is always found well before Nomad's own verdict.
+ */
+export function canaryFailAfterMs(
+  job: Pick<NomadJob, "Update" | "TaskGroups"> | undefined,
+  checkWindowMs = 10_000,
+): number {
+  const deadlines = [job?.Update, ...(job?.TaskGroups ?? []).map((g) => g.Update)]
+    .map((u) => u?.HealthyDeadline ?? 0)
+    .filter((d) => d > 0);
+  if (deadlines.length === 0) return checkWindowMs;
+  return Math.min(checkWindowMs, (Math.min(...deadlines) / nanos / 4) * 1000);
+}
+
 export interface PlanSummary {
   /** Nothing would change: the same job is already running. */
   unchanged: boolean;

@@ -19,7 +19,7 @@ export interface NomadJob {
     } | null;
     Tasks?: Array<{ Name: string; Config?: Record<string, unknown> }>;
   }>;
-  Update?: { ProgressDeadline?: number } | null;
+  Update?: { ProgressDeadline?: number; HealthyDeadline?: number } | null;
   [key: string]: unknown;
 }
 

@@ -11,6 +11,7 @@ import {
 } from "../consul/lock.js";
 import { ConflictError, ElmInfraError, InterruptedError, OperationError } from "../errors.js";
 import {
+  canaryFailAfterMs,
   explainAllocation,
   deploymentDeadlineMs,
   isDeploymentActive,
@@ -21,6 +22,7 @@ import { requireDeployment, waitForDeploymentOf, watchDeployment } from "../noma
 import type { Output } from "../output/output.js";
 import { consulServiceName } from "../plan/job-vars.js";
 import { verifyCanaryRoute, verifyHostnamesServe } from "../traefik/verify.js";
+import { watchCanaryChecks } from "./canary-checks.js";
 import { runSteps, type RunOptions, type Step } from "./runner.js";
 
 /**
@@ -153,17 +155,61 @@ export function waitForCanaryStep(
       // Known from now on: a failure or Ctrl-C while watching must fail this deployment.
       state.deployment = deployment;
       step.setTitle(`${title} — deployment ${deployment.ID.slice(0, 8)}`);
-      const { verdict, deployment: seen } = await watchDeployment(state.apis.nomad, deployment.ID, {
-        deadlineMs: deadline(state),
-        signal: step.signal,
-        onProgress: (line) => step.log(line),
-        until: ["canaries-healthy", "successful"],
-      });
+      const { verdict, deployment: seen } = await watchCanaryDeployment(state, deployment, step);
       state.deployment = seen;
       state.hadCanary = verdict.kind === "canaries-healthy";
       if (isFailure(verdict)) await failWith(state, verdict);
     },
   };
+}
+
+/**
+ * Watches the deployment to a healthy canary, and beside it the canary's checks in Consul: the
+ * first verdict wins. A canary answering its health check with an error is failed at once
+ * instead of at the job's healthy_deadline.
+ */
+async function watchCanaryDeployment(
+  state: RolloutState,
+  deployment: Deployment,
+  step: { signal: AbortSignal; log: (line: string) => void },
+): Promise<{ verdict: Verdict; deployment: Deployment }> {
+  const stop = new AbortController();
+  const signal = AbortSignal.any([step.signal, stop.signal]);
+  const deploymentWatch = watchDeployment(state.apis.nomad, deployment.ID, {
+    deadlineMs: deadline(state),
+    signal,
+    onProgress: (line) => step.log(line),
+    until: ["canaries-healthy", "successful"],
+  });
+  const checkWatch = watchCanaryChecks({
+    nomad: state.apis.nomad,
+    consul: state.apis.consul,
+    deploymentId: deployment.ID,
+    consulService: route(state).consulService,
+    failAfterMs: canaryFailAfterMs(state.job),
+    signal,
+    deadlineMs: deadline(state),
+    onFailing: (line) => step.log(line),
+  });
+  try {
+    type First =
+      | { watched: { verdict: Verdict; deployment: Deployment } }
+      | { failed: { allocId: string; reason: string } };
+    const first = await Promise.race<First>([
+      deploymentWatch.then((watched) => ({ watched })),
+      // A check watch that ends without a failure leaves the verdict to the deployment's watch.
+      checkWatch.then((failed): Promise<First> | First =>
+        failed ? { failed } : deploymentWatch.then((watched) => ({ watched })),
+      ),
+    ]);
+    if ("watched" in first) return first.watched;
+    const seen = await state.apis.nomad.deployment(deployment.ID);
+    return { verdict: { kind: "unhealthy", reason: first.failed.reason }, deployment: seen.data };
+  } finally {
+    stop.abort();
+    // Whichever lost the race ends quietly.
+    await Promise.allSettled([deploymentWatch, checkWatch]);
+  }
 }
 
 /** Proves the canary answers the new version through Traefik, before anyone promotes it. */

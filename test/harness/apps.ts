@@ -11,7 +11,7 @@ const fixture = resolve(import.meta.dirname, "../fixtures/app");
  */
 export async function buildAppImages(
   repository: string,
-  versions: Array<{ version: string; fail?: "exit" | "health" }>,
+  versions: Array<{ version: string; fail?: "exit" | "health"; startDelay?: string }>,
 ): Promise<string[]> {
   const dir = await mkdtemp(join(tmpdir(), "elm-infra-app-"));
   try {
@@ -20,11 +20,11 @@ export async function buildAppImages(
       env: { CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GO111MODULE: "off" },
     });
     const tags: string[] = [];
-    for (const { version, fail } of versions) {
+    for (const { version, fail, startDelay } of versions) {
       const dockerfile = [
         "FROM elm-infra/tiny:latest",
         "COPY app /app",
-        `ENV APP_VERSION=${version}${fail ? ` APP_FAIL=${fail}` : ""}`,
+        `ENV APP_VERSION=${version}${fail ? ` APP_FAIL=${fail}` : ""}${startDelay ? ` APP_START_DELAY=${startDelay}` : ""}`,
         'ENTRYPOINT ["/app"]',
         "",
       ].join("\n");

@@ -24,7 +24,7 @@ export async function writeClusterYaml(
   dir: string,
   target: string,
   endpoints: Endpoints,
-  options: { hostnames?: string[] } = {},
+  options: { hostnames?: string[]; update?: string } = {},
 ): Promise<string> {
   const file = join(dir, "cluster.yaml");
   await writeFile(
@@ -53,7 +53,7 @@ services:
     port: 8080
     count: 2
     resources: { cpu: 50, memory: 32 }
-    update: { minHealthyTime: 2s, healthyDeadline: 20s, progressDeadline: 40s }
+    update: ${options.update ?? "{ minHealthyTime: 2s, healthyDeadline: 20s, progressDeadline: 40s }"}
 `,
   );
   return file;

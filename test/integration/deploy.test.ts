@@ -102,6 +102,7 @@ beforeAll(async () => {
     { version: "v2" },
     { version: "v3", fail: "exit" },
     { version: "v4", fail: "health" },
+    { version: "v5", startDelay: "30s" },
   ]);
   cluster = await startCluster();
   nomad = new NomadClient({ address: cluster.nomad.http });
@@ -115,7 +116,12 @@ beforeAll(async () => {
       traefikApi: cluster.traefik.api,
       entrypoint: cluster.traefik.entrypoint,
     },
-    { hostnames: ["elm-lang.org", "www.elm-lang.org"] },
+    {
+      hostnames: ["elm-lang.org", "www.elm-lang.org"],
+      // A healthy_deadline long enough that a slow start (v5, 30 s) is not a failure, and that
+      // finding a broken canary well before it (v4) is something the test can tell apart.
+      update: "{ minHealthyTime: 2s, healthyDeadline: 60s, progressDeadline: 90s }",
+    },
   );
 }, 900_000);
 
@@ -165,10 +171,21 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
     expect((await nomad.readJob("elm-lang.org"))?.Meta?.version).toBe("v2");
   });
 
-  it("deploys a v4 whose health check fails: refused and reverted, v2 still serves", async () => {
+  it("deploys a v4 whose health check answers 500: failed from its check results before half of healthy_deadline, reverted, v2 still serves", async () => {
     const run = await elmInfra(["deploy", "elm-lang.org@v4", "--yes"]);
     expect(run.exitCode).toBe(1);
-    expect(errorOf(run)).toMatch(/reverted \(v2 still serves\)/);
+    const message = errorOf(run);
+    expect(message).toMatch(/reverted \(v2 still serves\)/);
+    // The failing check's own output is the reason.
+    expect(message).toMatch(/answered its health check with an error .*500 Internal Server Error/);
+    const waited = run.events.find(
+      (e) =>
+        e.type === "task" &&
+        e.state === "failed" &&
+        String(e.title).startsWith("Wait for the new allocations"),
+    );
+    // healthy_deadline is 60 s: Nomad alone would have called it at 60 s.
+    expect(Number(waited?.ms)).toBeLessThan(30_000);
     expect(await visit("www.elm-lang.org")).toBe("v2");
   });
 
@@ -285,6 +302,12 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
     expect(run.exitCode).toBe(2);
     expect(errorOf(run)).toMatch(/no-such-site/);
     expect((await nomad.readJob("elm-lang.org"))?.JobModifyIndex).toBe(before);
+  });
+
+  it("deploys a v5 that listens only after 30 s: not failed early, promoted, served", async () => {
+    const run = await elmInfra(["deploy", "elm-lang.org@v5", "--yes"]);
+    expect(run.exitCode, errorOf(run)).toBe(0);
+    expect(await visit("elm-lang.org")).toBe("v5");
   });
 
   it("refuses to register a job that changed between plan and register (EnforceIndex)", async () => {
