@@ -1,6 +1,7 @@
 import { Agent, request } from "undici";
 import { UsageError } from "../errors.js";
 import { classifyTransportError } from "../http.js";
+import { workerHeader } from "./canary.js";
 import { ProbeTally, type ProbeReport } from "./probe-report.js";
 
 export {
@@ -12,7 +13,7 @@ export {
   type ProbeReport,
 } from "./probe-report.js";
 
-export const workerHeader = "X-Elm-Infra-Worker";
+export { workerHeader };
 export const versionHeader = "X-Elm-Version";
 
 export interface ProbeOptions {
