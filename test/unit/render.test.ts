@@ -81,6 +81,17 @@ describe("service job", () => {
     expect(hcl).toContain('destination = "/data"');
   });
 
+  it.each(["elm-lang.org", "package.elm-lang.org"])(
+    "spreads %s's instances over the workers (a spread, so more instances than workers still place)",
+    async (service) => {
+      const hcl = await renderServiceJob(config, { service, version: "1.0.0" });
+      expect(hcl).toMatch(
+        /group "web" \{[^]*spread \{\s*attribute = "\$\{node\.unique\.id\}"\s*weight\s*= 100\s*\}/,
+      );
+      expect(hcl).not.toMatch(/distinct_hosts\s*=/);
+    },
+  );
+
   it("uses the local image name when the target has no registry", () => {
     const vars = serviceJobVars(
       { target: cluster.targets.local!, services: cluster.services },
