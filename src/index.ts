@@ -26,7 +26,21 @@ export { createContext, type CommandContext, type GlobalOptions } from "./tasks/
 // operations behind the commands
 export { deploy, type DeployResult } from "./commands/deploy.js";
 export { rollback, chooseRollbackTarget, type RollbackResult } from "./commands/rollback.js";
-export { status, formatStatus, type ServiceStatus } from "./commands/status.js";
+export {
+  status,
+  statusFailure,
+  formatStatus,
+  type ServiceStatus,
+  type StatusResult,
+} from "./commands/status.js";
+export {
+  findDegradations,
+  formatDegradations,
+  type Degradation,
+  type HealthInput,
+  type ObservedBackup,
+  type ObservedService,
+} from "./plan/health.js";
 export { probe, probeFailure } from "./commands/probe.js";
 export { render } from "./commands/render.js";
 export { buildImage, type ImageResult, type ImageOptions } from "./commands/image.js";

@@ -182,12 +182,17 @@ export function buildProgram(run: Runner): Command {
     .command("status")
     .description("running version, deployment, allocations and Traefik health per service")
     .argument("[service]", "one service only")
+    .option(
+      "--check",
+      "exit 1 while anything is degraded (a node down, an allocation unhealthy or missing, a raft peer missing, a Consul member failed), naming each",
+      false,
+    )
     .addHelpText("after", examples(EXAMPLES["status"]))
     .action((service: string | undefined, _o, cmd: Command) =>
       run("status", globals(cmd), async (ctx) => {
-        const { formatStatus, status } = await commandModules.status();
-        const data = await status(ctx, service);
-        return { data, text: formatStatus(data) };
+        const { formatStatus, status, statusFailure } = await commandModules.status();
+        const data = await status(ctx, service, { check: cmd.opts<{ check: boolean }>().check });
+        return { data, text: formatStatus(data), failure: statusFailure(data) };
       }),
     );
 
