@@ -7,6 +7,7 @@ import {
   type ProbeAnswer,
 } from "../../src/traefik/probe-report.js";
 import { probeSettings } from "../../src/traefik/probe.js";
+import { loadBalancerUrl } from "../../src/cluster/inventory.js";
 
 const t0 = Date.UTC(2026, 10, 24, 2, 0, 0);
 const good = (ms: number, worker = "w1", version = "1.0.0"): ProbeAnswer => ({
@@ -139,5 +140,43 @@ describe("probeSettings", () => {
     [{ seconds: 3601 }, /not 3601/],
   ])("refuses %j", (input, message) => {
     expect(() => probeSettings(input)).toThrow(message);
+  });
+});
+
+describe("loadBalancerUrl: where the probe sends its requests", () => {
+  const local = { provider: "local" as const, ports: { http: 18080, https: 18443, ssh: 2200 } };
+  const inventory = (host: string, httpPort: number) => ({
+    target: "t",
+    hosts: [],
+    loadBalancer: { host, httpPort, httpsPort: 443 },
+  });
+  it.each([
+    [
+      "the dev agents' entrypoint",
+      { ...local, endpoints: { entrypoint: "http://127.0.0.1:9080" } },
+      inventory("127.0.0.1", 1),
+      "http://127.0.0.1:9080",
+    ],
+    [
+      "the load balancer bring-up recorded (DigitalOcean)",
+      { ...local, provider: "digitalocean" as const },
+      inventory("203.0.113.7", 80),
+      "http://203.0.113.7:80",
+    ],
+    ["an IPv6 load balancer", local, inventory("2001:db8::7", 80), "http://[2001:db8::7]:80"],
+    [
+      "the local target before its inventory: its published port",
+      local,
+      undefined,
+      "http://127.0.0.1:18080",
+    ],
+    [
+      "a DigitalOcean target never brought up: none",
+      { ...local, provider: "digitalocean" as const },
+      undefined,
+      undefined,
+    ],
+  ])("%s", (_what, target, inv, url) => {
+    expect(loadBalancerUrl({ target: target as never }, inv)).toBe(url);
   });
 });
