@@ -135,6 +135,10 @@ export interface IngressJobVars {
   /** The entrypoint middleware that adds `workerHeader: <worker name>` to every answer. */
   workerMiddleware: string;
   workerHeader: string;
+  /** Retries a request whose instance does not answer (network error) on another instance. */
+  retryMiddleware: string;
+  /** How long Traefik dials an instance before that counts as a network error. */
+  dialTimeout: string;
   /** How long Traefik keeps accepting (ping already 503) after being told to stop. */
   graceTimeout: string;
   killTimeout: string;
@@ -161,6 +165,8 @@ export function ingressJobVars(workers: readonly IngressWorker[]): IngressJobVar
     tokenVariable: ingressTokenVariable,
     workerMiddleware: "elm-infra-worker",
     workerHeader,
+    retryMiddleware: "elm-infra-retry",
+    dialTimeout: "2s",
     graceTimeout: "10s",
     killTimeout: "30s",
   };

@@ -119,7 +119,9 @@ describe("ingress job", () => {
     expect(groups.map((g) => g.slice(0, g.indexOf('"')))).toEqual(["t-worker-1", "t-worker-2"]);
     for (const [i, g] of groups.entries()) {
       // the static configuration: both entrypoints use the middleware, the file provider has it
-      expect(g.match(/middlewares: \["elm-infra-worker@file"\]/g)).toHaveLength(2);
+      expect(
+        g.match(/middlewares: \["elm-infra-worker@file", "elm-infra-retry@file"\]/g),
+      ).toHaveLength(2);
       expect(g).toMatch(/providers:\s*file:\s*filename: \/local\/worker.yml/);
       // the dynamic configuration that template renders, with this group's worker only
       expect(g).toMatch(
@@ -129,6 +131,9 @@ describe("ingress job", () => {
       );
       expect(g).not.toContain(`t-worker-${2 - i}"`);
     }
+    // a request whose instance does not answer is retried on another, after a short dial
+    expect(hcl).toMatch(/elm-infra-retry:\s*retry:\s*attempts: 3/);
+    expect(hcl).toMatch(/forwardingTimeouts:\s*dialTimeout: "2s"/);
     // the ping entrypoint (the load balancer's health check) stays as it was
     expect(hcl).not.toMatch(/ping:\s*address: "[^"]*"\s*http:/);
   });
