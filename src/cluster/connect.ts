@@ -184,13 +184,55 @@ export function connectToHost(
   });
 }
 
-function clientsFor(
+/** Nomad and Consul of the managers, through one of `managers`: the first that answers. */
+export interface ManagerApis {
+  nomad: NomadClient;
+  consul: ConsulClient;
+  /** The manager the tunnels go through. */
+  via: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Nomad and Consul through the first of `managers` that answers over SSH: for work that must
+ * not go through a particular manager (the one that is leaving the cluster).
+ */
+export async function connectToManagers(
   config: LoadedConfig,
-  urls: ApiUrls,
-  close: () => Promise<void>,
+  managers: InventoryHost[],
+): Promise<ManagerApis> {
+  const { ssh, host } = await connectToFirstThatAnswers(config, managers, "manager");
+  try {
+    const urls = {
+      nomad: await tunnelUrl(ssh, remoteApiPorts.nomad),
+      consul: await tunnelUrl(ssh, remoteApiPorts.consul),
+    };
+    const where = (port: number) => `127.0.0.1:${port} on ${host.name} (through SSH)`;
+    return {
+      ...managerClients(
+        config,
+        urls,
+        {},
+        {
+          nomad: where(remoteApiPorts.nomad),
+          consul: where(remoteApiPorts.consul),
+        },
+      ),
+      via: host.name,
+      close: () => ssh.close(),
+    };
+  } catch (error) {
+    await ssh.close();
+    throw error;
+  }
+}
+
+function managerClients(
+  config: LoadedConfig,
+  urls: Pick<ApiUrls, "nomad" | "consul">,
   extra: ConnectOptions,
-  where?: ApiUrls,
-): ClusterApis {
+  where?: Pick<ApiUrls, "nomad" | "consul">,
+): { nomad: NomadClient; consul: ConsulClient } {
   return {
     nomad: new NomadClient({
       address: urls.nomad,
@@ -203,6 +245,18 @@ function clientsFor(
       ...(where ? { where: where.consul } : {}),
       ...(config.secrets.consulToken ? { token: config.secrets.consulToken } : {}),
     }),
+  };
+}
+
+function clientsFor(
+  config: LoadedConfig,
+  urls: ApiUrls,
+  close: () => Promise<void>,
+  extra: ConnectOptions,
+  where?: ApiUrls,
+): ClusterApis {
+  return {
+    ...managerClients(config, urls, extra, where),
     traefik: new TraefikClient({
       api: urls.traefikApi,
       entrypoint: urls.entrypoint,
