@@ -194,37 +194,47 @@ export interface ManagerApis {
 }
 
 /**
- * Nomad and Consul through the first of `managers` that answers over SSH: for work that must
- * not go through a particular manager (the one that is leaving the cluster).
+ * Nomad and Consul through the first of `managers` whose SSH, Nomad and Consul all answer: for
+ * work that must not go through a particular manager (the one leaving), and that must not stop at
+ * a manager whose agents have already left while its sshd still answers.
  */
 export async function connectToManagers(
   config: LoadedConfig,
   managers: InventoryHost[],
 ): Promise<ManagerApis> {
-  const { ssh, host } = await connectToFirstThatAnswers(config, managers, "manager");
-  try {
-    const urls = {
-      nomad: await tunnelUrl(ssh, remoteApiPorts.nomad),
-      consul: await tunnelUrl(ssh, remoteApiPorts.consul),
-    };
-    const where = (port: number) => `127.0.0.1:${port} on ${host.name} (through SSH)`;
-    return {
-      ...managerClients(
+  const failures: string[] = [];
+  for (const host of managers) {
+    let ssh: SshConnection;
+    try {
+      ssh = await connectToHost(config, host);
+    } catch (error) {
+      if (error instanceof HostKeyMismatchError || !(error instanceof SshConnectError)) throw error;
+      failures.push(`${host.name}: ${error.message}`);
+      continue;
+    }
+    try {
+      const where = (port: number) => `127.0.0.1:${port} on ${host.name} (through SSH)`;
+      const clients = managerClients(
         config,
-        urls,
-        {},
         {
-          nomad: where(remoteApiPorts.nomad),
-          consul: where(remoteApiPorts.consul),
+          nomad: await tunnelUrl(ssh, remoteApiPorts.nomad),
+          consul: await tunnelUrl(ssh, remoteApiPorts.consul),
         },
-      ),
-      via: host.name,
-      close: () => ssh.close(),
-    };
-  } catch (error) {
-    await ssh.close();
-    throw error;
+        {},
+        { nomad: where(remoteApiPorts.nomad), consul: where(remoteApiPorts.consul) },
+      );
+      await clients.nomad.leader();
+      await clients.consul.leader();
+      return { ...clients, via: host.name, close: () => ssh.close() };
+    } catch (error) {
+      await ssh.close();
+      failures.push(`${host.name}: ${(error as Error).message}`);
+    }
   }
+  throw new SshConnectError(
+    `no manager of target '${config.targetName}' answered with Nomad and Consul:\n  ${failures.join("\n  ")}`,
+    "check that the managers are up: elm-infra status",
+  );
 }
 
 function managerClients(

@@ -89,7 +89,11 @@ export async function retireWorker(
 
   await onHost(o.config, host, async (run) => {
     // Stopped before the purge, or the client would register the node again.
-    await run("systemctl disable --now nomad", "stop Nomad's client");
+    // Nomad exits 1 on SIGINT without leaving: systemd marks the unit failed; that is expected.
+    await run(
+      "systemctl disable --now nomad; systemctl reset-failed nomad 2>/dev/null; ! systemctl is-active --quiet nomad",
+      "stop Nomad's client",
+    );
     step("Nomad client stopped");
     if (node) {
       await nomad.purgeNode(node.ID);
@@ -243,7 +247,7 @@ export async function retireManager(o: RetireOptions): Promise<RetireResult> {
         "ask Nomad's server to leave",
       );
       await run(
-        "for i in $(seq 1 60); do systemctl is-active --quiet nomad || break; sleep 1; done; systemctl disable --now nomad",
+        "for i in $(seq 1 60); do systemctl is-active --quiet nomad || break; sleep 1; done; systemctl disable --now nomad; systemctl reset-failed nomad 2>/dev/null; ! systemctl is-active --quiet nomad",
         "wait for Nomad's server to leave and stop",
       );
       step("Nomad server left and stopped");
