@@ -15,6 +15,7 @@ import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
 import type { BringUpResult } from "../../src/commands/bring-up.js";
 import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
 import type { ClusterView } from "../../src/tasks/verify.js";
+import { retireScenarios } from "./scenarios/retire.js";
 import {
   agentPids,
   docker,
@@ -287,6 +288,7 @@ describe(`local cluster ${target}`, () => {
 
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
   probeScenarios();
+  retireScenarios();
 
   it("destroy leaves no container, network or volume, and forgets the host keys and tokens", async () => {
     const r = await elmInfra(["destroy", "--yes"]);
