@@ -145,7 +145,7 @@ export async function deploy(
       await runSteps<DeployState>(
         [
           {
-            title: `Schedule ${ref.service}'s data backups (off ${state.dataHost ?? "?"})`,
+            title: `Schedule ${ref.service}'s data backups`,
             skip: (s) => (s.dataHost ? false : "the service keeps no data"),
             run: async (s, step) =>
               step.log(await scheduleBackups(config, apis, ref.service, s.dataHost!)),

@@ -120,6 +120,8 @@ export async function scheduleBackups(
   const job = await apis.nomad.parseJob(hcl);
   const current = await apis.nomad.readJob(job.ID);
   await apis.nomad.registerJob(job, current?.JobModifyIndex ?? 0);
+  // The first backup at once, not a schedule's period later (status --check counts from it).
+  if (!current) await apis.nomad.forcePeriodicJob(job.ID);
   return `${job.ID} (${backupJobVars({ service, registry: config.target.registry, holder, backup: settings.data!.backup }).schedule}, not on ${holder})`;
 }
 
@@ -350,15 +352,19 @@ export async function backupRuns(apis: ClusterApis, service: string): Promise<Ba
 }
 
 /**
- * For `status --check`: each data service's last successful backup and the age it may reach
- * (its schedule's period, twice, so a run in progress is not "late").
+ * For `status --check`: each data service whose backups are scheduled (it was deployed), its
+ * last successful backup and the age it may reach (twice the schedule's period, so a run in
+ * progress is not "late").
  */
 export async function observeBackups(
   config: LoadedConfig,
   apis: ClusterApis,
 ): Promise<Array<{ service: string; lastSuccessAt?: string; maxAgeSeconds: number }>> {
+  const scheduled = [];
+  for (const service of dataServices(config))
+    if (await apis.nomad.readJob(backupJobId(service))) scheduled.push(service);
   return Promise.all(
-    dataServices(config).map(async (service) => {
+    scheduled.map(async (service) => {
       const last = lastSuccessfulRun(await backupRuns(apis, service));
       const schedule = config.services[service]!.data!.backup?.schedule ?? "@hourly";
       return {
