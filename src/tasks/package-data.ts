@@ -42,7 +42,6 @@ import {
   type InventoryHost,
 } from "../cluster/inventory.js";
 import { targetPaths } from "../cluster/paths.js";
-import { shipLocalImage } from "./ingress.js";
 
 type Log = (line: string) => void;
 
@@ -91,6 +90,8 @@ export async function shipExportImage(
   inventory: Inventory,
   log: Log,
 ): Promise<void> {
+  // Loaded here: dockerode is heavy, and deploy's usage errors and status never need it.
+  const { shipLocalImage } = await import("./ingress.js");
   await shipLocalImage(
     config,
     inventory,
