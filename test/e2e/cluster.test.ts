@@ -31,6 +31,7 @@ import {
   viaLoadBalancer,
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
+import { dataScenarios } from "./scenarios/data.js";
 
 const { target } = e2e;
 
@@ -288,6 +289,7 @@ describe(`local cluster ${target}`, () => {
 
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
   probeScenarios();
+  dataScenarios();
   retireScenarios();
 
   it("destroy leaves no container, network or volume, and forgets the host keys and tokens", async () => {

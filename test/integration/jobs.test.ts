@@ -11,6 +11,8 @@ import { loadConfig } from "../../src/config/load.js";
 import { NomadClient } from "../../src/nomad/client.js";
 import { pinnedTraefikVersion, renderIngressJob, renderServiceJob } from "../../src/plan/jobs.js";
 import type { NomadJob } from "../../src/nomad/types.js";
+import { renderTemplateFile } from "../../src/nomad/render.js";
+import { backupJobVars } from "../../src/plan/package-data.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 let consul: ConsulAgent;
@@ -80,9 +82,40 @@ describe.each(["production", "local"])("the jobs rendered for target %s", (targe
     expect(mounts.map((m) => m.Destination)).toEqual(["/data"]);
     expect(group!.Update).toMatchObject({ Canary: 1, AutoRevert: true, AutoPromote: false });
 
-    // This dev agent has no such host volume: Nomad's own plan says the group cannot be placed.
+    // Beside the site, the backup export reads the same volume, read-only, as a Nomad service.
+    const exporter = groups(job).find((g) => g.Name === "backup-export")!;
+    expect(Object.values(exporter.Volumes ?? {})).toEqual([
+      expect.objectContaining({ Type: "host", ReadOnly: true }),
+    ]);
+    expect(JSON.stringify(exporter.Services)).toContain('"Provider":"nomad"');
+
+    // This dev agent has no such host volume: Nomad's own plan says the groups cannot be placed.
     const plan = await nomad.planJob(job);
-    expect(Object.keys(plan.FailedTGAllocs ?? {})).toEqual([group!.Name]);
+    expect(Object.keys(plan.FailedTGAllocs ?? {}).sort()).toEqual(["backup-export", group!.Name]);
+  });
+
+  it("package.elm-lang.org-backup: a periodic batch job kept off the holder, on its own host volume", async () => {
+    const loaded = await config();
+    const vars = backupJobVars({
+      service: "package.elm-lang.org",
+      registry: loaded.target.registry,
+      holder: `${target}-worker-1`,
+      backup: loaded.services["package.elm-lang.org"]!.data!.backup,
+    });
+    const job = await nomad.parseJob(
+      await renderTemplateFile(resolve(repo, "jobs/package-backup.nomad.hbs"), vars),
+    );
+    expect(job.ID).toBe("package.elm-lang.org-backup");
+    expect(job.Type).toBe("batch");
+    expect(JSON.stringify(job.Periodic)).toContain("@hourly");
+    const [group] = groups(job);
+    const constraints = (group as unknown as { Constraints: unknown[] }).Constraints;
+    expect(constraints).toContainEqual(
+      expect.objectContaining({ RTarget: `${target}-worker-1`, Operand: "!=" }),
+    );
+    expect(Object.values(group!.Volumes ?? {})).toEqual([
+      expect.objectContaining({ Type: "host", Source: "package-backups" }),
+    ]);
   });
 
   it("ingress: Traefik as a system job, one group pinned to each worker, its Consul token from a Nomad variable", async () => {
