@@ -3,16 +3,11 @@ import { targetPaths } from "../cluster/paths.js";
 import { describePlan, type PlanSummary } from "../plan/bring-up.js";
 import {
   applyInfrastructure,
-  bootstrapHosts,
   changesOf,
-  deployIngress,
+  convergeHostSteps,
   ensureSshKey,
   generateSecrets,
-  pinHostKeys,
   planInfrastructure,
-  recordInventory,
-  verifyCluster,
-  waitForHostsSsh,
   type BringUpRun,
 } from "../tasks/bring-up.js";
 import type { CommandContext } from "../tasks/context.js";
@@ -68,21 +63,7 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
           throw error;
         });
     }
-    await runSteps(
-      [
-        generateSecrets(),
-        applyInfrastructure(),
-        recordInventory(),
-        waitForHostsSsh(),
-        pinHostKeys(),
-        bootstrapHosts(),
-        verifyCluster({ requireIngress: false }),
-        deployIngress(),
-        verifyCluster({ requireIngress: true }),
-      ],
-      run,
-      steps,
-    );
+    await runSteps([generateSecrets(), applyInfrastructure(), ...convergeHostSteps()], run, steps);
     return result(changesOf(run).length > 0 ? "brought-up" : "unchanged");
   } finally {
     await lock.release();

@@ -133,3 +133,33 @@ export function describeScalePlan(p: Pick<ScalePlan, "from" | "to" | "create" | 
   ];
   return `${counts} (${parts.join("; ")})`;
 }
+
+export interface ReplacePlan {
+  host: string;
+  role: HostRole;
+  /** The new host: the same role, a number no host has. */
+  create: [string];
+  remove: [string];
+}
+
+/** The plan for `replace <host>`: one new host of its role joins, then the host leaves. */
+export function planReplace(
+  target: string,
+  existing: readonly string[],
+  host: string,
+): ReplacePlan {
+  const old = existing.includes(host) ? parseHostName(target, host) : undefined;
+  if (!old) {
+    throw new UsageError(
+      `cannot replace ${host}: no such host in target ${target}`,
+      `the hosts are: ${existing.join(", ") || "none yet (bring the target up first)"}`,
+    );
+  }
+  const counts = {
+    managers: countOf(target, existing, "manager"),
+    workers: countOf(target, existing, "worker"),
+  };
+  counts[old.role === "manager" ? "managers" : "workers"] += 1;
+  const grown = planHosts({ target, ...counts, existing });
+  return { host, role: old.role, create: [grown.created[0]!], remove: [host] };
+}

@@ -22,7 +22,7 @@ import { describeEvent, type TerraformEvent } from "../terraform/events.js";
 import type { PlanResult, TerraformRunner } from "../terraform/runner.js";
 import { toolCacheDir } from "../terraform/binary.js";
 import { inventoryFromOutputs, prepareTerraform } from "../cluster/terraform.js";
-import { writeInventory, type Inventory } from "../cluster/inventory.js";
+import { workersOf, writeInventory, type Inventory } from "../cluster/inventory.js";
 import { sshTargetFor } from "../cluster/connect.js";
 import { targetPaths } from "../cluster/paths.js";
 import type { HostPlan } from "../plan/hosts.js";
@@ -38,8 +38,12 @@ import {
   ensureIngressToken,
   rollIngress,
   shipTraefikImage,
+  workerEngines,
   type IngressResult,
 } from "./ingress.js";
+import { DockerClient } from "../docker/client.js";
+import { describeWorkers, incompleteShipment, shipImage } from "../docker/ship.js";
+import { imageRef } from "../plan/job-vars.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
 import { versionsByWorker } from "../plan/ingress.js";
 import { connectToCluster } from "../cluster/connect.js";
@@ -370,6 +374,74 @@ export function deployIngress(version?: string): Step<BringUpRun> {
       );
     },
   };
+}
+
+/**
+ * The local target has no registry: a worker this run created gets the image of every service
+ * running now, so that an allocation Nomad places there (a drain elsewhere, a lost worker) starts.
+ */
+export function shipServiceImages(): Step<BringUpRun> {
+  const created = (run: BringUpRun) => {
+    const names = new Set([...(run.plan?.hosts.create ?? []), ...(run.plan?.hosts.replace ?? [])]);
+    return workersOf(run.inventory!).filter((w) => names.has(w.name));
+  };
+  return {
+    title: "Ship the services' images to the new workers",
+    skip: (run) =>
+      run.config.target.registry !== "local"
+        ? "the workers pull from the registry"
+        : created(run).length === 0
+          ? "no new worker"
+          : false,
+    run: async (run, step) => {
+      const workers = created(run);
+      const apis = await connectToCluster(run.config);
+      const refs: string[] = [];
+      try {
+        for (const [service, s] of Object.entries(run.config.services)) {
+          const version = (await apis.nomad.readJob(service))?.Meta?.version;
+          if (version) refs.push(imageRef(run.config.target.registry, s.image, version));
+        }
+      } finally {
+        await apis.close();
+      }
+      const local = DockerClient.local();
+      for (const ref of refs) {
+        if (!(await local.inspect(ref))) {
+          step.log(
+            `${ref} is not on this machine: the new workers cannot run it until it is deployed again`,
+          );
+          continue;
+        }
+        const engines = await workerEngines(
+          run.config,
+          workers.map((w) => ({ name: w.name, ...w.ssh })),
+          "require-pinned",
+        );
+        const shipment = await shipImage(local, ref, engines, { onLog: (l) => step.log(l) });
+        for (const line of describeWorkers(shipment)) step.log(line);
+        if (!shipment.complete) throw incompleteShipment(shipment);
+      }
+    },
+  };
+}
+
+/**
+ * After the machines are applied: record them, reach and pin them, bootstrap them, verify, give
+ * new workers the images, roll the ingress onto them and verify again. Bring-up and scale's
+ * growth run these same steps.
+ */
+export function convergeHostSteps(): Step<BringUpRun>[] {
+  return [
+    recordInventory(),
+    waitForHostsSsh(),
+    pinHostKeys(),
+    bootstrapHosts(),
+    verifyCluster({ requireIngress: false }),
+    shipServiceImages(),
+    deployIngress(),
+    verifyCluster({ requireIngress: true }),
+  ];
 }
 
 /** What changed in this run, for the summary's last line. */
