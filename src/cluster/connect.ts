@@ -200,13 +200,65 @@ export function connectToHost(
   });
 }
 
-function clientsFor(
+/** Nomad and Consul of the managers, through one of `managers`: the first that answers. */
+export interface ManagerApis {
+  nomad: NomadClient;
+  consul: ConsulClient;
+  /** The manager the tunnels go through. */
+  via: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Nomad and Consul through the first of `managers` whose SSH, Nomad and Consul all answer: for
+ * work that must not go through a particular manager (the one leaving), and that must not stop at
+ * a manager whose agents have already left while its sshd still answers.
+ */
+export async function connectToManagers(
   config: LoadedConfig,
-  urls: ApiUrls,
-  close: () => Promise<void>,
+  managers: InventoryHost[],
+): Promise<ManagerApis> {
+  const failures: string[] = [];
+  for (const host of managers) {
+    let ssh: SshConnection;
+    try {
+      ssh = await connectToHost(config, host);
+    } catch (error) {
+      if (error instanceof HostKeyMismatchError || !(error instanceof SshConnectError)) throw error;
+      failures.push(`${host.name}: ${error.message}`);
+      continue;
+    }
+    try {
+      const where = (port: number) => `127.0.0.1:${port} on ${host.name} (through SSH)`;
+      const clients = managerClients(
+        config,
+        {
+          nomad: await tunnelUrl(ssh, remoteApiPorts.nomad),
+          consul: await tunnelUrl(ssh, remoteApiPorts.consul),
+        },
+        {},
+        { nomad: where(remoteApiPorts.nomad), consul: where(remoteApiPorts.consul) },
+      );
+      await clients.nomad.leader();
+      await clients.consul.leader();
+      return { ...clients, via: host.name, close: () => ssh.close() };
+    } catch (error) {
+      await ssh.close();
+      failures.push(`${host.name}: ${(error as Error).message}`);
+    }
+  }
+  throw new SshConnectError(
+    `no manager of target '${config.targetName}' answered with Nomad and Consul:\n  ${failures.join("\n  ")}`,
+    "check that the managers are up: elm-infra status",
+  );
+}
+
+function managerClients(
+  config: LoadedConfig,
+  urls: Pick<ApiUrls, "nomad" | "consul">,
   extra: ConnectOptions,
-  where?: ApiUrls,
-): ClusterApis {
+  where?: Pick<ApiUrls, "nomad" | "consul">,
+): { nomad: NomadClient; consul: ConsulClient } {
   return {
     nomad: new NomadClient({
       address: urls.nomad,
@@ -219,6 +271,18 @@ function clientsFor(
       ...(where ? { where: where.consul } : {}),
       ...(config.secrets.consulToken ? { token: config.secrets.consulToken } : {}),
     }),
+  };
+}
+
+function clientsFor(
+  config: LoadedConfig,
+  urls: ApiUrls,
+  close: () => Promise<void>,
+  extra: ConnectOptions,
+  where?: ApiUrls,
+): ClusterApis {
+  return {
+    ...managerClients(config, urls, extra, where),
     traefik: new TraefikClient({
       api: urls.traefikApi,
       entrypoint: urls.entrypoint,

@@ -152,8 +152,24 @@ export class ConsulClient {
     return (await this.call<never>({ method: "GET", path: "/v1/operator/raft/configuration" }))
       .data;
   }
-  async autopilotHealth(): Promise<{ Healthy: boolean; FailureTolerance: number }> {
+  async autopilotHealth(): Promise<{
+    Healthy: boolean;
+    FailureTolerance: number;
+    Servers?: Array<{ ID: string; Name: string; Healthy: boolean; Voter: boolean }>;
+  }> {
     return (await this.call<never>({ method: "GET", path: "/v1/operator/autopilot/health" })).data;
+  }
+  /** Removes a server from the raft configuration by its raft ID (a server that is gone). */
+  async removeRaftPeer(id: string): Promise<void> {
+    await this.call({ method: "DELETE", path: "/v1/operator/raft/peer", query: { id } });
+  }
+  /** Puts a failed node into the "left" state; `prune` also drops it from the member list. */
+  async forceLeave(node: string, prune = true): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: `/v1/agent/force-leave/${encodeURIComponent(node)}`,
+      query: { prune: prune ? true : undefined },
+    });
   }
   /** The LAN gossip pool as this agent sees it (Status 1 is alive). */
   async members(): Promise<

@@ -12,6 +12,13 @@ import type {
   RaftConfiguration,
 } from "./types.js";
 
+/** Autopilot's view of the servers (Nomad's and Consul's answers have this shape). */
+export interface AutopilotHealth {
+  Healthy: boolean;
+  FailureTolerance: number;
+  Servers: Array<{ ID?: string; Name: string; Healthy: boolean; Leader: boolean; Voter?: boolean }>;
+}
+
 export interface NomadClientOptions {
   address: string;
   /** How messages name the address (a tunnel's local port means nothing to the user). */
@@ -243,6 +250,20 @@ export class NomadClient {
   async nodes(): Promise<NomadNode[]> {
     return (await this.call<NomadNode[]>({ method: "GET", path: "/v1/nodes" })).data;
   }
+  /** One node; with `blocking`, returns when it changes (a drain's progress, its status). */
+  async node(id: string, blocking?: Blocking): Promise<Indexed<NomadNode>> {
+    return this.call<NomadNode>({ method: "GET", path: `/v1/node/${id}` }, blocking);
+  }
+  async nodeAllocations(id: string, blocking?: Blocking): Promise<Indexed<AllocationStub[]>> {
+    return this.call<AllocationStub[]>(
+      { method: "GET", path: `/v1/node/${id}/allocations` },
+      blocking,
+    );
+  }
+  /** Removes a node from Nomad's state (its allocations are marked lost): for a node that is gone. */
+  async purgeNode(id: string): Promise<void> {
+    await this.call({ method: "PUT", path: `/v1/node/${id}/purge` });
+  }
   async drainNode(id: string, deadlineSeconds: number): Promise<void> {
     await this.call({
       method: "POST",
@@ -268,18 +289,33 @@ export class NomadClient {
       await this.call<RaftConfiguration>({ method: "GET", path: "/v1/operator/raft/configuration" })
     ).data;
   }
-  async autopilotHealth(): Promise<{
-    Healthy: boolean;
-    FailureTolerance: number;
-    Servers: Array<{ Name: string; Healthy: boolean; Leader: boolean }>;
-  }> {
+  async autopilotHealth(): Promise<AutopilotHealth> {
     return (
-      await this.call<{
-        Healthy: boolean;
-        FailureTolerance: number;
-        Servers: Array<{ Name: string; Healthy: boolean; Leader: boolean }>;
-      }>({ method: "GET", path: "/v1/operator/autopilot/health" })
+      await this.call<AutopilotHealth>({ method: "GET", path: "/v1/operator/autopilot/health" })
     ).data;
+  }
+  /** Removes a server from the raft configuration by its raft ID (a server that is gone). */
+  async removeRaftPeer(id: string): Promise<void> {
+    await this.call({ method: "DELETE", path: "/v1/operator/raft/peer", query: { id } });
+  }
+  /** The servers' gossip pool (Status "alive", "left", "failed"); names are `<name>.<region>`. */
+  async serverMembers(): Promise<Array<{ Name: string; Addr: string; Status: string }>> {
+    return (
+      (
+        await this.call<{ Members: Array<{ Name: string; Addr: string; Status: string }> | null }>({
+          method: "GET",
+          path: "/v1/agent/members",
+        })
+      ).data.Members ?? []
+    );
+  }
+  /** Puts a failed server into the "left" state; `prune` also drops it from the member list. */
+  async forceLeaveServer(member: string, prune = true): Promise<void> {
+    await this.call({
+      method: "POST",
+      path: "/v1/agent/force-leave",
+      query: { node: member, ...(prune ? { prune: true } : {}) },
+    });
   }
   async leader(): Promise<string> {
     return (await this.call<string>({ method: "GET", path: "/v1/status/leader" })).data;

@@ -107,6 +107,9 @@ export interface TaskEvent {
 export interface AllocationStub {
   ID: string;
   Name: string;
+  JobID?: string;
+  /** "service", "system", "batch", "sysbatch". */
+  JobType?: string;
   NodeID: string;
   NodeName?: string;
   JobVersion: number;
@@ -128,6 +131,10 @@ export interface NomadNode {
   Status: string;
   SchedulingEligibility: string;
   Drain: boolean;
+  /** Set while a drain runs; null once it is done or cancelled. */
+  DrainStrategy?: { Deadline?: number; ForceDeadline?: string } | null;
+  /** The last drain's outcome: "draining", "complete" or "canceled". */
+  LastDrain?: { Status?: string; StartedAt?: string; UpdatedAt?: string } | null;
   Address?: string;
   NodePool?: string;
   Version?: string;

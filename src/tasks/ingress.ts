@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import type { LoadedConfig } from "../config/load.js";
-import { OperationError, UsageError } from "../errors.js";
+import { abortReason, ConflictError, OperationError, UsageError } from "../errors.js";
 import { DockerClient } from "../docker/client.js";
 import {
   describeWorkers,
@@ -250,6 +250,53 @@ export async function rollIngress(o: RollIngressOptions): Promise<IngressResult>
     await sleep(o.loadBalancerSettleMs ?? 5_000, o.signal);
   }
   return result(true);
+}
+
+/**
+ * Takes one worker out of the load balancer: its group leaves the ingress job, the other
+ * workers' groups stay untouched. Its Traefik's ping answers 503 for the grace time while it still
+ * serves, so the load balancer's health check stops sending it new requests and open ones finish;
+ * returns once that allocation has stopped. False when the worker ran no Traefik.
+ */
+export async function removeIngressWorker(o: {
+  nomad: NomadClient;
+  worker: string;
+  log: Log;
+  signal?: AbortSignal;
+  /** Bound on the wait for its Traefik to stop; default 2 minutes (grace + kill timeout). */
+  timeoutMs?: number;
+}): Promise<boolean> {
+  const current = (await o.nomad.readJob(ingressJobName)) as (JobWithGroups & NomadJob) | undefined;
+  const groups = (current?.TaskGroups ?? []).map((g) => g.Name);
+  if (!current || !groups.includes(o.worker)) return false;
+  const remaining = groups.filter((g) => g !== o.worker);
+  if (remaining.length === 0)
+    throw new ConflictError(
+      `${o.worker} is the only worker running Traefik: taking it out would leave no ingress`,
+      "add a worker first (scale --workers), then retire this one",
+    );
+  await register(o.nomad, stepJob(current, current, [], remaining) as NomadJob, current);
+  o.log(`${o.worker}: out of the ingress job; waiting for its Traefik to finish serving`);
+  const timeoutMs = o.timeoutMs ?? 120_000;
+  const deadline = Date.now() + timeoutMs;
+  let index = 0;
+  while (Date.now() < deadline) {
+    if (o.signal?.aborted) throw abortReason(o.signal);
+    const allocs = await o.nomad.jobAllocations(ingressJobName, {
+      index,
+      waitSeconds: 5,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    index = allocs.index;
+    const serving = allocs.data.filter(
+      (a) => a.TaskGroup === o.worker && ["running", "pending"].includes(a.ClientStatus),
+    );
+    if (serving.length === 0) return true;
+  }
+  throw new OperationError(
+    `Traefik on ${o.worker} did not stop within ${Math.round(timeoutMs / 1000)}s after its group left the ingress job`,
+    "read its allocation's events: nomad job status ingress",
+  );
 }
 
 /** Registers at the index read (a concurrent change is refused), returns the new job version. */

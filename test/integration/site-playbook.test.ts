@@ -1,7 +1,7 @@
 // playbooks/site.yml against one manager and one worker host container (systemd, sshd, nested
 // Docker), over real SSH, with real Consul and Nomad copied from the tool cache: ACLs, gossip
 // encryption, the host firewall with Docker's published ports, and a second run that changes
-// nothing and restarts no agent.
+// nothing and restarts no agent, nor one where the managers changed.
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -50,9 +50,11 @@ const bootstrapTask = "nomad : Bootstrap Nomad's ACLs with the management token"
 function runSite(
   onEvent?: (e: AnsibleEvent) => void,
   signal?: AbortSignal,
+  inventory: { hosts: SiteHost[]; limit?: string } = { hosts },
 ): Promise<AnsibleRunResult> {
   return runSitePlaybook({
-    hosts,
+    hosts: inventory.hosts,
+    ...(inventory.limit ? { limit: inventory.limit } : {}),
     settings,
     secrets,
     privateKeyPath: fleet.privateKeyPath,
@@ -324,6 +326,34 @@ describe("site.yml on one manager and one worker", () => {
       "http://127.0.0.1:9099/",
     ]);
     expect(local).toBe("200");
+  });
+
+  it("restarts no agent when a manager comes or goes: the join settings wait for the next start", async () => {
+    const before = await Promise.all(fleet.hosts.map(agentPids));
+    const joinFiles = (host: TestHost) =>
+      fleet.exec(host, ["cat", "/etc/consul.d/join.hcl", "/etc/nomad.d/join.hcl"]);
+    // A second manager that exists only in the inventory (the run is limited to the two real
+    // hosts): its address goes into every agent's join settings, which no running agent rereads,
+    // so nothing ever contacts it.
+    const extraIp = manager.ip.replace(/\.\d+$/, ".250");
+    const extra: SiteHost = {
+      name: `${fleet.prefix}-extra-manager`,
+      role: "manager",
+      privateIp: extraIp,
+      sshHost: extraIp,
+      sshPort: 22,
+    };
+    const limit = hosts.map((h) => h.name).join(",");
+    await runSite(undefined, undefined, { hosts: [...hosts, extra], limit });
+    expect(await joinFiles(manager)).toMatch(/bootstrap_expect = 2/);
+    expect(await joinFiles(worker)).toContain(`${extraIp}:4647`);
+    expect(await Promise.all(fleet.hosts.map(agentPids))).toEqual(before);
+    // And back to one manager.
+    await runSite(undefined, undefined, { hosts, limit });
+    expect(await joinFiles(manager)).toMatch(/bootstrap_expect = 1/);
+    expect(await joinFiles(worker)).not.toContain(extraIp);
+    expect(await Promise.all(fleet.hosts.map(agentPids))).toEqual(before);
+    expect(JSON.parse((await curl(manager, "/v1/status/leader")).body)).toMatch(/:8300$/);
   });
 
   it("changes nothing and restarts no agent when run again", async () => {
