@@ -26,7 +26,22 @@ export { createContext, type CommandContext, type GlobalOptions } from "./tasks/
 // operations behind the commands
 export { deploy, type DeployResult } from "./commands/deploy.js";
 export { rollback, chooseRollbackTarget, type RollbackResult } from "./commands/rollback.js";
-export { status, formatStatus, type ServiceStatus } from "./commands/status.js";
+export {
+  status,
+  statusFailure,
+  formatStatus,
+  type ServiceStatus,
+  type StatusResult,
+} from "./commands/status.js";
+export {
+  findDegradations,
+  formatDegradations,
+  type Degradation,
+  type HealthInput,
+  type ObservedBackup,
+  type ObservedService,
+} from "./plan/health.js";
+export { probe, probeFailure } from "./commands/probe.js";
 export { render } from "./commands/render.js";
 export { buildImage, type ImageResult, type ImageOptions } from "./commands/image.js";
 export { connectToCluster, type ClusterApis } from "./cluster/connect.js";
@@ -54,6 +69,20 @@ export { ConsulClient } from "./consul/client.js";
 export { acquireLock, type HeldLock, type LockHolder } from "./consul/lock.js";
 export { TraefikClient } from "./traefik/client.js";
 export { verifyCanaryRoute, verifyHostnamesServe } from "./traefik/verify.js";
+export {
+  runProbe,
+  startProbe,
+  probeSettings,
+  ProbeTally,
+  failedRequests,
+  formatProbeReport,
+  workerHeader,
+  versionHeader,
+  type ProbeOptions,
+  type ProbeHandle,
+  type ProbeReport,
+  type ProbeAnswer,
+} from "./traefik/probe.js";
 export * as ssh from "./ssh/index.js";
 export * as ansible from "./ansible/index.js";
 export { DockerClient } from "./docker/client.js";

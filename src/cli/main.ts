@@ -60,6 +60,9 @@ export async function main(argv: string[]): Promise<number> {
       if (abort.signal.aborted) throw abortReason(abort.signal);
       if (result !== undefined)
         output.emit({ type: "result", command: name, data: result.data, text: result.text });
+      // A result that is also a failure (a probe with failed requests, a degraded cluster):
+      // shown first, then the error and its exit code.
+      if (result?.failure) throw result.failure;
     } finally {
       process.off("SIGINT", onSigint);
       process.off("SIGTERM", onSigterm);

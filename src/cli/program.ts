@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
+import type { ElmInfraError } from "../errors.js";
 import type { CommandContext, GlobalOptions } from "../tasks/context.js";
 
 // Each verb's module is imported when that verb runs, never before: `--help`, `render` and a
@@ -9,6 +10,7 @@ const commandModules = {
   render: () => import("../commands/render.js"),
   rollback: () => import("../commands/rollback.js"),
   status: () => import("../commands/status.js"),
+  probe: () => import("../commands/probe.js"),
   "bring-up": () => import("../commands/bring-up.js"),
   destroy: () => import("../commands/destroy.js"),
   "deploy-ingress": () => import("../commands/deploy-ingress.js"),
@@ -21,6 +23,8 @@ const commandModules = {
 export interface CommandResult {
   data: unknown;
   text: string;
+  /** Printed after the result: the command's verdict was a failure (its exit code). */
+  failure?: ElmInfraError | undefined;
 }
 export type Action = (ctx: CommandContext) => Promise<CommandResult | undefined>;
 /** Called by each command's action with the work to run; main.ts supplies the context and exits. */
@@ -52,7 +56,16 @@ const EXAMPLES = {
     "elm-infra rollback elm-lang.org --yes",
     "elm-infra rollback elm-lang.org@1.4.1 --yes",
   ],
-  status: ["elm-infra status", "elm-infra status elm-lang.org --json"],
+  status: [
+    "elm-infra status",
+    "elm-infra status elm-lang.org --json",
+    "elm-infra status --check && echo healthy",
+  ],
+  probe: [
+    "elm-infra probe elm-lang.org --seconds 30",
+    "npm run probe -- package.elm-lang.org --seconds 600 --rate 50 --path /health",
+    "elm-infra probe elm-lang.org --seconds 10 --json | tail -n 1",
+  ],
   destroy: [
     "elm-infra destroy --target local --yes",
     "elm-infra destroy --target production --dry-run",
@@ -212,12 +225,36 @@ export function buildProgram(run: Runner): Command {
     .command("status")
     .description("running version, deployment, allocations and Traefik health per service")
     .argument("[service]", "one service only")
+    .option(
+      "--check",
+      "exit 1 while anything is degraded (a node down, an allocation unhealthy or missing, a raft peer missing, a Consul member failed), naming each",
+      false,
+    )
     .addHelpText("after", examples(EXAMPLES["status"]))
     .action((service: string | undefined, _o, cmd: Command) =>
       run("status", globals(cmd), async (ctx) => {
-        const { formatStatus, status } = await commandModules.status();
-        const data = await status(ctx, service);
-        return { data, text: formatStatus(data) };
+        const { formatStatus, status, statusFailure } = await commandModules.status();
+        const data = await status(ctx, service, { check: cmd.opts<{ check: boolean }>().check });
+        return { data, text: formatStatus(data), failure: statusFailure(data) };
+      }),
+    );
+
+  program
+    .command("probe")
+    .description(
+      "send a steady stream of requests to <hostname> through the load balancer; report failures, the longest gap, versions and workers (exit 1 if any failed)",
+    )
+    .argument("<hostname>", "a hostname of one of the target's services, e.g. elm-lang.org")
+    .option("--seconds <n>", "how long to run (1-3600)", (v) => parseNumber(v, "--seconds"), 60)
+    .option("--rate <r>", "requests a second (10-200)", (v) => parseNumber(v, "--rate"), 20)
+    .option("--path <path>", "the path to request", "/")
+    .addHelpText("after", examples(EXAMPLES["probe"]))
+    .action((hostname: string, _o, cmd: Command) =>
+      run("probe", globals(cmd), async (ctx) => {
+        const o = cmd.opts<{ seconds: number; rate: number; path: string }>();
+        const { formatProbeReport, probe, probeFailure } = await commandModules.probe();
+        const report = await probe(ctx, hostname, o);
+        return { data: report, text: formatProbeReport(report), failure: probeFailure(report) };
       }),
     );
 
@@ -304,6 +341,13 @@ export function buildProgram(run: Runner): Command {
 function parseCount(value: string, flag: string): number {
   if (!/^[0-9]{1,2}$/.test(value)) {
     throw new InvalidArgumentError(`${flag} takes a whole number, for example ${flag} 3`);
+  }
+  return Number(value);
+}
+
+function parseNumber(value: string, flag: string): number {
+  if (!/^[0-9]{1,5}(\.[0-9]{1,3})?$/.test(value)) {
+    throw new InvalidArgumentError(`${flag} takes a number, for example ${flag} 30`);
   }
   return Number(value);
 }

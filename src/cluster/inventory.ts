@@ -106,3 +106,18 @@ export async function writeInventory(
   await rename(`${file}.partial`, file);
   return file;
 }
+
+/**
+ * Pure: where users' requests enter the target. The dev agents' entrypoint; else the load
+ * balancer bring-up recorded; else, on the local target, its published loopback port.
+ */
+export function loadBalancerUrl(
+  config: Pick<LoadedConfig, "target">,
+  inventory: Inventory | undefined,
+): string | undefined {
+  if (config.target.endpoints) return config.target.endpoints.entrypoint;
+  const lb = inventory?.loadBalancer;
+  if (lb) return `http://${lb.host.includes(":") ? `[${lb.host}]` : lb.host}:${lb.httpPort}`;
+  if (config.target.provider === "local") return `http://127.0.0.1:${config.target.ports.http}`;
+  return undefined;
+}

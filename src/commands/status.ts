@@ -1,11 +1,12 @@
 import { hostnamesOf, type LoadedConfig } from "../config/load.js";
-import { ElmInfraError, UsageError } from "../errors.js";
+import { ElmInfraError, OperationError, UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
 import { consulServiceName } from "../plan/job-vars.js";
 import { connectToCluster, type ClusterApis } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
 import { readInventory } from "../cluster/inventory.js";
-import { formatClusterView, readClusterView, type ClusterView } from "../tasks/verify.js";
+import { formatClusterView, readCluster, type ClusterView } from "../tasks/verify.js";
+import { findDegradations, formatDegradations, type Degradation } from "../plan/health.js";
 
 export interface ServiceStatus {
   service: string;
@@ -13,6 +14,8 @@ export interface ServiceStatus {
   version: string | null;
   jobVersion: number | null;
   jobStatus: string | null;
+  /** The job's desired count (all its groups). */
+  count: number | null;
   deployment: { id: string; status: string; description: string } | null;
   allocations: Array<{
     id: string;
@@ -32,11 +35,23 @@ export interface ServiceStatus {
   hostnames: string[];
 }
 
-/** `status [service]`: what runs, where, and whether Traefik routes to it. */
+export interface StatusResult {
+  target: string;
+  cluster: ClusterView | null;
+  services: ServiceStatus[];
+  /** With `check`: everything degraded now (empty when nothing is). */
+  degradations?: Degradation[];
+}
+
+/**
+ * `status [service]`: what runs, where, and whether Traefik routes to it. With `check`, also
+ * what is degraded (statusFailure turns that into exit 1).
+ */
 export async function status(
   ctx: CommandContext,
   only?: string,
-): Promise<{ target: string; cluster: ClusterView | null; services: ServiceStatus[] }> {
+  options: { check?: boolean } = {},
+): Promise<StatusResult> {
   const config = await ctx.loadConfig();
   const names = Object.keys(config.services);
   if (only !== undefined && !names.includes(only)) {
@@ -47,13 +62,27 @@ export async function status(
     // The cluster itself (hosts, roles, versions, bring-up's checks) above the services, when
     // the target is made of hosts (not the loopback dev agents).
     const inventory = config.target.endpoints ? undefined : await readInventory(config);
-    const cluster = inventory ? await readClusterView(config, apis, inventory) : null;
+    const read = inventory ? await readCluster(config, apis, inventory) : undefined;
     const services: ServiceStatus[] = [];
     for (const service of only ? [only] : names)
       services.push(await serviceStatus(apis, config, service, ctx.signal));
     const unreachable = services.find((s) => s.traefik.error)?.traefik.error;
     if (unreachable) ctx.output.warn(`Traefik could not be asked: ${unreachable}`);
-    return { target: config.targetName, cluster, services };
+    const result: StatusResult = {
+      target: config.targetName,
+      cluster: read?.view ?? null,
+      services,
+    };
+    if (!options.check) return result;
+    const degradations = findDegradations({
+      ...(inventory && read ? { inventory, cluster: read.observed } : {}),
+      services: services.map((s) => ({
+        ...s,
+        ...(s.traefik.error ? {} : { traefikServers: s.traefik.servers }),
+      })),
+      now: Date.now(),
+    });
+    return { ...result, degradations };
   } finally {
     await apis.close();
   }
@@ -81,6 +110,7 @@ async function serviceStatus(
     version: job?.Meta?.version ?? null,
     jobVersion: job?.Version ?? null,
     jobStatus: job?.Status ?? null,
+    count: job ? (job.TaskGroups ?? []).reduce((n, g) => n + g.Count, 0) : null,
     deployment: deployment
       ? { id: deployment.ID, status: deployment.Status, description: deployment.StatusDescription }
       : null,
@@ -113,10 +143,23 @@ async function traefikStatus(apis: ClusterApis, router: string): Promise<Service
   }
 }
 
+/** `status --check`'s verdict: exit 1 naming each degraded thing, while anything is. */
+export function statusFailure(r: StatusResult): OperationError | undefined {
+  if (!r.degradations || r.degradations.length === 0) return undefined;
+  return new OperationError(
+    `the cluster is degraded:\n${formatDegradations(r.degradations)
+      .split("\n")
+      .map((l) => `  ${l}`)
+      .join("\n")}`,
+    "run elm-infra status for the whole picture; bring-up replaces dead hosts and removes dead raft peers",
+  );
+}
+
 export function formatStatus(data: {
   target: string;
   cluster?: ClusterView | null;
   services: ServiceStatus[];
+  degradations?: Degradation[];
 }): string {
   const lines = [data.cluster ? formatClusterView(data.cluster) : `target ${data.target}`];
   for (const s of data.services) {
@@ -145,5 +188,11 @@ export function formatStatus(data: {
     );
     lines.push(`  hostnames: ${s.hostnames.join(", ")}`);
   }
+  if (data.degradations)
+    lines.push(
+      data.degradations.length === 0
+        ? "\ncheck: nothing is degraded"
+        : `\ncheck: ${data.degradations.length} degraded (listed below)`,
+    );
   return lines.join("\n");
 }

@@ -4,7 +4,7 @@ import { lookUp } from "../config/lookup.js";
 import { UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
 import type { ServiceRef } from "../config/service-ref.js";
-import { canaryHeader } from "../traefik/canary.js";
+import { canaryHeader, workerHeader } from "../traefik/canary.js";
 
 /** Timings of a service job's update; the deploy watcher derives its deadlines from these. */
 export interface UpdateTimings {
@@ -132,6 +132,9 @@ export interface IngressJobVars {
   consulAddress: string;
   pingPort: number;
   tokenVariable: string;
+  /** The entrypoint middleware that adds `workerHeader: <worker name>` to every answer. */
+  workerMiddleware: string;
+  workerHeader: string;
   /** How long Traefik keeps accepting (ping already 503) after being told to stop. */
   graceTimeout: string;
   killTimeout: string;
@@ -156,6 +159,8 @@ export function ingressJobVars(workers: readonly IngressWorker[]): IngressJobVar
     consulAddress: "127.0.0.1:8500",
     pingPort: ingressPingPort,
     tokenVariable: ingressTokenVariable,
+    workerMiddleware: "elm-infra-worker",
+    workerHeader,
     graceTimeout: "10s",
     killTimeout: "30s",
   };

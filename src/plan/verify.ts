@@ -59,7 +59,7 @@ const memberStatus: Record<number, string> = {
 };
 
 /** Raft names Nomad's servers `<node>.<region>`; Consul's, by the node name. */
-function sameNode(raftNode: string, host: string): boolean {
+export function sameNode(raftNode: string, host: string): boolean {
   return raftNode === host || raftNode.startsWith(`${host}.`);
 }
 

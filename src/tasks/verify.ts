@@ -169,14 +169,26 @@ export async function verifyUntilHealthy(
   }
 }
 
+/** The cluster for `status`: one look, no waiting; the view, and what it was made from. */
+export async function readCluster(
+  config: LoadedConfig,
+  apis: ClusterApis,
+  inventory: Inventory,
+): Promise<{ view: ClusterView; observed: ObservedCluster }> {
+  const observed = await observeCluster(config, apis, inventory);
+  return {
+    view: clusterView(config, inventory, observed, verifyCluster(inventory, observed)),
+    observed,
+  };
+}
+
 /** The cluster view for `status`: one look, no waiting. */
 export async function readClusterView(
   config: LoadedConfig,
   apis: ClusterApis,
   inventory: Inventory,
 ): Promise<ClusterView> {
-  const observed = await observeCluster(config, apis, inventory);
-  return clusterView(config, inventory, observed, verifyCluster(inventory, observed));
+  return (await readCluster(config, apis, inventory)).view;
 }
 
 export function formatClusterView(v: ClusterView): string {

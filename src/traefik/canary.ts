@@ -4,3 +4,6 @@
  * needs it without loading an HTTP client.)
  */
 export const canaryHeader = "X-Elm-Canary";
+
+/** The response header each worker's Traefik adds to every answer: the worker's name. */
+export const workerHeader = "X-Elm-Infra-Worker";

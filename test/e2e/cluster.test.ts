@@ -29,6 +29,7 @@ import {
   start,
   viaLoadBalancer,
 } from "./support.js";
+import { probeScenarios } from "./scenarios/probe.js";
 
 const { target } = e2e;
 
@@ -285,6 +286,7 @@ describe(`local cluster ${target}`, () => {
   });
 
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
+  probeScenarios();
 
   it("destroy leaves no container, network or volume, and forgets the host keys and tokens", async () => {
     const r = await elmInfra(["destroy", "--yes"]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { escapeHclString, renderTemplate, TemplateError } from "../../src/nomad/render.js";
-import { renderServiceJob } from "../../src/plan/jobs.js";
+import { renderIngressJob, renderServiceJob } from "../../src/plan/jobs.js";
 import { serviceJobVars, traefikTags } from "../../src/plan/job-vars.js";
 import { parseCluster, parseYaml } from "../../src/config/parse.js";
 import { readFileSync } from "node:fs";
@@ -81,6 +81,17 @@ describe("service job", () => {
     expect(hcl).toContain('destination = "/data"');
   });
 
+  it.each(["elm-lang.org", "package.elm-lang.org"])(
+    "spreads %s's instances over the workers (a spread, so more instances than workers still place)",
+    async (service) => {
+      const hcl = await renderServiceJob(config, { service, version: "1.0.0" });
+      expect(hcl).toMatch(
+        /group "web" \{[^]*spread \{\s*attribute = "\$\{node\.unique\.id\}"\s*weight\s*= 100\s*\}/,
+      );
+      expect(hcl).not.toMatch(/distinct_hosts\s*=/);
+    },
+  );
+
   it("uses the local image name when the target has no registry", () => {
     const vars = serviceJobVars(
       { target: cluster.targets.local!, services: cluster.services },
@@ -95,5 +106,30 @@ describe("service job", () => {
     expect(canaryTags.find((t) => t.includes("elm-lang-org-canary.rule"))).toContain(
       "Header(`X-Elm-Canary`, `1`)",
     );
+  });
+});
+
+describe("ingress job", () => {
+  it("makes each worker's Traefik add X-Elm-Infra-Worker: <its name> on the web entrypoints", async () => {
+    const hcl = await renderIngressJob(config, [
+      { name: "t-worker-1", version: "3.6.12" },
+      { name: "t-worker-2", version: "3.6.12" },
+    ]);
+    const groups = hcl.split(/\n {2}group "/).slice(1);
+    expect(groups.map((g) => g.slice(0, g.indexOf('"')))).toEqual(["t-worker-1", "t-worker-2"]);
+    for (const [i, g] of groups.entries()) {
+      // the static configuration: both entrypoints use the middleware, the file provider has it
+      expect(g.match(/middlewares: \["elm-infra-worker@file"\]/g)).toHaveLength(2);
+      expect(g).toMatch(/providers:\s*file:\s*filename: \/local\/worker.yml/);
+      // the dynamic configuration that template renders, with this group's worker only
+      expect(g).toMatch(
+        new RegExp(
+          `destination = "local/worker.yml"[^]*elm-infra-worker:\\s*headers:\\s*customResponseHeaders:\\s*X-Elm-Infra-Worker: "t-worker-${i + 1}"`,
+        ),
+      );
+      expect(g).not.toContain(`t-worker-${2 - i}"`);
+    }
+    // the ping entrypoint (the load balancer's health check) stays as it was
+    expect(hcl).not.toMatch(/ping:\s*address: "[^"]*"\s*http:/);
   });
 });
