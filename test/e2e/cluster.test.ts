@@ -30,6 +30,7 @@ import {
   viaLoadBalancer,
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
+import { replaceScenarios, scaleScenarios, vmLossScenarios } from "./scenarios/scale.js";
 
 const { target } = e2e;
 
@@ -287,6 +288,9 @@ describe(`local cluster ${target}`, () => {
 
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
   probeScenarios();
+  scaleScenarios();
+  replaceScenarios();
+  vmLossScenarios();
 
   it("destroy leaves no container, network or volume, and forgets the host keys and tokens", async () => {
     const r = await elmInfra(["destroy", "--yes"]);
