@@ -42,6 +42,28 @@ export {
   type ObservedService,
 } from "./plan/health.js";
 export { probe, probeFailure } from "./commands/probe.js";
+export { backup, type BackupResult } from "./commands/backup.js";
+export { restore, type RestoreResult } from "./commands/restore.js";
+export {
+  movePackageData,
+  restorePackageData,
+  takeBackup,
+  observeBackups,
+  packageDataHostOf,
+  scheduleBackups,
+  type PackageDataOptions,
+  type BackupTaken,
+  type RestoreSource,
+} from "./tasks/package-data.js";
+export {
+  backupJobId,
+  backupJobVars,
+  backupFileName,
+  backupTime,
+  choosePackageDataHost,
+  repinJob,
+  pinnedNode,
+} from "./plan/package-data.js";
 export { render } from "./commands/render.js";
 export { buildImage, type ImageResult, type ImageOptions } from "./commands/image.js";
 export { connectToCluster, type ClusterApis } from "./cluster/connect.js";

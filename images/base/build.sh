@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the locally made base images (no registry can be reached, so nothing is pulled):
-#   elm-infra/tiny:<hash>  busybox-static in an empty image, for test apps
+#   elm-infra/tiny:<hash>  busybox-static in an empty image, for test apps and the backup export
+#                          (also tagged :latest and :busybox)
 #   elm-infra/base:<hash>  minimal Debian bookworm (minbase + python3 + ca-certificates), the
 #                          FROM of the service images
 #   elm-infra/host:<hash>  Debian bookworm that boots like a VM: systemd as PID 1, sshd (root by
@@ -97,6 +98,8 @@ build_tiny() {
     log "$tag: built"
   fi
   docker tag "$tag" elm-infra/tiny:latest
+  # What Nomad jobs name (the package data's backup export): Nomad pulls any `:latest` image.
+  docker tag "$tag" elm-infra/tiny:busybox
 }
 
 base_packages=python3,ca-certificates

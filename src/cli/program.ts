@@ -15,6 +15,8 @@ const commandModules = {
   destroy: () => import("../commands/destroy.js"),
   "deploy-ingress": () => import("../commands/deploy-ingress.js"),
   verify: () => import("../tasks/verify.js"),
+  backup: () => import("../commands/backup.js"),
+  restore: () => import("../commands/restore.js"),
   scale: () => import("../commands/scale.js"),
   replace: () => import("../commands/replace.js"),
 };
@@ -77,6 +79,15 @@ const EXAMPLES = {
   image: [
     "elm-infra image elm-lang.org@1.4.2 --context ../elm-lang.org/_site --yes",
     "elm-infra image package.elm-lang.org@2.0.1 --context ./build --target local --host root@10.0.0.5 --yes",
+  ],
+  backup: [
+    "elm-infra backup package.elm-lang.org",
+    "elm-infra backup package.elm-lang.org --target production --json",
+  ],
+  restore: [
+    "elm-infra restore package.elm-lang.org --yes",
+    "elm-infra restore package.elm-lang.org .elm-infra/local/backups/package.elm-lang.org-20260101T120000Z.tar.gz --yes",
+    "elm-infra restore package.elm-lang.org --to local-worker-2 --yes",
   ],
 } satisfies Record<string, string[]>;
 
@@ -255,6 +266,42 @@ export function buildProgram(run: Runner): Command {
         const { formatProbeReport, probe, probeFailure } = await commandModules.probe();
         const report = await probe(ctx, hostname, o);
         return { data: report, text: formatProbeReport(report), failure: probeFailure(report) };
+      }),
+    );
+
+  program
+    .command("backup")
+    .description(
+      "take a backup of <service>'s data now (inside the cluster, off its host) and copy it here",
+    )
+    .argument("<service>", "a service with data, e.g. package.elm-lang.org")
+    .addHelpText("after", examples(EXAMPLES["backup"]))
+    .action((service: string, _o, cmd: Command) =>
+      run("backup", globals(cmd), async (ctx) => {
+        const { backup, formatBackup } = await commandModules.backup();
+        const r = await backup(ctx, service);
+        return { data: r, text: formatBackup(r) };
+      }),
+    );
+
+  program
+    .command("restore")
+    .description(
+      "put a backup of <service>'s data back (the newest, or <file>); the site is down meanwhile",
+    )
+    .argument("<service>", "a service with data, e.g. package.elm-lang.org")
+    .argument("[file]", "a backup on this machine (default: the newest in the cluster)")
+    .option(
+      "--to <worker>",
+      "restore onto this worker (default: the holder, or another if it is gone)",
+    )
+    .addHelpText("after", examples(EXAMPLES["restore"]))
+    .action((service: string, file: string | undefined, _o, cmd: Command) =>
+      run("restore", globals(cmd), async (ctx) => {
+        const { restore, formatRestore } = await commandModules.restore();
+        const o = cmd.opts<{ to?: string }>();
+        const r = await restore(ctx, service, file, o.to ? { to: o.to } : {});
+        return { data: r, text: formatRestore(r) };
       }),
     );
 

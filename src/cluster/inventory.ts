@@ -23,6 +23,11 @@ export interface Inventory {
   hosts: InventoryHost[];
   /** What users reach: the load balancer in front of the workers' Traefik. */
   loadBalancer?: { host: string; httpPort: number; httpsPort: number };
+  /**
+   * The worker whose host volume holds the package site's data (digitalocean: where the block
+   * storage volume is attached). The package job is pinned to it; a move or restore updates it.
+   */
+  packageDataHost?: string;
 }
 
 /** Where bring-up records the hosts it made: `.elm-infra/<target>/inventory.json`. */

@@ -13,7 +13,7 @@ import { hostsInState } from "../terraform/state.js";
 import { moduleDirFor, secretVarEnv, type TfVarSet } from "../terraform/vars.js";
 import { parseHostName, planHosts, type HostPlan } from "../plan/hosts.js";
 import { planVarSet } from "../plan/tfvars.js";
-import type { Inventory } from "./inventory.js";
+import { readInventory, type Inventory } from "./inventory.js";
 
 /** The iac/ folder shipped with elm-infra (src/terraform -> iac, and dist/terraform -> iac). */
 export function moduleDir(provider: "digitalocean" | "local"): string {
@@ -104,6 +104,9 @@ export async function prepareTerraform(
   const tf = await openTerraform(config, options);
   await tf.init();
   const inState = hostsInState(await tf.pullState());
+  // digitalocean: where the volume is attached; local: where the last bring-up, move or restore
+  // left the data (the inventory), so a bring-up never moves the holder by itself.
+  const holder = inState.packageDataHost ?? (await readInventory(config))?.packageDataHost;
   const { target, targetName } = config;
   const hostPlan = planHosts({
     target: targetName,
@@ -112,7 +115,7 @@ export async function prepareTerraform(
     existing: inState.names,
     ...(options.remove ? { remove: options.remove } : {}),
     ...(options.replace ? { replace: options.replace } : {}),
-    ...(inState.packageDataHost ? { packageDataHost: inState.packageDataHost } : {}),
+    ...(holder ? { packageDataHost: holder } : {}),
   });
   const varSet = {
     ...planVarSet(targetName, target, hostPlan, {

@@ -11,6 +11,8 @@ import {
 import { runSteps, StepTimings, type StepTiming } from "../tasks/runner.js";
 import { connectToCluster } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
+import { readInventory, type Inventory } from "../cluster/inventory.js";
+import { packageDataHostOf, scheduleBackups, shipExportImage } from "../tasks/package-data.js";
 
 export interface DeployResult {
   service: string;
@@ -28,6 +30,9 @@ export interface DeployResult {
 
 export interface DeployState extends RolloutState {
   hcl?: string;
+  /** The hosts, and the worker holding the service's data (its job is pinned there). */
+  inventory?: Inventory;
+  dataHost?: string;
   summary?: PlanSummary;
   planIndex?: number;
   previousVersion?: string;
@@ -65,8 +70,18 @@ export async function deploy(
     await runSteps<DeployState>(
       [
         {
+          title: `Find the worker that holds ${ref.service}'s data`,
+          skip: () => (config.services[ref.service]?.data ? false : "the service keeps no data"),
+          async run(s, step) {
+            s.inventory = await readInventory(config);
+            s.dataHost = packageDataHostOf(config, s.inventory, ref.service);
+            step.log(s.dataHost ? `pinned to ${s.dataHost}` : "no inventory: not pinned");
+          },
+        },
+        {
           title: `Render the ${ref.service} job for ${ref.version}`,
-          run: async (s) => void (s.hcl = await renderServiceJob(config, ref)),
+          run: async (s) =>
+            void (s.hcl = await renderServiceJob(config, ref, { dataNode: s.dataHost })),
         },
         {
           title: "Validate the job with Nomad",
@@ -105,6 +120,11 @@ export async function deploy(
         [
           takeDeployLockStep(`deploy ${ref.service}@${ref.version}`),
           {
+            title: "Ship the backup export's image to the workers",
+            skip: (s) => (s.dataHost && s.inventory ? false : "the service keeps no data"),
+            run: (s, step) => shipExportImage(config, s.inventory!, (l) => step.log(l)),
+          },
+          {
             title: "Submit the job (only if unchanged since the plan)",
             async run(s, step) {
               const registered = await apis.nomad.registerJob(s.job!, s.planIndex!);
@@ -122,6 +142,18 @@ export async function deploy(
         what: `deploy of ${ref.service}@${ref.version}`,
         previousVersion: state.previousVersion,
       });
+      await runSteps<DeployState>(
+        [
+          {
+            title: `Schedule ${ref.service}'s data backups`,
+            skip: (s) => (s.dataHost ? false : "the service keeps no data"),
+            run: async (s, step) =>
+              step.log(await scheduleBackups(config, apis, ref.service, s.dataHost!)),
+          },
+        ],
+        state,
+        { ...run, phase: "rollout" },
+      );
       return result("deployed");
     });
   } finally {

@@ -11,6 +11,9 @@ import {
 import { runSteps, StepTimings, type StepTiming } from "../tasks/runner.js";
 import { connectToCluster } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
+import { readInventory } from "../cluster/inventory.js";
+import { pinnedNode, repinJob } from "../plan/package-data.js";
+import { packageDataHostOf } from "../tasks/package-data.js";
 
 export interface RollbackResult {
   service: string;
@@ -80,6 +83,13 @@ export async function rollback(ctx: CommandContext, arg: string): Promise<Rollba
       );
     }
     const to = target.Meta?.version ?? `job version ${target.Version}`;
+    // A job version pinned to a worker that no longer holds the data (moved or restored since)
+    // is registered pinned to the holder instead of reverted to as it was.
+    const holder = config.services[ref.service]?.data
+      ? packageDataHostOf(config, await readInventory(config), ref.service)
+      : undefined;
+    const repinTo =
+      holder && pinnedNode(target) && pinnedNode(target) !== holder ? holder : undefined;
     const result = (outcome: RollbackResult["outcome"]): RollbackResult => ({
       service: ref.service,
       from,
@@ -111,9 +121,17 @@ export async function rollback(ctx: CommandContext, arg: string): Promise<Rollba
             run: () => refuseIfDeploymentActive(apis, ref.service),
           },
           {
-            title: `Revert ${ref.service} to job version ${target.Version}`,
+            title: repinTo
+              ? `Register ${ref.service}'s job version ${target.Version} pinned to ${repinTo}, the data's holder now`
+              : `Revert ${ref.service} to job version ${target.Version}`,
             async run(s) {
-              await apis.nomad.revertJob(ref.service, target.Version!, current.Version);
+              if (repinTo) {
+                const now = await apis.nomad.readJob(ref.service);
+                await apis.nomad.registerJob(
+                  repinJob({ ...target, Stop: false }, repinTo),
+                  now?.JobModifyIndex ?? 0,
+                );
+              } else await apis.nomad.revertJob(ref.service, target.Version!, current.Version);
               s.jobVersion = (current.Version ?? 0) + 1;
             },
           },

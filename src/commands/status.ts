@@ -6,6 +6,7 @@ import { connectToCluster, type ClusterApis } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
 import { readInventory } from "../cluster/inventory.js";
 import { formatClusterView, readCluster, type ClusterView } from "../tasks/verify.js";
+import { observeBackups } from "../tasks/package-data.js";
 import { findDegradations, formatDegradations, type Degradation } from "../plan/health.js";
 
 export interface ServiceStatus {
@@ -80,6 +81,7 @@ export async function status(
         ...s,
         ...(s.traefik.error ? {} : { traefikServers: s.traefik.servers }),
       })),
+      backups: await observeBackups(config, apis),
       now: Date.now(),
     });
     return { ...result, degradations };

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cronProblem } from "./cron.js";
 
 /** Hostnames as Traefik's Host() rule and DNS accept them; nothing that could escape a rule. */
 const hostname = z
@@ -155,7 +156,24 @@ const resources = z.strictObject({
 const persistentData = z.strictObject({
   volume: identifier,
   mountPath: z.string().regex(/^\/[A-Za-z0-9._/-]*$/, "must be an absolute path"),
-  node: z.string().optional().describe("worker that holds the data; the job is pinned to it"),
+  node: z
+    .string()
+    .optional()
+    .describe(
+      "worker that holds the data when bring-up has recorded none; the job is pinned to it",
+    ),
+  backup: z
+    .strictObject({
+      schedule: z
+        .string()
+        .refine((s) => !cronProblem(s), {
+          message: "must be a cron schedule (5 fields) or @hourly, @daily, @weekly",
+        })
+        .optional()
+        .describe("when the periodic backup job runs (UTC); default @hourly"),
+      keep: z.number().int().min(1).max(1000).optional().describe("backups kept; default 24"),
+    })
+    .optional(),
 });
 
 export const serviceSchema = z.strictObject({

@@ -5,6 +5,7 @@ import { nomadPermissionFor } from "./permissions.js";
 import type {
   AllocationStub,
   Deployment,
+  JobListStub,
   JobPlan,
   NomadJob,
   NomadNode,
@@ -128,6 +129,20 @@ export class NomadClient {
         body: { Job: job, EnforceIndex: true, JobModifyIndex: jobModifyIndex },
       })
     ).data;
+  }
+  /** Starts a periodic job's run now (as its schedule would); the run is a child job. */
+  async forcePeriodicJob(id: string): Promise<{ EvalID: string }> {
+    return (
+      await this.call<{ EvalID: string }>({
+        method: "POST",
+        path: `/v1/job/${encodeURIComponent(id)}/periodic/force`,
+      })
+    ).data;
+  }
+  /** Jobs whose ID starts with `prefix` (a periodic job's runs: `<id>/periodic-`). */
+  async jobsWithPrefix(prefix: string): Promise<JobListStub[]> {
+    return (await this.call<JobListStub[]>({ method: "GET", path: "/v1/jobs", query: { prefix } }))
+      .data;
   }
   /** Every version Nomad still keeps; none when the job does not exist. */
   async jobVersions(id: string, options: { signal?: AbortSignal } = {}): Promise<NomadJob[]> {

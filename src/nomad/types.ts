@@ -156,3 +156,15 @@ export interface NomadVariable {
 export interface RaftConfiguration {
   Servers: Array<{ ID: string; Node: string; Address: string; Leader: boolean; Voter: boolean }>;
 }
+
+/** One entry of GET /v1/jobs: enough to tell a periodic job's runs apart and how they ended. */
+export interface JobListStub {
+  ID: string;
+  ParentID?: string;
+  Status: string;
+  /** Nanoseconds since the epoch. */
+  SubmitTime: number;
+  JobSummary?: {
+    Summary?: Record<string, { Complete?: number; Failed?: number; Running?: number }>;
+  } | null;
+}

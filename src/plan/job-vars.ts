@@ -5,6 +5,7 @@ import { UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import { canaryHeader, workerHeader } from "../traefik/canary.js";
+import { backupExport, type BackupExport } from "./package-data.js";
 
 /** Timings of a service job's update; the deploy watcher derives its deadlines from these. */
 export interface UpdateTimings {
@@ -73,14 +74,17 @@ export interface ServiceJobVars {
   update: UpdateTimings;
   check: { interval: string; timeout: string };
   shutdownDelay: string;
-  data?: { volume: string; mountPath: string; node?: string };
+  data?: { volume: string; mountPath: string; node?: string; export: BackupExport };
 }
 
-/** Pure: the variables a service's job template is rendered with. */
+/**
+ * Pure: the variables a service's job template is rendered with. `dataNode` is the worker that
+ * holds the service's data (the inventory's packageDataHost): the job is pinned there.
+ */
 export function serviceJobVars(
   config: Pick<LoadedConfig, "target" | "services">,
   ref: ServiceRef,
-  overrides: { update?: Partial<UpdateTimings> } = {},
+  overrides: { update?: Partial<UpdateTimings>; dataNode?: string | undefined } = {},
 ): ServiceJobVars {
   const service = lookUp(config.services, ref.service);
   if (!service) throw new UsageError(`unknown service ${quote(ref.service)}`);
@@ -99,7 +103,18 @@ export function serviceJobVars(
     update: { ...defaultUpdate, ...definedOnly(service.update ?? {}), ...overrides.update },
     check: { interval: "5s", timeout: "2s" },
     shutdownDelay: "5s",
-    ...(service.data ? { data: { ...service.data } } : {}),
+    ...(service.data
+      ? {
+          data: {
+            volume: service.data.volume,
+            mountPath: service.data.mountPath,
+            ...((overrides.dataNode ?? service.data.node)
+              ? { node: (overrides.dataNode ?? service.data.node)! }
+              : {}),
+            export: backupExport(ref.service, config.target.registry),
+          },
+        }
+      : {}),
   };
 }
 

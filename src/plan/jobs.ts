@@ -17,7 +17,7 @@ import { renderTemplateFile } from "../nomad/render.js";
 export async function renderServiceJob(
   config: Pick<LoadedConfig, "root" | "target" | "services">,
   ref: ServiceRef,
-  overrides: { update?: Partial<UpdateTimings> } = {},
+  overrides: { update?: Partial<UpdateTimings>; dataNode?: string | undefined } = {},
 ): Promise<string> {
   const service = lookUp(config.services, ref.service);
   if (!service) throw new UsageError(`unknown service ${quote(ref.service)}`);

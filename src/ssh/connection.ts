@@ -1,6 +1,8 @@
 /** A typed SSH client on ssh2: key auth, host-key pinning, exec, local port forwarding. */
 import { readFile } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
+import type { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { Client, type ClientChannel } from "ssh2";
 import { OperationError } from "../errors.js";
 import { HostKeyMismatchError, RemoteCommandError, SshConnectError } from "./errors.js";
@@ -185,6 +187,51 @@ export class SshConnection {
         });
         if (options.stdin !== undefined) channel.end(options.stdin);
         else channel.end();
+      });
+    });
+  }
+
+  /**
+   * Runs a command with its stdin and stdout as streams (bytes, never decoded): for archives
+   * piped between hosts. Resolves with the exit status and the stderr text once both ended.
+   */
+  execStream(
+    command: string,
+    io: { stdin?: Readable; stdout?: Writable; timeoutMs?: number },
+  ): Promise<{ status: number | null; stderr: string }> {
+    this.assertOpen();
+    const timeoutMs = io.timeoutMs ?? 600_000;
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (error, channel) => {
+        if (error)
+          return reject(
+            new SshConnectError(`on ${this.label}: cannot start \`${command}\`: ${error.message}`),
+          );
+        const stderr: Buffer[] = [];
+        let status: number | null = null;
+        const timer = setTimeout(() => {
+          channel.close();
+          reject(new OperationError(`on ${this.label}: \`${command}\` took over ${timeoutMs} ms`));
+        }, timeoutMs);
+        channel.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+        channel.on("exit", (code: number | null) => void (status = code ?? null));
+        // The exit status arrives before "close", which may come after the output's end.
+        const closed = new Promise<void>((done) => channel.on("close", () => done()));
+        const finished = io.stdout
+          ? Promise.all([pipeline(channel, io.stdout), closed])
+          : (channel.resume(), closed);
+        if (io.stdin) io.stdin.pipe(channel);
+        else channel.end();
+        finished.then(
+          () => {
+            clearTimeout(timer);
+            resolve({ status, stderr: Buffer.concat(stderr).toString("utf8") });
+          },
+          (cause: unknown) => {
+            clearTimeout(timer);
+            reject(new OperationError(`on ${this.label}: \`${command}\` failed: ${String(cause)}`));
+          },
+        );
       });
     });
   }

@@ -278,6 +278,8 @@ export function recordInventory(): Step<BringUpRun> {
     run: async (run, step) => {
       if (run.planResult && !run.applied) await run.tf!.discardPlan(run.planResult.planFile);
       run.inventory = inventoryFromOutputs(run.config.targetName, await run.tf!.outputs());
+      const holder = run.hostPlan?.packageDataHost;
+      if (holder) run.inventory.packageDataHost = holder;
       const file = await writeInventory(run.config, run.inventory);
       step.log(`${run.inventory.hosts.length} hosts in ${file}`);
       run.trustOnFirstUse = new Set(await readPendingTrust(run.config));

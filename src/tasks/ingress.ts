@@ -88,13 +88,32 @@ export async function shipTraefikImage(
   version: string,
   log: Log,
 ): Promise<void> {
+  await shipLocalImage(
+    config,
+    inventory,
+    traefikImage(version),
+    "build it from the pinned Traefik binary: bash images/base/build.sh traefik",
+    log,
+  );
+}
+
+/**
+ * On the local target (no registry), an image of this machine's Docker engine is sent to every
+ * worker that lacks it; `hint` says how to make it here when it is missing. Elsewhere: nothing.
+ */
+export async function shipLocalImage(
+  config: LoadedConfig,
+  inventory: Inventory,
+  ref: string,
+  hint: string,
+  log: Log,
+): Promise<void> {
   if (config.target.registry !== "local") return;
-  const ref = traefikImage(version);
   const local = DockerClient.local();
   if (!(await local.inspect(ref))) {
     throw new OperationError(
       `${ref} is not in this machine's Docker engine (nothing can be pulled on the local target)`,
-      `build it from the pinned Traefik binary: bash images/base/build.sh traefik`,
+      hint,
     );
   }
   const workers = workersOf(inventory).map((w) => ({ name: w.name, ...w.ssh }));

@@ -44,8 +44,6 @@ export interface HostChangeRun extends BringUpRun {
   packageDataMoves: Array<{ from: string; to: string; downMs: number }>;
 }
 
-type WithPackageData = Inventory & { packageDataHost?: string };
-
 /** What scale and replace report: the hosts that came and went, the counts now, the cluster. */
 export interface HostChangeOutcome {
   created: string[];
@@ -140,7 +138,7 @@ export function retireHost(host: string): Step<HostChangeRun> {
   return {
     title: `Retire ${host}`,
     run: async (run, step) => {
-      const inventory = run.inventory as WithPackageData;
+      const inventory = run.inventory!;
       const role = inventory.hosts.find((h) => h.name === host)?.role;
       if (!role) throw new OperationError(`${host} is not in the inventory of the target`);
       const apis = await connectToCluster(run.config, { avoid: [host] });
@@ -165,7 +163,6 @@ export function retireHost(host: string): Step<HostChangeRun> {
                 onBeforeDrain: async () => {
                   const { downMs } = await movePackageData({ ...options, from: host, to });
                   run.packageDataMoves.push({ from: host, to, downMs });
-                  inventory.packageDataHost = to;
                   step.log(
                     `package data moved from ${host} to ${to}: the site was down ${downMs} ms`,
                   );
@@ -188,11 +185,11 @@ export function destroyHost(host: string): Step<HostChangeRun> {
   return {
     title: `Destroy ${host} (OpenTofu)`,
     run: async (run, step) => {
-      const before = run.inventory as WithPackageData;
+      const before = run.inventory!;
       const gone = before.hosts.find((h) => h.name === host)!;
       const counts = countsOf(before);
       counts[gone.role === "manager" ? "managers" : "workers"] -= 1;
-      const { tf } = await prepareTerraform(withCounts(run.config, counts), {
+      const { tf, hostPlan } = await prepareTerraform(withCounts(run.config, counts), {
         remove: [host],
         onEvent: (e) => {
           const line = describeEvent(e);
@@ -212,12 +209,8 @@ export function destroyHost(host: string): Step<HostChangeRun> {
       }
       const applied = await tf.apply(plan.planFile);
       step.log(`${applied.remove} destroyed, ${applied.change} changed`);
-      const after: WithPackageData = inventoryFromOutputs(
-        run.config.targetName,
-        await tf.outputs(),
-      );
-      if (before.packageDataHost && before.packageDataHost !== host)
-        after.packageDataHost = before.packageDataHost;
+      const after = inventoryFromOutputs(run.config.targetName, await tf.outputs());
+      if (hostPlan.packageDataHost) after.packageDataHost = hostPlan.packageDataHost;
       run.inventory = after;
       await writeInventory(run.config, after);
       await forgetHostKeys(targetPaths(run.config).knownHosts, [

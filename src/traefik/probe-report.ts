@@ -127,7 +127,10 @@ export function formatProbeReport(r: ProbeReport): string {
   if (failed > 0) {
     lines.push(`${failed} request(s) failed${failed > r.failures.length ? "; the first:" : ":"}`);
     for (const f of r.failures.slice(0, 10)) lines.push(`  ${f.at} ${f.what}`);
-    if (r.failures.length > 10) lines.push(`  … ${r.failures.length - 10} more in --json`);
+    if (failed > 10)
+      lines.push(
+        `  … ${failed - 10} more (the first ${Math.min(failed, keptFailures)} with their times in --json)`,
+      );
   }
   return lines.join("\n");
 }

@@ -30,6 +30,7 @@ import {
   viaLoadBalancer,
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
+import { dataScenarios } from "./scenarios/data.js";
 import { replaceScenarios, scaleScenarios, vmLossScenarios } from "./scenarios/scale.js";
 
 const { target } = e2e;
@@ -288,6 +289,7 @@ describe(`local cluster ${target}`, () => {
 
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
   probeScenarios();
+  dataScenarios();
   scaleScenarios();
   replaceScenarios();
   vmLossScenarios();

@@ -96,7 +96,10 @@ describe("ProbeTally: counters", () => {
     expect(r.connectionErrors).toBe(80);
     expect(r.failures).toHaveLength(keptFailures);
     expect(r.failures[0]!.at).toBe(new Date(t0).toISOString());
-    expect(formatProbeReport(r)).toMatch(/80 request\(s\) failed; the first:/);
+    const text = formatProbeReport(r).split("\n");
+    expect(text[1]).toBe("80 request(s) failed; the first:");
+    expect(text).toHaveLength(2 + 10 + 1);
+    expect(text.at(-1)).toBe("  … 70 more (the first 50 with their times in --json)");
   });
 
   it("a report is a copy: later answers do not change it", () => {

@@ -1,0 +1,60 @@
+import { readInventory } from "../cluster/inventory.js";
+import { connectToCluster } from "../cluster/connect.js";
+import { UsageError } from "../errors.js";
+import type { CommandContext } from "../tasks/context.js";
+import { runSteps } from "../tasks/runner.js";
+import { takeBackup, type BackupTaken } from "../tasks/package-data.js";
+
+export type BackupResult = BackupTaken & {
+  /** Where else the backup is kept: only this machine and the cluster's backup volume so far. */
+  offsite: "not built";
+};
+
+/**
+ * `backup <service>`: takes a backup now inside the cluster (the periodic job, forced) and copies
+ * it to this machine: `.elm-infra/<target>/backups/<service>-<time>.tar.gz`. A copy to a
+ * DigitalOcean Spaces bucket is not built.
+ */
+export async function backup(ctx: CommandContext, service: string): Promise<BackupResult> {
+  const config = await ctx.loadConfig();
+  const inventory = await readInventory(config);
+  if (!inventory)
+    throw new UsageError(
+      `target ${config.targetName} has no hosts yet`,
+      `bring it up first: elm-infra bring-up --target ${config.targetName}`,
+    );
+  const apis = await connectToCluster(config);
+  try {
+    const state: { taken?: BackupTaken } = {};
+    await runSteps(
+      [
+        {
+          title: `Back up ${service}'s data now and copy it here`,
+          run: async (s, step) =>
+            void (s.taken = await takeBackup({
+              config,
+              inventory,
+              apis,
+              service,
+              log: (l) => step.log(l),
+              signal: step.signal,
+            })),
+        },
+      ],
+      state,
+      { output: ctx.output, signal: ctx.signal },
+    );
+    return { ...state.taken!, offsite: "not built" };
+  } finally {
+    await apis.close();
+  }
+}
+
+export function formatBackup(r: BackupResult): string {
+  return [
+    `${r.service}: backup of ${r.recoveryPoint} (recovery point)`,
+    `  ${r.files} files, ${r.bytes} bytes`,
+    `  in the cluster: ${r.host}:${r.remoteFile}`,
+    `  on this machine: ${r.file}`,
+  ].join("\n");
+}

@@ -1,0 +1,538 @@
+/**
+ * The package site's data: where it lives (the inventory's packageDataHost), its backups (a
+ * periodic Nomad job off the holder, forced now by `backup`), a restore from a backup and a move
+ * to another worker. Both stop the site, replace one worker's host volume over SSH (through this
+ * machine), pin the job there, record the holder and prove the site serves through Traefik.
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { PassThrough, type Readable } from "node:stream";
+import type { LoadedConfig } from "../config/load.js";
+import { hostnamesOf } from "../config/load.js";
+import { lookUp } from "../config/lookup.js";
+import { acquireLock, deployLockKey, lockHolder } from "../consul/lock.js";
+import { NotImplementedError, OperationError, UsageError, abortReason } from "../errors.js";
+import { sleep } from "../http.js";
+import type { NomadJob } from "../nomad/types.js";
+import { renderTemplateFile } from "../nomad/render.js";
+import { waitForDeploymentOf, watchDeployment } from "../nomad/watch.js";
+import {
+  backupJobId,
+  backupJobVars,
+  backupTime,
+  choosePackageDataHost,
+  exportImage,
+  lastSuccessfulRun,
+  newestBackup,
+  packageBackupsPath,
+  packageDataPath,
+  packageDataUid,
+  repinJob,
+  scheduleSeconds,
+  type BackupRun,
+} from "../plan/package-data.js";
+import { verifyHostnamesServe } from "../traefik/verify.js";
+import type { SshConnection } from "../ssh/index.js";
+import { connectToHost, type ClusterApis } from "../cluster/connect.js";
+import {
+  workersOf,
+  writeInventory,
+  type Inventory,
+  type InventoryHost,
+} from "../cluster/inventory.js";
+import { targetPaths } from "../cluster/paths.js";
+import { shipLocalImage } from "./ingress.js";
+
+type Log = (line: string) => void;
+
+export interface PackageDataOptions {
+  config: LoadedConfig;
+  inventory: Inventory;
+  apis: ClusterApis;
+  log: Log;
+  signal?: AbortSignal;
+}
+
+/** The services that keep data on a host volume (package.elm-lang.org). */
+export function dataServices(config: Pick<LoadedConfig, "services">): string[] {
+  return Object.entries(config.services)
+    .filter(([, s]) => s.data)
+    .map(([name]) => name);
+}
+
+function requireDataService(config: LoadedConfig, service: string) {
+  const found = lookUp(config.services, service);
+  if (!found?.data)
+    throw new UsageError(
+      `${service} keeps no data on a volume`,
+      `services with data: ${dataServices(config).join(", ") || "none"}`,
+    );
+  return found;
+}
+
+/** The worker holding a service's data on this target, or undefined when it has no workers. */
+export function packageDataHostOf(
+  config: Pick<LoadedConfig, "services">,
+  inventory: Inventory | undefined,
+  service: string,
+): string | undefined {
+  if (!inventory) return undefined;
+  return choosePackageDataHost({
+    recorded: inventory.packageDataHost,
+    configured: lookUp(config.services, service)?.data?.node,
+    workers: workersOf(inventory).map((w) => w.name),
+  });
+}
+
+/** The backup export's image on every worker (the local target has no registry). */
+export async function shipExportImage(
+  config: LoadedConfig,
+  inventory: Inventory,
+  log: Log,
+): Promise<void> {
+  await shipLocalImage(
+    config,
+    inventory,
+    exportImage(config.target.registry),
+    "make it: bash images/base/build.sh tiny",
+    log,
+  );
+}
+
+/** Registers the periodic backup job of a service, kept off `holder`. */
+export async function scheduleBackups(
+  config: LoadedConfig,
+  apis: ClusterApis,
+  service: string,
+  holder: string,
+): Promise<string> {
+  const settings = requireDataService(config, service);
+  const hcl = await renderTemplateFile(
+    join(config.root, "jobs/package-backup.nomad.hbs"),
+    backupJobVars({
+      service,
+      registry: config.target.registry,
+      holder,
+      backup: settings.data!.backup,
+    }),
+  );
+  const job = await apis.nomad.parseJob(hcl);
+  const current = await apis.nomad.readJob(job.ID);
+  await apis.nomad.registerJob(job, current?.JobModifyIndex ?? 0);
+  // The first backup at once, not a schedule's period later (status --check counts from it).
+  if (!current) await apis.nomad.forcePeriodicJob(job.ID);
+  return `${job.ID} (${backupJobVars({ service, registry: config.target.registry, holder, backup: settings.data!.backup }).schedule}, not on ${holder})`;
+}
+
+// ------------------------------------------------------------------------------------------
+// Moving the data: the site stops, one host volume is replaced, the job follows
+
+function hostNamed(inventory: Inventory, name: string): InventoryHost {
+  const host = workersOf(inventory).find((h) => h.name === name);
+  if (!host)
+    throw new UsageError(
+      `${name} is not a worker of target ${inventory.target}`,
+      `workers: ${workersOf(inventory)
+        .map((w) => w.name)
+        .join(", ")}`,
+    );
+  return host;
+}
+
+/** Replaces the holder's volume with the archive on stdin; extracted aside first, owned by the site's user. */
+export const replaceVolumeScript = (dir = packageDataPath, uid = packageDataUid) =>
+  [
+    "set -e",
+    `d=${dir}; s=$d/.elm-infra-incoming`,
+    'rm -rf "$s"; mkdir "$s"',
+    'tar -xzf - -C "$s" --no-same-owner',
+    'find "$d" -mindepth 1 -maxdepth 1 ! -name .elm-infra-incoming -exec rm -rf {} +',
+    'find "$s" -mindepth 1 -maxdepth 1 -exec mv {} "$d"/ \\;',
+    'rmdir "$s"',
+    `chown -R ${uid}:${uid} "$d"`,
+    'echo "files=$(find "$d" -type f | wc -l)"',
+  ].join("\n");
+
+async function pipeArchive(
+  from: { ssh: SshConnection; command: string } | Readable,
+  to: SshConnection,
+): Promise<{ files: number }> {
+  const flow = "ssh" in from ? new PassThrough() : from;
+  const sending =
+    "ssh" in from ? from.ssh.execStream(from.command, { stdout: flow as PassThrough }) : undefined;
+  const output = new PassThrough();
+  let text = "";
+  output.on("data", (c: Buffer) => (text += c.toString()));
+  const [sent, received] = await Promise.all([
+    sending,
+    to.execStream(replaceVolumeScript(), { stdin: flow, stdout: output }),
+  ]);
+  if (sent && sent.status !== 0)
+    throw new OperationError(
+      `reading the data failed (exit ${sent.status}): ${sent.stderr.trim()}`,
+    );
+  if (received.status !== 0)
+    throw new OperationError(
+      `writing the data on ${to.label} failed (exit ${received.status}): ${received.stderr.trim()}`,
+      "the previous content is kept until the archive was extracted whole; run again",
+    );
+  return { files: Number(/files=(\d+)/.exec(text)?.[1] ?? 0) };
+}
+
+async function waitUntilStopped(o: PackageDataOptions, service: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (let i = 0; i < 240; i++) {
+    const { data } = await o.apis.nomad.jobAllocations(service);
+    if (data.every((a) => !["running", "pending"].includes(a.ClientStatus))) return;
+    if (Date.now() > deadline) break;
+    if (o.signal?.aborted) throw abortReason(o.signal);
+    await sleep(500);
+  }
+  throw new OperationError(`${service}'s allocations did not stop within 2 minutes`);
+}
+
+/** Registers the job pinned to `holder` and waits until every hostname serves through Traefik. */
+async function startPinned(o: PackageDataOptions, job: NomadJob, holder: string): Promise<void> {
+  const service = job.ID;
+  const current = await o.apis.nomad.readJob(service);
+  await o.apis.nomad.registerJob(
+    repinJob({ ...job, Stop: false }, holder),
+    current?.JobModifyIndex ?? 0,
+  );
+  const version = (await o.apis.nomad.readJob(service))?.Version ?? 0;
+  const signal = o.signal ?? new AbortController().signal;
+  const found = await waitForDeploymentOf(o.apis.nomad, service, version, {
+    timeoutMs: 60_000,
+    signal,
+  });
+  if (found) {
+    const { verdict, deployment } = await watchDeployment(o.apis.nomad, found.ID, {
+      deadlineMs: 300_000,
+      signal,
+      onProgress: o.log,
+      until: ["canaries-healthy", "successful"],
+    });
+    if (verdict.kind === "canaries-healthy") {
+      await o.apis.nomad.promoteDeployment(deployment.ID);
+      await watchDeployment(o.apis.nomad, deployment.ID, {
+        deadlineMs: 300_000,
+        signal,
+        until: ["successful"],
+      });
+    } else if (verdict.kind !== "successful")
+      throw new OperationError(
+        `${service} did not become healthy on ${holder}: ${"reason" in verdict ? verdict.reason : verdict.kind}`,
+        `see why: nomad job status ${service}`,
+      );
+  }
+  const settings = o.config.services[service]!;
+  await verifyHostnamesServe(
+    o.apis.traefik,
+    {
+      hostnames: hostnamesOf(o.config, service),
+      healthPath: settings.healthPath,
+      version: job.Meta?.version ?? "",
+    },
+    { timeoutMs: 90_000, signal, onProgress: o.log },
+  );
+}
+
+/**
+ * The site stopped (the deploy lock held, so no deploy starts meanwhile), `replace` writes the
+ * new holder's volume, the holder is recorded, the job started pinned there and proven through
+ * Traefik, the backups re-scheduled off it. Returns how long the site did not serve.
+ */
+async function withSiteStopped(
+  o: PackageDataOptions & { service: string; to: string; why: string },
+  replace: () => Promise<void>,
+): Promise<{ downMs: number }> {
+  const { apis, service } = o;
+  const job = await apis.nomad.readJob(service);
+  if (!job || job.Stop === true)
+    throw new UsageError(
+      `${service} is not deployed on target ${o.config.targetName}`,
+      `deploy it first: elm-infra deploy ${service}@<version>`,
+    );
+  const lock = await acquireLock(apis.consul, deployLockKey, lockHolder(o.why));
+  try {
+    const began = Date.now();
+    o.log(`stopping ${service} (the site is down from now)`);
+    await apis.nomad.stopJob(service);
+    await waitUntilStopped(o, service);
+    await replace();
+    o.inventory.packageDataHost = o.to;
+    await writeInventory(o.config, o.inventory);
+    o.log(`the inventory records ${o.to} as the holder of ${service}'s data`);
+    o.log(`starting ${service} on ${o.to}`);
+    await startPinned(o, job, o.to);
+    const downMs = Date.now() - began;
+    o.log(`${service} serves again through Traefik: down for ${(downMs / 1000).toFixed(1)} s`);
+    o.log(`backups: ${await scheduleBackups(o.config, apis, service, o.to)}`);
+    return { downMs };
+  } finally {
+    await lock
+      .release()
+      .catch((e: Error) => o.log(`releasing the deploy lock failed: ${e.message}`));
+  }
+}
+
+/**
+ * Moves the package data from one worker to another (a drain or retirement of `from`): the site
+ * stops, the data is copied over SSH through this machine, the job is pinned to `to`, and the
+ * site serves again through Traefik. `downMs` is measured from the stop to that proof.
+ */
+export async function movePackageData(
+  o: PackageDataOptions & { from: string; to: string; service?: string },
+): Promise<{ downMs: number; files: number }> {
+  const service = o.service ?? dataServices(o.config)[0];
+  if (!service) throw new UsageError("no service keeps data on a volume: nothing to move");
+  if (o.config.target.provider === "digitalocean")
+    throw new NotImplementedError(
+      `moving the package data on digitalocean (it would stop ${service}, set package_data_host = "${o.to}" and apply OpenTofu so the block storage volume detaches from ${o.from} and attaches to ${o.to}, mount it, pin the job to ${o.to} and start it)`,
+    );
+  if (o.from === o.to) throw new UsageError(`${o.from} holds the data already`);
+  const [from, to] = [hostNamed(o.inventory, o.from), hostNamed(o.inventory, o.to)];
+  let files = 0;
+  const result = await withSiteStopped(
+    { ...o, service, to: o.to, why: `move ${service}'s data to ${o.to}` },
+    async () => {
+      const [source, target] = await Promise.all([
+        connectToHost(o.config, from, "require-pinned"),
+        connectToHost(o.config, to, "require-pinned"),
+      ]);
+      try {
+        o.log(`copying ${packageDataPath} from ${o.from} to ${o.to} over SSH`);
+        ({ files } = await pipeArchive(
+          { ssh: source, command: `tar -cz -C ${packageDataPath} .` },
+          target,
+        ));
+        o.log(`${files} files on ${o.to}`);
+      } finally {
+        await Promise.all([source.close(), target.close()]);
+      }
+    },
+  );
+  return { ...result, files };
+}
+
+// ------------------------------------------------------------------------------------------
+// Backups
+
+/** Where `backup` keeps the copies on the operator's machine: `.elm-infra/<target>/backups`. */
+export const localBackupsDir = (config: Pick<LoadedConfig, "root" | "targetName" | "target">) =>
+  join(targetPaths(config).state, "backups");
+
+export interface BackupTaken {
+  service: string;
+  /** The copy on this machine. */
+  file: string;
+  /** The worker that keeps it in the cluster, and its name there. */
+  host: string;
+  remoteFile: string;
+  bytes: number;
+  files: number;
+  /** When the data was read (the time in the file's name). */
+  recoveryPoint: string;
+}
+
+/** The runs of the periodic backup job Nomad still knows. */
+export async function backupRuns(apis: ClusterApis, service: string): Promise<BackupRun[]> {
+  const stubs = await apis.nomad.jobsWithPrefix(`${backupJobId(service)}/periodic-`);
+  return stubs.map((s) => {
+    const groups = Object.values(s.JobSummary?.Summary ?? {});
+    return {
+      id: s.ID,
+      submitTime: s.SubmitTime,
+      status: s.Status,
+      complete: groups.reduce((n, g) => n + (g.Complete ?? 0), 0),
+      failed: groups.reduce((n, g) => n + (g.Failed ?? 0), 0),
+    };
+  });
+}
+
+/**
+ * For `status --check`: each data service whose backups are scheduled (it was deployed), its
+ * last successful backup and the age it may reach (twice the schedule's period, so a run in
+ * progress is not "late").
+ */
+export async function observeBackups(
+  config: LoadedConfig,
+  apis: ClusterApis,
+): Promise<Array<{ service: string; lastSuccessAt?: string; maxAgeSeconds: number }>> {
+  const scheduled = [];
+  for (const service of dataServices(config))
+    if (await apis.nomad.readJob(backupJobId(service))) scheduled.push(service);
+  return Promise.all(
+    scheduled.map(async (service) => {
+      const last = lastSuccessfulRun(await backupRuns(apis, service));
+      const schedule = config.services[service]!.data!.backup?.schedule ?? "@hourly";
+      return {
+        service,
+        ...(last ? { lastSuccessAt: last.toISOString() } : {}),
+        maxAgeSeconds: 2 * scheduleSeconds(schedule),
+      };
+    }),
+  );
+}
+
+/**
+ * Takes a backup now: forces the periodic job, waits for its run, then copies the file it wrote
+ * from that worker to this machine (written aside, renamed when whole).
+ */
+export async function takeBackup(
+  o: PackageDataOptions & { service: string },
+): Promise<BackupTaken> {
+  const { apis, service } = o;
+  requireDataService(o.config, service);
+  const id = backupJobId(service);
+  if (!(await apis.nomad.readJob(id)))
+    throw new UsageError(
+      `${service} has no backup schedule on target ${o.config.targetName}`,
+      `deploy ${service} (deploy schedules its backups): elm-infra deploy ${service}@<version>`,
+    );
+  const before = new Set((await backupRuns(apis, service)).map((r) => r.id));
+  await apis.nomad.forcePeriodicJob(id);
+  o.log(`forced a run of ${id}`);
+  const alloc = await waitForRun(o, service, before);
+  const log = await apis.nomad.allocationLogTail(alloc.ID, "fetch", "stdout");
+  const m = /backup: (\S+) files=(\d+) bytes=(\d+)/.exec(log);
+  if (!m) throw new OperationError(`the backup run wrote no file: ${log.trim().slice(-300)}`);
+  const [, name, files, bytes] = m;
+  const host = hostNamed(o.inventory, alloc.NodeName ?? "");
+  const dir = localBackupsDir(o.config);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, name!);
+  const ssh = await connectToHost(o.config, host, "require-pinned");
+  try {
+    const copied = await ssh.execStream(`cat ${packageBackupsPath}/${name}`, {
+      stdout: createWriteStream(`${file}.partial`, { mode: 0o600 }),
+    });
+    if (copied.status !== 0)
+      throw new OperationError(`copying ${name} from ${host.name} failed: ${copied.stderr.trim()}`);
+  } finally {
+    await ssh.close();
+  }
+  const size = (await stat(`${file}.partial`)).size;
+  if (size !== Number(bytes)) {
+    await rm(`${file}.partial`, { force: true });
+    throw new OperationError(`${name}: ${size} bytes arrived of ${bytes}`, "run backup again");
+  }
+  await rename(`${file}.partial`, file);
+  return {
+    service,
+    file,
+    host: host.name,
+    remoteFile: `${packageBackupsPath}/${name}`,
+    bytes: size,
+    files: Number(files),
+    recoveryPoint: backupTime(service, name!)!.toISOString(),
+  };
+}
+
+async function waitForRun(
+  o: PackageDataOptions & { service: string },
+  service: string,
+  before: ReadonlySet<string>,
+) {
+  const deadline = Date.now() + 180_000;
+  for (let i = 0; i < 360 && Date.now() < deadline; i++) {
+    if (o.signal?.aborted) throw abortReason(o.signal);
+    const run = (await backupRuns(o.apis, service)).find((r) => !before.has(r.id));
+    if (run) {
+      const { data: allocs } = await o.apis.nomad.jobAllocations(run.id);
+      const done = allocs.find((a) => a.ClientStatus === "complete");
+      if (done) return done;
+      const failed = allocs.find((a) => a.ClientStatus === "failed");
+      if (failed) {
+        const err = await o.apis.nomad
+          .allocationLogTail(failed.ID, "fetch", "stderr")
+          .catch(() => "");
+        throw new OperationError(
+          `the backup run ${run.id} failed on ${failed.NodeName ?? "?"}: ${err.trim().slice(-300) || "see nomad alloc status " + failed.ID}`,
+        );
+      }
+    }
+    await sleep(1000);
+  }
+  throw new OperationError(`the backup run of ${service} did not finish within 3 minutes`);
+}
+
+// ------------------------------------------------------------------------------------------
+// Restore
+
+export interface RestoreSource {
+  /** A file on this machine, or a file in a worker's backup volume. */
+  local?: string;
+  remote?: { host: string; file: string };
+  /** The recovery point: when the backup's data was read. */
+  recoveryPoint: string;
+}
+
+/** The newest backup in the cluster: each reachable worker's backup volume is listed. */
+export async function newestBackupInCluster(
+  o: PackageDataOptions & { service: string },
+): Promise<RestoreSource | undefined> {
+  const found: Array<{ host: string; file: string }> = [];
+  for (const host of workersOf(o.inventory)) {
+    const ssh = await connectToHost(o.config, host, "require-pinned").catch(() => undefined);
+    if (!ssh) {
+      o.log(`${host.name} does not answer over SSH: its backups are not looked at`);
+      continue;
+    }
+    try {
+      const { stdout } = await ssh.exec(`ls -1 ${packageBackupsPath} 2>/dev/null || true`, {
+        timeoutMs: 30_000,
+      });
+      const newest = newestBackup(o.service, stdout.split("\n"));
+      if (newest) found.push({ host: host.name, file: `${packageBackupsPath}/${newest}` });
+    } finally {
+      await ssh.close();
+    }
+  }
+  const best = newestBackup(
+    o.service,
+    found.map((f) => f.file),
+  );
+  const at = found.find((f) => f.file === best);
+  return at
+    ? { remote: at, recoveryPoint: backupTime(o.service, at.file)!.toISOString() }
+    : undefined;
+}
+
+/**
+ * Puts a backup back onto `to` (the holder, or another worker when the holder was lost): the
+ * site stops, the volume's content is replaced, the job is pinned there and proven.
+ */
+export async function restorePackageData(
+  o: PackageDataOptions & { service: string; to: string; source: RestoreSource },
+): Promise<{ downMs: number; files: number }> {
+  const to = hostNamed(o.inventory, o.to);
+  let files = 0;
+  const result = await withSiteStopped(
+    { ...o, why: `restore ${o.service}'s data on ${o.to}` },
+    async () => {
+      const target = await connectToHost(o.config, to, "require-pinned");
+      const source = o.source.remote
+        ? await connectToHost(
+            o.config,
+            hostNamed(o.inventory, o.source.remote.host),
+            "require-pinned",
+          )
+        : undefined;
+      try {
+        o.log(`writing the backup of ${o.source.recoveryPoint} into ${o.to}:${packageDataPath}`);
+        ({ files } = await pipeArchive(
+          source
+            ? { ssh: source, command: `cat ${o.source.remote!.file}` }
+            : createReadStream(o.source.local!),
+          target,
+        ));
+        o.log(`${files} files on ${o.to}`);
+      } finally {
+        await Promise.all([target.close(), source?.close()]);
+      }
+    },
+  );
+  return { ...result, files };
+}

@@ -1,0 +1,174 @@
+/**
+ * The package site's data on the shared cluster (issue 11, part 6): packages published through
+ * the load balancer survive a redeploy and a restart of the site; `backup` takes one inside the
+ * cluster and copies it here; `restore` into an emptied volume brings back byte-identical files;
+ * movePackageData takes them to the other worker, the downtime measured. Leaves 1 manager and 2
+ * workers, both sites serving (the package data on the other worker than before).
+ */
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { request } from "undici";
+import { expect, it } from "vitest";
+import { loadConfig } from "../../../src/config/load.js";
+import { connectToCluster } from "../../../src/cluster/connect.js";
+import { readInventory, workersOf } from "../../../src/cluster/inventory.js";
+import { movePackageData } from "../../../src/tasks/package-data.js";
+import type { BackupResult } from "../../../src/commands/backup.js";
+import type { RestoreResult } from "../../../src/commands/restore.js";
+import { docker, e2e, elmInfra, errorOf, resultOf, viaLoadBalancer } from "../support.js";
+
+const site = "package.elm-lang.org";
+const published = new Map<string, string>();
+
+/** PUT or GET a package file through the load balancer, as a publisher or a visitor would. */
+async function packageFile(path: string, body?: string): Promise<{ status: number; text: string }> {
+  const res = await request(`http://127.0.0.1:${e2e.httpPort}${path}`, {
+    method: body === undefined ? "GET" : "PUT",
+    headers: { host: site },
+    ...(body === undefined ? {} : { body }),
+    headersTimeout: 5000,
+    bodyTimeout: 5000,
+  });
+  return { status: res.statusCode, text: await res.body.text() };
+}
+
+async function publish(author: string, n: number): Promise<void> {
+  const path = `/packages/${author}/pkg${n}/1.0.${n}/elm.json`;
+  const body = JSON.stringify({ name: `${author}/pkg${n}`, version: `1.0.${n}`, at: Date.now() });
+  expect((await packageFile(path, body)).status).toBe(201);
+  published.set(path, body);
+}
+
+async function expectAllPublished(): Promise<void> {
+  for (const [path, body] of published)
+    expect(await packageFile(path)).toEqual({ status: 200, text: body });
+}
+
+async function holder(): Promise<string> {
+  const config = await loadConfig({ file: e2e.config, target: e2e.target });
+  return (await readInventory(config))!.packageDataHost!;
+}
+
+/** sha256 of every file under the holder's volume, one `<sum>  <path>` a line, sorted. */
+async function volumeSums(host: string): Promise<string> {
+  return docker(
+    "exec",
+    host,
+    "sh",
+    "-c",
+    "cd /srv/package-data && find . -type f | sort | xargs -r sha256sum",
+  );
+}
+
+/**
+ * Until a published file answers 200 ten times in a row through the load balancer (both workers'
+ * Traefik see the restarted site; one may learn it from Consul a moment after the other), bounded.
+ */
+async function untilServing(): Promise<void> {
+  const path = [...published.keys()][0]!;
+  let streak = 0;
+  for (let i = 0; i < 300 && streak < 10; i++) {
+    streak = (await packageFile(path).catch(() => ({ status: 0 }))).status === 200 ? streak + 1 : 0;
+    if (streak < 10) await new Promise((r) => setTimeout(r, 200));
+  }
+  if (streak < 10) throw new Error(`${site} did not serve ${path} steadily within 60 s`);
+}
+
+export function dataScenarios(): void {
+  it("packages published through the load balancer are all there after a redeploy (1.0.1) and a restart of the site", async () => {
+    const first = await holder();
+    expect(first).toMatch(/-worker-\d+$/);
+    for (let n = 1; n <= 3; n++) await publish("alice", n);
+    for (const path of ["/packages/alice/..%2f..%2fetc/1.0.0/x", "/packages/alice/.evil/1.0.0/x"])
+      expect((await packageFile(path, "no")).status, path).not.toBe(201);
+
+    const redeploy = await elmInfra([
+      "deploy",
+      `${site}@1.0.1`,
+      "--build",
+      "--context",
+      join(e2e.work, "package-build"),
+      "--yes",
+    ]);
+    expect(redeploy.exitCode, errorOf(redeploy)).toBe(0);
+    await expectAllPublished();
+
+    // The site's container killed on its worker: Nomad starts it again on the same volume.
+    // Nomad names a task's container <task>-<allocation id>.
+    const container = await docker(
+      "exec",
+      first,
+      "docker",
+      "ps",
+      "-q",
+      "--filter",
+      "name=^server-",
+    );
+    expect(container).not.toBe("");
+    await docker("exec", first, "docker", "kill", container);
+    await new Promise((r) => setTimeout(r, 1000));
+    await untilServing();
+    await expectAllPublished();
+  });
+
+  it("backup takes one inside the cluster, off the site's worker, and copies it to this machine", async () => {
+    await publish("bob", 1);
+    const r = await elmInfra(["backup", site]);
+    expect(r.exitCode, errorOf(r)).toBe(0);
+    const taken = resultOf<BackupResult>(r);
+    expect(taken.host).not.toBe(await holder());
+    expect(taken.files).toBeGreaterThanOrEqual(published.size);
+    expect((await stat(taken.file)).size).toBe(taken.bytes);
+    expect(taken.file).toContain(join(".elm-infra", e2e.target, "backups"));
+    expect(Date.parse(taken.recoveryPoint)).toBeGreaterThan(Date.now() - 300_000);
+  });
+
+  it("restore into an emptied volume brings back byte-identical data, with the recovery point", async () => {
+    const host = await holder();
+    const before = await volumeSums(host);
+    expect(before.split("\n").length).toBeGreaterThanOrEqual(published.size);
+    await docker("exec", host, "sh", "-c", "rm -rf /srv/package-data/*");
+    expect((await packageFile([...published.keys()][0]!)).status).toBe(404);
+
+    const refused = await elmInfra(["restore", site]);
+    expect(refused.exitCode).toBe(2);
+    const r = await elmInfra(["restore", site, "--yes"]);
+    expect(r.exitCode, errorOf(r)).toBe(0);
+    const restored = resultOf<RestoreResult>(r);
+    expect(restored.host).toBe(host);
+    expect(restored.files).toBe(before.split("\n").length);
+    console.log(`restore: recovery point ${restored.recoveryPoint}, down ${restored.downMs} ms`);
+    expect(await volumeSums(host)).toBe(before);
+    await untilServing();
+    await expectAllPublished();
+  });
+
+  it("movePackageData takes the data to the other worker: every published package there, the downtime measured", async () => {
+    const config = await loadConfig({ file: e2e.config, target: e2e.target });
+    const inventory = (await readInventory(config))!;
+    const from = inventory.packageDataHost!;
+    const to = workersOf(inventory).find((w) => w.name !== from)!.name;
+    await publish("carol", 1);
+    const sums = await volumeSums(from);
+    const apis = await connectToCluster(config);
+    try {
+      const { downMs } = await movePackageData({
+        config,
+        inventory,
+        apis,
+        from,
+        to,
+        log: () => undefined,
+      });
+      console.log(`movePackageData ${from} -> ${to}: the package site was down ${downMs} ms`);
+      expect(downMs).toBeGreaterThan(0);
+    } finally {
+      await apis.close();
+    }
+    expect(await holder()).toBe(to);
+    expect(await volumeSums(to)).toBe(sums);
+    await untilServing();
+    await expectAllPublished();
+    expect(await viaLoadBalancer("elm-lang.org", "/")).toBe(200);
+  });
+}
