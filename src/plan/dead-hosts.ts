@@ -28,7 +28,7 @@ const hostResource = /^(docker_container|digitalocean_droplet)\.host\["([a-z0-9-
 
 /**
  * Hosts whose machine OpenTofu's refresh found stopped (the local target's container, which the
- * plan would start again) or no longer there at all (the plan would create it).
+ * plan would start or replace) or no longer there at all (the plan would create it).
  */
 export function machinesGone(plan: TofuPlanJson): string[] {
   const gone: string[] = [];
@@ -36,10 +36,12 @@ export function machinesGone(plan: TofuPlanJson): string[] {
     const name = hostResource.exec(rc.address)?.[2];
     if (!name || rc.mode === "data") continue;
     const { actions, before, after } = rc.change;
-    const created = actions.includes("create") && !actions.includes("delete");
+    // Created (vanished), replaced (the docker provider replaces a killed container) or
+    // started again (must_run back to true): never proof alone, the cluster must agree.
+    const createdAgain = actions.includes("create");
     const restarted =
       actions.includes("update") && before?.must_run === false && after?.must_run === true;
-    if (created || restarted) gone.push(name);
+    if (createdAgain || restarted) gone.push(name);
   }
   return gone;
 }

@@ -28,11 +28,15 @@ const evidence = (o: Partial<DeadHostEvidence>): DeadHostEvidence => ({
 const failed = (name: string) => alive.map((m) => (m.name === name ? { name, status: 4 } : m));
 
 describe("machinesGone", () => {
-  it("a stopped container (must_run false -> true) and a vanished one; not a volume, not a plain update", () => {
+  it("a stopped container (started or replaced) and a vanished one; not a volume, not a plain update", () => {
     const plan: TofuPlanJson = {
       resource_changes: [
         stopped("t-worker-1"),
         created("t-manager-2"),
+        {
+          address: 'docker_container.host["t-worker-9"]',
+          change: { actions: ["delete", "create"] },
+        },
         { address: 'docker_volume.package_data["t-worker-2"]', change: { actions: ["create"] } },
         {
           address: 'docker_container.host["t-manager-1"]',
@@ -40,7 +44,7 @@ describe("machinesGone", () => {
         },
       ],
     };
-    expect(machinesGone(plan)).toEqual(["t-worker-1", "t-manager-2"]);
+    expect(machinesGone(plan)).toEqual(["t-worker-1", "t-manager-2", "t-worker-9"]);
   });
 });
 
