@@ -5,7 +5,6 @@ import type { CommandContext, GlobalOptions } from "../tasks/context.js";
 // Each verb's module is imported when that verb runs, never before: `--help`, `render` and a
 // usage error do not load the Docker, SSH and HTTP clients that deploy and status need.
 const commandModules = {
-  "not-built": () => import("../commands/not-built.js"),
   deploy: () => import("../commands/deploy.js"),
   image: () => import("../commands/image.js"),
   render: () => import("../commands/render.js"),
@@ -18,9 +17,9 @@ const commandModules = {
   verify: () => import("../tasks/verify.js"),
   backup: () => import("../commands/backup.js"),
   restore: () => import("../commands/restore.js"),
+  scale: () => import("../commands/scale.js"),
+  replace: () => import("../commands/replace.js"),
 };
-const notBuiltYet = async (ctx: CommandContext, what: string) =>
-  (await commandModules["not-built"]()).notBuiltYet(ctx, what);
 
 /** A command's result: data for --json, text for people. */
 export interface CommandResult {
@@ -46,7 +45,15 @@ const EXAMPLES = {
     "elm-infra deploy elm-lang.org@1.4.3 --build --context ../elm-lang.org/_site --yes",
     "elm-infra deploy ingress@3.6.12 --yes",
   ],
-  scale: ["elm-infra scale --workers 3 --yes", "elm-infra scale --managers 5 --dry-run"],
+  scale: [
+    "elm-infra scale --workers 3 --yes",
+    "elm-infra scale --managers 3 --dry-run",
+    "elm-infra scale --managers 1 --workers 2 --yes --json",
+  ],
+  replace: [
+    "elm-infra replace production-worker-2 --yes",
+    "elm-infra replace production-manager-1 --dry-run",
+  ],
   rollback: [
     "elm-infra rollback elm-lang.org --yes",
     "elm-infra rollback elm-lang.org@1.4.1 --yes",
@@ -166,11 +173,47 @@ export function buildProgram(run: Runner): Command {
 
   program
     .command("scale")
-    .description("add or remove managers and workers without losing quorum or requests")
-    .option("--managers <n>", "number of managers (odd)", (v) => parseCount(v, "--managers"))
-    .option("--workers <n>", "number of workers", (v) => parseCount(v, "--workers"))
-    .addHelpText("after", examples(EXAMPLES["scale"]))
-    .action((_o, cmd: Command) => run("scale", globals(cmd), (ctx) => notBuiltYet(ctx, "scale")));
+    .description(
+      "add or remove managers and workers: new hosts first, then one host at a time leaves (drained, out of raft) and is destroyed; records the counts in cluster.yaml",
+    )
+    .option("--managers <n>", "number of managers (odd: 1, 3, 5 or 7)", (v) =>
+      parseCount(v, "--managers"),
+    )
+    .option("--workers <n>", "number of workers (1 or more)", (v) => parseCount(v, "--workers"))
+    .addHelpText(
+      "after",
+      examples(EXAMPLES["scale"]) +
+        "\nRefused before any change: an even or zero manager count (exit 2), a cluster that is not\n" +
+        "healthy now (exit 3, naming what is degraded). --dry-run shows the hosts created and removed.\n",
+    )
+    .action((_o, cmd: Command) =>
+      run("scale", globals(cmd), async (ctx) => {
+        const o = cmd.opts<{ managers?: number; workers?: number }>();
+        const { scale, formatScale } = await commandModules.scale();
+        const { formatClusterView } = await commandModules.verify();
+        const r = await scale(ctx, {
+          ...(o.managers !== undefined ? { managers: o.managers } : {}),
+          ...(o.workers !== undefined ? { workers: o.workers } : {}),
+        });
+        return { data: r, text: formatScale(r, formatClusterView) };
+      }),
+    );
+
+  program
+    .command("replace")
+    .description(
+      "replace a host with a new one of the same role (a new number): the new host joins first, then the old one leaves as in scale and is destroyed",
+    )
+    .argument("<host>", "the host's name, as status lists it (e.g. production-worker-2)")
+    .addHelpText("after", examples(EXAMPLES["replace"]))
+    .action((host: string, _o, cmd: Command) =>
+      run("replace", globals(cmd), async (ctx) => {
+        const { replace, formatReplace } = await commandModules.replace();
+        const { formatClusterView } = await commandModules.verify();
+        const r = await replace(ctx, host);
+        return { data: r, text: formatReplace(r, formatClusterView) };
+      }),
+    );
 
   program
     .command("rollback")

@@ -37,6 +37,8 @@ interface ApiUrls {
 
 export interface ConnectOptions {
   onNomadRequest?: (method: string, path: string) => void;
+  /** Hosts not to tunnel through (one being retired), unless no other of its role is left. */
+  avoid?: readonly string[];
 }
 
 /**
@@ -96,9 +98,17 @@ export async function connectToCluster(
     for (const ssh of opened.reverse()) await ssh.close();
   };
   try {
-    const manager = await connectToFirstThatAnswers(config, managersOf(inventory), "manager");
+    const manager = await connectToFirstThatAnswers(
+      config,
+      preferring(managersOf(inventory), extra.avoid),
+      "manager",
+    );
     opened.push(manager.ssh);
-    const worker = await connectToFirstThatAnswers(config, workers, "worker");
+    const worker = await connectToFirstThatAnswers(
+      config,
+      preferring(workers, extra.avoid),
+      "worker",
+    );
     opened.push(worker.ssh);
     const urls = await openTunnels(manager.ssh, worker.ssh);
     return clientsFor(config, urls, closeAll, extra, {
@@ -111,6 +121,12 @@ export async function connectToCluster(
     await closeAll();
     throw error;
   }
+}
+
+/** The hosts not avoided first, then the avoided ones as a last resort. */
+function preferring(hosts: InventoryHost[], avoid: readonly string[] = []): InventoryHost[] {
+  const avoided = (h: InventoryHost) => avoid.includes(h.name);
+  return [...hosts.filter((h) => !avoided(h)), ...hosts.filter(avoided)];
 }
 
 /**

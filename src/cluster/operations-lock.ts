@@ -76,6 +76,22 @@ export async function acquireOperationsLock(
   };
 }
 
+/** Runs `work` holding the target's operations lock (from the target's state folder). */
+export async function withOperationsLock<T>(
+  stateDir: string,
+  target: string,
+  command: string,
+  onLost: (message: string) => void,
+  work: () => Promise<T>,
+): Promise<T> {
+  const lock = await acquireOperationsLock(stateDir, target, command, onLost);
+  try {
+    return await work();
+  } finally {
+    await lock.release();
+  }
+}
+
 export function describeHolder(h: OperationHolder): string {
   return `${h.command} by ${h.holder} (pid ${h.pid}, since ${h.since})`;
 }

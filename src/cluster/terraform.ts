@@ -75,6 +75,8 @@ export async function openTerraform(
 export interface PrepareTerraformOptions extends OpenTerraformOptions {
   /** Hosts to remove first when cluster.yaml's counts drop (else the highest numbers go). */
   remove?: readonly string[];
+  /** Dead hosts to replace by new ones (new numbers); the counts stay. */
+  replace?: readonly string[];
   /** Overrides reading `<ssh.privateKey>.pub`. */
   sshPublicKey?: string;
   /** digitalocean: extra droplet tags. */
@@ -112,6 +114,7 @@ export async function prepareTerraform(
     workers: target.workers,
     existing: inState.names,
     ...(options.remove ? { remove: options.remove } : {}),
+    ...(options.replace ? { replace: options.replace } : {}),
     ...(holder ? { packageDataHost: holder } : {}),
   });
   const varSet = {

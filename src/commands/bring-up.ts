@@ -3,16 +3,13 @@ import { targetPaths } from "../cluster/paths.js";
 import { describePlan, type PlanSummary } from "../plan/bring-up.js";
 import {
   applyInfrastructure,
-  bootstrapHosts,
   changesOf,
-  deployIngress,
+  convergeHostSteps,
   ensureSshKey,
+  findDeadHosts,
+  forgetDeadHosts,
   generateSecrets,
-  pinHostKeys,
   planInfrastructure,
-  recordInventory,
-  verifyCluster,
-  waitForHostsSsh,
   type BringUpRun,
 } from "../tasks/bring-up.js";
 import type { CommandContext } from "../tasks/context.js";
@@ -24,6 +21,8 @@ export interface BringUpResult {
   /** planned: --dry-run; unchanged: a healthy cluster, nothing done; brought-up: something changed. */
   outcome: "planned" | "unchanged" | "brought-up";
   plan: PlanSummary | null;
+  /** Recorded hosts found gone, forgotten and replaced by new hosts (new numbers). */
+  deadHosts: Array<{ host: string; why: string }>;
   /** What this run changed, one line each; empty when nothing did. */
   changes: string[];
   /** Ansible's `changed` count per host. */
@@ -50,36 +49,29 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
     target: config.targetName,
     outcome,
     plan: run.plan ?? null,
+    deadHosts: run.deadHosts ?? [],
     changes: changesOf(run),
     ansibleChanged: run.ansibleChanged ?? {},
     cluster: run.view ?? null,
   });
   try {
-    await runSteps([ensureSshKey(), planInfrastructure()], run, steps);
+    await runSteps([ensureSshKey(), planInfrastructure(), findDeadHosts()], run, steps);
     if (ctx.options.dryRun) {
       await run.tf!.discardPlan(run.planResult!.planFile);
       return result("planned");
     }
     if (run.planResult!.hasChanges) {
       await ctx
-        .confirm(`change the machines of target ${config.targetName}: ${describePlan(run.plan!)}`)
+        .confirm(
+          `change the machines of target ${config.targetName}: ${[...deadLines(run), describePlan(run.plan!)].join("; ")}`,
+        )
         .catch(async (error: unknown) => {
           await run.tf!.discardPlan(run.planResult!.planFile);
           throw error;
         });
     }
     await runSteps(
-      [
-        generateSecrets(),
-        applyInfrastructure(),
-        recordInventory(),
-        waitForHostsSsh(),
-        pinHostKeys(),
-        bootstrapHosts(),
-        verifyCluster({ requireIngress: false }),
-        deployIngress(),
-        verifyCluster({ requireIngress: true }),
-      ],
+      [generateSecrets(), forgetDeadHosts(), applyInfrastructure(), ...convergeHostSteps()],
       run,
       steps,
     );
@@ -89,9 +81,13 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
   }
 }
 
+const deadLine = (d: { host: string; why: string }) =>
+  `${d.host} is gone (${d.why}): it is forgotten and a new host replaces it`;
+const deadLines = (run: BringUpRun) => (run.deadHosts ?? []).map(deadLine);
+
 export function formatBringUp(r: BringUpResult, format: (v: ClusterView) => string): string {
   if (r.outcome === "planned")
-    return `plan for target ${r.target} (dry run, nothing changed): ${r.plan ? describePlan(r.plan) : "?"}`;
+    return `plan for target ${r.target} (dry run, nothing changed): ${[...r.deadHosts.map(deadLine), r.plan ? describePlan(r.plan) : "?"].join("; ")}`;
   const head =
     r.outcome === "unchanged"
       ? `target ${r.target}: no change - the machines, their configuration and the ingress already match cluster.yaml`

@@ -16,7 +16,11 @@ export interface TofuPlanJson {
   resource_changes?: Array<{
     address: string;
     mode?: string;
-    change: { actions: string[] };
+    change: {
+      actions: string[];
+      before?: Record<string, unknown> | null;
+      after?: Record<string, unknown> | null;
+    };
   }>;
 }
 

@@ -24,6 +24,11 @@ export interface HostPlanInput {
   existing: readonly string[];
   /** Hosts to remove first when a count drops; without it the highest numbers go. */
   remove?: readonly string[];
+  /**
+   * Hosts to replace (a dead one): each goes and a host of its role comes in its place, with a
+   * number no existing host has, so that Nomad and Consul see a new node, never the old one back.
+   */
+  replace?: readonly string[];
   /** digitalocean: the worker the package data volume is attached to now, if any. */
   packageDataHost?: string;
 }
@@ -58,14 +63,17 @@ const byNumber = (a: PlannedHost, b: PlannedHost) => a.n - b.n;
 export function planHosts(input: HostPlanInput): HostPlan {
   const existing = parseExisting(input.target, input.existing);
   const remove = new Set(input.remove ?? []);
-  checkRemovable(input, existing, remove);
+  const replace = new Set(input.replace ?? []);
+  checkRemovable(input, existing, new Set([...remove, ...replace]));
 
   const hosts: PlannedHost[] = [];
   const created: string[] = [];
   const removed: string[] = [];
   for (const role of roles) {
     const wanted = role === "manager" ? input.managers : input.workers;
-    const now = existing.filter((h) => h.role === role).sort(byNumber);
+    const all = existing.filter((h) => h.role === role).sort(byNumber);
+    const replaced = all.filter((h) => replace.has(h.name));
+    const now = all.filter((h) => !replace.has(h.name));
     const surplus = Math.max(0, now.length - wanted);
     const told = now.filter((h) => remove.has(h.name));
     if (told.length > surplus) {
@@ -77,9 +85,10 @@ export function planHosts(input: HostPlanInput): HostPlan {
     }
     // Named hosts go first, then the highest numbers.
     const untold = now.filter((h) => !remove.has(h.name)).reverse();
-    const leaving = [...told, ...untold.slice(0, surplus - told.length)];
+    const leaving = [...replaced, ...told, ...untold.slice(0, surplus - told.length)];
     const staying = now.filter((h) => !leaving.includes(h));
-    const taken = new Set(staying.map((h) => h.n));
+    // A replaced host's number stays taken: its replacement is a new node.
+    const taken = new Set([...staying, ...replaced].map((h) => h.n));
     const fresh: PlannedHost[] = [];
     for (let n = 1; staying.length + fresh.length < wanted; n++) {
       if (!taken.has(n)) fresh.push({ name: hostName(input.target, role, n), role, n });

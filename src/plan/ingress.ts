@@ -94,7 +94,11 @@ export function workerAllocState(
       Object.values(a.TaskStates ?? {}).every((t) => t.State === "running"),
   );
   if (running) return { kind: "running" };
-  const failed = mine.find((a) => a.ClientStatus === "failed" || a.ClientStatus === "lost");
+  // A lost allocation Nomad already stopped belongs to a node that is gone (a dead worker whose
+  // name a replacement took): old news, not this rollout's failure.
+  const failed = mine.find(
+    (a) => a.ClientStatus === "failed" || (a.ClientStatus === "lost" && a.DesiredStatus === "run"),
+  );
   if (failed) {
     const events = Object.values(failed.TaskStates ?? {}).flatMap((t) => t.Events ?? []);
     const last = events.filter((e) => e.DisplayMessage).at(-1);

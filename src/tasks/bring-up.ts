@@ -22,7 +22,7 @@ import { describeEvent, type TerraformEvent } from "../terraform/events.js";
 import type { PlanResult, TerraformRunner } from "../terraform/runner.js";
 import { toolCacheDir } from "../terraform/binary.js";
 import { inventoryFromOutputs, prepareTerraform } from "../cluster/terraform.js";
-import { writeInventory, type Inventory } from "../cluster/inventory.js";
+import { workersOf, writeInventory, type Inventory } from "../cluster/inventory.js";
 import { sshTargetFor } from "../cluster/connect.js";
 import { targetPaths } from "../cluster/paths.js";
 import type { HostPlan } from "../plan/hosts.js";
@@ -38,11 +38,22 @@ import {
   ensureIngressToken,
   rollIngress,
   shipTraefikImage,
+  workerEngines,
   type IngressResult,
 } from "./ingress.js";
+import { DockerClient } from "../docker/client.js";
+import { describeWorkers, incompleteShipment, shipImage } from "../docker/ship.js";
+import { imageRef } from "../plan/job-vars.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
 import { versionsByWorker } from "../plan/ingress.js";
 import { connectToCluster } from "../cluster/connect.js";
+import { readInventory } from "../cluster/inventory.js";
+import {
+  findDeadHosts as findDeadHostsIn,
+  machinesGone,
+  type DeadHost,
+} from "../plan/dead-hosts.js";
+import { forgetDeadHost } from "./retire.js";
 
 /** What the steps share as bring-up goes. */
 export interface BringUpRun {
@@ -60,6 +71,8 @@ export interface BringUpRun {
   ansibleChanged?: Record<string, number>;
   view?: ClusterView;
   ingress?: IngressResult;
+  /** Recorded hosts found gone: forgotten by the cluster and replaced by new hosts. */
+  deadHosts?: DeadHost[];
 }
 
 /** The versions elm-infra pins (src/tools/versions.json): what the hosts get. */
@@ -97,16 +110,111 @@ export function planInfrastructure(): Step<BringUpRun> {
   return {
     title: "Plan the machines (OpenTofu)",
     run: async (run, step) => {
-      const { tf, hostPlan } = await prepareTerraform(run.config, {
-        onEvent: terraformProgress(step),
-        signal: step.signal,
+      await planMachines(run, step);
+      step.setTitle(`Plan the machines (OpenTofu): ${describePlan(run.plan!)}`);
+    },
+  };
+}
+
+async function planMachines(run: BringUpRun, step: StepHandle): Promise<void> {
+  const dead = run.deadHosts?.map((d) => d.host);
+  const { tf, hostPlan } = await prepareTerraform(run.config, {
+    onEvent: terraformProgress(step),
+    signal: step.signal,
+    ...(dead?.length ? { replace: dead } : {}),
+  });
+  run.tf = tf;
+  run.hostPlan = hostPlan;
+  run.planResult = await tf.plan();
+  run.plan = summarizePlan((await tf.showPlan(run.planResult.planFile)) as TofuPlanJson);
+  step.log(describePlan(run.plan));
+}
+
+/**
+ * A recorded host whose machine is gone (not running per OpenTofu's refresh, or its sshd silent
+ * for a few seconds) and that Nomad/Consul report down is not recreated under its old name: it
+ * is planned away and a new host (a new number) takes its place. The cluster forgets it after
+ * the confirmation (forgetDeadHosts).
+ */
+export function findDeadHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
+  return {
+    title: "Look for hosts that are gone",
+    run: async (run, step) => {
+      const inventory = await readInventory(run.config);
+      if (!inventory || inventory.hosts.length === 0 || run.config.target.endpoints) {
+        step.log("no host recorded yet");
+        return;
+      }
+      const plan = (await run.tf!.showPlan(run.planResult!.planFile)) as TofuPlanJson;
+      const gone = new Set(machinesGone(plan));
+      const silent = await Promise.all(
+        inventory.hosts
+          .filter((h) => !gone.has(h.name))
+          .map(async (h) => {
+            const answered = await waitForSsh({
+              name: h.name,
+              host: h.ssh.host,
+              port: h.ssh.port,
+              deadlineMs: sshDeadlineMs,
+              signal: step.signal,
+            }).then(
+              () => true,
+              () => false,
+            );
+            return answered ? [] : [h.name];
+          }),
+      );
+      const sshSilent = silent.flat();
+      if (gone.size + sshSilent.length === 0) {
+        step.log(`all ${inventory.hosts.length} hosts are there`);
+        return;
+      }
+      const apis = await connectToCluster(run.config, { avoid: [...gone, ...sshSilent] });
+      const said = await Promise.all([apis.consul.members(), apis.nomad.nodes()]).finally(() =>
+        apis.close(),
+      );
+      const dead = findDeadHostsIn({
+        hosts: inventory.hosts,
+        plan,
+        sshSilent,
+        consulMembers: said[0].map((m) => ({ name: m.Name, status: m.Status })),
+        nomadNodes: said[1].map((n) => ({ name: n.Name, status: n.Status })),
       });
-      run.tf = tf;
-      run.hostPlan = hostPlan;
-      run.planResult = await tf.plan();
-      run.plan = summarizePlan((await tf.showPlan(run.planResult.planFile)) as TofuPlanJson);
-      step.log(describePlan(run.plan));
-      step.setTitle(`Plan the machines (OpenTofu): ${describePlan(run.plan)}`);
+      for (const d of dead) step.log(`${d.host} is gone: ${d.why}`);
+      if (dead.length === 0) return;
+      run.deadHosts = dead;
+      run.inventory = inventory;
+      await run.tf!.discardPlan(run.planResult!.planFile);
+      await planMachines(run, step);
+      step.setTitle(
+        `Hosts gone: ${dead.map((d) => d.host).join(", ")}, replaced by ${run.hostPlan!.created.join(", ")} (new numbers)`,
+      );
+    },
+  };
+}
+
+/** After the confirmation: the cluster forgets each dead host (raft peers, node, members). */
+export function forgetDeadHosts(): Step<BringUpRun> {
+  return {
+    title: "Forget the hosts that are gone (raft peers, Nomad node, Consul member)",
+    skip: (run) => (run.deadHosts?.length ? false : "no host is gone"),
+    run: async (run, step) => {
+      const dead = run.deadHosts!.map((d) => d.host);
+      const apis = await connectToCluster(run.config, { avoid: dead });
+      try {
+        for (const host of dead) {
+          await forgetDeadHost({
+            config: run.config,
+            inventory: run.inventory!,
+            host,
+            apis,
+            log: (l) => step.log(l),
+            signal: step.signal,
+          });
+        }
+      } finally {
+        await apis.close();
+      }
     },
   };
 }
@@ -374,9 +482,79 @@ export function deployIngress(version?: string): Step<BringUpRun> {
   };
 }
 
+/**
+ * The local target has no registry: a worker this run created gets the image of every service
+ * running now, so that an allocation Nomad places there (a drain elsewhere, a lost worker) starts.
+ */
+export function shipServiceImages(): Step<BringUpRun> {
+  const created = (run: BringUpRun) => {
+    const names = new Set([...(run.plan?.hosts.create ?? []), ...(run.plan?.hosts.replace ?? [])]);
+    return workersOf(run.inventory!).filter((w) => names.has(w.name));
+  };
+  return {
+    title: "Ship the services' images to the new workers",
+    skip: (run) =>
+      run.config.target.registry !== "local"
+        ? "the workers pull from the registry"
+        : created(run).length === 0
+          ? "no new worker"
+          : false,
+    run: async (run, step) => {
+      const workers = created(run);
+      const apis = await connectToCluster(run.config);
+      const refs: string[] = [];
+      try {
+        for (const [service, s] of Object.entries(run.config.services)) {
+          const version = (await apis.nomad.readJob(service))?.Meta?.version;
+          if (version) refs.push(imageRef(run.config.target.registry, s.image, version));
+        }
+      } finally {
+        await apis.close();
+      }
+      const local = DockerClient.local();
+      for (const ref of refs) {
+        if (!(await local.inspect(ref))) {
+          step.log(
+            `${ref} is not on this machine: the new workers cannot run it until it is deployed again`,
+          );
+          continue;
+        }
+        const engines = await workerEngines(
+          run.config,
+          workers.map((w) => ({ name: w.name, ...w.ssh })),
+          "require-pinned",
+        );
+        const shipment = await shipImage(local, ref, engines, { onLog: (l) => step.log(l) });
+        for (const line of describeWorkers(shipment)) step.log(line);
+        if (!shipment.complete) throw incompleteShipment(shipment);
+      }
+    },
+  };
+}
+
+/**
+ * After the machines are applied: record them, reach and pin them, bootstrap them, verify, give
+ * new workers the images, roll the ingress onto them and verify again. Bring-up and scale's
+ * growth run these same steps.
+ */
+export function convergeHostSteps(): Step<BringUpRun>[] {
+  return [
+    recordInventory(),
+    waitForHostsSsh(),
+    pinHostKeys(),
+    bootstrapHosts(),
+    verifyCluster({ requireIngress: false }),
+    shipServiceImages(),
+    deployIngress(),
+    verifyCluster({ requireIngress: true }),
+  ];
+}
+
 /** What changed in this run, for the summary's last line. */
 export function changesOf(run: BringUpRun): string[] {
   const out: string[] = [];
+  for (const d of run.deadHosts ?? [])
+    out.push(`${d.host} was gone (${d.why}): forgotten and replaced by a new host`);
   if (run.applied && run.plan) out.push(`machines: ${describePlan(run.plan)}`);
   const generated: ClusterSecretField[] = run.secrets?.generated ?? [];
   if (generated.length > 0) out.push(`secrets generated: ${generated.join(", ")}`);

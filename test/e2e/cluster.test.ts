@@ -32,6 +32,7 @@ import {
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
 import { dataScenarios } from "./scenarios/data.js";
+import { replaceScenarios, scaleScenarios, vmLossScenarios } from "./scenarios/scale.js";
 
 const { target } = e2e;
 
@@ -291,6 +292,9 @@ describe(`local cluster ${target}`, () => {
   probeScenarios();
   dataScenarios();
   retireScenarios();
+  scaleScenarios();
+  replaceScenarios();
+  vmLossScenarios();
 
   it("destroy leaves no container, network or volume, and forgets the host keys and tokens", async () => {
     const r = await elmInfra(["destroy", "--yes"]);

@@ -255,8 +255,7 @@ describe("render ingress", () => {
 
 describe("commands not built yet", () => {
   it.each([
-    // bring-up and destroy are built (they run OpenTofu: the e2e test proves them).
-    ["scale", "--target", "local"],
+    // bring-up, destroy and scale are built (they run OpenTofu: the e2e test proves them).
     ["deploy", "elm-lang.org@1.4.2"],
     ["rollback", "elm-lang.org"],
     ["rollback", "elm-lang.org@1.4.1"],
@@ -271,26 +270,38 @@ describe("commands not built yet", () => {
     expect(err[1]).toBe("hint: the README's Commands table says what works today");
     expect(r.stdout).toBe("");
   });
+});
 
-  it("scale --target local exits 4 with 'not implemented yet'", async () => {
-    const r = await run(["scale", "--target", "local", "--workers", "3"]);
-    expect(r.exitCode).toBe(4);
-    expect(r.stderr).toContain("error: scale is not implemented yet");
+describe("scale's refusals before anything is touched", () => {
+  it.each([
+    [[], /^error: scale needs --managers, --workers or both$/],
+    [["--managers", "2"], /^error: cannot scale target local to 2 managers: .*odd number/],
+    [["--managers", "0"], /^error: cannot scale target local to 0 managers/],
+    [["--workers", "0"], /^error: cannot scale target local to 0 workers/],
+  ])("scale %j exits 2 and says why", async (args, message) => {
+    const r = await run(["scale", "--target", "local", ...args]);
+    expect(r.exitCode).toBe(2);
+    expect(lines(r.stderr)[0]).toMatch(message);
+  });
+
+  it("replace of a host the target does not have exits 2", async () => {
+    const r = await run(["replace", "local-worker-9", "--target", "local"]);
+    expect(r.exitCode).toBe(2);
   });
 });
 
 describe("--json", () => {
   it("every stdout line is JSON and the error event carries the exit code", async () => {
-    const r = await run(["scale", "--target", "local", "--json"]);
-    expect(r.exitCode).toBe(4);
+    const r = await run(["scale", "--target", "local", "--json", "--managers", "2"]);
+    expect(r.exitCode).toBe(2);
     expect(r.stderr).toBe("");
     const events = lines(r.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.at(-1)).toEqual({
       type: "error",
-      exitCode: 4,
-      error: "NotImplementedError",
-      message: "scale is not implemented yet",
-      hint: "the README's Commands table says what works today",
+      exitCode: 2,
+      error: "UsageError",
+      message: expect.stringMatching(/^cannot scale target local to 2 managers/),
+      hint: "use --managers 1 or 3",
     });
   });
 
@@ -340,8 +351,11 @@ describe("choosing a target", () => {
   });
 
   it("--target wins over ELM_INFRA_TARGET", async () => {
-    const r = await run(["scale", "--target", "local"], { env: { ELM_INFRA_TARGET: "nope" } });
-    expect(r.exitCode).toBe(4);
+    const r = await run(["scale", "--target", "local", "--managers", "2"], {
+      env: { ELM_INFRA_TARGET: "nope" },
+    });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("cannot scale target local to 2 managers");
   });
 });
 

@@ -95,6 +95,17 @@ describe("workerAllocState", () => {
       ],
       { kind: "failed", reason: "allocation failed: Driver Failure: image not found" },
     ],
+    [
+      "a lost allocation Nomad stopped (the worker's dead predecessor of the same name) beside a pending one",
+      [
+        alloc({ ClientStatus: "lost", DesiredStatus: "stop" }),
+        alloc({
+          ClientStatus: "pending",
+          TaskStates: { traefik: { State: "pending", Failed: false } },
+        }),
+      ],
+      { kind: "waiting", detail: "allocation pending" },
+    ],
   ])("%s", (_name, allocs, state) => {
     expect(workerAllocState(allocs, "w1", 3)).toEqual(state);
   });

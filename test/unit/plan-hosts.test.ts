@@ -112,6 +112,51 @@ describe("planHosts", () => {
         removed: [],
       },
     ],
+    [
+      "a replaced worker's place goes to a new number, never its own",
+      {
+        managers: 1,
+        workers: 2,
+        existing: ["t-manager-1", "t-worker-1", "t-worker-2"],
+        replace: ["t-worker-1"],
+      },
+      {
+        hosts: ["t-manager-1", "t-worker-2", "t-worker-3"],
+        created: ["t-worker-3"],
+        kept: ["t-manager-1", "t-worker-2"],
+        removed: ["t-worker-1"],
+      },
+    ],
+    [
+      "a replaced manager out of 3 takes the lowest number no host has",
+      {
+        managers: 3,
+        workers: 1,
+        existing: ["t-manager-1", "t-manager-3", "t-manager-4", "t-worker-1"],
+        replace: ["t-manager-3"],
+      },
+      {
+        hosts: ["t-manager-1", "t-manager-2", "t-manager-4", "t-worker-1"],
+        created: ["t-manager-2"],
+        kept: ["t-manager-1", "t-manager-4", "t-worker-1"],
+        removed: ["t-manager-3"],
+      },
+    ],
+    [
+      "a replacement and a count change at once",
+      {
+        managers: 1,
+        workers: 3,
+        existing: ["t-manager-1", "t-worker-1", "t-worker-2"],
+        replace: ["t-worker-2"],
+      },
+      {
+        hosts: ["t-manager-1", "t-worker-1", "t-worker-3", "t-worker-4"],
+        created: ["t-worker-3", "t-worker-4"],
+        kept: ["t-manager-1", "t-worker-1"],
+        removed: ["t-worker-2"],
+      },
+    ],
   ])("%s", (_what, input, expected) => {
     const plan = planHosts({ target: "t", ...input });
     expect({
@@ -149,6 +194,12 @@ describe("planHosts", () => {
       { managers: 1, workers: 1, existing: ["t-manager-1", "t-web-1"] },
       OperationError,
       /did not name: t-web-1/,
+    ],
+    [
+      "replacing a host that does not exist",
+      { managers: 1, workers: 1, existing: ["t-manager-1", "t-worker-1"], replace: ["t-worker-7"] },
+      UsageError,
+      /cannot remove t-worker-7: no such host.*/,
     ],
     [
       "removing a host that does not exist",

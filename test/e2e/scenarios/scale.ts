@@ -1,0 +1,245 @@
+/**
+ * Issue 11 on the shared cluster: scale (workers 2 -> 3 -> 2, managers 1 -> 3 -> 1) with a probe
+ * through the load balancer for the whole command, its refusals (nothing changed after), and
+ * replace. Each scenario leaves 1 manager + 2 workers, healthy.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { expect, it } from "vitest";
+import type { BringUpResult } from "../../../src/commands/bring-up.js";
+import type { ReplaceResult } from "../../../src/commands/replace.js";
+import type { ScaleResult } from "../../../src/commands/scale.js";
+import { failedRequests, startProbe, type ProbeReport } from "../../../src/traefik/probe.js";
+import type { ClusterView } from "../../../src/tasks/verify.js";
+import { docker, e2e, elmInfra, errorOf, hostNames, repo, resultOf, type Run } from "../support.js";
+
+const host = (role: "manager" | "worker", n: number) => `${e2e.target}-${role}-${n}`;
+
+/** A probe on elm-lang.org for the whole of `work`; the report so far is kept as it goes. */
+async function underProbe<T>(
+  work: (sofar: () => ProbeReport | undefined) => Promise<T>,
+): Promise<{ value: T; report: ProbeReport }> {
+  let latest: ProbeReport | undefined;
+  const probe = startProbe({
+    url: `http://127.0.0.1:${e2e.httpPort}`,
+    hostname: "elm-lang.org",
+    ratePerSecond: 10,
+    seconds: 1800,
+    progressEveryMs: 1000,
+    onProgress: (r) => (latest = r),
+  });
+  try {
+    const value = await work(() => latest);
+    return { value, report: await probe.stop() };
+  } catch (error) {
+    await probe.stop();
+    throw error;
+  }
+}
+
+const counts = async () => {
+  const text = await readFile(e2e.config, "utf8");
+  const of = (f: string) => Number(new RegExp(`\\n {4}${f}: (\\d+)`).exec(text)?.[1]);
+  return { managers: of("managers"), workers: of("workers") };
+};
+
+/** What a refused scale must leave as it was: the hosts and each job's version. */
+async function clusterState(): Promise<{ hosts: string; jobs: Record<string, number | null> }> {
+  const status = await elmInfra(["status"]);
+  const services = resultOf<{ services: Array<{ service: string; jobVersion: number | null }> }>(
+    status,
+  ).services;
+  return {
+    hosts: await hostNames(),
+    jobs: Object.fromEntries(services.map((s) => [s.service, s.jobVersion])),
+  };
+}
+
+function expectNoFailure(report: ProbeReport, what: string): void {
+  console.log(
+    `${what}: probe sent ${report.sent}, ok ${report.ok}, failed ${failedRequests(report)}, longest gap ${report.longestGapMs} ms, workers ${JSON.stringify(report.workers)}`,
+  );
+  expect(report.failures, what).toEqual([]);
+  expect(failedRequests(report)).toBe(0);
+  expect(report.sent).toBeGreaterThan(50);
+}
+
+function expectScaled(r: Run, managers: number, workers: number) {
+  expect(r.exitCode, errorOf(r)).toBe(0);
+  const data = resultOf<ScaleResult>(r);
+  expect({ managers: data.managers, workers: data.workers }).toEqual({ managers, workers });
+  expect(data.cluster!.checks.filter((c) => !c.ok)).toEqual([]);
+  return data;
+}
+
+export function scaleScenarios(): void {
+  it("scale refuses an even or zero manager count (exit 2) and a degraded cluster (exit 3), changing nothing", async () => {
+    const before = await clusterState();
+    for (const managers of ["2", "0"]) {
+      const r = await elmInfra(["scale", "--managers", managers, "--yes"]);
+      expect(r.exitCode).toBe(2);
+      expect(errorOf(r)).toMatch(new RegExp(`to ${managers} managers: .*odd number`));
+    }
+    // One worker's Nomad agent stopped: its node goes down within the heartbeat grace.
+    await docker("exec", host("worker", 1), "systemctl", "stop", "nomad");
+    try {
+      await waitUntil(false);
+      const refused = await elmInfra(["scale", "--workers", "3", "--yes"]);
+      expect(refused.exitCode).toBe(3);
+      expect(errorOf(refused)).toMatch(
+        new RegExp(
+          `scale refused: target ${e2e.target} is not healthy now:[\\s\\S]*${host("worker", 1)}`,
+        ),
+      );
+      expect(await counts()).toEqual({ managers: 1, workers: 2 });
+    } finally {
+      await docker("exec", host("worker", 1), "systemctl", "start", "nomad");
+    }
+    await waitUntil(true);
+    expect(await clusterState()).toEqual(before);
+  });
+
+  it("workers 2 -> 3 -> 2 under the probe: the new worker answers, then leaves with 0 failed requests", async () => {
+    const { report } = await underProbe(async (sofar) => {
+      const up = await elmInfra(["scale", "--workers", "3", "--yes"]);
+      const grown = expectScaled(up, 1, 3);
+      expect(grown.created).toEqual([host("worker", 3)]);
+      expect(await counts()).toEqual({ managers: 1, workers: 3 });
+      // The new worker's Traefik is in the load balancer: the probe sees it answer.
+      for (let i = 0; i < 30 && !sofar()?.workers[host("worker", 3)]; i++)
+        await new Promise((r) => setTimeout(r, 1000));
+      expect(sofar()?.workers[host("worker", 3)] ?? 0).toBeGreaterThan(0);
+      const down = await elmInfra(["scale", "--workers", "2", "--yes"]);
+      expect(expectScaled(down, 1, 2).removed).toEqual([host("worker", 3)]);
+    });
+    expectNoFailure(report, "workers 2 -> 3 -> 2");
+    expect(await counts()).toEqual({ managers: 1, workers: 2 });
+    expect((await hostNames()).split("\n")).toEqual([
+      host("manager", 1),
+      host("worker", 1),
+      host("worker", 2),
+    ]);
+  });
+
+  it("managers 1 -> 3 -> 1 under the probe, one of the 3 killed hard on the way: a deploy still succeeds, bring-up gives 3 healthy voters (one new), 0 failed requests", async () => {
+    const { report } = await underProbe(async () => {
+      const up = expectScaled(await elmInfra(["scale", "--managers", "3", "--yes"]), 3, 2);
+      expect(up.created).toEqual([host("manager", 2), host("manager", 3)]);
+      const before = (await hostNames()).split("\n");
+      const victim = host("manager", 3);
+      await docker("kill", victim);
+      await waitUntil(false);
+      const deploy = await elmInfra([
+        "deploy",
+        "elm-lang.org@1.0.1",
+        "--build",
+        "--context",
+        join(repo, "test/fixtures/sites/elm-lang.org/site"),
+        "--yes",
+      ]);
+      expect(deploy.exitCode, errorOf(deploy)).toBe(0);
+      const r = await elmInfra(["bring-up", "--yes"]);
+      expect(r.exitCode, errorOf(r)).toBe(0);
+      const data = resultOf<BringUpResult>(r);
+      expect(data.deadHosts.map((d) => d.host)).toEqual([victim]);
+      const fresh = await expectReplaced(before, victim, "manager");
+      for (const system of ["Nomad", "Consul"]) {
+        const voters = data.cluster!.checks.filter(
+          (c) => c.ok && c.name.startsWith(`${system}: `) && c.name.endsWith(" is a voter"),
+        );
+        expect(voters.map((c) => c.name)).toHaveLength(3);
+        expect(voters.map((c) => c.name)).toContain(`${system}: ${fresh} is a voter`);
+      }
+      expect(data.cluster!.checks.filter((c) => !c.ok)).toEqual([]);
+      const down = expectScaled(await elmInfra(["scale", "--managers", "1", "--yes"]), 1, 2);
+      expect(down.removed).toEqual([fresh, host("manager", 2)]);
+    });
+    expectNoFailure(report, "managers 1 -> 3 (one killed, replaced) -> 1");
+    expect(await counts()).toEqual({ managers: 1, workers: 2 });
+    expect(roleOf((await hostNames()).split("\n"), "manager")).toEqual([host("manager", 1)]);
+  });
+}
+
+export function replaceScenarios(): void {
+  it("replace of a worker and then of the manager under the probe: 0 failed requests, the same counts, new nodes", async () => {
+    const unknown = await elmInfra(["replace", host("worker", 9), "--yes"]);
+    expect(unknown.exitCode).toBe(2);
+    expect(errorOf(unknown)).toMatch(/no such host/);
+    const { report } = await underProbe(async () => {
+      const worker = await elmInfra(["replace", host("worker", 1), "--yes"]);
+      expect(worker.exitCode, errorOf(worker)).toBe(0);
+      const w = resultOf<ReplaceResult>(worker);
+      expect(w.created).toEqual([host("worker", 3)]);
+      expect(w.removed).toEqual([host("worker", 1)]);
+      const manager = await elmInfra(["replace", host("manager", 1), "--yes"]);
+      expect(manager.exitCode, errorOf(manager)).toBe(0);
+      const m = resultOf<ReplaceResult>(manager);
+      expect(m.created).toEqual([host("manager", 2)]);
+      expect({ managers: m.managers, workers: m.workers }).toEqual({ managers: 1, workers: 2 });
+      expect(m.cluster!.checks.filter((c) => !c.ok)).toEqual([]);
+    });
+    expectNoFailure(report, "replace worker-1, manager-1");
+    expect(await counts()).toEqual({ managers: 1, workers: 2 });
+    expect((await hostNames()).split("\n")).toEqual([
+      host("manager", 2),
+      host("worker", 2),
+      host("worker", 3),
+    ]);
+  });
+}
+
+/** Polls status until the cluster is (or is no longer) healthy, within a deadline. */
+export async function waitUntil(healthy: boolean, deadlineMs = 120_000): Promise<ClusterView> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const view = resultOf<{ cluster: ClusterView }>(await elmInfra(["status"])).cluster;
+    if (view.healthy === healthy || Date.now() > end) {
+      expect(view.healthy, JSON.stringify(view.checks.filter((c) => !c.ok))).toBe(healthy);
+      return view;
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+const roleOf = (names: string[], role: "manager" | "worker") =>
+  names.filter((n) => n.startsWith(`${e2e.target}-${role}-`));
+
+/** After bring-up replaced `dead`: the same count, `dead` gone, one new name of its role. */
+async function expectReplaced(before: string[], dead: string, role: "manager" | "worker") {
+  const after = (await hostNames()).split("\n");
+  expect(after).toHaveLength(before.length);
+  expect(after).not.toContain(dead);
+  const fresh = roleOf(after, role).filter((n) => !before.includes(n));
+  expect(fresh).toHaveLength(1);
+  return fresh[0]!;
+}
+
+export function vmLossScenarios(): void {
+  it("a worker container killed hard: no failed request 30 s after the kill, < 2 % in between; bring-up replaces it with a new node", async () => {
+    const before = (await hostNames()).split("\n");
+    const victim = roleOf(before, "worker").at(-1)!;
+    let killedAt = 0;
+    const { report } = await underProbe(async () => {
+      await new Promise((r) => setTimeout(r, 5000));
+      killedAt = Date.now();
+      await docker("kill", victim);
+      await new Promise((r) => setTimeout(r, 60_000));
+    });
+    const after = (f: { at: string }) => Date.parse(f.at) - killedAt;
+    const late = report.failures.filter((f) => after(f) > 30_000);
+    const recoveryMs = Math.max(0, ...report.failures.map(after));
+    console.log(
+      `worker killed: recovery ${recoveryMs} ms, ${failedRequests(report)} of ${report.sent} failed`,
+    );
+    expect(late).toEqual([]);
+    expect(failedRequests(report) / report.sent).toBeLessThan(0.02);
+
+    await waitUntil(false);
+    const r = await elmInfra(["bring-up", "--yes"]);
+    expect(r.exitCode, errorOf(r)).toBe(0);
+    const data = resultOf<BringUpResult>(r);
+    expect(data.deadHosts.map((d) => d.host)).toEqual([victim]);
+    expect(data.cluster!.checks.filter((c) => !c.ok)).toEqual([]);
+    await expectReplaced(before, victim, "worker");
+  });
+}
