@@ -211,6 +211,12 @@ export function forgetDeadHosts(): Step<BringUpRun> {
             log: (l) => step.log(l),
             signal: step.signal,
           });
+          // Its machine is gone: its pinned key would only stand in a future host's way.
+          const gone = run.inventory!.hosts.find((h) => h.name === host);
+          if (gone)
+            await forgetHostKeys(targetPaths(run.config).knownHosts, [
+              knownHostName(gone.ssh.host, gone.ssh.port),
+            ]);
         }
       } finally {
         await apis.close();

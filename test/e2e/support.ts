@@ -80,19 +80,26 @@ export async function secretsFile(): Promise<string> {
   return readFile(join(e2e.work, "secrets", `${e2e.target}.yaml`), "utf8").catch(() => "");
 }
 
-/** The running host containers (managers, then workers; not the load balancer), one a line. */
+/** The running host containers (managers, then workers, each by number; not the load balancer), one a line. */
 export async function hostNames(): Promise<string> {
+  const number = (name: string) => Number(/-(\d+)$/.exec(name)?.[1] ?? 0);
+  // docker ps lists the newest first: by number instead, as the hosts are named.
   const byRole = async (role: string) =>
-    docker(
-      "ps",
-      "--filter",
-      label(),
-      "--filter",
-      `label=elm-infra.role=${role}`,
-      "--format",
-      "{{.Names}}",
-    );
-  return [await byRole("manager"), await byRole("worker")].filter((l) => l).join("\n");
+    (
+      await docker(
+        "ps",
+        "--filter",
+        label(),
+        "--filter",
+        `label=elm-infra.role=${role}`,
+        "--format",
+        "{{.Names}}",
+      )
+    )
+      .split("\n")
+      .filter((l) => l)
+      .sort((a, b) => number(a) - number(b));
+  return [...(await byRole("manager")), ...(await byRole("worker"))].join("\n");
 }
 
 /** Each host's Consul and Nomad main pids: unchanged means no agent restarted. */

@@ -105,7 +105,8 @@ export function dataScenarios(): void {
       "name=^server-",
     );
     expect(container).not.toBe("");
-    await docker("exec", first, "docker", "kill", container);
+    // One container a line: the site's, and an old version's still finishing its shutdown.
+    await docker("exec", first, "docker", "kill", ...container.split("\n"));
     await new Promise((r) => setTimeout(r, 1000));
     await untilServing();
     await expectAllPublished();
