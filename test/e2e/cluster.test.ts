@@ -25,6 +25,7 @@ import {
   hostNames,
   label,
   repo,
+  requestLoop,
   resultOf,
   secretsFile,
   start,
@@ -244,26 +245,12 @@ describe(`local cluster ${target}`, () => {
   it("an ingress upgrade under a steady request loop through the load balancer fails no request", async () => {
     const version = "3.6.12-e2e";
     await docker("tag", "traefik:v3.6.12", `traefik:v${version}`);
-    let stop = false;
-    let sent = 0;
-    const failures: string[] = [];
-    const loop = (async () => {
-      const deadline = Date.now() + 600_000;
-      while (!stop && Date.now() < deadline) {
-        sent += 1;
-        const status = await viaLoadBalancer("elm-lang.org", "/").catch((e: Error) => e.message);
-        if (status !== 200) failures.push(`${new Date().toISOString()} ${status}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
-    try {
-      const r = await elmInfra(["deploy", `ingress@${version}`, "--yes"]);
-      expect(r.exitCode, errorOf(r)).toBe(0);
-      expect(resultOf<IngressDeployResult>(r).steps).toHaveLength(2);
-    } finally {
-      stop = true;
-      await loop;
-    }
+    const loop = requestLoop();
+    // The CLI run never throws (it reports its exit code): the loop is always stopped.
+    const r = await elmInfra(["deploy", `ingress@${version}`, "--yes"]);
+    const { sent, failures } = await loop.stop();
+    expect(r.exitCode, errorOf(r)).toBe(0);
+    expect(resultOf<IngressDeployResult>(r).steps).toHaveLength(2);
     expect(sent).toBeGreaterThan(100);
     expect(failures).toEqual([]);
     const status = await elmInfra(["status"]);

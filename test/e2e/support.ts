@@ -121,3 +121,26 @@ export async function agentPids(): Promise<Record<string, string>> {
   }
   return out;
 }
+
+/** GETs elm-lang.org through the load balancer every 50 ms until stopped (at most 10 minutes). */
+export function requestLoop() {
+  let stop = false;
+  let sent = 0;
+  const failures: string[] = [];
+  const done = (async () => {
+    const deadline = Date.now() + 600_000;
+    while (!stop && Date.now() < deadline) {
+      sent += 1;
+      const status = await viaLoadBalancer("elm-lang.org", "/").catch((e: Error) => e.message);
+      if (status !== 200) failures.push(`${new Date().toISOString()} ${status}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return {
+    async stop() {
+      stop = true;
+      await done;
+      return { sent, failures };
+    },
+  };
+}

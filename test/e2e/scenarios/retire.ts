@@ -17,7 +17,15 @@ import { ConflictError } from "../../../src/errors.js";
 import { versionsByWorker, type JobWithGroups } from "../../../src/plan/ingress.js";
 import { retireManager, retireWorker } from "../../../src/tasks/retire.js";
 import type { ClusterView } from "../../../src/tasks/verify.js";
-import { docker, e2e, elmInfra, errorOf, resultOf, viaLoadBalancer } from "../support.js";
+import {
+  docker,
+  e2e,
+  elmInfra,
+  errorOf,
+  requestLoop,
+  resultOf,
+  viaLoadBalancer,
+} from "../support.js";
 
 /** The SDK's view of the shared cluster, closed after `use`. */
 async function withCluster<T>(
@@ -48,29 +56,6 @@ async function waitForNode(name: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 2000));
   }
   throw new Error(`${name}'s Nomad node was not ready within 120 s`);
-}
-
-/** GETs elm-lang.org through the load balancer every 50 ms until stopped (at most 10 minutes). */
-function requestLoop() {
-  let stop = false;
-  let sent = 0;
-  const failures: string[] = [];
-  const done = (async () => {
-    const deadline = Date.now() + 600_000;
-    while (!stop && Date.now() < deadline) {
-      sent += 1;
-      const status = await viaLoadBalancer("elm-lang.org", "/").catch((e: Error) => e.message);
-      if (status !== 200) failures.push(`${new Date().toISOString()} ${status}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  return {
-    async stop() {
-      stop = true;
-      await done;
-      return { sent, failures };
-    },
-  };
 }
 
 export function retireScenarios() {
