@@ -2,7 +2,7 @@ import { readInventory } from "../cluster/inventory.js";
 import { connectToCluster } from "../cluster/connect.js";
 import { UsageError } from "../errors.js";
 import type { CommandContext } from "../tasks/context.js";
-import { runSteps } from "../tasks/runner.js";
+import { runStep } from "../tasks/runner.js";
 import { takeBackup, type BackupTaken } from "../tasks/package-data.js";
 
 export type BackupResult = BackupTaken & {
@@ -25,26 +25,20 @@ export async function backup(ctx: CommandContext, service: string): Promise<Back
     );
   const apis = await connectToCluster(config);
   try {
-    const state: { taken?: BackupTaken } = {};
-    await runSteps(
-      [
-        {
-          title: `Back up ${service}'s data now and copy it here`,
-          run: async (s, step) =>
-            void (s.taken = await takeBackup({
-              config,
-              inventory,
-              apis,
-              service,
-              log: (l) => step.log(l),
-              signal: step.signal,
-            })),
-        },
-      ],
-      state,
+    const taken = await runStep(
+      `Back up ${service}'s data now and copy it here`,
+      (step) =>
+        takeBackup({
+          config,
+          inventory,
+          apis,
+          service,
+          log: (l) => step.log(l),
+          signal: step.signal,
+        }),
       { output: ctx.output, signal: ctx.signal },
     );
-    return { ...state.taken!, offsite: "not built" };
+    return { ...taken, offsite: "not built" };
   } finally {
     await apis.close();
   }

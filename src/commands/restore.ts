@@ -5,7 +5,7 @@ import { connectToCluster } from "../cluster/connect.js";
 import { UsageError } from "../errors.js";
 import { backupTime, chooseRestoreHost, newestBackup } from "../plan/package-data.js";
 import type { CommandContext } from "../tasks/context.js";
-import { runSteps } from "../tasks/runner.js";
+import { runStep } from "../tasks/runner.js";
 import {
   localBackupsDir,
   newestBackupInCluster,
@@ -77,28 +77,22 @@ export async function restore(
     await ctx.confirm(
       `replace ${service}'s data on ${to} with the backup of ${source.recoveryPoint} (${backup}); the site is down meanwhile`,
     );
-    const state: { done?: { downMs: number; files: number } } = {};
-    await runSteps(
-      [
-        {
-          title: `Restore ${service}'s data on ${to}`,
-          run: async (s, step) =>
-            void (s.done = await restorePackageData({
-              config,
-              inventory,
-              apis,
-              service,
-              to,
-              source,
-              log: (l) => step.log(l),
-              signal: step.signal,
-            })),
-        },
-      ],
-      state,
+    const done = await runStep(
+      `Restore ${service}'s data on ${to}`,
+      (step) =>
+        restorePackageData({
+          config,
+          inventory,
+          apis,
+          service,
+          to,
+          source,
+          log: (l) => step.log(l),
+          signal: step.signal,
+        }),
       { output: ctx.output, signal: ctx.signal },
     );
-    return result({ ...state.done!, outcome: "restored" });
+    return result({ ...done, outcome: "restored" });
   } finally {
     await apis.close();
   }

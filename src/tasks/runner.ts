@@ -124,3 +124,18 @@ export async function runSteps<C extends object>(
   await list.run();
   return ctx;
 }
+
+/** One named step whose work returns a value: runSteps for a command that is a single step. */
+export async function runStep<T>(
+  title: string,
+  work: (step: StepHandle) => Promise<T>,
+  options: RunOptions,
+): Promise<T> {
+  const state: { value?: T } = {};
+  await runSteps(
+    [{ title, run: async (s, step) => void (s.value = await work(step)) }],
+    state,
+    options,
+  );
+  return state.value as T;
+}

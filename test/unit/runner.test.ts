@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ConflictError, InterruptedError, OperationError } from "../../src/errors.js";
 import { forgetSecrets, registerSecret } from "../../src/output/redact.js";
-import { runSteps, StepTimings, type Step } from "../../src/tasks/runner.js";
+import { runStep, runSteps, StepTimings, type Step } from "../../src/tasks/runner.js";
 import { captureOutput } from "../support/capture-output.js";
 
 /** Plain lines with the step durations taken out, so they can be compared exactly. */
@@ -53,6 +53,24 @@ describe("runSteps in plain mode", () => {
       "✔ prove through Traefik",
     ]);
     expect(stderr()[1]).toMatch(/^✔ render job \(\d+\.\ds\)$/);
+  });
+
+  it("runStep: one step, its lines printed like any other, its work's value returned", async () => {
+    const { output, stderr } = captureOutput("plain");
+    const value = await runStep(
+      "take a backup",
+      async (s) => {
+        s.log("archive written");
+        return { files: 3 };
+      },
+      { output, signal: never },
+    );
+    expect(value).toEqual({ files: 3 });
+    expect(withoutTimes(stderr())).toEqual([
+      "▶ take a backup",
+      "  archive written",
+      "✔ take a backup",
+    ]);
   });
 
   it("reports skipped steps with their reason and does not run them", async () => {
