@@ -9,6 +9,7 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { request } from "undici";
+import { failedRequests, startProbe, type ProbeReport } from "../../src/traefik/probe.js";
 
 export const repo = resolve(import.meta.dirname, "../..");
 const cli = join(repo, "dist/cli/main.js");
@@ -122,25 +123,33 @@ export async function agentPids(): Promise<Record<string, string>> {
   return out;
 }
 
-/** GETs elm-lang.org through the load balancer every 50 ms until stopped (at most 10 minutes). */
-export function requestLoop() {
-  let stop = false;
-  let sent = 0;
-  const failures: string[] = [];
-  const done = (async () => {
-    const deadline = Date.now() + 600_000;
-    while (!stop && Date.now() < deadline) {
-      sent += 1;
-      const status = await viaLoadBalancer("elm-lang.org", "/").catch((e: Error) => e.message);
-      if (status !== 200) failures.push(`${new Date().toISOString()} ${status}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  return {
-    async stop() {
-      stop = true;
-      await done;
-      return { sent, failures };
-    },
-  };
+/** Both sites, as visitors reach them through the load balancer. */
+export const siteHostnames = ["elm-lang.org", "package.elm-lang.org"] as const;
+
+/**
+ * Runs `operation` with the SDK's request probe (src/traefik/probe.ts) sending to each hostname
+ * through the load balancer for the whole of it (20 requests a second each, at most 10
+ * minutes), then stops the probes and returns their reports beside the operation's value.
+ * The probes are stopped whether or not the operation throws.
+ */
+export async function underProbe<T>(
+  operation: () => Promise<T>,
+  hostnames: readonly string[] = siteHostnames,
+): Promise<{ value: T; reports: ProbeReport[] }> {
+  const probes = hostnames.map((hostname) =>
+    startProbe({ url: `http://127.0.0.1:${e2e.httpPort}`, hostname, seconds: 600 }),
+  );
+  try {
+    return { value: await operation(), reports: await Promise.all(probes.map((p) => p.stop())) };
+  } finally {
+    await Promise.all(probes.map((p) => p.stop()));
+  }
 }
+
+/** What a zero-downtime assertion compares: per hostname, the failed requests and the first few. */
+export const failedRequestsOf = (reports: ProbeReport[]) =>
+  Object.fromEntries(
+    reports.map((r) => [r.hostname, { failed: failedRequests(r), first: r.failures.slice(0, 5) }]),
+  );
+export const noFailures = (reports: ProbeReport[]) =>
+  Object.fromEntries(reports.map((r) => [r.hostname, { failed: 0, first: [] }]));

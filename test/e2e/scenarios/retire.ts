@@ -17,12 +17,15 @@ import { ConflictError } from "../../../src/errors.js";
 import { versionsByWorker, type JobWithGroups } from "../../../src/plan/ingress.js";
 import { retireManager, retireWorker } from "../../../src/tasks/retire.js";
 import type { ClusterView } from "../../../src/tasks/verify.js";
+import { formatProbeLine } from "../../../src/traefik/probe.js";
 import {
   docker,
   e2e,
   elmInfra,
   errorOf,
-  requestLoop,
+  failedRequestsOf,
+  noFailures,
+  underProbe,
   resultOf,
   viaLoadBalancer,
 } from "../support.js";
@@ -94,10 +97,9 @@ export function retireScenarios() {
       worker = workers.find((w) => nodes.find((n) => n.Name === w.name)?.ID !== pkg?.NodeID)!;
       const other = workers.find((w) => w !== worker)!;
       const seenBeforeDrain: string[] = [];
-      const loop = requestLoop();
       const lines: string[] = [];
-      try {
-        await retireWorker({
+      const { reports } = await underProbe(() =>
+        retireWorker({
           config,
           inventory,
           apis,
@@ -115,13 +117,13 @@ export function retireScenarios() {
               (ingress?.TaskGroups ?? []).map((g) => g.Name).join(","),
             );
           },
-        });
-      } finally {
-        const { sent, failures } = await loop.stop();
-        console.log(`retire ${worker.name}: ${lines.join(" | ")}; ${sent} requests`);
-        expect(sent).toBeGreaterThan(100);
-        expect(failures).toEqual([]);
-      }
+        }),
+      );
+      console.log(
+        `retire ${worker.name}: ${lines.join(" | ")}; ${reports.map(formatProbeLine).join("; ")}`,
+      );
+      for (const r of reports) expect(r.sent).toBeGreaterThan(100);
+      expect(failedRequestsOf(reports)).toEqual(noFailures(reports));
       expect(seenBeforeDrain).toEqual([worker.name, "ineligible", "false", other.name]);
       expect((await apis.nomad.nodes()).map((n) => n.Name)).toEqual([other.name]);
       const web = (await apis.nomad.jobAllocations("elm-lang.org")).data.filter(
