@@ -128,19 +128,28 @@ export const siteHostnames = ["elm-lang.org", "package.elm-lang.org"] as const;
 
 /**
  * Runs `operation` with the SDK's request probe (src/traefik/probe.ts) sending to each hostname
- * through the load balancer for the whole of it (20 requests a second each, at most 10
- * minutes), then stops the probes and returns their reports beside the operation's value.
- * The probes are stopped whether or not the operation throws.
+ * through the load balancer for the whole of it (20 requests a second each unless told, at most
+ * 30 minutes), then stops the probes and returns their reports beside the operation's value.
+ * `sofar` gives the reports as of the last second. The probes stop whether or not it throws.
  */
 export async function underProbe<T>(
-  operation: () => Promise<T>,
-  hostnames: readonly string[] = siteHostnames,
+  operation: (sofar: () => ProbeReport[]) => Promise<T>,
+  o: { hostnames?: readonly string[]; ratePerSecond?: number } = {},
 ): Promise<{ value: T; reports: ProbeReport[] }> {
-  const probes = hostnames.map((hostname) =>
-    startProbe({ url: `http://127.0.0.1:${e2e.httpPort}`, hostname, seconds: 600 }),
+  const latest: ProbeReport[] = [];
+  const probes = (o.hostnames ?? siteHostnames).map((hostname, i) =>
+    startProbe({
+      url: `http://127.0.0.1:${e2e.httpPort}`,
+      hostname,
+      seconds: 1800,
+      ...(o.ratePerSecond ? { ratePerSecond: o.ratePerSecond } : {}),
+      progressEveryMs: 1000,
+      onProgress: (r) => (latest[i] = r),
+    }),
   );
   try {
-    return { value: await operation(), reports: await Promise.all(probes.map((p) => p.stop())) };
+    const value = await operation(() => latest);
+    return { value, reports: await Promise.all(probes.map((p) => p.stop())) };
   } finally {
     await Promise.all(probes.map((p) => p.stop()));
   }

@@ -9,33 +9,28 @@ import { expect, it } from "vitest";
 import type { BringUpResult } from "../../../src/commands/bring-up.js";
 import type { ReplaceResult } from "../../../src/commands/replace.js";
 import type { ScaleResult } from "../../../src/commands/scale.js";
-import { failedRequests, startProbe, type ProbeReport } from "../../../src/traefik/probe.js";
+import { failedRequests, type ProbeReport } from "../../../src/traefik/probe.js";
 import type { ClusterView } from "../../../src/tasks/verify.js";
-import { docker, e2e, elmInfra, errorOf, hostNames, repo, resultOf, type Run } from "../support.js";
+import {
+  docker,
+  e2e,
+  elmInfra,
+  errorOf,
+  hostNames,
+  repo,
+  resultOf,
+  underProbe,
+  type Run,
+} from "../support.js";
 
 const host = (role: "manager" | "worker", n: number) => `${e2e.target}-${role}-${n}`;
 
-/** A probe on elm-lang.org for the whole of `work`; the report so far is kept as it goes. */
-async function underProbe<T>(
-  work: (sofar: () => ProbeReport | undefined) => Promise<T>,
-): Promise<{ value: T; report: ProbeReport }> {
-  let latest: ProbeReport | undefined;
-  const probe = startProbe({
-    url: `http://127.0.0.1:${e2e.httpPort}`,
-    hostname: "elm-lang.org",
+/** The probe on elm-lang.org alone, 10 a second, for the whole of `work` (support.ts's underProbe). */
+const probingTheSite = <T>(work: (sofar: () => ProbeReport | undefined) => Promise<T>) =>
+  underProbe((sofar) => work(() => sofar()[0]), {
+    hostnames: ["elm-lang.org"],
     ratePerSecond: 10,
-    seconds: 1800,
-    progressEveryMs: 1000,
-    onProgress: (r) => (latest = r),
-  });
-  try {
-    const value = await work(() => latest);
-    return { value, report: await probe.stop() };
-  } catch (error) {
-    await probe.stop();
-    throw error;
-  }
-}
+  }).then(({ value, reports }) => ({ value, report: reports[0]! }));
 
 const counts = async () => {
   const text = await readFile(e2e.config, "utf8");
@@ -100,7 +95,7 @@ export function scaleScenarios(): void {
   });
 
   it("workers 2 -> 3 -> 2 under the probe: the new worker answers, then leaves with 0 failed requests", async () => {
-    const { report } = await underProbe(async (sofar) => {
+    const { report } = await probingTheSite(async (sofar) => {
       const up = await elmInfra(["scale", "--workers", "3", "--yes"]);
       const grown = expectScaled(up, 1, 3);
       expect(grown.created).toEqual([host("worker", 3)]);
@@ -122,7 +117,7 @@ export function scaleScenarios(): void {
   });
 
   it("managers 1 -> 3 -> 1 under the probe, one of the 3 killed hard on the way: a deploy still succeeds, bring-up gives 3 healthy voters (one new), 0 failed requests", async () => {
-    const { report } = await underProbe(async () => {
+    const { report } = await probingTheSite(async () => {
       const up = expectScaled(await elmInfra(["scale", "--managers", "3", "--yes"]), 3, 2);
       expect(up.created).toEqual([host("manager", 2), host("manager", 3)]);
       const before = (await hostNames()).split("\n");
@@ -165,7 +160,7 @@ export function replaceScenarios(): void {
     const unknown = await elmInfra(["replace", host("worker", 9), "--yes"]);
     expect(unknown.exitCode).toBe(2);
     expect(errorOf(unknown)).toMatch(/no such host/);
-    const { report } = await underProbe(async () => {
+    const { report } = await probingTheSite(async () => {
       const worker = await elmInfra(["replace", host("worker", 1), "--yes"]);
       expect(worker.exitCode, errorOf(worker)).toBe(0);
       const w = resultOf<ReplaceResult>(worker);
@@ -219,7 +214,7 @@ export function vmLossScenarios(): void {
     const before = (await hostNames()).split("\n");
     const victim = roleOf(before, "worker").at(-1)!;
     let killedAt = 0;
-    const { report } = await underProbe(async () => {
+    const { report } = await probingTheSite(async () => {
       await new Promise((r) => setTimeout(r, 5000));
       killedAt = Date.now();
       await docker("kill", victim);
