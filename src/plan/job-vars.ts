@@ -181,7 +181,7 @@ export function ingressJobVars(workers: readonly IngressWorker[]): IngressJobVar
     workerMiddleware: "elm-infra-worker",
     workerHeader,
     retryMiddleware: "elm-infra-retry",
-    dialTimeout: "2s",
+    dialTimeout: "500ms",
     graceTimeout: "10s",
     killTimeout: "30s",
   };

@@ -132,8 +132,8 @@ describe("ingress job", () => {
       expect(g).not.toContain(`t-worker-${2 - i}"`);
     }
     // a request whose instance does not answer is retried on another, after a short dial
-    expect(hcl).toMatch(/elm-infra-retry:\s*retry:\s*attempts: 3/);
-    expect(hcl).toMatch(/forwardingTimeouts:\s*dialTimeout: "2s"/);
+    expect(hcl).toMatch(/elm-infra-retry:\s*retry:\s*attempts: 4/);
+    expect(hcl).toMatch(/forwardingTimeouts:\s*dialTimeout: "500ms"/);
     // the ping entrypoint (the load balancer's health check) stays as it was
     expect(hcl).not.toMatch(/ping:\s*address: "[^"]*"\s*http:/);
   });
