@@ -232,7 +232,7 @@ it("deploy on the local target: elm-infra vs the Nomad CLI vs the floor, a faile
       };
     };
 
-    const failed = await deployBrokenCanary(config, observer, context);
+    const failed = await deployBrokenCanary(observer, context);
     const validate = await validateThroughTunnel(config, observer.nomad, 100);
 
     await execa(
@@ -267,7 +267,6 @@ it("deploy on the local target: elm-infra vs the Nomad CLI vs the floor, a faile
  * marks it failed), by blocking queries; the deploy's own events give when its revert began.
  */
 async function deployBrokenCanary(
-  config: LoadedConfig,
   observer: Awaited<ReturnType<typeof connectToCluster>>,
   context: (output: Output) => ReturnType<typeof createContext>,
 ) {
