@@ -2,16 +2,16 @@
  * Benchmark, not a test: the wall time of `elm-infra bring-up` from nothing on the local target,
  * 1 manager + 1 worker against 3 managers + 2 workers (hosts are bootstrapped in parallel, so the
  * second should cost little more than the first), each followed by destroy. Each step's time comes
- * from the CLI's own task events. Writes test/bench/results/bring-up.json. Run:
- *   npx vitest run --project bench test/bench/bring-up.run.ts
+ * from the CLI's own task events. Writes test/bench/results/bring-up.json. Part of `npm run bench`;
+ * alone: npx vitest run --project bench test/bench/bring-up.run.ts
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, rm, writeFile } from "node:fs/promises";
-import { cpus, totalmem } from "node:os";
+import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { expect, it } from "vitest";
 import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
+import { machineAtStart, writeResult } from "./results.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const cli = join(repo, "dist/cli/main.js");
@@ -30,8 +30,9 @@ async function measure(managers: number, workers: number, k: number): Promise<Me
     managers,
     workers,
     slot: k,
-    subnetBase: 200,
-    sshBase: 40_000,
+    // the benchmarks' own subnets and SSH ports, apart from the e2e run's (150, 30000)
+    subnetBase: 160,
+    sshBase: 31_000,
     services: `  elm-lang.org:
     job: jobs/elm-lang.org.nomad.hbs
     image: elm-lang.org
@@ -79,18 +80,13 @@ async function measure(managers: number, workers: number, k: number): Promise<Me
 }
 
 it("bring-up: 1 manager + 1 worker against 3 managers + 2 workers", async () => {
-  const small = await measure(1, 1, 1);
-  const large = await measure(3, 2, 2);
+  const machine = await machineAtStart();
+  const small = await measure(1, 1, 0);
+  const large = await measure(3, 2, 0);
   const results = {
-    measuredAt: new Date().toISOString(),
-    machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
     runs: [small, large],
     ratio: Math.round((large.bringUpSeconds / small.bringUpSeconds) * 100) / 100,
   };
-  await mkdir(join(repo, "test/bench/results"), { recursive: true });
-  await writeFile(
-    join(repo, "test/bench/results/bring-up.json"),
-    `${JSON.stringify(results, null, 2)}\n`,
-  );
+  await writeResult("bring-up", machine, results);
   console.log(JSON.stringify(results, null, 2));
-});
+}, 1_800_000);

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { expect, it } from "vitest";
 import { hasTool, toolPath } from "../harness/agents.js";
-import { writeResult } from "./results.js";
+import { machineAtStart, writeResult } from "./results.js";
 
 /**
  * Benchmark, not a test: how long the built CLI takes to start and answer, beside `node -e 0`
@@ -38,6 +38,7 @@ async function timeOf(c: Case): Promise<number> {
 
 it("start: elm-infra --help, render, a usage error vs node -e 0 and nomad version", async () => {
   if (!existsSync(cli)) await execa("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo });
+  const machine = await machineAtStart();
   const cases: Case[] = [
     { name: "node -e 0", file: process.execPath, args: ["-e", "0"], exitCode: 0 },
     { name: "elm-infra --help", file: process.execPath, args: [cli, "--help"], exitCode: 0 },
@@ -81,6 +82,6 @@ it("start: elm-infra --help, render, a usage error vs node -e 0 and nomad versio
     results,
     ...(hasTool("nomad") ? {} : { note: "nomad is not built here: bash src/tools/install.sh" }),
   };
-  await writeResult("start", result);
+  await writeResult("start", machine, result);
   for (const r of results) expect(r.runs).toBe(rounds);
 }, 600_000);

@@ -1,10 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { escapeHclString, renderTemplate, TemplateError } from "../../src/nomad/render.js";
+import {
+  compiledTemplate,
+  escapeHclString,
+  renderTemplate,
+  renderTemplateFile,
+  TemplateError,
+} from "../../src/nomad/render.js";
 import { renderIngressJob, renderServiceJob } from "../../src/plan/jobs.js";
 import { serviceJobVars, traefikTags } from "../../src/plan/job-vars.js";
 import { parseCluster, parseYaml } from "../../src/config/parse.js";
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "../..");
 const cluster = parseCluster(
@@ -48,6 +56,27 @@ describe("renderTemplate", () => {
     // The only unescaped quotes are the template's own two.
     expect(out.replace(/\\"/g, "").match(/"/g)).toHaveLength(2);
     expect(out).toContain('\\" } task \\"evil\\"');
+  });
+
+  it("compiles a template once and reuses it for the same text", () => {
+    const source = 'job "{{id}}" {}';
+    expect(compiledTemplate(source)).toBe(compiledTemplate(source));
+    expect(compiledTemplate(`${source}\n`)).not.toBe(compiledTemplate(source));
+  });
+
+  it("serves an edited template file's new text, never the compiled old one", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "elm-infra-render-"));
+    try {
+      const file = join(dir, "job.nomad.hbs");
+      await writeFile(file, 'image = "{{v}}"');
+      expect(await renderTemplateFile(file, { v: "a" })).toBe('image = "a"');
+      await writeFile(file, 'image = "site:{{v}}"');
+      expect(await renderTemplateFile(file, { v: "a" })).toBe('image = "site:a"');
+      await writeFile(file, 'image = "{{v}}" x = "{{nope}}"');
+      await expect(renderTemplateFile(file, { v: "a" })).rejects.toThrow(/"nope" not defined/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("neutralises interpolation in values", () => {
