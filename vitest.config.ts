@@ -7,7 +7,16 @@ export default defineConfig({
   test: {
     projects: [
       // Every project names its group: a project without one runs beside all the others.
-      { test: { name: "unit", include: ["test/unit/**/*.test.ts"], sequence: { groupOrder: 0 } } },
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          // cli.test.ts starts the built CLI (~0.5 s each); on 2 cores shared with the
+          // integration tests' agents one start can pass vitest's 5 s default.
+          testTimeout: 30_000,
+          sequence: { groupOrder: 0 },
+        },
+      },
       {
         test: {
           name: "integration",
