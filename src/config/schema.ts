@@ -42,8 +42,9 @@ const hostAddress = z
 /** An IPv4 or IPv6 range in CIDR notation; never the whole internet. */
 const cidr = z
   .string()
-  .regex(
-    /^((\d{1,3}\.){3}\d{1,3}\/\d{1,2}|[0-9a-f:]+\/\d{1,3})$/,
+  // zod's own checks: octets up to 255, a prefix up to /32 (/128 for IPv6)
+  .refine(
+    (c) => z.cidrv4().safeParse(c).success || z.cidrv6().safeParse(c).success,
     "must be an address range like 203.0.113.7/32",
   )
   .refine((c) => !/^(0\.0\.0\.0|::)\/0$/.test(c), "must not be the whole internet");

@@ -246,6 +246,18 @@ describe("invalid fields name their dotted path", () => {
       /address range/,
     ],
     [
+      "a network whose prefix is past /32",
+      (d) => (d.targets.local.network = { subnet: "10.0.0.0/99" }),
+      "targets.local.network.subnet",
+      /address range/,
+    ],
+    [
+      "a network with an octet past 255",
+      (d) => (d.targets.local.network = { subnet: "10.300.0.0/24" }),
+      "targets.local.network.subnet",
+      /address range/,
+    ],
+    [
       "privileged local port",
       (d) => (d.targets.local.ports = { http: 80 }),
       "targets.local.ports.http",
