@@ -712,6 +712,7 @@ export function badInputScenarios(): void {
           "rmi",
           "-f",
           `${registry?.address}/elm/elm-lang.org:1.0.0-bad-input`,
+          "127.0.0.1:9/elm/elm-lang.org:1.0.0-bad-input",
           "elm-lang.org:1.0.0-bad-input",
         ],
         { reject: false },
