@@ -42,8 +42,9 @@ const hostAddress = z
 /** An IPv4 or IPv6 range in CIDR notation; never the whole internet. */
 const cidr = z
   .string()
-  .regex(
-    /^((\d{1,3}\.){3}\d{1,3}\/\d{1,2}|[0-9a-f:]+\/\d{1,3})$/,
+  // zod's own checks: octets up to 255, a prefix up to /32 (/128 for IPv6)
+  .refine(
+    (c) => z.cidrv4().safeParse(c).success || z.cidrv6().safeParse(c).success,
     "must be an address range like 203.0.113.7/32",
   )
   .refine((c) => !/^(0\.0\.0\.0|::)\/0$/.test(c), "must not be the whole internet");
@@ -148,6 +149,44 @@ export const targetSchema = z.strictObject({
 
 const duration = z.string().regex(/^[0-9]{1,4}(s|m|h)$/, "must be a duration like 10s, 5m or 1h");
 
+/** Timings of a service job's update; the deploy watcher derives its deadlines from these. */
+export interface UpdateTimings {
+  minHealthyTime: string;
+  healthyDeadline: string;
+  progressDeadline: string;
+}
+
+export const defaultUpdate: UpdateTimings = {
+  minHealthyTime: "10s",
+  healthyDeadline: "2m",
+  progressDeadline: "5m",
+};
+
+const seconds = (d: string) => Number(d.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[d.slice(-1)]!;
+
+/**
+ * Nomad refuses an update whose min_healthy_time is not shorter than its healthy_deadline, or
+ * whose healthy_deadline is not shorter than its progress_deadline: said here, with the field,
+ * instead of by Nomad's plan (with the defaults for the fields not given).
+ */
+export function updateTimingProblems(
+  given: Partial<UpdateTimings>,
+): Array<{ field: keyof UpdateTimings; message: string }> {
+  const t = { ...defaultUpdate, ...given };
+  const problems: Array<{ field: keyof UpdateTimings; message: string }> = [];
+  if (seconds(t.minHealthyTime) >= seconds(t.healthyDeadline))
+    problems.push({
+      field: given.minHealthyTime ? "minHealthyTime" : "healthyDeadline",
+      message: `minHealthyTime (${t.minHealthyTime}) must be shorter than healthyDeadline (${t.healthyDeadline})`,
+    });
+  if (seconds(t.healthyDeadline) >= seconds(t.progressDeadline))
+    problems.push({
+      field: given.healthyDeadline ? "healthyDeadline" : "progressDeadline",
+      message: `healthyDeadline (${t.healthyDeadline}) must be shorter than progressDeadline (${t.progressDeadline})`,
+    });
+  return problems;
+}
+
 const resources = z.strictObject({
   cpu: z.number().int().min(20).max(16000).describe("MHz"),
   memory: z.number().int().min(16).max(65536).describe("MiB"),
@@ -196,6 +235,10 @@ export const serviceSchema = z.strictObject({
       minHealthyTime: duration.optional(),
       healthyDeadline: duration.optional(),
       progressDeadline: duration.optional(),
+    })
+    .superRefine((u, ctx) => {
+      for (const p of updateTimingProblems(u))
+        ctx.addIssue({ code: "custom", path: [p.field], message: p.message });
     })
     .optional(),
 });

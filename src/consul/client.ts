@@ -74,7 +74,7 @@ export class ConsulClient {
           error.call,
           consulPermissionFor(call.method, call.path),
           this.api.where,
-          'the Consul token needs key_prefix "elm-infra/" write and session write; set ELM_INFRA_CONSUL_TOKEN',
+          'the Consul token needs key_prefix "elm-infra/" write and session write; set ELM_INFRA_CONSUL_TOKEN or consulToken in secrets/<target>.yaml',
         );
       }
       throw error;

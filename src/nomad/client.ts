@@ -424,6 +424,16 @@ export function explainNomadError(error: unknown, where: string): unknown {
       "someone changed the job meanwhile: run the command again",
     );
   }
+  // A plan (or parse) is where Nomad validates a job: refused there, nothing was submitted.
+  if (
+    (error.status === 400 || error.status === 500) &&
+    /\/plan$|\/jobs\/parse$/.test(error.call.path)
+  ) {
+    return new OperationError(
+      `Nomad refused the job (${error.call.method} ${error.call.path}): ${body.slice(0, 500)}`,
+      "nothing was submitted: fix the job template (the service's `job` in cluster.yaml) or the values it is given, then run again",
+    );
+  }
   if (error.status === 400 || error.status === 500) {
     return new OperationError(
       `Nomad ${error.call.method} ${error.call.path} failed: ${body.slice(0, 500)}`,

@@ -162,6 +162,8 @@ export interface JobListStub {
   ID: string;
   ParentID?: string;
   Status: string;
+  /** The job's version: it moves on every registration of a changed job. */
+  Version: number;
   /** Nanoseconds since the epoch. */
   SubmitTime: number;
   JobSummary?: {

@@ -6,19 +6,9 @@ import { quote } from "../output/quote.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import { canaryHeader, workerHeader } from "../traefik/canary.js";
 import { backupExport, type BackupExport } from "./package-data.js";
+import { defaultUpdate, type UpdateTimings } from "../config/schema.js";
 
-/** Timings of a service job's update; the deploy watcher derives its deadlines from these. */
-export interface UpdateTimings {
-  minHealthyTime: string;
-  healthyDeadline: string;
-  progressDeadline: string;
-}
-
-export const defaultUpdate: UpdateTimings = {
-  minHealthyTime: "10s",
-  healthyDeadline: "2m",
-  progressDeadline: "5m",
-};
+export { defaultUpdate, type UpdateTimings } from "../config/schema.js";
 
 /** Consul service names become DNS labels: no dots. */
 export function consulServiceName(service: string): string {

@@ -46,6 +46,9 @@ need_packages() {
   command -v unzip >/dev/null || missing+=(unzip)
   command -v flock >/dev/null || missing+=(util-linux)
   command -v ip >/dev/null || missing+=(iproute2)
+  # the bad-input suite's registry on loopback (test/harness/registry.ts), with htpasswd auth
+  [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)
   printf '%s\n' "${missing[@]}"
 }
 

@@ -16,6 +16,7 @@ import type { BringUpResult } from "../../src/commands/bring-up.js";
 import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
 import type { ClusterView } from "../../src/tasks/verify.js";
 import { retireScenarios } from "./scenarios/retire.js";
+import { badInputScenarios } from "./scenarios/bad-input.js";
 import {
   agentPids,
   docker,
@@ -280,6 +281,7 @@ describe(`local cluster ${target}`, () => {
 
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
   zeroDowntimeScenarios();
+  badInputScenarios();
   probeScenarios();
   dataScenarios();
   retireScenarios();

@@ -38,21 +38,33 @@ const parse = (stdout: string) =>
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
+/** What a run may change from the shared cluster's defaults: another cluster.yaml, more env. */
+export interface RunOverrides {
+  config?: string;
+  target?: string;
+  env?: Record<string, string>;
+}
+
 /** Starts the CLI against the shared cluster; the caller awaits or watches it. */
-export function start(args: string[], timeoutMs = 900_000): ResultPromise {
-  return execa("node", [cli, ...args, "--config", e2e.config, "--target", e2e.target, "--json"], {
+export function start(args: string[], timeoutMs = 900_000, o: RunOverrides = {}): ResultPromise {
+  const where = ["--config", o.config ?? e2e.config, "--target", o.target ?? e2e.target];
+  return execa("node", [cli, ...args, ...where, "--json"], {
     cwd: e2e.work,
     reject: false,
     stdin: "ignore",
     timeout: timeoutMs,
-    env: { CI: "true" },
+    env: { CI: "true", ...o.env },
   });
 }
 
 /** Runs the CLI to its end; its time is added to the run's timings under the command line. */
-export async function elmInfra(args: string[], timeoutMs?: number): Promise<Run> {
+export async function elmInfra(
+  args: string[],
+  timeoutMs?: number,
+  overrides?: RunOverrides,
+): Promise<Run> {
   const began = Date.now();
-  const r = await start(args, timeoutMs);
+  const r = await start(args, timeoutMs, overrides);
   const key = args.join(" ");
   e2e.timings[key] = (e2e.timings[key] ?? 0) + Date.now() - began;
   return { exitCode: r.exitCode ?? -1, events: parse(String(r.stdout)), stderr: String(r.stderr) };

@@ -246,6 +246,31 @@ describe("invalid fields name their dotted path", () => {
       /address range/,
     ],
     [
+      "a healthy deadline past the progress deadline (Nomad refuses the job)",
+      (d) =>
+        (d.services["elm-lang.org"].update = { healthyDeadline: "90s", progressDeadline: "60s" }),
+      "services.elm-lang.org.update.healthyDeadline",
+      /healthyDeadline \(90s\) must be shorter than progressDeadline \(60s\)/,
+    ],
+    [
+      "a min healthy time past the default healthy deadline",
+      (d) => (d.services["elm-lang.org"].update = { minHealthyTime: "3m" }),
+      "services.elm-lang.org.update.minHealthyTime",
+      /minHealthyTime \(3m\) must be shorter than healthyDeadline \(2m\)/,
+    ],
+    [
+      "a network whose prefix is past /32",
+      (d) => (d.targets.local.network = { subnet: "10.0.0.0/99" }),
+      "targets.local.network.subnet",
+      /address range/,
+    ],
+    [
+      "a network with an octet past 255",
+      (d) => (d.targets.local.network = { subnet: "10.300.0.0/24" }),
+      "targets.local.network.subnet",
+      /address range/,
+    ],
+    [
       "privileged local port",
       (d) => (d.targets.local.ports = { http: 80 }),
       "targets.local.ports.http",
