@@ -63,6 +63,7 @@ it("deploy: elm-infra vs nomad job run", async () => {
       consul: cluster.consul.http,
       traefikApi: cluster.traefik.api,
       entrypoint: cluster.traefik.entrypoint,
+      canaryEntrypoint: cluster.traefik.canaryEntrypoint,
     });
     const ctx = () =>
       createContext(
