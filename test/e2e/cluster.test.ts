@@ -15,6 +15,8 @@ import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
 import type { BringUpResult } from "../../src/commands/bring-up.js";
 import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
 import type { ClusterView } from "../../src/tasks/verify.js";
+import { canaryEntrypointPort } from "../../src/traefik/canary.js";
+import { clusterSecretFields } from "../../src/plan/secrets.js";
 import { retireScenarios } from "./scenarios/retire.js";
 import {
   agentPids,
@@ -32,6 +34,7 @@ import {
   viaLoadBalancer,
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
+import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secrets.js";
 import { dataScenarios } from "./scenarios/data.js";
 import { replaceScenarios, scaleScenarios, vmLossScenarios } from "./scenarios/scale.js";
 
@@ -211,14 +214,15 @@ describe(`local cluster ${target}`, () => {
     } finally {
       await managed.close();
     }
-    // A container on the cluster's network that is not a host: every API port is closed to it.
+    // A container on the cluster's network that is not a host: every API port, and the canary
+    // entrypoint, is closed to it.
     const ips = (await hostNames())
       .split("\n")
       .map(async (n) =>
         docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", n),
       );
     const probes = (await Promise.all(ips)).flatMap((ip) =>
-      [4646, 8500, 8081].map((p) => `${ip}:${p}`),
+      [4646, 8500, 8081, canaryEntrypointPort].map((p) => `${ip}:${p}`),
     );
     const script = probes
       .map(
@@ -276,6 +280,7 @@ describe(`local cluster ${target}`, () => {
   });
 
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
+  secretsScenarios();
   probeScenarios();
   dataScenarios();
   retireScenarios();
@@ -292,6 +297,10 @@ describe(`local cluster ${target}`, () => {
     expect(await readFile(join(e2e.work, ".elm-infra", target, "known_hosts"), "utf8")).not.toMatch(
       /ssh-/,
     );
-    expect(await secretsFile()).not.toMatch(/Token|GossipKey/);
+    // The cluster's own secrets are forgotten; the user's (the audit planted some) are kept.
+    const left = await secretsFile();
+    for (const field of clusterSecretFields) expect(left).not.toContain(`${field}:`);
   });
+
+  secretsAfterDestroyScenarios();
 });

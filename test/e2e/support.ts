@@ -21,6 +21,8 @@ export const e2e = {
   httpPort: 0,
   /** Milliseconds spent per command, printed after the run. */
   timings: {} as Record<string, number>,
+  /** Every CLI run's stdout and stderr, in order: what the secrets audit searches. */
+  outputs: [] as string[],
 };
 
 export const label = () => `label=elm-infra.target=${e2e.target}`;
@@ -39,13 +41,16 @@ const parse = (stdout: string) =>
 
 /** Starts the CLI against the shared cluster; the caller awaits or watches it. */
 export function start(args: string[], timeoutMs = 900_000): ResultPromise {
-  return execa("node", [cli, ...args, "--config", e2e.config, "--target", e2e.target, "--json"], {
-    cwd: e2e.work,
-    reject: false,
-    stdin: "ignore",
-    timeout: timeoutMs,
-    env: { CI: "true" },
-  });
+  const run = execa(
+    "node",
+    [cli, ...args, "--config", e2e.config, "--target", e2e.target, "--json"],
+    { cwd: e2e.work, reject: false, stdin: "ignore", timeout: timeoutMs, env: { CI: "true" } },
+  );
+  run.then(
+    (r) => e2e.outputs.push(`${args.join(" ")}\n${String(r.stdout)}\n${String(r.stderr)}`),
+    () => undefined,
+  );
+  return run;
 }
 
 /** Runs the CLI to its end; its time is added to the run's timings under the command line. */
