@@ -10,6 +10,7 @@ import {
   type HostKeyPolicy,
   type SshConnection,
 } from "../ssh/index.js";
+import { canaryEntrypointPort } from "../traefik/canary.js";
 import { TraefikClient } from "../traefik/client.js";
 import {
   managersOf,
@@ -33,6 +34,7 @@ interface ApiUrls {
   consul: string;
   traefikApi: string;
   entrypoint: string;
+  canaryEntrypoint: string;
 }
 
 export interface ConnectOptions {
@@ -43,13 +45,15 @@ export interface ConnectOptions {
 
 /**
  * Where the remote APIs listen, each on its host's loopback only: Nomad and Consul on every
- * manager, Traefik's API and entrypoint on every worker.
+ * manager, Traefik's API, entrypoint and canary entrypoint on every worker.
  */
 export const remoteApiPorts = {
   nomad: 4646,
   consul: 8500,
   traefikApi: 8081,
   entrypoint: 80,
+  /** Traefik's canary entrypoint on each worker's loopback: the canary routers, never public. */
+  canaryEntrypoint: canaryEntrypointPort,
   /** Traefik's ping entrypoint on each worker: what the load balancer health-checks. */
   traefikPing: 8082,
 };
@@ -116,6 +120,7 @@ export async function connectToCluster(
       consul: `127.0.0.1:${remoteApiPorts.consul} on ${manager.host.name} (through SSH)`,
       traefikApi: `127.0.0.1:${remoteApiPorts.traefikApi} on ${worker.host.name} (through SSH)`,
       entrypoint: `127.0.0.1:${remoteApiPorts.entrypoint} on ${worker.host.name} (through SSH)`,
+      canaryEntrypoint: `127.0.0.1:${remoteApiPorts.canaryEntrypoint} on ${worker.host.name} (through SSH)`,
     });
   } catch (error) {
     await closeAll();
@@ -177,6 +182,7 @@ async function openTunnels(manager: SshConnection, worker: SshConnection): Promi
     consul: await tunnelUrl(manager, remoteApiPorts.consul),
     traefikApi: await tunnelUrl(worker, remoteApiPorts.traefikApi),
     entrypoint: await tunnelUrl(worker, remoteApiPorts.entrypoint),
+    canaryEntrypoint: await tunnelUrl(worker, remoteApiPorts.canaryEntrypoint),
   };
 }
 
@@ -286,7 +292,16 @@ function clientsFor(
     traefik: new TraefikClient({
       api: urls.traefikApi,
       entrypoint: urls.entrypoint,
-      ...(where ? { where: { api: where.traefikApi, entrypoint: where.entrypoint } } : {}),
+      canaryEntrypoint: urls.canaryEntrypoint,
+      ...(where
+        ? {
+            where: {
+              api: where.traefikApi,
+              entrypoint: where.entrypoint,
+              canaryEntrypoint: where.canaryEntrypoint,
+            },
+          }
+        : {}),
     }),
     close,
   };

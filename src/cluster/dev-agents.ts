@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { canaryEntrypoint } from "../traefik/canary.js";
 
 /**
  * The configuration of Consul, Nomad and Traefik agents that run on this machine's loopback:
@@ -126,10 +127,14 @@ plugin "docker" {
 
 export type TraefikProvider = "consulCatalog" | "nomad";
 
-/** Traefik with its `web` entrypoint and its API and /ping on a `traefik` entrypoint (JSON is YAML). */
+/**
+ * Traefik with its `web` entrypoint, the `canary` entrypoint of the canary routers, and its API
+ * and /ping on a `traefik` entrypoint (JSON is YAML).
+ */
 export function traefikDevConfig(c: {
   web: number;
   api: number;
+  canary: number;
   providers: readonly TraefikProvider[];
   /** Consul's HTTP address, `127.0.0.1:port`, for the consulCatalog provider. */
   consul?: string;
@@ -158,6 +163,7 @@ export function traefikDevConfig(c: {
     entryPoints: {
       web: { address: `127.0.0.1:${c.web}` },
       traefik: { address: `127.0.0.1:${c.api}` },
+      [canaryEntrypoint]: { address: `127.0.0.1:${c.canary}` },
     },
     api: { insecure: true, dashboard: false },
     ping: { entryPoint: "traefik" },
@@ -182,7 +188,7 @@ export function readyDockerNode<N extends NodeReadiness>(nodes: readonly N[]): N
 export interface DevAgentPorts {
   consul: ConsulDevPorts;
   nomad: { http: number; rpc: number; serf: number };
-  traefik: { web: number; api: number };
+  traefik: { web: number; api: number; canary: number };
 }
 
 /** The three agents of the dev target, their files in `stateDir` (.elm-infra/dev). */

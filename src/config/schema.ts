@@ -100,6 +100,8 @@ export const targetSchema = z.strictObject({
       consul: loopbackUrl,
       traefikApi: loopbackUrl,
       entrypoint: loopbackUrl,
+      /** Traefik's canary entrypoint (the canary routers; never public). */
+      canaryEntrypoint: loopbackUrl,
     })
     .optional(),
   /**

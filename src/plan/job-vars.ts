@@ -4,7 +4,12 @@ import { lookUp } from "../config/lookup.js";
 import { UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
 import type { ServiceRef } from "../config/service-ref.js";
-import { canaryHeader, workerHeader } from "../traefik/canary.js";
+import {
+  canaryEntrypoint,
+  canaryEntrypointPort,
+  canaryHeader,
+  workerHeader,
+} from "../traefik/canary.js";
 import { backupExport, type BackupExport } from "./package-data.js";
 import { defaultUpdate, type UpdateTimings } from "../config/schema.js";
 
@@ -23,7 +28,10 @@ function hostRule(hostnames: string[]): string {
   return hostnames.map((h) => `Host(\`${h}\`)`).join(" || ");
 }
 
-/** Consul tags that make Traefik route the service's hostnames, and the canary's own router. */
+/**
+ * Consul tags that make Traefik route the service's hostnames on the public entrypoint, and the
+ * canary's own router on the canary entrypoint (never public: see canaryEntrypoint).
+ */
 export function traefikTags(
   service: string,
   hostnames: string[],
@@ -41,7 +49,7 @@ export function traefikTags(
     canaryTags: [
       "traefik.enable=true",
       `traefik.http.routers.${canary}.rule=(${hostRule(hostnames)}) && Header(\`${canaryHeader}\`, \`1\`)`,
-      `traefik.http.routers.${canary}.entrypoints=web`,
+      `traefik.http.routers.${canary}.entrypoints=${canaryEntrypoint}`,
       `traefik.http.routers.${canary}.priority=1000`,
       `traefik.http.routers.${canary}.service=${canary}`,
       `traefik.http.services.${canary}.loadbalancer.server.scheme=http`,
@@ -133,6 +141,8 @@ export interface IngressJobVars {
   workers: Array<IngressWorker & { image: string }>;
   /** Where Traefik's API listens on each worker: its loopback only, reached through SSH. */
   apiAddress: string;
+  /** Where the canary routers' entrypoint listens on each worker: its loopback only, as the API. */
+  canaryAddress: string;
   /** The Consul agent on each worker, whose catalog Traefik reads. */
   consulAddress: string;
   pingPort: number;
@@ -165,6 +175,7 @@ export function ingressJobVars(workers: readonly IngressWorker[]): IngressJobVar
       image: traefikImage(w.version),
     })),
     apiAddress: "127.0.0.1:8081",
+    canaryAddress: `127.0.0.1:${canaryEntrypointPort}`,
     consulAddress: "127.0.0.1:8500",
     pingPort: ingressPingPort,
     tokenVariable: ingressTokenVariable,

@@ -34,7 +34,11 @@ async function writeConfig(stateDir: string, clusterFile: string): Promise<void>
       server: 18300,
     },
     nomad: { http: portOf(endpoints.nomad), rpc: 14647, serf: 14648 },
-    traefik: { web: portOf(endpoints.entrypoint), api: portOf(endpoints.traefikApi) },
+    traefik: {
+      web: portOf(endpoints.entrypoint),
+      api: portOf(endpoints.traefikApi),
+      canary: portOf(endpoints.canaryEntrypoint),
+    },
   };
   await mkdir(stateDir, { recursive: true });
   for (const [name, text] of Object.entries(devAgentFiles(resolve(stateDir), ports)))
@@ -45,6 +49,7 @@ async function writeConfig(stateDir: string, clusterFile: string): Promise<void>
       `NOMAD_HTTP=${ports.nomad.http}`,
       `TRAEFIK_WEB=${ports.traefik.web}`,
       `TRAEFIK_API=${ports.traefik.api}`,
+      `TRAEFIK_CANARY=${ports.traefik.canary}`,
     ].join("\n") + "\n",
   );
 }

@@ -1,3 +1,4 @@
+import { canaryHeader } from "./canary.js";
 import { HttpError, JsonApi } from "../http.js";
 
 export interface TraefikRouter {
@@ -25,8 +26,10 @@ export interface TraefikClientOptions {
   api: string;
   /** Base URL of the entrypoint visitors use. */
   entrypoint: string;
+  /** Base URL of the canary entrypoint (never public): where `probeCanary` asks. */
+  canaryEntrypoint?: string;
   /** How messages name them, when the URLs are a tunnel's local ports. */
-  where?: { api: string; entrypoint: string };
+  where?: { api: string; entrypoint: string; canaryEntrypoint?: string };
   deadlineMs?: number;
 }
 
@@ -34,6 +37,7 @@ export interface TraefikClientOptions {
 export class TraefikClient {
   private readonly api: JsonApi;
   private readonly entrypoint: JsonApi;
+  private readonly canaryEntrypoint: JsonApi | undefined;
   constructor(options: TraefikClientOptions) {
     const deadlineMs = options.deadlineMs ?? 5000;
     this.api = new JsonApi({
@@ -48,6 +52,14 @@ export class TraefikClient {
       deadlineMs,
       ...(options.where ? { where: options.where.entrypoint } : {}),
     });
+    this.canaryEntrypoint = options.canaryEntrypoint
+      ? new JsonApi({
+          name: "Traefik's canary entrypoint",
+          address: options.canaryEntrypoint,
+          deadlineMs,
+          ...(options.where?.canaryEntrypoint ? { where: options.where.canaryEntrypoint } : {}),
+        })
+      : undefined;
   }
 
   /** Where the API answers, as messages name it. */
@@ -85,18 +97,35 @@ export class TraefikClient {
     path: string,
     headers: Record<string, string> = {},
   ): Promise<ProbeResult> {
-    const res = await this.entrypoint.call<unknown>({
-      method: "GET",
-      path,
-      headers: { host, ...headers },
-      anyStatus: true,
-    });
-    const header = res.headers["x-elm-version"];
-    const body = typeof res.data === "string" ? res.data : JSON.stringify(res.data);
-    return {
-      status: res.status,
-      version: Array.isArray(header) ? header[0] : header,
-      body: body.slice(0, 500),
-    };
+    return probeThrough(this.entrypoint, host, path, headers);
   }
+
+  /** GET `path` with the canary header through the canary entrypoint (not the public one). */
+  async probeCanary(host: string, path: string): Promise<ProbeResult> {
+    if (!this.canaryEntrypoint) {
+      throw new Error("this Traefik client was made without the canary entrypoint's address");
+    }
+    return probeThrough(this.canaryEntrypoint, host, path, { [canaryHeader]: "1" });
+  }
+}
+
+async function probeThrough(
+  entrypoint: JsonApi,
+  host: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<ProbeResult> {
+  const res = await entrypoint.call<unknown>({
+    method: "GET",
+    path,
+    headers: { host, ...headers },
+    anyStatus: true,
+  });
+  const header = res.headers["x-elm-version"];
+  const body = typeof res.data === "string" ? res.data : JSON.stringify(res.data);
+  return {
+    status: res.status,
+    version: Array.isArray(header) ? header[0] : header,
+    body: body.slice(0, 500),
+  };
 }

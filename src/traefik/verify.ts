@@ -1,6 +1,5 @@
 import { abortReason, OperationError } from "../errors.js";
 import { sleep } from "../http.js";
-import { canaryHeader } from "./canary.js";
 import type { TraefikClient } from "./client.js";
 
 export interface VerifyOptions {
@@ -13,7 +12,8 @@ const pollMs = 1000;
 
 /**
  * Proves the canary is reachable through Traefik before promotion: its router exists and is
- * enabled, its server is UP, and a request with the canary header returns the new version.
+ * enabled, its server is UP, and a request with the canary header through the canary entrypoint
+ * (on the worker's loopback, reached through the SSH tunnel) returns the new version.
  */
 export async function verifyCanaryRoute(
   traefik: TraefikClient,
@@ -32,7 +32,7 @@ export async function verifyCanaryRoute(
     else if (r.status !== "enabled") last = `router ${router} is ${r.status}`;
     else if (up === 0) last = `service ${router} has no server UP`;
     else {
-      const probe = await traefik.probe(route.hostname, route.healthPath, { [canaryHeader]: "1" });
+      const probe = await traefik.probeCanary(route.hostname, route.healthPath);
       if (probe.status === 200 && probe.version === route.version) {
         options.onProgress?.(
           `canary answers ${route.version} through Traefik (router ${router}, ${up} server(s) UP)`,

@@ -15,6 +15,8 @@ import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
 import type { BringUpResult } from "../../src/commands/bring-up.js";
 import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
 import type { ClusterView } from "../../src/tasks/verify.js";
+import { canaryEntrypointPort } from "../../src/traefik/canary.js";
+import { clusterSecretFields } from "../../src/plan/secrets.js";
 import { retireScenarios } from "./scenarios/retire.js";
 import { badInputScenarios } from "./scenarios/bad-input.js";
 import {
@@ -35,11 +37,14 @@ import {
   viaLoadBalancer,
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
+import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secrets.js";
 import { dataScenarios } from "./scenarios/data.js";
 import { zeroDowntimeScenarios } from "./scenarios/zero-downtime.js";
 import { replaceScenarios, scaleScenarios, vmLossScenarios } from "./scenarios/scale.js";
 
 const { target } = e2e;
+/** The ingress version the upgrade scenario tags: this run's own, so two runs never share it. */
+const ingressUpgrade = `3.6.12-${target}`;
 
 /** The pids under `pid`, children first found by `ps --ppid`, recursively. */
 async function descendants(pid: number): Promise<Array<{ pid: number; comm: string }>> {
@@ -109,7 +114,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Whatever a failed scenario left: by label, never by name patterns of others.
   await removeLabelled(target);
-  await execa("docker", ["rmi", "traefik:v3.6.12-e2e"], { reject: false });
+  await execa("docker", ["rmi", `traefik:v${ingressUpgrade}`], { reject: false });
   if (e2e.work) await rm(e2e.work, { recursive: true, force: true });
   console.log(
     `e2e ${target} timings (s): ${JSON.stringify(Object.fromEntries(Object.entries(e2e.timings).map(([k, v]) => [k, Math.round(v / 100) / 10])))}`,
@@ -215,14 +220,15 @@ describe(`local cluster ${target}`, () => {
     } finally {
       await managed.close();
     }
-    // A container on the cluster's network that is not a host: every API port is closed to it.
+    // A container on the cluster's network that is not a host: every API port, and the canary
+    // entrypoint, is closed to it.
     const ips = (await hostNames())
       .split("\n")
       .map(async (n) =>
         docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", n),
       );
     const probes = (await Promise.all(ips)).flatMap((ip) =>
-      [4646, 8500, 8081].map((p) => `${ip}:${p}`),
+      [4646, 8500, 8081, canaryEntrypointPort].map((p) => `${ip}:${p}`),
     );
     const script = probes
       .map(
@@ -247,7 +253,7 @@ describe(`local cluster ${target}`, () => {
   });
 
   it("an ingress upgrade under the probe (both sites, through the load balancer) fails no request", async () => {
-    const version = "3.6.12-e2e";
+    const version = ingressUpgrade;
     await docker("tag", "traefik:v3.6.12", `traefik:v${version}`);
     // The CLI run never throws (it reports its exit code): the probes always stop.
     const { value: r, reports } = await underProbe(() =>
@@ -282,6 +288,7 @@ describe(`local cluster ${target}`, () => {
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
   zeroDowntimeScenarios();
   badInputScenarios();
+  secretsScenarios();
   probeScenarios();
   dataScenarios();
   retireScenarios();
@@ -298,6 +305,10 @@ describe(`local cluster ${target}`, () => {
     expect(await readFile(join(e2e.work, ".elm-infra", target, "known_hosts"), "utf8")).not.toMatch(
       /ssh-/,
     );
-    expect(await secretsFile()).not.toMatch(/Token|GossipKey/);
+    // The cluster's own secrets are forgotten; the user's (the audit planted some) are kept.
+    const left = await secretsFile();
+    for (const field of clusterSecretFields) expect(left).not.toContain(`${field}:`);
   });
+
+  secretsAfterDestroyScenarios();
 });

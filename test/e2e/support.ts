@@ -22,6 +22,8 @@ export const e2e = {
   httpPort: 0,
   /** Milliseconds spent per command, printed after the run. */
   timings: {} as Record<string, number>,
+  /** Every CLI run's stdout and stderr, in order: what the secrets audit searches. */
+  outputs: [] as string[],
 };
 
 export const label = () => `label=elm-infra.target=${e2e.target}`;
@@ -48,13 +50,19 @@ export interface RunOverrides {
 /** Starts the CLI against the shared cluster; the caller awaits or watches it. */
 export function start(args: string[], timeoutMs = 900_000, o: RunOverrides = {}): ResultPromise {
   const where = ["--config", o.config ?? e2e.config, "--target", o.target ?? e2e.target];
-  return execa("node", [cli, ...args, ...where, "--json"], {
+  const run = execa("node", [cli, ...args, ...where, "--json"], {
     cwd: e2e.work,
     reject: false,
     stdin: "ignore",
     timeout: timeoutMs,
     env: { CI: "true", ...o.env },
   });
+  // Every run's output, for the secrets audit (scenarios/secrets.ts).
+  run.then(
+    (r) => e2e.outputs.push(`${args.join(" ")}\n${String(r.stdout)}\n${String(r.stderr)}`),
+    () => undefined,
+  );
+  return run;
 }
 
 /** Runs the CLI to its end; its time is added to the run's timings under the command line. */

@@ -61,6 +61,8 @@ export interface TraefikAgent extends Agent {
   entrypoint: string;
   /** The API and /ping, on the dedicated `traefik` entrypoint: http://127.0.0.1:port */
   api: string;
+  /** The `canary` entrypoint of the canary routers: http://127.0.0.1:port */
+  canaryEntrypoint: string;
 }
 
 export interface Cluster {
@@ -273,7 +275,7 @@ export async function startTraefik(options: TraefikOptions = {}): Promise<Traefi
   const providers =
     options.providers ??
     (["consulCatalog", ...(options.nomad ? ["nomad"] : [])] as TraefikProvider[]);
-  const [web, api] = (await freePorts(2)) as [number, number];
+  const [web, api, canary] = (await freePorts(3)) as [number, number, number];
   const dir = makeAgentDir("traefik");
   const configFile = join(dir, "traefik.yml");
   // JSON is YAML: Traefik reads this file by its extension.
@@ -283,6 +285,7 @@ export async function startTraefik(options: TraefikOptions = {}): Promise<Traefi
       traefikDevConfig({
         web,
         api,
+        canary,
         providers,
         consul: options.consul?.address,
         nomad: options.nomad?.http,
@@ -299,7 +302,11 @@ export async function startTraefik(options: TraefikOptions = {}): Promise<Traefi
     ready: async () => (await request(`${apiBase}/ping`))?.status === 200,
     timeoutMs: options.readyTimeoutMs ?? 30_000,
   });
-  return Object.assign(agent, { entrypoint: `http://127.0.0.1:${web}`, api: apiBase });
+  return Object.assign(agent, {
+    entrypoint: `http://127.0.0.1:${web}`,
+    api: apiBase,
+    canaryEntrypoint: `http://127.0.0.1:${canary}`,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ export interface Endpoints {
   consul: string;
   traefikApi: string;
   entrypoint: string;
+  canaryEntrypoint: string;
 }
 
 /**
@@ -44,6 +45,7 @@ export async function writeClusterYaml(
       consul: ${endpoints.consul}
       traefikApi: ${endpoints.traefikApi}
       entrypoint: ${endpoints.entrypoint}
+      canaryEntrypoint: ${endpoints.canaryEntrypoint}
 services:
   elm-lang.org:
     job: ${join(repo, "jobs/elm-lang.org.nomad.hbs")}

@@ -115,6 +115,7 @@ beforeAll(async () => {
       consul: cluster.consul.http,
       traefikApi: cluster.traefik.api,
       entrypoint: cluster.traefik.entrypoint,
+      canaryEntrypoint: cluster.traefik.canaryEntrypoint,
     },
     {
       hostnames: ["elm-lang.org", "www.elm-lang.org"],

@@ -32,6 +32,7 @@ beforeAll(async () => {
     // Never reached: every run here stops at Nomad.
     traefikApi: "http://127.0.0.1:9",
     entrypoint: "http://127.0.0.1:9",
+    canaryEntrypoint: "http://127.0.0.1:9",
   });
 }, 300_000);
 

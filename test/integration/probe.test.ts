@@ -133,6 +133,7 @@ describe("elm-infra probe (the CLI) through a target's entrypoint", () => {
         consul: "http://127.0.0.1:9",
         traefikApi: "http://127.0.0.1:9",
         entrypoint: url,
+        canaryEntrypoint: "http://127.0.0.1:9",
       },
       { hostnames: ["elm-lang.org", "www.elm-lang.org"] },
     );

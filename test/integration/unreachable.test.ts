@@ -34,6 +34,7 @@ async function configFor(name: string, nomadUrl: string): Promise<string> {
     consul: consul.http,
     traefikApi: "http://127.0.0.1:9",
     entrypoint: "http://127.0.0.1:9",
+    canaryEntrypoint: "http://127.0.0.1:9",
   });
 }
 

@@ -47,7 +47,7 @@ describe("the dev target's agents and the test harness's are configured by one r
   const ports = {
     consul: { http: 18500, dns: 18600, grpc: 18502, serfLan: 18301, serfWan: 18302, server: 18300 },
     nomad: { http: 14646, rpc: 14647, serf: 14648 },
-    traefik: { web: 18080, api: 18081 },
+    traefik: { web: 18080, api: 18081, canary: 18083 },
   };
 
   it("the dev files are the harness's configuration with the dev names and ports", () => {
@@ -68,7 +68,11 @@ describe("the dev target's agents and the test harness's are configured by one r
       ports: { http: 18500, serf_lan: 18301, grpc_tls: -1 },
     });
     expect(JSON.parse(files["traefik.yml"])).toMatchObject({
-      entryPoints: { web: { address: "127.0.0.1:18080" }, traefik: { address: "127.0.0.1:18081" } },
+      entryPoints: {
+        web: { address: "127.0.0.1:18080" },
+        traefik: { address: "127.0.0.1:18081" },
+        canary: { address: "127.0.0.1:18083" },
+      },
       providers: { consulCatalog: { endpoint: { address: "127.0.0.1:18500" } } },
     });
   });
@@ -80,6 +84,7 @@ describe("the dev target's agents and the test harness's are configured by one r
       "NOMAD_HTTP=14646",
       "TRAEFIK_WEB=18080",
       "TRAEFIK_API=18081",
+      "TRAEFIK_CANARY=18083",
     ]);
     expect(await readFile(join(state, "nomad.hcl"), "utf8")).toBe(
       devAgentFiles(state, ports)["nomad.hcl"],

@@ -43,6 +43,7 @@ describe("ingress rollout, node by node", () => {
       { name: "t-worker-1", version: "3.6.12", image: "traefik:v3.6.12" },
     ]);
     expect(vars.apiAddress).toBe("127.0.0.1:8081");
+    expect(vars.canaryAddress).toBe("127.0.0.1:8083");
     expect(vars.pingPort).toBe(8082);
   });
 });

@@ -129,12 +129,16 @@ describe("service job", () => {
     expect(vars.image).toBe("elm-lang.org:v2");
   });
 
-  it("gives the canary its own router, reached only with the canary header", () => {
+  it("gives the canary its own router, reached only with the canary header on the canary entrypoint", () => {
     const { tags, canaryTags } = traefikTags("elm-lang.org", ["elm-lang.org"]);
     expect(tags).toContain("traefik.http.routers.elm-lang-org.rule=Host(`elm-lang.org`)");
+    expect(tags).toContain("traefik.http.routers.elm-lang-org.entrypoints=web");
     expect(canaryTags.find((t) => t.includes("elm-lang-org-canary.rule"))).toContain(
       "Header(`X-Elm-Canary`, `1`)",
     );
+    // Never on the public entrypoint: only the worker's loopback and the SSH tunnel reach it.
+    expect(canaryTags).toContain("traefik.http.routers.elm-lang-org-canary.entrypoints=canary");
+    expect(canaryTags.filter((t) => /\.entrypoints=/.test(t))).toHaveLength(1);
   });
 });
 

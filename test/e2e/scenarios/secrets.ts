@@ -1,0 +1,281 @@
+/**
+ * Issue 12, item 3: secrets stay where they belong, and the canary is not public.
+ *
+ * The audit plants known values for the secrets a user supplies (the DigitalOcean token, the
+ * registry's username and password: in the secrets file before the first bring-up) and reads the
+ * ones bring-up generates (gossip keys, ACL tokens) from the same file, then searches for each, in
+ * plain, base64, JSON-escaped and URL-encoded forms, in: every CLI run's stdout and stderr (the
+ * JSON events), every file in the target's folder (generated files, inventory, OpenTofu state and
+ * plans, Ansible's files), every version of every Nomad job, `docker inspect` of every container of
+ * the target and of every container inside each host, each host's journal, and each host's
+ * /etc, /root, /home, /tmp and /var/log. The only places a secret may show (`allowed` below):
+ *   - secrets/<target>.yaml on this machine (mode 0600), every field;
+ *   - on each host, each agent's own configuration for its own credentials:
+ *     /etc/consul.d/consul.hcl: Consul's gossip key and the Consul agent's token;
+ *     /etc/nomad.d/nomad.hcl: Nomad's gossip key (servers) and Nomad's token for Consul.
+ * Agents' data folders (/opt/consul, /opt/nomad: their Raft stores, Traefik's rendered
+ * configuration in its allocation's secrets/ folder) are where the agents keep what they are
+ * given: not searched.
+ */
+import { execa } from "execa";
+import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { request } from "undici";
+import { beforeAll, expect, it } from "vitest";
+import { connectToCluster } from "../../../src/cluster/connect.js";
+import { loadConfig } from "../../../src/config/load.js";
+import { canaryEntrypointPort, canaryHeader } from "../../../src/traefik/canary.js";
+import { findSecrets, secretForms, type Finding, type Place } from "../../harness/secret-search.js";
+import { docker, e2e, elmInfra, errorOf, hostNames, label, repo, start } from "../support.js";
+
+/** What a user supplies, planted before the first bring-up (the local target uses none of it). */
+const planted = {
+  digitaloceanToken: "dop_v1_e2eaudit7c1f0a9d2b4e6f8a0c2e4a6b8d0f2a4c6e8a0b2d4",
+  registryUsername: "e2e-audit-registry-user",
+  registryPassword: "e2e-audit/pw+Xq9=Zr7&k",
+};
+
+/** The secrets the audit searched for: destroy forgets the cluster's own from the file. */
+let audited: Record<string, string> = {};
+
+const secretsPath = () => join(e2e.work, "secrets", `${e2e.target}.yaml`);
+
+/** Host files allowed to hold secrets, and which: each agent's own credentials. */
+const allowedOnHosts: Record<string, readonly string[]> = {
+  "/etc/consul.d/consul.hcl": ["consulGossipKey", "consulAgentToken"],
+  "/etc/nomad.d/nomad.hcl": ["nomadGossipKey", "consulNomadToken"],
+};
+const hostFolders = ["/etc", "/root", "/home", "/tmp", "/var/log"];
+
+/** The secrets file's fields (`key: "value"` lines, as writeSecrets writes them). */
+async function readSecretsFile(): Promise<Record<string, string>> {
+  const text = await readFile(secretsPath(), "utf8");
+  return Object.fromEntries(
+    text
+      .split("\n")
+      .map((l) => /^(\w+): (".*")$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1]!, JSON.parse(m[2]!) as string]),
+  );
+}
+
+/** Every regular file under `dir` but the secrets file; symbolic links (jobs/, images/) are the repo's. */
+async function filesUnder(dir: string): Promise<Place[]> {
+  const places: Place[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isSymbolicLink() || path === secretsPath()) continue;
+    if (entry.isDirectory()) places.push(...(await filesUnder(path)));
+    else if (entry.isFile())
+      places.push({ where: relative(e2e.work, path), data: await readFile(path) });
+  }
+  return places;
+}
+
+async function jobSpecs(): Promise<Place[]> {
+  const loaded = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
+  const apis = await connectToCluster(loaded);
+  try {
+    const places: Place[] = [];
+    for (const job of await apis.nomad.jobsWithPrefix("")) {
+      for (const v of await apis.nomad.jobVersions(job.ID))
+        places.push({ where: `Nomad job ${job.ID} version ${v.Version}`, data: JSON.stringify(v) });
+    }
+    return places;
+  } finally {
+    await apis.close();
+  }
+}
+
+async function containers(hosts: string[]): Promise<Place[]> {
+  const ours = (await docker("ps", "-aq", "--filter", label())).split("\n").filter((l) => l);
+  const places: Place[] = [
+    { where: "docker inspect (target)", data: await docker("inspect", ...ours) },
+  ];
+  for (const host of hosts) {
+    const nested = await docker(
+      "exec",
+      host,
+      "sh",
+      "-c",
+      'ids=$(docker ps -aq); [ -z "$ids" ] || docker inspect $ids',
+    );
+    places.push({ where: `docker inspect (inside ${host})`, data: nested });
+  }
+  return places;
+}
+
+/** Each host's journal, and its files that hold any form of a secret (found by grep, then read). */
+async function hostPlaces(hosts: string[], needles: string[]): Promise<Place[]> {
+  const places: Place[] = [];
+  for (const host of hosts) {
+    const journal = await execa("docker", ["exec", host, "journalctl", "--no-pager", "-o", "cat"], {
+      encoding: "buffer",
+      timeout: 60_000,
+      maxBuffer: 512 * 1024 * 1024,
+    });
+    places.push({ where: `${host}: journal`, data: Buffer.from(journal.stdout) });
+    const grep = await execa(
+      "docker",
+      ["exec", "-i", host, "grep", "-rlsF", "-f", "/dev/stdin", ...hostFolders],
+      { input: needles.join("\n"), reject: false, timeout: 60_000 },
+    );
+    for (const file of String(grep.stdout)
+      .split("\n")
+      .filter((l) => l)) {
+      places.push({ where: `${host}:${file}`, data: await docker("exec", host, "cat", file) });
+    }
+  }
+  return places;
+}
+
+/** Every CLI run's stdout and stderr so far, named by its arguments. */
+const cliOutputs = (): Place[] =>
+  e2e.outputs.map((o, i) => ({ where: `CLI run ${i + 1}: ${o.split("\n")[0]}`, data: o }));
+
+const allowed = (f: Finding) => {
+  const file = f.where.slice(f.where.indexOf(":") + 1);
+  return allowedOnHosts[file]?.includes(f.field) ?? false;
+};
+
+export function secretsScenarios(): void {
+  beforeAll(async () => {
+    // Before the first bring-up: the user's secrets, as a user writes them (mode 0600).
+    const lines = Object.entries(planted).map(([k, v]) => `${k}: ${JSON.stringify(v)}`);
+    await mkdir(join(e2e.work, "secrets"), { recursive: true, mode: 0o700 });
+    await writeFile(secretsPath(), `${lines.join("\n")}\n`, { mode: 0o600 });
+  });
+
+  it("a request with the canary header through the load balancer gets the promoted version, while the canary answers on the canary entrypoint (worker loopback only) and deploy proves it there", async () => {
+    const worker = (await hostNames()).split("\n").find((n) => n.includes("-worker-"))!;
+    const version = "1.0.0-canary-route";
+    const deploy = start([
+      "deploy",
+      `elm-lang.org@${version}`,
+      "--build",
+      "--context",
+      join(repo, "test/fixtures/sites/elm-lang.org/site"),
+      "--yes",
+    ]);
+    let proven = false;
+    let finished = false;
+    let stdout = "";
+    void deploy.finally(() => (finished = true));
+    deploy.stdout!.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      proven ||= /canary answers \S+ through Traefik/.test(stdout);
+    });
+    // Until deploy says the canary answered: the canary entrypoint (inside the worker), then the
+    // public one (through the load balancer), both with the canary header. A public answer in
+    // the round where the canary first answered came after the canary router was live.
+    const seen: Array<{ canary: string; publicVersion: string }> = [];
+    const deadline = Date.now() + 240_000;
+    while (!proven && Date.now() < deadline && !finished) {
+      const canary = await docker(
+        "exec",
+        worker,
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+        "-m",
+        "2",
+        "-H",
+        `${canaryHeader}: 1`,
+        "-H",
+        "Host: elm-lang.org",
+        `http://127.0.0.1:${canaryEntrypointPort}/health`,
+      ).catch(() => "");
+      const res = await request(`http://127.0.0.1:${e2e.httpPort}/health`, {
+        headers: { host: "elm-lang.org", [canaryHeader]: "1" },
+        headersTimeout: 5000,
+        bodyTimeout: 5000,
+      });
+      await res.body.dump();
+      seen.push({
+        canary: /x-elm-version: (\S+)/i.exec(canary)?.[1] ?? "none",
+        publicVersion: `${res.statusCode} ${String(res.headers["x-elm-version"])}`,
+      });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const done = await deploy;
+    expect(done.exitCode, stdout.slice(-2000)).toBe(0);
+    // As the scenarios after this one expect it: elm-lang.org at 1.0.0.
+    const back = await elmInfra(["rollback", "elm-lang.org@1.0.0", "--yes"]);
+    expect(back.exitCode, errorOf(back)).toBe(0);
+    const firstCanary = seen.findIndex((s) => s.canary === version);
+    console.log(
+      `canary route: ${seen.length} rounds, the canary answered on its entrypoint from round ${firstCanary + 1}`,
+    );
+    expect(firstCanary, JSON.stringify(seen)).toBeGreaterThanOrEqual(0);
+    // Every public answer, including those after the canary answered on its own entrypoint:
+    // the promoted version.
+    expect(new Set(seen.map((s) => s.publicVersion))).toEqual(new Set(["200 1.0.0"]));
+  });
+
+  it("secrets audit: no secret, in any form, outside the secrets file (0600) and each agent's own configuration", async () => {
+    const info = await stat(secretsPath());
+    expect((info.mode & 0o777).toString(8)).toBe("600");
+    const secrets = await readSecretsFile();
+    audited = secrets;
+    expect(Object.keys(secrets).sort()).toEqual(
+      [
+        ...Object.keys(planted),
+        "consulAgentToken",
+        "consulGossipKey",
+        "consulNomadToken",
+        "consulToken",
+        "consulTraefikToken",
+        "nomadGossipKey",
+        "nomadToken",
+      ].sort(),
+    );
+    for (const [field, value] of Object.entries(planted)) expect(secrets[field]).toBe(value);
+    const hosts = (await hostNames()).split("\n").filter((l) => l);
+    const needles = [
+      ...new Set(Object.values(secrets).flatMap((v) => secretForms(v).map((f) => f.needle))),
+    ];
+    const places: Place[] = [
+      ...cliOutputs(),
+      ...(await filesUnder(e2e.work)),
+      ...(await jobSpecs()),
+      ...(await containers(hosts)),
+      ...(await hostPlaces(hosts, needles)),
+    ];
+    expect(e2e.outputs.length).toBeGreaterThan(3);
+    const findings = findSecrets(places, secrets);
+    expect(findings.filter((f) => !allowed(f))).toEqual([]);
+
+    // The search works: a planted value, base64-encoded, where it must not be, is found.
+    const leak = join(e2e.work, "leak-check.txt");
+    await writeFile(
+      leak,
+      `auth: ${Buffer.from(`u:${planted.registryPassword}`).toString("base64")}\n`,
+    );
+    try {
+      expect(findSecrets(await filesUnder(e2e.work), secrets)).toEqual([
+        { where: "leak-check.txt", field: "registryPassword", form: "base64" },
+      ]);
+    } finally {
+      await rm(leak);
+    }
+    expect((await lstat(join(e2e.work, ".elm-infra", e2e.target, "id_ed25519"))).mode & 0o077).toBe(
+      0,
+    );
+  });
+}
+
+/**
+ * After destroy (placed last by cluster.test.ts): what destroy printed and left in the target's
+ * folder (OpenTofu's state and any plan) holds none of the secrets searched for before.
+ */
+export function secretsAfterDestroyScenarios(): void {
+  it("secrets audit after destroy: no secret in any output or file left behind", async () => {
+    expect(Object.keys(audited).length).toBeGreaterThan(3);
+    const places: Place[] = [...cliOutputs(), ...(await filesUnder(e2e.work))];
+    expect(findSecrets(places, audited)).toEqual([]);
+    expect(((await stat(secretsPath())).mode & 0o777).toString(8)).toBe("600");
+  });
+}
