@@ -40,6 +40,21 @@ export class HttpError extends OperationError {
   }
 }
 
+/**
+ * Pure: the JSON body of an HttpError with `status`, for the endpoints whose non-2xx status is an
+ * answer (Nomad's and Consul's autopilot health answer 429, with the same body, while unhealthy);
+ * undefined for anything else.
+ */
+export function answerWithStatus<T extends object>(error: unknown, status: number): T | undefined {
+  if (!(error instanceof HttpError) || error.status !== status) return undefined;
+  try {
+    const body: unknown = JSON.parse(error.body);
+    return body && typeof body === "object" ? (body as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Why a request got no answer: said as what happened, not as the library names it. */
 export type TransportFailure = "refused" | "timeout" | "closed" | "not-found" | "unreachable";
 

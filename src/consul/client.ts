@@ -1,5 +1,11 @@
 import type { Dispatcher } from "undici";
-import { HttpError, JsonApi, PermissionDeniedError, type HttpCall } from "../http.js";
+import {
+  answerWithStatus,
+  HttpError,
+  JsonApi,
+  PermissionDeniedError,
+  type HttpCall,
+} from "../http.js";
 import { consulPermissionFor } from "./permissions.js";
 
 export interface ConsulClientOptions {
@@ -46,6 +52,13 @@ export interface ServiceHealth {
 }
 
 /** Typed client of the Consul HTTP API: KV, sessions, health, catalog, raft. */
+/** Consul's autopilot view of its servers. */
+export interface ConsulAutopilotHealth {
+  Healthy: boolean;
+  FailureTolerance: number;
+  Servers?: Array<{ ID: string; Name: string; Healthy: boolean; Voter: boolean }>;
+}
+
 export class ConsulClient {
   private readonly api: JsonApi;
   constructor(options: ConsulClientOptions) {
@@ -178,12 +191,20 @@ export class ConsulClient {
     return (await this.call<never>({ method: "GET", path: "/v1/operator/raft/configuration" }))
       .data;
   }
-  async autopilotHealth(): Promise<{
-    Healthy: boolean;
-    FailureTolerance: number;
-    Servers?: Array<{ ID: string; Name: string; Healthy: boolean; Voter: boolean }>;
-  }> {
-    return (await this.call<never>({ method: "GET", path: "/v1/operator/autopilot/health" })).data;
+  /** 429 is an answer too: Consul says so while a server is unhealthy, with the same body. */
+  async autopilotHealth(): Promise<ConsulAutopilotHealth> {
+    try {
+      return (
+        await this.call<ConsulAutopilotHealth>({
+          method: "GET",
+          path: "/v1/operator/autopilot/health",
+        })
+      ).data;
+    } catch (error) {
+      const unhealthy = answerWithStatus<ConsulAutopilotHealth>(error, 429);
+      if (unhealthy) return unhealthy;
+      throw error;
+    }
   }
   /** Removes a server from the raft configuration by its raft ID (a server that is gone). */
   async removeRaftPeer(id: string): Promise<void> {

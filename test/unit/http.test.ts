@@ -6,9 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errors } from "undici";
 import { consulPermissionFor } from "../../src/consul/permissions.js";
 import {
+  answerWithStatus,
   classifyTransportError,
   deadlineOf,
   describeTransportFailure,
+  HttpError,
   JsonApi,
   UnreachableError,
 } from "../../src/http.js";
@@ -41,6 +43,23 @@ describe("classifyTransportError", () => {
     ["something else", new Error("boom"), "unreachable"],
   ])("%s → %s", (_name, error, failure) => {
     expect(classifyTransportError(error)).toBe(failure);
+  });
+});
+
+describe("answerWithStatus: a non-2xx status that is an answer", () => {
+  const call = { method: "GET", path: "/v1/operator/autopilot/health" };
+  const unhealthy = '{"Healthy":false,"FailureTolerance":0,"Servers":[]}';
+  const err = (status: number, body: string) => new HttpError(status, body, call, "m");
+  it.each([
+    ["the status asked for, a JSON object", err(429, unhealthy), 429, { Healthy: false }],
+    ["another status", err(500, unhealthy), 429, undefined],
+    ["a body that is not JSON", err(429, "Too Many Requests"), 429, undefined],
+    ["a JSON body that is no object", err(429, "42"), 429, undefined],
+    ["not an HttpError", new Error(unhealthy), 429, undefined],
+  ])("%s", (_what, error, status, expected) => {
+    const got = answerWithStatus<{ Healthy: boolean }>(error, status);
+    if (expected === undefined) expect(got).toBeUndefined();
+    else expect(got).toMatchObject(expected);
   });
 });
 
