@@ -1,7 +1,7 @@
 /**
  * Retiring hosts (src/tasks/retire.ts) on the shared cluster (1 manager + 2 workers), through the
- * SDK as scale and replace call it: the only manager is refused; a worker leaves under a steady
- * request loop through the load balancer without a failed request, then its agents start again
+ * SDK as scale and replace call it: the only manager is refused; a worker leaves (drained) under
+ * the probe on both sites through the load balancer without a failed request, then its agents start again
  * and the ingress takes it back, so the cluster is left as it was found (1 + 2, both sites
  * serving, every check passing).
  */
@@ -80,7 +80,7 @@ export function retireScenarios() {
     });
   });
 
-  it("retire: a worker leaves under a request loop with no failed request, its allocations healthy on the other; then it comes back", async () => {
+  it("retire: a worker is drained and leaves under the probe with no failed request, its allocations healthy on the other; then it comes back", async () => {
     const began = Date.now();
     let worker = { name: "" } as InventoryHost;
     let traefikVersion = "";
