@@ -19,6 +19,9 @@ export interface HttpCall {
   signal?: AbortSignal;
   /** Return every status as it is instead of turning 4xx/5xx into an HttpError. */
   anyStatus?: boolean;
+  /** Error statuses that are still this endpoint's answer, read like a 2xx (Nomad's and Consul's
+   * autopilot health answer 429, with the same body, while a server is unhealthy). */
+  answerStatuses?: readonly number[];
 }
 
 export interface HttpResponse<T> {
@@ -37,21 +40,6 @@ export class HttpError extends OperationError {
     hint?: string,
   ) {
     super(message, hint);
-  }
-}
-
-/**
- * Pure: the JSON body of an HttpError with `status`, for the endpoints whose non-2xx status is an
- * answer (Nomad's and Consul's autopilot health answer 429, with the same body, while unhealthy);
- * undefined for anything else.
- */
-export function answerWithStatus<T extends object>(error: unknown, status: number): T | undefined {
-  if (!(error instanceof HttpError) || error.status !== status) return undefined;
-  try {
-    const body: unknown = JSON.parse(error.body);
-    return body && typeof body === "object" ? (body as T) : undefined;
-  } catch {
-    return undefined;
   }
 }
 
@@ -251,7 +239,7 @@ export class JsonApi {
         deadlineMs,
       );
     }
-    if (status >= 400 && !call.anyStatus) {
+    if (status >= 400 && !call.anyStatus && !call.answerStatuses?.includes(status)) {
       throw new HttpError(
         status,
         text,

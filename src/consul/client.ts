@@ -1,11 +1,5 @@
 import type { Dispatcher } from "undici";
-import {
-  answerWithStatus,
-  HttpError,
-  JsonApi,
-  PermissionDeniedError,
-  type HttpCall,
-} from "../http.js";
+import { HttpError, JsonApi, PermissionDeniedError, type HttpCall } from "../http.js";
 import { consulPermissionFor } from "./permissions.js";
 
 export interface ConsulClientOptions {
@@ -193,18 +187,13 @@ export class ConsulClient {
   }
   /** 429 is an answer too: Consul says so while a server is unhealthy, with the same body. */
   async autopilotHealth(): Promise<ConsulAutopilotHealth> {
-    try {
-      return (
-        await this.call<ConsulAutopilotHealth>({
-          method: "GET",
-          path: "/v1/operator/autopilot/health",
-        })
-      ).data;
-    } catch (error) {
-      const unhealthy = answerWithStatus<ConsulAutopilotHealth>(error, 429);
-      if (unhealthy) return unhealthy;
-      throw error;
-    }
+    return (
+      await this.call<ConsulAutopilotHealth>({
+        method: "GET",
+        path: "/v1/operator/autopilot/health",
+        answerStatuses: [429],
+      })
+    ).data;
   }
   /** Removes a server from the raft configuration by its raft ID (a server that is gone). */
   async removeRaftPeer(id: string): Promise<void> {

@@ -1,12 +1,6 @@
 import type { Dispatcher } from "undici";
 import { ConflictError, OperationError } from "../errors.js";
-import {
-  answerWithStatus,
-  HttpError,
-  JsonApi,
-  PermissionDeniedError,
-  type HttpCall,
-} from "../http.js";
+import { HttpError, JsonApi, PermissionDeniedError, type HttpCall } from "../http.js";
 import { nomadPermissionFor } from "./permissions.js";
 import type {
   AllocationStub,
@@ -312,14 +306,13 @@ export class NomadClient {
   }
   /** 429 is an answer too: Nomad says so while a server is unhealthy, with the same body. */
   async autopilotHealth(): Promise<AutopilotHealth> {
-    const call = { method: "GET", path: "/v1/operator/autopilot/health" } as const;
-    try {
-      return (await this.call<AutopilotHealth>(call)).data;
-    } catch (error) {
-      const unhealthy = answerWithStatus<AutopilotHealth>(error, 429);
-      if (unhealthy) return unhealthy;
-      throw error;
-    }
+    return (
+      await this.call<AutopilotHealth>({
+        method: "GET",
+        path: "/v1/operator/autopilot/health",
+        answerStatuses: [429],
+      })
+    ).data;
   }
   /** Removes a server from the raft configuration by its raft ID (a server that is gone). */
   async removeRaftPeer(id: string): Promise<void> {

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errors } from "undici";
 import { consulPermissionFor } from "../../src/consul/permissions.js";
 import {
-  answerWithStatus,
   classifyTransportError,
   deadlineOf,
   describeTransportFailure,
@@ -43,23 +42,6 @@ describe("classifyTransportError", () => {
     ["something else", new Error("boom"), "unreachable"],
   ])("%s → %s", (_name, error, failure) => {
     expect(classifyTransportError(error)).toBe(failure);
-  });
-});
-
-describe("answerWithStatus: a non-2xx status that is an answer", () => {
-  const call = { method: "GET", path: "/v1/operator/autopilot/health" };
-  const unhealthy = '{"Healthy":false,"FailureTolerance":0,"Servers":[]}';
-  const err = (status: number, body: string) => new HttpError(status, body, call, "m");
-  it.each([
-    ["the status asked for, a JSON object", err(429, unhealthy), 429, { Healthy: false }],
-    ["another status", err(500, unhealthy), 429, undefined],
-    ["a body that is not JSON", err(429, "Too Many Requests"), 429, undefined],
-    ["a JSON body that is no object", err(429, "42"), 429, undefined],
-    ["not an HttpError", new Error(unhealthy), 429, undefined],
-  ])("%s", (_what, error, status, expected) => {
-    const got = answerWithStatus<{ Healthy: boolean }>(error, status);
-    if (expected === undefined) expect(got).toBeUndefined();
-    else expect(got).toMatchObject(expected);
   });
 });
 
@@ -166,6 +148,33 @@ describe("JsonApi against sockets that misbehave", () => {
     );
     return { error: error as UnreachableError, ms: Date.now() - started };
   };
+
+  it("a status listed in answerStatuses is an answer (its JSON body); unlisted, or another one, an HttpError", async () => {
+    const body = '{"Healthy":false,"FailureTolerance":0,"Servers":[]}';
+    const answers429 = await listen((sock) =>
+      sock.once("data", () =>
+        sock.end(
+          `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+        ),
+      ),
+    );
+    const api = new JsonApi({ name: "Nomad", address: answers429, deadlineMs: 2000 });
+    const path = "/v1/operator/autopilot/health";
+    const answered = await api.call<{ Healthy: boolean }>({
+      method: "GET",
+      path,
+      answerStatuses: [429],
+    });
+    expect(answered.status).toBe(429);
+    expect(answered.data).toMatchObject({ Healthy: false, FailureTolerance: 0 });
+    for (const answerStatuses of [undefined, [503]]) {
+      const refused = await api
+        .call({ method: "GET", path, ...(answerStatuses ? { answerStatuses } : {}) })
+        .catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(HttpError);
+      expect((refused as HttpError).status).toBe(429);
+    }
+  });
 
   it("a server that accepts and never answers: our words, within the deadline", async () => {
     const { error, ms } = await failureOf(silent);
