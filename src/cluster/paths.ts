@@ -14,6 +14,8 @@ export interface TargetPaths {
   secrets: string;
   /** The target's working folder for generated files (inventory, state): `.elm-infra/<target>`. */
   state: string;
+  /** The CA certificates (PEM) HTTPS answers are verified against; absent: the system's roots. */
+  trustedCa: string;
 }
 
 export function targetPaths(
@@ -28,6 +30,7 @@ export function targetPaths(
     knownHosts: at(config.target.ssh.knownHosts),
     secrets: join(config.root, "secrets", `${config.targetName}.yaml`),
     state: join(config.root, ".elm-infra", config.targetName),
+    trustedCa: join(config.root, ".elm-infra", config.targetName, "ca.pem"),
   };
 }
 

@@ -66,6 +66,8 @@ const sizes = z.strictObject({
   worker: z.string().min(1),
 });
 
+const duration = z.string().regex(/^[0-9]{1,4}(s|m|h)$/, "must be a duration like 10s, 5m or 1h");
+
 export const targetSchema = z.strictObject({
   provider: z.enum(["digitalocean", "local"]),
   region: z.string().min(1),
@@ -132,6 +134,27 @@ export const targetSchema = z.strictObject({
       subnet: cidr.describe("default 10.213.0.0/24 (local) or 10.110.0.0/20 (digitalocean)"),
     })
     .optional(),
+  /**
+   * HTTPS: where the certificates come from. Every target without `endpoints` serves its
+   * hostnames over HTTPS with certificates from an ACME CA: on digitalocean Let's Encrypt (its
+   * staging CA unless the target is named production), on local the target's own Pebble.
+   */
+  acme: z
+    .strictObject({
+      email: z
+        .email("must be an email address like ops@elm-lang.org")
+        .optional()
+        .describe("the ACME account's contact"),
+      directory: z
+        .string()
+        .regex(/^https:\/\/[^\s]+$/, "must be an https:// URL of an ACME directory")
+        .optional()
+        .describe("the CA's directory URL; default by provider (see above)"),
+      certificateLifetime: duration
+        .optional()
+        .describe("local only: how long Pebble's certificates last; default 1h"),
+    })
+    .optional(),
   /** digitalocean: who may reach the droplets' SSH port (required there; no default). */
   adminCidrs: z.array(cidr).min(1).optional(),
   /** digitalocean: OpenTofu's state in a Spaces bucket (S3 API) instead of .elm-infra/. */
@@ -148,8 +171,6 @@ export const targetSchema = z.strictObject({
     })
     .optional(),
 });
-
-const duration = z.string().regex(/^[0-9]{1,4}(s|m|h)$/, "must be a duration like 10s, 5m or 1h");
 
 /** Timings of a service job's update; the deploy watcher derives its deadlines from these. */
 export interface UpdateTimings {

@@ -1,0 +1,113 @@
+/**
+ * Pure: HTTPS on a target. Which CA issues its certificates, which certificates it needs (one per
+ * service, for all of its hostnames), where they are kept (Nomad variables under `certs/`), when
+ * one is due for renewal and when it is close enough to expiry to warn about.
+ */
+import type { LoadedConfig } from "../config/load.js";
+import { hostnamesOf } from "../config/load.js";
+import type { Target } from "../config/schema.js";
+
+export const letsEncrypt = "https://acme-v02.api.letsencrypt.org/directory";
+export const letsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/** The prefix of the Nomad variables that hold the certificates: written by the issuer only. */
+export const certificatesPrefix = "certs";
+
+/** Targets on a real cluster serve HTTPS; the dev agents on loopback (`endpoints`) do not. */
+export function servesHttps(target: Pick<Target, "endpoints">): boolean {
+  return target.endpoints === undefined;
+}
+
+export type AcmeCa =
+  { kind: "pebble"; lifetimeSeconds: number } | { kind: "directory"; directory: string };
+
+/** Which ACME CA the target's issuer asks: its own Pebble on local, Let's Encrypt otherwise. */
+export function acmeCa(targetName: string, target: Pick<Target, "provider" | "acme">): AcmeCa {
+  if (target.acme?.directory) return { kind: "directory", directory: target.acme.directory };
+  if (target.provider === "local")
+    return {
+      kind: "pebble",
+      lifetimeSeconds: durationSeconds(target.acme?.certificateLifetime ?? "1h"),
+    };
+  return {
+    kind: "directory",
+    directory: targetName === "production" ? letsEncrypt : letsEncryptStaging,
+  };
+}
+
+export function durationSeconds(d: string): number {
+  return Number(d.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[d.slice(-1)]!;
+}
+
+/** One certificate: its Nomad variable's name and the hostnames it covers (the first names it). */
+export interface CertificateSpec {
+  service: string;
+  name: string;
+  domains: string[];
+}
+
+/** A Nomad variable path: letters, digits, '-', '_' and '~' only (no dots). */
+export function certificateName(service: string): string {
+  return service.replace(/[^A-Za-z0-9_~-]/g, "-");
+}
+
+export function certificateVariable(name: string): string {
+  return `${certificatesPrefix}/${name}`;
+}
+
+/** The certificates a target needs: one per service, covering every hostname of it. */
+export function certificateSpecs(
+  config: Pick<LoadedConfig, "target" | "services">,
+): CertificateSpec[] {
+  return Object.keys(config.services)
+    .sort()
+    .map((service) => ({
+      service,
+      name: certificateName(service),
+      domains: hostnamesOf(config, service),
+    }));
+}
+
+/**
+ * `www.` hostnames whose apex is also a hostname of the service answer with a redirect to the
+ * apex (as the original elm-lang.org did); the others are served.
+ */
+export function splitWwwRedirects(hostnames: readonly string[]): {
+  served: string[];
+  redirected: string[];
+} {
+  const redirected = hostnames.filter(
+    (h) => h.startsWith("www.") && hostnames.includes(h.slice(4)),
+  );
+  return { served: hostnames.filter((h) => !redirected.includes(h)), redirected };
+}
+
+/** A certificate is renewed once less than a third of its lifetime is left (30 of 90 days). */
+export function renewalDue(validity: { notBefore: Date; notAfter: Date }, now: Date): boolean {
+  const lifetime = validity.notAfter.getTime() - validity.notBefore.getTime();
+  return validity.notAfter.getTime() - now.getTime() < lifetime / 3;
+}
+
+/**
+ * `status --check` warns when less than a quarter of a certificate's lifetime is left: renewal
+ * (at a third) should have happened by then, so the issuer is failing.
+ */
+export function expiryProblem(
+  validity: { notBefore: Date; notAfter: Date },
+  now: Date,
+): string | undefined {
+  const left = validity.notAfter.getTime() - now.getTime();
+  const lifetime = validity.notAfter.getTime() - validity.notBefore.getTime();
+  if (left <= 0) return `expired at ${validity.notAfter.toISOString()}`;
+  if (left < lifetime / 4)
+    return `expires at ${validity.notAfter.toISOString()} (${formatLeft(left)} left): the issuer has not renewed it`;
+  return undefined;
+}
+
+function formatLeft(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172_800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86_400)} days`;
+}
