@@ -10,17 +10,26 @@
 #                          the `local` target's load balancer (iac/local uploads its haproxy.cfg)
 #   traefik:v<version>     the pinned Traefik binary from the tool cache, for the local target's
 #                          ingress (named like the official image, so the job is the same everywhere)
+#   elm-infra/pebble:<hash> Pebble (Let's Encrypt's ACME test server) and pebble-challtestsrv in
+#                          /usr/local/bin, Pebble's own TLS certificate, key and CA in
+#                          /etc/pebble/{cert,key,minica}.pem, curl and ca-certificates: the local
+#                          target's ACME CA (also tagged :latest; the tag hashes recipe + binaries)
+#   elm-infra/acme-issuer:v<lego version>  lego in /usr/local/bin, ca-certificates, curl, jq,
+#                          openssl, busybox-static (its httpd serves the HTTP-01 webroot) and a
+#                          shell: the cluster's certificate issuer job (a label holds the hash of
+#                          recipe + binary, so a changed one is rebuilt under the same tag)
 # Each tag is a hash of its recipe, so an image is rebuilt only when its recipe changes; the
 # tag ":latest" points at the current one. Debootstrap rootfs tarballs are cached under
 # ~/.cache/elm-infra/images/, keyed by their own recipe hash, so re-making an image from a
 # changed configuration takes seconds, not minutes.
 # Debootstrap reads packages from the Debian mirror apt already uses on this machine
 # (ELM_INFRA_DEBIAN_MIRROR overrides it).
-# Usage: images/base/build.sh [tiny|base|host|lb|traefik|all]   (stdout stays quiet; progress goes to stderr)
+# Usage: images/base/build.sh [tiny|base|host|lb|traefik|pebble|acme-issuer|all]   (stdout stays quiet; progress goes to stderr)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 host_dir="$(cd "$here/../host" && pwd)"
 cache_dir="${XDG_CACHE_HOME:-$HOME/.cache}/elm-infra/images"
+tool_cache="${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}"
 suite=bookworm
 log() { printf '[images] %s\n' "$*" >&2; }
 
@@ -151,10 +160,13 @@ build_lb() {
   docker tag "$tag" elm-infra/lb:latest
 }
 
+# The version src/tools/versions.json pins for a tool.
+pinned_version() { sed -n '/"'"$1"'": {/,/}/s/.*"version": *"\([^"]*\)".*/\1/p' "$here/../../src/tools/versions.json"; }
+
 build_traefik() {
-  local bin="${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}/bin/traefik"
+  local bin="$tool_cache/bin/traefik"
   [[ -x "$bin" ]] || { log "traefik is not in the tool cache ($bin): run bash src/tools/install.sh"; exit 1; }
-  local version; version="$(sed -n '/"traefik"/,/}/s/.*"version": *"\([^"]*\)".*/\1/p' "$here/../../src/tools/versions.json")"
+  local version; version="$(pinned_version traefik)"
   local tag="traefik:v${version#v}" binary_id; binary_id="$(sha256sum "$bin" | cut -c1-12)"
   # A static binary needs nothing around it; a dynamically linked one needs Debian's libc.
   local from=elm-infra/tiny:latest
@@ -171,6 +183,79 @@ build_traefik() {
   log "$tag: built FROM $from"
 }
 
+# build_on_rootfs TAG TARBALL DIR: the rootfs tarball imported, then DIR's Dockerfile (FROM
+# @ROOTFS@, only COPY/ENV/LABEL/CMD: nothing runs, nothing is fetched) built on top of it.
+build_on_rootfs() {
+  local tag="$1" tarball="$2" dir="$3" rootfs="elm-infra/rootfs-build:$$"
+  docker import "$tarball" "$rootfs" >/dev/null
+  sed -i "s|@ROOTFS@|$rootfs|" "$dir/Dockerfile"
+  local rc=0
+  DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$dir" >/dev/null 2>"$dir.log" || rc=$?
+  docker rmi "$rootfs" >/dev/null  # only untags it: the new image keeps its layer
+  if ((rc)); then tail -n 20 "$dir.log" >&2; rm -rf "$dir" "$dir.log"; log "$tag: docker build failed"; exit 1; fi
+  rm -rf "$dir" "$dir.log"
+}
+
+# tool_files TOOL FILE...: the paths of a pinned tool's files in the tool cache, or exit saying how
+# to get them.
+tool_files() {
+  local tool="$1" v; v="$(pinned_version "$1")"; shift
+  local f
+  for f in "$@"; do
+    [[ -f "$tool_cache/tools/$tool/$v/$f" ]] || { log "$tool $v is not in the tool cache ($tool_cache/tools/$tool/$v/$f): run bash src/tools/install.sh --only tools"; exit 1; }
+    echo "$tool_cache/tools/$tool/$v/$f"
+  done
+}
+
+pebble_packages=ca-certificates,curl
+
+build_pebble() {
+  local files; mapfile -t files < <(tool_files pebble pebble certs/cert.pem certs/key.pem certs/minica.pem; tool_files pebble-challtestsrv pebble-challtestsrv)
+  ((${#files[@]} == 5)) || exit 1
+  local tag="elm-infra/pebble:$( { declare -f build_pebble build_on_rootfs debootstrap_rootfs; echo "$pebble_packages"
+    sha256sum "${files[@]}" | cut -d' ' -f1; } | hash_text)"
+  if have_image "$tag"; then log "$tag: present"; else
+    local tarball; tarball="$(debootstrap_rootfs pebble "$pebble_packages")"
+    local dir; dir="$(mktemp -d)"
+    cp "${files[@]}" "$dir/"
+    cat >"$dir/Dockerfile" <<'DOCKERFILE'
+FROM @ROOTFS@
+COPY pebble pebble-challtestsrv /usr/local/bin/
+COPY cert.pem key.pem minica.pem /etc/pebble/
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
+EXPOSE 14000 15000
+CMD ["pebble", "-config", "/etc/pebble/config.json"]
+DOCKERFILE
+    build_on_rootfs "$tag" "$tarball" "$dir"
+    log "$tag: built"
+  fi
+  docker tag "$tag" elm-infra/pebble:latest
+}
+
+acme_issuer_packages=ca-certificates,curl,jq,openssl,busybox-static
+
+build_acme_issuer() {
+  local bin; bin="$(tool_files lego lego)" || exit 1
+  local tag; tag="elm-infra/acme-issuer:v$(pinned_version lego)"
+  local recipe; recipe="$( { declare -f build_acme_issuer build_on_rootfs debootstrap_rootfs
+    echo "$acme_issuer_packages"; sha256sum <"$bin" | cut -d' ' -f1; } | hash_text)"
+  if [[ "$(docker image inspect "$tag" --format '{{ index .Config.Labels "org.elm-infra.recipe" }}' 2>/dev/null)" == "$recipe" ]]; then
+    log "$tag: present"; return
+  fi
+  local tarball; tarball="$(debootstrap_rootfs acme-issuer "$acme_issuer_packages")"
+  local dir; dir="$(mktemp -d)"
+  cp "$bin" "$dir/lego"
+  cat >"$dir/Dockerfile" <<DOCKERFILE
+FROM @ROOTFS@
+COPY lego /usr/local/bin/lego
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
+LABEL org.elm-infra.recipe=$recipe
+CMD ["/bin/sh"]
+DOCKERFILE
+  build_on_rootfs "$tag" "$tarball" "$dir"
+  log "$tag: built (recipe $recipe)"
+}
+
 # One build at a time per machine: two debootstraps of the same rootfs would race for the cache.
 mkdir -p "$cache_dir"
 exec 9>"$cache_dir/.build.lock"
@@ -182,8 +267,12 @@ case "${1:-all}" in
   host) build_host ;;
   lb) build_lb ;;
   traefik) build_traefik ;;
-  # Traefik's image only once the tools are built (install.sh builds them first).
+  pebble) build_pebble ;;
+  acme-issuer) build_acme_issuer ;;
+  # The images of Go tools only once the tools are built (install.sh builds them first).
   all) build_tiny; build_base; build_host; build_lb
-    if [[ -x "${ELM_INFRA_CACHE:-$HOME/.cache/elm-infra}/bin/traefik" ]]; then build_traefik; fi ;;
-  *) echo "usage: $0 [tiny|base|host|lb|traefik|all]" >&2; exit 2 ;;
+    if [[ -x "$tool_cache/bin/traefik" ]]; then build_traefik; fi
+    if [[ -d "$tool_cache/tools/pebble/$(pinned_version pebble)" && -d "$tool_cache/tools/pebble-challtestsrv/$(pinned_version pebble-challtestsrv)" ]]; then build_pebble; fi
+    if [[ -d "$tool_cache/tools/lego/$(pinned_version lego)" ]]; then build_acme_issuer; fi ;;
+  *) echo "usage: $0 [tiny|base|host|lb|traefik|pebble|acme-issuer|all]" >&2; exit 2 ;;
 esac

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs every program elm-infra drives: Debian packages (Docker engine, Ansible, OpenSSH,
-# debootstrap, busybox), the HashiCorp/Traefik/OpenTofu binaries and the Terraform providers, and
-# the locally made base images. Idempotent; two runs at once serialise on a lock per tool.
+# debootstrap, busybox), the HashiCorp/Traefik/OpenTofu binaries, the Terraform providers, the ACME
+# tools (Pebble and its challenge test server for the local target, the lego client for the
+# issuer) and the locally made base images. Idempotent; two runs at once serialise on a lock per tool.
 #
 # For each Go tool, in order: a binary on PATH at the pinned version; the cache
 # (~/.cache/elm-infra/tools/<tool>/<version>/); the official release archive checked against its
-# published SHA-256 sums; a build from its Go module through the Go module proxy.
+# published SHA-256 sums; a build from its Go module through the Go module proxy. versions.json may
+# give a tool `ldflags` for that build and `files` to keep from its module source beside the binary.
 #
 # Usage: src/tools/install.sh [--only tools|packages|images|docker|none] [--tool NAME] [--print-env]
 #   --print-env  print the exports (PATH, TF_CLI_CONFIG_FILE) that put the tools in reach
@@ -79,6 +81,10 @@ tool_version_ok() { # tool_version_ok PATH TOOL VERSION
   case "$2" in
     terraform-provider-*) [ -x "$1" ] ;;   # providers have no --version; trust the cache key
     traefik) out="$("$1" version 2>/dev/null)" && grep -q "$3" <<<"$out" ;;
+    lego) out="$("$1" --version 2>/dev/null)" && grep -q "$3" <<<"$out" ;;
+    # Only the cache: Pebble's certificate and CA sit beside its binary there, and `go install`
+    # builds say "dev" (pebble) or nothing (pebble-challtestsrv) for their version.
+    pebble|pebble-challtestsrv) return 1 ;;
     *) out="$("$1" version 2>/dev/null | head -1)" && grep -q "v$3" <<<"$out" ;;
   esac
 }
@@ -105,9 +111,9 @@ fetch_release() { # fetch_release TOOL VERSION DEST: official archive verified b
 }
 
 build_from_module() { # build_from_module TOOL VERSION DEST: go build from the module proxy
-  local tool="$1" v="$2" dest="$3" module pkg modver json dir commit src
-  module="$(field "$tool" module)"; pkg="$(field "$tool" package)"
-  modver="$(field "$tool" moduleVersion)"; [ -n "$modver" ] || modver="v$v"
+  local tool="$1" v="$2" dest="$3" module pkg modver ldflags json dir commit src
+  module="$(field "$tool" module)"; pkg="$(field "$tool" package)"; modver="$(module_version "$tool" "$v")"
+  ldflags="$(field "$tool" ldflags | sed "s/{v}/$v/g")"
   command -v go >/dev/null || die "$tool: no release reachable and no Go toolchain to build it; install Go or put $tool $v on PATH"
   log "$tool $v: building from $module@$modver (several minutes)"
   src="$cache/src/$tool-$v"
@@ -126,7 +132,7 @@ build_from_module() { # build_from_module TOOL VERSION DEST: go build from the m
   chmod -R u+w "$src"
   rm -rf "$src/vendor"  # an incomplete vendor folder would win over the module cache
   fix_nested_replaces "$src" "$commit"
-  (cd "$src" && GOFLAGS=-mod=mod GOTOOLCHAIN=auto go build -trimpath -o "$dest/$tool" "$pkg") \
+  (cd "$src" && GOFLAGS=-mod=mod GOTOOLCHAIN=auto go build -trimpath -ldflags "$ldflags" -o "$dest/$tool" "$pkg") \
     >"$cache/src/$tool-$v.build.log" 2>&1 || { tail -30 "$cache/src/$tool-$v.build.log" >&2; die "$tool: go build failed (log: $cache/src/$tool-$v.build.log)"; }
   rm -rf "$src"
 }
@@ -178,6 +184,25 @@ fix_nested_replaces() {
     for (const r of j.Replace||[]) if (r.New.Path.startsWith("./")||r.New.Path.startsWith("../")) console.log([r.Old.Path,r.New.Path,req[r.Old.Path]||""].join("\t"))')
 }
 
+module_version() { local m; m="$(field "$1" moduleVersion)"; echo "${m:-v$2}"; }
+
+# copy_module_files TOOL VERSION DEST: the files versions.json lists under the tool's `files`
+# (destination relative to DEST: path in the module), taken from the module source. Pebble's TLS
+# certificate and its CA exist only there, and a build deletes its copy of the source.
+copy_module_files() {
+  local tool="$1" v="$2" dest="$3" module modver files dir to from
+  files="$(node -e 'const f=require(process.argv[1])[process.argv[2]].files||{};for(const [to,from] of Object.entries(f))console.log(to+"\t"+from)' "$versions" "$tool")"
+  [ -n "$files" ] || return 0
+  module="$(field "$tool" module)"; modver="$(module_version "$tool" "$v")"
+  command -v go >/dev/null || die "$tool: its files come from $module@$modver and no Go toolchain is here to download it"
+  dir="$(GOFLAGS=-mod=mod go mod download -json "$module@$modver" 2>/dev/null | module_dir)"
+  [ -n "$dir" ] || die "$tool: $module@$modver is not on the Go module proxy"
+  while IFS=$'\t' read -r to from; do
+    [ -f "$dir/$from" ] || die "$tool: $from is not in $module@$modver"
+    mkdir -p "$(dirname "$dest/$to")"; cp "$dir/$from" "$dest/$to"; chmod 0644 "$dest/$to"
+  done <<<"$files"
+}
+
 module_dir() { node -e 'try{const j=JSON.parse(require("fs").readFileSync(0));if(!j.Error)console.log(j.Dir)}catch{}'; }
 
 install_tool() { # install_tool TOOL: make $bin/TOOL the pinned version
@@ -193,6 +218,7 @@ install_tool() { # install_tool TOOL: make $bin/TOOL the pinned version
   trap 'rm -rf "$tmp"' EXIT  # a failed build leaves nothing half-made behind
   if fetch_release "$tool" "$v" "$tmp"; then log "$tool $v: official release, checksum verified"
   else build_from_module "$tool" "$v" "$tmp"; fi
+  copy_module_files "$tool" "$v" "$tmp"
   mkdir -p "$(dirname "$dest")"; rm -rf "$dest"; mv "$tmp" "$dest"
   trap - EXIT
   ln -sfn "$dest/$tool" "$bin/$tool"
@@ -220,7 +246,8 @@ RC
 
 install_tools() {
   local t
-  for t in nomad consul traefik tofu terraform-provider-digitalocean terraform-provider-docker; do
+  for t in nomad consul traefik tofu terraform-provider-digitalocean terraform-provider-docker \
+           pebble pebble-challtestsrv lego; do
     with_lock "$t" install_tool "$t"
   done
   install_provider_mirror
