@@ -263,7 +263,7 @@ main() {
       --only) only="$2"; shift 2 ;;
       --print-env) print_env=1; shift ;;
       --tool) only="tool"; one_tool="$2"; shift 2 ;;
-      -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
       *) die "unknown option $1 (try --help)" ;;
     esac
   done
