@@ -169,3 +169,82 @@ resource "docker_container" "lb" {
     value = "load-balancer"
   }
 }
+
+# The local target's ACME CA: Pebble, Let's Encrypt's test server, with its challenge test server
+# as the DNS Pebble asks. Every name resolves to the load balancer, so Pebble's HTTP-01 requests
+# take the path a real CA's do: load balancer, a worker's Traefik, the issuer job. Pebble makes a
+# new root at each start: bring-up reads the one it serves and the target trusts that.
+data "docker_image" "pebble" {
+  name = var.pebble_image
+}
+
+resource "docker_container" "challtestsrv" {
+  name    = "${var.name}-acme-dns"
+  image   = data.docker_image.pebble.id
+  restart = "unless-stopped"
+  # Only its DNS server (the other challenge servers off: an empty address, as `-flag=`).
+  command = [
+    "pebble-challtestsrv", "-defaultIPv4", var.lb_private_ip, "-defaultIPv6=",
+    "-dnsserver", ":8053", "-management", ":8055",
+    "-http01=", "-https01=", "-tlsalpn01=", "-doh=",
+  ]
+  must_run = true
+
+  networks_advanced {
+    name         = docker_network.cluster.id
+    ipv4_address = var.acme_dns_private_ip
+  }
+
+  labels {
+    label = "elm-infra.target"
+    value = var.name
+  }
+  labels {
+    label = "elm-infra.role"
+    value = "acme-dns"
+  }
+}
+
+resource "docker_container" "pebble" {
+  name     = "${var.name}-pebble"
+  image    = data.docker_image.pebble.id
+  restart  = "unless-stopped"
+  command  = ["pebble", "-config", "/etc/pebble/config.json", "-dnsserver", "${var.acme_dns_private_ip}:8053"]
+  must_run = true
+  # No sleeping before validations, no refused nonces: the issuance is as fast as the path allows.
+  env = ["PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"]
+
+  networks_advanced {
+    name         = docker_network.cluster.id
+    ipv4_address = var.pebble_private_ip
+    aliases      = ["pebble"]
+  }
+
+  upload {
+    file = "/etc/pebble/config.json"
+    content = jsonencode({
+      pebble = {
+        listenAddress           = "0.0.0.0:14000"
+        managementListenAddress = "0.0.0.0:15000"
+        certificate             = "/etc/pebble/cert.pem"
+        privateKey              = "/etc/pebble/key.pem"
+        httpPort                = 80
+        tlsPort                 = 443
+        ocspResponderURL        = ""
+        profiles = {
+          default = { description = "elm-infra local", validityPeriod = var.acme_certificate_lifetime }
+        }
+      }
+    })
+  }
+
+  labels {
+    label = "elm-infra.target"
+    value = var.name
+  }
+  labels {
+    label = "elm-infra.role"
+    value = "acme"
+  }
+  depends_on = [docker_container.challtestsrv]
+}

@@ -24,3 +24,12 @@ output "load_balancer" {
 output "network_name" {
   value = docker_network.cluster.name
 }
+
+output "acme" {
+  description = "The local ACME CA: its directory, the address its name resolves to, its container."
+  value = {
+    directory = "https://pebble:14000/dir"
+    hosts     = { pebble = var.pebble_private_ip }
+    container = docker_container.pebble.name
+  }
+}

@@ -110,3 +110,27 @@ variable "stop_signal" {
   type        = string
   default     = "SIGRTMIN+3"
 }
+
+variable "pebble_image" {
+  description = "Pebble and its challenge test server (the local ACME CA), made by images/base/build.sh pebble."
+  type        = string
+  default     = "elm-infra/pebble:latest"
+}
+
+variable "pebble_private_ip" {
+  description = "Pebble's address on the network (its ACME directory is https://pebble:14000/dir)."
+  type        = string
+  default     = "10.213.0.3"
+}
+
+variable "acme_dns_private_ip" {
+  description = "The challenge test server's address: the DNS Pebble resolves every name with."
+  type        = string
+  default     = "10.213.0.4"
+}
+
+variable "acme_certificate_lifetime" {
+  description = "How long the certificates Pebble issues last, in seconds."
+  type        = number
+  default     = 3600
+}

@@ -4,6 +4,7 @@ import type { LoadedConfig } from "../config/load.js";
 import type { Target } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { targetPaths } from "./paths.js";
+import type { LocalAcme } from "../terraform/outputs.js";
 
 export type HostRole = "manager" | "worker";
 
@@ -28,6 +29,8 @@ export interface Inventory {
    * storage volume is attached). The package job is pinned to it; a move or restore updates it.
    */
   packageDataHost?: string;
+  /** local: the target's own ACME CA (Pebble), from OpenTofu's outputs. */
+  acme?: LocalAcme;
 }
 
 /** Where bring-up records the hosts it made: `.elm-infra/<target>/inventory.json`. */

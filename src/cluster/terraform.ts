@@ -133,7 +133,7 @@ export function inventoryFromOutputs(
   targetName: string,
   outputs: Record<string, unknown>,
 ): Inventory {
-  const { hosts, loadBalancer } = parseClusterOutputs(outputs);
+  const { hosts, loadBalancer, acme } = parseClusterOutputs(outputs);
   const order = (name: string) => parseHostName(targetName, name);
   const names = Object.keys(hosts).sort((a, b) => {
     const [x, y] = [order(a), order(b)];
@@ -148,5 +148,6 @@ export function inventoryFromOutputs(
       ssh: { host: hosts[name]!.sshHost, port: hosts[name]!.sshPort },
     })),
     loadBalancer,
+    ...(acme ? { acme } : {}),
   };
 }

@@ -66,6 +66,11 @@ const sizes = z.strictObject({
   worker: z.string().min(1),
 });
 
+/** A duration as cluster.yaml writes it (10s, 5m, 1h), in seconds. */
+export function durationSeconds(d: string): number {
+  return Number(d.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[d.slice(-1)]!;
+}
+
 const duration = z.string().regex(/^[0-9]{1,4}(s|m|h)$/, "must be a duration like 10s, 5m or 1h");
 
 export const targetSchema = z.strictObject({
@@ -185,8 +190,6 @@ export const defaultUpdate: UpdateTimings = {
   progressDeadline: "5m",
 };
 
-const seconds = (d: string) => Number(d.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[d.slice(-1)]!;
-
 /**
  * Nomad refuses an update whose min_healthy_time is not shorter than its healthy_deadline, or
  * whose healthy_deadline is not shorter than its progress_deadline: said here, with the field,
@@ -197,12 +200,12 @@ export function updateTimingProblems(
 ): Array<{ field: keyof UpdateTimings; message: string }> {
   const t = { ...defaultUpdate, ...given };
   const problems: Array<{ field: keyof UpdateTimings; message: string }> = [];
-  if (seconds(t.minHealthyTime) >= seconds(t.healthyDeadline))
+  if (durationSeconds(t.minHealthyTime) >= durationSeconds(t.healthyDeadline))
     problems.push({
       field: given.minHealthyTime ? "minHealthyTime" : "healthyDeadline",
       message: `minHealthyTime (${t.minHealthyTime}) must be shorter than healthyDeadline (${t.healthyDeadline})`,
     });
-  if (seconds(t.healthyDeadline) >= seconds(t.progressDeadline))
+  if (durationSeconds(t.healthyDeadline) >= durationSeconds(t.progressDeadline))
     problems.push({
       field: given.healthyDeadline ? "healthyDeadline" : "progressDeadline",
       message: `healthyDeadline (${t.healthyDeadline}) must be shorter than progressDeadline (${t.progressDeadline})`,

@@ -241,6 +241,38 @@ export class DockerClient {
     }
   }
 
+  /**
+   * Runs a command in a running container and returns what it printed (a terminal: stdout and
+   * stderr together). A non-zero exit or a command still running after `deadlineMs` is an error.
+   */
+  async execOutput(container: string, cmd: string[], deadlineMs = 15_000): Promise<string> {
+    const what = `run ${cmd[0]} in the container ${container}`;
+    const exec = await this.call(what, () =>
+      this.docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, Tty: true }),
+    );
+    const stream = await this.call(what, () => exec.start({ Tty: true }));
+    const chunks: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve, reject) => {
+        stream.on("data", (c: Buffer) => chunks.push(c));
+        stream.on("end", () => resolve());
+        stream.on("error", reject);
+      }),
+      new Promise<void>((_, reject) => {
+        timer = setTimeout(() => {
+          stream.destroy();
+          reject(new OperationError(`${what}: no end within ${deadlineMs / 1000} s`));
+        }, deadlineMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    const output = Buffer.concat(chunks).toString("utf8").replace(/\r\n/g, "\n");
+    const { ExitCode } = await this.call(what, () => exec.inspect());
+    if (ExitCode !== 0)
+      throw new OperationError(`${what}: exit ${ExitCode}: ${output.trim().slice(0, 300)}`);
+    return output;
+  }
+
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();

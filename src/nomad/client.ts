@@ -348,12 +348,20 @@ export class NomadClient {
       })
     ).data;
   }
-  /** Creates or replaces an ACL policy (HCL rules). Needs a management token. */
-  async upsertPolicy(name: string, rules: string, description = ""): Promise<void> {
+  /**
+   * Creates or replaces an ACL policy (HCL rules). Needs a management token. With `jobId`, the
+   * policy is bound to that job's workload identity (every task of the job) instead of tokens.
+   */
+  async upsertPolicy(name: string, rules: string, description = "", jobId?: string): Promise<void> {
     await this.call({
       method: "POST",
       path: `/v1/acl/policy/${encodeURIComponent(name)}`,
-      body: { Name: name, Description: description, Rules: rules },
+      body: {
+        Name: name,
+        Description: description,
+        Rules: rules,
+        ...(jobId ? { JobACL: { Namespace: "default", JobID: jobId } } : {}),
+      },
     });
   }
   async createToken(

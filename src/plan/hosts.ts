@@ -144,7 +144,8 @@ function choosePackageDataHost(
 
 /**
  * The local target's network, one /24 (or larger) Docker subnet laid out by host number:
- *   .1 Docker's gateway   .2 the load balancer   .11-.99 manager-1..89   .101-.199 worker-1..99
+ *   .1 Docker's gateway   .2 the load balancer   .3 Pebble (the ACME CA)   .4 its DNS
+ *   .11-.99 manager-1..89   .101-.199 worker-1..99
  *   .224-.255 Docker's own pick, for containers that are not hosts (tests, tools)
  * and each host's SSH port is `ports.ssh` plus the last number of its address.
  */
@@ -153,6 +154,9 @@ export const defaultLocalSubnet = "10.213.0.0/24";
 export interface LocalNetwork {
   subnet: string;
   loadBalancerIp: string;
+  /** Pebble, the local ACME CA, and the challenge test server it asks for DNS. */
+  pebbleIp: string;
+  acmeDnsIp: string;
   /** Where Docker places containers without a static address: never a host's. */
   dynamicRange: string;
 }
@@ -172,6 +176,8 @@ export function localNetwork(subnet: string): LocalNetwork {
   return {
     subnet,
     loadBalancerIp: formatIpv4(base + 2),
+    pebbleIp: formatIpv4(base + 3),
+    acmeDnsIp: formatIpv4(base + 4),
     dynamicRange: `${formatIpv4(base + 224)}/27`,
   };
 }

@@ -11,6 +11,7 @@ import {
   workerHeader,
 } from "../traefik/canary.js";
 import { backupExport, type BackupExport } from "./package-data.js";
+import { certificatesPrefix, servesHttps, splitWwwRedirects } from "./tls.js";
 import { defaultUpdate, type UpdateTimings } from "../config/schema.js";
 
 export { defaultUpdate, type UpdateTimings } from "../config/schema.js";
@@ -28,22 +29,49 @@ function hostRule(hostnames: string[]): string {
   return hostnames.map((h) => `Host(\`${h}\`)`).join(" || ");
 }
 
+/** The ingress's own middlewares (its file provider, jobs/ingress.nomad.hbs). */
+export const ingressMiddlewares = {
+  worker: "elm-infra-worker",
+  retry: "elm-infra-retry",
+  toHttps: "elm-infra-to-https",
+  toApex: "elm-infra-to-apex",
+  hsts: "elm-infra-hsts",
+} as const;
+
 /**
  * Consul tags that make Traefik route the service's hostnames on the public entrypoint, and the
- * canary's own router on the canary entrypoint (never public: see canaryEntrypoint).
+ * canary's own router on the canary entrypoint (never public: see canaryEntrypoint). With
+ * `https` (every real cluster) the public entrypoint is websecure, with the certificate of the
+ * hostname (the ingress's file provider has them), and `www.` hostnames whose apex the service
+ * also has answer with a redirect to the apex; plain HTTP redirects to HTTPS (the ingress's own
+ * router). Without (the dev agents), the hostnames are served on web.
  */
 export function traefikTags(
   service: string,
   hostnames: string[],
+  options: { https: boolean } = { https: false },
 ): { tags: string[]; canaryTags: string[] } {
   const name = consulServiceName(service);
   const canary = `${name}-canary`;
+  const { served, redirected } = options.https
+    ? splitWwwRedirects(hostnames)
+    : { served: hostnames, redirected: [] };
+  const router = (r: string, rule: string[]) => [
+    `traefik.http.routers.${r}.rule=${hostRule(rule)}`,
+    `traefik.http.routers.${r}.entrypoints=${options.https ? "websecure" : "web"}`,
+    ...(options.https ? [`traefik.http.routers.${r}.tls=true`] : []),
+    `traefik.http.routers.${r}.service=${name}`,
+  ];
   return {
     tags: [
       "traefik.enable=true",
-      `traefik.http.routers.${name}.rule=${hostRule(hostnames)}`,
-      `traefik.http.routers.${name}.entrypoints=web`,
-      `traefik.http.routers.${name}.service=${name}`,
+      ...router(name, served),
+      ...(redirected.length > 0
+        ? [
+            ...router(`${name}-www`, redirected),
+            `traefik.http.routers.${name}-www.middlewares=${ingressMiddlewares.toApex}@file`,
+          ]
+        : []),
       `traefik.http.services.${name}.loadbalancer.server.scheme=http`,
     ],
     canaryTags: [
@@ -86,7 +114,9 @@ export function serviceJobVars(
 ): ServiceJobVars {
   const service = lookUp(config.services, ref.service);
   if (!service) throw new UsageError(`unknown service ${quote(ref.service)}`);
-  const { tags, canaryTags } = traefikTags(ref.service, hostnamesOf(config, ref.service));
+  const { tags, canaryTags } = traefikTags(ref.service, hostnamesOf(config, ref.service), {
+    https: servesHttps(config.target),
+  });
   return {
     job: { id: ref.service, datacenters: ["dc1"] },
     version: ref.version,
@@ -152,6 +182,15 @@ export interface IngressJobVars {
   workerHeader: string;
   /** Retries a request whose instance does not answer (network error) on another instance. */
   retryMiddleware: string;
+  /**
+   * HTTPS (every real cluster): the certificates from the Nomad variables under `certificates`
+   * (readable by this job only), plain HTTP redirected to HTTPS, HSTS on every answer.
+   */
+  https: boolean;
+  certificatesPrefix: string;
+  toHttpsMiddleware: string;
+  toApexMiddleware: string;
+  hstsMiddleware: string;
   /** How long Traefik dials an instance before that counts as a network error. */
   dialTimeout: string;
   /** How long Traefik keeps accepting (ping already 503) after being told to stop. */
@@ -165,7 +204,10 @@ export function traefikImage(version: string): string {
 }
 
 /** Pure: the variables of the ingress job, one group per worker at its own version. */
-export function ingressJobVars(workers: readonly IngressWorker[]): IngressJobVars {
+export function ingressJobVars(
+  workers: readonly IngressWorker[],
+  options: { https: boolean } = { https: false },
+): IngressJobVars {
   return {
     job: { datacenters: ["dc1"] },
     nodePool: "default",
@@ -179,9 +221,14 @@ export function ingressJobVars(workers: readonly IngressWorker[]): IngressJobVar
     consulAddress: "127.0.0.1:8500",
     pingPort: ingressPingPort,
     tokenVariable: ingressTokenVariable,
-    workerMiddleware: "elm-infra-worker",
+    workerMiddleware: ingressMiddlewares.worker,
     workerHeader,
-    retryMiddleware: "elm-infra-retry",
+    retryMiddleware: ingressMiddlewares.retry,
+    https: options.https,
+    certificatesPrefix,
+    toHttpsMiddleware: ingressMiddlewares.toHttps,
+    toApexMiddleware: ingressMiddlewares.toApex,
+    hstsMiddleware: ingressMiddlewares.hsts,
     dialTimeout: "500ms",
     graceTimeout: "10s",
     killTimeout: "30s",

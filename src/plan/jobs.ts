@@ -12,6 +12,7 @@ import {
   type UpdateTimings,
 } from "./job-vars.js";
 import { renderTemplateFile } from "../nomad/render.js";
+import { servesHttps } from "./tls.js";
 
 /** Renders a service's job template (HCL) for a version, from cluster.yaml's settings. */
 export async function renderServiceJob(
@@ -36,11 +37,11 @@ export async function pinnedTraefikVersion(): Promise<string> {
 
 /** Renders the ingress job (Traefik as a system job on the workers) from jobs/ingress.nomad.hbs. */
 export async function renderIngressJob(
-  config: Pick<LoadedConfig, "root">,
+  config: Pick<LoadedConfig, "root" | "target">,
   workers: readonly IngressWorker[],
 ): Promise<string> {
   return renderTemplateFile(
     resolve(config.root, "jobs/ingress.nomad.hbs"),
-    ingressJobVars(workers),
+    ingressJobVars(workers, { https: servesHttps(config.target) }),
   );
 }

@@ -5,7 +5,7 @@
  */
 import type { LoadedConfig } from "../config/load.js";
 import { hostnamesOf } from "../config/load.js";
-import type { Target } from "../config/schema.js";
+import { durationSeconds, type Target } from "../config/schema.js";
 
 export const letsEncrypt = "https://acme-v02.api.letsencrypt.org/directory";
 export const letsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory";
@@ -33,10 +33,6 @@ export function acmeCa(targetName: string, target: Pick<Target, "provider" | "ac
     kind: "directory",
     directory: targetName === "production" ? letsEncrypt : letsEncryptStaging,
   };
-}
-
-export function durationSeconds(d: string): number {
-  return Number(d.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[d.slice(-1)]!;
 }
 
 /** One certificate: its Nomad variable's name and the hostnames it covers (the first names it). */

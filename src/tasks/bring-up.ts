@@ -54,6 +54,15 @@ import {
   type DeadHost,
 } from "../plan/dead-hosts.js";
 import { forgetDeadHost } from "./retire.js";
+import { servesHttps } from "../plan/tls.js";
+import {
+  applyAcmePolicies,
+  issuerCa,
+  shipIssuerImage,
+  submitIssuerJob,
+  waitForCertificates,
+  type StoredCertificate,
+} from "./acme.js";
 
 /** What the steps share as bring-up goes. */
 export interface BringUpRun {
@@ -73,6 +82,9 @@ export interface BringUpRun {
   ingress?: IngressResult;
   /** Recorded hosts found gone: forgotten by the cluster and replaced by new hosts. */
   deadHosts?: DeadHost[];
+  /** The acme-issuer job was submitted (new or changed). */
+  issuerChanged?: boolean;
+  certificates?: StoredCertificate[];
 }
 
 /** The versions elm-infra pins (src/tools/versions.json): what the hosts get. */
@@ -488,6 +500,54 @@ export function deployIngress(version?: string): Step<BringUpRun> {
   };
 }
 
+const plainHttp = (run: BringUpRun) =>
+  servesHttps(run.config.target) ? false : "the target serves plain HTTP (dev agents)";
+
+/** What the issuer may write and the ingress may read: ACL policies bound to the two jobs. */
+export function certificatePolicies(): Step<BringUpRun> {
+  return {
+    title: "Certificates' ACL policies (issuer writes, ingress reads)",
+    skip: plainHttp,
+    run: async (run) => {
+      const apis = await connectToCluster(run.config);
+      try {
+        await applyAcmePolicies(apis.nomad);
+      } finally {
+        await apis.close();
+      }
+    },
+  };
+}
+
+/**
+ * HTTPS: the CA the target trusts, the acme-issuer job, and the wait until every certificate is
+ * stored where the workers' Traefik reads it.
+ */
+export function issueCertificates(): Step<BringUpRun> {
+  return {
+    title: "Certificates (the ACME issuer)",
+    skip: plainHttp,
+    run: async (run, step) => {
+      const log = (l: string) => step.log(l);
+      const ca = await issuerCa(run.config, run.inventory!, log);
+      await shipIssuerImage(run.config, run.inventory!, log);
+      const apis = await connectToCluster(run.config);
+      try {
+        if (await submitIssuerJob(run.config, apis.nomad, ca, log)) run.issuerChanged = true;
+        run.certificates = await waitForCertificates(run.config, apis.nomad, {
+          signal: step.signal,
+          log,
+        });
+      } finally {
+        await apis.close();
+      }
+      step.setTitle(
+        `Certificates (the ACME issuer): ${run.certificates.map((c) => `${c.spec.domains[0]} until ${c.notAfter}`).join("; ")}`,
+      );
+    },
+  };
+}
+
 /**
  * The local target has no registry: a worker this run created gets the image of every service
  * running now, so that an allocation Nomad places there (a drain elsewhere, a lost worker) starts.
@@ -551,7 +611,9 @@ export function convergeHostSteps(): Step<BringUpRun>[] {
     bootstrapHosts(),
     verifyCluster({ requireIngress: false }),
     shipServiceImages(),
+    certificatePolicies(),
     deployIngress(),
+    issueCertificates(),
     verifyCluster({ requireIngress: true }),
   ];
 }
@@ -568,5 +630,6 @@ export function changesOf(run: BringUpRun): string[] {
   if (changedHosts.length > 0)
     out.push(`Ansible changed ${changedHosts.map(([h, n]) => `${h} (${n})`).join(", ")}`);
   if (run.ingress?.changed) out.push(`ingress: ${run.ingress.steps.join("; ")}`);
+  if (run.issuerChanged) out.push("acme-issuer job submitted");
   return out;
 }

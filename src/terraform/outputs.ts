@@ -2,6 +2,7 @@
  * The outputs both iac modules give, checked and typed. Pure.
  *   hosts         = { <name> = { role, private_ip, ssh_host, ssh_port } }
  *   load_balancer = { host, http_port, https_port }
+ *   acme          = { directory, hosts = { <name> = <address> }, container }   (local only: Pebble)
  */
 import { OperationError } from "../errors.js";
 
@@ -15,6 +16,16 @@ export interface HostOutput {
 export interface ClusterOutputs {
   hosts: Record<string, HostOutput>;
   loadBalancer: { host: string; httpPort: number; httpsPort: number };
+  /** The local target's own ACME CA (Pebble): where its directory is and how its name resolves. */
+  acme?: LocalAcme;
+}
+
+export interface LocalAcme {
+  directory: string;
+  /** Names the issuer must resolve to reach the CA (not in any DNS the workers ask). */
+  hosts: Record<string, string>;
+  /** Pebble's container on this machine's Docker engine. */
+  container: string;
 }
 
 type Raw = Record<string, unknown>;
@@ -57,11 +68,24 @@ export function parseClusterOutputs(outputs: Record<string, unknown>): ClusterOu
     httpPort: lb ? port(lb, "http_port", "load_balancer") : 0,
     httpsPort: lb ? port(lb, "https_port", "load_balancer") : 0,
   };
+  const acmeRaw = isObject(outputs.acme) ? outputs.acme : undefined;
+  const acme = acmeRaw
+    ? {
+        directory: text(acmeRaw, "directory", "acme"),
+        container: text(acmeRaw, "container", "acme"),
+        hosts: Object.fromEntries(
+          Object.entries(isObject(acmeRaw.hosts) ? acmeRaw.hosts : {}).map(([k, v]) => [
+            k,
+            String(v),
+          ]),
+        ),
+      }
+    : undefined;
   if (problems.length > 0) {
     throw new OperationError(
       `the module's outputs are not what elm-infra expects: ${problems.join("; ")}`,
       "the iac module and elm-infra are out of step: run bring-up again with this version's iac/",
     );
   }
-  return { hosts, loadBalancer };
+  return { hosts, loadBalancer, ...(acme ? { acme } : {}) };
 }

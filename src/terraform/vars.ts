@@ -5,6 +5,7 @@
  */
 import { ConfigError, type ConfigProblem } from "../errors.js";
 import type { Secrets, Target } from "../config/schema.js";
+import { durationSeconds } from "../config/schema.js";
 
 export type TfValue = string | number | boolean | null | TfValue[] | { [key: string]: TfValue };
 export type TfVarSet = Record<string, TfValue>;
@@ -21,6 +22,8 @@ export interface HostVars {
 export interface LocalNetworkVars {
   subnet: string;
   loadBalancerIp: string;
+  pebbleIp: string;
+  acmeDnsIp: string;
   dynamicRange: string;
 }
 
@@ -105,6 +108,9 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
     network_subnet: network.subnet,
     network_ip_range: network.dynamicRange,
     lb_private_ip: network.loadBalancerIp,
+    pebble_private_ip: network.pebbleIp,
+    acme_dns_private_ip: network.acmeDnsIp,
+    acme_certificate_lifetime: durationSeconds(target.acme?.certificateLifetime ?? "1h"),
     http_port: target.ports.http,
     https_port: target.ports.https,
   };

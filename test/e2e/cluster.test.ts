@@ -39,6 +39,11 @@ import {
 import { probeScenarios } from "./scenarios/probe.js";
 import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secrets.js";
 import { dataScenarios } from "./scenarios/data.js";
+import {
+  httpsAfterRestartScenarios,
+  httpsRenewalScenarios,
+  httpsScenarios,
+} from "./scenarios/https.js";
 import { zeroDowntimeScenarios } from "./scenarios/zero-downtime.js";
 import { replaceScenarios, scaleScenarios, vmLossScenarios } from "./scenarios/scale.js";
 
@@ -82,6 +87,9 @@ beforeAll(async () => {
     slot: randomBytes(1)[0]! % 40,
     subnetBase: 150,
     sshBase: 30_000,
+    // Short certificates: one renewal (at a third left) falls within the run, awaited after
+    // the zero-downtime set (scenarios/https.ts).
+    acme: "{ certificateLifetime: 10m }",
     ...(process.env.ELM_INFRA_E2E_HOST_IMAGE
       ? { image: process.env.ELM_INFRA_E2E_HOST_IMAGE }
       : {}),
@@ -109,6 +117,7 @@ beforeAll(async () => {
   e2e.work = local.work;
   e2e.config = local.config;
   e2e.httpPort = local.httpPort;
+  e2e.httpsPort = local.httpsPort;
 });
 
 afterAll(async () => {
@@ -191,6 +200,9 @@ describe(`local cluster ${target}`, () => {
     expect(await viaLoadBalancer("package.elm-lang.org", "/health")).toBe(200);
   });
 
+  // Issue 13: HTTPS from the target's Pebble, right after the first issuance.
+  httpsScenarios();
+
   it("a second bring-up changes nothing: OpenTofu plans nothing, Ansible changed=0 on every host, no agent restarted", async () => {
     const pids = await agentPids();
     const r = await elmInfra(["bring-up", "--yes"]);
@@ -267,6 +279,10 @@ describe(`local cluster ${target}`, () => {
     expect(resultOf<{ cluster: ClusterView }>(status).cluster.versions.traefik).toBe(version);
   });
 
+  // Every worker's Traefik was just replaced: the same certificates, no new issuance; then the
+  // renewal watch starts (awaited after the zero-downtime set).
+  httpsAfterRestartScenarios();
+
   it("a second bring-up while one holds the lock is refused with exit 3 and the holder", async () => {
     const holder = start(["bring-up", "--yes"]);
     let stdout = "";
@@ -287,6 +303,7 @@ describe(`local cluster ${target}`, () => {
 
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
   zeroDowntimeScenarios();
+  httpsRenewalScenarios();
   badInputScenarios();
   secretsScenarios();
   probeScenarios();

@@ -8,8 +8,13 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { execa, type ResultPromise } from "execa";
-import { request } from "undici";
-import { failedRequests, startProbe, type ProbeReport } from "../../src/traefik/probe.js";
+import { Agent, request } from "undici";
+import {
+  failedRequests,
+  startProbe,
+  type ProbeHandle,
+  type ProbeReport,
+} from "../../src/traefik/probe.js";
 
 export const repo = resolve(import.meta.dirname, "../..");
 const cli = join(repo, "dist/cli/main.js");
@@ -20,6 +25,7 @@ export const e2e = {
   work: "",
   config: "",
   httpPort: 0,
+  httpsPort: 0,
   /** Milliseconds spent per command, printed after the run. */
   timings: {} as Record<string, number>,
   /** Every CLI run's stdout and stderr, in order: what the secrets audit searches. */
@@ -86,15 +92,57 @@ export async function docker(...args: string[]): Promise<string> {
   return String((await execa("docker", args, { stdin: "ignore", timeout: 120_000 })).stdout).trim();
 }
 
-/** GET through the load balancer, as a visitor would. */
+/** The CA certificates the shared cluster's target trusts (bring-up wrote Pebble's root there). */
+export const trustedCa = () => readFile(join(e2e.work, ".elm-infra", e2e.target, "ca.pem"), "utf8");
+
+/** A request through the load balancer over HTTPS, as a visitor sends it (the target's CA verifies it). */
+export async function throughLoadBalancer(
+  host: string,
+  path: string,
+  o: { method?: "GET" | "PUT"; body?: string; headers?: Record<string, string> } = {},
+): Promise<{
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}> {
+  const dispatcher = new Agent({ connect: { ca: await trustedCa(), servername: host } });
+  try {
+    const res = await request(`https://127.0.0.1:${e2e.httpsPort}${path}`, {
+      method: o.method ?? "GET",
+      headers: { host, ...o.headers },
+      ...(o.body !== undefined ? { body: o.body } : {}),
+      dispatcher,
+      headersTimeout: 5000,
+      bodyTimeout: 5000,
+    });
+    return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+/** GET through the load balancer over HTTPS: the status. */
 export async function viaLoadBalancer(host: string, path: string): Promise<number> {
-  const res = await request(`http://127.0.0.1:${e2e.httpPort}${path}`, {
-    headers: { host },
-    headersTimeout: 5000,
-    bodyTimeout: 5000,
+  return (await throughLoadBalancer(host, path)).status;
+}
+
+/**
+ * The SDK's probe (src/traefik/probe.ts) on one site through the load balancer's HTTPS port,
+ * verified against the target's CA, as a visitor would reach it.
+ */
+export async function startSiteProbe(
+  hostname: string,
+  o: { ratePerSecond?: number; seconds?: number; onProgress?: (r: ProbeReport) => void } = {},
+): Promise<ProbeHandle> {
+  return startProbe({
+    url: `https://127.0.0.1:${e2e.httpsPort}`,
+    hostname,
+    ca: await trustedCa(),
+    seconds: o.seconds ?? 1800,
+    ...(o.ratePerSecond ? { ratePerSecond: o.ratePerSecond } : {}),
+    progressEveryMs: 1000,
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   });
-  await res.body.dump();
-  return res.statusCode;
 }
 
 export async function secretsFile(): Promise<string> {
@@ -157,15 +205,13 @@ export async function underProbe<T>(
   o: { hostnames?: readonly string[]; ratePerSecond?: number } = {},
 ): Promise<{ value: T; reports: ProbeReport[] }> {
   const latest: ProbeReport[] = [];
-  const probes = (o.hostnames ?? siteHostnames).map((hostname, i) =>
-    startProbe({
-      url: `http://127.0.0.1:${e2e.httpPort}`,
-      hostname,
-      seconds: 1800,
-      ...(o.ratePerSecond ? { ratePerSecond: o.ratePerSecond } : {}),
-      progressEveryMs: 1000,
-      onProgress: (r) => (latest[i] = r),
-    }),
+  const probes = await Promise.all(
+    (o.hostnames ?? siteHostnames).map((hostname, i) =>
+      startSiteProbe(hostname, {
+        ...(o.ratePerSecond ? { ratePerSecond: o.ratePerSecond } : {}),
+        onProgress: (r) => (latest[i] = r),
+      }),
+    ),
   );
   try {
     const value = await operation(() => latest);

@@ -19,6 +19,7 @@ export interface LocalTarget {
   work: string;
   config: string;
   httpPort: number;
+  httpsPort: number;
 }
 
 export interface LocalTargetOptions {
@@ -31,6 +32,8 @@ export interface LocalTargetOptions {
   /** The services: section of cluster.yaml, as YAML. */
   services: string;
   image?: string;
+  /** The target's acme: section as a flow mapping, e.g. `{ certificateLifetime: 10m }`. */
+  acme?: string;
 }
 
 /**
@@ -65,11 +68,11 @@ export async function makeLocalTarget(name: string, o: LocalTargetOptions): Prom
       privateKey: .elm-infra/${name}/id_ed25519
       knownHosts: .elm-infra/${name}/known_hosts
     ports: { http: ${httpPort}, https: ${httpsPort}, ssh: ${o.sshBase + o.slot * 300} }
-    network: { subnet: 10.${o.subnetBase + o.slot}.0.0/24 }
+    network: { subnet: 10.${o.subnetBase + o.slot}.0.0/24 }${o.acme ? `\n    acme: ${o.acme}` : ""}
 services:
 ${o.services}`,
   );
-  return { name, work, config, httpPort };
+  return { name, work, config, httpPort, httpsPort };
 }
 
 /** Removes whatever a target left (a failed run): containers, volumes, networks, by its label. */

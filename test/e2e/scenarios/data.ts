@@ -7,7 +7,6 @@
  */
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { request } from "undici";
 import { expect, it } from "vitest";
 import { loadConfig } from "../../../src/config/load.js";
 import { connectToCluster } from "../../../src/cluster/connect.js";
@@ -15,21 +14,26 @@ import { readInventory, workersOf } from "../../../src/cluster/inventory.js";
 import { movePackageData } from "../../../src/tasks/package-data.js";
 import type { BackupResult } from "../../../src/commands/backup.js";
 import type { RestoreResult } from "../../../src/commands/restore.js";
-import { docker, e2e, elmInfra, errorOf, resultOf, viaLoadBalancer } from "../support.js";
+import {
+  docker,
+  e2e,
+  elmInfra,
+  errorOf,
+  resultOf,
+  throughLoadBalancer,
+  viaLoadBalancer,
+} from "../support.js";
 
 const site = "package.elm-lang.org";
 const published = new Map<string, string>();
 
 /** PUT or GET a package file through the load balancer, as a publisher or a visitor would. */
 async function packageFile(path: string, body?: string): Promise<{ status: number; text: string }> {
-  const res = await request(`http://127.0.0.1:${e2e.httpPort}${path}`, {
+  const res = await throughLoadBalancer(site, path, {
     method: body === undefined ? "GET" : "PUT",
-    headers: { host: site },
     ...(body === undefined ? {} : { body }),
-    headersTimeout: 5000,
-    bodyTimeout: 5000,
   });
-  return { status: res.statusCode, text: await res.body.text() };
+  return { status: res.status, text: res.text };
 }
 
 async function publish(author: string, n: number): Promise<void> {

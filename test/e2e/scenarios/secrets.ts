@@ -20,13 +20,23 @@
 import { execa } from "execa";
 import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { request } from "undici";
 import { beforeAll, expect, it } from "vitest";
 import { connectToCluster } from "../../../src/cluster/connect.js";
 import { loadConfig } from "../../../src/config/load.js";
 import { canaryEntrypointPort, canaryHeader } from "../../../src/traefik/canary.js";
+import { certificateSpecs, certificateVariable } from "../../../src/plan/tls.js";
 import { findSecrets, secretForms, type Finding, type Place } from "../../harness/secret-search.js";
-import { docker, e2e, elmInfra, errorOf, hostNames, label, repo, start } from "../support.js";
+import {
+  docker,
+  e2e,
+  elmInfra,
+  errorOf,
+  hostNames,
+  label,
+  repo,
+  start,
+  throughLoadBalancer,
+} from "../support.js";
 
 /** What a user supplies, planted before the first bring-up (the local target uses none of it). */
 const planted = {
@@ -101,6 +111,49 @@ async function containers(hosts: string[]): Promise<Place[]> {
       'ids=$(docker ps -aq); [ -z "$ids" ] || docker inspect $ids',
     );
     places.push({ where: `docker inspect (inside ${host})`, data: nested });
+  }
+  return places;
+}
+
+/**
+ * The certificates' private keys (the issuer's Nomad variables, certs/*): their PEM bodies' first
+ * and last full lines, the key material itself (not the header every key shares), as fields.
+ */
+async function certificateKeys(): Promise<Record<string, string>> {
+  const loaded = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
+  const apis = await connectToCluster(loaded);
+  try {
+    const out: Record<string, string> = {};
+    for (const spec of certificateSpecs(loaded)) {
+      const key = (await apis.nomad.readVariable(certificateVariable(spec.name)))?.Items.key ?? "";
+      const body = key.split("\n").filter((l) => /^[A-Za-z0-9+/=]{60,}$/.test(l));
+      expect(body.length, `certs/${spec.name} holds no key`).toBeGreaterThan(0);
+      out[`certificate key ${spec.name} (first line)`] = body[0]!;
+      out[`certificate key ${spec.name} (last full line)`] = body.at(-1)!;
+    }
+    return out;
+  } finally {
+    await apis.close();
+  }
+}
+
+/** What every container printed: the target's own (Pebble, the load balancer) and each host's jobs'. */
+async function containerLogs(hosts: string[]): Promise<Place[]> {
+  const places: Place[] = [];
+  for (const id of (await docker("ps", "-aq", "--filter", label())).split("\n").filter((l) => l)) {
+    const logs = await execa("docker", ["logs", id], { reject: false, timeout: 60_000 });
+    places.push({
+      where: `docker logs ${id}`,
+      data: `${String(logs.stdout)}\n${String(logs.stderr)}`,
+    });
+  }
+  for (const host of hosts) {
+    const logs = await execa(
+      "docker",
+      ["exec", host, "sh", "-c", "for c in $(docker ps -aq); do docker logs $c 2>&1; done"],
+      { reject: false, timeout: 60_000, maxBuffer: 256 * 1024 * 1024 },
+    );
+    places.push({ where: `${host}: its containers' logs`, data: String(logs.stdout) });
   }
   return places;
 }
@@ -188,15 +241,12 @@ export function secretsScenarios(): void {
         "Host: elm-lang.org",
         `http://127.0.0.1:${canaryEntrypointPort}/health`,
       ).catch(() => "");
-      const res = await request(`http://127.0.0.1:${e2e.httpPort}/health`, {
-        headers: { host: "elm-lang.org", [canaryHeader]: "1" },
-        headersTimeout: 5000,
-        bodyTimeout: 5000,
+      const res = await throughLoadBalancer("elm-lang.org", "/health", {
+        headers: { [canaryHeader]: "1" },
       });
-      await res.body.dump();
       seen.push({
         canary: /x-elm-version: (\S+)/i.exec(canary)?.[1] ?? "none",
-        publicVersion: `${res.statusCode} ${String(res.headers["x-elm-version"])}`,
+        publicVersion: `${res.status} ${String(res.headers["x-elm-version"])}`,
       });
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -233,6 +283,8 @@ export function secretsScenarios(): void {
       ].sort(),
     );
     for (const [field, value] of Object.entries(planted)) expect(secrets[field]).toBe(value);
+    // The certificates' keys too (issue 13): in Nomad and Traefik's memory only, never printed.
+    Object.assign(secrets, await certificateKeys());
     const hosts = (await hostNames()).split("\n").filter((l) => l);
     const needles = [
       ...new Set(Object.values(secrets).flatMap((v) => secretForms(v).map((f) => f.needle))),
@@ -243,6 +295,7 @@ export function secretsScenarios(): void {
       ...(await jobSpecs()),
       ...(await containers(hosts)),
       ...(await hostPlaces(hosts, needles)),
+      ...(await containerLogs(hosts)),
     ];
     expect(e2e.outputs.length).toBeGreaterThan(3);
     const findings = findSecrets(places, secrets);

@@ -1,0 +1,114 @@
+#!/bin/sh
+# The cluster's one ACME issuer (the acme-issuer job runs it; jobs/acme-issuer.nomad.hbs).
+# Every CHECK_INTERVAL seconds, holding a lock on the Nomad variable $LOCK_PATH so that only one
+# issuer works at a time even if Nomad ever runs two, it reads each certificate from its Nomad
+# variable (certs/<name>) and asks the ACME CA with lego for a new one when there is none, when
+# its hostnames changed, or when less than a third of its lifetime is left. HTTP-01 answers are
+# files in $WEBROOT, served by the group's challenge task, which Traefik on every worker routes
+# /.well-known/acme-challenge/ to. New certificates go back into their variable, where every
+# worker's Traefik reads them (the ingress job's template). Keys stay in the task's secrets
+# folder and in Nomad; nothing here prints one.
+#
+# Environment: CERTIFICATES ("name=host1,host2 name2=host3"), ACME_DIRECTORY, ACME_EMAIL,
+# ACME_CA_FILE (may be empty: the CA of the directory's own HTTPS), LOCK_PATH, WEBROOT,
+# CHECK_INTERVAL, LEGO_TIMEOUT, and Nomad's NOMAD_TOKEN and NOMAD_SECRETS_DIR (workload identity).
+set -u
+
+work="$NOMAD_SECRETS_DIR/acme"
+socket="$NOMAD_SECRETS_DIR/api.sock"
+mkdir -p "$work" "$WEBROOT"
+chmod 700 "$work"
+lock_id=""
+
+log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
+
+# nomad METHOD PATH [curl args]: the Task API (the agent's socket, this task's identity). Prints
+# the HTTP status; the body goes to $work/answer.json.
+nomad() {
+  method="$1" path="$2"
+  shift 2
+  curl -sS --max-time 20 --unix-socket "$socket" -H "Authorization: Bearer $NOMAD_TOKEN" \
+    -X "$method" -o "$work/answer.json" -w '%{http_code}' "http://localhost$path" "$@"
+}
+
+acquire_lock() {
+  status="$(jq -n --arg path "$LOCK_PATH" --arg alloc "$NOMAD_ALLOC_ID" \
+    '{Path: $path, Items: {holder: $alloc}, Lock: {TTL: "120s", LockDelay: "5s"}}' |
+    nomad PUT "/v1/var/$LOCK_PATH?lock-acquire" --data-binary @-)"
+  [ "$status" = 200 ] || return 1
+  lock_id="$(jq -r '.Lock.ID' "$work/answer.json")"
+}
+
+release_lock() {
+  [ -n "$lock_id" ] || return 0
+  jq -n --arg path "$LOCK_PATH" --arg id "$lock_id" '{Path: $path, Lock: {ID: $id}}' |
+    nomad PUT "/v1/var/$LOCK_PATH?lock-release" --data-binary @- >/dev/null
+  lock_id=""
+}
+trap 'release_lock; exit 0' TERM INT
+
+date_seconds() { date -d "$(openssl x509 -in "$1" -noout "-$2" | cut -d= -f2)" +%s; }
+
+# due NAME DOMAINS: is a new certificate needed? Says why on the log.
+due() {
+  status="$(nomad GET "/v1/var/certs/$1")"
+  if [ "$status" = 404 ]; then log "$1: no certificate yet"; return 0; fi
+  if [ "$status" != 200 ]; then log "$1: reading certs/$1 answered $status"; return 1; fi
+  if [ "$(jq -r '.Items.domains' "$work/answer.json")" != "$2" ]; then
+    log "$1: its hostnames changed to $2"
+    return 0
+  fi
+  jq -r '.Items.cert' "$work/answer.json" >"$work/current.pem"
+  rm -f "$work/answer.json"
+  start="$(date_seconds "$work/current.pem" startdate)"
+  end="$(date_seconds "$work/current.pem" enddate)"
+  left=$((end - $(date +%s)))
+  lifetime=$((end - start))
+  if [ $((left * 3)) -lt "$lifetime" ]; then
+    log "$1: $left s left of $lifetime s: renewing"
+    return 0
+  fi
+  return 1
+}
+
+# issue NAME DOMAINS: a new certificate from the CA, stored in certs/NAME.
+issue() {
+  first="${2%%,*}"
+  set -- "$1" "$2" --server "$ACME_DIRECTORY" --accept-tos --path "$work/lego" \
+    --http --http.webroot "$WEBROOT"
+  set -- "$@" --email "$ACME_EMAIL"
+  for domain in $(echo "$2" | tr ',' ' '); do set -- "$@" --domains "$domain"; done
+  name="$1" domains="$2"
+  shift 2
+  if ! LEGO_CA_CERTIFICATES="$ACME_CA_FILE" timeout "$LEGO_TIMEOUT" lego "$@" run 2>&1; then
+    log "$name: the CA did not issue a certificate (lego failed); trying again in $CHECK_INTERVAL s"
+    return 1
+  fi
+  status="$(jq -n --arg path "certs/$name" --arg domains "$domains" \
+    --rawfile cert "$work/lego/certificates/$first.crt" \
+    --rawfile key "$work/lego/certificates/$first.key" \
+    '{Path: $path, Items: {cert: $cert, key: $key, domains: $domains}}' |
+    nomad PUT "/v1/var/certs/$name" --data-binary @-)"
+  rm -f "$work/answer.json"
+  if [ "$status" != 200 ]; then
+    log "$name: storing certs/$name answered $status"
+    return 1
+  fi
+  serial="$(openssl x509 -in "$work/lego/certificates/$first.crt" -noout -serial | cut -d= -f2)"
+  until="$(openssl x509 -in "$work/lego/certificates/$first.crt" -noout -enddate | cut -d= -f2)"
+  log "$name: certificate $serial for $domains stored in certs/$name (valid until $until)"
+}
+
+log "issuer for $CERTIFICATES from $ACME_DIRECTORY, every $CHECK_INTERVAL s"
+while :; do
+  if acquire_lock; then
+    for spec in $CERTIFICATES; do
+      if due "${spec%%=*}" "${spec#*=}"; then issue "${spec%%=*}" "${spec#*=}"; fi
+    done
+    release_lock
+  else
+    log "the lock $LOCK_PATH is held by another issuer (or Nomad did not answer): waiting"
+  fi
+  sleep "$CHECK_INTERVAL" &
+  wait $!
+done

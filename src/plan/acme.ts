@@ -1,0 +1,140 @@
+/**
+ * Pure: the acme-issuer job (jobs/acme-issuer.nomad.hbs) and the ACL policies that let it write
+ * the certificates and the ingress read them, and nothing else.
+ */
+import type { LoadedConfig } from "../config/load.js";
+import { consulServiceName } from "./job-vars.js";
+import { ingressJobName } from "./job-vars.js";
+import { acmeCa, certificateSpecs, certificatesPrefix } from "./tls.js";
+
+export const acmeIssuerJobName = "acme-issuer";
+/** The Consul service of the issuer's challenge server: Traefik routes the challenges to it. */
+export const challengeService = "acme-challenge";
+/** The Nomad variable the issuer locks while it works: one issuer at a time. */
+export const issuerLockPath = "acme/lock";
+const webroot = "/alloc/data/webroot";
+
+/** The issuer's image: lego with what its script needs (images/base/build.sh acme-issuer). */
+export function issuerImage(registry: string, legoVersion: string): string {
+  const tag = `v${legoVersion.replace(/^v/, "")}`;
+  return registry === "local" ? `elm-infra/acme-issuer:${tag}` : `${registry}/acme-issuer:${tag}`;
+}
+
+/** Where the issuer finds the CA: its directory, the names it must resolve, the CA's own CA. */
+export interface IssuerCa {
+  directory: string;
+  /** `name:address` entries for the task's /etc/hosts (the local target's Pebble). */
+  extraHosts: string[];
+  /** PEM of the CA that signed the directory's HTTPS certificate, when not a public one. */
+  directoryCa?: string;
+}
+
+export interface AcmeIssuerJobVars {
+  job: { id: string; datacenters: string[] };
+  version: string;
+  image: string;
+  challengeService: string;
+  tags: string[];
+  webroot: string;
+  extraHosts: string[];
+  /** `name=host1,host2 name2=host3`: the certificates, as jobs/acme-issuer.sh reads them. */
+  certificates: string;
+  directory: string;
+  email: string;
+  directoryCa: string;
+  caFile: string;
+  lockPath: string;
+  checkInterval: number;
+  legoTimeout: number;
+  script: string;
+}
+
+/** The challenge router: on plain HTTP only, before every other router of the web entrypoint. */
+export function challengeTags(): string[] {
+  const r = consulServiceName(challengeService);
+  return [
+    "traefik.enable=true",
+    `traefik.http.routers.${r}.rule=PathPrefix(\`/.well-known/acme-challenge/\`)`,
+    `traefik.http.routers.${r}.entrypoints=web`,
+    `traefik.http.routers.${r}.priority=100000`,
+    `traefik.http.routers.${r}.service=${r}`,
+    `traefik.http.services.${r}.loadbalancer.server.scheme=http`,
+  ];
+}
+
+export function acmeIssuerJobVars(
+  config: Pick<LoadedConfig, "target" | "targetName" | "services">,
+  inputs: { legoVersion: string; ca: IssuerCa; script: string },
+): AcmeIssuerJobVars {
+  const ca = acmeCa(config.targetName, config.target);
+  return {
+    job: { id: acmeIssuerJobName, datacenters: ["dc1"] },
+    version: inputs.legoVersion,
+    image: issuerImage(config.target.registry, inputs.legoVersion),
+    challengeService,
+    tags: challengeTags(),
+    webroot,
+    extraHosts: inputs.ca.extraHosts,
+    certificates: certificateSpecs(config)
+      .map((c) => `${c.name}=${c.domains.join(",")}`)
+      .join(" "),
+    directory: inputs.ca.directory,
+    email: acmeEmail(config),
+    directoryCa: inputs.ca.directoryCa ?? "",
+    caFile: inputs.ca.directoryCa ? "/local/acme-ca.pem" : "",
+    lockPath: issuerLockPath,
+    // Short certificates (Pebble's) are looked at often; Let's Encrypt's every 5 minutes.
+    checkInterval: ca.kind === "pebble" ? 5 : 300,
+    legoTimeout: 120,
+    script: inputs.script,
+  };
+}
+
+/**
+ * The ACME account's contact: acme.email, else hostmaster@ the first service's first hostname
+ * without its `www.` (RFC 2142's mailbox for a domain's operators).
+ */
+export function acmeEmail(config: Pick<LoadedConfig, "target" | "services">): string {
+  if (config.target.acme?.email) return config.target.acme.email;
+  const first = certificateSpecs(config)[0]?.domains[0] ?? "localhost";
+  return `hostmaster@${first.replace(/^www\./, "")}`;
+}
+
+/** A Nomad ACL policy bound to one job (its workload identity). */
+export interface JobPolicy {
+  name: string;
+  description: string;
+  rules: string;
+  jobId: string;
+}
+
+/** The issuer writes the certificates and its lock; the ingress reads the certificates. */
+export function acmePolicies(): JobPolicy[] {
+  return [
+    {
+      name: "elm-infra-acme-issuer",
+      description: "elm-infra: the acme-issuer job writes the certificates and its lock",
+      jobId: acmeIssuerJobName,
+      rules: variablesPolicy([
+        [`${certificatesPrefix}/*`, ["read", "write", "list"]],
+        [issuerLockPath, ["read", "write"]],
+      ]),
+    },
+    {
+      name: "elm-infra-ingress-certificates",
+      description: "elm-infra: the ingress job reads the certificates",
+      jobId: ingressJobName,
+      rules: variablesPolicy([[`${certificatesPrefix}/*`, ["read", "list"]]]),
+    },
+  ];
+}
+
+function variablesPolicy(paths: Array<[string, string[]]>): string {
+  const blocks = paths
+    .map(
+      ([path, caps]) =>
+        `    path "${path}" {\n      capabilities = [${caps.map((c) => `"${c}"`).join(", ")}]\n    }`,
+    )
+    .join("\n");
+  return `namespace "default" {\n  variables {\n${blocks}\n  }\n}\n`;
+}

@@ -1,0 +1,202 @@
+/**
+ * HTTPS for a cluster: the CA the target trusts (on local, the root its Pebble serves now), the
+ * ACL policies of the issuer and the ingress, the acme-issuer job, and the wait until every
+ * certificate the target needs is stored where every worker's Traefik reads it.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import type { LoadedConfig } from "../config/load.js";
+import { OperationError } from "../errors.js";
+import { DockerClient } from "../docker/client.js";
+import { sleep } from "../http.js";
+import type { NomadClient } from "../nomad/client.js";
+import { renderTemplateFile } from "../nomad/render.js";
+import {
+  acmeIssuerJobName,
+  acmeIssuerJobVars,
+  acmePolicies,
+  issuerImage,
+  type IssuerCa,
+} from "../plan/acme.js";
+import {
+  acmeCa,
+  certificateSpecs,
+  certificateVariable,
+  type CertificateSpec,
+} from "../plan/tls.js";
+import type { Inventory } from "../cluster/inventory.js";
+import { targetPaths } from "../cluster/paths.js";
+import { shipLocalImage } from "./ingress.js";
+
+type Log = (line: string) => void;
+
+/** The lego version elm-infra pins (src/tools/versions.json): the issuer's image. */
+export async function pinnedLegoVersion(): Promise<string> {
+  const file = new URL("../../src/tools/versions.json", import.meta.url);
+  const v = JSON.parse(await readFile(file, "utf8")) as Record<string, { version: string }>;
+  return v.lego!.version;
+}
+
+/**
+ * Where the issuer finds its CA. On local: the target's Pebble, by the name its HTTPS
+ * certificate carries, and the CA of that certificate; and the root Pebble issues from now is
+ * added to the target's trusted CAs (Pebble makes a new one at each start; the roots it had
+ * before stay, as certificates from them may still be served).
+ */
+export async function issuerCa(
+  config: LoadedConfig,
+  inventory: Inventory,
+  log: Log,
+): Promise<IssuerCa> {
+  const ca = acmeCa(config.targetName, config.target);
+  if (ca.kind === "directory") return { directory: ca.directory, extraHosts: [] };
+  const pebble = inventory.acme;
+  if (!pebble)
+    throw new OperationError(
+      `target ${config.targetName} has no ACME CA recorded (the inventory predates it)`,
+      `run bring-up again: elm-infra bring-up --target ${config.targetName}`,
+    );
+  const docker = DockerClient.local();
+  const directoryCa = await docker.execOutput(pebble.container, ["cat", "/etc/pebble/minica.pem"]);
+  const root = await pebbleRoot(docker, pebble.container);
+  const file = targetPaths(config).trustedCa;
+  const trusted = await readFile(file, "utf8").catch(() => "");
+  if (!trusted.includes(root.trim())) {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, `${trusted}${root.trim()}\n`, { mode: 0o644 });
+    log(`trusting the root Pebble issues from now (${file})`);
+  }
+  return {
+    directory: pebble.directory,
+    extraHosts: Object.entries(pebble.hosts).map(([name, address]) => `${name}:${address}`),
+    directoryCa,
+  };
+}
+
+/** Pebble's current root, from its management API (inside its container: nothing published). */
+async function pebbleRoot(docker: DockerClient, container: string): Promise<string> {
+  const cmd = [
+    "curl",
+    "-sS",
+    "--fail",
+    "--max-time",
+    "5",
+    "--cacert",
+    "/etc/pebble/minica.pem",
+    "https://localhost:15000/roots/0",
+  ];
+  let last: unknown;
+  // Pebble answers a second or so after its container starts: a bounded wait.
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const pem = await docker.execOutput(container, cmd);
+      if (pem.includes("BEGIN CERTIFICATE")) return pem;
+      last = new Error(pem.slice(0, 200));
+    } catch (error) {
+      last = error;
+    }
+    await sleep(500);
+  }
+  throw new OperationError(
+    `Pebble (${container}) did not give its root certificate: ${(last as Error).message}`,
+    `look at its log: docker logs ${container}`,
+  );
+}
+
+/** The issuer and ingress policies, bound to their jobs (idempotent). */
+export async function applyAcmePolicies(nomad: NomadClient): Promise<void> {
+  for (const p of acmePolicies()) await nomad.upsertPolicy(p.name, p.rules, p.description, p.jobId);
+}
+
+/** Renders and submits the acme-issuer job when it differs from the one running. */
+export async function submitIssuerJob(
+  config: LoadedConfig,
+  nomad: NomadClient,
+  ca: IssuerCa,
+  log: Log,
+): Promise<boolean> {
+  const legoVersion = await pinnedLegoVersion();
+  const script = await readFile(resolve(config.root, "jobs/acme-issuer.sh"), "utf8");
+  const hcl = await renderTemplateFile(
+    resolve(config.root, "jobs/acme-issuer.nomad.hbs"),
+    acmeIssuerJobVars(config, { legoVersion, ca, script }),
+  );
+  const job = await nomad.parseJob(hcl);
+  const current = await nomad.readJob(acmeIssuerJobName);
+  if (current && !current.Stop) {
+    const plan = await nomad.planJob(job);
+    if (!plan.Diff || plan.Diff.Type === "None") return false;
+  }
+  await nomad.registerJob(job, current?.JobModifyIndex ?? 0);
+  log(`${acmeIssuerJobName} job submitted (lego ${legoVersion}, CA ${ca.directory})`);
+  return true;
+}
+
+/** The issuer's image on every worker (local target: no registry). */
+export async function shipIssuerImage(
+  config: LoadedConfig,
+  inventory: Inventory,
+  log: Log,
+): Promise<void> {
+  await shipLocalImage(
+    config,
+    inventory,
+    issuerImage(config.target.registry, await pinnedLegoVersion()),
+    "build it from the pinned lego binary: bash images/base/build.sh acme-issuer",
+    log,
+  );
+}
+
+export interface StoredCertificate {
+  spec: CertificateSpec;
+  serial: string;
+  notAfter: string;
+}
+
+/**
+ * Waits (bounded) until every certificate the target needs is in its Nomad variable for its
+ * current hostnames. On the deadline: an error with what is missing and the issuer's last log.
+ */
+export async function waitForCertificates(
+  config: LoadedConfig,
+  nomad: NomadClient,
+  options: { deadlineMs?: number; signal?: AbortSignal; log: Log },
+): Promise<StoredCertificate[]> {
+  const specs = certificateSpecs(config);
+  const deadline = Date.now() + (options.deadlineMs ?? 240_000);
+  const { X509Certificate } = await import("node:crypto");
+  let missing = specs;
+  let said = "";
+  for (let round = 0; round < 1000 && Date.now() < deadline; round++) {
+    options.signal?.throwIfAborted();
+    const found: StoredCertificate[] = [];
+    missing = [];
+    for (const spec of specs) {
+      const v = await nomad.readVariable(certificateVariable(spec.name));
+      if (v && v.Items.domains === spec.domains.join(",") && v.Items.cert) {
+        const cert = new X509Certificate(v.Items.cert);
+        found.push({ spec, serial: cert.serialNumber, notAfter: cert.validTo });
+      } else missing.push(spec);
+    }
+    if (missing.length === 0) return found;
+    const now = `waiting for ${missing.map((m) => m.domains[0]).join(", ")}`;
+    if (now !== said) options.log((said = now));
+    await sleep(2000);
+  }
+  throw new OperationError(
+    `no certificate for ${missing.map((m) => m.domains.join(", ")).join("; ")} within ${Math.round((options.deadlineMs ?? 240_000) / 1000)} s${await issuerLogTail(nomad)}`,
+    "the issuer's log says why (nomad alloc logs -job acme-issuer issuer); the CA must reach every hostname on port 80 through the load balancer",
+  );
+}
+
+async function issuerLogTail(nomad: NomadClient): Promise<string> {
+  try {
+    const allocs = (await nomad.jobAllocations(acmeIssuerJobName)).data;
+    const latest = allocs.sort((a, b) => (b.CreateIndex ?? 0) - (a.CreateIndex ?? 0))[0];
+    if (!latest) return " (the issuer has no allocation)";
+    const tail = await nomad.allocationLogTail(latest.ID, "issuer", "stdout", 1500);
+    return `\nthe issuer's last lines:\n${tail.trim().split("\n").slice(-8).join("\n")}`;
+  } catch {
+    return "";
+  }
+}
