@@ -77,6 +77,60 @@ export class PermissionDeniedError extends OperationError {
   }
 }
 
+/**
+ * The CA certificates an HTTPS client verifies servers against. `ca` (PEM) replaces the system's
+ * roots when given (a test CA, Pebble's root); `source` is how messages name what is trusted.
+ */
+export interface TlsTrust {
+  ca?: string;
+  source: string;
+}
+
+/** The server's certificate did not verify for the name asked (sent as SNI and Host). */
+export class CertificateError extends OperationError {
+  constructor(
+    readonly service: string,
+    readonly address: string,
+    readonly hostname: string,
+    readonly reason: string,
+    trust: Pick<TlsTrust, "source">,
+  ) {
+    super(
+      `${service} at ${address} presented a certificate for ${hostname} that does not verify: ${reason}`,
+      `the client trusts ${trust.source}; a server without a certificate for ${hostname} from that CA answers with another (Traefik's default is self-signed): elm-infra status lists the target's certificates`,
+    );
+  }
+}
+
+const certificateReasons: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: "self-signed",
+  SELF_SIGNED_CERT_IN_CHAIN: "issued under a root the client does not trust",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "issued by a CA the client does not trust",
+  UNABLE_TO_GET_ISSUER_CERT: "issued by a CA the client does not trust",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "issued by a CA the client does not trust",
+  CERT_SIGNATURE_FAILURE: "its signature does not verify",
+  CERT_HAS_EXPIRED: "expired",
+  CERT_NOT_YET_VALID: "not valid yet",
+  ERR_TLS_CERT_ALTNAME_INVALID: "not for this name",
+};
+
+/**
+ * Pure: why a TLS handshake refused the server's certificate, in words (undefined when `error`
+ * is no certificate failure). A name mismatch says which names the certificate is for.
+ */
+export function certificateFailure(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const { code, reason } = e as { code?: unknown; reason?: unknown };
+    const said = certificateReasons[String(code)];
+    if (said) {
+      const names = typeof reason === "string" ? /altnames: (.*)$/.exec(reason)?.[1] : undefined;
+      return names ? `${said} (it is for ${names})` : said;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** What a call that should answer at once may take, and the margin a blocking query adds. */
 export const defaultDeadlineMs = 10_000;
 
@@ -177,6 +231,8 @@ export interface JsonApiOptions {
   headers?: Record<string, string>;
   deadlineMs?: number;
   dispatcher?: Dispatcher;
+  /** An https address: verify the server against these CAs, with the Host header as SNI. */
+  tls?: TlsTrust;
 }
 
 export function buildUrl(base: string, path: string, query: HttpCall["query"] = {}): string {
@@ -190,7 +246,11 @@ export function buildUrl(base: string, path: string, query: HttpCall["query"] = 
 export class JsonApi {
   private readonly dispatcher: Dispatcher;
   constructor(readonly options: JsonApiOptions) {
-    this.dispatcher = retrying(options.dispatcher);
+    // undici sends the Host header's name as SNI and checks the certificate against it.
+    this.dispatcher = retrying(
+      options.dispatcher ??
+        (options.tls?.ca ? new Agent({ connect: { ca: options.tls.ca } }) : undefined),
+    );
   }
 
   get address(): string {
@@ -232,6 +292,15 @@ export class JsonApi {
       text = await res.body.text();
     } catch (error) {
       if (call.signal?.aborted) throw abortReason(call.signal);
+      const refused = certificateFailure(error);
+      if (refused)
+        throw new CertificateError(
+          this.options.name,
+          this.where,
+          call.headers?.host ?? new URL(this.options.address).hostname,
+          refused,
+          this.options.tls ?? { source: "the system's root CAs" },
+        );
       throw new UnreachableError(
         this.options.name,
         this.where,

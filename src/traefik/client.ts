@@ -1,5 +1,5 @@
 import { canaryHeader } from "./canary.js";
-import { HttpError, JsonApi } from "../http.js";
+import { HttpError, JsonApi, type TlsTrust } from "../http.js";
 
 export interface TraefikRouter {
   name: string;
@@ -24,8 +24,10 @@ export interface ProbeResult {
 export interface TraefikClientOptions {
   /** Base URL of Traefik's API. */
   api: string;
-  /** Base URL of the entrypoint visitors use. */
+  /** Base URL of the entrypoint visitors use: `https://` on a target that serves HTTPS. */
   entrypoint: string;
+  /** With an https entrypoint: the CAs its certificates are verified against (SNI = Host). */
+  entrypointTls?: TlsTrust;
   /** Base URL of the canary entrypoint (never public): where `probeCanary` asks. */
   canaryEntrypoint?: string;
   /** How messages name them, when the URLs are a tunnel's local ports. */
@@ -50,6 +52,7 @@ export class TraefikClient {
       name: "Traefik's entrypoint",
       address: options.entrypoint,
       deadlineMs,
+      ...(options.entrypointTls ? { tls: options.entrypointTls } : {}),
       ...(options.where ? { where: options.where.entrypoint } : {}),
     });
     this.canaryEntrypoint = options.canaryEntrypoint

@@ -1,5 +1,5 @@
 import { abortReason, OperationError } from "../errors.js";
-import { sleep } from "../http.js";
+import { CertificateError, sleep } from "../http.js";
 import type { TraefikClient } from "./client.js";
 
 export interface VerifyOptions {
@@ -52,7 +52,9 @@ export async function verifyCanaryRoute(
 
 /**
  * Proves every hostname serves `version` through Traefik: each must answer it on `consecutive`
- * requests in a row (old instances may linger for a moment after a deployment succeeds).
+ * requests in a row (old instances may linger for a moment after a deployment succeeds). On an
+ * HTTPS target a certificate that does not verify is retried until the deadline (the issuer may
+ * still be issuing it), then said as that, with its hint.
  */
 export async function verifyHostnamesServe(
   traefik: TraefikClient,
@@ -64,21 +66,26 @@ export async function verifyHostnamesServe(
   for (const hostname of route.hostnames) {
     let streak = 0;
     let last = "no answer yet";
+    let refused: CertificateError | undefined;
     for (let round = 0; round < 600 && streak < need; round++) {
       if (options.signal.aborted) throw abortReason(options.signal);
       if (Date.now() > deadline) {
         throw new OperationError(
-          `${hostname} does not serve ${route.version} through Traefik: ${last}`,
-          "check that Traefik routes the hostname and the allocations answer their health path: elm-infra status",
+          `${hostname} does not serve ${route.version} through Traefik: ${refused?.message ?? last}`,
+          refused?.hint ??
+            "check that Traefik routes the hostname and the allocations answer their health path: elm-infra status",
         );
       }
-      const probe = await traefik
-        .probe(hostname, route.healthPath)
-        .catch((e: Error) => ({ status: 0, version: undefined, body: e.message }));
-      if (probe.status === 200 && probe.version === route.version) streak += 1;
+      const probe = await traefik.probe(hostname, route.healthPath).catch((e: Error) => e);
+      refused = probe instanceof CertificateError ? probe : undefined;
+      if (!(probe instanceof Error) && probe.status === 200 && probe.version === route.version)
+        streak += 1;
       else {
         streak = 0;
-        last = `answered ${probe.status} with version ${probe.version ?? "none"}`;
+        last =
+          probe instanceof Error
+            ? probe.message
+            : `answered ${probe.status} with version ${probe.version ?? "none"}`;
         await sleep(pollMs / 2, options.signal);
       }
     }
