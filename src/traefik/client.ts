@@ -19,6 +19,8 @@ export interface ProbeResult {
   status: number;
   version: string | undefined;
   body: string;
+  /** A redirect's Location header. */
+  location?: string;
 }
 
 export interface TraefikClientOptions {
@@ -124,11 +126,13 @@ async function probeThrough(
     headers: { host, ...headers },
     anyStatus: true,
   });
-  const header = res.headers["x-elm-version"];
+  const first = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
   const body = typeof res.data === "string" ? res.data : JSON.stringify(res.data);
+  const location = first(res.headers.location);
   return {
     status: res.status,
-    version: Array.isArray(header) ? header[0] : header,
+    version: first(res.headers["x-elm-version"]),
     body: body.slice(0, 500),
+    ...(location !== undefined ? { location } : {}),
   };
 }

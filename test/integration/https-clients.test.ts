@@ -1,7 +1,8 @@
 /**
  * The HTTPS clients against a real Traefik: its websecure entrypoint serves a certificate for
  * site.test, signed by a test CA made here with the openssl CLI, from its file provider (also as
- * its default certificate, so a request naming another host gets it too). Deploy's proof
+ * its default certificate, so a request naming another host gets it too), and www.site.test
+ * redirects to it as the HTTPS targets' www. hostnames do. Deploy's proof
  * (TraefikClient through verifyHostnamesServe) and the probe are answered when that CA is the one
  * trusted, and refused with a message naming the hostname, the worker and why when another CA is
  * trusted or the SNI names a host the certificate is not for.
@@ -49,7 +50,7 @@ beforeAll(async () => {
     "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
     "-keyout", "site.key", "-out", "site.csr", "-subj", "/CN=site.test",
   ); // prettier-ignore
-  writeFileSync(file("site.ext"), "subjectAltName=DNS:site.test\n");
+  writeFileSync(file("site.ext"), "subjectAltName=DNS:site.test,DNS:www.site.test\n");
   openssl(
     "x509", "-req", "-in", "site.csr", "-CA", "test-ca.pem", "-CAkey", "test-ca.key",
     "-CAcreateserial", "-out", "site.pem", "-days", "1", "-extfile", "site.ext",
@@ -78,6 +79,22 @@ beforeAll(async () => {
             entryPoints: ["websecure"],
             service: "site",
             tls: {},
+          },
+          www: {
+            rule: "Host(`www.site.test`)",
+            entryPoints: ["websecure"],
+            middlewares: ["to-apex"],
+            service: "site",
+            tls: {},
+          },
+        },
+        middlewares: {
+          "to-apex": {
+            redirectRegex: {
+              regex: "^https?://www\\.(.+)",
+              replacement: "https://${1}",
+              permanent: true,
+            },
           },
         },
         services: {
@@ -151,11 +168,18 @@ describe("deploy's proof through Traefik's websecure entrypoint", () => {
     const answer = await client(trusted).probe("site.test", "/health");
     expect(answer).toMatchObject({ status: 200, version: "1.0.0" });
     expect(hostsSeen).toContain("site.test");
+    const said: string[] = [];
     await verifyHostnamesServe(
       client(trusted),
-      { hostnames: ["site.test"], healthPath: "/health", version: "1.0.0" },
-      { timeoutMs: 5000, signal: new AbortController().signal },
+      {
+        hostnames: ["site.test", "www.site.test"],
+        healthPath: "/health",
+        version: "1.0.0",
+        redirects: { "www.site.test": "site.test" },
+      },
+      { timeoutMs: 5000, signal: new AbortController().signal, onProgress: (l) => said.push(l) },
     );
+    expect(said).toEqual(["site.test serves 1.0.0", "www.site.test redirects to site.test"]);
   });
 
   it("refuses a certificate from a CA it does not trust, naming the hostname, the worker and why", async () => {
@@ -174,7 +198,7 @@ describe("deploy's proof through Traefik's websecure entrypoint", () => {
       .probe("elsewhere.test", "/health")
       .catch((e: unknown) => e);
     expect((error as Error).message).toBe(
-      `Traefik's entrypoint at ${where} presented a certificate for elsewhere.test that does not verify: not for this name (it is for DNS:site.test)`,
+      `Traefik's entrypoint at ${where} presented a certificate for elsewhere.test that does not verify: not for this name (it is for DNS:site.test, DNS:www.site.test)`,
     );
   });
 

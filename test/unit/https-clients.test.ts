@@ -4,6 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { probeUrl } from "../../src/commands/probe.js";
 import { CertificateError, certificateFailure } from "../../src/http.js";
+import { hostnameRedirects } from "../../src/tasks/rollout.js";
+import { redirectsTo } from "../../src/traefik/verify.js";
 
 const tlsError = (code: string, extra: Record<string, unknown> = {}) =>
   Object.assign(new Error(`tls: ${code}`), { code, ...extra });
@@ -80,5 +82,25 @@ describe("probeUrl: where the probe enters a target", () => {
     ],
   ])("%s", (_what, target, inv, url) => {
     expect(probeUrl({ target: target as never }, inv)).toBe(url);
+  });
+});
+
+describe("deploy's proof of www. redirects", () => {
+  it("expects www. to redirect to its apex on HTTPS targets only", () => {
+    const hostnames = ["elm-lang.org", "www.elm-lang.org", "www.other.org"];
+    expect(hostnameRedirects({}, hostnames)).toEqual({ "www.elm-lang.org": "elm-lang.org" });
+    expect(hostnameRedirects({ endpoints: {} as never }, hostnames)).toEqual({});
+  });
+
+  it.each([
+    [308, "https://elm-lang.org/health", true],
+    [301, "https://elm-lang.org/", true],
+    [308, "http://elm-lang.org/health", false],
+    [308, "https://www.elm-lang.org/health", false],
+    [200, "https://elm-lang.org/health", false],
+    [308, undefined, false],
+    [308, "not a url", false],
+  ])("%d to %s: %s", (status, location, ok) => {
+    expect(redirectsTo({ status, ...(location ? { location } : {}) }, "elm-lang.org")).toBe(ok);
   });
 });
