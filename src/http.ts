@@ -44,7 +44,8 @@ export class HttpError extends OperationError {
 }
 
 /** Why a request got no answer: said as what happened, not as the library names it. */
-export type TransportFailure = "refused" | "timeout" | "closed" | "not-found" | "unreachable";
+export type TransportFailure =
+  "refused" | "timeout" | "closed" | "not-found" | "tls-handshake" | "unreachable";
 
 /** The server could not be reached, or did not answer within the deadline. */
 export class UnreachableError extends OperationError {
@@ -164,6 +165,8 @@ const codes: Array<[TransportFailure, string[]]> = [
 export function classifyTransportError(error: unknown): TransportFailure {
   for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
     const { code, name } = e as { code?: unknown; name?: unknown };
+    // OpenSSL's own errors: TLS spoken to a port that does not speak it, no common protocol.
+    if (/^ERR_SSL_/.test(String(code)) || code === "EPROTO") return "tls-handshake";
     for (const [failure, known] of codes)
       if (known.includes(String(code)) || known.includes(String(name))) return failure;
     e = (e as { cause?: unknown }).cause;
@@ -187,6 +190,8 @@ export function describeTransportFailure(
       return `${service} closed the connection without answering at ${address}`;
     case "not-found":
       return `${service} is not reachable at ${address}: the host name does not resolve`;
+    case "tls-handshake":
+      return `${service} at ${address} did not complete a TLS handshake: it may not serve HTTPS there`;
     case "unreachable":
       return `${service} is not reachable at ${address}`;
   }
@@ -195,6 +200,8 @@ export function describeTransportFailure(
 function hintForTransportFailure(service: string, failure: TransportFailure): string {
   if (failure === "timeout")
     return `${service} accepted the connection but did not answer: check that it is not overloaded or stopped (its log, its host's load)`;
+  if (failure === "tls-handshake")
+    return `check that ${service} serves HTTPS on that port (for Traefik: its websecure entrypoint and TLS configuration)`;
   return `check that ${service} is running and that the target's endpoints or hosts point at it`;
 }
 

@@ -129,7 +129,9 @@ export function startProbe(o: ProbeOptions): ProbeHandle {
           ? `certificate does not verify: ${refused}`
           : failure === "timeout"
             ? `no answer within ${timeoutMs} ms`
-            : failure,
+            : failure === "tls-handshake"
+              ? "TLS handshake failed"
+              : failure,
       });
     }
   };

@@ -26,6 +26,8 @@ const file = (name: string) => join(dir, name);
 let backend: Server;
 let traefikPid: number | undefined;
 let entrypoint: string;
+/** The backend: plain HTTP, where an HTTPS client gets no handshake. */
+let plainHttp: string;
 let trusted: TlsTrust;
 let otherCa: TlsTrust;
 const hostsSeen = new Set<string>();
@@ -129,6 +131,7 @@ beforeAll(async () => {
   child.unref();
   traefikPid = child.pid;
   entrypoint = `https://127.0.0.1:${websecure}`;
+  plainHttp = `127.0.0.1:${backendPort}`;
   // Ready when the router answers through TLS (the file provider has loaded the certificate).
   const client = new TraefikClient({
     api: `http://127.0.0.1:${api}`,
@@ -212,6 +215,30 @@ describe("deploy's proof through Traefik's websecure entrypoint", () => {
       `site.test does not serve 1.0.0 through Traefik: Traefik's entrypoint at ${where} presented a certificate for site.test that does not verify: issued by a CA the client does not trust`,
     );
     expect((error as CertificateError).hint).toContain("elm-infra status lists");
+  });
+});
+
+describe("HTTPS spoken to a port that serves plain HTTP", () => {
+  it("is said as a failed TLS handshake by the proof and by the probe", async () => {
+    const proof = new TraefikClient({
+      api: "http://127.0.0.1:1",
+      entrypoint: `https://${plainHttp}`,
+      entrypointTls: trusted,
+      where: { api: "unused", entrypoint: where },
+    });
+    const error = await proof.probe("site.test", "/ping").catch((e: unknown) => e);
+    expect((error as Error).message).toBe(
+      `Traefik's entrypoint at ${where} did not complete a TLS handshake: it may not serve HTTPS there`,
+    );
+    const r = await runProbe({
+      url: `https://${plainHttp}`,
+      hostname: "site.test",
+      ca: trusted.ca!,
+      ratePerSecond: 10,
+      seconds: 0.5,
+    });
+    expect(r.failures[0]?.what).toBe("connection error: TLS handshake failed");
+    expect(r.connectionErrors).toBe(r.sent);
   });
 });
 

@@ -3,7 +3,12 @@
 // against Traefik in test/integration/https-clients.test.ts.
 import { describe, expect, it } from "vitest";
 import { probeUrl } from "../../src/commands/probe.js";
-import { CertificateError, certificateFailure } from "../../src/http.js";
+import {
+  CertificateError,
+  certificateFailure,
+  classifyTransportError,
+  describeTransportFailure,
+} from "../../src/http.js";
 import { hostnameRedirects } from "../../src/tasks/rollout.js";
 import { redirectsTo } from "../../src/traefik/verify.js";
 
@@ -54,6 +59,19 @@ describe("certificateFailure", () => {
       "Traefik's entrypoint at 127.0.0.1:443 on local-worker-1 (through SSH) presented a certificate for elm-lang.org that does not verify: self-signed",
     );
     expect(e.hint).toMatch(/^the client trusts the CA certificates in \/x\/ca\.pem;/);
+  });
+});
+
+describe("a TLS handshake that fails before any certificate", () => {
+  it("is its own transport failure, said as such", () => {
+    expect(classifyTransportError(tlsError("ERR_SSL_WRONG_VERSION_NUMBER"))).toBe("tls-handshake");
+    expect(classifyTransportError(tlsError("EPROTO"))).toBe("tls-handshake");
+    expect(certificateFailure(tlsError("ERR_SSL_WRONG_VERSION_NUMBER"))).toBeUndefined();
+    expect(
+      describeTransportFailure("Traefik's entrypoint", "127.0.0.1:1", "tls-handshake", 1),
+    ).toBe(
+      "Traefik's entrypoint at 127.0.0.1:1 did not complete a TLS handshake: it may not serve HTTPS there",
+    );
   });
 });
 
