@@ -16,7 +16,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CertificateError, type TlsTrust } from "../../src/http.js";
 import { TraefikClient } from "../../src/traefik/client.js";
+import { certificateFacts } from "../../src/plan/verify.js";
 import { runProbe } from "../../src/traefik/probe.js";
+import { servedCertificate } from "../../src/traefik/served-certificate.js";
 import { verifyHostnamesServe } from "../../src/traefik/verify.js";
 import { toolPath, waitFor } from "../harness/agents.js";
 import { freePorts } from "../harness/ports.js";
@@ -215,6 +217,32 @@ describe("deploy's proof through Traefik's websecure entrypoint", () => {
       `site.test does not serve 1.0.0 through Traefik: Traefik's entrypoint at ${where} presented a certificate for site.test that does not verify: issued by a CA the client does not trust`,
     );
     expect((error as CertificateError).hint).toContain("elm-infra status lists");
+  });
+});
+
+describe("servedCertificate: what a worker presents for a name", () => {
+  it("is the certificate Traefik serves for the SNI, verified; refused from an untrusted CA", async () => {
+    const port = Number(new URL(entrypoint).port);
+    const pem = await servedCertificate({
+      host: "127.0.0.1",
+      port,
+      servername: "site.test",
+      trust: trusted,
+    });
+    const serial = openssl("x509", "-in", "site.pem", "-noout", "-serial").toString().trim();
+    expect(`serial=${certificateFacts(pem).serial}`).toBe(serial);
+    expect(certificateFacts(pem).domains).toEqual(["site.test", "www.site.test"]);
+    const error = await servedCertificate({
+      host: "127.0.0.1",
+      port,
+      servername: "site.test",
+      trust: otherCa,
+      name: "Traefik on test-worker-1",
+      where,
+    }).catch((e: unknown) => e);
+    expect((error as Error).message).toBe(
+      `Traefik on test-worker-1 at ${where} presented a certificate for site.test that does not verify: issued by a CA the client does not trust`,
+    );
   });
 });
 
