@@ -44,7 +44,8 @@ export class HttpError extends OperationError {
 }
 
 /** Why a request got no answer: said as what happened, not as the library names it. */
-export type TransportFailure = "refused" | "timeout" | "closed" | "not-found" | "unreachable";
+export type TransportFailure =
+  "refused" | "timeout" | "closed" | "not-found" | "tls-handshake" | "unreachable";
 
 /** The server could not be reached, or did not answer within the deadline. */
 export class UnreachableError extends OperationError {
@@ -75,6 +76,60 @@ export class PermissionDeniedError extends OperationError {
       hint,
     );
   }
+}
+
+/**
+ * The CA certificates an HTTPS client verifies servers against. `ca` (PEM) replaces the system's
+ * roots when given (a test CA, Pebble's root); `source` is how messages name what is trusted.
+ */
+export interface TlsTrust {
+  ca?: string;
+  source: string;
+}
+
+/** The server's certificate did not verify for the name asked (sent as SNI and Host). */
+export class CertificateError extends OperationError {
+  constructor(
+    readonly service: string,
+    readonly address: string,
+    readonly hostname: string,
+    readonly reason: string,
+    trust: Pick<TlsTrust, "source">,
+  ) {
+    super(
+      `${service} at ${address} presented a certificate for ${hostname} that does not verify: ${reason}`,
+      `the client trusts ${trust.source}; a server without a certificate for ${hostname} from that CA answers with another (Traefik's default is self-signed): elm-infra status lists the target's certificates`,
+    );
+  }
+}
+
+const certificateReasons: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: "self-signed",
+  SELF_SIGNED_CERT_IN_CHAIN: "issued under a root the client does not trust",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "issued by a CA the client does not trust",
+  UNABLE_TO_GET_ISSUER_CERT: "issued by a CA the client does not trust",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "issued by a CA the client does not trust",
+  CERT_SIGNATURE_FAILURE: "its signature does not verify",
+  CERT_HAS_EXPIRED: "expired",
+  CERT_NOT_YET_VALID: "not valid yet",
+  ERR_TLS_CERT_ALTNAME_INVALID: "not for this name",
+};
+
+/**
+ * Pure: why a TLS handshake refused the server's certificate, in words (undefined when `error`
+ * is no certificate failure). A name mismatch says which names the certificate is for.
+ */
+export function certificateFailure(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const { code, reason } = e as { code?: unknown; reason?: unknown };
+    const said = certificateReasons[String(code)];
+    if (said) {
+      const names = typeof reason === "string" ? /altnames: (.*)$/.exec(reason)?.[1] : undefined;
+      return names ? `${said} (it is for ${names})` : said;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /** What a call that should answer at once may take, and the margin a blocking query adds. */
@@ -110,6 +165,8 @@ const codes: Array<[TransportFailure, string[]]> = [
 export function classifyTransportError(error: unknown): TransportFailure {
   for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
     const { code, name } = e as { code?: unknown; name?: unknown };
+    // OpenSSL's own errors: TLS spoken to a port that does not speak it, no common protocol.
+    if (/^ERR_SSL_/.test(String(code)) || code === "EPROTO") return "tls-handshake";
     for (const [failure, known] of codes)
       if (known.includes(String(code)) || known.includes(String(name))) return failure;
     e = (e as { cause?: unknown }).cause;
@@ -133,6 +190,8 @@ export function describeTransportFailure(
       return `${service} closed the connection without answering at ${address}`;
     case "not-found":
       return `${service} is not reachable at ${address}: the host name does not resolve`;
+    case "tls-handshake":
+      return `${service} at ${address} did not complete a TLS handshake: it may not serve HTTPS there`;
     case "unreachable":
       return `${service} is not reachable at ${address}`;
   }
@@ -141,6 +200,8 @@ export function describeTransportFailure(
 function hintForTransportFailure(service: string, failure: TransportFailure): string {
   if (failure === "timeout")
     return `${service} accepted the connection but did not answer: check that it is not overloaded or stopped (its log, its host's load)`;
+  if (failure === "tls-handshake")
+    return `check that ${service} serves HTTPS on that port (for Traefik: its websecure entrypoint and TLS configuration)`;
   return `check that ${service} is running and that the target's endpoints or hosts point at it`;
 }
 
@@ -177,6 +238,8 @@ export interface JsonApiOptions {
   headers?: Record<string, string>;
   deadlineMs?: number;
   dispatcher?: Dispatcher;
+  /** An https address: verify the server against these CAs, with the Host header as SNI. */
+  tls?: TlsTrust;
 }
 
 export function buildUrl(base: string, path: string, query: HttpCall["query"] = {}): string {
@@ -190,7 +253,11 @@ export function buildUrl(base: string, path: string, query: HttpCall["query"] = 
 export class JsonApi {
   private readonly dispatcher: Dispatcher;
   constructor(readonly options: JsonApiOptions) {
-    this.dispatcher = retrying(options.dispatcher);
+    // undici sends the Host header's name as SNI and checks the certificate against it.
+    this.dispatcher = retrying(
+      options.dispatcher ??
+        (options.tls?.ca ? new Agent({ connect: { ca: options.tls.ca } }) : undefined),
+    );
   }
 
   get address(): string {
@@ -232,6 +299,15 @@ export class JsonApi {
       text = await res.body.text();
     } catch (error) {
       if (call.signal?.aborted) throw abortReason(call.signal);
+      const refused = certificateFailure(error);
+      if (refused)
+        throw new CertificateError(
+          this.options.name,
+          this.where,
+          call.headers?.host ?? new URL(this.options.address).hostname,
+          refused,
+          this.options.tls ?? { source: "the system's root CAs" },
+        );
       throw new UnreachableError(
         this.options.name,
         this.where,

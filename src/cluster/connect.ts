@@ -1,7 +1,9 @@
+import { readFile } from "node:fs/promises";
 import type { LoadedConfig } from "../config/load.js";
 import type { Target } from "../config/schema.js";
 import { ConsulClient } from "../consul/client.js";
 import { ConfigError } from "../errors.js";
+import type { TlsTrust } from "../http.js";
 import { NomadClient } from "../nomad/client.js";
 import {
   connectSsh,
@@ -19,6 +21,7 @@ import {
   type HostRole,
   type InventoryHost,
 } from "./inventory.js";
+import { servesHttps } from "../plan/tls.js";
 import { targetPaths } from "./paths.js";
 
 export interface ClusterApis {
@@ -37,6 +40,11 @@ interface ApiUrls {
   canaryEntrypoint: string;
 }
 
+/** The tunnels' URLs, and how the public entrypoint's certificates are verified (HTTPS targets). */
+interface TunnelledUrls extends ApiUrls {
+  entrypointTls?: TlsTrust;
+}
+
 export interface ConnectOptions {
   onNomadRequest?: (method: string, path: string) => void;
   /** Hosts not to tunnel through (one being retired), unless no other of its role is left. */
@@ -52,6 +60,8 @@ export const remoteApiPorts = {
   consul: 8500,
   traefikApi: 8081,
   entrypoint: 80,
+  /** Traefik's `websecure` entrypoint on each worker (what the load balancer passes 443 to). */
+  websecure: 443,
   /** Traefik's canary entrypoint on each worker's loopback: the canary routers, never public. */
   canaryEntrypoint: canaryEntrypointPort,
   /** Traefik's ping entrypoint on each worker: what the load balancer health-checks. */
@@ -114,12 +124,18 @@ export async function connectToCluster(
       "worker",
     );
     opened.push(worker.ssh);
-    const urls = await openTunnels(manager.ssh, worker.ssh);
+    const https = servesHttps(target);
+    const urls = await openTunnels(
+      manager.ssh,
+      worker.ssh,
+      https ? await targetTrust(config) : undefined,
+    );
+    const entrypointPort = https ? remoteApiPorts.websecure : remoteApiPorts.entrypoint;
     return clientsFor(config, urls, closeAll, extra, {
       nomad: `127.0.0.1:${remoteApiPorts.nomad} on ${manager.host.name} (through SSH)`,
       consul: `127.0.0.1:${remoteApiPorts.consul} on ${manager.host.name} (through SSH)`,
       traefikApi: `127.0.0.1:${remoteApiPorts.traefikApi} on ${worker.host.name} (through SSH)`,
-      entrypoint: `127.0.0.1:${remoteApiPorts.entrypoint} on ${worker.host.name} (through SSH)`,
+      entrypoint: `127.0.0.1:${entrypointPort} on ${worker.host.name} (through SSH)`,
       canaryEntrypoint: `127.0.0.1:${remoteApiPorts.canaryEntrypoint} on ${worker.host.name} (through SSH)`,
     });
   } catch (error) {
@@ -175,20 +191,55 @@ export function sshTargetFor(
   };
 }
 
-/** Local loopback ports to Nomad and Consul on a manager's loopback, Traefik on a worker's. */
-async function openTunnels(manager: SshConnection, worker: SshConnection): Promise<ApiUrls> {
+/**
+ * Local loopback ports to Nomad and Consul on a manager's loopback, Traefik on a worker's. With
+ * `https` (a target that serves HTTPS) the public entrypoint is the worker's 443, spoken over TLS
+ * and verified against the target's CAs; the canary entrypoint stays plain HTTP on loopback.
+ */
+async function openTunnels(
+  manager: SshConnection,
+  worker: SshConnection,
+  https: TlsTrust | undefined,
+): Promise<TunnelledUrls> {
   return {
     nomad: await tunnelUrl(manager, remoteApiPorts.nomad),
     consul: await tunnelUrl(manager, remoteApiPorts.consul),
     traefikApi: await tunnelUrl(worker, remoteApiPorts.traefikApi),
-    entrypoint: await tunnelUrl(worker, remoteApiPorts.entrypoint),
+    entrypoint: https
+      ? await tunnelUrl(worker, remoteApiPorts.websecure, "https")
+      : await tunnelUrl(worker, remoteApiPorts.entrypoint),
     canaryEntrypoint: await tunnelUrl(worker, remoteApiPorts.canaryEntrypoint),
+    ...(https ? { entrypointTls: https } : {}),
   };
 }
 
-/** `http://127.0.0.1:<local port>` reaching `port` on the SSH server's own loopback. */
-export async function tunnelUrl(ssh: SshConnection, port: number): Promise<string> {
-  return `http://127.0.0.1:${(await ssh.forwardLocalPort("127.0.0.1", port)).localPort}`;
+/** `http://127.0.0.1:<local port>` (or https) reaching `port` on the SSH server's own loopback. */
+export async function tunnelUrl(
+  ssh: SshConnection,
+  port: number,
+  scheme: "http" | "https" = "http",
+): Promise<string> {
+  return `${scheme}://127.0.0.1:${(await ssh.forwardLocalPort("127.0.0.1", port)).localPort}`;
+}
+
+/**
+ * The CAs a target's HTTPS answers are verified against: the PEM file at `trustedCa` (on local,
+ * Pebble's root, written at bring-up), else the system's roots (Let's Encrypt in production).
+ */
+export async function targetTrust(
+  config: Pick<LoadedConfig, "root" | "target" | "targetName">,
+): Promise<TlsTrust> {
+  const file = targetPaths(config).trustedCa;
+  try {
+    return { ca: await readFile(file, "utf8"), source: `the CA certificates in ${file}` };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT")
+      return { source: "the system's root CAs" };
+    throw new ConfigError(
+      [{ file, path: "", message: `cannot be read: ${(error as Error).message}` }],
+      "check the file's permissions (bring-up writes it for the user who ran it)",
+    );
+  }
 }
 
 /**
@@ -282,7 +333,7 @@ function managerClients(
 
 function clientsFor(
   config: LoadedConfig,
-  urls: ApiUrls,
+  urls: TunnelledUrls,
   close: () => Promise<void>,
   extra: ConnectOptions,
   where?: ApiUrls,
@@ -292,6 +343,7 @@ function clientsFor(
     traefik: new TraefikClient({
       api: urls.traefikApi,
       entrypoint: urls.entrypoint,
+      ...(urls.entrypointTls ? { entrypointTls: urls.entrypointTls } : {}),
       canaryEntrypoint: urls.canaryEntrypoint,
       ...(where
         ? {

@@ -1,7 +1,10 @@
 import { hostnamesOf } from "../config/load.js";
 import { OperationError, UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
-import { loadBalancerUrl, readInventory } from "../cluster/inventory.js";
+import type { LoadedConfig } from "../config/load.js";
+import { targetTrust } from "../cluster/connect.js";
+import { loadBalancerUrl, readInventory, type Inventory } from "../cluster/inventory.js";
+import { servesHttps } from "../plan/tls.js";
 import {
   failedRequests,
   formatProbeLine,
@@ -44,22 +47,41 @@ export async function probe(
       `unknown hostname ${quote(hostname)}: no service of target ${config.targetName} serves it`,
       `hostnames on ${config.targetName}: ${known.join(", ")}`,
     );
-  const url = loadBalancerUrl(config, await readInventory(config));
+  const url = probeUrl(config, await readInventory(config));
   if (!url)
     throw new OperationError(
       `target ${config.targetName} has no load balancer recorded`,
       `bring it up first: elm-infra bring-up --target ${config.targetName}`,
     );
-  ctx.output.info(`probing ${hostname} through ${url}`);
+  const trust = url.startsWith("https:") ? await targetTrust(config) : undefined;
+  ctx.output.info(
+    `probing ${hostname} through ${url}${trust ? ` (certificates verified against ${trust.source})` : ""}`,
+  );
   return startProbe({
     url,
     hostname,
+    ...(trust?.ca !== undefined ? { ca: trust.ca } : {}),
     ...(options.path !== undefined ? { path: options.path } : {}),
     ...(options.rate !== undefined ? { ratePerSecond: options.rate } : {}),
     ...(options.seconds !== undefined ? { seconds: options.seconds } : {}),
     signal: ctx.signal,
     onProgress: (r) => ctx.output.info(formatProbeLine(r)),
   }).done;
+}
+
+/**
+ * Pure: where the probe enters the target. On a target that serves HTTPS, the load balancer's
+ * https port (on local, its published loopback port); otherwise what loadBalancerUrl says.
+ */
+export function probeUrl(
+  config: Pick<LoadedConfig, "target">,
+  inventory: Inventory | undefined,
+): string | undefined {
+  if (!servesHttps(config.target)) return loadBalancerUrl(config, inventory);
+  const lb = inventory?.loadBalancer;
+  if (lb) return `https://${lb.host.includes(":") ? `[${lb.host}]` : lb.host}:${lb.httpsPort}`;
+  if (config.target.provider === "local") return `https://127.0.0.1:${config.target.ports.https}`;
+  return undefined;
 }
 
 /** Why a probe run counts as failed (exit 1): any request without a good answer. */

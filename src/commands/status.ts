@@ -8,6 +8,14 @@ import { readInventory } from "../cluster/inventory.js";
 import { formatClusterView, readCluster, type ClusterView } from "../tasks/verify.js";
 import { observeBackups } from "../tasks/package-data.js";
 import { findDegradations, formatDegradations, type Degradation } from "../plan/health.js";
+import {
+  certificateSpecs,
+  certificateVariable,
+  servesHttps,
+  type CertificateSpec,
+} from "../plan/tls.js";
+import { certificateFacts, certificateProblems, type ObservedCertificate } from "../plan/verify.js";
+import type { NomadClient } from "../nomad/client.js";
 
 export interface ServiceStatus {
   service: string;
@@ -40,6 +48,8 @@ export interface StatusResult {
   target: string;
   cluster: ClusterView | null;
   services: ServiceStatus[];
+  /** On a target that serves HTTPS: each certificate it needs, as stored (never its key). */
+  certificates?: ObservedCertificate[];
   /** With `check`: everything degraded now (empty when nothing is). */
   degradations?: Degradation[];
 }
@@ -69,10 +79,17 @@ export async function status(
       services.push(await serviceStatus(apis, config, service, ctx.signal));
     const unreachable = services.find((s) => s.traefik.error)?.traefik.error;
     if (unreachable) ctx.output.warn(`Traefik could not be asked: ${unreachable}`);
+    const certificates = servesHttps(config.target)
+      ? await readCertificates(
+          apis.nomad,
+          certificateSpecs(config).filter((c) => only === undefined || c.service === only),
+        )
+      : undefined;
     const result: StatusResult = {
       target: config.targetName,
       cluster: read?.view ?? null,
       services,
+      ...(certificates ? { certificates } : {}),
     };
     if (!options.check) return result;
     const degradations = findDegradations({
@@ -84,6 +101,9 @@ export async function status(
       backups: await observeBackups(config, apis),
       now: Date.now(),
     });
+    // A certificate not issued, not covering its hostnames or close to expiry: the issuer's fault.
+    for (const p of certificateProblems(certificates ?? [], new Date()))
+      degradations.push({ kind: "cluster", ...p });
     return { ...result, degradations };
   } finally {
     await apis.close();
@@ -145,6 +165,42 @@ async function traefikStatus(apis: ClusterApis, router: string): Promise<Service
   }
 }
 
+/**
+ * Each certificate the target needs, read from its Nomad variable: only the `cert` item is looked
+ * at (its facts are kept, not its text); the `key` item is never read out of the answer.
+ */
+export async function readCertificates(
+  nomad: Pick<NomadClient, "readVariable">,
+  specs: readonly CertificateSpec[],
+): Promise<ObservedCertificate[]> {
+  return Promise.all(
+    specs.map(async (spec): Promise<ObservedCertificate> => {
+      const variable = certificateVariable(spec.name);
+      const observed = { variable, service: spec.service, wanted: spec.domains };
+      let pem: string | undefined;
+      try {
+        const stored = await nomad.readVariable(variable);
+        if (!stored) return observed;
+        pem = stored.Items.cert;
+      } catch (error) {
+        if (!(error instanceof ElmInfraError)) throw error;
+        return { ...observed, stored: { unreadable: `cannot be read: ${error.message}` } };
+      }
+      if (!pem) return { ...observed, stored: { unreadable: `${variable} has no cert item` } };
+      try {
+        return { ...observed, stored: certificateFacts(pem) };
+      } catch (error) {
+        return {
+          ...observed,
+          stored: {
+            unreadable: `its cert item is not a PEM certificate (${(error as Error).message})`,
+          },
+        };
+      }
+    }),
+  );
+}
+
 /** `status --check`'s verdict: exit 1 naming each degraded thing, while anything is. */
 export function statusFailure(r: StatusResult): OperationError | undefined {
   if (!r.degradations || r.degradations.length === 0) return undefined;
@@ -161,6 +217,7 @@ export function formatStatus(data: {
   target: string;
   cluster?: ClusterView | null;
   services: ServiceStatus[];
+  certificates?: ObservedCertificate[];
   degradations?: Degradation[];
 }): string {
   const lines = [data.cluster ? formatClusterView(data.cluster) : `target ${data.target}`];
@@ -190,11 +247,28 @@ export function formatStatus(data: {
     );
     lines.push(`  hostnames: ${s.hostnames.join(", ")}`);
   }
+  if (data.certificates) lines.push(`\n${formatCertificates(data.certificates)}`);
   if (data.degradations)
     lines.push(
       data.degradations.length === 0
         ? "\ncheck: nothing is degraded"
         : `\ncheck: ${data.degradations.length} degraded (listed below)`,
     );
+  return lines.join("\n");
+}
+
+/** The certificates section: one line per certificate the target needs. */
+export function formatCertificates(certificates: readonly ObservedCertificate[]): string {
+  const lines = ["certificates"];
+  for (const c of certificates) {
+    const s = c.stored;
+    lines.push(
+      !s
+        ? `  ${c.variable}: not issued yet (${c.wanted.join(", ")})`
+        : "unreadable" in s
+          ? `  ${c.variable}: unreadable: ${s.unreadable}`
+          : `  ${c.variable}: ${s.domains.join(", ")}; issuer ${s.issuer}; serial ${s.serial}; valid until ${s.notAfter}`,
+    );
+  }
   return lines.join("\n");
 }

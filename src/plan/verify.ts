@@ -1,8 +1,10 @@
 /**
  * Is the cluster what bring-up promises? Pure: the cluster's observed state in, one verdict per
- * check out. The I/O (the APIs read through the SSH tunnel) is in tasks/verify.ts.
+ * check out; and on an HTTPS target, are its certificates there and far enough from expiry. The I/O (the APIs read through the SSH tunnel) is in tasks/verify.ts.
  */
+import { X509Certificate } from "node:crypto";
 import type { HostRecord } from "./bring-up.js";
+import { expiryProblem } from "./tls.js";
 
 export interface RaftServer {
   node: string;
@@ -151,4 +153,80 @@ export function verifyCluster(
     checks,
     problems: failed.map((c) => `${c.name}: ${c.detail}`),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificates (HTTPS targets): what each certs/<name> variable holds, and what is wrong with it.
+
+/** What a stored certificate says of itself: read from its PEM (the leaf, first in the chain). */
+export interface CertificateFacts {
+  /** The DNS names it is for (its subjectAltName). */
+  domains: string[];
+  /** The issuer's common name (Pebble's intermediate, Let's Encrypt's R11, ...). */
+  issuer: string;
+  serial: string;
+  notBefore: string;
+  notAfter: string;
+}
+
+/** One certificate the target needs, as status observed it. */
+export interface ObservedCertificate {
+  /** Its Nomad variable: certs/<name>. */
+  variable: string;
+  service: string;
+  /** The hostnames it must cover. */
+  wanted: string[];
+  /** Absent: no variable (not issued yet); `unreadable`: the variable could not be read or parsed. */
+  stored?: CertificateFacts | { unreadable: string };
+}
+
+/**
+ * Pure: the leaf certificate of a PEM chain, said as facts. Reads only the `cert` item's text;
+ * a private key never comes here. Throws when the text holds no certificate.
+ */
+export function certificateFacts(pem: string): CertificateFacts {
+  const leaf = new X509Certificate(pem);
+  const cn = /^CN=(.*)$/m.exec(leaf.issuer)?.[1];
+  return {
+    domains: (leaf.subjectAltName ?? "")
+      .split(", ")
+      .filter((n) => n.startsWith("DNS:"))
+      .map((n) => n.slice(4)),
+    issuer: cn ?? leaf.issuer.replace(/\n/g, ", "),
+    serial: leaf.serialNumber,
+    notBefore: new Date(leaf.validFrom).toISOString(),
+    notAfter: new Date(leaf.validTo).toISOString(),
+  };
+}
+
+/**
+ * Pure: what is wrong with the target's certificates now: one not issued yet, one that cannot be
+ * read, one that does not cover a hostname, one expired or close to expiry (expiryProblem: under a
+ * quarter of its lifetime left means the issuer is not renewing it).
+ */
+export function certificateProblems(
+  certificates: readonly ObservedCertificate[],
+  now: Date,
+): Array<{ subject: string; detail: string }> {
+  const found: Array<{ subject: string; detail: string }> = [];
+  for (const c of certificates) {
+    const subject = `certificate ${c.variable} (${c.wanted.join(", ")})`;
+    const stored = c.stored;
+    if (!stored) {
+      found.push({ subject, detail: `not issued yet: no Nomad variable ${c.variable}` });
+      continue;
+    }
+    if ("unreadable" in stored) {
+      found.push({ subject, detail: stored.unreadable });
+      continue;
+    }
+    const missing = c.wanted.filter((h) => !stored.domains.includes(h));
+    if (missing.length > 0) found.push({ subject, detail: `does not cover ${missing.join(", ")}` });
+    const expiry = expiryProblem(
+      { notBefore: new Date(stored.notBefore), notAfter: new Date(stored.notAfter) },
+      now,
+    );
+    if (expiry) found.push({ subject, detail: expiry });
+  }
+  return found;
 }

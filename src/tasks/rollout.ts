@@ -21,6 +21,7 @@ import type { Deployment, NomadJob } from "../nomad/types.js";
 import { requireDeployment, waitForDeploymentOf, watchDeployment } from "../nomad/watch.js";
 import type { Output } from "../output/output.js";
 import { consulServiceName } from "../plan/job-vars.js";
+import { servesHttps, splitWwwRedirects } from "../plan/tls.js";
 import { verifyCanaryRoute, verifyHostnamesServe } from "../traefik/verify.js";
 import { watchCanaryChecks } from "./canary-checks.js";
 import { runSteps, type RunOptions, type Step } from "./runner.js";
@@ -49,12 +50,28 @@ export interface RolloutState {
 
 function route(state: RolloutState) {
   const service = state.config.services[state.ref.service]!;
+  const hostnames = hostnamesOf(state.config, state.ref.service);
   return {
     consulService: consulServiceName(state.ref.service),
-    hostnames: hostnamesOf(state.config, state.ref.service),
+    hostnames,
     healthPath: service.healthPath,
     version: state.ref.version,
+    redirects: hostnameRedirects(state.config.target, hostnames),
   };
+}
+
+/**
+ * Pure: on a target that serves HTTPS, `www.` hostnames whose apex is served answer with a
+ * redirect to it (splitWwwRedirects); the dev agents' plain HTTP serves every hostname.
+ */
+export function hostnameRedirects(
+  target: Parameters<typeof servesHttps>[0],
+  hostnames: readonly string[],
+): Record<string, string> {
+  if (!servesHttps(target)) return {};
+  return Object.fromEntries(
+    splitWwwRedirects(hostnames).redirected.map((h) => [h, h.slice("www.".length)]),
+  );
 }
 
 function deadline(state: RolloutState): number {

@@ -1,5 +1,5 @@
 import { canaryHeader } from "./canary.js";
-import { HttpError, JsonApi } from "../http.js";
+import { HttpError, JsonApi, type TlsTrust } from "../http.js";
 
 export interface TraefikRouter {
   name: string;
@@ -19,13 +19,17 @@ export interface ProbeResult {
   status: number;
   version: string | undefined;
   body: string;
+  /** A redirect's Location header. */
+  location?: string;
 }
 
 export interface TraefikClientOptions {
   /** Base URL of Traefik's API. */
   api: string;
-  /** Base URL of the entrypoint visitors use. */
+  /** Base URL of the entrypoint visitors use: `https://` on a target that serves HTTPS. */
   entrypoint: string;
+  /** With an https entrypoint: the CAs its certificates are verified against (SNI = Host). */
+  entrypointTls?: TlsTrust;
   /** Base URL of the canary entrypoint (never public): where `probeCanary` asks. */
   canaryEntrypoint?: string;
   /** How messages name them, when the URLs are a tunnel's local ports. */
@@ -50,6 +54,7 @@ export class TraefikClient {
       name: "Traefik's entrypoint",
       address: options.entrypoint,
       deadlineMs,
+      ...(options.entrypointTls ? { tls: options.entrypointTls } : {}),
       ...(options.where ? { where: options.where.entrypoint } : {}),
     });
     this.canaryEntrypoint = options.canaryEntrypoint
@@ -121,11 +126,13 @@ async function probeThrough(
     headers: { host, ...headers },
     anyStatus: true,
   });
-  const header = res.headers["x-elm-version"];
+  const first = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
   const body = typeof res.data === "string" ? res.data : JSON.stringify(res.data);
+  const location = first(res.headers.location);
   return {
     status: res.status,
-    version: Array.isArray(header) ? header[0] : header,
+    version: first(res.headers["x-elm-version"]),
     body: body.slice(0, 500),
+    ...(location !== undefined ? { location } : {}),
   };
 }

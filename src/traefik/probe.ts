@@ -1,6 +1,6 @@
 import { Agent, request } from "undici";
 import { UsageError } from "../errors.js";
-import { classifyTransportError } from "../http.js";
+import { certificateFailure, classifyTransportError } from "../http.js";
 import { workerHeader } from "./canary.js";
 import { ProbeTally, type ProbeReport } from "./probe-report.js";
 
@@ -17,10 +17,15 @@ export { workerHeader };
 export const versionHeader = "X-Elm-Version";
 
 export interface ProbeOptions {
-  /** The load balancer's base URL, e.g. http://127.0.0.1:18080. */
+  /** The load balancer's base URL, e.g. http://127.0.0.1:18080 or https://127.0.0.1:18443. */
   url: string;
-  /** Sent as the Host header: the site the load balancer and Traefik route. */
+  /** Sent as the Host header (and, over HTTPS, as SNI): the site the load balancer and Traefik route. */
   hostname: string;
+  /**
+   * Over HTTPS: the CA certificates (PEM) the answers' certificates are verified against, in
+   * place of the system's roots (the target's trustedCa, e.g. Pebble's root on local).
+   */
+  ca?: string;
   path?: string;
   /** Requests a second, sent steadily whatever the answers take: default 20, at least 10. */
   ratePerSecond?: number;
@@ -80,7 +85,14 @@ export function startProbe(o: ProbeOptions): ProbeHandle {
   const { ratePerSecond, count } = probeSettings(o);
   const timeoutMs = o.requestTimeoutMs ?? probeLimits.defaultRequestTimeoutMs;
   const target = new URL(o.path ?? "/", o.url).toString();
-  const agent = new Agent({ connectTimeout: timeoutMs, headersTimeout: timeoutMs });
+  // Over HTTPS the hostname is the SNI, and the certificate must be for it, from a trusted CA.
+  const agent = new Agent({
+    connectTimeout: timeoutMs,
+    headersTimeout: timeoutMs,
+    ...(target.startsWith("https:")
+      ? { connect: { servername: o.hostname, ...(o.ca !== undefined ? { ca: o.ca } : {}) } }
+      : {}),
+  });
   const startedAt = Date.now();
   const tally = new ProbeTally(o.hostname, startedAt);
   const stopping = new AbortController();
@@ -110,9 +122,16 @@ export function startProbe(o: ProbeOptions): ProbeHandle {
       });
     } catch (error) {
       const failure = deadline.aborted ? "timeout" : classifyTransportError(error);
+      const refused = deadline.aborted ? undefined : certificateFailure(error);
       tally.record({
         at: Date.now(),
-        error: failure === "timeout" ? `no answer within ${timeoutMs} ms` : failure,
+        error: refused
+          ? `certificate does not verify: ${refused}`
+          : failure === "timeout"
+            ? `no answer within ${timeoutMs} ms`
+            : failure === "tls-handshake"
+              ? "TLS handshake failed"
+              : failure,
       });
     }
   };

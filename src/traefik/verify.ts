@@ -1,6 +1,6 @@
 import { abortReason, OperationError } from "../errors.js";
-import { sleep } from "../http.js";
-import type { TraefikClient } from "./client.js";
+import { CertificateError, sleep } from "../http.js";
+import type { ProbeResult, TraefikClient } from "./client.js";
 
 export interface VerifyOptions {
   timeoutMs: number;
@@ -52,36 +52,66 @@ export async function verifyCanaryRoute(
 
 /**
  * Proves every hostname serves `version` through Traefik: each must answer it on `consecutive`
- * requests in a row (old instances may linger for a moment after a deployment succeeds).
+ * requests in a row (old instances may linger for a moment after a deployment succeeds). On an
+ * HTTPS target a certificate that does not verify is retried until the deadline (the issuer may
+ * still be issuing it), then said as that, with its hint; a hostname in `redirects` must answer
+ * with a redirect to https://<its apex> instead (over a certificate valid for it too).
  */
 export async function verifyHostnamesServe(
   traefik: TraefikClient,
-  route: { hostnames: string[]; healthPath: string; version: string },
+  route: {
+    hostnames: string[];
+    healthPath: string;
+    version: string;
+    /** Hostnames that answer with a redirect to another (www. to the apex on HTTPS targets). */
+    redirects?: Record<string, string>;
+  },
   options: VerifyOptions & { consecutive?: number },
 ): Promise<void> {
   const need = options.consecutive ?? 3;
   const deadline = Date.now() + options.timeoutMs;
   for (const hostname of route.hostnames) {
+    const to = route.redirects?.[hostname];
+    const promise = to ? `redirect to ${to}` : `serve ${route.version}`;
     let streak = 0;
     let last = "no answer yet";
+    let refused: CertificateError | undefined;
     for (let round = 0; round < 600 && streak < need; round++) {
       if (options.signal.aborted) throw abortReason(options.signal);
       if (Date.now() > deadline) {
         throw new OperationError(
-          `${hostname} does not serve ${route.version} through Traefik: ${last}`,
-          "check that Traefik routes the hostname and the allocations answer their health path: elm-infra status",
+          `${hostname} does not ${promise} through Traefik: ${refused?.message ?? last}`,
+          refused?.hint ??
+            "check that Traefik routes the hostname and the allocations answer their health path: elm-infra status",
         );
       }
-      const probe = await traefik
-        .probe(hostname, route.healthPath)
-        .catch((e: Error) => ({ status: 0, version: undefined, body: e.message }));
-      if (probe.status === 200 && probe.version === route.version) streak += 1;
+      const probe = await traefik.probe(hostname, route.healthPath).catch((e: Error) => e);
+      refused = probe instanceof CertificateError ? probe : undefined;
+      if (!(probe instanceof Error) && (to ? redirectsTo(probe, to) : serves(probe, route.version)))
+        streak += 1;
       else {
         streak = 0;
-        last = `answered ${probe.status} with version ${probe.version ?? "none"}`;
+        last =
+          probe instanceof Error
+            ? probe.message
+            : `answered ${probe.status} with ${to ? `location ${probe.location ?? "none"}` : `version ${probe.version ?? "none"}`}`;
         await sleep(pollMs / 2, options.signal);
       }
     }
-    options.onProgress?.(`${hostname} serves ${route.version}`);
+    options.onProgress?.(`${hostname} ${to ? `redirects to ${to}` : `serves ${route.version}`}`);
+  }
+}
+
+const serves = (probe: ProbeResult, version: string) =>
+  probe.status === 200 && probe.version === version;
+
+/** Pure: a permanent or temporary redirect to `https://<to>/...`. */
+export function redirectsTo(probe: Pick<ProbeResult, "status" | "location">, to: string): boolean {
+  if (![301, 302, 307, 308].includes(probe.status) || !probe.location) return false;
+  try {
+    const url = new URL(probe.location);
+    return url.protocol === "https:" && url.host === to;
+  } catch {
+    return false;
   }
 }

@@ -2,16 +2,18 @@
 // loopback only: the APIs answer through SSH tunnels and the status CLI works, the ports are not
 // reachable directly, a changed host key is refused, and hosts that do not answer are passed
 // over: Nomad and Consul through the first manager that answers, Traefik's API and entrypoint
-// through the first worker that answers.
-import { realpath, writeFile } from "node:fs/promises";
+// through the first worker that answers (the entrypoint over TLS, verified against the target's
+// trusted CA, as on every target that serves HTTPS).
+import { mkdir, readFile, realpath, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { connect } from "node:net";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { connectToCluster, type ClusterApis } from "../../src/cluster/connect.js";
 import { writeInventory } from "../../src/cluster/inventory.js";
+import { targetPaths } from "../../src/cluster/paths.js";
 import { loadConfig } from "../../src/config/load.js";
 import { ExitCode } from "../../src/errors.js";
 import { HostKeyMismatchError } from "../../src/ssh/index.js";
@@ -98,22 +100,70 @@ async function startAgents(): Promise<void> {
 }
 
 /**
- * Starts Traefik in the container as the ingress job runs it on a worker: API and /ping on
- * 127.0.0.1:8081 only, the web entrypoint on 127.0.0.1:80, Consul's catalog as its provider.
+ * A test CA and a certificate for site.test signed by it (openssl CLI, in the fleet's folder):
+ * what the worker's Traefik serves on its websecure entrypoint. Returns the CA's PEM.
  */
-async function startTraefik(): Promise<void> {
+async function makeSiteCertificate(): Promise<{ ca: string; cert: string; key: string }> {
+  const openssl = (...args: string[]) =>
+    execa("openssl", args, { cwd: fleet.workDir, stdin: "ignore", timeout: 30_000 });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "test-ca.pem", "-days", "1",
+    "-subj", "/CN=tunnel test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+    "-addext", "keyUsage=critical,keyCertSign"); // prettier-ignore
+  await openssl("req", ...ec, "-keyout", "site.key", "-out", "site.csr", "-subj", "/CN=site.test"); // prettier-ignore
+  await writeFile(join(fleet.workDir, "site.ext"), "subjectAltName=DNS:site.test\n");
+  await openssl("x509", "-req", "-in", "site.csr", "-CA", "test-ca.pem", "-CAkey", "ca.key",
+    "-CAcreateserial", "-out", "site.pem", "-days", "1", "-extfile", "site.ext"); // prettier-ignore
+  const read = (f: string) => readFile(join(fleet.workDir, f), "utf8");
+  return {
+    ca: await read("test-ca.pem"),
+    cert: await read("site.pem"),
+    key: await read("site.key"),
+  };
+}
+
+/**
+ * Starts Traefik in the container as the ingress job runs it on a worker: API and /ping on
+ * 127.0.0.1:8081 only, the web entrypoint on 127.0.0.1:80, Consul's catalog as its provider; and
+ * the websecure entrypoint on 127.0.0.1:443 serving site.test (routed to its own ping) with a
+ * certificate from a test CA, also its default certificate. Returns the CA's PEM.
+ */
+async function startTraefik(): Promise<string> {
   await execa(
     "docker",
     ["cp", await realpath(join(bin, "traefik")), `${host.name}:/usr/local/bin/`],
     { stdin: "ignore", timeout: 120_000 },
   );
+  const site = await makeSiteCertificate();
+  await fleet.exec(host, ["sh", "-c", "cat > /etc/site.pem"], site.cert);
+  await fleet.exec(host, ["sh", "-c", "cat > /etc/site.key"], site.key);
+  const certificate = { certFile: "/etc/site.pem", keyFile: "/etc/site.key" };
+  const dynamic = {
+    http: {
+      routers: {
+        site: {
+          rule: "Host(`site.test`)",
+          entryPoints: ["websecure"],
+          service: "ping@internal",
+          tls: {},
+        },
+      },
+    },
+    tls: { certificates: [certificate], stores: { default: { defaultCertificate: certificate } } },
+  };
+  await fleet.exec(host, ["sh", "-c", "cat > /etc/traefik-dynamic.yml"], JSON.stringify(dynamic));
   const config = {
     global: { checkNewVersion: false, sendAnonymousUsage: false },
-    entryPoints: { web: { address: "127.0.0.1:80" }, traefik: { address: "127.0.0.1:8081" } },
+    entryPoints: {
+      web: { address: "127.0.0.1:80" },
+      websecure: { address: "127.0.0.1:443" },
+      traefik: { address: "127.0.0.1:8081" },
+    },
     api: { insecure: true, dashboard: false },
     ping: { entryPoint: "traefik" },
     providers: {
       consulCatalog: { exposedByDefault: false, endpoint: { address: "127.0.0.1:8500" } },
+      file: { filename: "/etc/traefik-dynamic.yml" },
     },
   };
   await fleet.exec(host, ["sh", "-c", "cat > /etc/traefik.yml"], JSON.stringify(config));
@@ -130,6 +180,7 @@ async function startTraefik(): Promise<void> {
     `for i in $(seq 60); do curl -sf 127.0.0.1:8081/ping >/dev/null && exit 0; sleep 1; done
      journalctl -u traefik-dev --no-pager | tail -20 >&2; exit 1`,
   ]);
+  return site.ca;
 }
 
 /** What a TCP connect from this machine to ip:port gets: "connected", or the error's code. */
@@ -228,6 +279,10 @@ describe("the cluster's APIs through an SSH tunnel to a manager", () => {
             },
           },
         ],
+        // A target that serves HTTPS lists its certificates; the issuer has stored none here.
+        certificates: [
+          { variable: "certs/elm-lang-org", service: "elm-lang.org", wanted: ["elm-lang.org"] },
+        ],
       },
     });
     expect(events).toContainEqual({
@@ -240,13 +295,16 @@ describe("the cluster's APIs through an SSH tunnel to a manager", () => {
   });
 
   it("passes over hosts that do not answer: Nomad and Consul through the first manager that does, Traefik through the first worker that does", async () => {
-    await startTraefik();
+    const ca = await startTraefik();
     // manager-1 and worker-1 are down (nothing listens on their SSH ports); the container is
     // manager-2 and worker-2, each reached on its own SSH port as bring-up records it.
     const [deadManager, deadWorker] = (await freePorts(2)) as [number, number];
     const file = join(fleet.workDir, "cluster-inventory.yaml");
     await writeFile(file, clusterYaml(join(fleet.workDir, "known_hosts"), { hosts: false }));
     const config = await loadConfig({ file, target: targetName, env: {} });
+    // The target trusts the test CA, as the local target trusts Pebble's root.
+    await mkdir(dirname(targetPaths(config).trustedCa), { recursive: true });
+    await writeFile(targetPaths(config).trustedCa, ca);
     const at = (name: string, role: "manager" | "worker", sshHost: string, port: number) => ({
       name,
       role,
@@ -271,14 +329,18 @@ describe("the cluster's APIs through an SSH tunnel to a manager", () => {
     expect(routers.map((r) => r.name)).toContain("ping@internal");
     expect(await apis.traefik.router("elm-lang-org")).toBeUndefined();
     expect(apis.traefik.apiAddress).toBe(`127.0.0.1:8081 on ${targetName}-worker-2 (through SSH)`);
-    // The entrypoint on the worker's loopback answers as Traefik does for a host it has no
-    // route for.
-    const probe = await apis.traefik.probe("no-route.example", "/");
-    expect(probe.status).toBe(404);
-    expect(probe.body).toMatch(/404 page not found/);
-    // Neither port is reachable from outside the worker.
+    // The public entrypoint is the worker's websecure one (443) over TLS, the Host as SNI, its
+    // certificate verified against the target's trusted CA; one for another name is refused.
+    const probe = await apis.traefik.probe("site.test", "/ping");
+    expect(probe).toMatchObject({ status: 200, body: "OK" });
+    const refused = await apis.traefik.probe("no-route.example", "/").catch((e: Error) => e);
+    expect((refused as Error).message).toBe(
+      `Traefik's entrypoint at 127.0.0.1:443 on ${targetName}-worker-2 (through SSH) presented a certificate for no-route.example that does not verify: not for this name (it is for DNS:site.test)`,
+    );
+    // No port is reachable from outside the worker.
     expect(await tryConnect(host.ip, 8081)).toBe("ECONNREFUSED");
     expect(await tryConnect(host.ip, 80)).toBe("ECONNREFUSED");
+    expect(await tryConnect(host.ip, 443)).toBe("ECONNREFUSED");
     await apis.close();
   });
 
