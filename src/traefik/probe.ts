@@ -105,6 +105,9 @@ export function startProbe(o: ProbeOptions): ProbeHandle {
       const res = await request(target, {
         method: "GET",
         headers: { host: o.hostname },
+        // A connection of its own, as a new visitor's: the load balancer passes HTTPS through
+        // per connection, so a kept-alive one would stay on one worker and hide the others.
+        reset: true,
         dispatcher: agent,
         signal: deadline,
         headersTimeout: timeoutMs,

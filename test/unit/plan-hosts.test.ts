@@ -318,10 +318,12 @@ describe("local addressing", () => {
     });
   });
 
-  it("lays out the load balancer and Docker's own range away from the hosts", () => {
+  it("lays out the load balancer, Pebble, its DNS and Docker's own range away from the hosts", () => {
     expect(localNetwork("10.213.0.0/24")).toEqual({
       subnet: "10.213.0.0/24",
       loadBalancerIp: "10.213.0.2",
+      pebbleIp: "10.213.0.3",
+      acmeDnsIp: "10.213.0.4",
       dynamicRange: "10.213.0.224/27",
     });
   });

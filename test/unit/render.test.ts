@@ -153,13 +153,13 @@ describe("ingress job", () => {
     for (const [i, g] of groups.entries()) {
       // the static configuration: both entrypoints use the middleware, the file provider has it
       expect(
-        g.match(/middlewares: \["elm-infra-worker@file", "elm-infra-retry@file"\]/g),
+        g.match(/middlewares: \["elm-infra-worker@file", "elm-infra-retry@file"/g),
       ).toHaveLength(2);
-      expect(g).toMatch(/providers:\s*file:\s*filename: \/local\/worker.yml/);
+      expect(g).toMatch(/providers:\s*file:\s*directory: \/secrets\/dynamic\s*watch: true/);
       // the dynamic configuration that template renders, with this group's worker only
       expect(g).toMatch(
         new RegExp(
-          `destination = "local/worker.yml"[^]*elm-infra-worker:\\s*headers:\\s*customResponseHeaders:\\s*X-Elm-Infra-Worker: "t-worker-${i + 1}"`,
+          `destination = "secrets/dynamic/worker.yml"[^]*elm-infra-worker:\\s*headers:\\s*customResponseHeaders:\\s*X-Elm-Infra-Worker: "t-worker-${i + 1}"`,
         ),
       );
       expect(g).not.toContain(`t-worker-${2 - i}"`);
@@ -169,5 +169,57 @@ describe("ingress job", () => {
     expect(hcl).toMatch(/forwardingTimeouts:\s*dialTimeout: "500ms"/);
     // the ping entrypoint (the load balancer's health check) stays as it was
     expect(hcl).not.toMatch(/ping:\s*address: "[^"]*"\s*http:/);
+  });
+
+  it("on an HTTPS target: certificates from the issuer's Nomad variables (watched, no restart), HTTP redirected but for the challenges, www. to the apex, HSTS", async () => {
+    const hcl = await renderIngressJob(config, [{ name: "t-worker-1", version: "3.6.12" }]);
+    expect(hcl).toMatch(
+      /destination = "secrets\/dynamic\/certificates.yml"\s*perms\s*= "0600"\s*change_mode = "noop"/,
+    );
+    expect(hcl).toContain('{{- with nomadVarList "certs" }}');
+    expect(hcl).toMatch(/certFile: \|\s*\{\{ \.cert\.Value \| indent 10 \}\}/);
+    // HSTS on the HTTPS entrypoint only
+    expect(hcl).toMatch(/websecure:[^]*"elm-infra-hsts@file"\]/);
+    expect(hcl).toMatch(/elm-infra-hsts:\s*headers:\s*stsSeconds: 31536000/);
+    // plain HTTP: one router of the lowest priority, redirecting; the challenge router is above it
+    expect(hcl).toMatch(
+      /elm-infra-to-https:\s*entryPoints: \["web"\]\s*rule: "PathPrefix\(`\/`\)"\s*priority: 1/,
+    );
+    expect(hcl).toMatch(/redirectScheme:\s*scheme: https\s*permanent: true/);
+    expect(hcl).toContain('replacement: "https://$${1}$${2}"');
+  });
+
+  it("on the dev agents' target (plain HTTP): no certificates, no redirects, no HSTS", async () => {
+    const hcl = await renderIngressJob({ ...config, target: cluster.targets.dev! }, [
+      { name: "t-worker-1", version: "3.6.12" },
+    ]);
+    expect(hcl).not.toContain("certificates.yml");
+    expect(hcl).not.toContain("elm-infra-to-https");
+    expect(hcl).not.toContain("elm-infra-hsts");
+  });
+});
+
+describe("HTTPS routes", () => {
+  it("serve the apex on websecure with TLS, and redirect a www. hostname whose apex is served", () => {
+    const { tags } = traefikTags("elm-lang.org", ["elm-lang.org", "www.elm-lang.org"], {
+      https: true,
+    });
+    expect(tags).toEqual(
+      expect.arrayContaining([
+        "traefik.http.routers.elm-lang-org.rule=Host(`elm-lang.org`)",
+        "traefik.http.routers.elm-lang-org.entrypoints=websecure",
+        "traefik.http.routers.elm-lang-org.tls=true",
+        "traefik.http.routers.elm-lang-org-www.rule=Host(`www.elm-lang.org`)",
+        "traefik.http.routers.elm-lang-org-www.tls=true",
+        "traefik.http.routers.elm-lang-org-www.middlewares=elm-infra-to-apex@file",
+      ]),
+    );
+    expect(tags.filter((t) => t.endsWith("entrypoints=web"))).toEqual([]);
+  });
+
+  it("serve a www. hostname whose apex the service does not have", () => {
+    const { tags } = traefikTags("w", ["www.example.org"], { https: true });
+    expect(tags).toContain("traefik.http.routers.w.rule=Host(`www.example.org`)");
+    expect(tags.join()).not.toContain("to-apex");
   });
 });

@@ -163,6 +163,9 @@ describe("planVarSet", () => {
       network_subnet: "10.213.0.0/24",
       network_ip_range: "10.213.0.224/27",
       lb_private_ip: "10.213.0.2",
+      pebble_private_ip: "10.213.0.3",
+      acme_dns_private_ip: "10.213.0.4",
+      acme_certificate_lifetime: 3600,
       http_port: 18080,
       https_port: 18443,
     });
