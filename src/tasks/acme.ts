@@ -27,6 +27,9 @@ import {
 import type { Inventory } from "../cluster/inventory.js";
 import { targetPaths } from "../cluster/paths.js";
 import { shipLocalImage } from "./ingress.js";
+import { targetTrust } from "../cluster/connect.js";
+import { servedCertificate } from "../traefik/served-certificate.js";
+import { certificateFacts } from "../plan/verify.js";
 
 type Log = (line: string) => void;
 
@@ -175,7 +178,11 @@ export async function waitForCertificates(
       const v = await nomad.readVariable(certificateVariable(spec.name));
       if (v && v.Items.domains === spec.domains.join(",") && v.Items.cert) {
         const cert = new X509Certificate(v.Items.cert);
-        found.push({ spec, serial: cert.serialNumber, notAfter: cert.validTo });
+        found.push({
+          spec,
+          serial: certificateFacts(v.Items.cert).serial,
+          notAfter: cert.validTo,
+        });
       } else missing.push(spec);
     }
     if (missing.length === 0) return found;
@@ -187,6 +194,51 @@ export async function waitForCertificates(
     `no certificate for ${missing.map((m) => m.domains.join(", ")).join("; ")} within ${Math.round((options.deadlineMs ?? 240_000) / 1000)} s${await issuerLogTail(nomad)}`,
     "the issuer's log says why (nomad alloc logs -job acme-issuer issuer); the CA must reach every hostname on port 80 through the load balancer",
   );
+}
+
+/**
+ * Waits (bounded) until the load balancer serves each stored certificate for its first name,
+ * verified against the target's trust: Traefik on the worker it reached has loaded it.
+ */
+export async function waitUntilServed(
+  config: LoadedConfig,
+  inventory: Inventory,
+  stored: readonly StoredCertificate[],
+  options: { deadlineMs?: number; signal?: AbortSignal; log: Log },
+): Promise<void> {
+  const lb = inventory.loadBalancer;
+  if (!lb) return;
+  const trust = await targetTrust(config);
+  const deadline = Date.now() + (options.deadlineMs ?? 60_000);
+  for (const cert of stored) {
+    const name = cert.spec.domains[0]!;
+    let last: unknown;
+    for (let round = 0; round < 100; round++) {
+      options.signal?.throwIfAborted();
+      try {
+        const pem = await servedCertificate({
+          host: lb.host,
+          port: lb.httpsPort,
+          servername: name,
+          trust,
+          name: "the load balancer",
+        });
+        if (certificateFacts(pem).serial === cert.serial) {
+          options.log(`${name}: served through the load balancer (serial ${cert.serial})`);
+          break;
+        }
+        last = new Error(`it serves serial ${certificateFacts(pem).serial}, not ${cert.serial}`);
+      } catch (error) {
+        last = error;
+      }
+      if (Date.now() > deadline)
+        throw new OperationError(
+          `the load balancer does not serve the certificate of ${name} yet: ${(last as Error).message}`,
+          "run bring-up again; elm-infra status --check lists the certificates",
+        );
+      await sleep(1000);
+    }
+  }
 }
 
 async function issuerLogTail(nomad: NomadClient): Promise<string> {

@@ -61,6 +61,7 @@ import {
   shipIssuerImage,
   submitIssuerJob,
   waitForCertificates,
+  waitUntilServed,
   type StoredCertificate,
 } from "./acme.js";
 
@@ -535,6 +536,10 @@ export function issueCertificates(): Step<BringUpRun> {
       try {
         if (await submitIssuerJob(run.config, apis.nomad, ca, log)) run.issuerChanged = true;
         run.certificates = await waitForCertificates(run.config, apis.nomad, {
+          signal: step.signal,
+          log,
+        });
+        await waitUntilServed(run.config, run.inventory!, run.certificates, {
           signal: step.signal,
           log,
         });

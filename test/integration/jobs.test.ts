@@ -13,6 +13,8 @@ import { pinnedTraefikVersion, renderIngressJob, renderServiceJob } from "../../
 import type { NomadJob } from "../../src/nomad/types.js";
 import { renderTemplateFile } from "../../src/nomad/render.js";
 import { backupJobVars } from "../../src/plan/package-data.js";
+import { acmeIssuerJobVars } from "../../src/plan/acme.js";
+import { readFile } from "node:fs/promises";
 
 const repo = resolve(import.meta.dirname, "../..");
 let consul: ConsulAgent;
@@ -132,6 +134,35 @@ describe.each(["production", "local"])("the jobs rendered for target %s", (targe
     expect(task.Config.image).toBe(`traefik:v${version}`);
     expect(JSON.stringify(task)).toContain('nomadVar \\"nomad/jobs/ingress\\"');
 
+    const plan = await nomad.planJob(job);
+    expect(plan.Diff?.Type).toBe("Added");
+  });
+
+  it("acme-issuer: one instance, its challenge server routed by Traefik, its script and the CA as files, a workload identity for the Task API", async () => {
+    const loaded = await config();
+    const script = await readFile(resolve(repo, "jobs/acme-issuer.sh"), "utf8");
+    const vars = acmeIssuerJobVars(loaded, {
+      legoVersion: "4.26.0",
+      ca: {
+        directory: "https://pebble:14000/dir",
+        extraHosts: ["pebble:10.213.0.3"],
+        directoryCa: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+      },
+      script,
+    });
+    const job = await nomad.parseJob(
+      await renderTemplateFile(resolve(repo, "jobs/acme-issuer.nomad.hbs"), vars),
+    );
+    expect(job.ID).toBe("acme-issuer");
+    const [group] = groups(job);
+    expect(group!.Count).toBe(1);
+    const [challenge, issuer] = group!.Tasks;
+    expect(challenge!.Config.image).toMatch(/acme-issuer:v4\.26\.0$/);
+    const text = JSON.stringify(issuer);
+    // Nomad keeps the script byte for byte: no HCL interpolation, no template expansion.
+    expect(text).toContain(JSON.stringify(script).slice(1, -1));
+    expect(text).toContain('"ACME_CA_FILE":"/local/acme-ca.pem"');
+    expect(text).toMatch(/"Identities?":/);
     const plan = await nomad.planJob(job);
     expect(plan.Diff?.Type).toBe("Added");
   });
