@@ -106,6 +106,8 @@ export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
             );
             r.forgottenHosts = hosts.map((h) => h.name);
             await rm(inventoryPath(config), { force: true });
+            // The local target's Pebble is gone, and the roots it issued from with it.
+            if (config.target.provider === "local") await rm(paths.trustedCa, { force: true });
             const fromFile = await readSecrets(config.root, config.targetName, {});
             r.forgottenSecrets = clusterSecretFields.filter((f) => fromFile[f] !== undefined);
             const kept = forgetClusterSecrets(fromFile);

@@ -116,6 +116,7 @@ if [ "$mode" = dev ]; then
   log "elm-lang.org@$version: deploy"
   node dist/cli/main.js deploy "elm-lang.org@$version" --target dev --yes
   entrypoint="http://127.0.0.1:$TRAEFIK_WEB"
+  fetch() { echo "curl -H 'Host: $1' $entrypoint$2"; }
 else
   log "bring-up of the local target (host containers as VMs; state in .elm-infra/local)"
   node dist/cli/main.js bring-up --target local --yes
@@ -128,8 +129,9 @@ else
   log "elm-lang.org@$version and package.elm-lang.org@$version: build, ship to the workers, deploy"
   node dist/cli/main.js deploy "elm-lang.org@$version" --build --context test/fixtures/sites/elm-lang.org/site --target local --yes
   node dist/cli/main.js deploy "package.elm-lang.org@$version" --build --context "$pkg" --target local --yes
-  http_port="$(node -e 'const y=require("js-yaml");const c=y.load(require("fs").readFileSync("cluster.yaml","utf8"));console.log(c.targets.local.ports?.http??8080)')"
-  entrypoint="http://127.0.0.1:$http_port"
+  https_port="$(node -e 'const y=require("js-yaml");const c=y.load(require("fs").readFileSync("cluster.yaml","utf8"));console.log(c.targets.local.ports?.https??8443)')"
+  # HTTPS, verified against the root of the target's Pebble (bring-up wrote it there).
+  fetch() { echo "curl --cacert .elm-infra/local/ca.pem --resolve $1:$https_port:127.0.0.1 https://$1:$https_port$2"; }
 fi
 
 # What to type next: the patch after this version when it is x.y.z.
@@ -141,8 +143,8 @@ fi
 log "done"
 cat <<TXT
 Served on this machine through $([ "$mode" = dev ] && echo "Traefik" || echo "the load balancer and Traefik on every worker"):
-  curl -H 'Host: elm-lang.org' $entrypoint/
-  curl -H 'Host: package.elm-lang.org' $entrypoint/health
+  $(fetch elm-lang.org /)
+  $(fetch package.elm-lang.org /health)
   node dist/cli/main.js status --target $mode
   npm run local -- --version $next     # build and deploy another version (canary first)
   npm run local -- $([ "$mode" = dev ] && echo "--stop              # stop the agents" || echo "--destroy           # remove the hosts, network and volumes")

@@ -325,6 +325,10 @@ describe(`local cluster ${target}`, () => {
     // The cluster's own secrets are forgotten; the user's (the audit planted some) are kept.
     const left = await secretsFile();
     for (const field of clusterSecretFields) expect(left).not.toContain(`${field}:`);
+    // The roots of the Pebble that is gone are no longer trusted.
+    await expect(readFile(join(e2e.work, ".elm-infra", target, "ca.pem"))).rejects.toThrow(
+      /ENOENT/,
+    );
   });
 
   secretsAfterDestroyScenarios();
