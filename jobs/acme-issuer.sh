@@ -1,9 +1,9 @@
 #!/bin/sh
 # The cluster's one ACME issuer (the acme-issuer job runs it; jobs/acme-issuer.nomad.hbs).
-# Every CHECK_INTERVAL seconds, holding a lock on the Nomad variable $LOCK_PATH so that only one
-# issuer works at a time even if Nomad ever runs two, it reads each certificate from its Nomad
-# variable (certs/<name>) and asks the ACME CA with lego for a new one when there is none, when
-# its hostnames changed, or when less than a third of its lifetime is left. HTTP-01 answers are
+# Every CHECK_INTERVAL seconds it reads each certificate from its Nomad variable (certs/<name>);
+# when there is none, its hostnames changed, or less than a third of its lifetime is left, it
+# takes a lock on the Nomad variable $LOCK_PATH (so that only one issuer works at a time even if
+# Nomad ever runs two), looks again under the lock, and asks the ACME CA with lego for a new one. HTTP-01 answers are
 # files in $WEBROOT, served by the group's challenge task, which Traefik on every worker routes
 # /.well-known/acme-challenge/ to. New certificates go back into their variable, where every
 # worker's Traefik reads them (the ingress job's template). Keys stay in the task's secrets
@@ -33,7 +33,7 @@ nomad() {
 
 acquire_lock() {
   status="$(jq -n --arg path "$LOCK_PATH" --arg alloc "$NOMAD_ALLOC_ID" \
-    '{Path: $path, Items: {holder: $alloc}, Lock: {TTL: "120s", LockDelay: "5s"}}' |
+    '{Path: $path, Items: {holder: $alloc}, Lock: {TTL: "240s", LockDelay: "5s"}}' |
     nomad PUT "/v1/var/$LOCK_PATH?lock-acquire" --data-binary @-)"
   [ "$status" = 200 ] || return 1
   lock_id="$(jq -r '.Lock.ID' "$work/answer.json")"
@@ -49,13 +49,15 @@ trap 'release_lock; exit 0' TERM INT
 
 date_seconds() { date -d "$(openssl x509 -in "$1" -noout "-$2" | cut -d= -f2)" +%s; }
 
-# due NAME DOMAINS: is a new certificate needed? Says why on the log.
+# due NAME DOMAINS [quiet]: is a new certificate needed? Says why on the log unless quiet.
+say() { [ -n "$quiet" ] || log "$@"; }
 due() {
+  quiet="${3:-}"
   status="$(nomad GET "/v1/var/certs/$1")"
-  if [ "$status" = 404 ]; then log "$1: no certificate yet"; return 0; fi
-  if [ "$status" != 200 ]; then log "$1: reading certs/$1 answered $status"; return 1; fi
+  if [ "$status" = 404 ]; then say "$1: no certificate yet"; return 0; fi
+  if [ "$status" != 200 ]; then say "$1: reading certs/$1 answered $status"; return 1; fi
   if [ "$(jq -r '.Items.domains' "$work/answer.json")" != "$2" ]; then
-    log "$1: its hostnames changed to $2"
+    say "$1: its hostnames changed to $2"
     return 0
   fi
   jq -r '.Items.cert' "$work/answer.json" >"$work/current.pem"
@@ -65,7 +67,7 @@ due() {
   left=$((end - $(date +%s)))
   lifetime=$((end - start))
   if [ $((left * 3)) -lt "$lifetime" ]; then
-    log "$1: $left s left of $lifetime s: renewing"
+    say "$1: $left s left of $lifetime s: renewing"
     return 0
   fi
   return 1
@@ -101,14 +103,17 @@ issue() {
 
 log "issuer for $CERTIFICATES from $ACME_DIRECTORY, every $CHECK_INTERVAL s"
 while :; do
-  if acquire_lock; then
-    for spec in $CERTIFICATES; do
-      if due "${spec%%=*}" "${spec#*=}"; then issue "${spec%%=*}" "${spec#*=}"; fi
-    done
+  for spec in $CERTIFICATES; do
+    name="${spec%%=*}" domains="${spec#*=}"
+    due "$name" "$domains" || continue
+    if ! acquire_lock; then
+      log "the lock $LOCK_PATH is held by another issuer (or Nomad did not answer): waiting"
+      continue
+    fi
+    # Under the lock, again: another issuer may have just stored one.
+    if due "$name" "$domains" quiet; then issue "$name" "$domains"; fi
     release_lock
-  else
-    log "the lock $LOCK_PATH is held by another issuer (or Nomad did not answer): waiting"
-  fi
+  done
   sleep "$CHECK_INTERVAL" &
   wait $!
 done

@@ -89,7 +89,7 @@ beforeAll(async () => {
     sshBase: 30_000,
     // Short certificates: one renewal (at a third left) falls within the run, awaited after
     // the zero-downtime set (scenarios/https.ts).
-    acme: "{ certificateLifetime: 10m }",
+    acme: "{ certificateLifetime: 8m }",
     ...(process.env.ELM_INFRA_E2E_HOST_IMAGE
       ? { image: process.env.ELM_INFRA_E2E_HOST_IMAGE }
       : {}),
