@@ -48,11 +48,21 @@ beforeAll(async () => {
   await management.upsertPolicy("nodes-only", 'node { policy = "read" }');
   const token = await management.createToken("status-without-variables", ["nodes-only"]);
   noVariables = new NomadClient({ address: nomad.http, token: token.SecretID });
-  await management.writeVariable("certs/elm-lang-org", {
-    cert: chain,
-    key,
-    domains: "elm-lang.org,www.elm-lang.org",
-  });
+  // A server that just started refuses variables until its keyring exists ("keyring has not been
+  // initialized yet"): the write is tried again, a few times, half a second apart.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await management.writeVariable("certs/elm-lang-org", {
+        cert: chain,
+        key,
+        domains: "elm-lang.org,www.elm-lang.org",
+      });
+      break;
+    } catch (error) {
+      if (attempt >= 60 || !/keyring has not been initialized/.test(String(error))) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }, 300_000);
 
 afterAll(async () => {
