@@ -28,11 +28,18 @@ export async function renderServiceJob(
   );
 }
 
+/** A tool's version pinned in src/tools/versions.json (what the hosts and jobs get). */
+export async function pinnedVersion(tool: string): Promise<string> {
+  const file = new URL("../../src/tools/versions.json", import.meta.url);
+  const versions = JSON.parse(await readFile(file, "utf8")) as Record<string, { version: string }>;
+  const pinned = versions[tool]?.version;
+  if (!pinned) throw new Error(`src/tools/versions.json pins no ${tool}`);
+  return pinned;
+}
+
 /** The Traefik version pinned in src/tools/versions.json: the ingress job's default. */
 export async function pinnedTraefikVersion(): Promise<string> {
-  const file = new URL("../../src/tools/versions.json", import.meta.url);
-  const versions = JSON.parse(await readFile(file, "utf8")) as { traefik: { version: string } };
-  return versions.traefik.version;
+  return pinnedVersion("traefik");
 }
 
 /** Renders the ingress job (Traefik as a system job on the workers) from jobs/ingress.nomad.hbs. */

@@ -11,6 +11,7 @@ import { DockerClient } from "../docker/client.js";
 import { sleep } from "../http.js";
 import type { NomadClient } from "../nomad/client.js";
 import { renderTemplateFile } from "../nomad/render.js";
+import { pinnedVersion } from "../plan/jobs.js";
 import {
   acmeIssuerJobName,
   acmeIssuerJobVars,
@@ -35,9 +36,7 @@ type Log = (line: string) => void;
 
 /** The lego version elm-infra pins (src/tools/versions.json): the issuer's image. */
 export async function pinnedLegoVersion(): Promise<string> {
-  const file = new URL("../../src/tools/versions.json", import.meta.url);
-  const v = JSON.parse(await readFile(file, "utf8")) as Record<string, { version: string }>;
-  return v.lego!.version;
+  return pinnedVersion("lego");
 }
 
 /**
@@ -167,7 +166,6 @@ export async function waitForCertificates(
 ): Promise<StoredCertificate[]> {
   const specs = certificateSpecs(config);
   const deadline = Date.now() + (options.deadlineMs ?? 240_000);
-  const { X509Certificate } = await import("node:crypto");
   let missing = specs;
   let said = "";
   for (let round = 0; round < 1000 && Date.now() < deadline; round++) {
@@ -177,12 +175,8 @@ export async function waitForCertificates(
     for (const spec of specs) {
       const v = await nomad.readVariable(certificateVariable(spec.name));
       if (v && v.Items.domains === spec.domains.join(",") && v.Items.cert) {
-        const cert = new X509Certificate(v.Items.cert);
-        found.push({
-          spec,
-          serial: certificateFacts(v.Items.cert).serial,
-          notAfter: cert.validTo,
-        });
+        const { serial, notAfter } = certificateFacts(v.Items.cert);
+        found.push({ spec, serial, notAfter });
       } else missing.push(spec);
     }
     if (missing.length === 0) return found;

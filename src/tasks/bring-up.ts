@@ -54,6 +54,7 @@ import {
   type DeadHost,
 } from "../plan/dead-hosts.js";
 import { forgetDeadHost } from "./retire.js";
+import { pinnedVersion } from "../plan/jobs.js";
 import { servesHttps } from "../plan/tls.js";
 import {
   applyAcmePolicies,
@@ -94,9 +95,11 @@ export async function pinnedVersions(): Promise<{
   consul: string;
   traefik: string;
 }> {
-  const file = new URL("../../src/tools/versions.json", import.meta.url);
-  const v = JSON.parse(await readFile(file, "utf8")) as Record<string, { version: string }>;
-  return { nomad: v.nomad!.version, consul: v.consul!.version, traefik: v.traefik!.version };
+  return {
+    nomad: await pinnedVersion("nomad"),
+    consul: await pinnedVersion("consul"),
+    traefik: await pinnedVersion("traefik"),
+  };
 }
 
 const terraformProgress = (step: StepHandle) => (event: TerraformEvent) => {
