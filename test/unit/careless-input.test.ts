@@ -467,3 +467,45 @@ describe("image --host and deploy --build --host take a list of hosts", () => {
     expect(sub.opts<{ host?: unknown }>().host).toEqual(["root@10.0.0.5", "10.0.0.6:2222"]);
   });
 });
+
+describe("the real entry point stops on a signal", () => {
+  it.each([
+    ["SIGINT", 130, "error: interrupted"],
+    ["SIGTERM", 143, "error: terminated (SIGTERM)"],
+  ] as const)(
+    "%s during a 60-second probe: exit %i within a second",
+    async (signal, code, line) => {
+      const child = execa(
+        "node",
+        [
+          builtCli,
+          "probe",
+          "elm-lang.org",
+          "--seconds",
+          "60",
+          "--config",
+          join(repo, "cluster.yaml"),
+        ],
+        {
+          reject: false,
+          stdin: "ignore",
+          timeout: 30_000,
+          extendEnv: false,
+          env: { PATH: process.env.PATH ?? "" },
+        },
+      );
+      // started, its handlers in place: the probe has said where it sends its requests
+      let said = "";
+      child.stderr?.on("data", (d: Buffer) => (said += String(d)));
+      for (let i = 0; i < 200 && !said.includes("probing"); i++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(said).toContain("probing");
+      const sent = Date.now();
+      child.kill(signal);
+      const r = await child;
+      expect(Date.now() - sent).toBeLessThan(1_000);
+      expect(r.exitCode).toBe(code);
+      expect(String(r.stderr)).toContain(line);
+    },
+  );
+});
