@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
+import { lstat, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -115,4 +115,23 @@ export async function spawnCli(
     maxRss,
     ms,
   };
+}
+
+/** Every path under `dir` with its kind and size, symlinks not followed: compare before/after. */
+export async function folderTree(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  const listed = await Promise.all(
+    entries.map(async (e) => {
+      const info = await lstat(join(dir, e));
+      const kind = info.isDirectory()
+        ? "d"
+        : info.isSymbolicLink()
+          ? "l"
+          : info.isFIFO()
+            ? "p"
+            : "f";
+      return `${kind} ${e} ${info.isFile() ? info.size : ""}`;
+    }),
+  );
+  return listed.sort();
 }

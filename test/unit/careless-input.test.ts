@@ -6,24 +6,13 @@
  * with exit 2 and its message in bounded time and memory, and the project folder is as it was.
  */
 import { execFileSync } from "node:child_process";
-import {
-  chmod,
-  cp,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  lstat,
-  rm,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProgram } from "../../src/cli/program.js";
-import { builtCli, ensureBuilt, repo, runInProcess, spawnCli } from "../support/cli.js";
+import { builtCli, ensureBuilt, folderTree, repo, runInProcess, spawnCli } from "../support/cli.js";
 
 const MB = 1024 * 1024;
 /** Far below the 4 GB huge files: the CLI never reads them. Node itself takes about 60 MB. */
@@ -49,25 +38,6 @@ async function project(clusterText?: (text: string) => string): Promise<string> 
   await writeFile(join(dir, "cluster.yaml"), clusterText ? clusterText(text) : text);
   await cp(join(repo, "jobs"), join(dir, "jobs"), { recursive: true });
   return dir;
-}
-
-/** Every path under `dir` with its type and size, symlinks not followed. */
-async function tree(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true });
-  const listed = await Promise.all(
-    entries.map(async (e) => {
-      const info = await lstat(join(dir, e));
-      const kind = info.isDirectory()
-        ? "d"
-        : info.isSymbolicLink()
-          ? "l"
-          : info.isFIFO()
-            ? "p"
-            : "f";
-      return `${kind} ${e} ${info.isFile() ? info.size : ""}`;
-    }),
-  );
-  return listed.sort();
 }
 
 const sparse = (file: string, size: string) => execFileSync("truncate", ["-s", size, file]);
@@ -233,7 +203,7 @@ describe("a file that is not a small regular file is refused unread: exit 2, bou
   it.each(fileCases.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
     const dir = await project(c.clusterText);
     const args = await c.prepare(dir);
-    const before = await tree(dir);
+    const before = await folderTree(dir);
     const r = await spawnCli(args, { cwd: dir, env: { HOME: dir }, timeoutMs: timeBound });
     expect(r.exitCode, r.stderr).toBe(2);
     expect(r.stderr).toMatch(c.message);
@@ -241,7 +211,7 @@ describe("a file that is not a small regular file is refused unread: exit 2, bou
     expect(r.ms).toBeLessThan(timeBound);
     expect(r.maxRss).toBeGreaterThan(0);
     expect(r.maxRss).toBeLessThan(memoryBound);
-    expect(await tree(dir)).toEqual(before);
+    expect(await folderTree(dir)).toEqual(before);
   });
 
   it("a configuration from a pipe is refused once, clearly (not read twice and found empty)", async () => {
@@ -297,11 +267,11 @@ describe("a refused command writes nothing: no state folder, no key pair", () =>
     "%j: exit %i, the project folder unchanged",
     async (args, exitCode, message) => {
       const dir = await project();
-      const before = await tree(dir);
+      const before = await folderTree(dir);
       const r = await runInProcess(args, { cwd: dir, env: { HOME: dir } });
       expect(r.exitCode, r.stderr).toBe(exitCode);
       expect(r.stderr).toMatch(message);
-      expect(await tree(dir)).toEqual(before);
+      expect(await folderTree(dir)).toEqual(before);
     },
   );
 });
