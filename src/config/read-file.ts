@@ -9,6 +9,8 @@ export interface ReadLimits {
   maxBytes: number;
   /** What the user can do when the file is missing or cannot be opened. */
   hint?: string;
+  /** Returned when the file does not exist (instead of a refusal): a known_hosts not made yet. */
+  ifMissing?: string;
 }
 
 /**
@@ -24,6 +26,8 @@ export async function readUserFile(file: string, limits: ReadLimits): Promise<st
   try {
     handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+    if (missing && limits.ifMissing !== undefined) return limits.ifMissing;
     throw new FileRefusedError(file, cannotOpen(error, limits.what), limits.hint);
   }
   try {

@@ -2,6 +2,28 @@
 import { access, mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import ssh2 from "ssh2";
+import { readUserFile } from "../config/read-file.js";
+import { FileRefusedError } from "../errors.js";
+
+/**
+ * A private key named in cluster.yaml (ssh.privateKey), read bounded (a regular file of at most
+ * 64 kB: never a FIFO that blocks the connection); `refuse` makes the caller's error from why.
+ */
+export async function readPrivateKey(
+  path: string,
+  refuse: (why: string) => Error,
+): Promise<string> {
+  return readUserFile(path, { what: "SSH private key", maxBytes: 64_000 }).catch(
+    (error: unknown) => {
+      throw refuse(error instanceof FileRefusedError ? error.reason : String(error));
+    },
+  );
+}
+
+/** A known_hosts file, read bounded; empty when it does not exist yet. */
+export async function readKnownHostsFile(path: string): Promise<string> {
+  return readUserFile(path, { what: "known_hosts file", maxBytes: 4_000_000, ifMissing: "" });
+}
 
 /** Whether a key (or anything) is at `path`. */
 export async function keyExists(path: string): Promise<boolean> {
