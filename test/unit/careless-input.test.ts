@@ -188,6 +188,17 @@ const fileCases: FileCase[] = [
       /jobs\/broken\.nomad\.hbs:3: template syntax error: unexpected 'INVALID'\n {2}3 \| {3}meta \{ v = "\{\{job\.version \}" \}/,
   },
   {
+    name: "image --host with an SSH private key that is a FIFO (must not block)",
+    prepare: async (dir) => {
+      await symlink(join(repo, "images"), join(dir, "images"));
+      await mkdir(join(dir, ".elm-infra/local"), { recursive: true });
+      fifo(join(dir, ".elm-infra/local/id_ed25519"), "600");
+      return ["image", "elm-lang.org@1.0.0", "--context", ".", "--host", "127.0.0.1:9", "--yes"];
+    },
+    message:
+      /cannot read the SSH key .*id_ed25519 \(targets\.local\.ssh\.privateKey\): is a pipe \(FIFO\), not a regular file/,
+  },
+  {
     name: "restore from a backup file that is a symlink to /dev/zero",
     prepare: async (dir) => {
       const file = join(dir, "package.elm-lang.org-20260101T120000Z.tar.gz");
