@@ -273,6 +273,12 @@ describe("a refused command writes nothing: no state folder, no key pair", () =>
     ],
     [["render", "elm-lang.org@1.0.0", "--target", ""], 2, /--target was given an empty name/],
     [["destroy", "--target", "nope"], 2, /unknown target "nope"/],
+    [
+      ["destroy"],
+      2,
+      /cannot read the SSH public key: cannot read the file: no such SSH public key/,
+    ],
+    [["destroy", "--dry-run"], 2, /cannot read the SSH public key/],
   ];
   it.each(refusals)(
     "%j: exit %i, the project folder unchanged",
@@ -489,4 +495,30 @@ describe("the real entry point stops on a signal", () => {
       expect(String(r.stderr)).toContain(line);
     },
   );
+});
+
+describe("a second Ctrl-C quits at once", () => {
+  it("the second SIGINT asks the process to exit 130 without waiting for the cleanup", async () => {
+    const { runCli } = await import("../../src/cli/run.js");
+    const exits: number[] = [];
+    const err: string[] = [];
+    const running = runCli(
+      ["probe", "elm-lang.org", "--seconds", "60", "--config", join(repo, "cluster.yaml")],
+      {
+        stdout: { write: () => true },
+        stderr: { write: (s: string) => err.push(s) },
+        stderrIsTTY: false,
+        stdinIsTTY: false,
+        exitNow: (code) => void exits.push(code),
+      },
+    );
+    for (let i = 0; i < 200 && !err.join("").includes("probing"); i++)
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    process.emit("SIGINT");
+    expect(exits).toEqual([]);
+    process.emit("SIGINT");
+    expect(exits).toEqual([130]);
+    expect(await running).toBe(130);
+    expect(err.join("")).toContain("press Ctrl-C again to quit at once");
+  });
 });
