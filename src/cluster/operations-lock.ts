@@ -83,16 +83,13 @@ export async function acquireOperationsLock(
  * new `.elm-infra/<target>/` behind (rmdir fails on a folder with anything in it, and stops).
  */
 async function removeEmptyFolders(dir: string, top: string): Promise<void> {
-  for (let at = dir; at.startsWith(top); at = dirname(at)) {
-    if (
-      !(await rmdir(at).then(
-        () => true,
-        () => false,
-      ))
-    )
-      return;
-    if (at === top) return;
-  }
+  const removed = (at: string) =>
+    rmdir(at).then(
+      () => true,
+      () => false,
+    );
+  // one step up per round: as many rounds as `dir` is deeper than `top`
+  for (let at = dir; at.startsWith(top) && (await removed(at)) && at !== top; at = dirname(at));
 }
 
 /** Runs `work` holding the target's operations lock (from the target's state folder). */
