@@ -8,7 +8,7 @@
  * host keys compared with a snapshot taken before the first case.
  */
 import { randomUUID } from "node:crypto";
-import { chmod, copyFile, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, cp, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { parseDocument } from "yaml";
@@ -216,15 +216,17 @@ const worldCases: BadInputCase[] = [
   {
     name: "Nomad rejects the job: a template whose update has max_parallel = -1",
     args: deploy("1.0.1"),
-    // job templates are read only from jobs/ (the case folder's is the shared one, linked)
+    // job templates are read only from jobs/: the case folder gets a jobs/ of its own (a copy
+    // instead of the link to the shared one) holding the broken template
     cluster: [[["services", "elm-lang.org", "job"], "jobs/rejected.nomad.hbs"]],
     breakWorld: async (folder) => {
       const template = await readFile(join(repo, "jobs/elm-lang.org.nomad.hbs"), "utf8");
       const broken = template.replace(/max_parallel\s*=\s*1/, "max_parallel = -1");
       expect(broken).not.toBe(template);
-      const file = join(folder, "jobs", "rejected.nomad.hbs");
-      await writeFile(file, broken);
-      return () => rm(file, { force: true });
+      await rm(join(folder, "jobs"));
+      await cp(join(repo, "jobs"), join(folder, "jobs"), { recursive: true });
+      await writeFile(join(folder, "jobs", "rejected.nomad.hbs"), broken);
+      return async () => undefined;
     },
     exitCode: 1,
     message:
