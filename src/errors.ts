@@ -96,3 +96,14 @@ export class TerminatedError extends InterruptedError {
 export function abortReason(signal: AbortSignal): InterruptedError {
   return signal.reason instanceof InterruptedError ? signal.reason : new InterruptedError();
 }
+
+/** A file the user named that elm-infra will not read: not a regular file, too large, outside. */
+export class FileRefusedError extends UsageError {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+    hint?: string,
+  ) {
+    super(`${file}: ${reason}`, hint);
+  }
+}

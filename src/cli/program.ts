@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { ElmInfraError } from "../errors.js";
+import { UsageError, type ElmInfraError } from "../errors.js";
 import type { CommandContext, GlobalOptions } from "../tasks/context.js";
 
 // Each verb's module is imported when that verb runs, never before: `--help`, `render` and a
@@ -118,7 +118,14 @@ export function buildProgram(run: Runner): Command {
         "143 terminated (SIGTERM; cleaned up as for Ctrl-C).\n",
     );
 
-  const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
+  // An exported but empty ELM_INFRA_TARGET or ELM_INFRA_CONFIG means "not set" (defaultTarget,
+  // ./cluster.yaml); an empty --target or --config typed on the command line is refused later.
+  const globals = (cmd: Command): GlobalOptions => {
+    const options = cmd.optsWithGlobals() as GlobalOptions;
+    for (const key of ["target", "config"] as const)
+      if (options[key] === "" && program.getOptionValueSource(key) === "env") delete options[key];
+    return options;
+  };
 
   program
     .command("bring-up")
@@ -142,13 +149,17 @@ export function buildProgram(run: Runner): Command {
     .option("--build", "build and ship the image first (needs --context)", false)
     .option("--context <dir>", "with --build: the site's build output")
     .option(
-      "--host <[user@]host[:port]...>",
-      "with --build, registry `local`: the workers to ship to",
+      "--host <address...>",
+      "with --build, registry `local`: the workers to ship to, each [user@]host[:port]",
     )
     .addHelpText("after", examples(EXAMPLES["deploy"]))
-    .action((arg: string, _o, cmd: Command) =>
-      run("deploy", globals(cmd), async (ctx) => {
-        if (/^ingress(@|$)/.test(arg)) {
+    .action((arg: string, _o, cmd: Command) => {
+      const ingress = /^ingress(@|$)/.test(arg);
+      if (ingress)
+        refuseOptions(cmd, ["build", "context", "host"], "deploy ingress builds no image");
+      else refuseWithout(cmd, ["context", "host"], "build");
+      return run("deploy", globals(cmd), async (ctx) => {
+        if (ingress) {
           const { deployIngressCommand } = await commandModules["deploy-ingress"]();
           const r = await deployIngressCommand(ctx, arg);
           return { data: r, text: r.text };
@@ -168,8 +179,8 @@ export function buildProgram(run: Runner): Command {
               ? `${r.service}@${r.version} is already deployed; nothing changed`
               : `plan for ${r.service}@${r.version} (dry run, nothing changed):\n${(r.plan?.lines ?? []).map((l) => `  ${l}`).join("\n")}`;
         return { data: r, text };
-      }),
-    );
+      });
+    });
 
   program
     .command("scale")
@@ -341,13 +352,15 @@ export function buildProgram(run: Runner): Command {
     .option("--context <dir>", "build context: the site's build output")
     .option("--no-push", "build and tag only; do not push or ship")
     .option(
-      "--host <[user@]host[:port]...>",
-      "registry `local`: the workers to ship the image to over SSH",
+      "--host <address...>",
+      "registry `local`: the workers to ship the image to over SSH, each [user@]host[:port]",
     )
     .option("--base-image <image>", "the BASE_IMAGE build argument", "elm-infra/base:latest")
     .addHelpText("after", examples(EXAMPLES["image"]))
-    .action((arg: string, _o, cmd: Command) =>
-      run("image", globals(cmd), async (ctx) => {
+    .action((arg: string, _o, cmd: Command) => {
+      if (cmd.getOptionValue("push") === false)
+        refuseOptions(cmd, ["host"], "--no-push ships to no host");
+      return run("image", globals(cmd), async (ctx) => {
         const o = cmd.opts<{
           context?: string;
           push: boolean;
@@ -367,8 +380,8 @@ export function buildProgram(run: Runner): Command {
           data: r,
           text: `${r.ref}${r.imageId ? ` (${r.imageId.slice(7, 19)})` : ""}: ${how}`,
         };
-      }),
-    );
+      });
+    });
 
   program.showHelpAfterError(
     "(run 'elm-infra --help' for the commands, their options and examples)",
@@ -383,6 +396,33 @@ export function buildProgram(run: Runner): Command {
     );
   }
   return program;
+}
+
+/** Options given on the command line (not defaults) among `names`, as the user typed them. */
+function given(cmd: Command, names: readonly string[]): string[] {
+  return names
+    .filter((n) => cmd.getOptionValueSource(n) === "cli")
+    .map((n) => cmd.options.find((o) => o.attributeName() === n)?.long ?? `--${n}`);
+}
+
+/** An option that means something only beside `needed` is refused without it (exit 2). */
+function refuseWithout(cmd: Command, names: readonly string[], needed: string): void {
+  const alone = cmd.getOptionValue(needed) ? [] : given(cmd, names);
+  if (alone.length > 0)
+    throw new UsageError(
+      `${alone.join(" and ")} ${alone.length > 1 ? "mean" : "means"} something only with --${needed}, which was not given`,
+      `add --${needed}, or leave out ${alone.join(" and ")}`,
+    );
+}
+
+/** Options that mean nothing in this use of the command are refused (exit 2), not ignored. */
+function refuseOptions(cmd: Command, names: readonly string[], why: string): void {
+  const extra = given(cmd, names);
+  if (extra.length > 0)
+    throw new UsageError(
+      `${extra.join(" and ")} cannot be used here: ${why}`,
+      `leave out ${extra.join(" and ")}`,
+    );
 }
 
 function parseCount(value: string, flag: string): number {

@@ -2,7 +2,7 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import type { Target } from "../config/schema.js";
-import { ConfigError } from "../errors.js";
+import { ConfigError, UsageError } from "../errors.js";
 import { targetPaths } from "./paths.js";
 import type { LocalAcme } from "../terraform/outputs.js";
 
@@ -128,4 +128,17 @@ export function loadBalancerUrl(
   if (lb) return `http://${lb.host.includes(":") ? `[${lb.host}]` : lb.host}:${lb.httpPort}`;
   if (config.target.provider === "local") return `http://127.0.0.1:${config.target.ports.http}`;
   return undefined;
+}
+
+/** The target's hosts, or a refusal (exit 2) that says to bring the target up first. */
+export async function requireInventory(
+  config: Pick<LoadedConfig, "root" | "targetName" | "target" | "file">,
+): Promise<Inventory> {
+  const inventory = await readInventory(config);
+  if (!inventory || inventory.hosts.length === 0)
+    throw new UsageError(
+      `target ${config.targetName} has no hosts yet`,
+      `bring it up first: elm-infra bring-up --target ${config.targetName}`,
+    );
+  return inventory;
 }

@@ -5,9 +5,9 @@
  * and taken over once stale (its holder died), with a small file naming the holder.
  * Operators on several machines share OpenTofu's state lock instead (a remote backend); see README.
  */
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import lockfile from "proper-lockfile";
 import { ConflictError } from "../errors.js";
 
@@ -38,7 +38,8 @@ export async function acquireOperationsLock(
   command: string,
   onLost: (message: string) => void = () => undefined,
 ): Promise<HeldOperationsLock> {
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  // the first folder this made, if any: released with the lock when the command wrote nothing
+  const made = await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const paths = operationsLockPaths(stateDir);
   let release: () => Promise<void>;
   try {
@@ -72,8 +73,23 @@ export async function acquireOperationsLock(
     release: async () => {
       await rm(paths.holder, { force: true });
       await release().catch(() => undefined);
+      if (made) await removeEmptyFolders(stateDir, made);
     },
   };
+}
+
+/**
+ * Removes `dir` and its parents up to `top` while they are empty: a refused command leaves no
+ * new `.elm-infra/<target>/` behind (rmdir fails on a folder with anything in it, and stops).
+ */
+async function removeEmptyFolders(dir: string, top: string): Promise<void> {
+  const removed = (at: string) =>
+    rmdir(at).then(
+      () => true,
+      () => false,
+    );
+  // one step up per round: as many rounds as `dir` is deeper than `top`
+  for (let at = dir; at.startsWith(top) && (await removed(at)) && at !== top; at = dirname(at));
 }
 
 /** Runs `work` holding the target's operations lock (from the target's state folder). */

@@ -1,9 +1,9 @@
 /** Ties a loaded configuration to a ready TerraformRunner: the glue commands use. */
-import { readFile } from "node:fs/promises";
+import { readUserFile } from "../config/read-file.js";
 import { fileURLToPath } from "node:url";
 import { targetPaths } from "./paths.js";
 import type { LoadedConfig } from "../config/load.js";
-import { ConfigError } from "../errors.js";
+import { ConfigError, FileRefusedError } from "../errors.js";
 import { findBinary, findCliConfig, toolCacheDir } from "../terraform/binary.js";
 import type { TerraformEvent } from "../terraform/events.js";
 import { renderBackend } from "../terraform/backend.js";
@@ -26,10 +26,11 @@ export async function readSshPublicKey(
 ): Promise<string> {
   const { publicKey: file, privateKey } = targetPaths(config);
   try {
-    return (await readFile(file, "utf8")).trim();
-  } catch {
+    return (await readUserFile(file, { what: "SSH public key", maxBytes: 16_000 })).trim();
+  } catch (error) {
+    const why = error instanceof FileRefusedError ? `: ${error.reason}` : "";
     throw new ConfigError(
-      [{ file, path: "", message: "cannot read the SSH public key" }],
+      [{ file, path: "", message: `cannot read the SSH public key${why}` }],
       `create the key pair: ssh-keygen -t ed25519 -N '' -f ${privateKey}`,
     );
   }

@@ -1,6 +1,6 @@
-import { readInventory } from "../cluster/inventory.js";
+import { requireInventory } from "../cluster/inventory.js";
 import { connectToCluster } from "../cluster/connect.js";
-import { UsageError } from "../errors.js";
+import { requireServiceWithData } from "../config/service-ref.js";
 import type { CommandContext } from "../tasks/context.js";
 import { runStep } from "../tasks/runner.js";
 import { takeBackup, type BackupTaken } from "../tasks/package-data.js";
@@ -17,12 +17,8 @@ export type BackupResult = BackupTaken & {
  */
 export async function backup(ctx: CommandContext, service: string): Promise<BackupResult> {
   const config = await ctx.loadConfig();
-  const inventory = await readInventory(config);
-  if (!inventory)
-    throw new UsageError(
-      `target ${config.targetName} has no hosts yet`,
-      `bring it up first: elm-infra bring-up --target ${config.targetName}`,
-    );
+  requireServiceWithData(config.services, service, "backup");
+  const inventory = await requireInventory(config);
   const apis = await connectToCluster(config);
   try {
     const taken = await runStep(

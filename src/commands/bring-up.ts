@@ -55,7 +55,11 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
     cluster: run.view ?? null,
   });
   try {
-    await runSteps([ensureSshKey(), planInfrastructure(), findDeadHosts()], run, steps);
+    await runSteps(
+      [ensureSshKey({ dryRun: ctx.options.dryRun }), planInfrastructure(), findDeadHosts()],
+      run,
+      steps,
+    );
     if (ctx.options.dryRun) {
       await run.tf!.discardPlan(run.planResult!.planFile);
       return result("planned");

@@ -1,5 +1,5 @@
 import { withOperationsLock } from "../cluster/operations-lock.js";
-import { readInventory } from "../cluster/inventory.js";
+import { readInventory, requireInventory } from "../cluster/inventory.js";
 import { targetPaths } from "../cluster/paths.js";
 import { planReplace, type ReplacePlan } from "../plan/scale.js";
 import type { CommandContext } from "../tasks/context.js";
@@ -28,6 +28,11 @@ export interface ReplaceResult extends HostChangeOutcome {
  */
 export async function replace(ctx: CommandContext, host: string): Promise<ReplaceResult> {
   const config = await ctx.loadConfig();
+  planReplace(
+    config.targetName,
+    (await requireInventory(config)).hosts.map((h) => h.name),
+    host,
+  );
   const run = newHostChangeRun(config);
   const warn = (m: string) => ctx.output.warn(m);
   return withOperationsLock(

@@ -1,7 +1,9 @@
 import { resolve } from "node:path";
 import { readdir } from "node:fs/promises";
-import { readInventory, workersOf } from "../cluster/inventory.js";
+import { requireInventory, workersOf } from "../cluster/inventory.js";
 import { connectToCluster } from "../cluster/connect.js";
+import { requireRegularFile } from "../config/read-file.js";
+import { requireServiceWithData } from "../config/service-ref.js";
 import { UsageError } from "../errors.js";
 import { backupTime, chooseRestoreHost, newestBackup } from "../plan/package-data.js";
 import type { CommandContext } from "../tasks/context.js";
@@ -42,14 +44,9 @@ export async function restore(
   options: { to?: string } = {},
 ): Promise<RestoreResult> {
   const config = await ctx.loadConfig();
-  if (!config.services[service]?.data)
-    throw new UsageError(`${service} keeps no data on a volume: nothing to restore`);
-  const inventory = await readInventory(config);
-  if (!inventory)
-    throw new UsageError(
-      `target ${config.targetName} has no hosts yet`,
-      `bring it up first: elm-infra bring-up --target ${config.targetName}`,
-    );
+  requireServiceWithData(config.services, service, "restore");
+  if (file) await checkBackupFile(service, file);
+  const inventory = await requireInventory(config);
   const apis = await connectToCluster(config);
   try {
     const holder = packageDataHostOf(config, inventory, service);
@@ -98,6 +95,19 @@ export async function restore(
   }
 }
 
+/** A backup file given on the command line: named as one of this service's, a regular file. */
+async function checkBackupFile(service: string, file: string): Promise<void> {
+  if (!backupTime(service, file))
+    throw new UsageError(
+      `${file} is not named as a backup of ${service} (${service}-YYYYMMDDTHHMMSSZ.tar.gz)`,
+    );
+  await requireRegularFile(
+    file,
+    "backup",
+    `pass a backup file that elm-infra backup ${service} made`,
+  );
+}
+
 /** The file given, else the newest backup in the cluster, else the newest on this machine. */
 async function chooseSource(
   ctx: CommandContext,
@@ -105,14 +115,9 @@ async function chooseSource(
   service: string,
   file: string | undefined,
 ): Promise<RestoreSource> {
-  if (file) {
-    const at = backupTime(service, file);
-    if (!at)
-      throw new UsageError(
-        `${file} is not named as a backup of ${service} (${service}-YYYYMMDDTHHMMSSZ.tar.gz)`,
-      );
-    return { local: resolve(file), recoveryPoint: at.toISOString() };
-  }
+  // checked by checkBackupFile before anything else
+  if (file)
+    return { local: resolve(file), recoveryPoint: backupTime(service, file)!.toISOString() };
   const inCluster = await newestBackupInCluster({ ...o, service });
   if (inCluster) return inCluster;
   const dir = localBackupsDir(o.config);

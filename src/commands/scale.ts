@@ -1,5 +1,6 @@
 import { writeTargetCounts } from "../config/edit.js";
 import { withOperationsLock } from "../cluster/operations-lock.js";
+import { requireInventory } from "../cluster/inventory.js";
 import { targetPaths } from "../cluster/paths.js";
 import type { LoadedConfig } from "../config/load.js";
 import {
@@ -39,6 +40,7 @@ export async function scale(
 ): Promise<ScaleResult> {
   const config = await ctx.loadConfig();
   checkRequestedCounts(config.targetName, requested);
+  await requireInventory(config); // refused before the lock: a refusal leaves no state folder
   const run = newHostChangeRun(config);
   const steps = { output: ctx.output, signal: ctx.signal };
   const warn = (m: string) => ctx.output.warn(m);

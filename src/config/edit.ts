@@ -4,9 +4,11 @@
  * maps, quoting and every other target are byte for byte what they were. The `yaml` package's
  * Document API finds where each value is in the text; the text is then spliced, never re-printed.
  */
-import { readFile, rename, stat, writeFile } from "node:fs/promises";
+import { rename, stat, writeFile } from "node:fs/promises";
 import { isScalar, parseDocument } from "yaml";
 import { ConfigError } from "../errors.js";
+import { yamlLimits } from "./parse.js";
+import { readUserFile } from "./read-file.js";
 
 export interface HostCounts {
   managers?: number;
@@ -49,7 +51,10 @@ export async function writeTargetCounts(
   target: string,
   counts: HostCounts,
 ): Promise<void> {
-  const text = await readFile(file, "utf8");
+  const text = await readUserFile(file, {
+    what: "configuration file",
+    maxBytes: yamlLimits.maxBytes,
+  });
   const next = setTargetCounts(text, file, target, counts);
   if (next === text) return;
   const { mode } = await stat(file);

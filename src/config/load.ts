@@ -1,10 +1,11 @@
-import { readFile, stat, mkdir, writeFile, chmod } from "node:fs/promises";
+import { stat, mkdir, writeFile, chmod } from "node:fs/promises";
 import { dirname, join, resolve, relative } from "node:path";
-import { ConfigError, UsageError } from "../errors.js";
+import { ConfigError, FileRefusedError, UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
 import { registerSecret } from "../output/redact.js";
 import { lookUp } from "./lookup.js";
-import { parseCluster, parseSecrets, parseYaml } from "./parse.js";
+import { parseCluster, parseSecrets, parseYaml, yamlLimits } from "./parse.js";
+import { readUserFile, type ReadLimits } from "./read-file.js";
 import type { Cluster, Secrets, Service, Target } from "./schema.js";
 
 export interface LoadedConfig {
@@ -38,16 +39,22 @@ export const secretEnv: Record<keyof Secrets, string[]> = {
   nomadGossipKey: ["ELM_INFRA_NOMAD_GOSSIP_KEY"],
 };
 
-export async function readClusterFile(file: string): Promise<Cluster> {
-  let text: string;
+/** Reads a configuration or secrets file once, bounded; a refusal is a configuration problem. */
+async function readConfigText(file: string, limits: ReadLimits): Promise<string> {
   try {
-    text = await readFile(file, "utf8");
-  } catch {
-    throw new ConfigError(
-      [{ file, path: "", message: "cannot read the file" }],
-      "run from the repository root or pass --config <path to cluster.yaml>",
-    );
+    return await readUserFile(file, limits);
+  } catch (error) {
+    if (!(error instanceof FileRefusedError)) throw error;
+    throw new ConfigError([{ file, path: "", message: error.reason }], error.hint);
   }
+}
+
+export async function readClusterFile(file: string): Promise<Cluster> {
+  const text = await readConfigText(file, {
+    what: "configuration file",
+    maxBytes: yamlLimits.maxBytes,
+    hint: "run from the repository root or pass --config <path to cluster.yaml>",
+  });
   return parseCluster(parseYaml(text, file), file);
 }
 
@@ -63,6 +70,7 @@ export async function readSecrets(
 ): Promise<Secrets> {
   const file = secretsPath(root, target);
   let fromFile: Secrets = {};
+  // stat follows a symlink and never opens: a FIFO here is refused by the reader, not waited on
   const info = await stat(file).catch(() => undefined);
   if (info) {
     if ((info.mode & 0o077) !== 0) {
@@ -77,7 +85,12 @@ export async function readSecrets(
         `run: chmod 600 ${relative(process.cwd(), file) || file}`,
       );
     }
-    fromFile = parseSecrets(parseYaml(await readFile(file, "utf8"), file), file);
+    const text = await readConfigText(file, {
+      what: "secrets file",
+      maxBytes: 64_000,
+      hint: `secrets/${target}.yaml holds a few tokens: make it a small YAML file`,
+    });
+    fromFile = parseSecrets(parseYaml(text, file), file);
   }
   const fromEnv: Record<string, string> = {};
   const variableOf = new Map<string, string>();
@@ -129,6 +142,11 @@ export function pickTarget(
   name: string | undefined,
 ): [string, Target] {
   const names = Object.keys(cluster.targets);
+  if (name === "")
+    throw new UsageError(
+      "--target was given an empty name",
+      `pass one of ${names.join(", ")}, or leave --target out for ${cluster.defaultTarget ?? "the default"}`,
+    );
   const chosen = name ?? cluster.defaultTarget ?? (names.length === 1 ? names[0] : undefined);
   if (!chosen) {
     throw new UsageError(
@@ -146,12 +164,31 @@ export function pickTarget(
   return [chosen, target];
 }
 
-export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfig> {
+/** The configuration file's path: --config, else ELM_INFRA_CONFIG (unless empty), else ./cluster.yaml. */
+export function configPath(file: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(file ?? (env.ELM_INFRA_CONFIG || "cluster.yaml"));
+}
+
+/**
+ * The target's name: --target as given (an empty one is refused by pickTarget), else
+ * ELM_INFRA_TARGET unless it is empty (an exported-but-empty variable means "not set").
+ */
+export function targetNameOf(
+  target: string | undefined,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  return target ?? (env.ELM_INFRA_TARGET || undefined);
+}
+
+export async function loadConfig(
+  options: LoadOptions & { cluster?: Promise<Cluster> } = {},
+): Promise<LoadedConfig> {
   const env = options.env ?? process.env;
-  const file = resolve(options.file ?? env.ELM_INFRA_CONFIG ?? "cluster.yaml");
+  const file = configPath(options.file, env);
   const root = dirname(file);
-  const cluster = await readClusterFile(file);
-  const [targetName, target] = pickTarget(cluster, file, options.target ?? env.ELM_INFRA_TARGET);
+  // read once: a command that read cluster.yaml to check its arguments hands it on
+  const cluster = await (options.cluster ?? readClusterFile(file));
+  const [targetName, target] = pickTarget(cluster, file, targetNameOf(options.target, env));
   const secrets = await readSecrets(root, targetName, env);
   return { root, file, cluster, targetName, target, secrets, services: cluster.services };
 }

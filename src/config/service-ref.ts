@@ -59,3 +59,25 @@ export function requireVersion(ref: { service: string; version: string | undefin
   if (ref.version === undefined) throw new UsageError(`missing version for ${ref.service}`);
   return { service: ref.service, version: ref.version };
 }
+
+/**
+ * For backup and restore: the service must be one of cluster.yaml's and keep data on a volume
+ * (`data:`); either refusal names the services that do.
+ */
+export function requireServiceWithData(
+  services: Readonly<Record<string, { data?: unknown }>>,
+  service: string,
+  command: "backup" | "restore",
+): void {
+  const verb = command === "backup" ? "back up" : "restore";
+  const withData = Object.entries(services)
+    .filter(([, s]) => s.data)
+    .map(([name]) => name);
+  const hint = withData.length
+    ? `services with data: ${withData.join(", ")}; for example: elm-infra ${command} ${withData[0]}`
+    : "no service in cluster.yaml has data: (a volume to back up)";
+  if (!Object.hasOwn(services, service))
+    throw new UsageError(`unknown service ${quote(service)}`, hint);
+  if (!services[service]!.data)
+    throw new UsageError(`${service} keeps no data on a volume: nothing to ${verb}`, hint);
+}

@@ -1,6 +1,9 @@
 import Handlebars from "handlebars";
-import { readFile } from "node:fs/promises";
-import { UsageError } from "../errors.js";
+import { realpath } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { relative, sep } from "node:path";
+import { readUserFile } from "../config/read-file.js";
+import { FileRefusedError, UsageError } from "../errors.js";
 
 /**
  * Escapes a value for the inside of an HCL double-quoted string: it can neither end the string
@@ -62,23 +65,98 @@ export function renderTemplate(source: string, vars: object, name = "template"):
   try {
     return compiledTemplate(source)(escapeAll(vars), { allowProtoPropertiesByDefault: false });
   } catch (error) {
-    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new TemplateError(
-      `cannot render ${name}: ${message}`,
-      "every variable a job template uses must be one elm-infra provides; see the README's job template reference",
-    );
+    throw templateError(source, name, error);
   }
 }
 
-export async function renderTemplateFile(file: string, vars: object): Promise<string> {
-  let source: string;
-  try {
-    source = await readFile(file, "utf8");
-  } catch {
-    throw new UsageError(
-      `cannot read job template ${file}`,
-      "check the service's `job` path in cluster.yaml",
+/**
+ * What went wrong in a template, where: `file:line: what`, then the line itself. Handlebars says
+ * "Parse error on line N:" with its own excerpt, or ends its message with " - line:column".
+ */
+function templateError(source: string, name: string, error: unknown): TemplateError {
+  const text = error instanceof Error ? error.message : String(error);
+  const parse = /^Parse error on line (\d+):\n[^\n]*\n[^\n]*\n(.*)$/s.exec(text);
+  const located = /^(.*) - (\d+):(\d+)$/s.exec(text.split("\n")[0] ?? "");
+  const line = parse ? Number(parse[1]) : located ? Number(located[2]) : undefined;
+  const what = parse
+    ? `template syntax error: ${parse[2]!.split("\n")[0]!.replace(/^Expecting .*, got /, "unexpected ")}`
+    : (located?.[1] ?? text.split("\n")[0]!);
+  const shown = line !== undefined ? source.split("\n")[line - 1] : undefined;
+  return new TemplateError(
+    `cannot render ${name}${line !== undefined ? `:${line}` : ""}: ${what}` +
+      (shown !== undefined ? `\n  ${line} | ${shown.slice(0, 200)}` : ""),
+    parse
+      ? "fix the template at that line: each {{ needs its }}, each {{#block}} its {{/block}}"
+      : "every variable a job template uses must be one elm-infra provides; see the README's job template reference",
+  );
+}
+
+/** The job templates elm-infra ships: the repository's own jobs/. */
+export const shippedJobs = fileURLToPath(new URL("../../jobs/", import.meta.url));
+
+/** Where a configuration's job templates may come from: its own jobs/ and the shipped ones. */
+export function jobFolders(root: string): string[] {
+  return [`${root}${sep}jobs`, shippedJobs];
+}
+
+const maxTemplateBytes = 256_000;
+
+/**
+ * Reads a job template named in cluster.yaml: a `.nomad.hbs` file inside one of `folders` (after
+ * symlinks are followed), a regular file of at most 256 kB, that parses as Handlebars and has a
+ * `job "..." {` block. Anything else is refused before it is rendered or printed.
+ */
+export async function readJobTemplate(file: string, folders: readonly string[]): Promise<string> {
+  const hint =
+    "a service's `job` in cluster.yaml names a .nomad.hbs template in the repository's jobs/ folder";
+  const real = await realpath(file).catch(() => {
+    throw new FileRefusedError(file, "no such job template", hint);
+  });
+  const inside = await Promise.all(
+    folders.map(async (folder) => {
+      const top = await realpath(folder).catch(() => undefined);
+      const rel = top === undefined ? undefined : relative(top, real);
+      return rel !== undefined && rel !== "" && !rel.startsWith("..") && !rel.startsWith(sep);
+    }),
+  );
+  if (!inside.some(Boolean))
+    throw new FileRefusedError(
+      file,
+      `is outside the jobs/ folder${real !== file ? ` (it leads to ${real})` : ""}; job templates are read only from there`,
+      hint,
     );
+  if (!real.endsWith(".nomad.hbs"))
+    throw new FileRefusedError(
+      file,
+      "is not a job template (its name does not end in .nomad.hbs)",
+      hint,
+    );
+  const source = await readUserFile(file, {
+    what: "job template",
+    maxBytes: maxTemplateBytes,
+    hint,
+  });
+  try {
+    hcl.parse(source);
+  } catch (error) {
+    throw templateError(source, file, error);
   }
+  if (!/^\s*job\s+"[^"\n]*"\s*\{/m.test(source))
+    throw new FileRefusedError(file, 'is not a job template: it has no job "<name>" { block', hint);
+  return source;
+}
+
+/**
+ * Renders a template file. With `within`, the file must be a job template in one of those folders
+ * (see readJobTemplate); without, it is still read bounded, as a regular file only.
+ */
+export async function renderTemplateFile(
+  file: string,
+  vars: object,
+  options: { within?: readonly string[] } = {},
+): Promise<string> {
+  const source = options.within
+    ? await readJobTemplate(file, options.within)
+    : await readUserFile(file, { what: "job template", maxBytes: maxTemplateBytes });
   return renderTemplate(source, vars, file);
 }

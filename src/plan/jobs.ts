@@ -11,7 +11,7 @@ import {
   type IngressWorker,
   type UpdateTimings,
 } from "./job-vars.js";
-import { renderTemplateFile } from "../nomad/render.js";
+import { jobFolders, renderTemplateFile } from "../nomad/render.js";
 import { servesHttps } from "./tls.js";
 
 /** Renders a service's job template (HCL) for a version, from cluster.yaml's settings. */
@@ -25,6 +25,7 @@ export async function renderServiceJob(
   return renderTemplateFile(
     resolve(config.root, service.job),
     serviceJobVars(config, ref, overrides),
+    { within: jobFolders(config.root) },
   );
 }
 

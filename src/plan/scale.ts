@@ -53,7 +53,9 @@ export function checkRequestedCounts(target: string, requested: Partial<HostCoun
       `cannot scale target ${target} to ${managers} managers: the Nomad and Consul servers need an odd number (1, 3, 5 or 7) to keep a quorum`,
       managers > 7
         ? "use --managers 7 or fewer"
-        : `use --managers ${Math.max(1, managers - 1)} or ${managers + 1}`,
+        : managers < 1
+          ? "use --managers 1 or 3"
+          : `use --managers ${managers - 1} or ${managers + 1}`,
     );
   }
   if (workers !== undefined && (workers < 1 || workers > 50)) {

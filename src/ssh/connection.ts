@@ -1,5 +1,5 @@
 /** A typed SSH client on ssh2: key auth, host-key pinning, exec, local port forwarding. */
-import { readFile } from "node:fs/promises";
+import { readPrivateKey } from "./keys.js";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -50,13 +50,14 @@ export interface PortForward {
 export async function connectSsh(target: SshTarget): Promise<SshConnection> {
   const port = target.port ?? 22;
   const label = port === 22 ? target.host : `${target.host}:${port}`;
-  const privateKey = await readFile(target.privateKeyPath).catch((cause: unknown) => {
-    throw new SshConnectError(
-      `cannot read the SSH private key ${target.privateKeyPath}`,
-      "check ssh.privateKey in cluster.yaml",
-      { cause },
-    );
-  });
+  const privateKey = await readPrivateKey(
+    target.privateKeyPath,
+    (why) =>
+      new SshConnectError(
+        `cannot read the SSH private key ${target.privateKeyPath}: ${why}`,
+        "check ssh.privateKey in cluster.yaml",
+      ),
+  );
   const client = new Client();
   let hostKeyError: unknown;
   return new Promise<SshConnection>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   fingerprintOf,
@@ -10,6 +10,7 @@ import {
   withoutHosts,
 } from "./known-hosts.js";
 import { HostKeyMismatchError } from "./errors.js";
+import { readKnownHostsFile } from "./keys.js";
 
 export type HostKeyPolicy = "pin-on-first-contact" | "require-pinned";
 
@@ -30,12 +31,7 @@ export async function checkHostKey(options: {
   const name = knownHostName(options.host, options.port);
   const key = presentedHostKey(options.keyBlob);
   const task = (pinQueues.get(options.knownHostsPath) ?? Promise.resolve()).then(async () => {
-    const text = await readFile(options.knownHostsPath, "utf8").catch(
-      (error: NodeJS.ErrnoException) => {
-        if (error.code === "ENOENT") return "";
-        throw error;
-      },
-    );
+    const text = await readKnownHostsFile(options.knownHostsPath);
     const verdict = verifyHostKey(parseKnownHosts(text), name, key);
     switch (verdict.kind) {
       case "match":
@@ -85,11 +81,8 @@ export async function forgetHostKeys(
   names: readonly string[],
 ): Promise<void> {
   const task = (pinQueues.get(knownHostsPath) ?? Promise.resolve()).then(async () => {
-    const text = await readFile(knownHostsPath, "utf8").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return undefined;
-      throw error;
-    });
-    if (text === undefined) return;
+    const text = await readKnownHostsFile(knownHostsPath);
+    if (text === "") return;
     const kept = withoutHosts(text, names);
     if (kept !== text) await writeFile(knownHostsPath, kept, { mode: 0o600 });
   });

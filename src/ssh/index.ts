@@ -27,4 +27,4 @@ export {
   type PresentedHostKey,
 } from "./known-hosts.js";
 export { waitForSsh, type WaitForSshOptions } from "./wait.js";
-export { ensureKeyPair } from "./keys.js";
+export { ensureKeyPair, keyExists, makeKeyPair, readPrivateKey } from "./keys.js";

@@ -13,6 +13,8 @@ import { FAST_HEALTH, runSitePlaybook, type AnsibleEvent } from "../ansible/inde
 import {
   connectSsh,
   ensureKeyPair,
+  keyExists,
+  makeKeyPair,
   forgetHostKeys,
   knownHostName,
   SshConnectError,
@@ -78,6 +80,8 @@ export interface BringUpRun {
   inventory?: Inventory;
   /** Hosts whose host key this run may pin on first contact: those it created. */
   trustOnFirstUse: Set<string>;
+  /** A dry run's throwaway public key, when the key pair does not exist yet. */
+  plannedPublicKey?: string;
   /** Ansible's `changed` count per host. */
   ansibleChanged?: Record<string, number>;
   view?: ClusterView;
@@ -107,14 +111,22 @@ const terraformProgress = (step: StepHandle) => (event: TerraformEvent) => {
   if (line) step.log(line);
 };
 
-/** The local target's key pair is made here when missing; production uses the operator's key. */
-export function ensureSshKey(): Step<BringUpRun> {
+/**
+ * The local target's key pair is made here when missing; production uses the operator's key. A
+ * dry run writes none: it plans with a throwaway public key and says that a pair would be made.
+ */
+export function ensureSshKey(options: { dryRun?: boolean } = {}): Step<BringUpRun> {
   return {
     title: "SSH key pair",
     skip: (run) =>
       run.config.target.provider === "local" ? false : "the target uses the operator's key",
     run: async (run, step) => {
       const { privateKey } = targetPaths(run.config);
+      if (options.dryRun && !(await keyExists(privateKey))) {
+        run.plannedPublicKey = makeKeyPair(`elm-infra ${run.config.targetName}`).public;
+        step.log(`${privateKey} would be made (dry run: not written)`);
+        return;
+      }
       const made = await ensureKeyPair(privateKey, `elm-infra ${run.config.targetName}`);
       step.log(made ? `made ${privateKey} (ed25519)` : `using ${privateKey}`);
     },
@@ -135,6 +147,7 @@ export function planInfrastructure(): Step<BringUpRun> {
 async function planMachines(run: BringUpRun, step: StepHandle): Promise<void> {
   const dead = run.deadHosts?.map((d) => d.host);
   const { tf, hostPlan } = await prepareTerraform(run.config, {
+    ...(run.plannedPublicKey ? { sshPublicKey: run.plannedPublicKey } : {}),
     onEvent: terraformProgress(step),
     signal: step.signal,
     ...(dead?.length ? { replace: dead } : {}),

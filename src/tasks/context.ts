@@ -1,7 +1,6 @@
 import { createInterface } from "node:readline/promises";
-import { loadConfig, readClusterFile, type LoadedConfig } from "../config/load.js";
+import { configPath, loadConfig, readClusterFile, type LoadedConfig } from "../config/load.js";
 import type { Cluster } from "../config/schema.js";
-import { resolve } from "node:path";
 import { abortReason, ElmInfraError, UsageError } from "../errors.js";
 import type { Output } from "../output/output.js";
 
@@ -44,8 +43,14 @@ export function createContext(
     output,
     signal,
     interactive,
-    loadCluster: () => (cluster ??= readClusterFile(resolve(options.config ?? "cluster.yaml"))),
-    loadConfig: () => (loaded ??= loadConfig({ file: options.config, target: options.target })),
+    loadCluster: () => (cluster ??= readClusterFile(configPath(options.config))),
+    // cluster.yaml is read once per run, whichever of the two asks first (a pipe reads only once)
+    loadConfig: () =>
+      (loaded ??= loadConfig({
+        file: options.config,
+        target: options.target,
+        cluster: (cluster ??= readClusterFile(configPath(options.config))),
+      })),
     async confirm(change) {
       if (options.yes) return;
       if (!interactive) {

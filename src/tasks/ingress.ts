@@ -3,7 +3,6 @@
  * local target's workers, and the node-by-node rollout, each worker proven before the next and
  * the previous version put back on failure.
  */
-import { readFile } from "node:fs/promises";
 import type { LoadedConfig } from "../config/load.js";
 import { abortReason, ConflictError, OperationError, UsageError } from "../errors.js";
 import { DockerClient } from "../docker/client.js";
@@ -30,7 +29,7 @@ import {
   type IngressWorker,
 } from "../plan/job-vars.js";
 import { renderIngressJob } from "../plan/jobs.js";
-import { checkHostKey, type HostKeyPolicy } from "../ssh/index.js";
+import { checkHostKey, readPrivateKey, type HostKeyPolicy } from "../ssh/index.js";
 import { TraefikClient } from "../traefik/client.js";
 import { connectToHost, remoteApiPorts, tunnelUrl } from "../cluster/connect.js";
 import { workersOf, type Inventory, type InventoryHost } from "../cluster/inventory.js";
@@ -53,12 +52,14 @@ export async function workerEngines(
   policy: HostKeyPolicy,
 ): Promise<WorkerEngine[]> {
   const paths = targetPaths(config);
-  const privateKey = await readFile(paths.privateKey).catch(() => {
-    throw new UsageError(
-      `cannot read the SSH key ${paths.privateKey} (targets.${config.targetName}.ssh.privateKey)`,
-      "bring the target up first, or fix the path in cluster.yaml",
-    );
-  });
+  const privateKey = await readPrivateKey(
+    paths.privateKey,
+    (why) =>
+      new UsageError(
+        `cannot read the SSH key ${paths.privateKey} (targets.${config.targetName}.ssh.privateKey): ${why}`,
+        "bring the target up first, or fix the path in cluster.yaml",
+      ),
+  );
   return hosts.map((h) => ({
     name: h.name,
     docker: DockerClient.overSsh({

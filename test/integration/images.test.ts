@@ -7,7 +7,7 @@
  */
 import { execa } from "execa";
 import { dump, load } from "js-yaml";
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,6 +18,7 @@ import { checkWorkers, shipImage } from "../../src/docker/ship.js";
 import { OperationError, UsageError } from "../../src/errors.js";
 import { Output } from "../../src/output/output.js";
 import { startHosts, type TestHostFleet } from "../harness/hosts.js";
+import { runInProcess } from "../support/cli.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const sites = join(repo, "test/fixtures/sites");
@@ -406,6 +407,49 @@ describe.skipIf(!hostAvailable)(
       const health = await fetchWhenUp(`http://${address}:8080/health`);
       expect(health.status).toBe(200);
       expect(health.headers.get("x-elm-version")).toBe(`ship-${run}`);
+    });
+
+    it("ships through the command line's --host, a list as the README shows: exit 0, same image ID", async () => {
+      // the CLI finds images/<service>/Dockerfile beside cluster.yaml, as in the repository
+      await symlink(join(repo, "images"), join(work, "images")).catch(() => undefined);
+      const tag = `cli-${run}`;
+      images.push(`elm-lang.org:${tag}`);
+      const r = await runInProcess(
+        [
+          "image",
+          `elm-lang.org@${tag}`,
+          "--context",
+          join(sites, "elm-lang.org/site"),
+          "--host",
+          `root@${address}:22`,
+          "--config",
+          configFile,
+          "--target",
+          "local",
+          "--yes",
+          "--json",
+        ],
+        { cwd: work },
+      );
+      expect(r.exitCode, `${r.stderr}\n${r.stdout}`).toBe(0);
+      const result = JSON.parse(r.stdout.split("\n").at(-1)!) as {
+        type: string;
+        data: { imageId: string; delivery: { kind: string } };
+      };
+      expect(result.type).toBe("result");
+      expect(result.data.delivery.kind).toBe("shipped");
+      expect(
+        await docker(
+          "exec",
+          host,
+          "docker",
+          "image",
+          "inspect",
+          "-f",
+          "{{.Id}}",
+          `elm-lang.org:${tag}`,
+        ),
+      ).toBe(result.data.imageId);
     });
 
     it("refuses a worker whose host key is not the pinned one, and ships nothing to it", async () => {

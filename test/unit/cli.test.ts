@@ -1,16 +1,14 @@
-import { execFileSync } from "node:child_process";
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { builtCli as cli, ensureBuilt, repo, runInProcess, type CliRun } from "../support/cli.js";
 
-// These tests run the compiled CLI as a user would, and assert what they see: exit code, stdout,
-// stderr. The CLI is built once if dist/ is missing.
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const cli = join(repo, "dist/cli/main.js");
+// These tests run the CLI's entry function in process, on the current source, as a user would in
+// a folder holding a copy of cluster.yaml, and assert what they see: exit code, stdout, stderr.
+// A few start the built entry point (dist/cli/main.js, rebuilt when the source is newer): what
+// only a process shows (its heap limit, the modules it loads, a pipe that closes early).
 const commands = [
   "bring-up",
   "deploy",
@@ -25,37 +23,23 @@ const commands = [
 let work: string;
 
 beforeAll(async () => {
-  if (!existsSync(cli))
-    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo, stdio: "ignore" });
   work = await mkdtemp(join(tmpdir(), "elm-infra-cli-"));
   await copyFile(join(repo, "cluster.yaml"), join(work, "cluster.yaml"));
   await writeFile(join(work, "broken.yaml"), "targets:\n  local:\n    provider: local: oops\n");
-}, 180_000);
+});
 
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 /** Runs the CLI in a temp dir holding a copy of cluster.yaml, with no ELM_INFRA_* or token variables. */
 async function run(
   args: string[],
   options: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<Run> {
-  const result = await execa("node", [cli, ...args], {
-    cwd: options.cwd ?? work,
-    reject: false,
-    stdin: "ignore",
-    extendEnv: false,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? work, ...options.env },
-    timeout: 30_000,
-  });
-  return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+  return runInProcess(args, { cwd: options.cwd ?? work, env: options.env ?? {} });
 }
 
 const lines = (text: string) => text.split("\n").filter((l) => l !== "");
@@ -159,6 +143,7 @@ describe("a usage error says what to type instead", () => {
   });
 
   it("help read by a pipe that closes early is not a crash", async () => {
+    ensureBuilt();
     const r = await execa("sh", ["-c", `node ${JSON.stringify(cli)} --help | head -n 1`], {
       reject: false,
       timeout: 30_000,
@@ -402,6 +387,7 @@ describe("a configuration built to expand exponentially", () => {
     const lol = ['a0: &a0 "lol"'];
     for (let i = 1; i <= 12; i++) lol.push(`a${i}: &a${i} [${`*a${i - 1}, `.repeat(8)}*a${i - 1}]`);
     await writeFile(join(work, "laughs.yaml"), `${lol.join("\n")}\n`);
+    ensureBuilt();
     const r = await execa(
       "node",
       ["--max-old-space-size=64", cli, "render", "elm-lang.org@1", "--config", "laughs.yaml"],
@@ -417,6 +403,7 @@ describe("a configuration built to expand exponentially", () => {
 });
 
 describe("starting loads only what the command needs", () => {
+  beforeAll(() => ensureBuilt(), 180_000);
   const recorder = join(repo, "test/support/module-log/register.mjs");
   /** The packages (and dist/ modules) a CLI run loaded through the module loader. */
   async function loadedBy(args: string[]): Promise<{ exitCode: number; loaded: Set<string> }> {
