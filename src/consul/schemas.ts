@@ -55,17 +55,8 @@ export const serviceHealth = z.looseObject({
 export const leader = z.string();
 export const raftPeers = z.array(z.string());
 
-export const raftConfiguration = z.looseObject({
-  Servers: z.array(
-    z.looseObject({
-      ID: z.string(),
-      Node: z.string(),
-      Address: z.string(),
-      Leader: z.boolean(),
-      Voter: z.boolean(),
-    }),
-  ),
-});
+/** Consul's raft configuration has Nomad's shape (both are HashiCorp's raft library's). */
+export { raftConfiguration } from "../nomad/schemas.js";
 
 /** Consul's autopilot view of its servers. */
 export const autopilotHealth = z.looseObject({

@@ -82,27 +82,24 @@ const objectDiff: z.ZodType<ObjectDiff> = z.looseObject({
   },
 });
 
-const jobDiff = z.looseObject({
-  Type: z.enum(["None", "Added", "Deleted", "Edited"]),
+/** What every level of a diff has: its kind, name, changed fields and nested objects. */
+const diffed = {
+  Type: z.string(),
+  Name: z.string(),
   Fields: z.array(fieldDiff).nullish(),
   Objects: z.array(objectDiff).nullish(),
+};
+
+const jobDiff = z.looseObject({
+  Type: z.enum(["None", "Added", "Deleted", "Edited"]),
+  Fields: diffed.Fields,
+  Objects: diffed.Objects,
   TaskGroups: z
     .array(
       z.looseObject({
-        Type: z.string(),
-        Name: z.string(),
-        Fields: z.array(fieldDiff).nullish(),
-        Objects: z.array(objectDiff).nullish(),
+        ...diffed,
         Tasks: z
-          .array(
-            z.looseObject({
-              Type: z.string(),
-              Name: z.string(),
-              Fields: z.array(fieldDiff).nullish(),
-              Objects: z.array(objectDiff).nullish(),
-              Annotations: z.array(z.string()).nullish(),
-            }),
-          )
+          .array(z.looseObject({ ...diffed, Annotations: z.array(z.string()).nullish() }))
           .nullish(),
         Updates: z.record(z.string(), z.number()).nullish(),
       }),

@@ -4,6 +4,7 @@
  * reaches a terminal only through `stripControls`: escape sequences are removed whole, and every
  * other C0 or C1 control but newline and tab is dropped.
  */
+import { mapStrings } from "./map-strings.js";
 
 // ESC [ … final (CSI), ESC ] … BEL or ST (OSC), ESC P/X/^/_ … ST (DCS, SOS, PM, APC), the same
 // introduced by the 8-bit C1 forms (CSI 0x9b, OSC 0x9d, DCS 0x90, SOS 0x98, PM 0x9e, APC 0x9f),
@@ -22,12 +23,5 @@ export function stripControls(text: string): string {
 
 /** Pure: every string inside a value stripped as `stripControls` does; the shape is kept. */
 export function stripControlsDeep<T>(value: T): T {
-  const walk = (v: unknown): unknown => {
-    if (typeof v === "string") return stripControls(v);
-    if (Array.isArray(v)) return v.map(walk);
-    if (v !== null && typeof v === "object")
-      return Object.fromEntries(Object.entries(v).map(([k, inner]) => [k, walk(inner)]));
-    return v;
-  };
-  return walk(value) as T;
+  return mapStrings(value, stripControls);
 }

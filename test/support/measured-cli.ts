@@ -5,11 +5,11 @@
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { execa } from "execa";
+import { cliPath } from "../harness/cli.js";
 
-const repo = resolve(import.meta.dirname, "../..");
-export const cliPath = join(repo, "dist/cli/main.js");
+export { cliPath };
 
 export interface MeasuredRun {
   exitCode: number;
