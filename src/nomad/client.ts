@@ -292,7 +292,7 @@ export class NomadClient {
       answer: textAnswer,
       query: { task, type, origin: "end", offset: bytes, plain: true },
     });
-    return typeof res.data === "string" ? res.data : JSON.stringify(res.data);
+    return res.data;
   }
   async evaluation(id: string): Promise<{
     ID: string;
