@@ -204,6 +204,16 @@ export const allocationStub = z.looseObject({
   ModifyIndex: z.number(),
 });
 
+/**
+ * A whole allocation (GET /v1/allocation/:id, /v1/node/:id/allocations), read as a stub: Nomad
+ * sends JobVersion and JobType on stubs only, and the whole one carries its Job instead.
+ */
+export const allocation = z.preprocess((value) => {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const job = (value as { Job?: { Type?: unknown; Version?: unknown } | null }).Job;
+  return { JobType: job?.Type, JobVersion: job?.Version, ...value };
+}, allocationStub);
+
 export const node = z.looseObject({
   ID: z.string(),
   Name: z.string(),
@@ -294,8 +304,8 @@ export const jobListStub = z.looseObject({
   ID: z.string(),
   ParentID: z.string().optional(),
   Status: z.string(),
-  /** The job's version: it moves on every registration of a changed job. */
-  Version: z.number(),
+  /** Moves on every registration of a changed job (Nomad's list has no Version). */
+  JobModifyIndex: z.number(),
   /** Nanoseconds since the epoch. */
   SubmitTime: z.number(),
   JobSummary: z
