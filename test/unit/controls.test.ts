@@ -65,3 +65,16 @@ describe("typed errors", () => {
     expect(new ElmInfraError("no hint").hint).toBeUndefined();
   });
 });
+
+describe("JSON mode keeps what is not a string as JSON writes it", () => {
+  it("a Date in a result stays a date; strings around it are stripped", () => {
+    const { output, stdout } = captureOutput("json");
+    const when = new Date("2026-12-04T17:00:00.000Z");
+    output.emit({ type: "result", command: "status", data: { when, note: "\u001b[1mok" } });
+    expect(JSON.parse(stdout()[0]!)).toEqual({
+      type: "result",
+      command: "status",
+      data: { when: "2026-12-04T17:00:00.000Z", note: "ok" },
+    });
+  });
+});
