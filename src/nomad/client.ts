@@ -275,7 +275,7 @@ export class NomadClient {
       await this.call({
         method: "GET",
         path: `/v1/allocation/${id}`,
-        answer: answers.allocationStub,
+        answer: answers.allocation,
       })
     ).data;
   }
@@ -323,7 +323,7 @@ export class NomadClient {
       {
         method: "GET",
         path: `/v1/node/${id}/allocations`,
-        answer: z.array(answers.allocationStub),
+        answer: z.array(answers.allocation),
       },
       blocking,
     );
