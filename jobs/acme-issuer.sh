@@ -1,7 +1,8 @@
 #!/bin/sh
 # The cluster's one ACME issuer (the acme-issuer job runs it; jobs/acme-issuer.nomad.hbs).
 # Every CHECK_INTERVAL seconds it reads each certificate from its Nomad variable (certs/<name>);
-# when there is none, its hostnames changed, or less than a third of its lifetime is left, it
+# when there is none, its hostnames changed, or less than 1/$RENEWAL_DIVISOR of its lifetime is
+# left (a third: the rule's one source is src/plan/tls.ts, which the job passes it from), it
 # takes a lock on the Nomad variable $LOCK_PATH (so that only one issuer works at a time even if
 # Nomad ever runs two), looks again under the lock, and asks the ACME CA with lego for a new one. HTTP-01 answers are
 # files in $WEBROOT, served by the group's challenge task, which Traefik on every worker routes
@@ -11,7 +12,7 @@
 #
 # Environment: CERTIFICATES ("name=host1,host2 name2=host3"), ACME_DIRECTORY, ACME_EMAIL,
 # ACME_CA_FILE (may be empty: the CA of the directory's own HTTPS), LOCK_PATH, WEBROOT,
-# CHECK_INTERVAL, LEGO_TIMEOUT, and Nomad's NOMAD_TOKEN and NOMAD_SECRETS_DIR (workload identity).
+# CHECK_INTERVAL, LEGO_TIMEOUT, RENEWAL_DIVISOR, and Nomad's NOMAD_TOKEN and NOMAD_SECRETS_DIR (workload identity).
 set -u
 
 work="$NOMAD_SECRETS_DIR/acme"
@@ -47,6 +48,9 @@ release_lock() {
 }
 trap 'release_lock; exit 0' TERM INT
 
+# renewal_due LEFT LIFETIME (seconds): the renewal rule, true under 1/RENEWAL_DIVISOR left.
+renewal_due() { [ $(($1 * $RENEWAL_DIVISOR)) -lt "$2" ]; }
+
 date_seconds() { date -d "$(openssl x509 -in "$1" -noout "-$2" | cut -d= -f2)" +%s; }
 
 # due NAME DOMAINS [quiet]: is a new certificate needed? Says why on the log unless quiet.
@@ -66,7 +70,7 @@ due() {
   end="$(date_seconds "$work/current.pem" enddate)"
   left=$((end - $(date +%s)))
   lifetime=$((end - start))
-  if [ $((left * 3)) -lt "$lifetime" ]; then
+  if renewal_due "$left" "$lifetime"; then
     say "$1: $left s left of $lifetime s: renewing"
     return 0
   fi

@@ -1,3 +1,5 @@
+import { stripControls } from "./output/controls.js";
+
 /**
  * Typed errors. Each carries the exit code the CLI uses and, where there is one, what the user can
  * do next. Only the CLI entry prints them and exits.
@@ -13,15 +15,18 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * The root of elm-infra's errors. Message and hint may quote what a server said, and listr2 shows
+ * a failed task's message on a terminal before the output layer sees it: both are stripped of
+ * terminal control sequences here.
+ */
 export class ElmInfraError extends Error {
   readonly exitCode: ExitCode = ExitCode.OperationFailed;
-  constructor(
-    message: string,
-    readonly hint?: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  readonly hint?: string;
+  constructor(message: string, hint?: string, options?: { cause?: unknown }) {
+    super(stripControls(message), options);
     this.name = new.target.name;
+    if (hint !== undefined) this.hint = stripControls(hint);
   }
 }
 
@@ -66,6 +71,25 @@ export class ConflictError extends ElmInfraError {
 
 /** The operation ran and failed (a deployment reverted, a host unreachable, a build failed). */
 export class OperationError extends ElmInfraError {}
+
+/**
+ * A server answered 200 with something that is not the endpoint's answer: another service at the
+ * address, an empty object, bad JSON, HTML, more than elm-infra reads. `problem` says what was
+ * wrong (the first schema issues with their paths).
+ */
+export class UnexpectedAnswerError extends OperationError {
+  constructor(
+    readonly address: string,
+    readonly service: string,
+    readonly endpoint: string,
+    readonly problem: string,
+  ) {
+    super(
+      `${address} answered something that is not ${service}'s ${endpoint}: ${problem}`,
+      `check that ${address} is ${service} (the target's endpoints, or its hosts' ports) and a version elm-infra supports (src/tools/versions.json)`,
+    );
+  }
+}
 
 /** A capability that is not built yet says so instead of pretending to succeed. */
 export class NotImplementedError extends ElmInfraError {

@@ -1,12 +1,16 @@
 import { Agent, RetryAgent, request, type Dispatcher } from "undici";
-import { abortReason, OperationError } from "./errors.js";
+import { z } from "zod";
+import { abortReason, OperationError, UnexpectedAnswerError } from "./errors.js";
+import { quote } from "./output/quote.js";
 
 /**
  * The one HTTP JSON wrapper the API clients (Nomad, Consul, Traefik) stand on: a stated deadline
  * on every call (a blocking query's is its wait plus the same margin), retries of idempotent
  * reads by undici's RetryAgent, JSON in and out, and failures said in our words with the address.
+ * Every answer is read with a size bound and checked against the schema its call states: a server
+ * that answers something else is said to, with what was wrong, never trusted in shape.
  */
-export interface HttpCall {
+export interface HttpCall<S extends z.ZodType = z.ZodType> {
   method: "GET" | "PUT" | "POST" | "DELETE";
   path: string;
   query?: Record<string, string | number | boolean | undefined>;
@@ -22,7 +26,25 @@ export interface HttpCall {
   /** Error statuses that are still this endpoint's answer, read like a 2xx (Nomad's and Consul's
    * autopilot health answer 429, with the same body, while a server is unhealthy). */
   answerStatuses?: readonly number[];
+  /**
+   * The answer's shape: its JSON is parsed and checked against it (extra fields are fine).
+   * `unreadAnswer` for an answer nothing reads (only bounded), `textAnswer` for a text one.
+   */
+  answer: S;
 }
+
+/** An answer elm-infra does not read (a write's acknowledgement): bounded, not parsed. */
+export const unreadAnswer = z.unknown();
+/** An answer that is text, not JSON (a task's log, a page through an entrypoint). */
+export const textAnswer = z.string();
+
+/** An optional field a server may also send as null (Go's nil list or map): read as absent. */
+export function absentIfNull<T extends z.ZodType>(schema: T) {
+  return z.preprocess((v) => (v === null ? undefined : v), schema.optional());
+}
+
+/** The most an answer may be: beyond it a server is streaming something that is not an answer. */
+export const maxAnswerBytes = 8 * 1024 * 1024;
 
 export interface HttpResponse<T> {
   status: number;
@@ -240,6 +262,8 @@ export interface JsonApiOptions {
   dispatcher?: Dispatcher;
   /** An https address: verify the server against these CAs, with the Host header as SNI. */
   tls?: TlsTrust;
+  /** Whose answers these are, for "not Nomad's GET /v1/jobs" (default: `name`). */
+  service?: string;
 }
 
 export function buildUrl(base: string, path: string, query: HttpCall["query"] = {}): string {
@@ -268,11 +292,13 @@ export class JsonApi {
     return this.options.where ?? this.options.address;
   }
 
-  async call<T>(call: HttpCall): Promise<HttpResponse<T>> {
+  async call<S extends z.ZodType>(call: HttpCall<S>): Promise<HttpResponse<z.output<S>>> {
     const deadlineMs = deadlineOf(call, this.options.deadlineMs);
+    // The deadline bounds the whole call, a body trickled byte by byte included.
+    const deadline = AbortSignal.timeout(deadlineMs);
     let status: number;
-    let text: string;
-    let headers: HttpResponse<T>["headers"];
+    let text: string | undefined;
+    let headers: HttpResponse<unknown>["headers"];
     try {
       const res = await request(buildUrl(this.options.address, call.path, call.query), {
         method: call.method,
@@ -287,16 +313,16 @@ export class JsonApi {
             : typeof call.body === "string"
               ? call.body
               : JSON.stringify(call.body),
-        // A silent server is not retried (only refused or reset connections are), so one
-        // attempt's timeouts bound the whole call.
-        headersTimeout: deadlineMs,
-        bodyTimeout: deadlineMs,
-        ...(call.signal ? { signal: call.signal } : {}),
+        // The deadline's signal ends the call; undici's own timeouts (coarse: they may fire a
+        // few hundred ms early) are only a backstop behind it.
+        headersTimeout: deadlineMs + 1000,
+        bodyTimeout: deadlineMs + 1000,
+        signal: call.signal ? AbortSignal.any([call.signal, deadline]) : deadline,
         dispatcher: this.dispatcher,
       });
       status = res.statusCode;
       headers = res.headers;
-      text = await res.body.text();
+      text = await readBounded(res.body, maxAnswerBytes);
     } catch (error) {
       if (call.signal?.aborted) throw abortReason(call.signal);
       const refused = certificateFailure(error);
@@ -315,6 +341,11 @@ export class JsonApi {
         deadlineMs,
       );
     }
+    if (text === undefined)
+      throw this.unexpected(
+        call,
+        `more than ${maxAnswerBytes / 1024 / 1024} MB (not read further)`,
+      );
     if (status >= 400 && !call.anyStatus && !call.answerStatuses?.includes(status)) {
       throw new HttpError(
         status,
@@ -324,20 +355,68 @@ export class JsonApi {
         `that is what ${this.options.name} at ${this.where} answered; its log may say more`,
       );
     }
-    const contentType = String(headers["content-type"] ?? "");
-    const data = (
-      text && (contentType.includes("json") || /^[[{"]/.test(text)) ? safeJson(text) : text
-    ) as T;
-    return { status, data, headers };
+    return { status, data: this.decode(call, text), headers };
+  }
+
+  /** The answer as its call's schema says it is, or an error saying what it is instead. */
+  private decode<S extends z.ZodType>(call: HttpCall<S>, text: string): z.output<S> {
+    const answer: z.ZodType = call.answer;
+    if (answer === unreadAnswer) return undefined as z.output<S>;
+    if (answer === textAnswer) return text as z.output<S>;
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw this.unexpected(
+        call,
+        text.trim() === "" ? "an empty answer" : `not JSON (it begins ${quote(text.trim(), 40)})`,
+      );
+    }
+    const parsed = call.answer.safeParse(json);
+    if (!parsed.success) throw this.unexpected(call, describeShapeProblem(parsed.error));
+    return parsed.data;
+  }
+
+  private unexpected(call: HttpCall, problem: string): UnexpectedAnswerError {
+    return new UnexpectedAnswerError(
+      this.where,
+      this.options.service ?? this.options.name,
+      `${call.method} ${call.path}`,
+      problem,
+    );
   }
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
+/** The body as text, or undefined once it passes `limit` bytes (the rest is not read). */
+async function readBounded(
+  body: AsyncIterable<Buffer> & { destroy(): unknown },
+  limit: number,
+): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
   }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Pure: what a schema found wrong, short: the first issues, each with its path. */
+export function describeShapeProblem(error: z.ZodError, shown = 3): string {
+  const issues = error.issues.slice(0, shown).map((issue) => {
+    const path = issue.path
+      .map((key, i) =>
+        typeof key === "number" ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`,
+      )
+      .join("");
+    return `${path || "the answer"}: ${issue.message.replace(/^Invalid input: /, "")}`;
+  });
+  const more = error.issues.length - shown;
+  return issues.join("; ") + (more > 0 ? ` (and ${more} more)` : "");
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

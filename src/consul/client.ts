@@ -1,6 +1,8 @@
 import type { Dispatcher } from "undici";
-import { HttpError, JsonApi, PermissionDeniedError, type HttpCall } from "../http.js";
+import type { z } from "zod";
+import { HttpError, JsonApi, PermissionDeniedError, unreadAnswer, type HttpCall } from "../http.js";
 import { consulPermissionFor } from "./permissions.js";
+import * as answers from "./schemas.js";
 
 export interface ConsulClientOptions {
   address: string;
@@ -11,48 +13,14 @@ export interface ConsulClientOptions {
   dispatcher?: Dispatcher;
 }
 
-export interface KvPair {
-  Key: string;
-  Value: string | null;
-  Session?: string;
-  ModifyIndex: number;
-}
-
+export type KvPair = z.output<typeof answers.kvPairs>[number];
 /** One health check of a service instance (GET /v1/health/checks/:service). */
-export interface HealthCheck {
-  Node: string;
-  Name: string;
-  Status: "passing" | "warning" | "critical";
-  Output: string;
-  ServiceID: string;
-}
-
-export interface ServiceHealth {
-  Node: { Node: string; Address: string };
-  Service: {
-    ID: string;
-    Service: string;
-    Address: string;
-    Port: number;
-    Tags: string[] | null;
-    Meta: Record<string, string> | null;
-  };
-  Checks: Array<{
-    Name: string;
-    Status: "passing" | "warning" | "critical";
-    Output: string;
-    ServiceID: string;
-  }>;
-}
+export type HealthCheck = z.output<typeof answers.healthCheck>;
+export type ServiceHealth = z.output<typeof answers.serviceHealth>;
+/** Consul's autopilot view of its servers. */
+export type ConsulAutopilotHealth = z.output<typeof answers.autopilotHealth>;
 
 /** Typed client of the Consul HTTP API: KV, sessions, health, catalog, raft. */
-/** Consul's autopilot view of its servers. */
-export interface ConsulAutopilotHealth {
-  Healthy: boolean;
-  FailureTolerance: number;
-  Servers?: Array<{ ID: string; Name: string; Healthy: boolean; Voter: boolean }>;
-}
-
 export class ConsulClient {
   private readonly api: JsonApi;
   constructor(options: ConsulClientOptions) {
@@ -70,9 +38,12 @@ export class ConsulClient {
     return this.api.address;
   }
 
-  private async call<T>(call: HttpCall): Promise<{ data: T; index: number }> {
+  /** One call; its answer is checked against `call.answer` (schemas.ts). */
+  private async call<S extends z.ZodType>(
+    call: HttpCall<S>,
+  ): Promise<{ data: z.output<S>; index: number }> {
     try {
-      const res = await this.api.call<T>(call);
+      const res = await this.api.call(call);
       return { data: res.data, index: Number(res.headers["x-consul-index"] ?? 0) };
     } catch (error) {
       if (error instanceof HttpError && error.status === 403) {
@@ -89,16 +60,17 @@ export class ConsulClient {
   }
 
   async createSession(name: string, ttlSeconds: number): Promise<string> {
-    const { data } = await this.call<{ ID: string }>({
+    const { data } = await this.call({
       method: "PUT",
       path: "/v1/session/create",
+      answer: answers.sessionCreated,
       body: { Name: name, TTL: `${ttlSeconds}s`, Behavior: "delete", LockDelay: "0s" },
     });
     return data.ID;
   }
   async renewSession(id: string): Promise<boolean> {
     try {
-      await this.call({ method: "PUT", path: `/v1/session/renew/${id}` });
+      await this.call({ method: "PUT", path: `/v1/session/renew/${id}`, answer: unreadAnswer });
       return true;
     } catch (error) {
       if (error instanceof HttpError && error.status === 404) return false;
@@ -106,15 +78,16 @@ export class ConsulClient {
     }
   }
   async destroySession(id: string): Promise<void> {
-    await this.call({ method: "PUT", path: `/v1/session/destroy/${id}` });
+    await this.call({ method: "PUT", path: `/v1/session/destroy/${id}`, answer: unreadAnswer });
   }
 
   /** Takes the key for the session; false when another session holds it. */
   async acquireKey(key: string, session: string, value: string): Promise<boolean> {
-    const { data } = await this.call<boolean>({
+    const { data } = await this.call({
       method: "PUT",
       path: `/v1/kv/${key}`,
       query: { acquire: session },
+      answer: answers.acquired,
       body: value,
     });
     return data === true;
@@ -124,12 +97,17 @@ export class ConsulClient {
       method: "PUT",
       path: `/v1/kv/${key}`,
       query: { release: session },
+      answer: unreadAnswer,
       body: "",
     });
   }
   async readKey(key: string): Promise<{ value: string; session: string | undefined } | undefined> {
     try {
-      const { data } = await this.call<KvPair[]>({ method: "GET", path: `/v1/kv/${key}` });
+      const { data } = await this.call({
+        method: "GET",
+        path: `/v1/kv/${key}`,
+        answer: answers.kvPairs,
+      });
       const pair = data[0];
       if (!pair) return undefined;
       return {
@@ -142,16 +120,17 @@ export class ConsulClient {
     }
   }
   async deleteKey(key: string): Promise<void> {
-    await this.call({ method: "DELETE", path: `/v1/kv/${key}` });
+    await this.call({ method: "DELETE", path: `/v1/kv/${key}`, answer: unreadAnswer });
   }
 
   async serviceHealth(
     service: string,
     options: { passingOnly?: boolean } = {},
   ): Promise<ServiceHealth[]> {
-    const { data } = await this.call<ServiceHealth[]>({
+    const { data } = await this.call({
       method: "GET",
       path: `/v1/health/service/${encodeURIComponent(service)}`,
+      answer: answers.serviceHealthList,
       query: { passing: options.passingOnly ? true : undefined },
     });
     return data;
@@ -165,45 +144,60 @@ export class ConsulClient {
     blocking: { index?: number; waitSeconds?: number; signal?: AbortSignal } = {},
   ): Promise<{ data: HealthCheck[]; index: number }> {
     const wait = blocking.index !== undefined ? (blocking.waitSeconds ?? 10) : undefined;
-    return this.call<HealthCheck[]>({
+    return this.call({
       method: "GET",
       path: `/v1/health/checks/${encodeURIComponent(service)}`,
+      answer: answers.healthChecks,
       query: { index: blocking.index, wait: wait !== undefined ? `${wait}s` : undefined },
       ...(wait !== undefined ? { waitSeconds: wait } : {}),
       ...(blocking.signal ? { signal: blocking.signal } : {}),
     });
   }
   async leader(): Promise<string> {
-    return (await this.call<string>({ method: "GET", path: "/v1/status/leader" })).data;
+    return (await this.call({ method: "GET", path: "/v1/status/leader", answer: answers.leader }))
+      .data;
   }
   async raftPeers(): Promise<string[]> {
-    return (await this.call<string[]>({ method: "GET", path: "/v1/status/peers" })).data;
+    return (await this.call({ method: "GET", path: "/v1/status/peers", answer: answers.raftPeers }))
+      .data;
   }
   async raftConfiguration(): Promise<{
     Servers: Array<{ ID: string; Node: string; Address: string; Leader: boolean; Voter: boolean }>;
   }> {
-    return (await this.call<never>({ method: "GET", path: "/v1/operator/raft/configuration" }))
-      .data;
+    return (
+      await this.call({
+        method: "GET",
+        path: "/v1/operator/raft/configuration",
+        answer: answers.raftConfiguration,
+      })
+    ).data;
   }
   /** 429 is an answer too: Consul says so while a server is unhealthy, with the same body. */
   async autopilotHealth(): Promise<ConsulAutopilotHealth> {
     return (
-      await this.call<ConsulAutopilotHealth>({
+      await this.call({
         method: "GET",
         path: "/v1/operator/autopilot/health",
+        answer: answers.autopilotHealth,
         answerStatuses: [429],
       })
     ).data;
   }
   /** Removes a server from the raft configuration by its raft ID (a server that is gone). */
   async removeRaftPeer(id: string): Promise<void> {
-    await this.call({ method: "DELETE", path: "/v1/operator/raft/peer", query: { id } });
+    await this.call({
+      method: "DELETE",
+      path: "/v1/operator/raft/peer",
+      query: { id },
+      answer: unreadAnswer,
+    });
   }
   /** Puts a failed node into the "left" state; `prune` also drops it from the member list. */
   async forceLeave(node: string, prune = true): Promise<void> {
     await this.call({
       method: "PUT",
       path: `/v1/agent/force-leave/${encodeURIComponent(node)}`,
+      answer: unreadAnswer,
       query: { prune: prune ? true : undefined },
     });
   }
@@ -211,10 +205,13 @@ export class ConsulClient {
   async members(): Promise<
     Array<{ Name: string; Addr: string; Status: number; Tags: Record<string, string> }>
   > {
-    return (await this.call<never>({ method: "GET", path: "/v1/agent/members" })).data;
+    return (await this.call({ method: "GET", path: "/v1/agent/members", answer: answers.members }))
+      .data;
   }
   /** The gossip encryption keys installed in each pool (empty when encryption is off). */
   async keyring(): Promise<Array<{ WAN: boolean; Keys: Record<string, number> }>> {
-    return (await this.call<never>({ method: "GET", path: "/v1/operator/keyring" })).data;
+    return (
+      await this.call({ method: "GET", path: "/v1/operator/keyring", answer: answers.keyring })
+    ).data;
   }
 }

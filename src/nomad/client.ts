@@ -1,9 +1,19 @@
 import type { Dispatcher } from "undici";
+import { z } from "zod";
 import { ConflictError, OperationError } from "../errors.js";
-import { HttpError, JsonApi, PermissionDeniedError, type HttpCall } from "../http.js";
+import {
+  HttpError,
+  JsonApi,
+  PermissionDeniedError,
+  textAnswer,
+  unreadAnswer,
+  type HttpCall,
+} from "../http.js";
 import { nomadPermissionFor } from "./permissions.js";
+import * as answers from "./schemas.js";
 import type {
   AllocationStub,
+  AutopilotHealth,
   Deployment,
   JobListStub,
   JobPlan,
@@ -13,12 +23,7 @@ import type {
   RaftConfiguration,
 } from "./types.js";
 
-/** Autopilot's view of the servers (Nomad's and Consul's answers have this shape). */
-export interface AutopilotHealth {
-  Healthy: boolean;
-  FailureTolerance: number;
-  Servers: Array<{ ID?: string; Name: string; Healthy: boolean; Leader: boolean; Voter?: boolean }>;
-}
+export type { AutopilotHealth } from "./types.js";
 
 export interface NomadClientOptions {
   address: string;
@@ -62,7 +67,11 @@ export class NomadClient {
     return this.options.address;
   }
 
-  private async call<T>(call: HttpCall, blocking?: Blocking): Promise<Indexed<T>> {
+  /** One call; its answer is checked against `call.answer` (schemas.ts). */
+  private async call<S extends z.ZodType>(
+    call: HttpCall<S>,
+    blocking?: Blocking,
+  ): Promise<Indexed<z.output<S>>> {
     const query = { ...call.query };
     let waitSeconds: number | undefined;
     if (blocking?.index !== undefined) {
@@ -73,7 +82,7 @@ export class NomadClient {
     this.options.onRequest?.(call.method, call.path);
     const signal = blocking?.signal ?? call.signal;
     try {
-      const res = await this.api.call<T>({
+      const res = await this.api.call({
         ...call,
         query,
         ...(waitSeconds !== undefined ? { waitSeconds } : {}),
@@ -88,9 +97,10 @@ export class NomadClient {
   // jobs
   async parseJob(hcl: string): Promise<NomadJob> {
     return (
-      await this.call<NomadJob>({
+      await this.call({
         method: "POST",
         path: "/v1/jobs/parse",
+        answer: answers.job,
         body: { JobHCL: hcl, Canonicalize: true },
       })
     ).data;
@@ -98,8 +108,8 @@ export class NomadClient {
   async readJob(id: string, blocking?: Blocking): Promise<NomadJob | undefined> {
     try {
       return (
-        await this.call<NomadJob>(
-          { method: "GET", path: `/v1/job/${encodeURIComponent(id)}` },
+        await this.call(
+          { method: "GET", path: `/v1/job/${encodeURIComponent(id)}`, answer: answers.job },
           blocking,
         )
       ).data;
@@ -110,9 +120,10 @@ export class NomadClient {
   }
   async planJob(job: NomadJob): Promise<JobPlan> {
     return (
-      await this.call<JobPlan>({
+      await this.call({
         method: "POST",
         path: `/v1/job/${encodeURIComponent(job.ID)}/plan`,
+        answer: answers.jobPlan,
         body: { Job: job, Diff: true },
       })
     ).data;
@@ -123,9 +134,10 @@ export class NomadClient {
     jobModifyIndex: number,
   ): Promise<{ EvalID: string; JobModifyIndex: number; Warnings?: string }> {
     return (
-      await this.call<{ EvalID: string; JobModifyIndex: number; Warnings?: string }>({
+      await this.call({
         method: "POST",
         path: "/v1/jobs",
+        answer: answers.jobRegistration,
         body: { Job: job, EnforceIndex: true, JobModifyIndex: jobModifyIndex },
       })
     ).data;
@@ -133,24 +145,32 @@ export class NomadClient {
   /** Starts a periodic job's run now (as its schedule would); the run is a child job. */
   async forcePeriodicJob(id: string): Promise<{ EvalID: string }> {
     return (
-      await this.call<{ EvalID: string }>({
+      await this.call({
         method: "POST",
         path: `/v1/job/${encodeURIComponent(id)}/periodic/force`,
+        answer: answers.evaluationCreated,
       })
     ).data;
   }
   /** Jobs whose ID starts with `prefix` (a periodic job's runs: `<id>/periodic-`). */
   async jobsWithPrefix(prefix: string): Promise<JobListStub[]> {
-    return (await this.call<JobListStub[]>({ method: "GET", path: "/v1/jobs", query: { prefix } }))
-      .data;
+    return (
+      await this.call({
+        method: "GET",
+        path: "/v1/jobs",
+        query: { prefix },
+        answer: z.array(answers.jobListStub),
+      })
+    ).data;
   }
   /** Every version Nomad still keeps; none when the job does not exist. */
   async jobVersions(id: string, options: { signal?: AbortSignal } = {}): Promise<NomadJob[]> {
     try {
       return (
-        await this.call<{ Versions: NomadJob[] }>({
+        await this.call({
           method: "GET",
           path: `/v1/job/${encodeURIComponent(id)}/versions`,
+          answer: answers.jobVersions,
           ...(options.signal ? { signal: options.signal } : {}),
         })
       ).data.Versions;
@@ -165,9 +185,10 @@ export class NomadClient {
     enforcePriorVersion?: number,
   ): Promise<{ EvalID: string }> {
     return (
-      await this.call<{ EvalID: string }>({
+      await this.call({
         method: "POST",
         path: `/v1/job/${encodeURIComponent(id)}/revert`,
+        answer: answers.evaluationCreated,
         body: {
           JobID: id,
           JobVersion: version,
@@ -182,6 +203,7 @@ export class NomadClient {
     await this.call({
       method: "POST",
       path: `/v1/job/${encodeURIComponent(id)}/stable`,
+      answer: unreadAnswer,
       body: { JobID: id, JobVersion: version, Stable: stable },
     });
   }
@@ -189,35 +211,52 @@ export class NomadClient {
     await this.call({
       method: "DELETE",
       path: `/v1/job/${encodeURIComponent(id)}`,
+      answer: unreadAnswer,
       query: { purge },
     });
   }
   async jobAllocations(id: string, blocking?: Blocking): Promise<Indexed<AllocationStub[]>> {
-    return this.call<AllocationStub[]>(
-      { method: "GET", path: `/v1/job/${encodeURIComponent(id)}/allocations` },
+    return this.call(
+      {
+        method: "GET",
+        path: `/v1/job/${encodeURIComponent(id)}/allocations`,
+        answer: z.array(answers.allocationStub),
+      },
       blocking,
     );
   }
   async latestDeployment(jobId: string, blocking?: Blocking): Promise<Indexed<Deployment | null>> {
-    return this.call<Deployment | null>(
-      { method: "GET", path: `/v1/job/${encodeURIComponent(jobId)}/deployment` },
+    return this.call(
+      {
+        method: "GET",
+        path: `/v1/job/${encodeURIComponent(jobId)}/deployment`,
+        answer: answers.deployment.nullable(),
+      },
       blocking,
     );
   }
 
   // deployments
   async deployment(id: string, blocking?: Blocking): Promise<Indexed<Deployment>> {
-    return this.call<Deployment>({ method: "GET", path: `/v1/deployment/${id}` }, blocking);
+    return this.call(
+      { method: "GET", path: `/v1/deployment/${id}`, answer: answers.deployment },
+      blocking,
+    );
   }
   async deploymentAllocations(id: string): Promise<AllocationStub[]> {
     return (
-      await this.call<AllocationStub[]>({ method: "GET", path: `/v1/deployment/allocations/${id}` })
+      await this.call({
+        method: "GET",
+        path: `/v1/deployment/allocations/${id}`,
+        answer: z.array(answers.allocationStub),
+      })
     ).data;
   }
   async promoteDeployment(id: string): Promise<void> {
     await this.call({
       method: "POST",
       path: `/v1/deployment/promote/${id}`,
+      answer: unreadAnswer,
       body: { DeploymentID: id, All: true },
     });
   }
@@ -225,13 +264,20 @@ export class NomadClient {
     await this.call({
       method: "POST",
       path: `/v1/deployment/fail/${id}`,
+      answer: unreadAnswer,
       body: { DeploymentID: id },
     });
   }
 
   // allocations and evaluations
   async allocation(id: string): Promise<AllocationStub> {
-    return (await this.call<AllocationStub>({ method: "GET", path: `/v1/allocation/${id}` })).data;
+    return (
+      await this.call({
+        method: "GET",
+        path: `/v1/allocation/${id}`,
+        answer: answers.allocation,
+      })
+    ).data;
   }
   /** The last bytes of a task's log, for failure reports. */
   async allocationLogTail(
@@ -240,12 +286,13 @@ export class NomadClient {
     type: "stdout" | "stderr",
     bytes = 2048,
   ): Promise<string> {
-    const res = await this.call<string>({
+    const res = await this.call({
       method: "GET",
       path: `/v1/client/fs/logs/${allocId}`,
+      answer: textAnswer,
       query: { task, type, origin: "end", offset: bytes, plain: true },
     });
-    return typeof res.data === "string" ? res.data : JSON.stringify(res.data);
+    return res.data;
   }
   async evaluation(id: string): Promise<{
     ID: string;
@@ -254,35 +301,42 @@ export class NomadClient {
     FailedTGAllocs?: Record<string, unknown> | null;
   }> {
     return (
-      await this.call<{ ID: string; Status: string }>({
+      await this.call({
         method: "GET",
         path: `/v1/evaluation/${id}`,
+        answer: answers.evaluation,
       })
     ).data;
   }
 
   // nodes
   async nodes(): Promise<NomadNode[]> {
-    return (await this.call<NomadNode[]>({ method: "GET", path: "/v1/nodes" })).data;
+    return (await this.call({ method: "GET", path: "/v1/nodes", answer: z.array(answers.node) }))
+      .data;
   }
   /** One node; with `blocking`, returns when it changes (a drain's progress, its status). */
   async node(id: string, blocking?: Blocking): Promise<Indexed<NomadNode>> {
-    return this.call<NomadNode>({ method: "GET", path: `/v1/node/${id}` }, blocking);
+    return this.call({ method: "GET", path: `/v1/node/${id}`, answer: answers.node }, blocking);
   }
   async nodeAllocations(id: string, blocking?: Blocking): Promise<Indexed<AllocationStub[]>> {
-    return this.call<AllocationStub[]>(
-      { method: "GET", path: `/v1/node/${id}/allocations` },
+    return this.call(
+      {
+        method: "GET",
+        path: `/v1/node/${id}/allocations`,
+        answer: z.array(answers.allocation),
+      },
       blocking,
     );
   }
   /** Removes a node from Nomad's state (its allocations are marked lost): for a node that is gone. */
   async purgeNode(id: string): Promise<void> {
-    await this.call({ method: "PUT", path: `/v1/node/${id}/purge` });
+    await this.call({ method: "PUT", path: `/v1/node/${id}/purge`, answer: unreadAnswer });
   }
   async drainNode(id: string, deadlineSeconds: number): Promise<void> {
     await this.call({
       method: "POST",
       path: `/v1/node/${id}/drain`,
+      answer: unreadAnswer,
       body: {
         NodeID: id,
         DrainSpec: { Deadline: deadlineSeconds * 1e9, IgnoreSystemJobs: false },
@@ -294,6 +348,7 @@ export class NomadClient {
     await this.call({
       method: "POST",
       path: `/v1/node/${id}/eligibility`,
+      answer: unreadAnswer,
       body: { NodeID: id, Eligibility: eligible ? "eligible" : "ineligible" },
     });
   }
@@ -301,30 +356,41 @@ export class NomadClient {
   // operator, status, ACL
   async raftConfiguration(): Promise<RaftConfiguration> {
     return (
-      await this.call<RaftConfiguration>({ method: "GET", path: "/v1/operator/raft/configuration" })
+      await this.call({
+        method: "GET",
+        path: "/v1/operator/raft/configuration",
+        answer: answers.raftConfiguration,
+      })
     ).data;
   }
   /** 429 is an answer too: Nomad says so while a server is unhealthy, with the same body. */
   async autopilotHealth(): Promise<AutopilotHealth> {
     return (
-      await this.call<AutopilotHealth>({
+      await this.call({
         method: "GET",
         path: "/v1/operator/autopilot/health",
+        answer: answers.autopilotHealth,
         answerStatuses: [429],
       })
     ).data;
   }
   /** Removes a server from the raft configuration by its raft ID (a server that is gone). */
   async removeRaftPeer(id: string): Promise<void> {
-    await this.call({ method: "DELETE", path: "/v1/operator/raft/peer", query: { id } });
+    await this.call({
+      method: "DELETE",
+      path: "/v1/operator/raft/peer",
+      query: { id },
+      answer: unreadAnswer,
+    });
   }
   /** The servers' gossip pool (Status "alive", "left", "failed"); names are `<name>.<region>`. */
   async serverMembers(): Promise<Array<{ Name: string; Addr: string; Status: string }>> {
     return (
       (
-        await this.call<{ Members: Array<{ Name: string; Addr: string; Status: string }> | null }>({
+        await this.call({
           method: "GET",
           path: "/v1/agent/members",
+          answer: answers.serverMembers,
         })
       ).data.Members ?? []
     );
@@ -334,17 +400,20 @@ export class NomadClient {
     await this.call({
       method: "POST",
       path: "/v1/agent/force-leave",
+      answer: unreadAnswer,
       query: { node: member, ...(prune ? { prune: true } : {}) },
     });
   }
   async leader(): Promise<string> {
-    return (await this.call<string>({ method: "GET", path: "/v1/status/leader" })).data;
+    return (await this.call({ method: "GET", path: "/v1/status/leader", answer: answers.leader }))
+      .data;
   }
   async aclBootstrap(): Promise<{ AccessorID: string; SecretID: string }> {
     return (
-      await this.call<{ AccessorID: string; SecretID: string }>({
+      await this.call({
         method: "POST",
         path: "/v1/acl/bootstrap",
+        answer: answers.aclToken,
       })
     ).data;
   }
@@ -356,6 +425,7 @@ export class NomadClient {
     await this.call({
       method: "POST",
       path: `/v1/acl/policy/${encodeURIComponent(name)}`,
+      answer: unreadAnswer,
       body: {
         Name: name,
         Description: description,
@@ -369,9 +439,10 @@ export class NomadClient {
     policies: string[],
   ): Promise<{ AccessorID: string; SecretID: string }> {
     return (
-      await this.call<{ AccessorID: string; SecretID: string }>({
+      await this.call({
         method: "POST",
         path: "/v1/acl/token",
+        answer: answers.aclToken,
         body: { Name: name, Type: "client", Policies: policies },
       })
     ).data;
@@ -381,9 +452,10 @@ export class NomadClient {
   async gossipKeys(): Promise<Record<string, number>> {
     return (
       (
-        await this.call<{ Keys?: Record<string, number> }>({
+        await this.call({
           method: "GET",
           path: "/v1/agent/keyring/list",
+          answer: answers.gossipKeys,
         })
       ).data.Keys ?? {}
     );
@@ -392,7 +464,8 @@ export class NomadClient {
   // variables
   async readVariable(path: string): Promise<NomadVariable | undefined> {
     try {
-      return (await this.call<NomadVariable>({ method: "GET", path: `/v1/var/${path}` })).data;
+      return (await this.call({ method: "GET", path: `/v1/var/${path}`, answer: answers.variable }))
+        .data;
     } catch (error) {
       if (error instanceof HttpError && error.status === 404) return undefined;
       throw error;
@@ -403,11 +476,12 @@ export class NomadClient {
     await this.call({
       method: "PUT",
       path: `/v1/var/${path}`,
+      answer: unreadAnswer,
       body: { Namespace: "default", Path: path, Items: items },
     });
   }
   async deleteVariable(path: string): Promise<void> {
-    await this.call({ method: "DELETE", path: `/v1/var/${path}` });
+    await this.call({ method: "DELETE", path: `/v1/var/${path}`, answer: unreadAnswer });
   }
 }
 

@@ -1,3 +1,4 @@
+import { stripControls, stripControlsDeep } from "./controls.js";
 import { redact } from "./redact.js";
 
 export type OutputMode = "tty" | "plain" | "json";
@@ -28,8 +29,8 @@ export function chooseMode(opts: { json?: boolean; isTTY?: boolean; ci?: boolean
 /**
  * The one output stream. JSON mode writes one event per line on stdout; plain mode writes
  * readable lines (progress and logs on stderr, results on stdout, so `| jq` and `> file` work);
- * TTY mode leaves task progress to listr2 and prints the rest like plain mode. Every line passes
- * through `redact`.
+ * TTY mode leaves task progress to listr2 and prints the rest like plain mode. Every line is
+ * stripped of terminal control sequences (servers' text reaches it) and passes through `redact`.
  */
 export class Output {
   constructor(
@@ -47,14 +48,14 @@ export class Output {
         event.type === "result"
           ? { type: event.type, command: event.command, data: event.data }
           : event;
-      const line = JSON.stringify(json);
+      const line = JSON.stringify(stripControlsDeep(json));
       this.out.write(redact(line) + "\n");
       return;
     }
     const line = humanLine(event, this.mode);
     if (line === undefined) return;
     const stream = event.type === "result" ? this.out : this.err;
-    stream.write(redact(line) + "\n");
+    stream.write(redact(stripControls(line)) + "\n");
   }
 
   info(message: string, task?: string): void {

@@ -1,3 +1,5 @@
+import { mapStrings } from "./map-strings.js";
+
 /**
  * The one place secrets are masked. Every secret value elm-infra learns (the secrets file, the
  * environment, a registry password, a Terraform variable) is registered here, and everything
@@ -25,15 +27,7 @@ export function redact(text: string): string {
 
 /** Every string inside a value (an event, a parsed diagnostic), redacted; the shape is kept. */
 export function redactDeep<T>(value: T): T {
-  if (longestFirst.length === 0) return value;
-  const walk = (v: unknown): unknown => {
-    if (typeof v === "string") return redact(v);
-    if (Array.isArray(v)) return v.map(walk);
-    if (v !== null && typeof v === "object")
-      return Object.fromEntries(Object.entries(v).map(([k, inner]) => [k, walk(inner)]));
-    return v;
-  };
-  return walk(value) as T;
+  return longestFirst.length === 0 ? value : mapStrings(value, redact);
 }
 
 export function forgetSecrets(): void {

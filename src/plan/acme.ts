@@ -5,7 +5,7 @@
 import type { LoadedConfig } from "../config/load.js";
 import { consulServiceName } from "./job-vars.js";
 import { ingressJobName } from "./job-vars.js";
-import { acmeCa, certificateSpecs, certificatesPrefix } from "./tls.js";
+import { acmeCa, certificateSpecs, certificatesPrefix, renewalDivisor } from "./tls.js";
 
 export const acmeIssuerJobName = "acme-issuer";
 /** The Consul service of the issuer's challenge server: Traefik routes the challenges to it. */
@@ -46,6 +46,8 @@ export interface AcmeIssuerJobVars {
   lockPath: string;
   checkInterval: number;
   legoTimeout: number;
+  /** The renewal rule's divisor (tls.ts), as the script reads it: RENEWAL_DIVISOR. */
+  renewalDivisor: number;
   script: string;
 }
 
@@ -86,6 +88,7 @@ export function acmeIssuerJobVars(
     // Short certificates (Pebble's) are looked at often; Let's Encrypt's every 5 minutes.
     checkInterval: ca.kind === "pebble" ? 5 : 300,
     legoTimeout: 120,
+    renewalDivisor,
     script: inputs.script,
   };
 }

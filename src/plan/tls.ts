@@ -78,16 +78,20 @@ export function splitWwwRedirects(hostnames: readonly string[]): {
   return { served: hostnames.filter((h) => !redirected.includes(h)), redirected };
 }
 
-/** A certificate is renewed once less than a third of its lifetime is left (30 of 90 days). */
-export function renewalDue(validity: { notBefore: Date; notAfter: Date }, now: Date): boolean {
-  const lifetime = validity.notAfter.getTime() - validity.notBefore.getTime();
-  return validity.notAfter.getTime() - now.getTime() < lifetime / 3;
-}
+/**
+ * The renewal rule: a certificate is renewed once less than 1/renewalDivisor of its lifetime is
+ * left (a third: 30 of 90 days). The issuer applies it (jobs/acme-issuer.sh, `renewal_due`), given
+ * this number as RENEWAL_DIVISOR by its job (plan/acme.ts): this is its one source.
+ */
+export const renewalDivisor = 3;
 
 /**
- * `status --check` warns when less than a quarter of a certificate's lifetime is left: renewal
- * (at a third) should have happened by then, so the issuer is failing.
+ * `status --check` warns when less than 1/warningDivisor (a quarter) of a certificate's lifetime
+ * is left: renewal (at 1/renewalDivisor) should have happened by then, so the issuer is failing.
  */
+export const warningDivisor = 4;
+
+/** `status --check`'s warning for a certificate the issuer should have renewed by now. */
 export function expiryProblem(
   validity: { notBefore: Date; notAfter: Date },
   now: Date,
@@ -95,7 +99,7 @@ export function expiryProblem(
   const left = validity.notAfter.getTime() - now.getTime();
   const lifetime = validity.notAfter.getTime() - validity.notBefore.getTime();
   if (left <= 0) return `expired at ${validity.notAfter.toISOString()}`;
-  if (left < lifetime / 4)
+  if (left < lifetime / warningDivisor)
     return `expires at ${validity.notAfter.toISOString()} (${formatLeft(left)} left): the issuer has not renewed it`;
   return undefined;
 }

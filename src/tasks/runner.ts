@@ -1,6 +1,7 @@
 import { Listr } from "listr2";
 import { abortReason } from "../errors.js";
 import type { Output } from "../output/output.js";
+import { stripControls } from "../output/controls.js";
 import { redact } from "../output/redact.js";
 
 /** What a running step may do: report progress, rename itself, notice Ctrl-C. */
@@ -88,12 +89,12 @@ export async function runSteps<C extends object>(
         output.emit({ type: "task", state: "started", title });
         const handle: StepHandle = {
           log: (line) => {
-            if (tty) task.output = redact(line);
+            if (tty) task.output = redact(stripControls(line));
             output.info(line, title);
           },
           setTitle: (t) => {
             title = t;
-            task.title = redact(t);
+            task.title = redact(stripControls(t));
           },
           signal,
         };

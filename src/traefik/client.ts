@@ -1,19 +1,10 @@
+import type { z } from "zod";
 import { canaryHeader } from "./canary.js";
-import { HttpError, JsonApi, type TlsTrust } from "../http.js";
+import { HttpError, JsonApi, textAnswer, type TlsTrust } from "../http.js";
+import * as answers from "./schemas.js";
 
-export interface TraefikRouter {
-  name: string;
-  rule: string;
-  service: string;
-  status: "enabled" | "disabled" | "warning";
-  provider: string;
-}
-
-export interface TraefikService {
-  name: string;
-  status: string;
-  serverStatus?: Record<string, "UP" | "DOWN">;
-}
+export type TraefikRouter = z.output<typeof answers.router>;
+export type TraefikService = z.output<typeof answers.service>;
 
 export interface ProbeResult {
   status: number;
@@ -46,6 +37,7 @@ export class TraefikClient {
     const deadlineMs = options.deadlineMs ?? 5000;
     this.api = new JsonApi({
       name: "Traefik's API",
+      service: "Traefik",
       address: options.api,
       deadlineMs,
       ...(options.where ? { where: options.where.api } : {}),
@@ -73,23 +65,29 @@ export class TraefikClient {
   }
 
   async router(name: string): Promise<TraefikRouter | undefined> {
-    return this.getOrUndefined<TraefikRouter>(
+    return this.getOrUndefined(
       `/api/http/routers/${encodeURIComponent(`${name}@consulcatalog`)}`,
+      answers.router,
     );
   }
   async service(name: string): Promise<TraefikService | undefined> {
-    return this.getOrUndefined<TraefikService>(
+    return this.getOrUndefined(
       `/api/http/services/${encodeURIComponent(`${name}@consulcatalog`)}`,
+      answers.service,
     );
   }
   async routers(): Promise<TraefikRouter[]> {
-    return (await this.api.call<TraefikRouter[]>({ method: "GET", path: "/api/http/routers" }))
-      .data;
+    return (
+      await this.api.call({ method: "GET", path: "/api/http/routers", answer: answers.routers })
+    ).data;
   }
 
-  private async getOrUndefined<T>(path: string): Promise<T | undefined> {
+  private async getOrUndefined<S extends z.ZodType>(
+    path: string,
+    answer: S,
+  ): Promise<z.output<S> | undefined> {
     try {
-      return (await this.api.call<T>({ method: "GET", path })).data;
+      return (await this.api.call({ method: "GET", path, answer })).data;
     } catch (error) {
       if (error instanceof HttpError && error.status === 404) return undefined;
       throw error;
@@ -120,14 +118,16 @@ async function probeThrough(
   path: string,
   headers: Record<string, string>,
 ): Promise<ProbeResult> {
-  const res = await entrypoint.call<unknown>({
+  // A site's page, whatever it is: read as text (bounded), never checked for a shape.
+  const res = await entrypoint.call({
     method: "GET",
     path,
     headers: { host, ...headers },
     anyStatus: true,
+    answer: textAnswer,
   });
   const first = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
-  const body = typeof res.data === "string" ? res.data : JSON.stringify(res.data);
+  const body = res.data;
   const location = first(res.headers.location);
   return {
     status: res.status,

@@ -14,6 +14,7 @@ import type { NomadJob } from "../../src/nomad/types.js";
 import { renderTemplateFile } from "../../src/nomad/render.js";
 import { backupJobVars } from "../../src/plan/package-data.js";
 import { acmeIssuerJobVars } from "../../src/plan/acme.js";
+import { renewalDivisor } from "../../src/plan/tls.js";
 import { readFile } from "node:fs/promises";
 
 const repo = resolve(import.meta.dirname, "../..");
@@ -162,6 +163,8 @@ describe.each(["production", "local"])("the jobs rendered for target %s", (targe
     // Nomad keeps the script byte for byte: no HCL interpolation, no template expansion.
     expect(text).toContain(JSON.stringify(script).slice(1, -1));
     expect(text).toContain('"ACME_CA_FILE":"/local/acme-ca.pem"');
+    // The renewal rule's one source (tls.ts) reaches the script's environment.
+    expect(text).toContain(`"RENEWAL_DIVISOR":"${renewalDivisor}"`);
     expect(text).toMatch(/"Identities?":/);
     const plan = await nomad.planJob(job);
     expect(plan.Diff?.Type).toBe("Added");

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -8,9 +9,10 @@ import {
   expiryProblem,
   letsEncrypt,
   letsEncryptStaging,
-  renewalDue,
+  renewalDivisor,
   servesHttps,
   splitWwwRedirects,
+  warningDivisor,
 } from "../../src/plan/tls.js";
 import {
   acmeEmail,
@@ -98,14 +100,52 @@ describe("certificates", () => {
     notAfter: new Date(lifetimeMs),
   });
 
+  // The rule the issuer runs: jobs/acme-issuer.sh's renewal_due, with the RENEWAL_DIVISOR its
+  // rendered job sets (from tls.ts). A script, job or divisor that disagreed with this table fails.
+  const script = readFileSync(resolve(root, "jobs/acme-issuer.sh"), "utf8");
+  const renewalDueFunction = /^renewal_due\(\) \{.*\}$/m.exec(script)?.[0];
+  const renderedDivisor = async () => {
+    const vars = acmeIssuerJobVars(local, {
+      legoVersion: "4.26.0",
+      ca: { directory: "https://pebble:14000/dir", extraHosts: [] },
+      script,
+    });
+    const hcl = await renderTemplateFile(resolve(root, "jobs/acme-issuer.nomad.hbs"), vars);
+    return /^\s*RENEWAL_DIVISOR\s*=\s*"([^"]*)"$/m.exec(hcl)?.[1];
+  };
+
+  it("the issuer's job gives its script the divisor of tls.ts, and the script uses no other", async () => {
+    expect(renewalDueFunction).toBeDefined();
+    expect(await renderedDivisor()).toBe(String(renewalDivisor));
+    expect(script).toContain('if renewal_due "$left" "$lifetime"; then');
+    // Warnings (status --check) come after renewal should have happened.
+    expect(warningDivisor).toBeGreaterThan(renewalDivisor);
+  });
+
   it.each([
     ["with two thirds left", 90, 30, false],
     ["with just over a third left", 90, 59, false],
     ["with under a third left (30 of 90 days)", 90, 61, true],
     ["expired", 90, 91, true],
-  ])("renewal is due %s", (_, lifetimeDays, elapsedDays, due) => {
-    const day = 86_400_000;
-    expect(renewalDue(issued(lifetimeDays * day), new Date(elapsedDays * day))).toBe(due);
+  ])("the issuer renews a certificate %s: %s", async (_, lifetimeDays, elapsedDays, due) => {
+    const day = 86_400;
+    const left = (lifetimeDays - elapsedDays) * day;
+    const run = spawnSync(
+      "sh",
+      [
+        "-c",
+        `${renewalDueFunction}\nrenewal_due "$1" "$2"`,
+        "sh",
+        String(left),
+        String(lifetimeDays * day),
+      ],
+      {
+        env: { RENEWAL_DIVISOR: (await renderedDivisor())!, PATH: process.env.PATH },
+        encoding: "utf8",
+      },
+    );
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(due ? 0 : 1);
   });
 
   it("status --check warns under a quarter of the lifetime left, and after expiry", () => {

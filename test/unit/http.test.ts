@@ -12,7 +12,9 @@ import {
   HttpError,
   JsonApi,
   UnreachableError,
+  unreadAnswer,
 } from "../../src/http.js";
+import { autopilotHealth } from "../../src/nomad/schemas.js";
 import { nomadPermissionFor } from "../../src/nomad/permissions.js";
 import { ExitCode } from "../../src/errors.js";
 
@@ -142,10 +144,12 @@ describe("JsonApi against sockets that misbehave", () => {
   const failureOf = async (address: string, call: object = {}) => {
     const api = new JsonApi({ name: "Nomad", address, deadlineMs: 400 });
     const started = Date.now();
-    const error = await api.call({ method: "GET", path: "/v1/jobs", ...call }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await api
+      .call({ method: "GET", path: "/v1/jobs", answer: unreadAnswer, ...call })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     return { error: error as UnreachableError, ms: Date.now() - started };
   };
 
@@ -160,16 +164,22 @@ describe("JsonApi against sockets that misbehave", () => {
     );
     const api = new JsonApi({ name: "Nomad", address: answers429, deadlineMs: 2000 });
     const path = "/v1/operator/autopilot/health";
-    const answered = await api.call<{ Healthy: boolean }>({
+    const answered = await api.call({
       method: "GET",
       path,
       answerStatuses: [429],
+      answer: autopilotHealth,
     });
     expect(answered.status).toBe(429);
     expect(answered.data).toMatchObject({ Healthy: false, FailureTolerance: 0 });
     for (const answerStatuses of [undefined, [503]]) {
       const refused = await api
-        .call({ method: "GET", path, ...(answerStatuses ? { answerStatuses } : {}) })
+        .call({
+          method: "GET",
+          path,
+          answer: autopilotHealth,
+          ...(answerStatuses ? { answerStatuses } : {}),
+        })
         .catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(HttpError);
       expect((refused as HttpError).status).toBe(429);

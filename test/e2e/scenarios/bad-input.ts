@@ -46,7 +46,7 @@ async function snapshot(): Promise<Snapshot> {
   const paths = targetPaths(config);
   const jobs = await apis.nomad.jobsWithPrefix("");
   return {
-    jobs: Object.fromEntries(jobs.map((j) => [j.ID, j.Version])),
+    jobs: Object.fromEntries(jobs.map((j) => [j.ID, j.JobModifyIndex])),
     containers: await docker("ps", "-a", "--filter", label(), "--format", "{{.ID}} {{.Names}}"),
     inventory: await readFile(join(paths.state, "inventory.json"), "utf8").catch(() => ""),
     knownHosts: await readFile(paths.knownHosts, "utf8"),
