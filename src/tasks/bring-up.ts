@@ -8,6 +8,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readSecrets, writeSecrets, type LoadedConfig } from "../config/load.js";
 import { OperationError } from "../errors.js";
+import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import { registerSecret } from "../output/redact.js";
 import { FAST_HEALTH, runSitePlaybook, type AnsibleEvent } from "../ansible/index.js";
 import {
@@ -175,7 +176,11 @@ export function findDeadHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
               signal: step.signal,
             }).then(
               () => true,
-              () => false,
+              // Only a host that did not answer is silent; Ctrl-C and other failures end the step.
+              (error: unknown) => {
+                if (error instanceof WaitTimeoutError) return false;
+                throw error;
+              },
             );
             return answered ? [] : [h.name];
           }),
@@ -362,13 +367,32 @@ export function pinHostKeys(): Step<BringUpRun> {
 
 /** sshd may answer before the host's keys and authorized_keys are in place: a few tries. */
 async function connectWithRetry(target: Parameters<typeof connectSsh>[0], signal: AbortSignal) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await connectSsh(target);
-    } catch (error) {
-      if (!(error instanceof SshConnectError) || attempt >= 10 || signal.aborted) throw error;
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+  let refused: SshConnectError | undefined;
+  try {
+    return await waitFor(
+      {
+        what: `SSH to ${target.host}`,
+        timeoutMs: 60_000,
+        intervalMs: 2_000,
+        maxAttempts: 10,
+        signal,
+      },
+      async () => {
+        try {
+          const ssh = await connectSsh(target);
+          // Connected after Ctrl-C ended the wait: nobody will use it.
+          if (signal.aborted) await ssh.close();
+          return done(ssh);
+        } catch (error) {
+          if (!(error instanceof SshConnectError)) throw error;
+          refused = error;
+          return notYet(error.message);
+        }
+      },
+    );
+  } catch (error) {
+    // Out of tries: the last refusal is the error, as it was said by SSH.
+    throw error instanceof WaitTimeoutError && refused ? refused : error;
   }
 }
 
@@ -533,7 +557,7 @@ export function issueCertificates(): Step<BringUpRun> {
     skip: plainHttp,
     run: async (run, step) => {
       const log = (l: string) => step.log(l);
-      const ca = await issuerCa(run.config, run.inventory!, log);
+      const ca = await issuerCa(run.config, run.inventory!, log, step.signal);
       await shipIssuerImage(run.config, run.inventory!, log);
       const apis = await connectToCluster(run.config);
       try {

@@ -12,8 +12,8 @@ import type { LoadedConfig } from "../config/load.js";
 import { hostnamesOf } from "../config/load.js";
 import { lookUp } from "../config/lookup.js";
 import { acquireLock, deployLockKey, lockHolder } from "../consul/lock.js";
-import { NotImplementedError, OperationError, UsageError, abortReason } from "../errors.js";
-import { sleep } from "../http.js";
+import { NotImplementedError, OperationError, UsageError } from "../errors.js";
+import { done, notYet, waitFor } from "../wait.js";
 import type { NomadJob } from "../nomad/types.js";
 import { renderTemplateFile } from "../nomad/render.js";
 import { waitForDeploymentOf, watchDeployment } from "../nomad/watch.js";
@@ -182,15 +182,20 @@ async function pipeArchive(
 }
 
 async function waitUntilStopped(o: PackageDataOptions, service: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (let i = 0; i < 240; i++) {
-    const { data } = await o.apis.nomad.jobAllocations(service);
-    if (data.every((a) => !["running", "pending"].includes(a.ClientStatus))) return;
-    if (Date.now() > deadline) break;
-    if (o.signal?.aborted) throw abortReason(o.signal);
-    await sleep(500);
-  }
-  throw new OperationError(`${service}'s allocations did not stop within 2 minutes`);
+  await waitFor(
+    {
+      what: `${service}'s allocations to stop`,
+      timeoutMs: 120_000,
+      intervalMs: 500,
+      ...(o.signal ? { signal: o.signal } : {}),
+      message: () => `${service}'s allocations did not stop within 2 minutes`,
+    },
+    async () => {
+      const { data } = await o.apis.nomad.jobAllocations(service);
+      const running = data.filter((a) => ["running", "pending"].includes(a.ClientStatus));
+      return running.length === 0 ? done(undefined) : notYet(`${running.length} still running`);
+    },
+  );
 }
 
 /** Registers the job pinned to `holder` and waits until every hostname serves through Traefik. */
@@ -436,14 +441,20 @@ async function waitForRun(
   service: string,
   before: ReadonlySet<string>,
 ) {
-  const deadline = Date.now() + 180_000;
-  for (let i = 0; i < 360 && Date.now() < deadline; i++) {
-    if (o.signal?.aborted) throw abortReason(o.signal);
-    const run = (await backupRuns(o.apis, service)).find((r) => !before.has(r.id));
-    if (run) {
+  return waitFor(
+    {
+      what: `the backup run of ${service}`,
+      timeoutMs: 180_000,
+      intervalMs: 1000,
+      ...(o.signal ? { signal: o.signal } : {}),
+      message: () => `the backup run of ${service} did not finish within 3 minutes`,
+    },
+    async () => {
+      const run = (await backupRuns(o.apis, service)).find((r) => !before.has(r.id));
+      if (!run) return notYet("no run yet");
       const { data: allocs } = await o.apis.nomad.jobAllocations(run.id);
-      const done = allocs.find((a) => a.ClientStatus === "complete");
-      if (done) return done;
+      const finished = allocs.find((a) => a.ClientStatus === "complete");
+      if (finished) return done(finished);
       const failed = allocs.find((a) => a.ClientStatus === "failed");
       if (failed) {
         const err = await o.apis.nomad
@@ -453,10 +464,9 @@ async function waitForRun(
           `the backup run ${run.id} failed on ${failed.NodeName ?? "?"}: ${err.trim().slice(-300) || "see nomad alloc status " + failed.ID}`,
         );
       }
-    }
-    await sleep(1000);
-  }
-  throw new OperationError(`the backup run of ${service} did not finish within 3 minutes`);
+      return notYet(`run ${run.id} under way`);
+    },
+  );
 }
 
 // ------------------------------------------------------------------------------------------

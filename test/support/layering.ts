@@ -13,7 +13,7 @@ import ts from "typescript";
  *   tasks/                      runner, context, step factories shared by the verbs
  *   cluster/ and plan/          reach a target; pure planners (plan/ never imports cluster/)
  *   adapters                    nomad/ consul/ traefik/ terraform/ ansible/ ssh/ docker/
- *   config/ output/ errors.ts http.ts
+ *   config/ output/ errors.ts http.ts wait.ts
  *
  * Only adapters (and http.ts, the one HTTP wrapper they share) import the libraries that talk to
  * the world: undici, ssh2, dockerode, docker-modem, execa, child_process.
@@ -28,7 +28,7 @@ const layers: ReadonlyArray<{ name: string; members: readonly string[] }> = [
     name: "adapters",
     members: ["nomad/", "consul/", "traefik/", "terraform/", "ansible/", "ssh/", "docker/"],
   },
-  { name: "foundation", members: ["config/", "output/", "errors.ts", "http.ts"] },
+  { name: "foundation", members: ["config/", "output/", "errors.ts", "http.ts", "wait.ts"] },
 ];
 
 const worldLibraries = [
