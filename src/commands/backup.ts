@@ -1,5 +1,5 @@
 import { readInventory } from "../cluster/inventory.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import { UsageError } from "../errors.js";
 import type { CommandContext } from "../tasks/context.js";
 import { runStep } from "../tasks/runner.js";
@@ -23,8 +23,7 @@ export async function backup(ctx: CommandContext, service: string): Promise<Back
       `target ${config.targetName} has no hosts yet`,
       `bring it up first: elm-infra bring-up --target ${config.targetName}`,
     );
-  const apis = await connectToCluster(config);
-  try {
+  return withCluster(config, {}, async (apis) => {
     const taken = await runStep(
       `Back up ${service}'s data now and copy it here`,
       (step) =>
@@ -39,9 +38,7 @@ export async function backup(ctx: CommandContext, service: string): Promise<Back
       { output: ctx.output, signal: ctx.signal },
     );
     return { ...taken, offsite: "not built" };
-  } finally {
-    await apis.close();
-  }
+  });
 }
 
 export function formatBackup(r: BackupResult): string {

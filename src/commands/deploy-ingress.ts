@@ -4,7 +4,7 @@ import { ConfigError } from "../errors.js";
 import { renderIngressJob } from "../plan/jobs.js";
 import { ingressJobName } from "../plan/job-vars.js";
 import { versionsByWorker } from "../plan/ingress.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import { readInventory, workersOf } from "../cluster/inventory.js";
 import type { CommandContext } from "../tasks/context.js";
 import {
@@ -48,8 +48,7 @@ export async function deployIngressCommand(
       `bring the target up first: elm-infra bring-up --target ${config.targetName}`,
     );
   }
-  const apis = await connectToCluster(config);
-  try {
+  return withCluster(config, {}, async (apis) => {
     const current = await apis.nomad.readJob(ingressJobName);
     const previous = versionsByWorker(current as never);
     const desired = await apis.nomad.parseJob(
@@ -143,7 +142,5 @@ export async function deployIngressCommand(
       steps,
       text: `ingress@${version} deployed (was ${was}):\n${steps.map((s) => `  ${s}`).join("\n")}`,
     };
-  } finally {
-    await apis.close();
-  }
+  });
 }

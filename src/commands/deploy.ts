@@ -9,7 +9,7 @@ import {
   type RolloutState,
 } from "../tasks/rollout.js";
 import { runSteps, StepTimings, type StepTiming } from "../tasks/runner.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
 import { readInventory, type Inventory } from "../cluster/inventory.js";
 import { packageDataHostOf, scheduleBackups, shipExportImage } from "../tasks/package-data.js";
@@ -52,21 +52,20 @@ export async function deploy(
   const timings = new StepTimings();
   const ref = requireVersion(parseServiceRef(arg, Object.keys((await ctx.loadCluster()).services)));
   const config = await ctx.loadConfig();
-  const apis = await connectToCluster(config, options);
-  const state: DeployState = { config, ref, apis };
-  const result = (outcome: DeployResult["outcome"]): DeployResult => ({
-    service: ref.service,
-    version: ref.version,
-    previousVersion: state.previousVersion ?? null,
-    outcome,
-    jobVersion: state.jobVersion ?? null,
-    deploymentId: state.deployment?.ID ?? null,
-    plan: state.summary ?? null,
-    timings: timings.byPhase(),
-    steps: timings.steps,
-  });
-  const run = { output: ctx.output, signal: ctx.signal, timings };
-  try {
+  return withCluster(config, options, async (apis) => {
+    const state: DeployState = { config, ref, apis };
+    const result = (outcome: DeployResult["outcome"]): DeployResult => ({
+      service: ref.service,
+      version: ref.version,
+      previousVersion: state.previousVersion ?? null,
+      outcome,
+      jobVersion: state.jobVersion ?? null,
+      deploymentId: state.deployment?.ID ?? null,
+      plan: state.summary ?? null,
+      timings: timings.byPhase(),
+      steps: timings.steps,
+    });
+    const run = { output: ctx.output, signal: ctx.signal, timings };
     await runSteps<DeployState>(
       [
         {
@@ -156,7 +155,5 @@ export async function deploy(
       );
       return result("deployed");
     });
-  } finally {
-    await apis.close();
-  }
+  });
 }

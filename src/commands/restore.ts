@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { readdir } from "node:fs/promises";
 import { readInventory, workersOf } from "../cluster/inventory.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import { UsageError } from "../errors.js";
 import { backupTime, chooseRestoreHost, newestBackup } from "../plan/package-data.js";
 import type { CommandContext } from "../tasks/context.js";
@@ -50,8 +50,7 @@ export async function restore(
       `target ${config.targetName} has no hosts yet`,
       `bring it up first: elm-infra bring-up --target ${config.targetName}`,
     );
-  const apis = await connectToCluster(config);
-  try {
+  return withCluster(config, {}, async (apis) => {
     const holder = packageDataHostOf(config, inventory, service);
     const workers = new Set(workersOf(inventory).map((w) => w.name));
     const ready = (await apis.nomad.nodes())
@@ -93,9 +92,7 @@ export async function restore(
       { output: ctx.output, signal: ctx.signal },
     );
     return result({ ...done, outcome: "restored" });
-  } finally {
-    await apis.close();
-  }
+  });
 }
 
 /** The file given, else the newest backup in the cluster, else the newest on this machine. */

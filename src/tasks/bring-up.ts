@@ -47,7 +47,7 @@ import { describeWorkers, incompleteShipment, shipImage } from "../docker/ship.j
 import { imageRef } from "../plan/job-vars.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
 import { versionsByWorker } from "../plan/ingress.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import { readInventory } from "../cluster/inventory.js";
 import {
   findDeadHosts as findDeadHostsIn,
@@ -190,9 +190,8 @@ export function findDeadHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
         step.log(`all ${inventory.hosts.length} hosts are there`);
         return;
       }
-      const apis = await connectToCluster(run.config, { avoid: [...gone, ...sshSilent] });
-      const said = await Promise.all([apis.consul.members(), apis.nomad.nodes()]).finally(() =>
-        apis.close(),
+      const said = await withCluster(run.config, { avoid: [...gone, ...sshSilent] }, (apis) =>
+        Promise.all([apis.consul.members(), apis.nomad.nodes()]),
       );
       const dead = findDeadHostsIn({
         hosts: inventory.hosts,
@@ -221,8 +220,7 @@ export function forgetDeadHosts(): Step<BringUpRun> {
     skip: (run) => (run.deadHosts?.length ? false : "no host is gone"),
     run: async (run, step) => {
       const dead = run.deadHosts!.map((d) => d.host);
-      const apis = await connectToCluster(run.config, { avoid: dead });
-      try {
+      await withCluster(run.config, { avoid: dead }, async (apis) => {
         for (const host of dead) {
           await forgetDeadHost({
             config: run.config,
@@ -239,9 +237,7 @@ export function forgetDeadHosts(): Step<BringUpRun> {
               knownHostName(gone.ssh.host, gone.ssh.port),
             ]);
         }
-      } finally {
-        await apis.close();
-      }
+      });
     },
   };
 }
@@ -495,8 +491,7 @@ export function deployIngress(version?: string): Step<BringUpRun> {
   return {
     title: "Deploy the ingress (Traefik on every worker)",
     run: async (run, step) => {
-      const apis = await connectToCluster(run.config);
-      try {
+      const ingress = await withCluster(run.config, {}, async (apis) => {
         // The version running now stays (deploy ingress@<v> changes it); the pinned one at first.
         const running = Object.values(
           versionsByWorker((await apis.nomad.readJob("ingress")) as never),
@@ -508,7 +503,7 @@ export function deployIngress(version?: string): Step<BringUpRun> {
         if (!token) throw new OperationError("no Consul token for Traefik in the secrets");
         if (await ensureIngressToken(apis.nomad, token))
           step.log("Traefik's Consul token written to the Nomad variable nomad/jobs/ingress");
-        run.ingress = await rollIngress({
+        return rollIngress({
           config: run.config,
           inventory: run.inventory!,
           nomad: apis.nomad,
@@ -516,14 +511,9 @@ export function deployIngress(version?: string): Step<BringUpRun> {
           log: (l) => step.log(l),
           signal: step.signal,
         });
-      } finally {
-        await apis.close();
-      }
-      step.log(
-        run.ingress.changed
-          ? run.ingress.steps.join("; ")
-          : `ingress@${run.ingress.version} unchanged`,
-      );
+      });
+      run.ingress = ingress;
+      step.log(ingress.changed ? ingress.steps.join("; ") : `ingress@${ingress.version} unchanged`);
     },
   };
 }
@@ -537,12 +527,9 @@ export function certificatePolicies(): Step<BringUpRun> {
     title: "Certificates' ACL policies (issuer writes, ingress reads)",
     skip: plainHttp,
     run: async (run) => {
-      const apis = await connectToCluster(run.config);
-      try {
+      await withCluster(run.config, {}, async (apis) => {
         await applyAcmePolicies(apis.nomad);
-      } finally {
-        await apis.close();
-      }
+      });
     },
   };
 }
@@ -559,22 +546,18 @@ export function issueCertificates(): Step<BringUpRun> {
       const log = (l: string) => step.log(l);
       const ca = await issuerCa(run.config, run.inventory!, log, step.signal);
       await shipIssuerImage(run.config, run.inventory!, log);
-      const apis = await connectToCluster(run.config);
-      try {
+      const certificates = await withCluster(run.config, {}, async (apis) => {
         if (await submitIssuerJob(run.config, apis.nomad, ca, log)) run.issuerChanged = true;
-        run.certificates = await waitForCertificates(run.config, apis.nomad, {
+        const stored = await waitForCertificates(run.config, apis.nomad, {
           signal: step.signal,
           log,
         });
-        await waitUntilServed(run.config, run.inventory!, run.certificates, {
-          signal: step.signal,
-          log,
-        });
-      } finally {
-        await apis.close();
-      }
+        await waitUntilServed(run.config, run.inventory!, stored, { signal: step.signal, log });
+        return stored;
+      });
+      run.certificates = certificates;
       step.setTitle(
-        `Certificates (the ACME issuer): ${run.certificates.map((c) => `${c.spec.domains[0]} until ${c.notAfter}`).join("; ")}`,
+        `Certificates (the ACME issuer): ${certificates.map((c) => `${c.spec.domains[0]} until ${c.notAfter}`).join("; ")}`,
       );
     },
   };
@@ -599,16 +582,13 @@ export function shipServiceImages(): Step<BringUpRun> {
           : false,
     run: async (run, step) => {
       const workers = created(run);
-      const apis = await connectToCluster(run.config);
       const refs: string[] = [];
-      try {
+      await withCluster(run.config, {}, async (apis) => {
         for (const [service, s] of Object.entries(run.config.services)) {
           const version = (await apis.nomad.readJob(service))?.Meta?.version;
           if (version) refs.push(imageRef(run.config.target.registry, s.image, version));
         }
-      } finally {
-        await apis.close();
-      }
+      });
       const local = DockerClient.local();
       for (const ref of refs) {
         if (!(await local.inspect(ref))) {

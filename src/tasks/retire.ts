@@ -23,7 +23,7 @@ import {
   replacementsReady,
   type GroupToReplace,
 } from "../plan/retire.js";
-import { connectToHost, connectToManagers, type ClusterApis } from "../cluster/connect.js";
+import { connectToHost, withManagers, type ClusterApis } from "../cluster/connect.js";
 import {
   managersOf,
   type HostRole,
@@ -202,13 +202,12 @@ export async function retireManager(o: RetireOptions): Promise<RetireResult> {
       `${host.name} is the only manager: the cluster would have no Nomad or Consul server`,
       "add managers first (scale --managers 3), then retire this one",
     );
-  const apis = await connectToManagers(o.config, others);
   const steps: string[] = [];
   const step = (line: string) => {
     steps.push(line);
     o.log(`${host.name}: ${line}`);
   };
-  try {
+  return withManagers(o.config, others, async (apis) => {
     const [nomadRaft, nomadPilot, consulRaft, consulPilot] = await Promise.all([
       apis.nomad.raftConfiguration(),
       apis.nomad.autopilotHealth(),
@@ -277,9 +276,7 @@ export async function retireManager(o: RetireOptions): Promise<RetireResult> {
       step(`${system}: ${system === "Nomad" ? expected.nomad : expected.consul} voter(s), healthy`);
     }
     return { host: host.name, steps, durationMs: Date.now() - began };
-  } finally {
-    await apis.close();
-  }
+  });
 }
 
 /**
@@ -334,8 +331,7 @@ export async function forgetDeadHost(o: RetireOptions): Promise<RetireResult> {
     throw new UsageError(
       `${host.name} is the only manager of the inventory: nothing remains to ask`,
     );
-  const apis = await connectToManagers(o.config, others);
-  try {
+  return withManagers(o.config, others, async (apis) => {
     for (const node of (await apis.nomad.nodes()).filter((n) => n.Name === host.name)) {
       await apis.nomad.purgeNode(node.ID);
       step(`Nomad node ${node.ID.slice(0, 8)} purged`);
@@ -376,9 +372,7 @@ export async function forgetDeadHost(o: RetireOptions): Promise<RetireResult> {
         );
     if (steps.length === 0) step("already forgotten: nothing to do");
     return { host: host.name, steps, durationMs: Date.now() - began };
-  } finally {
-    await apis.close();
-  }
+  });
 }
 
 type RunOnHost = (command: string, what: string, stdin?: string) => Promise<string>;

@@ -7,7 +7,7 @@ import type { LoadedConfig } from "../config/load.js";
 import { OperationError, UsageError } from "../errors.js";
 import { forgetHostKeys, knownHostName } from "../ssh/index.js";
 import { describeEvent } from "../terraform/events.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import {
   managersOf,
   readInventory,
@@ -100,16 +100,15 @@ export function judgeClusterNow(command: string): Step<HostChangeRun> {
         );
       }
       run.inventory = inventory;
-      const apis = await connectToCluster(run.config);
-      try {
+      const view = await withCluster(run.config, {}, async (apis) => {
         const observed = await observeCluster(run.config, apis, inventory);
         const verdict = judge(inventory, observed);
-        run.view = clusterView(run.config, inventory, observed, verdict);
+        const seen = clusterView(run.config, inventory, observed, verdict);
+        run.view = seen;
         refuseUnlessHealthy(run.config.targetName, command, verdict);
-      } finally {
-        await apis.close();
-      }
-      step.log(`${inventory.hosts.length} hosts, ${run.view.checks.length} checks passed`);
+        return seen;
+      });
+      step.log(`${inventory.hosts.length} hosts, ${view.checks.length} checks passed`);
     },
   };
 }
@@ -141,8 +140,7 @@ export function retireHost(host: string): Step<HostChangeRun> {
       const inventory = run.inventory!;
       const role = inventory.hosts.find((h) => h.name === host)?.role;
       if (!role) throw new OperationError(`${host} is not in the inventory of the target`);
-      const apis = await connectToCluster(run.config, { avoid: [host] });
-      try {
+      await withCluster(run.config, { avoid: [host] }, async (apis) => {
         const options = {
           config: run.config,
           inventory,
@@ -170,9 +168,7 @@ export function retireHost(host: string): Step<HostChangeRun> {
               }
             : {}),
         });
-      } finally {
-        await apis.close();
-      }
+      });
     },
   };
 }

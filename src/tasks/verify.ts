@@ -5,7 +5,7 @@
 import type { LoadedConfig } from "../config/load.js";
 import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import { TraefikClient } from "../traefik/client.js";
-import { connectToCluster, type ClusterApis } from "../cluster/connect.js";
+import { withCluster, type ClusterApis } from "../cluster/connect.js";
 import { workersOf, type Inventory } from "../cluster/inventory.js";
 import { verifyCluster, type Check, type ObservedCluster, type Verdict } from "../plan/verify.js";
 import { proveWorkerTraefik } from "./ingress.js";
@@ -149,8 +149,7 @@ export async function verifyUntilHealthy(
   } = {},
 ): Promise<ClusterView> {
   const counts = (c: Check) => !options.ignore?.(c);
-  const apis = await connectToCluster(config);
-  try {
+  return withCluster(config, {}, async (apis) => {
     let view: ClusterView | undefined;
     let said = "";
     // At the deadline the last view is returned: its failed checks are the caller's verdict.
@@ -176,9 +175,7 @@ export async function verifyUntilHealthy(
       if (error instanceof WaitTimeoutError && view) return view;
       throw error;
     });
-  } finally {
-    await apis.close();
-  }
+  });
 }
 
 /** The cluster for `status`: one look, no waiting; the view, and what it was made from. */
