@@ -4,26 +4,15 @@
  * WaitTimeoutError carrying the last reason). `sleep` is the one pause; both listen to the abort
  * signal with a single listener that is removed afterwards.
  */
-import { abortReason, OperationError } from "./errors.js";
+import { abortReason, WaitTimeoutError } from "./errors.js";
+
+export { WaitTimeoutError };
 
 /** What one look found: done (with a value), or not yet (with what was seen, for the message). */
 export type Check<T> = { done: true; value: T } | { done: false; reason: string };
 
 export const done = <T>(value: T): Check<T> => ({ done: true, value });
 export const notYet = (reason: string): Check<never> => ({ done: false, reason });
-
-/** A wait that ran out of time or rounds; the last reason seen is in its message and fields. */
-export class WaitTimeoutError extends OperationError {
-  constructor(
-    message: string,
-    hint: string | undefined,
-    readonly what: string,
-    readonly last: string,
-    readonly attempts: number,
-  ) {
-    super(message, hint);
-  }
-}
 
 export interface WaitOptions {
   /** What is awaited, as the message will say it: "Traefik on w1 to answer". */

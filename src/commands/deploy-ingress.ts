@@ -1,5 +1,6 @@
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
-import { acquireLock, deployLockKey, lockHolder } from "../consul/lock.js";
+import { consulLock, deployLockKey, lockHolder } from "../consul/lock.js";
+import { withLock } from "../lock.js";
 import { ConfigError } from "../errors.js";
 import { renderIngressJob } from "../plan/jobs.js";
 import { ingressJobName } from "../plan/job-vars.js";
@@ -81,13 +82,9 @@ export async function deployIngressCommand(
     await ctx.confirm(
       `roll Traefik to ${version} on every worker of ${config.targetName}, one at a time (now: ${was})`,
     );
-    const lock = await acquireLock(
-      apis.consul,
-      deployLockKey,
-      lockHolder(`deploy ingress@${version}`),
-    );
+    const lock = consulLock(apis.consul, deployLockKey, lockHolder(`deploy ingress@${version}`));
     const state: { result?: IngressResult } = {};
-    try {
+    await withLock(lock, async () => {
       await runSteps(
         [
           {
@@ -131,9 +128,7 @@ export async function deployIngressCommand(
         state,
         { output: ctx.output, signal: ctx.signal },
       );
-    } finally {
-      await lock.release();
-    }
+    });
     const steps = state.result?.steps ?? [];
     return {
       version,

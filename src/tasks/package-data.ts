@@ -11,7 +11,8 @@ import { PassThrough, type Readable } from "node:stream";
 import type { LoadedConfig } from "../config/load.js";
 import { hostnamesOf } from "../config/load.js";
 import { lookUp } from "../config/lookup.js";
-import { acquireLock, deployLockKey, lockHolder } from "../consul/lock.js";
+import { consulLock, deployLockKey, lockHolder } from "../consul/lock.js";
+import { withLock } from "../lock.js";
 import { NotImplementedError, OperationError, UsageError } from "../errors.js";
 import { done, notYet, waitFor } from "../wait.js";
 import type { NomadJob } from "../nomad/types.js";
@@ -260,27 +261,28 @@ async function withSiteStopped(
       `${service} is not deployed on target ${o.config.targetName}`,
       `deploy it first: elm-infra deploy ${service}@<version>`,
     );
-  const lock = await acquireLock(apis.consul, deployLockKey, lockHolder(o.why));
-  try {
-    const began = Date.now();
-    o.log(`stopping ${service} (the site is down from now)`);
-    await apis.nomad.stopJob(service);
-    await waitUntilStopped(o, service);
-    await replace();
-    o.inventory.packageDataHost = o.to;
-    await writeInventory(o.config, o.inventory);
-    o.log(`the inventory records ${o.to} as the holder of ${service}'s data`);
-    o.log(`starting ${service} on ${o.to}`);
-    await startPinned(o, job, o.to);
-    const downMs = Date.now() - began;
-    o.log(`${service} serves again through Traefik: down for ${(downMs / 1000).toFixed(1)} s`);
-    o.log(`backups: ${await scheduleBackups(o.config, apis, service, o.to)}`);
-    return { downMs };
-  } finally {
-    await lock
-      .release()
-      .catch((e: Error) => o.log(`releasing the deploy lock failed: ${e.message}`));
-  }
+  const lock = consulLock(apis.consul, deployLockKey, lockHolder(o.why));
+  const onReleaseFailed = (e: Error) => o.log(`releasing the deploy lock failed: ${e.message}`);
+  return withLock(
+    lock,
+    async () => {
+      const began = Date.now();
+      o.log(`stopping ${service} (the site is down from now)`);
+      await apis.nomad.stopJob(service);
+      await waitUntilStopped(o, service);
+      await replace();
+      o.inventory.packageDataHost = o.to;
+      await writeInventory(o.config, o.inventory);
+      o.log(`the inventory records ${o.to} as the holder of ${service}'s data`);
+      o.log(`starting ${service} on ${o.to}`);
+      await startPinned(o, job, o.to);
+      const downMs = Date.now() - began;
+      o.log(`${service} serves again through Traefik: down for ${(downMs / 1000).toFixed(1)} s`);
+      o.log(`backups: ${await scheduleBackups(o.config, apis, service, o.to)}`);
+      return { downMs };
+    },
+    { onReleaseFailed },
+  );
 }
 
 /**

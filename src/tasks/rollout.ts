@@ -3,12 +3,13 @@ import { hostnamesOf } from "../config/load.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import type { ClusterApis } from "../cluster/connect.js";
 import {
-  acquireLock,
+  consulLock,
   deployLockKey,
   describeLockHolder,
   lockHolder,
   type HeldLock,
 } from "../consul/lock.js";
+import { releasingAfter } from "../lock.js";
 import { ConflictError, ElmInfraError, InterruptedError, OperationError } from "../errors.js";
 import {
   canaryFailAfterMs,
@@ -111,7 +112,11 @@ export function takeDeployLockStep(command: string): Step<RolloutState> {
   return {
     title: "Take the cluster-wide deploy lock",
     run: async (state) =>
-      void (state.lock = await acquireLock(state.apis.consul, deployLockKey, lockHolder(command))),
+      void (state.lock = await consulLock(
+        state.apis.consul,
+        deployLockKey,
+        lockHolder(command),
+      ).acquire()),
   };
 }
 
@@ -435,38 +440,18 @@ export async function rollOutOrRevert(
 }
 
 /**
- * Runs `work` and releases the deploy lock after it, whatever happened. A failed release is
- * warned about; when the work failed too, it is added to that error.
+ * Runs `work` and releases the deploy lock a step of it took, whatever happened (releasingAfter).
+ * A failed release is warned about; when the work failed too, it is added to that error.
  */
-export async function releasingLock<T>(
+export function releasingLock<T>(
   state: Pick<RolloutState, "lock">,
   output: Output,
   work: () => Promise<T>,
 ): Promise<T> {
-  let result: T;
-  try {
-    result = await work();
-  } catch (error) {
-    const failed = await release(state, output);
-    if (failed && error instanceof Error)
-      error.message += `\nreleasing the deploy lock failed too: ${failed.message}`;
-    throw error;
-  }
-  await release(state, output);
-  return result;
-}
-
-async function release(
-  state: Pick<RolloutState, "lock">,
-  output: Output,
-): Promise<Error | undefined> {
-  const error = await state.lock?.release().then(
-    () => undefined,
-    (e: Error) => e,
-  );
-  if (error)
-    output.warn(
-      `${error.message}${error instanceof ElmInfraError && error.hint ? ` (${error.hint})` : ""}`,
-    );
-  return error;
+  return releasingAfter(() => state.lock, work, {
+    onReleaseFailed: (error) =>
+      output.warn(
+        `${error.message}${error instanceof ElmInfraError && error.hint ? ` (${error.hint})` : ""}`,
+      ),
+  });
 }

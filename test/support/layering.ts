@@ -13,7 +13,7 @@ import ts from "typescript";
  *   tasks/                      runner, context, step factories shared by the verbs
  *   cluster/ and plan/          reach a target; pure planners (plan/ never imports cluster/)
  *   adapters                    nomad/ consul/ traefik/ terraform/ ansible/ ssh/ docker/
- *   config/ output/ errors.ts http.ts wait.ts
+ *   config/ output/ errors.ts http.ts wait.ts lock.ts
  *
  * Only adapters (and http.ts, the one HTTP wrapper they share) import the libraries that talk to
  * the world: undici, ssh2, dockerode, docker-modem, execa, child_process.
@@ -28,7 +28,10 @@ const layers: ReadonlyArray<{ name: string; members: readonly string[] }> = [
     name: "adapters",
     members: ["nomad/", "consul/", "traefik/", "terraform/", "ansible/", "ssh/", "docker/"],
   },
-  { name: "foundation", members: ["config/", "output/", "errors.ts", "http.ts", "wait.ts"] },
+  {
+    name: "foundation",
+    members: ["config/", "output/", "errors.ts", "http.ts", "wait.ts", "lock.ts"],
+  },
 ];
 
 const worldLibraries = [
@@ -162,12 +165,18 @@ const connectModule = "cluster/connect.ts";
 /** Timers that bound one operation (a connection, a handshake, a read), never a pause. */
 const operationTimers = ["ssh/connection.ts", "docker/client.ts", "traefik/served-certificate.ts"];
 const connectors = new Set(["connectToCluster", "connectToManagers"]);
+/** Each lock's own acquire, behind the Lock interface (src/lock.ts: withLock). */
+const lockAcquirers: Record<string, string> = {
+  acquireLock: "consul/lock.ts",
+  acquireOperationsLock: "cluster/operations-lock.ts",
+};
 
 /**
  * Every wait or connection written outside its helper in the tree at `root`, as
  * `file:line: what`: a setTimeout (a hand-made sleep; a timer that bounds one operation is
  * allowed where listed), a polling loop (while, do, for) that sleeps or reads the clock in its
- * condition, a connect call or a `.close()` on a target's APIs. Read with the compiler's parser.
+ * condition, a connect call or a `.close()` on a target's APIs, a lock acquired by hand instead
+ * of through its Lock. Read with the compiler's parser.
  */
 export function shapeViolations(root: string): string[] {
   const violations: string[] = [];
@@ -198,6 +207,9 @@ export function shapeViolations(root: string): string[] {
           violations.push(`${at(node)}: a loop that sleeps outside ${waitModule} (use waitFor)`);
         if (ts.isIdentifier(callee) && connectors.has(callee.text) && from !== connectModule)
           violations.push(`${at(node)}: ${callee.text} outside ${connectModule} (use withCluster)`);
+        const owner = ts.isIdentifier(callee) ? lockAcquirers[callee.text] : undefined;
+        if (owner && from !== owner && ts.isIdentifier(callee))
+          violations.push(`${at(node)}: ${callee.text} outside ${owner} (use withLock)`);
         if (
           ts.isPropertyAccessExpression(callee) &&
           callee.name.text === "close" &&
