@@ -9,7 +9,6 @@ import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import type { LoadedConfig } from "../config/load.js";
-import { hostnamesOf } from "../config/load.js";
 import { lookUp } from "../config/lookup.js";
 import { consulLock, deployLockKey, lockHolder } from "../consul/lock.js";
 import { withLock } from "../lock.js";
@@ -17,7 +16,6 @@ import { NotImplementedError, OperationError, UsageError } from "../errors.js";
 import { done, notYet, waitFor } from "../wait.js";
 import type { NomadJob } from "../nomad/types.js";
 import { renderTemplateFile } from "../nomad/render.js";
-import { waitForDeploymentOf, watchDeployment } from "../nomad/watch.js";
 import {
   backupJobId,
   backupJobVars,
@@ -33,7 +31,8 @@ import {
   scheduleSeconds,
   type BackupRun,
 } from "../plan/package-data.js";
-import { verifyHostnamesServe } from "../traefik/verify.js";
+import { restartSteps, type RolloutState } from "./rollout.js";
+import { runStepsWithin } from "./runner.js";
 import type { SshConnection } from "../ssh/index.js";
 import { connectToHost, type ClusterApis } from "../cluster/connect.js";
 import {
@@ -199,50 +198,28 @@ async function waitUntilStopped(o: PackageDataOptions, service: string): Promise
   );
 }
 
-/** Registers the job pinned to `holder` and waits until every hostname serves through Traefik. */
+/**
+ * Registers the job pinned to `holder` and rolls it out with the rollout's own named steps
+ * (canary, its proof through Traefik, promotion, every allocation healthy, every hostname
+ * serving): the same as deploy and rollback.
+ */
 async function startPinned(o: PackageDataOptions, job: NomadJob, holder: string): Promise<void> {
   const service = job.ID;
   const current = await o.apis.nomad.readJob(service);
-  await o.apis.nomad.registerJob(
-    repinJob({ ...job, Stop: false }, holder),
-    current?.JobModifyIndex ?? 0,
-  );
-  const version = (await o.apis.nomad.readJob(service))?.Version ?? 0;
-  const signal = o.signal ?? new AbortController().signal;
-  const found = await waitForDeploymentOf(o.apis.nomad, service, version, {
-    timeoutMs: 60_000,
-    signal,
+  const pinned = repinJob({ ...job, Stop: false }, holder);
+  await o.apis.nomad.registerJob(pinned, current?.JobModifyIndex ?? 0);
+  const state: RolloutState = {
+    config: o.config,
+    ref: { service, version: job.Meta?.version ?? "" },
+    apis: o.apis,
+    job: pinned,
+    jobVersion: (await o.apis.nomad.readJob(service))?.Version ?? 0,
+  };
+  await runStepsWithin(restartSteps(), state, {
+    log: o.log,
+    setTitle: () => undefined,
+    signal: o.signal ?? new AbortController().signal,
   });
-  if (found) {
-    const { verdict, deployment } = await watchDeployment(o.apis.nomad, found.ID, {
-      deadlineMs: 300_000,
-      signal,
-      onProgress: o.log,
-      until: ["canaries-healthy", "successful"],
-    });
-    if (verdict.kind === "canaries-healthy") {
-      await o.apis.nomad.promoteDeployment(deployment.ID);
-      await watchDeployment(o.apis.nomad, deployment.ID, {
-        deadlineMs: 300_000,
-        signal,
-        until: ["successful"],
-      });
-    } else if (verdict.kind !== "successful")
-      throw new OperationError(
-        `${service} did not become healthy on ${holder}: ${"reason" in verdict ? verdict.reason : verdict.kind}`,
-        `see why: nomad job status ${service}`,
-      );
-  }
-  const settings = o.config.services[service]!;
-  await verifyHostnamesServe(
-    o.apis.traefik,
-    {
-      hostnames: hostnamesOf(o.config, service),
-      healthPath: settings.healthPath,
-      version: job.Meta?.version ?? "",
-    },
-    { timeoutMs: 90_000, signal, onProgress: o.log },
-  );
 }
 
 /**

@@ -312,6 +312,19 @@ export function rolloutSteps(): Step<RolloutState>[] {
 }
 
 /**
+ * A service started again where its data now is (the package data's move or restore): the same
+ * steps; Nomad may place it without a deployment.
+ */
+export function restartSteps(): Step<RolloutState>[] {
+  return [
+    waitForCanaryStep("Wait for the restarted allocations (canary first)", {
+      deploymentOptional: true,
+    }),
+    ...rolloutSteps().slice(1),
+  ];
+}
+
+/**
  * Nomad's revert to `version` is a rollout like any other, of the job version after the failed
  * one: the same steps, which may find no deployment when Nomad reverts in place.
  */

@@ -139,3 +139,23 @@ export async function runStep<T>(
   );
   return state.value as T;
 }
+
+/**
+ * Runs named steps inside a running step (a rollout that is one part of a larger step, as the
+ * package data's restart): each step's title becomes a line of the enclosing step, its skip is
+ * honoured, the first failure stops the rest as in runSteps.
+ */
+export async function runStepsWithin<C extends object>(
+  steps: Step<C>[],
+  ctx: C,
+  step: StepHandle,
+): Promise<C> {
+  for (const s of steps) {
+    if (step.signal.aborted) throw abortReason(step.signal);
+    const skipped = s.skip?.(ctx);
+    if (skipped) continue;
+    step.log(s.title);
+    await s.run(ctx, { ...step, setTitle: () => undefined });
+  }
+  return ctx;
+}
