@@ -8,7 +8,7 @@ import {
   takeDeployLockStep,
   type RolloutState,
 } from "../tasks/rollout.js";
-import { runSteps, StepTimings, type StepTiming } from "../tasks/runner.js";
+import { needed, runSteps, StepTimings, type StepTiming } from "../tasks/runner.js";
 import { withCluster } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
 import { readInventory, type Inventory } from "../cluster/inventory.js";
@@ -79,19 +79,25 @@ export async function deploy(
         },
         {
           title: `Render the ${ref.service} job for ${ref.version}`,
+          gives: ["hcl"],
           run: async (s) =>
             void (s.hcl = await renderServiceJob(config, ref, { dataNode: s.dataHost })),
         },
         {
           title: "Validate the job with Nomad",
-          run: async (s) => void (s.job = await apis.nomad.parseJob(s.hcl!)),
+          needs: ["hcl"],
+          gives: ["job"],
+          run: async (s) =>
+            void (s.job = await apis.nomad.parseJob(needed(s, "hcl", "Validate the job"))),
         },
         {
           title: "Plan the change",
+          needs: ["job"],
+          gives: ["previousVersion", "planIndex", "summary"],
           async run(s, step) {
             const current = await apis.nomad.readJob(ref.service);
             s.previousVersion = current?.Meta?.version;
-            const plan = await apis.nomad.planJob(s.job!);
+            const plan = await apis.nomad.planJob(needed(s, "job", "Plan the change"));
             // After the plan, not before: a deploy that took the lock and registered between a
             // check and this plan would make the plan look "unchanged" while it is still rolling.
             await refuseIfDeploying(apis, ref.service);
@@ -125,8 +131,13 @@ export async function deploy(
           },
           {
             title: "Submit the job (only if unchanged since the plan)",
+            needs: ["job", "planIndex"],
+            gives: ["jobVersion"],
             async run(s, step) {
-              const registered = await apis.nomad.registerJob(s.job!, s.planIndex!);
+              const registered = await apis.nomad.registerJob(
+                needed(s, "job", "Submit the job"),
+                needed(s, "planIndex", "Submit the job"),
+              );
               const job = await apis.nomad.readJob(ref.service);
               s.jobVersion = job?.Version ?? 0;
               step.log(`job version ${s.jobVersion}, evaluation ${registered.EvalID.slice(0, 8)}`);

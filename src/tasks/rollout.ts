@@ -25,7 +25,7 @@ import { consulServiceName } from "../plan/job-vars.js";
 import { servesHttps, splitWwwRedirects } from "../plan/tls.js";
 import { verifyCanaryRoute, verifyHostnamesServe } from "../traefik/verify.js";
 import { watchCanaryChecks } from "./canary-checks.js";
-import { runSteps, type RunOptions, type Step } from "./runner.js";
+import { needed, runSteps, type RunOptions, type Step } from "./runner.js";
 
 /**
  * One rollout, shared by deploy, rollback and the revert after a failure: watch the deployment
@@ -111,6 +111,7 @@ function isFailure(
 export function takeDeployLockStep(command: string): Step<RolloutState> {
   return {
     title: "Take the cluster-wide deploy lock",
+    gives: ["lock"],
     run: async (state) =>
       void (state.lock = await consulLock(
         state.apis.consul,
@@ -158,11 +159,13 @@ export function waitForCanaryStep(
 ): Step<RolloutState> {
   return {
     title,
+    needs: ["jobVersion"],
+    gives: ["deployment", "hadCanary", "noDeployment"],
     async run(state, step) {
       const found = await waitForDeploymentOf(
         state.apis.nomad,
         state.ref.service,
-        state.jobVersion!,
+        needed(state, "jobVersion", title),
         { timeoutMs: 60_000, signal: step.signal },
       );
       if (!found && options.deploymentOptional) {
@@ -254,8 +257,9 @@ export function promoteStep(title: string): Step<RolloutState> {
   return {
     title,
     skip: (state) => (state.hadCanary ? false : "no canary to promote"),
+    needs: ["deployment"],
     async run(state) {
-      await state.apis.nomad.promoteDeployment(state.deployment!.ID);
+      await state.apis.nomad.promoteDeployment(needed(state, "deployment", title).ID);
     },
   };
 }
@@ -265,10 +269,11 @@ export function waitForHealthyStep(title: string): Step<RolloutState> {
   return {
     title,
     skip: (state) => (state.noDeployment ? "no deployment to follow" : false),
+    needs: ["deployment"],
     async run(state, step) {
       const { verdict, deployment } = await watchDeployment(
         state.apis.nomad,
-        state.deployment!.ID,
+        needed(state, "deployment", title).ID,
         {
           deadlineMs: deadline(state),
           signal: step.signal,
