@@ -9,10 +9,10 @@ import { abortReason, WaitTimeoutError } from "./errors.js";
 export { WaitTimeoutError };
 
 /** What one look found: done (with a value), or not yet (with what was seen, for the message). */
-export type Check<T> = { done: true; value: T } | { done: false; reason: string };
+export type Look<T> = { done: true; value: T } | { done: false; reason: string };
 
-export const done = <T>(value: T): Check<T> => ({ done: true, value });
-export const notYet = (reason: string): Check<never> => ({ done: false, reason });
+export const done = <T>(value: T): Look<T> => ({ done: true, value });
+export const notYet = (reason: string): Look<never> => ({ done: false, reason });
 
 export interface WaitOptions {
   /** What is awaited, as the message will say it: "Traefik on w1 to answer". */
@@ -36,7 +36,7 @@ export interface WaitOptions {
  */
 export async function waitFor<T>(
   options: WaitOptions,
-  check: (attempt: number, signal: AbortSignal | undefined) => Promise<Check<T>>,
+  check: (attempt: number, signal: AbortSignal | undefined) => Promise<Look<T>>,
 ): Promise<T> {
   const { signal } = options;
   const started = Date.now();

@@ -6,7 +6,7 @@ import {
   changesOf,
   convergeHostSteps,
   ensureSshKey,
-  findDeadHosts,
+  lookForGoneHosts,
   forgetDeadHosts,
   generateSecrets,
   planInfrastructure,
@@ -55,7 +55,7 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
     "bring-up",
     onLost,
     async () => {
-      await runSteps([ensureSshKey(), planInfrastructure(), findDeadHosts()], run, steps);
+      await runSteps([ensureSshKey(), planInfrastructure(), lookForGoneHosts()], run, steps);
       if (ctx.options.dryRun) {
         await run.tf!.discardPlan(run.planResult!.planFile);
         return result("planned");

@@ -1,5 +1,5 @@
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
-import { summarizePlan, type PlanSummary } from "../nomad/deployment.js";
+import { summarizeJobPlan, type JobPlanSummary } from "../nomad/deployment.js";
 import { renderServiceJob } from "../plan/jobs.js";
 import {
   refuseIfDeploying,
@@ -21,7 +21,7 @@ export interface DeployResult {
   outcome: "deployed" | "unchanged" | "planned";
   jobVersion: number | null;
   deploymentId: string | null;
-  plan: PlanSummary | null;
+  plan: JobPlanSummary | null;
   /** Milliseconds per phase (plan, submit, rollout) and in all (total), as the runner measured. */
   timings: Record<string, number>;
   /** Each step's duration. */
@@ -33,7 +33,7 @@ export interface DeployState extends RolloutState {
   /** The hosts, and the worker holding the service's data (its job is pinned there). */
   inventory?: Inventory;
   dataHost?: string;
-  summary?: PlanSummary;
+  summary?: JobPlanSummary;
   planIndex?: number;
   previousVersion?: string;
 }
@@ -102,7 +102,7 @@ export async function deploy(
             // check and this plan would make the plan look "unchanged" while it is still rolling.
             await refuseIfDeploying(apis, ref.service);
             s.planIndex = plan.JobModifyIndex;
-            s.summary = summarizePlan(plan);
+            s.summary = summarizeJobPlan(plan);
             step.log(`running now: ${s.previousVersion ?? "nothing"}; deploying: ${ref.version}`);
             for (const line of s.summary.lines) step.log(line);
           },

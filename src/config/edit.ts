@@ -8,7 +8,7 @@ import { readFile, rename, stat, writeFile } from "node:fs/promises";
 import { isScalar, parseDocument } from "yaml";
 import { ConfigError } from "../errors.js";
 
-export interface HostCounts {
+export interface CountsToWrite {
   managers?: number;
   workers?: number;
 }
@@ -18,7 +18,7 @@ export function setTargetCounts(
   text: string,
   file: string,
   target: string,
-  counts: HostCounts,
+  counts: CountsToWrite,
 ): string {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) {
@@ -47,7 +47,7 @@ export function setTargetCounts(
 export async function writeTargetCounts(
   file: string,
   target: string,
-  counts: HostCounts,
+  counts: CountsToWrite,
 ): Promise<void> {
   const text = await readFile(file, "utf8");
   const next = setTargetCounts(text, file, target, counts);

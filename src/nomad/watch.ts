@@ -1,7 +1,7 @@
 import { OperationError } from "../errors.js";
 import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import type { NomadClient } from "./client.js";
-import { describeProgress, judgeWatch, type Verdict } from "./deployment.js";
+import { describeProgress, judgeWatch, type DeploymentVerdict } from "./deployment.js";
 import type { Deployment } from "./types.js";
 
 export interface WatchOptions {
@@ -9,7 +9,7 @@ export interface WatchOptions {
   signal: AbortSignal;
   onProgress?: (line: string) => void;
   /** Return when one of these verdicts is reached; "failed", "unhealthy" and "timed-out" always return. */
-  until: Array<Verdict["kind"]>;
+  until: Array<DeploymentVerdict["kind"]>;
 }
 
 /**
@@ -21,7 +21,7 @@ export async function watchDeployment(
   nomad: NomadClient,
   deploymentId: string,
   options: WatchOptions,
-): Promise<{ verdict: Verdict; deployment: Deployment }> {
+): Promise<{ verdict: DeploymentVerdict; deployment: Deployment }> {
   const deadline = Date.now() + options.deadlineMs;
   let index = 0;
   let lastLine = "";

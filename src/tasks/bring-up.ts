@@ -49,11 +49,7 @@ import { verifyUntilHealthy, type ClusterView } from "./verify.js";
 import { versionsByWorker } from "../plan/ingress.js";
 import { withCluster } from "../cluster/connect.js";
 import { readInventory } from "../cluster/inventory.js";
-import {
-  findDeadHosts as findDeadHostsIn,
-  machinesGone,
-  type DeadHost,
-} from "../plan/dead-hosts.js";
+import { findDeadHosts, machinesGone, type DeadHost } from "../plan/dead-hosts.js";
 import { forgetDeadHost } from "./retire.js";
 import { pinnedVersion } from "../plan/jobs.js";
 import { servesHttps } from "../plan/tls.js";
@@ -153,7 +149,7 @@ async function planMachines(run: BringUpRun, step: StepHandle): Promise<void> {
  * is planned away and a new host (a new number) takes its place. The cluster forgets it after
  * the confirmation (forgetDeadHosts).
  */
-export function findDeadHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
+export function lookForGoneHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
   return {
     title: "Look for hosts that are gone",
     run: async (run, step) => {
@@ -193,7 +189,7 @@ export function findDeadHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
       const said = await withCluster(run.config, { avoid: [...gone, ...sshSilent] }, (apis) =>
         Promise.all([apis.consul.members(), apis.nomad.nodes()]),
       );
-      const dead = findDeadHostsIn({
+      const dead = findDeadHosts({
         hosts: inventory.hosts,
         plan,
         sshSilent,
@@ -459,7 +455,7 @@ function describeAnsibleEvent(e: AnsibleEvent): string | undefined {
 }
 
 /** Every check of the cluster through the tunnel, waiting (bounded) for the agents to settle. */
-export function verifyCluster(options: { requireIngress: boolean }): Step<BringUpRun> {
+export function proveClusterHealthy(options: { requireIngress: boolean }): Step<BringUpRun> {
   return {
     title: options.requireIngress ? "Verify the cluster" : "Verify Nomad and Consul",
     run: async (run, step) => {
@@ -621,12 +617,12 @@ export function convergeHostSteps(): Step<BringUpRun>[] {
     waitForHostsSsh(),
     pinHostKeys(),
     bootstrapHosts(),
-    verifyCluster({ requireIngress: false }),
+    proveClusterHealthy({ requireIngress: false }),
     shipServiceImages(),
     certificatePolicies(),
     deployIngress(),
     issueCertificates(),
-    verifyCluster({ requireIngress: true }),
+    proveClusterHealthy({ requireIngress: true }),
   ];
 }
 

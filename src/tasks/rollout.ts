@@ -16,7 +16,7 @@ import {
   explainAllocation,
   deploymentDeadlineMs,
   isDeploymentActive,
-  type Verdict,
+  type DeploymentVerdict,
 } from "../nomad/deployment.js";
 import type { Deployment, NomadJob } from "../nomad/types.js";
 import { requireDeployment, waitForDeploymentOf, watchDeployment } from "../nomad/watch.js";
@@ -82,7 +82,7 @@ function deadline(state: RolloutState): number {
 /** A verdict that ends the rollout, as an error with the failed allocations' events and logs. */
 async function failWith(
   state: RolloutState,
-  verdict: Exclude<Verdict, { kind: "progressing" | "canaries-healthy" | "successful" }>,
+  verdict: Exclude<DeploymentVerdict, { kind: "progressing" | "canaries-healthy" | "successful" }>,
 ): Promise<never> {
   const details = await inspectFailure(state);
   const what = `${state.ref.service}@${state.ref.version}`;
@@ -99,8 +99,11 @@ async function failWith(
 }
 
 function isFailure(
-  verdict: Verdict,
-): verdict is Exclude<Verdict, { kind: "progressing" | "canaries-healthy" | "successful" }> {
+  verdict: DeploymentVerdict,
+): verdict is Exclude<
+  DeploymentVerdict,
+  { kind: "progressing" | "canaries-healthy" | "successful" }
+> {
   return verdict.kind === "failed" || verdict.kind === "unhealthy" || verdict.kind === "timed-out";
 }
 
@@ -197,7 +200,7 @@ async function watchCanaryDeployment(
   state: RolloutState,
   deployment: Deployment,
   step: { signal: AbortSignal; log: (line: string) => void },
-): Promise<{ verdict: Verdict; deployment: Deployment }> {
+): Promise<{ verdict: DeploymentVerdict; deployment: Deployment }> {
   const stop = new AbortController();
   const signal = AbortSignal.any([step.signal, stop.signal]);
   const deploymentWatch = watchDeployment(state.apis.nomad, deployment.ID, {
@@ -218,7 +221,7 @@ async function watchCanaryDeployment(
   });
   try {
     type First =
-      | { watched: { verdict: Verdict; deployment: Deployment } }
+      | { watched: { verdict: DeploymentVerdict; deployment: Deployment } }
       | { failed: { allocId: string; reason: string } };
     const first = await Promise.race<First>([
       deploymentWatch.then((watched) => ({ watched })),

@@ -21,14 +21,14 @@ import { summarizePlan, type TofuPlanJson } from "../plan/bring-up.js";
 import { parseHostName, type HostRole } from "../plan/hosts.js";
 import type { HostCounts, ScalePlan } from "../plan/scale.js";
 import { refuseUnlessHealthy } from "../plan/scale.js";
-import { verifyCluster as judge } from "../plan/verify.js";
+import { verifyCluster } from "../plan/verify.js";
 import {
   applyInfrastructure,
   convergeHostSteps,
   ensureSshKey,
   generateSecrets,
   planInfrastructure,
-  verifyCluster,
+  proveClusterHealthy,
   type BringUpRun,
 } from "./bring-up.js";
 import { movePackageData } from "./package-data.js";
@@ -102,7 +102,7 @@ export function judgeClusterNow(command: string): Step<HostChangeRun> {
       run.inventory = inventory;
       const view = await withCluster(run.config, {}, async (apis) => {
         const observed = await observeCluster(run.config, apis, inventory);
-        const verdict = judge(inventory, observed);
+        const verdict = verifyCluster(inventory, observed);
         const seen = clusterView(run.config, inventory, observed, verdict);
         run.view = seen;
         refuseUnlessHealthy(run.config.targetName, command, verdict);
@@ -126,7 +126,7 @@ export function growSteps(): Step<HostChangeRun>[] {
 
 /** One host out of the cluster, then its machine destroyed, then bring-up's checks again. */
 export function removeHostSteps(host: string): Step<HostChangeRun>[] {
-  return [retireHost(host), destroyHost(host), verifyCluster({ requireIngress: true })];
+  return [retireHost(host), destroyHost(host), proveClusterHealthy({ requireIngress: true })];
 }
 
 /**
