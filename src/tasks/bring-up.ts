@@ -34,7 +34,7 @@ import {
   type TofuPlanJson,
 } from "../plan/bring-up.js";
 import { planClusterSecrets, type ClusterSecretField, type SecretsPlan } from "../plan/secrets.js";
-import type { Step, StepHandle } from "./runner.js";
+import { needed, type Step, type StepHandle } from "./runner.js";
 import {
   ensureIngressToken,
   rollIngress,
@@ -86,6 +86,10 @@ export interface BringUpRun {
   certificates?: StoredCertificate[];
 }
 
+/** A field an earlier step gave (each step declares what it needs), or the runner's clear error. */
+const given = <K extends keyof BringUpRun>(run: BringUpRun, field: K) =>
+  needed(run, field, "bring-up");
+
 /** The versions elm-infra pins (src/tools/versions.json): what the hosts get. */
 export async function pinnedVersions(): Promise<{
   nomad: string;
@@ -122,9 +126,10 @@ export function ensureSshKey(): Step<BringUpRun> {
 export function planInfrastructure(): Step<BringUpRun> {
   return {
     title: "Plan the machines (OpenTofu)",
+    gives: ["tf", "hostPlan", "planResult", "plan"],
     run: async (run, step) => {
       await planMachines(run, step);
-      step.setTitle(`Plan the machines (OpenTofu): ${describePlan(run.plan!)}`);
+      step.setTitle(`Plan the machines (OpenTofu): ${describePlan(given(run, "plan"))}`);
     },
   };
 }
@@ -152,13 +157,17 @@ async function planMachines(run: BringUpRun, step: StepHandle): Promise<void> {
 export function lookForGoneHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
   return {
     title: "Look for hosts that are gone",
+    needs: ["tf", "planResult"],
+    gives: ["deadHosts"],
     run: async (run, step) => {
       const inventory = await readInventory(run.config);
       if (!inventory || inventory.hosts.length === 0 || run.config.target.endpoints) {
         step.log("no host recorded yet");
         return;
       }
-      const plan = (await run.tf!.showPlan(run.planResult!.planFile)) as TofuPlanJson;
+      const plan = (await given(run, "tf").showPlan(
+        given(run, "planResult").planFile,
+      )) as TofuPlanJson;
       const gone = new Set(machinesGone(plan));
       const silent = await Promise.all(
         inventory.hosts
@@ -200,10 +209,10 @@ export function lookForGoneHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
       if (dead.length === 0) return;
       run.deadHosts = dead;
       run.inventory = inventory;
-      await run.tf!.discardPlan(run.planResult!.planFile);
+      await given(run, "tf").discardPlan(given(run, "planResult").planFile);
       await planMachines(run, step);
       step.setTitle(
-        `Hosts gone: ${dead.map((d) => d.host).join(", ")}, replaced by ${run.hostPlan!.created.join(", ")} (new numbers)`,
+        `Hosts gone: ${dead.map((d) => d.host).join(", ")}, replaced by ${given(run, "hostPlan").created.join(", ")} (new numbers)`,
       );
     },
   };
@@ -215,19 +224,19 @@ export function forgetDeadHosts(): Step<BringUpRun> {
     title: "Forget the hosts that are gone (raft peers, Nomad node, Consul member)",
     skip: (run) => (run.deadHosts?.length ? false : "no host is gone"),
     run: async (run, step) => {
-      const dead = run.deadHosts!.map((d) => d.host);
+      const dead = given(run, "deadHosts").map((d) => d.host);
       await withCluster(run.config, { avoid: dead }, async (apis) => {
         for (const host of dead) {
           await forgetDeadHost({
             config: run.config,
-            inventory: run.inventory!,
+            inventory: given(run, "inventory"),
             host,
             apis,
             log: (l) => step.log(l),
             signal: step.signal,
           });
           // Its machine is gone: its pinned key would only stand in a future host's way.
-          const gone = run.inventory!.hosts.find((h) => h.name === host);
+          const gone = given(run, "inventory").hosts.find((h) => h.name === host);
           if (gone)
             await forgetHostKeys(targetPaths(run.config).knownHosts, [
               knownHostName(gone.ssh.host, gone.ssh.port),
@@ -254,6 +263,7 @@ async function readPendingTrust(config: LoadedConfig): Promise<string[]> {
 export function generateSecrets(): Step<BringUpRun> {
   return {
     title: "Cluster secrets (gossip keys, ACL tokens)",
+    gives: ["secrets"],
     run: async (run, step) => {
       const { config } = run;
       const fromFile = await readSecrets(config.root, config.targetName, {});
@@ -277,13 +287,15 @@ export function generateSecrets(): Step<BringUpRun> {
 export function applyInfrastructure(): Step<BringUpRun> {
   return {
     title: "Create the machines (OpenTofu apply)",
+    needs: ["tf", "planResult"],
+    gives: ["applied"],
     skip: (run) => (run.planResult?.hasChanges ? false : "nothing to change"),
     run: async (run, step) => {
       const creating = [...(run.plan?.hosts.create ?? []), ...(run.plan?.hosts.replace ?? [])];
       const pending = new Set([...(await readPendingTrust(run.config)), ...creating]);
       await writeFile(pendingTrustFile(run.config), JSON.stringify([...pending]), { mode: 0o600 });
-      const tf = run.tf!;
-      const counts = await tf.apply(run.planResult!.planFile);
+      const tf = given(run, "tf");
+      const counts = await tf.apply(given(run, "planResult").planFile);
       run.applied = true;
       step.log(`${counts.add} created, ${counts.change} changed, ${counts.remove} destroyed`);
     },
@@ -294,9 +306,12 @@ export function applyInfrastructure(): Step<BringUpRun> {
 export function recordInventory(): Step<BringUpRun> {
   return {
     title: "Record the hosts (inventory)",
+    needs: ["tf"],
+    gives: ["inventory"],
     run: async (run, step) => {
-      if (run.planResult && !run.applied) await run.tf!.discardPlan(run.planResult.planFile);
-      run.inventory = inventoryFromOutputs(run.config.targetName, await run.tf!.outputs());
+      if (run.planResult && !run.applied)
+        await given(run, "tf").discardPlan(run.planResult.planFile);
+      run.inventory = inventoryFromOutputs(run.config.targetName, await given(run, "tf").outputs());
       const holder = run.hostPlan?.packageDataHost;
       if (holder) run.inventory.packageDataHost = holder;
       const file = await writeInventory(run.config, run.inventory);
@@ -310,9 +325,10 @@ export function recordInventory(): Step<BringUpRun> {
 export function waitForHostsSsh(deadlineMs = 180_000): Step<BringUpRun> {
   return {
     title: "Wait for SSH on every host",
+    needs: ["inventory"],
     run: async (run, step) => {
       await Promise.all(
-        run.inventory!.hosts.map(async (h) => {
+        given(run, "inventory").hosts.map(async (h) => {
           const { attempts } = await waitForSsh({
             name: h.name,
             host: h.ssh.host,
@@ -336,10 +352,11 @@ export function waitForHostsSsh(deadlineMs = 180_000): Step<BringUpRun> {
 export function pinHostKeys(): Step<BringUpRun> {
   return {
     title: "Pin the hosts' keys",
+    needs: ["inventory"],
     run: async (run, step) => {
       const { config } = run;
       const knownHosts = targetPaths(config).knownHosts;
-      for (const h of run.inventory!.hosts) {
+      for (const h of given(run, "inventory").hosts) {
         const trust = run.trustOnFirstUse.has(h.name);
         if (trust) await forgetHostKeys(knownHosts, [knownHostName(h.ssh.host, h.ssh.port)]);
         const ssh = await connectWithRetry(
@@ -392,14 +409,16 @@ async function connectWithRetry(target: Parameters<typeof connectSsh>[0], signal
 export function bootstrapHosts(): Step<BringUpRun> {
   return {
     title: "Bootstrap the hosts (Ansible: base, docker, consul, nomad)",
+    needs: ["inventory", "secrets"],
+    gives: ["ansibleChanged"],
     run: async (run, step) => {
       const { config } = run;
       const versions = await pinnedVersions();
       const paths = targetPaths(config);
-      const s = run.secrets!.effective;
+      const s = given(run, "secrets").effective;
       const local = config.target.provider === "local";
       const result = await runSitePlaybook({
-        hosts: run.inventory!.hosts.map((h) => ({
+        hosts: given(run, "inventory").hosts.map((h) => ({
           name: h.name,
           role: h.role,
           privateIp: h.privateAddress,
@@ -458,9 +477,11 @@ function describeAnsibleEvent(e: AnsibleEvent): string | undefined {
 export function proveClusterHealthy(options: { requireIngress: boolean }): Step<BringUpRun> {
   return {
     title: options.requireIngress ? "Verify the cluster" : "Verify Nomad and Consul",
+    needs: ["inventory"],
+    gives: ["view"],
     run: async (run, step) => {
       const ingressCheck = (c: { name: string }) => /Traefik|load balancer/.test(c.name);
-      const view = await verifyUntilHealthy(run.config, run.inventory!, {
+      const view = await verifyUntilHealthy(run.config, given(run, "inventory"), {
         signal: step.signal,
         log: (l) => step.log(l),
         ...(options.requireIngress ? {} : { ignore: ingressCheck }),
@@ -486,6 +507,8 @@ export function proveClusterHealthy(options: { requireIngress: boolean }): Step<
 export function deployIngress(version?: string): Step<BringUpRun> {
   return {
     title: "Deploy the ingress (Traefik on every worker)",
+    needs: ["inventory"],
+    gives: ["ingress"],
     run: async (run, step) => {
       const ingress = await withCluster(run.config, {}, async (apis) => {
         // The version running now stays (deploy ingress@<v> changes it); the pinned one at first.
@@ -493,7 +516,7 @@ export function deployIngress(version?: string): Step<BringUpRun> {
           versionsByWorker((await apis.nomad.readJob("ingress")) as never),
         );
         const v = version ?? running[0] ?? (await pinnedVersions()).traefik;
-        await shipTraefikImage(run.config, run.inventory!, v, (l) => step.log(l));
+        await shipTraefikImage(run.config, given(run, "inventory"), v, (l) => step.log(l));
         const token =
           run.secrets?.effective.consulTraefikToken ?? run.config.secrets.consulTraefikToken;
         if (!token) throw new OperationError("no Consul token for Traefik in the secrets");
@@ -501,7 +524,7 @@ export function deployIngress(version?: string): Step<BringUpRun> {
           step.log("Traefik's Consul token written to the Nomad variable nomad/jobs/ingress");
         return rollIngress({
           config: run.config,
-          inventory: run.inventory!,
+          inventory: given(run, "inventory"),
           nomad: apis.nomad,
           version: v,
           log: (l) => step.log(l),
@@ -537,18 +560,23 @@ export function certificatePolicies(): Step<BringUpRun> {
 export function issueCertificates(): Step<BringUpRun> {
   return {
     title: "Certificates (the ACME issuer)",
+    needs: ["inventory"],
+    gives: ["certificates"],
     skip: plainHttp,
     run: async (run, step) => {
       const log = (l: string) => step.log(l);
-      const ca = await issuerCa(run.config, run.inventory!, log, step.signal);
-      await shipIssuerImage(run.config, run.inventory!, log);
+      const ca = await issuerCa(run.config, given(run, "inventory"), log, step.signal);
+      await shipIssuerImage(run.config, given(run, "inventory"), log);
       const certificates = await withCluster(run.config, {}, async (apis) => {
         if (await submitIssuerJob(run.config, apis.nomad, ca, log)) run.issuerChanged = true;
         const stored = await waitForCertificates(run.config, apis.nomad, {
           signal: step.signal,
           log,
         });
-        await waitUntilServed(run.config, run.inventory!, stored, { signal: step.signal, log });
+        await waitUntilServed(run.config, given(run, "inventory"), stored, {
+          signal: step.signal,
+          log,
+        });
         return stored;
       });
       run.certificates = certificates;
@@ -566,10 +594,11 @@ export function issueCertificates(): Step<BringUpRun> {
 export function shipServiceImages(): Step<BringUpRun> {
   const created = (run: BringUpRun) => {
     const names = new Set([...(run.plan?.hosts.create ?? []), ...(run.plan?.hosts.replace ?? [])]);
-    return workersOf(run.inventory!).filter((w) => names.has(w.name));
+    return workersOf(given(run, "inventory")).filter((w) => names.has(w.name));
   };
   return {
     title: "Ship the services' images to the new workers",
+    needs: ["inventory"],
     skip: (run) =>
       run.config.target.registry !== "local"
         ? "the workers pull from the registry"

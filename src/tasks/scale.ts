@@ -33,7 +33,7 @@ import {
 } from "./bring-up.js";
 import { movePackageData } from "./package-data.js";
 import { retireManager, retireWorker } from "./retire.js";
-import { runSteps, type RunOptions, type Step } from "./runner.js";
+import { needed, runSteps, type RunOptions, type Step } from "./runner.js";
 import { clusterView, observeCluster, type ClusterView } from "./verify.js";
 
 /** What the steps of a host change share. */
@@ -56,9 +56,11 @@ export interface HostChangeOutcome {
 
 export function hostChangeOutcome(run: HostChangeRun, planned: string[]): HostChangeOutcome {
   return {
-    created: planned.filter((h) => run.inventory!.hosts.some((x) => x.name === h)),
+    created: planned.filter((h) =>
+      needed(run, "inventory", "scale").hosts.some((x) => x.name === h),
+    ),
     removed: run.removed,
-    ...countsOf(run.inventory!),
+    ...countsOf(needed(run, "inventory", "scale")),
     packageDataMoves: run.packageDataMoves,
     cluster: run.view ?? null,
   };
@@ -91,6 +93,7 @@ export const countsOf = (inventory: Inventory): HostCounts => ({
 export function judgeClusterNow(command: string): Step<HostChangeRun> {
   return {
     title: "Check that the cluster is healthy now",
+    gives: ["inventory", "view"],
     run: async (run, step) => {
       const inventory = await readInventory(run.config);
       if (!inventory || inventory.hosts.length === 0) {
@@ -136,8 +139,9 @@ export function removeHostSteps(host: string): Step<HostChangeRun>[] {
 export function retireHost(host: string): Step<HostChangeRun> {
   return {
     title: `Retire ${host}`,
+    needs: ["inventory"],
     run: async (run, step) => {
-      const inventory = run.inventory!;
+      const inventory = needed(run, "inventory", "scale");
       const role = inventory.hosts.find((h) => h.name === host)?.role;
       if (!role) throw new OperationError(`${host} is not in the inventory of the target`);
       await withCluster(run.config, { avoid: [host] }, async (apis) => {
@@ -180,8 +184,9 @@ export function retireHost(host: string): Step<HostChangeRun> {
 export function destroyHost(host: string): Step<HostChangeRun> {
   return {
     title: `Destroy ${host} (OpenTofu)`,
+    needs: ["inventory"],
     run: async (run, step) => {
-      const before = run.inventory!;
+      const before = needed(run, "inventory", "scale");
       const gone = before.hosts.find((h) => h.name === host)!;
       const counts = countsOf(before);
       counts[gone.role === "manager" ? "managers" : "workers"] -= 1;
@@ -228,7 +233,7 @@ export async function changeHosts(
 ): Promise<void> {
   const config = run.config;
   if (plan.create.length > 0) {
-    const now = countsOf(run.inventory!);
+    const now = countsOf(needed(run, "inventory", "scale"));
     const more = (role: HostRole) =>
       plan.create.filter((h) => parseHostName(config.targetName, h)?.role === role).length;
     run.config = withCounts(config, {
