@@ -131,3 +131,28 @@ export class FileRefusedError extends UsageError {
     super(`${file}: ${reason}`, hint);
   }
 }
+
+/** A wait (src/wait.ts) ran out of time or rounds; the last reason seen is in its message. */
+export class WaitTimeoutError extends OperationError {
+  constructor(
+    message: string,
+    hint: string | undefined,
+    readonly what: string,
+    readonly last: string,
+    readonly attempts: number,
+  ) {
+    super(message, hint);
+  }
+}
+
+/** A lock (src/lock.ts) is held by someone else: refused (exit 3), naming the holder. */
+export class LockHeldError extends ConflictError {
+  constructor(
+    message: string,
+    hint: string,
+    /** Who holds it, as the refusal says; undefined when the holder left no name. */
+    readonly holder: string | undefined,
+  ) {
+    super(message, hint);
+  }
+}

@@ -418,17 +418,3 @@ export function describeShapeProblem(error: z.ZodError, shown = 3): string {
   const more = error.issues.length - shown;
   return issues.join("; ") + (more > 0 ? ` (and ${more} more)` : "");
 }
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
-}

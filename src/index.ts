@@ -75,11 +75,11 @@ export {
   assessDeployment,
   isDeploymentActive,
   judgeWatch,
-  summarizePlan,
+  summarizeJobPlan,
   explainAllocation,
   deploymentDeadlineMs,
-  type Verdict,
-  type PlanSummary,
+  type DeploymentVerdict,
+  type JobPlanSummary,
 } from "./nomad/deployment.js";
 export { watchDeployment } from "./nomad/watch.js";
 export { renderTemplate, escapeHclString } from "./nomad/render.js";

@@ -1,6 +1,6 @@
 export {
   renderInventory,
-  type InventoryHost,
+  type AnsibleHost,
   type InventoryGroup,
   type InventoryOptions,
 } from "./inventory.js";

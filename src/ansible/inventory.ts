@@ -3,7 +3,7 @@ import { dump } from "js-yaml";
 
 export type InventoryGroup = "managers" | "workers";
 
-export interface InventoryHost {
+export interface AnsibleHost {
   /** The inventory_hostname, e.g. `elm-manager-1`. */
   name: string;
   /** Address SSH connects to. */
@@ -26,7 +26,7 @@ export interface InventoryOptions {
  * Renders an inventory with the groups `managers` and `workers` (both always present, so plays
  * that target an empty group run nothing instead of failing to parse).
  */
-export function renderInventory(hosts: InventoryHost[], options: InventoryOptions = {}): string {
+export function renderInventory(hosts: AnsibleHost[], options: InventoryOptions = {}): string {
   const seen = new Set<string>();
   for (const host of hosts) {
     if (seen.has(host.name)) throw new Error(`inventory: host ${host.name} is listed twice`);
@@ -50,7 +50,7 @@ export function renderInventory(hosts: InventoryHost[], options: InventoryOption
   return dump(inventory, { lineWidth: -1, noRefs: true, sortKeys: false });
 }
 
-function hostVars(host: InventoryHost): Record<string, unknown> {
+function hostVars(host: AnsibleHost): Record<string, unknown> {
   return {
     ansible_host: host.address,
     ...(host.port !== undefined && host.port !== 22 ? { ansible_port: host.port } : {}),

@@ -358,3 +358,36 @@ function clientsFor(
     close,
   };
 }
+
+/**
+ * The one way to use a target's APIs: connects (connectToCluster), runs `work`, and closes the
+ * tunnels afterwards whatever happened. A new use calls this, never connectToCluster and close.
+ */
+export function withCluster<T>(
+  config: LoadedConfig,
+  options: ConnectOptions,
+  work: (apis: ClusterApis) => Promise<T>,
+): Promise<T> {
+  return closingAfter(connectToCluster(config, options), work);
+}
+
+/** connectToManagers, `work`, and the tunnels closed afterwards whatever happened. */
+export function withManagers<T>(
+  config: LoadedConfig,
+  managers: InventoryHost[],
+  work: (apis: ManagerApis) => Promise<T>,
+): Promise<T> {
+  return closingAfter(connectToManagers(config, managers), work);
+}
+
+async function closingAfter<A extends { close(): Promise<void> }, T>(
+  opening: Promise<A>,
+  work: (apis: A) => Promise<T>,
+): Promise<T> {
+  const apis = await opening;
+  try {
+    return await work(apis);
+  } finally {
+    await apis.close();
+  }
+}

@@ -5,8 +5,10 @@ import type { Target } from "../config/schema.js";
 import { ConfigError, UsageError } from "../errors.js";
 import { targetPaths } from "./paths.js";
 import type { LocalAcme } from "../terraform/outputs.js";
+import type { HostRole } from "../plan/hosts.js";
 
-export type HostRole = "manager" | "worker";
+/** A host's role: one meaning, from plan/hosts.ts. */
+export type { HostRole };
 
 /** One VM of a target, as bring-up made it (or as cluster.yaml lists it). */
 export interface InventoryHost {

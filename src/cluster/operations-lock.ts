@@ -9,7 +9,8 @@ import { mkdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import lockfile from "proper-lockfile";
-import { ConflictError } from "../errors.js";
+import { LockHeldError } from "../errors.js";
+import { withLock, type HeldLock, type Lock } from "../lock.js";
 
 export interface OperationHolder {
   command: string;
@@ -19,9 +20,8 @@ export interface OperationHolder {
   since: string;
 }
 
-export interface HeldOperationsLock {
+export interface HeldOperationsLock extends HeldLock {
   holder: OperationHolder;
-  release(): Promise<void>;
 }
 
 /** A holder that stops refreshing the lock for this long is taken to be dead. */
@@ -55,9 +55,11 @@ export async function acquireOperationsLock(
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;
     const holder = await readHolder(paths.holder);
-    throw new ConflictError(
-      `${command} refused: ${holder ? describeHolder(holder) : "another operation"} holds the operations lock of target ${target}`,
+    const who = holder ? describeHolder(holder) : undefined;
+    throw new LockHeldError(
+      `${command} refused: ${who ?? "another operation"} holds the operations lock of target ${target}`,
       `wait for it to finish and run again; a lock whose holder died is taken over after ${staleAfterMs / 1000}s (${paths.lock})`,
+      who,
     );
   }
   const holder: OperationHolder = {
@@ -69,6 +71,7 @@ export async function acquireOperationsLock(
   };
   await writeFile(paths.holder, `${JSON.stringify(holder)}\n`, { mode: 0o600 });
   return {
+    name: `operations lock of ${target}`,
     holder,
     release: async () => {
       await rm(paths.holder, { force: true });
@@ -92,20 +95,28 @@ async function removeEmptyFolders(dir: string, top: string): Promise<void> {
   for (let at = dir; at.startsWith(top) && (await removed(at)) && at !== top; at = dirname(at));
 }
 
+/** The target's operations lock, behind the one Lock interface (src/lock.ts). */
+export function operationsLock(
+  stateDir: string,
+  target: string,
+  command: string,
+  onLost: (message: string) => void = () => undefined,
+): Lock {
+  return {
+    name: `operations lock of ${target}`,
+    acquire: () => acquireOperationsLock(stateDir, target, command, onLost),
+  };
+}
+
 /** Runs `work` holding the target's operations lock (from the target's state folder). */
-export async function withOperationsLock<T>(
+export function withOperationsLock<T>(
   stateDir: string,
   target: string,
   command: string,
   onLost: (message: string) => void,
   work: () => Promise<T>,
 ): Promise<T> {
-  const lock = await acquireOperationsLock(stateDir, target, command, onLost);
-  try {
-    return await work();
-  } finally {
-    await lock.release();
-  }
+  return withLock(operationsLock(stateDir, target, command, onLost), work);
 }
 
 export function describeHolder(h: OperationHolder): string {

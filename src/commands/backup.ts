@@ -1,5 +1,5 @@
 import { requireInventory } from "../cluster/inventory.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import { requireServiceWithData } from "../config/service-ref.js";
 import type { CommandContext } from "../tasks/context.js";
 import { runStep } from "../tasks/runner.js";
@@ -19,8 +19,7 @@ export async function backup(ctx: CommandContext, service: string): Promise<Back
   const config = await ctx.loadConfig();
   requireServiceWithData(config.services, service, "backup");
   const inventory = await requireInventory(config);
-  const apis = await connectToCluster(config);
-  try {
+  return withCluster(config, {}, async (apis) => {
     const taken = await runStep(
       `Back up ${service}'s data now and copy it here`,
       (step) =>
@@ -35,9 +34,7 @@ export async function backup(ctx: CommandContext, service: string): Promise<Back
       { output: ctx.output, signal: ctx.signal },
     );
     return { ...taken, offsite: "not built" };
-  } finally {
-    await apis.close();
-  }
+  });
 }
 
 export function formatBackup(r: BackupResult): string {

@@ -1,4 +1,4 @@
-import { acquireOperationsLock } from "../cluster/operations-lock.js";
+import { withOperationsLock } from "../cluster/operations-lock.js";
 import { targetPaths } from "../cluster/paths.js";
 import { describePlan, type PlanSummary } from "../plan/bring-up.js";
 import {
@@ -6,7 +6,7 @@ import {
   changesOf,
   convergeHostSteps,
   ensureSshKey,
-  findDeadHosts,
+  lookForGoneHosts,
   forgetDeadHosts,
   generateSecrets,
   planInfrastructure,
@@ -37,12 +37,6 @@ export interface BringUpResult {
  */
 export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
   const config = await ctx.loadConfig();
-  const lock = await acquireOperationsLock(
-    targetPaths(config).state,
-    config.targetName,
-    "bring-up",
-    (m) => ctx.output.warn(m),
-  );
   const run: BringUpRun = { config, trustOnFirstUse: new Set() };
   const steps = { output: ctx.output, signal: ctx.signal };
   const result = (outcome: BringUpResult["outcome"]): BringUpResult => ({
@@ -54,35 +48,36 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
     ansibleChanged: run.ansibleChanged ?? {},
     cluster: run.view ?? null,
   });
-  try {
-    await runSteps(
-      [ensureSshKey({ dryRun: ctx.options.dryRun }), planInfrastructure(), findDeadHosts()],
-      run,
-      steps,
-    );
-    if (ctx.options.dryRun) {
-      await run.tf!.discardPlan(run.planResult!.planFile);
-      return result("planned");
-    }
-    if (run.planResult!.hasChanges) {
-      await ctx
-        .confirm(
-          `change the machines of target ${config.targetName}: ${[...deadLines(run), describePlan(run.plan!)].join("; ")}`,
-        )
-        .catch(async (error: unknown) => {
-          await run.tf!.discardPlan(run.planResult!.planFile);
-          throw error;
-        });
-    }
-    await runSteps(
-      [generateSecrets(), forgetDeadHosts(), applyInfrastructure(), ...convergeHostSteps()],
-      run,
-      steps,
-    );
-    return result(changesOf(run).length > 0 ? "brought-up" : "unchanged");
-  } finally {
-    await lock.release();
-  }
+  const onLost = (m: string) => ctx.output.warn(m);
+  return withOperationsLock(
+    targetPaths(config).state,
+    config.targetName,
+    "bring-up",
+    onLost,
+    async () => {
+      await runSteps([ensureSshKey({ dryRun: ctx.options.dryRun }), planInfrastructure(), lookForGoneHosts()], run, steps);
+      if (ctx.options.dryRun) {
+        await run.tf!.discardPlan(run.planResult!.planFile);
+        return result("planned");
+      }
+      if (run.planResult!.hasChanges) {
+        await ctx
+          .confirm(
+            `change the machines of target ${config.targetName}: ${[...deadLines(run), describePlan(run.plan!)].join("; ")}`,
+          )
+          .catch(async (error: unknown) => {
+            await run.tf!.discardPlan(run.planResult!.planFile);
+            throw error;
+          });
+      }
+      await runSteps(
+        [generateSecrets(), forgetDeadHosts(), applyInfrastructure(), ...convergeHostSteps()],
+        run,
+        steps,
+      );
+      return result(changesOf(run).length > 0 ? "brought-up" : "unchanged");
+    },
+  );
 }
 
 const deadLine = (d: { host: string; why: string }) =>

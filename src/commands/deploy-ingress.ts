@@ -1,10 +1,11 @@
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
-import { acquireLock, deployLockKey, lockHolder } from "../consul/lock.js";
+import { consulLock, deployLockKey, lockHolder } from "../consul/lock.js";
+import { withLock } from "../lock.js";
 import { ConfigError } from "../errors.js";
 import { renderIngressJob } from "../plan/jobs.js";
 import { ingressJobName } from "../plan/job-vars.js";
 import { versionsByWorker } from "../plan/ingress.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import { readInventory, workersOf } from "../cluster/inventory.js";
 import type { CommandContext } from "../tasks/context.js";
 import {
@@ -48,8 +49,7 @@ export async function deployIngressCommand(
       `bring the target up first: elm-infra bring-up --target ${config.targetName}`,
     );
   }
-  const apis = await connectToCluster(config);
-  try {
+  return withCluster(config, {}, async (apis) => {
     const current = await apis.nomad.readJob(ingressJobName);
     const previous = versionsByWorker(current as never);
     const desired = await apis.nomad.parseJob(
@@ -82,13 +82,9 @@ export async function deployIngressCommand(
     await ctx.confirm(
       `roll Traefik to ${version} on every worker of ${config.targetName}, one at a time (now: ${was})`,
     );
-    const lock = await acquireLock(
-      apis.consul,
-      deployLockKey,
-      lockHolder(`deploy ingress@${version}`),
-    );
+    const lock = consulLock(apis.consul, deployLockKey, lockHolder(`deploy ingress@${version}`));
     const state: { result?: IngressResult } = {};
-    try {
+    await withLock(lock, async () => {
       await runSteps(
         [
           {
@@ -132,9 +128,7 @@ export async function deployIngressCommand(
         state,
         { output: ctx.output, signal: ctx.signal },
       );
-    } finally {
-      await lock.release();
-    }
+    });
     const steps = state.result?.steps ?? [];
     return {
       version,
@@ -143,7 +137,5 @@ export async function deployIngressCommand(
       steps,
       text: `ingress@${version} deployed (was ${was}):\n${steps.map((s) => `  ${s}`).join("\n")}`,
     };
-  } finally {
-    await apis.close();
-  }
+  });
 }

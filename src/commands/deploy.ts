@@ -1,5 +1,5 @@
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
-import { summarizePlan, type PlanSummary } from "../nomad/deployment.js";
+import { summarizeJobPlan, type JobPlanSummary } from "../nomad/deployment.js";
 import { renderServiceJob } from "../plan/jobs.js";
 import {
   refuseIfDeploying,
@@ -8,8 +8,8 @@ import {
   takeDeployLockStep,
   type RolloutState,
 } from "../tasks/rollout.js";
-import { runSteps, StepTimings, type StepTiming } from "../tasks/runner.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { needed, runSteps, StepTimings, type StepTiming } from "../tasks/runner.js";
+import { withCluster } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
 import { readInventory, type Inventory } from "../cluster/inventory.js";
 import { packageDataHostOf, scheduleBackups, shipExportImage } from "../tasks/package-data.js";
@@ -21,7 +21,7 @@ export interface DeployResult {
   outcome: "deployed" | "unchanged" | "planned";
   jobVersion: number | null;
   deploymentId: string | null;
-  plan: PlanSummary | null;
+  plan: JobPlanSummary | null;
   /** Milliseconds per phase (plan, submit, rollout) and in all (total), as the runner measured. */
   timings: Record<string, number>;
   /** Each step's duration. */
@@ -33,7 +33,7 @@ export interface DeployState extends RolloutState {
   /** The hosts, and the worker holding the service's data (its job is pinned there). */
   inventory?: Inventory;
   dataHost?: string;
-  summary?: PlanSummary;
+  summary?: JobPlanSummary;
   planIndex?: number;
   previousVersion?: string;
 }
@@ -52,21 +52,20 @@ export async function deploy(
   const timings = new StepTimings();
   const ref = requireVersion(parseServiceRef(arg, Object.keys((await ctx.loadCluster()).services)));
   const config = await ctx.loadConfig();
-  const apis = await connectToCluster(config, options);
-  const state: DeployState = { config, ref, apis };
-  const result = (outcome: DeployResult["outcome"]): DeployResult => ({
-    service: ref.service,
-    version: ref.version,
-    previousVersion: state.previousVersion ?? null,
-    outcome,
-    jobVersion: state.jobVersion ?? null,
-    deploymentId: state.deployment?.ID ?? null,
-    plan: state.summary ?? null,
-    timings: timings.byPhase(),
-    steps: timings.steps,
-  });
-  const run = { output: ctx.output, signal: ctx.signal, timings };
-  try {
+  return withCluster(config, options, async (apis) => {
+    const state: DeployState = { config, ref, apis };
+    const result = (outcome: DeployResult["outcome"]): DeployResult => ({
+      service: ref.service,
+      version: ref.version,
+      previousVersion: state.previousVersion ?? null,
+      outcome,
+      jobVersion: state.jobVersion ?? null,
+      deploymentId: state.deployment?.ID ?? null,
+      plan: state.summary ?? null,
+      timings: timings.byPhase(),
+      steps: timings.steps,
+    });
+    const run = { output: ctx.output, signal: ctx.signal, timings };
     await runSteps<DeployState>(
       [
         {
@@ -80,24 +79,30 @@ export async function deploy(
         },
         {
           title: `Render the ${ref.service} job for ${ref.version}`,
+          gives: ["hcl"],
           run: async (s) =>
             void (s.hcl = await renderServiceJob(config, ref, { dataNode: s.dataHost })),
         },
         {
           title: "Validate the job with Nomad",
-          run: async (s) => void (s.job = await apis.nomad.parseJob(s.hcl!)),
+          needs: ["hcl"],
+          gives: ["job"],
+          run: async (s) =>
+            void (s.job = await apis.nomad.parseJob(needed(s, "hcl", "Validate the job"))),
         },
         {
           title: "Plan the change",
+          needs: ["job"],
+          gives: ["previousVersion", "planIndex", "summary"],
           async run(s, step) {
             const current = await apis.nomad.readJob(ref.service);
             s.previousVersion = current?.Meta?.version;
-            const plan = await apis.nomad.planJob(s.job!);
+            const plan = await apis.nomad.planJob(needed(s, "job", "Plan the change"));
             // After the plan, not before: a deploy that took the lock and registered between a
             // check and this plan would make the plan look "unchanged" while it is still rolling.
             await refuseIfDeploying(apis, ref.service);
             s.planIndex = plan.JobModifyIndex;
-            s.summary = summarizePlan(plan);
+            s.summary = summarizeJobPlan(plan);
             step.log(`running now: ${s.previousVersion ?? "nothing"}; deploying: ${ref.version}`);
             for (const line of s.summary.lines) step.log(line);
           },
@@ -126,8 +131,13 @@ export async function deploy(
           },
           {
             title: "Submit the job (only if unchanged since the plan)",
+            needs: ["job", "planIndex"],
+            gives: ["jobVersion"],
             async run(s, step) {
-              const registered = await apis.nomad.registerJob(s.job!, s.planIndex!);
+              const registered = await apis.nomad.registerJob(
+                needed(s, "job", "Submit the job"),
+                needed(s, "planIndex", "Submit the job"),
+              );
               const job = await apis.nomad.readJob(ref.service);
               s.jobVersion = job?.Version ?? 0;
               step.log(`job version ${s.jobVersion}, evaluation ${registered.EvalID.slice(0, 8)}`);
@@ -156,7 +166,5 @@ export async function deploy(
       );
       return result("deployed");
     });
-  } finally {
-    await apis.close();
-  }
+  });
 }

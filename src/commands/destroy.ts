@@ -1,6 +1,6 @@
 import { rm } from "node:fs/promises";
 import { readSecrets, secretsPath, writeSecrets } from "../config/load.js";
-import { acquireOperationsLock } from "../cluster/operations-lock.js";
+import { withOperationsLock } from "../cluster/operations-lock.js";
 import { inventoryPath, readInventory } from "../cluster/inventory.js";
 import { targetPaths } from "../cluster/paths.js";
 import { prepareTerraform } from "../cluster/terraform.js";
@@ -41,9 +41,6 @@ interface DestroyRun {
 export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
   const config = await ctx.loadConfig();
   const paths = targetPaths(config);
-  const lock = await acquireOperationsLock(paths.state, config.targetName, "destroy", (m) =>
-    ctx.output.warn(m),
-  );
   const run: DestroyRun = { forgottenHosts: [], forgottenSecrets: [] };
   const steps = { output: ctx.output, signal: ctx.signal };
   const result = (outcome: DestroyResult["outcome"]): DestroyResult => ({
@@ -53,7 +50,8 @@ export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
     forgottenHosts: run.forgottenHosts,
     forgottenSecrets: run.forgottenSecrets,
   });
-  try {
+  const onLost = (m: string) => ctx.output.warn(m);
+  return withOperationsLock(paths.state, config.targetName, "destroy", onLost, async () => {
     await runSteps(
       [
         {
@@ -124,9 +122,7 @@ export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
       steps,
     );
     return result(run.plan!.unchanged && run.forgottenHosts.length === 0 ? "nothing" : "destroyed");
-  } finally {
-    await lock.release();
-  }
+  });
 }
 
 export function formatDestroy(r: DestroyResult): string {

@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { readdir } from "node:fs/promises";
 import { requireInventory, workersOf } from "../cluster/inventory.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import { requireRegularFile } from "../config/read-file.js";
 import { requireServiceWithData } from "../config/service-ref.js";
 import { UsageError } from "../errors.js";
@@ -47,8 +47,7 @@ export async function restore(
   requireServiceWithData(config.services, service, "restore");
   if (file) await checkBackupFile(service, file);
   const inventory = await requireInventory(config);
-  const apis = await connectToCluster(config);
-  try {
+  return withCluster(config, {}, async (apis) => {
     const holder = packageDataHostOf(config, inventory, service);
     const workers = new Set(workersOf(inventory).map((w) => w.name));
     const ready = (await apis.nomad.nodes())
@@ -90,9 +89,7 @@ export async function restore(
       { output: ctx.output, signal: ctx.signal },
     );
     return result({ ...done, outcome: "restored" });
-  } finally {
-    await apis.close();
-  }
+  });
 }
 
 /** A backup file given on the command line: named as one of this service's, a regular file. */

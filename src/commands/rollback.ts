@@ -9,7 +9,7 @@ import {
   type RolloutState,
 } from "../tasks/rollout.js";
 import { runSteps, StepTimings, type StepTiming } from "../tasks/runner.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
 import { readInventory } from "../cluster/inventory.js";
 import { pinnedNode, repinJob } from "../plan/package-data.js";
@@ -57,8 +57,7 @@ export async function rollback(ctx: CommandContext, arg: string): Promise<Rollba
     versionOptional: true,
   });
   const config = await ctx.loadConfig();
-  const apis = await connectToCluster(config);
-  try {
+  return withCluster(config, {}, async (apis) => {
     // An unreachable or refusing Nomad is said as that: only a job Nomad does not know is
     // "never deployed".
     const versions = await apis.nomad.jobVersions(ref.service, { signal: ctx.signal });
@@ -146,7 +145,5 @@ export async function rollback(ctx: CommandContext, arg: string): Promise<Rollba
       });
       return result("rolled-back");
     });
-  } finally {
-    await apis.close();
-  }
+  });
 }

@@ -2,7 +2,7 @@ import { hostnamesOf, type LoadedConfig } from "../config/load.js";
 import { ElmInfraError, OperationError, UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
 import { consulServiceName } from "../plan/job-vars.js";
-import { connectToCluster, type ClusterApis } from "../cluster/connect.js";
+import { withCluster, type ClusterApis } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
 import { readInventory } from "../cluster/inventory.js";
 import { formatClusterView, readCluster, type ClusterView } from "../tasks/verify.js";
@@ -68,8 +68,7 @@ export async function status(
   if (only !== undefined && !names.includes(only)) {
     throw new UsageError(`unknown service ${quote(only)}`, `known services: ${names.join(", ")}`);
   }
-  const apis = await connectToCluster(config);
-  try {
+  return withCluster(config, {}, async (apis) => {
     // The cluster itself (hosts, roles, versions, bring-up's checks) above the services, when
     // the target is made of hosts (not the loopback dev agents).
     const inventory = config.target.endpoints ? undefined : await readInventory(config);
@@ -105,9 +104,7 @@ export async function status(
     for (const p of certificateProblems(certificates ?? [], new Date()))
       degradations.push({ kind: "cluster", ...p });
     return { ...result, degradations };
-  } finally {
-    await apis.close();
-  }
+  });
 }
 
 async function serviceStatus(

@@ -10,7 +10,7 @@ import { ConfigError } from "../errors.js";
 import { yamlLimits } from "./parse.js";
 import { readUserFile } from "./read-file.js";
 
-export interface HostCounts {
+export interface CountsToWrite {
   managers?: number;
   workers?: number;
 }
@@ -20,7 +20,7 @@ export function setTargetCounts(
   text: string,
   file: string,
   target: string,
-  counts: HostCounts,
+  counts: CountsToWrite,
 ): string {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) {
@@ -49,7 +49,7 @@ export function setTargetCounts(
 export async function writeTargetCounts(
   file: string,
   target: string,
-  counts: HostCounts,
+  counts: CountsToWrite,
 ): Promise<void> {
   const text = await readUserFile(file, {
     what: "configuration file",

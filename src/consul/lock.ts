@@ -1,5 +1,6 @@
 import { hostname, userInfo } from "node:os";
-import { ConflictError, OperationError } from "../errors.js";
+import { LockHeldError, OperationError } from "../errors.js";
+import type { HeldLock, Lock } from "../lock.js";
 import type { ConsulClient } from "./client.js";
 
 export interface LockHolder {
@@ -20,9 +21,21 @@ export function lockHolder(command: string): LockHolder {
   };
 }
 
-export interface HeldLock {
+/** A held deploy lock: the Consul key it owns. */
+export interface HeldConsulLock extends HeldLock {
   key: string;
-  release(): Promise<void>;
+}
+
+export type { HeldLock };
+
+/** The cluster-wide lock on `key` for `holder`, behind the one Lock interface (src/lock.ts). */
+export function consulLock(
+  consul: ConsulClient,
+  key: string,
+  holder: LockHolder,
+  options: { ttlSeconds?: number } = {},
+): Lock {
+  return { name: key, acquire: () => acquireLock(consul, key, holder, options) };
 }
 
 /**
@@ -35,7 +48,7 @@ export async function acquireLock(
   key: string,
   holder: LockHolder,
   options: { ttlSeconds?: number } = {},
-): Promise<HeldLock> {
+): Promise<HeldConsulLock> {
   const ttl = options.ttlSeconds ?? 15;
   const session = await consul.createSession(`elm-infra ${holder.command}`, ttl);
   // Cleaning up after a refusal: a failure to destroy the session is said with the refusal.
@@ -54,9 +67,10 @@ export async function acquireLock(
   if (!acquired) {
     const who = await describeLockHolder(consul, key).catch((e: unknown) => refuse(e));
     return refuse(
-      new ConflictError(
+      new LockHeldError(
         `${key} is locked by ${who ?? "another run"}`,
         `wait for it to finish; a lock whose holder died expires within ${ttl * 2}s`,
+        who,
       ),
     );
   }
@@ -79,6 +93,7 @@ export async function acquireLock(
   let released = false;
   return {
     key,
+    name: key,
     async release() {
       if (released) return;
       released = true;

@@ -1,7 +1,7 @@
 import type { AllocationStub, Deployment, JobPlan, NomadJob } from "./types.js";
 
 /** What a deployment's state means for the deploy command. Pure: table-tested. */
-export type Verdict =
+export type DeploymentVerdict =
   | { kind: "progressing" }
   | { kind: "canaries-healthy" }
   | { kind: "successful" }
@@ -26,7 +26,7 @@ export function isDeploymentActive(d: Pick<Deployment, "Status"> | null | undefi
 }
 
 /** What a watch does next: stop with a verdict, or ask Nomad again. */
-export type WatchStep = { stop: true; verdict: Verdict } | { stop: false };
+export type WatchStep = { stop: true; verdict: DeploymentVerdict } | { stop: false };
 
 /**
  * Pure: after seeing `d` at `now`, does the watch stop? A failure or a wanted verdict stops it;
@@ -34,7 +34,12 @@ export type WatchStep = { stop: true; verdict: Verdict } | { stop: false };
  */
 export function judgeWatch(
   d: Deployment,
-  watch: { until: Array<Verdict["kind"]>; now: number; deadline: number; deadlineMs: number },
+  watch: {
+    until: Array<DeploymentVerdict["kind"]>;
+    now: number;
+    deadline: number;
+    deadlineMs: number;
+  },
 ): WatchStep {
   const verdict = assessDeployment(d);
   if (
@@ -54,7 +59,7 @@ export function judgeWatch(
   };
 }
 
-export function assessDeployment(d: Deployment): Verdict {
+export function assessDeployment(d: Deployment): DeploymentVerdict {
   if (d.Status === "successful") return { kind: "successful" };
   if (d.Status === "failed" || d.Status === "cancelled") {
     return { kind: "failed", reason: d.StatusDescription || `deployment ${d.Status}` };
@@ -122,7 +127,7 @@ export function canaryFailAfterMs(
   return Math.min(checkWindowMs, (Math.min(...deadlines) / nanos / 4) * 1000);
 }
 
-export interface PlanSummary {
+export interface JobPlanSummary {
   /** Nothing would change: the same job is already running. */
   unchanged: boolean;
   lines: string[];
@@ -134,7 +139,7 @@ export interface PlanSummary {
 }
 
 /** Pure: what `nomad job plan` would say, reduced to what a deployer decides on. */
-export function summarizePlan(plan: JobPlan): PlanSummary {
+export function summarizeJobPlan(plan: JobPlan): JobPlanSummary {
   const updates = plan.Annotations?.DesiredTGUpdates ?? {};
   let canaries = 0,
     destructive = 0,

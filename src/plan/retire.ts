@@ -106,7 +106,7 @@ export function replacementsReady(
 }
 
 /** One server of a raft configuration (Nomad's and Consul's have this shape). */
-export interface RaftServer {
+export interface RaftPeer {
   ID: string;
   Node: string;
   Address: string;
@@ -118,7 +118,7 @@ export interface RaftServer {
  * the address (`<private address>:<port>`) settles it when names differ.
  */
 export function isHostServer(
-  server: Pick<RaftServer, "Node" | "Address">,
+  server: Pick<RaftPeer, "Node" | "Address">,
   host: { name: string; privateAddress: string },
 ): boolean {
   return (
@@ -132,7 +132,7 @@ export function isHostServer(
 export function managerRemovalRefusals(o: {
   host: { name: string; privateAddress: string };
   system: "Nomad" | "Consul";
-  servers: readonly RaftServer[];
+  servers: readonly RaftPeer[];
   autopilotHealthy: boolean;
 }): string[] {
   const reasons: string[] = [];
@@ -154,7 +154,7 @@ export function managerRemovalRefusals(o: {
 export function raftSettled(o: {
   host: { name: string; privateAddress: string };
   system: "Nomad" | "Consul";
-  servers: readonly RaftServer[];
+  servers: readonly RaftPeer[];
   expectedVoters: number;
   autopilotHealthy: boolean;
 }): { settled: boolean; detail: string } {

@@ -1,6 +1,6 @@
 /** Waiting for a fresh machine's sshd: bounded, one deadline per host, the host named on failure. */
 import { connect } from "node:net";
-import { SshConnectError } from "./errors.js";
+import { done, notYet, waitFor } from "../wait.js";
 
 export interface WaitForSshOptions {
   /** Name the user knows the host by, for messages. */
@@ -14,32 +14,39 @@ export interface WaitForSshOptions {
   signal?: AbortSignal;
 }
 
-/** Resolves once sshd at host:port sends its `SSH-2.0-...` banner; throws after the deadline. */
+/**
+ * Resolves once sshd at host:port sends its `SSH-2.0-...` banner; throws a WaitTimeoutError
+ * naming the host after the deadline, the abort reason on Ctrl-C.
+ */
 export async function waitForSsh(options: WaitForSshOptions): Promise<{ attempts: number }> {
-  const deadline = Date.now() + (options.deadlineMs ?? 180_000);
-  let attempts = 0;
-  let last = "";
-  while (Date.now() < deadline && !options.signal?.aborted) {
-    attempts += 1;
-    const result = await readBanner(options.host, options.port, 5_000);
-    if (result.ok) return { attempts };
-    last = result.reason;
-    await new Promise((r) => setTimeout(r, options.intervalMs ?? 1_000));
-  }
-  const seconds = Math.round((options.deadlineMs ?? 180_000) / 1000);
-  throw new SshConnectError(
-    `${options.name} (${options.host}:${options.port}) did not answer over SSH within ${seconds}s (${attempts} attempts; last: ${last || "interrupted"})`,
-    `check that ${options.name} booted (its console or \`docker logs ${options.name}\` on the local target); run bring-up again to continue`,
+  const timeoutMs = options.deadlineMs ?? 180_000;
+  const attempts = await waitFor(
+    {
+      what: `${options.name} to answer over SSH`,
+      timeoutMs,
+      intervalMs: options.intervalMs ?? 1_000,
+      ...(options.signal ? { signal: options.signal } : {}),
+      message: (t) =>
+        `${options.name} (${options.host}:${options.port}) did not answer over SSH within ${t.seconds}s (${t.attempts} attempts; last: ${t.last})`,
+      hint: `check that ${options.name} booted (its console or \`docker logs ${options.name}\` on the local target); run bring-up again to continue`,
+    },
+    async (attempt, signal) => {
+      const result = await readBanner(options.host, options.port, 5_000, signal);
+      return result.ok ? done(attempt) : notYet(result.reason);
+    },
   );
+  return { attempts };
 }
 
 function readBanner(
   host: string,
   port: number,
   timeoutMs: number,
+  signal: AbortSignal | undefined,
 ): Promise<{ ok: true } | { ok: false; reason: string }> {
   return new Promise((resolve) => {
-    const socket = connect({ host, port });
+    // Aborted: the socket goes at once (nothing keeps the process alive after Ctrl-C).
+    const socket = connect({ host, port, ...(signal ? { signal } : {}) });
     let data = "";
     const done = (r: { ok: true } | { ok: false; reason: string }) => {
       socket.destroy();

@@ -8,7 +8,7 @@ import { dirname, resolve } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import { OperationError } from "../errors.js";
 import { DockerClient } from "../docker/client.js";
-import { sleep } from "../http.js";
+import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import type { NomadClient } from "../nomad/client.js";
 import { renderTemplateFile } from "../nomad/render.js";
 import { pinnedVersion } from "../plan/jobs.js";
@@ -49,6 +49,7 @@ export async function issuerCa(
   config: LoadedConfig,
   inventory: Inventory,
   log: Log,
+  signal?: AbortSignal,
 ): Promise<IssuerCa> {
   const ca = acmeCa(config.targetName, config.target);
   if (ca.kind === "directory") return { directory: ca.directory, extraHosts: [] };
@@ -60,7 +61,7 @@ export async function issuerCa(
     );
   const docker = DockerClient.local();
   const directoryCa = await docker.execOutput(pebble.container, ["cat", "/etc/pebble/minica.pem"]);
-  const root = await pebbleRoot(docker, pebble.container);
+  const root = await pebbleRoot(docker, pebble.container, signal);
   const file = targetPaths(config).trustedCa;
   const trusted = await readFile(file, "utf8").catch(() => "");
   if (!trusted.includes(root.trim())) {
@@ -76,7 +77,11 @@ export async function issuerCa(
 }
 
 /** Pebble's current root, from its management API (inside its container: nothing published). */
-async function pebbleRoot(docker: DockerClient, container: string): Promise<string> {
+async function pebbleRoot(
+  docker: DockerClient,
+  container: string,
+  signal?: AbortSignal,
+): Promise<string> {
   const cmd = [
     "curl",
     "-sS",
@@ -87,21 +92,22 @@ async function pebbleRoot(docker: DockerClient, container: string): Promise<stri
     "/etc/pebble/minica.pem",
     "https://localhost:15000/roots/0",
   ];
-  let last: unknown;
   // Pebble answers a second or so after its container starts: a bounded wait.
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      const pem = await docker.execOutput(container, cmd);
-      if (pem.includes("BEGIN CERTIFICATE")) return pem;
-      last = new Error(pem.slice(0, 200));
-    } catch (error) {
-      last = error;
-    }
-    await sleep(500);
-  }
-  throw new OperationError(
-    `Pebble (${container}) did not give its root certificate: ${(last as Error).message}`,
-    `look at its log: docker logs ${container}`,
+  return waitFor(
+    {
+      what: `Pebble (${container}) to give its root certificate`,
+      timeoutMs: 15_000,
+      intervalMs: 500,
+      maxAttempts: 20,
+      ...(signal ? { signal } : {}),
+      message: (t) => `Pebble (${container}) did not give its root certificate: ${t.last}`,
+      hint: `look at its log: docker logs ${container}`,
+    },
+    async () => {
+      const pem = await docker.execOutput(container, cmd).catch((e: Error) => e);
+      if (pem instanceof Error) return notYet(pem.message);
+      return pem.includes("BEGIN CERTIFICATE") ? done(pem) : notYet(pem.slice(0, 200));
+    },
   );
 }
 
@@ -165,29 +171,40 @@ export async function waitForCertificates(
   options: { deadlineMs?: number; signal?: AbortSignal; log: Log },
 ): Promise<StoredCertificate[]> {
   const specs = certificateSpecs(config);
-  const deadline = Date.now() + (options.deadlineMs ?? 240_000);
+  const timeoutMs = options.deadlineMs ?? 240_000;
   let missing = specs;
   let said = "";
-  for (let round = 0; round < 1000 && Date.now() < deadline; round++) {
-    options.signal?.throwIfAborted();
-    const found: StoredCertificate[] = [];
-    missing = [];
-    for (const spec of specs) {
-      const v = await nomad.readVariable(certificateVariable(spec.name));
-      if (v && v.Items.domains === spec.domains.join(",") && v.Items.cert) {
-        const { serial, notAfter } = certificateFacts(v.Items.cert);
-        found.push({ spec, serial, notAfter });
-      } else missing.push(spec);
-    }
-    if (missing.length === 0) return found;
-    const now = `waiting for ${missing.map((m) => m.domains[0]).join(", ")}`;
-    if (now !== said) options.log((said = now));
-    await sleep(2000);
-  }
-  throw new OperationError(
-    `no certificate for ${missing.map((m) => m.domains.join(", ")).join("; ")} within ${Math.round((options.deadlineMs ?? 240_000) / 1000)} s${await issuerLogTail(nomad)}`,
-    "the issuer's log says why (nomad alloc logs -job acme-issuer issuer); the CA must reach every hostname on port 80 through the load balancer",
+  const certificates = waitFor(
+    {
+      what: "the certificates",
+      timeoutMs,
+      intervalMs: 2000,
+      ...(options.signal ? { signal: options.signal } : {}),
+      message: (t) =>
+        `no certificate for ${missing.map((m) => m.domains.join(", ")).join("; ")} within ${t.seconds} s`,
+      hint: "the issuer's log says why (nomad alloc logs -job acme-issuer issuer); the CA must reach every hostname on port 80 through the load balancer",
+    },
+    async () => {
+      const found: StoredCertificate[] = [];
+      missing = [];
+      for (const spec of specs) {
+        const v = await nomad.readVariable(certificateVariable(spec.name));
+        if (v && v.Items.domains === spec.domains.join(",") && v.Items.cert) {
+          const { serial, notAfter } = certificateFacts(v.Items.cert);
+          found.push({ spec, serial, notAfter });
+        } else missing.push(spec);
+      }
+      if (missing.length === 0) return done(found);
+      const now = `waiting for ${missing.map((m) => m.domains[0]).join(", ")}`;
+      if (now !== said) options.log((said = now));
+      return notYet(now);
+    },
   );
+  // The issuer's last lines go with the failure.
+  return certificates.catch(async (error: unknown) => {
+    if (error instanceof WaitTimeoutError) error.message += await issuerLogTail(nomad);
+    throw error;
+  });
 }
 
 /**
@@ -204,34 +221,36 @@ export async function waitUntilServed(
   if (!lb) return;
   const trust = await targetTrust(config);
   const deadline = Date.now() + (options.deadlineMs ?? 60_000);
+  // One deadline for them all: each certificate waits for what the ones before it left.
   for (const cert of stored) {
     const name = cert.spec.domains[0]!;
-    let last: unknown;
-    for (let round = 0; round < 100; round++) {
-      options.signal?.throwIfAborted();
-      try {
+    await waitFor(
+      {
+        what: `the load balancer to serve the certificate of ${name}`,
+        timeoutMs: Math.max(0, deadline - Date.now()),
+        intervalMs: 1000,
+        maxAttempts: 100,
+        ...(options.signal ? { signal: options.signal } : {}),
+        message: (t) =>
+          `the load balancer does not serve the certificate of ${name} yet: ${t.last}`,
+        hint: "run bring-up again; elm-infra status --check lists the certificates",
+      },
+      async () => {
         const pem = await servedCertificate({
           host: lb.host,
           port: lb.httpsPort,
           servername: name,
           trust,
           name: "the load balancer",
-        });
-        if (certificateFacts(pem).serial === cert.serial) {
-          options.log(`${name}: served through the load balancer (serial ${cert.serial})`);
-          break;
-        }
-        last = new Error(`it serves serial ${certificateFacts(pem).serial}, not ${cert.serial}`);
-      } catch (error) {
-        last = error;
-      }
-      if (Date.now() > deadline)
-        throw new OperationError(
-          `the load balancer does not serve the certificate of ${name} yet: ${(last as Error).message}`,
-          "run bring-up again; elm-infra status --check lists the certificates",
-        );
-      await sleep(1000);
-    }
+        }).catch((e: Error) => e);
+        if (pem instanceof Error) return notYet(pem.message);
+        const serial = certificateFacts(pem).serial;
+        return serial === cert.serial
+          ? done(undefined)
+          : notYet(`it serves serial ${serial}, not ${cert.serial}`);
+      },
+    );
+    options.log(`${name}: served through the load balancer (serial ${cert.serial})`);
   }
 }
 

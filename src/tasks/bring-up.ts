@@ -8,6 +8,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readSecrets, writeSecrets, type LoadedConfig } from "../config/load.js";
 import { OperationError } from "../errors.js";
+import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import { registerSecret } from "../output/redact.js";
 import { FAST_HEALTH, runSitePlaybook, type AnsibleEvent } from "../ansible/index.js";
 import {
@@ -35,7 +36,7 @@ import {
   type TofuPlanJson,
 } from "../plan/bring-up.js";
 import { planClusterSecrets, type ClusterSecretField, type SecretsPlan } from "../plan/secrets.js";
-import type { Step, StepHandle } from "./runner.js";
+import { needed, type Step, type StepHandle } from "./runner.js";
 import {
   ensureIngressToken,
   rollIngress,
@@ -48,13 +49,9 @@ import { describeWorkers, incompleteShipment, shipImage } from "../docker/ship.j
 import { imageRef } from "../plan/job-vars.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
 import { versionsByWorker } from "../plan/ingress.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import { readInventory } from "../cluster/inventory.js";
-import {
-  findDeadHosts as findDeadHostsIn,
-  machinesGone,
-  type DeadHost,
-} from "../plan/dead-hosts.js";
+import { findDeadHosts, machinesGone, type DeadHost } from "../plan/dead-hosts.js";
 import { forgetDeadHost } from "./retire.js";
 import { pinnedVersion } from "../plan/jobs.js";
 import { servesHttps } from "../plan/tls.js";
@@ -92,6 +89,10 @@ export interface BringUpRun {
   issuerChanged?: boolean;
   certificates?: StoredCertificate[];
 }
+
+/** A field an earlier step gave (each step declares what it needs), or the runner's clear error. */
+const given = <K extends keyof BringUpRun>(run: BringUpRun, field: K) =>
+  needed(run, field, "bring-up");
 
 /** The versions elm-infra pins (src/tools/versions.json): what the hosts get. */
 export async function pinnedVersions(): Promise<{
@@ -137,9 +138,10 @@ export function ensureSshKey(options: { dryRun?: boolean } = {}): Step<BringUpRu
 export function planInfrastructure(): Step<BringUpRun> {
   return {
     title: "Plan the machines (OpenTofu)",
+    gives: ["tf", "hostPlan", "planResult", "plan"],
     run: async (run, step) => {
       await planMachines(run, step);
-      step.setTitle(`Plan the machines (OpenTofu): ${describePlan(run.plan!)}`);
+      step.setTitle(`Plan the machines (OpenTofu): ${describePlan(given(run, "plan"))}`);
     },
   };
 }
@@ -165,16 +167,20 @@ async function planMachines(run: BringUpRun, step: StepHandle): Promise<void> {
  * is planned away and a new host (a new number) takes its place. The cluster forgets it after
  * the confirmation (forgetDeadHosts).
  */
-export function findDeadHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
+export function lookForGoneHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
   return {
     title: "Look for hosts that are gone",
+    needs: ["tf", "planResult"],
+    gives: ["deadHosts"],
     run: async (run, step) => {
       const inventory = await readInventory(run.config);
       if (!inventory || inventory.hosts.length === 0 || run.config.target.endpoints) {
         step.log("no host recorded yet");
         return;
       }
-      const plan = (await run.tf!.showPlan(run.planResult!.planFile)) as TofuPlanJson;
+      const plan = (await given(run, "tf").showPlan(
+        given(run, "planResult").planFile,
+      )) as TofuPlanJson;
       const gone = new Set(machinesGone(plan));
       const silent = await Promise.all(
         inventory.hosts
@@ -188,7 +194,11 @@ export function findDeadHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
               signal: step.signal,
             }).then(
               () => true,
-              () => false,
+              // Only a host that did not answer is silent; Ctrl-C and other failures end the step.
+              (error: unknown) => {
+                if (error instanceof WaitTimeoutError) return false;
+                throw error;
+              },
             );
             return answered ? [] : [h.name];
           }),
@@ -198,11 +208,10 @@ export function findDeadHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
         step.log(`all ${inventory.hosts.length} hosts are there`);
         return;
       }
-      const apis = await connectToCluster(run.config, { avoid: [...gone, ...sshSilent] });
-      const said = await Promise.all([apis.consul.members(), apis.nomad.nodes()]).finally(() =>
-        apis.close(),
+      const said = await withCluster(run.config, { avoid: [...gone, ...sshSilent] }, (apis) =>
+        Promise.all([apis.consul.members(), apis.nomad.nodes()]),
       );
-      const dead = findDeadHostsIn({
+      const dead = findDeadHosts({
         hosts: inventory.hosts,
         plan,
         sshSilent,
@@ -213,10 +222,10 @@ export function findDeadHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
       if (dead.length === 0) return;
       run.deadHosts = dead;
       run.inventory = inventory;
-      await run.tf!.discardPlan(run.planResult!.planFile);
+      await given(run, "tf").discardPlan(given(run, "planResult").planFile);
       await planMachines(run, step);
       step.setTitle(
-        `Hosts gone: ${dead.map((d) => d.host).join(", ")}, replaced by ${run.hostPlan!.created.join(", ")} (new numbers)`,
+        `Hosts gone: ${dead.map((d) => d.host).join(", ")}, replaced by ${given(run, "hostPlan").created.join(", ")} (new numbers)`,
       );
     },
   };
@@ -228,28 +237,25 @@ export function forgetDeadHosts(): Step<BringUpRun> {
     title: "Forget the hosts that are gone (raft peers, Nomad node, Consul member)",
     skip: (run) => (run.deadHosts?.length ? false : "no host is gone"),
     run: async (run, step) => {
-      const dead = run.deadHosts!.map((d) => d.host);
-      const apis = await connectToCluster(run.config, { avoid: dead });
-      try {
+      const dead = given(run, "deadHosts").map((d) => d.host);
+      await withCluster(run.config, { avoid: dead }, async (apis) => {
         for (const host of dead) {
           await forgetDeadHost({
             config: run.config,
-            inventory: run.inventory!,
+            inventory: given(run, "inventory"),
             host,
             apis,
             log: (l) => step.log(l),
             signal: step.signal,
           });
           // Its machine is gone: its pinned key would only stand in a future host's way.
-          const gone = run.inventory!.hosts.find((h) => h.name === host);
+          const gone = given(run, "inventory").hosts.find((h) => h.name === host);
           if (gone)
             await forgetHostKeys(targetPaths(run.config).knownHosts, [
               knownHostName(gone.ssh.host, gone.ssh.port),
             ]);
         }
-      } finally {
-        await apis.close();
-      }
+      });
     },
   };
 }
@@ -270,6 +276,7 @@ async function readPendingTrust(config: LoadedConfig): Promise<string[]> {
 export function generateSecrets(): Step<BringUpRun> {
   return {
     title: "Cluster secrets (gossip keys, ACL tokens)",
+    gives: ["secrets"],
     run: async (run, step) => {
       const { config } = run;
       const fromFile = await readSecrets(config.root, config.targetName, {});
@@ -293,13 +300,15 @@ export function generateSecrets(): Step<BringUpRun> {
 export function applyInfrastructure(): Step<BringUpRun> {
   return {
     title: "Create the machines (OpenTofu apply)",
+    needs: ["tf", "planResult"],
+    gives: ["applied"],
     skip: (run) => (run.planResult?.hasChanges ? false : "nothing to change"),
     run: async (run, step) => {
       const creating = [...(run.plan?.hosts.create ?? []), ...(run.plan?.hosts.replace ?? [])];
       const pending = new Set([...(await readPendingTrust(run.config)), ...creating]);
       await writeFile(pendingTrustFile(run.config), JSON.stringify([...pending]), { mode: 0o600 });
-      const tf = run.tf!;
-      const counts = await tf.apply(run.planResult!.planFile);
+      const tf = given(run, "tf");
+      const counts = await tf.apply(given(run, "planResult").planFile);
       run.applied = true;
       step.log(`${counts.add} created, ${counts.change} changed, ${counts.remove} destroyed`);
     },
@@ -310,9 +319,12 @@ export function applyInfrastructure(): Step<BringUpRun> {
 export function recordInventory(): Step<BringUpRun> {
   return {
     title: "Record the hosts (inventory)",
+    needs: ["tf"],
+    gives: ["inventory"],
     run: async (run, step) => {
-      if (run.planResult && !run.applied) await run.tf!.discardPlan(run.planResult.planFile);
-      run.inventory = inventoryFromOutputs(run.config.targetName, await run.tf!.outputs());
+      if (run.planResult && !run.applied)
+        await given(run, "tf").discardPlan(run.planResult.planFile);
+      run.inventory = inventoryFromOutputs(run.config.targetName, await given(run, "tf").outputs());
       const holder = run.hostPlan?.packageDataHost;
       if (holder) run.inventory.packageDataHost = holder;
       const file = await writeInventory(run.config, run.inventory);
@@ -326,9 +338,10 @@ export function recordInventory(): Step<BringUpRun> {
 export function waitForHostsSsh(deadlineMs = 180_000): Step<BringUpRun> {
   return {
     title: "Wait for SSH on every host",
+    needs: ["inventory"],
     run: async (run, step) => {
       await Promise.all(
-        run.inventory!.hosts.map(async (h) => {
+        given(run, "inventory").hosts.map(async (h) => {
           const { attempts } = await waitForSsh({
             name: h.name,
             host: h.ssh.host,
@@ -352,10 +365,11 @@ export function waitForHostsSsh(deadlineMs = 180_000): Step<BringUpRun> {
 export function pinHostKeys(): Step<BringUpRun> {
   return {
     title: "Pin the hosts' keys",
+    needs: ["inventory"],
     run: async (run, step) => {
       const { config } = run;
       const knownHosts = targetPaths(config).knownHosts;
-      for (const h of run.inventory!.hosts) {
+      for (const h of given(run, "inventory").hosts) {
         const trust = run.trustOnFirstUse.has(h.name);
         if (trust) await forgetHostKeys(knownHosts, [knownHostName(h.ssh.host, h.ssh.port)]);
         const ssh = await connectWithRetry(
@@ -375,13 +389,32 @@ export function pinHostKeys(): Step<BringUpRun> {
 
 /** sshd may answer before the host's keys and authorized_keys are in place: a few tries. */
 async function connectWithRetry(target: Parameters<typeof connectSsh>[0], signal: AbortSignal) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await connectSsh(target);
-    } catch (error) {
-      if (!(error instanceof SshConnectError) || attempt >= 10 || signal.aborted) throw error;
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+  let refused: SshConnectError | undefined;
+  try {
+    return await waitFor(
+      {
+        what: `SSH to ${target.host}`,
+        timeoutMs: 60_000,
+        intervalMs: 2_000,
+        maxAttempts: 10,
+        signal,
+      },
+      async () => {
+        try {
+          const ssh = await connectSsh(target);
+          // Connected after Ctrl-C ended the wait: nobody will use it.
+          if (signal.aborted) await ssh.close();
+          return done(ssh);
+        } catch (error) {
+          if (!(error instanceof SshConnectError)) throw error;
+          refused = error;
+          return notYet(error.message);
+        }
+      },
+    );
+  } catch (error) {
+    // Out of tries: the last refusal is the error, as it was said by SSH.
+    throw error instanceof WaitTimeoutError && refused ? refused : error;
   }
 }
 
@@ -389,14 +422,16 @@ async function connectWithRetry(target: Parameters<typeof connectSsh>[0], signal
 export function bootstrapHosts(): Step<BringUpRun> {
   return {
     title: "Bootstrap the hosts (Ansible: base, docker, consul, nomad)",
+    needs: ["inventory", "secrets"],
+    gives: ["ansibleChanged"],
     run: async (run, step) => {
       const { config } = run;
       const versions = await pinnedVersions();
       const paths = targetPaths(config);
-      const s = run.secrets!.effective;
+      const s = given(run, "secrets").effective;
       const local = config.target.provider === "local";
       const result = await runSitePlaybook({
-        hosts: run.inventory!.hosts.map((h) => ({
+        hosts: given(run, "inventory").hosts.map((h) => ({
           name: h.name,
           role: h.role,
           privateIp: h.privateAddress,
@@ -452,12 +487,14 @@ function describeAnsibleEvent(e: AnsibleEvent): string | undefined {
 }
 
 /** Every check of the cluster through the tunnel, waiting (bounded) for the agents to settle. */
-export function verifyCluster(options: { requireIngress: boolean }): Step<BringUpRun> {
+export function proveClusterHealthy(options: { requireIngress: boolean }): Step<BringUpRun> {
   return {
     title: options.requireIngress ? "Verify the cluster" : "Verify Nomad and Consul",
+    needs: ["inventory"],
+    gives: ["view"],
     run: async (run, step) => {
       const ingressCheck = (c: { name: string }) => /Traefik|load balancer/.test(c.name);
-      const view = await verifyUntilHealthy(run.config, run.inventory!, {
+      const view = await verifyUntilHealthy(run.config, given(run, "inventory"), {
         signal: step.signal,
         log: (l) => step.log(l),
         ...(options.requireIngress ? {} : { ignore: ingressCheck }),
@@ -483,36 +520,32 @@ export function verifyCluster(options: { requireIngress: boolean }): Step<BringU
 export function deployIngress(version?: string): Step<BringUpRun> {
   return {
     title: "Deploy the ingress (Traefik on every worker)",
+    needs: ["inventory"],
+    gives: ["ingress"],
     run: async (run, step) => {
-      const apis = await connectToCluster(run.config);
-      try {
+      const ingress = await withCluster(run.config, {}, async (apis) => {
         // The version running now stays (deploy ingress@<v> changes it); the pinned one at first.
         const running = Object.values(
           versionsByWorker((await apis.nomad.readJob("ingress")) as never),
         );
         const v = version ?? running[0] ?? (await pinnedVersions()).traefik;
-        await shipTraefikImage(run.config, run.inventory!, v, (l) => step.log(l));
+        await shipTraefikImage(run.config, given(run, "inventory"), v, (l) => step.log(l));
         const token =
           run.secrets?.effective.consulTraefikToken ?? run.config.secrets.consulTraefikToken;
         if (!token) throw new OperationError("no Consul token for Traefik in the secrets");
         if (await ensureIngressToken(apis.nomad, token))
           step.log("Traefik's Consul token written to the Nomad variable nomad/jobs/ingress");
-        run.ingress = await rollIngress({
+        return rollIngress({
           config: run.config,
-          inventory: run.inventory!,
+          inventory: given(run, "inventory"),
           nomad: apis.nomad,
           version: v,
           log: (l) => step.log(l),
           signal: step.signal,
         });
-      } finally {
-        await apis.close();
-      }
-      step.log(
-        run.ingress.changed
-          ? run.ingress.steps.join("; ")
-          : `ingress@${run.ingress.version} unchanged`,
-      );
+      });
+      run.ingress = ingress;
+      step.log(ingress.changed ? ingress.steps.join("; ") : `ingress@${ingress.version} unchanged`);
     },
   };
 }
@@ -526,12 +559,9 @@ export function certificatePolicies(): Step<BringUpRun> {
     title: "Certificates' ACL policies (issuer writes, ingress reads)",
     skip: plainHttp,
     run: async (run) => {
-      const apis = await connectToCluster(run.config);
-      try {
+      await withCluster(run.config, {}, async (apis) => {
         await applyAcmePolicies(apis.nomad);
-      } finally {
-        await apis.close();
-      }
+      });
     },
   };
 }
@@ -543,27 +573,28 @@ export function certificatePolicies(): Step<BringUpRun> {
 export function issueCertificates(): Step<BringUpRun> {
   return {
     title: "Certificates (the ACME issuer)",
+    needs: ["inventory"],
+    gives: ["certificates"],
     skip: plainHttp,
     run: async (run, step) => {
       const log = (l: string) => step.log(l);
-      const ca = await issuerCa(run.config, run.inventory!, log);
-      await shipIssuerImage(run.config, run.inventory!, log);
-      const apis = await connectToCluster(run.config);
-      try {
+      const ca = await issuerCa(run.config, given(run, "inventory"), log, step.signal);
+      await shipIssuerImage(run.config, given(run, "inventory"), log);
+      const certificates = await withCluster(run.config, {}, async (apis) => {
         if (await submitIssuerJob(run.config, apis.nomad, ca, log)) run.issuerChanged = true;
-        run.certificates = await waitForCertificates(run.config, apis.nomad, {
+        const stored = await waitForCertificates(run.config, apis.nomad, {
           signal: step.signal,
           log,
         });
-        await waitUntilServed(run.config, run.inventory!, run.certificates, {
+        await waitUntilServed(run.config, given(run, "inventory"), stored, {
           signal: step.signal,
           log,
         });
-      } finally {
-        await apis.close();
-      }
+        return stored;
+      });
+      run.certificates = certificates;
       step.setTitle(
-        `Certificates (the ACME issuer): ${run.certificates.map((c) => `${c.spec.domains[0]} until ${c.notAfter}`).join("; ")}`,
+        `Certificates (the ACME issuer): ${certificates.map((c) => `${c.spec.domains[0]} until ${c.notAfter}`).join("; ")}`,
       );
     },
   };
@@ -576,10 +607,11 @@ export function issueCertificates(): Step<BringUpRun> {
 export function shipServiceImages(): Step<BringUpRun> {
   const created = (run: BringUpRun) => {
     const names = new Set([...(run.plan?.hosts.create ?? []), ...(run.plan?.hosts.replace ?? [])]);
-    return workersOf(run.inventory!).filter((w) => names.has(w.name));
+    return workersOf(given(run, "inventory")).filter((w) => names.has(w.name));
   };
   return {
     title: "Ship the services' images to the new workers",
+    needs: ["inventory"],
     skip: (run) =>
       run.config.target.registry !== "local"
         ? "the workers pull from the registry"
@@ -588,16 +620,13 @@ export function shipServiceImages(): Step<BringUpRun> {
           : false,
     run: async (run, step) => {
       const workers = created(run);
-      const apis = await connectToCluster(run.config);
       const refs: string[] = [];
-      try {
+      await withCluster(run.config, {}, async (apis) => {
         for (const [service, s] of Object.entries(run.config.services)) {
           const version = (await apis.nomad.readJob(service))?.Meta?.version;
           if (version) refs.push(imageRef(run.config.target.registry, s.image, version));
         }
-      } finally {
-        await apis.close();
-      }
+      });
       const local = DockerClient.local();
       for (const ref of refs) {
         if (!(await local.inspect(ref))) {
@@ -630,12 +659,12 @@ export function convergeHostSteps(): Step<BringUpRun>[] {
     waitForHostsSsh(),
     pinHostKeys(),
     bootstrapHosts(),
-    verifyCluster({ requireIngress: false }),
+    proveClusterHealthy({ requireIngress: false }),
     shipServiceImages(),
     certificatePolicies(),
     deployIngress(),
     issueCertificates(),
-    verifyCluster({ requireIngress: true }),
+    proveClusterHealthy({ requireIngress: true }),
   ];
 }
 

@@ -4,7 +4,7 @@
  * job's healthy_deadline (see plan/canary-health.ts for what counts as failing).
  */
 import type { ConsulClient } from "../consul/client.js";
-import { sleep } from "../http.js";
+import { done, notYet, sleep, waitFor, WaitTimeoutError } from "../wait.js";
 import type { NomadClient } from "../nomad/client.js";
 import {
   allocIdOfServiceId,
@@ -34,51 +34,66 @@ export interface CanaryCheckWatch {
 export async function watchCanaryChecks(
   o: CanaryCheckWatch,
 ): Promise<{ allocId: string; reason: string } | undefined> {
-  const deadline = Date.now() + o.deadlineMs;
   let failures: CanaryFailures = new Map();
   let index: number | undefined;
   let canaries: string[] = [];
   // Bounded: each round waits at most 10 s (a blocking query) or 2 s (no canary placed yet).
-  for (let round = 0; round < 2_000 && Date.now() < deadline; round++) {
-    if (o.signal.aborted) return undefined;
-    try {
-      if (canaries.length === 0) {
-        const { data } = await o.nomad.deployment(o.deploymentId, { signal: o.signal });
-        canaries = Object.values(data.TaskGroups ?? {}).flatMap((g) => g.PlacedCanaries ?? []);
+  const failed = waitFor(
+    {
+      what: "a canary's checks to fail",
+      timeoutMs: o.deadlineMs,
+      intervalMs: 0,
+      maxAttempts: 2_000,
+      signal: o.signal,
+    },
+    async (round, signal) => {
+      try {
         if (canaries.length === 0) {
-          await sleep(2000, o.signal);
-          continue;
+          const { data } = await o.nomad.deployment(o.deploymentId, { signal: o.signal });
+          canaries = Object.values(data.TaskGroups ?? {}).flatMap((g) => g.PlacedCanaries ?? []);
+          if (canaries.length === 0) {
+            await sleep(2000, signal);
+            return notYet("no canary placed yet");
+          }
         }
-      }
-      const waitMs = Math.min(10_000, pendingRecheck(failures, o.failAfterMs));
-      const { data, index: next } = await o.consul.serviceChecks(o.consulService, {
-        ...(index !== undefined ? { index } : {}),
-        waitSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
-        signal: o.signal,
-      });
-      index = next;
-      const checks: CanaryCheck[] = data.flatMap((c) => {
-        const allocId = allocIdOfServiceId(c.ServiceID, canaries);
-        return allocId ? [{ allocId, status: c.Status, output: c.Output }] : [];
-      });
-      const judged = judgeCanaryChecks(checks, failures, Date.now(), o.failAfterMs);
-      for (const [allocId, f] of judged.failures) {
-        if (!failures.has(allocId))
+        const waitMs = Math.min(10_000, pendingRecheck(failures, o.failAfterMs));
+        const { data, index: next } = await o.consul.serviceChecks(o.consulService, {
+          ...(index !== undefined ? { index } : {}),
+          waitSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+          signal: o.signal,
+        });
+        index = next;
+        const checks: CanaryCheck[] = data.flatMap((c) => {
+          const allocId = allocIdOfServiceId(c.ServiceID, canaries);
+          return allocId ? [{ allocId, status: c.Status, output: c.Output }] : [];
+        });
+        const judged = judgeCanaryChecks(checks, failures, Date.now(), o.failAfterMs);
+        for (const [allocId, f] of judged.failures) {
+          if (!failures.has(allocId))
+            o.onFailing?.(
+              `canary ${allocId.slice(0, 8)} answers its health check with an error: ${f.output}`,
+            );
+        }
+        failures = judged.failures;
+        return judged.failed ? done(judged.failed) : notYet("no canary failing");
+      } catch (error) {
+        if (o.signal.aborted) throw error;
+        if (round === 1)
           o.onFailing?.(
-            `canary ${allocId.slice(0, 8)} answers its health check with an error: ${f.output}`,
+            `cannot read the canary's checks in Consul yet: ${(error as Error).message}`,
           );
+        // Consul unreadable for a moment: the deployment's own watch still judges; look again.
+        await sleep(2000, signal);
+        return notYet((error as Error).message);
       }
-      failures = judged.failures;
-      if (judged.failed) return judged.failed;
-    } catch (error) {
-      if (o.signal.aborted) return undefined;
-      if (round === 0)
-        o.onFailing?.(`cannot read the canary's checks in Consul yet: ${(error as Error).message}`);
-      // Consul unreadable for a moment: the deployment's own watch still judges; look again.
-      await sleep(2000, o.signal).catch(() => undefined);
-    }
-  }
-  return undefined;
+    },
+  );
+  // Stopped (the deployment's watch decided, or Ctrl-C: the caller sees its signal) or out of
+  // time: no verdict from the checks, by design.
+  return failed.catch((error: unknown) => {
+    if (error instanceof WaitTimeoutError || o.signal.aborted) return undefined;
+    throw error;
+  });
 }
 
 /** While a failure is being timed, look again when its time is up even if nothing changes. */

@@ -4,7 +4,7 @@
  * the previous version put back on failure.
  */
 import type { LoadedConfig } from "../config/load.js";
-import { abortReason, ConflictError, OperationError, UsageError } from "../errors.js";
+import { ConflictError, InterruptedError, OperationError, UsageError } from "../errors.js";
 import { DockerClient } from "../docker/client.js";
 import {
   describeWorkers,
@@ -12,7 +12,7 @@ import {
   shipImage,
   type WorkerEngine,
 } from "../docker/ship.js";
-import { sleep } from "../http.js";
+import { done, notYet, sleep, waitFor } from "../wait.js";
 import type { NomadClient } from "../nomad/client.js";
 import type { NomadJob } from "../nomad/types.js";
 import {
@@ -260,9 +260,19 @@ export async function rollIngress(o: RollIngressOptions): Promise<IngressResult>
       const now = (await o.nomad.readJob(ingressJobName)) as JobWithGroups & NomadJob;
       const restored = stepJob(now, before, [worker], workers) as NomadJob;
       const back = await register(o.nomad, restored, now);
-      await waitForWorker(o, worker, back).catch(() => undefined);
+      // Said as it is: back on `from` only once its Traefik was seen to run and answer again.
+      const restore = await waitForWorker(o, worker, back).then(
+        () => `${worker} is back on ${from}`,
+        (e: Error) =>
+          `${worker} was put back on ${from} but it was not seen serving: ${e instanceof InterruptedError ? "interrupted" : e.message}`,
+      );
+      const said = `ingress@${o.version} failed on ${worker}: ${(error as Error).message}; ${restore}, the workers after it were not touched`;
+      if (error instanceof InterruptedError) {
+        o.log(said);
+        throw error;
+      }
       throw new OperationError(
-        `ingress@${o.version} failed on ${worker}: ${(error as Error).message}; ${worker} is back on ${from}, the workers after it were not touched`,
+        said,
         "read the allocation's events: nomad alloc status, or elm-infra status",
       );
     }
@@ -298,24 +308,29 @@ export async function removeIngressWorker(o: {
   await register(o.nomad, stepJob(current, current, [], remaining) as NomadJob, current);
   o.log(`${o.worker}: out of the ingress job; waiting for its Traefik to finish serving`);
   const timeoutMs = o.timeoutMs ?? 120_000;
-  const deadline = Date.now() + timeoutMs;
   let index = 0;
-  while (Date.now() < deadline) {
-    if (o.signal?.aborted) throw abortReason(o.signal);
-    const allocs = await o.nomad.jobAllocations(ingressJobName, {
-      index,
-      waitSeconds: 5,
+  return waitFor(
+    {
+      what: `Traefik on ${o.worker} to stop`,
+      timeoutMs,
+      intervalMs: 0,
       ...(o.signal ? { signal: o.signal } : {}),
-    });
-    index = allocs.index;
-    const serving = allocs.data.filter(
-      (a) => a.TaskGroup === o.worker && ["running", "pending"].includes(a.ClientStatus),
-    );
-    if (serving.length === 0) return true;
-  }
-  throw new OperationError(
-    `Traefik on ${o.worker} did not stop within ${Math.round(timeoutMs / 1000)}s after its group left the ingress job`,
-    "read its allocation's events: nomad job status ingress",
+      message: (t) =>
+        `Traefik on ${o.worker} did not stop within ${t.seconds}s after its group left the ingress job`,
+      hint: "read its allocation's events: nomad job status ingress",
+    },
+    async (_attempt, signal) => {
+      const allocs = await o.nomad.jobAllocations(ingressJobName, {
+        index,
+        waitSeconds: 5,
+        ...(signal ? { signal } : {}),
+      });
+      index = allocs.index;
+      const serving = allocs.data.filter(
+        (a) => a.TaskGroup === o.worker && ["running", "pending"].includes(a.ClientStatus),
+      );
+      return serving.length === 0 ? done(true) : notYet(`${serving.length} still serving`);
+    },
   );
 }
 
@@ -332,33 +347,38 @@ async function register(
 /** Waits for the worker's allocation at `minJobVersion` or later to run, then for its proof. */
 async function waitForWorker(o: RollIngressOptions, worker: string, minJobVersion = 0) {
   const host = o.inventory.hosts.find((h) => h.name === worker)!;
-  const version = minJobVersion;
-  const deadline = Date.now() + (o.perWorkerDeadlineMs ?? 120_000);
-  let last = "";
+  const timeoutMs = o.perWorkerDeadlineMs ?? 120_000;
   let index = 0;
-  while (Date.now() < deadline) {
-    if (o.signal?.aborted) throw new OperationError("interrupted");
-    const allocs = await o.nomad.jobAllocations(ingressJobName, {
-      index,
-      waitSeconds: 5,
+  let polled = false;
+  const detail = await waitFor(
+    {
+      what: `Traefik on ${worker} to run and answer`,
+      timeoutMs,
+      intervalMs: 0,
       ...(o.signal ? { signal: o.signal } : {}),
-    });
-    index = allocs.index;
-    const state = workerAllocState(allocs.data, worker, version);
-    if (state.kind === "failed") throw new OperationError(state.reason);
-    if (state.kind === "running") {
+      message: (t) =>
+        `Traefik on ${worker} did not run and answer within ${t.seconds}s (last: ${t.last})`,
+    },
+    async (_attempt, signal) => {
+      // Running but not answering yet: look again in a second, not at once.
+      if (polled) await sleep(1000, signal);
+      polled = false;
+      const allocs = await o.nomad.jobAllocations(ingressJobName, {
+        index,
+        waitSeconds: 5,
+        ...(signal ? { signal } : {}),
+      });
+      index = allocs.index;
+      const state = workerAllocState(allocs.data, worker, minJobVersion);
+      if (state.kind === "failed") throw new OperationError(state.reason);
+      if (state.kind !== "running") return notYet(state.detail);
       const proof = await proveWorkerTraefik(o.config, host);
-      if (proof.ok) {
-        o.log(`${worker}: ${proof.detail}`);
-        return;
-      }
-      last = proof.detail;
-      await sleep(1000, o.signal);
-    } else last = state.detail;
-  }
-  throw new OperationError(
-    `Traefik on ${worker} did not run and answer within ${Math.round((o.perWorkerDeadlineMs ?? 120_000) / 1000)}s (last: ${last})`,
+      if (proof.ok) return done(proof.detail);
+      polled = true;
+      return notYet(proof.detail);
+    },
   );
+  o.log(`${worker}: ${detail}`);
 }
 
 async function proveAll(o: RollIngressOptions, workers: string[]): Promise<void> {

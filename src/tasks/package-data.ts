@@ -9,14 +9,13 @@ import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import type { LoadedConfig } from "../config/load.js";
-import { hostnamesOf } from "../config/load.js";
 import { lookUp } from "../config/lookup.js";
-import { acquireLock, deployLockKey, lockHolder } from "../consul/lock.js";
-import { NotImplementedError, OperationError, UsageError, abortReason } from "../errors.js";
-import { sleep } from "../http.js";
+import { consulLock, deployLockKey, lockHolder } from "../consul/lock.js";
+import { withLock } from "../lock.js";
+import { NotImplementedError, OperationError, UsageError } from "../errors.js";
+import { done, notYet, waitFor } from "../wait.js";
 import type { NomadJob } from "../nomad/types.js";
 import { renderTemplateFile } from "../nomad/render.js";
-import { waitForDeploymentOf, watchDeployment } from "../nomad/watch.js";
 import {
   backupJobId,
   backupJobVars,
@@ -32,7 +31,8 @@ import {
   scheduleSeconds,
   type BackupRun,
 } from "../plan/package-data.js";
-import { verifyHostnamesServe } from "../traefik/verify.js";
+import { restartSteps, type RolloutState } from "./rollout.js";
+import { runStepsWithin } from "./runner.js";
 import type { SshConnection } from "../ssh/index.js";
 import { connectToHost, type ClusterApis } from "../cluster/connect.js";
 import {
@@ -182,61 +182,44 @@ async function pipeArchive(
 }
 
 async function waitUntilStopped(o: PackageDataOptions, service: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (let i = 0; i < 240; i++) {
-    const { data } = await o.apis.nomad.jobAllocations(service);
-    if (data.every((a) => !["running", "pending"].includes(a.ClientStatus))) return;
-    if (Date.now() > deadline) break;
-    if (o.signal?.aborted) throw abortReason(o.signal);
-    await sleep(500);
-  }
-  throw new OperationError(`${service}'s allocations did not stop within 2 minutes`);
+  await waitFor(
+    {
+      what: `${service}'s allocations to stop`,
+      timeoutMs: 120_000,
+      intervalMs: 500,
+      ...(o.signal ? { signal: o.signal } : {}),
+      message: () => `${service}'s allocations did not stop within 2 minutes`,
+    },
+    async () => {
+      const { data } = await o.apis.nomad.jobAllocations(service);
+      const running = data.filter((a) => ["running", "pending"].includes(a.ClientStatus));
+      return running.length === 0 ? done(undefined) : notYet(`${running.length} still running`);
+    },
+  );
 }
 
-/** Registers the job pinned to `holder` and waits until every hostname serves through Traefik. */
+/**
+ * Registers the job pinned to `holder` and rolls it out with the rollout's own named steps
+ * (canary, its proof through Traefik, promotion, every allocation healthy, every hostname
+ * serving): the same as deploy and rollback.
+ */
 async function startPinned(o: PackageDataOptions, job: NomadJob, holder: string): Promise<void> {
   const service = job.ID;
   const current = await o.apis.nomad.readJob(service);
-  await o.apis.nomad.registerJob(
-    repinJob({ ...job, Stop: false }, holder),
-    current?.JobModifyIndex ?? 0,
-  );
-  const version = (await o.apis.nomad.readJob(service))?.Version ?? 0;
-  const signal = o.signal ?? new AbortController().signal;
-  const found = await waitForDeploymentOf(o.apis.nomad, service, version, {
-    timeoutMs: 60_000,
-    signal,
+  const pinned = repinJob({ ...job, Stop: false }, holder);
+  await o.apis.nomad.registerJob(pinned, current?.JobModifyIndex ?? 0);
+  const state: RolloutState = {
+    config: o.config,
+    ref: { service, version: job.Meta?.version ?? "" },
+    apis: o.apis,
+    job: pinned,
+    jobVersion: (await o.apis.nomad.readJob(service))?.Version ?? 0,
+  };
+  await runStepsWithin(restartSteps(), state, {
+    log: o.log,
+    setTitle: () => undefined,
+    signal: o.signal ?? new AbortController().signal,
   });
-  if (found) {
-    const { verdict, deployment } = await watchDeployment(o.apis.nomad, found.ID, {
-      deadlineMs: 300_000,
-      signal,
-      onProgress: o.log,
-      until: ["canaries-healthy", "successful"],
-    });
-    if (verdict.kind === "canaries-healthy") {
-      await o.apis.nomad.promoteDeployment(deployment.ID);
-      await watchDeployment(o.apis.nomad, deployment.ID, {
-        deadlineMs: 300_000,
-        signal,
-        until: ["successful"],
-      });
-    } else if (verdict.kind !== "successful")
-      throw new OperationError(
-        `${service} did not become healthy on ${holder}: ${"reason" in verdict ? verdict.reason : verdict.kind}`,
-        `see why: nomad job status ${service}`,
-      );
-  }
-  const settings = o.config.services[service]!;
-  await verifyHostnamesServe(
-    o.apis.traefik,
-    {
-      hostnames: hostnamesOf(o.config, service),
-      healthPath: settings.healthPath,
-      version: job.Meta?.version ?? "",
-    },
-    { timeoutMs: 90_000, signal, onProgress: o.log },
-  );
 }
 
 /**
@@ -255,27 +238,28 @@ async function withSiteStopped(
       `${service} is not deployed on target ${o.config.targetName}`,
       `deploy it first: elm-infra deploy ${service}@<version>`,
     );
-  const lock = await acquireLock(apis.consul, deployLockKey, lockHolder(o.why));
-  try {
-    const began = Date.now();
-    o.log(`stopping ${service} (the site is down from now)`);
-    await apis.nomad.stopJob(service);
-    await waitUntilStopped(o, service);
-    await replace();
-    o.inventory.packageDataHost = o.to;
-    await writeInventory(o.config, o.inventory);
-    o.log(`the inventory records ${o.to} as the holder of ${service}'s data`);
-    o.log(`starting ${service} on ${o.to}`);
-    await startPinned(o, job, o.to);
-    const downMs = Date.now() - began;
-    o.log(`${service} serves again through Traefik: down for ${(downMs / 1000).toFixed(1)} s`);
-    o.log(`backups: ${await scheduleBackups(o.config, apis, service, o.to)}`);
-    return { downMs };
-  } finally {
-    await lock
-      .release()
-      .catch((e: Error) => o.log(`releasing the deploy lock failed: ${e.message}`));
-  }
+  const lock = consulLock(apis.consul, deployLockKey, lockHolder(o.why));
+  const onReleaseFailed = (e: Error) => o.log(`releasing the deploy lock failed: ${e.message}`);
+  return withLock(
+    lock,
+    async () => {
+      const began = Date.now();
+      o.log(`stopping ${service} (the site is down from now)`);
+      await apis.nomad.stopJob(service);
+      await waitUntilStopped(o, service);
+      await replace();
+      o.inventory.packageDataHost = o.to;
+      await writeInventory(o.config, o.inventory);
+      o.log(`the inventory records ${o.to} as the holder of ${service}'s data`);
+      o.log(`starting ${service} on ${o.to}`);
+      await startPinned(o, job, o.to);
+      const downMs = Date.now() - began;
+      o.log(`${service} serves again through Traefik: down for ${(downMs / 1000).toFixed(1)} s`);
+      o.log(`backups: ${await scheduleBackups(o.config, apis, service, o.to)}`);
+      return { downMs };
+    },
+    { onReleaseFailed },
+  );
 }
 
 /**
@@ -436,14 +420,20 @@ async function waitForRun(
   service: string,
   before: ReadonlySet<string>,
 ) {
-  const deadline = Date.now() + 180_000;
-  for (let i = 0; i < 360 && Date.now() < deadline; i++) {
-    if (o.signal?.aborted) throw abortReason(o.signal);
-    const run = (await backupRuns(o.apis, service)).find((r) => !before.has(r.id));
-    if (run) {
+  return waitFor(
+    {
+      what: `the backup run of ${service}`,
+      timeoutMs: 180_000,
+      intervalMs: 1000,
+      ...(o.signal ? { signal: o.signal } : {}),
+      message: () => `the backup run of ${service} did not finish within 3 minutes`,
+    },
+    async () => {
+      const run = (await backupRuns(o.apis, service)).find((r) => !before.has(r.id));
+      if (!run) return notYet("no run yet");
       const { data: allocs } = await o.apis.nomad.jobAllocations(run.id);
-      const done = allocs.find((a) => a.ClientStatus === "complete");
-      if (done) return done;
+      const finished = allocs.find((a) => a.ClientStatus === "complete");
+      if (finished) return done(finished);
       const failed = allocs.find((a) => a.ClientStatus === "failed");
       if (failed) {
         const err = await o.apis.nomad
@@ -453,10 +443,9 @@ async function waitForRun(
           `the backup run ${run.id} failed on ${failed.NodeName ?? "?"}: ${err.trim().slice(-300) || "see nomad alloc status " + failed.ID}`,
         );
       }
-    }
-    await sleep(1000);
-  }
-  throw new OperationError(`the backup run of ${service} did not finish within 3 minutes`);
+      return notYet(`run ${run.id} under way`);
+    },
+  );
 }
 
 // ------------------------------------------------------------------------------------------

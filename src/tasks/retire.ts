@@ -10,8 +10,8 @@
  */
 import type { LoadedConfig } from "../config/load.js";
 import type { ConsulClient } from "../consul/client.js";
-import { abortReason, ConflictError, OperationError, UsageError } from "../errors.js";
-import { sleep } from "../http.js";
+import { ConflictError, OperationError, UsageError } from "../errors.js";
+import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import type { NomadClient } from "../nomad/client.js";
 import type { AllocationStub, NomadJob } from "../nomad/types.js";
 import {
@@ -23,7 +23,7 @@ import {
   replacementsReady,
   type GroupToReplace,
 } from "../plan/retire.js";
-import { connectToHost, connectToManagers, type ClusterApis } from "../cluster/connect.js";
+import { connectToHost, withManagers, type ClusterApis } from "../cluster/connect.js";
 import {
   managersOf,
   type HostRole,
@@ -102,7 +102,7 @@ export async function retireWorker(
     await consulLeave(o.config, run);
     step("Consul agent left");
   });
-  await waitFor(o, `${host.name} to leave Consul's member list`, async () => {
+  await settle(o, `${host.name} to leave Consul's member list`, async () => {
     const member = (await consul.members()).find((m) => m.Name === host.name);
     // 3 is "left"; a pruned member is gone from the list.
     return { done: !member || member.Status === 3, detail: `status ${member?.Status}` };
@@ -126,7 +126,7 @@ async function drainWorker(
     `${name}: draining (deadline ${Math.round(deadlineMs / 1000)}s)${groups.length ? `: ${groups.map((g) => `${g.job}/${g.group}`).join(", ")}` : ""}`,
   );
   let index = 0;
-  await waitFor(
+  await settle(
     o,
     `the drain of ${name} to finish`,
     async () => {
@@ -139,7 +139,7 @@ async function drainWorker(
     deadlineMs + SETTLE_MS,
     0,
   );
-  await waitFor(o, `${name}'s allocations to run healthy elsewhere`, async () => {
+  await settle(o, `${name}'s allocations to run healthy elsewhere`, async () => {
     const ready = await replacementsReadyNow(nomad, consul, groups, nodeId);
     return { done: ready.ready, detail: ready.waiting.join("; ") };
   });
@@ -202,13 +202,12 @@ export async function retireManager(o: RetireOptions): Promise<RetireResult> {
       `${host.name} is the only manager: the cluster would have no Nomad or Consul server`,
       "add managers first (scale --managers 3), then retire this one",
     );
-  const apis = await connectToManagers(o.config, others);
   const steps: string[] = [];
   const step = (line: string) => {
     steps.push(line);
     o.log(`${host.name}: ${line}`);
   };
-  try {
+  return withManagers(o.config, others, async (apis) => {
     const [nomadRaft, nomadPilot, consulRaft, consulPilot] = await Promise.all([
       apis.nomad.raftConfiguration(),
       apis.nomad.autopilotHealth(),
@@ -260,7 +259,7 @@ export async function retireManager(o: RetireOptions): Promise<RetireResult> {
       ["Nomad", apis.nomad],
       ["Consul", apis.consul],
     ] as const) {
-      await waitFor(o, `${system}'s raft to settle without ${host.name}`, async () => {
+      await settle(o, `${system}'s raft to settle without ${host.name}`, async () => {
         const [raft, pilot] = await Promise.all([
           client.raftConfiguration(),
           client.autopilotHealth(),
@@ -277,9 +276,7 @@ export async function retireManager(o: RetireOptions): Promise<RetireResult> {
       step(`${system}: ${system === "Nomad" ? expected.nomad : expected.consul} voter(s), healthy`);
     }
     return { host: host.name, steps, durationMs: Date.now() - began };
-  } finally {
-    await apis.close();
-  }
+  });
 }
 
 /**
@@ -293,17 +290,23 @@ async function removeIfStillPeer(
   host: InventoryHost,
   step: (line: string) => void,
 ): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const still = (await client.raftConfiguration()).Servers.filter((s) => isHostServer(s, host));
-    if (still.length === 0) return;
-    if (Date.now() > deadline) {
-      for (const s of still) await client.removeRaftPeer(s.ID);
-      step(`${system}: raft peer removed (it had not left by itself)`);
-      return;
-    }
-    await sleep(1000, o.signal);
-  }
+  const servers = async () =>
+    (await client.raftConfiguration()).Servers.filter((s) => isHostServer(s, host));
+  const left = await waitFor(
+    {
+      what: `${host.name} to leave ${system}'s raft`,
+      timeoutMs: 20_000,
+      intervalMs: 1000,
+      ...signalOf(o),
+    },
+    async () => ((await servers()).length === 0 ? done(true) : notYet("still a peer")),
+  ).catch((error: unknown) => {
+    if (error instanceof WaitTimeoutError) return false;
+    throw error;
+  });
+  if (left) return;
+  for (const s of await servers()) await client.removeRaftPeer(s.ID);
+  step(`${system}: raft peer removed (it had not left by itself)`);
 }
 
 /**
@@ -328,8 +331,7 @@ export async function forgetDeadHost(o: RetireOptions): Promise<RetireResult> {
     throw new UsageError(
       `${host.name} is the only manager of the inventory: nothing remains to ask`,
     );
-  const apis = await connectToManagers(o.config, others);
-  try {
+  return withManagers(o.config, others, async (apis) => {
     for (const node of (await apis.nomad.nodes()).filter((n) => n.Name === host.name)) {
       await apis.nomad.purgeNode(node.ID);
       step(`Nomad node ${node.ID.slice(0, 8)} purged`);
@@ -360,7 +362,7 @@ export async function forgetDeadHost(o: RetireOptions): Promise<RetireResult> {
         ["Nomad", apis.nomad],
         ["Consul", apis.consul],
       ] as const)
-        await waitFor(
+        await settle(
           o,
           `${system}'s autopilot to report healthy without ${host.name}`,
           async () => {
@@ -370,9 +372,7 @@ export async function forgetDeadHost(o: RetireOptions): Promise<RetireResult> {
         );
     if (steps.length === 0) step("already forgotten: nothing to do");
     return { host: host.name, steps, durationMs: Date.now() - began };
-  } finally {
-    await apis.close();
-  }
+  });
 }
 
 type RunOnHost = (command: string, what: string, stdin?: string) => Promise<string>;
@@ -430,26 +430,19 @@ function hostOf(o: RetireOptions, role: HostRole): InventoryHost {
 const signalOf = (o: { signal?: AbortSignal }) => (o.signal ? { signal: o.signal } : {});
 
 /**
- * Polls `check` until done, at most `timeoutMs`; then fails naming what did not happen and the
- * last thing seen. `check` may itself block (a blocking query): then `intervalMs` is 0.
+ * Polls `check` until done, at most `timeoutMs` (the shared waitFor): then fails naming what did
+ * not happen and the last thing seen. `check` may itself block (a blocking query): then
+ * `intervalMs` is 0.
  */
-async function waitFor(
+function settle(
   o: { signal?: AbortSignal },
   what: string,
   check: () => Promise<{ done: boolean; detail: string }>,
   timeoutMs = SETTLE_MS,
   intervalMs = 1000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  while (Date.now() < deadline) {
-    if (o.signal?.aborted) throw abortReason(o.signal);
+  return waitFor({ what, timeoutMs, intervalMs, ...signalOf(o) }, async () => {
     const seen = await check();
-    if (seen.done) return;
-    last = seen.detail;
-    if (intervalMs > 0) await sleep(intervalMs, o.signal);
-  }
-  throw new OperationError(
-    `timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}${last ? ` (last: ${last})` : ""}`,
-  );
+    return seen.done ? done(undefined) : notYet(seen.detail);
+  });
 }

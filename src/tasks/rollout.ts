@@ -3,19 +3,20 @@ import { hostnamesOf } from "../config/load.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import type { ClusterApis } from "../cluster/connect.js";
 import {
-  acquireLock,
+  consulLock,
   deployLockKey,
   describeLockHolder,
   lockHolder,
   type HeldLock,
 } from "../consul/lock.js";
+import { releasingAfter } from "../lock.js";
 import { ConflictError, ElmInfraError, InterruptedError, OperationError } from "../errors.js";
 import {
   canaryFailAfterMs,
   explainAllocation,
   deploymentDeadlineMs,
   isDeploymentActive,
-  type Verdict,
+  type DeploymentVerdict,
 } from "../nomad/deployment.js";
 import type { Deployment, NomadJob } from "../nomad/types.js";
 import { requireDeployment, waitForDeploymentOf, watchDeployment } from "../nomad/watch.js";
@@ -24,7 +25,7 @@ import { consulServiceName } from "../plan/job-vars.js";
 import { servesHttps, splitWwwRedirects } from "../plan/tls.js";
 import { verifyCanaryRoute, verifyHostnamesServe } from "../traefik/verify.js";
 import { watchCanaryChecks } from "./canary-checks.js";
-import { runSteps, type RunOptions, type Step } from "./runner.js";
+import { needed, runSteps, type RunOptions, type Step } from "./runner.js";
 
 /**
  * One rollout, shared by deploy, rollback and the revert after a failure: watch the deployment
@@ -81,7 +82,7 @@ function deadline(state: RolloutState): number {
 /** A verdict that ends the rollout, as an error with the failed allocations' events and logs. */
 async function failWith(
   state: RolloutState,
-  verdict: Exclude<Verdict, { kind: "progressing" | "canaries-healthy" | "successful" }>,
+  verdict: Exclude<DeploymentVerdict, { kind: "progressing" | "canaries-healthy" | "successful" }>,
 ): Promise<never> {
   const details = await inspectFailure(state);
   const what = `${state.ref.service}@${state.ref.version}`;
@@ -98,8 +99,11 @@ async function failWith(
 }
 
 function isFailure(
-  verdict: Verdict,
-): verdict is Exclude<Verdict, { kind: "progressing" | "canaries-healthy" | "successful" }> {
+  verdict: DeploymentVerdict,
+): verdict is Exclude<
+  DeploymentVerdict,
+  { kind: "progressing" | "canaries-healthy" | "successful" }
+> {
   return verdict.kind === "failed" || verdict.kind === "unhealthy" || verdict.kind === "timed-out";
 }
 
@@ -110,8 +114,13 @@ function isFailure(
 export function takeDeployLockStep(command: string): Step<RolloutState> {
   return {
     title: "Take the cluster-wide deploy lock",
+    gives: ["lock"],
     run: async (state) =>
-      void (state.lock = await acquireLock(state.apis.consul, deployLockKey, lockHolder(command))),
+      void (state.lock = await consulLock(
+        state.apis.consul,
+        deployLockKey,
+        lockHolder(command),
+      ).acquire()),
   };
 }
 
@@ -153,11 +162,13 @@ export function waitForCanaryStep(
 ): Step<RolloutState> {
   return {
     title,
+    needs: ["jobVersion"],
+    gives: ["deployment", "hadCanary", "noDeployment"],
     async run(state, step) {
       const found = await waitForDeploymentOf(
         state.apis.nomad,
         state.ref.service,
-        state.jobVersion!,
+        needed(state, "jobVersion", title),
         { timeoutMs: 60_000, signal: step.signal },
       );
       if (!found && options.deploymentOptional) {
@@ -189,7 +200,7 @@ async function watchCanaryDeployment(
   state: RolloutState,
   deployment: Deployment,
   step: { signal: AbortSignal; log: (line: string) => void },
-): Promise<{ verdict: Verdict; deployment: Deployment }> {
+): Promise<{ verdict: DeploymentVerdict; deployment: Deployment }> {
   const stop = new AbortController();
   const signal = AbortSignal.any([step.signal, stop.signal]);
   const deploymentWatch = watchDeployment(state.apis.nomad, deployment.ID, {
@@ -210,7 +221,7 @@ async function watchCanaryDeployment(
   });
   try {
     type First =
-      | { watched: { verdict: Verdict; deployment: Deployment } }
+      | { watched: { verdict: DeploymentVerdict; deployment: Deployment } }
       | { failed: { allocId: string; reason: string } };
     const first = await Promise.race<First>([
       deploymentWatch.then((watched) => ({ watched })),
@@ -249,8 +260,9 @@ export function promoteStep(title: string): Step<RolloutState> {
   return {
     title,
     skip: (state) => (state.hadCanary ? false : "no canary to promote"),
+    needs: ["deployment"],
     async run(state) {
-      await state.apis.nomad.promoteDeployment(state.deployment!.ID);
+      await state.apis.nomad.promoteDeployment(needed(state, "deployment", title).ID);
     },
   };
 }
@@ -260,10 +272,11 @@ export function waitForHealthyStep(title: string): Step<RolloutState> {
   return {
     title,
     skip: (state) => (state.noDeployment ? "no deployment to follow" : false),
+    needs: ["deployment"],
     async run(state, step) {
       const { verdict, deployment } = await watchDeployment(
         state.apis.nomad,
-        state.deployment!.ID,
+        needed(state, "deployment", title).ID,
         {
           deadlineMs: deadline(state),
           signal: step.signal,
@@ -303,6 +316,19 @@ export function rolloutSteps(): Step<RolloutState>[] {
     promoteStep("Promote the canary"),
     waitForHealthyStep("Wait for every allocation to be healthy"),
     proveHostnamesStep("Prove every hostname serves the new version through Traefik"),
+  ];
+}
+
+/**
+ * A service started again where its data now is (the package data's move or restore): the same
+ * steps; Nomad may place it without a deployment.
+ */
+export function restartSteps(): Step<RolloutState>[] {
+  return [
+    waitForCanaryStep("Wait for the restarted allocations (canary first)", {
+      deploymentOptional: true,
+    }),
+    ...rolloutSteps().slice(1),
   ];
 }
 
@@ -435,38 +461,18 @@ export async function rollOutOrRevert(
 }
 
 /**
- * Runs `work` and releases the deploy lock after it, whatever happened. A failed release is
- * warned about; when the work failed too, it is added to that error.
+ * Runs `work` and releases the deploy lock a step of it took, whatever happened (releasingAfter).
+ * A failed release is warned about; when the work failed too, it is added to that error.
  */
-export async function releasingLock<T>(
+export function releasingLock<T>(
   state: Pick<RolloutState, "lock">,
   output: Output,
   work: () => Promise<T>,
 ): Promise<T> {
-  let result: T;
-  try {
-    result = await work();
-  } catch (error) {
-    const failed = await release(state, output);
-    if (failed && error instanceof Error)
-      error.message += `\nreleasing the deploy lock failed too: ${failed.message}`;
-    throw error;
-  }
-  await release(state, output);
-  return result;
-}
-
-async function release(
-  state: Pick<RolloutState, "lock">,
-  output: Output,
-): Promise<Error | undefined> {
-  const error = await state.lock?.release().then(
-    () => undefined,
-    (e: Error) => e,
-  );
-  if (error)
-    output.warn(
-      `${error.message}${error instanceof ElmInfraError && error.hint ? ` (${error.hint})` : ""}`,
-    );
-  return error;
+  return releasingAfter(() => state.lock, work, {
+    onReleaseFailed: (error) =>
+      output.warn(
+        `${error.message}${error instanceof ElmInfraError && error.hint ? ` (${error.hint})` : ""}`,
+      ),
+  });
 }

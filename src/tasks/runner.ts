@@ -16,6 +16,36 @@ export interface Step<C> {
   /** Return a reason to skip the step, or false to run it. */
   skip?: (ctx: C) => string | false;
   run(ctx: C, step: StepHandle): Promise<void> | void;
+  /** Fields of the shared state this step reads, that an earlier step (or the start) gives. */
+  needs?: ReadonlyArray<keyof C & string>;
+  /** Fields this step sets for the steps after it. */
+  gives?: ReadonlyArray<keyof C & string>;
+}
+
+/**
+ * Before anything runs: every step's declared needs are given by the state at the start or by
+ * an earlier step. A misordered list is a bug in elm-infra, said with the step and the field.
+ */
+export function checkStepOrder<C extends object>(steps: Step<C>[], ctx: C): void {
+  const given = new Set(
+    Object.entries(ctx).flatMap(([key, value]) => (value === undefined ? [] : [key])),
+  );
+  for (const step of steps) {
+    const missing = (step.needs ?? []).filter((field) => !given.has(field));
+    if (missing.length > 0)
+      throw new Error(
+        `step "${step.title}" needs ${missing.join(", ")}, which no step before it gives (the steps are in the wrong order)`,
+      );
+    for (const field of step.gives ?? []) given.add(field);
+  }
+}
+
+/** A field a step declared it needs: there, or a clear error naming the step and the field. */
+export function needed<C, K extends keyof C>(ctx: C, field: K, step: string): NonNullable<C[K]> {
+  const value = ctx[field];
+  if (value === undefined || value === null)
+    throw new Error(`step "${step}" needs ${String(field)}, which no step before it gave`);
+  return value as NonNullable<C[K]>;
 }
 
 export interface RunOptions {
@@ -62,6 +92,7 @@ export async function runSteps<C extends object>(
   options: RunOptions,
 ): Promise<C> {
   const { output, signal } = options;
+  checkStepOrder(steps, ctx);
   const tty = output.mode === "tty";
   const list = new Listr<C>(
     steps.map((step) => ({
@@ -139,4 +170,25 @@ export async function runStep<T>(
     options,
   );
   return state.value as T;
+}
+
+/**
+ * Runs named steps inside a running step (a rollout that is one part of a larger step, as the
+ * package data's restart): each step's title becomes a line of the enclosing step, its skip is
+ * honoured, the first failure stops the rest as in runSteps.
+ */
+export async function runStepsWithin<C extends object>(
+  steps: Step<C>[],
+  ctx: C,
+  step: StepHandle,
+): Promise<C> {
+  checkStepOrder(steps, ctx);
+  for (const s of steps) {
+    if (step.signal.aborted) throw abortReason(step.signal);
+    const skipped = s.skip?.(ctx);
+    if (skipped) continue;
+    step.log(s.title);
+    await s.run(ctx, { ...step, setTitle: () => undefined });
+  }
+  return ctx;
 }

@@ -7,7 +7,7 @@ import type { LoadedConfig } from "../config/load.js";
 import { OperationError, UsageError } from "../errors.js";
 import { forgetHostKeys, knownHostName } from "../ssh/index.js";
 import { describeEvent } from "../terraform/events.js";
-import { connectToCluster } from "../cluster/connect.js";
+import { withCluster } from "../cluster/connect.js";
 import {
   managersOf,
   readInventory,
@@ -21,19 +21,19 @@ import { summarizePlan, type TofuPlanJson } from "../plan/bring-up.js";
 import { parseHostName, type HostRole } from "../plan/hosts.js";
 import type { HostCounts, ScalePlan } from "../plan/scale.js";
 import { refuseUnlessHealthy } from "../plan/scale.js";
-import { verifyCluster as judge } from "../plan/verify.js";
+import { verifyCluster } from "../plan/verify.js";
 import {
   applyInfrastructure,
   convergeHostSteps,
   ensureSshKey,
   generateSecrets,
   planInfrastructure,
-  verifyCluster,
+  proveClusterHealthy,
   type BringUpRun,
 } from "./bring-up.js";
 import { movePackageData } from "./package-data.js";
 import { retireManager, retireWorker } from "./retire.js";
-import { runSteps, type RunOptions, type Step } from "./runner.js";
+import { needed, runSteps, type RunOptions, type Step } from "./runner.js";
 import { clusterView, observeCluster, type ClusterView } from "./verify.js";
 
 /** What the steps of a host change share. */
@@ -56,9 +56,11 @@ export interface HostChangeOutcome {
 
 export function hostChangeOutcome(run: HostChangeRun, planned: string[]): HostChangeOutcome {
   return {
-    created: planned.filter((h) => run.inventory!.hosts.some((x) => x.name === h)),
+    created: planned.filter((h) =>
+      needed(run, "inventory", "scale").hosts.some((x) => x.name === h),
+    ),
     removed: run.removed,
-    ...countsOf(run.inventory!),
+    ...countsOf(needed(run, "inventory", "scale")),
     packageDataMoves: run.packageDataMoves,
     cluster: run.view ?? null,
   };
@@ -91,6 +93,7 @@ export const countsOf = (inventory: Inventory): HostCounts => ({
 export function judgeClusterNow(command: string): Step<HostChangeRun> {
   return {
     title: "Check that the cluster is healthy now",
+    gives: ["inventory", "view"],
     run: async (run, step) => {
       const inventory = await readInventory(run.config);
       if (!inventory || inventory.hosts.length === 0) {
@@ -100,16 +103,15 @@ export function judgeClusterNow(command: string): Step<HostChangeRun> {
         );
       }
       run.inventory = inventory;
-      const apis = await connectToCluster(run.config);
-      try {
+      const view = await withCluster(run.config, {}, async (apis) => {
         const observed = await observeCluster(run.config, apis, inventory);
-        const verdict = judge(inventory, observed);
-        run.view = clusterView(run.config, inventory, observed, verdict);
+        const verdict = verifyCluster(inventory, observed);
+        const seen = clusterView(run.config, inventory, observed, verdict);
+        run.view = seen;
         refuseUnlessHealthy(run.config.targetName, command, verdict);
-      } finally {
-        await apis.close();
-      }
-      step.log(`${inventory.hosts.length} hosts, ${run.view.checks.length} checks passed`);
+        return seen;
+      });
+      step.log(`${inventory.hosts.length} hosts, ${view.checks.length} checks passed`);
     },
   };
 }
@@ -127,7 +129,7 @@ export function growSteps(): Step<HostChangeRun>[] {
 
 /** One host out of the cluster, then its machine destroyed, then bring-up's checks again. */
 export function removeHostSteps(host: string): Step<HostChangeRun>[] {
-  return [retireHost(host), destroyHost(host), verifyCluster({ requireIngress: true })];
+  return [retireHost(host), destroyHost(host), proveClusterHealthy({ requireIngress: true })];
 }
 
 /**
@@ -137,12 +139,12 @@ export function removeHostSteps(host: string): Step<HostChangeRun>[] {
 export function retireHost(host: string): Step<HostChangeRun> {
   return {
     title: `Retire ${host}`,
+    needs: ["inventory"],
     run: async (run, step) => {
-      const inventory = run.inventory!;
+      const inventory = needed(run, "inventory", "scale");
       const role = inventory.hosts.find((h) => h.name === host)?.role;
       if (!role) throw new OperationError(`${host} is not in the inventory of the target`);
-      const apis = await connectToCluster(run.config, { avoid: [host] });
-      try {
+      await withCluster(run.config, { avoid: [host] }, async (apis) => {
         const options = {
           config: run.config,
           inventory,
@@ -170,9 +172,7 @@ export function retireHost(host: string): Step<HostChangeRun> {
               }
             : {}),
         });
-      } finally {
-        await apis.close();
-      }
+      });
     },
   };
 }
@@ -184,8 +184,9 @@ export function retireHost(host: string): Step<HostChangeRun> {
 export function destroyHost(host: string): Step<HostChangeRun> {
   return {
     title: `Destroy ${host} (OpenTofu)`,
+    needs: ["inventory"],
     run: async (run, step) => {
-      const before = run.inventory!;
+      const before = needed(run, "inventory", "scale");
       const gone = before.hosts.find((h) => h.name === host)!;
       const counts = countsOf(before);
       counts[gone.role === "manager" ? "managers" : "workers"] -= 1;
@@ -232,7 +233,7 @@ export async function changeHosts(
 ): Promise<void> {
   const config = run.config;
   if (plan.create.length > 0) {
-    const now = countsOf(run.inventory!);
+    const now = countsOf(needed(run, "inventory", "scale"));
     const more = (role: HostRole) =>
       plan.create.filter((h) => parseHostName(config.targetName, h)?.role === role).length;
     run.config = withCounts(config, {

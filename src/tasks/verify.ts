@@ -3,9 +3,9 @@
  * and the load balancer, then judged by plan/verify.ts. Bring-up ends with it; status shows it.
  */
 import type { LoadedConfig } from "../config/load.js";
-import { sleep } from "../http.js";
+import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import { TraefikClient } from "../traefik/client.js";
-import { connectToCluster, type ClusterApis } from "../cluster/connect.js";
+import { withCluster, type ClusterApis } from "../cluster/connect.js";
 import { workersOf, type Inventory } from "../cluster/inventory.js";
 import { verifyCluster, type Check, type ObservedCluster, type Verdict } from "../plan/verify.js";
 import { proveWorkerTraefik } from "./ingress.js";
@@ -148,25 +148,34 @@ export async function verifyUntilHealthy(
     ignore?: (check: Check) => boolean;
   } = {},
 ): Promise<ClusterView> {
-  const deadline = Date.now() + (options.deadlineMs ?? 180_000);
   const counts = (c: Check) => !options.ignore?.(c);
-  const apis = await connectToCluster(config);
-  try {
-    let last = "";
-    for (;;) {
-      const observed = await observeCluster(config, apis, inventory);
-      const verdict = verifyCluster(inventory, observed);
-      const view = clusterView(config, inventory, observed, verdict);
-      const failed = verdict.checks.filter((c) => !c.ok && counts(c));
-      if (failed.length === 0 || Date.now() > deadline || options.signal?.aborted) return view;
-      const now = failed.map((c) => `${c.name}: ${c.detail}`).join("; ");
-      if (now !== last) options.log?.(`waiting: ${now}`);
-      last = now;
-      await sleep(3000, options.signal);
-    }
-  } finally {
-    await apis.close();
-  }
+  return withCluster(config, {}, async (apis) => {
+    let view: ClusterView | undefined;
+    let said = "";
+    // At the deadline the last view is returned: its failed checks are the caller's verdict.
+    return await waitFor(
+      {
+        what: "the cluster to be healthy",
+        timeoutMs: options.deadlineMs ?? 180_000,
+        intervalMs: 3000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+      async () => {
+        const observed = await observeCluster(config, apis, inventory);
+        const verdict = verifyCluster(inventory, observed);
+        view = clusterView(config, inventory, observed, verdict);
+        const failed = verdict.checks.filter((c) => !c.ok && counts(c));
+        if (failed.length === 0) return done(view);
+        const now = failed.map((c) => `${c.name}: ${c.detail}`).join("; ");
+        if (now !== said) options.log?.(`waiting: ${now}`);
+        said = now;
+        return notYet(now);
+      },
+    ).catch((error: unknown) => {
+      if (error instanceof WaitTimeoutError && view) return view;
+      throw error;
+    });
+  });
 }
 
 /** The cluster for `status`: one look, no waiting; the view, and what it was made from. */

@@ -13,6 +13,7 @@ import { devAgentFiles, readyDockerNode, type DevAgentPorts } from "../cluster/d
 import { readClusterFile } from "../config/load.js";
 import { lookUp } from "../config/lookup.js";
 import { NomadClient } from "../nomad/client.js";
+import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 
 async function devEndpoints(clusterFile: string) {
   const endpoints = lookUp((await readClusterFile(resolve(clusterFile))).targets, "dev")?.endpoints;
@@ -56,13 +57,16 @@ async function writeConfig(stateDir: string, clusterFile: string): Promise<void>
 
 async function waitForNode(seconds: number, clusterFile: string): Promise<boolean> {
   const nomad = new NomadClient({ address: (await devEndpoints(clusterFile)).nomad });
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    const node = readyDockerNode(await nomad.nodes().catch(() => []));
-    if (node) return true;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  return false;
+  return waitFor(
+    { what: "a ready Nomad node", timeoutMs: seconds * 1000, intervalMs: 1000 },
+    async () =>
+      readyDockerNode(await nomad.nodes().catch(() => []))
+        ? done(true)
+        : notYet("no ready node with a healthy Docker driver"),
+  ).catch((error: unknown) => {
+    if (error instanceof WaitTimeoutError) return false;
+    throw error;
+  });
 }
 
 const [verb, arg, clusterFile = "cluster.yaml"] = process.argv.slice(2);

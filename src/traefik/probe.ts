@@ -1,6 +1,7 @@
 import { Agent, request } from "undici";
 import { UsageError } from "../errors.js";
 import { certificateFailure, classifyTransportError } from "../http.js";
+import { sleepUnlessAborted } from "../wait.js";
 import { workerHeader } from "./canary.js";
 import { ProbeTally, type ProbeReport } from "./probe-report.js";
 
@@ -146,7 +147,7 @@ export function startProbe(o: ProbeOptions): ProbeHandle {
     for (let i = 0; i < count; i++) {
       const due = startedAt + i * everyMs;
       const wait = due - Date.now();
-      if (wait > 0) await sleepUnless(wait, stopping.signal);
+      if (wait > 0 && (await sleepUnlessAborted(wait, stopping.signal)) === "aborted") break;
       if (stopping.signal.aborted || o.signal?.aborted) break;
       const p = one().finally(() => inFlight.delete(p));
       inFlight.add(p);
@@ -176,17 +177,4 @@ export function startProbe(o: ProbeOptions): ProbeHandle {
 /** Runs the probe for its seconds (or until the signal) and reports. */
 export function runProbe(o: ProbeOptions): Promise<ProbeReport> {
   return startProbe(o).done;
-}
-
-function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

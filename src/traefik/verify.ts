@@ -1,5 +1,5 @@
-import { abortReason, OperationError } from "../errors.js";
-import { CertificateError, sleep } from "../http.js";
+import { CertificateError } from "../http.js";
+import { done, notYet, sleep, waitFor, WaitTimeoutError } from "../wait.js";
 import type { ProbeResult, TraefikClient } from "./client.js";
 
 export interface VerifyOptions {
@@ -21,33 +21,42 @@ export async function verifyCanaryRoute(
   options: VerifyOptions,
 ): Promise<void> {
   const router = `${route.consulService}-canary`;
-  const deadline = Date.now() + options.timeoutMs;
-  let last = "the canary router did not appear";
-  for (let round = 0; round < 600 && Date.now() < deadline; round++) {
-    if (options.signal.aborted) throw abortReason(options.signal);
-    const r = await traefik.router(router);
-    const s = r ? await traefik.service(router) : undefined;
-    const up = Object.values(s?.serverStatus ?? {}).filter((v) => v === "UP").length;
-    if (!r) last = `router ${router} does not exist yet`;
-    else if (r.status !== "enabled") last = `router ${router} is ${r.status}`;
-    else if (up === 0) last = `service ${router} has no server UP`;
-    else {
-      const probe = await traefik.probeCanary(route.hostname, route.healthPath);
-      if (probe.status === 200 && probe.version === route.version) {
-        options.onProgress?.(
-          `canary answers ${route.version} through Traefik (router ${router}, ${up} server(s) UP)`,
-        );
-        return;
-      }
-      last = `canary request answered ${probe.status} with version ${probe.version ?? "none"}`;
-    }
-    if (round % 5 === 0) options.onProgress?.(`waiting: ${last}`);
-    await sleep(pollMs, options.signal);
-  }
-  throw new OperationError(
-    `the canary could not be proven through Traefik: ${last}`,
-    `check that Traefik's Consul catalog provider sees ${route.consulService}'s canary tags: elm-infra status`,
+  await waitFor(
+    {
+      what: "the canary to answer through Traefik",
+      timeoutMs: options.timeoutMs,
+      intervalMs: pollMs,
+      maxAttempts: 600,
+      signal: options.signal,
+      message: (t) =>
+        `the canary could not be proven through Traefik: ${t.last || "the canary router did not appear"}`,
+      hint: `check that Traefik's Consul catalog provider sees ${route.consulService}'s canary tags: elm-infra status`,
+    },
+    async (round) => {
+      const last = await lookAtCanary(traefik, router, route);
+      if (last === undefined) return done(undefined);
+      if (round % 5 === 1) options.onProgress?.(`waiting: ${last}`);
+      return notYet(last);
+    },
   );
+  options.onProgress?.(`canary answers ${route.version} through Traefik (router ${router})`);
+}
+
+/** One look at the canary's router, service and answer: undefined when it serves, else why not. */
+async function lookAtCanary(
+  traefik: TraefikClient,
+  router: string,
+  route: { hostname: string; healthPath: string; version: string },
+): Promise<string | undefined> {
+  const r = await traefik.router(router);
+  const s = r ? await traefik.service(router) : undefined;
+  const up = Object.values(s?.serverStatus ?? {}).filter((v) => v === "UP").length;
+  if (!r) return `router ${router} does not exist yet`;
+  if (r.status !== "enabled") return `router ${router} is ${r.status}`;
+  if (up === 0) return `service ${router} has no server UP`;
+  const probe = await traefik.probeCanary(route.hostname, route.healthPath);
+  if (probe.status === 200 && probe.version === route.version) return undefined;
+  return `canary request answered ${probe.status} with version ${probe.version ?? "none"}`;
 }
 
 /**
@@ -74,30 +83,47 @@ export async function verifyHostnamesServe(
     const to = route.redirects?.[hostname];
     const promise = to ? `redirect to ${to}` : `serve ${route.version}`;
     let streak = 0;
-    let last = "no answer yet";
     let refused: CertificateError | undefined;
-    for (let round = 0; round < 600 && streak < need; round++) {
-      if (options.signal.aborted) throw abortReason(options.signal);
-      if (Date.now() > deadline) {
-        throw new OperationError(
-          `${hostname} does not ${promise} through Traefik: ${refused?.message ?? last}`,
-          refused?.hint ??
-            "check that Traefik routes the hostname and the allocations answer their health path: elm-infra status",
-        );
-      }
-      const probe = await traefik.probe(hostname, route.healthPath).catch((e: Error) => e);
-      refused = probe instanceof CertificateError ? probe : undefined;
-      if (!(probe instanceof Error) && (to ? redirectsTo(probe, to) : serves(probe, route.version)))
-        streak += 1;
-      else {
+    // One deadline for every hostname; a failed look pauses, a good one asks again at once.
+    await waitFor(
+      {
+        what: `${hostname} to ${promise} through Traefik`,
+        timeoutMs: Math.max(0, deadline - Date.now()),
+        intervalMs: 0,
+        maxAttempts: 600,
+        signal: options.signal,
+        message: (t) =>
+          `${hostname} does not ${promise} through Traefik: ${refused?.message ?? (t.last || "no answer yet")}`,
+      },
+      async (_round, signal) => {
+        const probe = await traefik.probe(hostname, route.healthPath).catch((e: Error) => e);
+        refused = probe instanceof CertificateError ? probe : undefined;
+        if (
+          !(probe instanceof Error) &&
+          (to ? redirectsTo(probe, to) : serves(probe, route.version))
+        )
+          return ++streak >= need ? done(undefined) : notYet(`${streak} of ${need} answers`);
         streak = 0;
-        last =
+        await sleep(pollMs / 2, signal);
+        return notYet(
           probe instanceof Error
             ? probe.message
-            : `answered ${probe.status} with ${to ? `location ${probe.location ?? "none"}` : `version ${probe.version ?? "none"}`}`;
-        await sleep(pollMs / 2, options.signal);
-      }
-    }
+            : `answered ${probe.status} with ${to ? `location ${probe.location ?? "none"}` : `version ${probe.version ?? "none"}`}`,
+        );
+      },
+    ).catch((error: unknown) => {
+      // The refusal's own hint (the certificate) says more than the generic one.
+      if (error instanceof WaitTimeoutError)
+        throw new WaitTimeoutError(
+          error.message,
+          refused?.hint ??
+            "check that Traefik routes the hostname and the allocations answer their health path: elm-infra status",
+          error.what,
+          error.last,
+          error.attempts,
+        );
+      throw error;
+    });
     options.onProgress?.(`${hostname} ${to ? `redirects to ${to}` : `serves ${route.version}`}`);
   }
 }

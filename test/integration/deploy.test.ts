@@ -51,7 +51,9 @@ async function expectInterruptedAndReverted(
   args: string[],
   signal: "SIGINT" | "SIGTERM",
   exitCode: number,
-): Promise<void> {
+  /** How long into the wait for the new allocations the signal comes. */
+  afterMs = 0,
+): Promise<{ waitEndedMs: number; stderr: string }> {
   const child = execa(
     "node",
     [
@@ -68,15 +70,23 @@ async function expectInterruptedAndReverted(
   );
   let seen = "";
   let interrupted = false;
+  let killedAt = 0;
+  let waitEndedAt = 0;
+  const waitFailed = /"type":"task","state":"failed","title":"Wait for the new allocations/;
   child.stdout.on("data", (chunk: Buffer) => {
     seen += chunk.toString();
     if (!interrupted && seen.includes('"title":"Wait for the new allocations')) {
       interrupted = true;
-      child.kill(signal);
+      setTimeout(() => {
+        killedAt = Date.now();
+        child.kill(signal);
+      }, afterMs);
     }
+    if (killedAt && !waitEndedAt && waitFailed.test(seen)) waitEndedAt = Date.now();
   });
   const res = await child;
   expect(interrupted).toBe(true);
+  expect(waitEndedAt, "the wait's step ended with a failed event").toBeGreaterThan(0);
   expect(res.exitCode).toBe(exitCode);
   const events = res.stdout
     .split("\n")
@@ -93,6 +103,7 @@ async function expectInterruptedAndReverted(
   expect(await describeLockHolder(consul, "elm-infra/locks/deploy")).toBeUndefined();
   const { data: latest } = await nomad.latestDeployment("elm-lang.org");
   expect(latest?.Status).not.toBe("running");
+  return { waitEndedMs: waitEndedAt - killedAt, stderr: res.stderr };
 }
 
 beforeAll(async () => {
@@ -103,6 +114,8 @@ beforeAll(async () => {
     { version: "v3", fail: "exit" },
     { version: "v4", fail: "health" },
     { version: "v5", startDelay: "30s" },
+    // Never healthy within the job's deadlines: a rollout that would wait minutes.
+    { version: "v6", startDelay: "600s" },
   ]);
   cluster = await startCluster();
   nomad = new NomadClient({ address: cluster.nomad.http });
@@ -228,6 +241,17 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
       await expectInterruptedAndReverted(["rollback", "elm-lang.org@v2"], signal, exitCode);
     },
   );
+
+  it("Ctrl-C 5 s into the wait for a canary that never gets healthy: the wait ends within a second, exit 130, reverted, no listener leak", async () => {
+    const { waitEndedMs, stderr } = await expectInterruptedAndReverted(
+      ["deploy", "elm-lang.org@v6"],
+      "SIGINT",
+      130,
+      5_000,
+    );
+    expect(waitEndedMs).toBeLessThan(1_000);
+    expect(stderr).not.toMatch(/MaxListenersExceededWarning/);
+  });
 
   it("refuses a second deploy while the lock is held, naming the holder", async () => {
     const consul = new ConsulClient({ address: cluster.consul.http });

@@ -13,7 +13,7 @@ import ts from "typescript";
  *   tasks/                      runner, context, step factories shared by the verbs
  *   cluster/ and plan/          reach a target; pure planners (plan/ never imports cluster/)
  *   adapters                    nomad/ consul/ traefik/ terraform/ ansible/ ssh/ docker/
- *   config/ output/ errors.ts http.ts
+ *   config/ output/ errors.ts http.ts wait.ts lock.ts
  *
  * Only adapters (and http.ts, the one HTTP wrapper they share) import the libraries that talk to
  * the world: undici, ssh2, dockerode, docker-modem, execa, child_process.
@@ -28,7 +28,10 @@ const layers: ReadonlyArray<{ name: string; members: readonly string[] }> = [
     name: "adapters",
     members: ["nomad/", "consul/", "traefik/", "terraform/", "ansible/", "ssh/", "docker/"],
   },
-  { name: "foundation", members: ["config/", "output/", "errors.ts", "http.ts"] },
+  {
+    name: "foundation",
+    members: ["config/", "output/", "errors.ts", "http.ts", "wait.ts", "lock.ts"],
+  },
 ];
 
 const worldLibraries = [
@@ -150,4 +153,122 @@ export function layeringViolations(root: string): string[] {
     }
   }
   return violations;
+}
+
+/**
+ * The shapes that have one helper each, and the only modules that may use the primitives under
+ * them: a pause or a deadline loop is src/wait.ts's waitFor/sleep; connecting to a target's APIs
+ * and closing them is cluster/connect.ts's withCluster/withManagers.
+ */
+const waitModule = "wait.ts";
+const connectModule = "cluster/connect.ts";
+/** Timers that bound one operation (a connection, a handshake, a read), never a pause. */
+const operationTimers = ["ssh/connection.ts", "docker/client.ts", "traefik/served-certificate.ts"];
+const connectors = new Set(["connectToCluster", "connectToManagers"]);
+/** Each lock's own acquire, behind the Lock interface (src/lock.ts: withLock). */
+const lockAcquirers: Record<string, string> = {
+  acquireLock: "consul/lock.ts",
+  acquireOperationsLock: "cluster/operations-lock.ts",
+};
+
+/**
+ * Every wait or connection written outside its helper in the tree at `root`, as
+ * `file:line: what`: a setTimeout (a hand-made sleep; a timer that bounds one operation is
+ * allowed where listed), a polling loop (while, do, for) that sleeps or reads the clock in its
+ * condition, a connect call or a `.close()` on a target's APIs, a lock acquired by hand instead
+ * of through its Lock. Read with the compiler's parser.
+ */
+export function shapeViolations(root: string): string[] {
+  const violations: string[] = [];
+  for (const file of sourceFiles(root).sort()) {
+    const from = posixPath(relative(root, file));
+    if (from === waitModule) continue;
+    const source = ts.createSourceFile(
+      file,
+      readFileSync(file, "utf8"),
+      ts.ScriptTarget.Latest,
+      true,
+    );
+    const at = (node: ts.Node) =>
+      `${from}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1}`;
+    const visit = (node: ts.Node, inLoop: boolean): void => {
+      // A function's body is its own: a sleep in a callback is not the enclosing loop's.
+      if (ts.isFunctionLike(node)) inLoop = false;
+      if (isTimerCall(node) && !operationTimers.includes(from))
+        violations.push(`${at(node)}: setTimeout outside ${waitModule} (use waitFor or sleep)`);
+      if (isLoop(node)) {
+        const condition = loopCondition(node);
+        if (condition && mentions(condition, (n) => isCall(n, "Date", "now")))
+          violations.push(`${at(node)}: a loop on the clock outside ${waitModule} (use waitFor)`);
+      }
+      if (ts.isCallExpression(node)) {
+        const callee = node.expression;
+        if (inLoop && ts.isIdentifier(callee) && callee.text === "sleep")
+          violations.push(`${at(node)}: a loop that sleeps outside ${waitModule} (use waitFor)`);
+        if (ts.isIdentifier(callee) && connectors.has(callee.text) && from !== connectModule)
+          violations.push(`${at(node)}: ${callee.text} outside ${connectModule} (use withCluster)`);
+        const owner = ts.isIdentifier(callee) ? lockAcquirers[callee.text] : undefined;
+        if (owner && from !== owner && ts.isIdentifier(callee))
+          violations.push(`${at(node)}: ${callee.text} outside ${owner} (use withLock)`);
+        if (
+          ts.isPropertyAccessExpression(callee) &&
+          callee.name.text === "close" &&
+          ts.isIdentifier(callee.expression) &&
+          /apis$/i.test(callee.expression.text) &&
+          from !== connectModule
+        )
+          violations.push(`${at(node)}: closes a target's APIs by hand (use withCluster)`);
+      }
+      // A for-of over a list may pause between its items (pacing); a loop that polls is the
+      // other kinds: while, do, for(;;).
+      const bodyInLoop =
+        inLoop || (isLoop(node) && !ts.isForOfStatement(node) && !ts.isForInStatement(node));
+      ts.forEachChild(node, (child) => visit(child, bodyInLoop));
+    };
+    visit(source, false);
+  }
+  return violations;
+}
+
+/** `setTimeout(...)`, `timers.setTimeout(...)`, `globalThis.setTimeout(...)`; not `socket.setTimeout`. */
+function isTimerCall(node: ts.Node): boolean {
+  if (!ts.isCallExpression(node)) return false;
+  const callee = node.expression;
+  if (ts.isIdentifier(callee)) return callee.text === "setTimeout";
+  return (
+    ts.isPropertyAccessExpression(callee) &&
+    callee.name.text === "setTimeout" &&
+    ts.isIdentifier(callee.expression) &&
+    ["timers", "globalThis", "global"].includes(callee.expression.text)
+  );
+}
+
+function isLoop(node: ts.Node): node is ts.IterationStatement {
+  return (
+    ts.isWhileStatement(node) ||
+    ts.isDoStatement(node) ||
+    ts.isForStatement(node) ||
+    ts.isForOfStatement(node) ||
+    ts.isForInStatement(node)
+  );
+}
+
+function loopCondition(node: ts.IterationStatement): ts.Node | undefined {
+  if (ts.isWhileStatement(node) || ts.isDoStatement(node)) return node.expression;
+  if (ts.isForStatement(node)) return node.condition;
+  return undefined;
+}
+
+function mentions(node: ts.Node, test: (n: ts.Node) => boolean): boolean {
+  return test(node) || (ts.forEachChild(node, (c) => mentions(c, test) || undefined) ?? false);
+}
+
+function isCall(node: ts.Node, object: string, method: string): boolean {
+  return (
+    ts.isCallExpression(node) &&
+    ts.isPropertyAccessExpression(node.expression) &&
+    ts.isIdentifier(node.expression.expression) &&
+    node.expression.expression.text === object &&
+    node.expression.name.text === method
+  );
 }

@@ -5,7 +5,7 @@ import {
   explainAllocation,
   isDeploymentActive,
   judgeWatch,
-  summarizePlan,
+  summarizeJobPlan,
 } from "../../src/nomad/deployment.js";
 import { chooseRollbackTarget } from "../../src/commands/rollback.js";
 import type {
@@ -109,9 +109,9 @@ describe("deploymentDeadlineMs", () => {
   });
 });
 
-describe("summarizePlan", () => {
+describe("summarizeJobPlan", () => {
   it("reports canaries and the image change", () => {
-    const s = summarizePlan({
+    const s = summarizeJobPlan({
       JobModifyIndex: 10,
       Annotations: { DesiredTGUpdates: { web: { Canary: 1, Ignore: 2, DestructiveUpdate: 0 } } },
       Diff: {
@@ -150,7 +150,7 @@ describe("summarizePlan", () => {
     expect(s.lines).toContain("web.site.Config.image: elm-lang.org:v1 → elm-lang.org:v2");
   });
   it("says unchanged when Nomad sees no difference", () => {
-    expect(summarizePlan({ JobModifyIndex: 3, Diff: { Type: "None" } }).unchanged).toBe(true);
+    expect(summarizeJobPlan({ JobModifyIndex: 3, Diff: { Type: "None" } }).unchanged).toBe(true);
   });
 });
 

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { importsOf, layeringViolations } from "../support/layering.js";
+import { importsOf, layeringViolations, shapeViolations } from "../support/layering.js";
 
 const path = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 
@@ -28,6 +28,24 @@ describe("layering of src/ (the order is documented in test/support/layering.ts)
     ]);
     expect(importsOf(path("../fixtures/layering/src/index.ts"))).toEqual([
       { specifier: "./commands/deploy.js", kind: "static", line: 2 },
+    ]);
+  });
+});
+
+describe("one helper per shape: waits in src/wait.ts, connections in cluster/connect.ts, locks through src/lock.ts", () => {
+  it("src/ writes no wait loop, sleep or connect/close pair outside its helper", () => {
+    expect(shapeViolations(path("../../src"))).toEqual([]);
+  });
+
+  it("reports each hand-written wait and connection in a fixture tree, and nothing the helpers do", () => {
+    expect(shapeViolations(path("../fixtures/layering/src"))).toEqual([
+      "tasks/waits.ts:9: a loop on the clock outside wait.ts (use waitFor)",
+      "tasks/waits.ts:11: setTimeout outside wait.ts (use waitFor or sleep)",
+      "tasks/waits.ts:13: a loop that sleeps outside wait.ts (use waitFor)",
+      "tasks/waits.ts:14: connectToCluster outside cluster/connect.ts (use withCluster)",
+      "tasks/waits.ts:15: closes a target's APIs by hand (use withCluster)",
+      "tasks/waits.ts:16: setTimeout outside wait.ts (use waitFor or sleep)",
+      "tasks/waits.ts:17: acquireLock outside consul/lock.ts (use withLock)",
     ]);
   });
 });

@@ -6,7 +6,7 @@ import {
   managerRemovalRefusals,
   raftSettled,
   replacementsReady,
-  type RaftServer,
+  type RaftPeer,
   type RetireAlloc,
 } from "../../src/plan/retire.js";
 
@@ -147,7 +147,7 @@ describe("are the replacements running and healthy elsewhere", () => {
   });
 });
 
-const server = (name: string, address: string, voter = true): RaftServer => ({
+const server = (name: string, address: string, voter = true): RaftPeer => ({
   ID: `id-${name}`,
   Node: name,
   Address: address,

@@ -260,3 +260,53 @@ describe("the runner measures each step", () => {
     expect(phases.total).toBeGreaterThanOrEqual(render + plan + submit - 2);
   });
 });
+
+describe("steps declare what they need from earlier ones", () => {
+  interface Job {
+    hcl?: string;
+    job?: { id: string };
+    ran: string[];
+  }
+  const render: Step<Job> = {
+    title: "Render",
+    gives: ["hcl"],
+    run: (s) => void ((s.hcl = "job {}"), s.ran.push("Render")),
+  };
+  const validate: Step<Job> = {
+    title: "Validate",
+    needs: ["hcl"],
+    gives: ["job"],
+    run: (s) => void ((s.job = { id: s.hcl! }), s.ran.push("Validate")),
+  };
+  const submit: Step<Job> = {
+    title: "Submit",
+    needs: ["job"],
+    run: (s) => void s.ran.push("Submit"),
+  };
+
+  it("a misordered list fails before any step runs, naming the step and what it lacks", async () => {
+    const { output } = captureOutput("plain");
+    const ctx: Job = { ran: [] };
+    const error = await runSteps([render, submit, validate], ctx, { output, signal: never }).catch(
+      (e: unknown) => e,
+    );
+    expect((error as Error).message).toBe(
+      'step "Submit" needs job, which no step before it gives (the steps are in the wrong order)',
+    );
+    expect(ctx.ran).toEqual([]);
+  });
+
+  it("in order, or given at the start, the steps run", async () => {
+    const { output } = captureOutput("plain");
+    const ctx = await runSteps([render, validate, submit], { ran: [] } as Job, {
+      output,
+      signal: never,
+    });
+    expect(ctx.ran).toEqual(["Render", "Validate", "Submit"]);
+    const later = await runSteps([submit], { ran: [], job: { id: "x" } } as Job, {
+      output,
+      signal: never,
+    });
+    expect(later.ran).toEqual(["Submit"]);
+  });
+});
