@@ -55,7 +55,11 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
     "bring-up",
     onLost,
     async () => {
-      await runSteps([ensureSshKey({ dryRun: ctx.options.dryRun }), planInfrastructure(), lookForGoneHosts()], run, steps);
+      await runSteps(
+        [ensureSshKey({ dryRun: ctx.options.dryRun }), planInfrastructure(), lookForGoneHosts()],
+        run,
+        steps,
+      );
       if (ctx.options.dryRun) {
         await run.tf!.discardPlan(run.planResult!.planFile);
         return result("planned");
