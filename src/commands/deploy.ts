@@ -111,7 +111,7 @@ export async function deploy(
       state,
       { ...run, phase: "plan" },
     );
-    if (state.summary!.unchanged) {
+    if (needed(state, "summary", "Confirm the deploy").unchanged) {
       ctx.output.info(`${ref.service}@${ref.version} is already deployed: nothing to do`);
       return result("unchanged");
     }
@@ -127,7 +127,10 @@ export async function deploy(
           {
             title: "Ship the backup export's image to the workers",
             skip: (s) => (s.dataHost && s.inventory ? false : "the service keeps no data"),
-            run: (s, step) => shipExportImage(config, s.inventory!, (l) => step.log(l)),
+            run: (s, step) =>
+              shipExportImage(config, needed(s, "inventory", "Ship the export's image"), (l) =>
+                step.log(l),
+              ),
           },
           {
             title: "Submit the job (only if unchanged since the plan)",
@@ -158,7 +161,14 @@ export async function deploy(
             title: `Schedule ${ref.service}'s data backups`,
             skip: (s) => (s.dataHost ? false : "the service keeps no data"),
             run: async (s, step) =>
-              step.log(await scheduleBackups(config, apis, ref.service, s.dataHost!)),
+              step.log(
+                await scheduleBackups(
+                  config,
+                  apis,
+                  ref.service,
+                  needed(s, "dataHost", "Schedule the backups"),
+                ),
+              ),
           },
         ],
         state,

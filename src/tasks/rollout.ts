@@ -390,14 +390,13 @@ export function failDeploymentStep(): Step<RolloutState> {
       // scheduler. Find it; a canary left unpromoted would otherwise stay "running" forever.
       let id = state.deployment?.ID;
       if (!id) {
-        const found = await waitForDeploymentOf(
-          state.apis.nomad,
-          state.ref.service,
-          state.jobVersion!,
-          { timeoutMs: 15_000, signal: step.signal },
-        );
+        const jobVersion = needed(state, "jobVersion", "Fail the deployment");
+        const found = await waitForDeploymentOf(state.apis.nomad, state.ref.service, jobVersion, {
+          timeoutMs: 15_000,
+          signal: step.signal,
+        });
         // Only ours: a later job version's deployment belongs to someone else.
-        if (found && found.JobVersion === state.jobVersion) id = found.ID;
+        if (found && found.JobVersion === jobVersion) id = found.ID;
       }
       if (!id) {
         step.log(`job version ${state.jobVersion} made no deployment`);
