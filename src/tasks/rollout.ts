@@ -9,7 +9,7 @@ import {
   lockHolder,
   type HeldLock,
 } from "../consul/lock.js";
-import { releasingAfter } from "../lock.js";
+import { releasingAfter, type ReleaseOptions } from "../lock.js";
 import { ConflictError, ElmInfraError, OperationError } from "../errors.js";
 import {
   canaryFailAfterMs,
@@ -463,10 +463,18 @@ export function releasingLock<T>(
   output: Output,
   work: () => Promise<T>,
 ): Promise<T> {
-  return releasingAfter(() => state.lock, work, {
+  return releasingAfter(() => state.lock, work, deployLockRelease(output));
+}
+
+/**
+ * How every rollout (the services' and the ingress's) releases the deploy lock: a release that
+ * fails after the work succeeded is warned about, the work's result stands (the lock expires).
+ */
+export function deployLockRelease(output: Output): ReleaseOptions {
+  return {
     onReleaseFailed: (error) =>
       output.warn(
         `${error.message}${error instanceof ElmInfraError && error.hint ? ` (${error.hint})` : ""}`,
       ),
-  });
+  };
 }
