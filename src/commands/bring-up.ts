@@ -13,7 +13,7 @@ import {
   type BringUpRun,
 } from "../tasks/bring-up.js";
 import type { CommandContext } from "../tasks/context.js";
-import { runSteps } from "../tasks/runner.js";
+import { needed, runSteps } from "../tasks/runner.js";
 import type { ClusterView } from "../tasks/verify.js";
 
 export interface BringUpResult {
@@ -60,17 +60,20 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
         run,
         steps,
       );
+      const confirming = "Confirm the plan";
+      const tf = needed(run, "tf", confirming);
+      const planned = needed(run, "planResult", confirming);
       if (ctx.options.dryRun) {
-        await run.tf!.discardPlan(run.planResult!.planFile);
+        await tf.discardPlan(planned.planFile);
         return result("planned");
       }
-      if (run.planResult!.hasChanges) {
+      if (planned.hasChanges) {
         await ctx
           .confirm(
-            `change the machines of target ${config.targetName}: ${[...deadLines(run), describePlan(run.plan!)].join("; ")}`,
+            `change the machines of target ${config.targetName}: ${[...deadLines(run), describePlan(needed(run, "plan", confirming))].join("; ")}`,
           )
           .catch(async (error: unknown) => {
-            await run.tf!.discardPlan(run.planResult!.planFile);
+            await tf.discardPlan(planned.planFile);
             throw error;
           });
       }

@@ -14,6 +14,7 @@ import {
   shipTraefikImage,
   type IngressResult,
 } from "../tasks/ingress.js";
+import { deployLockRelease } from "../tasks/rollout.js";
 import { runSteps } from "../tasks/runner.js";
 
 export interface IngressDeployResult {
@@ -84,51 +85,55 @@ export async function deployIngressCommand(
     );
     const lock = consulLock(apis.consul, deployLockKey, lockHolder(`deploy ingress@${version}`));
     const state: { result?: IngressResult } = {};
-    await withLock(lock, async () => {
-      await runSteps(
-        [
-          {
-            title: `Ship traefik:v${version} to the workers`,
-            skip: () =>
-              config.target.registry === "local" ? false : "the workers pull the official image",
-            run: (_s, step) => shipTraefikImage(config, inventory, version, (l) => step.log(l)),
-          },
-          {
-            title: "Traefik's Consul token (Nomad variable)",
-            run: async (_s, step) => {
-              const token = config.secrets.consulTraefikToken;
-              if (!token)
-                throw new ConfigError(
-                  [
-                    {
-                      file: `secrets/${config.targetName}.yaml`,
-                      path: "consulTraefikToken",
-                      message: "is missing",
-                    },
-                  ],
-                  "run bring-up: it generates the cluster's tokens",
-                );
-              if (await ensureIngressToken(apis.nomad, token)) step.log("written");
+    await withLock(
+      lock,
+      async () => {
+        await runSteps(
+          [
+            {
+              title: `Ship traefik:v${version} to the workers`,
+              skip: () =>
+                config.target.registry === "local" ? false : "the workers pull the official image",
+              run: (_s, step) => shipTraefikImage(config, inventory, version, (l) => step.log(l)),
             },
-          },
-          {
-            title: `Roll ingress to ${version}, one worker at a time`,
-            run: async (s, step) => {
-              s.result = await rollIngress({
-                config,
-                inventory,
-                nomad: apis.nomad,
-                version,
-                log: (l) => step.log(l),
-                signal: step.signal,
-              });
+            {
+              title: "Traefik's Consul token (Nomad variable)",
+              run: async (_s, step) => {
+                const token = config.secrets.consulTraefikToken;
+                if (!token)
+                  throw new ConfigError(
+                    [
+                      {
+                        file: `secrets/${config.targetName}.yaml`,
+                        path: "consulTraefikToken",
+                        message: "is missing",
+                      },
+                    ],
+                    "run bring-up: it generates the cluster's tokens",
+                  );
+                if (await ensureIngressToken(apis.nomad, token)) step.log("written");
+              },
             },
-          },
-        ],
-        state,
-        { output: ctx.output, signal: ctx.signal },
-      );
-    });
+            {
+              title: `Roll ingress to ${version}, one worker at a time`,
+              run: async (s, step) => {
+                s.result = await rollIngress({
+                  config,
+                  inventory,
+                  nomad: apis.nomad,
+                  version,
+                  log: (l) => step.log(l),
+                  signal: step.signal,
+                });
+              },
+            },
+          ],
+          state,
+          { output: ctx.output, signal: ctx.signal },
+        );
+      },
+      deployLockRelease(ctx.output),
+    );
     const steps = state.result?.steps ?? [];
     return {
       version,

@@ -15,7 +15,7 @@ import { describeEvent } from "../terraform/events.js";
 import type { TerraformRunner } from "../terraform/runner.js";
 import { forgetHostKeys, knownHostName } from "../ssh/index.js";
 import { confirmByTypingName, type CommandContext } from "../tasks/context.js";
-import { runSteps } from "../tasks/runner.js";
+import { needed, runSteps } from "../tasks/runner.js";
 
 export interface DestroyResult {
   target: string;
@@ -56,6 +56,7 @@ export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
       [
         {
           title: "Plan the destruction (OpenTofu)",
+          gives: ["tf", "plan"],
           run: async (r, step) => {
             const { tf } = await prepareTerraform(config, {
               onEvent: (e) => {
@@ -76,11 +77,13 @@ export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
       steps,
     );
     if (ctx.options.dryRun) return result("planned");
+    const plan = needed(run, "plan", "Confirm the destruction");
+    const tf = needed(run, "tf", "Destroy the machines");
     const inventory = await readInventory(config);
-    if (!run.plan!.unchanged) {
+    if (!plan.unchanged) {
       await confirmByTypingName(
         ctx,
-        `destroy every machine of target ${config.targetName} and everything on them (${run.plan!.destroy.length} resources)`,
+        `destroy every machine of target ${config.targetName} and everything on them (${plan.destroy.length} resources)`,
         config.targetName,
       );
     }
@@ -88,9 +91,9 @@ export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
       [
         {
           title: "Destroy the machines (OpenTofu destroy)",
-          skip: (r) => (r.plan!.unchanged ? "nothing exists" : false),
-          run: async (r, step) => {
-            const counts = await r.tf!.destroy();
+          skip: () => (plan.unchanged ? "nothing exists" : false),
+          run: async (_r, step) => {
+            const counts = await tf.destroy();
             step.log(`${counts.remove} destroyed`);
           },
         },
@@ -121,7 +124,7 @@ export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
       run,
       steps,
     );
-    return result(run.plan!.unchanged && run.forgottenHosts.length === 0 ? "nothing" : "destroyed");
+    return result(plan.unchanged && run.forgottenHosts.length === 0 ? "nothing" : "destroyed");
   });
 }
 

@@ -11,7 +11,7 @@ import {
   type ScalePlan,
 } from "../plan/scale.js";
 import type { CommandContext } from "../tasks/context.js";
-import { runSteps } from "../tasks/runner.js";
+import { needed, runSteps } from "../tasks/runner.js";
 import {
   changeHosts,
   formatMoves,
@@ -55,7 +55,7 @@ export async function scale(
         target: config.targetName,
         configured: { managers: config.target.managers, workers: config.target.workers },
         requested,
-        existing: run.inventory!.hosts.map((h) => h.name),
+        existing: needed(run, "inventory", "Plan the scale").hosts.map((h) => h.name),
         services: config.services,
       });
       ctx.output.info(`plan: ${describeScalePlan(plan)}`);

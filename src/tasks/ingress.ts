@@ -4,7 +4,7 @@
  * the previous version put back on failure.
  */
 import type { LoadedConfig } from "../config/load.js";
-import { ConflictError, InterruptedError, OperationError, UsageError } from "../errors.js";
+import { ConflictError, OperationError, UsageError } from "../errors.js";
 import { DockerClient } from "../docker/client.js";
 import {
   describeWorkers,
@@ -34,6 +34,7 @@ import { TraefikClient } from "../traefik/client.js";
 import { connectToHost, remoteApiPorts, tunnelUrl } from "../cluster/connect.js";
 import { workersOf, type Inventory, type InventoryHost } from "../cluster/inventory.js";
 import { targetPaths } from "../cluster/paths.js";
+import { revertFailedRollout } from "./revert.js";
 
 type Log = (line: string) => void;
 
@@ -256,24 +257,25 @@ export async function rollIngress(o: RollIngressOptions): Promise<IngressResult>
     try {
       await waitForWorker(o, worker, version);
     } catch (error) {
-      o.log(`${worker}: failed (${(error as Error).message}); putting ${from} back`);
-      const now = (await o.nomad.readJob(ingressJobName)) as JobWithGroups & NomadJob;
-      const restored = stepJob(now, before, [worker], workers) as NomadJob;
-      const back = await register(o.nomad, restored, now);
-      // Said as it is: back on `from` only once its Traefik was seen to run and answer again.
-      const restore = await waitForWorker(o, worker, back).then(
-        () => `${worker} is back on ${from}`,
-        (e: Error) =>
-          `${worker} was put back on ${from} but it was not seen serving: ${e instanceof InterruptedError ? "interrupted" : e.message}`,
-      );
-      const said = `ingress@${o.version} failed on ${worker}: ${(error as Error).message}; ${restore}, the workers after it were not touched`;
-      if (error instanceof InterruptedError) {
-        o.log(said);
-        throw error;
-      }
-      throw new OperationError(
-        said,
-        "read the allocation's events: nomad alloc status, or elm-infra status",
+      await revertFailedRollout(
+        error,
+        {
+          what: `ingress@${o.version} on ${worker}`,
+          previousVersion: from,
+          untouched: "the workers after it were not touched",
+          hint: "read the allocation's events: nomad alloc status, or elm-infra status",
+          revertHint: `read the allocation's events: nomad job status ${ingressJobName}, or elm-infra status`,
+        },
+        {
+          warn: o.log,
+          // The worker's group as it was before this step, its Traefik seen running and answering.
+          revert: async (signal) => {
+            const now = (await o.nomad.readJob(ingressJobName)) as JobWithGroups & NomadJob;
+            const restored = stepJob(now, before, [worker], workers) as NomadJob;
+            const back = await register(o.nomad, restored, now);
+            await waitForWorker({ ...o, signal }, worker, back);
+          },
+        },
       );
     }
     steps.push(`${worker}: ${from} → ${o.version}`);

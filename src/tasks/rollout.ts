@@ -9,8 +9,8 @@ import {
   lockHolder,
   type HeldLock,
 } from "../consul/lock.js";
-import { releasingAfter } from "../lock.js";
-import { ConflictError, ElmInfraError, InterruptedError, OperationError } from "../errors.js";
+import { releasingAfter, type ReleaseOptions } from "../lock.js";
+import { ConflictError, ElmInfraError, OperationError } from "../errors.js";
 import {
   canaryFailAfterMs,
   explainAllocation,
@@ -25,6 +25,7 @@ import { consulServiceName } from "../plan/job-vars.js";
 import { servesHttps, splitWwwRedirects } from "../plan/tls.js";
 import { verifyCanaryRoute, verifyHostnamesServe } from "../traefik/verify.js";
 import { watchCanaryChecks } from "./canary-checks.js";
+import { revertFailedRollout } from "./revert.js";
 import { needed, runSteps, type RunOptions, type Step } from "./runner.js";
 
 /**
@@ -390,14 +391,13 @@ export function failDeploymentStep(): Step<RolloutState> {
       // scheduler. Find it; a canary left unpromoted would otherwise stay "running" forever.
       let id = state.deployment?.ID;
       if (!id) {
-        const found = await waitForDeploymentOf(
-          state.apis.nomad,
-          state.ref.service,
-          state.jobVersion!,
-          { timeoutMs: 15_000, signal: step.signal },
-        );
+        const jobVersion = needed(state, "jobVersion", "Fail the deployment");
+        const found = await waitForDeploymentOf(state.apis.nomad, state.ref.service, jobVersion, {
+          timeoutMs: 15_000,
+          signal: step.signal,
+        });
         // Only ours: a later job version's deployment belongs to someone else.
-        if (found && found.JobVersion === state.jobVersion) id = found.ID;
+        if (found && found.JobVersion === jobVersion) id = found.ID;
       }
       if (!id) {
         step.log(`job version ${state.jobVersion} made no deployment`);
@@ -425,37 +425,31 @@ export async function rollOutOrRevert(
   const { what, previousVersion, ...options } = run;
   try {
     await runSteps(rolloutSteps(), state, { ...options, phase: "rollout" });
-    return;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    run.output.warn(`${what} failed: reverting`);
-    // A Ctrl-C still reverts: the revert gets its own signal (a second Ctrl-C quits at once).
-    const revertOptions = { ...options, signal: new AbortController().signal, phase: "revert" };
-    try {
-      await runSteps([failDeploymentStep()], state, revertOptions);
-      if (previousVersion) {
-        const revert: RolloutState = {
-          config: state.config,
-          ref: { ...state.ref, version: previousVersion },
-          apis: state.apis,
-          ...(state.job ? { job: state.job } : {}),
-          jobVersion: (state.jobVersion ?? 0) + 1,
-        };
-        await runSteps(revertRolloutSteps(previousVersion), revert, revertOptions);
-      }
-    } catch (revertError) {
-      const message = (revertError as Error).message;
-      run.output.warn(`the revert did not complete: ${message}`);
-      throw new OperationError(
-        `${what} failed: ${reason}\nthe revert did not complete either: ${message}`,
-        "check `elm-infra status`, and end the deployment with `nomad deployment fail <id>` if it still runs",
-      );
-    }
-    if (error instanceof InterruptedError || error instanceof ConflictError) throw error;
-    const now = previousVersion ? `${previousVersion} still serves` : "nothing was serving before";
-    throw new OperationError(
-      `${what} failed and was reverted (${now}): ${reason}`,
-      error instanceof ElmInfraError ? error.hint : undefined,
+    await revertFailedRollout(
+      error,
+      {
+        what,
+        previousVersion,
+        revertHint:
+          "check `elm-infra status`, and end the deployment with `nomad deployment fail <id>` if it still runs",
+      },
+      {
+        warn: (line) => run.output.warn(line),
+        revert: async (signal) => {
+          const revertOptions = { ...options, signal, phase: "revert" };
+          await runSteps([failDeploymentStep()], state, revertOptions);
+          if (!previousVersion) return;
+          const revert: RolloutState = {
+            config: state.config,
+            ref: { ...state.ref, version: previousVersion },
+            apis: state.apis,
+            ...(state.job ? { job: state.job } : {}),
+            jobVersion: (state.jobVersion ?? 0) + 1,
+          };
+          await runSteps(revertRolloutSteps(previousVersion), revert, revertOptions);
+        },
+      },
     );
   }
 }
@@ -469,10 +463,18 @@ export function releasingLock<T>(
   output: Output,
   work: () => Promise<T>,
 ): Promise<T> {
-  return releasingAfter(() => state.lock, work, {
+  return releasingAfter(() => state.lock, work, deployLockRelease(output));
+}
+
+/**
+ * How every rollout (the services' and the ingress's) releases the deploy lock: a release that
+ * fails after the work succeeded is warned about, the work's result stands (the lock expires).
+ */
+export function deployLockRelease(output: Output): ReleaseOptions {
+  return {
     onReleaseFailed: (error) =>
       output.warn(
         `${error.message}${error instanceof ElmInfraError && error.hint ? ` (${error.hint})` : ""}`,
       ),
-  });
+  };
 }

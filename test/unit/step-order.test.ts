@@ -11,6 +11,15 @@ import {
   recordInventory,
 } from "../../src/tasks/bring-up.js";
 import {
+  findDataHostStep,
+  planChangeStep,
+  renderJobStep,
+  scheduleBackupsStep,
+  shipExportImageStep,
+  submitJobStep,
+  validateJobStep,
+} from "../../src/tasks/deploy.js";
+import {
   failDeploymentStep,
   restartSteps,
   revertRolloutSteps,
@@ -57,6 +66,31 @@ describe("the commands' step lists are in an order where every need is given", (
     const judged = { ...run, inventory: something };
     expect(() => checkStepOrder(growSteps(), judged)).not.toThrow();
     expect(() => checkStepOrder(removeHostSteps("w2"), judged)).not.toThrow();
+  });
+
+  it("deploy: the plan phase from the start, the submit phase and the backups after the plan", () => {
+    const ref = { service: "s", version: "v1" };
+    const start = { config, ref, apis: something };
+    expect(() =>
+      checkStepOrder(
+        [findDataHostStep(ref), renderJobStep(ref), validateJobStep(), planChangeStep()],
+        start,
+      ),
+    ).not.toThrow();
+    const planned = { ...start, job: something, planIndex: 7, summary: something };
+    expect(() =>
+      checkStepOrder(
+        [takeDeployLockStep("deploy s@v1"), shipExportImageStep(), submitJobStep()],
+        planned,
+      ),
+    ).not.toThrow();
+    expect(() => checkStepOrder([scheduleBackupsStep(ref)], planned)).not.toThrow();
+    expect(() => checkStepOrder([submitJobStep()], start)).toThrow(
+      'step "Submit the job (only if unchanged since the plan)" needs job, planIndex, which no step before it gives (the steps are in the wrong order)',
+    );
+    expect(() => checkStepOrder([validateJobStep(), renderJobStep(ref)], start)).toThrow(
+      /step "Validate the job with Nomad" needs hcl/,
+    );
   });
 
   it("deploy, rollback, the revert and the package data's restart: after the submit", () => {

@@ -1,0 +1,124 @@
+import type { Inventory } from "../cluster/inventory.js";
+import { readInventory } from "../cluster/inventory.js";
+import type { ServiceRef } from "../config/service-ref.js";
+import { summarizeJobPlan, type JobPlanSummary } from "../nomad/deployment.js";
+import { renderServiceJob } from "../plan/jobs.js";
+import { packageDataHostOf, scheduleBackups, shipExportImage } from "./package-data.js";
+import { refuseIfDeploying, type RolloutState } from "./rollout.js";
+import { needed, type Step } from "./runner.js";
+
+/**
+ * Deploy's steps before and after the rollout (rollout.ts): the data's holder, render, validate,
+ * plan, ship the export's image, submit, schedule the backups. Each is a step factory over
+ * DeployState, named as the runbook names it.
+ */
+export interface DeployState extends RolloutState {
+  hcl?: string;
+  /** The hosts, and the worker holding the service's data (its job is pinned there). */
+  inventory?: Inventory;
+  dataHost?: string;
+  summary?: JobPlanSummary;
+  planIndex?: number;
+  previousVersion?: string;
+}
+
+const keepsData = (s: DeployState) => Boolean(s.config.services[s.ref.service]?.data);
+
+/** The worker holding the service's data, which the job is pinned to. */
+export function findDataHostStep(ref: ServiceRef): Step<DeployState> {
+  return {
+    title: `Find the worker that holds ${ref.service}'s data`,
+    skip: (s) => (keepsData(s) ? false : "the service keeps no data"),
+    async run(s, step) {
+      s.inventory = await readInventory(s.config);
+      s.dataHost = packageDataHostOf(s.config, s.inventory, s.ref.service);
+      step.log(s.dataHost ? `pinned to ${s.dataHost}` : "no inventory: not pinned");
+    },
+  };
+}
+
+export function renderJobStep(ref: ServiceRef): Step<DeployState> {
+  return {
+    title: `Render the ${ref.service} job for ${ref.version}`,
+    gives: ["hcl"],
+    run: async (s) =>
+      void (s.hcl = await renderServiceJob(s.config, s.ref, { dataNode: s.dataHost })),
+  };
+}
+
+export function validateJobStep(): Step<DeployState> {
+  return {
+    title: "Validate the job with Nomad",
+    needs: ["hcl"],
+    gives: ["job"],
+    run: async (s) =>
+      void (s.job = await s.apis.nomad.parseJob(needed(s, "hcl", "Validate the job"))),
+  };
+}
+
+/** Nomad's plan of the change, refused while another deploy or deployment is under way. */
+export function planChangeStep(): Step<DeployState> {
+  return {
+    title: "Plan the change",
+    needs: ["job"],
+    gives: ["previousVersion", "planIndex", "summary"],
+    async run(s, step) {
+      const { nomad } = s.apis;
+      const current = await nomad.readJob(s.ref.service);
+      s.previousVersion = current?.Meta?.version;
+      const plan = await nomad.planJob(needed(s, "job", "Plan the change"));
+      // After the plan, not before: a deploy that took the lock and registered between a
+      // check and this plan would make the plan look "unchanged" while it is still rolling.
+      await refuseIfDeploying(s.apis, s.ref.service);
+      s.planIndex = plan.JobModifyIndex;
+      s.summary = summarizeJobPlan(plan);
+      step.log(`running now: ${s.previousVersion ?? "nothing"}; deploying: ${s.ref.version}`);
+      for (const line of s.summary.lines) step.log(line);
+    },
+  };
+}
+
+export function shipExportImageStep(): Step<DeployState> {
+  return {
+    title: "Ship the backup export's image to the workers",
+    skip: (s) => (s.dataHost && s.inventory ? false : "the service keeps no data"),
+    run: (s, step) =>
+      shipExportImage(s.config, needed(s, "inventory", "Ship the export's image"), (l) =>
+        step.log(l),
+      ),
+  };
+}
+
+/** Registers the planned job, refused by Nomad if it changed since the plan (EnforceIndex). */
+export function submitJobStep(): Step<DeployState> {
+  return {
+    title: "Submit the job (only if unchanged since the plan)",
+    needs: ["job", "planIndex"],
+    gives: ["jobVersion"],
+    async run(s, step) {
+      const registered = await s.apis.nomad.registerJob(
+        needed(s, "job", "Submit the job"),
+        needed(s, "planIndex", "Submit the job"),
+      );
+      const job = await s.apis.nomad.readJob(s.ref.service);
+      s.jobVersion = job?.Version ?? 0;
+      step.log(`job version ${s.jobVersion}, evaluation ${registered.EvalID.slice(0, 8)}`);
+    },
+  };
+}
+
+export function scheduleBackupsStep(ref: ServiceRef): Step<DeployState> {
+  return {
+    title: `Schedule ${ref.service}'s data backups`,
+    skip: (s) => (s.dataHost ? false : "the service keeps no data"),
+    run: async (s, step) =>
+      step.log(
+        await scheduleBackups(
+          s.config,
+          s.apis,
+          s.ref.service,
+          needed(s, "dataHost", "Schedule the backups"),
+        ),
+      ),
+  };
+}
