@@ -91,7 +91,8 @@ beforeAll(async () => {
     subnetBase: 150,
     sshBase: 30_000,
     // Short certificates: one renewal (at a third left) falls within the run, awaited after
-    // the zero-downtime set (scenarios/https.ts).
+    // the zero-downtime set (scenarios/https.ts). Health checks every second (production: 5 s):
+    // a new allocation is healthy, and a deploy done, sooner.
     acme: "{ certificateLifetime: 8m }",
     ...(process.env.ELM_INFRA_E2E_HOST_IMAGE
       ? { image: process.env.ELM_INFRA_E2E_HOST_IMAGE }
@@ -104,6 +105,7 @@ beforeAll(async () => {
     port: 8080
     count: 2
     resources: { cpu: 50, memory: 64 }
+    checkInterval: 1s
     update: { minHealthyTime: 2s, healthyDeadline: 30s, progressDeadline: 60s }
   package.elm-lang.org:
     job: jobs/package.elm-lang.org.nomad.hbs
@@ -113,6 +115,7 @@ beforeAll(async () => {
     port: 8080
     count: 1
     resources: { cpu: 50, memory: 64 }
+    checkInterval: 1s
     update: { minHealthyTime: 2s, healthyDeadline: 30s, progressDeadline: 60s }
     data: { volume: package-data, mountPath: /data }
 `,
