@@ -6,7 +6,7 @@ import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type Cluster } from "../harness/agents.js";
 import { buildAppImages, removeImages } from "../harness/apps.js";
-import { cliPath, errorOf, runCli, writeClusterYaml } from "../harness/cli.js";
+import { cliPath, ensureBuilt, errorOf, runCli, writeClusterYaml } from "../harness/cli.js";
 import { ConsulClient } from "../../src/consul/client.js";
 import { acquireLock, describeLockHolder } from "../../src/consul/lock.js";
 import { NomadClient } from "../../src/nomad/client.js";
@@ -96,7 +96,7 @@ async function expectInterruptedAndReverted(
 }
 
 beforeAll(async () => {
-  await execa("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo });
+  await ensureBuilt();
   images = await buildAppImages("elm-lang.org", [
     { version: "v1" },
     { version: "v2" },
