@@ -56,7 +56,7 @@ export async function writeClusterYaml(
   dir: string,
   target: string,
   endpoints: Endpoints,
-  options: { hostnames?: string[]; update?: string } = {},
+  options: { hostnames?: string[]; update?: string; image?: string } = {},
 ): Promise<string> {
   const file = join(dir, "cluster.yaml");
   await writeFile(
@@ -80,7 +80,7 @@ export async function writeClusterYaml(
 services:
   elm-lang.org:
     job: ${join(repo, "jobs/elm-lang.org.nomad.hbs")}
-    image: elm-lang.org
+    image: ${options.image ?? "elm-lang.org"}
     hostnames: [${(options.hostnames ?? ["elm-lang.org"]).join(", ")}]
     healthPath: /health
     port: 8080

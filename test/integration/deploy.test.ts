@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { execa } from "execa";
 import { mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -19,6 +20,11 @@ import { ConflictError } from "../../src/errors.js";
  * of a stand-in site: v1, v2, a v3 that crashes at start and a v4 whose health check fails.
  */
 const repo = resolve(import.meta.dirname, "../..");
+/**
+ * The site's image repository: this run's own, so that another run of this file beside it (on a
+ * shared machine) neither uses nor removes these images.
+ */
+const repository = `elm-lang.org-${randomBytes(3).toString("hex")}`;
 let cluster: Cluster;
 let dir: string;
 let images: string[] = [];
@@ -97,7 +103,7 @@ async function expectInterruptedAndReverted(
 
 beforeAll(async () => {
   await ensureBuilt();
-  images = await buildAppImages("elm-lang.org", [
+  images = await buildAppImages(repository, [
     { version: "v1" },
     { version: "v2" },
     { version: "v3", fail: "exit" },
@@ -122,6 +128,7 @@ beforeAll(async () => {
       // A healthy_deadline long enough that a slow start (v5, 30 s) is not a failure, and that
       // finding a broken canary well before it (v4) is something the test can tell apart.
       update: "{ minHealthyTime: 2s, healthyDeadline: 60s, progressDeadline: 90s }",
+      image: repository,
     },
   );
 }, 900_000);
@@ -269,7 +276,7 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
 
   it("deploy --build: the site image is built from the fixture site and served through Traefik", async () => {
     const version = `built-${Date.now().toString(36)}`;
-    images.push(`elm-lang.org:${version}`);
+    images.push(`${repository}:${version}`);
     const site = join(repo, "test/fixtures/sites/elm-lang.org/site");
     // The Dockerfiles are found next to cluster.yaml, as in the repository.
     await symlink(join(repo, "images"), join(dir, "images"));
@@ -318,7 +325,7 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
       services: {
         "elm-lang.org": {
           job: join(repo, "jobs/elm-lang.org.nomad.hbs"),
-          image: "elm-lang.org",
+          image: repository,
           hostnames: ["elm-lang.org"],
           healthPath: "/health",
           port: 8080,
