@@ -90,10 +90,11 @@ beforeAll(async () => {
     slot: randomBytes(1)[0]! % 40,
     subnetBase: 150,
     sshBase: 30_000,
-    // Short certificates: one renewal (at a third left) falls within the run, awaited after
-    // the zero-downtime set (scenarios/https.ts). Health checks every second (production: 5 s):
-    // a new allocation is healthy, and a deploy done, sooner.
-    acme: "{ certificateLifetime: 8m }",
+    // Short certificates: one renewal (at a third left, 4 min 40 s after the first issuance)
+    // falls within the run, awaited after the zero-downtime set (scenarios/https.ts), when the
+    // scenarios since the issuance have taken about as long. The services' health checks run
+    // every second (production: 5 s): a new allocation is healthy, and a deploy done, sooner.
+    acme: "{ certificateLifetime: 7m }",
     ...(process.env.ELM_INFRA_E2E_HOST_IMAGE
       ? { image: process.env.ELM_INFRA_E2E_HOST_IMAGE }
       : {}),
@@ -186,6 +187,28 @@ describe(`local cluster ${target}`, () => {
   // Issue 13: HTTPS from the target's Pebble, right after the first issuance.
   httpsScenarios();
 
+  it("an ingress upgrade under the probe (both sites, through the load balancer) fails no request", async () => {
+    await ensureDeployed(bothSitesAt100);
+    const version = ingressUpgrade;
+    await docker("tag", "traefik:v3.6.12", `traefik:v${version}`);
+    // The CLI run never throws (it reports its exit code): the probes always stop.
+    const { value: r, reports } = await underProbe(() =>
+      elmInfra(["deploy", `ingress@${version}`, "--yes"]),
+    );
+    expect(r.exitCode, errorOf(r)).toBe(0);
+    expect(resultOf<IngressDeployResult>(r).steps).toHaveLength(2);
+    for (const report of reports) expect(report.sent).toBeGreaterThan(100);
+    expect(failedRequestsOf(reports)).toEqual(noFailures(reports));
+    const status = await elmInfra(["status"]);
+    expect(resultOf<{ cluster: ClusterView }>(status).cluster.versions.traefik).toBe(version);
+  });
+
+  // Every worker's Traefik was just replaced: the same certificates, no new issuance; then the
+  // renewal watch starts (awaited after the zero-downtime set). The upgrade comes right after the
+  // first issuance, before the second bring-up: the check that it issued none is well before the
+  // renewal, and the scenarios after it fill the time until the renewal is due.
+  httpsAfterRestartScenarios();
+
   // One bring-up serves two proofs: it changes nothing, and while it runs it holds the lock.
   it("a second bring-up changes nothing: OpenTofu plans nothing, Ansible changed=0 on every host, no agent restarted; a bring-up started while it holds the lock is refused with exit 3 and the holder", async () => {
     const pids = await agentPids();
@@ -264,26 +287,6 @@ describe(`local cluster ${target}`, () => {
     expect(out.split("\n").filter((l) => l.endsWith("open"))).toEqual([]);
     expect(out.split("\n")).toHaveLength(probes.length);
   });
-
-  it("an ingress upgrade under the probe (both sites, through the load balancer) fails no request", async () => {
-    await ensureDeployed(bothSitesAt100);
-    const version = ingressUpgrade;
-    await docker("tag", "traefik:v3.6.12", `traefik:v${version}`);
-    // The CLI run never throws (it reports its exit code): the probes always stop.
-    const { value: r, reports } = await underProbe(() =>
-      elmInfra(["deploy", `ingress@${version}`, "--yes"]),
-    );
-    expect(r.exitCode, errorOf(r)).toBe(0);
-    expect(resultOf<IngressDeployResult>(r).steps).toHaveLength(2);
-    for (const report of reports) expect(report.sent).toBeGreaterThan(100);
-    expect(failedRequestsOf(reports)).toEqual(noFailures(reports));
-    const status = await elmInfra(["status"]);
-    expect(resultOf<{ cluster: ClusterView }>(status).cluster.versions.traefik).toBe(version);
-  });
-
-  // Every worker's Traefik was just replaced: the same certificates, no new issuance; then the
-  // renewal watch starts (awaited after the zero-downtime set).
-  httpsAfterRestartScenarios();
 
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
   zeroDowntimeScenarios();

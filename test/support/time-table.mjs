@@ -14,9 +14,9 @@
  * - an integration file: wall time from the previous integration file's last test end to this
  *   one's (files run one at a time: it includes its import, beforeAll and the previous afterAll),
  *   the first from the run's start;
- * - a project: integration from the run's start to its last test end; e2e from the end of the
- *   last unit or integration test (the e2e runs after them) to its last test end; unit the sum
- *   of its files' test times (it runs beside the integration files, so it adds no wall time).
+ * - a project: integration from the run's start to its last test end; e2e from its first
+ *   scenario's start to its last one's end (its beforeAll only writes cluster.yaml); unit the
+ *   sum of its files' test times (it runs beside the integration files: no wall time of its own).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { relative, sep } from "node:path";
@@ -65,11 +65,11 @@ export function timesOf(report) {
     })),
   );
 
-  const beforeE2e = lastEnd([...of("unit"), ...integration]);
+  const e2eStart = Math.min(...of("e2e").map((f) => f.startTime));
   const totals = {
     unit: seconds(of("unit").reduce((sum, f) => sum + (f.endTime - f.startTime), 0)),
     integration: integration.length ? seconds(lastEnd(integration) - report.startTime) : 0,
-    e2e: of("e2e").length ? seconds(lastEnd(of("e2e")) - beforeE2e) : 0,
+    e2e: of("e2e").length ? seconds(lastEnd(of("e2e")) - e2eStart) : 0,
     all: seconds(lastEnd(files) - report.startTime),
   };
   return { integrationFiles, e2eScenarios, totals };
