@@ -13,10 +13,10 @@
  * - an e2e scenario: its `it`'s own time (the cluster's bring-up is the first scenario);
  * - an integration file: wall time from the previous integration file's last test end to this
  *   one's (files run one at a time: it includes its import, beforeAll and the previous afterAll),
- *   the first from the run's start;
- * - a project: integration from the run's start to its last test end; e2e from its first
- *   scenario's start to its last one's end (its beforeAll only writes cluster.yaml); unit the
- *   sum of its files' test times (it runs beside the integration files: no wall time of its own).
+ *   the first from where the project started (below);
+ * - a project (integration, e2e): from where it started (the run's start, or the end of the
+ *   other project it ran after) to its last test end; unit the sum of its files' test times
+ *   (it runs beside the others: no wall time of its own).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { relative, sep } from "node:path";
@@ -44,10 +44,19 @@ export function timesOf(report) {
   }));
   const of = (project) => files.filter((f) => f.project === project);
   const lastEnd = (list) => Math.max(report.startTime, ...list.map((f) => f.endTime));
+  /**
+   * Where a project's wall time starts: the run's start, or the end of the last other project's
+   * file that ended before its first test began (a project run after another one).
+   */
+  const originOf = (project) => {
+    const first = Math.min(...of(project).map((f) => f.startTime));
+    const before = files.filter((f) => f.project !== project && f.endTime <= first);
+    return lastEnd(before);
+  };
 
   const integration = of("integration").sort((a, b) => a.endTime - b.endTime);
   const integrationFiles = [];
-  let previous = report.startTime;
+  let previous = integration.length ? originOf("integration") : report.startTime;
   for (const f of integration) {
     integrationFiles.push({
       name: shortName(f.name),
@@ -65,11 +74,12 @@ export function timesOf(report) {
     })),
   );
 
-  const e2eStart = Math.min(...of("e2e").map((f) => f.startTime));
+  const wall = (project) =>
+    of(project).length ? seconds(lastEnd(of(project)) - originOf(project)) : 0;
   const totals = {
     unit: seconds(of("unit").reduce((sum, f) => sum + (f.endTime - f.startTime), 0)),
-    integration: integration.length ? seconds(lastEnd(integration) - report.startTime) : 0,
-    e2e: of("e2e").length ? seconds(lastEnd(of("e2e")) - e2eStart) : 0,
+    integration: wall("integration"),
+    e2e: wall("e2e"),
     all: seconds(lastEnd(files) - report.startTime),
   };
   return { integrationFiles, e2eScenarios, totals };

@@ -68,14 +68,15 @@ describe("test/support/time-table.mjs: where a run's time goes, from Vitest's JS
   it("one report: each e2e scenario, each integration file's wall time, each project", async () => {
     const { stdout } = await run("node", [script, join(dir, "after.json")], { cwd: repo });
     expect(stdout).toContain("| the whole Vitest run | 300 |");
-    // e2e: from its first scenario's start to its last one's end.
-    expect(stdout).toContain("| e2e | 100 |");
-    expect(stdout).toContain("| integration | 70 |");
+    // e2e: it ran after the integration files: from their end to its last test's end.
+    expect(stdout).toContain("| e2e | 230 |");
+    // integration: from the end of the unit file that ended before it began.
+    expect(stdout).toContain("| integration | 68.5 |");
     expect(stdout).toContain("| bring-up | 80 |");
     // A pipe in a title does not break the table.
     expect(stdout).toContain("| a \\| b | 20 |");
     // Each file from the previous one's end: its import and beforeAll count.
-    expect(stdout).toContain("| test/integration/first.test.ts | 40 |");
+    expect(stdout).toContain("| test/integration/first.test.ts | 38.5 |");
     expect(stdout).toContain("| test/integration/second.test.ts | 30 |");
   });
 
@@ -86,8 +87,8 @@ describe("test/support/time-table.mjs: where a run's time goes, from Vitest's JS
     expect(stdout).toBe("");
     const table = await readFile(out, "utf8");
     expect(table).toContain("| bring-up | 90 | 80 | -10 |");
-    expect(table).toContain("| test/integration/first.test.ts | 60 | 40 | -20 |");
-    expect(table).toContain("| integration | 90 | 70 | -20 |");
+    expect(table).toContain("| test/integration/first.test.ts | 58.5 | 38.5 | -20 |");
+    expect(table).toContain("| integration | 88.5 | 68.5 | -20 |");
   });
 
   it("without a report: exit 2 and what to give it", async () => {
