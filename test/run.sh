@@ -25,10 +25,14 @@ npm run --silent typecheck
 npm run --silent lint
 
 step "unit, integration and end-to-end tests"
-report="$(mktemp)"
+# The JSON report is kept where ELM_INFRA_TEST_REPORT names (for docs/test-times.md:
+# node test/support/time-table.mjs --before <old> --after <new> --out docs/test-times.md).
+report="${ELM_INFRA_TEST_REPORT:-$(mktemp)}"
 status=0
 npx vitest run --project unit --project integration --project e2e --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# Where the time went: each e2e scenario, each integration file, each project.
+node test/support/time-table.mjs "$report" || true
 # One plain closing line, whatever the reporter printed above.
 node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests+r.numTodoTests} skipped`)' "$report" || true
-rm -f "$report"
+[ -n "${ELM_INFRA_TEST_REPORT:-}" ] || rm -f "$report"
 exit "$status"

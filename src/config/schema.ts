@@ -255,6 +255,10 @@ export const serviceSchema = z.strictObject({
   count: z.number().int().min(1).max(100),
   resources,
   data: persistentData.optional(),
+  checkInterval: duration
+    .refine((d) => durationSeconds(d) >= 1, "must be at least 1s (Nomad's shortest)")
+    .optional()
+    .describe("how often Consul runs the health check on healthPath; default 5s"),
   /** Nomad update timings; the deploy watcher's deadlines follow progressDeadline. */
   update: z
     .strictObject({

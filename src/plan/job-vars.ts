@@ -129,7 +129,7 @@ export function serviceJobVars(
     canaryTags,
     resources: service.resources,
     update: { ...defaultUpdate, ...definedOnly(service.update ?? {}), ...overrides.update },
-    check: { interval: "5s", timeout: "2s" },
+    check: { interval: service.checkInterval ?? "5s", timeout: "2s" },
     shutdownDelay: "5s",
     ...(service.data
       ? {

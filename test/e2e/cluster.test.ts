@@ -5,7 +5,7 @@
  * copy of cluster.yaml; everything it made carries the label elm-infra.target=<name>.
  */
 import { randomBytes } from "node:crypto";
-import { cp, mkdir, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,17 +21,20 @@ import { retireScenarios } from "./scenarios/retire.js";
 import { badInputScenarios } from "./scenarios/bad-input.js";
 import {
   agentPids,
+  bothSitesAt100,
+  deployFromFixtures,
   docker,
   e2e,
   elmInfra,
+  ensureDeployed,
   errorOf,
   hostNames,
   label,
-  repo,
   failedRequestsOf,
   noFailures,
   underProbe,
   resultOf,
+  runOf,
   secretsFile,
   start,
   viaLoadBalancer,
@@ -45,7 +48,7 @@ import {
   httpsScenarios,
 } from "./scenarios/https.js";
 import { zeroDowntimeScenarios } from "./scenarios/zero-downtime.js";
-import { replaceScenarios, scaleScenarios, vmLossScenarios } from "./scenarios/scale.js";
+import { hostLossScenarios, replaceScenarios, scaleScenarios } from "./scenarios/scale.js";
 
 const { target } = e2e;
 /** The ingress version the upgrade scenario tags: this run's own, so two runs never share it. */
@@ -87,9 +90,14 @@ beforeAll(async () => {
     slot: randomBytes(1)[0]! % 40,
     subnetBase: 150,
     sshBase: 30_000,
-    // Short certificates: one renewal (at a third left) falls within the run, awaited after
-    // the zero-downtime set (scenarios/https.ts).
-    acme: "{ certificateLifetime: 8m }",
+    // Short certificates: one renewal (at a third left, 3 min 20 s after the first issuance)
+    // falls within the run, awaited after the zero-downtime set (scenarios/https.ts), when the
+    // scenarios since the issuance have taken about as long (with 7 minutes the run of
+    // 2026-12-04 still waited ~110 s there). The check that the ingress upgrade issued none comes
+    // ~2 minutes after the issuance; the renewed certificate is served within seconds of being
+    // due, with well over the quarter of its lifetime left that the scenario requires. The services' health checks run
+    // every second (production: 5 s): a new allocation is healthy, and a deploy done, sooner.
+    acme: "{ certificateLifetime: 5m }",
     ...(process.env.ELM_INFRA_E2E_HOST_IMAGE
       ? { image: process.env.ELM_INFRA_E2E_HOST_IMAGE }
       : {}),
@@ -101,6 +109,7 @@ beforeAll(async () => {
     port: 8080
     count: 2
     resources: { cpu: 50, memory: 64 }
+    checkInterval: 1s
     update: { minHealthyTime: 2s, healthyDeadline: 30s, progressDeadline: 60s }
   package.elm-lang.org:
     job: jobs/package.elm-lang.org.nomad.hbs
@@ -110,6 +119,7 @@ beforeAll(async () => {
     port: 8080
     count: 1
     resources: { cpu: 50, memory: 64 }
+    checkInterval: 1s
     update: { minHealthyTime: 2s, healthyDeadline: 30s, progressDeadline: 60s }
     data: { volume: package-data, mountPath: /data }
 `,
@@ -168,33 +178,10 @@ describe(`local cluster ${target}`, () => {
   });
 
   it("both sites, built from the fixtures and deployed, answer through the load balancer on 127.0.0.1", async () => {
-    const site = await elmInfra([
-      "deploy",
-      "elm-lang.org@1.0.0",
-      "--build",
-      "--context",
-      join(repo, "test/fixtures/sites/elm-lang.org/site"),
-      "--yes",
-    ]);
+    const site = await deployFromFixtures("elm-lang.org", "1.0.0");
     expect(site.exitCode, errorOf(site)).toBe(0);
-    const pkg = join(e2e.work, "package-build");
-    await mkdir(pkg, { recursive: true });
-    await execa("go", ["build", "-trimpath", "-o", join(pkg, "server"), "."], {
-      cwd: join(repo, "test/fixtures/sites/package.elm-lang.org/server"),
-      env: { CGO_ENABLED: "0", GOOS: "linux", GOARCH: "amd64", GOFLAGS: "-mod=mod" },
-      timeout: 300_000,
-    });
-    await cp(join(repo, "test/fixtures/sites/package.elm-lang.org/data"), join(pkg, "data"), {
-      recursive: true,
-    });
-    const packages = await elmInfra([
-      "deploy",
-      "package.elm-lang.org@1.0.0",
-      "--build",
-      "--context",
-      pkg,
-      "--yes",
-    ]);
+    // The package site's Go server is built here (support.ts's buildContext), then deployed.
+    const packages = await deployFromFixtures("package.elm-lang.org", "1.0.0");
     expect(packages.exitCode, errorOf(packages)).toBe(0);
     expect(await viaLoadBalancer("elm-lang.org", "/")).toBe(200);
     expect(await viaLoadBalancer("package.elm-lang.org", "/health")).toBe(200);
@@ -203,9 +190,48 @@ describe(`local cluster ${target}`, () => {
   // Issue 13: HTTPS from the target's Pebble, right after the first issuance.
   httpsScenarios();
 
-  it("a second bring-up changes nothing: OpenTofu plans nothing, Ansible changed=0 on every host, no agent restarted", async () => {
+  it("an ingress upgrade under the probe (both sites, through the load balancer) fails no request", async () => {
+    await ensureDeployed(bothSitesAt100);
+    const version = ingressUpgrade;
+    await docker("tag", "traefik:v3.6.12", `traefik:v${version}`);
+    // The CLI run never throws (it reports its exit code): the probes always stop.
+    const { value: r, reports } = await underProbe(() =>
+      elmInfra(["deploy", `ingress@${version}`, "--yes"]),
+    );
+    expect(r.exitCode, errorOf(r)).toBe(0);
+    expect(resultOf<IngressDeployResult>(r).steps).toHaveLength(2);
+    for (const report of reports) expect(report.sent).toBeGreaterThan(100);
+    expect(failedRequestsOf(reports)).toEqual(noFailures(reports));
+    const status = await elmInfra(["status"]);
+    expect(resultOf<{ cluster: ClusterView }>(status).cluster.versions.traefik).toBe(version);
+  });
+
+  // Every worker's Traefik was just replaced: the same certificates, no new issuance; then the
+  // renewal watch starts (awaited after the zero-downtime set). The upgrade comes right after the
+  // first issuance, before the second bring-up: the check that it issued none is well before the
+  // renewal, and the scenarios after it fill the time until the renewal is due.
+  httpsAfterRestartScenarios();
+
+  // One bring-up serves two proofs: it changes nothing, and while it runs it holds the lock.
+  it("a second bring-up changes nothing: OpenTofu plans nothing, Ansible changed=0 on every host, no agent restarted; a bring-up started while it holds the lock is refused with exit 3 and the holder", async () => {
     const pids = await agentPids();
-    const r = await elmInfra(["bring-up", "--yes"]);
+    const began = Date.now();
+    const holder = start(["bring-up", "--yes"]);
+    let stdout = "";
+    await new Promise<void>((resolveStarted) => {
+      holder.stdout!.on("data", (c: Buffer) => {
+        stdout += c.toString();
+        if (stdout.includes('"state":"started"')) resolveStarted();
+      });
+      void holder.finally(() => resolveStarted());
+    });
+    const second = await elmInfra(["bring-up", "--yes"]);
+    expect(second.exitCode).toBe(3);
+    expect(errorOf(second)).toMatch(
+      /bring-up refused: bring-up by .+ \(pid \d+, since .+\) holds the operations lock/,
+    );
+    const r = runOf(await holder);
+    e2e.timings["bring-up (second, holding the lock)"] = Date.now() - began;
     expect(r.exitCode, errorOf(r)).toBe(0);
     const data = resultOf<BringUpResult>(r);
     expect(data.outcome).toBe("unchanged");
@@ -242,12 +268,13 @@ describe(`local cluster ${target}`, () => {
     const probes = (await Promise.all(ips)).flatMap((ip) =>
       [4646, 8500, 8081, canaryEntrypointPort].map((p) => `${ip}:${p}`),
     );
-    const script = probes
+    // All at once (each in the background, then wait): a dropped port costs its 2 s timeout once.
+    const script = `${probes
       .map(
         (a) =>
-          `if wget -q -T 2 -O /dev/null http://${a}/ 2>/dev/null; then echo "${a} open"; else echo "${a} closed"; fi`,
+          `(if wget -q -T 2 -O /dev/null http://${a}/ 2>/dev/null; then echo "${a} open"; else echo "${a} closed"; fi) &`,
       )
-      .join("; ");
+      .join(" ")} wait`;
     const out = await docker(
       "run",
       "--rm",
@@ -264,43 +291,6 @@ describe(`local cluster ${target}`, () => {
     expect(out.split("\n")).toHaveLength(probes.length);
   });
 
-  it("an ingress upgrade under the probe (both sites, through the load balancer) fails no request", async () => {
-    const version = ingressUpgrade;
-    await docker("tag", "traefik:v3.6.12", `traefik:v${version}`);
-    // The CLI run never throws (it reports its exit code): the probes always stop.
-    const { value: r, reports } = await underProbe(() =>
-      elmInfra(["deploy", `ingress@${version}`, "--yes"]),
-    );
-    expect(r.exitCode, errorOf(r)).toBe(0);
-    expect(resultOf<IngressDeployResult>(r).steps).toHaveLength(2);
-    for (const report of reports) expect(report.sent).toBeGreaterThan(100);
-    expect(failedRequestsOf(reports)).toEqual(noFailures(reports));
-    const status = await elmInfra(["status"]);
-    expect(resultOf<{ cluster: ClusterView }>(status).cluster.versions.traefik).toBe(version);
-  });
-
-  // Every worker's Traefik was just replaced: the same certificates, no new issuance; then the
-  // renewal watch starts (awaited after the zero-downtime set).
-  httpsAfterRestartScenarios();
-
-  it("a second bring-up while one holds the lock is refused with exit 3 and the holder", async () => {
-    const holder = start(["bring-up", "--yes"]);
-    let stdout = "";
-    await new Promise<void>((resolveStarted) => {
-      holder.stdout!.on("data", (c: Buffer) => {
-        stdout += c.toString();
-        if (stdout.includes('"state":"started"')) resolveStarted();
-      });
-      void holder.finally(() => resolveStarted());
-    });
-    const second = await elmInfra(["bring-up", "--yes"]);
-    expect(second.exitCode).toBe(3);
-    expect(errorOf(second)).toMatch(
-      /bring-up refused: bring-up by .+ \(pid \d+, since .+\) holds the operations lock/,
-    );
-    expect((await holder).exitCode).toBe(0);
-  });
-
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
   zeroDowntimeScenarios();
   httpsRenewalScenarios();
@@ -311,7 +301,7 @@ describe(`local cluster ${target}`, () => {
   retireScenarios();
   scaleScenarios();
   replaceScenarios();
-  vmLossScenarios();
+  hostLossScenarios();
 
   it("destroy leaves no container, network or volume, and forgets the host keys and tokens", async () => {
     const r = await elmInfra(["destroy", "--yes"]);

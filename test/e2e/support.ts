@@ -5,10 +5,12 @@
  * `it` blocks in the order cluster.test.ts calls them, destructive ones last.
  */
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { cp, mkdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { execa, type ResultPromise } from "execa";
+import { execa, type Result, type ResultPromise } from "execa";
 import { Agent, request } from "undici";
+import { expect } from "vitest";
+import type { StatusResult } from "../../src/commands/status.js";
 import {
   failedRequests,
   startProbe,
@@ -71,6 +73,19 @@ export function start(args: string[], timeoutMs = 900_000, o: RunOverrides = {})
   return run;
 }
 
+/** A finished CLI run as the scenarios read it: exit code, JSON events, stderr. */
+export const runOf = (r: Result): Run => ({
+  exitCode: r.exitCode ?? -1,
+  events: parse(String(r.stdout)),
+  stderr: String(r.stderr),
+});
+
+/** Adds `ms` to the run's timings under the command line. */
+const timed = (args: string[], ms: number) => {
+  const key = args.join(" ");
+  e2e.timings[key] = (e2e.timings[key] ?? 0) + ms;
+};
+
 /** Runs the CLI to its end; its time is added to the run's timings under the command line. */
 export async function elmInfra(
   args: string[],
@@ -79,10 +94,90 @@ export async function elmInfra(
 ): Promise<Run> {
   const began = Date.now();
   const r = await start(args, timeoutMs, overrides);
-  const key = args.join(" ");
-  e2e.timings[key] = (e2e.timings[key] ?? 0) + Date.now() - began;
-  return { exitCode: r.exitCode ?? -1, events: parse(String(r.stdout)), stderr: String(r.stderr) };
+  timed(args, Date.now() - began);
+  return runOf(r);
 }
+
+/**
+ * Runs the CLI to its end while `watch` looks at it as it runs (its stdout as it comes, whether
+ * it finished): what a scenario proves during a command rather than after it. Timed as elmInfra.
+ */
+export async function elmInfraWatched<T>(
+  args: string[],
+  watch: (running: ResultPromise) => Promise<T>,
+): Promise<{ run: Run; watched: T }> {
+  const began = Date.now();
+  const running = start(args);
+  try {
+    const watched = await watch(running);
+    return { run: runOf(await running), watched };
+  } finally {
+    // A watch that threw: the command still runs to its end before the scenario fails.
+    await running.catch(() => undefined);
+    timed(args, Date.now() - began);
+  }
+}
+
+/** Each service's version, as `status` reports it (undefined: not deployed). */
+export async function runningVersions(): Promise<Record<string, string | undefined>> {
+  const status = await elmInfra(["status"]);
+  expect(status.exitCode, errorOf(status)).toBe(0);
+  const { services } = resultOf<StatusResult>(status);
+  return Object.fromEntries(services.map((s) => [s.service, s.version ?? undefined]));
+}
+
+/**
+ * Where a site's image is built from: the fixture site; for the package site its Go server,
+ * built once per run into the run's folder with its data beside it.
+ */
+export async function buildContext(service: string): Promise<string> {
+  if (service !== "package.elm-lang.org") return join(repo, `test/fixtures/sites/${service}/site`);
+  const pkg = join(e2e.work, "package-build");
+  if (await stat(join(pkg, "server")).catch(() => undefined)) return pkg;
+  await mkdir(pkg, { recursive: true });
+  await execa("go", ["build", "-trimpath", "-o", join(pkg, "server"), "."], {
+    cwd: join(repo, "test/fixtures/sites/package.elm-lang.org/server"),
+    env: { CGO_ENABLED: "0", GOOS: "linux", GOARCH: "amd64", GOFLAGS: "-mod=mod" },
+    timeout: 300_000,
+  });
+  await cp(join(repo, "test/fixtures/sites/package.elm-lang.org/data"), join(pkg, "data"), {
+    recursive: true,
+  });
+  return pkg;
+}
+
+/** `deploy <service>@<version> --build` from the fixtures (buildContext), as a user runs it. */
+export const deployFromFixtures = async (service: string, version: string): Promise<Run> =>
+  elmInfra([
+    "deploy",
+    `${service}@${version}`,
+    "--build",
+    "--context",
+    await buildContext(service),
+    "--yes",
+  ]);
+
+/** For ensureDeployed: whatever version runs will do (1.0.0 is deployed when none does). */
+export const anyVersion = "*";
+
+/**
+ * What a scenario needs running before it starts: each service at its version (or anyVersion),
+ * deployed from the fixtures only when another version (or none) runs. In a whole run it is one
+ * `status`; a scenario run alone after the bring-up (`-t "bring-up interrupted|<its name>"`)
+ * deploys what it needs.
+ */
+export async function ensureDeployed(wanted: Record<string, string>): Promise<void> {
+  const running = await runningVersions();
+  for (const [service, version] of Object.entries(wanted)) {
+    const now = running[service];
+    if (now !== undefined && (version === anyVersion || now === version)) continue;
+    const r = await deployFromFixtures(service, version === anyVersion ? "1.0.0" : version);
+    expect(r.exitCode, `ensureDeployed ${service}@${version}: ${errorOf(r)}`).toBe(0);
+  }
+}
+
+/** Both sites at 1.0.0: where the scenarios that change versions start and end. */
+export const bothSitesAt100 = { "elm-lang.org": "1.0.0", "package.elm-lang.org": "1.0.0" };
 
 export const resultOf = <T>(r: Run) => r.events.find((e) => e.type === "result")?.data as T;
 export const errorOf = (r: Run) =>

@@ -2,12 +2,43 @@
  * Test harness: the compiled CLI run as a user runs it, against a cluster.yaml written for the
  * agents a test started. `npm test` builds dist/ before the tests run.
  */
-import { writeFile } from "node:fs/promises";
+import { readdir, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
 
 const repo = resolve(import.meta.dirname, "../..");
 export const cliPath = join(repo, "dist/cli/main.js");
+
+/** The newest modification time (ms) of the files under `dir`, recursively. */
+async function newestUnder(dir: string): Promise<number> {
+  let newest = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    const t = entry.isDirectory() ? await newestUnder(path) : (await stat(path)).mtimeMs;
+    newest = Math.max(newest, t);
+  }
+  return newest;
+}
+
+/**
+ * Builds dist/ (tsc -p tsconfig.build.json) unless it was built after the last change to src/
+ * and the TypeScript configuration: `npm test` has built it already, and a test file run alone
+ * after an edit still tests the current source. tsc rewrites every output, so the CLI's entry
+ * point's time is the build's.
+ */
+export async function ensureBuilt(): Promise<void> {
+  const built = (await stat(cliPath).catch(() => undefined))?.mtimeMs ?? 0;
+  const configs = ["tsconfig.json", "tsconfig.build.json", "package-lock.json"].map(
+    async (f) => (await stat(join(repo, f))).mtimeMs,
+  );
+  const changed = Math.max(await newestUnder(join(repo, "src")), ...(await Promise.all(configs)));
+  if (built > changed) return;
+  await execa("npx", ["tsc", "-p", "tsconfig.build.json"], {
+    cwd: repo,
+    stdin: "ignore",
+    timeout: 300_000,
+  });
+}
 
 export interface Endpoints {
   nomad: string;
@@ -25,7 +56,7 @@ export async function writeClusterYaml(
   dir: string,
   target: string,
   endpoints: Endpoints,
-  options: { hostnames?: string[]; update?: string } = {},
+  options: { hostnames?: string[]; update?: string; image?: string } = {},
 ): Promise<string> {
   const file = join(dir, "cluster.yaml");
   await writeFile(
@@ -49,12 +80,13 @@ export async function writeClusterYaml(
 services:
   elm-lang.org:
     job: ${join(repo, "jobs/elm-lang.org.nomad.hbs")}
-    image: elm-lang.org
+    image: ${options.image ?? "elm-lang.org"}
     hostnames: [${(options.hostnames ?? ["elm-lang.org"]).join(", ")}]
     healthPath: /health
     port: 8080
     count: 2
     resources: { cpu: 50, memory: 32 }
+    checkInterval: 1s
     update: ${options.update ?? "{ minHealthyTime: 2s, healthyDeadline: 20s, progressDeadline: 40s }"}
 `,
   );

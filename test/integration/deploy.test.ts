@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { execa } from "execa";
 import { mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -6,7 +7,7 @@ import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type Cluster } from "../harness/agents.js";
 import { buildAppImages, removeImages } from "../harness/apps.js";
-import { cliPath, errorOf, runCli, writeClusterYaml } from "../harness/cli.js";
+import { cliPath, ensureBuilt, errorOf, runCli, writeClusterYaml } from "../harness/cli.js";
 import { ConsulClient } from "../../src/consul/client.js";
 import { acquireLock, describeLockHolder } from "../../src/consul/lock.js";
 import { NomadClient } from "../../src/nomad/client.js";
@@ -19,6 +20,11 @@ import { ConflictError } from "../../src/errors.js";
  * of a stand-in site: v1, v2, a v3 that crashes at start and a v4 whose health check fails.
  */
 const repo = resolve(import.meta.dirname, "../..");
+/**
+ * The site's image repository: this run's own, so that another run of this file beside it (on a
+ * shared machine) neither uses nor removes these images.
+ */
+const repository = `elm-lang.org-${randomBytes(3).toString("hex")}`;
 let cluster: Cluster;
 let dir: string;
 let images: string[] = [];
@@ -107,8 +113,8 @@ async function expectInterruptedAndReverted(
 }
 
 beforeAll(async () => {
-  await execa("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo });
-  images = await buildAppImages("elm-lang.org", [
+  await ensureBuilt();
+  images = await buildAppImages(repository, [
     { version: "v1" },
     { version: "v2" },
     { version: "v3", fail: "exit" },
@@ -135,6 +141,7 @@ beforeAll(async () => {
       // A healthy_deadline long enough that a slow start (v5, 30 s) is not a failure, and that
       // finding a broken canary well before it (v4) is something the test can tell apart.
       update: "{ minHealthyTime: 2s, healthyDeadline: 60s, progressDeadline: 90s }",
+      image: repository,
     },
   );
 }, 900_000);
@@ -293,7 +300,7 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
 
   it("deploy --build: the site image is built from the fixture site and served through Traefik", async () => {
     const version = `built-${Date.now().toString(36)}`;
-    images.push(`elm-lang.org:${version}`);
+    images.push(`${repository}:${version}`);
     const site = join(repo, "test/fixtures/sites/elm-lang.org/site");
     // The Dockerfiles are found next to cluster.yaml, as in the repository.
     await symlink(join(repo, "images"), join(dir, "images"));
@@ -342,7 +349,7 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
       services: {
         "elm-lang.org": {
           job: join(repo, "jobs/elm-lang.org.nomad.hbs"),
-          image: "elm-lang.org",
+          image: repository,
           hostnames: ["elm-lang.org"],
           healthPath: "/health",
           port: 8080,

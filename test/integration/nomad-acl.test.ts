@@ -4,17 +4,15 @@
  * sees when their token lacks a permission: the missing capability named, nothing submitted,
  * the token never printed.
  */
-import { execa } from "execa";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startConsul, startNomad, type ConsulAgent, type NomadAgent } from "../harness/agents.js";
-import { errorOf, runCli, writeClusterYaml } from "../harness/cli.js";
+import { ensureBuilt, errorOf, runCli, writeClusterYaml } from "../harness/cli.js";
 import { NomadClient } from "../../src/nomad/client.js";
 import { OperationError } from "../../src/errors.js";
 
-const repo = resolve(import.meta.dirname, "../..");
 let consul: ConsulAgent;
 let nomad: NomadAgent;
 let dir: string;
@@ -22,7 +20,7 @@ let config: string;
 let management: string;
 
 beforeAll(async () => {
-  await execa("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo });
+  await ensureBuilt();
   consul = await startConsul();
   nomad = await startNomad({ consul, acl: true });
   dir = await mkdtemp(join(tmpdir(), "elm-infra-acl-"));

@@ -17,6 +17,7 @@ import { targetPaths } from "../../src/cluster/paths.js";
 import { loadConfig } from "../../src/config/load.js";
 import { ExitCode } from "../../src/errors.js";
 import { HostKeyMismatchError } from "../../src/ssh/index.js";
+import { ensureBuilt } from "../harness/cli.js";
 import { startHosts, type TestHost, type TestHostFleet } from "../harness/hosts.js";
 import { freePorts } from "../harness/ports.js";
 
@@ -198,11 +199,7 @@ function tryConnect(ip: string, port: number): Promise<string> {
 }
 
 beforeAll(async () => {
-  const build = execa("npx", ["tsc", "-p", "tsconfig.build.json"], {
-    cwd: repo,
-    stdin: "ignore",
-    timeout: 300_000,
-  });
+  const build = ensureBuilt();
   fleet = await startHosts({ count: 1 });
   host = fleet.hosts[0]!;
   await startAgents();

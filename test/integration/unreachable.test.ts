@@ -7,10 +7,17 @@
 import { execa } from "execa";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startConsul, startNomad, type ConsulAgent, type NomadAgent } from "../harness/agents.js";
-import { cliPath, errorOf, runCli, writeClusterYaml, type CliRun } from "../harness/cli.js";
+import {
+  cliPath,
+  ensureBuilt,
+  errorOf,
+  runCli,
+  writeClusterYaml,
+  type CliRun,
+} from "../harness/cli.js";
 import { freePorts } from "../harness/ports.js";
 import { loadConfig } from "../../src/config/load.js";
 import { ConsulClient } from "../../src/consul/client.js";
@@ -18,7 +25,6 @@ import { acquireLock, deployLockKey } from "../../src/consul/lock.js";
 import { NomadClient } from "../../src/nomad/client.js";
 import { renderServiceJob } from "../../src/plan/jobs.js";
 
-const repo = resolve(import.meta.dirname, "../..");
 let consul: ConsulAgent;
 let nomad: NomadAgent;
 let dir: string;
@@ -58,7 +64,7 @@ function expectError(run: CliRun, message: string | RegExp, hint?: RegExp): void
 }
 
 beforeAll(async () => {
-  await execa("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo });
+  await ensureBuilt();
   consul = await startConsul();
   nomad = await startNomad({ consul, acl: true });
   management = (await new NomadClient({ address: nomad.http }).aclBootstrap()).SecretID;

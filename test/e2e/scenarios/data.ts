@@ -15,9 +15,11 @@ import { movePackageData } from "../../../src/tasks/package-data.js";
 import type { BackupResult } from "../../../src/commands/backup.js";
 import type { RestoreResult } from "../../../src/commands/restore.js";
 import {
+  deployFromFixtures,
   docker,
   e2e,
   elmInfra,
+  ensureDeployed,
   errorOf,
   resultOf,
   throughLoadBalancer,
@@ -80,20 +82,14 @@ async function untilServing(): Promise<void> {
 
 export function dataScenarios(): void {
   it("packages published through the load balancer are all there after a redeploy (1.0.1) and a restart of the site", async () => {
+    await ensureDeployed({ [site]: "1.0.0" });
     const first = await holder();
     expect(first).toMatch(/-worker-\d+$/);
     for (let n = 1; n <= 3; n++) await publish("alice", n);
     for (const path of ["/packages/alice/..%2f..%2fetc/1.0.0/x", "/packages/alice/.evil/1.0.0/x"])
       expect((await packageFile(path, "no")).status, path).not.toBe(201);
 
-    const redeploy = await elmInfra([
-      "deploy",
-      `${site}@1.0.1`,
-      "--build",
-      "--context",
-      join(e2e.work, "package-build"),
-      "--yes",
-    ]);
+    const redeploy = await deployFromFixtures(site, "1.0.1");
     expect(redeploy.exitCode, errorOf(redeploy)).toBe(0);
     await expectAllPublished();
 

@@ -4,7 +4,7 @@
  * redirects and HSTS; one issuer for the cluster (each worker serves the same certificate, and
  * Pebble issued one per service); Traefik restarts (the ingress upgrade) serve the same
  * certificate with no new issuance; and the renewal of a certificate close to expiry (the
- * e2e's Pebble issues 8-minute certificates, renewed with a third left) under the probe.
+ * e2e's Pebble issues 5-minute certificates, renewed with a third left) under the probe.
  */
 import { X509Certificate } from "node:crypto";
 import { connect } from "node:tls";

@@ -7,10 +7,11 @@
 import { expect, it } from "vitest";
 import type { ProbeReport } from "../../../src/traefik/probe.js";
 import type { StatusResult } from "../../../src/commands/status.js";
-import { e2e, elmInfra, errorOf, resultOf } from "../support.js";
+import { e2e, elmInfra, ensureDeployed, errorOf, resultOf } from "../support.js";
 
 export function probeScenarios(): void {
   it("probe elm-lang.org for 5 s: every request answered 2xx, by both workers, version 1.0.0", async () => {
+    await ensureDeployed({ "elm-lang.org": "1.0.0" });
     const r = await elmInfra(["probe", "elm-lang.org", "--seconds", "5"]);
     expect(r.exitCode, errorOf(r)).toBe(0);
     const report = resultOf<ProbeReport>(r);

@@ -1,5 +1,6 @@
 /**
- * Issue 12, item 3: secrets stay where they belong, and the canary is not public.
+ * Issue 12, item 3: secrets stay where they belong, and the canary is not public (watched during
+ * the zero-downtime set's rolling deploy of elm-lang.org: watchCanaryRoute, expectCanaryNotPublic).
  *
  * The audit plants known values for the secrets a user supplies (the DigitalOcean token, the
  * registry's username and password: in the secrets file before the first bring-up) and reads the
@@ -17,7 +18,7 @@
  * configuration in its allocation's secrets/ folder) are where the agents keep what they are
  * given: not searched.
  */
-import { execa } from "execa";
+import { execa, type ResultPromise } from "execa";
 import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { beforeAll, expect, it } from "vitest";
@@ -26,17 +27,7 @@ import { loadConfig } from "../../../src/config/load.js";
 import { canaryEntrypointPort, canaryHeader } from "../../../src/traefik/canary.js";
 import { certificateSpecs, certificateVariable } from "../../../src/plan/tls.js";
 import { findSecrets, secretForms, type Finding, type Place } from "../../harness/secret-search.js";
-import {
-  docker,
-  e2e,
-  elmInfra,
-  errorOf,
-  hostNames,
-  label,
-  repo,
-  start,
-  throughLoadBalancer,
-} from "../support.js";
+import { docker, e2e, hostNames, label, throughLoadBalancer } from "../support.js";
 
 /** What a user supplies, planted before the first bring-up (the local target uses none of it). */
 const planted = {
@@ -191,78 +182,85 @@ const allowed = (f: Finding) => {
   return allowedOnHosts[file]?.includes(f.field) ?? false;
 };
 
+/** What a request with the canary header saw, round by round, while a deploy ran. */
+export interface CanaryRouteSeen {
+  /** Deploy said the canary answered through Traefik. */
+  proven: boolean;
+  rounds: Array<{ canary: string; publicVersion: string }>;
+}
+
+/**
+ * Issue 12, item 3, watched during a deploy of elm-lang.org (`running`, started with --json):
+ * until deploy says the canary answered, the canary entrypoint (inside a worker, loopback only)
+ * and then the public one (through the load balancer), both with the canary header, every 200 ms.
+ * A public answer in the round where the canary first answered came after the canary router
+ * was live. Judged by expectCanaryNotPublic.
+ */
+export async function watchCanaryRoute(running: ResultPromise): Promise<CanaryRouteSeen> {
+  const worker = (await hostNames()).split("\n").find((n) => n.includes("-worker-"))!;
+  let proven = false;
+  let finished = false;
+  let stdout = "";
+  void running.finally(() => (finished = true)).catch(() => undefined);
+  running.stdout!.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+    proven ||= /canary answers \S+ through Traefik/.test(stdout);
+  });
+  const rounds: CanaryRouteSeen["rounds"] = [];
+  const deadline = Date.now() + 240_000;
+  while (!proven && Date.now() < deadline && !finished) {
+    const canary = await docker(
+      "exec",
+      worker,
+      "curl",
+      "-s",
+      "-o",
+      "/dev/null",
+      "-D",
+      "-",
+      "-m",
+      "2",
+      "-H",
+      `${canaryHeader}: 1`,
+      "-H",
+      "Host: elm-lang.org",
+      `http://127.0.0.1:${canaryEntrypointPort}/health`,
+    ).catch(() => "");
+    const res = await throughLoadBalancer("elm-lang.org", "/health", {
+      headers: { [canaryHeader]: "1" },
+    });
+    rounds.push({
+      canary: /x-elm-version: (\S+)/i.exec(canary)?.[1] ?? "none",
+      publicVersion: `${res.status} ${String(res.headers["x-elm-version"])}`,
+    });
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { proven, rounds };
+}
+
+/**
+ * The canary answered on its entrypoint (at `canaryVersion`), and every public answer, including
+ * those after it did, came from the promoted version: the canary is not public.
+ */
+export function expectCanaryNotPublic(
+  seen: CanaryRouteSeen,
+  canaryVersion: string,
+  promoted: string,
+): void {
+  const firstCanary = seen.rounds.findIndex((s) => s.canary === canaryVersion);
+  console.log(
+    `canary route: ${seen.rounds.length} rounds, the canary answered on its entrypoint from round ${firstCanary + 1}`,
+  );
+  expect(firstCanary, JSON.stringify(seen.rounds)).toBeGreaterThanOrEqual(0);
+  expect(new Set(seen.rounds.map((s) => s.publicVersion))).toEqual(new Set([`200 ${promoted}`]));
+}
+
 export function secretsScenarios(): void {
   beforeAll(async () => {
     // Before the first bring-up: the user's secrets, as a user writes them (mode 0600).
     const lines = Object.entries(planted).map(([k, v]) => `${k}: ${JSON.stringify(v)}`);
     await mkdir(join(e2e.work, "secrets"), { recursive: true, mode: 0o700 });
     await writeFile(secretsPath(), `${lines.join("\n")}\n`, { mode: 0o600 });
-  });
-
-  it("a request with the canary header through the load balancer gets the promoted version, while the canary answers on the canary entrypoint (worker loopback only) and deploy proves it there", async () => {
-    const worker = (await hostNames()).split("\n").find((n) => n.includes("-worker-"))!;
-    const version = "1.0.0-canary-route";
-    const deploy = start([
-      "deploy",
-      `elm-lang.org@${version}`,
-      "--build",
-      "--context",
-      join(repo, "test/fixtures/sites/elm-lang.org/site"),
-      "--yes",
-    ]);
-    let proven = false;
-    let finished = false;
-    let stdout = "";
-    void deploy.finally(() => (finished = true));
-    deploy.stdout!.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      proven ||= /canary answers \S+ through Traefik/.test(stdout);
-    });
-    // Until deploy says the canary answered: the canary entrypoint (inside the worker), then the
-    // public one (through the load balancer), both with the canary header. A public answer in
-    // the round where the canary first answered came after the canary router was live.
-    const seen: Array<{ canary: string; publicVersion: string }> = [];
-    const deadline = Date.now() + 240_000;
-    while (!proven && Date.now() < deadline && !finished) {
-      const canary = await docker(
-        "exec",
-        worker,
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "-D",
-        "-",
-        "-m",
-        "2",
-        "-H",
-        `${canaryHeader}: 1`,
-        "-H",
-        "Host: elm-lang.org",
-        `http://127.0.0.1:${canaryEntrypointPort}/health`,
-      ).catch(() => "");
-      const res = await throughLoadBalancer("elm-lang.org", "/health", {
-        headers: { [canaryHeader]: "1" },
-      });
-      seen.push({
-        canary: /x-elm-version: (\S+)/i.exec(canary)?.[1] ?? "none",
-        publicVersion: `${res.status} ${String(res.headers["x-elm-version"])}`,
-      });
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const done = await deploy;
-    expect(done.exitCode, stdout.slice(-2000)).toBe(0);
-    // As the scenarios after this one expect it: elm-lang.org at 1.0.0.
-    const back = await elmInfra(["rollback", "elm-lang.org@1.0.0", "--yes"]);
-    expect(back.exitCode, errorOf(back)).toBe(0);
-    const firstCanary = seen.findIndex((s) => s.canary === version);
-    console.log(
-      `canary route: ${seen.length} rounds, the canary answered on its entrypoint from round ${firstCanary + 1}`,
-    );
-    expect(firstCanary, JSON.stringify(seen)).toBeGreaterThanOrEqual(0);
-    // Every public answer, including those after the canary answered on its own entrypoint:
-    // the promoted version.
-    expect(new Set(seen.map((s) => s.publicVersion))).toEqual(new Set(["200 1.0.0"]));
   });
 
   it("secrets audit: no secret, in any form, outside the secrets file (0600) and each agent's own configuration", async () => {

@@ -4,71 +4,81 @@
  * fail (no non-2xx, no connection error, no answer later than the probe's deadline). Here: a
  * rolling deploy of each site, a failed deploy that Nomad reverts, and a rollback of both; the
  * ingress upgrade (cluster.test.ts) and the worker drain (retire.ts) are under the same probe.
- * The cluster is left as it was found: both sites at 1.0.0 (the probe scenario reads that).
+ * The rolling deploy of elm-lang.org is also where the canary route is watched (secrets.ts).
+ * It starts from both sites at 1.0.0 (ensureDeployed) and leaves them so.
  */
-import { execa } from "execa";
-import { join } from "node:path";
+import { execa, type ResultPromise } from "execa";
 import { afterAll, expect, it } from "vitest";
 import type { DeployResult } from "../../../src/commands/deploy.js";
 import type { RollbackResult } from "../../../src/commands/rollback.js";
-import type { StatusResult } from "../../../src/commands/status.js";
 import { formatProbeLine, type ProbeReport } from "../../../src/traefik/probe.js";
 import { buildAppImages, removeImages } from "../../harness/apps.js";
 import {
+  bothSitesAt100,
+  buildContext,
   e2e,
   elmInfra,
+  elmInfraWatched,
+  ensureDeployed,
   errorOf,
   failedRequestsOf,
   hostNames,
   noFailures,
-  repo,
   resultOf,
+  runningVersions,
   underProbe,
   type Run,
 } from "../support.js";
+import { expectCanaryNotPublic, watchCanaryRoute } from "./secrets.js";
 
 const site = "elm-lang.org";
 const packages = "package.elm-lang.org";
 
-/** Runs the CLI under the probe and checks what every zero-downtime case asserts. */
-async function withoutAFailedRequest(
+/**
+ * Runs the CLI under the probe and checks what every zero-downtime case asserts; `watch`, when
+ * given, looks at the command as it runs (support.ts's elmInfraWatched).
+ */
+async function withoutAFailedRequest<T = undefined>(
   what: string,
   args: string[],
-): Promise<{ run: Run; reports: Record<string, ProbeReport> }> {
+  watch?: (running: ResultPromise) => Promise<T>,
+): Promise<{ run: Run; reports: Record<string, ProbeReport>; watched: T | undefined }> {
   const began = Date.now();
-  const { value: run, reports } = await underProbe(() => elmInfra(args));
+  const { value, reports } = await underProbe((): Promise<{ run: Run; watched: T | undefined }> =>
+    watch
+      ? elmInfraWatched(args, watch)
+      : elmInfra(args).then((run) => ({ run, watched: undefined })),
+  );
   e2e.timings[`zero downtime: ${what}`] = Date.now() - began;
   console.log(`${what}: ${reports.map(formatProbeLine).join("; ")}`);
   // The probe ran for the whole operation (at least a few seconds of it at 20 a second).
   for (const r of reports) expect(r.sent, r.hostname).toBeGreaterThan(60);
   expect(failedRequestsOf(reports)).toEqual(noFailures(reports));
-  return { run, reports: Object.fromEntries(reports.map((r) => [r.hostname, r])) };
-}
-
-async function runningVersions(): Promise<Record<string, string | undefined>> {
-  const status = await elmInfra(["status"]);
-  expect(status.exitCode, errorOf(status)).toBe(0);
-  const { services } = resultOf<StatusResult>(status);
-  return Object.fromEntries(services.map((s) => [s.service, s.version ?? undefined]));
+  return {
+    run: value.run,
+    reports: Object.fromEntries(reports.map((r) => [r.hostname, r])),
+    watched: value.watched,
+  };
 }
 
 export function zeroDowntimeScenarios(): void {
   const images: string[] = [];
   afterAll(async () => removeImages(images));
 
-  it("zero downtime: a rolling deploy of elm-lang.org (1.0.0 → 1.0.1) fails no request of either site", async () => {
-    const { run, reports } = await withoutAFailedRequest("deploy elm-lang.org@1.0.1", [
-      "deploy",
-      `${site}@1.0.1`,
-      "--build",
-      "--context",
-      join(repo, "test/fixtures/sites/elm-lang.org/site"),
-      "--yes",
-    ]);
+  // One deploy serves two proofs: no failed request, and (issue 12, item 3; secrets.ts) the
+  // canary answers on its own entrypoint only, never to a public request with the canary header.
+  it("zero downtime: a rolling deploy of elm-lang.org (1.0.0 → 1.0.1) fails no request of either site; during it, a request with the canary header through the load balancer gets the promoted version, while the canary answers on the canary entrypoint (worker loopback only) and deploy proves it there", async () => {
+    await ensureDeployed(bothSitesAt100);
+    const { run, reports, watched } = await withoutAFailedRequest(
+      "deploy elm-lang.org@1.0.1",
+      ["deploy", `${site}@1.0.1`, "--build", "--context", await buildContext(site), "--yes"],
+      watchCanaryRoute,
+    );
     expect(run.exitCode, errorOf(run)).toBe(0);
     expect(resultOf<DeployResult>(run)).toMatchObject({ outcome: "deployed", version: "1.0.1" });
     // Visitors saw the old version, then the new one; never anything else.
     expect(Object.keys(reports[site]!.versions).sort()).toEqual(["1.0.0", "1.0.1"]);
+    expectCanaryNotPublic(watched!, "1.0.1", "1.0.0");
   });
 
   it("zero downtime: a rolling deploy of package.elm-lang.org (1.0.0 → 1.0.2), one instance pinned to its data, fails no request", async () => {
@@ -77,7 +87,7 @@ export function zeroDowntimeScenarios(): void {
       `${packages}@1.0.2`,
       "--build",
       "--context",
-      join(e2e.work, "package-build"),
+      await buildContext(packages),
       "--yes",
     ]);
     expect(run.exitCode, errorOf(run)).toBe(0);
