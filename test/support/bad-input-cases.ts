@@ -2,7 +2,7 @@
  * Issue 12's table of what a user can get wrong (the command line, versions, cluster.yaml, the
  * secrets), each with its documented exit code and message. Cases marked needsCluster run in the
  * e2e (test/e2e/scenarios/bad-input.ts) against the running cluster; the others need none and run
- * in process in test/unit/bad-input.test.ts, each in a project folder of its own.
+ * in process in test/unit/cli/bad-input.test.ts, each in a project folder of its own.
  */
 import { randomUUID } from "node:crypto";
 

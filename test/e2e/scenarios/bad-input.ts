@@ -102,7 +102,7 @@ const silence = (unit: string) => async () => {
 /**
  * What a user can get wrong that needs the running cluster to show (the running version, the
  * versions Nomad knows, the recorded hosts, rendering on deploy); the rest of the table, which
- * needs no cluster, runs in test/unit/bad-input.test.ts. Read-only refusals, run several at once.
+ * needs no cluster, runs in test/unit/cli/bad-input.test.ts. Read-only refusals, run several at once.
  */
 const inputCases: BadInputCase[] = badInputCases.filter((c) => c.needsCluster);
 
@@ -372,7 +372,7 @@ export function badInputScenarios(): void {
     });
 
     it("has at least 40 cases, 10 of them about the world", () => {
-      // every input case counts, those run without a cluster (test/unit/bad-input.test.ts) too
+      // every input case counts, those run without a cluster (test/unit/cli/bad-input.test.ts) too
       expect(badInputCases.length + worldCases.length).toBeGreaterThanOrEqual(40);
       expect(worldCases.length).toBeGreaterThanOrEqual(10);
     });

@@ -1,0 +1,224 @@
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseCluster, parseYaml } from "../../../src/config/parse.js";
+import {
+  acmeCa,
+  certificateSpecs,
+  expiryProblem,
+  letsEncrypt,
+  letsEncryptStaging,
+  renewalDivisor,
+  servesHttps,
+  splitWwwRedirects,
+  warningDivisor,
+} from "../../../src/plan/tls.js";
+import {
+  acmeEmail,
+  acmeIssuerJobVars,
+  acmePolicies,
+  challengeTags,
+  issuerImage,
+} from "../../../src/plan/acme.js";
+import { renderTemplateFile } from "../../../src/nomad/render.js";
+
+const root = resolve(import.meta.dirname, "../../..");
+const cluster = parseCluster(
+  parseYaml(readFileSync(resolve(root, "cluster.yaml"), "utf8"), "cluster.yaml"),
+  "cluster.yaml",
+);
+const local = { target: cluster.targets.local!, targetName: "local", services: cluster.services };
+
+describe("which CA issues a target's certificates", () => {
+  it("local: the target's own Pebble, with the lifetime asked (default 1h)", () => {
+    expect(acmeCa("local", { provider: "local" })).toEqual({
+      kind: "pebble",
+      lifetimeSeconds: 3600,
+    });
+    expect(acmeCa("t", { provider: "local", acme: { certificateLifetime: "10m" } })).toEqual({
+      kind: "pebble",
+      lifetimeSeconds: 600,
+    });
+  });
+
+  it("digitalocean: Let's Encrypt for the target named production, its staging CA for any other", () => {
+    expect(acmeCa("production", { provider: "digitalocean" })).toEqual({
+      kind: "directory",
+      directory: letsEncrypt,
+    });
+    expect(acmeCa("staging", { provider: "digitalocean" })).toEqual({
+      kind: "directory",
+      directory: letsEncryptStaging,
+    });
+  });
+
+  it("acme.directory wins everywhere", () => {
+    const directory = "https://acme.example.org/dir";
+    expect(acmeCa("production", { provider: "digitalocean", acme: { directory } })).toEqual({
+      kind: "directory",
+      directory,
+    });
+  });
+
+  it("the dev agents (endpoints) stay on plain HTTP; every real cluster serves HTTPS", () => {
+    expect(servesHttps(cluster.targets.dev!)).toBe(false);
+    expect(servesHttps(cluster.targets.local!)).toBe(true);
+    expect(servesHttps(cluster.targets.production!)).toBe(true);
+  });
+});
+
+describe("certificates", () => {
+  it("one per service, for all of its hostnames, named for a Nomad variable path (no dots)", () => {
+    expect(certificateSpecs(local)).toEqual([
+      {
+        service: "elm-lang.org",
+        name: "elm-lang-org",
+        domains: ["elm-lang.org", "www.elm-lang.org"],
+      },
+      {
+        service: "package.elm-lang.org",
+        name: "package-elm-lang-org",
+        domains: ["package.elm-lang.org"],
+      },
+    ]);
+  });
+
+  it("www. redirects only where the apex is also a hostname of the service", () => {
+    expect(splitWwwRedirects(["elm-lang.org", "www.elm-lang.org"])).toEqual({
+      served: ["elm-lang.org"],
+      redirected: ["www.elm-lang.org"],
+    });
+    expect(splitWwwRedirects(["www.example.org"])).toEqual({
+      served: ["www.example.org"],
+      redirected: [],
+    });
+  });
+
+  const issued = (lifetimeMs: number) => ({
+    notBefore: new Date(0),
+    notAfter: new Date(lifetimeMs),
+  });
+
+  // The rule the issuer runs: jobs/acme-issuer.sh's renewal_due, with the RENEWAL_DIVISOR its
+  // rendered job sets (from tls.ts). A script, job or divisor that disagreed with this table fails.
+  const script = readFileSync(resolve(root, "jobs/acme-issuer.sh"), "utf8");
+  const renewalDueFunction = /^renewal_due\(\) \{.*\}$/m.exec(script)?.[0];
+  const renderedDivisor = async () => {
+    const vars = acmeIssuerJobVars(local, {
+      legoVersion: "4.26.0",
+      ca: { directory: "https://pebble:14000/dir", extraHosts: [] },
+      script,
+    });
+    const hcl = await renderTemplateFile(resolve(root, "jobs/acme-issuer.nomad.hbs"), vars);
+    return /^\s*RENEWAL_DIVISOR\s*=\s*"([^"]*)"$/m.exec(hcl)?.[1];
+  };
+
+  it("the issuer's job gives its script the divisor of tls.ts, and the script uses no other", async () => {
+    expect(renewalDueFunction).toBeDefined();
+    expect(await renderedDivisor()).toBe(String(renewalDivisor));
+    expect(script).toContain('if renewal_due "$left" "$lifetime"; then');
+    // Warnings (status --check) come after renewal should have happened.
+    expect(warningDivisor).toBeGreaterThan(renewalDivisor);
+  });
+
+  it.each([
+    ["with two thirds left", 90, 30, false],
+    ["with just over a third left", 90, 59, false],
+    ["with under a third left (30 of 90 days)", 90, 61, true],
+    ["expired", 90, 91, true],
+  ])("the issuer renews a certificate %s: %s", async (_, lifetimeDays, elapsedDays, due) => {
+    const day = 86_400;
+    const left = (lifetimeDays - elapsedDays) * day;
+    const run = spawnSync(
+      "sh",
+      [
+        "-c",
+        `${renewalDueFunction}\nrenewal_due "$1" "$2"`,
+        "sh",
+        String(left),
+        String(lifetimeDays * day),
+      ],
+      {
+        env: { RENEWAL_DIVISOR: (await renderedDivisor())!, PATH: process.env.PATH },
+        encoding: "utf8",
+      },
+    );
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(due ? 0 : 1);
+  });
+
+  it("status --check warns under a quarter of the lifetime left, and after expiry", () => {
+    const cert = issued(600_000);
+    expect(expiryProblem(cert, new Date(400_000))).toBeUndefined();
+    expect(expiryProblem(cert, new Date(500_000))).toMatch(
+      /expires at 1970-01-01T00:10:00.000Z \(100 s left\): the issuer has not renewed it/,
+    );
+    expect(expiryProblem(cert, new Date(600_001))).toMatch(/^expired at/);
+  });
+});
+
+describe("the acme-issuer job", () => {
+  const vars = acmeIssuerJobVars(local, {
+    legoVersion: "4.26.0",
+    ca: {
+      directory: "https://pebble:14000/dir",
+      extraHosts: ["pebble:10.213.0.3"],
+      directoryCa: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+    },
+    script: "#!/bin/sh\necho ${HOME} %{x}\n",
+  });
+
+  it("issues every certificate from the target's CA, under one lock, checking often for short ones", () => {
+    expect(vars.certificates).toBe(
+      "elm-lang-org=elm-lang.org,www.elm-lang.org package-elm-lang-org=package.elm-lang.org",
+    );
+    expect(vars.image).toBe("elm-infra/acme-issuer:v4.26.0");
+    expect(vars.caFile).toBe("/local/acme-ca.pem");
+    expect(vars.checkInterval).toBe(5);
+    expect(vars.email).toBe("hostmaster@elm-lang.org");
+  });
+
+  it("renders to HCL with the script and the CA intact (no HCL or Nomad template expansion in them)", async () => {
+    const hcl = await renderTemplateFile(resolve(root, "jobs/acme-issuer.nomad.hbs"), vars);
+    expect(hcl).toContain('data            = "#!/bin/sh\\necho $${HOME} %%{x}\\n"');
+    expect(hcl).toContain('left_delimiter  = "[[elm-infra-none["');
+    expect(hcl).toContain('extra_hosts = ["pebble:10.213.0.3"]');
+    expect(hcl).toContain("identity {\n        env = true");
+    expect(hcl).toContain('destination     = "local/acme-ca.pem"');
+  });
+
+  it("routes the HTTP-01 challenges on plain HTTP, above the redirect to HTTPS", () => {
+    expect(challengeTags()).toEqual(
+      expect.arrayContaining([
+        "traefik.http.routers.acme-challenge.rule=PathPrefix(`/.well-known/acme-challenge/`)",
+        "traefik.http.routers.acme-challenge.entrypoints=web",
+        "traefik.http.routers.acme-challenge.priority=100000",
+      ]),
+    );
+  });
+
+  it("uses the registry's image elsewhere, and acme.email when given", () => {
+    expect(issuerImage("registry.digitalocean.com/elm", "4.26.0")).toBe(
+      "registry.digitalocean.com/elm/acme-issuer:v4.26.0",
+    );
+    expect(
+      acmeEmail({
+        target: { ...cluster.targets.production!, acme: { email: "ops@elm-lang.org" } },
+        services: cluster.services,
+      }),
+    ).toBe("ops@elm-lang.org");
+  });
+
+  it("ACL policies: the issuer writes certs/ and its lock, the ingress only reads certs/", () => {
+    const [issuer, ingress] = acmePolicies();
+    expect(issuer).toMatchObject({ jobId: "acme-issuer" });
+    expect(issuer!.rules).toContain(
+      'path "certs/*" {\n      capabilities = ["read", "write", "list"]',
+    );
+    expect(issuer!.rules).toContain('path "acme/lock"');
+    expect(ingress).toMatchObject({ jobId: "ingress" });
+    expect(ingress!.rules).toContain('capabilities = ["read", "list"]');
+    expect(ingress!.rules).not.toContain("write");
+  });
+});

@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest";
+import {
+  planIngressRollout,
+  stepJob,
+  versionsByWorker,
+  workerAllocState,
+  type AllocSummary,
+  type JobWithGroups,
+} from "../../../src/plan/ingress.js";
+import { ingressJobVars } from "../../../src/plan/job-vars.js";
+
+const group = (name: string, version: string) => ({ Name: name, Meta: { version } });
+const job = (...groups: Array<[string, string]>): JobWithGroups => ({
+  ID: "ingress",
+  TaskGroups: groups.map(([n, v]) => group(n, v)),
+});
+
+describe("ingress rollout, node by node", () => {
+  it("without a job every worker is added at once; with one, new workers join and the rest roll in order", () => {
+    expect(planIngressRollout(undefined, ["w1", "w2"])).toEqual({
+      add: ["w1", "w2"],
+      remove: [],
+      roll: [],
+    });
+    expect(planIngressRollout(job(["w1", "1"], ["w3", "1"]), ["w1", "w2"])).toEqual({
+      add: ["w2"],
+      remove: ["w3"],
+      roll: ["w1"],
+    });
+  });
+
+  it("a step takes only the named worker's group from the desired job, keeps the others as they run", () => {
+    const current = job(["w1", "1"], ["w2", "1"], ["gone", "1"]);
+    const desired = job(["w1", "2"], ["w2", "2"], ["w3", "2"]);
+    const step = stepJob(current, desired, ["w1"], ["w1", "w2", "w3"]);
+    expect(versionsByWorker(step)).toEqual({ w1: "2", w2: "1", w3: "2" });
+    expect(stepJob(undefined, desired, [], ["w1"])).toBe(desired);
+  });
+
+  it("groups are named after the workers and carry the version without its 'v'", () => {
+    const vars = ingressJobVars([{ name: "t-worker-1", version: "v3.6.12" }]);
+    expect(vars.workers).toEqual([
+      { name: "t-worker-1", version: "3.6.12", image: "traefik:v3.6.12" },
+    ]);
+    expect(vars.apiAddress).toBe("127.0.0.1:8081");
+    expect(vars.canaryAddress).toBe("127.0.0.1:8083");
+    expect(vars.pingPort).toBe(8082);
+  });
+});
+
+const alloc = (over: Partial<AllocSummary>): AllocSummary => ({
+  TaskGroup: "w1",
+  JobVersion: 3,
+  ClientStatus: "running",
+  DesiredStatus: "run",
+  TaskStates: { traefik: { State: "running", Failed: false } },
+  ...over,
+});
+
+describe("workerAllocState", () => {
+  it.each<[string, AllocSummary[], ReturnType<typeof workerAllocState>]>([
+    ["running at the new version", [alloc({})], { kind: "running" }],
+    [
+      "only the old version runs",
+      [alloc({ JobVersion: 2 })],
+      { kind: "waiting", detail: "no allocation placed yet" },
+    ],
+    [
+      "another worker's group",
+      [alloc({ TaskGroup: "w2" })],
+      { kind: "waiting", detail: "no allocation placed yet" },
+    ],
+    [
+      "pending",
+      [
+        alloc({
+          ClientStatus: "pending",
+          TaskStates: { traefik: { State: "pending", Failed: false } },
+        }),
+      ],
+      { kind: "waiting", detail: "allocation pending" },
+    ],
+    [
+      "failed, with the task's last event",
+      [
+        alloc({
+          ClientStatus: "failed",
+          TaskStates: {
+            traefik: {
+              State: "dead",
+              Failed: true,
+              Events: [{ Type: "Driver Failure", DisplayMessage: "image not found" }],
+            },
+          },
+        }),
+      ],
+      { kind: "failed", reason: "allocation failed: Driver Failure: image not found" },
+    ],
+    [
+      "a lost allocation Nomad stopped (the worker's dead predecessor of the same name) beside a pending one",
+      [
+        alloc({ ClientStatus: "lost", DesiredStatus: "stop" }),
+        alloc({
+          ClientStatus: "pending",
+          TaskStates: { traefik: { State: "pending", Failed: false } },
+        }),
+      ],
+      { kind: "waiting", detail: "allocation pending" },
+    ],
+  ])("%s", (_name, allocs, state) => {
+    expect(workerAllocState(allocs, "w1", 3)).toEqual(state);
+  });
+});
