@@ -1,4 +1,5 @@
 /** Ties a loaded configuration to a ready TerraformRunner: the glue commands use. */
+import { access, rm } from "node:fs/promises";
 import { readUserFile } from "../config/read-file.js";
 import { fileURLToPath } from "node:url";
 import { targetPaths } from "./paths.js";
@@ -40,6 +41,22 @@ export interface OpenTerraformOptions {
   onEvent?: (event: TerraformEvent) => void;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Whether the target's OpenTofu working folder is there yet. A plan-only run (bring-up --dry-run)
+ * on a target that never had one removes the folder it made (removeTerraformWorkDir): a command
+ * that only plans leaves no new file.
+ */
+export async function terraformWorkDirExists(config: LoadedConfig): Promise<boolean> {
+  return access(workDirFor(config.root, config.targetName)).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function removeTerraformWorkDir(tf: TerraformRunner): Promise<void> {
+  await rm(tf.workDir, { recursive: true, force: true });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { withOperationsLock } from "../cluster/operations-lock.js";
+import { removeTerraformWorkDir, terraformWorkDirExists } from "../cluster/terraform.js";
 import { targetPaths } from "../cluster/paths.js";
 import { describePlan, type PlanSummary } from "../plan/bring-up.js";
 import {
@@ -49,6 +50,7 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
     cluster: run.view ?? null,
   });
   const onLost = (m: string) => ctx.output.warn(m);
+  const hadWorkDir = await terraformWorkDirExists(config);
   return withOperationsLock(
     targetPaths(config).state,
     config.targetName,
@@ -65,6 +67,8 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
       const planned = needed(run, "planResult", confirming);
       if (ctx.options.dryRun) {
         await tf.discardPlan(planned.planFile);
+        // only planned: a working folder this run made goes (the lock then takes the target's)
+        if (!hadWorkDir) await removeTerraformWorkDir(tf);
         return result("planned");
       }
       if (planned.hasChanges) {

@@ -1,0 +1,54 @@
+/**
+ * `bring-up --dry-run` only plans: against the real OpenTofu and the local module, on a target
+ * never brought up, it shows the plan and leaves the project folder as it was (no key pair, no
+ * `.elm-infra/<target>/`, no OpenTofu working folder).
+ */
+import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { makeLocalTarget, type LocalTarget } from "../harness/local-target.js";
+import { ensureBuilt, folderTree, spawnCli } from "../support/cli.js";
+
+let local: LocalTarget;
+const target = `dry-${randomBytes(3).toString("hex")}`;
+
+beforeAll(async () => {
+  ensureBuilt();
+  local = await makeLocalTarget(target, {
+    managers: 1,
+    workers: 2,
+    slot: randomBytes(1)[0]! % 40,
+    subnetBase: 190,
+    sshBase: 40_000,
+    services: `  elm-lang.org:
+    job: jobs/elm-lang.org.nomad.hbs
+    image: elm-lang.org
+    hostnames: [elm-lang.org]
+    healthPath: /health
+    port: 8080
+    count: 2
+    resources: { cpu: 50, memory: 64 }
+`,
+  });
+});
+
+afterAll(async () => {
+  if (local) await rm(local.work, { recursive: true, force: true });
+});
+
+it("bring-up --dry-run on a new target prints the plan and writes nothing", async () => {
+  const before = await folderTree(local.work);
+  const r = await spawnCli(
+    ["bring-up", "--dry-run", "--json", "--config", local.config, "--target", target],
+    { cwd: local.work, env: { CI: "true" }, timeoutMs: 300_000 },
+  );
+  expect(r.exitCode, r.stderr).toBe(0);
+  const result = r.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as { type: string; data?: { outcome?: string; plan?: unknown } })
+    .find((e) => e.type === "result");
+  expect(result?.data?.outcome).toBe("planned");
+  expect(JSON.stringify(result?.data?.plan)).toMatch(new RegExp(`${target}-worker-2`));
+  expect(await folderTree(local.work)).toEqual(before);
+});
