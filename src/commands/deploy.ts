@@ -1,16 +1,7 @@
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
 import type { JobPlanSummary } from "../nomad/deployment.js";
-import {
-  findDataHostStep,
-  planChangeStep,
-  renderJobStep,
-  scheduleBackupsStep,
-  shipExportImageStep,
-  submitJobStep,
-  validateJobStep,
-  type DeployState,
-} from "../tasks/deploy.js";
-import { releasingLock, rollOutOrRevert, takeDeployLockStep } from "../tasks/rollout.js";
+import { deploySteps, type DeployState } from "../tasks/deploy.js";
+import { releasingLock, rollOutOrRevert } from "../tasks/rollout.js";
 import { needed, runSteps, StepTimings, type StepTiming } from "../tasks/runner.js";
 import { withCluster } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
@@ -57,11 +48,8 @@ export async function deploy(
       steps: timings.steps,
     });
     const run = { output: ctx.output, signal: ctx.signal, timings };
-    await runSteps<DeployState>(
-      [findDataHostStep(ref), renderJobStep(ref), validateJobStep(), planChangeStep()],
-      state,
-      { ...run, phase: "plan" },
-    );
+    const steps = deploySteps(ref);
+    await runSteps(steps.plan, state, { ...run, phase: "plan" });
     if (needed(state, "summary", "Confirm the deploy").unchanged) {
       ctx.output.info(`${ref.service}@${ref.version} is already deployed: nothing to do`);
       return result("unchanged");
@@ -72,24 +60,13 @@ export async function deploy(
     );
 
     return await releasingLock(state, ctx.output, async () => {
-      await runSteps<DeployState>(
-        [
-          takeDeployLockStep(`deploy ${ref.service}@${ref.version}`),
-          shipExportImageStep(),
-          submitJobStep(),
-        ],
-        state,
-        { ...run, phase: "submit" },
-      );
+      await runSteps(steps.submit, state, { ...run, phase: "submit" });
       await rollOutOrRevert(state, {
         ...run,
         what: `deploy of ${ref.service}@${ref.version}`,
         previousVersion: state.previousVersion,
       });
-      await runSteps<DeployState>([scheduleBackupsStep(ref)], state, {
-        ...run,
-        phase: "rollout",
-      });
+      await runSteps(steps.afterRollout, state, { ...run, phase: "rollout" });
       return result("deployed");
     });
   });

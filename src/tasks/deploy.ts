@@ -4,7 +4,7 @@ import type { ServiceRef } from "../config/service-ref.js";
 import { summarizeJobPlan, type JobPlanSummary } from "../nomad/deployment.js";
 import { renderServiceJob } from "../plan/jobs.js";
 import { packageDataHostOf, scheduleBackups, shipExportImage } from "./package-data.js";
-import { refuseIfDeploying, type RolloutState } from "./rollout.js";
+import { refuseIfDeploying, takeDeployLockStep, type RolloutState } from "./rollout.js";
 import { needed, type Step } from "./runner.js";
 
 /**
@@ -120,5 +120,25 @@ export function scheduleBackupsStep(ref: ServiceRef): Step<DeployState> {
           needed(s, "dataHost", "Schedule the backups"),
         ),
       ),
+  };
+}
+
+/**
+ * Deploy's runbook around the rollout, by phase: plan (nothing changes), submit (under the deploy
+ * lock), then after the rollout (rolloutSteps) has proven the new version.
+ */
+export function deploySteps(ref: ServiceRef): {
+  plan: Step<DeployState>[];
+  submit: Step<DeployState>[];
+  afterRollout: Step<DeployState>[];
+} {
+  return {
+    plan: [findDataHostStep(ref), renderJobStep(ref), validateJobStep(), planChangeStep()],
+    submit: [
+      takeDeployLockStep(`deploy ${ref.service}@${ref.version}`),
+      shipExportImageStep(),
+      submitJobStep(),
+    ],
+    afterRollout: [scheduleBackupsStep(ref)],
   };
 }

@@ -11,11 +11,8 @@ import {
   recordInventory,
 } from "../../../src/tasks/bring-up.js";
 import {
-  findDataHostStep,
-  planChangeStep,
+  deploySteps,
   renderJobStep,
-  scheduleBackupsStep,
-  shipExportImageStep,
   submitJobStep,
   validateJobStep,
 } from "../../../src/tasks/deploy.js";
@@ -71,20 +68,11 @@ describe("the commands' step lists are in an order where every need is given", (
   it("deploy: the plan phase from the start, the submit phase and the backups after the plan", () => {
     const ref = { service: "s", version: "v1" };
     const start = { config, ref, apis: something };
-    expect(() =>
-      checkStepOrder(
-        [findDataHostStep(ref), renderJobStep(ref), validateJobStep(), planChangeStep()],
-        start,
-      ),
-    ).not.toThrow();
+    const steps = deploySteps(ref);
+    expect(() => checkStepOrder(steps.plan, start)).not.toThrow();
     const planned = { ...start, job: something, planIndex: 7, summary: something };
-    expect(() =>
-      checkStepOrder(
-        [takeDeployLockStep("deploy s@v1"), shipExportImageStep(), submitJobStep()],
-        planned,
-      ),
-    ).not.toThrow();
-    expect(() => checkStepOrder([scheduleBackupsStep(ref)], planned)).not.toThrow();
+    expect(() => checkStepOrder(steps.submit, planned)).not.toThrow();
+    expect(() => checkStepOrder(steps.afterRollout, planned)).not.toThrow();
     expect(() => checkStepOrder([submitJobStep()], start)).toThrow(
       'step "Submit the job (only if unchanged since the plan)" needs job, planIndex, which no step before it gives (the steps are in the wrong order)',
     );
