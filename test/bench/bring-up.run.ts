@@ -7,14 +7,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { expect, it } from "vitest";
+import { cliPath as cli } from "../harness/cli.js";
 import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
 import { machineAtStart, writeResult } from "./results.js";
-
-const repo = resolve(import.meta.dirname, "../..");
-const cli = join(repo, "dist/cli/main.js");
 
 interface Measurement {
   managers: number;

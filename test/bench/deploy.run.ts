@@ -14,7 +14,7 @@
  */
 import { execa } from "execa";
 import { rm, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { expect, it } from "vitest";
 import { loadConfig, type LoadedConfig } from "../../src/config/load.js";
 import { connectToCluster, connectToHost, tunnelUrl } from "../../src/cluster/connect.js";
@@ -28,11 +28,10 @@ import { createContext } from "../../src/tasks/context.js";
 import { shipLocalImage } from "../../src/tasks/ingress.js";
 import { toolPath } from "../harness/agents.js";
 import { buildAppImages, removeImages } from "../harness/apps.js";
+import { cliPath as cli } from "../harness/cli.js";
 import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
 import { machineAtStart, summarize, writeResult } from "./results.js";
 
-const repo = resolve(import.meta.dirname, "../..");
-const cli = join(repo, "dist/cli/main.js");
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const target = "bench-dev";
 const service = "elm-lang.org";

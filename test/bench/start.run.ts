@@ -1,8 +1,8 @@
 import { execa } from "execa";
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { expect, it } from "vitest";
 import { hasTool, toolPath } from "../harness/agents.js";
+import { cliPath as cli, ensureBuilt } from "../harness/cli.js";
 import { machineAtStart, writeResult } from "./results.js";
 
 /**
@@ -12,7 +12,6 @@ import { machineAtStart, writeResult } from "./results.js";
  * measures. Writes test/bench/results/start.json. Run: npm run bench
  */
 const repo = resolve(import.meta.dirname, "../..");
-const cli = join(repo, "dist/cli/main.js");
 const rounds = Number(process.env.BENCH_START_ROUNDS ?? 15);
 
 interface Case {
@@ -37,7 +36,7 @@ async function timeOf(c: Case): Promise<number> {
 }
 
 it("start: elm-infra --help, render, a usage error vs node -e 0 and nomad version", async () => {
-  if (!existsSync(cli)) await execa("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo });
+  await ensureBuilt();
   const machine = await machineAtStart();
   const cases: Case[] = [
     { name: "node -e 0", file: process.execPath, args: ["-e", "0"], exitCode: 0 },

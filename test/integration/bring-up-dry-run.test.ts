@@ -7,13 +7,14 @@ import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { makeLocalTarget, type LocalTarget } from "../harness/local-target.js";
-import { ensureBuilt, folderTree, spawnCli } from "../support/cli.js";
+import { ensureBuilt } from "../harness/cli.js";
+import { folderTree, spawnCli } from "../support/cli.js";
 
 let local: LocalTarget;
 const target = `dry-${randomBytes(3).toString("hex")}`;
 
 beforeAll(async () => {
-  ensureBuilt();
+  await ensureBuilt();
   local = await makeLocalTarget(target, {
     managers: 1,
     workers: 2,

@@ -7,8 +7,7 @@
 import { mkdir, readFile, realpath, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { connect } from "node:net";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { connectToCluster, type ClusterApis } from "../../src/cluster/connect.js";
@@ -17,11 +16,10 @@ import { targetPaths } from "../../src/cluster/paths.js";
 import { loadConfig } from "../../src/config/load.js";
 import { ExitCode } from "../../src/errors.js";
 import { HostKeyMismatchError } from "../../src/ssh/index.js";
-import { ensureBuilt } from "../harness/cli.js";
+import { cliPath, ensureBuilt } from "../harness/cli.js";
 import { startHosts, type TestHost, type TestHostFleet } from "../harness/hosts.js";
 import { freePorts } from "../harness/ports.js";
 
-const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const bin = join(homedir(), ".cache/elm-infra/bin");
 const targetName = "tunnelled";
 
@@ -242,15 +240,7 @@ describe("the cluster's APIs through an SSH tunnel to a manager", () => {
   it("status --json through the tunnel lists the services as not deployed, and says Traefik is out of reach (not 'absent')", async () => {
     const r = await execa(
       "node",
-      [
-        join(repo, "dist/cli/main.js"),
-        "status",
-        "--config",
-        clusterFile,
-        "--target",
-        targetName,
-        "--json",
-      ],
+      [cliPath, "status", "--config", clusterFile, "--target", targetName, "--json"],
       { cwd: fleet.workDir, reject: false, stdin: "ignore", timeout: 120_000, env: {} },
     );
     expect(r.stderr).toBe("");

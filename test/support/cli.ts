@@ -1,14 +1,12 @@
-import { execFileSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
 import { lstat, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { runCli } from "../../src/cli/run.js";
+import { cliPath } from "../harness/cli.js";
 
 export const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const builtCli = join(repo, "dist/cli/main.js");
 
 export interface CliRun {
   exitCode: number;
@@ -56,24 +54,6 @@ export async function runInProcess(args: string[], options: CliRunOptions = {}):
   }
 }
 
-/** Newest modification time under `dir` (its .ts files). */
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/ when any source file is newer than it: spawn tests run the current source too. */
-export function ensureBuilt(): void {
-  const built = statSync(builtCli, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  if (built < newestSource(join(repo, "src")))
-    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo, stdio: "ignore" });
-}
-
 export interface SpawnedRun extends CliRun {
   /** The CLI process's peak resident memory, in bytes (process.resourceUsage().maxRSS). */
   maxRss: number;
@@ -92,7 +72,7 @@ export async function spawnCli(
     `elm-infra-rss-${process.pid}-${Math.random().toString(36).slice(2)}`,
   );
   const began = Date.now();
-  const r = await execa("node", ["--import", rssReporter, builtCli, ...args], {
+  const r = await execa("node", ["--import", rssReporter, cliPath, ...args], {
     cwd: options.cwd ?? repo,
     reject: false,
     stdin: "ignore",

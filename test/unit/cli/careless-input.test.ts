@@ -12,14 +12,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProgram } from "../../../src/cli/program.js";
-import {
-  builtCli,
-  ensureBuilt,
-  folderTree,
-  repo,
-  runInProcess,
-  spawnCli,
-} from "../../support/cli.js";
+import { cliPath, ensureBuilt } from "../../harness/cli.js";
+import { folderTree, repo, runInProcess, spawnCli } from "../../support/cli.js";
 
 const MB = 1024 * 1024;
 /** Far below the 4 GB huge files: the CLI never reads them. Node itself takes about 60 MB. */
@@ -29,7 +23,7 @@ const timeBound = 15_000;
 
 let work: string;
 beforeAll(async () => {
-  ensureBuilt();
+  await ensureBuilt();
   work = await mkdtemp(join(tmpdir(), "elm-infra-careless-"));
 }, 180_000);
 afterAll(async () => {
@@ -238,7 +232,7 @@ describe("a file that is not a small regular file is refused unread: exit 2, bou
       "sh",
       [
         "-c",
-        `cat cluster.yaml | node ${JSON.stringify(builtCli)} render elm-lang.org@1.0.0 --config /dev/stdin`,
+        `cat cluster.yaml | node ${JSON.stringify(cliPath)} render elm-lang.org@1.0.0 --config /dev/stdin`,
       ],
       { cwd: dir, reject: false, timeout: timeBound },
     );
@@ -304,7 +298,7 @@ describe("standard output closed or full", () => {
   const config = join(repo, "cluster.yaml");
   const sh = (command: string) =>
     execa("sh", ["-c", command], { reject: false, timeout: timeBound, cwd: repo });
-  const cli = `node ${JSON.stringify(builtCli)}`;
+  const cli = `node ${JSON.stringify(cliPath)}`;
 
   it.each([
     ["--help"],
@@ -472,7 +466,7 @@ describe("the real entry point stops on a signal", () => {
       const child = execa(
         "node",
         [
-          builtCli,
+          cliPath,
           "probe",
           "elm-lang.org",
           "--seconds",

@@ -3,13 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  builtCli as cli,
-  ensureBuilt,
-  repo,
-  runInProcess,
-  type CliRun,
-} from "../../support/cli.js";
+import { cliPath as cli, ensureBuilt } from "../../harness/cli.js";
+import { repo, runInProcess, type CliRun } from "../../support/cli.js";
 
 // These tests run the CLI's entry function in process, on the current source, as a user would in
 // a folder holding a copy of cluster.yaml, and assert what they see: exit code, stdout, stderr.
@@ -149,7 +144,7 @@ describe("a usage error says what to type instead", () => {
   });
 
   it("help read by a pipe that closes early is not a crash", async () => {
-    ensureBuilt();
+    await ensureBuilt();
     const r = await execa("sh", ["-c", `node ${JSON.stringify(cli)} --help | head -n 1`], {
       reject: false,
       timeout: 30_000,
@@ -393,7 +388,7 @@ describe("a configuration built to expand exponentially", () => {
     const lol = ['a0: &a0 "lol"'];
     for (let i = 1; i <= 12; i++) lol.push(`a${i}: &a${i} [${`*a${i - 1}, `.repeat(8)}*a${i - 1}]`);
     await writeFile(join(work, "laughs.yaml"), `${lol.join("\n")}\n`);
-    ensureBuilt();
+    await ensureBuilt();
     const r = await execa(
       "node",
       ["--max-old-space-size=64", cli, "render", "elm-lang.org@1", "--config", "laughs.yaml"],
