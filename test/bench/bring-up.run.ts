@@ -10,7 +10,7 @@ import { rm } from "node:fs/promises";
 import { execa } from "execa";
 import { expect, it } from "vitest";
 import { cliPath as cli } from "../harness/cli.js";
-import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
+import { makeLocalTarget, minimalServices, removeLabelled } from "../harness/local-target.js";
 import { machineAtStart, writeResult } from "./results.js";
 
 interface Measurement {
@@ -30,15 +30,7 @@ async function measure(managers: number, workers: number, k: number): Promise<Me
     // the benchmarks' own subnets and SSH ports, apart from the e2e run's (150, 30000)
     subnetBase: 160,
     sshBase: 31_000,
-    services: `  elm-lang.org:
-    job: jobs/elm-lang.org.nomad.hbs
-    image: elm-lang.org
-    hostnames: [elm-lang.org]
-    healthPath: /health
-    port: 8080
-    count: 1
-    resources: { cpu: 50, memory: 64 }
-`,
+    services: minimalServices,
   });
   const cliRun = (args: string[]) =>
     execa("node", [cli, ...args, "--config", config, "--target", target, "--json", "--yes"], {

@@ -36,6 +36,17 @@ export interface LocalTargetOptions {
   acme?: string;
 }
 
+/** A services: section with one small site (one allocation): for a target whose sites are not the point. */
+export const minimalServices = `  elm-lang.org:
+    job: jobs/elm-lang.org.nomad.hbs
+    image: elm-lang.org
+    hostnames: [elm-lang.org]
+    healthPath: /health
+    port: 8080
+    count: 1
+    resources: { cpu: 50, memory: 64 }
+`;
+
 /**
  * The host image: ELM_INFRA_E2E_HOST_IMAGE when set (a pinned tag, on a machine where other runs
  * move :latest), else elm-infra/host:latest made for the current recipe.

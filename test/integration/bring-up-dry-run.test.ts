@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { makeLocalTarget, type LocalTarget } from "../harness/local-target.js";
+import { makeLocalTarget, minimalServices, type LocalTarget } from "../harness/local-target.js";
 import { ensureBuilt } from "../harness/cli.js";
 import { folderTree, spawnCli } from "../support/cli.js";
 
@@ -21,15 +21,7 @@ beforeAll(async () => {
     slot: randomBytes(1)[0]! % 40,
     subnetBase: 190,
     sshBase: 40_000,
-    services: `  elm-lang.org:
-    job: jobs/elm-lang.org.nomad.hbs
-    image: elm-lang.org
-    hostnames: [elm-lang.org]
-    healthPath: /health
-    port: 8080
-    count: 2
-    resources: { cpu: 50, memory: 64 }
-`,
+    services: minimalServices,
   });
 });
 

@@ -18,6 +18,7 @@ import { ExitCode } from "../../src/errors.js";
 import { HostKeyMismatchError } from "../../src/ssh/index.js";
 import { cliPath, ensureBuilt } from "../harness/cli.js";
 import { startHosts, type TestHost, type TestHostFleet } from "../harness/hosts.js";
+import { minimalServices } from "../harness/local-target.js";
 import { freePorts } from "../harness/ports.js";
 
 const bin = join(homedir(), ".cache/elm-infra/bin");
@@ -49,15 +50,7 @@ ${
       workers: [${JSON.stringify(host.ip)}]
 `
 }services:
-  elm-lang.org:
-    job: jobs/elm-lang.org.nomad.hbs
-    image: elm-lang.org
-    hostnames: [elm-lang.org]
-    healthPath: /health
-    port: 8080
-    count: 1
-    resources: { cpu: 100, memory: 64 }
-`;
+${minimalServices}`;
 }
 
 /** Starts a dev Consul and Nomad in the container as systemd units, on its 127.0.0.1 only. */
