@@ -43,346 +43,274 @@ function laughs(): string {
   return lines.join("\n");
 }
 
+/** The table's shape: a refusal with exit 2 (a usage or configuration error) and its message. */
+function refused(
+  name: string,
+  args: string[],
+  message: RegExp,
+  more: Partial<BadInputCase> = {},
+): BadInputCase {
+  return { name, args, exitCode: 2, message, ...more };
+}
+
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** A deploy refused for its version, which the message quotes as the CLI shows it. */
+const badVersion = (name: string, version: string, shown = version) =>
+  refused(
+    name,
+    deploy(version),
+    new RegExp(`invalid version "${escaped(shown)}": a version is an image tag`),
+  );
+
+/** `status` on a copy of cluster.yaml whose target has `value` at `path`. */
+const badTarget = (name: string, path: YamlPath, value: unknown, message: RegExp) =>
+  refused(name, ["status"], message, { cluster: [[["targets", "%t", ...path], value]] });
+
+/** `status` on a copy of cluster.yaml made from the original's text. */
+const badClusterText = (name: string, clusterText: (text: string) => string, message: RegExp) =>
+  refused(name, ["status"], message, { clusterText });
+
+/** A deploy of elm-lang.org from a copy of cluster.yaml whose service has `value` at `path`. */
+const badService = (
+  name: string,
+  path: YamlPath,
+  value: unknown,
+  message: RegExp,
+  more: Partial<BadInputCase> = {},
+) =>
+  refused(name, deploy("1.0.1"), message, {
+    cluster: [[["services", "elm-lang.org", ...path], value]],
+    ...more,
+  });
+
+/** `status` with a copy of the secrets file made from the original's text. */
+const badSecrets = (
+  name: string,
+  secrets: (text: string) => string,
+  message: RegExp,
+  secret?: string,
+) => refused(name, ["status"], message, { secrets, secret });
+
 /** What a user can get wrong: read-only refusals, run several at once. */
 export const badInputCases: BadInputCase[] = [
   // ---- the command line ----
-  {
-    name: "an unknown command",
-    args: ["frobnicate"],
-    exitCode: 2,
-    message: /unknown command 'frobnicate'/,
-  },
-  {
-    name: "an unknown option",
-    args: ["deploy", "elm-lang.org@1.0.1", "--frobnicate"],
-    exitCode: 2,
-    message: /unknown option '--frobnicate'/,
-  },
-  {
-    name: "deploy without its argument",
-    args: ["deploy", "--yes"],
-    exitCode: 2,
-    message: /missing required argument 'service@version'/,
-  },
-  {
-    name: "deploy without --yes and no terminal",
-    needsCluster: true,
-    args: ["deploy", "elm-lang.org@1.0.1"],
-    exitCode: 2,
-    message: /this would deploy elm-lang\.org@1\.0\.1 \(now 1\.0\.0\).+no one is here to confirm/,
-  },
-  {
-    name: "deploy of an unknown service",
-    args: deploy("1.0.1").map((a) => a.replace("elm-lang.org", "nope.org")),
-    exitCode: 2,
-    message: /unknown service "nope\.org"/,
-  },
-  {
-    name: "an unknown target",
-    args: ["status"],
-    target: "nope",
-    exitCode: 2,
-    message: /unknown target "nope"/,
-  },
-  {
-    name: "a missing cluster.yaml",
-    args: ["status"],
+  refused("an unknown command", ["frobnicate"], /unknown command 'frobnicate'/),
+  refused(
+    "an unknown option",
+    ["deploy", "elm-lang.org@1.0.1", "--frobnicate"],
+    /unknown option '--frobnicate'/,
+  ),
+  refused(
+    "deploy without its argument",
+    ["deploy", "--yes"],
+    /missing required argument 'service@version'/,
+  ),
+  refused(
+    "deploy without --yes and no terminal",
+    ["deploy", "elm-lang.org@1.0.1"],
+    /this would deploy elm-lang\.org@1\.0\.1 \(now 1\.0\.0\).+no one is here to confirm/,
+    { needsCluster: true },
+  ),
+  refused(
+    "deploy of an unknown service",
+    deploy("1.0.1").map((a) => a.replace("elm-lang.org", "nope.org")),
+    /unknown service "nope\.org"/,
+  ),
+  refused("an unknown target", ["status"], /unknown target "nope"/, { target: "nope" }),
+  refused("a missing cluster.yaml", ["status"], /\/nonexistent\/cluster\.yaml/, {
     config: "/nonexistent/cluster.yaml",
-    exitCode: 2,
-    message: /\/nonexistent\/cluster\.yaml/,
-  },
-  {
-    name: "deploy --build without --context",
-    args: ["deploy", "elm-lang.org@1.0.1", "--build", "--yes"],
-    exitCode: 2,
-    message: /missing --context: the folder holding elm-lang\.org's build output/,
-  },
-  {
-    name: "deploy --build from a missing context",
-    args: ["deploy", "elm-lang.org@1.0.1", "--build", "--context", "/nonexistent/site", "--yes"],
-    exitCode: 2,
-    message: /\/nonexistent\/site/,
-  },
-  {
-    name: "status of an unknown service",
-    args: ["status", "nope.org"],
-    exitCode: 2,
-    message: /unknown service "nope\.org"/,
-  },
-  {
-    name: "rollback of an unknown service",
-    args: ["rollback", "nope.org", "--yes"],
-    exitCode: 2,
-    message: /unknown service "nope\.org"/,
-  },
-  {
-    name: "rollback to a version never deployed",
-    needsCluster: true,
-    args: ["rollback", "elm-lang.org@9.9.9", "--yes"],
-    exitCode: 2,
-    message:
-      /no earlier job version of elm-lang\.org ran 9\.9\.9\nversions Nomad still knows: 1\.0\.0/,
-  },
-  {
-    name: "probe of a hostname no service serves",
-    args: ["probe", "nope.org"],
-    exitCode: 2,
-    message: /unknown hostname "nope\.org": no service of target [\w-]+ serves it/,
-  },
-  {
-    name: "probe with a negative --seconds",
-    args: ["probe", "elm-lang.org", "--seconds", "-1"],
-    exitCode: 2,
-    message: /--seconds/,
-  },
-  {
-    name: "scale to an even number of managers",
-    args: ["scale", "--managers", "2", "--yes"],
-    exitCode: 2,
-    message: /cannot scale target [\w-]+ to 2 managers: .+ need an odd number/,
-  },
-  {
-    name: "replace of a host that is not in the target",
-    needsCluster: true,
-    args: ["replace", "nope-host-1", "--yes"],
-    exitCode: 2,
-    message: /nope-host-1/,
-  },
-  {
-    name: "backup of a service without data",
-    args: ["backup", "elm-lang.org"],
-    exitCode: 2,
-    message:
-      /elm-lang\.org keeps no data on a volume: nothing to back up\nservices with data: package\.elm-lang\.org/,
-  },
-  {
-    name: "restore from a missing file",
-    args: ["restore", "package.elm-lang.org", "/nonexistent/backup.tar.gz", "--yes"],
-    exitCode: 2,
-    message: /\/nonexistent\/backup\.tar\.gz/,
-  },
+  }),
+  refused(
+    "deploy --build without --context",
+    ["deploy", "elm-lang.org@1.0.1", "--build", "--yes"],
+    /missing --context: the folder holding elm-lang\.org's build output/,
+  ),
+  refused(
+    "deploy --build from a missing context",
+    ["deploy", "elm-lang.org@1.0.1", "--build", "--context", "/nonexistent/site", "--yes"],
+    /\/nonexistent\/site/,
+  ),
+  refused("status of an unknown service", ["status", "nope.org"], /unknown service "nope\.org"/),
+  refused(
+    "rollback of an unknown service",
+    ["rollback", "nope.org", "--yes"],
+    /unknown service "nope\.org"/,
+  ),
+  refused(
+    "rollback to a version never deployed",
+    ["rollback", "elm-lang.org@9.9.9", "--yes"],
+    /no earlier job version of elm-lang\.org ran 9\.9\.9\nversions Nomad still knows: 1\.0\.0/,
+    { needsCluster: true },
+  ),
+  refused(
+    "probe of a hostname no service serves",
+    ["probe", "nope.org"],
+    /unknown hostname "nope\.org": no service of target [\w-]+ serves it/,
+  ),
+  refused(
+    "probe with a negative --seconds",
+    ["probe", "elm-lang.org", "--seconds", "-1"],
+    /--seconds/,
+  ),
+  refused(
+    "scale to an even number of managers",
+    ["scale", "--managers", "2", "--yes"],
+    /cannot scale target [\w-]+ to 2 managers: .+ need an odd number/,
+  ),
+  refused(
+    "replace of a host that is not in the target",
+    ["replace", "nope-host-1", "--yes"],
+    /nope-host-1/,
+    { needsCluster: true },
+  ),
+  refused(
+    "backup of a service without data",
+    ["backup", "elm-lang.org"],
+    /elm-lang\.org keeps no data on a volume: nothing to back up\nservices with data: package\.elm-lang\.org/,
+  ),
+  refused(
+    "restore from a missing file",
+    ["restore", "package.elm-lang.org", "/nonexistent/backup.tar.gz", "--yes"],
+    /\/nonexistent\/backup\.tar\.gz/,
+  ),
 
   // ---- versions ----
-  {
-    name: "a version left empty",
-    args: deploy(""),
-    exitCode: 2,
-    message: /invalid version "": a version is an image tag/,
-  },
-  {
-    name: "a version with a path in it",
-    args: deploy("../../etc/passwd"),
-    exitCode: 2,
-    message: /invalid version "\.\.\/\.\.\/etc\/passwd": a version is an image tag/,
-  },
-  {
-    name: "a version with a shell command in it",
-    args: deploy("1.0.0;rm -rf /"),
-    exitCode: 2,
-    message: /invalid version "1\.0\.0;rm -rf \/": a version is an image tag/,
-  },
-  {
-    name: "a version with a command substitution",
-    args: deploy("$(id)"),
-    exitCode: 2,
-    message: /invalid version "\$\(id\)": a version is an image tag/,
-  },
-  {
-    name: "a version with a newline",
-    args: deploy("1.0.0\nmalicious: true"),
-    exitCode: 2,
-    message: /invalid version "1\.0\.0\\nmalicious: true": a version is an image tag/,
-  },
-  {
-    name: "a version of 300 characters",
-    args: deploy("1".repeat(300)),
-    exitCode: 2,
-    message: /invalid version "1{60}…": a version is an image tag/,
-  },
-  {
-    name: "two @ in the argument",
-    args: deploy("1.0.0@2"),
-    exitCode: 2,
-    message: /invalid version "1\.0\.0@2": a version is an image tag/,
-  },
-  {
-    name: "an ingress version that is not Traefik's",
-    args: ["deploy", "ingress@latest;x", "--yes"],
-    exitCode: 2,
-    message: /invalid version "latest;x": a version is an image tag/,
-  },
+  badVersion("a version left empty", ""),
+  badVersion("a version with a path in it", "../../etc/passwd"),
+  badVersion("a version with a shell command in it", "1.0.0;rm -rf /"),
+  badVersion("a version with a command substitution", "$(id)"),
+  badVersion("a version with a newline", "1.0.0\nmalicious: true", "1.0.0\\nmalicious: true"),
+  badVersion("a version of 300 characters", "1".repeat(300), `${"1".repeat(60)}…`),
+  badVersion("two @ in the argument", "1.0.0@2"),
+  refused(
+    "an ingress version that is not Traefik's",
+    ["deploy", "ingress@latest;x", "--yes"],
+    /invalid version "latest;x": a version is an image tag/,
+  ),
 
   // ---- configuration: a copy of cluster.yaml ----
-  {
-    name: "cluster.yaml with a YAML syntax error",
-    args: ["status"],
-    clusterText: (t) => `${t}\n  : [unclosed\n`,
-    exitCode: 2,
-    message: /cluster\.yaml:\d+:\d+: YAML syntax error/,
-  },
-  {
-    name: "an empty cluster.yaml",
-    args: ["status"],
-    clusterText: () => "",
-    exitCode: 2,
-    message: /cluster\.yaml:1:1: YAML syntax error: .+ the input is empty/,
-  },
-  {
-    name: "a negative worker count",
-    args: ["status"],
-    cluster: [[["targets", "%t", "workers"], -1]],
-    exitCode: 2,
-    message: /targets\.[\w-]+\.workers/,
-  },
-  {
-    name: "an even manager count",
-    args: ["status"],
-    cluster: [[["targets", "%t", "managers"], 2]],
-    exitCode: 2,
-    message: /targets\.[\w-]+\.managers/,
-  },
-  {
-    name: "an unknown provider",
-    args: ["status"],
-    cluster: [[["targets", "%t", "provider"], "aws"]],
-    exitCode: 2,
-    message: /targets\.[\w-]+\.provider: Invalid option: expected one of "digitalocean"\|"local"/,
-  },
-  {
-    name: "an unknown field",
-    args: ["status"],
-    cluster: [[["targets", "%t", "wrokers"], 2]],
-    exitCode: 2,
-    message: /targets\.[\w-]+\.wrokers: unknown field/,
-  },
-  {
-    name: "a subnet that is not one",
-    args: ["status"],
-    cluster: [[["targets", "%t", "network", "subnet"], "10.0.0.0/99"]],
-    exitCode: 2,
-    message: /targets\.[\w-]+\.network\.subnet: must be an address range/,
-  },
-  {
-    name: "a __proto__ key",
-    args: ["status"],
-    clusterText: (t) => t.replace("services:\n", "services:\n  __proto__: { job: x }\n"),
-    exitCode: 2,
-    message: /services\.__proto__: is not a name elm-infra accepts/,
-  },
-  {
-    name: "a billion laughs",
-    args: ["status"],
-    clusterText: (t) => `${laughs()}\n${t}`,
-    exitCode: 2,
-    message: /its aliases \(\*name\) expand to more than 100000 nodes/,
-  },
-  {
-    name: "a cluster.yaml over 1 MB",
-    args: ["status"],
-    clusterText: (t) => `${t}\n# ${"x".repeat(1_100_000)}\n`,
-    exitCode: 2,
-    message: /cluster\.yaml: is larger than 1 MB/,
-  },
-  {
-    name: "a registry that is not an address",
-    args: ["status"],
-    cluster: [[["targets", "%t", "registry"], "not a registry!"]],
-    exitCode: 2,
-    message: /targets\.[\w-]+\.registry: must be 'local' or a registry address/,
-  },
+  badClusterText(
+    "cluster.yaml with a YAML syntax error",
+    (t) => `${t}\n  : [unclosed\n`,
+    /cluster\.yaml:\d+:\d+: YAML syntax error/,
+  ),
+  badClusterText(
+    "an empty cluster.yaml",
+    () => "",
+    /cluster\.yaml:1:1: YAML syntax error: .+ the input is empty/,
+  ),
+  badTarget("a negative worker count", ["workers"], -1, /targets\.[\w-]+\.workers/),
+  badTarget("an even manager count", ["managers"], 2, /targets\.[\w-]+\.managers/),
+  badTarget(
+    "an unknown provider",
+    ["provider"],
+    "aws",
+    /targets\.[\w-]+\.provider: Invalid option: expected one of "digitalocean"\|"local"/,
+  ),
+  badTarget("an unknown field", ["wrokers"], 2, /targets\.[\w-]+\.wrokers: unknown field/),
+  badTarget(
+    "a subnet that is not one",
+    ["network", "subnet"],
+    "10.0.0.0/99",
+    /targets\.[\w-]+\.network\.subnet: must be an address range/,
+  ),
+  badClusterText(
+    "a __proto__ key",
+    (t) => t.replace("services:\n", "services:\n  __proto__: { job: x }\n"),
+    /services\.__proto__: is not a name elm-infra accepts/,
+  ),
+  badClusterText(
+    "a billion laughs",
+    (t) => `${laughs()}\n${t}`,
+    /its aliases \(\*name\) expand to more than 100000 nodes/,
+  ),
+  badClusterText(
+    "a cluster.yaml over 1 MB",
+    (t) => `${t}\n# ${"x".repeat(1_100_000)}\n`,
+    /cluster\.yaml: is larger than 1 MB/,
+  ),
+  badTarget(
+    "a registry that is not an address",
+    ["registry"],
+    "not a registry!",
+    /targets\.[\w-]+\.registry: must be 'local' or a registry address/,
+  ),
 
   // ---- template values: the services section ----
-  {
-    name: "a service port out of range",
-    args: deploy("1.0.1"),
-    cluster: [[["services", "elm-lang.org", "port"], 70000]],
-    exitCode: 2,
-    message: /services\.elm-lang\.org\.port: Too big: expected number to be <=65535/,
-  },
-  {
-    name: "a negative count",
-    args: deploy("1.0.1"),
-    cluster: [[["services", "elm-lang.org", "count"], -2]],
-    exitCode: 2,
-    message: /services\.elm-lang\.org\.count: Too small: expected number to be >=1/,
-  },
-  {
-    name: "a hostname with a backtick (a Traefik rule injection)",
-    args: deploy("1.0.1"),
-    cluster: [[["services", "elm-lang.org", "hostnames"], ["elm-lang.org`) || Host(`evil.org"]]],
-    exitCode: 2,
-    message: /services\.elm-lang\.org\.hostnames\.0: must be a lower-case DNS name/,
-  },
-  {
-    name: "a health path that is not a path",
-    args: deploy("1.0.1"),
-    cluster: [[["services", "elm-lang.org", "healthPath"], 'health"; exit']],
-    exitCode: 2,
-    message: /services\.elm-lang\.org\.healthPath: must be a path like \/health/,
-  },
-  {
-    name: "a duration that is not one",
-    args: deploy("1.0.1"),
-    cluster: [[["services", "elm-lang.org", "update", "minHealthyTime"], "banana"]],
-    exitCode: 2,
-    message: /services\.elm-lang\.org\.update\.minHealthyTime: must be a duration like 10s/,
-  },
-  {
-    name: "a job template that does not exist",
-    needsCluster: true,
-    args: deploy("1.0.1"),
-    cluster: [[["services", "elm-lang.org", "job"], "jobs/nope.nomad.hbs"]],
-    exitCode: 2,
-    message: /jobs\/nope\.nomad\.hbs/,
-  },
-
-  {
-    name: "a healthy deadline past the progress deadline (Nomad would refuse it)",
-    needsCluster: true,
-    args: deploy("1.0.1"),
-    cluster: [[["services", "elm-lang.org", "update", "healthyDeadline"], "90s"]],
-    exitCode: 2,
-    message:
-      /services\.elm-lang\.org\.update\.healthyDeadline: healthyDeadline \(90s\) must be shorter than progressDeadline \(60s\)/,
-  },
-  {
-    name: "memory below the 16 MB Nomad needs",
-    args: deploy("1.0.1"),
-    cluster: [[["services", "elm-lang.org", "resources", "memory"], 1]],
-    exitCode: 2,
-    message: /services\.elm-lang\.org\.resources\.memory: Too small: expected number to be >=16/,
-  },
+  badService(
+    "a service port out of range",
+    ["port"],
+    70000,
+    /services\.elm-lang\.org\.port: Too big: expected number to be <=65535/,
+  ),
+  badService(
+    "a negative count",
+    ["count"],
+    -2,
+    /services\.elm-lang\.org\.count: Too small: expected number to be >=1/,
+  ),
+  badService(
+    "a hostname with a backtick (a Traefik rule injection)",
+    ["hostnames"],
+    ["elm-lang.org`) || Host(`evil.org"],
+    /services\.elm-lang\.org\.hostnames\.0: must be a lower-case DNS name/,
+  ),
+  badService(
+    "a health path that is not a path",
+    ["healthPath"],
+    'health"; exit',
+    /services\.elm-lang\.org\.healthPath: must be a path like \/health/,
+  ),
+  badService(
+    "a duration that is not one",
+    ["update", "minHealthyTime"],
+    "banana",
+    /services\.elm-lang\.org\.update\.minHealthyTime: must be a duration like 10s/,
+  ),
+  badService(
+    "a job template that does not exist",
+    ["job"],
+    "jobs/nope.nomad.hbs",
+    /jobs\/nope\.nomad\.hbs/,
+    { needsCluster: true },
+  ),
+  badService(
+    "a healthy deadline past the progress deadline (Nomad would refuse it)",
+    ["update", "healthyDeadline"],
+    "90s",
+    /services\.elm-lang\.org\.update\.healthyDeadline: healthyDeadline \(90s\) must be shorter than progressDeadline \(60s\)/,
+    { needsCluster: true },
+  ),
+  badService(
+    "memory below the 16 MB Nomad needs",
+    ["resources", "memory"],
+    1,
+    /services\.elm-lang\.org\.resources\.memory: Too small: expected number to be >=16/,
+  ),
 
   // ---- secrets: a copy of the secrets file, or the environment ----
-  {
-    name: "a secrets file with a YAML syntax error",
-    args: ["status"],
-    secrets: (t) => `${t}\nnomadToken: [unclosed\n`,
-    exitCode: 2,
-    message: /secrets\/[\w-]+\.yaml:\d+/,
-  },
-  {
-    name: "a token that is not a UUID",
-    args: ["status"],
-    secrets: (t) => t.replace(/nomadToken: .*/, 'nomadToken: "not-a-uuid"'),
-    exitCode: 2,
-    message: /nomadToken: must be a Nomad ACL secret ID/,
-    secret: "not-a-uuid",
-  },
-  {
-    name: "an unknown key in the secrets file",
-    args: ["status"],
-    secrets: (t) => `${t}\nnomadTokn: "${wrongToken}"\n`,
-    exitCode: 2,
-    message: /secrets\/[\w-]+\.yaml: nomadTokn: unknown field/,
-    secret: wrongToken,
-  },
-  {
-    name: "a token from the environment that is not a UUID",
-    args: ["status"],
-    env: { ELM_INFRA_NOMAD_TOKEN: "hunter2-not-a-uuid" },
-    exitCode: 2,
-    message: /environment: ELM_INFRA_NOMAD_TOKEN: must be a Nomad ACL secret ID \(a UUID\)/,
-    secret: "hunter2-not-a-uuid",
-  },
+  badSecrets(
+    "a secrets file with a YAML syntax error",
+    (t) => `${t}\nnomadToken: [unclosed\n`,
+    /secrets\/[\w-]+\.yaml:\d+/,
+  ),
+  badSecrets(
+    "a token that is not a UUID",
+    (t) => t.replace(/nomadToken: .*/, 'nomadToken: "not-a-uuid"'),
+    /nomadToken: must be a Nomad ACL secret ID/,
+    "not-a-uuid",
+  ),
+  badSecrets(
+    "an unknown key in the secrets file",
+    (t) => `${t}\nnomadTokn: "${wrongToken}"\n`,
+    /secrets\/[\w-]+\.yaml: nomadTokn: unknown field/,
+    wrongToken,
+  ),
+  refused(
+    "a token from the environment that is not a UUID",
+    ["status"],
+    /environment: ELM_INFRA_NOMAD_TOKEN: must be a Nomad ACL secret ID \(a UUID\)/,
+    { env: { ELM_INFRA_NOMAD_TOKEN: "hunter2-not-a-uuid" }, secret: "hunter2-not-a-uuid" },
+  ),
 ];
