@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { ExitCode } from "../errors.js";
-import { redact } from "../output/redact.js";
-import { runCli } from "./run.js";
+import { lastResortLine, runCli } from "./run.js";
 
 // The process entry: runCli does the work and returns the exit code; only this file exits.
 
@@ -26,7 +25,7 @@ runCli(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`error: ${redact(String(error))}\n`);
+    process.stderr.write(lastResortLine(error));
     process.exitCode = ExitCode.OperationFailed;
   },
 );

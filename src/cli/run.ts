@@ -8,6 +8,7 @@ import {
   TerminatedError,
   UsageError,
 } from "../errors.js";
+import { stripControls } from "../output/controls.js";
 import { chooseMode, Output, type Writable } from "../output/output.js";
 import { redact } from "../output/redact.js";
 import { buildProgram, type Action } from "./program.js";
@@ -181,4 +182,12 @@ function reportError(error: unknown, output: Output, stderr: Writable): number {
   if (error instanceof UsageError && output.mode !== "json")
     stderr.write("(run with --help for usage)\n");
   return exitCode;
+}
+
+/**
+ * What main.ts prints for an error that escaped runCli itself (a bug before any output exists):
+ * like every other line, without secrets and without terminal control sequences.
+ */
+export function lastResortLine(error: unknown): string {
+  return `error: ${redact(stripControls(String(error)))}\n`;
 }

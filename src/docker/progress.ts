@@ -3,6 +3,7 @@
  * These pure functions turn that stream into log lines and results, and a failed build into a
  * message that names the failing step and shows its output.
  */
+import { stripControls } from "../output/controls.js";
 
 /** One message of the engine's JSON progress stream (the fields elm-infra reads). */
 export interface ProgressMessage {
@@ -65,9 +66,9 @@ export class StreamLines {
   }
 }
 
+/** A build step's line as text: its colours, cursor moves and other terminal controls removed. */
 function clean(line: string): string {
-  // eslint-disable-next-line no-control-regex -- terminal colour codes start with ESC
-  return line.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "").trimEnd();
+  return stripControls(line).trimEnd();
 }
 
 /** The readable lines of a message, without the terminal escape codes some steps print. */

@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { lastResortLine } from "../../../src/cli/run.js";
+import { forgetSecrets, registerSecret } from "../../../src/output/redact.js";
 import { cliPath as cli, ensureBuilt } from "../../harness/cli.js";
 import { repo, runInProcess, type CliRun } from "../../support/cli.js";
 
@@ -515,6 +517,20 @@ describe("configuration problems", () => {
       expect(r.exitCode).toBe(2);
       expect(r.stdout + r.stderr).toContain("NOMAD_TOKEN: must be a Nomad ACL secret ID");
       expect(r.stdout + r.stderr).not.toContain(value);
+    }
+  });
+});
+
+describe("an error that escapes the CLI itself (main.ts's last resort)", () => {
+  it("is one error line without terminal control sequences or secrets", () => {
+    registerSecret("hunter2-escaped-secret");
+    try {
+      const line = lastResortLine(
+        new Error(`\u001b]0;pwned\u0007boom \u001b[31mred\u001b[0m\u009b2J hunter2-escaped-secret`),
+      );
+      expect(line).toBe("error: Error: boom red [redacted]\n");
+    } finally {
+      forgetSecrets();
     }
   });
 });

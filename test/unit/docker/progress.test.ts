@@ -30,6 +30,9 @@ describe("messageLines", () => {
     [{ stream: "a\nb\n\n" }, ["a", "b"]],
     [{ status: "Pushing", id: "abc123" }, ["abc123: Pushing"]],
     [{ stream: "\u001b[91mred\u001b[0m\n" }, ["red"]],
+    [{ stream: "\u001b[?25l50%\u001b[?25h\n" }, ["50%"]],
+    [{ stream: "\u001b]0;pwned\u0007built\u0007 ok\n" }, ["built ok"]],
+    [{ status: "\u009b2JPushing\u001bc", id: "abc123" }, ["abc123: Pushing"]],
     [{ aux: { ID: "sha256:x" } }, []],
   ])("%j → %j", (message, lines) => {
     expect(messageLines(message)).toEqual(lines);
