@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
 import type { LoadedConfig } from "../config/load.js";
+import { readUserFile } from "../config/read-file.js";
 import type { Target } from "../config/schema.js";
 import { ConsulClient } from "../consul/client.js";
 import { ConfigError } from "../errors.js";
@@ -230,16 +230,15 @@ export async function targetTrust(
   config: Pick<LoadedConfig, "root" | "target" | "targetName">,
 ): Promise<TlsTrust> {
   const file = targetPaths(config).trustedCa;
-  try {
-    return { ca: await readFile(file, "utf8"), source: `the CA certificates in ${file}` };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT")
-      return { source: "the system's root CAs" };
-    throw new ConfigError(
-      [{ file, path: "", message: `cannot be read: ${(error as Error).message}` }],
-      "check the file's permissions (bring-up writes it for the user who ran it)",
-    );
-  }
+  const ca = await readUserFile(file, {
+    what: "CA certificates file",
+    maxBytes: 1_000_000,
+    ifMissing: undefined,
+    hint: "check the file's permissions (bring-up writes it for the user who ran it)",
+  });
+  return ca === undefined
+    ? { source: "the system's root CAs" }
+    : { ca, source: `the CA certificates in ${file}` };
 }
 
 /**

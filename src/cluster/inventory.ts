@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
+import { readUserFile } from "../config/read-file.js";
 import type { Target } from "../config/schema.js";
 import { ConfigError, UsageError } from "../errors.js";
 import { targetPaths } from "./paths.js";
@@ -76,17 +77,14 @@ export async function readInventory(
   const listed = inventoryFromHosts(config.targetName, config.target);
   if (listed) return listed;
   const file = inventoryPath(config);
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    // Only a missing file means "nothing brought up yet"; one that cannot be read is said.
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new ConfigError(
-      [{ file, path: "", message: `cannot be read: ${(error as Error).message}` }],
-      "check the file's permissions (bring-up writes it 0600 for the user who ran it)",
-    );
-  }
+  // Only a missing file means "nothing brought up yet"; one that cannot be read is said.
+  const text = await readUserFile(file, {
+    what: "host inventory",
+    maxBytes: 4_000_000,
+    ifMissing: undefined,
+    hint: "check the file's permissions (bring-up writes it 0600 for the user who ran it)",
+  });
+  if (text === undefined) return undefined;
   try {
     const inv = JSON.parse(text) as Inventory;
     if (!Array.isArray(inv.hosts)) throw new Error("no hosts list");

@@ -3,14 +3,17 @@ import { open, type FileHandle } from "node:fs/promises";
 import { FileRefusedError } from "../errors.js";
 
 /** What to call the file in messages, and how large it may be. */
-export interface ReadLimits {
+export interface ReadLimits<Missing = never> {
   /** e.g. "configuration", "secrets file", "job template" */
   what: string;
   maxBytes: number;
   /** What the user can do when the file is missing or cannot be opened. */
   hint?: string;
-  /** Returned when the file does not exist (instead of a refusal): a known_hosts not made yet. */
-  ifMissing?: string;
+  /**
+   * Returned when the file does not exist (instead of a refusal): a known_hosts not made yet ("")
+   * or an inventory not recorded yet (undefined).
+   */
+  ifMissing?: Missing;
 }
 
 /**
@@ -21,13 +24,16 @@ export interface ReadLimits {
  * (`--config /dev/stdin`, `<(cat cluster.yaml)`) is refused for the same reason: it can be read
  * only once, and the files beside a configuration are found relative to its folder.
  */
-export async function readUserFile(file: string, limits: ReadLimits): Promise<string> {
+export async function readUserFile<Missing = never>(
+  file: string,
+  limits: ReadLimits<Missing>,
+): Promise<string | Missing> {
   let handle: FileHandle;
   try {
     handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
-    if (missing && limits.ifMissing !== undefined) return limits.ifMissing;
+    if (missing && "ifMissing" in limits) return limits.ifMissing as Missing;
     throw new FileRefusedError(file, cannotOpen(error, limits.what), limits.hint);
   }
   try {
@@ -65,7 +71,11 @@ export async function requireRegularFile(
 }
 
 /** Reads until the end, never more than maxBytes + 1 bytes. */
-async function readBounded(handle: FileHandle, file: string, limits: ReadLimits): Promise<string> {
+async function readBounded(
+  handle: FileHandle,
+  file: string,
+  limits: ReadLimits<unknown>,
+): Promise<string> {
   const buffer = Buffer.alloc(Math.min(limits.maxBytes + 1, 1 << 16));
   const chunks: Buffer[] = [];
   let total = 0;
@@ -79,7 +89,7 @@ async function readBounded(handle: FileHandle, file: string, limits: ReadLimits)
   return Buffer.concat(chunks).toString("utf8");
 }
 
-function tooLarge(file: string, limits: ReadLimits): FileRefusedError {
+function tooLarge(file: string, limits: ReadLimits<unknown>): FileRefusedError {
   return new FileRefusedError(
     file,
     `is larger than ${formatBytes(limits.maxBytes)}; a ${limits.what} is refused past that`,

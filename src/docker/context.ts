@@ -1,7 +1,8 @@
-import { readdir, readFile, lstat } from "node:fs/promises";
+import { readdir, lstat } from "node:fs/promises";
 import { join, posix, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import tar from "tar-fs";
+import { readUserFile } from "../config/read-file.js";
 import { OperationError, UsageError } from "../errors.js";
 import { parseDockerignore, type IgnoreRules } from "./dockerignore.js";
 
@@ -28,7 +29,11 @@ const alwaysSent = new Set(["Dockerfile", ".dockerignore"]);
 export async function planContext(sources: readonly ContextSource[]): Promise<ContextPlan> {
   const first = sources[0];
   if (!first) throw new UsageError("a build context needs at least one folder");
-  const ignoreText = await readFile(join(first.dir, ".dockerignore"), "utf8").catch(() => "");
+  const ignoreText = await readUserFile(join(first.dir, ".dockerignore"), {
+    what: ".dockerignore",
+    maxBytes: 1_000_000,
+    ifMissing: "",
+  });
   const isIgnored = parseDockerignore(ignoreText);
   const owner = new Map<string, string>();
   const plan: ContextPlan = { sources: [], files: [] };

@@ -55,7 +55,48 @@ interface FileCase {
   message: RegExp;
 }
 
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * A file of the target's state (.elm-infra/local/<file>) that a command reads made a FIFO, a
+ * directory and a 4 GB sparse file: each refused unread, with what it is and the limit.
+ */
+function stateFileCases(file: string, args: string[], what: string, limit: string): FileCase[] {
+  const path = async (dir: string) => {
+    await mkdir(join(dir, ".elm-infra/local"), { recursive: true });
+    return join(dir, ".elm-infra/local", file);
+  };
+  const named = `\\.elm-infra/local/${escaped(file)}: `;
+  const kinds: Array<[string, (path: string) => unknown, string]> = [
+    [
+      "a FIFO (must not block)",
+      (p) => fifo(p, "600"),
+      `is a pipe \\(FIFO\\), not a regular file; a ${what} must be a file`,
+    ],
+    [
+      "a directory",
+      (p) => mkdir(p),
+      `is a directory, not a regular file; a ${what} must be a file`,
+    ],
+    [
+      "of 4 GB (sparse)",
+      (p) => sparse(p, "4G"),
+      `is larger than ${limit}; a ${what} is refused past that`,
+    ],
+  ];
+  return kinds.map(([kind, make, says]) => ({
+    name: `${args.join(" ")} with ${file} ${kind}`,
+    prepare: async (dir) => {
+      await make(await path(dir));
+      return args;
+    },
+    message: new RegExp(named + says),
+  }));
+}
+
 const fileCases: FileCase[] = [
+  ...stateFileCases("inventory.json", ["render", "ingress@3.6.12"], "host inventory", "4 MB"),
+  ...stateFileCases("ca.pem", ["probe", "elm-lang.org"], "CA certificates file", "1 MB"),
   {
     name: "--config /dev/zero (a device that never ends)",
     prepare: async () => [...render, "--config", "/dev/zero"],
