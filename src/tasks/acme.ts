@@ -63,7 +63,7 @@ export async function issuerCa(
   const directoryCa = await docker.execOutput(pebble.container, ["cat", "/etc/pebble/minica.pem"]);
   const root = await pebbleRoot(docker, pebble.container, signal);
   const file = targetPaths(config).trustedCa;
-  const trusted = await readFile(file, "utf8").catch(() => "");
+  const trusted = (await targetTrust(config)).ca ?? "";
   if (!trusted.includes(root.trim())) {
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, `${trusted}${root.trim()}\n`, { mode: 0o644 });
