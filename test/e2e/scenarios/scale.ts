@@ -1,5 +1,5 @@
 /**
- * Issue 11 on the shared cluster: scale (workers 2 -> 3 -> 2, managers 1 -> 3 -> 1) with a probe
+ * Issue 11 on the shared cluster: scale (managers 1 -> 3 -> 1 and workers 2 -> 3 -> 2, together) with a probe
  * through the load balancer for the whole command, its refusals (nothing changed after), replace,
  * and the loss of a manager and of a worker (killed hard), both replaced by one bring-up. Each
  * scenario leaves 1 manager + 2 workers, healthy. Host creations are the e2e's longest steps:
@@ -85,29 +85,6 @@ export function scaleScenarios(): void {
     expect(await counts()).toEqual({ managers: 1, workers: 2 });
     expect(await clusterState()).toEqual(before);
   });
-
-  it("workers 2 -> 3 -> 2 under the probe: the new worker answers, then leaves with 0 failed requests", async () => {
-    await ensureDeployed({ "elm-lang.org": anyVersion });
-    const { report } = await probingTheSite(async (sofar) => {
-      const up = await elmInfra(["scale", "--workers", "3", "--yes"]);
-      const grown = expectScaled(up, 1, 3);
-      expect(grown.created).toEqual([host("worker", 3)]);
-      expect(await counts()).toEqual({ managers: 1, workers: 3 });
-      // The new worker's Traefik is in the load balancer: the probe sees it answer.
-      for (let i = 0; i < 30 && !sofar()?.workers[host("worker", 3)]; i++)
-        await new Promise((r) => setTimeout(r, 1000));
-      expect(sofar()?.workers[host("worker", 3)] ?? 0).toBeGreaterThan(0);
-      const down = await elmInfra(["scale", "--workers", "2", "--yes"]);
-      expect(expectScaled(down, 1, 2).removed).toEqual([host("worker", 3)]);
-    });
-    expectNoFailure(report, "workers 2 -> 3 -> 2");
-    expect(await counts()).toEqual({ managers: 1, workers: 2 });
-    expect((await hostNames()).split("\n")).toEqual([
-      host("manager", 1),
-      host("worker", 1),
-      host("worker", 2),
-    ]);
-  });
 }
 
 /** scale on a cluster with `dead` down: refused with exit 3 naming it, nothing changed. */
@@ -190,21 +167,34 @@ export function hostLossScenarios(): void {
   // One bring-up serves two proofs: it replaces a dead manager and a dead worker (the VM loss)
   // at once, instead of one bring-up each; the dead manager is also the degraded cluster that
   // scale refuses.
-  it("managers 1 -> 3 -> 1 under the probe, one of the 3 killed hard on the way: scale refuses the degraded cluster (exit 3, nothing changed), a deploy still succeeds; then a worker container killed hard: no failed request 30 s after the kill, < 2 % in between; one bring-up replaces both with new nodes (3 healthy voters, one new), 0 failed requests but in the worker's loss", async () => {
+  // The workers' scale (2 -> 3 -> 2) rides on the managers' (1 -> 3 -> 1): one scale creates
+  // both, one scale removes both, instead of a host creation and a removal of its own.
+  it("managers 1 -> 3 -> 1 and workers 2 -> 3 -> 2 under the probe (the new worker answers, then leaves with 0 failed requests), one of the 3 managers killed hard on the way: scale refuses the degraded cluster (exit 3, nothing changed), a deploy still succeeds; then a worker container killed hard: no failed request 30 s after the kill, < 2 % in between; one bring-up replaces both with new nodes (3 healthy voters, one new), 0 failed requests but in the worker's loss", async () => {
     await ensureDeployed({ "elm-lang.org": "1.0.0" });
     // After replace (1 + 2, not necessarily manager-1): the new managers take the lowest free
     // numbers (the planner's rule); the highest of them is killed.
-    const created = freeNames((await hostNames()).split("\n"), "manager", 2);
+    const names = (await hostNames()).split("\n");
+    const created = freeNames(names, "manager", 2);
+    const [newWorker] = freeNames(names, "worker", 1);
     const victim = created.at(-1)!;
     let before: string[] = [];
     let kept = "";
-    const managersUp = await probingTheSite(async () => {
-      const up = expectScaled(await elmInfra(["scale", "--managers", "3", "--yes"]), 3, 2);
-      expect(up.created).toEqual(created);
+    const managersUp = await probingTheSite(async (sofar) => {
+      const up = expectScaled(
+        await elmInfra(["scale", "--managers", "3", "--workers", "3", "--yes"]),
+        3,
+        3,
+      );
+      expect(up.created).toEqual([...created, newWorker]);
+      expect(await counts()).toEqual({ managers: 3, workers: 3 });
+      // The new worker's Traefik is in the load balancer: the probe sees it answer.
+      for (let i = 0; i < 30 && !sofar()?.workers[newWorker!]; i++)
+        await new Promise((r) => setTimeout(r, 1000));
+      expect(sofar()?.workers[newWorker!] ?? 0).toBeGreaterThan(0);
       before = (await hostNames()).split("\n");
       await docker("kill", victim);
       await waitUntil(false);
-      await expectDegradedScaleRefused(victim, { managers: 3, workers: 2 });
+      await expectDegradedScaleRefused(victim, { managers: 3, workers: 3 });
       const deploy = await elmInfra([
         "deploy",
         "elm-lang.org@1.0.1",
@@ -215,7 +205,10 @@ export function hostLossScenarios(): void {
       ]);
       expect(deploy.exitCode, errorOf(deploy)).toBe(0);
     });
-    expectNoFailure(managersUp.report, "managers 1 -> 3, one killed, scale refused, a deploy");
+    expectNoFailure(
+      managersUp.report,
+      "managers 1 -> 3 and workers 2 -> 3, one manager killed, scale refused, a deploy",
+    );
 
     // The VM loss: the worker that does not hold the package data, so that site stays up.
     const workerVictim = await workerLoss();
@@ -235,16 +228,27 @@ export function hostLossScenarios(): void {
         expect(voters.map((c) => c.name)).toContain(`${system}: ${fresh.manager} is a voter`);
       }
       expect(data.cluster!.checks.filter((c) => !c.ok)).toEqual([]);
-      // Down to one: the lowest number stays, the others leave, highest first.
-      const managers = roleOf((await hostNames()).split("\n"), "manager").sort(byNumber);
+      // Down to one manager and two workers: the lowest numbers stay, the others leave, the
+      // workers first, each role highest first.
+      const now = (await hostNames()).split("\n");
+      const managers = roleOf(now, "manager").sort(byNumber);
+      const workers = roleOf(now, "worker").sort(byNumber);
       expect(managers).toContain(fresh.manager);
-      const down = expectScaled(await elmInfra(["scale", "--managers", "1", "--yes"]), 1, 2);
-      expect(down.removed).toEqual(managers.slice(1).reverse());
+      const down = expectScaled(
+        await elmInfra(["scale", "--managers", "1", "--workers", "2", "--yes"]),
+        1,
+        2,
+      );
+      expect(down.removed).toEqual([workers.at(-1), ...managers.slice(1).reverse()]);
       kept = managers[0]!;
     });
-    expectNoFailure(report, "bring-up replacing the killed manager and worker, managers 3 -> 1");
+    expectNoFailure(
+      report,
+      "bring-up replacing the killed manager and worker, managers 3 -> 1, workers 3 -> 2",
+    );
     expect(await counts()).toEqual({ managers: 1, workers: 2 });
     expect(roleOf((await hostNames()).split("\n"), "manager")).toEqual([kept]);
+    expect(roleOf((await hostNames()).split("\n"), "worker")).toHaveLength(2);
   });
 }
 
