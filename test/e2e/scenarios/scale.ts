@@ -59,6 +59,7 @@ function expectNoFailure(report: ProbeReport, what: string): void {
   console.log(
     `${what}: probe sent ${report.sent}, ok ${report.ok}, failed ${failedRequests(report)}, longest gap ${report.longestGapMs} ms, workers ${JSON.stringify(report.workers)}`,
   );
+  for (const f of report.failures.slice(0, 5)) console.log(`${what}: failed at ${f.at}: ${f.what}`);
   expect(report.failures, what).toEqual([]);
   expect(failedRequests(report)).toBe(0);
   expect(report.sent).toBeGreaterThan(50);
