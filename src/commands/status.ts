@@ -68,7 +68,7 @@ export async function status(
   if (only !== undefined && !names.includes(only)) {
     throw new UsageError(`unknown service ${quote(only)}`, `known services: ${names.join(", ")}`);
   }
-  return withCluster(config, {}, async (apis) => {
+  return withCluster(config, { signal: ctx.signal }, async (apis) => {
     // The cluster itself (hosts, roles, versions, bring-up's checks) above the services, when
     // the target is made of hosts (not the loopback dev agents).
     const inventory = config.target.endpoints ? undefined : await readInventory(config);

@@ -208,8 +208,10 @@ export function lookForGoneHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
         step.log(`all ${inventory.hosts.length} hosts are there`);
         return;
       }
-      const said = await withCluster(run.config, { avoid: [...gone, ...sshSilent] }, (apis) =>
-        Promise.all([apis.consul.members(), apis.nomad.nodes()]),
+      const said = await withCluster(
+        run.config,
+        { avoid: [...gone, ...sshSilent], signal: step.signal },
+        (apis) => Promise.all([apis.consul.members(), apis.nomad.nodes()]),
       );
       const dead = findDeadHosts({
         hosts: inventory.hosts,
@@ -238,7 +240,7 @@ export function forgetDeadHosts(): Step<BringUpRun> {
     skip: (run) => (run.deadHosts?.length ? false : "no host is gone"),
     run: async (run, step) => {
       const dead = given(run, "deadHosts").map((d) => d.host);
-      await withCluster(run.config, { avoid: dead }, async (apis) => {
+      await withCluster(run.config, { avoid: dead, signal: step.signal }, async (apis) => {
         for (const host of dead) {
           await forgetDeadHost({
             config: run.config,
@@ -387,7 +389,10 @@ export function pinHostKeys(): Step<BringUpRun> {
   };
 }
 
-/** sshd may answer before the host's keys and authorized_keys are in place: a few tries. */
+/**
+ * sshd may answer before the host's keys and authorized_keys are in place: a few tries, each
+ * abandoned at once on Ctrl-C (its socket closed), as the wait between them.
+ */
 async function connectWithRetry(target: Parameters<typeof connectSsh>[0], signal: AbortSignal) {
   let refused: SshConnectError | undefined;
   try {
@@ -401,7 +406,7 @@ async function connectWithRetry(target: Parameters<typeof connectSsh>[0], signal
       },
       async () => {
         try {
-          const ssh = await connectSsh(target);
+          const ssh = await connectSsh({ ...target, signal });
           // Connected after Ctrl-C ended the wait: nobody will use it.
           if (signal.aborted) await ssh.close();
           return done(ssh);
@@ -523,7 +528,7 @@ export function deployIngress(version?: string): Step<BringUpRun> {
     needs: ["inventory"],
     gives: ["ingress"],
     run: async (run, step) => {
-      const ingress = await withCluster(run.config, {}, async (apis) => {
+      const ingress = await withCluster(run.config, { signal: step.signal }, async (apis) => {
         // The version running now stays (deploy ingress@<v> changes it); the pinned one at first.
         const running = Object.values(
           versionsByWorker((await apis.nomad.readJob("ingress")) as never),
@@ -558,8 +563,8 @@ export function certificatePolicies(): Step<BringUpRun> {
   return {
     title: "Certificates' ACL policies (issuer writes, ingress reads)",
     skip: plainHttp,
-    run: async (run) => {
-      await withCluster(run.config, {}, async (apis) => {
+    run: async (run, step) => {
+      await withCluster(run.config, { signal: step.signal }, async (apis) => {
         await applyAcmePolicies(apis.nomad);
       });
     },
@@ -580,7 +585,7 @@ export function issueCertificates(): Step<BringUpRun> {
       const log = (l: string) => step.log(l);
       const ca = await issuerCa(run.config, given(run, "inventory"), log, step.signal);
       await shipIssuerImage(run.config, given(run, "inventory"), log);
-      const certificates = await withCluster(run.config, {}, async (apis) => {
+      const certificates = await withCluster(run.config, { signal: step.signal }, async (apis) => {
         if (await submitIssuerJob(run.config, apis.nomad, ca, log)) run.issuerChanged = true;
         const stored = await waitForCertificates(run.config, apis.nomad, {
           signal: step.signal,
@@ -621,7 +626,7 @@ export function shipServiceImages(): Step<BringUpRun> {
     run: async (run, step) => {
       const workers = created(run);
       const refs: string[] = [];
-      await withCluster(run.config, {}, async (apis) => {
+      await withCluster(run.config, { signal: step.signal }, async (apis) => {
         for (const [service, s] of Object.entries(run.config.services)) {
           const version = (await apis.nomad.readJob(service))?.Meta?.version;
           if (version) refs.push(imageRef(run.config.target.registry, s.image, version));

@@ -157,8 +157,9 @@ export function layeringViolations(root: string): string[] {
 
 /**
  * The shapes that have one helper each, and the only modules that may use the primitives under
- * them: a pause or a deadline loop is src/wait.ts's waitFor/sleep; connecting to a target's APIs
- * and closing them is cluster/connect.ts's withCluster/withManagers.
+ * them: a pause or a deadline loop is src/wait.ts's waitFor/sleep, an operation ended on Ctrl-C
+ * its abortable; connecting to a target's APIs and closing them is cluster/connect.ts's
+ * withCluster/withManagers.
  */
 const waitModule = "wait.ts";
 const connectModule = "cluster/connect.ts";
@@ -175,8 +176,9 @@ const lockAcquirers: Record<string, string> = {
  * Every wait or connection written outside its helper in the tree at `root`, as
  * `file:line: what`: a setTimeout (a hand-made sleep; a timer that bounds one operation is
  * allowed where listed), a polling loop (while, do, for) that sleeps or reads the clock in its
- * condition, a connect call or a `.close()` on a target's APIs, a lock acquired by hand instead
- * of through its Lock. Read with the compiler's parser.
+ * condition, an abort listener added by hand (wait.ts's abortable ends one operation on Ctrl-C),
+ * a connect call or a `.close()` on a target's APIs, a lock acquired by hand instead of through
+ * its Lock. Read with the compiler's parser.
  */
 export function shapeViolations(root: string): string[] {
   const violations: string[] = [];
@@ -205,6 +207,10 @@ export function shapeViolations(root: string): string[] {
         const callee = node.expression;
         if (inLoop && ts.isIdentifier(callee) && callee.text === "sleep")
           violations.push(`${at(node)}: a loop that sleeps outside ${waitModule} (use waitFor)`);
+        if (isAbortListener(node))
+          violations.push(
+            `${at(node)}: an abort listener outside ${waitModule} (use abortable, sleep or waitFor)`,
+          );
         if (ts.isIdentifier(callee) && connectors.has(callee.text) && from !== connectModule)
           violations.push(`${at(node)}: ${callee.text} outside ${connectModule} (use withCluster)`);
         const owner = ts.isIdentifier(callee) ? lockAcquirers[callee.text] : undefined;
@@ -228,6 +234,19 @@ export function shapeViolations(root: string): string[] {
     visit(source, false);
   }
   return violations;
+}
+
+/** `x.addEventListener("abort", ...)`: listening to a signal by hand (and forgetting to stop). */
+function isAbortListener(node: ts.CallExpression): boolean {
+  const callee = node.expression;
+  const event = node.arguments[0];
+  return (
+    ts.isPropertyAccessExpression(callee) &&
+    callee.name.text === "addEventListener" &&
+    event !== undefined &&
+    ts.isStringLiteralLike(event) &&
+    event.text === "abort"
+  );
 }
 
 /** `setTimeout(...)`, `timers.setTimeout(...)`, `globalThis.setTimeout(...)`; not `socket.setTimeout`. */

@@ -32,7 +32,7 @@ describe("layering of src/ (the order is documented in test/support/layering.ts)
   });
 });
 
-describe("one helper per shape: waits in src/wait.ts, connections in cluster/connect.ts, locks through src/lock.ts", () => {
+describe("one helper per shape: waits and abort listeners in src/wait.ts, connections in cluster/connect.ts, locks through src/lock.ts", () => {
   it("src/ writes no wait loop, sleep or connect/close pair outside its helper", () => {
     expect(shapeViolations(path("../../src"))).toEqual([]);
   });
@@ -46,6 +46,7 @@ describe("one helper per shape: waits in src/wait.ts, connections in cluster/con
       "tasks/waits.ts:15: closes a target's APIs by hand (use withCluster)",
       "tasks/waits.ts:16: setTimeout outside wait.ts (use waitFor or sleep)",
       "tasks/waits.ts:17: acquireLock outside consul/lock.ts (use withLock)",
+      "tasks/waits.ts:18: an abort listener outside wait.ts (use abortable, sleep or waitFor)",
     ]);
   });
 });

@@ -7,6 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -537,6 +538,65 @@ describe("the real entry point stops on a signal", () => {
       expect(String(r.stderr)).toContain(line);
     },
   );
+});
+
+describe("Ctrl-C during an SSH connect to a host that never answers", () => {
+  it("status: exit 130 within a second of the signal, nothing written", async () => {
+    // A manager whose SSH port accepts TCP and then says nothing: without the signal the
+    // handshake would wait its 15 s, then try the next host.
+    const accepted = new Set<Socket>();
+    const silent = createServer((socket) => void accepted.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const dir = await project();
+      const state = join(dir, ".elm-infra/local");
+      await mkdir(state, { recursive: true });
+      execFileSync("ssh-keygen", [
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-f",
+        join(state, "id_ed25519"),
+      ]);
+      const host = (role: string, n: number) => ({
+        name: `local-${role}-${n}`,
+        role,
+        privateAddress: "10.213.0.11",
+        ssh: { host: "127.0.0.1", port },
+      });
+      await writeFile(
+        join(state, "inventory.json"),
+        JSON.stringify({ target: "local", hosts: [host("manager", 1), host("worker", 1)] }),
+      );
+      const before = await folderTree(dir);
+      const child = execa("node", [cliPath, "status"], {
+        cwd: dir,
+        reject: false,
+        stdin: "ignore",
+        timeout: 30_000,
+        extendEnv: false,
+        env: { PATH: process.env.PATH ?? "", HOME: dir },
+      });
+      for (let i = 0; i < 200 && accepted.size === 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(accepted.size).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const sent = Date.now();
+      child.kill("SIGINT");
+      const r = await child;
+      expect(Date.now() - sent).toBeLessThan(1_000);
+      expect(r.exitCode, String(r.stderr)).toBe(130);
+      expect(String(r.stderr)).toMatch(/^error: interrupted$/m);
+      expect(r.stdout).toBe("");
+      expect(await folderTree(dir)).toEqual(before);
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
 });
 
 describe("a second Ctrl-C quits at once", () => {
