@@ -1,7 +1,7 @@
 import { hostnamesOf, type LoadedConfig } from "../config/load.js";
 import { ElmInfraError, OperationError, UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
-import { consulServiceName } from "../plan/job-vars.js";
+import { consulServiceName } from "../plan/names.js";
 import { withCluster, type ClusterApis } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
 import { readInventory } from "../cluster/inventory.js";

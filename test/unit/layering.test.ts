@@ -1,6 +1,11 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { importsOf, layeringViolations, shapeViolations } from "../support/layering.js";
+import {
+  importCycles,
+  importsOf,
+  layeringViolations,
+  shapeViolations,
+} from "../support/layering.js";
 
 const path = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 
@@ -16,6 +21,17 @@ describe("layering of src/ (the order is documented in test/support/layering.ts)
       "plan/hosts.ts:1: imports cluster/connect.ts: plan/ is pure and never reaches a cluster",
       "scripts/tool.ts: is in no layer (place its folder in the layer list)",
       "tasks/steps.ts:2: imports commands/deploy.ts (commands) from below (tasks)",
+    ]);
+  });
+
+  it("has no circle of imports", () => {
+    expect(importCycles(path("../../src"))).toEqual([]);
+  });
+
+  it("reports a circle of imports in a fixture tree, type-only too, and not a dynamic import back", () => {
+    expect(importCycles(path("../fixtures/layering/src"))).toEqual([
+      "commands/deploy.ts -> tasks/steps.ts -> commands/deploy.ts",
+      "plan/jobs.ts -> plan/vars.ts -> plan/jobs.ts",
     ]);
   });
 
