@@ -4,9 +4,10 @@
  * safe to run again: a second bring-up continues where a failed one stopped.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readSecrets, writeSecrets, type LoadedConfig } from "../config/load.js";
+import { readUserFile } from "../config/read-file.js";
 import { OperationError } from "../errors.js";
 import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import { registerSecret } from "../output/redact.js";
@@ -263,12 +264,25 @@ export function forgetDeadHosts(): Step<BringUpRun> {
 }
 
 /** Where hosts created but not yet pinned are remembered, so a failed run's hosts stay trusted. */
-const pendingTrustFile = (config: LoadedConfig) =>
+const pendingTrustFile = (config: Pick<LoadedConfig, "root" | "targetName" | "target">) =>
   join(targetPaths(config).state, "hosts-to-pin.json");
 
-async function readPendingTrust(config: LoadedConfig): Promise<string[]> {
+/**
+ * The hosts created but not yet pinned; none when the file is missing or not the list bring-up
+ * wrote. Read bounded: a FIFO, a directory or a huge file there is refused (exit 2), not waited on.
+ */
+export async function readPendingTrust(
+  config: Pick<LoadedConfig, "root" | "targetName" | "target">,
+): Promise<string[]> {
+  const text = await readUserFile(pendingTrustFile(config), {
+    what: "list of hosts to pin",
+    maxBytes: 1_000_000,
+    ifMissing: "[]",
+    hint: "check the file's permissions (bring-up writes it 0600 for the user who ran it)",
+  });
   try {
-    return JSON.parse(await readFile(pendingTrustFile(config), "utf8")) as string[];
+    const hosts: unknown = JSON.parse(text);
+    return Array.isArray(hosts) ? hosts.filter((h): h is string => typeof h === "string") : [];
   } catch {
     return [];
   }

@@ -12,7 +12,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFactCache } from "../../../src/ansible/facts.js";
 import { buildProgram } from "../../../src/cli/program.js";
+import {
+  acquireOperationsLock,
+  operationsLockPaths,
+} from "../../../src/cluster/operations-lock.js";
+import { loadConfig } from "../../../src/config/load.js";
+import { FileRefusedError } from "../../../src/errors.js";
+import { readPendingTrust } from "../../../src/tasks/bring-up.js";
 import { cliPath, ensureBuilt } from "../../harness/cli.js";
 import { folderTree, repo, runInProcess, spawnCli } from "../../support/cli.js";
 
@@ -281,6 +289,103 @@ describe("a file that is not a small regular file is refused unread: exit 2, bou
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/\/dev\/stdin: is a pipe \(FIFO\), not a regular file/);
     expect(r.stderr).toContain("save it to a file and pass that file's path");
+  });
+});
+
+describe("state files that bring-up, the operations lock and Ansible's facts read: refused unread, exit 2", () => {
+  /** Where one reader reads, and the read; `done` undoes what the set-up holds. */
+  interface StateReader {
+    file: string;
+    read: () => Promise<unknown>;
+    done?: () => Promise<void>;
+  }
+  const readers: Array<[string, string, (dir: string) => Promise<StateReader>]> = [
+    [
+      "bring-up's hosts-to-pin.json",
+      "list of hosts to pin",
+      async (dir) => {
+        const config = await loadConfig({ file: join(dir, "cluster.yaml"), env: {} });
+        return {
+          file: join(dir, ".elm-infra/local/hosts-to-pin.json"),
+          read: () => readPendingTrust(config),
+        };
+      },
+    ],
+    [
+      "the operations lock's holder file (the lock held)",
+      "lock holder file",
+      async (dir) => {
+        const state = join(dir, ".elm-infra/local");
+        const held = await acquireOperationsLock(state, "local", "bring-up");
+        const file = operationsLockPaths(state).holder;
+        await rm(file);
+        return {
+          file,
+          read: () => acquireOperationsLock(state, "local", "scale"),
+          done: async () => {
+            await rm(file, { recursive: true, force: true });
+            await held.release();
+          },
+        };
+      },
+    ],
+    [
+      "a host's file in Ansible's fact cache",
+      "cached Ansible facts file",
+      async (dir) => {
+        const cache = join(dir, "facts");
+        await mkdir(cache);
+        await writeFile(join(cache, "local-worker-1"), "{}");
+        return { file: join(cache, "local-manager-1"), read: () => readFactCache(cache) };
+      },
+    ],
+  ];
+  const kinds: Array<[string, (file: string) => unknown, string]> = [
+    ["a FIFO (must not block)", (f) => fifo(f, "600"), "is a pipe \\(FIFO\\), not a regular file"],
+    ["a directory", (f) => mkdir(f), "is a directory, not a regular file"],
+    ["of 4 GB (sparse)", (f) => sparse(f, "4G"), "is larger than \\d+ [kM]B"],
+  ];
+  const cases = readers.flatMap(([name, what, reader]) =>
+    kinds.map(([kind, make, says]) => [`${name}: ${kind}`, what, reader, make, says] as const),
+  );
+  it.each(cases)("%s", async (_name, what, reader, make, says) => {
+    const dir = await project();
+    await mkdir(join(dir, ".elm-infra/local"), { recursive: true });
+    const r = await reader(dir);
+    try {
+      await make(r.file);
+      const began = Date.now();
+      const error = await r.read().then(
+        () => expect.unreachable("read"),
+        (e: unknown) => e,
+      );
+      expect(Date.now() - began).toBeLessThan(timeBound);
+      expect(error).toBeInstanceOf(FileRefusedError);
+      expect((error as FileRefusedError).exitCode).toBe(2);
+      expect((error as Error).message).toMatch(
+        new RegExp(`^${escaped(r.file)}: ${says}; a ${what} (must be a file|is refused past that)`),
+      );
+    } finally {
+      await r.done?.();
+    }
+  });
+
+  it("as before: no hosts-to-pin.json is no host to pin, the lock's holder is named", async () => {
+    const dir = await project();
+    const config = await loadConfig({ file: join(dir, "cluster.yaml"), env: {} });
+    expect(await readPendingTrust(config)).toEqual([]);
+    await mkdir(join(dir, ".elm-infra/local"), { recursive: true });
+    await writeFile(join(dir, ".elm-infra/local/hosts-to-pin.json"), '["local-worker-3"]');
+    expect(await readPendingTrust(config)).toEqual(["local-worker-3"]);
+    const state = join(dir, ".elm-infra/local");
+    const held = await acquireOperationsLock(state, "local", "bring-up");
+    try {
+      await expect(acquireOperationsLock(state, "local", "scale")).rejects.toThrow(
+        /^scale refused: bring-up by .* holds the operations lock of target local$/,
+      );
+    } finally {
+      await held.release();
+    }
   });
 });
 
