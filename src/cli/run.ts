@@ -148,7 +148,7 @@ function asksHelpOfAnUnknownCommand(argv: readonly string[], program: Command): 
  * a revert that could not finish). elm-infra's own error keeps its message and hint, which may
  * say more than "interrupted" (what was left undone); anything else is said as the interruption.
  */
-export function afterTheSignal(error: unknown, reason: InterruptedError): ElmInfraError {
+function afterTheSignal(error: unknown, reason: InterruptedError): ElmInfraError {
   if (error instanceof InterruptedError) return error;
   if (error instanceof ElmInfraError) return new InterruptedFailure(error, reason);
   return reason;
