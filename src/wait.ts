@@ -95,6 +95,28 @@ export async function sleepUnlessAborted(
   }
 }
 
+/**
+ * `work`, unless `signal` aborts first: then `cancel` ends what `work` was doing (an SSH handshake
+ * to a host that never answers: the socket is closed, nothing keeps the process alive) and the
+ * abort reason (InterruptedError, exit 130) is thrown at once. For one operation that does not
+ * listen to the signal itself; one listener, removed afterwards.
+ */
+export async function abortable<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  cancel: () => void,
+): Promise<T> {
+  const aborted = abortedPromise(signal);
+  try {
+    return await Promise.race([work, aborted.promise]);
+  } catch (error) {
+    if (signal?.aborted) cancel();
+    throw error;
+  } finally {
+    aborted.dispose();
+  }
+}
+
 /** A promise that rejects when the signal aborts, with its one listener removed by dispose(). */
 function abortedPromise(signal: AbortSignal | undefined): {
   promise: Promise<never>;

@@ -1,8 +1,46 @@
 /**
  * The JSON lines that playbooks/callback_plugins/elm_infra_jsonl.py prints, one per event, turned
- * into typed events. Pure: a line in, an event (or nothing) out.
+ * into typed events. Pure: a line in, an event (or nothing) out. The events' types live here, and
+ * output.ts (which also reads Ansible's screen text) imports them: no import circle.
  */
-import type { AnsibleEvent, RecapCounts } from "./output.js";
+
+/** One host's line of the play recap. */
+export interface RecapCounts {
+  ok: number;
+  changed: number;
+  unreachable: number;
+  failed: number;
+  skipped: number;
+  rescued: number;
+  ignored: number;
+}
+
+/** What one line of a run said. */
+export type AnsibleEvent =
+  | { kind: "play"; name: string }
+  | { kind: "task"; name: string; role?: string; handler?: boolean }
+  | {
+      kind: "result";
+      host: string;
+      task: string | undefined;
+      status: "ok" | "changed" | "skipping";
+      item?: string;
+    }
+  | {
+      kind: "failure";
+      host: string;
+      task: string | undefined;
+      unreachable: boolean;
+      message: string;
+      item?: string;
+      /** The playbook ignores this failure (`ignore_errors`); it does not fail the run. */
+      ignored?: boolean;
+    }
+  /** A task with `until` failed an attempt and tries again. */
+  | { kind: "retry"; host: string; task: string; attempt: number; retries: number }
+  | { kind: "warning"; message: string }
+  | { kind: "recap"; host: string; counts: RecapCounts }
+  | { kind: "error"; message: string };
 
 interface JsonLine {
   event?: unknown;

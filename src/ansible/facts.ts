@@ -1,6 +1,7 @@
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readUserFile } from "../config/read-file.js";
 import { buildPlaybookCommand, type AnsibleConnection } from "./argv.js";
 import { playbookPath } from "./playbooks.js";
 import { runAnsible, type RunAnsibleOptions } from "./runner.js";
@@ -27,12 +28,24 @@ export async function gatherFacts(
       }),
       runOptions,
     );
-    const facts: Record<string, HostFacts> = {};
-    for (const host of await readdir(factCacheDir)) {
-      facts[host] = JSON.parse(await readFile(join(factCacheDir, host), "utf8")) as HostFacts;
-    }
-    return facts;
+    return await readFactCache(factCacheDir);
   } finally {
     await rm(factCacheDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The facts Ansible's jsonfile cache wrote, one file per host named as the host. Each is read
+ * bounded: a FIFO, a directory or a huge file there is refused (exit 2), not waited on or read whole.
+ */
+export async function readFactCache(dir: string): Promise<Record<string, HostFacts>> {
+  const facts: Record<string, HostFacts> = {};
+  for (const host of await readdir(dir)) {
+    const text = await readUserFile(join(dir, host), {
+      what: "cached Ansible facts file",
+      maxBytes: 8_000_000,
+    });
+    facts[host] = JSON.parse(text) as HostFacts;
+  }
+  return facts;
 }

@@ -13,13 +13,8 @@ export {
   type PlaybookOptions,
   type AdHocOptions,
 } from "./argv.js";
-export {
-  AnsibleOutputParser,
-  type AnsibleEvent,
-  type AnsibleOutputSummary,
-  type RecapCounts,
-  type TaskFailure,
-} from "./output.js";
+export { AnsibleOutputParser, type AnsibleOutputSummary, type TaskFailure } from "./output.js";
+export type { AnsibleEvent, RecapCounts } from "./events.js";
 export {
   runAnsible,
   AnsibleRunError,

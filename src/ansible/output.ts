@@ -3,43 +3,7 @@
  * where. Playbooks print JSON lines (our callback plugin, parsed by events.ts); ad-hoc runs and
  * Ansible's own errors are screen text, read here. Pure: the runner feeds it lines.
  */
-import { parseEventLine } from "./events.js";
-
-export interface RecapCounts {
-  ok: number;
-  changed: number;
-  unreachable: number;
-  failed: number;
-  skipped: number;
-  rescued: number;
-  ignored: number;
-}
-
-export type AnsibleEvent =
-  | { kind: "play"; name: string }
-  | { kind: "task"; name: string; role?: string; handler?: boolean }
-  | {
-      kind: "result";
-      host: string;
-      task: string | undefined;
-      status: "ok" | "changed" | "skipping";
-      item?: string;
-    }
-  | {
-      kind: "failure";
-      host: string;
-      task: string | undefined;
-      unreachable: boolean;
-      message: string;
-      item?: string;
-      /** The playbook ignores this failure (`ignore_errors`); it does not fail the run. */
-      ignored?: boolean;
-    }
-  /** A task with `until` failed an attempt and tries again. */
-  | { kind: "retry"; host: string; task: string; attempt: number; retries: number }
-  | { kind: "warning"; message: string }
-  | { kind: "recap"; host: string; counts: RecapCounts }
-  | { kind: "error"; message: string };
+import { parseEventLine, type AnsibleEvent, type RecapCounts } from "./events.js";
 
 export interface TaskFailure {
   host: string;

@@ -2,12 +2,8 @@
 import { execa } from "execa";
 import { OperationError } from "../errors.js";
 import type { AnsibleCommand } from "./argv.js";
-import {
-  AnsibleOutputParser,
-  type AnsibleEvent,
-  type RecapCounts,
-  type TaskFailure,
-} from "./output.js";
+import type { AnsibleEvent, RecapCounts } from "./events.js";
+import { AnsibleOutputParser, type TaskFailure } from "./output.js";
 
 export interface RunAnsibleOptions {
   /** Every output line (stdout and stderr interleaved), as it comes. */

@@ -89,6 +89,8 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<n
       // A result that is also a failure (a probe with failed requests, a degraded cluster):
       // shown first, then the error and its exit code.
       if (result?.failure) throw result.failure;
+    } catch (error) {
+      throw abort.signal.aborted ? afterTheSignal(error, abortReason(abort.signal)) : error;
     } finally {
       process.off("SIGINT", onSigint);
       process.off("SIGTERM", onSigterm);
@@ -138,6 +140,28 @@ function asksHelpOfAnUnknownCommand(argv: readonly string[], program: Command): 
     else if (!arg.startsWith("-")) return !names.has(arg);
   }
   return false;
+}
+
+/**
+ * What a command that failed after Ctrl-C or SIGTERM ends with: the signal's exit code (130 or
+ * 143), since the failure is the interruption's doing (a request cut short, a step that gave up,
+ * a revert that could not finish). elm-infra's own error keeps its message and hint, which may
+ * say more than "interrupted" (what was left undone); anything else is said as the interruption.
+ */
+function afterTheSignal(error: unknown, reason: InterruptedError): ElmInfraError {
+  if (error instanceof InterruptedError) return error;
+  if (error instanceof ElmInfraError) return new InterruptedFailure(error, reason);
+  return reason;
+}
+
+/** An error of elm-infra's, said as it was, with the exit code of the signal that caused it. */
+class InterruptedFailure extends ElmInfraError {
+  override readonly exitCode: ExitCode;
+  constructor(failure: ElmInfraError, reason: InterruptedError) {
+    super(failure.message, failure.hint, { cause: failure });
+    this.name = failure.name;
+    this.exitCode = reason.exitCode;
+  }
 }
 
 function reportError(error: unknown, output: Output, stderr: Writable): number {

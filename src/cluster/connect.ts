@@ -49,6 +49,8 @@ export interface ConnectOptions {
   onNomadRequest?: (method: string, path: string) => void;
   /** Hosts not to tunnel through (one being retired), unless no other of its role is left. */
   avoid?: readonly string[];
+  /** The command's: Ctrl-C abandons a connect in progress at once (exit 130). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -116,12 +118,14 @@ export async function connectToCluster(
       config,
       preferring(managersOf(inventory), extra.avoid),
       "manager",
+      extra.signal,
     );
     opened.push(manager.ssh);
     const worker = await connectToFirstThatAnswers(
       config,
       preferring(workers, extra.avoid),
       "worker",
+      extra.signal,
     );
     opened.push(worker.ssh);
     const https = servesHttps(target);
@@ -153,16 +157,18 @@ function preferring(hosts: InventoryHost[], avoid: readonly string[] = []): Inve
 /**
  * Tries the hosts in order; the first SSH connection made wins. A changed host key stops the
  * search at once: it is a refusal, not an outage, and the next host must not quietly stand in.
+ * So does Ctrl-C (the abort reason is no SshConnectError).
  */
 async function connectToFirstThatAnswers(
   config: LoadedConfig,
   hosts: InventoryHost[],
   role: HostRole,
+  signal: AbortSignal | undefined,
 ): Promise<{ ssh: SshConnection; host: InventoryHost }> {
   const failures: string[] = [];
   for (const host of hosts) {
     try {
-      return { ssh: await connectToHost(config, host), host };
+      return { ssh: await connectToHost(config, host, "pin-on-first-contact", signal), host };
     } catch (error) {
       if (error instanceof HostKeyMismatchError || !(error instanceof SshConnectError)) throw error;
       failures.push(`${host.name}: ${error.message}`);
@@ -244,15 +250,18 @@ export async function targetTrust(
 /**
  * An SSH connection to one host of the inventory. `require-pinned` refuses a host whose key was
  * not pinned (bring-up pins each host it creates); the default trusts an unknown host once.
+ * `signal` (the command's) abandons the connect at once on Ctrl-C.
  */
 export function connectToHost(
   config: Pick<LoadedConfig, "root" | "target" | "targetName">,
   host: InventoryHost,
   policy: HostKeyPolicy = "pin-on-first-contact",
+  signal?: AbortSignal,
 ): Promise<SshConnection> {
   return connectSsh({
     ...sshTargetFor(config, host.ssh.host, host.ssh.port),
     hostKeyPolicy: policy,
+    ...(signal ? { signal } : {}),
   });
 }
 
@@ -273,12 +282,13 @@ export interface ManagerApis {
 export async function connectToManagers(
   config: LoadedConfig,
   managers: InventoryHost[],
+  signal?: AbortSignal,
 ): Promise<ManagerApis> {
   const failures: string[] = [];
   for (const host of managers) {
     let ssh: SshConnection;
     try {
-      ssh = await connectToHost(config, host);
+      ssh = await connectToHost(config, host, "pin-on-first-contact", signal);
     } catch (error) {
       if (error instanceof HostKeyMismatchError || !(error instanceof SshConnectError)) throw error;
       failures.push(`${host.name}: ${error.message}`);
@@ -361,10 +371,11 @@ function clientsFor(
 /**
  * The one way to use a target's APIs: connects (connectToCluster), runs `work`, and closes the
  * tunnels afterwards whatever happened. A new use calls this, never connectToCluster and close.
+ * The command's signal is required: a connect to a host that never answers ends on Ctrl-C.
  */
 export function withCluster<T>(
   config: LoadedConfig,
-  options: ConnectOptions,
+  options: ConnectOptions & { signal: AbortSignal },
   work: (apis: ClusterApis) => Promise<T>,
 ): Promise<T> {
   return closingAfter(connectToCluster(config, options), work);
@@ -374,9 +385,10 @@ export function withCluster<T>(
 export function withManagers<T>(
   config: LoadedConfig,
   managers: InventoryHost[],
+  signal: AbortSignal | undefined,
   work: (apis: ManagerApis) => Promise<T>,
 ): Promise<T> {
-  return closingAfter(connectToManagers(config, managers), work);
+  return closingAfter(connectToManagers(config, managers, signal), work);
 }
 
 async function closingAfter<A extends { close(): Promise<void> }, T>(

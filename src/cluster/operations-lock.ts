@@ -5,10 +5,11 @@
  * and taken over once stale (its holder died), with a small file naming the holder.
  * Operators on several machines share OpenTofu's state lock instead (a remote backend); see README.
  */
-import { mkdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, rmdir, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import lockfile from "proper-lockfile";
+import { readUserFile } from "../config/read-file.js";
 import { LockHeldError } from "../errors.js";
 import { withLock, type HeldLock, type Lock } from "../lock.js";
 
@@ -123,9 +124,21 @@ export function describeHolder(h: OperationHolder): string {
   return `${h.command} by ${h.holder} (pid ${h.pid}, since ${h.since})`;
 }
 
+/**
+ * Who holds the lock, as its holder wrote; undefined when the file is missing (not written yet)
+ * or not what a holder writes. Read bounded: a FIFO, a directory or a huge file there is refused
+ * (exit 2), not waited on.
+ */
 async function readHolder(file: string): Promise<OperationHolder | undefined> {
+  const text = await readUserFile(file, {
+    what: "lock holder file",
+    maxBytes: 64_000,
+    ifMissing: undefined,
+    hint: "check the file's permissions (the lock's holder writes it 0600)",
+  });
+  if (text === undefined) return undefined;
   try {
-    return JSON.parse(await readFile(file, "utf8")) as OperationHolder;
+    return JSON.parse(text) as OperationHolder;
   } catch {
     return undefined;
   }

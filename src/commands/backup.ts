@@ -19,7 +19,7 @@ export async function backup(ctx: CommandContext, service: string): Promise<Back
   const config = await ctx.loadConfig();
   requireServiceWithData(config.services, service, "backup");
   const inventory = await requireInventory(config);
-  return withCluster(config, {}, async (apis) => {
+  return withCluster(config, { signal: ctx.signal }, async (apis) => {
     const taken = await runStep(
       `Back up ${service}'s data now and copy it here`,
       (step) =>

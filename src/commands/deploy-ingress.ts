@@ -50,7 +50,7 @@ export async function deployIngressCommand(
       `bring the target up first: elm-infra bring-up --target ${config.targetName}`,
     );
   }
-  return withCluster(config, {}, async (apis) => {
+  return withCluster(config, { signal: ctx.signal }, async (apis) => {
     const current = await apis.nomad.readJob(ingressJobName);
     const previous = versionsByWorker(current as never);
     const desired = await apis.nomad.parseJob(

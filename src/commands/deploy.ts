@@ -34,7 +34,7 @@ export async function deploy(
   const timings = new StepTimings();
   const ref = requireVersion(parseServiceRef(arg, Object.keys((await ctx.loadCluster()).services)));
   const config = await ctx.loadConfig();
-  return withCluster(config, options, async (apis) => {
+  return withCluster(config, { ...options, signal: ctx.signal }, async (apis) => {
     const state: DeployState = { config, ref, apis };
     const result = (outcome: DeployResult["outcome"]): DeployResult => ({
       service: ref.service,

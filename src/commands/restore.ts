@@ -47,7 +47,7 @@ export async function restore(
   requireServiceWithData(config.services, service, "restore");
   if (file) await checkBackupFile(service, file);
   const inventory = await requireInventory(config);
-  return withCluster(config, {}, async (apis) => {
+  return withCluster(config, { signal: ctx.signal }, async (apis) => {
     const holder = packageDataHostOf(config, inventory, service);
     const workers = new Set(workersOf(inventory).map((w) => w.name));
     const ready = (await apis.nomad.nodes())

@@ -57,7 +57,7 @@ export async function rollback(ctx: CommandContext, arg: string): Promise<Rollba
     versionOptional: true,
   });
   const config = await ctx.loadConfig();
-  return withCluster(config, {}, async (apis) => {
+  return withCluster(config, { signal: ctx.signal }, async (apis) => {
     // An unreachable or refusing Nomad is said as that: only a job Nomad does not know is
     // "never deployed".
     const versions = await apis.nomad.jobVersions(ref.service, { signal: ctx.signal });

@@ -1,7 +1,7 @@
 import { hostnamesOf, type LoadedConfig } from "../config/load.js";
 import { ElmInfraError, OperationError, UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
-import { consulServiceName } from "../plan/job-vars.js";
+import { consulServiceName } from "../plan/names.js";
 import { withCluster, type ClusterApis } from "../cluster/connect.js";
 import type { CommandContext } from "../tasks/context.js";
 import { readInventory } from "../cluster/inventory.js";
@@ -68,7 +68,7 @@ export async function status(
   if (only !== undefined && !names.includes(only)) {
     throw new UsageError(`unknown service ${quote(only)}`, `known services: ${names.join(", ")}`);
   }
-  return withCluster(config, {}, async (apis) => {
+  return withCluster(config, { signal: ctx.signal }, async (apis) => {
     // The cluster itself (hosts, roles, versions, bring-up's checks) above the services, when
     // the target is made of hosts (not the loopback dev agents).
     const inventory = config.target.endpoints ? undefined : await readInventory(config);

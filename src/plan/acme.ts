@@ -3,7 +3,7 @@
  * the certificates and the ingress read them, and nothing else.
  */
 import type { LoadedConfig } from "../config/load.js";
-import { consulServiceName } from "./job-vars.js";
+import { consulServiceName } from "./names.js";
 import { ingressJobName } from "./job-vars.js";
 import { acmeCa, certificateSpecs, certificatesPrefix, renewalDivisor } from "./tls.js";
 

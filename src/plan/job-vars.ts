@@ -11,15 +11,11 @@ import {
   workerHeader,
 } from "../traefik/canary.js";
 import { backupExport, type BackupExport } from "./package-data.js";
+import { consulServiceName } from "./names.js";
 import { certificatesPrefix, servesHttps, splitWwwRedirects } from "./tls.js";
 import { defaultUpdate, type UpdateTimings } from "../config/schema.js";
 
 export { defaultUpdate, type UpdateTimings } from "../config/schema.js";
-
-/** Consul service names become DNS labels: no dots. */
-export function consulServiceName(service: string): string {
-  return service.replace(/[^a-z0-9-]/g, "-");
-}
 
 export function imageRef(registry: string, repository: string, version: string): string {
   return registry === "local" ? `${repository}:${version}` : `${registry}/${repository}:${version}`;

@@ -6,7 +6,7 @@
 import { UsageError } from "../errors.js";
 import type { NomadJob } from "../nomad/types.js";
 import { cronProblem } from "../config/cron.js";
-import { consulServiceName } from "./job-vars.js";
+import { consulServiceName } from "./names.js";
 
 /** Where the holder's host volume and the backups' host volume are on each worker. */
 export const packageDataPath = "/srv/package-data";

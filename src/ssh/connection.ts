@@ -4,7 +4,8 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Client, type ClientChannel } from "ssh2";
-import { OperationError } from "../errors.js";
+import { abortReason, OperationError } from "../errors.js";
+import { abortable } from "../wait.js";
 import { HostKeyMismatchError, RemoteCommandError, SshConnectError } from "./errors.js";
 import { checkHostKey, type HostKeyPolicy } from "./host-keys.js";
 
@@ -21,6 +22,8 @@ export interface SshTarget {
   hostKeyPolicy?: HostKeyPolicy;
   /** Bound on TCP connect + handshake + auth; default 15 s. */
   timeoutMs?: number;
+  /** Ctrl-C: the connect is abandoned at once (its socket closed) with the abort reason. */
+  signal?: AbortSignal;
 }
 
 export interface ExecOptions {
@@ -46,8 +49,13 @@ export interface PortForward {
   close(): Promise<void>;
 }
 
-/** Opens an SSH connection with a private key, checking the host key against the pinned one. */
+/**
+ * Opens an SSH connection with a private key, checking the host key against the pinned one.
+ * Throws the abort reason (InterruptedError) at once when `target.signal` aborts, even while a
+ * host that accepts TCP but never answers holds the handshake.
+ */
 export async function connectSsh(target: SshTarget): Promise<SshConnection> {
+  if (target.signal?.aborted) throw abortReason(target.signal);
   const port = target.port ?? 22;
   const label = port === 22 ? target.host : `${target.host}:${port}`;
   const privateKey = await readPrivateKey(
@@ -60,7 +68,7 @@ export async function connectSsh(target: SshTarget): Promise<SshConnection> {
   );
   const client = new Client();
   let hostKeyError: unknown;
-  return new Promise<SshConnection>((resolve, reject) => {
+  const connecting = new Promise<SshConnection>((resolve, reject) => {
     const fail = (cause: Error) => {
       client.end();
       if (hostKeyError instanceof HostKeyMismatchError) return reject(hostKeyError);
@@ -113,6 +121,7 @@ export async function connectSsh(target: SshTarget): Promise<SshConnection> {
       },
     });
   });
+  return abortable(connecting, target.signal, () => client.destroy());
 }
 
 export class SshConnection {

@@ -4,9 +4,10 @@
  * safe to run again: a second bring-up continues where a failed one stopped.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readSecrets, writeSecrets, type LoadedConfig } from "../config/load.js";
+import { readUserFile } from "../config/read-file.js";
 import { OperationError } from "../errors.js";
 import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import { registerSecret } from "../output/redact.js";
@@ -208,8 +209,10 @@ export function lookForGoneHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
         step.log(`all ${inventory.hosts.length} hosts are there`);
         return;
       }
-      const said = await withCluster(run.config, { avoid: [...gone, ...sshSilent] }, (apis) =>
-        Promise.all([apis.consul.members(), apis.nomad.nodes()]),
+      const said = await withCluster(
+        run.config,
+        { avoid: [...gone, ...sshSilent], signal: step.signal },
+        (apis) => Promise.all([apis.consul.members(), apis.nomad.nodes()]),
       );
       const dead = findDeadHosts({
         hosts: inventory.hosts,
@@ -238,7 +241,7 @@ export function forgetDeadHosts(): Step<BringUpRun> {
     skip: (run) => (run.deadHosts?.length ? false : "no host is gone"),
     run: async (run, step) => {
       const dead = given(run, "deadHosts").map((d) => d.host);
-      await withCluster(run.config, { avoid: dead }, async (apis) => {
+      await withCluster(run.config, { avoid: dead, signal: step.signal }, async (apis) => {
         for (const host of dead) {
           await forgetDeadHost({
             config: run.config,
@@ -261,12 +264,25 @@ export function forgetDeadHosts(): Step<BringUpRun> {
 }
 
 /** Where hosts created but not yet pinned are remembered, so a failed run's hosts stay trusted. */
-const pendingTrustFile = (config: LoadedConfig) =>
+const pendingTrustFile = (config: Pick<LoadedConfig, "root" | "targetName" | "target">) =>
   join(targetPaths(config).state, "hosts-to-pin.json");
 
-async function readPendingTrust(config: LoadedConfig): Promise<string[]> {
+/**
+ * The hosts created but not yet pinned; none when the file is missing or not the list bring-up
+ * wrote. Read bounded: a FIFO, a directory or a huge file there is refused (exit 2), not waited on.
+ */
+export async function readPendingTrust(
+  config: Pick<LoadedConfig, "root" | "targetName" | "target">,
+): Promise<string[]> {
+  const text = await readUserFile(pendingTrustFile(config), {
+    what: "list of hosts to pin",
+    maxBytes: 1_000_000,
+    ifMissing: "[]",
+    hint: "check the file's permissions (bring-up writes it 0600 for the user who ran it)",
+  });
   try {
-    return JSON.parse(await readFile(pendingTrustFile(config), "utf8")) as string[];
+    const hosts: unknown = JSON.parse(text);
+    return Array.isArray(hosts) ? hosts.filter((h): h is string => typeof h === "string") : [];
   } catch {
     return [];
   }
@@ -387,7 +403,10 @@ export function pinHostKeys(): Step<BringUpRun> {
   };
 }
 
-/** sshd may answer before the host's keys and authorized_keys are in place: a few tries. */
+/**
+ * sshd may answer before the host's keys and authorized_keys are in place: a few tries, each
+ * abandoned at once on Ctrl-C (its socket closed), as the wait between them.
+ */
 async function connectWithRetry(target: Parameters<typeof connectSsh>[0], signal: AbortSignal) {
   let refused: SshConnectError | undefined;
   try {
@@ -401,7 +420,7 @@ async function connectWithRetry(target: Parameters<typeof connectSsh>[0], signal
       },
       async () => {
         try {
-          const ssh = await connectSsh(target);
+          const ssh = await connectSsh({ ...target, signal });
           // Connected after Ctrl-C ended the wait: nobody will use it.
           if (signal.aborted) await ssh.close();
           return done(ssh);
@@ -523,7 +542,7 @@ export function deployIngress(version?: string): Step<BringUpRun> {
     needs: ["inventory"],
     gives: ["ingress"],
     run: async (run, step) => {
-      const ingress = await withCluster(run.config, {}, async (apis) => {
+      const ingress = await withCluster(run.config, { signal: step.signal }, async (apis) => {
         // The version running now stays (deploy ingress@<v> changes it); the pinned one at first.
         const running = Object.values(
           versionsByWorker((await apis.nomad.readJob("ingress")) as never),
@@ -558,8 +577,8 @@ export function certificatePolicies(): Step<BringUpRun> {
   return {
     title: "Certificates' ACL policies (issuer writes, ingress reads)",
     skip: plainHttp,
-    run: async (run) => {
-      await withCluster(run.config, {}, async (apis) => {
+    run: async (run, step) => {
+      await withCluster(run.config, { signal: step.signal }, async (apis) => {
         await applyAcmePolicies(apis.nomad);
       });
     },
@@ -580,7 +599,7 @@ export function issueCertificates(): Step<BringUpRun> {
       const log = (l: string) => step.log(l);
       const ca = await issuerCa(run.config, given(run, "inventory"), log, step.signal);
       await shipIssuerImage(run.config, given(run, "inventory"), log);
-      const certificates = await withCluster(run.config, {}, async (apis) => {
+      const certificates = await withCluster(run.config, { signal: step.signal }, async (apis) => {
         if (await submitIssuerJob(run.config, apis.nomad, ca, log)) run.issuerChanged = true;
         const stored = await waitForCertificates(run.config, apis.nomad, {
           signal: step.signal,
@@ -621,7 +640,7 @@ export function shipServiceImages(): Step<BringUpRun> {
     run: async (run, step) => {
       const workers = created(run);
       const refs: string[] = [];
-      await withCluster(run.config, {}, async (apis) => {
+      await withCluster(run.config, { signal: step.signal }, async (apis) => {
         for (const [service, s] of Object.entries(run.config.services)) {
           const version = (await apis.nomad.readJob(service))?.Meta?.version;
           if (version) refs.push(imageRef(run.config.target.registry, s.image, version));

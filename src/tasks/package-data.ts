@@ -283,8 +283,8 @@ export async function movePackageData(
     { ...o, service, to: o.to, why: `move ${service}'s data to ${o.to}` },
     async () => {
       const [source, target] = await Promise.all([
-        connectToHost(o.config, from, "require-pinned"),
-        connectToHost(o.config, to, "require-pinned"),
+        connectToHost(o.config, from, "require-pinned", o.signal),
+        connectToHost(o.config, to, "require-pinned", o.signal),
       ]);
       try {
         o.log(`copying ${packageDataPath} from ${o.from} to ${o.to} over SSH`);
@@ -388,7 +388,7 @@ export async function takeBackup(
   const dir = localBackupsDir(o.config);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, name!);
-  const ssh = await connectToHost(o.config, host, "require-pinned");
+  const ssh = await connectToHost(o.config, host, "require-pinned", o.signal);
   try {
     const copied = await ssh.execStream(`cat ${packageBackupsPath}/${name}`, {
       stdout: createWriteStream(`${file}.partial`, { mode: 0o600 }),
@@ -465,7 +465,13 @@ export async function newestBackupInCluster(
 ): Promise<RestoreSource | undefined> {
   const found: Array<{ host: string; file: string }> = [];
   for (const host of workersOf(o.inventory)) {
-    const ssh = await connectToHost(o.config, host, "require-pinned").catch(() => undefined);
+    // A host that does not answer is skipped; Ctrl-C is not a host that does not answer.
+    const ssh = await connectToHost(o.config, host, "require-pinned", o.signal).catch(
+      (error: unknown) => {
+        if (o.signal?.aborted) throw error;
+        return undefined;
+      },
+    );
     if (!ssh) {
       o.log(`${host.name} does not answer over SSH: its backups are not looked at`);
       continue;
@@ -502,12 +508,13 @@ export async function restorePackageData(
   const result = await withSiteStopped(
     { ...o, why: `restore ${o.service}'s data on ${o.to}` },
     async () => {
-      const target = await connectToHost(o.config, to, "require-pinned");
+      const target = await connectToHost(o.config, to, "require-pinned", o.signal);
       const source = o.source.remote
         ? await connectToHost(
             o.config,
             hostNamed(o.inventory, o.source.remote.host),
             "require-pinned",
+            o.signal,
           )
         : undefined;
       try {

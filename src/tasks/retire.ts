@@ -87,7 +87,7 @@ export async function retireWorker(
     step("drained, its service allocations healthy elsewhere");
   } else step("no Nomad node by this name: nothing to drain");
 
-  await onHost(o.config, host, async (run) => {
+  await onHost(o.config, host, o.signal, async (run) => {
     // Stopped before the purge, or the client would register the node again.
     // Nomad exits 1 on SIGINT without leaving: systemd marks the unit failed; that is expected.
     await run(
@@ -207,7 +207,7 @@ export async function retireManager(o: RetireOptions): Promise<RetireResult> {
     steps.push(line);
     o.log(`${host.name}: ${line}`);
   };
-  return withManagers(o.config, others, async (apis) => {
+  return withManagers(o.config, others, o.signal, async (apis) => {
     const [nomadRaft, nomadPilot, consulRaft, consulPilot] = await Promise.all([
       apis.nomad.raftConfiguration(),
       apis.nomad.autopilotHealth(),
@@ -237,7 +237,7 @@ export async function retireManager(o: RetireOptions): Promise<RetireResult> {
       servers.filter((s) => s.Voter && !isHostServer(s, host)).length;
     const expected = { nomad: voters(nomadRaft.Servers), consul: voters(consulRaft.Servers) };
 
-    await onHost(o.config, host, async (run) => {
+    await onHost(o.config, host, o.signal, async (run) => {
       // SIGTERM makes the server leave (leave_on_terminate); systemd's own stop sends SIGINT,
       // which never leaves (a reboot must not shrink the quorum). The stop after it cancels
       // the restart systemd schedules if this agent predates leave_on_terminate.
@@ -331,7 +331,7 @@ export async function forgetDeadHost(o: RetireOptions): Promise<RetireResult> {
     throw new UsageError(
       `${host.name} is the only manager of the inventory: nothing remains to ask`,
     );
-  return withManagers(o.config, others, async (apis) => {
+  return withManagers(o.config, others, o.signal, async (apis) => {
     for (const node of (await apis.nomad.nodes()).filter((n) => n.Name === host.name)) {
       await apis.nomad.purgeNode(node.ID);
       step(`Nomad node ${node.ID.slice(0, 8)} purged`);
@@ -381,9 +381,10 @@ type RunOnHost = (command: string, what: string, stdin?: string) => Promise<stri
 async function onHost(
   config: LoadedConfig,
   host: InventoryHost,
+  signal: AbortSignal | undefined,
   steps: (run: RunOnHost) => Promise<void>,
 ): Promise<void> {
-  const ssh = await connectToHost(config, host, "require-pinned");
+  const ssh = await connectToHost(config, host, "require-pinned", signal);
   try {
     await steps(async (command, what, stdin) => {
       const r = await ssh.exec(command, { timeoutMs: 120_000, ...(stdin ? { stdin } : {}) });

@@ -21,7 +21,7 @@ import {
 import type { Deployment, NomadJob } from "../nomad/types.js";
 import { requireDeployment, waitForDeploymentOf, watchDeployment } from "../nomad/watch.js";
 import type { Output } from "../output/output.js";
-import { consulServiceName } from "../plan/job-vars.js";
+import { consulServiceName } from "../plan/names.js";
 import { servesHttps, splitWwwRedirects } from "../plan/tls.js";
 import { verifyCanaryRoute, verifyHostnamesServe } from "../traefik/verify.js";
 import { watchCanaryChecks } from "./canary-checks.js";

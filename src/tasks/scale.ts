@@ -103,7 +103,7 @@ export function judgeClusterNow(command: string): Step<HostChangeRun> {
         );
       }
       run.inventory = inventory;
-      const view = await withCluster(run.config, {}, async (apis) => {
+      const view = await withCluster(run.config, { signal: step.signal }, async (apis) => {
         const observed = await observeCluster(run.config, apis, inventory);
         const verdict = verifyCluster(inventory, observed);
         const seen = clusterView(run.config, inventory, observed, verdict);
@@ -144,7 +144,7 @@ export function retireHost(host: string): Step<HostChangeRun> {
       const inventory = needed(run, "inventory", "scale");
       const role = inventory.hosts.find((h) => h.name === host)?.role;
       if (!role) throw new OperationError(`${host} is not in the inventory of the target`);
-      await withCluster(run.config, { avoid: [host] }, async (apis) => {
+      await withCluster(run.config, { avoid: [host], signal: step.signal }, async (apis) => {
         const options = {
           config: run.config,
           inventory,

@@ -142,14 +142,14 @@ export async function verifyUntilHealthy(
   inventory: Inventory,
   options: {
     deadlineMs?: number;
-    signal?: AbortSignal;
+    signal: AbortSignal;
     log?: (line: string) => void;
     /** Checks that do not count yet (the ingress before it is deployed). */
     ignore?: (check: Check) => boolean;
-  } = {},
+  },
 ): Promise<ClusterView> {
   const counts = (c: Check) => !options.ignore?.(c);
-  return withCluster(config, {}, async (apis) => {
+  return withCluster(config, { signal: options.signal }, async (apis) => {
     let view: ClusterView | undefined;
     let said = "";
     // At the deadline the last view is returned: its failed checks are the caller's verdict.
@@ -158,7 +158,7 @@ export async function verifyUntilHealthy(
         what: "the cluster to be healthy",
         timeoutMs: options.deadlineMs ?? 180_000,
         intervalMs: 3000,
-        ...(options.signal ? { signal: options.signal } : {}),
+        signal: options.signal,
       },
       async () => {
         const observed = await observeCluster(config, apis, inventory);

@@ -97,6 +97,8 @@ export function startProbe(o: ProbeOptions): ProbeHandle {
   const startedAt = Date.now();
   const tally = new ProbeTally(o.hostname, startedAt);
   const stopping = new AbortController();
+  // stop() or the caller's signal (Ctrl-C): the pacing ends, the requests in flight finish.
+  const stopped = o.signal ? AbortSignal.any([stopping.signal, o.signal]) : stopping.signal;
   const inFlight = new Set<Promise<void>>();
 
   const one = async (): Promise<void> => {
@@ -147,8 +149,8 @@ export function startProbe(o: ProbeOptions): ProbeHandle {
     for (let i = 0; i < count; i++) {
       const due = startedAt + i * everyMs;
       const wait = due - Date.now();
-      if (wait > 0 && (await sleepUnlessAborted(wait, stopping.signal)) === "aborted") break;
-      if (stopping.signal.aborted || o.signal?.aborted) break;
+      if (wait > 0 && (await sleepUnlessAborted(wait, stopped)) === "aborted") break;
+      if (stopped.aborted) break;
       const p = one().finally(() => inFlight.delete(p));
       inFlight.add(p);
       if (o.onProgress && Date.now() >= nextProgress) {
@@ -160,11 +162,7 @@ export function startProbe(o: ProbeOptions): ProbeHandle {
     await agent.close().catch(() => undefined);
   };
 
-  const onAbort = () => stopping.abort();
-  o.signal?.addEventListener("abort", onAbort, { once: true });
-  const done = loop()
-    .then(() => tally.report(Date.now()))
-    .finally(() => o.signal?.removeEventListener("abort", onAbort));
+  const done = loop().then(() => tally.report(Date.now()));
   return {
     done,
     stop() {

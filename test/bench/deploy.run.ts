@@ -22,7 +22,7 @@ import { managersOf, readInventory, type Inventory } from "../../src/cluster/inv
 import { deploy } from "../../src/commands/deploy.js";
 import type { NomadClient } from "../../src/nomad/client.js";
 import { Output } from "../../src/output/output.js";
-import { consulServiceName } from "../../src/plan/job-vars.js";
+import { consulServiceName } from "../../src/plan/names.js";
 import { renderServiceJob } from "../../src/plan/jobs.js";
 import { createContext } from "../../src/tasks/context.js";
 import { shipLocalImage } from "../../src/tasks/ingress.js";

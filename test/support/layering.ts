@@ -156,9 +156,55 @@ export function layeringViolations(root: string): string[] {
 }
 
 /**
+ * The circles of static imports (type-only ones too) in the tree at `root`: the shortest circle
+ * through each file that is on one, as `a.ts -> b.ts -> a.ts` from its first file in sorted order.
+ * Two modules that need each other are one concern split in two, and which one loads first
+ * decides what the other sees. A dynamic import() is how a circle is meant to be broken, so it
+ * does not count.
+ */
+export function importCycles(root: string): string[] {
+  const files = sourceFiles(root).sort();
+  const known = new Set(files);
+  const name = (file: string) => posixPath(relative(root, file));
+  const edges = new Map<string, string[]>();
+  for (const file of files) {
+    const targets = importsOf(file)
+      .filter((site) => site.kind === "static" && site.specifier?.startsWith("."))
+      .map((site) => resolve(dirname(file), site.specifier!).replace(/\.js$/, ".ts"))
+      .filter((target) => known.has(target))
+      .map(name);
+    edges.set(name(file), [...new Set(targets)].sort());
+  }
+  // The shortest way back to each file from itself, by breadth-first search: one line per circle.
+  const circles = new Set<string>();
+  for (const start of edges.keys()) {
+    const cameFrom = new Map<string, string>();
+    const queue = [...(edges.get(start) ?? [])];
+    for (const next of queue) cameFrom.set(next, start);
+    while (queue.length > 0 && !cameFrom.has(start)) {
+      const at = queue.shift()!;
+      for (const next of edges.get(at) ?? [])
+        if (!cameFrom.has(next)) {
+          cameFrom.set(next, at);
+          queue.push(next);
+        }
+    }
+    if (!cameFrom.has(start)) continue;
+    const path = [start];
+    for (let at = cameFrom.get(start)!; at !== start; at = cameFrom.get(at)!) path.unshift(at);
+    // The same circle found from each of its files: written from its first file in sorted order.
+    const first = path.indexOf([...path].sort()[0]!);
+    const turned = [...path.slice(first), ...path.slice(0, first)];
+    circles.add([...turned, turned[0]].join(" -> "));
+  }
+  return [...circles].sort();
+}
+
+/**
  * The shapes that have one helper each, and the only modules that may use the primitives under
- * them: a pause or a deadline loop is src/wait.ts's waitFor/sleep; connecting to a target's APIs
- * and closing them is cluster/connect.ts's withCluster/withManagers.
+ * them: a pause or a deadline loop is src/wait.ts's waitFor/sleep, an operation ended on Ctrl-C
+ * its abortable; connecting to a target's APIs and closing them is cluster/connect.ts's
+ * withCluster/withManagers.
  */
 const waitModule = "wait.ts";
 const connectModule = "cluster/connect.ts";
@@ -175,8 +221,9 @@ const lockAcquirers: Record<string, string> = {
  * Every wait or connection written outside its helper in the tree at `root`, as
  * `file:line: what`: a setTimeout (a hand-made sleep; a timer that bounds one operation is
  * allowed where listed), a polling loop (while, do, for) that sleeps or reads the clock in its
- * condition, a connect call or a `.close()` on a target's APIs, a lock acquired by hand instead
- * of through its Lock. Read with the compiler's parser.
+ * condition, an abort listener added by hand (wait.ts's abortable ends one operation on Ctrl-C),
+ * a connect call or a `.close()` on a target's APIs, a lock acquired by hand instead of through
+ * its Lock. Read with the compiler's parser.
  */
 export function shapeViolations(root: string): string[] {
   const violations: string[] = [];
@@ -205,6 +252,10 @@ export function shapeViolations(root: string): string[] {
         const callee = node.expression;
         if (inLoop && ts.isIdentifier(callee) && callee.text === "sleep")
           violations.push(`${at(node)}: a loop that sleeps outside ${waitModule} (use waitFor)`);
+        if (isAbortListener(node))
+          violations.push(
+            `${at(node)}: an abort listener outside ${waitModule} (use abortable, sleep or waitFor)`,
+          );
         if (ts.isIdentifier(callee) && connectors.has(callee.text) && from !== connectModule)
           violations.push(`${at(node)}: ${callee.text} outside ${connectModule} (use withCluster)`);
         const owner = ts.isIdentifier(callee) ? lockAcquirers[callee.text] : undefined;
@@ -228,6 +279,19 @@ export function shapeViolations(root: string): string[] {
     visit(source, false);
   }
   return violations;
+}
+
+/** `x.addEventListener("abort", ...)`: listening to a signal by hand (and forgetting to stop). */
+function isAbortListener(node: ts.CallExpression): boolean {
+  const callee = node.expression;
+  const event = node.arguments[0];
+  return (
+    ts.isPropertyAccessExpression(callee) &&
+    callee.name.text === "addEventListener" &&
+    event !== undefined &&
+    ts.isStringLiteralLike(event) &&
+    event.text === "abort"
+  );
 }
 
 /** `setTimeout(...)`, `timers.setTimeout(...)`, `globalThis.setTimeout(...)`; not `socket.setTimeout`. */

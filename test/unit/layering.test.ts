@@ -1,6 +1,11 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { importsOf, layeringViolations, shapeViolations } from "../support/layering.js";
+import {
+  importCycles,
+  importsOf,
+  layeringViolations,
+  shapeViolations,
+} from "../support/layering.js";
 
 const path = (rel: string) => fileURLToPath(new URL(rel, import.meta.url));
 
@@ -19,6 +24,17 @@ describe("layering of src/ (the order is documented in test/support/layering.ts)
     ]);
   });
 
+  it("has no circle of imports", () => {
+    expect(importCycles(path("../../src"))).toEqual([]);
+  });
+
+  it("reports a circle of imports in a fixture tree, type-only too, and not a dynamic import back", () => {
+    expect(importCycles(path("../fixtures/layering/src"))).toEqual([
+      "commands/deploy.ts -> tasks/steps.ts -> commands/deploy.ts",
+      "plan/jobs.ts -> plan/vars.ts -> plan/jobs.ts",
+    ]);
+  });
+
   it("reads static, type-only, re-exported and dynamic imports", () => {
     expect(importsOf(path("../fixtures/layering/src/tasks/steps.ts"))).toEqual([
       { specifier: "../commands/deploy.js", kind: "static", line: 2 },
@@ -32,7 +48,7 @@ describe("layering of src/ (the order is documented in test/support/layering.ts)
   });
 });
 
-describe("one helper per shape: waits in src/wait.ts, connections in cluster/connect.ts, locks through src/lock.ts", () => {
+describe("one helper per shape: waits and abort listeners in src/wait.ts, connections in cluster/connect.ts, locks through src/lock.ts", () => {
   it("src/ writes no wait loop, sleep or connect/close pair outside its helper", () => {
     expect(shapeViolations(path("../../src"))).toEqual([]);
   });
@@ -46,6 +62,7 @@ describe("one helper per shape: waits in src/wait.ts, connections in cluster/con
       "tasks/waits.ts:15: closes a target's APIs by hand (use withCluster)",
       "tasks/waits.ts:16: setTimeout outside wait.ts (use waitFor or sleep)",
       "tasks/waits.ts:17: acquireLock outside consul/lock.ts (use withLock)",
+      "tasks/waits.ts:18: an abort listener outside wait.ts (use abortable, sleep or waitFor)",
     ]);
   });
 });

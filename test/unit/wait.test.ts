@@ -1,7 +1,7 @@
 import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import { InterruptedError } from "../../src/errors.js";
-import { done, notYet, sleep, waitFor, WaitTimeoutError } from "../../src/wait.js";
+import { abortable, done, notYet, sleep, waitFor, WaitTimeoutError } from "../../src/wait.js";
 
 const abortListeners = (signal: AbortSignal) => getEventListeners(signal, "abort").length;
 
@@ -95,5 +95,41 @@ describe("sleep", () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 20);
     await expect(sleep(60_000, controller.signal)).rejects.toBeInstanceOf(InterruptedError);
+  });
+});
+
+describe("abortable: one operation that does not listen to the signal", () => {
+  it("throws the abort reason at once and cancels the operation, its listener removed", async () => {
+    const controller = new AbortController();
+    const cancelled: string[] = [];
+    setTimeout(() => controller.abort(new InterruptedError()), 50);
+    const began = Date.now();
+    const error = await abortable(new Promise(() => undefined), controller.signal, () =>
+      cancelled.push("socket closed"),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InterruptedError);
+    expect(Date.now() - began).toBeLessThan(1_000);
+    expect(cancelled).toEqual(["socket closed"]);
+    expect(abortListeners(controller.signal)).toBe(0);
+  });
+
+  it("returns the operation's value or error, cancelling nothing, when no abort comes", async () => {
+    const controller = new AbortController();
+    const cancel = () => expect.unreachable("cancelled without an abort");
+    expect(await abortable(Promise.resolve("ready"), controller.signal, cancel)).toBe("ready");
+    const refused = new Error("connection refused");
+    await expect(abortable(Promise.reject(refused), controller.signal, cancel)).rejects.toBe(
+      refused,
+    );
+    expect(await abortable(Promise.resolve(1), undefined, cancel)).toBe(1);
+    expect(abortListeners(controller.signal)).toBe(0);
+  });
+
+  it("an already aborted signal cancels at once", async () => {
+    const cancelled: number[] = [];
+    await expect(
+      abortable(new Promise(() => undefined), AbortSignal.abort(), () => cancelled.push(1)),
+    ).rejects.toBeInstanceOf(InterruptedError);
+    expect(cancelled).toEqual([1]);
   });
 });

@@ -7,11 +7,20 @@
  */
 import { execFileSync } from "node:child_process";
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFactCache } from "../../../src/ansible/facts.js";
 import { buildProgram } from "../../../src/cli/program.js";
+import {
+  acquireOperationsLock,
+  operationsLockPaths,
+} from "../../../src/cluster/operations-lock.js";
+import { loadConfig } from "../../../src/config/load.js";
+import { FileRefusedError } from "../../../src/errors.js";
+import { readPendingTrust } from "../../../src/tasks/bring-up.js";
 import { cliPath, ensureBuilt } from "../../harness/cli.js";
 import { folderTree, repo, runInProcess, spawnCli } from "../../support/cli.js";
 
@@ -283,6 +292,103 @@ describe("a file that is not a small regular file is refused unread: exit 2, bou
   });
 });
 
+describe("state files that bring-up, the operations lock and Ansible's facts read: refused unread, exit 2", () => {
+  /** Where one reader reads, and the read; `done` undoes what the set-up holds. */
+  interface StateReader {
+    file: string;
+    read: () => Promise<unknown>;
+    done?: () => Promise<void>;
+  }
+  const readers: Array<[string, string, (dir: string) => Promise<StateReader>]> = [
+    [
+      "bring-up's hosts-to-pin.json",
+      "list of hosts to pin",
+      async (dir) => {
+        const config = await loadConfig({ file: join(dir, "cluster.yaml"), env: {} });
+        return {
+          file: join(dir, ".elm-infra/local/hosts-to-pin.json"),
+          read: () => readPendingTrust(config),
+        };
+      },
+    ],
+    [
+      "the operations lock's holder file (the lock held)",
+      "lock holder file",
+      async (dir) => {
+        const state = join(dir, ".elm-infra/local");
+        const held = await acquireOperationsLock(state, "local", "bring-up");
+        const file = operationsLockPaths(state).holder;
+        await rm(file);
+        return {
+          file,
+          read: () => acquireOperationsLock(state, "local", "scale"),
+          done: async () => {
+            await rm(file, { recursive: true, force: true });
+            await held.release();
+          },
+        };
+      },
+    ],
+    [
+      "a host's file in Ansible's fact cache",
+      "cached Ansible facts file",
+      async (dir) => {
+        const cache = join(dir, "facts");
+        await mkdir(cache);
+        await writeFile(join(cache, "local-worker-1"), "{}");
+        return { file: join(cache, "local-manager-1"), read: () => readFactCache(cache) };
+      },
+    ],
+  ];
+  const kinds: Array<[string, (file: string) => unknown, string]> = [
+    ["a FIFO (must not block)", (f) => fifo(f, "600"), "is a pipe \\(FIFO\\), not a regular file"],
+    ["a directory", (f) => mkdir(f), "is a directory, not a regular file"],
+    ["of 4 GB (sparse)", (f) => sparse(f, "4G"), "is larger than \\d+ [kM]B"],
+  ];
+  const cases = readers.flatMap(([name, what, reader]) =>
+    kinds.map(([kind, make, says]) => [`${name}: ${kind}`, what, reader, make, says] as const),
+  );
+  it.each(cases)("%s", async (_name, what, reader, make, says) => {
+    const dir = await project();
+    await mkdir(join(dir, ".elm-infra/local"), { recursive: true });
+    const r = await reader(dir);
+    try {
+      await make(r.file);
+      const began = Date.now();
+      const error = await r.read().then(
+        () => expect.unreachable("read"),
+        (e: unknown) => e,
+      );
+      expect(Date.now() - began).toBeLessThan(timeBound);
+      expect(error).toBeInstanceOf(FileRefusedError);
+      expect((error as FileRefusedError).exitCode).toBe(2);
+      expect((error as Error).message).toMatch(
+        new RegExp(`^${escaped(r.file)}: ${says}; a ${what} (must be a file|is refused past that)`),
+      );
+    } finally {
+      await r.done?.();
+    }
+  });
+
+  it("as before: no hosts-to-pin.json is no host to pin, the lock's holder is named", async () => {
+    const dir = await project();
+    const config = await loadConfig({ file: join(dir, "cluster.yaml"), env: {} });
+    expect(await readPendingTrust(config)).toEqual([]);
+    await mkdir(join(dir, ".elm-infra/local"), { recursive: true });
+    await writeFile(join(dir, ".elm-infra/local/hosts-to-pin.json"), '["local-worker-3"]');
+    expect(await readPendingTrust(config)).toEqual(["local-worker-3"]);
+    const state = join(dir, ".elm-infra/local");
+    const held = await acquireOperationsLock(state, "local", "bring-up");
+    try {
+      await expect(acquireOperationsLock(state, "local", "scale")).rejects.toThrow(
+        /^scale refused: bring-up by .* holds the operations lock of target local$/,
+      );
+    } finally {
+      await held.release();
+    }
+  });
+});
+
 describe("a refused command writes nothing: no state folder, no key pair", () => {
   const refusals: Array<[string[], number, RegExp]> = [
     [["scale", "--managers", "2"], 2, /cannot scale target local to 2 managers/],
@@ -537,6 +643,65 @@ describe("the real entry point stops on a signal", () => {
       expect(String(r.stderr)).toContain(line);
     },
   );
+});
+
+describe("Ctrl-C during an SSH connect to a host that never answers", () => {
+  it("status: exit 130 within a second of the signal, nothing written", async () => {
+    // A manager whose SSH port accepts TCP and then says nothing: without the signal the
+    // handshake would wait its 15 s, then try the next host.
+    const accepted = new Set<Socket>();
+    const silent = createServer((socket) => void accepted.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const dir = await project();
+      const state = join(dir, ".elm-infra/local");
+      await mkdir(state, { recursive: true });
+      execFileSync("ssh-keygen", [
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-f",
+        join(state, "id_ed25519"),
+      ]);
+      const host = (role: string, n: number) => ({
+        name: `local-${role}-${n}`,
+        role,
+        privateAddress: "10.213.0.11",
+        ssh: { host: "127.0.0.1", port },
+      });
+      await writeFile(
+        join(state, "inventory.json"),
+        JSON.stringify({ target: "local", hosts: [host("manager", 1), host("worker", 1)] }),
+      );
+      const before = await folderTree(dir);
+      const child = execa("node", [cliPath, "status"], {
+        cwd: dir,
+        reject: false,
+        stdin: "ignore",
+        timeout: 30_000,
+        extendEnv: false,
+        env: { PATH: process.env.PATH ?? "", HOME: dir },
+      });
+      for (let i = 0; i < 200 && accepted.size === 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(accepted.size).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const sent = Date.now();
+      child.kill("SIGINT");
+      const r = await child;
+      expect(Date.now() - sent).toBeLessThan(1_000);
+      expect(r.exitCode, String(r.stderr)).toBe(130);
+      expect(String(r.stderr)).toMatch(/^error: interrupted$/m);
+      expect(r.stdout).toBe("");
+      expect(await folderTree(dir)).toEqual(before);
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
 });
 
 describe("a second Ctrl-C quits at once", () => {
