@@ -195,7 +195,7 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
       const lock = await readFile(join(tf.workDir, ".terraform.lock.hcl"), "utf8");
       expect(lock).toMatch(
         new RegExp(
-          `provider "registry\\.[a-z]+\\.io/digitalocean/digitalocean" \\{\\s*version\\s*=\\s*"${doProviderVersion.replaceAll(".", "\\.")}"`,
+          `provider "registry\\.(opentofu\\.org|terraform\\.io)/digitalocean/digitalocean" \\{\\s*version\\s*=\\s*"${doProviderVersion.replaceAll(".", "\\.")}"`,
         ),
       );
       const plan = await tf.plan();
