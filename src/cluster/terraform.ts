@@ -78,7 +78,7 @@ export async function openTerraform(
     workDir,
     remote ? { backend: renderBackend(config.targetName, remote) } : {},
   );
-  const cliConfigFile = await findCliConfig(cacheDir);
+  const cliConfigFile = await findCliConfig(cacheDir, env);
   return new TerraformRunner({
     binary,
     workDir,

@@ -72,8 +72,16 @@ export async function findBinary(
   return binary;
 }
 
-/** The CLI config install.sh writes (a filesystem mirror of the pinned providers), if present. */
-export async function findCliConfig(cacheDir: string): Promise<string | undefined> {
+/**
+ * The CLI config OpenTofu runs with: the operator's own TF_CLI_CONFIG_FILE when set (a user with
+ * internet access may install a 2.x DigitalOcean provider from the registry that way), else the one
+ * install.sh writes (a filesystem mirror of the pinned providers), if present.
+ */
+export async function findCliConfig(
+  cacheDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | undefined> {
+  if (env.TF_CLI_CONFIG_FILE) return env.TF_CLI_CONFIG_FILE;
   const file = join(cacheDir, "terraformrc");
   return access(file, constants.R_OK).then(
     () => file,

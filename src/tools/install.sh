@@ -226,10 +226,12 @@ install_tool() { # install_tool TOOL: make $bin/TOOL the pinned version
 }
 
 # Terraform/OpenTofu find providers for offline use in a filesystem mirror named by a CLI config.
+# The mirror is keyed by version: a new pin gets its own folder beside the old one.
 install_provider_mirror() {
   local mirror="$cache/providers" tool v addr
   for tool in terraform-provider-digitalocean terraform-provider-docker; do
     v="$(field "$tool" version)"; addr="$(field "$tool" provider)"
+    [ -x "$cache/tools/$tool/$v/$tool" ] || continue  # not installed yet (--tool installs one)
     local d="$mirror/registry.opentofu.org/$addr/$v/linux_amd64" h="$mirror/registry.terraform.io/$addr/$v/linux_amd64"
     mkdir -p "$d" "$h"
     ln -sfn "$cache/tools/$tool/$v/$tool" "$d/${tool}_v$v"
@@ -275,7 +277,8 @@ main() {
     images) install_images ;;
     none) ;;
     tool) [ -n "$(field "$one_tool" version)" ] || die "unknown tool $one_tool (see src/tools/versions.json)"
-          with_lock "$one_tool" install_tool "$one_tool" ;;
+          with_lock "$one_tool" install_tool "$one_tool"
+          case "$one_tool" in terraform-provider-*) install_provider_mirror ;; esac ;;
     *) die "--only takes tools, packages, images, docker or none" ;;
   esac
   if [ "$print_env" = 1 ]; then

@@ -42,10 +42,17 @@ const cacheDir = toolCacheDir();
 const binary: TerraformBinary | undefined = await findBinary("auto").catch(() => undefined);
 const cliConfig = await findCliConfig(cacheDir);
 const mirror = join(cacheDir, "providers");
+/** The DigitalOcean provider's version that install.sh builds and iac/digitalocean pins. */
+const doProviderVersion = (
+  JSON.parse(
+    await readFile(new URL("../../src/tools/versions.json", import.meta.url), "utf8"),
+  ) as Record<string, { version: string }>
+)["terraform-provider-digitalocean"]!.version;
 /** A provider binary in the mirror, as install.sh links it: <host>/<address>/<version>/linux_amd64/. */
-async function hasProvider(address: string): Promise<boolean> {
+async function hasProvider(address: string, pinned?: string): Promise<boolean> {
   const host = binary?.program === "terraform" ? "registry.terraform.io" : "registry.opentofu.org";
-  for (const version of await readdir(join(mirror, host, address)).catch(() => [] as string[])) {
+  const versions = await readdir(join(mirror, host, address)).catch(() => [] as string[]);
+  for (const version of versions.filter((v) => pinned === undefined || v === pinned)) {
     const dir = join(mirror, host, address, version, "linux_amd64");
     for (const file of await readdir(dir).catch(() => [] as string[])) {
       if (
@@ -68,9 +75,9 @@ const skipReason = (): string | false => {
 };
 const doSkip =
   skipReason() ||
-  ((await hasProvider("digitalocean/digitalocean"))
+  ((await hasProvider("digitalocean/digitalocean", doProviderVersion))
     ? false
-    : "provider digitalocean/digitalocean is not in the mirror");
+    : `provider digitalocean/digitalocean ${doProviderVersion} is not in the mirror: run bash src/tools/install.sh --only tools`);
 const imagePresent = async (image: string) =>
   (await execa("docker", ["image", "inspect", image], { reject: false, timeout: 30_000 }))
     .exitCode === 0;
@@ -184,6 +191,13 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
         },
       );
       expect(hostPlan.created).toHaveLength(managers + workers);
+      // init took the pinned provider (versions.tf and versions.json agree) from the mirror.
+      const lock = await readFile(join(tf.workDir, ".terraform.lock.hcl"), "utf8");
+      expect(lock).toMatch(
+        new RegExp(
+          `provider "registry\\.(opentofu\\.org|terraform\\.io)/digitalocean/digitalocean" \\{\\s*version\\s*=\\s*"${doProviderVersion.replaceAll(".", "\\.")}"`,
+        ),
+      );
       const plan = await tf.plan();
       expect(plan.hasChanges).toBe(true);
       const shown = (await tf.showPlan(plan.planFile)) as { resource_changes: PlannedResource[] };

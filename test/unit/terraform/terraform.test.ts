@@ -10,7 +10,7 @@ import {
   showPlanArgs,
   statePullArgs,
 } from "../../../src/terraform/args.js";
-import { chooseBinary, searchDirs } from "../../../src/terraform/binary.js";
+import { chooseBinary, findCliConfig, searchDirs } from "../../../src/terraform/binary.js";
 import {
   describeEvent,
   parseUiLine,
@@ -419,6 +419,17 @@ describe("chooseBinary", () => {
       "/usr/bin",
       "/bin",
     ]);
+  });
+});
+
+describe("findCliConfig", () => {
+  it("prefers the operator's TF_CLI_CONFIG_FILE (a 2.x provider from the registry) to the mirror's", async () => {
+    const own = "/home/u/.terraformrc-do2";
+    expect(await findCliConfig("/nonexistent-cache", { TF_CLI_CONFIG_FILE: own })).toBe(own);
+  });
+
+  it("is the tool cache's terraformrc when present, else none", async () => {
+    expect(await findCliConfig("/nonexistent-cache", {})).toBeUndefined();
   });
 });
 
