@@ -411,7 +411,7 @@ interface ContainerInfo {
     SecurityOpt: string[];
     CgroupnsMode: string;
     Tmpfs?: Record<string, string>;
-    PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+    PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> | null;
   };
   Mounts: Array<{ Type: string; Name?: string; Destination: string }>;
   NetworkSettings: { Networks: Record<string, { IPAddress: string; Aliases: string[] | null }> };
@@ -547,7 +547,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     const apt = await inspect(`${name}-apt`);
     const aptIp = localNetwork(subnet).aptIp;
     expect(apt.NetworkSettings.Networks[`${name}-net`]?.IPAddress).toBe(aptIp);
-    expect(apt.HostConfig.PortBindings).toEqual({});
+    expect(apt.HostConfig.PortBindings ?? {}).toEqual({});
     expect((await first.tf.outputs()).apt).toEqual({
       url: `http://${aptIp}`,
       container: `${name}-apt`,
