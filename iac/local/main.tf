@@ -248,3 +248,38 @@ resource "docker_container" "pebble" {
   }
   depends_on = [docker_container.challtestsrv]
 }
+
+# The stand-in for HashiCorp's apt repository (src/tools/agents-apt.sh builds it, signed, from the
+# pinned Consul and Nomad): a static HTTP server on the target's network only, not published on
+# this machine. The hosts install the agents from it with the tasks production runs.
+data "docker_image" "apt" {
+  name = var.apt_image
+}
+
+resource "docker_container" "apt" {
+  name     = "${var.name}-apt"
+  image    = data.docker_image.apt.id
+  restart  = "unless-stopped"
+  command  = ["python3", "-m", "http.server", "80", "--directory", "/srv/apt"]
+  must_run = true
+
+  volumes {
+    host_path      = var.apt_repository_path
+    container_path = "/srv/apt"
+    read_only      = true
+  }
+
+  networks_advanced {
+    name         = docker_network.cluster.id
+    ipv4_address = var.apt_private_ip
+  }
+
+  labels {
+    label = "elm-infra.target"
+    value = var.name
+  }
+  labels {
+    label = "elm-infra.role"
+    value = "apt"
+  }
+}

@@ -33,3 +33,11 @@ output "acme" {
     container = docker_container.pebble.name
   }
 }
+
+output "apt" {
+  description = "The stand-in for HashiCorp's apt repository: its URL on the network, its container."
+  value = {
+    url       = "http://${var.apt_private_ip}"
+    container = docker_container.apt.name
+  }
+}

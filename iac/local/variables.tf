@@ -134,3 +134,24 @@ variable "acme_certificate_lifetime" {
   type        = number
   default     = 3600
 }
+
+variable "apt_image" {
+  description = "Image of the apt repository's static HTTP server (python3), made by images/base/build.sh base."
+  type        = string
+  default     = "elm-infra/base:latest"
+}
+
+variable "apt_private_ip" {
+  description = "The apt repository's address on the network (the hosts' apt source is http://<it>)."
+  type        = string
+  default     = "10.213.0.6"
+}
+
+variable "apt_repository_path" {
+  description = "Folder on this machine holding the signed apt repository (src/tools/agents-apt.sh prints it)."
+  type        = string
+  validation {
+    condition     = startswith(var.apt_repository_path, "/")
+    error_message = "The apt repository's folder must be an absolute path."
+  }
+}

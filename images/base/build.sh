@@ -5,7 +5,8 @@
 #   elm-infra/base:<hash>  minimal Debian bookworm (minbase + python3 + ca-certificates), the
 #                          FROM of the service images
 #   elm-infra/host:<hash>  Debian bookworm that boots like a VM: systemd as PID 1, sshd (root by
-#                          key only), a nested dockerd; the `local` target's machines
+#                          key only), a nested dockerd, no Debian apt sources (only the target's
+#                          own apt repository is used); the `local` target's machines
 #   elm-infra/lb:<hash>    minimal Debian bookworm with HAProxy (and socat for its admin socket):
 #                          the `local` target's load balancer (iac/local uploads its haproxy.cfg)
 #   traefik:v<version>     the pinned Traefik binary from the tool cache, for the local target's
@@ -124,7 +125,8 @@ build_base() {
   docker tag "$tag" elm-infra/base:latest
 }
 
-host_packages=systemd,systemd-sysv,openssh-server,python3,iproute2,ca-certificates,curl,docker.io,iptables,nftables,sudo
+# python3-apt: Ansible's apt modules (the agents come from the target's apt repository).
+host_packages=systemd,systemd-sysv,openssh-server,python3,python3-apt,iproute2,ca-certificates,curl,docker.io,iptables,nftables,sudo
 
 build_host() {
   local tag="elm-infra/host:$( { declare -f build_host debootstrap_rootfs; echo "$host_packages"

@@ -42,5 +42,9 @@ systemctl set-default multi-user.target >/dev/null 2>&1
 mkdir -p /etc/systemd/journald.conf.d
 printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n' >/etc/systemd/journald.conf.d/elm-infra.conf
 
+# No Debian sources: the hosts reach no internet, and the only apt repository they use is the one
+# the playbook adds (the target's stand-in for HashiCorp's, served on the target's network).
+rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources
+
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log "$src"

@@ -41,17 +41,25 @@ export const FAST_HEALTH: SiteHealthSettings = {
   serverStabilizationTime: "3s",
 };
 
+/** An apt repository laid out as HashiCorp's, where the hosts install Consul and Nomad from. */
+export interface AgentRepository {
+  /** The repository's root: `deb [signed-by=...] <url> <suite> main`. */
+  url: string;
+  /** Where the hosts fetch the key that signs its Release. */
+  keyUrl: string;
+}
+
 /** The non-secret settings of a run; they become the `--extra-vars @file` JSON. */
 export interface SiteSettings {
   target: string;
   /**
-   * "local": Consul and Nomad are copied from `binDir` on this machine (the host image carries
-   * everything else; nothing is downloaded). "official": HashiCorp's and Debian's apt packages,
-   * with unattended security upgrades.
+   * "local": host containers whose image carries Debian's packages (nothing from Debian is
+   * downloaded). "official": cloud VMs, Debian's packages from Debian, unattended security
+   * upgrades. Consul and Nomad come from `agentRepository` on both.
    */
   softwareSource: "local" | "official";
-  /** Folder on this machine holding the `consul` and `nomad` binaries; required for "local". */
-  binDir?: string;
+  /** The apt repository (as HashiCorp's) the hosts install Consul and Nomad from. */
+  agentRepository: AgentRepository;
   consulVersion: string;
   nomadVersion: string;
   /** Default "dc1". */
@@ -89,15 +97,14 @@ export const siteSecretVariables = {
 
 /** Pure: the variables file's content. Refuses settings the playbook could not use. */
 export function siteExtraVars(settings: SiteSettings, hosts: SiteHost[]): Record<string, unknown> {
-  if (settings.softwareSource === "local" && !settings.binDir)
-    throw new Error("site playbook: softwareSource local needs binDir (the tool cache's bin)");
   const managers = hosts.filter((h) => h.role === "manager");
   if (managers.length === 0) throw new Error("site playbook: the cluster needs a manager");
   const health = settings.health ?? {};
   const vars: Record<string, unknown> = {
     elm_infra_target: settings.target,
     elm_infra_software_source: settings.softwareSource,
-    ...(settings.softwareSource === "local" ? { elm_infra_bin_dir: settings.binDir } : {}),
+    hashicorp_apt_url: settings.agentRepository.url,
+    hashicorp_apt_key_url: settings.agentRepository.keyUrl,
     consul_version: settings.consulVersion,
     nomad_version: settings.nomadVersion,
     datacenter: settings.datacenter ?? "dc1",

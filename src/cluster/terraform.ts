@@ -4,7 +4,7 @@ import { readUserFile } from "../config/read-file.js";
 import { fileURLToPath } from "node:url";
 import { targetPaths } from "./paths.js";
 import type { LoadedConfig } from "../config/load.js";
-import { ConfigError, FileRefusedError } from "../errors.js";
+import { ConfigError, FileRefusedError, OperationError } from "../errors.js";
 import { findBinary, findCliConfig, toolCacheDir } from "../terraform/binary.js";
 import type { TerraformEvent } from "../terraform/events.js";
 import { renderBackend } from "../terraform/backend.js";
@@ -14,6 +14,8 @@ import { hostsInState } from "../terraform/state.js";
 import { moduleDirFor, secretVarEnv, type TfVarSet } from "../terraform/vars.js";
 import { parseHostName, planHosts, type HostPlan } from "../plan/hosts.js";
 import { planVarSet } from "../plan/tfvars.js";
+import { localAgentRepositoryDir } from "../plan/agents.js";
+import { pinnedVersion } from "../plan/jobs.js";
 import { readInventory, type Inventory } from "./inventory.js";
 
 /** The iac/ folder shipped with elm-infra (src/terraform -> iac, and dist/terraform -> iac). */
@@ -135,15 +137,39 @@ export async function prepareTerraform(
     ...(options.replace ? { replace: options.replace } : {}),
     ...(holder ? { packageDataHost: holder } : {}),
   });
+  const aptRepositoryPath =
+    target.provider === "local"
+      ? await localAgentRepository(options.env ?? process.env)
+      : undefined;
   const varSet = {
     ...planVarSet(targetName, target, hostPlan, {
       sshPublicKey,
       ...(options.tags ? { tags: options.tags } : {}),
+      ...(aptRepositoryPath ? { aptRepositoryPath } : {}),
     }),
     ...options.extraVars,
   };
   await writeVarFile(tf.workDir, varSet);
   return { tf, hostPlan, varSet };
+}
+
+/**
+ * The local target's signed apt repository of the pinned agents (its `<target>-apt` container
+ * serves it), refused before any change when src/tools/install.sh has not built it.
+ */
+async function localAgentRepository(env: NodeJS.ProcessEnv): Promise<string> {
+  const versions = { nomad: await pinnedVersion("nomad"), consul: await pinnedVersion("consul") };
+  const dir = localAgentRepositoryDir(toolCacheDir(env), versions);
+  const signed = await access(`${dir}/dists/bookworm/InRelease`).then(
+    () => true,
+    () => false,
+  );
+  if (!signed)
+    throw new OperationError(
+      `the local apt repository of nomad ${versions.nomad} and consul ${versions.consul} is missing (${dir})`,
+      "build it: bash src/tools/install.sh --only tools (or bash src/tools/agents-apt.sh)",
+    );
+  return dir;
 }
 
 /** The inventory bring-up records (writeInventory) from the modules' `hosts`/`load_balancer`. */

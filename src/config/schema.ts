@@ -160,6 +160,22 @@ export const targetSchema = z.strictObject({
         .describe("local only: how long Pebble's certificates last; default 1h"),
     })
     .optional(),
+  /**
+   * The apt repository the hosts install Consul and Nomad from, laid out as HashiCorp's; default
+   * apt.releases.hashicorp.com (digitalocean) or the target's own signed stand-in (local).
+   */
+  agentRepository: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^https?:\/\/[^\s]+[^/\s]$/, "must be an http(s):// URL without a trailing /"),
+      keyUrl: z
+        .string()
+        .regex(/^https?:\/\/[^\s]+$/, "must be an http(s):// URL")
+        .optional()
+        .describe("where its signing key is; default <url>/gpg"),
+    })
+    .optional(),
   /** digitalocean: who may reach the droplets' SSH port (required there; no default). */
   adminCidrs: z.array(cidr).min(1).optional(),
   /** digitalocean: OpenTofu's state in a Spaces bucket (S3 API) instead of .elm-infra/. */

@@ -145,6 +145,7 @@ function choosePackageDataHost(
 /**
  * The local target's network, one /24 (or larger) Docker subnet laid out by host number:
  *   .1 Docker's gateway   .2 the load balancer   .3 Pebble (the ACME CA)   .4 its DNS
+ *   .6 the apt repository of the agents (the stand-in for HashiCorp's)
  *   .11-.99 manager-1..89   .101-.199 worker-1..99
  *   .224-.255 Docker's own pick, for containers that are not hosts (tests, tools)
  * and each host's SSH port is `ports.ssh` plus the last number of its address.
@@ -157,6 +158,8 @@ export interface LocalNetwork {
   /** Pebble, the local ACME CA, and the challenge test server it asks for DNS. */
   pebbleIp: string;
   acmeDnsIp: string;
+  /** The signed apt repository the hosts install Consul and Nomad from. */
+  aptIp: string;
   /** Where Docker places containers without a static address: never a host's. */
   dynamicRange: string;
 }
@@ -178,6 +181,7 @@ export function localNetwork(subnet: string): LocalNetwork {
     loadBalancerIp: formatIpv4(base + 2),
     pebbleIp: formatIpv4(base + 3),
     acmeDnsIp: formatIpv4(base + 4),
+    aptIp: formatIpv4(base + 6),
     dynamicRange: `${formatIpv4(base + 224)}/27`,
   };
 }

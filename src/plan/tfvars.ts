@@ -12,6 +12,8 @@ export interface PlanVarSetInputs {
   sshPublicKey: string;
   /** digitalocean: extra droplet tags. */
   tags?: string[];
+  /** local: the signed apt repository's folder on this machine (localAgentRepositoryDir). */
+  aptRepositoryPath?: string;
 }
 
 export function planVarSet(
@@ -36,5 +38,6 @@ export function planVarSet(
     ...common,
     hosts: hostPlan.hosts.map((h) => ({ ...h, local: localAddress(h, subnet, target.ports.ssh) })),
     network: localNetwork(subnet),
+    ...(inputs.aptRepositoryPath ? { aptRepositoryPath: inputs.aptRepositoryPath } : {}),
   });
 }

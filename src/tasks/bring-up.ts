@@ -24,7 +24,6 @@ import {
 } from "../ssh/index.js";
 import { describeEvent, type TerraformEvent } from "../terraform/events.js";
 import type { PlanResult, TerraformRunner } from "../terraform/runner.js";
-import { toolCacheDir } from "../terraform/binary.js";
 import { inventoryFromOutputs, prepareTerraform } from "../cluster/terraform.js";
 import { workersOf, writeInventory, type Inventory } from "../cluster/inventory.js";
 import { sshTargetFor } from "../cluster/connect.js";
@@ -56,6 +55,7 @@ import { findDeadHosts, machinesGone, type DeadHost } from "../plan/dead-hosts.j
 import { forgetDeadHost } from "./retire.js";
 import { pinnedVersion } from "../plan/jobs.js";
 import { servesHttps } from "../plan/tls.js";
+import { agentRepository } from "../plan/agents.js";
 import {
   applyAcmePolicies,
   issuerCa,
@@ -460,7 +460,8 @@ export function bootstrapHosts(): Step<BringUpRun> {
         settings: {
           target: config.targetName,
           softwareSource: local ? "local" : "official",
-          ...(local ? { binDir: join(toolCacheDir(), "bin"), health: FAST_HEALTH } : {}),
+          agentRepository: agentRepository(config.target),
+          ...(local ? { health: FAST_HEALTH } : {}),
           consulVersion: versions.consul,
           nomadVersion: versions.nomad,
         },
@@ -500,6 +501,11 @@ function describeAnsibleEvent(e: AnsibleEvent): string | undefined {
       const name = e.role ? e.name.replace(`${e.role} : `, "") : e.name;
       return `task: ${e.role ? `${e.role}: ` : ""}${name}`;
     }
+    // What the run changed, by host: the events a second run must not have (and the e2e reads).
+    case "result":
+      return e.status === "changed"
+        ? `changed on ${e.host}: ${(e.task ?? "").replace(" : ", ": ")}${e.item ? ` (${e.item})` : ""}`
+        : undefined;
     default:
       return undefined;
   }

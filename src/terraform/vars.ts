@@ -24,6 +24,7 @@ export interface LocalNetworkVars {
   loadBalancerIp: string;
   pebbleIp: string;
   acmeDnsIp: string;
+  aptIp: string;
   dynamicRange: string;
 }
 
@@ -36,6 +37,8 @@ export interface VarSetInputs {
   packageDataHost?: string;
   /** local: required there. */
   network?: LocalNetworkVars;
+  /** local: the signed apt repository's folder on this machine (src/tools/agents-apt.sh). */
+  aptRepositoryPath?: string;
   /** digitalocean: extra droplet tags. */
   tags?: string[];
 }
@@ -97,6 +100,7 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
   if (!network || unaddressed.length > 0) {
     throw new Error(`local var set without addresses for: ${unaddressed.join(", ") || "network"}`);
   }
+  if (!inputs.aptRepositoryPath) throw new Error("local var set without the apt repository");
   return {
     ...common,
     hosts: Object.fromEntries(
@@ -110,6 +114,8 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
     lb_private_ip: network.loadBalancerIp,
     pebble_private_ip: network.pebbleIp,
     acme_dns_private_ip: network.acmeDnsIp,
+    apt_private_ip: network.aptIp,
+    apt_repository_path: inputs.aptRepositoryPath,
     acme_certificate_lifetime: durationSeconds(target.acme?.certificateLifetime ?? "1h"),
     http_port: target.ports.http,
     https_port: target.ports.https,

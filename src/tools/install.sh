@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every program elm-infra drives: Debian packages (Docker engine, Ansible, OpenSSH,
-# debootstrap, busybox), the HashiCorp/Traefik/OpenTofu binaries, the Terraform providers, the ACME
+# debootstrap, busybox, apt-utils, gpg), the HashiCorp/Traefik/OpenTofu binaries (and, from
+# nomad and consul, the local target's signed apt repository), the Terraform providers, the ACME
 # tools (Pebble and its challenge test server for the local target, the lego client for the
 # issuer) and the locally made base images. Idempotent; two runs at once serialise on a lock per tool.
 #
@@ -51,6 +52,9 @@ need_packages() {
   # the bad-input suite's registry on loopback (test/harness/registry.ts), with htpasswd auth
   [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
   command -v htpasswd >/dev/null || missing+=(apache2-utils)
+  # the local target's signed apt repository of the agents (src/tools/agents-apt.sh)
+  command -v apt-ftparchive >/dev/null || missing+=(apt-utils)
+  command -v gpg >/dev/null || missing+=(gpg)
   printf '%s\n' "${missing[@]}"
 }
 
@@ -257,6 +261,9 @@ install_tools() {
 
 install_images() { with_lock images bash "$repo/images/base/build.sh"; }
 
+# The local target's stand-in for HashiCorp's apt repository, from the pinned nomad and consul.
+install_agents_apt() { bash "$here/agents-apt.sh" >/dev/null; }
+
 # The whole flow is one function, read before it runs: editing this file during a run is safe.
 main() {
   local only="all" print_env=0 one_tool=""
@@ -270,10 +277,10 @@ main() {
     esac
   done
   case "$only" in
-    all) install_packages; start_docker; install_tools; install_images ;;
+    all) install_packages; start_docker; install_tools; install_agents_apt; install_images ;;
     packages) install_packages ;;
     docker) start_docker ;;
-    tools) install_tools ;;
+    tools) install_tools; install_agents_apt ;;
     images) install_images ;;
     none) ;;
     tool) [ -n "$(field "$one_tool" version)" ] || die "unknown tool $one_tool (see src/tools/versions.json)"

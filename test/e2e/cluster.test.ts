@@ -17,6 +17,7 @@ import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
 import type { ClusterView } from "../../src/tasks/verify.js";
 import { canaryEntrypointPort } from "../../src/traefik/canary.js";
 import { clusterSecretFields } from "../../src/plan/secrets.js";
+import { pinnedVersion } from "../../src/plan/jobs.js";
 import { retireScenarios } from "./scenarios/retire.js";
 import { badInputScenarios } from "./scenarios/bad-input.js";
 import {
@@ -158,6 +159,22 @@ describe(`local cluster ${target}`, () => {
     // What it said, when it ended before Ansible got there.
     expect(killed, String(interrupted.stderr).slice(-2000)).toBe(true);
     expect(interrupted.exitCode).toBe(1);
+    // Issue 20: the agents came by production's tasks (apt, from the target's signed stand-in for
+    // HashiCorp's repository), held at the pinned versions, on every host.
+    for (const host of ["manager-1", "worker-1", "worker-2"].map((h) => `${target}-${h}`)) {
+      for (const task of [
+        "base: Add HashiCorp's apt repository",
+        "consul: Install Consul from HashiCorp's apt repository",
+        "nomad: Install Nomad from HashiCorp's apt repository",
+      ])
+        expect(stdout).toContain(`changed on ${host}: ${task}`);
+      for (const agent of ["consul", "nomad"]) {
+        const version = await pinnedVersion(agent);
+        const show = ["dpkg-query", "--show", "--showformat=${Version} ${Status}", agent];
+        expect(await docker("exec", host, ...show)).toBe(`${version}-1 hold ok installed`);
+        expect(await docker("exec", host, `/usr/bin/${agent}`, "version")).toContain(`v${version}`);
+      }
+    }
     const tokensBefore = await secretsFile();
     expect(tokensBefore).toMatch(/nomadToken: "[0-9a-f-]{36}"/);
     const hostsBefore = await hostNames();

@@ -31,6 +31,11 @@ export interface TestHostFleet {
   knownHostsPath: string;
   /** Temp dir of the run (keys, known_hosts); removed by stop(). */
   workDir: string;
+  /**
+   * With `agentRepository`: the signed apt repository of the pinned agents, served on the run's
+   * network as the local target's `<target>-apt` container serves it (http://<ip>, key at /gpg).
+   */
+  aptUrl?: string;
   /** Runs a command in a host container as root (docker exec), failing on non-zero exit. */
   exec(host: TestHost, argv: string[], input?: string): Promise<string>;
   /** Journal and container log of every host, for printing when a test fails. */
@@ -44,6 +49,17 @@ export interface StartHostsOptions {
   image?: string;
   /** Bound on waiting for each sshd; default 120 s. */
   sshTimeoutMs?: number;
+  /** Also serve the agents' apt repository (src/tools/agents-apt.sh builds it when missing). */
+  agentRepository?: boolean;
+}
+
+/** The agents' apt repository's folder, built by src/tools/agents-apt.sh (seconds when present). */
+async function agentRepositoryDir(): Promise<string> {
+  const built = await execa("bash", [join(repoRoot, "src/tools/agents-apt.sh")], {
+    stdin: "ignore",
+    timeout: 600_000,
+  });
+  return built.stdout.trim();
 }
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -117,7 +133,7 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHostFl
 
   const collectLogs = async (): Promise<string> => {
     const parts: string[] = [];
-    for (const name of started) {
+    for (const name of started.filter((n) => !n.endsWith("-apt"))) {
       const journal = await execa(
         "docker",
         ["exec", name, "journalctl", "--no-pager", "-o", "short-precise", "-n", "400"],
@@ -149,6 +165,26 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHostFl
     const publicKey = (await readFile(`${privateKeyPath}.pub`, "utf8")).trim();
     await docker(["network", "create", "--label", `elm-infra-test=${prefix}`, network]);
     networkCreated = true;
+    let aptUrl: string | undefined;
+    if (options.agentRepository) {
+      const dir = await agentRepositoryDir();
+      const name = `${prefix}-apt`;
+      started.push(name);
+      // The image and server of iac/local's apt container.
+      await docker([
+        ...["run", "-d", "--name", name, "--network", network],
+        ...["--label", `elm-infra-test=${prefix}`, "-v", `${dir}:/srv/apt:ro`],
+        ...["elm-infra/base:latest", "python3", "-m", "http.server", "80"],
+        ...["--directory", "/srv/apt"],
+      ]);
+      const ip = await docker([
+        "inspect",
+        "-f",
+        `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`,
+        name,
+      ]);
+      aptUrl = `http://${ip.trim()}`;
+    }
     const hosts: TestHost[] = [];
     for (const name of names) {
       started.push(name);
@@ -197,6 +233,7 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHostFl
       publicKey,
       knownHostsPath: join(workDir, "known_hosts"),
       workDir,
+      ...(aptUrl ? { aptUrl } : {}),
       exec: (host, argv, input) =>
         docker(["exec", ...(input !== undefined ? ["-i"] : []), host.name, ...argv], input),
       collectLogs,

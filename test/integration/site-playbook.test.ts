@@ -1,12 +1,12 @@
 // playbooks/site.yml against one manager and one worker host container (systemd, sshd, nested
-// Docker), over real SSH, with real Consul and Nomad copied from the tool cache: ACLs, gossip
+// Docker), over real SSH, with real Consul and Nomad installed by apt, held at their pinned versions,
+// from the signed stand-in for HashiCorp's repository (src/tools/agents-apt.sh): ACLs, gossip
 // encryption, the host firewall with Docker's published ports, Docker's live-restore (containers
 // survive dockerd's restarts; Nomad 1.10 still restarts its tasks), and a second run that changes
 // nothing and restarts no agent, nor one where the managers changed.
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
-import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -20,7 +20,7 @@ import {
   type SiteSecrets,
   type SiteSettings,
 } from "../../src/ansible/index.js";
-import { toolPath, waitFor } from "../harness/agents.js";
+import { waitFor } from "../harness/agents.js";
 import { startHosts, type TestHost, type TestHostFleet } from "../harness/hosts.js";
 
 const versions = JSON.parse(
@@ -120,7 +120,7 @@ function canConnect(ip: string, port: number): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  fleet = await startHosts({ count: 2 });
+  fleet = await startHosts({ count: 2, agentRepository: true });
   [manager, worker] = fleet.hosts as [TestHost, TestHost];
   hosts = [
     {
@@ -135,7 +135,7 @@ beforeAll(async () => {
   settings = {
     target: "test",
     softwareSource: "local",
-    binDir: dirname(toolPath("nomad")),
+    agentRepository: { url: fleet.aptUrl!, keyUrl: `${fleet.aptUrl!}/gpg` },
     consulVersion: versions.consul!.version,
     nomadVersion: versions.nomad!.version,
     health: FAST_HEALTH,
@@ -206,6 +206,43 @@ describe("site.yml on one manager and one worker", () => {
       resumedEvents.flatMap((e) => (e.kind === "task" && e.role ? [e.role] : [])),
     );
     expect([...roles].sort()).toEqual(["base", "consul", "docker", "nomad"]);
+  });
+
+  it("installs Consul and Nomad from the signed apt repository, held at the pinned versions", async () => {
+    const changed = (task: string) =>
+      resumedEvents
+        .concat(interruptedEvents)
+        .filter((e) => e.kind === "result" && e.status === "changed" && e.task === task)
+        .map((e) => (e.kind === "result" ? e.host : ""))
+        .sort();
+    const both = fleet.hosts.map((h) => h.name).sort();
+    expect(changed("nomad : Install Nomad from HashiCorp's apt repository")).toEqual(both);
+    expect(changed("consul : Install Consul from HashiCorp's apt repository")).toEqual(both);
+    expect(changed("base : Add HashiCorp's apt repository")).toEqual(both);
+    for (const host of fleet.hosts) {
+      for (const [name, version] of [
+        ["nomad", versions.nomad!.version],
+        ["consul", versions.consul!.version],
+      ] as const) {
+        const status = await fleet.exec(host, [
+          "dpkg-query",
+          "--show",
+          "--showformat=${Package} ${Version} ${Status}",
+          name,
+        ]);
+        expect(status, `${host.name} ${name}`).toBe(`${name} ${version}-1 hold ok installed`);
+        const reported = await fleet.exec(host, [`/usr/bin/${name}`, "version"]);
+        expect(reported).toContain(`v${version}`);
+      }
+      // apt trusts the repository's key, and nothing else: the image has no Debian sources.
+      const sources = await fleet.exec(host, ["sh", "-c", "cat /etc/apt/sources.list.d/*"]);
+      expect(sources.trim()).toBe(
+        `deb [signed-by=/usr/share/keyrings/hashicorp-archive-keyring.asc] ${fleet.aptUrl} bookworm main`,
+      );
+      expect(
+        await fleet.exec(host, ["sh", "-c", "ls /etc/apt/sources.list 2>/dev/null; true"]),
+      ).toBe("");
+    }
   });
 
   it("makes a Consul cluster with a leader, both members alive, ACLs and gossip encryption", async () => {

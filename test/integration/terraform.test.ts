@@ -30,7 +30,7 @@ import {
   openTerraform,
   prepareTerraform,
 } from "../../src/cluster/terraform.js";
-import { localAddress } from "../../src/plan/hosts.js";
+import { localAddress, localNetwork } from "../../src/plan/hosts.js";
 import { freePorts } from "../harness/ports.js";
 import type { TfVarSet } from "../../src/terraform/vars.js";
 
@@ -425,7 +425,7 @@ interface ContainerInfo {
     SecurityOpt: string[];
     CgroupnsMode: string;
     Tmpfs?: Record<string, string>;
-    PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+    PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> | null;
   };
   Mounts: Array<{ Type: string; Name?: string; Destination: string }>;
   NetworkSettings: { Networks: Record<string, { IPAddress: string; Aliases: string[] | null }> };
@@ -510,8 +510,8 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     ]);
     const plan = await first.tf.plan();
     // network, 3 engine volumes, 2 package data volumes, 3 hosts, the load balancer, Pebble and
-    // its DNS (the local ACME CA)
-    expect(plan.changes).toEqual({ add: 12, change: 0, remove: 0 });
+    // its DNS (the local ACME CA), the agents' apt repository
+    expect(plan.changes).toEqual({ add: 13, change: 0, remove: 0 });
     await first.tf.apply(plan.planFile);
 
     const inventory = inventoryFromOutputs(name, await first.tf.outputs());
@@ -557,6 +557,25 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
       expect(keys.stdout.trim()).toBe(fakeKey);
       if (!tiny) expect(await sshBanner(planned.sshPort)).toMatch(/^SSH-2\.0-/);
     }
+    // The agents' signed apt repository: on the network at its fixed address, not published.
+    const apt = await inspect(`${name}-apt`);
+    const aptIp = localNetwork(subnet).aptIp;
+    expect(apt.NetworkSettings.Networks[`${name}-net`]?.IPAddress).toBe(aptIp);
+    expect(apt.HostConfig.PortBindings ?? {}).toEqual({});
+    expect((await first.tf.outputs()).apt).toEqual({
+      url: `http://${aptIp}`,
+      container: `${name}-apt`,
+    });
+    const release = await getUntil(
+      `http://${aptIp}/dists/bookworm/InRelease`,
+      (r) => r.status === 200,
+    );
+    expect(release.body).toMatch(/^-----BEGIN PGP SIGNED MESSAGE-----/);
+    expect(release.body).toMatch(/main\/binary-amd64\/Packages/);
+    expect((await get(`http://${aptIp}/gpg`)).body).toMatch(
+      /^-----BEGIN PGP PUBLIC KEY BLOCK-----/,
+    );
+
     const lb = await inspect(`${name}-lb`);
     // docker stop is HAProxy's soft stop: open connections finish first.
     expect(lb.Config.StopSignal).toBe("SIGUSR1");
@@ -652,7 +671,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
 
     // Destroy leaves nothing with the target's label.
     const destroyed = await shrink.tf.destroy();
-    expect(destroyed.remove).toBe(12);
+    expect(destroyed.remove).toBe(13);
     expect(await labelled(name)).toEqual({ containers: [], networks: [], volumes: [] });
   });
 });

@@ -41,7 +41,7 @@ const secrets: SiteSecrets = {
 const local: SiteSettings = {
   target: "t",
   softwareSource: "local",
-  binDir: "/root/.cache/elm-infra/bin",
+  agentRepository: { url: "http://10.213.0.6", keyUrl: "http://10.213.0.6/gpg" },
   consulVersion: "1.22.0",
   nomadVersion: "1.10.5",
 };
@@ -53,7 +53,8 @@ describe("siteExtraVars", () => {
     expect(siteExtraVars(local, hosts)).toEqual({
       elm_infra_target: "t",
       elm_infra_software_source: "local",
-      elm_infra_bin_dir: "/root/.cache/elm-infra/bin",
+      hashicorp_apt_url: "http://10.213.0.6",
+      hashicorp_apt_key_url: "http://10.213.0.6/gpg",
       consul_version: "1.22.0",
       nomad_version: "1.10.5",
       datacenter: "dc1",
@@ -62,22 +63,26 @@ describe("siteExtraVars", () => {
       package_data_uid: 10001,
     });
   });
-  it("takes no binary folder for official packages, and passes health timing", () => {
+  it("installs the agents the same way on official hosts, and passes health timing", () => {
+    const hashicorp = {
+      url: "https://apt.releases.hashicorp.com",
+      keyUrl: "https://apt.releases.hashicorp.com/gpg",
+    };
     const vars = siteExtraVars(
-      { ...local, softwareSource: "official", binDir: "/ignored", health: FAST_HEALTH },
+      { ...local, softwareSource: "official", agentRepository: hashicorp, health: FAST_HEALTH },
       hosts,
     );
-    expect(vars).not.toHaveProperty("elm_infra_bin_dir");
     expect(vars).toMatchObject({
       elm_infra_software_source: "official",
+      hashicorp_apt_url: hashicorp.url,
+      hashicorp_apt_key_url: hashicorp.keyUrl,
       nomad_heartbeat_grace: "3s",
       nomad_min_heartbeat_ttl: "2s",
       consul_autopilot: { server_stabilization_time: "3s", cleanup_dead_servers: true },
       nomad_autopilot: { server_stabilization_time: "3s", cleanup_dead_servers: true },
     });
   });
-  it("refuses a local source without binaries and a cluster without a manager", () => {
-    expect(() => siteExtraVars({ ...local, binDir: undefined }, hosts)).toThrow(/needs binDir/);
+  it("refuses a cluster without a manager", () => {
     expect(() => siteExtraVars(local, hosts.slice(1))).toThrow(/needs a manager/);
   });
 });

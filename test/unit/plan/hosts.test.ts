@@ -318,12 +318,13 @@ describe("local addressing", () => {
     });
   });
 
-  it("lays out the load balancer, Pebble, its DNS and Docker's own range away from the hosts", () => {
+  it("lays out the load balancer, Pebble, its DNS, the apt repository and Docker's own range away from the hosts", () => {
     expect(localNetwork("10.213.0.0/24")).toEqual({
       subnet: "10.213.0.0/24",
       loadBalancerIp: "10.213.0.2",
       pebbleIp: "10.213.0.3",
       acmeDnsIp: "10.213.0.4",
+      aptIp: "10.213.0.6",
       dynamicRange: "10.213.0.224/27",
     });
   });

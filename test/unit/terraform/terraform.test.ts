@@ -151,7 +151,8 @@ describe("planVarSet", () => {
 
   it("maps a local target: each host its static address and loopback SSH port", () => {
     const plan = planHosts({ target: "local", managers: 1, workers: 2, existing: [] });
-    expect(planVarSet("local", local, plan, { sshPublicKey: key })).toEqual({
+    const aptRepositoryPath = "/root/.cache/elm-infra/apt/repo/nomad-1.10.5-consul-1.22.0";
+    expect(planVarSet("local", local, plan, { sshPublicKey: key, aptRepositoryPath })).toEqual({
       name: "local",
       image: "elm-infra/host:latest",
       ssh_public_key: key,
@@ -165,6 +166,8 @@ describe("planVarSet", () => {
       lb_private_ip: "10.213.0.2",
       pebble_private_ip: "10.213.0.3",
       acme_dns_private_ip: "10.213.0.4",
+      apt_private_ip: "10.213.0.6",
+      apt_repository_path: aptRepositoryPath,
       acme_certificate_lifetime: 3600,
       http_port: 18080,
       https_port: 18443,
@@ -186,7 +189,8 @@ describe("planVarSet", () => {
     });
     expect(after.created).toEqual(created);
     const hostsOf = (plan: typeof before) =>
-      planVarSet("local", subnetted, plan, { sshPublicKey: key }).hosts as Record<string, unknown>;
+      planVarSet("local", subnetted, plan, { sshPublicKey: key, aptRepositoryPath: "/apt" })
+        .hosts as Record<string, unknown>;
     const [old, next] = [hostsOf(before), hostsOf(after)];
     for (const name of after.kept) expect(next[name]).toEqual(old[name]);
   });
