@@ -33,3 +33,12 @@ output "acme" {
     container = docker_container.pebble.name
   }
 }
+
+output "registry" {
+  description = "The private registry: where the workers pull, where the operator pushes, its container."
+  value = {
+    pull      = "${var.registry_private_ip}:5000"
+    push      = "127.0.0.1:${var.registry_port}"
+    container = docker_container.registry.name
+  }
+}

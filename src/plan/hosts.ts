@@ -157,6 +157,8 @@ export interface LocalNetwork {
   /** Pebble, the local ACME CA, and the challenge test server it asks for DNS. */
   pebbleIp: string;
   acmeDnsIp: string;
+  /** The target's registry (the workers pull from <registryIp>:5000). */
+  registryIp: string;
   /** Where Docker places containers without a static address: never a host's. */
   dynamicRange: string;
 }
@@ -178,6 +180,7 @@ export function localNetwork(subnet: string): LocalNetwork {
     loadBalancerIp: formatIpv4(base + 2),
     pebbleIp: formatIpv4(base + 3),
     acmeDnsIp: formatIpv4(base + 4),
+    registryIp: formatIpv4(base + 5),
     dynamicRange: `${formatIpv4(base + 224)}/27`,
   };
 }

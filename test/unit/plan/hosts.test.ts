@@ -324,6 +324,7 @@ describe("local addressing", () => {
       loadBalancerIp: "10.213.0.2",
       pebbleIp: "10.213.0.3",
       acmeDnsIp: "10.213.0.4",
+      registryIp: "10.213.0.5",
       dynamicRange: "10.213.0.224/27",
     });
   });
