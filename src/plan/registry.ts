@@ -42,29 +42,6 @@ export function imageRef(
   return addresses ? `${addresses[side]}/${repository}:${tag}` : `${repository}:${tag}`;
 }
 
-/** The same image as the operator pushes it: `<push>/…` for a `<pull>/…` reference. */
-export function pushRefOf(registry: RegistrySetting, pullRef: string): string {
-  const addresses = registryAddresses(registry);
-  if (!addresses || !pullRef.startsWith(`${addresses.pull}/`)) return pullRef;
-  return `${addresses.push}/${pullRef.slice(addresses.pull.length + 1)}`;
-}
-
-/** Repository and tag of a `<repository>:<tag>` inside the registry, from a pull reference. */
-export function repositoryAndTag(
-  registry: RegistrySetting,
-  pullRef: string,
-): { address: string; repository: string; tag: string } | undefined {
-  const addresses = registryAddresses(registry);
-  if (!addresses || !pullRef.startsWith(`${addresses.pull}/`)) return undefined;
-  const rest = pullRef.slice(addresses.pull.length + 1);
-  const colon = rest.lastIndexOf(":");
-  return {
-    address: addresses.push,
-    repository: repositoryPath(addresses.push, rest.slice(0, colon)),
-    tag: rest.slice(colon + 1),
-  };
-}
-
 /**
  * Does the target build this image itself (Traefik's, the backup export's)? The local target
  * does: nothing can be pulled from the internet there, so they are made by images/base/build.sh

@@ -8,7 +8,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import { readUserFile } from "../config/read-file.js";
-import { ConfigError, OperationError } from "../errors.js";
+import { ConfigError, OperationError, UsageError } from "../errors.js";
 import type { TlsTrust } from "../http.js";
 import { targetPaths } from "../cluster/paths.js";
 import { DockerClient, type RegistryAuth } from "../docker/client.js";
@@ -120,14 +120,8 @@ export async function requireImageInRegistry(
   const api = await registryApi(config);
   const path = repositoryPath(addresses.push, repository);
   if (!(await api.hasTag(path, version))) {
-    throw new ConfigError(
-      [
-        {
-          file: "registry",
-          path: `${addresses.pull}/${repository}:${version}`,
-          message: `is not in the registry ${addresses.push} (no manifest for tag ${version}): nothing was submitted`,
-        },
-      ],
+    throw new UsageError(
+      `${addresses.pull}/${repository}:${version} is not in the registry ${addresses.push} (no manifest for tag ${version}): nothing was submitted`,
       `build and push it first: elm-infra image ${repository}@${version} --context <build output>, or deploy --build`,
     );
   }

@@ -453,8 +453,8 @@ describe.skipIf(!registryAvailable)(
       const missing = await requireImageInRegistry(loaded, "elm-lang.org", `no-such-${run}`).catch(
         (e: unknown) => e,
       );
-      expect(missing).toBeInstanceOf(ConfigError);
-      expect((missing as ConfigError).exitCode).toBe(2);
+      expect(missing).toBeInstanceOf(UsageError);
+      expect((missing as UsageError).exitCode).toBe(2);
       expect((missing as Error).message).toContain(`10.213.0.5:5000/elm-lang.org:no-such-${run}`);
       expect((missing as Error).message).toContain(`is not in the registry ${push}`);
     });
