@@ -680,7 +680,7 @@ export function setUpRegistry(): Step<BringUpRun> {
         ? false
         : "the target's registry is not one of its containers",
     run: async (run, step) => {
-      run.registryCa = await setUpLocalRegistry(run.config, (l) => step.log(l));
+      run.registryCa = await setUpLocalRegistry(run.config, (l) => step.log(l), step.signal);
     },
   };
 }

@@ -11,6 +11,7 @@ import { readUserFile } from "../config/read-file.js";
 import { ConfigError, OperationError, UsageError } from "../errors.js";
 import type { TlsTrust } from "../http.js";
 import { targetPaths } from "../cluster/paths.js";
+import { done, notYet, waitFor } from "../wait.js";
 import { DockerClient, type RegistryAuth } from "../docker/client.js";
 import { RegistryApi, type RegistryCredentials } from "../docker/registry-api.js";
 import {
@@ -167,10 +168,30 @@ export async function pushPlatformImages(
  * .elm-infra/<target>/registry-ca.pem for this machine's checks and the hosts' Docker trust.
  * Returns the CA (PEM).
  */
-export async function setUpLocalRegistry(config: LoadedConfig, log: Log): Promise<string> {
+export async function setUpLocalRegistry(
+  config: LoadedConfig,
+  log: Log,
+  signal?: AbortSignal,
+): Promise<string> {
   const container = localRegistryContainer(config.targetName);
   const { username, password } = registryCredentials(config);
   const docker = DockerClient.local();
+  // At its first start the container makes its CA and certificate (a few seconds) before serving.
+  const ca = await waitFor(
+    {
+      what: `${container} to make its CA`,
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      ...(signal ? { signal } : {}),
+      hint: `check the container: docker logs ${container}`,
+    },
+    async () => {
+      const pem = await docker.execOutput(container, ["cat", caFile]).catch((e: Error) => e);
+      return pem instanceof Error || !/-----BEGIN CERTIFICATE-----/.test(pem)
+        ? notYet(pem instanceof Error ? pem.message : `no certificate in ${caFile}`)
+        : done(pem);
+    },
+  );
   const verified = await docker.execWithInput(
     container,
     ["htpasswd", "-iv", htpasswdFile, username],
@@ -189,12 +210,6 @@ export async function setUpLocalRegistry(config: LoadedConfig, log: Log): Promis
       );
     log("the registry's password was set (bcrypt, from the secrets file)");
   } else log("the registry's password is set already");
-  const ca = await docker.execOutput(container, ["cat", caFile]);
-  if (!/-----BEGIN CERTIFICATE-----/.test(ca))
-    throw new OperationError(
-      `${container} has no CA at ${caFile}`,
-      `check: docker logs ${container}`,
-    );
   const file = targetPaths(config).registryCa;
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, ca, { mode: 0o644 });
