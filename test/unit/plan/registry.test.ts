@@ -11,6 +11,7 @@ import {
 import { parseBearerChallenge } from "../../../src/docker/registry-api.js";
 import { planClusterSecrets, forgetClusterSecrets } from "../../../src/plan/secrets.js";
 import { siteExtraVars, siteSecretEnv } from "../../../src/ansible/site.js";
+import { explainAllocation, explainFailedPull } from "../../../src/nomad/deployment.js";
 
 const local = { push: "127.0.0.1:15000", pull: "10.213.0.5:5000" };
 const digitalocean = "registry.digitalocean.com/elm-lang";
@@ -141,5 +142,44 @@ describe("the local registry's credentials", () => {
     expect(
       siteSecretEnv({ ...secrets, registryUsername: "u", registryPassword: "p" }),
     ).toMatchObject({ ELM_INFRA_REGISTRY_USERNAME: "u", ELM_INFRA_REGISTRY_PASSWORD: "p" });
+  });
+});
+
+describe("explainFailedPull", () => {
+  it.each([
+    [
+      'Failed to pull `10.213.0.5:5000/elm-lang.org:9.9.9`: Error response from daemon: Head "https://10.213.0.5:5000/v2/elm-lang.org/manifests/9.9.9": no basic auth credentials',
+      /^could not pull 10\.213\.0\.5:5000\/elm-lang\.org:9\.9\.9 from 10\.213\.0\.5:5000: unauthorized .*run bring-up again/,
+    ],
+    [
+      "Failed to pull `registry.digitalocean.com/elm-lang/elm-lang.org:2`: Error response from daemon: manifest for registry.digitalocean.com/elm-lang/elm-lang.org:2 not found: manifest unknown",
+      /from registry\.digitalocean\.com: not found .*push that version first/,
+    ],
+    [
+      'Failed to pull `10.213.0.5:5000/tiny:busybox`: Error response from daemon: Get "https://10.213.0.5:5000/v2/": dial tcp 10.213.0.5:5000: connect: connection refused',
+      /from 10\.213\.0\.5:5000: unreachable .*check that the workers reach 10\.213\.0\.5:5000/,
+    ],
+    ["Failed to pull `busybox:1.36`: toomanyrequests", /from Docker Hub: refused/],
+  ])("%s", (message, said) => expect(explainFailedPull(message)).toMatch(said));
+
+  it("leaves every other message to the generic explanation", () => {
+    expect(explainFailedPull("Exit Code: 1")).toBeUndefined();
+    expect(
+      explainAllocation({
+        ID: "0123456789",
+        TaskStates: {
+          site: {
+            Events: [
+              {
+                Type: "Driver Failure",
+                DisplayMessage: "Failed to pull `10.213.0.5:5000/x:1`: manifest unknown",
+              },
+            ],
+          },
+        },
+      } as never),
+    ).toEqual([
+      "01234567 site: could not pull 10.213.0.5:5000/x:1 from 10.213.0.5:5000: not found (manifest unknown); push that version first: elm-infra image <service>@<version> --context <build output>",
+    ]);
   });
 });
