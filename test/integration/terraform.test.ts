@@ -674,7 +674,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
 
     // Destroy leaves nothing with the target's label.
     const destroyed = await shrink.tf.destroy();
-    expect(destroyed.remove).toBe(12);
+    expect(destroyed.remove).toBe(14);
     expect(await labelled(name)).toEqual({ containers: [], networks: [], volumes: [] });
   });
 });
