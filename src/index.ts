@@ -84,7 +84,8 @@ export {
 export { watchDeployment } from "./nomad/watch.js";
 export { renderTemplate, escapeHclString } from "./nomad/render.js";
 export { renderServiceJob } from "./plan/jobs.js";
-export { serviceJobVars, traefikTags, imageRef } from "./plan/job-vars.js";
+export { serviceJobVars, traefikTags } from "./plan/job-vars.js";
+export { imageRef } from "./plan/registry.js";
 export { consulServiceName } from "./plan/names.js";
 export { planHosts, localAddress, type HostPlan, type PlannedHost } from "./plan/hosts.js";
 export { prepareTerraform, inventoryFromOutputs } from "./cluster/terraform.js";

@@ -283,3 +283,53 @@ resource "docker_container" "apt" {
     value = "apt"
   }
 }
+
+# The local target's private registry (Debian's docker-registry, images/registry): TLS from a CA
+# it makes at its first start, htpasswd auth (bring-up writes the user; empty until then), on the
+# network for the workers' pulls and on loopback for the operator's pushes. Images and the CA
+# live in a volume, so replacing the container loses neither.
+data "docker_image" "registry" {
+  name = var.registry_image
+}
+
+resource "docker_volume" "registry" {
+  name = "${var.name}-registry"
+  labels {
+    label = "elm-infra.target"
+    value = var.name
+  }
+}
+
+resource "docker_container" "registry" {
+  name     = "${var.name}-registry"
+  image    = data.docker_image.registry.id
+  restart  = "unless-stopped"
+  must_run = true
+  # The names its certificate carries: the workers pull at its address, the operator pushes on loopback.
+  env = ["REGISTRY_TLS_NAMES=IP:${var.registry_private_ip},IP:127.0.0.1,DNS:localhost"]
+
+  volumes {
+    volume_name    = docker_volume.registry.name
+    container_path = "/var/lib/docker-registry"
+  }
+
+  networks_advanced {
+    name         = docker_network.cluster.id
+    ipv4_address = var.registry_private_ip
+  }
+
+  ports {
+    internal = 5000
+    external = var.registry_port
+    ip       = "127.0.0.1"
+  }
+
+  labels {
+    label = "elm-infra.target"
+    value = var.name
+  }
+  labels {
+    label = "elm-infra.role"
+    value = "registry"
+  }
+}

@@ -41,3 +41,12 @@ output "apt" {
     container = docker_container.apt.name
   }
 }
+
+output "registry" {
+  description = "The private registry: where the workers pull, where the operator pushes, its container."
+  value = {
+    pull      = "${var.registry_private_ip}:5000"
+    push      = "127.0.0.1:${var.registry_port}"
+    container = docker_container.registry.name
+  }
+}

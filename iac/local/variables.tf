@@ -155,3 +155,21 @@ variable "apt_repository_path" {
     error_message = "The apt repository's folder must be an absolute path."
   }
 }
+
+variable "registry_image" {
+  description = "The private registry's image (Debian's docker-registry), made by images/base/build.sh registry."
+  type        = string
+  default     = "elm-infra/registry:latest"
+}
+
+variable "registry_private_ip" {
+  description = "The registry's address on the network: the workers pull from <address>:5000."
+  type        = string
+  default     = "10.213.0.5"
+}
+
+variable "registry_port" {
+  description = "Loopback port published to the registry's port 5000: where the operator pushes."
+  type        = number
+  default     = 15000
+}

@@ -19,13 +19,16 @@
 #                          openssl, busybox-static (its httpd serves the HTTP-01 webroot) and a
 #                          shell: the cluster's certificate issuer job (a label holds the hash of
 #                          recipe + binary, so a changed one is rebuilt under the same tag)
+#   elm-infra/registry:<hash>  Debian's docker-registry (2.8) with images/registry's start script
+#                          and config (TLS from a CA it makes, htpasswd, no request log): the
+#                          `local` target's private registry (also tagged :latest)
 # Each tag is a hash of its recipe, so an image is rebuilt only when its recipe changes; the
 # tag ":latest" points at the current one. Debootstrap rootfs tarballs are cached under
 # ~/.cache/elm-infra/images/, keyed by their own recipe hash, so re-making an image from a
 # changed configuration takes seconds, not minutes.
 # Debootstrap reads packages from the Debian mirror apt already uses on this machine
 # (ELM_INFRA_DEBIAN_MIRROR overrides it).
-# Usage: images/base/build.sh [tiny|base|host|lb|traefik|pebble|acme-issuer|all]   (stdout stays quiet; progress goes to stderr)
+# Usage: images/base/build.sh [tiny|base|host|lb|traefik|pebble|acme-issuer|registry|all]   (stdout stays quiet; progress goes to stderr)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 host_dir="$(cd "$here/../host" && pwd)"
@@ -258,6 +261,30 @@ DOCKERFILE
   log "$tag: built (recipe $recipe)"
 }
 
+registry_packages=docker-registry,openssl,apache2-utils,ca-certificates
+
+build_registry() {
+  local registry_dir; registry_dir="$(cd "$here/../registry" && pwd)"
+  local tag="elm-infra/registry:$( { declare -f build_registry build_on_rootfs debootstrap_rootfs
+    echo "$registry_packages"; (cd "$registry_dir" && tar --sort=name --mtime=@0 --owner=0 --group=0 -c .); } | hash_text)"
+  if have_image "$tag"; then log "$tag: present"; else
+    local tarball; tarball="$(debootstrap_rootfs registry "$registry_packages")"
+    local dir; dir="$(mktemp -d)"
+    cp "$registry_dir/start.sh" "$registry_dir/config.yml" "$dir/"
+    cat >"$dir/Dockerfile" <<'DOCKERFILE'
+FROM @ROOTFS@
+COPY config.yml /etc/docker/registry/config.yml
+COPY start.sh /usr/local/bin/elm-infra-registry
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
+EXPOSE 5000
+CMD ["/usr/local/bin/elm-infra-registry"]
+DOCKERFILE
+    build_on_rootfs "$tag" "$tarball" "$dir"
+    log "$tag: built"
+  fi
+  docker tag "$tag" elm-infra/registry:latest
+}
+
 # One build at a time per machine: two debootstraps of the same rootfs would race for the cache.
 mkdir -p "$cache_dir"
 exec 9>"$cache_dir/.build.lock"
@@ -271,10 +298,11 @@ case "${1:-all}" in
   traefik) build_traefik ;;
   pebble) build_pebble ;;
   acme-issuer) build_acme_issuer ;;
+  registry) build_registry ;;
   # The images of Go tools only once the tools are built (install.sh builds them first).
-  all) build_tiny; build_base; build_host; build_lb
+  all) build_tiny; build_base; build_host; build_lb; build_registry
     if [[ -x "$tool_cache/bin/traefik" ]]; then build_traefik; fi
     if [[ -d "$tool_cache/tools/pebble/$(pinned_version pebble)" && -d "$tool_cache/tools/pebble-challtestsrv/$(pinned_version pebble-challtestsrv)" ]]; then build_pebble; fi
     if [[ -d "$tool_cache/tools/lego/$(pinned_version lego)" ]]; then build_acme_issuer; fi ;;
-  *) echo "usage: $0 [tiny|base|host|lb|traefik|pebble|acme-issuer|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [tiny|base|host|lb|traefik|pebble|acme-issuer|registry|all]" >&2; exit 2 ;;
 esac

@@ -146,28 +146,27 @@ export function buildProgram(run: Runner): Command {
     .command("deploy")
     .description("deploy <service>@<version>: render, plan, submit, watch, prove through Traefik")
     .argument("<service@version>", "service and image tag, e.g. elm-lang.org@1.4.2")
-    .option("--build", "build and ship the image first (needs --context)", false)
-    .option("--context <dir>", "with --build: the site's build output")
     .option(
-      "--host <address...>",
-      "with --build, registry `local`: the workers to ship to, each [user@]host[:port]",
+      "--build",
+      "build the image and push it to the target's registry first (needs --context)",
+      false,
     )
+    .option("--context <dir>", "with --build: the site's build output")
     .addHelpText("after", examples(EXAMPLES["deploy"]))
     .action((arg: string, _o, cmd: Command) => {
       const ingress = /^ingress(@|$)/.test(arg);
-      if (ingress)
-        refuseOptions(cmd, ["build", "context", "host"], "deploy ingress builds no image");
-      else refuseWithout(cmd, ["context", "host"], "build");
+      if (ingress) refuseOptions(cmd, ["build", "context"], "deploy ingress builds no image");
+      else refuseWithout(cmd, ["context"], "build");
       return run("deploy", globals(cmd), async (ctx) => {
         if (ingress) {
           const { deployIngressCommand } = await commandModules["deploy-ingress"]();
           const r = await deployIngressCommand(ctx, arg);
           return { data: r, text: r.text };
         }
-        const o = cmd.opts<{ build: boolean; context?: string; host?: string[] }>();
+        const o = cmd.opts<{ build: boolean; context?: string }>();
         if (o.build) {
           const { buildImage } = await commandModules.image();
-          await buildImage(ctx, arg, { context: o.context, push: true, hosts: o.host });
+          await buildImage(ctx, arg, { context: o.context, push: true });
         }
         const { deploy } = await commandModules.deploy();
         const r = await deploy(ctx, arg);
@@ -347,31 +346,23 @@ export function buildProgram(run: Runner): Command {
 
   program
     .command("image")
-    .description("build <service>@<version>'s image, tag it and ship it to the target")
+    .description("build <service>@<version>'s image, tag it and push it to the target's registry")
     .argument("<service@version>", "service and image tag")
     .option("--context <dir>", "build context: the site's build output")
-    .option("--no-push", "build and tag only; do not push or ship")
-    .option(
-      "--host <address...>",
-      "registry `local`: the workers to ship the image to over SSH, each [user@]host[:port]",
-    )
+    .option("--no-push", "build and tag only; do not push")
     .option("--base-image <image>", "the BASE_IMAGE build argument", "elm-infra/base:latest")
     .addHelpText("after", examples(EXAMPLES["image"]))
     .action((arg: string, _o, cmd: Command) => {
-      if (cmd.getOptionValue("push") === false)
-        refuseOptions(cmd, ["host"], "--no-push ships to no host");
       return run("image", globals(cmd), async (ctx) => {
         const o = cmd.opts<{
           context?: string;
           push: boolean;
-          host?: string[];
           baseImage: string;
         }>();
         const { buildImage } = await commandModules.image();
         const r = await buildImage(ctx, arg, {
           context: o.context,
           push: o.push,
-          hosts: o.host,
           baseImage: o.baseImage,
         });
         const how =

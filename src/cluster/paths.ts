@@ -16,6 +16,8 @@ export interface TargetPaths {
   state: string;
   /** The CA certificates (PEM) HTTPS answers are verified against; absent: the system's roots. */
   trustedCa: string;
+  /** The local registry's CA (PEM), read from its container by bring-up. */
+  registryCa: string;
 }
 
 export function targetPaths(
@@ -31,6 +33,7 @@ export function targetPaths(
     secrets: join(config.root, "secrets", `${config.targetName}.yaml`),
     state: join(config.root, ".elm-infra", config.targetName),
     trustedCa: join(config.root, ".elm-infra", config.targetName, "ca.pem"),
+    registryCa: join(config.root, ".elm-infra", config.targetName, "registry-ca.pem"),
   };
 }
 

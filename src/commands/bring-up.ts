@@ -10,6 +10,7 @@ import {
   lookForGoneHosts,
   forgetDeadHosts,
   generateSecrets,
+  checkRegistry,
   planInfrastructure,
   type BringUpRun,
 } from "../tasks/bring-up.js";
@@ -58,7 +59,12 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
     onLost,
     async () => {
       await runSteps(
-        [ensureSshKey({ dryRun: ctx.options.dryRun }), planInfrastructure(), lookForGoneHosts()],
+        [
+          checkRegistry(),
+          ensureSshKey({ dryRun: ctx.options.dryRun }),
+          planInfrastructure(),
+          lookForGoneHosts(),
+        ],
         run,
         steps,
       );

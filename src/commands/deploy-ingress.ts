@@ -4,6 +4,7 @@ import { withLock } from "../lock.js";
 import { ConfigError } from "../errors.js";
 import { renderIngressJob } from "../plan/jobs.js";
 import { ingressJobName } from "../plan/job-vars.js";
+import { buildsPlatformImages } from "../plan/registry.js";
 import { versionsByWorker } from "../plan/ingress.js";
 import { withCluster } from "../cluster/connect.js";
 import { readInventory, workersOf } from "../cluster/inventory.js";
@@ -11,7 +12,7 @@ import type { CommandContext } from "../tasks/context.js";
 import {
   ensureIngressToken,
   rollIngress,
-  shipTraefikImage,
+  pushTraefikImage,
   type IngressResult,
 } from "../tasks/ingress.js";
 import { deployLockRelease } from "../tasks/rollout.js";
@@ -91,10 +92,10 @@ export async function deployIngressCommand(
         await runSteps(
           [
             {
-              title: `Ship traefik:v${version} to the workers`,
+              title: `Push traefik:v${version} to the registry`,
               skip: () =>
-                config.target.registry === "local" ? false : "the workers pull the official image",
-              run: (_s, step) => shipTraefikImage(config, inventory, version, (l) => step.log(l)),
+                buildsPlatformImages(config.target) ? false : "the workers pull the official image",
+              run: (_s, step) => pushTraefikImage(config, version, (l) => step.log(l)),
             },
             {
               title: "Traefik's Consul token (Nomad variable)",

@@ -10,7 +10,12 @@ import {
   type PlanSummary,
   type TofuPlanJson,
 } from "../plan/bring-up.js";
-import { clusterSecretFields, forgetClusterSecrets } from "../plan/secrets.js";
+import {
+  clusterSecretFields,
+  forgetClusterSecrets,
+  localRegistrySecretFields,
+} from "../plan/secrets.js";
+import { hasLocalRegistry } from "../plan/registry.js";
 import { describeEvent } from "../terraform/events.js";
 import type { TerraformRunner } from "../terraform/runner.js";
 import { forgetHostKeys, knownHostName } from "../ssh/index.js";
@@ -108,10 +113,16 @@ export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
             r.forgottenHosts = hosts.map((h) => h.name);
             await rm(inventoryPath(config), { force: true });
             // The local target's Pebble is gone, and the roots it issued from with it.
+            // Its registry too (the volume with its images and CA), and the credentials it took.
+            const localRegistry = hasLocalRegistry(config.target);
             if (config.target.provider === "local") await rm(paths.trustedCa, { force: true });
+            if (localRegistry) await rm(paths.registryCa, { force: true });
             const fromFile = await readSecrets(config.root, config.targetName, {});
-            r.forgottenSecrets = clusterSecretFields.filter((f) => fromFile[f] !== undefined);
-            const kept = forgetClusterSecrets(fromFile);
+            r.forgottenSecrets = [
+              ...clusterSecretFields,
+              ...(localRegistry ? localRegistrySecretFields : []),
+            ].filter((f) => fromFile[f] !== undefined);
+            const kept = forgetClusterSecrets(fromFile, { localRegistry });
             if (Object.keys(kept).length > 0)
               await writeSecrets(config.root, config.targetName, kept);
             else await rm(secretsPath(config.root, config.targetName), { force: true });

@@ -3,29 +3,18 @@ import { join, resolve } from "node:path";
 import type { LoadedConfig } from "../config/load.js";
 import { lookUp } from "../config/lookup.js";
 import { parseServiceRef, requireVersion } from "../config/service-ref.js";
-import { ConfigError, OperationError, UsageError } from "../errors.js";
+import { OperationError, UsageError } from "../errors.js";
 import { DockerClient, type ImageInfo } from "../docker/client.js";
-import { parseSshAddress } from "../docker/endpoint.js";
-import {
-  describeWorkers,
-  incompleteShipment,
-  shipImage,
-  type Shipment,
-  type WorkerEngine,
-} from "../docker/ship.js";
-import { imageRef } from "../plan/job-vars.js";
+import { imageRef, registryAddresses } from "../plan/registry.js";
 import { runSteps } from "../tasks/runner.js";
-import { readInventory, workersOf } from "../cluster/inventory.js";
-import { workerEngines } from "../tasks/ingress.js";
+import { pushAuth } from "../tasks/registry.js";
 import type { CommandContext } from "../tasks/context.js";
 
 export interface ImageOptions {
   /** Folder holding the service's build output; required. */
   context?: string;
-  /** Push (remote registry) or ship to `hosts` (registry `local`); default true. */
+  /** Push to the target's registry; default true. */
   push?: boolean;
-  /** For a target with registry `local`: the workers' SSH addresses, `[user@]host[:port]`. */
-  hosts?: string[];
   /** Folder with the Dockerfile; default `images/<service>` next to cluster.yaml. */
   imageDir?: string;
   /** The BASE_IMAGE build argument; default `elm-infra/base:latest`. */
@@ -36,14 +25,12 @@ export interface ImageOptions {
 
 /** How the image reached the target. */
 export type Delivery =
-  | { kind: "tagged"; reason: string }
-  | { kind: "shipped"; shipment: Shipment }
-  | { kind: "pushed"; registry: string; digest: string };
+  { kind: "tagged"; reason: string } | { kind: "pushed"; registry: string; digest: string };
 
 export interface ImageResult {
   service: string;
   version: string;
-  /** The reference the Nomad jobs use: `<repository>:<version>` or `<registry>/<repository>:<version>`. */
+  /** The reference the Nomad jobs use: `<pull address>/<repository>:<version>` (`<repository>:<version>` for registry `none`). */
   ref: string;
   /** Undefined on --dry-run, which builds nothing. */
   imageId: string | undefined;
@@ -60,8 +47,8 @@ interface ImageRun {
 
 /**
  * `elm-infra image <service>@<version> --context <dir>`: builds the service's image from its
- * build output, tags it for the target, then pushes it to the target's registry or, for the
- * local target, ships it to each worker's engine and checks that they all hold the same image.
+ * build output, tags it for the target, then pushes it to the target's registry (where every
+ * worker pulls it from, with its credentials).
  */
 export async function buildImage(
   ctx: CommandContext,
@@ -76,11 +63,11 @@ export async function buildImage(
   const registry = config.target.registry;
   const repository = lookUp(config.services, service)!.image;
   const ref = imageRef(registry, repository, version);
+  const pushRef = imageRef(registry, repository, version, "push");
   const imageDir = resolve(opts.imageDir ?? join(config.root, "images", service));
   await requireDockerfile(imageDir, service);
-  const deliverTo = planDelivery(config, { ...opts, hosts: await shipTo(config, opts.hosts) });
-  const registryAuth = deliverTo.kind === "push" ? requireRegistryAuth(config) : undefined;
-  const workers = deliverTo.kind === "ship" ? await workerEnginesAt(config, deliverTo.hosts) : [];
+  const deliverTo = planDelivery(config, opts);
+  const registryAuth = deliverTo.kind === "push" ? pushAuth(config) : undefined;
 
   const created = new Date().toISOString();
   const labels = {
@@ -107,7 +94,7 @@ export async function buildImage(
           }
           c.info = await docker.build({
             context: [{ dir: imageDir }, { dir: contextDir, prefix: "dist" }],
-            tags: [ref],
+            tags: [...new Set([ref, pushRef])],
             buildArgs: {
               BASE_IMAGE: baseImage,
               VERSION: version,
@@ -122,23 +109,11 @@ export async function buildImage(
         },
       },
       {
-        title: `Push ${ref}`,
+        title: `Push ${pushRef}`,
         skip: () => dryRun || (deliverTo.kind !== "push" && deliverTo.reason),
         run: async (c, step) => {
-          const digest = await docker.push(ref, registryAuth!, (line) => step.log(line));
-          c.delivery = { kind: "pushed", registry, digest };
-        },
-      },
-      {
-        title: `Ship ${ref} to ${workers.length} worker(s)`,
-        skip: () => dryRun || (deliverTo.kind !== "ship" && deliverTo.reason),
-        run: async (c, step) => {
-          const shipment = await shipImage(docker, ref, workers, {
-            onLog: (line) => step.log(line),
-          });
-          for (const line of describeWorkers(shipment)) step.log(line);
-          if (!shipment.complete) throw incompleteShipment(shipment);
-          c.delivery = { kind: "shipped", shipment };
+          const digest = await docker.push(pushRef, registryAuth!, (line) => step.log(line));
+          c.delivery = { kind: "pushed", registry: registryAddresses(registry)!.push, digest };
         },
       },
     ],
@@ -155,19 +130,6 @@ export async function buildImage(
     labels: run.info?.labels ?? labels,
     delivery: run.delivery ?? { kind: "tagged", reason },
   };
-}
-
-/** The workers to ship to: those given, else (no registry) the workers bring-up recorded. */
-async function shipTo(
-  config: LoadedConfig,
-  hosts: string[] | undefined,
-): Promise<string[] | undefined> {
-  if ((hosts?.length ?? 0) > 0 || config.target.registry !== "local" || config.target.endpoints)
-    return hosts;
-  const inventory = await readInventory(config);
-  return inventory
-    ? workersOf(inventory).map((w) => `${config.target.ssh.user}@${w.ssh.host}:${w.ssh.port}`)
-    : hosts;
 }
 
 async function requireContextDir(dir: string | undefined, service: string): Promise<string> {
@@ -203,62 +165,22 @@ async function requireDockerfile(imageDir: string, service: string): Promise<voi
   }
 }
 
-type DeliveryPlan =
-  { kind: "push" } | { kind: "ship"; hosts: string[] } | { kind: "none"; reason: string };
+type DeliveryPlan = { kind: "push" } | { kind: "none" };
 
-/** Push for a registry, ship for `local` when hosts are given; otherwise say why neither. */
+/** Push when the target has a registry and a push is not declined; otherwise say why not. */
 export function planDelivery(
   config: Pick<LoadedConfig, "target" | "targetName">,
-  opts: Pick<ImageOptions, "push" | "hosts">,
+  opts: Pick<ImageOptions, "push">,
 ): DeliveryPlan & { reason: string } {
   if (opts.push === false)
     return {
       kind: "none",
-      reason: "not pushed or shipped, as asked: the image is tagged on this machine only",
+      reason: "not pushed, as asked: the image is tagged on this machine only",
     };
-  if (config.target.registry !== "local")
-    return { kind: "push", reason: `target ${config.targetName} uses a registry` };
-  const hosts = opts.hosts ?? [];
-  if (hosts.length === 0) {
+  if (config.target.registry === "none")
     return {
       kind: "none",
-      reason: `target ${config.targetName} has no registry and no worker hosts were given: the image is tagged on this machine only`,
+      reason: `target ${config.targetName} has no registry (none): the image is tagged on this machine, whose Docker engine runs it`,
     };
-  }
-  return { kind: "ship", hosts, reason: `target ${config.targetName} has no registry` };
-}
-
-function requireRegistryAuth(config: LoadedConfig): {
-  username: string;
-  password: string;
-  serveraddress: string;
-} {
-  const { registryUsername, registryPassword } = config.secrets;
-  if (!registryUsername || !registryPassword) {
-    throw new ConfigError(
-      [
-        {
-          file: `secrets/${config.targetName}.yaml`,
-          path: registryUsername ? "registryPassword" : "registryUsername",
-          message: `is needed to push to ${config.target.registry}`,
-        },
-      ],
-      "set ELM_INFRA_REGISTRY_USERNAME and ELM_INFRA_REGISTRY_PASSWORD, or put them in the secrets file (mode 0600)",
-    );
-  }
-  return {
-    username: registryUsername,
-    password: registryPassword,
-    serveraddress: config.target.registry.split("/")[0]!,
-  };
-}
-
-async function workerEnginesAt(config: LoadedConfig, hosts: string[]): Promise<WorkerEngine[]> {
-  const { ssh } = config.target;
-  const addresses = hosts.map((h) => parseSshAddress(h, { username: ssh.user, port: ssh.port }));
-  return workerEngines(
-    config,
-    addresses.map((a) => ({ name: `${a.host}:${a.port}`, ...a })),
-    "pin-on-first-contact",
-  );
+  return { kind: "push", reason: `target ${config.targetName} pulls from its registry` };
 }

@@ -49,6 +49,18 @@ const cidr = z
   )
   .refine((c) => !/^(0\.0\.0\.0|::)\/0$/.test(c), "must not be the whole internet");
 
+/** `host[:port][/path]`: where images are pushed or pulled (no scheme: always HTTPS). */
+const registryAddress = z
+  .string()
+  .regex(
+    /^[a-z0-9.-]+(:[0-9]{1,5})?(\/[a-z0-9._-]+)*$/,
+    "must be a registry address like registry.digitalocean.com/elm",
+  )
+  .refine(
+    (a) => a !== "local",
+    "'local' (images shipped over SSH) is gone: give the local registry as { push, pull }, or 'none' for the dev target",
+  );
+
 const sshSettings = z.strictObject({
   user: z
     .string()
@@ -90,12 +102,23 @@ export const targetSchema = z.strictObject({
     .default({})
     .describe("per service, the hostnames on this target; defaults to the service's hostnames"),
   ssh: sshSettings,
-  registry: z
-    .string()
-    .regex(
-      /^(local|[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)*)$/,
-      "must be 'local' or a registry address like registry.digitalocean.com/elm",
-    ),
+  /**
+   * Where images go: one address both ways (production: DigitalOcean's registry), `{ push, pull }`
+   * when the operator reaches the registry at another address than the workers (the local
+   * target: loopback vs its network), or `none` (the dev target: its one Nomad uses this
+   * machine's Docker engine, so an image built here is already where it runs).
+   */
+  registry: z.union(
+    [
+      z.literal("none"),
+      registryAddress,
+      z.strictObject({ push: registryAddress, pull: registryAddress }),
+    ],
+    {
+      error:
+        "must be 'none', a registry address like registry.digitalocean.com/elm, or { push, pull } addresses",
+    },
+  ),
   /**
    * Where the APIs answer when they are on this machine (the local dev agents). Without it,
    * elm-infra reaches a cluster through an SSH tunnel to a manager. Loopback only: the APIs are

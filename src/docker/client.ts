@@ -252,25 +252,39 @@ export class DockerClient {
     );
     const stream = await this.call(what, () => exec.start({ Tty: true }));
     const chunks: Buffer[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      new Promise<void>((resolve, reject) => {
-        stream.on("data", (c: Buffer) => chunks.push(c));
-        stream.on("end", () => resolve());
-        stream.on("error", reject);
-      }),
-      new Promise<void>((_, reject) => {
-        timer = setTimeout(() => {
-          stream.destroy();
-          reject(new OperationError(`${what}: no end within ${deadlineMs / 1000} s`));
-        }, deadlineMs);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    await readToEnd(stream, what, deadlineMs, (c) => chunks.push(c));
     const output = Buffer.concat(chunks).toString("utf8").replace(/\r\n/g, "\n");
     const { ExitCode } = await this.call(what, () => exec.inspect());
     if (ExitCode !== 0)
       throw new OperationError(`${what}: exit ${ExitCode}: ${output.trim().slice(0, 300)}`);
     return output;
+  }
+
+  /**
+   * Runs a command in a running container with `input` on its stdin (a password: never in its
+   * argv) and returns its exit code. What it prints is read and dropped, never shown.
+   */
+  async execWithInput(
+    container: string,
+    cmd: string[],
+    input: string,
+    deadlineMs = 15_000,
+  ): Promise<number> {
+    const what = `run ${cmd[0]} in the container ${container}`;
+    const exec = await this.call(what, () =>
+      this.docker.getContainer(container).exec({
+        Cmd: cmd,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+      }),
+    );
+    const stream = await this.call(what, () => exec.start({ hijack: true, stdin: true }));
+    stream.end(input);
+    await readToEnd(stream, what, deadlineMs, () => undefined);
+    const { ExitCode } = await this.call(what, () => exec.inspect());
+    return ExitCode ?? -1;
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -297,6 +311,29 @@ export class DockerClient {
       { cause: error },
     );
   }
+}
+
+/** Reads an exec's stream to its end, or destroys it and fails after `deadlineMs`. */
+async function readToEnd(
+  stream: NodeJS.ReadWriteStream & { destroy(): void },
+  what: string,
+  deadlineMs: number,
+  onData: (chunk: Buffer) => void,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    new Promise<void>((resolve, reject) => {
+      stream.on("data", onData);
+      stream.on("end", () => resolve());
+      stream.on("error", reject);
+    }),
+    new Promise<void>((_, reject) => {
+      timer = setTimeout(() => {
+        stream.destroy();
+        reject(new OperationError(`${what}: no end within ${deadlineMs / 1000} s`));
+      }, deadlineMs);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Splits `registry:5000/repo/name:tag` into repository and tag (the tag defaults to `latest`). */

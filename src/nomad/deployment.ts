@@ -189,6 +189,34 @@ function collectFieldChanges(diff: JobPlan["Diff"]): string[] {
   return out;
 }
 
+/**
+ * Pure: a Docker driver's failed pull ("Failed to pull `<image>`: …") said with the image, the
+ * registry, the reason and what to do; undefined for any other message.
+ */
+export function explainFailedPull(message: string): string | undefined {
+  const m = /Failed to pull `([^`]+)`:?\s*(.*)$/s.exec(message);
+  if (!m) return undefined;
+  const image = m[1]!;
+  const detail = m[2]!.trim();
+  const slash = image.indexOf("/");
+  const first = slash > 0 ? image.slice(0, slash) : "";
+  const registry = /[.:]/.test(first) || first === "localhost" ? first : "Docker Hub";
+  const [reason, todo] = /unauthorized|authentication required|no basic auth|denied/i.test(detail)
+    ? [
+        "unauthorized",
+        "the workers' registry credentials are refused: run bring-up again to rewrite them (/etc/docker/nomad-auth.json)",
+      ]
+    : /manifest unknown|not found|does not exist/i.test(detail)
+      ? [
+          "not found",
+          "push that version first: elm-infra image <service>@<version> --context <build output>",
+        ]
+      : /timeout|refused|no route|no such host|i\/o timeout|EOF|x509|certificate/i.test(detail)
+        ? ["unreachable", `check that the workers reach ${registry} (and trust its CA)`]
+        : ["refused", "the registry's words follow"];
+  return `could not pull ${image} from ${registry}: ${reason} (${detail.slice(0, 200)}); ${todo}`;
+}
+
 /** Pure: why an allocation failed, from its task events (like Levant's failure inspector). */
 export function explainAllocation(alloc: AllocationStub): string[] {
   const lines: string[] = [];
@@ -208,6 +236,11 @@ export function explainAllocation(alloc: AllocationStub): string[] {
         ].includes(e.Type) || /fail|error|unhealthy/i.test(e.DisplayMessage ?? ""),
     );
     for (const e of events.slice(-5)) {
+      const pull = explainFailedPull(e.DisplayMessage ?? "");
+      if (pull) {
+        lines.push(`${alloc.ID.slice(0, 8)} ${task}: ${pull}`);
+        continue;
+      }
       const exit =
         e.Details?.exit_code ?? (e.ExitCode !== undefined ? String(e.ExitCode) : undefined);
       lines.push(

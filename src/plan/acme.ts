@@ -6,6 +6,8 @@ import type { LoadedConfig } from "../config/load.js";
 import { consulServiceName } from "./names.js";
 import { ingressJobName } from "./job-vars.js";
 import { acmeCa, certificateSpecs, certificatesPrefix, renewalDivisor } from "./tls.js";
+import type { Target } from "../config/schema.js";
+import { platformImageRef, type PlatformImage } from "./registry.js";
 
 export const acmeIssuerJobName = "acme-issuer";
 /** The Consul service of the issuer's challenge server: Traefik routes the challenges to it. */
@@ -14,10 +16,19 @@ export const challengeService = "acme-challenge";
 export const issuerLockPath = "acme/lock";
 const webroot = "/alloc/data/webroot";
 
-/** The issuer's image: lego with what its script needs (images/base/build.sh acme-issuer). */
-export function issuerImage(registry: string, legoVersion: string): string {
+/** The issuer's image as this machine builds it (images/base/build.sh acme-issuer) and pushes it. */
+export function issuerPlatformImage(legoVersion: string): PlatformImage {
   const tag = `v${legoVersion.replace(/^v/, "")}`;
-  return registry === "local" ? `elm-infra/acme-issuer:${tag}` : `${registry}/acme-issuer:${tag}`;
+  return {
+    source: `elm-infra/acme-issuer:${tag}`,
+    name: `acme-issuer:${tag}`,
+    hint: "build it from the pinned lego binary: bash images/base/build.sh acme-issuer",
+  };
+}
+
+/** The issuer's image as the workers pull it: lego with what its script needs. */
+export function issuerImage(target: Pick<Target, "registry">, legoVersion: string): string {
+  return platformImageRef(target, issuerPlatformImage(legoVersion));
 }
 
 /** Where the issuer finds the CA: its directory, the names it must resolve, the CA's own CA. */
@@ -72,7 +83,7 @@ export function acmeIssuerJobVars(
   return {
     job: { id: acmeIssuerJobName, datacenters: ["dc1"] },
     version: inputs.legoVersion,
-    image: issuerImage(config.target.registry, inputs.legoVersion),
+    image: issuerImage(config.target, inputs.legoVersion),
     challengeService,
     tags: challengeTags(),
     webroot,

@@ -160,6 +160,8 @@ export interface LocalNetwork {
   acmeDnsIp: string;
   /** The signed apt repository the hosts install Consul and Nomad from. */
   aptIp: string;
+  /** The target's registry (the workers pull from <registryIp>:5000). */
+  registryIp: string;
   /** Where Docker places containers without a static address: never a host's. */
   dynamicRange: string;
 }
@@ -182,6 +184,7 @@ export function localNetwork(subnet: string): LocalNetwork {
     pebbleIp: formatIpv4(base + 3),
     acmeDnsIp: formatIpv4(base + 4),
     aptIp: formatIpv4(base + 6),
+    registryIp: formatIpv4(base + 5),
     dynamicRange: `${formatIpv4(base + 224)}/27`,
   };
 }

@@ -12,14 +12,13 @@ import {
 } from "../traefik/canary.js";
 import { backupExport, type BackupExport } from "./package-data.js";
 import { consulServiceName } from "./names.js";
+import { imageRef } from "./registry.js";
 import { certificatesPrefix, servesHttps, splitWwwRedirects } from "./tls.js";
 import { defaultUpdate, type UpdateTimings } from "../config/schema.js";
+import type { Target } from "../config/schema.js";
+import { buildsPlatformImages, platformImageRef, type PlatformImage } from "./registry.js";
 
 export { defaultUpdate, type UpdateTimings } from "../config/schema.js";
-
-export function imageRef(registry: string, repository: string, version: string): string {
-  return registry === "local" ? `${repository}:${version}` : `${registry}/${repository}:${version}`;
-}
 
 function hostRule(hostnames: string[]): string {
   return hostnames.map((h) => `Host(\`${h}\`)`).join(" || ");
@@ -135,7 +134,7 @@ export function serviceJobVars(
             ...((overrides.dataNode ?? service.data.node)
               ? { node: (overrides.dataNode ?? service.data.node)! }
               : {}),
-            export: backupExport(ref.service, config.target.registry),
+            export: backupExport(ref.service, config.target),
           },
         }
       : {}),
@@ -194,15 +193,29 @@ export interface IngressJobVars {
   killTimeout: string;
 }
 
-/** Traefik's image at a version: the official image's name (on the local target, built here). */
-export function traefikImage(version: string): string {
-  return `traefik:v${version.replace(/^v/, "")}`;
+/** Traefik's image as the local target builds it (images/base/build.sh traefik) and pushes it. */
+export function traefikPlatformImage(version: string): PlatformImage {
+  const name = `traefik:v${version.replace(/^v/, "")}`;
+  return {
+    source: name,
+    name,
+    hint: "build it from the pinned Traefik binary: bash images/base/build.sh traefik",
+  };
+}
+
+/** Traefik's image at a version: the official image, or the target's own build from its registry. */
+export function traefikImage(
+  target: Pick<Target, "provider" | "registry"> | undefined,
+  version: string,
+): string {
+  const image = traefikPlatformImage(version);
+  return target && buildsPlatformImages(target) ? platformImageRef(target, image) : image.source;
 }
 
 /** Pure: the variables of the ingress job, one group per worker at its own version. */
 export function ingressJobVars(
   workers: readonly IngressWorker[],
-  options: { https: boolean } = { https: false },
+  options: { https: boolean; target?: Pick<Target, "provider" | "registry"> } = { https: false },
 ): IngressJobVars {
   return {
     job: { datacenters: ["dc1"] },
@@ -210,7 +223,7 @@ export function ingressJobVars(
     workers: workers.map((w) => ({
       name: w.name,
       version: w.version.replace(/^v/, ""),
-      image: traefikImage(w.version),
+      image: traefikImage(options.target, w.version),
     })),
     apiAddress: "127.0.0.1:8081",
     canaryAddress: `127.0.0.1:${canaryEntrypointPort}`,

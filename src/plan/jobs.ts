@@ -50,6 +50,6 @@ export async function renderIngressJob(
 ): Promise<string> {
   return renderTemplateFile(
     resolve(config.root, "jobs/ingress.nomad.hbs"),
-    ingressJobVars(workers, { https: servesHttps(config.target) }),
+    ingressJobVars(workers, { https: servesHttps(config.target), target: config.target }),
   );
 }

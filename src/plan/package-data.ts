@@ -6,7 +6,9 @@
 import { UsageError } from "../errors.js";
 import type { NomadJob } from "../nomad/types.js";
 import { cronProblem } from "../config/cron.js";
+import type { Target } from "../config/schema.js";
 import { consulServiceName } from "./names.js";
+import { platformImageRef, type PlatformImage } from "./registry.js";
 
 /** Where the holder's host volume and the backups' host volume are on each worker. */
 export const packageDataPath = "/srv/package-data";
@@ -16,13 +18,21 @@ export const packageDataUid = 10001;
 
 export const defaultBackup = { schedule: "@hourly", keep: 24 };
 
+/** The local target's backup export image, made by images/base/build.sh tiny and pushed. */
+export const exportPlatformImage: PlatformImage = {
+  source: "elm-infra/tiny:busybox",
+  name: "tiny:busybox",
+  hint: "make it: bash images/base/build.sh tiny",
+};
+
 /**
- * The backup export runs busybox `httpd` with a CGI: the local target's tiny image (shipped like
- * any image, nothing can be pulled there), the official busybox image elsewhere.
+ * The backup export runs busybox `httpd` with a CGI: the local target's tiny image (from its
+ * registry; nothing can be pulled from the internet there), the official busybox image elsewhere.
  */
-export function exportImage(registry: string): string {
-  // Not `:latest`: Nomad's Docker driver pulls those, and nothing can be pulled on the local target.
-  return registry === "local" ? "elm-infra/tiny:busybox" : "busybox:1.36";
+export function exportImage(target: Pick<Target, "provider" | "registry">): string {
+  return target.provider === "local"
+    ? platformImageRef(target, exportPlatformImage)
+    : "busybox:1.36";
 }
 
 export interface BackupExport {
@@ -32,11 +42,14 @@ export interface BackupExport {
   image: string;
 }
 
-export function backupExport(service: string, registry: string): BackupExport {
+export function backupExport(
+  service: string,
+  target: Pick<Target, "provider" | "registry">,
+): BackupExport {
   return {
     port: 8090,
     service: `${consulServiceName(service)}-backup-export`,
-    image: exportImage(registry),
+    image: exportImage(target),
   };
 }
 
@@ -163,7 +176,7 @@ export interface BackupJobVars {
 /** Pure: the variables of jobs/package-backup.nomad.hbs. */
 export function backupJobVars(o: {
   service: string;
-  registry: string;
+  target: Pick<Target, "provider" | "registry">;
   holder: string;
   backup?: { schedule?: string | undefined; keep?: number | undefined } | undefined;
 }): BackupJobVars {
@@ -179,8 +192,8 @@ export function backupJobVars(o: {
     service: o.service,
     schedule,
     holder: o.holder,
-    exportService: backupExport(o.service, o.registry).service,
-    image: exportImage(o.registry),
+    exportService: backupExport(o.service, o.target).service,
+    image: exportImage(o.target),
     volume: "package-backups",
     keep,
     pruneFrom: keep + 1,

@@ -16,6 +16,14 @@ export const clusterSecretFields = [
 ] as const;
 export type ClusterSecretField = (typeof clusterSecretFields)[number];
 
+/**
+ * The local target's registry credentials: its registry is the target's own (iac/local), so
+ * bring-up generates them too, and destroy forgets them with the registry. Elsewhere they are
+ * the user's (DigitalOcean's token), never generated.
+ */
+export const localRegistrySecretFields = ["registryUsername", "registryPassword"] as const;
+export type GeneratedSecretField = ClusterSecretField | (typeof localRegistrySecretFields)[number];
+
 const gossipKeys: ReadonlySet<ClusterSecretField> = new Set(["consulGossipKey", "nomadGossipKey"]);
 
 export interface SecretGenerators {
@@ -23,13 +31,22 @@ export interface SecretGenerators {
   uuid(): string;
   /** 32 random bytes in base64 (a gossip encryption key). */
   gossipKey(): string;
+  /** The local registry's user name (distinctive: the secrets audit searches for it). */
+  registryUsername?(): string;
+  /** The local registry's password. */
+  registryPassword?(): string;
+}
+
+export interface SecretsOptions {
+  /** The target runs its own registry (the local target): its credentials are generated too. */
+  localRegistry?: boolean;
 }
 
 export interface SecretsPlan {
   /** The secrets file's new content: what it held, plus what was generated. */
   file: Secrets;
   /** Fields generated now; empty when the file (or the environment) had them all. */
-  generated: ClusterSecretField[];
+  generated: GeneratedSecretField[];
   /** Every cluster secret, whichever source it came from. */
   effective: Secrets & Required<Pick<Secrets, ClusterSecretField>>;
 }
@@ -43,10 +60,11 @@ export function planClusterSecrets(
   fromFile: Secrets,
   effective: Secrets,
   generate: SecretGenerators,
+  options: SecretsOptions = {},
 ): SecretsPlan {
   const file: Secrets = { ...fromFile };
   const all: Secrets = { ...effective };
-  const generated: ClusterSecretField[] = [];
+  const generated: GeneratedSecretField[] = [];
   for (const field of clusterSecretFields) {
     if (all[field] !== undefined) continue;
     const value = gossipKeys.has(field) ? generate.gossipKey() : generate.uuid();
@@ -54,12 +72,20 @@ export function planClusterSecrets(
     all[field] = value;
     generated.push(field);
   }
+  for (const field of options.localRegistry ? localRegistrySecretFields : []) {
+    if (all[field] !== undefined) continue;
+    const make = generate[field];
+    if (!make) throw new Error(`planClusterSecrets: no generator for ${field}`);
+    file[field] = all[field] = make();
+    generated.push(field);
+  }
   return { file, generated, effective: all as SecretsPlan["effective"] };
 }
 
 /** The secrets file after destroy: the cluster's own secrets gone, the user's (API tokens) kept. */
-export function forgetClusterSecrets(fromFile: Secrets): Secrets {
+export function forgetClusterSecrets(fromFile: Secrets, options: SecretsOptions = {}): Secrets {
   const kept: Secrets = { ...fromFile };
   for (const field of clusterSecretFields) delete kept[field];
+  for (const field of options.localRegistry ? localRegistrySecretFields : []) delete kept[field];
   return kept;
 }

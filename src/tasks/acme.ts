@@ -16,7 +16,7 @@ import {
   acmeIssuerJobName,
   acmeIssuerJobVars,
   acmePolicies,
-  issuerImage,
+  issuerPlatformImage,
   type IssuerCa,
 } from "../plan/acme.js";
 import {
@@ -27,7 +27,7 @@ import {
 } from "../plan/tls.js";
 import type { Inventory } from "../cluster/inventory.js";
 import { targetPaths } from "../cluster/paths.js";
-import { shipLocalImage } from "./ingress.js";
+import { pushPlatformImages } from "./registry.js";
 import { targetTrust } from "../cluster/connect.js";
 import { servedCertificate } from "../traefik/served-certificate.js";
 import { certificateFacts } from "../plan/verify.js";
@@ -140,19 +140,10 @@ export async function submitIssuerJob(
   return true;
 }
 
-/** The issuer's image on every worker (local target: no registry). */
-export async function shipIssuerImage(
-  config: LoadedConfig,
-  inventory: Inventory,
-  log: Log,
-): Promise<void> {
-  await shipLocalImage(
-    config,
-    inventory,
-    issuerImage(config.target.registry, await pinnedLegoVersion()),
-    "build it from the pinned lego binary: bash images/base/build.sh acme-issuer",
-    log,
-  );
+/** The issuer's image in the target's registry, pushed from this machine (images/base/build.sh acme-issuer). */
+export async function pushIssuerImage(config: LoadedConfig, log: Log): Promise<void> {
+  if (config.target.registry === "none") return;
+  await pushPlatformImages(config, [issuerPlatformImage(await pinnedLegoVersion())], log);
 }
 
 export interface StoredCertificate {

@@ -11,7 +11,13 @@ import { readUserFile } from "../config/read-file.js";
 import { OperationError } from "../errors.js";
 import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import { registerSecret } from "../output/redact.js";
-import { FAST_HEALTH, runSitePlaybook, type AnsibleEvent } from "../ansible/index.js";
+import {
+  FAST_HEALTH,
+  runSitePlaybook,
+  type AnsibleEvent,
+  type SiteSecrets,
+  type SiteSettings,
+} from "../ansible/index.js";
 import {
   connectSsh,
   ensureKeyPair,
@@ -25,7 +31,7 @@ import {
 import { describeEvent, type TerraformEvent } from "../terraform/events.js";
 import type { PlanResult, TerraformRunner } from "../terraform/runner.js";
 import { inventoryFromOutputs, prepareTerraform } from "../cluster/terraform.js";
-import { workersOf, writeInventory, type Inventory } from "../cluster/inventory.js";
+import { writeInventory, type Inventory } from "../cluster/inventory.js";
 import { sshTargetFor } from "../cluster/connect.js";
 import { targetPaths } from "../cluster/paths.js";
 import type { HostPlan } from "../plan/hosts.js";
@@ -35,18 +41,27 @@ import {
   type PlanSummary,
   type TofuPlanJson,
 } from "../plan/bring-up.js";
-import { planClusterSecrets, type ClusterSecretField, type SecretsPlan } from "../plan/secrets.js";
+import {
+  planClusterSecrets,
+  type GeneratedSecretField,
+  type SecretsPlan,
+} from "../plan/secrets.js";
 import { needed, type Step, type StepHandle } from "./runner.js";
 import {
   ensureIngressToken,
   rollIngress,
-  shipTraefikImage,
-  workerEngines,
+  pushTraefikImage,
   type IngressResult,
 } from "./ingress.js";
-import { DockerClient } from "../docker/client.js";
-import { describeWorkers, incompleteShipment, shipImage } from "../docker/ship.js";
-import { imageRef } from "../plan/job-vars.js";
+import {
+  buildsPlatformImages,
+  hasLocalRegistry,
+  registryAddresses,
+  registryHost,
+  repositoryPath,
+} from "../plan/registry.js";
+import { registryApi, registryCredentials, setUpLocalRegistry } from "./registry.js";
+import { pushExportImage } from "./package-data.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
 import { versionsByWorker } from "../plan/ingress.js";
 import { withCluster } from "../cluster/connect.js";
@@ -59,7 +74,7 @@ import { agentRepository } from "../plan/agents.js";
 import {
   applyAcmePolicies,
   issuerCa,
-  shipIssuerImage,
+  pushIssuerImage,
   submitIssuerJob,
   waitForCertificates,
   waitUntilServed,
@@ -89,6 +104,8 @@ export interface BringUpRun {
   /** The acme-issuer job was submitted (new or changed). */
   issuerChanged?: boolean;
   certificates?: StoredCertificate[];
+  /** The local registry's CA (PEM), for the hosts' Docker trust. */
+  registryCa?: string;
 }
 
 /** A field an earlier step gave (each step declares what it needs), or the runner's clear error. */
@@ -296,11 +313,18 @@ export function generateSecrets(): Step<BringUpRun> {
     run: async (run, step) => {
       const { config } = run;
       const fromFile = await readSecrets(config.root, config.targetName, {});
-      const plan = planClusterSecrets(fromFile, config.secrets, {
-        uuid: () => randomUUID(),
-        gossipKey: () => randomBytes(32).toString("base64"),
-      });
-      for (const field of plan.generated) registerSecret(plan.effective[field]);
+      const plan = planClusterSecrets(
+        fromFile,
+        config.secrets,
+        {
+          uuid: () => randomUUID(),
+          gossipKey: () => randomBytes(32).toString("base64"),
+          registryUsername: () => `elm-registry-${randomBytes(6).toString("hex")}`,
+          registryPassword: () => randomBytes(24).toString("base64url"),
+        },
+        { localRegistry: hasLocalRegistry(config.target) },
+      );
+      for (const field of plan.generated) registerSecret(plan.effective[field]!);
       if (plan.generated.length > 0) {
         const file = await writeSecrets(config.root, config.targetName, plan.file);
         step.log(`generated ${plan.generated.join(", ")} into ${file} (mode 0600)`);
@@ -464,6 +488,7 @@ export function bootstrapHosts(): Step<BringUpRun> {
           ...(local ? { health: FAST_HEALTH } : {}),
           consulVersion: versions.consul,
           nomadVersion: versions.nomad,
+          ...registrySettings(run),
         },
         secrets: {
           consulGossipKey: s.consulGossipKey,
@@ -473,6 +498,7 @@ export function bootstrapHosts(): Step<BringUpRun> {
           consulTraefikToken: s.consulTraefikToken,
           nomadGossipKey: s.nomadGossipKey,
           nomadManagementToken: s.nomadToken,
+          ...registrySecrets(run),
         },
         privateKeyPath: paths.privateKey,
         knownHostsPath: paths.knownHosts,
@@ -490,6 +516,23 @@ export function bootstrapHosts(): Step<BringUpRun> {
       step.log(changed.join(", "));
     },
   };
+}
+
+/** Where the workers pull from, and the CA their Docker trusts for it (the local registry's). */
+function registrySettings(run: BringUpRun): Pick<SiteSettings, "registry"> {
+  const addresses = registryAddresses(run.config.target.registry);
+  if (!addresses) return {};
+  const host = registryHost(addresses.pull);
+  return { registry: run.registryCa ? { host, ca: run.registryCa } : { host } };
+}
+
+/** The workers' pull credentials (for the Nomad Docker driver's 0600 auth file). */
+function registrySecrets(
+  run: BringUpRun,
+): Pick<SiteSecrets, "registryUsername" | "registryPassword"> {
+  if (run.config.target.registry === "none") return {};
+  const { username, password } = registryCredentials(run.config);
+  return { registryUsername: username, registryPassword: password };
 }
 
 function describeAnsibleEvent(e: AnsibleEvent): string | undefined {
@@ -554,7 +597,7 @@ export function deployIngress(version?: string): Step<BringUpRun> {
           versionsByWorker((await apis.nomad.readJob("ingress")) as never),
         );
         const v = version ?? running[0] ?? (await pinnedVersions()).traefik;
-        await shipTraefikImage(run.config, given(run, "inventory"), v, (l) => step.log(l));
+        await pushTraefikImage(run.config, v, (l) => step.log(l));
         const token =
           run.secrets?.effective.consulTraefikToken ?? run.config.secrets.consulTraefikToken;
         if (!token) throw new OperationError("no Consul token for Traefik in the secrets");
@@ -604,7 +647,7 @@ export function issueCertificates(): Step<BringUpRun> {
     run: async (run, step) => {
       const log = (l: string) => step.log(l);
       const ca = await issuerCa(run.config, given(run, "inventory"), log, step.signal);
-      await shipIssuerImage(run.config, given(run, "inventory"), log);
+      await pushIssuerImage(run.config, log);
       const certificates = await withCluster(run.config, { signal: step.signal }, async (apis) => {
         if (await submitIssuerJob(run.config, apis.nomad, ca, log)) run.issuerChanged = true;
         const stored = await waitForCertificates(run.config, apis.nomad, {
@@ -626,50 +669,58 @@ export function issueCertificates(): Step<BringUpRun> {
 }
 
 /**
- * The local target has no registry: a worker this run created gets the image of every service
- * running now, so that an allocation Nomad places there (a drain elsewhere, a lost worker) starts.
+ * Before any change: a registry the target does not make (DigitalOcean's) must exist and take the
+ * credentials, or every pull of the cluster would be refused later (the issuer's first).
  */
-export function shipServiceImages(): Step<BringUpRun> {
-  const created = (run: BringUpRun) => {
-    const names = new Set([...(run.plan?.hosts.create ?? []), ...(run.plan?.hosts.replace ?? [])]);
-    return workersOf(given(run, "inventory")).filter((w) => names.has(w.name));
-  };
+export function checkRegistry(): Step<BringUpRun> {
   return {
-    title: "Ship the services' images to the new workers",
-    needs: ["inventory"],
+    title: "Check the registry (it exists, the credentials reach it)",
     skip: (run) =>
-      run.config.target.registry !== "local"
-        ? "the workers pull from the registry"
-        : created(run).length === 0
-          ? "no new worker"
+      run.config.target.registry === "none"
+        ? "no registry"
+        : hasLocalRegistry(run.config.target)
+          ? "the target's own registry: bring-up makes it"
           : false,
     run: async (run, step) => {
-      const workers = created(run);
-      const refs: string[] = [];
-      await withCluster(run.config, { signal: step.signal }, async (apis) => {
-        for (const [service, s] of Object.entries(run.config.services)) {
-          const version = (await apis.nomad.readJob(service))?.Meta?.version;
-          if (version) refs.push(imageRef(run.config.target.registry, s.image, version));
-        }
-      });
-      const local = DockerClient.local();
-      for (const ref of refs) {
-        if (!(await local.inspect(ref))) {
-          step.log(
-            `${ref} is not on this machine: the new workers cannot run it until it is deployed again`,
-          );
-          continue;
-        }
-        const engines = await workerEngines(
-          run.config,
-          workers.map((w) => ({ name: w.name, ...w.ssh })),
-          "require-pinned",
-        );
-        const shipment = await shipImage(local, ref, engines, { onLog: (l) => step.log(l) });
-        for (const line of describeWorkers(shipment)) step.log(line);
-        if (!shipment.complete) throw incompleteShipment(shipment);
-      }
+      const addresses = registryAddresses(run.config.target.registry)!;
+      const first = Object.values(run.config.services)[0]!.image;
+      const api = await registryApi(run.config);
+      await api.checkAccess(repositoryPath(addresses.push, first));
+      step.log(`${addresses.push} takes the credentials`);
     },
+  };
+}
+
+/**
+ * The local target's registry (its container, iac/local): the password from the secrets file set
+ * in its htpasswd, its CA recorded for this machine and the hosts' Docker.
+ */
+export function setUpRegistry(): Step<BringUpRun> {
+  return {
+    title: "The registry (password, CA)",
+    needs: ["inventory"],
+    gives: ["registryCa"],
+    skip: (run) =>
+      hasLocalRegistry(run.config.target)
+        ? false
+        : "the target's registry is not one of its containers",
+    run: async (run, step) => {
+      run.registryCa = await setUpLocalRegistry(run.config, (l) => step.log(l), step.signal);
+    },
+  };
+}
+
+/** The images the local target builds and its jobs pull from its registry: the backup export's. */
+export function pushExportImageStep(): Step<BringUpRun> {
+  return {
+    title: "Push the backup export's image to the registry",
+    skip: (run) =>
+      !buildsPlatformImages(run.config.target)
+        ? "the workers pull the official busybox image"
+        : !Object.values(run.config.services).some((s) => s.data)
+          ? "no service keeps data"
+          : false,
+    run: (run, step) => pushExportImage(run.config, (l) => step.log(l)),
   };
 }
 
@@ -681,11 +732,12 @@ export function shipServiceImages(): Step<BringUpRun> {
 export function convergeHostSteps(): Step<BringUpRun>[] {
   return [
     recordInventory(),
+    setUpRegistry(),
     waitForHostsSsh(),
     pinHostKeys(),
     bootstrapHosts(),
     proveClusterHealthy({ requireIngress: false }),
-    shipServiceImages(),
+    pushExportImageStep(),
     certificatePolicies(),
     deployIngress(),
     issueCertificates(),
@@ -699,7 +751,7 @@ export function changesOf(run: BringUpRun): string[] {
   for (const d of run.deadHosts ?? [])
     out.push(`${d.host} was gone (${d.why}): forgotten and replaced by a new host`);
   if (run.applied && run.plan) out.push(`machines: ${describePlan(run.plan)}`);
-  const generated: ClusterSecretField[] = run.secrets?.generated ?? [];
+  const generated: GeneratedSecretField[] = run.secrets?.generated ?? [];
   if (generated.length > 0) out.push(`secrets generated: ${generated.join(", ")}`);
   const changedHosts = Object.entries(run.ansibleChanged ?? {}).filter(([, n]) => n > 0);
   if (changedHosts.length > 0)

@@ -3,7 +3,9 @@ import { readInventory } from "../cluster/inventory.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import { summarizeJobPlan, type JobPlanSummary } from "../nomad/deployment.js";
 import { renderServiceJob } from "../plan/jobs.js";
-import { packageDataHostOf, scheduleBackups, shipExportImage } from "./package-data.js";
+import { buildsPlatformImages, imageRef } from "../plan/registry.js";
+import { lookUp } from "../config/lookup.js";
+import { packageDataHostOf, scheduleBackups, pushExportImage } from "./package-data.js";
 import { refuseIfDeploying, takeDeployLockStep, type RolloutState } from "./rollout.js";
 import { needed, type Step } from "./runner.js";
 
@@ -23,6 +25,24 @@ export interface DeployState extends RolloutState {
 }
 
 const keepsData = (s: DeployState) => Boolean(s.config.services[s.ref.service]?.data);
+
+/** The version's image must be in the registry before anything is submitted (exit 2 if not). */
+export function checkImageStep(ref: ServiceRef): Step<DeployState> {
+  return {
+    title: `Find ${ref.service}@${ref.version}'s image in the registry`,
+    skip: (s) =>
+      s.config.target.registry === "none" ? "no registry: the image is on this machine" : false,
+    async run(s, step) {
+      const repository = lookUp(s.config.services, s.ref.service)!.image;
+      // Loaded here: the registry's client is not needed by a target without one.
+      const { requireImageInRegistry } = await import("./registry.js");
+      await requireImageInRegistry(s.config, repository, s.ref.version);
+      step.log(
+        `${imageRef(s.config.target.registry, repository, s.ref.version)} is in the registry`,
+      );
+    },
+  };
+}
 
 /** The worker holding the service's data, which the job is pinned to. */
 export function findDataHostStep(ref: ServiceRef): Step<DeployState> {
@@ -78,14 +98,16 @@ export function planChangeStep(): Step<DeployState> {
   };
 }
 
-export function shipExportImageStep(): Step<DeployState> {
+export function pushExportImageStep(): Step<DeployState> {
   return {
-    title: "Ship the backup export's image to the workers",
-    skip: (s) => (s.dataHost && s.inventory ? false : "the service keeps no data"),
-    run: (s, step) =>
-      shipExportImage(s.config, needed(s, "inventory", "Ship the export's image"), (l) =>
-        step.log(l),
-      ),
+    title: "Push the backup export's image to the registry",
+    skip: (s) =>
+      !s.dataHost
+        ? "the service keeps no data"
+        : buildsPlatformImages(s.config.target)
+          ? false
+          : "the workers pull the official busybox image",
+    run: (s, step) => pushExportImage(s.config, (l) => step.log(l)),
   };
 }
 
@@ -133,10 +155,16 @@ export function deploySteps(ref: ServiceRef): {
   afterRollout: Step<DeployState>[];
 } {
   return {
-    plan: [findDataHostStep(ref), renderJobStep(ref), validateJobStep(), planChangeStep()],
+    plan: [
+      checkImageStep(ref),
+      findDataHostStep(ref),
+      renderJobStep(ref),
+      validateJobStep(),
+      planChangeStep(),
+    ],
     submit: [
       takeDeployLockStep(`deploy ${ref.service}@${ref.version}`),
-      shipExportImageStep(),
+      pushExportImageStep(),
       submitJobStep(),
     ],
     afterRollout: [scheduleBackupsStep(ref)],

@@ -1,17 +1,10 @@
 /**
- * The ingress (Traefik on every worker): its Consul token as a Nomad variable, its image on the
- * local target's workers, and the node-by-node rollout, each worker proven before the next and
+ * The ingress (Traefik on every worker): its Consul token as a Nomad variable, its image in the
+ * local target's registry, and the node-by-node rollout, each worker proven before the next and
  * the previous version put back on failure.
  */
 import type { LoadedConfig } from "../config/load.js";
-import { ConflictError, OperationError, UsageError } from "../errors.js";
-import { DockerClient } from "../docker/client.js";
-import {
-  describeWorkers,
-  incompleteShipment,
-  shipImage,
-  type WorkerEngine,
-} from "../docker/ship.js";
+import { ConflictError, OperationError } from "../errors.js";
 import { done, notYet, sleep, waitFor } from "../wait.js";
 import type { NomadClient } from "../nomad/client.js";
 import type { NomadJob } from "../nomad/types.js";
@@ -25,16 +18,16 @@ import {
 import {
   ingressJobName,
   ingressTokenVariable,
-  traefikImage,
+  traefikPlatformImage,
   type IngressWorker,
 } from "../plan/job-vars.js";
 import { renderIngressJob } from "../plan/jobs.js";
-import { checkHostKey, readPrivateKey, type HostKeyPolicy } from "../ssh/index.js";
 import { TraefikClient } from "../traefik/client.js";
 import { connectToHost, remoteApiPorts, tunnelUrl } from "../cluster/connect.js";
 import { workersOf, type Inventory, type InventoryHost } from "../cluster/inventory.js";
-import { targetPaths } from "../cluster/paths.js";
 import { revertFailedRollout } from "./revert.js";
+import { buildsPlatformImages } from "../plan/registry.js";
+import { pushPlatformImages } from "./registry.js";
 
 type Log = (line: string) => void;
 
@@ -46,89 +39,17 @@ export async function ensureIngressToken(nomad: NomadClient, token: string): Pro
   return true;
 }
 
-/** Workers' Docker engines over SSH; their host keys checked against ssh.knownHosts. */
-export async function workerEngines(
-  config: Pick<LoadedConfig, "root" | "target" | "targetName">,
-  hosts: ReadonlyArray<{ name: string; host: string; port: number; username?: string }>,
-  policy: HostKeyPolicy,
-): Promise<WorkerEngine[]> {
-  const paths = targetPaths(config);
-  const privateKey = await readPrivateKey(
-    paths.privateKey,
-    (why) =>
-      new UsageError(
-        `cannot read the SSH key ${paths.privateKey} (targets.${config.targetName}.ssh.privateKey): ${why}`,
-        "bring the target up first, or fix the path in cluster.yaml",
-      ),
-  );
-  return hosts.map((h) => ({
-    name: h.name,
-    docker: DockerClient.overSsh({
-      host: h.host,
-      port: h.port,
-      username: h.username ?? config.target.ssh.user,
-      privateKey,
-      checkHostKey: (keyBlob) =>
-        checkHostKey({
-          knownHostsPath: paths.knownHosts,
-          host: h.host,
-          port: h.port,
-          keyBlob,
-          policy,
-        }),
-    }),
-  }));
-}
-
 /**
- * The local target has no registry: Traefik's image (built here from the pinned binary by
- * images/base/build.sh traefik) is sent to every worker's Docker engine that lacks it.
+ * Traefik's image in the target's registry: where the target builds it (the local target, from
+ * the pinned binary) this machine's image is pushed; elsewhere the workers pull the official one.
  */
-export async function shipTraefikImage(
+export async function pushTraefikImage(
   config: LoadedConfig,
-  inventory: Inventory,
   version: string,
   log: Log,
 ): Promise<void> {
-  await shipLocalImage(
-    config,
-    inventory,
-    traefikImage(version),
-    "build it from the pinned Traefik binary: bash images/base/build.sh traefik",
-    log,
-  );
-}
-
-/**
- * On the local target (no registry), an image of this machine's Docker engine is sent to every
- * worker that lacks it; `hint` says how to make it here when it is missing. Elsewhere: nothing.
- */
-export async function shipLocalImage(
-  config: LoadedConfig,
-  inventory: Inventory,
-  ref: string,
-  hint: string,
-  log: Log,
-): Promise<void> {
-  if (config.target.registry !== "local") return;
-  const local = DockerClient.local();
-  if (!(await local.inspect(ref))) {
-    throw new OperationError(
-      `${ref} is not in this machine's Docker engine (nothing can be pulled on the local target)`,
-      hint,
-    );
-  }
-  const workers = workersOf(inventory).map((w) => ({ name: w.name, ...w.ssh }));
-  const shipment = await shipImage(
-    local,
-    ref,
-    await workerEngines(config, workers, "require-pinned"),
-    {
-      onLog: log,
-    },
-  );
-  for (const line of describeWorkers(shipment)) log(line);
-  if (!shipment.complete) throw incompleteShipment(shipment);
+  if (!buildsPlatformImages(config.target)) return;
+  await pushPlatformImages(config, [traefikPlatformImage(version)], log);
 }
 
 /** Does this worker's Traefik answer its ping, its API, and route every hostname it knows? */

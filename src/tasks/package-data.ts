@@ -21,7 +21,7 @@ import {
   backupJobVars,
   backupTime,
   choosePackageDataHost,
-  exportImage,
+  exportPlatformImage,
   lastSuccessfulRun,
   newestBackup,
   packageBackupsPath,
@@ -42,6 +42,7 @@ import {
   type InventoryHost,
 } from "../cluster/inventory.js";
 import { targetPaths } from "../cluster/paths.js";
+import { buildsPlatformImages } from "../plan/registry.js";
 
 type Log = (line: string) => void;
 
@@ -84,21 +85,12 @@ export function packageDataHostOf(
   });
 }
 
-/** The backup export's image on every worker (the local target has no registry). */
-export async function shipExportImage(
-  config: LoadedConfig,
-  inventory: Inventory,
-  log: Log,
-): Promise<void> {
+/** The backup export's image in the local target's registry (elsewhere: the official busybox). */
+export async function pushExportImage(config: LoadedConfig, log: Log): Promise<void> {
+  if (!buildsPlatformImages(config.target)) return;
   // Loaded here: dockerode is heavy, and deploy's usage errors and status never need it.
-  const { shipLocalImage } = await import("./ingress.js");
-  await shipLocalImage(
-    config,
-    inventory,
-    exportImage(config.target.registry),
-    "make it: bash images/base/build.sh tiny",
-    log,
-  );
+  const { pushPlatformImages } = await import("./registry.js");
+  await pushPlatformImages(config, [exportPlatformImage], log);
 }
 
 /** Registers the periodic backup job of a service, kept off `holder`. */
@@ -113,7 +105,7 @@ export async function scheduleBackups(
     join(config.root, "jobs/package-backup.nomad.hbs"),
     backupJobVars({
       service,
-      registry: config.target.registry,
+      target: config.target,
       holder,
       backup: settings.data!.backup,
     }),
@@ -123,7 +115,7 @@ export async function scheduleBackups(
   await apis.nomad.registerJob(job, current?.JobModifyIndex ?? 0);
   // The first backup at once, not a schedule's period later (status --check counts from it).
   if (!current) await apis.nomad.forcePeriodicJob(job.ID);
-  return `${job.ID} (${backupJobVars({ service, registry: config.target.registry, holder, backup: settings.data!.backup }).schedule}, not on ${holder})`;
+  return `${job.ID} (${backupJobVars({ service, target: config.target, holder, backup: settings.data!.backup }).schedule}, not on ${holder})`;
 }
 
 // ------------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ export interface LocalNetworkVars {
   pebbleIp: string;
   acmeDnsIp: string;
   aptIp: string;
+  /** The local registry's address: the workers pull from <registryIp>:5000. */
+  registryIp: string;
   dynamicRange: string;
 }
 
@@ -109,6 +111,8 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
         { role: h.role, ssh_port: h.local!.sshPort, private_ip: h.local!.privateIp },
       ]),
     ),
+    registry_private_ip: network.registryIp,
+    registry_port: localRegistryPort(targetName, target, network.registryIp),
     network_subnet: network.subnet,
     network_ip_range: network.dynamicRange,
     lb_private_ip: network.loadBalancerIp,
@@ -120,6 +124,35 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
     http_port: target.ports.http,
     https_port: target.ports.https,
   };
+}
+
+/**
+ * The local registry's loopback port, from `registry.push` (127.0.0.1:<port>); its `pull` must be
+ * where iac/local puts it (<cidrhost 5 of the subnet>:5000), or the workers would pull elsewhere.
+ */
+function localRegistryPort(targetName: string, target: Target, registryIp: string): number {
+  const registry = target.registry;
+  const push =
+    typeof registry === "object" ? /^127\.0\.0\.1:([0-9]{4,5})$/.exec(registry.push) : null;
+  const port = push ? Number(push[1]) : 0;
+  if (
+    typeof registry === "object" &&
+    push &&
+    port >= 1024 &&
+    port <= 65535 &&
+    registry.pull === `${registryIp}:5000`
+  )
+    return port;
+  throw new ConfigError(
+    [
+      {
+        file: "cluster.yaml",
+        path: `targets.${targetName}.registry`,
+        message: `the local target runs its own registry: it must be { push: 127.0.0.1:<port>, pull: ${registryIp}:5000 } (its address on the target's network)`,
+      },
+    ],
+    `write registry: { push: 127.0.0.1:15000, pull: ${registryIp}:5000 } in cluster.yaml`,
+  );
 }
 
 /**

@@ -5,7 +5,7 @@
 #   3. `elm-infra bring-up --target local`: host containers acting as VMs (cluster.yaml's
 #      targets.local: 1 manager + 2 workers), bootstrapped by Ansible, Traefik on every worker,
 #      a load balancer on 127.0.0.1 (targets.local.ports.http);
-#   4. both sites built from the fixtures (test/fixtures/sites), shipped and deployed.
+#   4. both sites built from the fixtures (test/fixtures/sites), pushed to the target's registry and deployed.
 #   --dev: instead of 3, single-process Consul, Nomad and Traefik agents on loopback ports (the
 #   `dev` target: fast, not production-like), state and logs in .elm-infra/dev/.
 # Usage: npm run local [-- --version <tag> | --dev | --stop | --destroy]
@@ -126,7 +126,7 @@ else
   mkdir -p "$pkg"
   (cd test/fixtures/sites/package.elm-lang.org/server && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS=-mod=mod go build -trimpath -o "$pkg/server" .)
 
-  log "elm-lang.org@$version and package.elm-lang.org@$version: build, ship to the workers, deploy"
+  log "elm-lang.org@$version and package.elm-lang.org@$version: build, push to the registry, deploy"
   node dist/cli/main.js deploy "elm-lang.org@$version" --build --context test/fixtures/sites/elm-lang.org/site --target local --yes
   node dist/cli/main.js deploy "package.elm-lang.org@$version" --build --context "$pkg" --target local --yes
   https_port="$(node -e 'const y=require("js-yaml");const c=y.load(require("fs").readFileSync("cluster.yaml","utf8"));console.log(c.targets.local.ports?.https??8443)')"

@@ -25,7 +25,8 @@ import { Output } from "../../src/output/output.js";
 import { consulServiceName } from "../../src/plan/names.js";
 import { renderServiceJob } from "../../src/plan/jobs.js";
 import { createContext } from "../../src/tasks/context.js";
-import { shipLocalImage } from "../../src/tasks/ingress.js";
+import { DockerClient } from "../../src/docker/client.js";
+import { pushImage } from "../../src/tasks/registry.js";
 import { toolPath } from "../harness/agents.js";
 import { buildAppImages, removeImages } from "../harness/apps.js";
 import { cliPath as cli } from "../harness/cli.js";
@@ -164,7 +165,8 @@ it("deploy on the local target: elm-infra vs the Nomad CLI vs the floor, a faile
     const bringUpMs = await bringUp(local.work, local.config);
     const config: LoadedConfig = await loadConfig({ file: local.config, target, env: {} });
     const inventory: Inventory = (await readInventory(config))!;
-    for (const tag of images) await shipLocalImage(config, inventory, tag, "", () => undefined);
+    const docker = DockerClient.local();
+    for (const tag of images) await pushImage(config, docker, tag, tag, () => undefined);
 
     // the bench's own view of the cluster: its requests are not the deploy's
     const observer = await connectToCluster(config);

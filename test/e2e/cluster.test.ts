@@ -49,6 +49,7 @@ import {
   httpsScenarios,
 } from "./scenarios/https.js";
 import { zeroDowntimeScenarios } from "./scenarios/zero-downtime.js";
+import { registryScenarios } from "./scenarios/registry.js";
 import { hostLossScenarios, replaceScenarios, scaleScenarios } from "./scenarios/scale.js";
 
 const { target } = e2e;
@@ -310,6 +311,7 @@ describe(`local cluster ${target}`, () => {
   });
 
   // Issue 11 onwards: scenario modules (scenarios/*.ts), called here in order, destructive last.
+  registryScenarios();
   zeroDowntimeScenarios();
   httpsRenewalScenarios();
   badInputScenarios();

@@ -69,7 +69,7 @@ export async function writeClusterYaml(
     sizes: { manager: local, worker: local }
     managers: 1
     workers: 1
-    registry: local
+    registry: none
     ssh: { privateKey: id_ed25519 }
     endpoints:
       nomad: ${endpoints.nomad}

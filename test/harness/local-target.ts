@@ -61,7 +61,7 @@ export async function hostImageForTests(): Promise<string> {
 export async function makeLocalTarget(name: string, o: LocalTargetOptions): Promise<LocalTarget> {
   const work = await mkdtemp(join(tmpdir(), `elm-infra-${name}-`));
   for (const dir of ["jobs", "images"]) await symlink(join(repo, dir), join(work, dir));
-  const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
+  const [httpPort, httpsPort, registryPort] = (await freePorts(3)) as [number, number, number];
   const config = join(work, "cluster.yaml");
   await writeFile(
     config,
@@ -73,7 +73,7 @@ export async function makeLocalTarget(name: string, o: LocalTargetOptions): Prom
     sizes: { manager: local, worker: local }
     managers: ${o.managers}
     workers: ${o.workers}
-    registry: local
+    registry: { push: 127.0.0.1:${registryPort}, pull: 10.${o.subnetBase + o.slot}.0.5:5000 }
     ssh:
       user: root
       privateKey: .elm-infra/${name}/id_ed25519

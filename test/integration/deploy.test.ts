@@ -345,7 +345,7 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
   it("refuses to register a job that changed between plan and register (EnforceIndex)", async () => {
     const config = {
       root: dir,
-      target: { registry: "local", domains: {} } as never,
+      target: { registry: "none", domains: {} } as never,
       services: {
         "elm-lang.org": {
           job: join(repo, "jobs/elm-lang.org.nomad.hbs"),

@@ -2,23 +2,28 @@
  * The service images and the image command against the real Docker engine: both images build
  * from the fixture sites on elm-infra/base, run as non-root, and answer /health with their
  * version; a broken Dockerfile, a bad tag and a missing context fail clearly; a push never shows
- * the password. When elm-infra/host:latest exists, an image is shipped over SSH into a host
- * container's nested engine and run there.
+ * the password. When elm-infra/registry:latest exists, the local target's registry (TLS from its
+ * own CA, htpasswd) is set up as bring-up does, pushed to, asked for manifests, refused with a
+ * wrong password or name, and its log is checked for the user and password.
  */
 import { execa } from "execa";
 import { dump, load } from "js-yaml";
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImage, type ImageOptions } from "../../src/commands/image.js";
 import { createContext, type CommandContext } from "../../src/tasks/context.js";
-import { DockerClient } from "../../src/docker/client.js";
-import { checkWorkers, shipImage } from "../../src/docker/ship.js";
-import { OperationError, UsageError } from "../../src/errors.js";
+import { RegistryApi } from "../../src/docker/registry-api.js";
+import { ConfigError, OperationError, UsageError } from "../../src/errors.js";
+import {
+  registryApi,
+  registryTrust,
+  requireImageInRegistry,
+  setUpLocalRegistry,
+} from "../../src/tasks/registry.js";
+import { Agent, request } from "undici";
 import { Output } from "../../src/output/output.js";
-import { startHosts, type TestHostFleet } from "../harness/hosts.js";
-import { runInProcess } from "../support/cli.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const sites = join(repo, "test/fixtures/sites");
@@ -112,8 +117,8 @@ beforeAll(async () => {
     "-f",
     keyFile,
   ]);
-  // The repository's services, with two targets of our own: `local` (no registry, our SSH key)
-  // and `production`, whose registry is a closed loopback port so a push fails without leaving.
+  // The repository's services, with two targets of our own: `local` (registry none: tagged
+  // here only) and `production`, whose registry is a closed loopback port so a push fails without leaving.
   const repoCluster = load(await readFile(join(repo, "cluster.yaml"), "utf8")) as {
     services: unknown;
   };
@@ -132,14 +137,8 @@ beforeAll(async () => {
     dump({
       defaultTarget: "local",
       targets: {
-        local: { ...target, registry: "local" },
+        local: { ...target, registry: "none" },
         production: { ...target, registry: "127.0.0.1:1/elm-lang" },
-        // Its known_hosts pins another key for the worker: shipping there must be refused.
-        impostor: {
-          ...target,
-          registry: "local",
-          ssh: { ...target.ssh, knownHosts: join(work, "impostor_known_hosts") },
-        },
       },
       services: repoCluster.services,
     }),
@@ -344,180 +343,155 @@ describe("refusals and failures", () => {
   });
 });
 
-const hostAvailable =
-  (await execa("docker", ["image", "inspect", hostImage], { reject: false })).exitCode === 0;
+const registryImage = "elm-infra/registry:latest";
+const registryAvailable =
+  (await execa("docker", ["image", "inspect", registryImage], { reject: false })).exitCode === 0;
 
-describe.skipIf(!hostAvailable)(
-  `shipping to a host container's nested engine (needs ${hostImage})`,
+describe.skipIf(!registryAvailable)(
+  `the local target's registry: TLS from its own CA, htpasswd (needs ${registryImage})`,
   () => {
-    const ref = `elm-lang.org:ship-${run}`;
-    let fleet: TestHostFleet;
-    let host: string;
-    let address: string;
+    // A target of its own whose registry container is the one iac/local runs, on a free port.
+    const target = `it${run}`;
+    const container = `${target}-registry`;
+    const username = `elm-registry-it${run}`;
+    const password = `pw-${run}-r3gistry`;
+    let push: string;
+    let registryConfig: string;
 
     beforeAll(async () => {
-      fleet = await startHosts({ count: 1, image: hostImage });
-      const vm = fleet.hosts[0]!;
-      host = vm.name;
-      address = vm.ip;
-      const publicKey = await readFile(`${keyFile}.pub`, "utf8");
-      await fleet.exec(vm, ["sh", "-c", "cat >> /root/.ssh/authorized_keys"], publicKey);
+      containers.push(container);
+      await docker(
+        "run",
+        "-d",
+        "--name",
+        container,
+        "-e",
+        "REGISTRY_TLS_NAMES=IP:127.0.0.1,DNS:localhost",
+        "-p",
+        "127.0.0.1::5000",
+        registryImage,
+      );
+      push = (await docker("port", container, "5000/tcp")).split("\n")[0]!;
+      registryConfig = join(work, "registry-cluster.yaml");
+      const cluster = load(await readFile(configFile, "utf8")) as {
+        targets: Record<string, Record<string, unknown>>;
+      };
+      cluster.targets[target] = {
+        ...cluster.targets.production,
+        registry: { push, pull: "10.213.0.5:5000" },
+      };
+      await writeFile(registryConfig, dump(cluster));
+      await mkdir(join(work, "secrets"), { recursive: true });
+      await writeFile(
+        join(work, "secrets", `${target}.yaml`),
+        dump({ registryUsername: username, registryPassword: password }),
+        { mode: 0o600 },
+      );
+      // The container makes its CA at its first start: wait (bounded) until it serves TLS.
       for (let i = 0; ; i++) {
-        const up = await fleet
-          .exec(vm, ["sh", "-c", "systemctl is-active docker && docker info >/dev/null"])
-          .then(() => true)
-          .catch((e: unknown) => e);
-        if (up === true) break;
-        if (i >= 90)
-          throw new Error(`${host}: the nested dockerd did not come up in 90 s: ${String(up)}`);
+        const ok = await execa(
+          "docker",
+          ["exec", container, "test", "-s", "/var/lib/docker-registry/tls/cert.pem"],
+          { reject: false },
+        );
+        if (ok.exitCode === 0) break;
+        if (i >= 30) throw new Error(`${container} made no certificate in 30 s`);
         await new Promise((r) => setTimeout(r, 1_000));
       }
-    }, 240_000);
+    }, 120_000);
 
-    afterAll(async () => {
-      await fleet?.stop();
+    const config = async () => {
+      const { loadConfig } = await import("../../src/config/load.js");
+      return loadConfig({ file: registryConfig, target, env: {} });
+    };
+
+    it("bring-up's setup sets the password through stdin and records the CA; anonymous is refused", async () => {
+      const lines: string[] = [];
+      const loaded = await config();
+      const ca = await setUpLocalRegistry(loaded, (l) => lines.push(l));
+      expect(ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
+      expect(await readFile(join(work, ".elm-infra", target, "registry-ca.pem"), "utf8")).toBe(ca);
+      expect(lines.join("\n")).toMatch(/password was set/);
+      // a second run changes nothing
+      const again: string[] = [];
+      await setUpLocalRegistry(loaded, (l) => again.push(l));
+      expect(again.join("\n")).toMatch(/password is set already/);
+      // the password never in any argv: htpasswd read it from stdin (the file holds only a bcrypt hash)
+      const file = await docker("exec", container, "cat", "/var/lib/docker-registry/htpasswd");
+      expect(file).toMatch(new RegExp(`^${username}:\\$2y\\$`));
+      expect(file).not.toContain(password);
+
+      const anonymous = await request(`https://${push}/v2/`, {
+        dispatcher: new Agent({ connect: { ca } }),
+      });
+      await anonymous.body.dump();
+      expect(anonymous.statusCode).toBe(401);
+      const anonymousPull = await request(`https://${push}/v2/elm-lang.org/manifests/x`, {
+        dispatcher: new Agent({ connect: { ca } }),
+      });
+      await anonymousPull.body.dump();
+      expect(anonymousPull.statusCode).toBe(401);
     });
 
-    it("ships over SSH; the worker holds the same image ID and runs it", async () => {
-      const { ctx } = harness(configFile);
-      images.push(ref);
+    it("image pushes there; the manifest check finds the tag and refuses a missing one with exit 2", async () => {
+      const { ctx, lines } = harness(registryConfig, target);
+      const tag = `reg-${run}`;
+      images.push(`10.213.0.5:5000/elm-lang.org:${tag}`, `${push}/elm-lang.org:${tag}`);
       const result = await buildImage(
         ctx,
-        `elm-lang.org@ship-${run}`,
-        imageOptions("elm-lang.org", {
-          context: join(sites, "elm-lang.org/site"),
-          hosts: [`root@${address}:22`],
-        }),
+        `elm-lang.org@${tag}`,
+        imageOptions("elm-lang.org", { context: join(sites, "elm-lang.org/site") }),
       );
-      images.push(result.imageId!); // rebuilt below: this ID is left untagged then
-      expect(result.delivery.kind).toBe("shipped");
-      if (result.delivery.kind !== "shipped") return;
-      expect(result.delivery.shipment.complete).toBe(true);
-      expect(result.delivery.shipment.workers).toEqual([
-        { worker: `${address}:22`, state: "loaded", imageId: result.imageId },
-      ]);
-      expect(await docker("exec", host, "docker", "image", "inspect", "-f", "{{.Id}}", ref)).toBe(
-        result.imageId,
-      );
-      // First contact pinned the worker's host key, as the SSH tunnel does.
-      const pinned = await readFile(join(work, "known_hosts"), "utf8");
-      expect(pinned).toMatch(new RegExp(`^${address.replaceAll(".", "\\.")} ssh-ed25519 `, "m"));
+      expect(result.ref).toBe(`10.213.0.5:5000/elm-lang.org:${tag}`);
+      expect(result.delivery).toMatchObject({ kind: "pushed", registry: push });
+      if (result.delivery.kind === "pushed")
+        expect(result.delivery.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(lines.join("\n")).not.toContain(password);
 
-      await docker("exec", host, "docker", "run", "-d", "--name", "site", "-p", "8080:8080", ref);
-      const health = await fetchWhenUp(`http://${address}:8080/health`);
-      expect(health.status).toBe(200);
-      expect(health.headers.get("x-elm-version")).toBe(`ship-${run}`);
+      const loaded = await config();
+      await requireImageInRegistry(loaded, "elm-lang.org", tag);
+      const missing = await requireImageInRegistry(loaded, "elm-lang.org", `no-such-${run}`).catch(
+        (e: unknown) => e,
+      );
+      expect(missing).toBeInstanceOf(UsageError);
+      expect((missing as UsageError).exitCode).toBe(2);
+      expect((missing as Error).message).toContain(`10.213.0.5:5000/elm-lang.org:no-such-${run}`);
+      expect((missing as Error).message).toContain(`is not in the registry ${push}`);
     });
 
-    it("ships through the command line's --host, a list as the README shows: exit 0, same image ID", async () => {
-      // the CLI finds images/<service>/Dockerfile beside cluster.yaml, as in the repository
-      await symlink(join(repo, "images"), join(work, "images")).catch(() => undefined);
-      const tag = `cli-${run}`;
-      images.push(`elm-lang.org:${tag}`);
-      const r = await runInProcess(
-        [
-          "image",
-          `elm-lang.org@${tag}`,
-          "--context",
-          join(sites, "elm-lang.org/site"),
-          "--host",
-          `root@${address}:22`,
-          "--config",
-          configFile,
-          "--target",
-          "local",
-          "--yes",
-          "--json",
-        ],
-        { cwd: work },
-      );
-      expect(r.exitCode, `${r.stderr}\n${r.stdout}`).toBe(0);
-      const result = JSON.parse(r.stdout.split("\n").at(-1)!) as {
-        type: string;
-        data: { imageId: string; delivery: { kind: string } };
-      };
-      expect(result.type).toBe("result");
-      expect(result.data.delivery.kind).toBe("shipped");
-      expect(
-        await docker(
-          "exec",
-          host,
-          "docker",
-          "image",
-          "inspect",
-          "-f",
-          "{{.Id}}",
-          `elm-lang.org:${tag}`,
-        ),
-      ).toBe(result.data.imageId);
+    it("the pre-check refuses a wrong password and a wrong registry name, naming the registry", async () => {
+      const loaded = await config();
+      const api = await registryApi(loaded);
+      await api.checkAccess("elm-lang.org");
+      const trust = await registryTrust(loaded);
+      const wrongPassword = await new RegistryApi(
+        push,
+        { username, password: `${password}-wrong` },
+        trust,
+      )
+        .checkAccess("elm-lang.org")
+        .catch((e: unknown) => e);
+      expect(wrongPassword).toBeInstanceOf(ConfigError);
+      expect((wrongPassword as Error).message).toContain(`the registry ${push} refused them`);
+      const wrongUser = await new RegistryApi(push, { username: "nobody", password }, trust)
+        .checkAccess("elm-lang.org")
+        .catch((e: unknown) => e);
+      expect(wrongUser).toBeInstanceOf(ConfigError);
+      // A registry name that answers nothing: said unreachable, with the address.
+      const wrongName = await new RegistryApi("127.0.0.1:1", { username, password }, trust)
+        .checkAccess("elm-lang.org")
+        .catch((e: unknown) => e);
+      expect(wrongName).toBeInstanceOf(OperationError);
+      expect((wrongName as Error).message).toContain("127.0.0.1:1");
+      for (const e of [wrongPassword, wrongUser, wrongName])
+        expect(String((e as Error).message)).not.toContain(password);
     });
 
-    it("refuses a worker whose host key is not the pinned one, and ships nothing to it", async () => {
-      const other = join(work, "other_host_key");
-      await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
-      const [type, key] = (await readFile(`${other}.pub`, "utf8")).split(" ");
-      await writeFile(join(work, "impostor_known_hosts"), `${address} ${type} ${key}\n`);
-      const { ctx } = harness(configFile, "impostor");
-      const error = await buildImage(
-        ctx,
-        `elm-lang.org@impostor-${run}`,
-        imageOptions("elm-lang.org", {
-          context: join(sites, "elm-lang.org/site"),
-          hosts: [`root@${address}`],
-        }),
-      ).catch((e: unknown) => e);
-      images.push(`elm-lang.org:impostor-${run}`);
-      expect(error).toBeInstanceOf(OperationError);
-      expect((error as Error).message).toContain(`refused ${address}: its host key changed`);
-      const there = await execa(
-        "docker",
-        ["exec", host, "docker", "image", "inspect", `elm-lang.org:impostor-${run}`],
-        { reject: false },
-      );
-      expect(there.exitCode).not.toBe(0);
-    });
-
-    it("sends nothing to a worker that already has the image, and reports a half-shipped version", async () => {
-      const local = DockerClient.local();
-      const key = await readFile(keyFile);
-      const worker = {
-        name: "worker-1",
-        docker: DockerClient.overSsh({ host: address, username: "root", privateKey: key }),
-      };
-      const gone = {
-        name: "worker-2",
-        docker: DockerClient.overSsh({
-          host: "127.0.0.1",
-          port: 1,
-          username: "root",
-          privateKey: key,
-        }),
-      };
-
-      const again = await shipImage(local, ref, [worker]);
-      expect(again.complete).toBe(true);
-      expect(again.workers[0]!.state).toBe("present");
-
-      const half = await shipImage(local, ref, [worker, gone]);
-      expect(half.complete).toBe(false);
-      expect(half.workers.map((w) => w.state)).toEqual(["present", "failed"]);
-
-      const other = await checkWorkers(ref, `sha256:${"0".repeat(64)}`, [worker]);
-      expect(other.complete).toBe(false);
-      expect(other.workers[0]!.state).toBe("mismatch");
-
-      const { ctx } = harness(configFile);
-      const error = await buildImage(
-        ctx,
-        `elm-lang.org@ship-${run}`,
-        imageOptions("elm-lang.org", {
-          context: join(sites, "elm-lang.org/site"),
-          hosts: [`root@${address}`, "root@127.0.0.1:1"],
-        }),
-      ).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(OperationError);
-      expect((error as Error).message).toMatch(/is on 1 of 2 workers/);
-      expect((error as Error).message).toMatch(/127\.0\.0\.1:1: failed/);
+    it("logs no request: neither the user nor the password is in the container's log", async () => {
+      const log = await execa("docker", ["logs", container], { reject: false, all: true });
+      expect(log.all).not.toContain(username);
+      expect(log.all).not.toContain(password);
+      expect(log.all).not.toMatch(/http\.request/);
     });
   },
 );

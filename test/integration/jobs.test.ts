@@ -101,7 +101,7 @@ describe.each(["production", "local"])("the jobs rendered for target %s", (targe
     const loaded = await config();
     const vars = backupJobVars({
       service: "package.elm-lang.org",
-      registry: loaded.target.registry,
+      target: loaded.target,
       holder: `${target}-worker-1`,
       backup: loaded.services["package.elm-lang.org"]!.data!.backup,
     });

@@ -15,6 +15,7 @@ import { access, constants, mkdtemp, readFile, readdir, rm } from "node:fs/promi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LoadedConfig } from "../../src/config/load.js";
 import type { Target } from "../../src/config/schema.js";
@@ -478,8 +479,9 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
 
   it("hosts at their planned addresses, a load balancer that finds healthy workers, nothing to change on a second plan, a worker added or removed alone, nothing left after destroy", async () => {
     root = await mkdtemp(join(tmpdir(), "elm-infra-tf-local-"));
-    const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
+    const [httpPort, httpsPort, registryPort] = (await freePorts(3)) as [number, number, number];
     const sshBase = await freeSshBase([11, 101, 102, 103]);
+    const registryIp = localNetwork(subnet).registryIp;
     const target = (workers: number) =>
       baseTarget({
         provider: "local",
@@ -487,7 +489,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
         image,
         managers: 1,
         workers,
-        registry: "local",
+        registry: { push: `127.0.0.1:${registryPort}`, pull: `${registryIp}:5000` },
         ports: { http: httpPort, https: httpsPort, ssh: sshBase },
         network: { subnet },
       });
@@ -510,8 +512,8 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     ]);
     const plan = await first.tf.plan();
     // network, 3 engine volumes, 2 package data volumes, 3 hosts, the load balancer, Pebble and
-    // its DNS (the local ACME CA), the agents' apt repository
-    expect(plan.changes).toEqual({ add: 13, change: 0, remove: 0 });
+    // its DNS (the local ACME CA), the agents' apt repository, the registry and its volume
+    expect(plan.changes).toEqual({ add: 15, change: 0, remove: 0 });
     await first.tf.apply(plan.planFile);
 
     const inventory = inventoryFromOutputs(name, await first.tf.outputs());
@@ -583,6 +585,40 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
       "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(httpPort) }],
       "443/tcp": [{ HostIp: "127.0.0.1", HostPort: String(httpsPort) }],
     });
+
+    // The registry: at cidrhost 5 for the workers, on loopback for this machine, its data in a
+    // volume; it makes its CA and answers only with credentials (none are set yet).
+    const registry = await inspect(`${name}-registry`);
+    expect(registry.Config.Labels["elm-infra.role"]).toBe("registry");
+    expect(registry.NetworkSettings.Networks[`${name}-net`]?.IPAddress).toBe(registryIp);
+    expect(registry.HostConfig.PortBindings).toEqual({
+      "5000/tcp": [{ HostIp: "127.0.0.1", HostPort: String(registryPort) }],
+    });
+    expect(registry.Mounts.map((m) => [m.Name, m.Destination])).toContainEqual([
+      `${name}-registry`,
+      "/var/lib/docker-registry",
+    ]);
+    let anonymous = 0;
+    for (let i = 0; i < 60 && anonymous === 0; i++) {
+      const ca = await docker([
+        "exec",
+        `${name}-registry`,
+        "cat",
+        "/var/lib/docker-registry/tls/ca.pem",
+      ]);
+      anonymous =
+        ca.exitCode !== 0
+          ? 0
+          : await request(`https://127.0.0.1:${registryPort}/v2/`, {
+              dispatcher: new Agent({ connect: { ca: ca.stdout } }),
+              headersTimeout: 3_000,
+            }).then(
+              async (r) => (await r.body.dump(), r.statusCode),
+              () => 0,
+            );
+      if (anonymous === 0) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(anonymous).toBe(401);
 
     // No Traefik yet: the load balancer answers, with no healthy worker behind it.
     const web = `http://127.0.0.1:${httpPort}/`;
@@ -671,7 +707,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
 
     // Destroy leaves nothing with the target's label.
     const destroyed = await shrink.tf.destroy();
-    expect(destroyed.remove).toBe(13);
+    expect(destroyed.remove).toBe(15);
     expect(await labelled(name)).toEqual({ containers: [], networks: [], volumes: [] });
   });
 });

@@ -38,7 +38,7 @@ function clusterYaml(knownHosts: string, options: { hosts?: boolean } = {}): str
     sizes: { manager: local, worker: local }
     managers: 1
     workers: 1
-    registry: local
+    registry: none
     ssh:
       privateKey: ${JSON.stringify(fleet.privateKeyPath)}
       knownHosts: ${JSON.stringify(knownHosts)}

@@ -234,7 +234,7 @@ export const badInputCases: BadInputCase[] = [
     "a registry that is not an address",
     ["registry"],
     "not a registry!",
-    /targets\.[\w-]+\.registry: must be 'local' or a registry address/,
+    /targets\.[\w-]+\.registry: must be a registry address/,
   ),
 
   // ---- template values: the services section ----

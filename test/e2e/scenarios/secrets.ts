@@ -13,7 +13,10 @@
  *   - secrets/<target>.yaml on this machine (mode 0600), every field;
  *   - on each host, each agent's own configuration for its own credentials:
  *     /etc/consul.d/consul.hcl: Consul's gossip key and the Consul agent's token;
- *     /etc/nomad.d/nomad.hcl: Nomad's gossip key (servers) and Nomad's token for Consul.
+ *     /etc/nomad.d/nomad.hcl: Nomad's gossip key (servers) and Nomad's token for Consul;
+ *     /etc/docker/nomad-auth.json (workers, root 0600): the registry's user and password.
+ * The registry's container logs no request (its log would name the user): searched like every
+ * container's log.
  * Agents' data folders (/opt/consul, /opt/nomad: their Raft stores, Traefik's rendered
  * configuration in its allocation's secrets/ folder) are where the agents keep what they are
  * given: not searched.
@@ -29,7 +32,11 @@ import { certificateSpecs, certificateVariable } from "../../../src/plan/tls.js"
 import { findSecrets, secretForms, type Finding, type Place } from "../../harness/secret-search.js";
 import { docker, e2e, hostNames, label, throughLoadBalancer } from "../support.js";
 
-/** What a user supplies, planted before the first bring-up (the local target uses none of it). */
+/**
+ * What a user supplies, planted before the first bring-up. The local target uses the registry's
+ * user and password as its own registry's credentials (bring-up generates them only when absent):
+ * the audit searches for both, everywhere.
+ */
 const planted = {
   digitaloceanToken: "dop_v1_e2eaudit7c1f0a9d2b4e6f8a0c2e4a6b8d0f2a4c6e8a0b2d4",
   registryUsername: "e2e-audit-registry-user",
@@ -45,6 +52,8 @@ const secretsPath = () => join(e2e.work, "secrets", `${e2e.target}.yaml`);
 const allowedOnHosts: Record<string, readonly string[]> = {
   "/etc/consul.d/consul.hcl": ["consulGossipKey", "consulAgentToken"],
   "/etc/nomad.d/nomad.hcl": ["nomadGossipKey", "consulNomadToken"],
+  // the Nomad Docker driver's pull credentials (root 0600, asserted by scenarios/registry.ts)
+  "/etc/docker/nomad-auth.json": ["registryUsername", "registryPassword"],
 };
 const hostFolders = ["/etc", "/root", "/home", "/tmp", "/var/log"];
 

@@ -13,7 +13,6 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFactCache } from "../../../src/ansible/facts.js";
-import { buildProgram } from "../../../src/cli/program.js";
 import {
   acquireOperationsLock,
   operationsLockPaths,
@@ -237,17 +236,6 @@ const fileCases: FileCase[] = [
     },
     message:
       /jobs\/broken\.nomad\.hbs:3: template syntax error: unexpected 'INVALID'\n {2}3 \| {3}meta \{ v = "\{\{job\.version \}" \}/,
-  },
-  {
-    name: "image --host with an SSH private key that is a FIFO (must not block)",
-    prepare: async (dir) => {
-      await symlink(join(repo, "images"), join(dir, "images"));
-      await mkdir(join(dir, ".elm-infra/local"), { recursive: true });
-      fifo(join(dir, ".elm-infra/local/id_ed25519"), "600");
-      return ["image", "elm-lang.org@1.0.0", "--context", ".", "--host", "127.0.0.1:9", "--yes"];
-    },
-    message:
-      /cannot read the SSH key .*id_ed25519 \(targets\.local\.ssh\.privateKey\): is a pipe \(FIFO\), not a regular file/,
   },
   {
     name: "restore from a backup file that is a symlink to /dev/zero",
@@ -538,18 +526,10 @@ describe("messages that used to mislead", () => {
       ],
     },
     {
-      name: "--host without --build",
-      args: ["deploy", "elm-lang.org@1.0.0", "--host", "root@10.0.0.5"],
+      name: "deploy --build --host: images are no longer shipped over SSH",
+      args: ["deploy", "elm-lang.org@1.0.0", "--build", "--context", "x", "--host", "a"],
       exitCode: 2,
-      lines: [/^error: --host means something only with --build, which was not given$/],
-    },
-    {
-      name: "--context and --host without --build",
-      args: ["deploy", "elm-lang.org@1.0.0", "--context", "x", "--host", "a"],
-      exitCode: 2,
-      lines: [
-        /^error: --context and --host mean something only with --build, which was not given$/,
-      ],
+      lines: [/^error: unknown option '--host'$/],
     },
     {
       name: "deploy ingress --build",
@@ -558,10 +538,10 @@ describe("messages that used to mislead", () => {
       lines: [/^error: --build and --context cannot be used here: deploy ingress builds no image$/],
     },
     {
-      name: "image --no-push --host",
-      args: ["image", "elm-lang.org@1.0.0", "--context", ".", "--no-push", "--host", "a"],
+      name: "image --host: the image goes to the registry, never to hosts",
+      args: ["image", "elm-lang.org@1.0.0", "--context", ".", "--host", "a"],
       exitCode: 2,
-      lines: [/^error: --host cannot be used here: --no-push ships to no host$/],
+      lines: [/^error: unknown option '--host'$/],
     },
     {
       name: "an unknown command with --help is named, not answered with the general help",
@@ -588,18 +568,6 @@ describe("messages that used to mislead", () => {
     const r = await runInProcess(["deploy", "--help"], { cwd: repo });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain("Usage: elm-infra deploy");
-  });
-});
-
-describe("image --host and deploy --build --host take a list of hosts", () => {
-  it.each([
-    [["image", "elm-lang.org@1", "--host", "root@10.0.0.5", "10.0.0.6:2222"], "image"],
-    [["deploy", "elm-lang.org@1", "--build", "--host", "root@10.0.0.5", "10.0.0.6:2222"], "deploy"],
-  ])("%j", async (args, command) => {
-    const program = buildProgram(async () => undefined);
-    await program.parseAsync(args, { from: "user" });
-    const sub = program.commands.find((c) => c.name() === command)!;
-    expect(sub.opts<{ host?: unknown }>().host).toEqual(["root@10.0.0.5", "10.0.0.6:2222"]);
   });
 });
 

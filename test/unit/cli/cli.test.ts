@@ -218,14 +218,14 @@ describe("render ingress", () => {
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/^job "ingress" \{$/m);
     expect(r.stdout).toContain('type        = "system"');
-    expect(r.stdout).toContain('image        = "traefik:v3.6.12"');
+    expect(r.stdout).toContain('image        = "10.213.0.5:5000/traefik:v3.6.12"');
   });
 
   it("takes another Traefik version, with or without its 'v'", async () => {
     for (const version of ["3.7.0", "v3.7.0"]) {
       const r = await run(["render", `ingress@${version}`, "--config", join(repo, "cluster.yaml")]);
       expect(r.exitCode).toBe(0);
-      expect(r.stdout).toContain('image        = "traefik:v3.7.0"');
+      expect(r.stdout).toContain('image        = "10.213.0.5:5000/traefik:v3.7.0"');
     }
   });
 
@@ -454,7 +454,7 @@ describe("starting loads only what the command needs", () => {
     const run = await loadedBy(["image", "elm-lang.org@1.4.2", "--context", "."]);
     expect(run.exitCode).toBe(2); // no images/ folder here: refused after loading its module
     expect(run.loaded).toContain("dockerode");
-    expect(run.loaded).toContain("ssh2");
+    expect(run.loaded).toContain("undici"); // the registry's API (credentials, manifests)
   });
 });
 

@@ -33,7 +33,7 @@ function validDoc(): Record<string, any> {
         sizes: { manager: "local", worker: "local" },
         managers: 1,
         workers: 2,
-        registry: "local",
+        registry: { push: "127.0.0.1:15000", pull: "10.213.0.5:5000" },
         ssh: { privateKey: ".elm-infra/local/id_ed25519" },
       },
     },
@@ -182,7 +182,13 @@ describe("invalid fields name their dotted path", () => {
       "bad registry",
       (d) => (d.targets.local.registry = "HTTP://registry"),
       "targets.local.registry",
-      /must be 'local' or a registry address/,
+      /must be a registry address/,
+    ],
+    [
+      "the removed registry 'local' (ship over SSH)",
+      (d) => (d.targets.local.registry = "local"),
+      "targets.local.registry",
+      /'local' \(images shipped over SSH\) is gone/,
     ],
     [
       "registry with a shell metacharacter",

@@ -121,12 +121,20 @@ describe("service job", () => {
     },
   );
 
-  it("uses the local image name when the target has no registry", () => {
+  it("uses the local image name when the target has no registry (dev)", () => {
+    const vars = serviceJobVars(
+      { target: cluster.targets.dev!, services: cluster.services },
+      { service: "elm-lang.org", version: "v2" },
+    );
+    expect(vars.image).toBe("elm-lang.org:v2");
+  });
+
+  it("names the local target's registry where its workers pull", () => {
     const vars = serviceJobVars(
       { target: cluster.targets.local!, services: cluster.services },
       { service: "elm-lang.org", version: "v2" },
     );
-    expect(vars.image).toBe("elm-lang.org:v2");
+    expect(vars.image).toBe("10.213.0.5:5000/elm-lang.org:v2");
   });
 
   it("gives the canary its own router, reached only with the canary header on the canary entrypoint", () => {

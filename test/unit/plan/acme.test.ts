@@ -173,7 +173,7 @@ describe("the acme-issuer job", () => {
     expect(vars.certificates).toBe(
       "elm-lang-org=elm-lang.org,www.elm-lang.org package-elm-lang-org=package.elm-lang.org",
     );
-    expect(vars.image).toBe("elm-infra/acme-issuer:v4.26.0");
+    expect(vars.image).toBe("10.213.0.5:5000/acme-issuer:v4.26.0");
     expect(vars.caFile).toBe("/local/acme-ca.pem");
     expect(vars.checkInterval).toBe(5);
     expect(vars.email).toBe("hostmaster@elm-lang.org");
@@ -199,9 +199,13 @@ describe("the acme-issuer job", () => {
   });
 
   it("uses the registry's image elsewhere, and acme.email when given", () => {
-    expect(issuerImage("registry.digitalocean.com/elm", "4.26.0")).toBe(
+    expect(issuerImage({ registry: "registry.digitalocean.com/elm" }, "4.26.0")).toBe(
       "registry.digitalocean.com/elm/acme-issuer:v4.26.0",
     );
+    expect(
+      issuerImage({ registry: { push: "127.0.0.1:15000", pull: "10.213.0.5:5000" } }, "v4.26.0"),
+    ).toBe("10.213.0.5:5000/acme-issuer:v4.26.0");
+    expect(issuerImage({ registry: "none" }, "4.26.0")).toBe("elm-infra/acme-issuer:v4.26.0");
     expect(
       acmeEmail({
         target: { ...cluster.targets.production!, acme: { email: "ops@elm-lang.org" } },

@@ -325,6 +325,7 @@ describe("local addressing", () => {
       pebbleIp: "10.213.0.3",
       acmeDnsIp: "10.213.0.4",
       aptIp: "10.213.0.6",
+      registryIp: "10.213.0.5",
       dynamicRange: "10.213.0.224/27",
     });
   });

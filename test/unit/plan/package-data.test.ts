@@ -82,7 +82,7 @@ describe("the package job follows the data", () => {
     expect(pins).toHaveLength(2);
     expect(hcl).toContain('group "backup-export"');
     expect(hcl).toContain('provider = "nomad"');
-    expect(hcl).toContain('image      = "elm-infra/tiny:busybox"');
+    expect(hcl).toContain('image      = "10.213.0.5:5000/tiny:busybox"');
     expect(hcl).toMatch(/read_only\s+= true/);
   });
 
@@ -134,7 +134,12 @@ describe("backups", () => {
 
   it("refuses a bad schedule in cluster.yaml with its path", () => {
     expect(() =>
-      backupJobVars({ service: site, registry: "local", holder: "w", backup: { schedule: "x" } }),
+      backupJobVars({
+        service: site,
+        target: { provider: "local", registry: "none" },
+        holder: "w",
+        backup: { schedule: "x" },
+      }),
     ).toThrow(/services.package.elm-lang.org.data.backup.schedule/);
   });
 
@@ -157,7 +162,7 @@ describe("backups", () => {
   it("renders the periodic job off the holder, keeping the newest N", async () => {
     const vars = backupJobVars({
       service: site,
-      registry: "local",
+      target: { provider: "local", registry: "none" },
       holder: "local-worker-1",
       backup: { schedule: "*/30 * * * *", keep: 5 },
     });

@@ -112,6 +112,7 @@ describe("planVarSet", () => {
     managers: 1,
     workers: 2,
     ports: { http: 18080, https: 18443, ssh: 2200 },
+    registry: { push: "127.0.0.1:15000", pull: "10.213.0.5:5000" },
   });
   const admin = { adminCidrs: ["203.0.113.0/24"] };
 
@@ -171,7 +172,29 @@ describe("planVarSet", () => {
       acme_certificate_lifetime: 3600,
       http_port: 18080,
       https_port: 18443,
+      registry_private_ip: "10.213.0.5",
+      registry_port: 15000,
     });
+  });
+
+  it.each([
+    [
+      "a pull address elsewhere than cidrhost 5",
+      { push: "127.0.0.1:15000", pull: "10.213.0.9:5000" },
+    ],
+    ["a push address off loopback", { push: "10.0.0.1:15000", pull: "10.213.0.5:5000" }],
+    ["no registry", "none"],
+    ["one address for both", "registry.digitalocean.com/elm"],
+  ] as const)("refuses a local target's registry with %s, saying what to write", (_w, registry) => {
+    const plan = planHosts({ target: "local", managers: 1, workers: 1, existing: [] });
+    expect(() =>
+      planVarSet("local", target({ ...local, registry }), plan, {
+        sshPublicKey: key,
+        aptRepositoryPath: "/apt",
+      }),
+    ).toThrow(
+      /targets\.local\.registry: the local target runs its own registry: it must be \{ push: 127\.0\.0\.1:<port>, pull: 10\.213\.0\.5:5000 \}/,
+    );
   });
 
   it.each([
@@ -179,7 +202,11 @@ describe("planVarSet", () => {
     ["a worker is removed", 1, 1, []],
     ["managers are added", 3, 2, ["local-manager-2", "local-manager-3"]],
   ])("the other hosts' variables stay when %s", (_what, managers, workers, created) => {
-    const subnetted = target({ ...local, network: { subnet: "10.50.0.0/24" } });
+    const subnetted = target({
+      ...local,
+      network: { subnet: "10.50.0.0/24" },
+      registry: { push: "127.0.0.1:15000", pull: "10.50.0.5:5000" },
+    });
     const before = planHosts({ target: "local", managers: 1, workers: 2, existing: [] });
     const after = planHosts({
       target: "local",
