@@ -11,6 +11,10 @@ import { execa, type Result, type ResultPromise } from "execa";
 import { Agent, request } from "undici";
 import { expect } from "vitest";
 import type { StatusResult } from "../../src/commands/status.js";
+import { loadConfig } from "../../src/config/load.js";
+import { DockerClient } from "../../src/docker/client.js";
+import { imageRef } from "../../src/plan/registry.js";
+import { pushAuth } from "../../src/tasks/registry.js";
 import {
   failedRequests,
   startProbe,
@@ -185,6 +189,24 @@ export const errorOf = (r: Run) =>
 
 export async function docker(...args: string[]): Promise<string> {
   return String((await execa("docker", args, { stdin: "ignore", timeout: 120_000 })).stdout).trim();
+}
+
+/**
+ * Pushes an image of this machine to the shared cluster's registry as `<repository>:<version>`,
+ * the way `image` pushes (the project's Docker client, the target's push credentials); returns
+ * the local tag it made, for removeImages.
+ */
+export async function pushToTargetRegistry(
+  source: string,
+  repository: string,
+  version: string,
+): Promise<string> {
+  const config = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
+  const pushRef = imageRef(config.target.registry, repository, version, "push");
+  const client = DockerClient.local();
+  await client.tag(source, pushRef);
+  await client.push(pushRef, pushAuth(config));
+  return pushRef;
 }
 
 /** The CA certificates the shared cluster's target trusts (bring-up wrote Pebble's root there). */

@@ -12,6 +12,7 @@ import { NomadClient } from "../../src/nomad/client.js";
 import { pinnedTraefikVersion, renderIngressJob, renderServiceJob } from "../../src/plan/jobs.js";
 import type { NomadJob } from "../../src/nomad/types.js";
 import { renderTemplateFile } from "../../src/nomad/render.js";
+import { traefikImage } from "../../src/plan/job-vars.js";
 import { backupJobVars } from "../../src/plan/package-data.js";
 import { acmeIssuerJobVars } from "../../src/plan/acme.js";
 import { renewalDivisor } from "../../src/plan/tls.js";
@@ -124,7 +125,8 @@ describe.each(["production", "local"])("the jobs rendered for target %s", (targe
   it("ingress: Traefik as a system job, one group pinned to each worker, its Consul token from a Nomad variable", async () => {
     const version = await pinnedTraefikVersion();
     const workers = ["local-worker-1", "local-worker-2"].map((name) => ({ name, version }));
-    const job = await nomad.parseJob(await renderIngressJob(await config(), workers));
+    const loaded = await config();
+    const job = await nomad.parseJob(await renderIngressJob(loaded, workers));
     expect(job.ID).toBe("ingress");
     expect(job.Type).toBe("system");
     expect(groups(job).map((g) => g.Name)).toEqual(["local-worker-1", "local-worker-2"]);
@@ -132,7 +134,11 @@ describe.each(["production", "local"])("the jobs rendered for target %s", (targe
     const ports = (group!.Networks ?? []).flatMap((n) => n.ReservedPorts ?? []);
     expect(ports.map((p) => p.Value).sort((a, b) => a - b)).toEqual([80, 443, 8082]);
     const task = group!.Tasks[0]!;
-    expect(task.Config.image).toBe(`traefik:v${version}`);
+    // The official image in production; the target's own build, from its registry, on local.
+    expect(task.Config.image).toBe(traefikImage(loaded.target, version));
+    expect(task.Config.image).toBe(
+      target === "local" ? `10.213.0.5:5000/traefik:v${version}` : `traefik:v${version}`,
+    );
     expect(JSON.stringify(task)).toContain('nomadVar \\"nomad/jobs/ingress\\"');
 
     const plan = await nomad.planJob(job);

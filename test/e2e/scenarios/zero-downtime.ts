@@ -7,7 +7,7 @@
  * The rolling deploy of elm-lang.org is also where the canary route is watched (secrets.ts).
  * It starts from both sites at 1.0.0 (ensureDeployed) and leaves them so.
  */
-import { execa, type ResultPromise } from "execa";
+import type { ResultPromise } from "execa";
 import { afterAll, expect, it } from "vitest";
 import type { DeployResult } from "../../../src/commands/deploy.js";
 import type { RollbackResult } from "../../../src/commands/rollback.js";
@@ -22,8 +22,8 @@ import {
   ensureDeployed,
   errorOf,
   failedRequestsOf,
-  hostNames,
   noFailures,
+  pushToTargetRegistry,
   resultOf,
   runningVersions,
   underProbe,
@@ -97,12 +97,9 @@ export function zeroDowntimeScenarios(): void {
 
   it("zero downtime: a failed deploy (1.0.2 answers 500 on /health) is reverted; no request fails and none reaches 1.0.2", async () => {
     // A version that starts and answers, but whose health check fails: the stand-in site
-    // (test/fixtures/app), put into each worker's engine as a registry-less target keeps images.
+    // (test/fixtures/app), pushed to the target's registry as the workers pull every version.
     images.push(...(await buildAppImages(site, [{ version: "1.0.2", fail: "health" }])));
-    for (const host of (await hostNames()).split("\n").filter((h) => h.includes("-worker-")))
-      await execa("sh", ["-c", `docker save ${site}:1.0.2 | docker exec -i ${host} docker load`], {
-        timeout: 120_000,
-      });
+    images.push(await pushToTargetRegistry(`${site}:1.0.2`, site, "1.0.2"));
     const { run, reports } = await withoutAFailedRequest("failed deploy elm-lang.org@1.0.2", [
       "deploy",
       `${site}@1.0.2`,
