@@ -16,6 +16,7 @@ import {
 } from "../plan/tls.js";
 import { certificateFacts, certificateProblems, type ObservedCertificate } from "../plan/verify.js";
 import type { NomadClient } from "../nomad/client.js";
+import { pullFailure } from "../nomad/deployment.js";
 
 export interface ServiceStatus {
   service: string;
@@ -33,6 +34,8 @@ export interface ServiceStatus {
     status: string;
     healthy: boolean | null;
     canary: boolean;
+    /** Why it cannot start, when its image could not be pulled (image, registry, reason, what to do). */
+    pullFailure?: string;
   }>;
   traefik: {
     router: string;
@@ -135,14 +138,18 @@ async function serviceStatus(
       : null,
     allocations: allocs
       .filter((a) => a.DesiredStatus === "run")
-      .map((a) => ({
-        id: a.ID.slice(0, 8),
-        node: a.NodeName ?? a.NodeID.slice(0, 8),
-        version: versionOf.get(a.JobVersion) ?? null,
-        status: a.ClientStatus,
-        healthy: a.DeploymentStatus?.Healthy ?? null,
-        canary: a.DeploymentStatus?.Canary ?? false,
-      })),
+      .map((a) => {
+        const failed = pullFailure(a);
+        return {
+          id: a.ID.slice(0, 8),
+          node: a.NodeName ?? a.NodeID.slice(0, 8),
+          version: versionOf.get(a.JobVersion) ?? null,
+          status: a.ClientStatus,
+          healthy: a.DeploymentStatus?.Healthy ?? null,
+          canary: a.DeploymentStatus?.Canary ?? false,
+          ...(failed ? { pullFailure: failed } : {}),
+        };
+      }),
     traefik: await traefikStatus(apis, router),
     hostnames: hostnamesOf(config, service),
   };
@@ -233,6 +240,7 @@ export function formatStatus(data: {
       lines.push(
         `  alloc ${a.id} on ${a.node}: ${a.version ?? "?"} ${a.status}, ${health}${a.canary ? ", canary" : ""}`,
       );
+      if (a.pullFailure) lines.push(`    ${a.pullFailure}`);
     }
     const servers = Object.entries(s.traefik.servers)
       .map(([url, st]) => `${url} ${st}`)

@@ -217,6 +217,24 @@ export function explainFailedPull(message: string): string | undefined {
   return `could not pull ${image} from ${registry}: ${reason} (${detail.slice(0, 200)}); ${todo}`;
 }
 
+/**
+ * Pure: an allocation held back by a pull that failed: a task not running whose latest start or
+ * failed pull is the failed pull, said as explainFailedPull says it; undefined otherwise.
+ */
+export function pullFailure(alloc: Pick<AllocationStub, "TaskStates">): string | undefined {
+  for (const [task, state] of Object.entries(alloc.TaskStates ?? {})) {
+    if (state.State === "running") continue;
+    const events = state.Events ?? [];
+    for (let i = events.length - 1; i >= 0; i--) {
+      const e = events[i]!;
+      if (e.Type === "Started") break;
+      const why = explainFailedPull(e.DisplayMessage ?? "");
+      if (why) return `${task}: ${why}`;
+    }
+  }
+  return undefined;
+}
+
 /** Pure: why an allocation failed, from its task events (like Levant's failure inspector). */
 export function explainAllocation(alloc: AllocationStub): string[] {
   const lines: string[] = [];

@@ -17,6 +17,8 @@ export interface ObservedService {
     node: string;
     status: string;
     healthy: boolean | null;
+    /** Why it cannot start, when its image could not be pulled (image, registry, reason). */
+    pullFailure?: string;
   }>;
   /** Traefik's view of the service's servers (url -> UP/DOWN); absent when it could not be asked. */
   traefikServers?: Record<string, string>;
@@ -106,7 +108,7 @@ function serviceDegradations(s: ObservedService): Degradation[] {
       found.push({
         kind: "service",
         subject: `${s.service} allocation ${a.id} on ${a.node}`,
-        detail: a.status === "running" ? "unhealthy" : a.status,
+        detail: a.pullFailure ?? (a.status === "running" ? "unhealthy" : a.status),
       });
   for (const [url, state] of Object.entries(s.traefikServers ?? {}))
     if (state !== "UP")

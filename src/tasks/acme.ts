@@ -10,6 +10,7 @@ import { OperationError } from "../errors.js";
 import { DockerClient } from "../docker/client.js";
 import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import type { NomadClient } from "../nomad/client.js";
+import { pullFailure } from "../nomad/deployment.js";
 import { renderTemplateFile } from "../nomad/render.js";
 import { pinnedVersion } from "../plan/jobs.js";
 import {
@@ -186,6 +187,16 @@ export async function waitForCertificates(
         } else missing.push(spec);
       }
       if (missing.length === 0) return done(found);
+      // An issuer whose image cannot be pulled never issues: said at once, not after the deadline.
+      const held = (await nomad.jobAllocations(acmeIssuerJobName)).data
+        .filter((a) => a.DesiredStatus === "run")
+        .map(pullFailure)
+        .find((f) => f !== undefined);
+      if (held)
+        throw new OperationError(
+          `the ACME issuer cannot start: ${held}`,
+          "this step pushes the issuer's image before it submits the job: check the registry's credentials and that the workers reach it, then run bring-up again",
+        );
       const now = `waiting for ${missing.map((m) => m.domains[0]).join(", ")}`;
       if (now !== said) options.log((said = now));
       return notYet(now);

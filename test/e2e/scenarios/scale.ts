@@ -9,6 +9,9 @@ import { readFile } from "node:fs/promises";
 import { expect, it } from "vitest";
 import type { BringUpResult } from "../../../src/commands/bring-up.js";
 import type { ReplaceResult } from "../../../src/commands/replace.js";
+import type { RollbackResult } from "../../../src/commands/rollback.js";
+import type { StatusResult } from "../../../src/commands/status.js";
+import { connectToCluster } from "../../../src/cluster/connect.js";
 import type { ScaleResult } from "../../../src/commands/scale.js";
 import { failedRequests, type ProbeReport } from "../../../src/traefik/probe.js";
 import type { ClusterView } from "../../../src/tasks/verify.js";
@@ -17,6 +20,7 @@ import { readInventory } from "../../../src/cluster/inventory.js";
 import {
   anyVersion,
   buildContext,
+  deployFromFixtures,
   docker,
   e2e,
   elmInfra,
@@ -24,6 +28,7 @@ import {
   errorOf,
   hostNames,
   resultOf,
+  runningVersions,
   underProbe,
   type Run,
 } from "../support.js";
@@ -131,9 +136,42 @@ async function workerLoss(): Promise<string> {
   return victim;
 }
 
+/**
+ * A version of elm-lang.org in its job history that does not run now: rollback's target. In a
+ * whole run the zero-downtime scenarios left both 1.0.0 and 1.0.1 there; run alone, the missing
+ * one is deployed first and the running one again after it.
+ */
+async function earlierVersion(): Promise<string> {
+  const running = (await runningVersions())["elm-lang.org"]!;
+  const earlier = running === "1.0.1" ? "1.0.0" : "1.0.1";
+  const loaded = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
+  const apis = await connectToCluster(loaded);
+  const history = await apis.nomad.jobVersions("elm-lang.org").finally(() => apis.close());
+  if (!history.some((job) => job.Meta?.version === earlier)) {
+    for (const version of [earlier, running]) {
+      const r = await deployFromFixtures("elm-lang.org", version);
+      expect(r.exitCode, errorOf(r)).toBe(0);
+    }
+  }
+  return earlier;
+}
+
+/** The nodes where a running allocation of the service is at `version`, as status reports them. */
+async function nodesRunning(service: string, version: string): Promise<string[]> {
+  const status = await elmInfra(["status"]);
+  expect(status.exitCode, errorOf(status)).toBe(0);
+  const found = resultOf<StatusResult>(status).services.find((s) => s.service === service);
+  return (found?.allocations ?? [])
+    .filter((a) => a.version === version && a.status === "running")
+    .map((a) => a.node);
+}
+
 export function replaceScenarios(): void {
-  it("replace of a worker and then of the manager under the probe: 0 failed requests, the same counts, new nodes", async () => {
+  // Issue 20: every version ever pushed stays pullable. The new worker joined while one version
+  // ran; a rollback to an earlier one (from the registry, never shipped to it) must land there.
+  it("replace of a worker and then of the manager under the probe: 0 failed requests, the same counts, new nodes; between them, a rollback to a version that was not running when the new worker joined puts an allocation of it on the new worker", async () => {
     await ensureDeployed({ "elm-lang.org": anyVersion });
+    const earlier = await earlierVersion();
     const unknown = await elmInfra(["replace", host("worker", 9), "--yes"]);
     expect(unknown.exitCode).toBe(2);
     expect(errorOf(unknown)).toMatch(/no such host/);
@@ -143,6 +181,10 @@ export function replaceScenarios(): void {
       const w = resultOf<ReplaceResult>(worker);
       expect(w.created).toEqual([host("worker", 3)]);
       expect(w.removed).toEqual([host("worker", 1)]);
+      const rollback = await elmInfra(["rollback", `elm-lang.org@${earlier}`, "--yes"]);
+      expect(rollback.exitCode, errorOf(rollback)).toBe(0);
+      expect(resultOf<RollbackResult>(rollback).to).toBe(earlier);
+      expect(await nodesRunning("elm-lang.org", earlier)).toContain(host("worker", 3));
       const manager = await elmInfra(["replace", host("manager", 1), "--yes"]);
       expect(manager.exitCode, errorOf(manager)).toBe(0);
       const m = resultOf<ReplaceResult>(manager);
@@ -171,7 +213,10 @@ export function hostLossScenarios(): void {
   // The workers' scale (2 -> 3 -> 2) rides on the managers' (1 -> 3 -> 1): one scale creates
   // both, one scale removes both, instead of a host creation and a removal of its own.
   it("managers 1 -> 3 -> 1 and workers 2 -> 3 -> 2 under the probe (the new worker answers, then leaves with 0 failed requests), one of the 3 managers killed hard on the way: scale refuses the degraded cluster (exit 3, nothing changed), a deploy still succeeds; then a worker container killed hard: no failed request 30 s after the kill, < 2 % in between; one bring-up replaces both with new nodes (3 healthy voters, one new), 0 failed requests but in the worker's loss", async () => {
-    await ensureDeployed({ "elm-lang.org": "1.0.0" });
+    await ensureDeployed({ "elm-lang.org": anyVersion });
+    // The deploy on the way: the other of 1.0.0 and 1.0.1 than the one running (replace's rollback
+    // may have left either).
+    const next = (await runningVersions())["elm-lang.org"] === "1.0.1" ? "1.0.0" : "1.0.1";
     // After replace (1 + 2, not necessarily manager-1): the new managers take the lowest free
     // numbers (the planner's rule); the highest of them is killed.
     const names = (await hostNames()).split("\n");
@@ -198,7 +243,7 @@ export function hostLossScenarios(): void {
       await expectDegradedScaleRefused(victim, { managers: 3, workers: 3 });
       const deploy = await elmInfra([
         "deploy",
-        "elm-lang.org@1.0.1",
+        `elm-lang.org@${next}`,
         "--build",
         "--context",
         await buildContext("elm-lang.org"),

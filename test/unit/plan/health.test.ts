@@ -156,6 +156,19 @@ describe("findDegradations", () => {
       ],
     ],
     [
+      "an allocation whose image cannot be pulled: the pull's explanation, not just 'pending'",
+      (i) => {
+        const a = i.services[1]!.allocations[0]!;
+        a.status = "pending";
+        a.pullFailure =
+          "server: could not pull 10.213.0.5:5000/package.elm-lang.org:2 from 10.213.0.5:5000: not found (manifest unknown); push that version first";
+      },
+      [
+        "package.elm-lang.org: 0 of 1 allocations running and healthy",
+        "package.elm-lang.org allocation cccc3333 on t-worker-2: server: could not pull 10.213.0.5:5000/package.elm-lang.org:2 from 10.213.0.5:5000: not found (manifest unknown); push that version first",
+      ],
+    ],
+    [
       "a server Traefik sees DOWN",
       (i) => (i.services[0]!.traefikServers!["http://10.0.0.102:25001"] = "DOWN"),
       ["elm-lang.org server http://10.0.0.102:25001: Traefik sees it DOWN"],

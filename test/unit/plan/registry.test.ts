@@ -11,7 +11,15 @@ import {
 import { parseBearerChallenge } from "../../../src/docker/registry-api.js";
 import { planClusterSecrets, forgetClusterSecrets } from "../../../src/plan/secrets.js";
 import { siteExtraVars, siteSecretEnv } from "../../../src/ansible/site.js";
-import { explainAllocation, explainFailedPull } from "../../../src/nomad/deployment.js";
+import {
+  explainAllocation,
+  explainFailedPull,
+  pullFailure,
+} from "../../../src/nomad/deployment.js";
+import { formatStatus, type ServiceStatus } from "../../../src/commands/status.js";
+import type { AllocationStub } from "../../../src/nomad/types.js";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 
 const local = { push: "127.0.0.1:15000", pull: "10.213.0.5:5000" };
 const digitalocean = "registry.digitalocean.com/elm-lang";
@@ -182,5 +190,60 @@ describe("explainFailedPull", () => {
     ).toEqual([
       "01234567 site: could not pull 10.213.0.5:5000/x:1 from 10.213.0.5:5000: not found (manifest unknown); push that version first: elm-infra image <service>@<version> --context <build output>",
     ]);
+  });
+});
+
+describe("pullFailure: an allocation held back by its image (status, bring-up's certificates step)", () => {
+  // A real answer of /v1/job/:id/allocations (test/fixtures/answers): a task pending after a
+  // failed pull, Nomad about to try again.
+  const recorded = JSON.parse(
+    readFileSync(
+      resolve(import.meta.dirname, "../../fixtures/answers/nomad-job-allocations.json"),
+      "utf8",
+    ),
+  ) as AllocationStub[];
+
+  it("names the task, the image, the registry and the reason, from Nomad's own events", () => {
+    expect(pullFailure(recorded[0]!)).toMatch(
+      /^web: could not pull elm-infra\/does-not-exist:1 from Docker Hub: /,
+    );
+  });
+
+  it("is silent for a task that runs, and for one that started after a failed pull", () => {
+    const [alloc] = structuredClone(recorded);
+    const web = alloc!.TaskStates!.web!;
+    expect(pullFailure({ TaskStates: { web: { ...web, State: "running" } } })).toBeUndefined();
+    const started = { ...web, Events: [...(web.Events ?? []), { Type: "Started" }] };
+    expect(pullFailure({ TaskStates: { web: started } } as never)).toBeUndefined();
+    expect(pullFailure({ TaskStates: null } as never)).toBeUndefined();
+  });
+
+  it("status prints it under its allocation", () => {
+    const service: ServiceStatus = {
+      service: "elm-lang.org",
+      deployed: true,
+      version: "2",
+      jobVersion: 3,
+      jobStatus: "running",
+      count: 1,
+      deployment: null,
+      allocations: [
+        {
+          id: "0123abcd",
+          node: "w-1",
+          version: "2",
+          status: "pending",
+          healthy: null,
+          canary: true,
+          pullFailure: pullFailure(recorded[0]!)!,
+        },
+      ],
+      traefik: { router: "elm-lang-org", routerStatus: null, servers: {} },
+      hostnames: ["elm-lang.org"],
+    };
+    const text = formatStatus({ target: "t", services: [service] });
+    expect(text).toMatch(
+      /alloc 0123abcd on w-1: 2 pending, health unknown, canary\n {4}web: could not pull elm-infra\/does-not-exist:1/,
+    );
   });
 });
