@@ -19,6 +19,7 @@ const commandModules = {
   restore: () => import("../commands/restore.js"),
   scale: () => import("../commands/scale.js"),
   replace: () => import("../commands/replace.js"),
+  prune: () => import("../commands/prune.js"),
 };
 
 /** A command's result: data for --json, text for people. */
@@ -78,7 +79,11 @@ const EXAMPLES = {
   ],
   image: [
     "elm-infra image elm-lang.org@1.4.2 --context ../elm-lang.org/_site --yes",
-    "elm-infra image package.elm-lang.org@2.0.1 --context ./build --target local --host root@10.0.0.5 --yes",
+    "elm-infra image package.elm-lang.org@2.0.1 --context ./build --no-push",
+  ],
+  prune: [
+    "elm-infra prune elm-lang.org --dry-run",
+    "elm-infra prune package.elm-lang.org --keep 5 --yes",
   ],
   backup: [
     "elm-infra backup package.elm-lang.org",
@@ -373,6 +378,27 @@ export function buildProgram(run: Runner): Command {
         };
       });
     });
+
+  program
+    .command("prune")
+    .description(
+      "delete old tags of <service>'s image from the target's registry: every version Nomad's job still refers to stays, and the newest --keep besides",
+    )
+    .argument("<service>", "a service, e.g. elm-lang.org")
+    .option(
+      "--keep <n>",
+      "how many of the newest versions to keep besides (0-99)",
+      (v) => parseCount(v, "--keep"),
+      10,
+    )
+    .addHelpText("after", examples(EXAMPLES["prune"]))
+    .action((service: string, _o, cmd: Command) =>
+      run("prune", globals(cmd), async (ctx) => {
+        const { prune, formatPrune } = await commandModules.prune();
+        const r = await prune(ctx, service, { keep: cmd.opts<{ keep: number }>().keep });
+        return { data: r, text: formatPrune(r) };
+      }),
+    );
 
   program.showHelpAfterError(
     "(run 'elm-infra --help' for the commands, their options and examples)",

@@ -22,6 +22,10 @@ const manifestTypes = [
   "application/vnd.oci.image.index.v1+json",
 ].join(", ");
 
+/** An answer read as JSON whatever its status; its shape is checked where it is used. */
+const readAnswer = z.unknown();
+const tagList = z.object({ name: z.string(), tags: z.array(z.string()).nullish() });
+
 const tokenAnswer = z.object({ token: z.string().optional(), access_token: z.string().optional() });
 
 /** Pure: the fields of a `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` header. */
@@ -82,24 +86,95 @@ export class RegistryApi {
     if (probe !== 200 && probe !== 404) throw this.refusal(probe, repository);
   }
 
-  /** GET with Basic auth, then with a Bearer token when the registry asks for one. */
-  private async authorizedGet(path: string, scope: string): Promise<number> {
-    const first = await this.get(path, `Basic ${this.basic}`);
-    if (first.status !== 401) return first.status;
-    const challenge = parseBearerChallenge(headerOf(first.headers, "www-authenticate"));
-    if (!challenge) return first.status;
-    const token = await this.bearerToken(challenge, scope);
-    if (!token) return 401;
-    return (await this.get(path, `Bearer ${token}`)).status;
+  /**
+   * The repository's tags (`/v2/<repository>/tags/list`, following the registry's pages, at most
+   * 50 of 1000); none for a repository the registry does not have.
+   */
+  async tags(repository: string): Promise<string[]> {
+    const scope = `repository:${repository}:pull`;
+    const found: string[] = [];
+    let path: string | undefined = `/v2/${repository}/tags/list?n=1000`;
+    for (let page = 0; path && page < 50; page++) {
+      const res = await this.authorized("GET", path, scope, readAnswer);
+      if (res.status === 404) return found;
+      if (res.status !== 200) throw this.refusal(res.status, `${repository}'s tags`);
+      const parsed = tagList.safeParse(res.data);
+      if (!parsed.success)
+        throw new OperationError(
+          `the registry ${this.host} answered its tag list of ${repository} in a shape that is not the registry API's`,
+          "check that the registry's address in cluster.yaml is a Docker registry",
+        );
+      found.push(...(parsed.data.tags ?? []));
+      // RFC 5988: `</v2/<repository>/tags/list?n=1000&last=x>; rel="next"`, on this host only.
+      path = /^<(\/v2\/[^>]+)>;\s*rel="next"/.exec(headerOf(res.headers, "link") ?? "")?.[1];
+    }
+    return found;
   }
 
-  private async get(path: string, authorization: string) {
+  /** The manifest digest `repository:tag` names; undefined when the tag does not exist. */
+  async digestOf(repository: string, tag: string): Promise<string | undefined> {
+    const path = `/v2/${repository}/manifests/${encodeURIComponent(tag)}`;
+    const res = await this.authorized("GET", path, `repository:${repository}:pull`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw this.refusal(res.status, `${repository}:${tag}`);
+    const digest = headerOf(res.headers, "docker-content-digest");
+    if (!digest || !/^sha256:[0-9a-f]{64}$/.test(digest))
+      throw new OperationError(
+        `the registry ${this.host} gave no digest for ${repository}:${tag}`,
+        "a registry that implements the Docker Registry HTTP API v2 names it in Docker-Content-Digest",
+      );
+    return digest;
+  }
+
+  /**
+   * Deletes the manifest `digest` of `repository` (and with it every tag that names it). The
+   * space its layers take comes back with the registry's garbage collection.
+   */
+  async deleteManifest(repository: string, digest: string): Promise<void> {
+    const path = `/v2/${repository}/manifests/${digest}`;
+    const res = await this.authorized("DELETE", path, `repository:${repository}:pull,push,delete`);
+    if (res.status === 202 || res.status === 200 || res.status === 404) return;
+    if (res.status === 405)
+      throw new OperationError(
+        `the registry ${this.host} does not allow deletes (405)`,
+        "enable them in the registry's configuration (storage.delete.enabled: true)",
+      );
+    throw this.refusal(res.status, `the deletion of ${repository}@${digest}`);
+  }
+
+  /** GET with Basic auth, then with a Bearer token when the registry asks for one. */
+  private async authorizedGet(path: string, scope: string): Promise<number> {
+    return (await this.authorized("GET", path, scope)).status;
+  }
+
+  /** A call with Basic auth, then with a Bearer token when the registry asks for one. */
+  private async authorized(
+    method: "GET" | "DELETE",
+    path: string,
+    scope: string,
+    answer: z.ZodType = unreadAnswer,
+  ) {
+    const first = await this.send(method, path, `Basic ${this.basic}`, answer);
+    if (first.status !== 401) return first;
+    const challenge = parseBearerChallenge(headerOf(first.headers, "www-authenticate"));
+    if (!challenge) return first;
+    const token = await this.bearerToken(challenge, scope);
+    if (!token) return { ...first, status: 401 };
+    return this.send(method, path, `Bearer ${token}`, answer);
+  }
+
+  private async send(
+    method: "GET" | "DELETE",
+    path: string,
+    authorization: string,
+    answer: z.ZodType,
+  ) {
     return this.api.call({
-      method: "GET",
+      method,
       path,
       headers: { authorization, accept: manifestTypes },
       anyStatus: true,
-      answer: unreadAnswer,
+      answer,
     });
   }
 

@@ -9,10 +9,14 @@
  *     naming the image and the registry), and the old version keeps serving.
  * The secrets audit (scenarios/secrets.ts) searches for the registry's user and password.
  */
+import { execa } from "execa";
 import { expect, it } from "vitest";
 import { loadConfig } from "../../../src/config/load.js";
 import { connectToCluster } from "../../../src/cluster/connect.js";
 import { registryAddresses } from "../../../src/plan/registry.js";
+import type { PruneResult } from "../../../src/commands/prune.js";
+import { registryApi } from "../../../src/tasks/registry.js";
+import { removeImages } from "../../harness/apps.js";
 import {
   bothSitesAt100,
   docker,
@@ -21,6 +25,8 @@ import {
   ensureDeployed,
   errorOf,
   hostNames,
+  pushToTargetRegistry,
+  resultOf,
   runningVersions,
   throughLoadBalancer,
 } from "../support.js";
@@ -118,5 +124,45 @@ export function registryScenarios(): void {
     const res = await throughLoadBalancer("elm-lang.org", "/health");
     expect(res.status).toBe(200);
     expect(String(res.headers["x-elm-version"])).toBe("1.0.0");
+  });
+
+  it("prune keeps every version Nomad tracks and the newest --keep besides, deletes the rest from the registry, and leaves a tag whose image a kept tag shares; --dry-run deletes nothing", async () => {
+    await ensureDeployed(bothSitesAt100);
+    const loaded = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
+    const api = await registryApi(loaded);
+    // Three versions above any other: 50.0.1 is the same image as 50.0.3.
+    const made: string[] = [];
+    try {
+      for (const n of [1, 2, 3]) {
+        const source = `elm-infra-prune-${e2e.target}:${n}`;
+        await execa("docker", ["build", "-q", "-t", source, "-"], {
+          input: `FROM elm-infra/tiny:latest\nLABEL elm-infra.prune=${n === 1 ? 3 : n}\n`,
+        });
+        made.push(source, await pushToTargetRegistry(source, "elm-lang.org", `50.0.${n}`));
+      }
+      const has = async (tag: string) => api.hasTag("elm-lang.org", tag);
+
+      const planned = await elmInfra(["prune", "elm-lang.org", "--keep", "1", "--dry-run"]);
+      expect(planned.exitCode, errorOf(planned)).toBe(0);
+      expect(resultOf<PruneResult>(planned)).toMatchObject({ outcome: "planned" });
+      expect(await has("50.0.2")).toBe(true);
+
+      const r = await elmInfra(["prune", "elm-lang.org", "--keep", "1", "--yes"]);
+      expect(r.exitCode, errorOf(r)).toBe(0);
+      const pruned = resultOf<PruneResult>(r);
+      expect(pruned.outcome).toBe("pruned");
+      expect(pruned.keep).toContainEqual({ tag: "1.0.0", why: "tracked by Nomad" });
+      expect(pruned.keep).toContainEqual({ tag: "50.0.3", why: "among the newest" });
+      expect(pruned.remove).toEqual(expect.arrayContaining(["50.0.2", "50.0.1"]));
+      expect(pruned.shared).toEqual([{ tag: "50.0.1", with: "50.0.3" }]);
+      expect(await has("50.0.2")).toBe(false);
+      expect(await has("50.0.1")).toBe(true);
+      expect(await has("50.0.3")).toBe(true);
+      // What Nomad tracks stays pullable, and the site keeps serving it.
+      expect(await has("1.0.0")).toBe(true);
+      expect((await runningVersions())["elm-lang.org"]).toBe("1.0.0");
+    } finally {
+      await removeImages(made);
+    }
   });
 }

@@ -407,6 +407,9 @@ describe("a refused command writes nothing: no state folder, no key pair", () =>
       2,
       /--context means something only with --build/,
     ],
+    [["prune", "nope.org"], 2, /unknown service "nope\.org"/],
+    [["prune", "elm-lang.org", "--keep", "-1"], 2, /--keep takes a whole number/],
+    [["prune", "elm-lang.org", "--yes"], 2, /registryUsername: is needed to reach the registry/],
     [["render", "elm-lang.org@1.0.0", "--target", ""], 2, /--target was given an empty name/],
     [["destroy", "--target", "nope"], 2, /unknown target "nope"/],
     [
