@@ -75,3 +75,23 @@ export function platformImageRef(
   const addresses = registryAddresses(target.registry);
   return addresses ? `${addresses.pull}/${image.name}` : image.source;
 }
+
+/** The repository of a `<repository>:<tag>` name. */
+export const repositoryOf = (name: string): string => name.replace(/:[^:/]*$/, "");
+
+/**
+ * Pure: does the registry's plan have room for every repository elm-infra pushes, beside those it
+ * holds? The refusal's words, or undefined. A plan that includes 0 repositories has no limit.
+ */
+export function registryRoom(
+  plan: { name: string; includedRepositories: number },
+  needed: readonly string[],
+  existing: readonly string[],
+): string | undefined {
+  if (plan.includedRepositories <= 0) return undefined;
+  const have = new Set(existing);
+  const added = [...new Set(needed)].filter((r) => !have.has(r));
+  const total = have.size + added.length;
+  if (total <= plan.includedRepositories) return undefined;
+  return `the registry's ${plan.name} plan holds ${plan.includedRepositories} ${plan.includedRepositories === 1 ? "repository" : "repositories"}, and elm-infra pushes ${needed.join(", ")}: with the ${have.size} it holds (${[...have].join(", ") || "none"}) that makes ${total}`;
+}

@@ -58,8 +58,12 @@ import {
   hasLocalRegistry,
   registryAddresses,
   registryHost,
+  registryRoom,
+  repositoryOf,
   repositoryPath,
 } from "../plan/registry.js";
+import { issuerPlatformImage } from "../plan/acme.js";
+import { DigitalOceanApi } from "../digitalocean/api.js";
 import { registryApi, registryCredentials, setUpLocalRegistry } from "./registry.js";
 import { pushExportImage } from "./package-data.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
@@ -669,12 +673,13 @@ export function issueCertificates(): Step<BringUpRun> {
 }
 
 /**
- * Before any change: a registry the target does not make (DigitalOcean's) must exist and take the
- * credentials, or every pull of the cluster would be refused later (the issuer's first).
+ * Before any change: a registry the target does not make (DigitalOcean's) must exist, take the
+ * credentials and (DigitalOcean) have room in its plan for every repository elm-infra pushes, or
+ * a pull or push of the cluster would be refused later (the issuer's first).
  */
 export function checkRegistry(): Step<BringUpRun> {
   return {
-    title: "Check the registry (it exists, the credentials reach it)",
+    title: "Check the registry (it exists, the credentials reach it, its plan has room)",
     skip: (run) =>
       run.config.target.registry === "none"
         ? "no registry"
@@ -687,6 +692,23 @@ export function checkRegistry(): Step<BringUpRun> {
       const api = await registryApi(run.config);
       await api.checkAccess(repositoryPath(addresses.push, first));
       step.log(`${addresses.push} takes the credentials`);
+      // DigitalOcean's plans limit the repositories: every one elm-infra pushes must fit.
+      const token = run.config.secrets.digitaloceanToken;
+      if (run.config.target.provider !== "digitalocean" || !token) return;
+      const needed = [
+        ...Object.values(run.config.services).map((s) => s.image),
+        repositoryOf(issuerPlatformImage(await pinnedVersion("lego")).name),
+      ];
+      const cloud = new DigitalOceanApi(token);
+      const plan = await cloud.registryPlan();
+      const name = repositoryPath(addresses.push, "").split("/")[0]!;
+      const refusal = registryRoom(plan, needed, await cloud.registryRepositories(name));
+      if (refusal)
+        throw new OperationError(
+          refusal,
+          "move the registry to a plan with more repositories (doctl registry subscription update), or delete a repository it does not need",
+        );
+      step.log(`the ${plan.name} plan has room for ${needed.join(", ")}`);
     },
   };
 }

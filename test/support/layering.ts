@@ -12,7 +12,7 @@ import ts from "typescript";
  *   commands/                   one file per verb
  *   tasks/                      runner, context, step factories shared by the verbs
  *   cluster/ and plan/          reach a target; pure planners (plan/ never imports cluster/)
- *   adapters                    nomad/ consul/ traefik/ terraform/ ansible/ ssh/ docker/
+ *   adapters                    nomad/ consul/ traefik/ terraform/ ansible/ ssh/ docker/ digitalocean/
  *   config/ output/ errors.ts http.ts wait.ts lock.ts
  *
  * Only adapters (and http.ts, the one HTTP wrapper they share) import the libraries that talk to
@@ -26,7 +26,16 @@ const layers: ReadonlyArray<{ name: string; members: readonly string[] }> = [
   { name: "cluster & plan", members: ["cluster/", "plan/"] },
   {
     name: "adapters",
-    members: ["nomad/", "consul/", "traefik/", "terraform/", "ansible/", "ssh/", "docker/"],
+    members: [
+      "nomad/",
+      "consul/",
+      "traefik/",
+      "terraform/",
+      "ansible/",
+      "ssh/",
+      "docker/",
+      "digitalocean/",
+    ],
   },
   {
     name: "foundation",

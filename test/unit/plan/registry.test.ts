@@ -6,6 +6,8 @@ import {
   platformImageRef,
   registryAddresses,
   registryHost,
+  registryRoom,
+  repositoryOf,
   repositoryPath,
 } from "../../../src/plan/registry.js";
 import { parseBearerChallenge } from "../../../src/docker/registry-api.js";
@@ -244,6 +246,30 @@ describe("pullFailure: an allocation held back by its image (status, bring-up's 
     const text = formatStatus({ target: "t", services: [service] });
     expect(text).toMatch(
       /alloc 0123abcd on w-1: 2 pending, health unknown, canary\n {4}web: could not pull elm-infra\/does-not-exist:1/,
+    );
+  });
+});
+
+describe("registryRoom: DigitalOcean's registry plan must hold every repository elm-infra pushes", () => {
+  const needed = ["elm-lang.org", "package.elm-lang.org", repositoryOf("acme-issuer:v4.26.0")];
+
+  it("refuses the starter plan's one repository, naming the plan, the repositories and the count", () => {
+    expect(registryRoom({ name: "Starter", includedRepositories: 1 }, needed, [])).toBe(
+      "the registry's Starter plan holds 1 repository, and elm-infra pushes elm-lang.org, package.elm-lang.org, acme-issuer: with the 0 it holds (none) that makes 3",
+    );
+  });
+
+  it("counts what the registry already holds, and what elm-infra pushes again only once", () => {
+    const basic = { name: "Basic", includedRepositories: 5 };
+    expect(registryRoom(basic, needed, ["elm-lang.org", "other"])).toBeUndefined();
+    expect(registryRoom(basic, needed, ["a", "b", "c"])).toMatch(/holds 5 repositories.*makes 6$/);
+    expect(registryRoom(basic, needed, ["a", "b", "elm-lang.org"])).toBeUndefined();
+  });
+
+  it("a plan that includes 0 repositories has no limit (Professional)", () => {
+    const many = Array.from({ length: 40 }, (_, i) => `r${i}`);
+    expect(registryRoom({ name: "Professional", includedRepositories: 0 }, needed, many)).toBe(
+      undefined,
     );
   });
 });
