@@ -325,11 +325,18 @@ export function buildProgram(run: Runner): Command {
     .description(
       "destroy the target's VMs and everything on them; asks for the target's name (or --yes)",
     )
+    .option(
+      "--delete-data",
+      "destroy the services' data with the machines, without taking a last backup first",
+      false,
+    )
     .addHelpText("after", examples(EXAMPLES["destroy"]))
     .action((_o, cmd: Command) =>
       run("destroy", globals(cmd), async (ctx) => {
         const { destroy, formatDestroy } = await commandModules.destroy();
-        const r = await destroy(ctx);
+        const r = await destroy(ctx, {
+          deleteData: cmd.opts<{ deleteData: boolean }>().deleteData,
+        });
         return { data: r, text: formatDestroy(r) };
       }),
     );

@@ -20,7 +20,12 @@ import { describeEvent } from "../terraform/events.js";
 import type { TerraformRunner } from "../terraform/runner.js";
 import { forgetHostKeys, knownHostName } from "../ssh/index.js";
 import { confirmByTypingName, type CommandContext } from "../tasks/context.js";
-import { needed, runSteps } from "../tasks/runner.js";
+import { needed, runSteps, type StepHandle } from "../tasks/runner.js";
+import { localBackupsDir, takeBackup } from "../tasks/package-data.js";
+import { withCluster } from "../cluster/connect.js";
+import type { LoadedConfig } from "../config/load.js";
+import type { Inventory } from "../cluster/inventory.js";
+import { ConflictError, ElmInfraError, InterruptedError } from "../errors.js";
 
 export interface DestroyResult {
   target: string;
@@ -30,6 +35,10 @@ export interface DestroyResult {
   forgottenHosts: string[];
   /** The cluster secrets removed from secrets/<target>.yaml. */
   forgottenSecrets: string[];
+  /** The last backup of each service that keeps data, taken before anything was destroyed. */
+  lastBackups: Array<{ service: string; file: string; recoveryPoint: string }>;
+  /** --delete-data: the services' data went with the machines, without a last backup. */
+  dataDeleted: string[];
 }
 
 interface DestroyRun {
@@ -37,16 +46,27 @@ interface DestroyRun {
   plan?: PlanSummary;
   forgottenHosts: string[];
   forgottenSecrets: string[];
+  lastBackups: DestroyResult["lastBackups"];
+}
+
+export interface DestroyOptions {
+  /** Destroy the services' data without taking a last backup of it. */
+  deleteData?: boolean;
 }
 
 /**
- * `destroy`: plan the destruction → the target's name typed (or --yes) → OpenTofu destroy →
- * forget the hosts' keys, the inventory and the secrets bring-up generated.
+ * `destroy`: plan the destruction → the target's name typed (or --yes) → a last backup of each
+ * service's data (refused, exit 3, when one cannot be taken, unless --delete-data) → OpenTofu
+ * destroy → forget the hosts' keys, the inventory and the secrets bring-up generated.
  */
-export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
+export async function destroy(
+  ctx: CommandContext,
+  options: DestroyOptions = {},
+): Promise<DestroyResult> {
   const config = await ctx.loadConfig();
   const paths = targetPaths(config);
-  const run: DestroyRun = { forgottenHosts: [], forgottenSecrets: [] };
+  const run: DestroyRun = { forgottenHosts: [], forgottenSecrets: [], lastBackups: [] };
+  const dataServices = Object.keys(config.services).filter((s) => config.services[s]!.data);
   const steps = { output: ctx.output, signal: ctx.signal };
   const result = (outcome: DestroyResult["outcome"]): DestroyResult => ({
     target: config.targetName,
@@ -54,6 +74,8 @@ export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
     plan: run.plan ?? null,
     forgottenHosts: run.forgottenHosts,
     forgottenSecrets: run.forgottenSecrets,
+    lastBackups: run.lastBackups,
+    dataDeleted: options.deleteData && outcome === "destroyed" ? dataServices : [],
   });
   const onLost = (m: string) => ctx.output.warn(m);
   return withOperationsLock(paths.state, config.targetName, "destroy", onLost, async () => {
@@ -81,10 +103,17 @@ export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
       run,
       steps,
     );
-    if (ctx.options.dryRun) return result("planned");
     const plan = needed(run, "plan", "Confirm the destruction");
     const tf = needed(run, "tf", "Destroy the machines");
     const inventory = await readInventory(config);
+    const keepsData = !plan.unchanged && inventory !== undefined && dataServices.length > 0;
+    if (keepsData)
+      ctx.output.info(
+        options.deleteData
+          ? `--delete-data: ${dataServices.join(", ")}'s data goes with the machines, without a last backup`
+          : `a last backup of ${dataServices.join(", ")} is taken first, to ${localBackupsDir(config)}`,
+      );
+    if (ctx.options.dryRun) return result("planned");
     if (!plan.unchanged) {
       await confirmByTypingName(
         ctx,
@@ -94,6 +123,18 @@ export async function destroy(ctx: CommandContext): Promise<DestroyResult> {
     }
     await runSteps<DestroyRun>(
       [
+        {
+          title: `Take a last backup of ${dataServices.join(", ")}`,
+          skip: () =>
+            !keepsData
+              ? "no data to keep"
+              : options.deleteData
+                ? "--delete-data: the data goes with the machines"
+                : false,
+          run: async (r, step) => {
+            r.lastBackups = await lastBackups(config, inventory!, dataServices, step);
+          },
+        },
         {
           title: "Destroy the machines (OpenTofu destroy)",
           skip: () => (plan.unchanged ? "nothing exists" : false),
@@ -143,5 +184,54 @@ export function formatDestroy(r: DestroyResult): string {
   if (r.outcome === "planned")
     return `plan for target ${r.target} (dry run, nothing destroyed): ${r.plan ? describePlan(r.plan) : "?"}`;
   if (r.outcome === "nothing") return `target ${r.target}: nothing to destroy`;
-  return `target ${r.target} destroyed: ${r.plan?.destroy.length ?? 0} resources; forgot ${r.forgottenHosts.length} host key(s) and ${r.forgottenSecrets.join(", ") || "no secret"}`;
+  return [
+    `target ${r.target} destroyed: ${r.plan?.destroy.length ?? 0} resources; forgot ${r.forgottenHosts.length} host key(s) and ${r.forgottenSecrets.join(", ") || "no secret"}`,
+    ...r.lastBackups.map(
+      (b) => `  last backup of ${b.service}: ${b.file} (recovery point ${b.recoveryPoint})`,
+    ),
+    ...(r.dataDeleted.length
+      ? [`  deleted without a backup: ${r.dataDeleted.join(", ")}'s data`]
+      : []),
+  ].join("\n");
+}
+
+/**
+ * Each data service's last backup, copied to this machine (backup's own path). One that cannot be
+ * taken refuses the destruction before anything is destroyed; a service never deployed has no
+ * data to keep.
+ */
+async function lastBackups(
+  config: LoadedConfig,
+  inventory: Inventory,
+  services: readonly string[],
+  step: StepHandle,
+): Promise<DestroyResult["lastBackups"]> {
+  const taken: DestroyResult["lastBackups"] = [];
+  for (const service of services) {
+    try {
+      await withCluster(config, { signal: step.signal }, async (apis) => {
+        if (!(await apis.nomad.readJob(service))) {
+          step.log(`${service} is not deployed: no data to keep`);
+          return;
+        }
+        const backup = await takeBackup({
+          config,
+          inventory,
+          apis,
+          service,
+          log: (l) => step.log(l),
+          signal: step.signal,
+        });
+        step.log(`${service}: ${backup.file} (recovery point ${backup.recoveryPoint})`);
+        taken.push({ service, file: backup.file, recoveryPoint: backup.recoveryPoint });
+      });
+    } catch (error) {
+      if (!(error instanceof ElmInfraError) || error instanceof InterruptedError) throw error;
+      throw new ConflictError(
+        `destroy refused: no last backup of ${service} could be taken (${error.message}); nothing was destroyed`,
+        `see why with: elm-infra backup ${service}; or destroy without one: elm-infra destroy --delete-data`,
+      );
+    }
+  }
+  return taken;
 }

@@ -13,6 +13,7 @@ import { loadConfig } from "../../src/config/load.js";
 import { connectToCluster } from "../../src/cluster/connect.js";
 import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
 import type { BringUpResult } from "../../src/commands/bring-up.js";
+import type { DestroyResult } from "../../src/commands/destroy.js";
 import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
 import type { ClusterView } from "../../src/tasks/verify.js";
 import { canaryEntrypointPort } from "../../src/traefik/canary.js";
@@ -323,9 +324,18 @@ describe(`local cluster ${target}`, () => {
   replaceScenarios();
   hostLossScenarios();
 
-  it("destroy leaves no container, network or volume, and forgets the host keys and tokens", async () => {
+  it("destroy takes a last backup of the package data first and names it; then leaves no container, network or volume, and forgets the host keys and tokens", async () => {
     const r = await elmInfra(["destroy", "--yes"]);
     expect(r.exitCode, errorOf(r)).toBe(0);
+    const { lastBackups, dataDeleted } = resultOf<DestroyResult>(r);
+    expect(dataDeleted).toEqual([]);
+    expect(lastBackups.map((b) => b.service)).toEqual(["package.elm-lang.org"]);
+    const [last] = lastBackups;
+    expect(last!.file).toContain(join(".elm-infra", e2e.target, "backups"));
+    expect(Date.parse(last!.recoveryPoint)).toBeGreaterThan(Date.now() - 300_000);
+    // The packages the data scenarios published are in it.
+    const listing = String((await execa("tar", ["-tzf", last!.file])).stdout);
+    expect(listing).toMatch(/alice\/pkg1\/1\.0\.1\/elm\.json/);
     expect(await docker("ps", "-aq", "--filter", label())).toBe("");
     expect(await docker("network", "ls", "-q", "--filter", label())).toBe("");
     expect(await docker("volume", "ls", "-q", "--filter", label())).toBe("");
