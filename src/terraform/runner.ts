@@ -246,9 +246,24 @@ export class TerraformRunner {
       `exit code ${run.exitCode}`;
     return new OperationError(
       redact(`${this.program} ${command} failed: ${reason}`),
-      `the working directory is ${this.options.workDir}; run with --verbose to see every step`,
+      failureHint(command, reason, this.options.workDir),
     );
   }
+}
+
+/**
+ * Pure: what to do about a failed run. Providers that init cannot find are the tools not being
+ * installed (a fresh clone or machine: the pinned providers come from the tool cache's mirror).
+ */
+export function failureHint(command: string, reason: string, workDir: string): string {
+  if (
+    command === "init" &&
+    /(Failed to (query|resolve|install) (available )?provider packages?|Failed to install provider)/i.test(
+      reason,
+    )
+  )
+    return "the providers elm-infra pins are not installed here: run npm run tools (bash src/tools/install.sh), which puts them in ~/.cache/elm-infra; then run the command again";
+  return `the working directory is ${workDir}; run with --verbose to see every step`;
 }
 
 /** The "Error: ..." lines of Terraform's human output (init has no -json on every version). */

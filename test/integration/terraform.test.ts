@@ -11,7 +11,16 @@
 import { randomBytes, randomInt } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { connect, createServer as createTcpServer } from "node:net";
-import { access, constants, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import {
+  access,
+  constants,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  rm,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -305,6 +314,31 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
     await expect(tf.plan()).rejects.toThrow(
       /plan failed: Invalid value for variable .*the whole internet is refused/,
     );
+  });
+
+  it("init on a machine without the pinned providers says what installs them", async () => {
+    // A CLI config whose only source is an empty mirror: OpenTofu asks nothing on the network.
+    const empty = await mkdtemp(join(tmpdir(), "elm-infra-no-providers-"));
+    try {
+      await mkdir(join(empty, "mirror"));
+      const rc = join(empty, "terraformrc");
+      await writeFile(
+        rc,
+        `provider_installation {\n  filesystem_mirror {\n    path = "${join(empty, "mirror")}"\n  }\n}\n`,
+      );
+      const tf = await openTerraform(
+        loaded(root, "ci-no-providers", baseTarget({ adminCidrs: admin }), fakeToken),
+        { env: { ...process.env, TF_CLI_CONFIG_FILE: rc } },
+      );
+      const refused = await tf.init().then(
+        () => undefined,
+        (e: unknown) => e as { message: string; hint?: string },
+      );
+      expect(refused?.message).toMatch(/init failed: .*provider/i);
+      expect(refused?.hint).toMatch(/run npm run tools/);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 
   it("with remoteState, init uses the Spaces (S3) backend at its endpoint", async () => {
