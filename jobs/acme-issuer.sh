@@ -7,11 +7,13 @@
 # Nomad ever runs two), looks again under the lock, and asks the ACME CA with lego for a new one. HTTP-01 answers are
 # files in $WEBROOT, served by the group's challenge task, which Traefik on every worker routes
 # /.well-known/acme-challenge/ to. New certificates go back into their variable, where every
-# worker's Traefik reads them (the ingress job's template). Keys stay in the task's secrets
-# folder and in Nomad; nothing here prints one.
+# worker's Traefik reads them (the ingress job's template). The ACME account (lego's accounts
+# folder, its key included) is kept in the Nomad variable $ACCOUNT_PATH once the CA knows it, and
+# a new allocation starts from it: a reschedule does not register another account. Keys stay in
+# the task's secrets folder and in Nomad; nothing here prints one.
 #
 # Environment: CERTIFICATES ("name=host1,host2 name2=host3"), ACME_DIRECTORY, ACME_EMAIL,
-# ACME_CA_FILE (may be empty: the CA of the directory's own HTTPS), LOCK_PATH, WEBROOT,
+# ACME_CA_FILE (may be empty: the CA of the directory's own HTTPS), LOCK_PATH, ACCOUNT_PATH, WEBROOT,
 # CHECK_INTERVAL, LEGO_TIMEOUT, RENEWAL_DIVISOR, and Nomad's NOMAD_TOKEN and NOMAD_SECRETS_DIR (workload identity).
 set -u
 
@@ -77,6 +79,43 @@ due() {
   return 1
 }
 
+# restore_account: lego's accounts folder from $ACCOUNT_PATH, when an earlier allocation kept it.
+restore_account() {
+  status="$(nomad GET "/v1/var/$ACCOUNT_PATH")"
+  if [ "$status" = 200 ]; then
+    if jq -r '.Items.archive' "$work/answer.json" | base64 -d | tar -xzf - -C "$work/lego" 2>/dev/null; then
+      touch "$work/account.kept"
+      log "reusing the ACME account kept in $ACCOUNT_PATH"
+    else
+      log "the ACME account kept in $ACCOUNT_PATH could not be read: lego registers a new one"
+    fi
+  elif [ "$status" = 404 ]; then
+    log "no ACME account kept yet: lego registers one at the first certificate"
+  else
+    log "reading $ACCOUNT_PATH answered $status: lego registers an account if it needs one"
+  fi
+  rm -f "$work/answer.json"
+}
+
+# keep_account: lego's accounts folder into $ACCOUNT_PATH, when it changed since it was kept.
+keep_account() {
+  [ -d "$work/lego/accounts" ] || return 0
+  if [ -f "$work/account.kept" ] &&
+    [ -z "$(find "$work/lego/accounts" -newer "$work/account.kept" -print | head -n 1)" ]; then
+    return 0
+  fi
+  status="$(tar -czf - -C "$work/lego" accounts | base64 | tr -d '\n' |
+    jq -Rn --arg path "$ACCOUNT_PATH" '{Path: $path, Items: {archive: input}}' |
+    nomad PUT "/v1/var/$ACCOUNT_PATH" --data-binary @-)"
+  rm -f "$work/answer.json"
+  if [ "$status" = 200 ]; then
+    touch "$work/account.kept"
+    log "the ACME account is kept in $ACCOUNT_PATH"
+  else
+    log "keeping the ACME account in $ACCOUNT_PATH answered $status"
+  fi
+}
+
 # issue NAME DOMAINS: a new certificate from the CA, stored in certs/NAME.
 issue() {
   first="${2%%,*}"
@@ -86,10 +125,21 @@ issue() {
   for domain in $(echo "$2" | tr ',' ' '); do set -- "$@" --domains "$domain"; done
   name="$1" domains="$2"
   shift 2
-  if ! LEGO_CA_CERTIFICATES="$ACME_CA_FILE" timeout "$LEGO_TIMEOUT" lego "$@" run 2>&1; then
+  if ! LEGO_CA_CERTIFICATES="$ACME_CA_FILE" timeout "$LEGO_TIMEOUT" lego "$@" run >"$work/lego.out" 2>&1; then
+    cat "$work/lego.out"
     log "$name: the CA did not issue a certificate (lego failed); trying again in $CHECK_INTERVAL s"
+    # A kept account the CA does not know (a test CA restarted): the next try registers anew.
+    if grep -q 'accountDoesNotExist' "$work/lego.out"; then
+      rm -rf "$work/lego/accounts" "$work/account.kept"
+      log "$name: the CA does not know the kept ACME account: the next try registers a new one"
+    fi
+    rm -f "$work/lego.out"
+    keep_account
     return 1
   fi
+  cat "$work/lego.out"
+  rm -f "$work/lego.out"
+  keep_account
   status="$(jq -n --arg path "certs/$name" --arg domains "$domains" \
     --rawfile cert "$work/lego/certificates/$first.crt" \
     --rawfile key "$work/lego/certificates/$first.key" \
@@ -106,6 +156,8 @@ issue() {
 }
 
 log "issuer for $CERTIFICATES from $ACME_DIRECTORY, every $CHECK_INTERVAL s"
+mkdir -p "$work/lego"
+restore_account
 while :; do
   for spec in $CERTIFICATES; do
     name="${spec%%=*}" domains="${spec#*=}"

@@ -279,6 +279,16 @@ export class NomadClient {
       })
     ).data;
   }
+  /** Stops an allocation; its job's scheduler places a new one (a reschedule, as after a loss). */
+  async stopAllocation(id: string): Promise<{ EvalID: string }> {
+    return (
+      await this.call({
+        method: "POST",
+        path: `/v1/allocation/${encodeURIComponent(id)}/stop`,
+        answer: answers.evaluationCreated,
+      })
+    ).data;
+  }
   /** The last bytes of a task's log, for failure reports. */
   async allocationLogTail(
     allocId: string,

@@ -14,6 +14,12 @@ export const acmeIssuerJobName = "acme-issuer";
 export const challengeService = "acme-challenge";
 /** The Nomad variable the issuer locks while it works: one issuer at a time. */
 export const issuerLockPath = "acme/lock";
+/**
+ * The Nomad variable that keeps the issuer's ACME account (lego's accounts folder): a new
+ * allocation reuses it instead of registering again (each registration counts against the CA's
+ * limits, and a reschedule would otherwise make one).
+ */
+export const issuerAccountPath = "acme/account";
 const webroot = "/alloc/data/webroot";
 
 /** The issuer's image as this machine builds it (images/base/build.sh acme-issuer) and pushes it. */
@@ -55,6 +61,7 @@ export interface AcmeIssuerJobVars {
   directoryCa: string;
   caFile: string;
   lockPath: string;
+  accountPath: string;
   checkInterval: number;
   legoTimeout: number;
   /** The renewal rule's divisor (tls.ts), as the script reads it: RENEWAL_DIVISOR. */
@@ -96,6 +103,7 @@ export function acmeIssuerJobVars(
     directoryCa: inputs.ca.directoryCa ?? "",
     caFile: inputs.ca.directoryCa ? "/local/acme-ca.pem" : "",
     lockPath: issuerLockPath,
+    accountPath: issuerAccountPath,
     // Short certificates (Pebble's) are looked at often; Let's Encrypt's every 5 minutes.
     checkInterval: ca.kind === "pebble" ? 5 : 300,
     legoTimeout: 120,
@@ -127,11 +135,13 @@ export function acmePolicies(): JobPolicy[] {
   return [
     {
       name: "elm-infra-acme-issuer",
-      description: "elm-infra: the acme-issuer job writes the certificates and its lock",
+      description:
+        "elm-infra: the acme-issuer job writes the certificates, its lock and its ACME account",
       jobId: acmeIssuerJobName,
       rules: variablesPolicy([
         [`${certificatesPrefix}/*`, ["read", "write", "list"]],
         [issuerLockPath, ["read", "write"]],
+        [issuerAccountPath, ["read", "write"]],
       ]),
     },
     {

@@ -12,6 +12,9 @@ import { expect, it } from "vitest";
 import { Agent, request } from "undici";
 import { failedRequests, formatProbeLine, type ProbeHandle } from "../../../src/traefik/probe.js";
 import { docker, e2e, hostNames, startSiteProbe, trustedCa } from "../support.js";
+import { loadConfig } from "../../../src/config/load.js";
+import { connectToCluster } from "../../../src/cluster/connect.js";
+import { acmeIssuerJobName, issuerAccountPath } from "../../../src/plan/acme.js";
 
 /** Every hostname of the two sites; www.elm-lang.org redirects to elm-lang.org. */
 const hostnames = ["elm-lang.org", "www.elm-lang.org", "package.elm-lang.org"] as const;
@@ -202,6 +205,32 @@ export function httpsAfterRestartScenarios(): void {
     expect(await pebbleIssued()).toEqual(state.issuedAfterBringUp);
   });
 
+  it("HTTPS: the issuer rescheduled (its allocation stopped, a new one with an empty secrets folder) reuses the ACME account it kept in Nomad", async () => {
+    const loaded = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
+    const apis = await connectToCluster(loaded);
+    try {
+      const running = async () =>
+        (await apis.nomad.jobAllocations(acmeIssuerJobName)).data.filter(
+          (a) => a.ClientStatus === "running" && a.DesiredStatus === "run",
+        );
+      const [old] = await running();
+      expect(old, "the issuer runs").toBeDefined();
+      await apis.nomad.stopAllocation(old!.ID);
+      let said = "";
+      for (let i = 0; i < 90 && !said.includes("reusing the ACME account"); i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const fresh = (await running()).find((a) => a.ID !== old!.ID);
+        if (fresh)
+          said = await apis.nomad
+            .allocationLogTail(fresh.ID, "issuer", "stdout", 4096)
+            .catch(() => "");
+      }
+      expect(said).toContain(`reusing the ACME account kept in ${issuerAccountPath}`);
+    } finally {
+      await apis.close();
+    }
+  });
+
   it("HTTPS: renewal watch begins: the probe on both sites and the served serials, until a renewal", async () => {
     const probes = await Promise.all(
       (["elm-lang.org", "package.elm-lang.org"] as const).map((hostname) =>
@@ -258,6 +287,11 @@ export function httpsRenewalScenarios(): void {
     }
     const issued = await pebbleIssued();
     for (const name of certificateNames) expect(issued).toContain(changes[name]!.serial);
+    // One ACME account for the whole run: the rescheduled issuer renewed with the kept one.
+    const pebbleLog = await docker("logs", `${e2e.target}-pebble`);
+    expect(pebbleLog.match(/There are now \d+ accounts in memory/g)).toEqual([
+      "There are now 1 accounts in memory",
+    ]);
     for (const r of reports) {
       expect(r.sent, r.hostname).toBeGreaterThan(100);
       expect(failedRequests(r), `${r.hostname}: ${JSON.stringify(r.failures.slice(0, 5))}`).toBe(0);

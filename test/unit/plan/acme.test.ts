@@ -214,13 +214,16 @@ describe("the acme-issuer job", () => {
     ).toBe("ops@elm-lang.org");
   });
 
-  it("ACL policies: the issuer writes certs/ and its lock, the ingress only reads certs/", () => {
+  it("ACL policies: the issuer writes certs/, its lock and its ACME account, the ingress only reads certs/", () => {
     const [issuer, ingress] = acmePolicies();
     expect(issuer).toMatchObject({ jobId: "acme-issuer" });
     expect(issuer!.rules).toContain(
       'path "certs/*" {\n      capabilities = ["read", "write", "list"]',
     );
     expect(issuer!.rules).toContain('path "acme/lock"');
+    expect(issuer!.rules).toContain(
+      'path "acme/account" {\n      capabilities = ["read", "write"]',
+    );
     expect(ingress).toMatchObject({ jobId: "ingress" });
     expect(ingress!.rules).toContain('capabilities = ["read", "list"]');
     expect(ingress!.rules).not.toContain("write");
