@@ -1,5 +1,13 @@
 import type { Inventory } from "../cluster/inventory.js";
-import { readInventory } from "../cluster/inventory.js";
+import { readInventory, requireInventory } from "../cluster/inventory.js";
+import { certificateSpecs, certificateVariable, servesHttps } from "../plan/tls.js";
+import {
+  issuerCa,
+  pushIssuerImage,
+  submitIssuerJob,
+  waitForCertificates,
+  waitUntilServed,
+} from "./acme.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import { summarizeJobPlan, type JobPlanSummary } from "../nomad/deployment.js";
 import { renderServiceJob } from "../plan/jobs.js";
@@ -111,6 +119,39 @@ export function pushExportImageStep(): Step<DeployState> {
   };
 }
 
+/**
+ * A service whose hostnames have no certificate yet (a new service, or new hostnames): the issuer
+ * is given the configuration's certificates and gets one before the job is submitted, so that
+ * the rollout's proofs through Traefik over HTTPS can pass.
+ */
+export function certificateFirstStep(ref: ServiceRef): Step<DeployState> {
+  return {
+    title: `A certificate for ${ref.service}'s hostnames`,
+    skip: (s) => (servesHttps(s.config.target) ? false : "the target serves plain HTTP"),
+    async run(s, step) {
+      const spec = certificateSpecs(s.config).find((c) => c.service === s.ref.service);
+      if (!spec) return;
+      const stored = await s.apis.nomad.readVariable(certificateVariable(spec.name));
+      if (stored?.Items.cert && stored.Items.domains === spec.domains.join(",")) {
+        step.log(`issued already for ${spec.domains.join(", ")}`);
+        return;
+      }
+      const log = (l: string) => step.log(l);
+      log(`none yet for ${spec.domains.join(", ")}: the issuer gets one first`);
+      const inventory = s.inventory ?? (await requireInventory(s.config));
+      const ca = await issuerCa(s.config, inventory, log, step.signal);
+      await pushIssuerImage(s.config, log);
+      await submitIssuerJob(s.config, s.apis.nomad, ca, log);
+      const certificates = await waitForCertificates(s.config, s.apis.nomad, {
+        signal: step.signal,
+        log,
+      });
+      await waitUntilServed(s.config, inventory, certificates, { signal: step.signal, log });
+      step.setTitle(`A certificate for ${ref.service}'s hostnames: issued`);
+    },
+  };
+}
+
 /** Registers the planned job, refused by Nomad if it changed since the plan (EnforceIndex). */
 export function submitJobStep(): Step<DeployState> {
   return {
@@ -164,6 +205,7 @@ export function deploySteps(ref: ServiceRef): {
     ],
     submit: [
       takeDeployLockStep(`deploy ${ref.service}@${ref.version}`),
+      certificateFirstStep(ref),
       pushExportImageStep(),
       submitJobStep(),
     ],

@@ -40,16 +40,17 @@ export function revertVerdict(
       ),
       warning: `the revert did not complete: ${revert.why}`,
     };
-  const now = rollout.previousVersion
-    ? `${rollout.previousVersion} still serves`
-    : "nothing was serving before";
+  // With nothing to go back to, the revert is stopping the job: said as that, never as a revert.
+  const [done, now] = rollout.previousVersion
+    ? ["was reverted", `${rollout.previousVersion} still serves`]
+    : ["was stopped", "nothing was serving before"];
   const untouched = rollout.untouched ? `; ${rollout.untouched}` : "";
   if (failure instanceof InterruptedError || failure instanceof ConflictError)
-    return { error: failure, warning: `${rollout.what} was reverted (${now})${untouched}` };
+    return { error: failure, warning: `${rollout.what} ${done} (${now})${untouched}` };
   const hint = (failure instanceof ElmInfraError ? failure.hint : undefined) ?? rollout.hint;
   return {
     error: new OperationError(
-      `${rollout.what} failed and was reverted (${now}): ${reason}${untouched}`,
+      `${rollout.what} failed and ${done} (${now}): ${reason}${untouched}`,
       hint,
     ),
   };
@@ -65,7 +66,9 @@ export async function revertFailedRollout(
   rollout: FailedRollout,
   o: { warn: (line: string) => void; revert: (signal: AbortSignal) => Promise<void> },
 ): Promise<never> {
-  o.warn(`${rollout.what} failed: reverting`);
+  o.warn(
+    `${rollout.what} failed: ${rollout.previousVersion ? "reverting" : "stopping it (nothing was serving before)"}`,
+  );
   const outcome: RevertOutcome = await o.revert(new AbortController().signal).then(
     () => ({ verified: true }),
     (error: unknown) => ({

@@ -412,6 +412,18 @@ export function failDeploymentStep(): Step<RolloutState> {
   };
 }
 
+/** A first deploy that failed: its job stopped (nothing was serving before it). */
+export function stopFirstDeployStep(): Step<RolloutState> {
+  return {
+    title: "Stop the job (a first deploy: nothing to revert to)",
+    skip: (state) => (state.jobVersion !== undefined ? false : "the job was not submitted"),
+    async run(state, step) {
+      await state.apis.nomad.stopJob(state.ref.service);
+      step.log(`${state.ref.service} stopped`);
+    },
+  };
+}
+
 /**
  * Runs the rollout of a submitted job. On any failure (or Ctrl-C, or SIGTERM) the deployment is
  * failed so Nomad reverts to `previousVersion`, that revert is followed by the same rollout steps,
@@ -439,7 +451,12 @@ export async function rollOutOrRevert(
         revert: async (signal) => {
           const revertOptions = { ...options, signal, phase: "revert" };
           await runSteps([failDeploymentStep()], state, revertOptions);
-          if (!previousVersion) return;
+          if (!previousVersion) {
+            // A first deploy: Nomad has no stable version to revert to, and would leave the
+            // failed one registered and running. It is stopped instead.
+            await runSteps([stopFirstDeployStep()], state, revertOptions);
+            return;
+          }
           const revert: RolloutState = {
             config: state.config,
             ref: { ...state.ref, version: previousVersion },

@@ -52,6 +52,7 @@ import {
 import { zeroDowntimeScenarios } from "./scenarios/zero-downtime.js";
 import { registryScenarios } from "./scenarios/registry.js";
 import { hostLossScenarios, replaceScenarios, scaleScenarios } from "./scenarios/scale.js";
+import { newServiceScenarios } from "./scenarios/new-service.js";
 
 const { target } = e2e;
 /** The ingress version the upgrade scenario tags: this run's own, so two runs never share it. */
@@ -323,6 +324,7 @@ describe(`local cluster ${target}`, () => {
   scaleScenarios();
   replaceScenarios();
   hostLossScenarios();
+  newServiceScenarios();
 
   it("destroy takes a last backup of the package data first and names it; then leaves no container, network or volume, and forgets the host keys and tokens", async () => {
     const r = await elmInfra(["destroy", "--yes"]);

@@ -4,7 +4,7 @@
  * beside it as cluster.yaml's folder would hold them. Everything bring-up makes for it carries the
  * label elm-infra.target=<name>.
  */
-import { mkdtemp, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
@@ -60,7 +60,11 @@ export async function hostImageForTests(): Promise<string> {
 
 export async function makeLocalTarget(name: string, o: LocalTargetOptions): Promise<LocalTarget> {
   const work = await mkdtemp(join(tmpdir(), `elm-infra-${name}-`));
-  for (const dir of ["jobs", "images"]) await symlink(join(repo, dir), join(work, dir));
+  await symlink(join(repo, "jobs"), join(work, "jobs"));
+  // images/ is a folder of links to the repository's, so that a test can add a service's own.
+  await mkdir(join(work, "images"));
+  for (const entry of await readdir(join(repo, "images")))
+    await symlink(join(repo, "images", entry), join(work, "images", entry));
   const [httpPort, httpsPort, registryPort] = (await freePorts(3)) as [number, number, number];
   const config = join(work, "cluster.yaml");
   await writeFile(

@@ -37,11 +37,11 @@ describe("the revert policy every rollout shares", () => {
       undefined,
     ],
     [
-      "nothing served before: said so",
+      "nothing served before: said so, and stopped, not reverted",
       crashed,
       { ...deploy, previousVersion: undefined },
       verified,
-      "deploy of site@v3 failed and was reverted (nothing was serving before): site@v3 did not become healthy: exit 1",
+      "deploy of site@v3 failed and was stopped (nothing was serving before): site@v3 did not become healthy: exit 1",
       "read the logs",
       undefined,
     ],
