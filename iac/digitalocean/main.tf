@@ -41,10 +41,24 @@ resource "digitalocean_droplet" "host" {
   ssh_keys   = [digitalocean_ssh_key.operator.fingerprint]
   tags       = concat([digitalocean_tag.target.name, digitalocean_tag.role[each.value.role].name], var.tags)
   monitoring = true
+  # sshd on ssh_port from the first boot, before anyone connects (the cloud firewall opens only
+  # that port); the playbook's base role keeps the same drop-in afterwards.
+  user_data = var.ssh_port == 22 ? null : <<-EOT
+    #cloud-config
+    write_files:
+      - path: /etc/ssh/sshd_config.d/01-elm-infra.conf
+        permissions: "0644"
+        content: |
+          Port ${var.ssh_port}
+    runcmd:
+      - [systemctl, restart, ssh]
+  EOT
 
   lifecycle {
     # A newer image slug must not replace running hosts; the playbook upgrades them in place.
-    ignore_changes = [image]
+    # Nor a change of ssh_port (the first boot's setting): changing a running target's port is
+    # not supported.
+    ignore_changes = [image, user_data]
   }
 }
 

@@ -85,136 +85,152 @@ export function durationSeconds(d: string): number {
 
 const duration = z.string().regex(/^[0-9]{1,4}(s|m|h)$/, "must be a duration like 10s, 5m or 1h");
 
-export const targetSchema = z.strictObject({
-  provider: z.enum(["digitalocean", "local"]),
-  region: z.string().min(1),
-  sizes,
-  image: z.string().min(1).describe("VM base image: a DigitalOcean slug, or the local host image"),
-  managers: z
-    .number()
-    .int()
-    .min(1)
-    .max(7)
-    .refine((n) => n % 2 === 1, "must be odd (1, 3, 5 or 7) so the servers keep a quorum"),
-  workers: z.number().int().min(1).max(50),
-  domains: z
-    .record(z.string(), z.array(hostname).min(1))
-    .default({})
-    .describe("per service, the hostnames on this target; defaults to the service's hostnames"),
-  ssh: sshSettings,
-  /**
-   * Where images go: one address both ways (production: DigitalOcean's registry), `{ push, pull }`
-   * when the operator reaches the registry at another address than the workers (the local
-   * target: loopback vs its network), or `none` (the dev target: its one Nomad uses this
-   * machine's Docker engine, so an image built here is already where it runs).
-   */
-  registry: z.union(
-    [
-      z.literal("none"),
-      registryAddress,
-      z.strictObject({ push: registryAddress, pull: registryAddress }),
-    ],
-    {
-      error:
-        "must be 'none', a registry address like registry.digitalocean.com/elm, or { push, pull } addresses",
-    },
-  ),
-  /**
-   * Where the APIs answer when they are on this machine (the local dev agents). Without it,
-   * elm-infra reaches a cluster through an SSH tunnel to a manager. Loopback only: the APIs are
-   * never exposed publicly.
-   */
-  endpoints: z
-    .strictObject({
-      nomad: loopbackUrl,
-      consul: loopbackUrl,
-      traefikApi: loopbackUrl,
-      entrypoint: loopbackUrl,
-      /** Traefik's canary entrypoint (the canary routers; never public). */
-      canaryEntrypoint: loopbackUrl,
-    })
-    .optional(),
-  /**
-   * Addresses of the VMs (bring-up writes them; until then users list them). Without `endpoints`,
-   * elm-infra tunnels over SSH to the first manager that answers to reach Nomad and Consul (on the
-   * manager's loopback) and the first worker's Traefik API and entrypoint.
-   */
-  hosts: z
-    .strictObject({
-      managers: z.array(hostAddress).min(1, "needs at least one manager"),
-      workers: z.array(hostAddress),
-    })
-    .optional(),
-  /**
-   * Loopback ports where the local target publishes what a user reaches; each host's SSH port is
-   * `ssh` plus the last number of its address (manager-1: ssh + 11, worker-1: ssh + 101).
-   */
-  ports: z
-    .strictObject({
-      http: z.number().int().min(1024).max(65535).default(8080),
-      https: z.number().int().min(1024).max(65535).default(8443),
-      ssh: z.number().int().min(1024).max(65336).default(2200),
-    })
-    .default({ http: 8080, https: 8443, ssh: 2200 }),
-  /** The hosts' private network: the local Docker subnet (/24 or larger), or the VPC's range. */
-  network: z
-    .strictObject({
-      subnet: cidr.describe("default 10.213.0.0/24 (local) or 10.110.0.0/20 (digitalocean)"),
-    })
-    .optional(),
-  /**
-   * HTTPS: where the certificates come from. Every target without `endpoints` serves its
-   * hostnames over HTTPS with certificates from an ACME CA: on digitalocean Let's Encrypt (its
-   * staging CA unless the target is named production), on local the target's own Pebble.
-   */
-  acme: z
-    .strictObject({
-      email: z
-        .email("must be an email address like ops@elm-lang.org")
-        .optional()
-        .describe("the ACME account's contact"),
-      directory: z
-        .string()
-        .regex(/^https:\/\/[^\s]+$/, "must be an https:// URL of an ACME directory")
-        .optional()
-        .describe("the CA's directory URL; default by provider (see above)"),
-      certificateLifetime: duration
-        .optional()
-        .describe("local only: how long Pebble's certificates last; default 1h"),
-    })
-    .optional(),
-  /**
-   * The apt repository the hosts install Consul and Nomad from, laid out as HashiCorp's; default
-   * apt.releases.hashicorp.com (digitalocean) or the target's own signed stand-in (local).
-   */
-  agentRepository: z
-    .strictObject({
-      url: z
-        .string()
-        .regex(/^https?:\/\/[^\s]+[^/\s]$/, "must be an http(s):// URL without a trailing /"),
-      keyUrl: z
-        .string()
-        .regex(/^https?:\/\/[^\s]+$/, "must be an http(s):// URL")
-        .optional()
-        .describe("where its signing key is; default <url>/gpg"),
-    })
-    .optional(),
-  /** digitalocean: who may reach the droplets' SSH port (required there; no default). */
-  adminCidrs: z.array(cidr).min(1).optional(),
-  /** digitalocean: OpenTofu's state in a Spaces bucket (S3 API) instead of .elm-infra/. */
-  remoteState: z
-    .strictObject({
-      bucket: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be a Spaces bucket name"),
-      region: z.string().regex(/^[a-z]{3}[0-9]$/, "must be a Spaces region like fra1"),
-      key: z.string().min(1).optional().describe("default elm-infra/<target>.tfstate"),
-      endpoint: z
-        .string()
-        .url()
-        .optional()
-        .describe("default https://<region>.digitaloceanspaces.com"),
-    })
-    .optional(),
-});
+export const targetSchema = z
+  .strictObject({
+    provider: z.enum(["digitalocean", "local"]),
+    region: z.string().min(1),
+    sizes,
+    image: z
+      .string()
+      .min(1)
+      .describe("VM base image: a DigitalOcean slug, or the local host image"),
+    managers: z
+      .number()
+      .int()
+      .min(1)
+      .max(7)
+      .refine((n) => n % 2 === 1, "must be odd (1, 3, 5 or 7) so the servers keep a quorum"),
+    workers: z.number().int().min(1).max(50),
+    domains: z
+      .record(z.string(), z.array(hostname).min(1))
+      .default({})
+      .describe("per service, the hostnames on this target; defaults to the service's hostnames"),
+    ssh: sshSettings,
+    /**
+     * Where images go: one address both ways (production: DigitalOcean's registry), `{ push, pull }`
+     * when the operator reaches the registry at another address than the workers (the local
+     * target: loopback vs its network), or `none` (the dev target: its one Nomad uses this
+     * machine's Docker engine, so an image built here is already where it runs).
+     */
+    registry: z.union(
+      [
+        z.literal("none"),
+        registryAddress,
+        z.strictObject({ push: registryAddress, pull: registryAddress }),
+      ],
+      {
+        error:
+          "must be 'none', a registry address like registry.digitalocean.com/elm, or { push, pull } addresses",
+      },
+    ),
+    /**
+     * Where the APIs answer when they are on this machine (the local dev agents). Without it,
+     * elm-infra reaches a cluster through an SSH tunnel to a manager. Loopback only: the APIs are
+     * never exposed publicly.
+     */
+    endpoints: z
+      .strictObject({
+        nomad: loopbackUrl,
+        consul: loopbackUrl,
+        traefikApi: loopbackUrl,
+        entrypoint: loopbackUrl,
+        /** Traefik's canary entrypoint (the canary routers; never public). */
+        canaryEntrypoint: loopbackUrl,
+      })
+      .optional(),
+    /**
+     * Addresses of the VMs (bring-up writes them; until then users list them). Without `endpoints`,
+     * elm-infra tunnels over SSH to the first manager that answers to reach Nomad and Consul (on the
+     * manager's loopback) and the first worker's Traefik API and entrypoint.
+     */
+    hosts: z
+      .strictObject({
+        managers: z.array(hostAddress).min(1, "needs at least one manager"),
+        workers: z.array(hostAddress),
+      })
+      .optional(),
+    /**
+     * Loopback ports where the local target publishes what a user reaches; each host's SSH port is
+     * `ssh` plus the last number of its address (manager-1: ssh + 11, worker-1: ssh + 101).
+     */
+    ports: z
+      .strictObject({
+        http: z.number().int().min(1024).max(65535).default(8080),
+        https: z.number().int().min(1024).max(65535).default(8443),
+        ssh: z.number().int().min(1024).max(65336).default(2200),
+      })
+      .default({ http: 8080, https: 8443, ssh: 2200 }),
+    /** The hosts' private network: the local Docker subnet (/24 or larger), or the VPC's range. */
+    network: z
+      .strictObject({
+        subnet: cidr.describe("default 10.213.0.0/24 (local) or 10.110.0.0/20 (digitalocean)"),
+      })
+      .optional(),
+    /**
+     * HTTPS: where the certificates come from. Every target without `endpoints` serves its
+     * hostnames over HTTPS with certificates from an ACME CA: on digitalocean Let's Encrypt (its
+     * staging CA unless the target is named production), on local the target's own Pebble.
+     */
+    acme: z
+      .strictObject({
+        email: z
+          .email("must be an email address like ops@elm-lang.org")
+          .optional()
+          .describe("the ACME account's contact"),
+        directory: z
+          .string()
+          .regex(/^https:\/\/[^\s]+$/, "must be an https:// URL of an ACME directory")
+          .optional()
+          .describe("the CA's directory URL; default by provider (see above)"),
+        certificateLifetime: duration
+          .optional()
+          .describe("local only: how long Pebble's certificates last; default 1h"),
+      })
+      .optional(),
+    /**
+     * The apt repository the hosts install Consul and Nomad from, laid out as HashiCorp's; default
+     * apt.releases.hashicorp.com (digitalocean) or the target's own signed stand-in (local).
+     */
+    agentRepository: z
+      .strictObject({
+        url: z
+          .string()
+          .regex(/^https?:\/\/[^\s]+[^/\s]$/, "must be an http(s):// URL without a trailing /"),
+        keyUrl: z
+          .string()
+          .regex(/^https?:\/\/[^\s]+$/, "must be an http(s):// URL")
+          .optional()
+          .describe("where its signing key is; default <url>/gpg"),
+      })
+      .optional(),
+    /** digitalocean: who may reach the droplets' SSH port (required there; no default). */
+    adminCidrs: z.array(cidr).min(1).optional(),
+    /** digitalocean: OpenTofu's state in a Spaces bucket (S3 API) instead of .elm-infra/. */
+    remoteState: z
+      .strictObject({
+        bucket: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be a Spaces bucket name"),
+        region: z.string().regex(/^[a-z]{3}[0-9]$/, "must be a Spaces region like fra1"),
+        key: z.string().min(1).optional().describe("default elm-infra/<target>.tfstate"),
+        endpoint: z
+          .string()
+          .url()
+          .optional()
+          .describe("default https://<region>.digitaloceanspaces.com"),
+      })
+      .optional(),
+  })
+  .superRefine((t, ctx) => {
+    // The local target's hosts publish their sshd's port 22 on 127.0.0.1 (ports.ssh picks where).
+    if (t.provider === "local" && t.ssh.port !== 22)
+      ctx.addIssue({
+        code: "custom",
+        path: ["ssh", "port"],
+        message:
+          "is the port sshd listens on in a DigitalOcean droplet; the local target's hosts listen on 22 and are reached at ports.ssh on 127.0.0.1: leave ssh.port out",
+      });
+  });
 
 /** Timings of a service job's update; the deploy watcher derives its deadlines from these. */
 export interface UpdateTimings {

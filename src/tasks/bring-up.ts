@@ -492,6 +492,7 @@ export function bootstrapHosts(): Step<BringUpRun> {
           ...(local ? { health: FAST_HEALTH } : {}),
           consulVersion: versions.consul,
           nomadVersion: versions.nomad,
+          sshdPort: config.target.ssh.port,
           ...registrySettings(run),
         },
         secrets: {

@@ -8,7 +8,7 @@
  *   provider at the addresses the host planner gave, adds a worker without touching the others,
  *   then destroys everything it labelled.
  */
-import { randomBytes, randomInt } from "node:crypto";
+import { createHash, randomBytes, randomInt } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { connect, createServer as createTcpServer } from "node:net";
 import {
@@ -229,6 +229,8 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
         );
         expect(after.size).toBe(host.role === "manager" ? "s-1vcpu-2gb" : "s-2vcpu-4gb");
         expect(after).toMatchObject({ region: "fra1", image: "debian-12-x64" });
+        // On ssh.port 22 the image's sshd is left as it is: no first-boot script.
+        expect(after.user_data ?? null).toBeNull();
       }
       expect(
         byType("digitalocean_tag")
@@ -301,6 +303,47 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
       expect(JSON.parse(varFile)).toMatchObject({ name, admin_cidrs: admin });
     },
   );
+
+  it("ssh.port other than 22: sshd listens there from the first boot (cloud-init), and the cloud firewall opens that port, not 22", async () => {
+    const { tf } = await prepareTerraform(
+      loaded(
+        root,
+        "ci-port",
+        baseTarget({
+          managers: 1,
+          workers: 1,
+          adminCidrs: admin,
+          ssh: { user: "root", port: 2222, privateKey: "id_ed25519", knownHosts: "kh" },
+        }),
+        fakeToken,
+      ),
+      { sshPublicKey: fakeKey, env: { ...process.env, DIGITALOCEAN_API_URL: apiUrl() } },
+    );
+    const plan = await tf.plan();
+    const shown = (await tf.showPlan(plan.planFile)) as { resource_changes: PlannedResource[] };
+    await tf.discardPlan(plan.planFile);
+    const droplets = shown.resource_changes.filter((r) => r.type === "digitalocean_droplet");
+    expect(droplets).toHaveLength(2);
+    // The first boot's cloud-config: the same drop-in the playbook's base role keeps.
+    const firstBoot = [
+      "#cloud-config",
+      "write_files:",
+      "  - path: /etc/ssh/sshd_config.d/01-elm-infra.conf",
+      '    permissions: "0644"',
+      "    content: |",
+      "      Port 2222",
+      "runcmd:",
+      "  - [systemctl, restart, ssh]",
+      "",
+    ].join("\n");
+    // The provider keeps user_data as its SHA-1 (it sends the text, it stores the hash).
+    const forms = [firstBoot, createHash("sha1").update(firstBoot).digest("hex")];
+    for (const d of droplets) expect(forms).toContain(d.change.after.user_data);
+    const firewall = shown.resource_changes.find((r) => r.type === "digitalocean_firewall")!;
+    const inbound = firewall.change.after.inbound_rule as FirewallRule[];
+    const ssh = inbound.filter((r) => r.source_addresses?.includes(admin[0]!));
+    expect(ssh.map((r) => r.port_range)).toEqual(["2222"]);
+  });
 
   it("the module itself refuses SSH open to the whole internet", async () => {
     const { tf } = await prepareTerraform(

@@ -61,6 +61,12 @@ describe("siteExtraVars", () => {
       manager_count: 1,
       package_data_path: "/srv/package-data",
       package_data_uid: 10001,
+      base_ssh_port: 22,
+    });
+  });
+  it("sshd's port in the hosts is ssh.port (the host firewall opens it), not the port this machine reaches", () => {
+    expect(siteExtraVars({ ...local, sshdPort: 2222 }, hosts)).toMatchObject({
+      base_ssh_port: 2222,
     });
   });
   it("installs the agents the same way on official hosts, and passes health timing", () => {

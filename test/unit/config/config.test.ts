@@ -240,6 +240,12 @@ describe("invalid fields name their dotted path", () => {
     ],
     ["no services", (d) => (d.services = {}), "services", /at least one service/],
     [
+      "an ssh.port on the local target (its hosts listen on 22, published at ports.ssh)",
+      (d) => (d.targets.local.ssh.port = 2222),
+      "targets.local.ssh.port",
+      /the local target's hosts listen on 22 .*leave ssh\.port out/,
+    ],
+    [
       "an admin range that is the whole internet",
       (d) => (d.targets.local.adminCidrs = ["0.0.0.0/0"]),
       "targets.local.adminCidrs.0",
