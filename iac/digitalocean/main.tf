@@ -26,9 +26,17 @@ resource "digitalocean_vpc" "cluster" {
   description = "elm-infra cluster ${var.name}"
 }
 
+# The operator's key, uploaded to the account, unless it is there already (DigitalOcean refuses a
+# second upload of the same key, 422 "already in use"): then ssh_key_fingerprint names it.
 resource "digitalocean_ssh_key" "operator" {
+  count      = var.ssh_key_fingerprint == null ? 1 : 0
   name       = "elm-infra-${var.name}"
   public_key = var.ssh_public_key
+}
+
+moved {
+  from = digitalocean_ssh_key.operator
+  to   = digitalocean_ssh_key.operator[0]
 }
 
 resource "digitalocean_droplet" "host" {
@@ -38,7 +46,7 @@ resource "digitalocean_droplet" "host" {
   image      = var.image
   size       = local.size[each.value.role]
   vpc_uuid   = digitalocean_vpc.cluster.id
-  ssh_keys   = [digitalocean_ssh_key.operator.fingerprint]
+  ssh_keys   = [coalesce(var.ssh_key_fingerprint, try(digitalocean_ssh_key.operator[0].fingerprint, null))]
   tags       = concat([digitalocean_tag.target.name, digitalocean_tag.role[each.value.role].name], var.tags)
   monitoring = true
   # sshd on ssh_port from the first boot, before anyone connects (the cloud firewall opens only

@@ -68,6 +68,16 @@ variable "ssh_public_key" {
   }
 }
 
+variable "ssh_key_fingerprint" {
+  description = "The MD5 fingerprint of ssh_public_key when the account has it already (cluster.yaml ssh.accountKeyFingerprint): used instead of uploading the key again."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.ssh_key_fingerprint == null || can(regex("^([0-9a-f]{2}:){15}[0-9a-f]{2}$", var.ssh_key_fingerprint))
+    error_message = "The fingerprint is the key's MD5 as DigitalOcean lists it: 16 hex pairs joined by ':'."
+  }
+}
+
 variable "ssh_port" {
   description = "Port sshd listens on (the image's default is 22)."
   type        = number

@@ -71,6 +71,17 @@ const sshSettings = z.strictObject({
   knownHosts: path
     .describe("file where host keys are pinned on first contact")
     .default(".elm-infra/known_hosts"),
+  /**
+   * digitalocean: the MD5 fingerprint of the public key when the account has it already (`doctl
+   * compute ssh-key list`): used instead of uploading it again, which DigitalOcean refuses.
+   */
+  accountKeyFingerprint: z
+    .string()
+    .regex(
+      /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/,
+      "must be the key's MD5 fingerprint as DigitalOcean lists it (16 hex pairs joined by ':')",
+    )
+    .optional(),
 });
 
 const sizes = z.strictObject({

@@ -3,6 +3,7 @@
  * src/plan/hosts.ts planned (with their local addresses). Secrets never enter the var set (it is written to a file in the working
  * directory); they reach Terraform as TF_VAR_ environment variables from `secretVarEnv`.
  */
+import { createHash } from "node:crypto";
 import { ConfigError, type ConfigProblem } from "../errors.js";
 import type { Secrets, Target } from "../config/schema.js";
 import { durationSeconds } from "../config/schema.js";
@@ -79,6 +80,10 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
         "is required for a digitalocean target: the addresses allowed to SSH to the droplets, e.g. [203.0.113.7/32]",
     });
   }
+  const fingerprint =
+    target.provider === "digitalocean" && problems.length === 0
+      ? accountKeyFingerprint(target, key, problems)
+      : null;
   if (problems.length > 0) throw new ConfigError(problems);
 
   const common: TfVarSet = { name: targetName, image: target.image, ssh_public_key: key };
@@ -90,6 +95,7 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
       manager_size: target.sizes.manager,
       worker_size: target.sizes.worker,
       ssh_port: target.ssh.port,
+      ssh_key_fingerprint: fingerprint,
       admin_cidrs: target.adminCidrs ?? [],
       ...(target.network ? { vpc_cidr: target.network.subnet } : {}),
       hosts: Object.fromEntries(hosts.map((h) => [h.name, { role: h.role }])),
@@ -178,4 +184,28 @@ export function secretVarEnv(
     );
   }
   return { TF_VAR_do_token: secrets.digitaloceanToken };
+}
+
+/** Pure: the MD5 fingerprint DigitalOcean lists for an OpenSSH public key line (aa:bb:...). */
+export function md5Fingerprint(publicKeyLine: string): string {
+  const blob = Buffer.from(publicKeyLine.trim().split(/\s+/)[1] ?? "", "base64");
+  return (createHash("md5").update(blob).digest("hex").match(/../g) ?? []).join(":");
+}
+
+/** ssh.accountKeyFingerprint, checked against the key it must name; null when not given. */
+function accountKeyFingerprint(
+  target: Target,
+  key: string,
+  problems: ConfigProblem[],
+): string | null {
+  const given = target.ssh.accountKeyFingerprint;
+  if (given === undefined) return null;
+  const actual = md5Fingerprint(key);
+  if (given !== actual)
+    problems.push({
+      file: "cluster.yaml",
+      path: "ssh.accountKeyFingerprint",
+      message: `is not the fingerprint of ${target.ssh.privateKey}.pub (that key's is ${actual}): name the key bring-up uses`,
+    });
+  return given;
 }

@@ -42,7 +42,7 @@ import {
 } from "../../src/cluster/terraform.js";
 import { localAddress, localNetwork } from "../../src/plan/hosts.js";
 import { freePorts } from "../harness/ports.js";
-import type { TfVarSet } from "../../src/terraform/vars.js";
+import { md5Fingerprint, type TfVarSet } from "../../src/terraform/vars.js";
 
 const fakeToken = `dop_v1_${randomBytes(24).toString("hex")}`;
 const fakeKey =
@@ -343,6 +343,37 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
     const inbound = firewall.change.after.inbound_rule as FirewallRule[];
     const ssh = inbound.filter((r) => r.source_addresses?.includes(admin[0]!));
     expect(ssh.map((r) => r.port_range)).toEqual(["2222"]);
+  });
+
+  it("an SSH key already on the account, named by its fingerprint, is not uploaded again: the droplets take it", async () => {
+    const fingerprint = md5Fingerprint(fakeKey);
+    const { tf } = await prepareTerraform(
+      loaded(
+        root,
+        "ci-key",
+        baseTarget({
+          managers: 1,
+          workers: 1,
+          adminCidrs: admin,
+          ssh: {
+            user: "root",
+            port: 22,
+            privateKey: "id_ed25519",
+            knownHosts: "kh",
+            accountKeyFingerprint: fingerprint,
+          },
+        }),
+        fakeToken,
+      ),
+      { sshPublicKey: fakeKey, env: { ...process.env, DIGITALOCEAN_API_URL: apiUrl() } },
+    );
+    const plan = await tf.plan();
+    const shown = (await tf.showPlan(plan.planFile)) as { resource_changes: PlannedResource[] };
+    await tf.discardPlan(plan.planFile);
+    expect(shown.resource_changes.filter((r) => r.type === "digitalocean_ssh_key")).toEqual([]);
+    const droplets = shown.resource_changes.filter((r) => r.type === "digitalocean_droplet");
+    expect(droplets).toHaveLength(2);
+    for (const d of droplets) expect(d.change.after.ssh_keys).toEqual([fingerprint]);
   });
 
   it("the module itself refuses SSH open to the whole internet", async () => {

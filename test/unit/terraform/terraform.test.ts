@@ -18,7 +18,7 @@ import {
   type TerraformEvent,
 } from "../../../src/terraform/events.js";
 import { errorLines, workDirFor } from "../../../src/terraform/runner.js";
-import { moduleDirFor, secretVarEnv } from "../../../src/terraform/vars.js";
+import { md5Fingerprint, moduleDirFor, secretVarEnv } from "../../../src/terraform/vars.js";
 import { hostsInState } from "../../../src/terraform/state.js";
 import { parseClusterOutputs } from "../../../src/terraform/outputs.js";
 import { renderBackend } from "../../../src/terraform/backend.js";
@@ -126,6 +126,7 @@ describe("planVarSet", () => {
       worker_size: "s-2vcpu-4gb",
       ssh_public_key: key,
       ssh_port: 22,
+      ssh_key_fingerprint: null,
       admin_cidrs: ["203.0.113.0/24"],
       hosts: {
         "production-manager-1": { role: "manager" },
@@ -136,6 +137,26 @@ describe("planVarSet", () => {
       },
       package_data_host: "production-worker-1",
     });
+  });
+
+  it("an SSH key already on the account: named by its MD5 fingerprint, checked against the key", () => {
+    // ssh-keygen -E md5 -lf of this key line: MD5:ba:d9:f5:9e:1a:f8:59:a5:9c:3f:a4:f4:4a:a9:99:cc
+    const onAccount =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH/UfSWmN9GNAWJiHoFdERpXTngF5aSn5ILLP39rIwZk ops@elm";
+    const fingerprint = "ba:d9:f5:9e:1a:f8:59:a5:9c:3f:a4:f4:4a:a9:99:cc";
+    expect(md5Fingerprint(onAccount)).toBe(fingerprint);
+    const plan = planHosts({ target: "production", managers: 1, workers: 1, existing: [] });
+    const named = target({
+      ...admin,
+      ssh: { ...target().ssh, accountKeyFingerprint: fingerprint },
+    });
+    expect(planVarSet("production", named, plan, { sshPublicKey: onAccount })).toMatchObject({
+      ssh_key_fingerprint: fingerprint,
+    });
+    // Another key than the one named: refused before OpenTofu runs, with the right fingerprint.
+    expect(() => planVarSet("production", named, plan, { sshPublicKey: key })).toThrow(
+      /ssh\.accountKeyFingerprint: is not the fingerprint of .*\.pub \(that key's is [0-9a-f:]{47}\)/,
+    );
   });
 
   it("passes the VPC range and tags when given", () => {
