@@ -11,6 +11,7 @@ import {
   forgetDeadHosts,
   generateSecrets,
   checkRegistry,
+  checkVpcRange,
   planInfrastructure,
   type BringUpRun,
 } from "../tasks/bring-up.js";
@@ -61,6 +62,7 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
       await runSteps(
         [
           checkRegistry(),
+          checkVpcRange(),
           ensureSshKey({ dryRun: ctx.options.dryRun }),
           planInfrastructure(),
           lookForGoneHosts(),

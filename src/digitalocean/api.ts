@@ -1,8 +1,8 @@
 /**
- * DigitalOcean's API, for the one thing OpenTofu's 1.x provider cannot tell before a bring-up:
- * the container registry's plan and what it already holds. The token is registered for redaction.
+ * DigitalOcean's API, for what OpenTofu's 1.x provider cannot tell before a bring-up: the container
+ * registry's plan and what it already holds, and the account's VPCs (a new range must not overlap). The token is registered for redaction.
  * No test reaches this address (DigitalOcean cannot be reached from here): what bring-up decides
- * from the answers is plan/registry.ts's registryRoom, unit-tested.
+ * from the answers is pure and unit-tested (plan/registry.ts's registryRoom, plan/vpc.ts).
  */
 import { z } from "zod";
 import { HttpError, JsonApi } from "../http.js";
@@ -22,6 +22,11 @@ const subscription = z.object({
 
 const repositories = z.object({
   repositories: z.array(z.object({ name: z.string() })).nullish(),
+  links: z.object({ pages: z.object({ next: z.string().optional() }).nullish() }).nullish(),
+});
+
+const vpcList = z.object({
+  vpcs: z.array(z.object({ name: z.string(), ip_range: z.string() })).nullish(),
   links: z.object({ pages: z.object({ next: z.string().optional() }).nullish() }).nullish(),
 });
 
@@ -71,6 +76,24 @@ export class DigitalOceanApi {
     return found;
   }
 
+  /** The account's VPCs: name and range (at most 20 pages of 200). */
+  async vpcs(): Promise<Array<{ name: string; ipRange: string }>> {
+    const found: Array<{ name: string; ipRange: string }> = [];
+    for (let page = 1; page <= 20; page++) {
+      const res = await this.refused(() =>
+        this.api.call({
+          method: "GET",
+          path: "/v2/vpcs",
+          query: { page, per_page: 200 },
+          answer: vpcList,
+        }),
+      );
+      found.push(...(res.data.vpcs ?? []).map((v) => ({ name: v.name, ipRange: v.ip_range })));
+      if (!res.data.links?.pages?.next) break;
+    }
+    return found;
+  }
+
   private async refused<T>(call: () => Promise<T>): Promise<T> {
     try {
       return await call();
@@ -84,7 +107,7 @@ export class DigitalOceanApi {
               message: `DigitalOcean's API refused it (${error.status})`,
             },
           ],
-          "give a token with the registry:read scope (ELM_INFRA_DIGITALOCEAN_TOKEN, or secrets/<target>.yaml)",
+          "give a token with the registry:read and vpc:read scopes (ELM_INFRA_DIGITALOCEAN_TOKEN, or secrets/<target>.yaml)",
         );
       throw error;
     }

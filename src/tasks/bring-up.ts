@@ -8,7 +8,7 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readSecrets, writeSecrets, type LoadedConfig } from "../config/load.js";
 import { readUserFile } from "../config/read-file.js";
-import { OperationError } from "../errors.js";
+import { ConfigError, OperationError } from "../errors.js";
 import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import { registerSecret } from "../output/redact.js";
 import {
@@ -64,6 +64,7 @@ import {
 } from "../plan/registry.js";
 import { issuerPlatformImage } from "../plan/acme.js";
 import { DigitalOceanApi } from "../digitalocean/api.js";
+import { defaultVpcRange, vpcCollisions } from "../plan/vpc.js";
 import { registryApi, registryCredentials, setUpLocalRegistry } from "./registry.js";
 import { pushExportImage } from "./package-data.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
@@ -710,6 +711,47 @@ export function checkRegistry(): Step<BringUpRun> {
           "move the registry to a plan with more repositories (doctl registry subscription update), or delete a repository it does not need",
         );
       step.log(`the ${plan.name} plan has room for ${needed.join(", ")}`);
+    },
+  };
+}
+
+/**
+ * Before any change, on DigitalOcean: the new VPC's range must not overlap one the account has
+ * (DigitalOcean refuses it at apply, after droplets may have been made). Said with a free range
+ * to choose instead. Once the target's own VPC exists there is nothing to check.
+ */
+export function checkVpcRange(): Step<BringUpRun> {
+  return {
+    title: "Check the account (the VPC's range is free)",
+    skip: (run) =>
+      run.config.target.provider !== "digitalocean"
+        ? "the local target makes its own network"
+        : !run.config.secrets.digitaloceanToken
+          ? "no DigitalOcean token (OpenTofu says so next)"
+          : false,
+    run: async (run, step) => {
+      const wanted = run.config.target.network?.subnet ?? defaultVpcRange;
+      const own = `elm-infra-${run.config.targetName}`;
+      const vpcs = await new DigitalOceanApi(run.config.secrets.digitaloceanToken!).vpcs();
+      if (vpcs.some((v) => v.name === own)) {
+        step.log(`the target's VPC ${own} exists`);
+        return;
+      }
+      const { overlaps, instead } = vpcCollisions(wanted, vpcs, own);
+      if (overlaps.length > 0)
+        throw new ConfigError(
+          [
+            {
+              file: run.config.file,
+              path: `targets.${run.config.targetName}.network.subnet`,
+              message: `${wanted} overlaps ${overlaps.map((v) => `${v.name} (${v.ipRange})`).join(", ")} in the DigitalOcean account`,
+            },
+          ],
+          instead
+            ? `choose a free range, e.g. network: { subnet: ${instead} }`
+            : "choose a private range no VPC of the account uses",
+        );
+      step.log(`${wanted} is free in the account`);
     },
   };
 }
