@@ -50,6 +50,11 @@ release_lock() {
 }
 trap 'release_lock; exit 0' TERM INT
 
+# backoff_seconds FAILURES: how long a certificate waits before its next try after FAILURES failed
+# issuances in a row: CHECK_INTERVAL, doubled for each failure after the first, at most an hour
+# (Let's Encrypt allows 5 failed validations per account and hostname an hour).
+backoff_seconds() { n="$1" s="$CHECK_INTERVAL"; while [ "$n" -gt 1 ] && [ "$s" -lt 3600 ]; do s=$((s * 2)); n=$((n - 1)); done; [ "$s" -le 3600 ] || s=3600; echo "$s"; }
+
 # renewal_due LEFT LIFETIME (seconds): the renewal rule, true under 1/RENEWAL_DIVISOR left.
 renewal_due() { [ $(($1 * $RENEWAL_DIVISOR)) -lt "$2" ]; }
 
@@ -127,7 +132,7 @@ issue() {
   shift 2
   if ! LEGO_CA_CERTIFICATES="$ACME_CA_FILE" timeout "$LEGO_TIMEOUT" lego "$@" run >"$work/lego.out" 2>&1; then
     cat "$work/lego.out"
-    log "$name: the CA did not issue a certificate (lego failed); trying again in $CHECK_INTERVAL s"
+    log "$name: the CA did not issue a certificate (lego failed)"
     # A kept account the CA does not know (a test CA restarted): the next try registers anew.
     if grep -q 'accountDoesNotExist' "$work/lego.out"; then
       rm -rf "$work/lego/accounts" "$work/account.kept"
@@ -161,13 +166,27 @@ restore_account
 while :; do
   for spec in $CERTIFICATES; do
     name="${spec%%=*}" domains="${spec#*=}"
+    # After failures, the next try waits (backoff_seconds): a broken DNS costs few validations.
+    if [ -f "$work/next-$name" ] && [ "$(date +%s)" -lt "$(cat "$work/next-$name")" ]; then
+      continue
+    fi
     due "$name" "$domains" || continue
     if ! acquire_lock; then
       log "the lock $LOCK_PATH is held by another issuer (or Nomad did not answer): waiting"
       continue
     fi
     # Under the lock, again: another issuer may have just stored one.
-    if due "$name" "$domains" quiet; then issue "$name" "$domains"; fi
+    if due "$name" "$domains" quiet; then
+      if issue "$name" "$domains"; then
+        rm -f "$work/failures-$name" "$work/next-$name"
+      else
+        failures=$(($(cat "$work/failures-$name" 2>/dev/null || echo 0) + 1))
+        wait_s="$(backoff_seconds "$failures")"
+        echo "$failures" >"$work/failures-$name"
+        echo $(($(date +%s) + wait_s)) >"$work/next-$name"
+        log "$name: $failures failed tries in a row: the next in $wait_s s"
+      fi
+    fi
     release_lock
   done
   sleep "$CHECK_INTERVAL" &

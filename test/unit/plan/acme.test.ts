@@ -148,6 +148,42 @@ describe("certificates", () => {
     expect(run.status).toBe(due ? 0 : 1);
   });
 
+  // jobs/acme-issuer.sh's backoff after failed issuances, run as the issuer runs it.
+  const backoffFunction = /^backoff_seconds\(\) \{.*\}$/m.exec(script)?.[0];
+  it.each([
+    // Let's Encrypt's interval (300 s): 1, 2, 4, 8 … intervals, never more than an hour.
+    [300, 1, 300],
+    [300, 2, 600],
+    [300, 4, 2400],
+    [300, 5, 3600],
+    [300, 50, 3600],
+    // Pebble's (5 s) in the e2e: a failure costs seconds, not minutes.
+    [5, 1, 5],
+    [5, 3, 20],
+  ])(
+    "the issuer waits, every %i s, after %i failed tries in a row: %i s",
+    (interval, failures, seconds) => {
+      expect(backoffFunction).toBeDefined();
+      expect(script).toContain('wait_s="$(backoff_seconds "$failures")"');
+      const run = spawnSync(
+        "sh",
+        [
+          "-c",
+          `${backoffFunction}
+backoff_seconds "$1"`,
+          "sh",
+          String(failures),
+        ],
+        {
+          env: { CHECK_INTERVAL: String(interval), PATH: process.env.PATH },
+          encoding: "utf8",
+        },
+      );
+      expect(run.stderr).toBe("");
+      expect(run.stdout.trim()).toBe(String(seconds));
+    },
+  );
+
   it("status --check warns under a quarter of the lifetime left, and after expiry", () => {
     const cert = issued(600_000);
     expect(expiryProblem(cert, new Date(400_000))).toBeUndefined();
