@@ -38,13 +38,61 @@ resource "docker_volume" "docker_data" {
   }
 }
 
-# What a droplet's block storage is in production: the package data outlives the container.
-resource "docker_volume" "package_data" {
-  for_each = { for n, h in var.hosts : n => h if h.role == "worker" }
-  name     = "${each.key}-package-data"
-  labels {
-    label = "elm-infra.target"
-    value = var.name
+# The package data's block storage, as a droplet's volume is in production: it outlives every
+# host, and it is attached to one worker at a time (package_data_host), which formats it when
+# blank and mounts it by its device id (playbooks/roles/package_data). The stand-in: a sparse file
+# on this machine behind a loop device (this machine's kernel keeps it attached whatever happens
+# to a host container); "attaching" it makes its device node in the holder's container, and
+# "detaching" unmounts it there and removes the node. A new holder (a move, or the old one lost)
+# replaces the attachment, as digitalocean_volume_attachment is replaced there.
+locals {
+  package_data_host   = coalesce(var.package_data_host, try(sort([for n, h in var.hosts : n if h.role == "worker"])[0], null))
+  package_data_file   = abspath("${path.root}/../volumes/package-data.img")
+  package_data_device = "/dev/disk/by-id/elm-infra-${var.name}-package-data"
+}
+
+resource "terraform_data" "package_data_volume" {
+  input = { file = local.package_data_file }
+  provisioner "local-exec" {
+    interpreter = ["bash", "-c"]
+    command     = "set -e; mkdir -p \"$(dirname \"$FILE\")\"; [ -e \"$FILE\" ] || truncate -s ${var.package_data_size_mb}M \"$FILE\""
+    environment = { FILE = self.input.file }
+  }
+  provisioner "local-exec" {
+    when        = destroy
+    interpreter = ["bash", "-c"]
+    command     = "for d in $(losetup -j \"$FILE\" -O NAME -n 2>/dev/null); do losetup -d \"$d\" || true; done; rm -f \"$FILE\""
+    environment = { FILE = self.input.file }
+  }
+}
+
+resource "terraform_data" "package_data_attachment" {
+  count            = local.package_data_host == null ? 0 : 1
+  triggers_replace = [local.package_data_host, docker_container.host[local.package_data_host].id]
+  input = {
+    host   = local.package_data_host
+    file   = terraform_data.package_data_volume.output.file
+    device = local.package_data_device
+    path   = var.package_data_path
+  }
+  # The file's loop device (the one it has, else a new one), its node made in the holder.
+  provisioner "local-exec" {
+    interpreter = ["bash", "-c"]
+    command     = <<-EOT
+      set -euo pipefail
+      loop=$(losetup -j "$FILE" -O NAME -n | head -n 1)
+      [ -n "$loop" ] || loop=$(losetup -f --show "$FILE")
+      major=$((16#$(stat -c %t "$loop"))); minor=$((16#$(stat -c %T "$loop")))
+      docker exec "$HOST" sh -c "mkdir -p \"\$(dirname $DEVICE)\" && rm -f $DEVICE && mknod -m 600 $DEVICE b $major $minor"
+    EOT
+    environment = { FILE = self.input.file, HOST = self.input.host, DEVICE = self.input.device }
+  }
+  # Detached: unmounted in the holder and its node removed, when the holder still runs.
+  provisioner "local-exec" {
+    when        = destroy
+    interpreter = ["bash", "-c"]
+    command     = "docker exec \"$HOST\" sh -c \"if mountpoint -q $MOUNT; then umount $MOUNT; fi; rm -f $DEVICE\" 2>/dev/null || true"
+    environment = { HOST = self.input.host, DEVICE = self.input.device, MOUNT = self.input.path }
   }
 }
 
@@ -84,13 +132,9 @@ resource "docker_container" "host" {
     container_path = "/var/lib/docker"
   }
 
-  dynamic "volumes" {
-    for_each = each.value.role == "worker" ? [docker_volume.package_data[each.key].name] : []
-    content {
-      volume_name    = volumes.value
-      container_path = var.package_data_path
-    }
-  }
+  # A worker may be given the package data's block device (a loop device, major 7) while it runs,
+  # as a droplet is given a volume: the device node is made in it, and this rule lets it be used.
+  device_cgroup_rules = each.value.role == "worker" ? ["b 7:* rwm"] : null
 
   networks_advanced {
     name         = docker_network.cluster.id

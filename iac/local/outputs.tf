@@ -50,3 +50,12 @@ output "registry" {
     container = docker_container.registry.name
   }
 }
+
+# Where the package data volume is: its worker, and the device the playbook mounts.
+output "package_data" {
+  value = {
+    host   = local.package_data_host
+    device = local.package_data_device
+  }
+  depends_on = [terraform_data.package_data_attachment]
+}

@@ -87,8 +87,20 @@ variable "hard_stop_after" {
   default     = "30s"
 }
 
+variable "package_data_host" {
+  description = "The worker the package data volume is attached to (elm-infra keeps it while it exists)."
+  type        = string
+  default     = null
+}
+
+variable "package_data_size_mb" {
+  description = "Size of the package data volume's file in MiB (sparse: it takes what is written)."
+  type        = number
+  default     = 1024
+}
+
 variable "package_data_path" {
-  description = "Where each worker mounts its package data volume."
+  description = "Where the holder mounts the package data volume."
   type        = string
   default     = "/srv/package-data"
 }

@@ -26,6 +26,7 @@ export { playbookPath } from "./playbooks.js";
 export { parseEventLine } from "./events.js";
 export {
   runSitePlaybook,
+  runPackageDataPlaybook,
   buildSitePlaybookCommand,
   siteExtraVars,
   siteSecretEnv,

@@ -32,6 +32,8 @@ export interface Inventory {
    * storage volume is attached). The package job is pinned to it; a move or restore updates it.
    */
   packageDataHost?: string;
+  /** The data volume's stable device id on the holder (OpenTofu's output), mounted there. */
+  packageDataDevice?: string;
   /** local: the target's own ACME CA (Pebble), from OpenTofu's outputs. */
   acme?: LocalAcme;
 }

@@ -16,7 +16,8 @@ import { parseHostName, planHosts, type HostPlan } from "../plan/hosts.js";
 import { planVarSet } from "../plan/tfvars.js";
 import { localAgentRepositoryDir } from "../plan/agents.js";
 import { pinnedVersion } from "../plan/jobs.js";
-import { readInventory, type Inventory } from "./inventory.js";
+import { managersOf, readInventory, workersOf, type Inventory } from "./inventory.js";
+import type { HostCounts } from "../plan/scale.js";
 
 /** The iac/ folder shipped with elm-infra (src/terraform -> iac, and dist/terraform -> iac). */
 export function moduleDir(provider: "digitalocean" | "local"): string {
@@ -97,6 +98,8 @@ export interface PrepareTerraformOptions extends OpenTerraformOptions {
   remove?: readonly string[];
   /** Dead hosts to replace by new ones (new numbers); the counts stay. */
   replace?: readonly string[];
+  /** The worker to attach the package data volume to (a move); else where it is now. */
+  packageDataHost?: string;
   /** Overrides reading `<ssh.privateKey>.pub`. */
   sshPublicKey?: string;
   /** digitalocean: extra droplet tags. */
@@ -124,9 +127,12 @@ export async function prepareTerraform(
   const tf = await openTerraform(config, options);
   await tf.init();
   const inState = hostsInState(await tf.pullState());
-  // digitalocean: where the volume is attached; local: where the last bring-up, move or restore
-  // left the data (the inventory), so a bring-up never moves the holder by itself.
-  const holder = inState.packageDataHost ?? (await readInventory(config))?.packageDataHost;
+  // Where the volume is attached (the state of either module), else the inventory's record, so
+  // a bring-up never moves the holder by itself while it lives.
+  const holder =
+    options.packageDataHost ??
+    inState.packageDataHost ??
+    (await readInventory(config))?.packageDataHost;
   const { target, targetName } = config;
   const hostPlan = planHosts({
     target: targetName,
@@ -177,7 +183,7 @@ export function inventoryFromOutputs(
   targetName: string,
   outputs: Record<string, unknown>,
 ): Inventory {
-  const { hosts, loadBalancer, acme } = parseClusterOutputs(outputs);
+  const { hosts, loadBalancer, acme, packageData } = parseClusterOutputs(outputs);
   const order = (name: string) => parseHostName(targetName, name);
   const names = Object.keys(hosts).sort((a, b) => {
     const [x, y] = [order(a), order(b)];
@@ -193,5 +199,19 @@ export function inventoryFromOutputs(
     })),
     loadBalancer,
     ...(acme ? { acme } : {}),
+    ...(packageData
+      ? { packageDataHost: packageData.host, packageDataDevice: packageData.device }
+      : {}),
   };
 }
+
+/** The configuration with other host counts (for one phase of a change), the rest the same. */
+export function withCounts(config: LoadedConfig, counts: HostCounts): LoadedConfig {
+  return { ...config, target: { ...config.target, ...counts } };
+}
+
+/** The counts of the hosts an inventory records. */
+export const countsOf = (inventory: Inventory): HostCounts => ({
+  managers: managersOf(inventory).length,
+  workers: workersOf(inventory).length,
+});

@@ -91,7 +91,7 @@ function strangerPeers(
   return found;
 }
 
-function serviceDegradations(s: ObservedService): Degradation[] {
+export function serviceDegradations(s: ObservedService): Degradation[] {
   // A service never deployed is not degraded: there is nothing it should be running yet.
   if (!s.deployed || s.count === null) return [];
   const found: Degradation[] = [];

@@ -25,13 +25,10 @@ export function planVarSet(
   const common = {
     sshPublicKey: inputs.sshPublicKey,
     ...(inputs.tags ? { tags: inputs.tags } : {}),
+    ...(hostPlan.packageDataHost ? { packageDataHost: hostPlan.packageDataHost } : {}),
   };
   if (target.provider === "digitalocean") {
-    return computeVarSet(targetName, target, {
-      ...common,
-      hosts: hostPlan.hosts,
-      ...(hostPlan.packageDataHost ? { packageDataHost: hostPlan.packageDataHost } : {}),
-    });
+    return computeVarSet(targetName, target, { ...common, hosts: hostPlan.hosts });
   }
   const subnet = target.network?.subnet ?? defaultLocalSubnet;
   return computeVarSet(targetName, target, {

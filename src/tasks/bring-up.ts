@@ -66,7 +66,8 @@ import { issuerPlatformImage } from "../plan/acme.js";
 import { DigitalOceanApi } from "../digitalocean/api.js";
 import { defaultVpcRange, vpcCollisions } from "../plan/vpc.js";
 import { registryApi, registryCredentials, setUpLocalRegistry } from "./registry.js";
-import { pushExportImage } from "./package-data.js";
+import { followVolume, pushExportImage } from "./package-data.js";
+import { proveServicesServe } from "./services.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
 import { versionsByWorker } from "../plan/ingress.js";
 import { withCluster } from "../cluster/connect.js";
@@ -111,6 +112,8 @@ export interface BringUpRun {
   certificates?: StoredCertificate[];
   /** The local registry's CA (PEM), for the hosts' Docker trust. */
   registryCa?: string;
+  /** Data services started on their volume's new holder (the old one was lost). */
+  dataFollowed?: Array<{ service: string; holder: string; startMs: number }>;
 }
 
 /** A field an earlier step gave (each step declares what it needs), or the runner's clear error. */
@@ -495,6 +498,7 @@ export function bootstrapHosts(): Step<BringUpRun> {
           nomadVersion: versions.nomad,
           sshdPort: config.target.ssh.port,
           ...registrySettings(run),
+          ...packageDataVolume(given(run, "inventory")),
         },
         secrets: {
           consulGossipKey: s.consulGossipKey,
@@ -522,6 +526,12 @@ export function bootstrapHosts(): Step<BringUpRun> {
       step.log(changed.join(", "));
     },
   };
+}
+
+/** The package data volume's holder and device, as OpenTofu attached it. */
+function packageDataVolume(inventory: Inventory): Pick<SiteSettings, "packageData"> {
+  const { packageDataHost: host, packageDataDevice: device } = inventory;
+  return host && device ? { packageData: { host, device } } : {};
 }
 
 /** Where the workers pull from, and the CA their Docker trusts for it (the local registry's). */
@@ -807,7 +817,48 @@ export function convergeHostSteps(): Step<BringUpRun>[] {
     deployIngress(),
     issueCertificates(),
     proveClusterHealthy({ requireIngress: true }),
+    followPackageData(),
+    proveServices(),
   ];
+}
+
+/**
+ * The data services where their volume is: after a lost holder, OpenTofu attached the volume to
+ * another worker and Ansible mounted it there; a service still pinned to the old one starts on
+ * the new holder with the data it had (no restore), proven through Traefik.
+ */
+export function followPackageData(): Step<BringUpRun> {
+  return {
+    title: "The package data's service on the volume's holder",
+    needs: ["inventory"],
+    run: async (run, step) => {
+      const started = await withCluster(run.config, { signal: step.signal }, (apis) =>
+        followVolume({
+          config: run.config,
+          inventory: given(run, "inventory"),
+          apis,
+          log: (l) => step.log(l),
+          signal: step.signal,
+        }),
+      );
+      run.dataFollowed = started;
+      if (started.length === 0) step.log("every data service is where its volume is");
+    },
+  };
+}
+
+/** Bring-up's last word: it never ends well while a deployed service is down. */
+export function proveServices(): Step<BringUpRun> {
+  return {
+    title: "Verify the services serve",
+    needs: ["inventory"],
+    run: async (run, step) => {
+      const serving = await withCluster(run.config, { signal: step.signal }, (apis) =>
+        proveServicesServe(run.config, apis, { signal: step.signal }),
+      );
+      step.log(serving.length > 0 ? `serving: ${serving.join(", ")}` : "no service deployed yet");
+    },
+  };
 }
 
 /** What changed in this run, for the summary's last line. */
@@ -823,5 +874,9 @@ export function changesOf(run: BringUpRun): string[] {
     out.push(`Ansible changed ${changedHosts.map(([h, n]) => `${h} (${n})`).join(", ")}`);
   if (run.ingress?.changed) out.push(`ingress: ${run.ingress.steps.join("; ")}`);
   if (run.issuerChanged) out.push("acme-issuer job submitted");
+  for (const f of run.dataFollowed ?? [])
+    out.push(
+      `${f.service} started on ${f.holder}, where its data volume is now (${(f.startMs / 1000).toFixed(1)} s)`,
+    );
   return out;
 }

@@ -1,8 +1,9 @@
 /**
- * The package site's data: where it lives (the inventory's packageDataHost), its backups (a
- * periodic Nomad job off the holder, forced now by `backup`), a restore from a backup and a move
- * to another worker. Both stop the site, replace one worker's host volume over SSH (through this
- * machine), pin the job there, record the holder and prove the site serves through Traefik.
+ * The package site's data: a volume OpenTofu attaches to one worker, the holder (the inventory's
+ * packageDataHost), which mounts it; its backups (a periodic Nomad job off the holder, forced now
+ * by `backup`); a move of the volume to another worker and a restore from a backup. Both stop the
+ * site, change what the holder's volume holds or where it is, pin the job there, record the
+ * holder and prove the site serves through Traefik.
  */
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
@@ -12,7 +13,7 @@ import type { LoadedConfig } from "../config/load.js";
 import { lookUp } from "../config/lookup.js";
 import { consulLock, deployLockKey, lockHolder } from "../consul/lock.js";
 import { withLock } from "../lock.js";
-import { NotImplementedError, OperationError, UsageError } from "../errors.js";
+import { OperationError, UsageError } from "../errors.js";
 import { done, notYet, waitFor } from "../wait.js";
 import type { NomadJob } from "../nomad/types.js";
 import { renderTemplateFile } from "../nomad/render.js";
@@ -27,6 +28,7 @@ import {
   packageBackupsPath,
   packageDataPath,
   packageDataUid,
+  pinnedNode,
   repinJob,
   scheduleSeconds,
   type BackupRun,
@@ -42,6 +44,14 @@ import {
   type InventoryHost,
 } from "../cluster/inventory.js";
 import { targetPaths } from "../cluster/paths.js";
+import {
+  countsOf,
+  inventoryFromOutputs,
+  prepareTerraform,
+  withCounts,
+} from "../cluster/terraform.js";
+import { runPackageDataPlaybook } from "../ansible/site.js";
+import { summarizePlan, type TofuPlanJson } from "../plan/bring-up.js";
 import { buildsPlatformImages } from "../plan/registry.js";
 
 type Log = (line: string) => void;
@@ -254,43 +264,148 @@ async function withSiteStopped(
   );
 }
 
+/** Each module's attachment of the volume: what a move plans and applies, nothing else. */
+const attachmentAddresses: Record<LoadedConfig["target"]["provider"], string[]> = {
+  local: ["terraform_data.package_data_attachment"],
+  digitalocean: ["digitalocean_volume_attachment.package_data"],
+};
+
+/**
+ * The volume given to `to`, on both targets by the same steps: unmounted where it is (when that
+ * worker answers; a lost one has nothing mounted any more), OpenTofu's attachment moved by
+ * `package_data_host` (only the attachment: a plan that touches a host is refused), then the
+ * package-data playbook on `to` mounts it (formatting it only if blank). The site is stopped.
+ */
+export async function attachVolume(
+  o: PackageDataOptions & { from: string | undefined; to: string },
+): Promise<void> {
+  const from = o.from ? workersOf(o.inventory).find((h) => h.name === o.from) : undefined;
+  if (from) {
+    const ssh = await connectToHost(o.config, from, "require-pinned", o.signal).catch(
+      (error: unknown) => {
+        if (o.signal?.aborted) throw error;
+        return undefined;
+      },
+    );
+    if (!ssh) o.log(`${from.name} does not answer over SSH: nothing to unmount there`);
+    else
+      try {
+        const r = await ssh.exec(
+          `if mountpoint -q ${packageDataPath}; then sync; umount ${packageDataPath}; fi`,
+          { timeoutMs: 60_000 },
+        );
+        if (r.status !== 0)
+          throw new OperationError(
+            `unmounting the package data volume on ${from.name} failed: ${r.stderr.trim()}`,
+            `find what still uses ${packageDataPath} there (fuser -vm ${packageDataPath}), then run again`,
+          );
+        o.log(`the volume is unmounted on ${from.name}`);
+      } finally {
+        await ssh.close();
+      }
+  }
+  const { tf } = await prepareTerraform(withCounts(o.config, countsOf(o.inventory)), {
+    packageDataHost: o.to,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  const plan = await tf.plan({ targets: attachmentAddresses[o.config.target.provider] });
+  const { hosts } = summarizePlan((await tf.showPlan(plan.planFile)) as TofuPlanJson);
+  if (hosts.create.length + hosts.replace.length + hosts.destroy.length > 0) {
+    await tf.discardPlan(plan.planFile);
+    throw new OperationError(
+      `OpenTofu's plan to attach the package data volume to ${o.to} would also change hosts (${[...hosts.create, ...hosts.replace, ...hosts.destroy].join(", ")}); nothing was applied`,
+      "run bring-up to converge the machines with cluster.yaml first, then run again",
+    );
+  }
+  if (plan.hasChanges) await tf.apply(plan.planFile);
+  else await tf.discardPlan(plan.planFile);
+  const device = inventoryFromOutputs(o.config.targetName, await tf.outputs()).packageDataDevice;
+  if (!device) throw new OperationError("OpenTofu's outputs name no package data device");
+  o.log(`OpenTofu attached the volume to ${o.to} (${device})`);
+  const paths = targetPaths(o.config);
+  await runPackageDataPlaybook({
+    hosts: workersOf(o.inventory).map((h) => ({
+      name: h.name,
+      role: h.role,
+      privateIp: h.privateAddress,
+      sshHost: h.ssh.host,
+      sshPort: h.ssh.port,
+    })),
+    volume: { host: o.to, device },
+    privateKeyPath: paths.privateKey,
+    knownHostsPath: paths.knownHosts,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  o.inventory.packageDataDevice = device;
+  o.log(`the volume is mounted on ${o.to}:${packageDataPath}`);
+}
+
 /**
  * Moves the package data from one worker to another (a drain or retirement of `from`): the site
- * stops, the data is copied over SSH through this machine, the job is pinned to `to`, and the
- * site serves again through Traefik. `downMs` is measured from the stop to that proof.
+ * stops, the volume follows (attachVolume), the job is pinned to `to`, and the site serves
+ * again through Traefik. `downMs` is measured from the stop to that proof.
  */
 export async function movePackageData(
   o: PackageDataOptions & { from: string; to: string; service?: string },
 ): Promise<{ downMs: number; files: number }> {
   const service = o.service ?? dataServices(o.config)[0];
   if (!service) throw new UsageError("no service keeps data on a volume: nothing to move");
-  if (o.config.target.provider === "digitalocean")
-    throw new NotImplementedError(
-      `moving the package data on digitalocean (it would stop ${service}, set package_data_host = "${o.to}" and apply OpenTofu so the block storage volume detaches from ${o.from} and attaches to ${o.to}, mount it, pin the job to ${o.to} and start it)`,
-    );
   if (o.from === o.to) throw new UsageError(`${o.from} holds the data already`);
-  const [from, to] = [hostNamed(o.inventory, o.from), hostNamed(o.inventory, o.to)];
+  hostNamed(o.inventory, o.to);
   let files = 0;
   const result = await withSiteStopped(
     { ...o, service, to: o.to, why: `move ${service}'s data to ${o.to}` },
     async () => {
-      const [source, target] = await Promise.all([
-        connectToHost(o.config, from, "require-pinned", o.signal),
-        connectToHost(o.config, to, "require-pinned", o.signal),
-      ]);
-      try {
-        o.log(`copying ${packageDataPath} from ${o.from} to ${o.to} over SSH`);
-        ({ files } = await pipeArchive(
-          { ssh: source, command: `tar -cz -C ${packageDataPath} .` },
-          target,
-        ));
-        o.log(`${files} files on ${o.to}`);
-      } finally {
-        await Promise.all([source.close(), target.close()]);
-      }
+      await attachVolume({ ...o, from: o.from, to: o.to });
+      files = await countFiles(o, o.to);
+      o.log(`${files} files on ${o.to}`);
     },
   );
   return { ...result, files };
+}
+
+/**
+ * After bring-up gave the volume a new holder (the old one was lost, and OpenTofu attached the
+ * volume to a surviving or new worker): each data service still pinned elsewhere is started on
+ * the holder with every byte the volume kept, proven through Traefik, its backups kept off it.
+ */
+export async function followVolume(
+  o: PackageDataOptions,
+): Promise<Array<{ service: string; holder: string; startMs: number }>> {
+  const holder = o.inventory.packageDataHost;
+  if (!holder) return [];
+  const started = [];
+  for (const service of dataServices(o.config)) {
+    const job = await o.apis.nomad.readJob(service);
+    if (!job || job.Stop === true || pinnedNode(job) === holder) continue;
+    o.log(
+      `${service} is pinned to ${pinnedNode(job) ?? "no worker"}; its data volume is on ${holder}`,
+    );
+    const { downMs } = await withSiteStopped(
+      { ...o, service, to: holder, why: `start ${service} where its data is (${holder})` },
+      async () => undefined,
+    );
+    started.push({ service, holder, startMs: downMs });
+  }
+  return started;
+}
+
+/** The files on the holder's volume. */
+async function countFiles(o: PackageDataOptions, holder: string): Promise<number> {
+  const ssh = await connectToHost(
+    o.config,
+    hostNamed(o.inventory, holder),
+    "require-pinned",
+    o.signal,
+  );
+  try {
+    const { stdout } = await ssh.exec(`find ${packageDataPath} -type f | wc -l`, {
+      timeoutMs: 60_000,
+    });
+    return Number(stdout.trim()) || 0;
+  } finally {
+    await ssh.close();
+  }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -500,6 +615,9 @@ export async function restorePackageData(
   const result = await withSiteStopped(
     { ...o, why: `restore ${o.service}'s data on ${o.to}` },
     async () => {
+      // Another worker (--to, or the holder was lost): the volume goes there first.
+      const holder = o.inventory.packageDataHost;
+      if (holder !== o.to) await attachVolume({ ...o, from: holder, to: o.to });
       const target = await connectToHost(o.config, to, "require-pinned", o.signal);
       const source = o.source.remote
         ? await connectToHost(

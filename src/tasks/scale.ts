@@ -8,18 +8,17 @@ import { OperationError, UsageError } from "../errors.js";
 import { forgetHostKeys, knownHostName } from "../ssh/index.js";
 import { describeEvent } from "../terraform/events.js";
 import { withCluster } from "../cluster/connect.js";
-import {
-  managersOf,
-  readInventory,
-  workersOf,
-  writeInventory,
-  type Inventory,
-} from "../cluster/inventory.js";
+import { readInventory, workersOf, writeInventory } from "../cluster/inventory.js";
 import { targetPaths } from "../cluster/paths.js";
-import { inventoryFromOutputs, prepareTerraform } from "../cluster/terraform.js";
+import {
+  countsOf,
+  inventoryFromOutputs,
+  prepareTerraform,
+  withCounts,
+} from "../cluster/terraform.js";
 import { summarizePlan, type TofuPlanJson } from "../plan/bring-up.js";
 import { parseHostName, type HostRole } from "../plan/hosts.js";
-import type { HostCounts, ScalePlan } from "../plan/scale.js";
+import type { ScalePlan } from "../plan/scale.js";
 import { refuseUnlessHealthy } from "../plan/scale.js";
 import { verifyCluster } from "../plan/verify.js";
 import {
@@ -75,16 +74,6 @@ export const formatMoves = (moves: HostChangeRun["packageDataMoves"]) =>
 export function newHostChangeRun(config: LoadedConfig): HostChangeRun {
   return { config, trustOnFirstUse: new Set(), removed: [], packageDataMoves: [] };
 }
-
-/** The configuration with other host counts (for one phase of a change), the rest the same. */
-export function withCounts(config: LoadedConfig, counts: HostCounts): LoadedConfig {
-  return { ...config, target: { ...config.target, ...counts } };
-}
-
-export const countsOf = (inventory: Inventory): HostCounts => ({
-  managers: managersOf(inventory).length,
-  workers: workersOf(inventory).length,
-});
 
 /**
  * The inventory bring-up recorded and one look at the cluster through it; a cluster that is not

@@ -19,6 +19,8 @@ export interface PlanArgsOptions {
   varFile?: string;
   /** Plan the destruction of everything instead of converging on the configuration. */
   destroy?: boolean;
+  /** Only these resource addresses (and what they depend on): `-target=<address>` each. */
+  targets?: readonly string[];
 }
 
 /** Exit codes with -detailed-exitcode: 0 no changes, 1 error, 2 changes present. */
@@ -31,6 +33,7 @@ export function planArgs(options: PlanArgsOptions = {}): string[] {
     `-out=${options.planFile ?? planFileName}`,
     `-var-file=${options.varFile ?? varFileName}`,
     ...(options.destroy ? ["-destroy"] : []),
+    ...(options.targets ?? []).map((t) => `-target=${t}`),
   ];
 }
 

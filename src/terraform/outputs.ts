@@ -3,6 +3,7 @@
  *   hosts         = { <name> = { role, private_ip, ssh_host, ssh_port } }
  *   load_balancer = { host, http_port, https_port }
  *   acme          = { directory, hosts = { <name> = <address> }, container }   (local only: Pebble)
+ *   package_data  = { host, device }   (the data volume's worker and its device id)
  */
 import { OperationError } from "../errors.js";
 
@@ -18,6 +19,8 @@ export interface ClusterOutputs {
   loadBalancer: { host: string; httpPort: number; httpsPort: number };
   /** The local target's own ACME CA (Pebble): where its directory is and how its name resolves. */
   acme?: LocalAcme;
+  /** The package data volume: the worker it is attached to, the device id the holder mounts. */
+  packageData?: { host: string; device: string };
 }
 
 export interface LocalAcme {
@@ -81,11 +84,25 @@ export function parseClusterOutputs(outputs: Record<string, unknown>): ClusterOu
         ),
       }
     : undefined;
+  // null before any worker exists (host null): no volume is attached anywhere yet.
+  const dataRaw = isObject(outputs.package_data) ? outputs.package_data : undefined;
+  const packageData =
+    dataRaw && dataRaw.host !== null
+      ? {
+          host: text(dataRaw, "host", "package_data"),
+          device: text(dataRaw, "device", "package_data"),
+        }
+      : undefined;
   if (problems.length > 0) {
     throw new OperationError(
       `the module's outputs are not what elm-infra expects: ${problems.join("; ")}`,
       "the iac module and elm-infra are out of step: run bring-up again with this version's iac/",
     );
   }
-  return { hosts, loadBalancer, ...(acme ? { acme } : {}) };
+  return {
+    hosts,
+    loadBalancer,
+    ...(acme ? { acme } : {}),
+    ...(packageData ? { packageData } : {}),
+  };
 }

@@ -122,8 +122,15 @@ export class TerraformRunner {
     if (run.exitCode !== 0) throw this.failure("init", run);
   }
 
-  async plan(options: { destroy?: boolean } = {}): Promise<PlanResult> {
-    const run = await this.run(planArgs({ destroy: options.destroy }), { json: true });
+  /** `targets`: only these resources (and what they depend on), as `-target` does. */
+  async plan(options: { destroy?: boolean; targets?: string[] } = {}): Promise<PlanResult> {
+    const run = await this.run(
+      planArgs({
+        destroy: options.destroy,
+        ...(options.targets ? { targets: options.targets } : {}),
+      }),
+      { json: true },
+    );
     if (run.exitCode !== 0 && run.exitCode !== 2) throw this.failure("plan", run);
     return {
       planFile: planFileName,

@@ -39,9 +39,16 @@ export function hostsInState(state: unknown): HostsInState {
   )?.instances?.[0]?.attributes;
   const holder = hosts.find(
     (h) => attachment && String(h.attributes?.id) === String(attachment.droplet_id),
-  );
+  )?.index_key;
+  // local: the stand-in's attachment records its worker by name (terraform_data's input).
+  const localInput = own.find(
+    (r) => r.type === "terraform_data" && r.name === "package_data_attachment",
+  )?.instances?.[0]?.attributes?.input as { value?: { host?: unknown } } | undefined;
+  const localHolder =
+    typeof localInput?.value?.host === "string" ? localInput.value.host : undefined;
+  const packageDataHost = holder ?? localHolder;
   return {
     names: hosts.map((h) => h.index_key),
-    ...(holder ? { packageDataHost: holder.index_key } : {}),
+    ...(packageDataHost ? { packageDataHost } : {}),
   };
 }

@@ -86,7 +86,13 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
       : null;
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const common: TfVarSet = { name: targetName, image: target.image, ssh_public_key: key };
+  const common: TfVarSet = {
+    name: targetName,
+    image: target.image,
+    ssh_public_key: key,
+    // The worker the package data volume is attached to: the same variable on both modules.
+    package_data_host: inputs.packageDataHost ?? null,
+  };
   const { hosts } = inputs;
   if (target.provider === "digitalocean") {
     return {
@@ -99,7 +105,6 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
       admin_cidrs: target.adminCidrs ?? [],
       ...(target.network ? { vpc_cidr: target.network.subnet } : {}),
       hosts: Object.fromEntries(hosts.map((h) => [h.name, { role: h.role }])),
-      package_data_host: inputs.packageDataHost ?? null,
       ...(inputs.tags ? { tags: inputs.tags } : {}),
     };
   }

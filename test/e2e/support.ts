@@ -12,6 +12,7 @@ import { Agent, request } from "undici";
 import { expect } from "vitest";
 import type { StatusResult } from "../../src/commands/status.js";
 import { loadConfig } from "../../src/config/load.js";
+import { readInventory } from "../../src/cluster/inventory.js";
 import { DockerClient } from "../../src/docker/client.js";
 import { imageRef } from "../../src/plan/registry.js";
 import { pushAuth } from "../../src/tasks/registry.js";
@@ -345,3 +346,20 @@ export const failedRequestsOf = (reports: ProbeReport[]) =>
   );
 export const noFailures = (reports: ProbeReport[]) =>
   Object.fromEntries(reports.map((r) => [r.hostname, { failed: 0, first: [] }]));
+
+/** The worker that holds the package data now, as the inventory records it. */
+export async function packageDataHolder(): Promise<string> {
+  const config = await loadConfig({ file: e2e.config, target: e2e.target });
+  return (await readInventory(config))!.packageDataHost!;
+}
+
+/** sha256 of every file on the holder's package data volume, one `<sum>  <path>` a line, sorted. */
+export async function volumeSums(host: string): Promise<string> {
+  return docker(
+    "exec",
+    host,
+    "sh",
+    "-c",
+    "cd /srv/package-data && find . -type f | sort | xargs -r sha256sum",
+  );
+}

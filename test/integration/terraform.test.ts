@@ -19,6 +19,7 @@ import {
   readFile,
   readdir,
   rm,
+  stat,
   writeFile,
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -533,6 +534,7 @@ interface ContainerInfo {
     CapDrop: string[];
     SecurityOpt: string[];
     CgroupnsMode: string;
+    DeviceCgroupRules?: string[] | null;
     Tmpfs?: Record<string, string>;
     PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> | null;
   };
@@ -619,8 +621,9 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
       `${name}-worker-2`,
     ]);
     const plan = await first.tf.plan();
-    // network, 3 engine volumes, 2 package data volumes, 3 hosts, the load balancer, Pebble and
-    // its DNS (the local ACME CA), the agents' apt repository, the registry and its volume
+    // network, 3 engine volumes, 3 hosts, the load balancer, Pebble and its DNS (the local ACME
+    // CA), the agents' apt repository, the registry and its volume, the package data volume and
+    // its attachment
     expect(plan.changes).toEqual({ add: 15, change: 0, remove: 0 });
     await first.tf.apply(plan.planFile);
 
@@ -650,7 +653,8 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
       ]);
       if (host.role === "worker") {
         expect(net?.Aliases).toContain(`${name}-workers`);
-        expect(mounts).toContainEqual([`${host.name}-package-data`, "/srv/package-data"]);
+        // The package data volume is a block device given to a running worker, not a mount.
+        expect(info.HostConfig.DeviceCgroupRules).toEqual(["b 7:* rwm"]);
       } else {
         expect(net?.Aliases ?? []).not.toContain(`${name}-workers`);
       }
@@ -763,6 +767,51 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     await admin(`set server web/${slot} state ready`);
     expect((await getUntil(web, (r) => r.status === 200)).body).toBe(`${name}-worker-2\n`);
 
+    // The package data volume: a block device in its holder (the lowest worker), bytes written
+    // there are read in the next holder once package_data_host moves it, and the old holder
+    // keeps no device of it.
+    const device = `/dev/disk/by-id/elm-infra-${name}-package-data`;
+    const [holder1, holder2] = [`${name}-worker-1`, `${name}-worker-2`];
+    expect(inventory.packageDataHost).toBe(holder1);
+    expect(inventory.packageDataDevice).toBe(device);
+    const stamp = `elm-infra ${Date.now()}`;
+    const written = await docker([
+      "exec",
+      holder1,
+      "sh",
+      "-c",
+      `printf '${stamp}' | dd of=${device} conv=notrunc,fsync 2>&1`,
+    ]);
+    expect(written.exitCode, written.stdout).toBe(0);
+    expect((await docker(["exec", holder2, "test", "-b", device])).exitCode).not.toBe(0);
+    const moved = await prepareTerraform(loaded(root, name, target(2)), {
+      sshPublicKey: fakeKey,
+      extraVars,
+      packageDataHost: holder2,
+    });
+    const move = await moved.tf.plan({ targets: ["terraform_data.package_data_attachment"] });
+    const moveShown = (await moved.tf.showPlan(move.planFile)) as {
+      resource_changes: PlannedResource[];
+    };
+    expect(
+      moveShown.resource_changes
+        .filter((r) => r.change.actions.join() !== "no-op")
+        .map((r) => `${r.change.actions.join()} ${r.address}`),
+    ).toEqual(["delete,create terraform_data.package_data_attachment[0]"]);
+    await moved.tf.apply(move.planFile);
+    expect(inventoryFromOutputs(name, await moved.tf.outputs()).packageDataHost).toBe(holder2);
+    const read = await docker([
+      "exec",
+      holder2,
+      "sh",
+      "-c",
+      `dd if=${device} bs=${stamp.length} count=1 2>/dev/null`,
+    ]);
+    expect(read.stdout).toBe(stamp);
+    expect((await docker(["exec", holder1, "test", "-e", device])).exitCode).not.toBe(0);
+    const volumeFile = join(root, ".elm-infra", name, "volumes", "package-data.img");
+    expect((await stat(volumeFile)).isFile()).toBe(true);
+
     // The same configuration again: nothing to do (no attribute drifts from what Docker reports).
     const again = await open(2);
     expect(again.hostPlan.created).toEqual([]);
@@ -773,7 +822,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     const second = await open(3);
     expect(second.hostPlan.created).toEqual([`${name}-worker-3`]);
     const grow = await second.tf.plan();
-    expect(grow.changes).toEqual({ add: 3, change: 0, remove: 0 });
+    expect(grow.changes).toEqual({ add: 2, change: 0, remove: 0 });
     const shown = (await second.tf.showPlan(grow.planFile)) as {
       resource_changes: PlannedResource[];
     };
@@ -782,7 +831,6 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
       [
         `create docker_container.host["${name}-worker-3"]`,
         `create docker_volume.docker_data["${name}-worker-3"]`,
-        `create docker_volume.package_data["${name}-worker-3"]`,
       ].sort(),
     );
     await second.tf.apply(grow.planFile);
@@ -803,7 +851,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     const shrink = await open(2, [`${name}-worker-1`]);
     expect(shrink.hostPlan.removed).toEqual([`${name}-worker-1`]);
     const fewer = await shrink.tf.plan();
-    expect(fewer.changes).toEqual({ add: 0, change: 0, remove: 3 });
+    expect(fewer.changes).toEqual({ add: 0, change: 0, remove: 2 });
     await shrink.tf.apply(fewer.planFile);
     expect((await inspect(`${name}-worker-2`)).Id).toBe(ids[`${name}-worker-2`]);
     expect((await docker(["inspect", `${name}-worker-1`])).exitCode).not.toBe(0);
@@ -813,9 +861,11 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
       `${name}-worker-3`,
     ]);
 
-    // Destroy leaves nothing with the target's label.
+    // Destroy leaves nothing with the target's label, and the volume's file and loop device go.
     const destroyed = await shrink.tf.destroy();
     expect(destroyed.remove).toBe(15);
     expect(await labelled(name)).toEqual({ containers: [], networks: [], volumes: [] });
+    await expect(stat(volumeFile)).rejects.toThrow(/ENOENT/);
+    expect((await execa("losetup", ["-j", volumeFile])).stdout).toBe("");
   });
 });

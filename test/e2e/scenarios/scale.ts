@@ -16,7 +16,6 @@ import type { ScaleResult } from "../../../src/commands/scale.js";
 import { failedRequests, type ProbeReport } from "../../../src/traefik/probe.js";
 import type { ClusterView } from "../../../src/tasks/verify.js";
 import { loadConfig } from "../../../src/config/load.js";
-import { readInventory } from "../../../src/cluster/inventory.js";
 import {
   anyVersion,
   buildContext,
@@ -27,9 +26,12 @@ import {
   ensureDeployed,
   errorOf,
   hostNames,
+  packageDataHolder,
   resultOf,
   runningVersions,
   underProbe,
+  viaLoadBalancer,
+  volumeSums,
   type Run,
 } from "../support.js";
 
@@ -109,15 +111,10 @@ async function expectDegradedScaleRefused(
 }
 
 /**
- * A worker container killed hard under the probe (the one not holding the package data): no
- * failed request 30 s after the kill, < 2 % in between. Returns the worker killed.
+ * A worker container killed hard under the probe on elm-lang.org: no failed request 30 s after
+ * the kill, < 2 % in between. Returns the worker killed.
  */
-async function workerLoss(): Promise<string> {
-  const config = await loadConfig({ file: e2e.config, target: e2e.target });
-  const holder = (await readInventory(config))?.packageDataHost;
-  const victim = roleOf((await hostNames()).split("\n"), "worker")
-    .filter((w) => w !== holder)
-    .at(-1)!;
+async function workerLoss(victim: string): Promise<string> {
   let killedAt = 0;
   const { report } = await probingTheSite(async () => {
     await new Promise((r) => setTimeout(r, 5000));
@@ -175,12 +172,23 @@ export function replaceScenarios(): void {
     const unknown = await elmInfra(["replace", host("worker", 9), "--yes"]);
     expect(unknown.exitCode).toBe(2);
     expect(errorOf(unknown)).toMatch(/no such host/);
+    // worker-1 holds the package data (the first holder; nothing moved it since): its
+    // replacement moves the volume, every byte with it.
+    expect(await packageDataHolder()).toBe(host("worker", 1));
+    const sums = await volumeSums(host("worker", 1));
+    expect(sums).not.toBe("");
     const { report } = await probingTheSite(async () => {
       const worker = await elmInfra(["replace", host("worker", 1), "--yes"]);
       expect(worker.exitCode, errorOf(worker)).toBe(0);
       const w = resultOf<ReplaceResult>(worker);
       expect(w.created).toEqual([host("worker", 3)]);
       expect(w.removed).toEqual([host("worker", 1)]);
+      const [move] = w.packageDataMoves;
+      expect(move).toMatchObject({ from: host("worker", 1), to: host("worker", 2) });
+      console.log(`replace of the holder: package.elm-lang.org down ${move!.downMs} ms`);
+      expect(await packageDataHolder()).toBe(host("worker", 2));
+      expect(await volumeSums(host("worker", 2))).toBe(sums);
+      expect(await viaLoadBalancer("package.elm-lang.org", "/health")).toBe(200);
       const rollback = await elmInfra(["rollback", `elm-lang.org@${earlier}`, "--yes"]);
       expect(rollback.exitCode, errorOf(rollback)).toBe(0);
       expect(resultOf<RollbackResult>(rollback).to).toBe(earlier);
@@ -256,15 +264,49 @@ export function hostLossScenarios(): void {
       "managers 1 -> 3 and workers 2 -> 3, one manager killed, scale refused, a deploy",
     );
 
-    // The VM loss: the worker that does not hold the package data, so that site stays up.
-    const workerVictim = await workerLoss();
+    // The VM loss: the worker that holds the package data. That site is down until bring-up
+    // attaches the volume to another worker and starts it there, with every byte it had.
+    const holderBefore = await packageDataHolder();
+    const sums = await volumeSums(holderBefore);
+    expect(sums).not.toBe("");
+    let workerVictim = "";
+    let report: ProbeReport | undefined;
+    const { reports: packageSite } = await underProbe(
+      async () => {
+        workerVictim = await workerLoss(holderBefore);
+        ({ report } = await probingTheSite(async () => {
+          await waitUntil(false);
+          const r = await elmInfra(["bring-up", "--yes"]);
+          // Exit 0 only once every deployed service serves (bring-up's last step).
+          expect(r.exitCode, errorOf(r)).toBe(0);
+          const data = resultOf<BringUpResult>(r);
+          expect(data.deadHosts.map((d) => d.host).sort()).toEqual([victim, workerVictim].sort());
+          expect(data.changes.join("\n")).toMatch(
+            /package\.elm-lang\.org started on .*data volume/,
+          );
+          const holderAfter = await packageDataHolder();
+          expect(holderAfter).not.toBe(holderBefore);
+          expect(await volumeSums(holderAfter)).toBe(sums);
+          expect(await viaLoadBalancer("package.elm-lang.org", "/health")).toBe(200);
+          await afterBringUp(data);
+        }));
+      },
+      { hostnames: ["package.elm-lang.org"], ratePerSecond: 5 },
+    );
+    console.log(
+      `holder lost: package.elm-lang.org down ${packageSite[0]!.longestGapMs} ms (longest gap), ${failedRequests(packageSite[0]!)} of ${packageSite[0]!.sent} failed`,
+    );
+    expect(packageSite[0]!.ok).toBeGreaterThan(0);
+    expectNoFailure(
+      report!,
+      "bring-up replacing the killed manager and worker, managers 3 -> 1, workers 3 -> 2",
+    );
+    expect(await counts()).toEqual({ managers: 1, workers: 2 });
+    expect(roleOf((await hostNames()).split("\n"), "manager")).toEqual([kept]);
+    expect(roleOf((await hostNames()).split("\n"), "worker")).toHaveLength(2);
 
-    const { report } = await probingTheSite(async () => {
-      await waitUntil(false);
-      const r = await elmInfra(["bring-up", "--yes"]);
-      expect(r.exitCode, errorOf(r)).toBe(0);
-      const data = resultOf<BringUpResult>(r);
-      expect(data.deadHosts.map((d) => d.host).sort()).toEqual([victim, workerVictim].sort());
+    /** The rest of the proof after bring-up: the replaced hosts, 3 voters, then down to 1 + 2. */
+    async function afterBringUp(data: BringUpResult): Promise<void> {
       const fresh = await expectReplaced(before, [victim, workerVictim]);
       for (const system of ["Nomad", "Consul"]) {
         const voters = data.cluster!.checks.filter(
@@ -287,14 +329,7 @@ export function hostLossScenarios(): void {
       );
       expect(down.removed).toEqual([workers.at(-1), ...managers.slice(1).reverse()]);
       kept = managers[0]!;
-    });
-    expectNoFailure(
-      report,
-      "bring-up replacing the killed manager and worker, managers 3 -> 1, workers 3 -> 2",
-    );
-    expect(await counts()).toEqual({ managers: 1, workers: 2 });
-    expect(roleOf((await hostNames()).split("\n"), "manager")).toEqual([kept]);
-    expect(roleOf((await hostNames()).split("\n"), "worker")).toHaveLength(2);
+    }
   });
 }
 

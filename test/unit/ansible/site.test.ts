@@ -61,7 +61,21 @@ describe("siteExtraVars", () => {
       manager_count: 1,
       package_data_path: "/srv/package-data",
       package_data_uid: 10001,
+      // No volume attached yet: the package_data role does nothing.
+      package_data_host: "",
+      package_data_device: "",
       base_ssh_port: 22,
+    });
+  });
+  it("names the package data volume's holder and device, as OpenTofu attached it", () => {
+    const packageData = {
+      host: "t-worker-2",
+      device: "/dev/disk/by-id/scsi-0DO_Volume_t-package-data",
+    };
+    expect(siteExtraVars({ ...local, packageData }, hosts)).toMatchObject({
+      package_data_host: "t-worker-2",
+      package_data_device: "/dev/disk/by-id/scsi-0DO_Volume_t-package-data",
+      package_data_path: "/srv/package-data",
     });
   });
   it("sshd's port in the hosts is ssh.port (the host firewall opens it), not the port this machine reaches", () => {

@@ -195,6 +195,8 @@ describe("planVarSet", () => {
       https_port: 18443,
       registry_private_ip: "10.213.0.5",
       registry_port: 15000,
+      // The volume's holder, by the same variable as on DigitalOcean: the lowest worker at first.
+      package_data_host: "local-worker-1",
     });
   });
 
@@ -326,6 +328,34 @@ describe("hostsInState", () => {
       },
       { names: ["t-manager-1", "t-worker-1", "t-worker-2"], packageDataHost: "t-worker-2" },
     ],
+    [
+      "local hosts and the worker the volume's stand-in is attached to (as OpenTofu keeps terraform_data's input)",
+      {
+        version: 4,
+        resources: [
+          {
+            mode: "managed",
+            type: "docker_container",
+            name: "host",
+            instances: [{ index_key: "t-worker-1" }, { index_key: "t-worker-3" }],
+          },
+          {
+            mode: "managed",
+            type: "terraform_data",
+            name: "package_data_attachment",
+            instances: [
+              {
+                index_key: 0,
+                attributes: {
+                  input: { value: { host: "t-worker-3", device: "/dev/x" }, type: ["object", {}] },
+                },
+              },
+            ],
+          },
+        ],
+      },
+      { names: ["t-worker-1", "t-worker-3"], packageDataHost: "t-worker-3" },
+    ],
   ])("%s", (_what, state, expected) => {
     expect(hostsInState(state)).toEqual(expected);
   });
@@ -355,6 +385,15 @@ describe("parseClusterOutputs", () => {
       },
       loadBalancer: { host: "127.0.0.1", httpPort: 18080, httpsPort: 18443 },
     });
+  });
+  it("types the package data volume's holder and device; none before a worker exists", () => {
+    const device = "/dev/disk/by-id/scsi-0DO_Volume_t-package-data";
+    expect(
+      parseClusterOutputs({ ...good, package_data: { host: "t-worker-2", device } }).packageData,
+    ).toEqual({ host: "t-worker-2", device });
+    expect(
+      parseClusterOutputs({ ...good, package_data: { host: null, device } }).packageData,
+    ).toBeUndefined();
   });
   it("names every field that is not what the modules give", () => {
     expect(() =>
