@@ -96,6 +96,16 @@ resource "terraform_data" "package_data_attachment" {
   }
 }
 
+# Where a worker keeps the device nodes of the volumes attached to it (/dev/disk/by-id).
+resource "docker_volume" "devices" {
+  for_each = { for n, h in var.hosts : n => h if h.role == "worker" }
+  name     = "${each.key}-devices"
+  labels {
+    label = "elm-infra.target"
+    value = var.name
+  }
+}
+
 resource "docker_container" "host" {
   for_each    = var.hosts
   name        = each.key
@@ -134,7 +144,16 @@ resource "docker_container" "host" {
 
   # A worker may be given the package data's block device (a loop device, major 7) while it runs,
   # as a droplet is given a volume: the device node is made in it, and this rule lets it be used.
+  # The node lives in a volume of its own, so it is still there after the host restarts, as an
+  # attached volume is after a droplet reboots.
   device_cgroup_rules = each.value.role == "worker" ? ["b 7:* rwm"] : null
+  dynamic "volumes" {
+    for_each = each.value.role == "worker" ? [docker_volume.devices[each.key].name] : []
+    content {
+      volume_name    = volumes.value
+      container_path = dirname(local.package_data_device)
+    }
+  }
 
   networks_advanced {
     name         = docker_network.cluster.id

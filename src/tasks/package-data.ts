@@ -264,6 +264,9 @@ async function withSiteStopped(
   );
 }
 
+/** The unit that mounts the volume at boot on its holder (playbooks/roles/package_data). */
+const packageDataUnit = "/etc/systemd/system/elm-infra-package-data.service";
+
 /** Each module's attachment of the volume: what a move plans and applies, nothing else. */
 const attachmentAddresses: Record<LoadedConfig["target"]["provider"], string[]> = {
   local: ["terraform_data.package_data_attachment"],
@@ -290,8 +293,13 @@ export async function attachVolume(
     if (!ssh) o.log(`${from.name} does not answer over SSH: nothing to unmount there`);
     else
       try {
+        // Its boot-time mount goes too (the package_data role's unit): the volume leaves.
         const r = await ssh.exec(
-          `if mountpoint -q ${packageDataPath}; then sync; umount ${packageDataPath}; fi`,
+          [
+            `if mountpoint -q ${packageDataPath}; then sync; umount ${packageDataPath}; fi`,
+            `rm -f ${packageDataUnit}`,
+            "systemctl daemon-reload",
+          ].join(" && "),
           { timeoutMs: 60_000 },
         );
         if (r.status !== 0)

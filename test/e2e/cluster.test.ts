@@ -11,7 +11,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load.js";
 import { connectToCluster } from "../../src/cluster/connect.js";
-import { makeLocalTarget, removeLabelled } from "../harness/local-target.js";
+import { detachVolumes, makeLocalTarget, removeLabelled } from "../harness/local-target.js";
 import type { BringUpResult } from "../../src/commands/bring-up.js";
 import type { DestroyResult } from "../../src/commands/destroy.js";
 import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
@@ -138,6 +138,7 @@ afterAll(async () => {
   // Whatever a failed scenario left: by label, never by name patterns of others.
   await removeLabelled(target);
   await execa("docker", ["rmi", `traefik:v${ingressUpgrade}`], { reject: false });
+  if (e2e.work) await detachVolumes(e2e.work, target);
   if (e2e.work) await rm(e2e.work, { recursive: true, force: true });
   console.log(
     `e2e ${target} timings (s): ${JSON.stringify(Object.fromEntries(Object.entries(e2e.timings).map(([k, v]) => [k, Math.round(v / 100) / 10])))}`,

@@ -91,6 +91,19 @@ ${o.services}`,
 }
 
 /** Removes whatever a target left (a failed run): containers, volumes, networks, by its label. */
+/**
+ * The loop devices behind a target's package data volume (its file under `work`), detached: what
+ * OpenTofu's destroy does, for a run that failed before it.
+ */
+export async function detachVolumes(work: string, name: string): Promise<void> {
+  const file = join(work, ".elm-infra", name, "volumes", "package-data.img");
+  const found = await execa("losetup", ["-j", file, "-O", "NAME", "-n"], { reject: false });
+  for (const device of String(found.stdout)
+    .split("\n")
+    .filter((l) => l.trim() !== ""))
+    await execa("losetup", ["-d", device.trim()], { reject: false });
+}
+
 export async function removeLabelled(name: string): Promise<void> {
   const label = `label=elm-infra.target=${name}`;
   const list = async (...args: string[]) =>

@@ -43,6 +43,7 @@ import {
 } from "../../src/cluster/terraform.js";
 import { localAddress, localNetwork } from "../../src/plan/hosts.js";
 import { freePorts } from "../harness/ports.js";
+import { detachVolumes } from "../harness/local-target.js";
 import { md5Fingerprint, type TfVarSet } from "../../src/terraform/vars.js";
 
 const fakeToken = `dop_v1_${randomBytes(24).toString("hex")}`;
@@ -211,7 +212,10 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
       );
       const plan = await tf.plan();
       expect(plan.hasChanges).toBe(true);
-      const shown = (await tf.showPlan(plan.planFile)) as { resource_changes: PlannedResource[] };
+      const shown = (await tf.showPlan(plan.planFile)) as {
+        resource_changes: PlannedResource[];
+        output_changes?: Record<string, { after?: unknown }>;
+      };
       await tf.discardPlan(plan.planFile);
       const changes = shown.resource_changes;
       const byType = (type: string) => changes.filter((r) => r.type === type);
@@ -268,6 +272,11 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
       });
       expect(byType("digitalocean_volume_attachment")).toHaveLength(1);
       expect(hostPlan.packageDataHost).toBe(`${name}-worker-1`);
+      // What the package_data role mounts: the holder and the volume's stable device id.
+      expect(shown.output_changes?.package_data?.after).toEqual({
+        host: `${name}-worker-1`,
+        device: `/dev/disk/by-id/scsi-0DO_Volume_${name}-package-data`,
+      });
 
       // Firewalls: nothing is open to the world; SSH from the admins; the rest inside the VPC
       // or (80/443 on the workers) from the load balancer only.
@@ -565,6 +574,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     if (left.containers!.length > 0) await docker(["rm", "-f", "-v", ...left.containers!]);
     for (const network of left.networks!) await docker(["network", "rm", network]);
     if (left.volumes!.length > 0) await docker(["volume", "rm", "-f", ...left.volumes!]);
+    if (root) await detachVolumes(root, name);
     if (root) await rm(root, { recursive: true, force: true });
   });
 
@@ -623,8 +633,8 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     const plan = await first.tf.plan();
     // network, 3 engine volumes, 3 hosts, the load balancer, Pebble and its DNS (the local ACME
     // CA), the agents' apt repository, the registry and its volume, the package data volume and
-    // its attachment
-    expect(plan.changes).toEqual({ add: 15, change: 0, remove: 0 });
+    // its attachment, the 2 workers' device folders
+    expect(plan.changes).toEqual({ add: 17, change: 0, remove: 0 });
     await first.tf.apply(plan.planFile);
 
     const inventory = inventoryFromOutputs(name, await first.tf.outputs());
@@ -655,6 +665,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
         expect(net?.Aliases).toContain(`${name}-workers`);
         // The package data volume is a block device given to a running worker, not a mount.
         expect(info.HostConfig.DeviceCgroupRules).toEqual(["b 7:* rwm"]);
+        expect(mounts).toContainEqual([`${host.name}-devices`, "/dev/disk/by-id"]);
       } else {
         expect(net?.Aliases ?? []).not.toContain(`${name}-workers`);
       }
@@ -808,6 +819,16 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
       `dd if=${device} bs=${stamp.length} count=1 2>/dev/null`,
     ]);
     expect(read.stdout).toBe(stamp);
+    // A restarted holder (a reboot) still has its volume's device, as a droplet has.
+    await docker(["restart", holder2]);
+    const afterRestart = await docker([
+      "exec",
+      holder2,
+      "sh",
+      "-c",
+      `dd if=${device} bs=${stamp.length} count=1 2>/dev/null`,
+    ]);
+    expect(afterRestart.stdout).toBe(stamp);
     expect((await docker(["exec", holder1, "test", "-e", device])).exitCode).not.toBe(0);
     const volumeFile = join(root, ".elm-infra", name, "volumes", "package-data.img");
     expect((await stat(volumeFile)).isFile()).toBe(true);
@@ -822,7 +843,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     const second = await open(3);
     expect(second.hostPlan.created).toEqual([`${name}-worker-3`]);
     const grow = await second.tf.plan();
-    expect(grow.changes).toEqual({ add: 2, change: 0, remove: 0 });
+    expect(grow.changes).toEqual({ add: 3, change: 0, remove: 0 });
     const shown = (await second.tf.showPlan(grow.planFile)) as {
       resource_changes: PlannedResource[];
     };
@@ -831,6 +852,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
       [
         `create docker_container.host["${name}-worker-3"]`,
         `create docker_volume.docker_data["${name}-worker-3"]`,
+        `create docker_volume.devices["${name}-worker-3"]`,
       ].sort(),
     );
     await second.tf.apply(grow.planFile);
@@ -851,7 +873,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     const shrink = await open(2, [`${name}-worker-1`]);
     expect(shrink.hostPlan.removed).toEqual([`${name}-worker-1`]);
     const fewer = await shrink.tf.plan();
-    expect(fewer.changes).toEqual({ add: 0, change: 0, remove: 2 });
+    expect(fewer.changes).toEqual({ add: 0, change: 0, remove: 3 });
     await shrink.tf.apply(fewer.planFile);
     expect((await inspect(`${name}-worker-2`)).Id).toBe(ids[`${name}-worker-2`]);
     expect((await docker(["inspect", `${name}-worker-1`])).exitCode).not.toBe(0);
@@ -863,7 +885,7 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
 
     // Destroy leaves nothing with the target's label, and the volume's file and loop device go.
     const destroyed = await shrink.tf.destroy();
-    expect(destroyed.remove).toBe(15);
+    expect(destroyed.remove).toBe(17);
     expect(await labelled(name)).toEqual({ containers: [], networks: [], volumes: [] });
     await expect(stat(volumeFile)).rejects.toThrow(/ENOENT/);
     expect((await execa("losetup", ["-j", volumeFile])).stdout).toBe("");
