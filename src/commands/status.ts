@@ -7,6 +7,7 @@ import type { CommandContext } from "../tasks/context.js";
 import { readInventory } from "../cluster/inventory.js";
 import { formatClusterView, readCluster, type ClusterView } from "../tasks/verify.js";
 import { observeBackups } from "../tasks/package-data.js";
+import { observedAllocation } from "../tasks/services.js";
 import { findDegradations, formatDegradations, type Degradation } from "../plan/health.js";
 import {
   certificateSpecs,
@@ -16,7 +17,6 @@ import {
 } from "../plan/tls.js";
 import { certificateFacts, certificateProblems, type ObservedCertificate } from "../plan/verify.js";
 import type { NomadClient } from "../nomad/client.js";
-import { pullFailure } from "../nomad/deployment.js";
 
 export interface ServiceStatus {
   service: string;
@@ -138,18 +138,11 @@ async function serviceStatus(
       : null,
     allocations: allocs
       .filter((a) => a.DesiredStatus === "run")
-      .map((a) => {
-        const failed = pullFailure(a);
-        return {
-          id: a.ID.slice(0, 8),
-          node: a.NodeName ?? a.NodeID.slice(0, 8),
-          version: versionOf.get(a.JobVersion) ?? null,
-          status: a.ClientStatus,
-          healthy: a.DeploymentStatus?.Healthy ?? null,
-          canary: a.DeploymentStatus?.Canary ?? false,
-          ...(failed ? { pullFailure: failed } : {}),
-        };
-      }),
+      .map((a) => ({
+        ...observedAllocation(a),
+        version: versionOf.get(a.JobVersion) ?? null,
+        canary: a.DeploymentStatus?.Canary ?? false,
+      })),
     traefik: await traefikStatus(apis, router),
     hostnames: hostnamesOf(config, service),
   };

@@ -8,8 +8,21 @@ import type { LoadedConfig } from "../config/load.js";
 import { OperationError } from "../errors.js";
 import type { ClusterApis } from "../cluster/connect.js";
 import { pullFailure } from "../nomad/deployment.js";
+import type { AllocationStub } from "../nomad/types.js";
 import { serviceDegradations, type Degradation, type ObservedService } from "../plan/health.js";
 import { done, notYet, waitFor } from "../wait.js";
+
+/** An allocation meant to run, as status and the health judgment read it. */
+export function observedAllocation(a: AllocationStub): ObservedService["allocations"][number] {
+  const failed = pullFailure(a);
+  return {
+    id: a.ID.slice(0, 8),
+    node: a.NodeName ?? a.NodeID.slice(0, 8),
+    status: a.ClientStatus,
+    healthy: a.DeploymentStatus?.Healthy ?? null,
+    ...(failed ? { pullFailure: failed } : {}),
+  };
+}
 
 /** Each service of cluster.yaml as Nomad has it: its job's count and its allocations meant to run. */
 export async function observeServices(
@@ -25,18 +38,7 @@ export async function observeServices(
         service,
         deployed,
         count: deployed ? (job.TaskGroups ?? []).reduce((n, g) => n + g.Count, 0) : null,
-        allocations: allocs
-          .filter((a) => a.DesiredStatus === "run")
-          .map((a) => {
-            const failed = pullFailure(a);
-            return {
-              id: a.ID.slice(0, 8),
-              node: a.NodeName ?? a.NodeID.slice(0, 8),
-              status: a.ClientStatus,
-              healthy: a.DeploymentStatus?.Healthy ?? null,
-              ...(failed ? { pullFailure: failed } : {}),
-            };
-          }),
+        allocations: allocs.filter((a) => a.DesiredStatus === "run").map(observedAllocation),
       };
     }),
   );
