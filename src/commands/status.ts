@@ -7,7 +7,7 @@ import type { CommandContext } from "../tasks/context.js";
 import { readInventory } from "../cluster/inventory.js";
 import { formatClusterView, readCluster, type ClusterView } from "../tasks/verify.js";
 import { observeBackups } from "../tasks/package-data.js";
-import { observedAllocation } from "../tasks/services.js";
+import { observedAllocation, observeStaleAllocations } from "../tasks/services.js";
 import { findDegradations, formatDegradations, type Degradation } from "../plan/health.js";
 import {
   certificateSpecs,
@@ -94,14 +94,18 @@ export async function status(
       ...(certificates ? { certificates } : {}),
     };
     if (!options.check) return result;
+    const now = Date.now();
     const degradations = findDegradations({
       ...(inventory && read ? { inventory, cluster: read.observed } : {}),
       services: services.map((s) => ({
         ...s,
+        // A service with data is pinned to its holder: its spread is not judged.
+        pinned: !!config.services[s.service]?.data,
         ...(s.traefik.error ? {} : { traefikServers: s.traefik.servers }),
       })),
+      staleAllocations: await observeStaleAllocations(apis, now),
       backups: await observeBackups(config, apis),
-      now: Date.now(),
+      now,
     });
     // A certificate not issued, not covering its hostnames or close to expiry: the issuer's fault.
     for (const p of certificateProblems(certificates ?? [], new Date()))

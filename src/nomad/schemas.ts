@@ -202,6 +202,8 @@ export const allocationStub = z.looseObject({
     .nullish(),
   CreateIndex: z.number(),
   ModifyIndex: z.number(),
+  /** When the allocation last changed, in ns since the epoch. */
+  ModifyTime: z.number().optional(),
 });
 
 /**

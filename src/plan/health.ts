@@ -22,7 +22,29 @@ export interface ObservedService {
   }>;
   /** Traefik's view of the service's servers (url -> UP/DOWN); absent when it could not be asked. */
   traefikServers?: Record<string, string>;
+  /** Pinned to one worker (its data is there): its spread is not judged. */
+  pinned?: boolean;
+  /** The version it runs, for the command that spreads it again. */
+  version?: string | null;
 }
+
+/**
+ * An allocation a node's client still runs though the servers want it stopped: what a host that
+ * restarted without its Nomad client finishing its old allocations leaves (the client reports
+ * the dead boot's allocation "running" for minutes). While it holds its static ports, Nomad
+ * counts the whole node as exhausted ("network: port collision") for every placement.
+ */
+export interface StaleAllocation {
+  node: string;
+  id: string;
+  job: string;
+  desired: string;
+  /** Seconds since the servers last changed it. */
+  ageSeconds: number;
+}
+
+/** How long a stopping allocation may still run: its kill timeout (30 s) and a drain, with room. */
+export const staleAfterSeconds = 90;
 
 export interface ObservedBackup {
   service: string;
@@ -44,6 +66,8 @@ export interface HealthInput {
   /** The cluster as observed; absent on a target without hosts (the loopback dev agents). */
   cluster?: ObservedCluster;
   services: ObservedService[];
+  /** Allocations still running on a client though stopped by the servers (see StaleAllocation). */
+  staleAllocations?: readonly StaleAllocation[];
   backups?: readonly ObservedBackup[];
   /** Now, in ms since the epoch. */
   now: number;
@@ -63,6 +87,22 @@ export function findDegradations(input: HealthInput): Degradation[] {
     found.push(...strangerPeers(input.inventory, input.cluster));
   }
   for (const s of input.services) found.push(...serviceDegradations(s));
+  if (input.cluster) {
+    const placeable = input.cluster.nomad.nodes
+      .filter((n) => n.status === "ready" && n.eligible)
+      .map((n) => n.name);
+    for (const s of input.services) {
+      const d = spreadDegradation(s, placeable);
+      if (d) found.push(d);
+    }
+  }
+  for (const a of input.staleAllocations ?? [])
+    if (a.ageSeconds > staleAfterSeconds)
+      found.push({
+        kind: "cluster",
+        subject: `node ${a.node}`,
+        detail: `allocation ${a.id} of ${a.job} still runs there ${formatAge(a.ageSeconds)} after the servers set it to ${a.desired} (a dead boot's, or a stop its client never finished): while it holds its ports Nomad places nothing there; restart that node's Nomad agent (systemctl restart nomad) to make its client finish it`,
+      });
   for (const b of input.backups ?? []) {
     const d = backupDegradation(b, input.now);
     if (d) found.push(d);
@@ -118,6 +158,28 @@ export function serviceDegradations(s: ObservedService): Degradation[] {
         detail: `Traefik sees it ${state}`,
       });
   return found;
+}
+
+/**
+ * A service whose allocations sit on fewer workers than it could use (count 2 on one worker of
+ * two): one worker's loss takes them all. A deploy of the same version places them again.
+ */
+export function spreadDegradation(
+  s: ObservedService,
+  placeable: readonly string[],
+): Degradation | undefined {
+  if (!s.deployed || s.pinned) return undefined;
+  const running = s.allocations.filter(serving);
+  const nodes = new Set(running.map((a) => a.node));
+  // Missing allocations are a finding of their own; the spread judges those that serve.
+  const could = Math.min(running.length, placeable.length);
+  if (running.length < 2 || nodes.size >= could) return undefined;
+  const again = s.version ? `elm-infra deploy ${s.service}@${s.version}` : "a deploy";
+  return {
+    kind: "service",
+    subject: s.service,
+    detail: `its spread is lost: ${running.length} allocations on ${nodes.size} worker${nodes.size === 1 ? "" : "s"} (${[...nodes].sort().join(", ")}) of the ${placeable.length} that could take them, so one worker's loss takes ${nodes.size === 1 ? "them all" : "most of them"}; ${again} places them again`,
+  };
 }
 
 function backupDegradation(b: ObservedBackup, now: number): Degradation | undefined {

@@ -67,7 +67,7 @@ import { DigitalOceanApi } from "../digitalocean/api.js";
 import { defaultVpcRange, vpcCollisions } from "../plan/vpc.js";
 import { registryApi, registryCredentials, setUpLocalRegistry } from "./registry.js";
 import { followVolume, pushExportImage } from "./package-data.js";
-import { proveServicesServe } from "./services.js";
+import { proveServicesServe, respreadServices } from "./services.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
 import { versionsByWorker } from "../plan/ingress.js";
 import { withCluster } from "../cluster/connect.js";
@@ -112,6 +112,8 @@ export interface BringUpRun {
   certificates?: StoredCertificate[];
   /** The local registry's CA (PEM), for the hosts' Docker trust. */
   registryCa?: string;
+  /** Allocations moved to spread a service again, one line each. */
+  respread?: string[];
   /** Data services started on their volume's new holder (the old one was lost). */
   dataFollowed?: Array<{ service: string; holder: string; startMs: number }>;
 }
@@ -818,8 +820,27 @@ export function convergeHostSteps(): Step<BringUpRun>[] {
     issueCertificates(),
     proveClusterHealthy({ requireIngress: true }),
     followPackageData(),
+    spreadServices(),
     proveServices(),
   ];
+}
+
+/**
+ * A service whose allocations ended up together (a worker was away while they were placed, and
+ * nothing moves them back) is spread again, one allocation at a time, without a failed request.
+ */
+export function spreadServices(): Step<BringUpRun> {
+  return {
+    title: "Spread the services over the workers",
+    needs: ["inventory"],
+    run: async (run, step) => {
+      const moves = await withCluster(run.config, { signal: step.signal }, (apis) =>
+        respreadServices(run.config, apis, { log: (l) => step.log(l), signal: step.signal }),
+      );
+      run.respread = moves;
+      if (moves.length === 0) step.log("every service is spread as far as the workers allow");
+    },
+  };
 }
 
 /**
@@ -874,6 +895,7 @@ export function changesOf(run: BringUpRun): string[] {
     out.push(`Ansible changed ${changedHosts.map(([h, n]) => `${h} (${n})`).join(", ")}`);
   if (run.ingress?.changed) out.push(`ingress: ${run.ingress.steps.join("; ")}`);
   if (run.issuerChanged) out.push("acme-issuer job submitted");
+  for (const m of run.respread ?? []) out.push(`spread again: ${m}`);
   for (const f of run.dataFollowed ?? [])
     out.push(
       `${f.service} started on ${f.holder}, where its data volume is now (${(f.startMs / 1000).toFixed(1)} s)`,

@@ -44,6 +44,7 @@ import {
 import { probeScenarios } from "./scenarios/probe.js";
 import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secrets.js";
 import { dataScenarios } from "./scenarios/data.js";
+import { spreadScenarios } from "./scenarios/spread.js";
 import {
   httpsAfterRestartScenarios,
   httpsRenewalScenarios,
@@ -321,6 +322,7 @@ describe(`local cluster ${target}`, () => {
   secretsScenarios();
   probeScenarios();
   dataScenarios();
+  spreadScenarios();
   retireScenarios();
   scaleScenarios();
   replaceScenarios();

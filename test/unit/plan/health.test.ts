@@ -3,6 +3,7 @@ import {
   findDegradations,
   formatAge,
   formatDegradations,
+  spreadDegradation,
   type HealthInput,
   type ObservedService,
 } from "../../../src/plan/health.js";
@@ -92,6 +93,27 @@ function healthy(): HealthInput {
 }
 
 const lines = (input: HealthInput) => formatDegradations(findDegradations(input)).split("\n");
+
+describe("spreadDegradation", () => {
+  const together = (): ObservedService => ({
+    service: "elm-lang.org",
+    deployed: true,
+    count: 2,
+    allocations: [alloc("aaaa1111", "t-worker-1"), alloc("bbbb2222", "t-worker-1")],
+  });
+  it("judges against the workers that can take allocations now", () => {
+    expect(spreadDegradation(together(), ["t-worker-1", "t-worker-2"])?.subject).toBe(
+      "elm-lang.org",
+    );
+    // one worker ready and eligible: nothing better is possible
+    expect(spreadDegradation(together(), ["t-worker-1"])).toBeUndefined();
+    // three instances on two workers: two on one is the best spread
+    const three = together();
+    three.count = 3;
+    three.allocations.push(alloc("cccc3333", "t-worker-2"));
+    expect(spreadDegradation(three, ["t-worker-1", "t-worker-2"])).toBeUndefined();
+  });
+});
 
 describe("findDegradations", () => {
   it("a healthy cluster has none", () => {
@@ -201,6 +223,26 @@ describe("findDegradations", () => {
         "elm-lang.org allocation aaaa1111 on t-worker-1: lost",
       ],
     ],
+    [
+      "both allocations on one worker of the two that could take them (the spread lost)",
+      (i) => {
+        i.services[0]!.allocations[1]!.node = "t-worker-1";
+        i.services[0]!.version = "1.0.1";
+      },
+      [
+        "elm-lang.org: its spread is lost: 2 allocations on 1 worker (t-worker-1) of the 2 that could take them, so one worker's loss takes them all; elm-infra deploy elm-lang.org@1.0.1 places them again",
+      ],
+    ],
+    [
+      "an allocation a restarted node's client still runs, long after the servers stopped it",
+      (i) =>
+        (i.staleAllocations = [
+          { node: "t-worker-2", id: "eeee5555", job: "ingress", desired: "stop", ageSeconds: 345 },
+        ]),
+      [
+        "node t-worker-2: allocation eeee5555 of ingress still runs there 5m45s after the servers set it to stop (a dead boot's, or a stop its client never finished): while it holds its ports Nomad places nothing there; restart that node's Nomad agent (systemctl restart nomad) to make its client finish it",
+      ],
+    ],
   ])("%s is named", (_what, change, expected) => {
     const input = healthy();
     change(input);
@@ -222,6 +264,20 @@ describe("findDegradations", () => {
           count: null,
           allocations: [],
         }),
+    ],
+    [
+      "a pinned service (its data on one worker) with its allocations together",
+      (i) => {
+        i.services[0]!.allocations[1]!.node = "t-worker-1";
+        i.services[0]!.pinned = true;
+      },
+    ],
+    [
+      "an allocation still stopping, within its kill timeout",
+      (i) =>
+        (i.staleAllocations = [
+          { node: "t-worker-2", id: "eeee5555", job: "ingress", desired: "stop", ageSeconds: 40 },
+        ]),
     ],
     [
       "a deployment's extra canary beside the running allocations",
