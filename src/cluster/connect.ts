@@ -1,5 +1,4 @@
 import type { LoadedConfig } from "../config/load.js";
-import { readUserFile } from "../config/read-file.js";
 import type { Target } from "../config/schema.js";
 import { ConsulClient } from "../consul/client.js";
 import { ConfigError } from "../errors.js";
@@ -23,6 +22,7 @@ import {
 } from "./inventory.js";
 import { servesHttps } from "../plan/tls.js";
 import { targetPaths } from "./paths.js";
+import { targetTrust } from "./trust.js";
 
 export interface ClusterApis {
   nomad: NomadClient;
@@ -226,25 +226,6 @@ export async function tunnelUrl(
   scheme: "http" | "https" = "http",
 ): Promise<string> {
   return `${scheme}://127.0.0.1:${(await ssh.forwardLocalPort("127.0.0.1", port)).localPort}`;
-}
-
-/**
- * The CAs a target's HTTPS answers are verified against: the PEM file at `trustedCa` (on local,
- * Pebble's root, written at bring-up), else the system's roots (Let's Encrypt in production).
- */
-export async function targetTrust(
-  config: Pick<LoadedConfig, "root" | "target" | "targetName">,
-): Promise<TlsTrust> {
-  const file = targetPaths(config).trustedCa;
-  const ca = await readUserFile(file, {
-    what: "CA certificates file",
-    maxBytes: 1_000_000,
-    ifMissing: undefined,
-    hint: "check the file's permissions (bring-up writes it for the user who ran it)",
-  });
-  return ca === undefined
-    ? { source: "the system's root CAs" }
-    : { ca, source: `the CA certificates in ${file}` };
 }
 
 /**

@@ -2,7 +2,7 @@ import { hostnamesOf } from "../config/load.js";
 import { OperationError, UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
 import type { LoadedConfig } from "../config/load.js";
-import { targetTrust } from "../cluster/connect.js";
+import { targetTrust } from "../cluster/trust.js";
 import { loadBalancerUrl, readInventory, type Inventory } from "../cluster/inventory.js";
 import { servesHttps } from "../plan/tls.js";
 import {

@@ -35,6 +35,25 @@ export function acmeCa(targetName: string, target: Pick<Target, "provider" | "ac
   };
 }
 
+/**
+ * Which CAs verify a target's HTTPS answers. Let's Encrypt's staging roots are in no system's
+ * store: a target on the staging CA trusts the ones elm-infra ships
+ * (certificates/letsencrypt-staging/). Any other trusts its CA file when there is one (on local,
+ * bring-up writes Pebble's roots there; elsewhere an operator may put a CA of their own there),
+ * else the system's roots (Let's Encrypt in production).
+ */
+export type TrustedRoots = "letsencrypt-staging" | "ca-file-or-system";
+
+export function trustedRoots(
+  targetName: string,
+  target: Pick<Target, "provider" | "acme">,
+): TrustedRoots {
+  const ca = acmeCa(targetName, target);
+  return ca.kind === "directory" && ca.directory === letsEncryptStaging
+    ? "letsencrypt-staging"
+    : "ca-file-or-system";
+}
+
 /** One certificate: its Nomad variable's name and the hostnames it covers (the first names it). */
 export interface CertificateSpec {
   service: string;

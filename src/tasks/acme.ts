@@ -29,7 +29,7 @@ import {
 import type { Inventory } from "../cluster/inventory.js";
 import { targetPaths } from "../cluster/paths.js";
 import { pushPlatformImages } from "./registry.js";
-import { targetTrust } from "../cluster/connect.js";
+import { targetTrust } from "../cluster/trust.js";
 import { servedCertificate } from "../traefik/served-certificate.js";
 import { certificateFacts } from "../plan/verify.js";
 

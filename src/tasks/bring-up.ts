@@ -379,6 +379,12 @@ export function recordInventory(): Step<BringUpRun> {
       if (holder) run.inventory.packageDataHost = holder;
       const file = await writeInventory(run.config, run.inventory);
       step.log(`${run.inventory.hosts.length} hosts in ${file}`);
+      // Said before the certificates step: the hostnames' DNS must point there for them.
+      const lb = run.inventory.loadBalancer;
+      if (lb)
+        step.log(
+          `the load balancer's address: ${lb.host} (HTTP ${lb.httpPort}, HTTPS ${lb.httpsPort})`,
+        );
       run.trustOnFirstUse = new Set(await readPendingTrust(run.config));
     },
   };

@@ -45,6 +45,12 @@ import { localAddress, localNetwork } from "../../src/plan/hosts.js";
 import { freePorts } from "../harness/ports.js";
 import { detachVolumes } from "../harness/local-target.js";
 import { md5Fingerprint, type TfVarSet } from "../../src/terraform/vars.js";
+import { buildProgram } from "../../src/cli/program.js";
+import { formatBringUp } from "../../src/commands/bring-up.js";
+import { loadConfig, secretEnv } from "../../src/config/load.js";
+import { summarizePlan, type TofuPlanJson } from "../../src/plan/bring-up.js";
+import type { GlobalOptions } from "../../src/tasks/context.js";
+import { uncommentBlock } from "../support/cluster-yaml.js";
 
 const fakeToken = `dop_v1_${randomBytes(24).toString("hex")}`;
 const fakeKey =
@@ -450,6 +456,133 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
     expect(requests.length).toBeGreaterThan(0);
     expect(requests.every((r) => r.includes("elm-state"))).toBe(true);
   });
+
+  /**
+   * README.md's "First production bring-up", its commands as written, in order, in a fresh
+   * project folder holding the repository's cluster.yaml with the edits its step 4 asks for
+   * (adminCidrs and the rehearsal target uncommented, the example values kept). What can run
+   * offline runs: ssh-keygen, every `npm run` command's arguments through elm-infra's own parser,
+   * and each `bring-up --dry-run` as OpenTofu's plan of that target with the exported (made-up)
+   * token, whose summary must be the line the README quotes. What cannot is checked for what it
+   * names: `npm run tools` exists, `doctl` creates the registry cluster.yaml
+   * names. Bring-up's own checks of the registry and the account need DigitalOcean: not run.
+   */
+  it("the README's First production bring-up runs as written: each command parses, each dry run plans the line the README quotes", async () => {
+    requests.length = 0;
+    const project = await mkdtemp(join(tmpdir(), "elm-infra-readme-"));
+    const home = join(project, "home");
+    try {
+      await mkdir(home);
+      const repository = new URL("../../", import.meta.url);
+      const readme = await readFile(new URL("README.md", repository), "utf8");
+      const section = sectionOf(readme, "### First production bring-up");
+      const clusterYaml = uncommentBlock(
+        uncommentBlock(await readFile(new URL("cluster.yaml", repository), "utf8"), "adminCidrs"),
+        "rehearsal",
+      );
+      await writeFile(join(project, "cluster.yaml"), clusterYaml);
+      const scripts = (
+        JSON.parse(await readFile(new URL("package.json", repository), "utf8")) as {
+          scripts: Record<string, string>;
+        }
+      ).scripts;
+      const env: NodeJS.ProcessEnv = {};
+      const planned: string[] = [];
+      const ran: string[] = [];
+
+      for (const line of shellCommands(section)) {
+        const words = line.split(/\s+/);
+        if (line === "npm run tools") {
+          expect(scripts.tools).toBe("bash src/tools/install.sh");
+        } else if (words[0] === "mkdir" || words[0] === "ssh-keygen") {
+          // Commands on this machine alone: run, in a home of the test's.
+          await execa("sh", ["-c", line], { env: { ...process.env, HOME: home } });
+        } else if (words[0] === "export") {
+          const [name] = words[1]!.split("=");
+          expect(secretEnv.digitaloceanToken).toContain(name);
+          env[name!] = fakeToken;
+        } else if (words[0] === "doctl") {
+          expect(line).toMatch(/^doctl registry create ([a-z0-9-]+) --subscription-tier basic$/);
+          expect(clusterYaml).toContain(`registry: registry.digitalocean.com/${words[3]}\n`);
+        } else if (words[0] === "npm" && words[1] === "run" && words[3] === "--") {
+          const [command, args] = [words[2]!, words.slice(4)];
+          expect(scripts[command]).toBe(`bash src/tools/cli.sh ${command}`);
+          const parsed = await parseCommand([command, ...args]);
+          expect(parsed.name).toBe(command);
+          if (command === "bring-up" && parsed.options.dryRun) {
+            planned.push(
+              await planAsBringUpWould(
+                join(project, "cluster.yaml"),
+                parsed.options.target!,
+                env,
+                await readFile(join(home, ".ssh", "elm-infra.pub"), "utf8"),
+              ),
+            );
+          }
+        } else {
+          throw new Error(`a command this test does not know how to check: ${line}`);
+        }
+        ran.push(words.slice(0, 3).join(" "));
+      }
+
+      // Every step is there, in the order a first bring-up needs.
+      expect(ran.indexOf("npm run tools")).toBe(0);
+      expect(ran.filter((r) => r === "npm run bring-up")).toHaveLength(4);
+      expect(ran.indexOf("npm run deploy")).toBeGreaterThan(ran.indexOf("npm run bring-up"));
+      expect(planned.map((p) => /^plan for target (\S+)/.exec(p)?.[1])).toEqual([
+        "rehearsal",
+        "production",
+      ]);
+      // The README quotes each dry run's line as bring-up prints it for this plan.
+      const quoted = [...section.replace(/\s+/g, " ").matchAll(/`(plan for target [^`]*)`/g)].map(
+        (m) => m[1],
+      );
+      expect(quoted).toEqual(planned);
+      expect(requests).toEqual([]);
+    } finally {
+      await rm(project, { recursive: true, force: true });
+    }
+  });
+
+  /** What bring-up --dry-run plans for a target (its machines: OpenTofu's plan), as it says it. */
+  async function planAsBringUpWould(
+    file: string,
+    target: string,
+    env: NodeJS.ProcessEnv,
+    sshPublicKey: string,
+  ): Promise<string> {
+    const config = await loadConfig({ file, target, env });
+    expect(config.secrets.digitaloceanToken).toBe(fakeToken);
+    const { tf } = await prepareTerraform(config, {
+      sshPublicKey,
+      env: { ...process.env, DIGITALOCEAN_API_URL: apiUrl() },
+    });
+    const plan = await tf.plan();
+    const shown = (await tf.showPlan(plan.planFile)) as { resource_changes: PlannedResource[] };
+    await tf.discardPlan(plan.planFile);
+    if (target === "rehearsal") {
+      // The rehearsal of cluster.yaml: its own VPC range, one manager and one worker.
+      const vpc = shown.resource_changes.find((r) => r.type === "digitalocean_vpc");
+      expect(vpc?.change.after).toMatchObject({ ip_range: "10.200.0.0/20" });
+      const droplets = shown.resource_changes.filter((r) => r.type === "digitalocean_droplet");
+      expect(droplets.map((d) => d.change.after.name).sort()).toEqual([
+        "rehearsal-manager-1",
+        "rehearsal-worker-1",
+      ]);
+    }
+    return formatBringUp(
+      {
+        target,
+        outcome: "planned",
+        plan: summarizePlan(shown as unknown as TofuPlanJson),
+        deadHosts: [],
+        changes: [],
+        ansibleChanged: {},
+        cluster: null,
+      },
+      () => "",
+    );
+  }
 });
 
 async function docker(args: string[]): Promise<{ exitCode: number; stdout: string }> {
@@ -891,3 +1024,38 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     expect((await execa("losetup", ["-j", volumeFile])).stdout).toBe("");
   });
 });
+
+/** A README section: from its heading to the next heading of its level or above. */
+function sectionOf(markdown: string, heading: string): string {
+  const start = markdown.indexOf(`\n${heading}\n`);
+  if (start < 0) throw new Error(`no section ${heading}`);
+  const level = heading.indexOf(" ");
+  const rest = markdown.slice(start + heading.length + 2);
+  const end = rest.search(new RegExp(`\\n#{1,${level}} `));
+  return end < 0 ? rest : rest.slice(0, end);
+}
+
+/** The lines of a section's ```sh blocks, in order. */
+function shellCommands(section: string): string[] {
+  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap(([, block]) =>
+    block!
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l !== ""),
+  );
+}
+
+/** The command and options elm-infra's parser makes of `argv`; nothing runs. */
+async function parseCommand(argv: string[]): Promise<{ name: string; options: GlobalOptions }> {
+  let parsed: { name: string; options: GlobalOptions } | undefined;
+  const program = buildProgram(async (name, options) => {
+    parsed = { name, options };
+  });
+  for (const command of [program, ...program.commands]) {
+    command.exitOverride();
+    command.configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+  }
+  await program.parseAsync(argv, { from: "user" });
+  if (!parsed) throw new Error(`elm-infra ran no command for: ${argv.join(" ")}`);
+  return parsed;
+}
