@@ -14,6 +14,7 @@ import { hostsInState } from "../terraform/state.js";
 import { moduleDirFor, secretVarEnv, type TfVarSet } from "../terraform/vars.js";
 import { parseHostName, planHosts, type HostPlan } from "../plan/hosts.js";
 import { planVarSet } from "../plan/tfvars.js";
+import { dnsRecords } from "../plan/dns.js";
 import { localAgentRepositoryDir } from "../plan/agents.js";
 import { pinnedVersion } from "../plan/jobs.js";
 import { readInventory, type Inventory } from "./inventory.js";
@@ -144,6 +145,7 @@ export async function prepareTerraform(
   const varSet = {
     ...planVarSet(targetName, target, hostPlan, {
       sshPublicKey,
+      dnsRecords: dnsRecords(config),
       ...(options.tags ? { tags: options.tags } : {}),
       ...(aptRepositoryPath ? { aptRepositoryPath } : {}),
     }),
@@ -177,7 +179,7 @@ export function inventoryFromOutputs(
   targetName: string,
   outputs: Record<string, unknown>,
 ): Inventory {
-  const { hosts, loadBalancer, acme } = parseClusterOutputs(outputs);
+  const { hosts, loadBalancer, acme, dns } = parseClusterOutputs(outputs);
   const order = (name: string) => parseHostName(targetName, name);
   const names = Object.keys(hosts).sort((a, b) => {
     const [x, y] = [order(a), order(b)];
@@ -193,5 +195,6 @@ export function inventoryFromOutputs(
     })),
     loadBalancer,
     ...(acme ? { acme } : {}),
+    ...(dns ? { dns } : {}),
   };
 }

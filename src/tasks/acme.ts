@@ -17,6 +17,7 @@ import {
   acmeIssuerJobName,
   acmeIssuerJobVars,
   acmePolicies,
+  certificateWaitMs,
   issuerPlatformImage,
   type IssuerCa,
 } from "../plan/acme.js";
@@ -163,7 +164,9 @@ export async function waitForCertificates(
   options: { deadlineMs?: number; signal?: AbortSignal; log: Log },
 ): Promise<StoredCertificate[]> {
   const specs = certificateSpecs(config);
-  const timeoutMs = options.deadlineMs ?? 240_000;
+  // At least one full cycle of the issuer (Let's Encrypt's is 5 minutes and a lego run).
+  const timeoutMs =
+    options.deadlineMs ?? certificateWaitMs(acmeCa(config.targetName, config.target));
   let missing = specs;
   let said = "";
   const certificates = waitFor(

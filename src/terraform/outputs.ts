@@ -3,6 +3,7 @@
  *   hosts         = { <name> = { role, private_ip, ssh_host, ssh_port } }
  *   load_balancer = { host, http_port, https_port }
  *   acme          = { directory, hosts = { <name> = <address> }, container }   (local only: Pebble)
+ *   dns           = { address }   (where every hostname's A record points)
  */
 import { OperationError } from "../errors.js";
 
@@ -18,6 +19,8 @@ export interface ClusterOutputs {
   loadBalancer: { host: string; httpPort: number; httpsPort: number };
   /** The local target's own ACME CA (Pebble): where its directory is and how its name resolves. */
   acme?: LocalAcme;
+  /** Where every hostname's A record points: the load balancer's address as DNS gives it. */
+  dns?: { address: string };
 }
 
 export interface LocalAcme {
@@ -81,11 +84,13 @@ export function parseClusterOutputs(outputs: Record<string, unknown>): ClusterOu
         ),
       }
     : undefined;
+  const dnsRaw = isObject(outputs.dns) ? outputs.dns : undefined;
+  const dns = dnsRaw ? { address: text(dnsRaw, "address", "dns") } : undefined;
   if (problems.length > 0) {
     throw new OperationError(
       `the module's outputs are not what elm-infra expects: ${problems.join("; ")}`,
       "the iac module and elm-infra are out of step: run bring-up again with this version's iac/",
     );
   }
-  return { hosts, loadBalancer, ...(acme ? { acme } : {}) };
+  return { hosts, loadBalancer, ...(acme ? { acme } : {}), ...(dns ? { dns } : {}) };
 }
