@@ -49,6 +49,10 @@ release_lock() {
   lock_id=""
 }
 trap 'release_lock; exit 0' TERM INT
+# SIGUSR1 (bring-up and deploy send it once DNS points every hostname at the load balancer and a
+# certificate is still missing): drop the backoff and look at once, not after the sleep.
+trap 'rm -f "$work"/next-*; woken=1' USR1
+woken=""
 
 # backoff_seconds FAILURES: how long a certificate waits before its next try after FAILURES failed
 # issuances in a row: CHECK_INTERVAL, doubled for each failure after the first, at most an hour
@@ -189,6 +193,12 @@ while :; do
     fi
     release_lock
   done
-  sleep "$CHECK_INTERVAL" &
-  wait $!
+  if [ -z "$woken" ]; then
+    sleep "$CHECK_INTERVAL" &
+    sleeper=$!
+    wait "$sleeper"
+    kill "$sleeper" 2>/dev/null
+  fi
+  [ -z "$woken" ] || log "woken: looking at the certificates now"
+  woken=""
 done
