@@ -127,7 +127,7 @@ export function describeNotPointing(
   if (missing.length > 0)
     todo.push(
       madeBy === "opentofu"
-        ? `OpenTofu made these records: a resolver may still hold an older answer; else create them: ${describeRecords(missing, address).join(", ")}`
+        ? `bring-up makes these records with OpenTofu (run it for a hostname added since), unless a resolver still holds an older answer: ${describeRecords(missing, address).join(", ")}`
         : `create (or correct) these records: ${describeRecords(missing, address).join(", ")}`,
     );
   if (withAaaa.length > 0)

@@ -163,12 +163,12 @@ describe("describeNotPointing", () => {
     );
   });
 
-  it("records OpenTofu made that do not resolve yet: said so, with the records", () => {
+  it("records OpenTofu makes that do not resolve yet: bring-up named, with the records", () => {
     const { notPointing } = judgeDns(["guide.elm-lang.org"], lb, [
       answer("guide.elm-lang.org", []),
     ]);
     expect(describeNotPointing(notPointing, lb, "opentofu")).toMatch(
-      /^DNS does not point this hostname at the load balancer \(203\.0\.113\.10\) yet:\n {2}guide\.elm-lang\.org: no A record\n {2}then: OpenTofu made these records: .* else create them: guide\.elm-lang\.org\. A 203\.0\.113\.10$/,
+      /^DNS does not point this hostname at the load balancer \(203\.0\.113\.10\) yet:\n {2}guide\.elm-lang\.org: no A record\n {2}then: bring-up makes these records with OpenTofu \(run it for a hostname added since\), unless a resolver still holds an older answer: guide\.elm-lang\.org\. A 203\.0\.113\.10$/,
     );
   });
 });
