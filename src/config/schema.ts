@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { cronProblem } from "./cron.js";
+import { lookUp } from "./lookup.js";
 
 /** Hostnames as Traefik's Host() rule and DNS accept them; nothing that could escape a rule. */
 const hostname = z
@@ -394,7 +395,8 @@ export const clusterSchema = z
       const zone = target.dns?.zone;
       if (!zone) continue;
       for (const [service, s] of Object.entries(cluster.services)) {
-        const outside = (target.domains[service] ?? s.hostnames).filter((h) => !isInZone(h, zone));
+        const hostnames = lookUp(target.domains, service) ?? s.hostnames;
+        const outside = hostnames.filter((h) => !isInZone(h, zone));
         if (outside.length > 0)
           ctx.addIssue({
             code: "custom",
