@@ -70,6 +70,8 @@ export interface NotPointing {
   why: string[];
   /** AAAA addresses the name has: they must go (the load balancer has none). */
   aaaa: string[];
+  /** A addresses other than the load balancer's: they must go too. */
+  others: string[];
 }
 
 /**
@@ -87,18 +89,22 @@ export function judgeDns(
     const mine = answers.filter((a) => a.hostname === hostname);
     const why = new Set<string>();
     const aaaa = new Set<string>();
+    const others = new Set<string>();
     if (mine.length === 0) why.add("not asked");
     for (const answer of mine) {
       const from = mine.length > 1 ? ` (${answer.server})` : "";
       if (!Array.isArray(answer.a)) why.add(`${answer.a.error}${from}`);
       else if (answer.a.length === 0) why.add(`no A record${from}`);
-      else if (answer.a.some((ip) => ip !== address))
-        why.add(`A ${answer.a.filter((ip) => ip !== address).join(", ")}${from}`);
+      else if (answer.a.some((ip) => ip !== address)) {
+        const elsewhere = answer.a.filter((ip) => ip !== address);
+        for (const ip of elsewhere) others.add(ip);
+        why.add(`A ${elsewhere.join(", ")}${from}`);
+      }
       if (Array.isArray(answer.aaaa)) for (const ip of answer.aaaa) aaaa.add(ip);
     }
     if (aaaa.size > 0) why.add(`AAAA ${[...aaaa].join(", ")}`);
     if (why.size === 0) pointing.push(hostname);
-    else notPointing.push({ hostname, why: [...why], aaaa: [...aaaa] });
+    else notPointing.push({ hostname, why: [...why], aaaa: [...aaaa], others: [...others] });
   }
   return { pointing, notPointing };
 }
@@ -121,14 +127,20 @@ export function describeNotPointing(
   madeBy: "opentofu" | "user",
 ): string {
   const lines = notPointing.map((n) => `  ${n.hostname}: ${n.why.join("; ")}`);
-  const missing = notPointing.filter((n) => n.why.some((w) => !w.startsWith("AAAA ")));
+  // No A record (or no answer) from some resolver: the record is to be made.
+  const missing = notPointing.filter((n) => n.why.some((w) => !/^(A|AAAA) /.test(w)));
+  const elsewhere = notPointing.filter((n) => n.others.length > 0);
   const withAaaa = notPointing.filter((n) => n.aaaa.length > 0);
   const todo: string[] = [];
   if (missing.length > 0)
     todo.push(
       madeBy === "opentofu"
         ? `bring-up makes these records with OpenTofu (run it for a hostname added since), unless a resolver still holds an older answer: ${describeRecords(missing, address).join(", ")}`
-        : `create (or correct) these records: ${describeRecords(missing, address).join(", ")}`,
+        : `create these records: ${describeRecords(missing, address).join(", ")}`,
+    );
+  if (elsewhere.length > 0)
+    todo.push(
+      `delete the A records that give another address (${elsewhere.map((n) => `${n.hostname} ${n.others.join(", ")}`).join("; ")}): only ${address} may answer, unless a resolver still holds an older answer`,
     );
   if (withAaaa.length > 0)
     todo.push(

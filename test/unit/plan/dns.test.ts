@@ -105,9 +105,14 @@ describe("judgeDns", () => {
         answer("www.elm-lang.org", ["198.51.100.7"]),
       ],
       [
-        { hostname: "elm-lang.org", why: ["AAAA 2001:db8::1"], aaaa: ["2001:db8::1"] },
-        { hostname: "guide.elm-lang.org", why: ["no A record"], aaaa: [] },
-        { hostname: "www.elm-lang.org", why: ["A 198.51.100.7"], aaaa: [] },
+        { hostname: "elm-lang.org", why: ["AAAA 2001:db8::1"], aaaa: ["2001:db8::1"], others: [] },
+        { hostname: "guide.elm-lang.org", why: ["no A record"], aaaa: [], others: [] },
+        {
+          hostname: "www.elm-lang.org",
+          why: ["A 198.51.100.7"],
+          aaaa: [],
+          others: ["198.51.100.7"],
+        },
       ],
       [],
     ],
@@ -118,7 +123,7 @@ describe("judgeDns", () => {
         answer("guide.elm-lang.org", [lb]),
         answer("www.elm-lang.org", [lb]),
       ],
-      [{ hostname: "elm-lang.org", why: ["A 198.51.100.7"], aaaa: [] }],
+      [{ hostname: "elm-lang.org", why: ["A 198.51.100.7"], aaaa: [], others: ["198.51.100.7"] }],
       ["guide.elm-lang.org", "www.elm-lang.org"],
     ],
     [
@@ -128,7 +133,7 @@ describe("judgeDns", () => {
         answer("guide.elm-lang.org", [lb]),
         answer("www.elm-lang.org", [lb]),
       ],
-      [{ hostname: "elm-lang.org", why: ["no answer (timeout)"], aaaa: [] }],
+      [{ hostname: "elm-lang.org", why: ["no answer (timeout)"], aaaa: [], others: [] }],
       ["guide.elm-lang.org", "www.elm-lang.org"],
     ],
   ])("%s", (_what, answers, notPointing, pointing) => {
@@ -141,7 +146,7 @@ describe("judgeDns", () => {
       answer("elm-lang.org", [], [], "8.8.8.8"),
     ]);
     expect(verdict.notPointing).toEqual([
-      { hostname: "elm-lang.org", why: ["no A record (8.8.8.8)"], aaaa: [] },
+      { hostname: "elm-lang.org", why: ["no A record (8.8.8.8)"], aaaa: [], others: [] },
     ]);
   });
 });
@@ -157,8 +162,21 @@ describe("describeNotPointing", () => {
         "DNS does not point these hostnames at the load balancer (203.0.113.10) yet:",
         "  elm-lang.org: AAAA 2001:db8::1",
         "  guide.elm-lang.org: no A record",
-        "  then: create (or correct) these records: guide.elm-lang.org. A 203.0.113.10",
+        "  then: create these records: guide.elm-lang.org. A 203.0.113.10",
         "  then: delete the AAAA records of elm-lang.org: the load balancer has no IPv6 address, and elm-infra makes no AAAA record, so it cannot remove them",
+      ].join("\n"),
+    );
+  });
+
+  it("a name that also gives another address: the A record to delete, with the address", () => {
+    const { notPointing } = judgeDns(["www.elm-lang.org"], lb, [
+      answer("www.elm-lang.org", [lb, "198.51.100.7"]),
+    ]);
+    expect(describeNotPointing(notPointing, lb, "opentofu")).toBe(
+      [
+        "DNS does not point this hostname at the load balancer (203.0.113.10) yet:",
+        "  www.elm-lang.org: A 198.51.100.7",
+        "  then: delete the A records that give another address (www.elm-lang.org 198.51.100.7): only 203.0.113.10 may answer, unless a resolver still holds an older answer",
       ].join("\n"),
     );
   });
