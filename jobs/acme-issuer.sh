@@ -49,6 +49,12 @@ release_lock() {
   lock_id=""
 }
 trap 'release_lock; exit 0' TERM INT
+# SIGUSR1 (bring-up and deploy send it once DNS points every hostname at the load balancer and a
+# certificate is still missing): drop the backoff and look at once, not after the sleep.
+# The sleeper is killed too, so a signal that comes as the sleep begins is not lost in it.
+trap 'rm -f "$work"/next-*; woken=1; [ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null' USR1
+sleeper=""
+woken=""
 
 # backoff_seconds FAILURES: how long a certificate waits before its next try after FAILURES failed
 # issuances in a row: CHECK_INTERVAL, doubled for each failure after the first, at most an hour
@@ -189,6 +195,14 @@ while :; do
     fi
     release_lock
   done
-  sleep "$CHECK_INTERVAL" &
-  wait $!
+  if [ -z "$woken" ]; then
+    sleep "$CHECK_INTERVAL" &
+    sleeper=$!
+    # woken between the check above and here: no wait at all
+    [ -n "$woken" ] || wait "$sleeper"
+    kill "$sleeper" 2>/dev/null
+    sleeper=""
+  fi
+  [ -z "$woken" ] || log "woken: looking at the certificates now"
+  woken=""
 done

@@ -131,6 +131,21 @@ resource "digitalocean_loadbalancer" "web" {
   depends_on = [digitalocean_droplet.host]
 }
 
+# DNS, when cluster.yaml names a zone hosted on DigitalOcean: an A record of every hostname for the
+# load balancer's address, so the CA (HTTP-01) and visitors reach it. No AAAA record: the 1.x load
+# balancer has no IPv6 address. A record this module made and no longer needs (a hostname gone)
+# is deleted with the next apply; records it did not make, AAAA ones included, it never touches
+# (bring-up names any AAAA record it finds for a hostname: delete it by hand).
+resource "digitalocean_record" "site" {
+  for_each = var.dns_zone == null ? {} : var.dns_records
+  domain   = var.dns_zone
+  type     = "A"
+  name     = each.value
+  value    = digitalocean_loadbalancer.web.ip
+  # Short: a record that must change (a new load balancer) is seen soon.
+  ttl = 300
+}
+
 # Every host: SSH from the operators only; the cluster's ports (Consul, Nomad, the services,
 # Traefik's ping) from inside the VPC only; any traffic out (package mirrors, the registry).
 resource "digitalocean_firewall" "cluster" {

@@ -20,6 +20,13 @@ output "load_balancer" {
   }
 }
 
+# Where every hostname's A record points (and the local target's test DNS answers).
+output "dns" {
+  value = {
+    address = digitalocean_loadbalancer.web.ip
+  }
+}
+
 # Where the package data volume is: its worker, and the device the playbook mounts.
 output "package_data" {
   value = {

@@ -120,3 +120,15 @@ variable "tags" {
   type        = list(string)
   default     = []
 }
+
+variable "dns_zone" {
+  description = "A domain hosted on DigitalOcean (cluster.yaml dns.zone) where every hostname gets an A record for the load balancer; null: the user makes the records."
+  type        = string
+  default     = null
+}
+
+variable "dns_records" {
+  description = "Every hostname's A record in dns_zone: hostname => its name inside the zone (@ for the apex)."
+  type        = map(string)
+  default     = {}
+}

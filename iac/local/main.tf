@@ -234,9 +234,11 @@ resource "docker_container" "lb" {
 }
 
 # The local target's ACME CA: Pebble, Let's Encrypt's test server, with its challenge test server
-# as the DNS Pebble asks. Every name resolves to the load balancer, so Pebble's HTTP-01 requests
-# take the path a real CA's do: load balancer, a worker's Traefik, the issuer job. Pebble makes a
-# new root at each start: bring-up reads the one it serves and the target trusts that.
+# as the DNS Pebble asks: the target's stand-in for the zone. It answers nothing for a name until
+# its record is made (below, as iac/digitalocean makes them in the zone): each hostname resolves
+# to the load balancer, so Pebble's HTTP-01 requests take the path a real CA's do: load balancer,
+# a worker's Traefik, the issuer job. Pebble makes a new root at each start: bring-up reads the
+# one it serves and the target trusts that.
 data "docker_image" "pebble" {
   name = var.pebble_image
 }
@@ -245,9 +247,10 @@ resource "docker_container" "challtestsrv" {
   name    = "${var.name}-acme-dns"
   image   = data.docker_image.pebble.id
   restart = "unless-stopped"
-  # Only its DNS server (the other challenge servers off: an empty address, as `-flag=`).
+  # Only its DNS server (the other challenge servers off: an empty address, as `-flag=`), and no
+  # default answer: a name without a record has no address, as in a real zone.
   command = [
-    "pebble-challtestsrv", "-defaultIPv4", var.lb_private_ip, "-defaultIPv6=",
+    "pebble-challtestsrv", "-defaultIPv4=", "-defaultIPv6=",
     "-dnsserver", ":8053", "-management", ":8055",
     "-http01=", "-https01=", "-tlsalpn01=", "-doh=",
   ]
@@ -258,6 +261,18 @@ resource "docker_container" "challtestsrv" {
     ipv4_address = var.acme_dns_private_ip
   }
 
+  # Its DNS on this machine's loopback: bring-up asks it whether every hostname points at the
+  # load balancer yet (never this machine's own resolver).
+  dynamic "ports" {
+    for_each = ["udp", "tcp"]
+    content {
+      internal = 8053
+      external = var.dns_port
+      ip       = "127.0.0.1"
+      protocol = ports.value
+    }
+  }
+
   labels {
     label = "elm-infra.target"
     value = var.name
@@ -265,6 +280,37 @@ resource "docker_container" "challtestsrv" {
   labels {
     label = "elm-infra.role"
     value = "acme-dns"
+  }
+}
+
+# Every hostname's A record in the test DNS, made through its management API (inside its
+# container: nothing published), one resource per record as digitalocean_record is. A new
+# container (its records are in memory) makes them again; a hostname gone deletes its record.
+resource "terraform_data" "dns_record" {
+  for_each = toset(var.dns_hostnames)
+  triggers_replace = {
+    host      = each.key
+    address   = var.lb_private_ip
+    container = docker_container.challtestsrv.name
+    id        = docker_container.challtestsrv.id
+  }
+
+  provisioner "local-exec" {
+    interpreter = [
+      "docker", "exec", self.triggers_replace.container, "curl", "-sS", "--fail", "--max-time", "5",
+      "--retry", "10", "--retry-connrefused", "--retry-delay", "1", "http://localhost:8055/add-a", "-d",
+    ]
+    command = jsonencode({ host = self.triggers_replace.host, addresses = [self.triggers_replace.address] })
+  }
+
+  provisioner "local-exec" {
+    when       = destroy
+    on_failure = continue
+    interpreter = [
+      "docker", "exec", self.triggers_replace.container, "curl", "-sS", "--fail", "--max-time", "5",
+      "http://localhost:8055/clear-a", "-d",
+    ]
+    command = jsonencode({ host = self.triggers_replace.host })
   }
 }
 

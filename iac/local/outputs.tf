@@ -21,6 +21,14 @@ output "load_balancer" {
   depends_on = [docker_container.lb]
 }
 
+# Where every hostname's A record points: the load balancer's address on the network.
+output "dns" {
+  value = {
+    address = var.lb_private_ip
+  }
+  depends_on = [terraform_data.dns_record]
+}
+
 output "network_name" {
   value = docker_network.cluster.name
 }

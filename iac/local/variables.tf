@@ -141,6 +141,18 @@ variable "acme_dns_private_ip" {
   default     = "10.213.0.4"
 }
 
+variable "dns_port" {
+  description = "Loopback port (UDP and TCP) published to the test DNS's port 8053 (cluster.yaml ports.dns)."
+  type        = number
+  default     = 8053
+}
+
+variable "dns_hostnames" {
+  description = "Every service hostname: the test DNS answers each with the load balancer's address."
+  type        = list(string)
+  default     = []
+}
+
 variable "acme_certificate_lifetime" {
   description = "How long the certificates Pebble issues last, in seconds."
   type        = number

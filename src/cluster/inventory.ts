@@ -36,6 +36,8 @@ export interface Inventory {
   packageDataDevice?: string;
   /** local: the target's own ACME CA (Pebble), from OpenTofu's outputs. */
   acme?: LocalAcme;
+  /** Where every hostname's A record points (digitalocean: the load balancer's public address). */
+  dns?: { address: string };
 }
 
 /** Where bring-up records the hosts it made: `.elm-infra/<target>/inventory.json`. */

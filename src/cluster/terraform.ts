@@ -14,6 +14,7 @@ import { hostsInState } from "../terraform/state.js";
 import { moduleDirFor, secretVarEnv, type TfVarSet } from "../terraform/vars.js";
 import { parseHostName, planHosts, type HostPlan } from "../plan/hosts.js";
 import { planVarSet } from "../plan/tfvars.js";
+import { dnsRecords } from "../plan/dns.js";
 import { localAgentRepositoryDir } from "../plan/agents.js";
 import { pinnedVersion } from "../plan/jobs.js";
 import { managersOf, readInventory, workersOf, type Inventory } from "./inventory.js";
@@ -150,6 +151,7 @@ export async function prepareTerraform(
   const varSet = {
     ...planVarSet(targetName, target, hostPlan, {
       sshPublicKey,
+      dnsRecords: dnsRecords(config),
       ...(options.tags ? { tags: options.tags } : {}),
       ...(aptRepositoryPath ? { aptRepositoryPath } : {}),
     }),
@@ -183,7 +185,7 @@ export function inventoryFromOutputs(
   targetName: string,
   outputs: Record<string, unknown>,
 ): Inventory {
-  const { hosts, loadBalancer, acme, packageData } = parseClusterOutputs(outputs);
+  const { hosts, loadBalancer, acme, packageData, dns } = parseClusterOutputs(outputs);
   const order = (name: string) => parseHostName(targetName, name);
   const names = Object.keys(hosts).sort((a, b) => {
     const [x, y] = [order(a), order(b)];
@@ -202,6 +204,7 @@ export function inventoryFromOutputs(
     ...(packageData
       ? { packageDataHost: packageData.host, packageDataDevice: packageData.device }
       : {}),
+    ...(dns ? { dns } : {}),
   };
 }
 

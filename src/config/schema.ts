@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { cronProblem } from "./cron.js";
+import { lookUp } from "./lookup.js";
 
 /** Hostnames as Traefik's Host() rule and DNS accept them; nothing that could escape a rule. */
 const hostname = z
@@ -169,6 +170,8 @@ export const targetSchema = z
         http: z.number().int().min(1024).max(65535).default(8080),
         https: z.number().int().min(1024).max(65535).default(8443),
         ssh: z.number().int().min(1024).max(65336).default(2200),
+        /** The target's test DNS (its challtestsrv, the stand-in for the zone): default 8053. */
+        dns: z.number().int().min(1024).max(65535).optional(),
       })
       .default({ http: 8080, https: 8443, ssh: 2200 }),
     /** The hosts' private network: the local Docker subnet (/24 or larger), or the VPC's range. */
@@ -214,6 +217,30 @@ export const targetSchema = z
           .describe("where its signing key is; default <url>/gpg"),
       })
       .optional(),
+    /**
+     * digitalocean: DNS. `zone`: a domain hosted on DigitalOcean (its name servers answer for it):
+     * OpenTofu keeps an A record of every hostname there, pointing at the load balancer. Without
+     * it, bring-up says which records to create. `resolvers`: the DNS servers bring-up asks
+     * whether every hostname points at the load balancer yet (default public ones, as a CA sees
+     * it). The local target has its own test DNS, which holds every hostname's record.
+     */
+    dns: z
+      .strictObject({
+        zone: hostname.optional().describe("a domain hosted on DigitalOcean, e.g. elm-lang.org"),
+        resolvers: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(:[0-9]{1,5})?$/,
+                "must be an IPv4 address, with a port if not 53, like 1.1.1.1 or 10.0.0.2:5353",
+              ),
+          )
+          .min(1)
+          .optional()
+          .describe("default 1.1.1.1 and 8.8.8.8"),
+      })
+      .optional(),
     /** digitalocean: who may reach the droplets' SSH port (required there; no default). */
     adminCidrs: z.array(cidr).min(1).optional(),
     /** digitalocean: OpenTofu's state in a Spaces bucket (S3 API) instead of .elm-infra/. */
@@ -240,6 +267,13 @@ export const targetSchema = z
         path: ["ssh", "port"],
         message:
           "is the port sshd listens on in a DigitalOcean droplet; the local target's hosts listen on 22 and are reached at ports.ssh on 127.0.0.1: leave ssh.port out",
+      });
+    if (t.provider === "local" && t.dns)
+      ctx.addIssue({
+        code: "custom",
+        path: ["dns"],
+        message:
+          "is DigitalOcean's DNS; the local target's own test DNS holds every hostname's record: leave dns out",
       });
   });
 
@@ -339,21 +373,44 @@ export const serviceSchema = z.strictObject({
     .optional(),
 });
 
-export const clusterSchema = z.strictObject({
-  targets: z
-    .record(identifier, targetSchema)
-    .refine((t) => Object.keys(t).length > 0, "needs at least one target"),
-  services: z
-    .record(z.string(), serviceSchema)
-    .refine((s) => Object.keys(s).length > 0, "needs at least one service"),
-  defaultTarget: z
-    .string()
-    .optional()
-    .describe("target used when neither --target nor ELM_INFRA_TARGET is given"),
-  terraform: z
-    .strictObject({ binary: z.enum(["tofu", "terraform", "auto"]).default("auto") })
-    .default({ binary: "auto" }),
-});
+export const clusterSchema = z
+  .strictObject({
+    targets: z
+      .record(identifier, targetSchema)
+      .refine((t) => Object.keys(t).length > 0, "needs at least one target"),
+    services: z
+      .record(z.string(), serviceSchema)
+      .refine((s) => Object.keys(s).length > 0, "needs at least one service"),
+    defaultTarget: z
+      .string()
+      .optional()
+      .describe("target used when neither --target nor ELM_INFRA_TARGET is given"),
+    terraform: z
+      .strictObject({ binary: z.enum(["tofu", "terraform", "auto"]).default("auto") })
+      .default({ binary: "auto" }),
+  })
+  .superRefine((cluster, ctx) => {
+    // OpenTofu can make records only inside the zone: a hostname outside it is said at once.
+    for (const [name, target] of Object.entries(cluster.targets)) {
+      const zone = target.dns?.zone;
+      if (!zone) continue;
+      for (const [service, s] of Object.entries(cluster.services)) {
+        const hostnames = lookUp(target.domains, service) ?? s.hostnames;
+        const outside = hostnames.filter((h) => !isInZone(h, zone));
+        if (outside.length > 0)
+          ctx.addIssue({
+            code: "custom",
+            path: ["targets", name, "dns", "zone"],
+            message: `${outside.join(", ")} (${service}) ${outside.length === 1 ? "is" : "are"} not in the zone ${zone}: OpenTofu makes records only inside it; give ${service} hostnames under ${zone} (targets.${name}.domains), or leave dns.zone out and create the records yourself`,
+          });
+      }
+    }
+  });
+
+/** A hostname is in a zone when it is the zone's apex or a name under it. */
+export function isInZone(hostname: string, zone: string): boolean {
+  return hostname === zone || hostname.endsWith(`.${zone}`);
+}
 
 export const secretsSchema = z.strictObject({
   digitaloceanToken: z.string().min(1).optional(),

@@ -289,6 +289,15 @@ export class NomadClient {
       })
     ).data;
   }
+  /** Sends a signal to one task of a running allocation (its client forwards it to the task). */
+  async signalTask(allocId: string, task: string, signal: string): Promise<void> {
+    await this.call({
+      method: "POST",
+      path: `/v1/client/allocation/${encodeURIComponent(allocId)}/signal`,
+      answer: answers.anything,
+      body: { Task: task, Signal: signal },
+    });
+  }
   /** The last bytes of a task's log, for failure reports. */
   async allocationLogTail(
     allocId: string,

@@ -126,6 +126,8 @@ export const jobRegistration = z.looseObject({
 });
 
 export const evaluationCreated = z.looseObject({ EvalID: z.string() });
+/** An answer nothing is read from (a signal sent): any JSON. */
+export const anything = z.unknown();
 
 export const evaluation = z.looseObject({
   ID: z.string(),

@@ -5,7 +5,13 @@
 import type { LoadedConfig } from "../config/load.js";
 import { consulServiceName } from "./names.js";
 import { ingressJobName } from "./job-vars.js";
-import { acmeCa, certificateSpecs, certificatesPrefix, renewalDivisor } from "./tls.js";
+import {
+  acmeCa,
+  certificateSpecs,
+  certificatesPrefix,
+  renewalDivisor,
+  type AcmeCa,
+} from "./tls.js";
 import type { Target } from "../config/schema.js";
 import { platformImageRef, type PlatformImage } from "./registry.js";
 
@@ -104,12 +110,25 @@ export function acmeIssuerJobVars(
     caFile: inputs.ca.directoryCa ? "/local/acme-ca.pem" : "",
     lockPath: issuerLockPath,
     accountPath: issuerAccountPath,
-    // Short certificates (Pebble's) are looked at often; Let's Encrypt's every 5 minutes.
-    checkInterval: ca.kind === "pebble" ? 5 : 300,
-    legoTimeout: 120,
+    ...issuerTimings(ca),
     renewalDivisor,
     script: inputs.script,
   };
+}
+
+/** How often the issuer looks at the certificates, and how long one lego run may take (s). */
+export function issuerTimings(ca: AcmeCa): { checkInterval: number; legoTimeout: number } {
+  // Short certificates (Pebble's) are looked at often; Let's Encrypt's every 5 minutes.
+  return { checkInterval: ca.kind === "pebble" ? 5 : 300, legoTimeout: 120 };
+}
+
+/**
+ * How long bring-up waits for the certificates: at least one full cycle of the issuer (its check
+ * interval, then lego's whole run) and a minute more, and never less than four minutes.
+ */
+export function certificateWaitMs(ca: AcmeCa): number {
+  const { checkInterval, legoTimeout } = issuerTimings(ca);
+  return Math.max(240, checkInterval + legoTimeout + 60) * 1000;
 }
 
 /**

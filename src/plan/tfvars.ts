@@ -5,6 +5,7 @@
  */
 import type { Target } from "../config/schema.js";
 import { computeVarSet, type TfVarSet } from "../terraform/vars.js";
+import type { DnsRecord } from "./dns.js";
 import { defaultLocalSubnet, localAddress, localNetwork, type HostPlan } from "./hosts.js";
 
 export interface PlanVarSetInputs {
@@ -14,6 +15,8 @@ export interface PlanVarSetInputs {
   tags?: string[];
   /** local: the signed apt repository's folder on this machine (localAgentRepositoryDir). */
   aptRepositoryPath?: string;
+  /** Every hostname's A record (dnsRecords): OpenTofu makes them in dns.zone or the test DNS. */
+  dnsRecords: readonly DnsRecord[];
 }
 
 export function planVarSet(
@@ -24,6 +27,7 @@ export function planVarSet(
 ): TfVarSet {
   const common = {
     sshPublicKey: inputs.sshPublicKey,
+    dnsRecords: inputs.dnsRecords,
     ...(inputs.tags ? { tags: inputs.tags } : {}),
     ...(hostPlan.packageDataHost ? { packageDataHost: hostPlan.packageDataHost } : {}),
   };

@@ -17,6 +17,7 @@ import {
   acmeIssuerJobName,
   acmeIssuerJobVars,
   acmePolicies,
+  certificateWaitMs,
   issuerPlatformImage,
   type IssuerCa,
 } from "../plan/acme.js";
@@ -163,9 +164,12 @@ export async function waitForCertificates(
   options: { deadlineMs?: number; signal?: AbortSignal; log: Log },
 ): Promise<StoredCertificate[]> {
   const specs = certificateSpecs(config);
-  const timeoutMs = options.deadlineMs ?? 240_000;
+  // At least one full cycle of the issuer (Let's Encrypt's is 5 minutes and a lego run).
+  const timeoutMs =
+    options.deadlineMs ?? certificateWaitMs(acmeCa(config.targetName, config.target));
   let missing = specs;
   let said = "";
+  let woken = false;
   const certificates = waitFor(
     {
       what: "the certificates",
@@ -187,6 +191,9 @@ export async function waitForCertificates(
         } else missing.push(spec);
       }
       if (missing.length === 0) return done(found);
+      // An issuer asleep (its check interval, or a backoff after failed tries while DNS did not
+      // point here yet) looks now: the names resolve, this step waited for that.
+      if (!woken) woken = await wakeIssuer(nomad, missing, options.log);
       // An issuer whose image cannot be pulled never issues: said at once, not after the deadline.
       const held = (await nomad.jobAllocations(acmeIssuerJobName)).data
         .filter((a) => a.DesiredStatus === "run")
@@ -254,6 +261,31 @@ export async function waitUntilServed(
     );
     options.log(`${name}: served through the load balancer (serial ${cert.serial})`);
   }
+}
+
+/**
+ * Wakes the running issuer (SIGUSR1: jobs/acme-issuer.sh drops its backoff and looks at once).
+ * True once said; a failure to signal is said and the wait goes on (the issuer's own cycle).
+ */
+async function wakeIssuer(
+  nomad: NomadClient,
+  missing: readonly CertificateSpec[],
+  log: Log,
+): Promise<boolean> {
+  const running = (await nomad.jobAllocations(acmeIssuerJobName)).data.filter(
+    (a) => a.ClientStatus === "running" && a.TaskStates?.issuer?.State === "running",
+  );
+  if (running.length === 0) return false;
+  for (const alloc of running) {
+    try {
+      await nomad.signalTask(alloc.ID, "issuer", "SIGUSR1");
+    } catch (error) {
+      log(`could not wake the issuer (${(error as Error).message}): it looks on its own cycle`);
+      return true;
+    }
+  }
+  log(`woke the issuer: no certificate yet for ${missing.map((m) => m.domains[0]).join(", ")}`);
+  return true;
 }
 
 async function issuerLogTail(nomad: NomadClient): Promise<string> {

@@ -86,6 +86,7 @@ import {
   waitUntilServed,
   type StoredCertificate,
 } from "./acme.js";
+import { waitForDns } from "./dns.js";
 
 /** What the steps share as bring-up goes. */
 export interface BringUpRun {
@@ -658,6 +659,20 @@ export function certificatePolicies(): Step<BringUpRun> {
   };
 }
 
+/** Before the certificates: the DNS records said, then the wait until every hostname points. */
+export function pointDnsAtLoadBalancer(): Step<BringUpRun> {
+  return {
+    title: "DNS (every hostname points at the load balancer)",
+    needs: ["inventory"],
+    skip: plainHttp,
+    run: (run, step) =>
+      waitForDns(run.config, given(run, "inventory"), {
+        signal: step.signal,
+        log: (l) => step.log(l),
+      }),
+  };
+}
+
 /**
  * HTTPS: the CA the target trusts, the acme-issuer job, and the wait until every certificate is
  * stored where the workers' Traefik reads it.
@@ -823,6 +838,7 @@ export function convergeHostSteps(): Step<BringUpRun>[] {
     pushExportImageStep(),
     certificatePolicies(),
     deployIngress(),
+    pointDnsAtLoadBalancer(),
     issueCertificates(),
     proveClusterHealthy({ requireIngress: true }),
     followPackageData(),

@@ -8,6 +8,7 @@ import {
   waitForCertificates,
   waitUntilServed,
 } from "./acme.js";
+import { waitForDns } from "./dns.js";
 import type { ServiceRef } from "../config/service-ref.js";
 import { summarizeJobPlan, type JobPlanSummary } from "../nomad/deployment.js";
 import { renderServiceJob } from "../plan/jobs.js";
@@ -139,6 +140,8 @@ export function certificateFirstStep(ref: ServiceRef): Step<DeployState> {
       const log = (l: string) => step.log(l);
       log(`none yet for ${spec.domains.join(", ")}: the issuer gets one first`);
       const inventory = s.inventory ?? (await requireInventory(s.config));
+      // The CA reaches the issuer through the load balancer: the names must point there first.
+      await waitForDns(s.config, inventory, { signal: step.signal, log });
       const ca = await issuerCa(s.config, inventory, log, step.signal);
       await pushIssuerImage(s.config, log);
       await submitIssuerJob(s.config, s.apis.nomad, ca, log);

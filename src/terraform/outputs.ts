@@ -4,6 +4,7 @@
  *   load_balancer = { host, http_port, https_port }
  *   acme          = { directory, hosts = { <name> = <address> }, container }   (local only: Pebble)
  *   package_data  = { host, device }   (the data volume's worker and its device id)
+ *   dns           = { address }   (where every hostname's A record points)
  */
 import { OperationError } from "../errors.js";
 
@@ -21,6 +22,8 @@ export interface ClusterOutputs {
   acme?: LocalAcme;
   /** The package data volume: the worker it is attached to, the device id the holder mounts. */
   packageData?: { host: string; device: string };
+  /** Where every hostname's A record points: the load balancer's address as DNS gives it. */
+  dns?: { address: string };
 }
 
 export interface LocalAcme {
@@ -93,6 +96,8 @@ export function parseClusterOutputs(outputs: Record<string, unknown>): ClusterOu
           device: text(dataRaw, "device", "package_data"),
         }
       : undefined;
+  const dnsRaw = isObject(outputs.dns) ? outputs.dns : undefined;
+  const dns = dnsRaw ? { address: text(dnsRaw, "address", "dns") } : undefined;
   if (problems.length > 0) {
     throw new OperationError(
       `the module's outputs are not what elm-infra expects: ${problems.join("; ")}`,
@@ -104,5 +109,6 @@ export function parseClusterOutputs(outputs: Record<string, unknown>): ClusterOu
     loadBalancer,
     ...(acme ? { acme } : {}),
     ...(packageData ? { packageData } : {}),
+    ...(dns ? { dns } : {}),
   };
 }

@@ -44,7 +44,12 @@ export interface VarSetInputs {
   aptRepositoryPath?: string;
   /** digitalocean: extra droplet tags. */
   tags?: string[];
+  /** Every hostname's A record (plan/dns.ts): its name inside dns.zone on digitalocean. */
+  dnsRecords: ReadonlyArray<{ hostname: string; name: string }>;
 }
+
+/** The local target's test DNS on loopback, unless ports.dns says otherwise (plan/dns.ts asks it there). */
+export const defaultLocalDnsPort = 8053;
 
 /** The Terraform module folder under iac/ for each provider. */
 export function moduleDirFor(provider: Target["provider"]): string {
@@ -106,6 +111,11 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
       ...(target.network ? { vpc_cidr: target.network.subnet } : {}),
       hosts: Object.fromEntries(hosts.map((h) => [h.name, { role: h.role }])),
       ...(inputs.tags ? { tags: inputs.tags } : {}),
+      // A records in the zone only when cluster.yaml names one; else the user makes them.
+      dns_zone: target.dns?.zone ?? null,
+      dns_records: target.dns?.zone
+        ? Object.fromEntries(inputs.dnsRecords.map((r) => [r.hostname, r.name]))
+        : {},
     };
   }
   const { network } = inputs;
@@ -134,6 +144,8 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
     acme_certificate_lifetime: durationSeconds(target.acme?.certificateLifetime ?? "1h"),
     http_port: target.ports.http,
     https_port: target.ports.https,
+    dns_port: target.ports.dns ?? defaultLocalDnsPort,
+    dns_hostnames: inputs.dnsRecords.map((r) => r.hostname),
   };
 }
 

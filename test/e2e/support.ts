@@ -110,9 +110,10 @@ export async function elmInfra(
 export async function elmInfraWatched<T>(
   args: string[],
   watch: (running: ResultPromise) => Promise<T>,
+  overrides?: RunOverrides,
 ): Promise<{ run: Run; watched: T }> {
   const began = Date.now();
-  const running = start(args);
+  const running = start(args, undefined, overrides);
   try {
     const watched = await watch(running);
     return { run: runOf(await running), watched };

@@ -20,6 +20,8 @@ export interface LocalTarget {
   config: string;
   httpPort: number;
   httpsPort: number;
+  /** The test DNS on loopback (challtestsrv, ports.dns). */
+  dnsPort: number;
 }
 
 export interface LocalTargetOptions {
@@ -65,7 +67,12 @@ export async function makeLocalTarget(name: string, o: LocalTargetOptions): Prom
   await mkdir(join(work, "images"));
   for (const entry of await readdir(join(repo, "images")))
     await symlink(join(repo, "images", entry), join(work, "images", entry));
-  const [httpPort, httpsPort, registryPort] = (await freePorts(3)) as [number, number, number];
+  const [httpPort, httpsPort, registryPort, dnsPort] = (await freePorts(4)) as [
+    number,
+    number,
+    number,
+    number,
+  ];
   const config = join(work, "cluster.yaml");
   await writeFile(
     config,
@@ -82,12 +89,12 @@ export async function makeLocalTarget(name: string, o: LocalTargetOptions): Prom
       user: root
       privateKey: .elm-infra/${name}/id_ed25519
       knownHosts: .elm-infra/${name}/known_hosts
-    ports: { http: ${httpPort}, https: ${httpsPort}, ssh: ${o.sshBase + o.slot * 300} }
+    ports: { http: ${httpPort}, https: ${httpsPort}, ssh: ${o.sshBase + o.slot * 300}, dns: ${dnsPort} }
     network: { subnet: 10.${o.subnetBase + o.slot}.0.0/24 }${o.acme ? `\n    acme: ${o.acme}` : ""}
 services:
 ${o.services}`,
   );
-  return { name, work, config, httpPort, httpsPort };
+  return { name, work, config, httpPort, httpsPort, dnsPort };
 }
 
 /** Removes whatever a target left (a failed run): containers, volumes, networks, by its label. */

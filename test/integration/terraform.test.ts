@@ -28,7 +28,7 @@ import { execa } from "execa";
 import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LoadedConfig } from "../../src/config/load.js";
-import type { Target } from "../../src/config/schema.js";
+import type { Service, Target } from "../../src/config/schema.js";
 import {
   findBinary,
   findCliConfig,
@@ -44,6 +44,7 @@ import {
 import { localAddress, localNetwork } from "../../src/plan/hosts.js";
 import { freePorts } from "../harness/ports.js";
 import { detachVolumes } from "../harness/local-target.js";
+import { lookUpAddresses } from "../../src/dns/resolver.js";
 import { md5Fingerprint, type TfVarSet } from "../../src/terraform/vars.js";
 import { buildProgram } from "../../src/cli/program.js";
 import { formatBringUp } from "../../src/commands/bring-up.js";
@@ -114,15 +115,24 @@ const dockerSkip =
 for (const reason of [doSkip, dockerSkip])
   if (reason) console.warn(`[terraform.test] SKIPPED: ${reason}`);
 
-function loaded(root: string, targetName: string, target: Target, token?: string): LoadedConfig {
+/** A loaded configuration; `hostnames`: one service's, whose DNS records the modules make. */
+function loaded(
+  root: string,
+  targetName: string,
+  target: Target,
+  token?: string,
+  hostnames: string[] = [],
+): LoadedConfig {
+  const services: Record<string, Service> =
+    hostnames.length > 0 ? { site: { hostnames } as Service } : {};
   return {
     root,
     file: join(root, "cluster.yaml"),
-    cluster: { targets: { [targetName]: target }, services: {}, terraform: { binary: "auto" } },
+    cluster: { targets: { [targetName]: target }, services, terraform: { binary: "auto" } },
     targetName,
     target,
     secrets: token ? { digitaloceanToken: token } : {},
-    services: {},
+    services,
   };
 }
 
@@ -390,6 +400,55 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
     const droplets = shown.resource_changes.filter((r) => r.type === "digitalocean_droplet");
     expect(droplets).toHaveLength(2);
     for (const d of droplets) expect(d.change.after.ssh_keys).toEqual([fingerprint]);
+  });
+
+  it.each([
+    ["dns.zone names the zone: an A record of every hostname for the load balancer, no AAAA", true],
+    ["no dns.zone: no record at all (bring-up says which to create)", false],
+  ])("%s", async (_what, zoned) => {
+    const hostnames = ["elm-lang.org", "www.elm-lang.org", "package.elm-lang.org"];
+    const { tf } = await prepareTerraform(
+      loaded(
+        root,
+        zoned ? "ci-dns" : "ci-nodns",
+        baseTarget({
+          managers: 1,
+          workers: 1,
+          adminCidrs: admin,
+          ...(zoned ? { dns: { zone: "elm-lang.org" } } : {}),
+        }),
+        fakeToken,
+        hostnames,
+      ),
+      { sshPublicKey: fakeKey, env: { ...process.env, DIGITALOCEAN_API_URL: apiUrl() } },
+    );
+    const plan = await tf.plan();
+    const shown = (await tf.showPlan(plan.planFile)) as { resource_changes: PlannedResource[] };
+    await tf.discardPlan(plan.planFile);
+    const records = shown.resource_changes.filter((r) => r.type === "digitalocean_record");
+    expect(
+      records.map((r) => [
+        r.index,
+        r.change.actions.join(),
+        r.change.after.type,
+        r.change.after.name,
+      ]),
+    ).toEqual(
+      zoned
+        ? [
+            ["elm-lang.org", "create", "A", "@"],
+            ["package.elm-lang.org", "create", "A", "package"],
+            ["www.elm-lang.org", "create", "A", "www"],
+          ]
+        : [],
+    );
+    for (const r of records) {
+      expect(r.change.after).toMatchObject({ domain: "elm-lang.org", ttl: 300 });
+      // The load balancer's address, known once it exists.
+      expect(r.change.after_unknown).toMatchObject({ value: true });
+    }
+    expect(records.filter((r) => r.change.after.type === "AAAA")).toEqual([]);
+    expect(requests).toEqual([]);
   });
 
   it("the module itself refuses SSH open to the whole internet", async () => {
@@ -730,9 +789,15 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     }
   }
 
-  it("hosts at their planned addresses, a load balancer that finds healthy workers, nothing to change on a second plan, a worker added or removed alone, nothing left after destroy", async () => {
+  it("hosts at their planned addresses, a load balancer that finds healthy workers, the hostnames' records in the test DNS, nothing to change on a second plan, a worker added or removed alone, nothing left after destroy", async () => {
+    const sites = ["elm-lang.org", "www.elm-lang.org"];
     root = await mkdtemp(join(tmpdir(), "elm-infra-tf-local-"));
-    const [httpPort, httpsPort, registryPort] = (await freePorts(3)) as [number, number, number];
+    const [httpPort, httpsPort, registryPort, dnsPort] = (await freePorts(4)) as [
+      number,
+      number,
+      number,
+      number,
+    ];
     const sshBase = await freeSshBase([11, 101, 102, 103]);
     const registryIp = localNetwork(subnet).registryIp;
     const target = (workers: number) =>
@@ -743,14 +808,14 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
         managers: 1,
         workers,
         registry: { push: `127.0.0.1:${registryPort}`, pull: `${registryIp}:5000` },
-        ports: { http: httpPort, https: httpsPort, ssh: sshBase },
+        ports: { http: httpPort, https: httpsPort, ssh: sshBase, dns: dnsPort },
         network: { subnet },
       });
     const extraVars: TfVarSet = tiny
       ? { command: ["/bin/sleep", "86400"], stop_signal: "SIGKILL" }
       : {};
     const open = (workers: number, remove?: string[]) =>
-      prepareTerraform(loaded(root, name, target(workers)), {
+      prepareTerraform(loaded(root, name, target(workers), undefined, sites), {
         sshPublicKey: fakeKey,
         extraVars,
         ...(remove ? { remove } : {}),
@@ -766,9 +831,23 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
     const plan = await first.tf.plan();
     // network, 3 engine volumes, 3 hosts, the load balancer, Pebble and its DNS (the local ACME
     // CA), the agents' apt repository, the registry and its volume, the package data volume and
-    // its attachment, the 2 workers' device folders
-    expect(plan.changes).toEqual({ add: 17, change: 0, remove: 0 });
+    // its attachment, the 2 workers' device folders, and the two hostnames' records in that DNS
+    expect(plan.changes).toEqual({ add: 19, change: 0, remove: 0 });
     await first.tf.apply(plan.planFile);
+
+    // The test DNS, on loopback, answers the sites' hostnames with the load balancer's address
+    // on the network (the records OpenTofu made), and nothing for any other name.
+    const lbIp = localNetwork(subnet).loadBalancerIp;
+    expect((await first.tf.outputs()).dns).toEqual({ address: lbIp });
+    const answers = await lookUpAddresses(
+      [`127.0.0.1:${dnsPort}`],
+      [...sites, "guide.elm-lang.org"],
+    );
+    expect(answers.map((a) => [a.hostname, a.a, a.aaaa])).toEqual([
+      ["elm-lang.org", [lbIp], []],
+      ["www.elm-lang.org", [lbIp], []],
+      ["guide.elm-lang.org", [], []],
+    ]);
 
     const inventory = inventoryFromOutputs(name, await first.tf.outputs());
     expect(inventory.loadBalancer).toEqual({ host: "127.0.0.1", httpPort, httpsPort });
@@ -1018,7 +1097,9 @@ describe.skipIf(dockerSkip)("iac/local: named hosts and the load balancer", () =
 
     // Destroy leaves nothing with the target's label, and the volume's file and loop device go.
     const destroyed = await shrink.tf.destroy();
-    expect(destroyed.remove).toBe(17);
+    // The resources, the volume and its attachment, and the two records (each deleted from the
+    // test DNS on the way).
+    expect(destroyed.remove).toBe(19);
     expect(await labelled(name)).toEqual({ containers: [], networks: [], volumes: [] });
     await expect(stat(volumeFile)).rejects.toThrow(/ENOENT/);
     expect((await execa("losetup", ["-j", volumeFile])).stdout).toBe("");

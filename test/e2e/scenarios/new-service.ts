@@ -1,22 +1,26 @@
 /**
  * Issue 21, item 8, as a new user meets it: a third service added to a copy of the configuration
  * (its own hostname, its Dockerfile a site's), deployed with one `deploy` and no bring-up between:
- * the issuer gets its certificate first, and it serves over HTTPS with a certificate from the
- * target's CA. Its first deploy, of a version that cannot start, is stopped, not left running,
+ * its hostname has no DNS record yet, so the deploy says which record to create and waits until
+ * the test makes it; then the issuer gets its certificate first, and it serves over HTTPS with a
+ * certificate from the target's CA. Its first deploy, of a version that cannot start, is stopped, not left running,
  * and says so (nothing to revert to). Runs last before destroy: the issuer then holds three
  * certificates, which a bring-up with the shared configuration would change back.
  */
 import { readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { execa, type ResultPromise } from "execa";
 import { expect, it } from "vitest";
 import type { DeployResult } from "../../../src/commands/deploy.js";
-import { loadConfig } from "../../../src/config/load.js";
+import { loadConfig, type LoadedConfig } from "../../../src/config/load.js";
+import { targetPaths } from "../../../src/cluster/paths.js";
 import { connectToCluster } from "../../../src/cluster/connect.js";
 import { buildAppImages, removeImages } from "../../harness/apps.js";
 import {
   buildContext,
   e2e,
   elmInfra,
+  elmInfraWatched,
   errorOf,
   pushToTargetRegistry,
   repo,
@@ -53,6 +57,51 @@ async function configWithGuide(): Promise<string> {
   return file;
 }
 
+/**
+ * Waits until the running command's output says `hostname` has no A record, then makes it in the
+ * target's test DNS (its management API, inside the container, as iac/local makes the others),
+ * for the load balancer's address the inventory records. Returns what the command said.
+ */
+async function makeRecordWhenAsked(
+  running: ResultPromise,
+  hostname: string,
+  config: LoadedConfig,
+): Promise<string> {
+  let out = "";
+  const asked = new Promise<void>((resolve, reject) => {
+    running.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes(`${hostname}: no A record`)) resolve();
+    });
+    running.then(
+      () =>
+        reject(
+          new Error(
+            `the command ended without asking for ${hostname}'s record:\n${out.slice(-2000)}`,
+          ),
+        ),
+      reject,
+    );
+  });
+  await asked;
+  const inventory = JSON.parse(
+    await readFile(join(targetPaths(config).state, "inventory.json"), "utf8"),
+  ) as { dns: { address: string } };
+  await execa("docker", [
+    "exec",
+    `${e2e.target}-acme-dns`,
+    "curl",
+    "-sS",
+    "--fail",
+    "--max-time",
+    "5",
+    "http://localhost:8055/add-a",
+    "-d",
+    JSON.stringify({ host: hostname, addresses: [inventory.dns.address] }),
+  ]);
+  return out;
+}
+
 export function newServiceScenarios(): void {
   it("a service added to the configuration: a first deploy that cannot start is stopped and says so; then one deploy gets its certificate first and serves it over HTTPS", async () => {
     const config = await configWithGuide();
@@ -63,7 +112,19 @@ export function newServiceScenarios(): void {
       // A version that exits at start, in the registry as the workers pull every version.
       images.push(...(await buildAppImages(guide, [{ version: "0.9.0", fail: "exit" }])));
       images.push(await pushToTargetRegistry(`${guide}:0.9.0`, guide, "0.9.0"));
-      const failed = await elmInfra(["deploy", `${guide}@0.9.0`, "--yes"], undefined, { config });
+      // Its hostname has no record in the target's test DNS (bring-up made the others): the
+      // deploy says which record to create and waits; the test makes it, as a user would.
+      const { run: failed, watched: askedFor } = await elmInfraWatched(
+        ["deploy", `${guide}@0.9.0`, "--yes"],
+        (running) => makeRecordWhenAsked(running, guide, loaded),
+        { config },
+      );
+      expect(askedFor).toContain(`${guide}: no A record`);
+      expect(askedFor).toMatch(
+        new RegExp(
+          `run it for a hostname added since.*: ${guide.replaceAll(".", "\\.")}\\. A 10\\.`,
+        ),
+      );
       expect(failed.exitCode).toBe(1);
       expect(errorOf(failed)).toMatch(
         /deploy of guide\.elm-lang\.org@0\.9\.0 failed and was stopped \(nothing was serving before\)/,

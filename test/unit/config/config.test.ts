@@ -51,6 +51,17 @@ function validDoc(): Record<string, any> {
   };
 }
 
+/** Adds a `production` target on DigitalOcean, the local one's settings with `over`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function withDigitalOcean(doc: Record<string, any>, over: Record<string, unknown>): void {
+  doc.targets.production = {
+    ...doc.targets.local,
+    provider: "digitalocean",
+    registry: "registry.digitalocean.com/elm",
+    ...over,
+  };
+}
+
 function configErrorOf(fn: () => unknown): ConfigError {
   try {
     fn();
@@ -246,6 +257,28 @@ describe("invalid fields name their dotted path", () => {
       /the local target's hosts listen on 22 .*leave ssh\.port out/,
     ],
     [
+      "dns on the local target (its own test DNS holds every record)",
+      (d) => (d.targets.local.dns = { zone: "elm-lang.org" }),
+      "targets.local.dns",
+      /the local target's own test DNS holds every hostname's record: leave dns out/,
+    ],
+    [
+      "a hostname outside the DigitalOcean zone OpenTofu keeps the records of",
+      (d) =>
+        withDigitalOcean(d, {
+          dns: { zone: "elm-lang.org" },
+          domains: { "elm-lang.org": ["elm-lang.org", "elm.example.com"] },
+        }),
+      "targets.production.dns.zone",
+      /^elm\.example\.com \(elm-lang\.org\) is not in the zone elm-lang\.org: OpenTofu makes records only inside it; .*leave dns\.zone out and create the records yourself/,
+    ],
+    [
+      "a zone's resolver that is no address",
+      (d) => withDigitalOcean(d, { dns: { zone: "elm-lang.org", resolvers: ["dns.google"] } }),
+      "targets.production.dns.resolvers.0",
+      /must be an IPv4 address/,
+    ],
+    [
       "an admin range that is the whole internet",
       (d) => (d.targets.local.adminCidrs = ["0.0.0.0/0"]),
       "targets.local.adminCidrs.0",
@@ -304,6 +337,14 @@ describe("invalid fields name their dotted path", () => {
       http: 8080,
       https: 8443,
       ssh: 2200,
+    });
+  });
+
+  it("a DigitalOcean zone that holds every hostname (apex and below) parses", () => {
+    const doc = validDoc();
+    withDigitalOcean(doc, { dns: { zone: "elm-lang.org" } });
+    expect(parseCluster(doc, "cluster.yaml").targets.production!.dns).toEqual({
+      zone: "elm-lang.org",
     });
   });
 

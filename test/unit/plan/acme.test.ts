@@ -1,6 +1,7 @@
-import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseCluster, parseYaml } from "../../../src/config/parse.js";
 import {
@@ -183,6 +184,36 @@ backoff_seconds "$1"`,
       expect(run.stdout.trim()).toBe(String(seconds));
     },
   );
+
+  // SIGUSR1 (bring-up's wake, once DNS points every hostname here) ends the issuer's sleep at
+  // once and drops its backoff: the script's own trap and sleep, run as the issuer runs them.
+  it("SIGUSR1 wakes the issuer from its sleep and drops the backoff of every certificate", async () => {
+    const trap = /^trap .* USR1$/m.exec(script)?.[0];
+    const sleeping = /^ {2}if \[ -z "\$woken" \]; then\n[\s\S]*?\n {2}woken=""$/m.exec(script)?.[0];
+    expect(trap).toBeDefined();
+    expect(sleeping).toBeDefined();
+    const work = mkdtempSync(join(tmpdir(), "elm-infra-issuer-"));
+    writeFileSync(join(work, "next-elm-lang.org"), String(Date.now() / 1000 + 3600));
+    const started = Date.now();
+    const issuer = spawn(
+      "sh",
+      ["-c", `log() { echo "$*"; }\n${trap}\nwoken=""\necho asleep\n${sleeping}`],
+      {
+        env: { CHECK_INTERVAL: "300", PATH: process.env.PATH, work },
+      },
+    );
+    let out = "";
+    issuer.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out === "asleep\n") issuer.kill("SIGUSR1");
+    });
+    const code = await new Promise((done) => issuer.on("exit", done));
+    expect(code).toBe(0);
+    expect(out).toMatch(/^asleep\n.*woken: looking at the certificates now\n$/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(existsSync(join(work, "next-elm-lang.org"))).toBe(false);
+    rmSync(work, { recursive: true, force: true });
+  });
 
   it("status --check warns under a quarter of the lifetime left, and after expiry", () => {
     const cert = issued(600_000);

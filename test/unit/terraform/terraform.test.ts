@@ -24,6 +24,7 @@ import { parseClusterOutputs } from "../../../src/terraform/outputs.js";
 import { renderBackend } from "../../../src/terraform/backend.js";
 import { planHosts } from "../../../src/plan/hosts.js";
 import { planVarSet } from "../../../src/plan/tfvars.js";
+import { dnsRecords } from "../../../src/plan/dns.js";
 import { inventoryFromOutputs } from "../../../src/cluster/terraform.js";
 
 const key =
@@ -105,6 +106,8 @@ describe("argv builders", () => {
 });
 
 describe("planVarSet", () => {
+  const hostnames = ["elm-lang.org", "www.elm-lang.org"];
+  const records = hostnames.map((h) => ({ hostname: h, type: "A" as const, name: h }));
   const local = target({
     provider: "local",
     region: "local",
@@ -118,7 +121,12 @@ describe("planVarSet", () => {
 
   it("maps a digitalocean target and its named hosts to the module's variables", () => {
     const plan = planHosts({ target: "production", managers: 3, workers: 2, existing: [] });
-    expect(planVarSet("production", target(admin), plan, { sshPublicKey: `${key}\n` })).toEqual({
+    expect(
+      planVarSet("production", target(admin), plan, {
+        sshPublicKey: `${key}\n`,
+        dnsRecords: records,
+      }),
+    ).toEqual({
       name: "production",
       region: "fra1",
       image: "debian-12-x64",
@@ -136,6 +144,21 @@ describe("planVarSet", () => {
         "production-worker-2": { role: "worker" },
       },
       package_data_host: "production-worker-1",
+      // No dns.zone: the user makes the records, OpenTofu none.
+      dns_zone: null,
+      dns_records: {},
+    });
+  });
+
+  it("dns.zone: every hostname's record named inside the zone (the apex as @)", () => {
+    const plan = planHosts({ target: "production", managers: 1, workers: 1, existing: [] });
+    const zoned = target({ ...admin, dns: { zone: "elm-lang.org" } });
+    const config = { target: zoned, services: { site: { hostnames: hostnames } } } as never;
+    expect(
+      planVarSet("production", zoned, plan, { sshPublicKey: key, dnsRecords: dnsRecords(config) }),
+    ).toMatchObject({
+      dns_zone: "elm-lang.org",
+      dns_records: { "elm-lang.org": "@", "www.elm-lang.org": "www" },
     });
   });
 
@@ -150,11 +173,15 @@ describe("planVarSet", () => {
       ...admin,
       ssh: { ...target().ssh, accountKeyFingerprint: fingerprint },
     });
-    expect(planVarSet("production", named, plan, { sshPublicKey: onAccount })).toMatchObject({
+    expect(
+      planVarSet("production", named, plan, { sshPublicKey: onAccount, dnsRecords: records }),
+    ).toMatchObject({
       ssh_key_fingerprint: fingerprint,
     });
     // Another key than the one named: refused before OpenTofu runs, with the right fingerprint.
-    expect(() => planVarSet("production", named, plan, { sshPublicKey: key })).toThrow(
+    expect(() =>
+      planVarSet("production", named, plan, { sshPublicKey: key, dnsRecords: records }),
+    ).toThrow(
       /ssh\.accountKeyFingerprint: is not the fingerprint of .*\.pub \(that key's is [0-9a-f:]{47}\)/,
     );
   });
@@ -165,7 +192,7 @@ describe("planVarSet", () => {
       "production",
       target({ ...admin, network: { subnet: "10.120.0.0/20" } }),
       plan,
-      { sshPublicKey: key, tags: ["team:ops"] },
+      { sshPublicKey: key, tags: ["team:ops"], dnsRecords: records },
     );
     expect(vars.vpc_cidr).toBe("10.120.0.0/20");
     expect(vars.tags).toEqual(["team:ops"]);
@@ -174,7 +201,13 @@ describe("planVarSet", () => {
   it("maps a local target: each host its static address and loopback SSH port", () => {
     const plan = planHosts({ target: "local", managers: 1, workers: 2, existing: [] });
     const aptRepositoryPath = "/root/.cache/elm-infra/apt/repo/nomad-1.10.5-consul-1.22.0";
-    expect(planVarSet("local", local, plan, { sshPublicKey: key, aptRepositoryPath })).toEqual({
+    expect(
+      planVarSet("local", local, plan, {
+        sshPublicKey: key,
+        aptRepositoryPath,
+        dnsRecords: records,
+      }),
+    ).toEqual({
       name: "local",
       image: "elm-infra/host:latest",
       ssh_public_key: key,
@@ -197,6 +230,9 @@ describe("planVarSet", () => {
       registry_port: 15000,
       // The volume's holder, by the same variable as on DigitalOcean: the lowest worker at first.
       package_data_host: "local-worker-1",
+      // The test DNS on loopback, and the hostnames whose records OpenTofu makes there.
+      dns_port: 8053,
+      dns_hostnames: hostnames,
     });
   });
 
@@ -214,6 +250,7 @@ describe("planVarSet", () => {
       planVarSet("local", target({ ...local, registry }), plan, {
         sshPublicKey: key,
         aptRepositoryPath: "/apt",
+        dnsRecords: records,
       }),
     ).toThrow(
       /targets\.local\.registry: the local target runs its own registry: it must be \{ push: 127\.0\.0\.1:<port>, pull: 10\.213\.0\.5:5000 \}/,
@@ -239,15 +276,19 @@ describe("planVarSet", () => {
     });
     expect(after.created).toEqual(created);
     const hostsOf = (plan: typeof before) =>
-      planVarSet("local", subnetted, plan, { sshPublicKey: key, aptRepositoryPath: "/apt" })
-        .hosts as Record<string, unknown>;
+      planVarSet("local", subnetted, plan, {
+        sshPublicKey: key,
+        aptRepositoryPath: "/apt",
+        dnsRecords: records,
+      }).hosts as Record<string, unknown>;
     const [old, next] = [hostsOf(before), hostsOf(after)];
     for (const name of after.kept) expect(next[name]).toEqual(old[name]);
   });
 
   it("reports every problem at once, adminCidrs included", () => {
     const plan = planHosts({ target: "prod", managers: 1, workers: 1, existing: [] });
-    const bad = () => planVarSet("prod.eu", target(), plan, { sshPublicKey: "not a key" });
+    const bad = () =>
+      planVarSet("prod.eu", target(), plan, { sshPublicKey: "not a key", dnsRecords: [] });
     expect(bad).toThrow(ConfigError);
     try {
       bad();
