@@ -291,7 +291,7 @@ export function hostLossScenarios(): void {
           await afterBringUp(data);
         }));
       },
-      { hostnames: ["package.elm-lang.org"], ratePerSecond: 5 },
+      { hostnames: ["package.elm-lang.org"], ratePerSecond: 10 },
     );
     console.log(
       `holder lost: package.elm-lang.org down ${packageSite[0]!.longestGapMs} ms (longest gap), ${failedRequests(packageSite[0]!)} of ${packageSite[0]!.sent} failed`,
