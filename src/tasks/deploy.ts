@@ -149,7 +149,10 @@ export function certificateFirstStep(ref: ServiceRef): Step<DeployState> {
         signal: step.signal,
         log,
       });
-      await waitUntilServed(s.config, inventory, certificates, { signal: step.signal, log });
+      // This service's certificate only: another's may be renewed meanwhile (the issuer, woken,
+      // looks at every one), and its new serial is the ingress's business, not this deploy's.
+      const own = certificates.filter((c) => c.spec.service === s.ref.service);
+      await waitUntilServed(s.config, inventory, own, { signal: step.signal, log });
       step.setTitle(`A certificate for ${ref.service}'s hostnames: issued`);
     },
   };
