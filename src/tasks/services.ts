@@ -45,6 +45,8 @@ export async function observeServices(
         deployed,
         count: deployed ? (job.TaskGroups ?? []).reduce((n, g) => n + g.Count, 0) : null,
         allocations: allocs.filter((a) => a.DesiredStatus === "run").map(observedAllocation),
+        // A service with data is pinned to its holder: its spread is not judged.
+        pinned: !!config.services[service]?.data,
       };
     }),
   );
@@ -135,17 +137,13 @@ export async function respreadServices(
   options: { log: (line: string) => void; signal?: AbortSignal },
 ): Promise<string[]> {
   const moves: string[] = [];
-  const pinned = new Set(Object.keys(config.services).filter((n) => config.services[n]?.data));
   // Bounded: a service never needs more moves than it has allocations.
   const bound = Object.values(config.services).reduce((n, s) => n + s.count, 0);
   for (let round = 0; round < bound; round++) {
     const placeable = (await apis.nomad.nodes())
       .filter((n) => n.Status === "ready" && n.SchedulingEligibility === "eligible")
       .map((n) => n.Name);
-    const services = (await observeServices(config, apis)).map((s) => ({
-      ...s,
-      pinned: pinned.has(s.service),
-    }));
+    const services = await observeServices(config, apis);
     const lost = services.find((s) => spreadDegradation(s, placeable));
     const id = lost && allocationToMove(lost);
     if (!lost || !id) break;
