@@ -19,6 +19,7 @@ const commandModules = {
   restore: () => import("../commands/restore.js"),
   scale: () => import("../commands/scale.js"),
   replace: () => import("../commands/replace.js"),
+  reboot: () => import("../commands/reboot.js"),
   prune: () => import("../commands/prune.js"),
 };
 
@@ -54,6 +55,13 @@ const EXAMPLES = {
   replace: [
     "elm-infra replace production-worker-2 --yes",
     "elm-infra replace production-manager-1 --dry-run",
+  ],
+  reboot: [
+    "elm-infra reboot --dry-run",
+    "elm-infra reboot --yes",
+    "elm-infra reboot production-worker-2 --yes",
+    "elm-infra reboot --all --yes --json",
+    "elm-infra reboot --all --allow-api-outage --target local --yes",
   ],
   rollback: [
     "elm-infra rollback elm-lang.org --yes",
@@ -227,6 +235,36 @@ export function buildProgram(run: Runner): Command {
         const { formatClusterView } = await commandModules.verify();
         const r = await replace(ctx, host);
         return { data: r, text: formatReplace(r, formatClusterView) };
+      }),
+    );
+
+  program
+    .command("reboot")
+    .description(
+      "reboot hosts one at a time, each drained and proven before the next: the ones that ask for it (/run/reboot-required), the ones named, or --all",
+    )
+    .argument("[hosts...]", "hosts to reboot, as status lists them (e.g. production-worker-2)")
+    .option("--all", "reboot every host", false)
+    .option(
+      "--allow-api-outage",
+      "with a single manager: reboot it too (Nomad's and Consul's APIs stop meanwhile; the sites keep serving)",
+      false,
+    )
+    .addHelpText(
+      "after",
+      examples(EXAMPLES["reboot"]) +
+        "\nOrder: workers first (each out of the load balancer, its package data moved off it, drained,\n" +
+        "rebooted, back in and proven), then the managers, the leader last after handing its\n" +
+        "leadership over. Refused: a cluster that is not healthy now (exit 3), a manager whose\n" +
+        "reboot would lose quorum (exit 3), the only manager without --allow-api-outage (exit 2).\n",
+    )
+    .action((hosts: string[], _o, cmd: Command) =>
+      run("reboot", globals(cmd), async (ctx) => {
+        const o = cmd.opts<{ all: boolean; allowApiOutage: boolean }>();
+        const { reboot, formatReboot } = await commandModules.reboot();
+        const { formatClusterView } = await commandModules.verify();
+        const r = await reboot(ctx, hosts, { all: o.all, allowApiOutage: o.allowApiOutage });
+        return { data: r, text: formatReboot(r, formatClusterView) };
       }),
     );
 

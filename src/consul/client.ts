@@ -192,6 +192,15 @@ export class ConsulClient {
       answer: unreadAnswer,
     });
   }
+  /** Hands raft leadership to the server with this raft ID (a reboot of the leader comes next). */
+  async transferLeadership(id: string): Promise<void> {
+    await this.call({
+      method: "POST",
+      path: "/v1/operator/raft/transfer-leader",
+      query: { id },
+      answer: unreadAnswer,
+    });
+  }
   /** Puts a failed node into the "left" state; `prune` also drops it from the member list. */
   async forceLeave(node: string, prune = true): Promise<void> {
     await this.call({

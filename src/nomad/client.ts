@@ -363,6 +363,15 @@ export class NomadClient {
       },
     });
   }
+  /** Ends a node's drain, if any, and makes it eligible again. */
+  async endDrain(id: string): Promise<void> {
+    await this.call({
+      method: "POST",
+      path: `/v1/node/${id}/drain`,
+      answer: unreadAnswer,
+      body: { NodeID: id, DrainSpec: null, MarkEligible: true },
+    });
+  }
   async setNodeEligibility(id: string, eligible: boolean): Promise<void> {
     await this.call({
       method: "POST",
@@ -398,6 +407,15 @@ export class NomadClient {
     await this.call({
       method: "DELETE",
       path: "/v1/operator/raft/peer",
+      query: { id },
+      answer: unreadAnswer,
+    });
+  }
+  /** Hands raft leadership to the server with this raft ID (a reboot of the leader comes next). */
+  async transferLeadership(id: string): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: "/v1/operator/raft/transfer-leadership",
       query: { id },
       answer: unreadAnswer,
     });

@@ -95,7 +95,9 @@ export async function connectSsh(target: SshTarget): Promise<SshConnection> {
       client.off("error", fail);
       resolve(new SshConnection(client, label));
     });
-    client.once("error", fail);
+    // `on`, not `once`: a connection to a host going down can fail twice (a reset, then "lost
+    // before handshake"), and a second error without a listener would end the process.
+    client.on("error", fail);
     client.connect({
       host: target.host,
       port,

@@ -31,7 +31,7 @@ import {
 import { describeEvent, type TerraformEvent } from "../terraform/events.js";
 import type { PlanResult, TerraformRunner } from "../terraform/runner.js";
 import { inventoryFromOutputs, prepareTerraform } from "../cluster/terraform.js";
-import { writeInventory, type Inventory } from "../cluster/inventory.js";
+import { workersOf, writeInventory, type Inventory } from "../cluster/inventory.js";
 import { sshTargetFor } from "../cluster/connect.js";
 import { targetPaths } from "../cluster/paths.js";
 import type { HostPlan } from "../plan/hosts.js";
@@ -51,6 +51,7 @@ import {
   ensureIngressToken,
   rollIngress,
   pushTraefikImage,
+  runningIngressVersion,
   type IngressResult,
 } from "./ingress.js";
 import {
@@ -69,7 +70,6 @@ import { registryApi, registryCredentials, setUpLocalRegistry } from "./registry
 import { followVolume, pushExportImage } from "./package-data.js";
 import { proveServicesServe, respreadServices } from "./services.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
-import { versionsByWorker } from "../plan/ingress.js";
 import { withCluster } from "../cluster/connect.js";
 import { readInventory } from "../cluster/inventory.js";
 import { findDeadHosts, machinesGone, type DeadHost } from "../plan/dead-hosts.js";
@@ -609,6 +609,35 @@ export function proveClusterHealthy(options: { requireIngress: boolean }): Step<
   };
 }
 
+/**
+ * Every worker of the inventory takes allocations: one left ineligible or draining by a reboot,
+ * scale or replace that was interrupted (Ctrl-C, a lost connection) is made eligible again.
+ */
+export function workersEligible(): Step<BringUpRun> {
+  return {
+    title: "Every worker takes allocations",
+    needs: ["inventory"],
+    run: async (run, step) => {
+      const workers = new Set(workersOf(given(run, "inventory")).map((w) => w.name));
+      const ended = await withCluster(run.config, { signal: step.signal }, async (apis) => {
+        const left = (await apis.nomad.nodes()).filter(
+          (n) =>
+            workers.has(n.Name) &&
+            n.Status === "ready" &&
+            (n.SchedulingEligibility !== "eligible" || n.Drain),
+        );
+        for (const n of left) await apis.nomad.endDrain(n.ID);
+        return left.map((n) => n.Name);
+      });
+      step.log(
+        ended.length > 0
+          ? `eligible again (an interrupted reboot, scale or replace left them out): ${ended.join(", ")}`
+          : "every worker is eligible",
+      );
+    },
+  };
+}
+
 /** Traefik on every worker: its token as a Nomad variable, its image, the node-by-node rollout. */
 export function deployIngress(version?: string): Step<BringUpRun> {
   return {
@@ -618,10 +647,7 @@ export function deployIngress(version?: string): Step<BringUpRun> {
     run: async (run, step) => {
       const ingress = await withCluster(run.config, { signal: step.signal }, async (apis) => {
         // The version running now stays (deploy ingress@<v> changes it); the pinned one at first.
-        const running = Object.values(
-          versionsByWorker((await apis.nomad.readJob("ingress")) as never),
-        );
-        const v = version ?? running[0] ?? (await pinnedVersions()).traefik;
+        const v = version ?? (await runningIngressVersion(apis.nomad));
         await pushTraefikImage(run.config, v, (l) => step.log(l));
         const token =
           run.secrets?.effective.consulTraefikToken ?? run.config.secrets.consulTraefikToken;
@@ -834,6 +860,7 @@ export function convergeHostSteps(): Step<BringUpRun>[] {
     waitForHostsSsh(),
     pinHostKeys(),
     bootstrapHosts(),
+    workersEligible(),
     proveClusterHealthy({ requireIngress: false }),
     pushExportImageStep(),
     certificatePolicies(),

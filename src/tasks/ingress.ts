@@ -21,7 +21,7 @@ import {
   traefikPlatformImage,
   type IngressWorker,
 } from "../plan/job-vars.js";
-import { renderIngressJob } from "../plan/jobs.js";
+import { pinnedVersion, renderIngressJob } from "../plan/jobs.js";
 import { TraefikClient } from "../traefik/client.js";
 import { connectToHost, remoteApiPorts, tunnelUrl } from "../cluster/connect.js";
 import { workersOf, type Inventory, type InventoryHost } from "../cluster/inventory.js";
@@ -98,6 +98,12 @@ export async function proveWorkerTraefik(
   } finally {
     await ssh.close();
   }
+}
+
+/** The Traefik version the ingress runs now (its first worker's); the pinned one before any. */
+export async function runningIngressVersion(nomad: NomadClient): Promise<string> {
+  const running = Object.values(versionsByWorker((await nomad.readJob(ingressJobName)) as never));
+  return running[0] ?? (await pinnedVersion("traefik"));
 }
 
 export interface RollIngressOptions {

@@ -111,7 +111,7 @@ export async function retireWorker(
 }
 
 /** Drains with a deadline, then waits until what ran there runs healthy elsewhere. */
-async function drainWorker(
+export async function drainWorker(
   o: RetireOptions,
   nomad: NomadClient,
   consul: ConsulClient,
@@ -435,7 +435,7 @@ const signalOf = (o: { signal?: AbortSignal }) => (o.signal ? { signal: o.signal
  * not happen and the last thing seen. `check` may itself block (a blocking query): then
  * `intervalMs` is 0.
  */
-function settle(
+export function settle(
   o: { signal?: AbortSignal },
   what: string,
   check: () => Promise<{ done: boolean; detail: string }>,

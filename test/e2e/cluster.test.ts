@@ -45,6 +45,7 @@ import { probeScenarios } from "./scenarios/probe.js";
 import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secrets.js";
 import { dataScenarios } from "./scenarios/data.js";
 import { spreadScenarios } from "./scenarios/spread.js";
+import { rebootScenarios } from "./scenarios/reboots.js";
 import {
   httpsAfterRestartScenarios,
   httpsRenewalScenarios,
@@ -323,6 +324,7 @@ describe(`local cluster ${target}`, () => {
   probeScenarios();
   dataScenarios();
   spreadScenarios();
+  rebootScenarios();
   retireScenarios();
   scaleScenarios();
   replaceScenarios();

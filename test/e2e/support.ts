@@ -364,3 +364,53 @@ export async function volumeSums(host: string): Promise<string> {
     "cd /srv/package-data && find . -type f | sort | xargs -r sha256sum",
   );
 }
+
+/** The target's test DNS (challtestsrv's management API, inside its container), as iac/local uses it. */
+async function testDns(path: string, body: object): Promise<void> {
+  await execa("docker", [
+    "exec",
+    `${e2e.target}-acme-dns`,
+    "curl",
+    "-sS",
+    "--fail",
+    "--max-time",
+    "5",
+    `http://localhost:8055/${path}`,
+    "-d",
+    JSON.stringify(body),
+  ]);
+}
+
+/** Removes `hostname`'s A record from the target's test DNS (as a user who never made it). */
+export const clearRecord = (hostname: string) => testDns("clear-a", { host: hostname });
+
+/**
+ * Waits until the running command's output says `hostname` has no A record, then makes it in the
+ * target's test DNS, for the load balancer's address the inventory records, as a user would.
+ * Returns what the command said until then.
+ */
+export async function makeRecordWhenAsked(
+  running: ResultPromise,
+  hostname: string,
+): Promise<string> {
+  let out = "";
+  await new Promise<void>((resolveAsked, reject) => {
+    running.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes(`${hostname}: no A record`)) resolveAsked();
+    });
+    running.then(
+      () =>
+        reject(
+          new Error(
+            `the command ended without asking for ${hostname}'s record:\n${out.slice(-2000)}`,
+          ),
+        ),
+      reject,
+    );
+  });
+  const config = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
+  const inventory = await readInventory(config);
+  await testDns("add-a", { host: hostname, addresses: [inventory!.dns!.address] });
+  return out;
+}

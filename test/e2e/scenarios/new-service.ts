@@ -9,11 +9,9 @@
  */
 import { readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { execa, type ResultPromise } from "execa";
 import { expect, it } from "vitest";
 import type { DeployResult } from "../../../src/commands/deploy.js";
-import { loadConfig, type LoadedConfig } from "../../../src/config/load.js";
-import { targetPaths } from "../../../src/cluster/paths.js";
+import { loadConfig } from "../../../src/config/load.js";
 import { connectToCluster } from "../../../src/cluster/connect.js";
 import { buildAppImages, removeImages } from "../../harness/apps.js";
 import {
@@ -22,6 +20,7 @@ import {
   elmInfra,
   elmInfraWatched,
   errorOf,
+  makeRecordWhenAsked,
   pushToTargetRegistry,
   repo,
   resultOf,
@@ -57,51 +56,6 @@ async function configWithGuide(): Promise<string> {
   return file;
 }
 
-/**
- * Waits until the running command's output says `hostname` has no A record, then makes it in the
- * target's test DNS (its management API, inside the container, as iac/local makes the others),
- * for the load balancer's address the inventory records. Returns what the command said.
- */
-async function makeRecordWhenAsked(
-  running: ResultPromise,
-  hostname: string,
-  config: LoadedConfig,
-): Promise<string> {
-  let out = "";
-  const asked = new Promise<void>((resolve, reject) => {
-    running.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes(`${hostname}: no A record`)) resolve();
-    });
-    running.then(
-      () =>
-        reject(
-          new Error(
-            `the command ended without asking for ${hostname}'s record:\n${out.slice(-2000)}`,
-          ),
-        ),
-      reject,
-    );
-  });
-  await asked;
-  const inventory = JSON.parse(
-    await readFile(join(targetPaths(config).state, "inventory.json"), "utf8"),
-  ) as { dns: { address: string } };
-  await execa("docker", [
-    "exec",
-    `${e2e.target}-acme-dns`,
-    "curl",
-    "-sS",
-    "--fail",
-    "--max-time",
-    "5",
-    "http://localhost:8055/add-a",
-    "-d",
-    JSON.stringify({ host: hostname, addresses: [inventory.dns.address] }),
-  ]);
-  return out;
-}
-
 export function newServiceScenarios(): void {
   it("a service added to the configuration: a first deploy that cannot start is stopped and says so; then one deploy gets its certificate first and serves it over HTTPS", async () => {
     const config = await configWithGuide();
@@ -116,7 +70,7 @@ export function newServiceScenarios(): void {
       // deploy says which record to create and waits; the test makes it, as a user would.
       const { run: failed, watched: askedFor } = await elmInfraWatched(
         ["deploy", `${guide}@0.9.0`, "--yes"],
-        (running) => makeRecordWhenAsked(running, guide, loaded),
+        (running) => makeRecordWhenAsked(running, guide),
         { config },
       );
       expect(askedFor).toContain(`${guide}: no A record`);

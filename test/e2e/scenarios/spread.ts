@@ -1,7 +1,8 @@
 /**
  * Issue 22, item 1, the spread: a service whose allocations ended up on one worker (placed while
  * the other took none, and nothing moves them back) is named by `status --check`, and bring-up
- * spreads it again, one allocation at a time, under the probe with no failed request. Leaves
+ * spreads it again, one allocation at a time, under the probe with no failed request. The same
+ * bring-up meets a hostname with no A record (issue 21): it names it and waits until it exists. Leaves
  * 1 manager + 2 workers, both sites serving, elm-lang.org on both workers.
  */
 import { expect, it } from "vitest";
@@ -11,17 +12,21 @@ import type { BringUpResult } from "../../../src/commands/bring-up.js";
 import type { StatusResult } from "../../../src/commands/status.js";
 import {
   anyVersion,
+  clearRecord,
   e2e,
   elmInfra,
+  elmInfraWatched,
   ensureDeployed,
   errorOf,
   failedRequestsOf,
+  makeRecordWhenAsked,
   noFailures,
   resultOf,
   underProbe,
 } from "../support.js";
 
 const site = "elm-lang.org";
+const wwwSite = "www.elm-lang.org";
 
 /** The workers where elm-lang.org's allocations run now, as status reports them. */
 async function workersOfSite(): Promise<string[]> {
@@ -32,7 +37,7 @@ async function workersOfSite(): Promise<string[]> {
 }
 
 export function spreadScenarios(): void {
-  it("elm-lang.org's two allocations on one worker: status --check names the lost spread (exit 1); bring-up spreads them again under the probe, 0 failed requests, and the check is clean", async () => {
+  it("elm-lang.org's two allocations on one worker: status --check names the lost spread (exit 1); bring-up, waiting for www.elm-lang.org's missing A record until the test makes it, spreads them again under the probe, 0 failed requests, and the check is clean", async () => {
     await ensureDeployed({ [site]: anyVersion });
     const config = await loadConfig({ file: e2e.config, target: e2e.target });
     const apis = await connectToCluster(config);
@@ -70,11 +75,28 @@ export function spreadScenarios(): void {
       new RegExp(`its spread is lost: 2 allocations on 1 worker \\(${crowded}\\)`),
     );
 
-    const { value: up, reports } = await underProbe(() => elmInfra(["bring-up", "--yes"]), {
-      hostnames: [site],
-      ratePerSecond: 10,
-    });
+    // Issue 21: one hostname's A record is gone from the target's test DNS (as a user who never
+    // made it): bring-up's DNS step names it and waits; the test makes it when asked.
+    await clearRecord(wwwSite);
+    const {
+      value: { run: up, watched: said },
+      reports,
+    } = await underProbe(
+      () =>
+        elmInfraWatched(["bring-up", "--yes"], (running) => makeRecordWhenAsked(running, wwwSite)),
+      { hostnames: [site], ratePerSecond: 10 },
+    );
+    expect(said).toMatch(
+      /DNS does not point this hostname at the load balancer \(10\.[0-9.]+\) yet:/,
+    );
+    expect(said).toContain(`${wwwSite}: no A record`);
+    expect(said).toMatch(
+      /then: bring-up makes these records with OpenTofu.*www\.elm-lang\.org\. A 10\./,
+    );
     expect(up.exitCode, errorOf(up)).toBe(0);
+    expect(up.events.map((e) => JSON.stringify(e)).join("\n")).toMatch(
+      /DNS points .*www\.elm-lang\.org/,
+    );
     expect(resultOf<BringUpResult>(up).changes.join("\n")).toMatch(/spread again: elm-lang\.org/);
     expect(failedRequestsOf(reports)).toEqual(noFailures(reports));
     expect(new Set(await workersOfSite()).size).toBe(2);

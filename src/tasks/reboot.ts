@@ -1,0 +1,356 @@
+/**
+ * Rebooting hosts, the runbook as code, one host at a time and each proven before the next:
+ *   rebootWorker:  out of the load balancer, its package data moved off it when it holds it,
+ *                  ineligible and drained (its allocations healthy elsewhere), rebooted, waited
+ *                  for (a new boot, its agents up), eligible again and back in the load balancer,
+ *                  its Traefik proven.
+ *   rebootManager: refused while the others would lose quorum or autopilot is unhealthy; its
+ *                  leadership handed to another server first; rebooted; back once both raft
+ *                  configurations count it as a voter and both autopilots report healthy.
+ * Both SSH commands are the same on a VM and on a host container (`systemctl reboot`: a host
+ * container exits and Docker starts it again, as a VM's firmware boots it again).
+ */
+import type { LoadedConfig } from "../config/load.js";
+import { ConflictError, OperationError } from "../errors.js";
+import { connectToHost, withCluster, withManagers, type ClusterApis } from "../cluster/connect.js";
+import { managersOf, workersOf, type Inventory, type InventoryHost } from "../cluster/inventory.js";
+import { bootIdentityCommand, managerRebootRefusals } from "../plan/reboot.js";
+import { isHostServer } from "../plan/retire.js";
+import { done, notYet, waitFor } from "../wait.js";
+import { removeIngressWorker, rollIngress, runningIngressVersion } from "./ingress.js";
+import { movePackageData } from "./package-data.js";
+import { drainWorker, settle } from "./retire.js";
+
+type Log = (line: string) => void;
+
+export interface RebootHostOptions {
+  config: LoadedConfig;
+  inventory: Inventory;
+  host: string;
+  log: Log;
+  signal: AbortSignal;
+  /** A single manager's reboot was accepted: the APIs stop while it reboots. */
+  apiOutageAccepted?: boolean;
+  /** How long the host may take to come back with its agents; default 5 minutes. */
+  bootDeadlineMs?: number;
+}
+
+export interface HostRebooted {
+  host: string;
+  role: "manager" | "worker";
+  bootBefore: string;
+  bootAfter: string;
+  /** The package data moved off it first (it held it): where to, and the site's downtime. */
+  packageDataMoved?: { to: string; downMs: number };
+  steps: string[];
+  durationMs: number;
+}
+
+const DEFAULT_BOOT_DEADLINE_MS = 300_000;
+
+/** Reboots a worker without a failed request: see the module's comment. */
+export async function rebootWorker(o: RebootHostOptions): Promise<HostRebooted> {
+  const began = Date.now();
+  const host = hostNamed(o.inventory, o.host);
+  const { steps, step } = stepsOf(o, host.name);
+  let packageDataMoved: HostRebooted["packageDataMoved"];
+  // Through another worker's Traefik: this one's stops first.
+  const bootBefore = await withCluster(
+    o.config,
+    { avoid: [host.name], signal: o.signal },
+    async (apis) => {
+      try {
+        if (
+          await removeIngressWorker({
+            nomad: apis.nomad,
+            worker: host.name,
+            log: o.log,
+            signal: o.signal,
+          })
+        )
+          step("out of the load balancer (its Traefik stopped)");
+        const node = (await apis.nomad.nodes()).find((n) => n.Name === host.name);
+        if (!node) throw new OperationError(`${host.name} has no Nomad node: nothing to drain`);
+        await apis.nomad.setNodeEligibility(node.ID, false);
+        step("not eligible for new allocations");
+        if (o.inventory.packageDataHost === host.name) {
+          const to = workersOf(o.inventory).find((w) => w.name !== host.name)?.name;
+          if (to) {
+            const { downMs } = await movePackageData({ ...options(o, apis), from: host.name, to });
+            packageDataMoved = { to, downMs };
+            step(`package data moved to ${to} (the site was down ${downMs} ms)`);
+          } else
+            step(
+              "holds the package data and no other worker can take it: the site stops while it reboots",
+            );
+        }
+        await drainWorker(
+          { ...options(o, apis), host: host.name },
+          apis.nomad,
+          apis.consul,
+          node.ID,
+          host.name,
+        );
+        step("drained, its service allocations healthy elsewhere");
+      } catch (error) {
+        // Not rebooted: it takes work and traffic again, and the error says what stopped it.
+        o.log(`${host.name}: not rebooted; putting it back in service`);
+        await backInService(o, apis, host, step).catch((undo: unknown) =>
+          o.log(`${host.name}: could not put it back: ${(undo as Error).message}`),
+        );
+        throw error;
+      }
+      return rebootOverSsh(o.config, host, o.signal);
+    },
+  );
+  step("rebooting");
+  const bootAfter = await waitForBoot(o, host, bootBefore);
+  step("booted again, its agents up");
+  await withCluster(o.config, { signal: o.signal }, (apis) => backInService(o, apis, host, step));
+  return {
+    host: host.name,
+    role: "worker",
+    bootBefore,
+    bootAfter,
+    ...(packageDataMoved ? { packageDataMoved } : {}),
+    steps,
+    durationMs: Date.now() - began,
+  };
+}
+
+/** Its node ready, its drain ended and eligible, its Traefik back in the ingress and proven. */
+async function backInService(
+  o: RebootHostOptions,
+  apis: ClusterApis,
+  host: InventoryHost,
+  step: (line: string) => void,
+): Promise<void> {
+  await settle(o, `${host.name}'s Nomad node to be ready`, async () => {
+    const node = (await apis.nomad.nodes()).find((n) => n.Name === host.name);
+    return { done: node?.Status === "ready", detail: `node ${node?.Status ?? "not registered"}` };
+  });
+  const node = (await apis.nomad.nodes()).find((n) => n.Name === host.name)!;
+  await apis.nomad.endDrain(node.ID);
+  step("eligible again");
+  const ingress = await rollIngress({
+    config: o.config,
+    inventory: o.inventory,
+    nomad: apis.nomad,
+    version: await runningIngressVersion(apis.nomad),
+    log: o.log,
+    signal: o.signal,
+  });
+  step(`back in the load balancer (${ingress.steps.join("; ") || "its Traefik answers"})`);
+}
+
+/** Reboots a manager while the others keep quorum: see the module's comment. */
+export async function rebootManager(o: RebootHostOptions): Promise<HostRebooted> {
+  const began = Date.now();
+  const host = hostNamed(o.inventory, o.host);
+  const { steps, step } = stepsOf(o, host.name);
+  const others = managersOf(o.inventory).filter((h) => h.name !== host.name);
+  const through = (work: (apis: Pick<ClusterApis, "nomad" | "consul">) => Promise<void>) =>
+    others.length > 0
+      ? withManagers(o.config, others, o.signal, work)
+      : withCluster(o.config, { signal: o.signal }, work);
+  let voters = { Nomad: 1, Consul: 1 };
+  await through(async (apis) => {
+    const systems = [
+      ["Nomad", apis.nomad],
+      ["Consul", apis.consul],
+    ] as const;
+    const refusals: string[] = [];
+    for (const [system, client] of systems) {
+      const [raft, pilot] = await Promise.all([
+        client.raftConfiguration(),
+        client.autopilotHealth(),
+      ]);
+      voters = { ...voters, [system]: raft.Servers.filter((s) => s.Voter).length };
+      refusals.push(
+        ...managerRebootRefusals({
+          host,
+          system,
+          servers: raft.Servers,
+          autopilotHealthy: pilot.Healthy,
+          apiOutageAccepted: o.apiOutageAccepted === true,
+        }),
+      );
+    }
+    if (refusals.length > 0)
+      throw new ConflictError(
+        `${host.name} cannot reboot now: ${refusals.join("; ")}`,
+        "`elm-infra status --check` names what is unhealthy; bring it back first (bring-up replaces dead hosts)",
+      );
+    for (const [system, client] of systems) {
+      const raft = await client.raftConfiguration();
+      const leads = raft.Servers.find((s) => s.Leader && isHostServer(s, host));
+      const heir = raft.Servers.find((s) => s.Voter && !isHostServer(s, host));
+      if (!leads || !heir) continue;
+      await client.transferLeadership(heir.ID);
+      await settle(o, `${system}'s leadership to leave ${host.name}`, async () => {
+        const now = (await client.raftConfiguration()).Servers.find((s) => s.Leader);
+        return { done: !!now && !isHostServer(now, host), detail: `leader ${now?.Node ?? "none"}` };
+      });
+      step(`${system}'s leadership handed to ${heir.Node}`);
+    }
+  });
+  if (others.length === 0)
+    step("the only manager: Nomad's and Consul's APIs stop until it is back");
+  const bootBefore = await rebootOverSsh(o.config, host, o.signal);
+  step("rebooting");
+  const bootAfter = await waitForBoot(o, host, bootBefore);
+  step("booted again, its agents up");
+  await through(async (apis) => {
+    for (const [system, client] of [
+      ["Nomad", apis.nomad],
+      ["Consul", apis.consul],
+    ] as const)
+      await settle(o, `${system}'s raft to count ${host.name} again`, async () => {
+        const [raft, pilot] = await Promise.all([
+          client.raftConfiguration(),
+          client.autopilotHealth(),
+        ]);
+        const back = raft.Servers.some((s) => s.Voter && isHostServer(s, host));
+        const count = raft.Servers.filter((s) => s.Voter).length;
+        const leader = raft.Servers.some((s) => s.Leader);
+        return {
+          done: back && leader && pilot.Healthy && count === voters[system],
+          detail: `${count} of ${voters[system]} voters${back ? "" : `, ${host.name} not among them`}${leader ? "" : ", no leader"}, autopilot ${pilot.Healthy ? "healthy" : "unhealthy"}`,
+        };
+      });
+    step("a voter of Nomad's and Consul's raft again, autopilot healthy");
+  });
+  return {
+    host: host.name,
+    role: "manager",
+    bootBefore,
+    bootAfter,
+    steps,
+    durationMs: Date.now() - began,
+  };
+}
+
+/** Whether each host asks for a reboot (`/run/reboot-required`, written by package upgrades). */
+export async function hostsNeedingReboot(
+  config: LoadedConfig,
+  inventory: Inventory,
+  signal: AbortSignal,
+): Promise<Set<string>> {
+  const needing = new Set<string>();
+  for (const host of inventory.hosts) {
+    const ssh = await connectToHost(config, host, "require-pinned", signal);
+    try {
+      const r = await ssh.exec("test -e /run/reboot-required", { timeoutMs: 30_000 });
+      if (r.status === 0) needing.add(host.name);
+    } finally {
+      await ssh.close();
+    }
+  }
+  return needing;
+}
+
+/**
+ * The boot's identity, then the reboot asked for a second later (so the command returns before
+ * sshd stops). Returns the identity of the boot that ends.
+ */
+async function rebootOverSsh(
+  config: LoadedConfig,
+  host: InventoryHost,
+  signal: AbortSignal,
+): Promise<string> {
+  const ssh = await connectToHost(config, host, "require-pinned", signal);
+  try {
+    const boot = await mustRun(ssh, host, bootIdentityCommand, "read the boot's identity");
+    await mustRun(
+      ssh,
+      host,
+      "systemd-run --quiet --on-active=1 --timer-property=AccuracySec=100ms --unit=elm-infra-reboot systemctl reboot",
+      "ask for a reboot",
+    );
+    return boot.trim();
+  } finally {
+    await ssh.close();
+  }
+}
+
+/**
+ * Waits until the host answers over SSH from a new boot with its agents up: systemd's units
+ * active, Nomad's agent healthy, Consul's agent in a cluster with a leader.
+ */
+async function waitForBoot(
+  o: RebootHostOptions,
+  host: InventoryHost,
+  before: string,
+): Promise<string> {
+  const units = host.role === "worker" ? "docker consul nomad" : "consul nomad";
+  const agent = host.role === "worker" ? "client" : "server";
+  const agentsUp = [
+    `systemctl is-active --quiet ${units}`,
+    `curl -fsS -m 3 -o /dev/null 'http://127.0.0.1:4646/v1/agent/health?type=${agent}'`,
+    `curl -fsS -m 3 http://127.0.0.1:8500/v1/status/leader | grep -q ':'`,
+  ].join(" && ");
+  return waitFor(
+    {
+      what: `${host.name} to boot again with its agents up`,
+      timeoutMs: o.bootDeadlineMs ?? DEFAULT_BOOT_DEADLINE_MS,
+      intervalMs: 2000,
+      signal: o.signal,
+      hint: `look at ${host.name}'s console (\`docker logs ${host.name}\` on the local target); elm-infra status shows what is down`,
+    },
+    async (_attempt, signal) => {
+      const ssh = await connectToHost(o.config, host, "require-pinned", signal).catch(
+        (error: unknown) => error as Error,
+      );
+      if (ssh instanceof Error) return notYet(`no SSH yet (${ssh.message.split("\n")[0]})`);
+      try {
+        const boot = (await ssh.exec(bootIdentityCommand, { timeoutMs: 10_000 })).stdout.trim();
+        if (!boot || boot === before) return notYet("still the boot before the reboot");
+        const up = await ssh.exec(agentsUp, { timeoutMs: 15_000 });
+        return up.status === 0 ? done(boot) : notYet("booted; its agents are not all up yet");
+      } catch (error) {
+        return notYet(`SSH failed: ${(error as Error).message.split("\n")[0]}`);
+      } finally {
+        await ssh.close().catch(() => undefined);
+      }
+    },
+  );
+}
+
+async function mustRun(
+  ssh: Awaited<ReturnType<typeof connectToHost>>,
+  host: InventoryHost,
+  command: string,
+  what: string,
+): Promise<string> {
+  const r = await ssh.exec(command, { timeoutMs: 30_000 });
+  if (r.status !== 0)
+    throw new OperationError(
+      `on ${host.name}: could not ${what} (exit ${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().slice(-300)}`,
+    );
+  return r.stdout;
+}
+
+function hostNamed(inventory: Inventory, name: string): InventoryHost {
+  const host = inventory.hosts.find((h) => h.name === name);
+  if (!host) throw new OperationError(`${name} is not in the inventory of the target`);
+  return host;
+}
+
+function stepsOf(o: { log: Log }, name: string) {
+  const steps: string[] = [];
+  return {
+    steps,
+    step: (line: string) => {
+      steps.push(line);
+      o.log(`${name}: ${line}`);
+    },
+  };
+}
+
+const options = (o: RebootHostOptions, apis: ClusterApis) => ({
+  config: o.config,
+  inventory: o.inventory,
+  apis,
+  log: o.log,
+  signal: o.signal,
+});

@@ -1,0 +1,180 @@
+/**
+ * Issue 22, items 1 and 2: hosts that reboot come back into service.
+ * - A worker's host container restarted (`docker restart`: systemd halts cleanly) and the other
+ *   killed and started again (a power cut), under the probe on both sites: no allocation of the
+ *   dead boot is left holding ports (the ingress's new allocation runs on the killed one), and
+ *   `status --check` names the spread the kill cost.
+ * - `reboot --all --allow-api-outage` (1 manager + 2 workers) under the probe: every host's boot
+ *   identity changes once, elm-lang.org fails no request, the package site's downtime (its data
+ *   moved off each worker before it reboots) is printed; afterwards the spread is back and
+ *   `status --check` is clean.
+ * Leaves 1 manager + 2 workers, both sites serving.
+ */
+import { expect, it } from "vitest";
+import { loadConfig } from "../../../src/config/load.js";
+import { connectToCluster } from "../../../src/cluster/connect.js";
+import type { RebootResult } from "../../../src/commands/reboot.js";
+import type { StatusResult } from "../../../src/commands/status.js";
+import { bootIdentityCommand } from "../../../src/plan/reboot.js";
+import { failedRequests, type ProbeReport } from "../../../src/traefik/probe.js";
+import {
+  anyVersion,
+  docker,
+  e2e,
+  elmInfra,
+  ensureDeployed,
+  errorOf,
+  failedRequestsOf,
+  packageDataHolder,
+  resultOf,
+  underProbe,
+  viaLoadBalancer,
+} from "../support.js";
+
+const host = (role: "manager" | "worker", n: number) => `${e2e.target}-${role}-${n}`;
+const bootOf = (name: string) => docker("exec", name, "sh", "-c", bootIdentityCommand);
+
+const say = (what: string, r: ProbeReport) =>
+  console.log(
+    `${what}: ${r.hostname}: sent ${r.sent}, failed ${failedRequests(r)}, longest gap ${r.longestGapMs} ms`,
+  );
+
+/** Polls `check` once a second, at most `seconds`; the last answer either way. */
+async function within<T>(seconds: number, check: () => Promise<T>, ok: (v: T) => boolean) {
+  let seen = await check();
+  for (let i = 0; i < seconds && !ok(seen); i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    seen = await check();
+  }
+  return seen;
+}
+
+async function withApis<T>(
+  work: (apis: Awaited<ReturnType<typeof connectToCluster>>) => Promise<T>,
+) {
+  const apis = await connectToCluster(await loadConfig({ file: e2e.config, target: e2e.target }));
+  try {
+    return await work(apis);
+  } finally {
+    await apis.close();
+  }
+}
+
+/** Each node's state, and the allocations on it the servers stopped but its client says run. */
+const nodesNow = () =>
+  withApis(async (apis) => {
+    const nodes = await apis.nomad.nodes();
+    const out: Record<string, { status: string; stale: string[]; ingress: boolean }> = {};
+    for (const n of nodes) {
+      const allocs = (await apis.nomad.nodeAllocations(n.ID)).data;
+      out[n.Name] = {
+        status: n.Status,
+        stale: allocs
+          .filter((a) => a.DesiredStatus !== "run" && a.ClientStatus === "running")
+          .map((a) => `${a.JobID}/${a.TaskGroup} ${a.ID.slice(0, 8)}`),
+        ingress: allocs.some(
+          (a) => a.JobID === "ingress" && a.DesiredStatus === "run" && a.ClientStatus === "running",
+        ),
+      };
+    }
+    return out;
+  });
+
+export function rebootScenarios(): void {
+  it("a worker restarted and the other killed and started again, under the probe: each serves again, no allocation of a dead boot holds ports, and status --check names the spread the kill cost", async () => {
+    await ensureDeployed({ "elm-lang.org": anyVersion, "package.elm-lang.org": anyVersion });
+    // The holder is restarted (its data volume must be mounted again at boot); the other killed.
+    const holder = await packageDataHolder();
+    const other = [host("worker", 1), host("worker", 2)].find((w) => w !== holder)!;
+    const { reports } = await underProbe(
+      async () => {
+        await docker("restart", holder);
+        const back = await within(
+          180,
+          nodesNow,
+          (n) => n[holder]?.status === "ready" && n[holder]!.ingress,
+        );
+        expect(back[holder], `${holder} after its restart`).toMatchObject({
+          status: "ready",
+          stale: [],
+          ingress: true,
+        });
+        expect(
+          await within(
+            120,
+            () => viaLoadBalancer("package.elm-lang.org", "/health"),
+            (s) => s === 200,
+          ),
+        ).toBe(200);
+
+        await docker("kill", other);
+        const down = await within(120, nodesNow, (n) => n[other]?.status === "down");
+        expect(down[other]?.status, `${other} seen down by Nomad`).toBe("down");
+        await docker("start", other);
+        // Back in service: ready, its Traefik placed and running again, and nothing of the
+        // boot before still "running" there (Nomad's client otherwise reported the old Traefik
+        // running for about six minutes, its ports held, every placement refused).
+        const again = await within(
+          180,
+          nodesNow,
+          (n) => n[other]?.status === "ready" && n[other]!.ingress && n[other]!.stale.length === 0,
+        );
+        expect(again[other], `${other} after it was killed and started`).toEqual({
+          status: "ready",
+          stale: [],
+          ingress: true,
+        });
+      },
+      { ratePerSecond: 10 },
+    );
+    for (const r of reports) say("restart and kill", r);
+    // The kill moved elm-lang.org's allocation beside the other, and nothing moves it back.
+    const check = await elmInfra(["status", "--check"]);
+    expect(check.exitCode, "status --check after the kill").toBe(1);
+    expect(JSON.stringify(resultOf<StatusResult>(check))).toMatch(
+      /elm-lang\.org.*its spread is lost: 2 allocations on 1 worker/,
+    );
+  });
+
+  it("reboot --all --allow-api-outage under the probe: every host rebooted once, one at a time; elm-lang.org fails no request; the spread is back and status --check is clean", async () => {
+    const hosts = [host("worker", 1), host("worker", 2), host("manager", 1)];
+    const before = Object.fromEntries(
+      await Promise.all(hosts.map(async (h) => [h, await bootOf(h)])),
+    );
+    const dry = await elmInfra(["reboot", "--all", "--dry-run"]);
+    expect(dry.exitCode, "the only manager without --allow-api-outage").toBe(2);
+    expect(errorOf(dry)).toMatch(/is the only manager.*APIs do not answer/);
+    expect(errorOf(dry)).toContain(`elm-infra reboot ${host("worker", 1)} ${host("worker", 2)}`);
+
+    const { value: r, reports } = await underProbe(
+      () => elmInfra(["reboot", "--all", "--allow-api-outage", "--yes"]),
+      { ratePerSecond: 10 },
+    );
+    expect(r.exitCode, errorOf(r)).toBe(0);
+    const result = resultOf<RebootResult>(r);
+    expect(result.outcome).toBe("rebooted");
+    expect(result.rebooted.map((h) => h.host)).toEqual(hosts);
+    for (const h of hosts) {
+      const after = await bootOf(h);
+      expect(after, `${h} booted again`).not.toBe(before[h]);
+      expect(result.rebooted.find((x) => x.host === h)!.bootAfter).toBe(after);
+    }
+    for (const rep of reports) say("reboot --all", rep);
+    const moves = result.rebooted.flatMap((h) => (h.packageDataMoved ? [h.packageDataMoved] : []));
+    console.log(
+      `reboot --all: package data moved ${moves.length} time(s), the site down ${moves.map((m) => `${m.downMs} ms`).join(", ")}`,
+    );
+    expect(moves.length, "the holder's data moved off it before its reboot").toBeGreaterThan(0);
+    const site = reports.find((x) => x.hostname === "elm-lang.org")!;
+    expect(failedRequestsOf([site])).toEqual({ "elm-lang.org": { failed: 0, first: [] } });
+    expect(site.sent).toBeGreaterThan(100);
+
+    const clean = await elmInfra(["status", "--check"]);
+    expect(clean.exitCode, errorOf(clean)).toBe(0);
+    const status = resultOf<StatusResult>(clean);
+    const web = status.services.find((s) => s.service === "elm-lang.org")!;
+    expect(
+      new Set(web.allocations.filter((a) => a.status === "running").map((a) => a.node)).size,
+    ).toBe(2);
+  });
+}
