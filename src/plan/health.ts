@@ -101,7 +101,7 @@ export function findDegradations(input: HealthInput): Degradation[] {
       found.push({
         kind: "cluster",
         subject: `node ${a.node}`,
-        detail: `allocation ${a.id} of ${a.job} still runs there ${formatAge(a.ageSeconds)} after the servers set it to ${a.desired} (a dead boot's, or a stop its client never finished): while it holds its ports Nomad places nothing there; restart that node's Nomad agent (systemctl restart nomad) to make its client finish it`,
+        detail: `allocation ${a.id} of ${a.job} still runs there ${formatAge(a.ageSeconds)} after the servers set it to ${a.desired} (a dead boot's, or a stop its client never finished): while it holds its ports Nomad places nothing there; on that node, remove Nomad's stopped containers and restart its Nomad agent (systemctl restart elm-infra-nomad-dead-boot nomad; bring-up installs that unit), or reboot it (elm-infra reboot ${a.node})`,
       });
   for (const b of input.backups ?? []) {
     const d = backupDegradation(b, input.now);

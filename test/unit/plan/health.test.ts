@@ -240,7 +240,7 @@ describe("findDegradations", () => {
           { node: "t-worker-2", id: "eeee5555", job: "ingress", desired: "stop", ageSeconds: 345 },
         ]),
       [
-        "node t-worker-2: allocation eeee5555 of ingress still runs there 5m45s after the servers set it to stop (a dead boot's, or a stop its client never finished): while it holds its ports Nomad places nothing there; restart that node's Nomad agent (systemctl restart nomad) to make its client finish it",
+        "node t-worker-2: allocation eeee5555 of ingress still runs there 5m45s after the servers set it to stop (a dead boot's, or a stop its client never finished): while it holds its ports Nomad places nothing there; on that node, remove Nomad's stopped containers and restart its Nomad agent (systemctl restart elm-infra-nomad-dead-boot nomad; bring-up installs that unit), or reboot it (elm-infra reboot t-worker-2)",
       ],
     ],
   ])("%s is named", (_what, change, expected) => {
