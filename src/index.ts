@@ -42,7 +42,25 @@ export {
   type ObservedService,
 } from "./plan/health.js";
 export { probe, probeFailure } from "./commands/probe.js";
-export { backup, type BackupResult } from "./commands/backup.js";
+export {
+  backup,
+  backupCluster,
+  type BackupResult,
+  type ClusterBackupResult,
+} from "./commands/backup.js";
+export {
+  takeClusterSnapshot,
+  scheduleClusterSnapshots,
+  observeClusterSnapshots,
+  type ClusterSnapshotTaken,
+} from "./tasks/cluster-snapshots.js";
+export {
+  clusterSnapshotJobVars,
+  parseSnapshotReport,
+  snapshotSettings,
+  type ClusterSnapshotsStatus,
+} from "./plan/cluster-snapshots.js";
+export { ageIdentity, ageRecipient } from "./plan/age.js";
 export { restore, type RestoreResult } from "./commands/restore.js";
 export {
   movePackageData,

@@ -19,6 +19,10 @@
 #                          openssl, busybox-static (its httpd serves the HTTP-01 webroot) and a
 #                          shell: the cluster's certificate issuer job (a label holds the hash of
 #                          recipe + binary, so a changed one is rebuilt under the same tag)
+#   elm-infra/cluster-snapshot:v1  Debian's curl, age and bash: the cluster's periodic snapshot
+#                          job (Nomad's and Consul's, encrypted with age); a label holds the hash
+#                          of its recipe, so a changed one is rebuilt under the same tag (bump the
+#                          tag in src/plan/cluster-snapshots.ts with it: workers keep what they pulled)
 #   elm-infra/registry:<hash>  Debian's docker-registry (2.8) with images/registry's start script
 #                          and config (TLS from a CA it makes, htpasswd, no request log): the
 #                          `local` target's private registry (also tagged :latest)
@@ -28,7 +32,7 @@
 # changed configuration takes seconds, not minutes.
 # Debootstrap reads packages from the Debian mirror apt already uses on this machine
 # (ELM_INFRA_DEBIAN_MIRROR overrides it).
-# Usage: images/base/build.sh [tiny|base|host|lb|traefik|pebble|acme-issuer|registry|all]   (stdout stays quiet; progress goes to stderr)
+# Usage: images/base/build.sh [tiny|base|host|lb|traefik|pebble|acme-issuer|cluster-snapshot|registry|all]   (stdout stays quiet; progress goes to stderr)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 host_dir="$(cd "$here/../host" && pwd)"
@@ -261,6 +265,27 @@ DOCKERFILE
   log "$tag: built (recipe $recipe)"
 }
 
+cluster_snapshot_packages=ca-certificates,curl,age
+
+build_cluster_snapshot() {
+  local tag="elm-infra/cluster-snapshot:v1"
+  local recipe; recipe="$( { declare -f build_cluster_snapshot build_on_rootfs debootstrap_rootfs
+    echo "$cluster_snapshot_packages"; } | hash_text)"
+  if [[ "$(docker image inspect "$tag" --format '{{ index .Config.Labels "org.elm-infra.recipe" }}' 2>/dev/null)" == "$recipe" ]]; then
+    log "$tag: present"; return
+  fi
+  local tarball; tarball="$(debootstrap_rootfs cluster-snapshot "$cluster_snapshot_packages")"
+  local dir; dir="$(mktemp -d)"
+  cat >"$dir/Dockerfile" <<DOCKERFILE
+FROM @ROOTFS@
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
+LABEL org.elm-infra.recipe=$recipe
+CMD ["/bin/bash"]
+DOCKERFILE
+  build_on_rootfs "$tag" "$tarball" "$dir"
+  log "$tag: built (recipe $recipe)"
+}
+
 registry_packages=docker-registry,openssl,apache2-utils,ca-certificates
 
 build_registry() {
@@ -298,11 +323,12 @@ case "${1:-all}" in
   traefik) build_traefik ;;
   pebble) build_pebble ;;
   acme-issuer) build_acme_issuer ;;
+  cluster-snapshot) build_cluster_snapshot ;;
   registry) build_registry ;;
   # The images of Go tools only once the tools are built (install.sh builds them first).
-  all) build_tiny; build_base; build_host; build_lb; build_registry
+  all) build_tiny; build_base; build_host; build_lb; build_registry; build_cluster_snapshot
     if [[ -x "$tool_cache/bin/traefik" ]]; then build_traefik; fi
     if [[ -d "$tool_cache/tools/pebble/$(pinned_version pebble)" && -d "$tool_cache/tools/pebble-challtestsrv/$(pinned_version pebble-challtestsrv)" ]]; then build_pebble; fi
     if [[ -d "$tool_cache/tools/lego/$(pinned_version lego)" ]]; then build_acme_issuer; fi ;;
-  *) echo "usage: $0 [tiny|base|host|lb|traefik|pebble|acme-issuer|registry|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [tiny|base|host|lb|traefik|pebble|acme-issuer|cluster-snapshot|registry|all]" >&2; exit 2 ;;
 esac

@@ -96,6 +96,7 @@ const EXAMPLES = {
   backup: [
     "elm-infra backup package.elm-lang.org",
     "elm-infra backup package.elm-lang.org --target production --json",
+    "elm-infra backup cluster --target production",
   ],
   restore: [
     "elm-infra restore package.elm-lang.org --yes",
@@ -325,15 +326,22 @@ export function buildProgram(run: Runner): Command {
   program
     .command("backup")
     .description(
-      "take a backup of <service>'s data now (inside the cluster, off its host) and copy it here",
+      "take a backup of <service>'s data now (inside the cluster, off its host) and copy it here; `backup cluster`: Nomad's and Consul's snapshots (encrypted with age, on a worker)",
     )
-    .argument("<service>", "a service with data, e.g. package.elm-lang.org")
+    .argument(
+      "<service>",
+      "a service with data, e.g. package.elm-lang.org, or `cluster` for the cluster's own state",
+    )
     .addHelpText("after", examples(EXAMPLES["backup"]))
     .action((service: string, _o, cmd: Command) =>
       run("backup", globals(cmd), async (ctx) => {
-        const { backup, formatBackup } = await commandModules.backup();
-        const r = await backup(ctx, service);
-        return { data: r, text: formatBackup(r) };
+        const m = await commandModules.backup();
+        if (m.isClusterBackup(service)) {
+          const r = await m.backupCluster(ctx);
+          return { data: r, text: m.formatClusterSnapshot(r) };
+        }
+        const r = await m.backup(ctx, service);
+        return { data: r, text: m.formatBackup(r) };
       }),
     );
 

@@ -7,8 +7,15 @@ import type { CommandContext } from "../tasks/context.js";
 import { readInventory } from "../cluster/inventory.js";
 import { formatClusterView, readCluster, type ClusterView } from "../tasks/verify.js";
 import { observeBackups } from "../tasks/package-data.js";
+import { observeClusterSnapshots } from "../tasks/cluster-snapshots.js";
+import { snapshotsAsBackup, type ClusterSnapshotsStatus } from "../plan/cluster-snapshots.js";
 import { observedAllocation, observeStaleAllocations } from "../tasks/services.js";
-import { findDegradations, formatDegradations, type Degradation } from "../plan/health.js";
+import {
+  findDegradations,
+  formatAge,
+  formatDegradations,
+  type Degradation,
+} from "../plan/health.js";
 import {
   certificateSpecs,
   certificateVariable,
@@ -53,6 +60,8 @@ export interface StatusResult {
   services: ServiceStatus[];
   /** On a target that serves HTTPS: each certificate it needs, as stored (never its key). */
   certificates?: ObservedCertificate[];
+  /** On a target of hosts: the cluster's snapshot job and when its newest run succeeded. */
+  clusterSnapshots?: ClusterSnapshotsStatus;
   /** With `check`: everything degraded now (empty when nothing is). */
   degradations?: Degradation[];
 }
@@ -87,11 +96,14 @@ export async function status(
           certificateSpecs(config).filter((c) => only === undefined || c.service === only),
         )
       : undefined;
+    const clusterSnapshots =
+      only === undefined ? await observeClusterSnapshots(config, apis) : undefined;
     const result: StatusResult = {
       target: config.targetName,
       cluster: read?.view ?? null,
       services,
       ...(certificates ? { certificates } : {}),
+      ...(clusterSnapshots ? { clusterSnapshots } : {}),
     };
     if (!options.check) return result;
     const now = Date.now();
@@ -104,7 +116,10 @@ export async function status(
         ...(s.traefik.error ? {} : { traefikServers: s.traefik.servers }),
       })),
       staleAllocations: await observeStaleAllocations(apis, now),
-      backups: await observeBackups(config, apis),
+      backups: [
+        ...(await observeBackups(config, apis)),
+        ...(clusterSnapshots ? [snapshotsAsBackup(clusterSnapshots)] : []),
+      ],
       now,
     });
     // A certificate not issued, not covering its hostnames or close to expiry: the issuer's fault.
@@ -219,6 +234,7 @@ export function formatStatus(data: {
   cluster?: ClusterView | null;
   services: ServiceStatus[];
   certificates?: ObservedCertificate[];
+  clusterSnapshots?: ClusterSnapshotsStatus;
   degradations?: Degradation[];
 }): string {
   const lines = [data.cluster ? formatClusterView(data.cluster) : `target ${data.target}`];
@@ -250,6 +266,8 @@ export function formatStatus(data: {
     lines.push(`  hostnames: ${s.hostnames.join(", ")}`);
   }
   if (data.certificates) lines.push(`\n${formatCertificates(data.certificates)}`);
+  if (data.clusterSnapshots)
+    lines.push(`\n${formatClusterSnapshots(data.clusterSnapshots, Date.now())}`);
   if (data.degradations)
     lines.push(
       data.degradations.length === 0
@@ -273,4 +291,13 @@ export function formatCertificates(certificates: readonly ObservedCertificate[])
     );
   }
   return lines.join("\n");
+}
+
+/** The snapshots' line: the newest one's age, the schedule and how many each worker keeps. */
+export function formatClusterSnapshots(s: ClusterSnapshotsStatus, now: number): string {
+  if (!s.scheduled) return "cluster snapshots: not scheduled (run bring-up)";
+  const newest = s.newestAt
+    ? `newest ${formatAge(Math.max(0, Math.floor((now - Date.parse(s.newestAt)) / 1000)))} old (${s.newestAt})`
+    : "none has succeeded yet";
+  return `cluster snapshots (Nomad, Consul; encrypted with age): ${newest}; ${s.schedule}, newest ${s.keep} kept on each worker`;
 }

@@ -37,6 +37,7 @@ export const secretEnv: Record<keyof Secrets, string[]> = {
   consulTraefikToken: ["ELM_INFRA_CONSUL_TRAEFIK_TOKEN"],
   consulGossipKey: ["ELM_INFRA_CONSUL_GOSSIP_KEY"],
   nomadGossipKey: ["ELM_INFRA_NOMAD_GOSSIP_KEY"],
+  clusterSnapshotIdentity: ["ELM_INFRA_CLUSTER_SNAPSHOT_IDENTITY"],
 };
 
 /** Reads a configuration or secrets file once, bounded; a refusal is a configuration problem. */

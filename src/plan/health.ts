@@ -48,6 +48,10 @@ export const staleAfterSeconds = 90;
 
 export interface ObservedBackup {
   service: string;
+  /** How findings name it; default `backup of <service>`. */
+  subject?: string;
+  /** Why there is nothing to judge (its job is not there), when that is so. */
+  missing?: string;
   /** When the last backup that succeeded finished (ISO 8601); absent when none has. */
   lastSuccessAt?: string;
   /** The schedule's promise: a backup at most this old. */
@@ -183,7 +187,8 @@ export function spreadDegradation(
 }
 
 function backupDegradation(b: ObservedBackup, now: number): Degradation | undefined {
-  const subject = `backup of ${b.service}`;
+  const subject = b.subject ?? `backup of ${b.service}`;
+  if (b.missing) return { kind: "backup", subject, detail: b.missing };
   if (!b.lastSuccessAt) return { kind: "backup", subject, detail: "none has succeeded yet" };
   const at = Date.parse(b.lastSuccessAt);
   if (Number.isNaN(at))

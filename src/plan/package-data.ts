@@ -131,25 +131,34 @@ export function pinnedNode(job: NomadJob): string | undefined {
   return undefined;
 }
 
-/** `<service>-YYYYMMDDTHHMMSSZ.tar.gz`: the backup job and the CLI name files the same way. */
-export function backupFileName(service: string, at: Date): string {
-  const stamp = at
+/** `YYYYMMDDTHHMMSSZ` (UTC), as the backup jobs' `date -u +%Y%m%dT%H%M%SZ` writes it. */
+export function utcStamp(at: Date): string {
+  return at
     .toISOString()
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z");
-  return `${service}-${stamp}.tar.gz`;
 }
 
-/** The recovery point in a backup file's name: when the data was read. */
-export function backupTime(service: string, file: string): Date | undefined {
-  const base = file.split("/").pop() ?? file;
-  if (!base.startsWith(`${service}-`)) return undefined;
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z\.tar\.gz$/.exec(
-    base.slice(service.length + 1),
+/** The time a name says after `prefix` (a utcStamp, then `suffix`), or undefined. */
+export function stampedTime(name: string, prefix: string, suffix = ""): Date | undefined {
+  const base = name.split("/").pop() ?? name;
+  if (!base.startsWith(prefix) || !base.endsWith(suffix)) return undefined;
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(
+    base.slice(prefix.length, base.length - suffix.length),
   );
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s] = m;
   return new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}Z`);
+}
+
+/** `<service>-YYYYMMDDTHHMMSSZ.tar.gz`: the backup job and the CLI name files the same way. */
+export function backupFileName(service: string, at: Date): string {
+  return `${service}-${utcStamp(at)}.tar.gz`;
+}
+
+/** The recovery point in a backup file's name: when the data was read. */
+export function backupTime(service: string, file: string): Date | undefined {
+  return stampedTime(file, `${service}-`, ".tar.gz");
 }
 
 /** The newest backup of the service among file names (by the time in the name). */

@@ -64,6 +64,14 @@ import {
   repositoryPath,
 } from "../plan/registry.js";
 import { issuerPlatformImage } from "../plan/acme.js";
+import { ageIdentity } from "../plan/age.js";
+import { snapshotPlatformImage } from "../plan/cluster-snapshots.js";
+import {
+  pushSnapshotImage,
+  scheduleClusterSnapshots,
+  takesClusterSnapshots,
+  type SnapshotsScheduled,
+} from "./cluster-snapshots.js";
 import { DigitalOceanApi } from "../digitalocean/api.js";
 import { defaultVpcRange, vpcCollisions } from "../plan/vpc.js";
 import { registryApi, registryCredentials, setUpLocalRegistry } from "./registry.js";
@@ -117,6 +125,8 @@ export interface BringUpRun {
   respread?: string[];
   /** Data services started on their volume's new holder (the old one was lost). */
   dataFollowed?: Array<{ service: string; holder: string; startMs: number }>;
+  /** The cluster's snapshot job, as this run left it. */
+  snapshots?: SnapshotsScheduled;
 }
 
 /** A field an earlier step gave (each step declares what it needs), or the runner's clear error. */
@@ -332,6 +342,7 @@ export function generateSecrets(): Step<BringUpRun> {
           gossipKey: () => randomBytes(32).toString("base64"),
           registryUsername: () => `elm-registry-${randomBytes(6).toString("hex")}`,
           registryPassword: () => randomBytes(24).toString("base64url"),
+          clusterSnapshotIdentity: () => ageIdentity(randomBytes(32)),
         },
         { localRegistry: hasLocalRegistry(config.target) },
       );
@@ -759,6 +770,7 @@ export function checkRegistry(): Step<BringUpRun> {
       const needed = [
         ...Object.values(run.config.services).map((s) => s.image),
         repositoryOf(issuerPlatformImage(await pinnedVersion("lego")).name),
+        repositoryOf(snapshotPlatformImage.name),
       ];
       const cloud = new DigitalOceanApi(token);
       const plan = await cloud.registryPlan();
@@ -870,8 +882,33 @@ export function convergeHostSteps(): Step<BringUpRun>[] {
     proveClusterHealthy({ requireIngress: true }),
     followPackageData(),
     spreadServices(),
+    scheduleSnapshots(),
     proveServices(),
   ];
+}
+
+/**
+ * The cluster's own state backed up: its image pushed, the periodic snapshot job (on a worker,
+ * encrypted to the secrets' age identity) registered when it differs, and a first snapshot taken
+ * when none has succeeded yet.
+ */
+export function scheduleSnapshots(): Step<BringUpRun> {
+  return {
+    title: "Schedule the cluster's snapshots (Nomad, Consul; encrypted with age)",
+    needs: ["inventory"],
+    gives: ["snapshots"],
+    skip: (run) =>
+      takesClusterSnapshots(run.config) ? false : "the dev agents on loopback: no workers",
+    run: async (run, step) => {
+      const log = (l: string) => step.log(l);
+      await pushSnapshotImage(run.config, log);
+      const scheduled = await withCluster(run.config, { signal: step.signal }, (apis) =>
+        scheduleClusterSnapshots(run.config, apis, { log, signal: step.signal }),
+      );
+      run.snapshots = scheduled;
+      step.setTitle(`The cluster's snapshots: ${scheduled.describe}`);
+    },
+  };
 }
 
 /**
@@ -944,6 +981,7 @@ export function changesOf(run: BringUpRun): string[] {
     out.push(`Ansible changed ${changedHosts.map(([h, n]) => `${h} (${n})`).join(", ")}`);
   if (run.ingress?.changed) out.push(`ingress: ${run.ingress.steps.join("; ")}`);
   if (run.issuerChanged) out.push("acme-issuer job submitted");
+  if (run.snapshots?.changed) out.push(`cluster snapshots scheduled (${run.snapshots.describe})`);
   for (const m of run.respread ?? []) out.push(`spread again: ${m}`);
   for (const f of run.dataFollowed ?? [])
     out.push(

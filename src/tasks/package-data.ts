@@ -5,8 +5,8 @@
  * site, change what the holder's volume holds or where it is, pin the job there, record the
  * holder and prove the site serves through Traefik.
  */
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import type { LoadedConfig } from "../config/load.js";
@@ -34,6 +34,7 @@ import {
   type BackupRun,
 } from "../plan/package-data.js";
 import { restartSteps, type RolloutState } from "./rollout.js";
+import { copyFromHost, periodicRuns, runPeriodicJobNow } from "./periodic.js";
 import { runStepsWithin } from "./runner.js";
 import type { SshConnection } from "../ssh/index.js";
 import { connectToHost, type ClusterApis } from "../cluster/connect.js";
@@ -437,19 +438,8 @@ export interface BackupTaken {
 }
 
 /** The runs of the periodic backup job Nomad still knows. */
-export async function backupRuns(apis: ClusterApis, service: string): Promise<BackupRun[]> {
-  const stubs = await apis.nomad.jobsWithPrefix(`${backupJobId(service)}/periodic-`);
-  return stubs.map((s) => {
-    const groups = Object.values(s.JobSummary?.Summary ?? {});
-    return {
-      id: s.ID,
-      submitTime: s.SubmitTime,
-      status: s.Status,
-      complete: groups.reduce((n, g) => n + (g.Complete ?? 0), 0),
-      failed: groups.reduce((n, g) => n + (g.Failed ?? 0), 0),
-    };
-  });
-}
+export const backupRuns = (apis: ClusterApis, service: string): Promise<BackupRun[]> =>
+  periodicRuns(apis, backupJobId(service));
 
 /**
  * For `status --check`: each data service whose backups are scheduled (it was deployed), its
@@ -491,10 +481,13 @@ export async function takeBackup(
       `${service} has no backup schedule on target ${o.config.targetName}`,
       `deploy ${service} (deploy schedules its backups): elm-infra deploy ${service}@<version>`,
     );
-  const before = new Set((await backupRuns(apis, service)).map((r) => r.id));
-  await apis.nomad.forcePeriodicJob(id);
-  o.log(`forced a run of ${id}`);
-  const alloc = await waitForRun(o, service, before);
+  const alloc = await runPeriodicJobNow(apis, {
+    jobId: id,
+    task: "fetch",
+    what: `the backup run of ${service}`,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  o.log(`${id} ran on ${alloc.NodeName ?? "?"}`);
   const log = await apis.nomad.allocationLogTail(alloc.ID, "fetch", "stdout");
   const m = /backup: (\S+) files=(\d+) bytes=(\d+)/.exec(log);
   if (!m) throw new OperationError(`the backup run wrote no file: ${log.trim().slice(-300)}`);
@@ -503,64 +496,17 @@ export async function takeBackup(
   const dir = localBackupsDir(o.config);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, name!);
-  const ssh = await connectToHost(o.config, host, "require-pinned", o.signal);
-  try {
-    const copied = await ssh.execStream(`cat ${packageBackupsPath}/${name}`, {
-      stdout: createWriteStream(`${file}.partial`, { mode: 0o600 }),
-    });
-    if (copied.status !== 0)
-      throw new OperationError(`copying ${name} from ${host.name} failed: ${copied.stderr.trim()}`);
-  } finally {
-    await ssh.close();
-  }
-  const size = (await stat(`${file}.partial`)).size;
-  if (size !== Number(bytes)) {
-    await rm(`${file}.partial`, { force: true });
-    throw new OperationError(`${name}: ${size} bytes arrived of ${bytes}`, "run backup again");
-  }
-  await rename(`${file}.partial`, file);
+  const remoteFile = `${packageBackupsPath}/${name}`;
+  await copyFromHost(o.config, host, remoteFile, file, Number(bytes), o.signal);
   return {
     service,
     file,
     host: host.name,
-    remoteFile: `${packageBackupsPath}/${name}`,
-    bytes: size,
+    remoteFile,
+    bytes: Number(bytes),
     files: Number(files),
     recoveryPoint: backupTime(service, name!)!.toISOString(),
   };
-}
-
-async function waitForRun(
-  o: PackageDataOptions & { service: string },
-  service: string,
-  before: ReadonlySet<string>,
-) {
-  return waitFor(
-    {
-      what: `the backup run of ${service}`,
-      timeoutMs: 180_000,
-      intervalMs: 1000,
-      ...(o.signal ? { signal: o.signal } : {}),
-      message: () => `the backup run of ${service} did not finish within 3 minutes`,
-    },
-    async () => {
-      const run = (await backupRuns(o.apis, service)).find((r) => !before.has(r.id));
-      if (!run) return notYet("no run yet");
-      const { data: allocs } = await o.apis.nomad.jobAllocations(run.id);
-      const finished = allocs.find((a) => a.ClientStatus === "complete");
-      if (finished) return done(finished);
-      const failed = allocs.find((a) => a.ClientStatus === "failed");
-      if (failed) {
-        const err = await o.apis.nomad
-          .allocationLogTail(failed.ID, "fetch", "stderr")
-          .catch(() => "");
-        throw new OperationError(
-          `the backup run ${run.id} failed on ${failed.NodeName ?? "?"}: ${err.trim().slice(-300) || "see nomad alloc status " + failed.ID}`,
-        );
-      }
-      return notYet(`run ${run.id} under way`);
-    },
-  );
 }
 
 // ------------------------------------------------------------------------------------------

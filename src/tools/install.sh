@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every program elm-infra drives: Debian packages (Docker engine, Ansible, OpenSSH,
-# debootstrap, busybox, apt-utils, gpg), the HashiCorp/Traefik/OpenTofu binaries (and, from
+# debootstrap, busybox, apt-utils, gpg, age), the HashiCorp/Traefik/OpenTofu binaries (and, from
 # nomad and consul, the local target's signed apt repository), the Terraform providers, the ACME
 # tools (Pebble and its challenge test server for the local target, the lego client for the
 # issuer) and the locally made base images. Idempotent; two runs at once serialise on a lock per tool.
@@ -55,6 +55,8 @@ need_packages() {
   # the local target's signed apt repository of the agents (src/tools/agents-apt.sh)
   command -v apt-ftparchive >/dev/null || missing+=(apt-utils)
   command -v gpg >/dev/null || missing+=(gpg)
+  # reading the cluster's snapshots (encrypted with age; the e2e decrypts them)
+  command -v age >/dev/null || missing+=(age)
   printf '%s\n' "${missing[@]}"
 }
 

@@ -55,6 +55,7 @@ import { zeroDowntimeScenarios } from "./scenarios/zero-downtime.js";
 import { registryScenarios } from "./scenarios/registry.js";
 import { hostLossScenarios, replaceScenarios, scaleScenarios } from "./scenarios/scale.js";
 import { newServiceScenarios } from "./scenarios/new-service.js";
+import { clusterSnapshotScenarios } from "./scenarios/cluster-snapshots.js";
 
 const { target } = e2e;
 /** The ingress version the upgrade scenario tags: this run's own, so two runs never share it. */
@@ -320,6 +321,7 @@ describe(`local cluster ${target}`, () => {
   zeroDowntimeScenarios();
   httpsRenewalScenarios();
   badInputScenarios();
+  clusterSnapshotScenarios();
   secretsScenarios();
   probeScenarios();
   dataScenarios();

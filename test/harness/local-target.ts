@@ -90,7 +90,9 @@ export async function makeLocalTarget(name: string, o: LocalTargetOptions): Prom
       privateKey: .elm-infra/${name}/id_ed25519
       knownHosts: .elm-infra/${name}/known_hosts
     ports: { http: ${httpPort}, https: ${httpsPort}, ssh: ${o.sshBase + o.slot * 300}, dns: ${dnsPort} }
-    network: { subnet: 10.${o.subnetBase + o.slot}.0.0/24 }${o.acme ? `\n    acme: ${o.acme}` : ""}
+    network: { subnet: 10.${o.subnetBase + o.slot}.0.0/24 }
+    # One pair of cluster snapshots kept per worker: a second run on a worker shows the pruning.
+    snapshots: { keep: 1 }${o.acme ? `\n    acme: ${o.acme}` : ""}
 services:
 ${o.services}`,
   );

@@ -15,6 +15,7 @@ import { renderTemplateFile } from "../../src/nomad/render.js";
 import { traefikImage } from "../../src/plan/job-vars.js";
 import { backupJobVars } from "../../src/plan/package-data.js";
 import { acmeIssuerJobVars } from "../../src/plan/acme.js";
+import { clusterSnapshotJobVars } from "../../src/plan/cluster-snapshots.js";
 import { renewalDivisor } from "../../src/plan/tls.js";
 import { readFile } from "node:fs/promises";
 
@@ -120,6 +121,40 @@ describe.each(["production", "local"])("the jobs rendered for target %s", (targe
     expect(Object.values(group!.Volumes ?? {})).toEqual([
       expect.objectContaining({ Type: "host", Source: "package-backups" }),
     ]);
+  });
+
+  it("cluster-snapshot: a periodic batch job on a worker, its own host volume, its tokens from its Nomad variable", async () => {
+    const loaded = await config();
+    const vars = clusterSnapshotJobVars({
+      target: loaded.target,
+      targetName: target,
+      recipient: "age12mv9u72usm8x0xjj8q4skc33msu7nhaql44mhsyl0muza4tgp4fs0kdazr",
+    });
+    const job = await nomad.parseJob(
+      await renderTemplateFile(resolve(repo, "jobs/cluster-snapshot.nomad.hbs"), vars),
+    );
+    expect(job.ID).toBe("cluster-snapshot");
+    expect(job.Type).toBe("batch");
+    expect(JSON.stringify(job.Periodic)).toContain("@hourly");
+    const [group] = groups(job);
+    const constraints = (group as unknown as { Constraints: unknown[] }).Constraints;
+    expect(constraints).toContainEqual(
+      expect.objectContaining({ LTarget: "${meta.elm_infra_role}", RTarget: "worker" }),
+    );
+    expect(Object.values(group!.Volumes ?? {})).toEqual([
+      expect.objectContaining({ Type: "host", Source: "cluster-snapshots" }),
+    ]);
+    const task = group!.Tasks[0] as unknown as {
+      Env: Record<string, string>;
+      Templates: Array<{ DestPath: string; EmbeddedTmpl: string }>;
+    };
+    expect(task.Env.AGE_RECIPIENT).toMatch(/^age1/);
+    expect(task.Templates.map((t) => t.DestPath)).toEqual([
+      "secrets/nomad.header",
+      "secrets/consul.header",
+      "local/snapshot.sh",
+    ]);
+    expect(task.Templates[0]!.EmbeddedTmpl).toContain('nomadVar "nomad/jobs/cluster-snapshot"');
   });
 
   it("ingress: Traefik as a system job, one group pinned to each worker, its Consul token from a Nomad variable", async () => {

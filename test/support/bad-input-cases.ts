@@ -170,6 +170,38 @@ export const badInputCases: BadInputCase[] = [
     /elm-lang\.org keeps no data on a volume: nothing to back up\nservices with data: package\.elm-lang\.org/,
   ),
   refused(
+    "backup cluster of a target never brought up",
+    ["backup", "cluster"],
+    /target [\w-]+ has no hosts yet\nbring it up first: elm-infra bring-up --target [\w-]+/,
+  ),
+  badTarget(
+    "cluster snapshots on a schedule that is not cron",
+    ["snapshots"],
+    { schedule: "every hour" },
+    /targets\.[\w-]+\.snapshots\.schedule: must be a cron schedule/,
+  ),
+  refused(
+    "a service named cluster (backup cluster means the cluster's own state)",
+    ["status"],
+    /services: must not name a service 'cluster'/,
+    {
+      cluster: [
+        [
+          ["services", "cluster"],
+          {
+            job: "jobs/elm-lang.org.nomad.hbs",
+            image: "elm-lang.org",
+            hostnames: ["cluster.elm-lang.org"],
+            healthPath: "/health",
+            port: 8080,
+            count: 1,
+            resources: { cpu: 50, memory: 64 },
+          },
+        ],
+      ],
+    },
+  ),
+  refused(
     "restore from a missing file",
     ["restore", "package.elm-lang.org", "/nonexistent/backup.tar.gz", "--yes"],
     /\/nonexistent\/backup\.tar\.gz/,

@@ -7,9 +7,10 @@
  * ones bring-up generates (gossip keys, ACL tokens) from the same file, then searches for each, in
  * plain, base64, JSON-escaped and URL-encoded forms, in: every CLI run's stdout and stderr (the
  * JSON events), every file in the target's folder (generated files, inventory, OpenTofu state and
- * plans, Ansible's files), every version of every Nomad job, `docker inspect` of every container of
- * the target and of every container inside each host, each host's journal, and each host's
- * /etc, /root, /home, /tmp and /var/log. The only places a secret may show (`allowed` below):
+ * plans, Ansible's files, the cluster snapshots `backup cluster` copied here), every version of
+ * every Nomad job, `docker inspect` of every container of the target and of every container inside
+ * each host, each host's journal, and each host's /etc, /root, /home, /tmp, /var/log and
+ * /srv/cluster-snapshots. The only places a secret may show (`allowed` below):
  *   - secrets/<target>.yaml on this machine (mode 0600), every field;
  *   - on each host, each agent's own configuration for its own credentials:
  *     /etc/consul.d/consul.hcl: Consul's gossip key and the Consul agent's token;
@@ -55,10 +56,11 @@ const allowedOnHosts: Record<string, readonly string[]> = {
   // the Nomad Docker driver's pull credentials (root 0600, asserted by scenarios/registry.ts)
   "/etc/docker/nomad-auth.json": ["registryUsername", "registryPassword"],
 };
-const hostFolders = ["/etc", "/root", "/home", "/tmp", "/var/log"];
+// The workers' cluster snapshots too (age-encrypted; scenarios/cluster-snapshots.ts made some).
+const hostFolders = ["/etc", "/root", "/home", "/tmp", "/var/log", "/srv/cluster-snapshots"];
 
 /** The secrets file's fields (`key: "value"` lines, as writeSecrets writes them). */
-async function readSecretsFile(): Promise<Record<string, string>> {
+export async function readSecretsFile(): Promise<Record<string, string>> {
   const text = await readFile(secretsPath(), "utf8");
   return Object.fromEntries(
     text
@@ -280,6 +282,7 @@ export function secretsScenarios(): void {
     expect(Object.keys(secrets).sort()).toEqual(
       [
         ...Object.keys(planted),
+        "clusterSnapshotIdentity",
         "consulAgentToken",
         "consulGossipKey",
         "consulNomadToken",

@@ -17,6 +17,7 @@ let n = 0;
 const generators = {
   uuid: () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`,
   gossipKey: () => `${"A".repeat(42)}${String(++n % 10)}=`,
+  clusterSnapshotIdentity: () => `AGE-SECRET-KEY-1${"Q".repeat(57)}${String((++n % 8) + 2)}`,
 };
 
 describe("planClusterSecrets", () => {
@@ -26,7 +27,7 @@ describe("planClusterSecrets", () => {
       { digitaloceanToken: "dop" },
       generators,
     );
-    expect(first.generated).toEqual([...clusterSecretFields]);
+    expect(first.generated).toEqual([...clusterSecretFields, "clusterSnapshotIdentity"]);
     expect(first.file.digitaloceanToken).toBe("dop");
     expect(first.file.consulGossipKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
     expect(first.file.nomadToken).toMatch(/^[0-9a-f-]{36}$/);
@@ -44,9 +45,17 @@ describe("planClusterSecrets", () => {
     expect(plan.effective.nomadToken).toBe(env.nomadToken);
   });
 
-  it("destroy forgets the cluster's secrets and keeps the user's", () => {
+  it("destroy forgets the cluster's secrets and keeps the user's, and the snapshots' identity", () => {
     const { file } = planClusterSecrets({ digitaloceanToken: "dop" }, {}, generators);
-    expect(forgetClusterSecrets(file)).toEqual({ digitaloceanToken: "dop" });
+    expect(forgetClusterSecrets(file)).toEqual({
+      digitaloceanToken: "dop",
+      clusterSnapshotIdentity: file.clusterSnapshotIdentity,
+    });
+    // The next bring-up reuses it: the copies taken before destroy and after decrypt alike.
+    const kept = forgetClusterSecrets(file);
+    const next = planClusterSecrets(kept, kept, generators);
+    expect(next.file.clusterSnapshotIdentity).toBe(file.clusterSnapshotIdentity);
+    expect(next.generated).not.toContain("clusterSnapshotIdentity");
   });
 });
 

@@ -86,6 +86,7 @@ describe("the local registry's credentials", () => {
     gossipKey: () => "k".repeat(43) + "=",
     registryUsername: () => "elm-registry-abc",
     registryPassword: () => "pw",
+    clusterSnapshotIdentity: () => `AGE-SECRET-KEY-1${"Q".repeat(58)}`,
   };
 
   it("are generated only for a target with its own registry, kept once there, and forgotten with it", () => {
@@ -110,7 +111,9 @@ describe("the local registry's credentials", () => {
       },
     );
     expect(planted.file.registryPassword).toBe("mine");
-    expect(forgetClusterSecrets(first.file, { localRegistry: true })).toEqual({});
+    expect(forgetClusterSecrets(first.file, { localRegistry: true })).toEqual({
+      clusterSnapshotIdentity: first.file.clusterSnapshotIdentity,
+    });
     expect(forgetClusterSecrets(first.file)).toMatchObject({ registryPassword: "pw" });
   });
 
