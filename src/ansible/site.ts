@@ -202,6 +202,8 @@ export interface SitePlaybookCommandOptions extends Omit<AnsibleConnection, "inv
   hostCount: number;
   /** Limit the run to these hosts (an Ansible pattern); every host stays in the inventory. */
   limit?: string;
+  /** Run only the tasks with these tags (e.g. `agents-install`, what upgrade runs). */
+  tags?: string[];
 }
 
 /** Pure: the ansible-playbook command for site.yml. */
@@ -226,6 +228,7 @@ export interface RunSitePlaybookOptions extends RunAnsibleOptions {
   /** Default "yes": bring-up pins every host's key before Ansible runs. */
   hostKeyChecking?: "accept-new" | "yes";
   limit?: string;
+  tags?: string[];
 }
 
 /**
@@ -234,7 +237,7 @@ export interface RunSitePlaybookOptions extends RunAnsibleOptions {
  * environment, and returns the recap by host (`changed` is 0 on every host when nothing changed).
  */
 export async function runSitePlaybook(options: RunSitePlaybookOptions): Promise<AnsibleRunResult> {
-  const { hosts, settings, secrets, privateKeyPath, knownHostsPath, hostKeyChecking, limit } =
+  const { hosts, settings, secrets, privateKeyPath, knownHostsPath, hostKeyChecking, limit, tags } =
     options;
   const vars = siteExtraVars(settings, hosts);
   const dir = await mkdtemp(join(tmpdir(), "elm-infra-site-"));
@@ -252,6 +255,7 @@ export async function runSitePlaybook(options: RunSitePlaybookOptions): Promise<
       secrets,
       hostCount: hosts.length,
       ...(limit ? { limit } : {}),
+      ...(tags ? { tags } : {}),
     });
     const { onLine, onEvent, cwd, timeoutMs, signal } = options;
     return await runAnsible(command, { onLine, onEvent, cwd, timeoutMs, signal });

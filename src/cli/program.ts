@@ -20,6 +20,7 @@ const commandModules = {
   scale: () => import("../commands/scale.js"),
   replace: () => import("../commands/replace.js"),
   reboot: () => import("../commands/reboot.js"),
+  upgrade: () => import("../commands/upgrade.js"),
   prune: () => import("../commands/prune.js"),
 };
 
@@ -62,6 +63,12 @@ const EXAMPLES = {
     "elm-infra reboot production-worker-2 --yes",
     "elm-infra reboot --all --yes --json",
     "elm-infra reboot --all --allow-api-outage --target local --yes",
+  ],
+  upgrade: [
+    "elm-infra upgrade --dry-run",
+    "elm-infra upgrade --yes",
+    "elm-infra upgrade --traefik 3.6.13 --yes --json",
+    "elm-infra upgrade --allow-api-outage --target local --yes",
   ],
   rollback: [
     "elm-infra rollback elm-lang.org --yes",
@@ -266,6 +273,44 @@ export function buildProgram(run: Runner): Command {
         const { formatClusterView } = await commandModules.verify();
         const r = await reboot(ctx, hosts, { all: o.all, allowApiOutage: o.allowApiOutage });
         return { data: r, text: formatReboot(r, formatClusterView) };
+      }),
+    );
+
+  program
+    .command("upgrade")
+    .description(
+      "roll the pinned Nomad and Consul (src/tools/versions.json) and Traefik across the cluster, one host at a time, each drained and proven; unchanged versions: a rolling restart",
+    )
+    .option("--traefik <version>", "the Traefik version to roll to (default: the pinned one)")
+    .option(
+      "--allow-api-outage",
+      "with a single manager: restart its agents too (Nomad's and Consul's APIs stop meanwhile; the sites keep serving)",
+      false,
+    )
+    .addHelpText(
+      "after",
+      examples(EXAMPLES["upgrade"]) +
+        "\nOrder: the managers (followers, then the leader after handing over its leadership), each\n" +
+        "back in raft with autopilot healthy before the next; then the workers, each out of the load\n" +
+        "balancer, its package data moved off it, drained, upgraded, back and proven; then Traefik\n" +
+        "through the ingress rollout. On each host Ansible's install tasks put the pinned packages;\n" +
+        "every agent they did not restart is restarted. To upgrade Nomad or Consul, change their\n" +
+        "version in src/tools/versions.json and run `npm run tools` first (it builds the local\n" +
+        "target's apt repository). A Traefik version needs its image on this machine:\n" +
+        "bash src/tools/install.sh --tool traefik@<version> && bash images/base/build.sh traefik <version>.\n" +
+        "Refused: a cluster that is not healthy now (exit 3), the only manager without\n" +
+        "--allow-api-outage (exit 2). A failed host stops the rollout and says how to go on or back.\n",
+    )
+    .action((_o, cmd: Command) =>
+      run("upgrade", globals(cmd), async (ctx) => {
+        const o = cmd.opts<{ traefik?: string; allowApiOutage: boolean }>();
+        const { upgrade, formatUpgrade } = await commandModules.upgrade();
+        const { formatClusterView } = await commandModules.verify();
+        const r = await upgrade(ctx, {
+          ...(o.traefik !== undefined ? { traefik: o.traefik } : {}),
+          allowApiOutage: o.allowApiOutage,
+        });
+        return { data: r, text: formatUpgrade(r, formatClusterView) };
       }),
     );
 

@@ -7,11 +7,12 @@ import { planReboots, type RebootPlan } from "../plan/reboot.js";
 import { proveClusterHealthy, proveServices, spreadServices } from "../tasks/bring-up.js";
 import type { CommandContext } from "../tasks/context.js";
 import {
+  cycleManager,
+  cycleWorker,
   hostsNeedingReboot,
-  rebootManager,
-  rebootWorker,
-  type HostRebooted,
-} from "../tasks/reboot.js";
+  rebootAction,
+  type HostCycled,
+} from "../tasks/host-cycle.js";
 import { needed, runSteps, type Step } from "../tasks/runner.js";
 import { judgeClusterNow, newHostChangeRun, type HostChangeRun } from "../tasks/scale.js";
 import type { ClusterView } from "../tasks/verify.js";
@@ -26,14 +27,14 @@ export interface RebootResult {
   /** planned: --dry-run; nothing: no host asked for a reboot; rebooted: each host in order. */
   outcome: "planned" | "nothing" | "rebooted";
   plan: RebootPlan;
-  rebooted: HostRebooted[];
+  rebooted: HostCycled[];
   /** Allocations moved afterwards to spread the services over the workers again. */
   respread: string[];
   cluster: ClusterView | null;
 }
 
 interface RebootRun extends HostChangeRun {
-  rebooted: HostRebooted[];
+  rebooted: HostCycled[];
 }
 
 /**
@@ -137,7 +138,10 @@ function rebootStep(host: string, role: "manager" | "worker", flags: RebootFlags
         signal: step.signal,
         apiOutageAccepted: flags.allowApiOutage,
       };
-      const done = role === "worker" ? await rebootWorker(o) : await rebootManager(o);
+      const done =
+        role === "worker"
+          ? await cycleWorker(o, rebootAction)
+          : await cycleManager(o, rebootAction);
       run.rebooted.push(done);
       run.inventory = (await readInventory(run.config)) ?? o.inventory;
       if (done.packageDataMoved)

@@ -41,8 +41,26 @@ export interface RebootPlan {
   apiOutage: boolean;
 }
 
-/** The order and the refusals; throws UsageError for a request that cannot be run as asked. */
-export function planReboots(r: RebootRequest): RebootPlan {
+/** `reboot`'s order and refusals; throws UsageError for a request that cannot be run as asked. */
+export const planReboots = (r: RebootRequest): RebootPlan =>
+  planHostCycles(r, { managersFirst: false, while: "while it reboots" });
+
+/**
+ * `upgrade`'s: every host, the servers first (followers, then the leader) as HashiCorp's upgrade
+ * guides ask, then the workers.
+ */
+export const planUpgrade = (
+  r: Pick<RebootRequest, "target" | "hosts" | "allowApiOutage" | "leaders">,
+): RebootPlan =>
+  planHostCycles(
+    { ...r, named: [], all: true },
+    { managersFirst: true, while: "while its agents restart" },
+  );
+
+function planHostCycles(
+  r: RebootRequest,
+  o: { managersFirst: boolean; while: string },
+): RebootPlan {
   if (r.all && r.named.length > 0)
     throw new UsageError(
       "name hosts or give --all, not both",
@@ -68,7 +86,7 @@ export function planReboots(r: RebootRequest): RebootPlan {
   const managers = r.hosts.filter((h) => h.role === "manager");
   const leaders = new Set(r.leaders);
   const rank = (c: (typeof chosen)[number]) =>
-    c.host.role === "worker" ? 0 : leaders.has(c.host.name) ? 2 : 1;
+    c.host.role === "worker" ? (o.managersFirst ? 3 : 0) : leaders.has(c.host.name) ? 2 : 1;
   const order = [...chosen]
     .sort((a, b) => rank(a) - rank(b) || a.host.name.localeCompare(b.host.name))
     .map(({ host, why }) => ({
@@ -81,8 +99,8 @@ export function planReboots(r: RebootRequest): RebootPlan {
   const apiOutage = managers.length === 1 && order.some((s) => s.role === "manager");
   if (apiOutage && !r.allowApiOutage)
     throw new UsageError(
-      `${managers[0]!.name} is the only manager: while it reboots, Nomad's and Consul's APIs do not answer (the sites keep serving from the workers)`,
-      order.length > 1
+      `${managers[0]!.name} is the only manager: ${o.while}, Nomad's and Consul's APIs do not answer (the sites keep serving from the workers)`,
+      order.length > 1 && !o.managersFirst
         ? `accept that with --allow-api-outage, or reboot the workers alone: elm-infra reboot ${order
             .filter((s) => s.role === "worker")
             .map((s) => s.host)

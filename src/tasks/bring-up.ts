@@ -496,56 +496,71 @@ export function bootstrapHosts(): Step<BringUpRun> {
     needs: ["inventory", "secrets"],
     gives: ["ansibleChanged"],
     run: async (run, step) => {
-      const { config } = run;
-      const versions = await pinnedVersions();
-      const paths = targetPaths(config);
-      const s = given(run, "secrets").effective;
-      const local = config.target.provider === "local";
-      const result = await runSitePlaybook({
-        hosts: given(run, "inventory").hosts.map((h) => ({
-          name: h.name,
-          role: h.role,
-          privateIp: h.privateAddress,
-          sshHost: h.ssh.host,
-          sshPort: h.ssh.port,
-        })),
-        settings: {
-          target: config.targetName,
-          softwareSource: local ? "local" : "official",
-          agentRepository: agentRepository(config.target),
-          ...(local ? { health: FAST_HEALTH } : {}),
-          consulVersion: versions.consul,
-          nomadVersion: versions.nomad,
-          sshdPort: config.target.ssh.port,
-          ...registrySettings(run),
-          ...packageDataVolume(given(run, "inventory")),
-        },
-        secrets: {
-          consulGossipKey: s.consulGossipKey,
-          consulManagementToken: s.consulToken,
-          consulAgentToken: s.consulAgentToken,
-          consulNomadToken: s.consulNomadToken,
-          consulTraefikToken: s.consulTraefikToken,
-          nomadGossipKey: s.nomadGossipKey,
-          nomadManagementToken: s.nomadToken,
-          ...registrySecrets(run),
-        },
-        privateKeyPath: paths.privateKey,
-        knownHostsPath: paths.knownHosts,
-        hostKeyChecking: "yes",
-        onEvent: (e: AnsibleEvent) => {
-          const line = describeAnsibleEvent(e);
-          if (line) step.log(line);
-        },
-        signal: step.signal,
-      });
-      run.ansibleChanged = Object.fromEntries(
-        Object.entries(result.recap).map(([host, counts]) => [host, counts.changed]),
-      );
+      run.ansibleChanged = await runSite(run, step);
       const changed = Object.entries(run.ansibleChanged).map(([h, n]) => `${h} changed=${n}`);
       step.log(changed.join(", "));
     },
   };
+}
+
+/**
+ * site.yml on the inventory's hosts with the pinned agents, this run's secrets and registry:
+ * every host (bring-up), or one (`limit`) and only some tasks (`tags`, as upgrade runs it).
+ * Returns Ansible's `changed` count per host.
+ */
+export async function runSite(
+  run: BringUpRun,
+  step: Pick<StepHandle, "log" | "signal">,
+  only: { limit?: string; tags?: string[] } = {},
+): Promise<Record<string, number>> {
+  const { config } = run;
+  const versions = await pinnedVersions();
+  const paths = targetPaths(config);
+  const s = given(run, "secrets").effective;
+  const local = config.target.provider === "local";
+  const result = await runSitePlaybook({
+    hosts: given(run, "inventory").hosts.map((h) => ({
+      name: h.name,
+      role: h.role,
+      privateIp: h.privateAddress,
+      sshHost: h.ssh.host,
+      sshPort: h.ssh.port,
+    })),
+    settings: {
+      target: config.targetName,
+      softwareSource: local ? "local" : "official",
+      agentRepository: agentRepository(config.target),
+      ...(local ? { health: FAST_HEALTH } : {}),
+      consulVersion: versions.consul,
+      nomadVersion: versions.nomad,
+      sshdPort: config.target.ssh.port,
+      ...registrySettings(run),
+      ...packageDataVolume(given(run, "inventory")),
+    },
+    secrets: {
+      consulGossipKey: s.consulGossipKey,
+      consulManagementToken: s.consulToken,
+      consulAgentToken: s.consulAgentToken,
+      consulNomadToken: s.consulNomadToken,
+      consulTraefikToken: s.consulTraefikToken,
+      nomadGossipKey: s.nomadGossipKey,
+      nomadManagementToken: s.nomadToken,
+      ...registrySecrets(run),
+    },
+    privateKeyPath: paths.privateKey,
+    knownHostsPath: paths.knownHosts,
+    hostKeyChecking: "yes",
+    ...(only.limit ? { limit: only.limit } : {}),
+    ...(only.tags ? { tags: only.tags } : {}),
+    onEvent: (e: AnsibleEvent) => {
+      const line = describeAnsibleEvent(e);
+      if (line) step.log(line);
+    },
+    signal: step.signal,
+  });
+  return Object.fromEntries(
+    Object.entries(result.recap).map(([host, counts]) => [host, counts.changed]),
+  );
 }
 
 /** The package data volume's holder and device, as OpenTofu attached it. */

@@ -46,6 +46,7 @@ import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secr
 import { dataScenarios } from "./scenarios/data.js";
 import { spreadScenarios } from "./scenarios/spread.js";
 import { rebootScenarios } from "./scenarios/reboots.js";
+import { upgradeScenarios } from "./scenarios/upgrade.js";
 import {
   httpsAfterRestartScenarios,
   httpsRenewalScenarios,
@@ -327,6 +328,7 @@ describe(`local cluster ${target}`, () => {
   dataScenarios();
   spreadScenarios();
   rebootScenarios();
+  upgradeScenarios();
   retireScenarios();
   scaleScenarios();
   replaceScenarios();

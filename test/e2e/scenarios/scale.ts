@@ -258,7 +258,7 @@ export function hostLossScenarios(): void {
       expect(reboots.plan.order[0]!.leads).toBe(false);
       expect(reboots.plan.order.at(-1)!.leads).toBe(true);
       expect(reboots.rebooted.at(-1)!.steps.join("\n")).toMatch(/leadership handed to/);
-      for (const h of reboots.rebooted) expect(h.bootAfter).not.toBe(h.bootBefore);
+      for (const h of reboots.rebooted) expect(h.after).not.toBe(h.before);
       before = (await hostNames()).split("\n");
       await docker("kill", victim);
       await waitUntil(false);

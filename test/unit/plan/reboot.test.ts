@@ -3,6 +3,7 @@ import { ExitCode, UsageError } from "../../../src/errors.js";
 import {
   managerRebootRefusals,
   planReboots,
+  planUpgrade,
   type RebootCandidate,
   type RebootRequest,
 } from "../../../src/plan/reboot.js";
@@ -118,5 +119,32 @@ describe("when a manager may reboot", () => {
       "Nomad has no other server: its API stops while this one reboots",
     ]);
     expect(refusals([peer(1)], true, true)).toEqual([]);
+  });
+});
+
+describe("the order of an upgrade", () => {
+  it("every host, the servers first (followers, then the leader), then the workers", () => {
+    const plan = planUpgrade({
+      target: "t",
+      hosts: [...two, ...three],
+      allowApiOutage: false,
+      leaders: ["t-manager-1"],
+    });
+    expect(plan.order.map((s) => s.host)).toEqual([
+      "t-manager-2",
+      "t-manager-3",
+      "t-manager-1",
+      "t-worker-1",
+      "t-worker-2",
+    ]);
+  });
+  it("a single manager only with --allow-api-outage", () => {
+    const hosts = [host("manager-1"), ...two];
+    expect(() => planUpgrade({ target: "t", hosts, allowApiOutage: false, leaders: [] })).toThrow(
+      /only manager: while its agents restart, Nomad's and Consul's APIs do not answer/,
+    );
+    expect(planUpgrade({ target: "t", hosts, allowApiOutage: true, leaders: [] }).apiOutage).toBe(
+      true,
+    );
   });
 });

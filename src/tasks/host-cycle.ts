@@ -1,14 +1,15 @@
 /**
- * Rebooting hosts, the runbook as code, one host at a time and each proven before the next:
- *   rebootWorker:  out of the load balancer, its package data moved off it when it holds it,
- *                  ineligible and drained (its allocations healthy elsewhere), rebooted, waited
- *                  for (a new boot, its agents up), eligible again and back in the load balancer,
- *                  its Traefik proven.
- *   rebootManager: refused while the others would lose quorum or autopilot is unhealthy; its
- *                  leadership handed to another server first; rebooted; back once both raft
- *                  configurations count it as a voter and both autopilots report healthy.
- * Both SSH commands are the same on a VM and on a host container (`systemctl reboot`: a host
- * container exits and Docker starts it again, as a VM's firmware boots it again).
+ * Taking one host out of service, doing something to it, and putting it back, proven: the
+ * runbook `reboot` and `upgrade` share, one host at a time.
+ *   cycleWorker:  out of the load balancer, its package data moved off it when it holds it,
+ *                 ineligible and drained (its allocations healthy elsewhere), the action (a
+ *                 reboot, its agents upgraded and restarted), then its drain ended, eligible,
+ *                 back in the load balancer and its Traefik proven.
+ *   cycleManager: refused while the others would lose quorum or autopilot is unhealthy; its
+ *                 leadership handed to another server first; the action; back once both raft
+ *                 configurations count it as a voter and both autopilots report healthy.
+ * The actions' SSH commands are the same on a VM and on a host container (`systemctl reboot`:
+ * a host container exits and Docker starts it again, as a VM's firmware boots it again).
  */
 import type { LoadedConfig } from "../config/load.js";
 import { ConflictError, OperationError } from "../errors.js";
@@ -23,23 +24,32 @@ import { drainWorker, settle } from "./retire.js";
 
 type Log = (line: string) => void;
 
-export interface RebootHostOptions {
+export interface CycleOptions {
   config: LoadedConfig;
   inventory: Inventory;
   host: string;
   log: Log;
   signal: AbortSignal;
-  /** A single manager's reboot was accepted: the APIs stop while it reboots. */
+  /** A single manager's cycle was accepted: the APIs stop meanwhile. */
   apiOutageAccepted?: boolean;
   /** How long the host may take to come back with its agents; default 5 minutes. */
   bootDeadlineMs?: number;
 }
 
-export interface HostRebooted {
+/** What is done to a host while it is out of service. */
+export interface HostAction {
+  /** For messages: "reboot", "agents upgrade and restart". */
+  name: string;
+  /** Does it, and returns once the host is back with its agents up: what it was and is now. */
+  run(o: CycleOptions, host: InventoryHost): Promise<{ before: string; after: string }>;
+}
+
+export interface HostCycled {
   host: string;
   role: "manager" | "worker";
-  bootBefore: string;
-  bootAfter: string;
+  /** The action's before and after: boot identities for a reboot, agents' pids for a restart. */
+  before: string;
+  after: string;
   /** The package data moved off it first (it held it): where to, and the site's downtime. */
   packageDataMoved?: { to: string; downMs: number };
   steps: string[];
@@ -48,70 +58,64 @@ export interface HostRebooted {
 
 const DEFAULT_BOOT_DEADLINE_MS = 300_000;
 
-/** Reboots a worker without a failed request: see the module's comment. */
-export async function rebootWorker(o: RebootHostOptions): Promise<HostRebooted> {
+/** A worker out of service, `action`, and back, without a failed request: see the module's comment. */
+export async function cycleWorker(o: CycleOptions, action: HostAction): Promise<HostCycled> {
   const began = Date.now();
   const host = hostNamed(o.inventory, o.host);
   const { steps, step } = stepsOf(o, host.name);
-  let packageDataMoved: HostRebooted["packageDataMoved"];
+  let packageDataMoved: HostCycled["packageDataMoved"];
   // Through another worker's Traefik: this one's stops first.
-  const bootBefore = await withCluster(
-    o.config,
-    { avoid: [host.name], signal: o.signal },
-    async (apis) => {
-      try {
-        if (
-          await removeIngressWorker({
-            nomad: apis.nomad,
-            worker: host.name,
-            log: o.log,
-            signal: o.signal,
-          })
-        )
-          step("out of the load balancer (its Traefik stopped)");
-        const node = (await apis.nomad.nodes()).find((n) => n.Name === host.name);
-        if (!node) throw new OperationError(`${host.name} has no Nomad node: nothing to drain`);
-        await apis.nomad.setNodeEligibility(node.ID, false);
-        step("not eligible for new allocations");
-        if (o.inventory.packageDataHost === host.name) {
-          const to = workersOf(o.inventory).find((w) => w.name !== host.name)?.name;
-          if (to) {
-            const { downMs } = await movePackageData({ ...options(o, apis), from: host.name, to });
-            packageDataMoved = { to, downMs };
-            step(`package data moved to ${to} (the site was down ${downMs} ms)`);
-          } else
-            step(
-              "holds the package data and no other worker can take it: the site stops while it reboots",
-            );
-        }
-        await drainWorker(
-          { ...options(o, apis), host: host.name },
-          apis.nomad,
-          apis.consul,
-          node.ID,
-          host.name,
-        );
-        step("drained, its service allocations healthy elsewhere");
-      } catch (error) {
-        // Not rebooted: it takes work and traffic again, and the error says what stopped it.
-        o.log(`${host.name}: not rebooted; putting it back in service`);
-        await backInService(o, apis, host, step).catch((undo: unknown) =>
-          o.log(`${host.name}: could not put it back: ${(undo as Error).message}`),
-        );
-        throw error;
+  await withCluster(o.config, { avoid: [host.name], signal: o.signal }, async (apis) => {
+    try {
+      if (
+        await removeIngressWorker({
+          nomad: apis.nomad,
+          worker: host.name,
+          log: o.log,
+          signal: o.signal,
+        })
+      )
+        step("out of the load balancer (its Traefik stopped)");
+      const node = (await apis.nomad.nodes()).find((n) => n.Name === host.name);
+      if (!node) throw new OperationError(`${host.name} has no Nomad node: nothing to drain`);
+      await apis.nomad.setNodeEligibility(node.ID, false);
+      step("not eligible for new allocations");
+      if (o.inventory.packageDataHost === host.name) {
+        const to = workersOf(o.inventory).find((w) => w.name !== host.name)?.name;
+        if (to) {
+          const { downMs } = await movePackageData({ ...options(o, apis), from: host.name, to });
+          packageDataMoved = { to, downMs };
+          step(`package data moved to ${to} (the site was down ${downMs} ms)`);
+        } else
+          step(
+            `holds the package data and no other worker can take it: the site stops during the ${action.name}`,
+          );
       }
-      return rebootOverSsh(o.config, host, o.signal);
-    },
-  );
-  step("rebooting");
-  const bootAfter = await waitForBoot(o, host, bootBefore);
-  step("booted again, its agents up");
+      await drainWorker(
+        { ...options(o, apis), host: host.name },
+        apis.nomad,
+        apis.consul,
+        node.ID,
+        host.name,
+      );
+      step("drained, its service allocations healthy elsewhere");
+    } catch (error) {
+      // Not rebooted: it takes work and traffic again, and the error says what stopped it.
+      o.log(`${host.name}: no ${action.name} done; putting it back in service`);
+      await backInService(o, apis, host, step).catch((undo: unknown) =>
+        o.log(`${host.name}: could not put it back: ${(undo as Error).message}`),
+      );
+      throw error;
+    }
+  });
+  const { before, after } = await action.run(o, host);
+  step(`${action.name} done, its agents up`);
   await withCluster(o.config, { signal: o.signal }, (apis) => backInService(o, apis, host, step));
   return {
     host: host.name,
     role: "worker",
-    bootBefore,
-    bootAfter,
+    before,
+    after,
     ...(packageDataMoved ? { packageDataMoved } : {}),
     steps,
     durationMs: Date.now() - began,
@@ -120,7 +124,7 @@ export async function rebootWorker(o: RebootHostOptions): Promise<HostRebooted> 
 
 /** Its node ready, its drain ended and eligible, its Traefik back in the ingress and proven. */
 async function backInService(
-  o: RebootHostOptions,
+  o: CycleOptions,
   apis: ClusterApis,
   host: InventoryHost,
   step: (line: string) => void,
@@ -143,8 +147,8 @@ async function backInService(
   step(`back in the load balancer (${ingress.steps.join("; ") || "its Traefik answers"})`);
 }
 
-/** Reboots a manager while the others keep quorum: see the module's comment. */
-export async function rebootManager(o: RebootHostOptions): Promise<HostRebooted> {
+/** A manager's `action` while the others keep quorum: see the module's comment. */
+export async function cycleManager(o: CycleOptions, action: HostAction): Promise<HostCycled> {
   const began = Date.now();
   const host = hostNamed(o.inventory, o.host);
   const { steps, step } = stepsOf(o, host.name);
@@ -178,7 +182,7 @@ export async function rebootManager(o: RebootHostOptions): Promise<HostRebooted>
     }
     if (refusals.length > 0)
       throw new ConflictError(
-        `${host.name} cannot reboot now: ${refusals.join("; ")}`,
+        `${host.name} cannot go out of service now (${action.name}): ${refusals.join("; ")}`,
         "`elm-infra status --check` names what is unhealthy; bring it back first (bring-up replaces dead hosts)",
       );
     for (const [system, client] of systems) {
@@ -196,10 +200,8 @@ export async function rebootManager(o: RebootHostOptions): Promise<HostRebooted>
   });
   if (others.length === 0)
     step("the only manager: Nomad's and Consul's APIs stop until it is back");
-  const bootBefore = await rebootOverSsh(o.config, host, o.signal);
-  step("rebooting");
-  const bootAfter = await waitForBoot(o, host, bootBefore);
-  step("booted again, its agents up");
+  const { before, after } = await action.run(o, host);
+  step(`${action.name} done, its agents up`);
   await through(async (apis) => {
     for (const [system, client] of [
       ["Nomad", apis.nomad],
@@ -223,11 +225,85 @@ export async function rebootManager(o: RebootHostOptions): Promise<HostRebooted>
   return {
     host: host.name,
     role: "manager",
-    bootBefore,
-    bootAfter,
+    before,
+    after,
     steps,
     durationMs: Date.now() - began,
   };
+}
+
+/** The reboot: `systemctl reboot`, then the host back from a new boot with its agents up. */
+export const rebootAction: HostAction = {
+  name: "reboot",
+  async run(o, host) {
+    const before = await rebootOverSsh(o.config, host, o.signal);
+    o.log(`${host.name}: rebooting`);
+    return { before, after: await waitForAgents(o, host, { bootOtherThan: before }) };
+  },
+};
+
+const agentNames = ["consul", "nomad"] as const;
+
+/**
+ * The agents upgraded and restarted: `install` puts the pinned Consul and Nomad on the host (an
+ * agent whose package changed is restarted by it); each agent it did not restart is restarted
+ * here (Consul before Nomad), so every agent runs anew once. Before and after: their pids.
+ */
+export function agentsAction(install: (host: InventoryHost) => Promise<void>): HostAction {
+  return {
+    name: "agents upgrade and restart",
+    async run(o, host) {
+      const before = await agentPids(o, host);
+      await install(host);
+      const now = await agentPids(o, host);
+      const same = agentNames.filter((a) => now[a] === before[a]);
+      if (same.length > 0) {
+        await onHostOnce(o, host, (ssh) =>
+          mustRun(
+            ssh,
+            host,
+            `systemctl restart ${same.join(" ")}`,
+            `restart ${same.join(" and ")}`,
+          ),
+        );
+        o.log(`${host.name}: ${same.join(" and ")} restarted`);
+      }
+      await waitForAgents(o, host, {});
+      const after = await agentPids(o, host);
+      const kept = agentNames.filter((a) => after[a] === before[a]);
+      if (kept.length > 0)
+        throw new OperationError(`on ${host.name}: ${kept.join(" and ")} did not restart`);
+      const line = (p: Record<string, string>) => agentNames.map((a) => `${a} ${p[a]}`).join(", ");
+      return { before: line(before), after: line(after) };
+    },
+  };
+}
+
+/** Each agent's main pid on the host, as systemd reports it ("0": not running). */
+async function agentPids(o: CycleOptions, host: InventoryHost): Promise<Record<string, string>> {
+  const out = await onHostOnce(o, host, (ssh) =>
+    mustRun(
+      ssh,
+      host,
+      `systemctl show -p MainPID --value ${agentNames.join(" ")}`,
+      "read the agents' pids",
+    ),
+  );
+  const pids = out.trim().split("\n");
+  return Object.fromEntries(agentNames.map((a, i) => [a, pids[i]?.trim() ?? ""]));
+}
+
+async function onHostOnce<T>(
+  o: CycleOptions,
+  host: InventoryHost,
+  work: (ssh: Awaited<ReturnType<typeof connectToHost>>) => Promise<T>,
+): Promise<T> {
+  const ssh = await connectToHost(o.config, host, "require-pinned", o.signal);
+  try {
+    return await work(ssh);
+  } finally {
+    await ssh.close();
+  }
 }
 
 /** Whether each host asks for a reboot (`/run/reboot-required`, written by package upgrades). */
@@ -274,13 +350,14 @@ async function rebootOverSsh(
 }
 
 /**
- * Waits until the host answers over SSH from a new boot with its agents up: systemd's units
- * active, Nomad's agent healthy, Consul's agent in a cluster with a leader.
+ * Waits until the host answers over SSH (from a boot other than `bootOtherThan`, when given)
+ * with its agents up: systemd's units active, Nomad's agent healthy, Consul's agent in a cluster
+ * with a leader. Returns the boot's identity.
  */
-async function waitForBoot(
-  o: RebootHostOptions,
+async function waitForAgents(
+  o: CycleOptions,
   host: InventoryHost,
-  before: string,
+  w: { bootOtherThan?: string },
 ): Promise<string> {
   const units = host.role === "worker" ? "docker consul nomad" : "consul nomad";
   const agent = host.role === "worker" ? "client" : "server";
@@ -291,11 +368,11 @@ async function waitForBoot(
   ].join(" && ");
   return waitFor(
     {
-      what: `${host.name} to boot again with its agents up`,
+      what: `${host.name} to ${w.bootOtherThan ? "boot again" : "run"} with its agents up`,
       timeoutMs: o.bootDeadlineMs ?? DEFAULT_BOOT_DEADLINE_MS,
       intervalMs: 2000,
       signal: o.signal,
-      hint: `look at ${host.name}'s console (\`docker logs ${host.name}\` on the local target); elm-infra status shows what is down`,
+      hint: `look at ${host.name}'s console (\`docker logs ${host.name}\` on the local target) and its agents' journals; elm-infra status shows what is down`,
     },
     async (_attempt, signal) => {
       const ssh = await connectToHost(o.config, host, "require-pinned", signal).catch(
@@ -304,9 +381,9 @@ async function waitForBoot(
       if (ssh instanceof Error) return notYet(`no SSH yet (${ssh.message.split("\n")[0]})`);
       try {
         const boot = (await ssh.exec(bootIdentityCommand, { timeoutMs: 10_000 })).stdout.trim();
-        if (!boot || boot === before) return notYet("still the boot before the reboot");
+        if (!boot || boot === w.bootOtherThan) return notYet("still the boot before the reboot");
         const up = await ssh.exec(agentsUp, { timeoutMs: 15_000 });
-        return up.status === 0 ? done(boot) : notYet("booted; its agents are not all up yet");
+        return up.status === 0 ? done(boot) : notYet("its agents are not all up yet");
       } catch (error) {
         return notYet(`SSH failed: ${(error as Error).message.split("\n")[0]}`);
       } finally {
@@ -347,7 +424,7 @@ function stepsOf(o: { log: Log }, name: string) {
   };
 }
 
-const options = (o: RebootHostOptions, apis: ClusterApis) => ({
+const options = (o: CycleOptions, apis: ClusterApis) => ({
   config: o.config,
   inventory: o.inventory,
   apis,
