@@ -289,7 +289,8 @@ async function agentPids(o: CycleOptions, host: InventoryHost): Promise<Record<s
       "read the agents' pids",
     ),
   );
-  const pids = out.trim().split("\n");
+  // systemctl prints a blank line between units.
+  const pids = out.split("\n").filter((l) => l.trim() !== "");
   return Object.fromEntries(agentNames.map((a, i) => [a, pids[i]?.trim() ?? ""]));
 }
 

@@ -69,8 +69,10 @@ export function upgradeScenarios(): void {
     // Every agent of every host runs anew.
     const now = await agentPids();
     for (const [name, before] of Object.entries(pids)) {
-      const [consulBefore, nomadBefore] = before.split("\n");
-      const [consulNow, nomadNow] = now[name]!.split("\n");
+      // systemctl prints a blank line between units.
+      const [consulBefore, nomadBefore] = before.split("\n").filter((l) => l.trim());
+      const [consulNow, nomadNow] = now[name]!.split("\n").filter((l) => l.trim());
+      expect(nomadBefore, `${name}'s Nomad pid`).toMatch(/^\d+$/);
       expect(consulNow, `${name}'s Consul restarted`).not.toBe(consulBefore);
       expect(nomadNow, `${name}'s Nomad restarted`).not.toBe(nomadBefore);
     }
