@@ -7,6 +7,7 @@ import { ConfigError, UsageError } from "../errors.js";
 import { targetPaths } from "./paths.js";
 import type { LocalAcme } from "../terraform/outputs.js";
 import type { HostRole } from "../plan/hosts.js";
+import { servesHttps } from "../plan/tls.js";
 
 /** A host's role: one meaning, from plan/hosts.ts. */
 export type { HostRole };
@@ -131,6 +132,21 @@ export function loadBalancerUrl(
   const lb = inventory?.loadBalancer;
   if (lb) return `http://${lb.host.includes(":") ? `[${lb.host}]` : lb.host}:${lb.httpPort}`;
   if (config.target.provider === "local") return `http://127.0.0.1:${config.target.ports.http}`;
+  return undefined;
+}
+
+/**
+ * Pure: where the probe enters the target. On a target that serves HTTPS, the load balancer's
+ * https port (on local, its published loopback port); otherwise what loadBalancerUrl says.
+ */
+export function probeUrl(
+  config: Pick<LoadedConfig, "target">,
+  inventory: Inventory | undefined,
+): string | undefined {
+  if (!servesHttps(config.target)) return loadBalancerUrl(config, inventory);
+  const lb = inventory?.loadBalancer;
+  if (lb) return `https://${lb.host.includes(":") ? `[${lb.host}]` : lb.host}:${lb.httpsPort}`;
+  if (config.target.provider === "local") return `https://127.0.0.1:${config.target.ports.https}`;
   return undefined;
 }
 

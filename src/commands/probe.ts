@@ -3,8 +3,7 @@ import { OperationError, UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
 import type { LoadedConfig } from "../config/load.js";
 import { targetTrust } from "../cluster/trust.js";
-import { loadBalancerUrl, readInventory, type Inventory } from "../cluster/inventory.js";
-import { servesHttps } from "../plan/tls.js";
+import { probeUrl, readInventory } from "../cluster/inventory.js";
 import {
   failedRequests,
   formatProbeLine,
@@ -69,21 +68,6 @@ export async function probe(
   }).done;
 }
 
-/**
- * Pure: where the probe enters the target. On a target that serves HTTPS, the load balancer's
- * https port (on local, its published loopback port); otherwise what loadBalancerUrl says.
- */
-export function probeUrl(
-  config: Pick<LoadedConfig, "target">,
-  inventory: Inventory | undefined,
-): string | undefined {
-  if (!servesHttps(config.target)) return loadBalancerUrl(config, inventory);
-  const lb = inventory?.loadBalancer;
-  if (lb) return `https://${lb.host.includes(":") ? `[${lb.host}]` : lb.host}:${lb.httpsPort}`;
-  if (config.target.provider === "local") return `https://127.0.0.1:${config.target.ports.https}`;
-  return undefined;
-}
-
 /** Why a probe run counts as failed (exit 1): any request without a good answer. */
 export function probeFailure(r: ProbeReport): OperationError | undefined {
   const failed = failedRequests(r);
@@ -93,3 +77,5 @@ export function probeFailure(r: ProbeReport): OperationError | undefined {
     "the report lists the first failures; elm-infra status --check names what is degraded",
   );
 }
+
+export { probeUrl };

@@ -14,7 +14,16 @@
 import type { LoadedConfig } from "../config/load.js";
 import { ConflictError, OperationError } from "../errors.js";
 import { connectToHost, withCluster, withManagers, type ClusterApis } from "../cluster/connect.js";
-import { managersOf, workersOf, type Inventory, type InventoryHost } from "../cluster/inventory.js";
+import {
+  managersOf,
+  probeUrl,
+  workersOf,
+  type Inventory,
+  type InventoryHost,
+} from "../cluster/inventory.js";
+import { targetTrust } from "../cluster/trust.js";
+import { hostnamesOf } from "../config/load.js";
+import { startProbe } from "../traefik/probe.js";
 import { bootIdentityCommand, managerRebootRefusals } from "../plan/reboot.js";
 import { isHostServer } from "../plan/retire.js";
 import { done, notYet, waitFor } from "../wait.js";
@@ -57,6 +66,8 @@ export interface HostCycled {
 }
 
 const DEFAULT_BOOT_DEADLINE_MS = 300_000;
+/** How long the load balancer may take to send requests to a worker back in the ingress. */
+const LOAD_BALANCER_DEADLINE_MS = 120_000;
 
 /** A worker out of service, `action`, and back, without a failed request: see the module's comment. */
 export async function cycleWorker(o: CycleOptions, action: HostAction): Promise<HostCycled> {
@@ -144,7 +155,55 @@ async function backInService(
     log: o.log,
     signal: o.signal,
   });
-  step(`back in the load balancer (${ingress.steps.join("; ") || "its Traefik answers"})`);
+  step(`back in the ingress (${ingress.steps.join("; ") || "its Traefik answers"})`);
+  // The next host's cycle takes another worker out: this one must carry requests first.
+  const answered = await untilLoadBalancerUses(o, apis, host.name);
+  if (answered) step(`the load balancer sends it requests again (${answered})`);
+}
+
+/**
+ * Sends requests through the load balancer, as visitors do, until one is answered by this
+ * worker's Traefik (its header says which); bounded. Returns the hostname that answered, or
+ * nothing when no service is deployed (nothing to ask).
+ */
+async function untilLoadBalancerUses(
+  o: CycleOptions,
+  apis: ClusterApis,
+  worker: string,
+): Promise<string | undefined> {
+  const url = probeUrl(o.config, o.inventory);
+  let hostname: string | undefined;
+  for (const service of Object.keys(o.config.services))
+    if (await apis.nomad.readJob(service)) {
+      hostname = hostnamesOf(o.config, service)[0];
+      if (hostname) break;
+    }
+  if (!url || !hostname) return undefined;
+  const trust = url.startsWith("https:") ? await targetTrust(o.config) : undefined;
+  let seen: Record<string, number> = {};
+  let resolveSeen: () => void = () => undefined;
+  const answered = new Promise<void>((resolve) => (resolveSeen = resolve));
+  const probe = startProbe({
+    url,
+    hostname,
+    ...(trust?.ca !== undefined ? { ca: trust.ca } : {}),
+    ratePerSecond: 10,
+    seconds: LOAD_BALANCER_DEADLINE_MS / 1000,
+    signal: o.signal,
+    progressEveryMs: 500,
+    onProgress: (r) => {
+      seen = r.workers;
+      if ((r.workers[worker] ?? 0) > 0) resolveSeen();
+    },
+  });
+  await Promise.race([answered, probe.done]);
+  await probe.stop();
+  if ((seen[worker] ?? 0) === 0)
+    throw new OperationError(
+      `the load balancer sent no request to ${worker} within ${LOAD_BALANCER_DEADLINE_MS / 1000} s of its Traefik answering (answers came from: ${Object.keys(seen).join(", ") || "none"})`,
+      "check the load balancer's health check of the workers (elm-infra status shows it); the next hosts were not touched",
+    );
+  return hostname;
 }
 
 /** A manager's `action` while the others keep quorum: see the module's comment. */
