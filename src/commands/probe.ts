@@ -1,7 +1,6 @@
 import { hostnamesOf } from "../config/load.js";
 import { OperationError, UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
-import type { LoadedConfig } from "../config/load.js";
 import { targetTrust } from "../cluster/trust.js";
 import { probeUrl, readInventory } from "../cluster/inventory.js";
 import {

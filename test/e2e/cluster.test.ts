@@ -46,7 +46,6 @@ import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secr
 import { dataScenarios } from "./scenarios/data.js";
 import { spreadScenarios } from "./scenarios/spread.js";
 import { rebootScenarios } from "./scenarios/reboots.js";
-import { upgradeScenarios } from "./scenarios/upgrade.js";
 import {
   httpsAfterRestartScenarios,
   httpsRenewalScenarios,
@@ -328,7 +327,6 @@ describe(`local cluster ${target}`, () => {
   dataScenarios();
   spreadScenarios();
   rebootScenarios();
-  upgradeScenarios();
   retireScenarios();
   scaleScenarios();
   replaceScenarios();
