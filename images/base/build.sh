@@ -10,7 +10,9 @@
 #   elm-infra/lb:<hash>    minimal Debian bookworm with HAProxy (and socat for its admin socket):
 #                          the `local` target's load balancer (iac/local uploads its haproxy.cfg)
 #   traefik:v<version>     the pinned Traefik binary from the tool cache, for the local target's
-#                          ingress (named like the official image, so the job is the same everywhere)
+#                          ingress (named like the official image, so the job is the same everywhere);
+#                          also each of versions.json's traefik.alsoCached whose binary is cached
+#                          (what `upgrade --traefik <v>` rolls to), or one version: `traefik 3.6.14`
 #   elm-infra/pebble:<hash> Pebble (Let's Encrypt's ACME test server) and pebble-challtestsrv in
 #                          /usr/local/bin, Pebble's own TLS certificate, key and CA in
 #                          /etc/pebble/{cert,key,minica}.pem, curl and ca-certificates: the local
@@ -32,7 +34,7 @@
 # changed configuration takes seconds, not minutes.
 # Debootstrap reads packages from the Debian mirror apt already uses on this machine
 # (ELM_INFRA_DEBIAN_MIRROR overrides it).
-# Usage: images/base/build.sh [tiny|base|host|lb|traefik|pebble|acme-issuer|cluster-snapshot|registry|all]   (stdout stays quiet; progress goes to stderr)
+# Usage: images/base/build.sh [tiny|base|host|lb|traefik [VERSION]|pebble|acme-issuer|cluster-snapshot|registry|all]   (stdout stays quiet; progress goes to stderr)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 host_dir="$(cd "$here/../host" && pwd)"
@@ -172,11 +174,40 @@ build_lb() {
 # The version src/tools/versions.json pins for a tool.
 pinned_version() { sed -n '/"'"$1"'": {/,/}/s/.*"version": *"\([^"]*\)".*/\1/p' "$here/../../src/tools/versions.json"; }
 
+# The other versions of a tool that src/tools/versions.json has install.sh cache (`alsoCached`).
+also_cached() { node -e 'for (const v of require(process.argv[1])[process.argv[2]].alsoCached || []) console.log(v)' "$here/../../src/tools/versions.json" "$1"; }
+
+# build_traefik [VERSION]: traefik:v<version> from the tool cache's binary. Without VERSION, the
+# pinned one (the binary ~/.cache/elm-infra/bin/traefik links to) and each `alsoCached` version
+# whose binary is cached; with VERSION, that one, or exit saying how to cache it.
 build_traefik() {
-  local bin="$tool_cache/bin/traefik"
-  [[ -x "$bin" ]] || { log "traefik is not in the tool cache ($bin): run bash src/tools/install.sh"; exit 1; }
-  local version; version="$(pinned_version traefik)"
-  local tag="traefik:v${version#v}" binary_id; binary_id="$(sha256sum "$bin" | cut -c1-12)"
+  local pinned v; pinned="$(pinned_version traefik)"
+  if [[ -n "${1:-}" ]]; then
+    v="${1#v}"
+    [[ "$v" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ]] || { log "traefik $1: the version must look like 3.6.14"; exit 2; }
+    [[ -x "$(traefik_binary "$v")" ]] || { log "traefik $v is not in the tool cache ($(traefik_binary "$v")): run bash src/tools/install.sh --tool $(traefik_tool "$v")"; exit 1; }
+    build_traefik_image "$v"; return
+  fi
+  build_traefik "$pinned"
+  for v in $(also_cached traefik); do
+    if [[ -x "$(traefik_binary "$v")" ]]; then build_traefik_image "$v"
+    else log "traefik:v$v: skipped, its binary is not cached (bash src/tools/install.sh --tool $(traefik_tool "$v"))"; fi
+  done
+}
+
+# traefik_tool VERSION: install.sh's --tool argument for it (the pinned one needs no @VERSION).
+traefik_tool() { if [[ "$1" == "$(pinned_version traefik)" ]]; then echo traefik; else echo "traefik@$1"; fi; }
+
+# traefik_binary VERSION: where the tool cache keeps it (the pinned one: wherever install.sh linked).
+traefik_binary() {
+  if [[ "$1" == "$(pinned_version traefik)" ]]; then echo "$tool_cache/bin/traefik"
+  else echo "$tool_cache/tools/traefik/$1/traefik"; fi
+}
+
+# build_traefik_image VERSION: traefik:v<VERSION>, rebuilt only when the binary's hash changed.
+build_traefik_image() {
+  local bin; bin="$(traefik_binary "$1")"
+  local tag="traefik:v$1" binary_id; binary_id="$(sha256sum "$bin" | cut -c1-12)"
   # A static binary needs nothing around it; a dynamically linked one needs Debian's libc.
   local from=elm-infra/tiny:latest
   if ldd "$bin" >/dev/null 2>&1; then from=elm-infra/base:latest; build_base; else build_tiny; fi
@@ -320,7 +351,7 @@ case "${1:-all}" in
   base) build_base ;;
   host) build_host ;;
   lb) build_lb ;;
-  traefik) build_traefik ;;
+  traefik) build_traefik "${2:-}" ;;
   pebble) build_pebble ;;
   acme-issuer) build_acme_issuer ;;
   cluster-snapshot) build_cluster_snapshot ;;
@@ -330,5 +361,5 @@ case "${1:-all}" in
     if [[ -x "$tool_cache/bin/traefik" ]]; then build_traefik; fi
     if [[ -d "$tool_cache/tools/pebble/$(pinned_version pebble)" && -d "$tool_cache/tools/pebble-challtestsrv/$(pinned_version pebble-challtestsrv)" ]]; then build_pebble; fi
     if [[ -d "$tool_cache/tools/lego/$(pinned_version lego)" ]]; then build_acme_issuer; fi ;;
-  *) echo "usage: $0 [tiny|base|host|lb|traefik|pebble|acme-issuer|cluster-snapshot|registry|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [tiny|base|host|lb|traefik [VERSION]|pebble|acme-issuer|cluster-snapshot|registry|all]" >&2; exit 2 ;;
 esac

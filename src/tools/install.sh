@@ -9,9 +9,14 @@
 # (~/.cache/elm-infra/tools/<tool>/<version>/); the official release archive checked against its
 # published SHA-256 sums; a build from its Go module through the Go module proxy. versions.json may
 # give a tool `ldflags` for that build and `files` to keep from its module source beside the binary.
+# The pinned version is linked as ~/.cache/elm-infra/bin/<tool>. A tool's `alsoCached` versions
+# (Traefik's: what `upgrade --traefik <v>` can roll to without a build) are put in the cache too,
+# from the same sources but PATH, and never linked.
 #
-# Usage: src/tools/install.sh [--only tools|packages|images|docker|none] [--tool NAME] [--print-env]
-#   --print-env  print the exports (PATH, TF_CLI_CONFIG_FILE) that put the tools in reach
+# Usage: src/tools/install.sh [--only tools|packages|images|docker|none] [--tool NAME[@VERSION]] [--print-env]
+#   --tool NAME          install the pinned version of one tool
+#   --tool NAME@VERSION  build and cache another version of it (not linked), e.g. traefik@3.6.14
+#   --print-env          print the exports (PATH, TF_CLI_CONFIG_FILE) that put the tools in reach
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,6 +30,8 @@ log() { printf '[tools] %s\n' "$*" >&2; }
 die() { printf '[tools] error: %s\n' "$*" >&2; exit 1; }
 
 field() { node -e 'const v=require(process.argv[1])[process.argv[2]]; const f=v&&v[process.argv[3]]; process.stdout.write(f===undefined?"":String(f))' "$versions" "$1" "$2"; }
+# also_cached TOOL: the versions versions.json lists under the tool's `alsoCached`, one a line.
+also_cached() { node -e 'const v=require(process.argv[1])[process.argv[2]]; for (const x of (v&&v.alsoCached)||[]) console.log(x)' "$versions" "$1"; }
 
 with_lock() { # with_lock NAME CMD...: one holder at a time across processes
   local lock="$cache/locks/$1.lock"; shift
@@ -190,7 +197,11 @@ fix_nested_replaces() {
     for (const r of j.Replace||[]) if (r.New.Path.startsWith("./")||r.New.Path.startsWith("../")) console.log([r.Old.Path,r.New.Path,req[r.Old.Path]||""].join("\t"))')
 }
 
-module_version() { local m; m="$(field "$1" moduleVersion)"; echo "${m:-v$2}"; }
+# module_version TOOL VERSION: the module version to fetch; `moduleVersion` is the pinned version's.
+module_version() {
+  local m=""; [ "$2" = "$(field "$1" version)" ] && m="$(field "$1" moduleVersion)"
+  echo "${m:-v$2}"
+}
 
 # copy_module_files TOOL VERSION DEST: the files versions.json lists under the tool's `files`
 # (destination relative to DEST: path in the module), taken from the module source. Pebble's TLS
@@ -211,24 +222,31 @@ copy_module_files() {
 
 module_dir() { node -e 'try{const j=JSON.parse(require("fs").readFileSync(0));if(!j.Error)console.log(j.Dir)}catch{}'; }
 
-install_tool() { # install_tool TOOL: make $bin/TOOL the pinned version
-  local tool="$1" v dest onpath
-  v="$(field "$tool" version)"
+# install_tool TOOL [VERSION]: the pinned version, linked as $bin/TOOL (a binary on PATH at that
+# version is taken as it is); or VERSION, another one, only put in the cache.
+install_tool() {
+  local tool="$1" pinned v dest onpath
+  pinned="$(field "$tool" version)"; v="${2:-$pinned}"
   dest="$cache/tools/$tool/$v"
-  onpath="$(command -v "$tool" 2>/dev/null || true)"
-  if [ -n "$onpath" ] && [ "$onpath" != "$bin/$tool" ] && tool_version_ok "$onpath" "$tool" "$v"; then
-    ln -sfn "$onpath" "$bin/$tool"; log "$tool $v: on PATH ($onpath)"; return 0
+  if [ "$v" = "$pinned" ]; then
+    onpath="$(command -v "$tool" 2>/dev/null || true)"
+    if [ -n "$onpath" ] && [ "$onpath" != "$bin/$tool" ] && tool_version_ok "$onpath" "$tool" "$v"; then
+      ln -sfn "$onpath" "$bin/$tool"; log "$tool $v: on PATH ($onpath)"; return 0
+    fi
   fi
-  if [ -x "$dest/$tool" ]; then ln -sfn "$dest/$tool" "$bin/$tool"; log "$tool $v: cached"; return 0; fi
-  local tmp="$cache/tools/$tool/.tmp-$$"; rm -rf "$cache/tools/$tool"/.tmp-*; mkdir -p "$tmp"
-  trap 'rm -rf "$tmp"' EXIT  # a failed build leaves nothing half-made behind
-  if fetch_release "$tool" "$v" "$tmp"; then log "$tool $v: official release, checksum verified"
-  else build_from_module "$tool" "$v" "$tmp"; fi
-  copy_module_files "$tool" "$v" "$tmp"
-  mkdir -p "$(dirname "$dest")"; rm -rf "$dest"; mv "$tmp" "$dest"
-  trap - EXIT
-  ln -sfn "$dest/$tool" "$bin/$tool"
-  log "$tool $v: installed in $dest"
+  if [ ! -x "$dest/$tool" ]; then
+    local tmp="$cache/tools/$tool/.tmp-$$"; rm -rf "$cache/tools/$tool"/.tmp-*; mkdir -p "$tmp"
+    trap 'rm -rf "$tmp"' EXIT  # a failed build leaves nothing half-made behind
+    if fetch_release "$tool" "$v" "$tmp"; then log "$tool $v: official release, checksum verified"
+    else build_from_module "$tool" "$v" "$tmp"; fi
+    copy_module_files "$tool" "$v" "$tmp"
+    mkdir -p "$(dirname "$dest")"; rm -rf "$dest"; mv "$tmp" "$dest"
+    trap - EXIT
+    log "$tool $v: installed in $dest"
+  else
+    log "$tool $v: cached"
+  fi
+  if [ "$v" = "$pinned" ]; then ln -sfn "$dest/$tool" "$bin/$tool"; fi
 }
 
 # Terraform/OpenTofu find providers for offline use in a filesystem mirror named by a CLI config.
@@ -253,10 +271,11 @@ RC
 }
 
 install_tools() {
-  local t
+  local t v
   for t in nomad consul traefik tofu terraform-provider-digitalocean terraform-provider-docker \
            pebble pebble-challtestsrv lego; do
     with_lock "$t" install_tool "$t"
+    for v in $(also_cached "$t"); do with_lock "$t" install_tool "$t" "$v"; done
   done
   install_provider_mirror
 }
@@ -268,16 +287,21 @@ install_agents_apt() { bash "$here/agents-apt.sh" >/dev/null; }
 
 # The whole flow is one function, read before it runs: editing this file during a run is safe.
 main() {
-  local only="all" print_env=0 one_tool=""
+  local only="all" print_env=0 one_tool="" one_version  # one_version stays unset without @VERSION
   while [ $# -gt 0 ]; do
     case "$1" in
       --only) only="$2"; shift 2 ;;
       --print-env) print_env=1; shift ;;
-      --tool) only="tool"; one_tool="$2"; shift 2 ;;
-      -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      --tool) only="tool"; one_tool="${2%%@*}"
+              if [[ "$2" == *@* ]]; then one_version="${2#*@}"; fi
+              shift 2 ;;
+      -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
       *) die "unknown option $1 (try --help)" ;;
     esac
   done
+  if [ -n "${one_version+set}" ] && ! [[ "$one_version" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ]]; then
+    die "--tool $one_tool@$one_version: the version must look like 3.6.14"
+  fi
   case "$only" in
     all) install_packages; start_docker; install_tools; install_agents_apt; install_images ;;
     packages) install_packages ;;
@@ -286,7 +310,7 @@ main() {
     images) install_images ;;
     none) ;;
     tool) [ -n "$(field "$one_tool" version)" ] || die "unknown tool $one_tool (see src/tools/versions.json)"
-          with_lock "$one_tool" install_tool "$one_tool"
+          with_lock "$one_tool" install_tool "$one_tool" ${one_version:+"$one_version"}
           case "$one_tool" in terraform-provider-*) install_provider_mirror ;; esac ;;
     *) die "--only takes tools, packages, images, docker or none" ;;
   esac
