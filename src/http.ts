@@ -371,19 +371,18 @@ export class JsonApi {
     onChunk: (chunk: Buffer) => void,
   ): Promise<void> {
     const deadlineMs = deadlineOf(call, this.options.deadlineMs);
-    const headersDeadline = new AbortController();
-    const timer = setTimeout(() => headersDeadline.abort(new Error("deadline")), deadlineMs);
-    const signals = [headersDeadline.signal, ...(call.signal ? [call.signal] : [])];
+    // Followed, only the headers are bounded (by undici's timeout); else the whole call.
+    const deadline = call.follow ? undefined : AbortSignal.timeout(deadlineMs);
+    const signals = [...(deadline ? [deadline] : []), ...(call.signal ? [call.signal] : [])];
     try {
       const res = await request(buildUrl(this.options.address, call.path, call.query), {
         method: call.method,
         headers: { ...this.options.headers, ...call.headers },
-        headersTimeout: deadlineMs + 1000,
+        headersTimeout: deadlineMs,
         bodyTimeout: call.follow ? 0 : deadlineMs + 1000,
-        signal: AbortSignal.any(signals),
+        ...(signals.length ? { signal: AbortSignal.any(signals) } : {}),
         dispatcher: this.streaming,
       });
-      if (call.follow) clearTimeout(timer);
       if (res.statusCode >= 400) {
         const text = (await readBounded(res.body, 64 * 1024)) ?? "";
         throw new HttpError(
@@ -401,11 +400,9 @@ export class JsonApi {
       throw new UnreachableError(
         this.options.name,
         this.where,
-        headersDeadline.signal.aborted ? "timeout" : classifyTransportError(error),
+        classifyTransportError(error),
         deadlineMs,
       );
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -11,6 +11,7 @@ import { WebSocket, type Dispatcher } from "undici";
 import { z } from "zod";
 import { abortReason, OperationError } from "../errors.js";
 import { defaultDeadlineMs, PermissionDeniedError, UnreachableError } from "../http.js";
+import { abortable, sleep } from "../wait.js";
 import { nomadPermissionFor } from "./permissions.js";
 
 export type ExecStream = "stdout" | "stderr";
@@ -146,85 +147,100 @@ export function exitCodeOf(code: number): number {
 export function runExecSession(connection: ExecConnection, request: ExecRequest): Promise<number> {
   const { signal } = request;
   if (signal.aborted) return Promise.reject(abortReason(signal));
-  return new Promise<number>((resolve, reject) => {
-    const ws = new WebSocket(connection.url.replace(/^http/, "ws"), {
-      headers: connection.token ? { "X-Nomad-Token": connection.token } : {},
-      ...(connection.dispatcher ? { dispatcher: connection.dispatcher } : {}),
-    });
-    ws.binaryType = "arraybuffer";
-    let opened = false;
-    let settled = false;
-    const cleanups: Array<() => void> = [];
-    const finish = (settle: () => void) => {
-      if (settled) return;
-      settled = true;
-      for (const cleanup of cleanups) cleanup();
-      settle();
-      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();
-    };
-    const send = (frame: string) => {
-      if (!settled && ws.readyState === WebSocket.OPEN) ws.send(frame);
-    };
+  let ws: WebSocket | undefined;
+  // Ctrl-C closes the session and ends the command with the abort reason at once.
+  return abortable(
+    new Promise<number>((resolve, reject) => {
+      ws = openSession(connection, request, resolve, reject);
+    }),
+    signal,
+    () => ws?.close(),
+  );
+}
 
-    const onAbort = () => finish(() => reject(abortReason(signal)));
-    signal.addEventListener("abort", onAbort, { once: true });
-    cleanups.push(() => signal.removeEventListener("abort", onAbort));
-    const openDeadlineMs = connection.openDeadlineMs ?? defaultDeadlineMs;
-    const openTimer = setTimeout(
-      () =>
-        finish(() =>
-          reject(new UnreachableError("Nomad", connection.where, "timeout", openDeadlineMs)),
-        ),
-      openDeadlineMs,
-    );
-    cleanups.push(() => clearTimeout(openTimer));
-
-    ws.onopen = () => {
-      opened = true;
-      clearTimeout(openTimer);
-      if (request.tty && request.terminal) {
-        const terminal = request.terminal;
-        send(execFrames.terminalSize(terminal.size()));
-        cleanups.push(terminal.onResize(() => send(execFrames.terminalSize(terminal.size()))));
-      }
-      // Nomad's own client beats every 10 s, so a quiet session is not taken for a dead one.
-      const heartbeat = setInterval(() => send(execFrames.heartbeat()), 10_000);
-      cleanups.push(() => clearInterval(heartbeat));
-      void passStdin();
-    };
-    const passStdin = async () => {
-      try {
-        if (request.stdin)
-          for await (const chunk of request.stdin) {
-            if (settled) return;
-            send(execFrames.stdin(chunk));
-          }
-        send(execFrames.stdinClosed());
-      } catch {
-        send(execFrames.stdinClosed());
-      }
-    };
-    ws.onmessage = (event: { data: unknown }) => {
-      const text =
-        typeof event.data === "string"
-          ? event.data
-          : Buffer.from(event.data as ArrayBuffer).toString("utf8");
-      const frame = readExecFrame(text);
-      if (!frame)
-        return finish(() =>
-          reject(
-            new OperationError(
-              `${connection.where} sent something that is not a Nomad exec frame on ${connection.path}`,
-              "check that the address is Nomad's API",
-            ),
-          ),
-        );
-      if (frame.kind === "output") request.onOutput(frame.stream, frame.data);
-      else if (frame.kind === "exited") finish(() => resolve(frame.exitCode));
-    };
-    ws.onclose = (event: { code: number; reason: string }) =>
-      finish(() => reject(sessionEndedError(event, connection, opened)));
-    // An error is followed by a close, which says what ended the session.
-    ws.onerror = () => undefined;
+function openSession(
+  connection: ExecConnection,
+  request: ExecRequest,
+  resolve: (exitCode: number) => void,
+  reject: (error: unknown) => void,
+): WebSocket {
+  const ws = new WebSocket(connection.url.replace(/^http/, "ws"), {
+    headers: connection.token ? { "X-Nomad-Token": connection.token } : {},
+    ...(connection.dispatcher ? { dispatcher: connection.dispatcher } : {}),
   });
+  ws.binaryType = "arraybuffer";
+  let opened = false;
+  let settled = false;
+  const cleanups: Array<() => void> = [];
+  const finish = (settle: () => void) => {
+    if (settled) return;
+    settled = true;
+    for (const cleanup of cleanups) cleanup();
+    settle();
+    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();
+  };
+  const send = (frame: string) => {
+    if (!settled && ws.readyState === WebSocket.OPEN) ws.send(frame);
+  };
+
+  // The session must open within the deadline: Nomad stopped or hung does not hold the command.
+  const openDeadlineMs = connection.openDeadlineMs ?? defaultDeadlineMs;
+  const openWait = new AbortController();
+  cleanups.push(() => openWait.abort());
+  sleep(openDeadlineMs, openWait.signal).then(
+    () =>
+      finish(() =>
+        reject(new UnreachableError("Nomad", connection.where, "timeout", openDeadlineMs)),
+      ),
+    () => undefined,
+  );
+
+  ws.onopen = () => {
+    opened = true;
+    openWait.abort();
+    if (request.tty && request.terminal) {
+      const terminal = request.terminal;
+      send(execFrames.terminalSize(terminal.size()));
+      cleanups.push(terminal.onResize(() => send(execFrames.terminalSize(terminal.size()))));
+    }
+    // Nomad's own client beats every 10 s, so a quiet session is not taken for a dead one.
+    const heartbeat = setInterval(() => send(execFrames.heartbeat()), 10_000);
+    cleanups.push(() => clearInterval(heartbeat));
+    void passStdin();
+  };
+  const passStdin = async () => {
+    try {
+      if (request.stdin)
+        for await (const chunk of request.stdin) {
+          if (settled) return;
+          send(execFrames.stdin(chunk));
+        }
+      send(execFrames.stdinClosed());
+    } catch {
+      send(execFrames.stdinClosed());
+    }
+  };
+  ws.onmessage = (event: { data: unknown }) => {
+    const text =
+      typeof event.data === "string"
+        ? event.data
+        : Buffer.from(event.data as ArrayBuffer).toString("utf8");
+    const frame = readExecFrame(text);
+    if (!frame)
+      return finish(() =>
+        reject(
+          new OperationError(
+            `${connection.where} sent something that is not a Nomad exec frame on ${connection.path}`,
+            "check that the address is Nomad's API",
+          ),
+        ),
+      );
+    if (frame.kind === "output") request.onOutput(frame.stream, frame.data);
+    else if (frame.kind === "exited") finish(() => resolve(frame.exitCode));
+  };
+  ws.onclose = (event: { code: number; reason: string }) =>
+    finish(() => reject(sessionEndedError(event, connection, opened)));
+  // An error is followed by a close, which says what ended the session.
+  ws.onerror = () => undefined;
+  return ws;
 }

@@ -7,7 +7,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { expect, it } from "vitest";
+import { withCluster } from "../../../src/cluster/connect.js";
 import type { ExecResult } from "../../../src/commands/exec.js";
+import { loadConfig } from "../../../src/config/load.js";
 import { done, notYet, waitFor } from "../../../src/wait.js";
 import {
   anyVersion,
@@ -124,5 +126,37 @@ export function logsExecScenarios(): void {
       message: 'unknown service "no-such.org"',
       hint: expect.stringContaining("elm-lang.org"),
     });
+  });
+
+  it("a token that may read the job but not its logs or exec into it: logs and exec exit 1 naming read-logs and alloc-exec, the token never shown", async () => {
+    await ensureDeployed({ "elm-lang.org": anyVersion });
+    // A token of its own, made with the management token (it stays in the run's cluster).
+    const config = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
+    const token = await withCluster(
+      config,
+      { signal: AbortSignal.timeout(30_000) },
+      async ({ nomad }) => {
+        await nomad.upsertPolicy(
+          "e2e-job-readers",
+          'namespace "default" {\n  capabilities = ["list-jobs", "read-job"]\n}\n',
+        );
+        return (await nomad.createToken("e2e-job-reader", ["e2e-job-readers"])).SecretID;
+      },
+    );
+    const env = { env: { ELM_INFRA_NOMAD_TOKEN: token }, globalsFirst: true };
+    const logs = await elmInfra(["logs", "elm-lang.org"], 60_000, env);
+    const exec = await elmInfra(["exec", "elm-lang.org", "--", "true"], 60_000, env);
+    for (const [r, capability] of [
+      [logs, "read-logs"],
+      [exec, "alloc-exec"],
+    ] as const) {
+      expect(r.exitCode, errorOf(r)).toBe(1);
+      expect(errorOf(r)).toMatch(
+        new RegExp(
+          `permission denied; the token needs namespace capability ${capability} \\(Nomad at 127\\.0\\.0\\.1:4646 on ${e2e.target}-manager-\\d+ \\(through SSH\\)\\)`,
+        ),
+      );
+      expect(JSON.stringify(r.events) + r.stderr).not.toContain(token);
+    }
   });
 }
