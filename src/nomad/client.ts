@@ -565,7 +565,9 @@ export class NomadClient {
 export function explainNomadError(error: unknown, where: string): unknown {
   if (!(error instanceof HttpError)) return error;
   const body = error.body.trim();
-  if (error.status === 403) {
+  // A call the servers forward to a client agent (a task's log) is refused with 500 and
+  // Nomad's "Permission denied" as the whole body: the same refusal as a 403.
+  if (error.status === 403 || (error.status === 500 && /^permission denied$/i.test(body))) {
     const permission = nomadPermissionFor(error.call.method, error.call.path);
     return new PermissionDeniedError(
       "Nomad",
