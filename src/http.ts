@@ -276,12 +276,14 @@ export function buildUrl(base: string, path: string, query: HttpCall["query"] = 
 /** One server's HTTP API: calls with a deadline, JSON bodies, errors in our words. */
 export class JsonApi {
   private readonly dispatcher: Dispatcher;
+  /** For `stream`: the same connections without the retries. */
+  private readonly streaming: Dispatcher | undefined;
   constructor(readonly options: JsonApiOptions) {
     // undici sends the Host header's name as SNI and checks the certificate against it.
-    this.dispatcher = retrying(
+    this.streaming =
       options.dispatcher ??
-        (options.tls?.ca ? new Agent({ connect: { ca: options.tls.ca } }) : undefined),
-    );
+      (options.tls?.ca ? new Agent({ connect: { ca: options.tls.ca } }) : undefined);
+    this.dispatcher = retrying(this.streaming);
   }
 
   get address(): string {
@@ -356,6 +358,52 @@ export class JsonApi {
       );
     }
     return { status, data: this.decode(call, text), headers };
+  }
+
+  /**
+   * A long answer read as it comes (a log being followed), each chunk passed to `onChunk`. The
+   * deadline covers the answer's headers; with `follow` the body runs until the server ends it
+   * or `call.signal` aborts (Ctrl-C), else the deadline bounds it too. Never retried: a retry
+   * would repeat what was already passed on. An error status is an HttpError, as for `call`.
+   */
+  async stream(
+    call: Omit<HttpCall, "answer" | "body" | "waitSeconds"> & { follow: boolean },
+    onChunk: (chunk: Buffer) => void,
+  ): Promise<void> {
+    const deadlineMs = deadlineOf(call, this.options.deadlineMs);
+    // Followed, only the headers are bounded (by undici's timeout); else the whole call.
+    const deadline = call.follow ? undefined : AbortSignal.timeout(deadlineMs);
+    const signals = [...(deadline ? [deadline] : []), ...(call.signal ? [call.signal] : [])];
+    try {
+      const res = await request(buildUrl(this.options.address, call.path, call.query), {
+        method: call.method,
+        headers: { ...this.options.headers, ...call.headers },
+        headersTimeout: deadlineMs,
+        bodyTimeout: call.follow ? 0 : deadlineMs + 1000,
+        ...(signals.length ? { signal: AbortSignal.any(signals) } : {}),
+        dispatcher: this.streaming,
+      });
+      if (res.statusCode >= 400) {
+        const text = (await readBounded(res.body, 64 * 1024)) ?? "";
+        throw new HttpError(
+          res.statusCode,
+          text,
+          call,
+          `${this.options.name} ${call.method} ${call.path}: ${res.statusCode} ${text.trim().slice(0, 300)}`,
+          `that is what ${this.options.name} at ${this.where} answered; its log may say more`,
+        );
+      }
+      for await (const chunk of res.body as AsyncIterable<Buffer>) onChunk(chunk);
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
+      if (call.signal?.aborted) throw abortReason(call.signal);
+      throw new UnreachableError(
+        this.options.name,
+        this.where,
+        classifyTransportError(error),
+        deadlineMs,
+      );
+    }
   }
 
   /** The answer as its call's schema says it is, or an error saying what it is instead. */

@@ -22,6 +22,8 @@ const commandModules = {
   reboot: () => import("../commands/reboot.js"),
   upgrade: () => import("../commands/upgrade.js"),
   prune: () => import("../commands/prune.js"),
+  logs: () => import("../commands/logs.js"),
+  exec: () => import("../commands/exec.js"),
 };
 
 /** A command's result: data for --json, text for people. */
@@ -83,6 +85,16 @@ const EXAMPLES = {
     "elm-infra probe elm-lang.org --seconds 30",
     "npm run probe -- package.elm-lang.org --seconds 600 --rate 50 --path /health",
     "elm-infra probe elm-lang.org --seconds 10 --json | tail -n 1",
+  ],
+  logs: [
+    "elm-infra logs elm-lang.org -f",
+    "elm-infra logs package.elm-lang.org --stderr --since 10m",
+    "elm-infra logs elm-lang.org --alloc 3f2a9c1e -f --json",
+  ],
+  exec: [
+    "elm-infra exec elm-lang.org -- sh",
+    "elm-infra exec package.elm-lang.org --alloc 3f2a9c1e -- ls -l /data",
+    "elm-infra exec elm-lang.org -- sh -c 'exit 7'; echo $?",
   ],
   destroy: [
     "elm-infra destroy --target local --yes",
@@ -365,6 +377,84 @@ export function buildProgram(run: Runner): Command {
         const { formatProbeReport, probe, probeFailure } = await commandModules.probe();
         const report = await probe(ctx, hostname, o);
         return { data: report, text: formatProbeReport(report), failure: probeFailure(report) };
+      }),
+    );
+
+  program
+    .command("logs")
+    .description(
+      "the service's task log in each running allocation, lines prefixed with the allocation and node, as they arrive",
+    )
+    .argument("<service>", "a service, e.g. elm-lang.org")
+    .option("-f, --follow", "keep printing what the tasks write next, until Ctrl-C", false)
+    .option(
+      "--since <duration>",
+      "only lines that state their time (RFC 3339 or the common log format) at most this long ago, e.g. 10m",
+    )
+    .option("--alloc <id>", "only the allocation whose ID starts with this")
+    .option("--stdout", "only the tasks' stdout", false)
+    .option("--stderr", "only the tasks' stderr", false)
+    .addHelpText(
+      "after",
+      examples(EXAMPLES["logs"]) +
+        "\nWithout --follow: the last 16 KiB of each log. With it, that and then what comes next,\n" +
+        "until Ctrl-C (exit 130) or until every allocation stopped; allocations placed after it\n" +
+        "started are not followed (run it again). Nomad keeps no time per line: --since can only\n" +
+        "skip lines that state an older time themselves; lines that state none are shown, and a\n" +
+        "warning says so. The Nomad token needs read-logs (and read-job) in the job's namespace.\n",
+    )
+    .action((service: string, _o, cmd: Command) =>
+      run("logs", globals(cmd), async (ctx) => {
+        const o = cmd.opts<{
+          follow: boolean;
+          since?: string;
+          alloc?: string;
+          stdout: boolean;
+          stderr: boolean;
+        }>();
+        const { logs } = await commandModules.logs();
+        const r = await logs(ctx, service, {
+          follow: o.follow,
+          ...(o.since !== undefined ? { since: o.since } : {}),
+          ...(o.alloc !== undefined ? { alloc: o.alloc } : {}),
+          streams:
+            o.stdout === o.stderr ? ["stdout", "stderr"] : o.stdout ? ["stdout"] : ["stderr"],
+        });
+        // The lines were the output; a person needs no summary after them, a script gets one.
+        return ctx.options.json ? { data: r, text: "" } : undefined;
+      }),
+    );
+
+  program
+    .command("exec")
+    .description(
+      "run a command in a running allocation of the service (its main task) and exit with the command's exit code; a TTY when this is a terminal",
+    )
+    .argument("<service>", "a service, e.g. elm-lang.org")
+    .argument("[command...]", "the command and its arguments, after --")
+    .option(
+      "--alloc <id>",
+      "the allocation whose ID starts with this (default: the oldest running)",
+    )
+    .addHelpText(
+      "after",
+      examples(EXAMPLES["exec"]) +
+        "\nGlobal options go before the command's --, everything after it is the command's.\n" +
+        "Its output passes through as it is (with --json: one line event per line, then the\n" +
+        "result). elm-infra exits with the command's exit code. The Nomad token needs alloc-exec\n" +
+        "(and read-job) in the job's namespace.\n",
+    )
+    .action((service: string, command: string[], _o, cmd: Command) =>
+      run("exec", globals(cmd), async (ctx) => {
+        const { exec } = await commandModules.exec();
+        const o = cmd.opts<{ alloc?: string }>();
+        const r = await exec(
+          ctx,
+          service,
+          command,
+          o.alloc !== undefined ? { alloc: o.alloc } : {},
+        );
+        return ctx.options.json ? { data: r, text: "" } : undefined;
       }),
     );
 

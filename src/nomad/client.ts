@@ -2,6 +2,7 @@ import type { Dispatcher } from "undici";
 import { z } from "zod";
 import { ConflictError, OperationError } from "../errors.js";
 import {
+  buildUrl,
   HttpError,
   JsonApi,
   PermissionDeniedError,
@@ -9,6 +10,7 @@ import {
   unreadAnswer,
   type HttpCall,
 } from "../http.js";
+import { execQuery, runExecSession, type ExecRequest } from "./exec.js";
 import { nomadPermissionFor } from "./permissions.js";
 import * as answers from "./schemas.js";
 import type {
@@ -313,6 +315,61 @@ export class NomadClient {
     });
     return res.data;
   }
+  /**
+   * A task's log (`stdout` or `stderr`) as it comes: its last `tailBytes` first, then, with
+   * `follow`, what the task writes next until the allocation stops or `signal` aborts (a log
+   * read without `follow` is bounded by the client's deadline). The servers forward the call to
+   * the client agent that runs the allocation. Needs the namespace's read-logs capability.
+   */
+  async streamTaskLog(
+    allocId: string,
+    task: string,
+    type: "stdout" | "stderr",
+    options: { tailBytes: number; follow: boolean; signal?: AbortSignal },
+    onChunk: (chunk: Buffer) => void,
+  ): Promise<void> {
+    const path = `/v1/client/fs/logs/${encodeURIComponent(allocId)}`;
+    this.options.onRequest?.("GET", path);
+    try {
+      await this.api.stream(
+        {
+          method: "GET",
+          path,
+          query: {
+            task,
+            type,
+            origin: "end",
+            offset: options.tailBytes,
+            plain: true,
+            ...(options.follow ? { follow: true } : {}),
+          },
+          follow: options.follow,
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
+        onChunk,
+      );
+    } catch (error) {
+      throw explainNomadError(error, this.api.where);
+    }
+  }
+  /**
+   * Runs `command` in a running allocation's task through Nomad's exec API (a WebSocket the
+   * servers forward to the client agent) and returns its exit code. Needs alloc-exec.
+   */
+  async exec(request: ExecRequest): Promise<number> {
+    const path = `/v1/client/allocation/${encodeURIComponent(request.allocId)}/exec`;
+    this.options.onRequest?.("GET", path);
+    return runExecSession(
+      {
+        url: buildUrl(this.options.address, path, execQuery(request)),
+        where: this.api.where,
+        path,
+        ...(this.options.token ? { token: this.options.token } : {}),
+        ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
+      },
+      request,
+    );
+  }
   async evaluation(id: string): Promise<{
     ID: string;
     Status: string;
@@ -526,7 +583,9 @@ export class NomadClient {
 export function explainNomadError(error: unknown, where: string): unknown {
   if (!(error instanceof HttpError)) return error;
   const body = error.body.trim();
-  if (error.status === 403) {
+  // A call the servers forward to a client agent (a task's log) is refused with 500 and
+  // Nomad's "Permission denied" as the whole body: the same refusal as a 403.
+  if (error.status === 403 || (error.status === 500 && /^permission denied$/i.test(body))) {
     const permission = nomadPermissionFor(error.call.method, error.call.path);
     return new PermissionDeniedError(
       "Nomad",

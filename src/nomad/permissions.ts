@@ -12,6 +12,8 @@ export function nomadPermissionFor(method: string, path: string): string {
     return read ? "namespace variables read" : "namespace variables write";
   if (path === "/v1/jobs/parse") return "namespace capability parse-job";
   if (path.startsWith("/v1/client/fs")) return "namespace capability read-logs";
+  if (/^\/v1\/client\/allocation\/[^/]+\/exec$/.test(path))
+    return "namespace capability alloc-exec";
   if (/^\/v1\/client\/allocation\/[^/]+\/(signal|restart)$/.test(path))
     return "namespace capability alloc-lifecycle";
   if (/^\/v1\/deployment\/(promote|fail|pause|allocation-health)\//.test(path))

@@ -14,6 +14,14 @@ export type OutputEvent =
     }
   | { type: "task"; state: "failed"; title: string; ms: number; error: string }
   | { type: "log"; level: "info" | "warn" | "debug"; message: string; task?: string }
+  | {
+      /** A line a task wrote (logs; exec with --json): on stdout or stderr as the task wrote it. */
+      type: "line";
+      alloc: string;
+      node: string;
+      stream: "stdout" | "stderr";
+      text: string;
+    }
   | { type: "result"; command: string; data: unknown; text?: string }
   | { type: "error"; exitCode: number; error: string; message: string; hint?: string };
 
@@ -54,7 +62,10 @@ export class Output {
     }
     const line = humanLine(event, this.mode);
     if (line === undefined) return;
-    const stream = event.type === "result" ? this.out : this.err;
+    const stream =
+      event.type === "result" || (event.type === "line" && event.stream === "stdout")
+        ? this.out
+        : this.err;
     stream.write(redact(stripControls(line)) + "\n");
   }
 
@@ -91,6 +102,8 @@ function humanLine(event: OutputEvent, mode: OutputMode): string | undefined {
         : event.task
           ? `  ${event.message}`
           : event.message;
+    case "line":
+      return `${event.alloc.slice(0, 8)} ${event.node}| ${event.text}`;
     case "result":
       return (
         event.text ??

@@ -42,6 +42,7 @@ import {
   viaLoadBalancer,
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
+import { logsExecScenarios } from "./scenarios/logs-exec.js";
 import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secrets.js";
 import { dataScenarios } from "./scenarios/data.js";
 import { spreadScenarios } from "./scenarios/spread.js";
@@ -324,6 +325,7 @@ describe(`local cluster ${target}`, () => {
   clusterSnapshotScenarios();
   secretsScenarios();
   probeScenarios();
+  logsExecScenarios();
   dataScenarios();
   spreadScenarios();
   rebootScenarios();

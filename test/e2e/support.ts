@@ -58,12 +58,15 @@ export interface RunOverrides {
   config?: string;
   target?: string;
   env?: Record<string, string>;
+  /** The global options before `args` (a command whose arguments end with `-- <command...>`). */
+  globalsFirst?: boolean;
 }
 
 /** Starts the CLI against the shared cluster; the caller awaits or watches it. */
 export function start(args: string[], timeoutMs = 900_000, o: RunOverrides = {}): ResultPromise {
   const where = ["--config", o.config ?? e2e.config, "--target", o.target ?? e2e.target];
-  const run = execa("node", [cli, ...args, ...where, "--json"], {
+  const argv = o.globalsFirst ? [...where, "--json", ...args] : [...args, ...where, "--json"];
+  const run = execa("node", [cli, ...argv], {
     cwd: e2e.work,
     reject: false,
     stdin: "ignore",

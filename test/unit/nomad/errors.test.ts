@@ -29,4 +29,35 @@ describe("explainNomadError", () => {
     expect(error.message).toMatch(/^Nomad POST \/v1\/jobs failed: /);
     expect(error.hint).not.toMatch(/nothing was submitted/);
   });
+
+  it.each([403, 500])(
+    "a %i 'Permission denied' (a forwarded client call's refusal) names the capability",
+    (status) => {
+      const error = explainNomadError(
+        new HttpError(
+          status,
+          "Permission denied",
+          { method: "GET", path: "/v1/client/fs/logs/a1" },
+          "x",
+        ),
+        "127.0.0.1:4646",
+      ) as OperationError;
+      expect(error.message).toBe(
+        "Nomad refused GET /v1/client/fs/logs/a1: permission denied; the token needs namespace capability read-logs (Nomad at 127.0.0.1:4646)",
+      );
+    },
+  );
+
+  it("another 500 stays Nomad's own reason", () => {
+    const error = explainNomadError(
+      new HttpError(
+        500,
+        "Permission denied to the moon",
+        { method: "GET", path: "/v1/client/fs/logs/a1" },
+        "x",
+      ),
+      "127.0.0.1:4646",
+    ) as OperationError;
+    expect(error.message).toMatch(/^Nomad GET \/v1\/client\/fs\/logs\/a1 failed: /);
+  });
 });
