@@ -42,6 +42,7 @@ import {
   viaLoadBalancer,
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
+import { rotationScenarios } from "./scenarios/rotation.js";
 import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secrets.js";
 import { dataScenarios } from "./scenarios/data.js";
 import { spreadScenarios } from "./scenarios/spread.js";
@@ -321,6 +322,7 @@ describe(`local cluster ${target}`, () => {
   badInputScenarios();
   secretsScenarios();
   probeScenarios();
+  rotationScenarios();
   dataScenarios();
   spreadScenarios();
   retireScenarios();
