@@ -29,6 +29,8 @@ import {
 } from "../support.js";
 
 type SecretsDoc = Record<string, string>;
+/** agentPids' value for a host: Consul's main pid, then Nomad's (systemctl puts a blank line between). */
+const mainPids = (value: string) => value.split(/\n+/);
 const readSecretsDoc = async () => parse(await secretsFile()) as SecretsDoc;
 
 /** One setting's value in a host's agent configuration file, as the playbook's template writes it. */
@@ -127,8 +129,9 @@ export function rotationScenarios(): void {
     // No Consul agent restarted; every Nomad agent did, once.
     const pidsAfter = await agentPids();
     for (const host of hosts) {
-      const [consulBefore, nomadBefore] = pidsBefore[host]!.split("\n");
-      const [consulAfter, nomadAfter] = pidsAfter[host]!.split("\n");
+      const [consulBefore, nomadBefore] = mainPids(pidsBefore[host]!);
+      const [consulAfter, nomadAfter] = mainPids(pidsAfter[host]!);
+      expect(consulBefore, `${host} consul`).toMatch(/^[1-9]\d*$/);
       expect(consulAfter, `${host} consul`).toBe(consulBefore);
       expect(nomadAfter, `${host} nomad`).not.toBe(nomadBefore);
     }
