@@ -41,8 +41,8 @@ export interface RotateResult {
  */
 export async function rotate(ctx: CommandContext): Promise<RotateResult> {
   const config = await ctx.loadConfig();
-  const inventory = await requireInventory(config);
   refuseSecretsFromEnvironment(process.env);
+  const inventory = await requireInventory(config);
   const plan = describeRotation(
     planRotation(
       {
