@@ -21,6 +21,7 @@ const commandModules = {
   replace: () => import("../commands/replace.js"),
   reboot: () => import("../commands/reboot.js"),
   upgrade: () => import("../commands/upgrade.js"),
+  rotate: () => import("../commands/rotate.js"),
   prune: () => import("../commands/prune.js"),
   logs: () => import("../commands/logs.js"),
   exec: () => import("../commands/exec.js"),
@@ -71,6 +72,11 @@ const EXAMPLES = {
     "elm-infra upgrade --yes",
     "elm-infra upgrade --traefik 3.6.13 --yes --json",
     "elm-infra upgrade --allow-api-outage --target local --yes",
+  ],
+  rotate: [
+    "elm-infra rotate --target production --dry-run",
+    "elm-infra rotate --target production --yes",
+    "elm-infra rotate --yes --json",
   ],
   rollback: [
     "elm-infra rollback elm-lang.org --yes",
@@ -239,6 +245,30 @@ export function buildProgram(run: Runner): Command {
           ...(o.workers !== undefined ? { workers: o.workers } : {}),
         });
         return { data: r, text: formatScale(r, formatClusterView) };
+      }),
+    );
+
+  program
+    .command("rotate")
+    .description(
+      "new gossip keys (Consul, Nomad) and new Consul tokens for the agents, Traefik and Nomad: each accepted everywhere before the old one is removed, without a failed request",
+    )
+    .addHelpText(
+      "after",
+      examples(EXAMPLES["rotate"]) +
+        "\nNo agent restarts but Nomad, one host at a time: it reads its Consul token only at start.\n" +
+        "Traefik restarts one worker at a time, out of the load balancer first. The new values go to\n" +
+        "secrets/<target>.yaml and the agents' configuration files. Not rotated: consulToken and\n" +
+        "nomadToken (your management tokens), and the ACME issuer's (a Nomad workload identity).\n" +
+        "Refused before any change: a cluster that is not healthy now (exit 3), a rotated secret\n" +
+        "set in the environment (exit 2). Interrupted, the cluster keeps working; run it again.\n",
+    )
+    .action((_o, cmd: Command) =>
+      run("rotate", globals(cmd), async (ctx) => {
+        const { rotate, formatRotate } = await commandModules.rotate();
+        const { formatClusterView } = await commandModules.verify();
+        const r = await rotate(ctx);
+        return { data: r, text: formatRotate(r, formatClusterView) };
       }),
     );
 

@@ -276,16 +276,7 @@ export async function connectToManagers(
       continue;
     }
     try {
-      const where = (port: number) => `127.0.0.1:${port} on ${host.name} (through SSH)`;
-      const clients = managerClients(
-        config,
-        {
-          nomad: await tunnelUrl(ssh, remoteApiPorts.nomad),
-          consul: await tunnelUrl(ssh, remoteApiPorts.consul),
-        },
-        {},
-        { nomad: where(remoteApiPorts.nomad), consul: where(remoteApiPorts.consul) },
-      );
+      const clients = await agentClientsOn(config, host, ssh);
       await clients.nomad.leader();
       await clients.consul.leader();
       return { ...clients, via: host.name, close: () => ssh.close() };
@@ -297,6 +288,24 @@ export async function connectToManagers(
   throw new SshConnectError(
     `no manager of target '${config.targetName}' answered with Nomad and Consul:\n  ${failures.join("\n  ")}`,
     "check that the managers are up: elm-infra status",
+  );
+}
+
+/** Clients of the Consul and Nomad agents on `host`'s loopback, through its SSH connection. */
+async function agentClientsOn(
+  config: LoadedConfig,
+  host: InventoryHost,
+  ssh: SshConnection,
+): Promise<{ nomad: NomadClient; consul: ConsulClient }> {
+  const where = (port: number) => `127.0.0.1:${port} on ${host.name} (through SSH)`;
+  return managerClients(
+    config,
+    {
+      nomad: await tunnelUrl(ssh, remoteApiPorts.nomad),
+      consul: await tunnelUrl(ssh, remoteApiPorts.consul),
+    },
+    {},
+    { nomad: where(remoteApiPorts.nomad), consul: where(remoteApiPorts.consul) },
   );
 }
 
@@ -370,6 +379,29 @@ export function withManagers<T>(
   work: (apis: ManagerApis) => Promise<T>,
 ): Promise<T> {
   return closingAfter(connectToManagers(config, managers, signal), work);
+}
+
+/**
+ * One host's own Consul and Nomad agents (each on that host's loopback, through its SSH), with
+ * the management tokens: for what is set per agent (Consul's agent token) or asked of one agent.
+ */
+export function withHostAgents<T>(
+  config: LoadedConfig,
+  host: InventoryHost,
+  signal: AbortSignal | undefined,
+  work: (apis: Omit<ManagerApis, "close">) => Promise<T>,
+): Promise<T> {
+  const opening = (async (): Promise<ManagerApis> => {
+    const ssh = await connectToHost(config, host, "require-pinned", signal);
+    try {
+      const clients = await agentClientsOn(config, host, ssh);
+      return { ...clients, via: host.name, close: () => ssh.close() };
+    } catch (error) {
+      await ssh.close();
+      throw error;
+    }
+  })();
+  return closingAfter(opening, work);
 }
 
 async function closingAfter<A extends { close(): Promise<void> }, T>(

@@ -11,6 +11,7 @@ import { readInventory, workersOf } from "../cluster/inventory.js";
 import type { CommandContext } from "../tasks/context.js";
 import {
   ensureIngressToken,
+  forgetSharedIngressToken,
   rollIngress,
   pushTraefikImage,
   type IngressResult,
@@ -112,7 +113,9 @@ export async function deployIngressCommand(
                     ],
                     "run bring-up: it generates the cluster's tokens",
                   );
-                if (await ensureIngressToken(apis.nomad, token)) step.log("written");
+                const workers = workersOf(inventory).map((w) => w.name);
+                const written = await ensureIngressToken(apis.nomad, token, workers);
+                if (written.length > 0) step.log(`written for ${written.join(", ")}`);
               },
             },
             {
@@ -126,6 +129,9 @@ export async function deployIngressCommand(
                   log: (l) => step.log(l),
                   signal: step.signal,
                 });
+                // Every worker's Traefik reads its own token variable now.
+                if (await forgetSharedIngressToken(apis.nomad))
+                  step.log("the shared token variable nomad/jobs/ingress deleted");
               },
             },
           ],

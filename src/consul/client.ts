@@ -19,6 +19,8 @@ export type HealthCheck = z.output<typeof answers.healthCheck>;
 export type ServiceHealth = z.output<typeof answers.serviceHealth>;
 /** Consul's autopilot view of its servers. */
 export type ConsulAutopilotHealth = z.output<typeof answers.autopilotHealth>;
+/** An ACL token as Consul reads it back: its accessor, description and what it grants. */
+export type ConsulAclToken = z.output<typeof answers.aclToken>;
 
 /** Typed client of the Consul HTTP API: KV, sessions, health, catalog, raft. */
 export class ConsulClient {
@@ -222,5 +224,90 @@ export class ConsulClient {
     return (
       await this.call({ method: "GET", path: "/v1/operator/keyring", answer: answers.keyring })
     ).data;
+  }
+
+  /**
+   * The gossip keyring, on every member of every pool: install a key (every agent accepts it),
+   * use it (every agent encrypts with it), remove it. Consul keeps each agent's keyring file in
+   * its data folder up to date, so a restarted agent comes back with the same keys.
+   */
+  async installGossipKey(key: string): Promise<void> {
+    await this.keyringOperation("POST", key);
+  }
+  async useGossipKey(key: string): Promise<void> {
+    await this.keyringOperation("PUT", key);
+  }
+  async removeGossipKey(key: string): Promise<void> {
+    await this.keyringOperation("DELETE", key);
+  }
+  private async keyringOperation(method: "POST" | "PUT" | "DELETE", key: string): Promise<void> {
+    await this.call({
+      method,
+      path: "/v1/operator/keyring",
+      answer: unreadAnswer,
+      body: { Key: key },
+    });
+  }
+
+  /**
+   * The token whose secret is `secret`, as Consul reads it (no special permission needed), or
+   * undefined when Consul refuses it (403 "ACL not found": deleted or never made).
+   */
+  async tokenOf(secret: string): Promise<ConsulAclToken | undefined> {
+    try {
+      return (
+        await this.api.call({
+          method: "GET",
+          path: "/v1/acl/token/self",
+          headers: { "X-Consul-Token": secret },
+          answer: answers.aclToken,
+        })
+      ).data;
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 403) return undefined;
+      throw error;
+    }
+  }
+  /** A new token with `secret` as its SecretID, granting what `like` grants (management token). */
+  async createTokenLike(like: ConsulAclToken, secret: string): Promise<ConsulAclToken> {
+    return (
+      await this.call({
+        method: "PUT",
+        path: "/v1/acl/token",
+        answer: answers.aclToken,
+        body: {
+          SecretID: secret,
+          Description: like.Description ?? "",
+          Policies: (like.Policies ?? []).map((p) => ({ Name: p.Name })),
+          NodeIdentities: like.NodeIdentities ?? [],
+          ServiceIdentities: like.ServiceIdentities ?? [],
+        },
+      })
+    ).data;
+  }
+  /** Every token's accessor and description (management token). */
+  async tokens(): Promise<Array<{ AccessorID: string; Description?: string | undefined }>> {
+    return (
+      await this.call({ method: "GET", path: "/v1/acl/tokens", answer: answers.aclTokenList })
+    ).data;
+  }
+  async deleteToken(accessor: string): Promise<void> {
+    await this.call({
+      method: "DELETE",
+      path: `/v1/acl/token/${encodeURIComponent(accessor)}`,
+      answer: unreadAnswer,
+    });
+  }
+  /**
+   * Sets this agent's own ACL token at runtime (`agent`: what it registers its node with). With
+   * enable_token_persistence the agent keeps it in its data folder, ahead of its config file.
+   */
+  async setAgentToken(kind: "agent" | "default", token: string): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: `/v1/agent/token/${kind}`,
+      answer: unreadAnswer,
+      body: { Token: token },
+    });
   }
 }

@@ -84,5 +84,27 @@ export const keyring = z.array(
   z.looseObject({ WAN: z.boolean(), Keys: z.record(z.string(), z.number()) }),
 );
 
+/** An ACL token as Consul reads it back (GET /v1/acl/token/self, PUT /v1/acl/token). */
+export const aclToken = z.looseObject({
+  AccessorID: z.string(),
+  Description: z.string().optional(),
+  Policies: absentIfNull(z.array(z.looseObject({ ID: z.string().optional(), Name: z.string() }))),
+  NodeIdentities: absentIfNull(
+    z.array(z.looseObject({ NodeName: z.string(), Datacenter: z.string() })),
+  ),
+  ServiceIdentities: absentIfNull(
+    z.array(
+      z.looseObject({
+        ServiceName: z.string(),
+        Datacenters: absentIfNull(z.array(z.string())),
+      }),
+    ),
+  ),
+});
+/** GET /v1/acl/tokens: every token's accessor and description (no secret is read). */
+export const aclTokenList = z.array(
+  z.looseObject({ AccessorID: z.string(), Description: z.string().optional() }),
+);
+
 export const serviceHealthList = z.array(serviceHealth);
 export const healthChecks = z.array(healthCheck);

@@ -555,6 +555,28 @@ export class NomadClient {
     );
   }
 
+  /**
+   * The servers' gossip keyring (every server at once): install a key (accepted), use it (the
+   * one they encrypt with), remove it. Each server keeps its keyring file up to date.
+   */
+  async installGossipKey(key: string): Promise<void> {
+    await this.gossipKeyOperation("install", key);
+  }
+  async useGossipKey(key: string): Promise<void> {
+    await this.gossipKeyOperation("use", key);
+  }
+  async removeGossipKey(key: string): Promise<void> {
+    await this.gossipKeyOperation("remove", key);
+  }
+  private async gossipKeyOperation(op: "install" | "use" | "remove", key: string): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: `/v1/agent/keyring/${op}`,
+      answer: unreadAnswer,
+      body: { Key: key },
+    });
+  }
+
   // variables
   async readVariable(path: string): Promise<NomadVariable | undefined> {
     try {

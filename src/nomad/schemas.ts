@@ -198,6 +198,8 @@ export const allocationStub = z.looseObject({
       z.looseObject({
         State: z.string(),
         Failed: z.boolean(),
+        /** When the task last started (a restart in place moves it). */
+        StartedAt: z.string().nullish(),
         Events: z.array(taskEvent).nullish(),
       }),
     )

@@ -148,8 +148,17 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 /** The Traefik system job's name: renderable like a service, deployed with the cluster. */
 export const ingressJobName = "ingress";
 
-/** The Nomad variable holding Traefik's Consul token (key consul_token): readable by the job only. */
+/**
+ * Where Traefik's Consul token was kept for every worker at once (key consul_token); now the
+ * prefix of each worker's own variable, which only that worker's group reads.
+ */
 export const ingressTokenVariable = "nomad/jobs/ingress";
+
+/**
+ * One worker's Traefik token variable (its group's own path, readable by that group alone): a new
+ * token written there restarts that worker's Traefik only, so a rotation goes worker by worker.
+ */
+export const ingressTokenVariableOf = (worker: string) => `${ingressTokenVariable}/${worker}`;
 
 /** Where the load balancer health-checks each worker's Traefik (GET /ping). */
 export const ingressPingPort = 8082;
@@ -171,6 +180,7 @@ export interface IngressJobVars {
   /** The Consul agent on each worker, whose catalog Traefik reads. */
   consulAddress: string;
   pingPort: number;
+  /** The prefix of each worker's token variable: `<tokenVariable>/<worker>`. */
   tokenVariable: string;
   /** The entrypoint middleware that adds `workerHeader: <worker name>` to every answer. */
   workerMiddleware: string;

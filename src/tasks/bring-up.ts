@@ -49,6 +49,7 @@ import {
 import { needed, type Step, type StepHandle } from "./runner.js";
 import {
   ensureIngressToken,
+  forgetSharedIngressToken,
   rollIngress,
   pushTraefikImage,
   runningIngressVersion,
@@ -80,6 +81,7 @@ import { proveServicesServe, respreadServices } from "./services.js";
 import { verifyUntilHealthy, type ClusterView } from "./verify.js";
 import { withCluster } from "../cluster/connect.js";
 import { readInventory } from "../cluster/inventory.js";
+import { ingressTokenVariableOf } from "../plan/job-vars.js";
 import { findDeadHosts, machinesGone, type DeadHost } from "../plan/dead-hosts.js";
 import { forgetDeadHost } from "./retire.js";
 import { pinnedVersion } from "../plan/jobs.js";
@@ -678,16 +680,28 @@ export function deployIngress(version?: string): Step<BringUpRun> {
         const token =
           run.secrets?.effective.consulTraefikToken ?? run.config.secrets.consulTraefikToken;
         if (!token) throw new OperationError("no Consul token for Traefik in the secrets");
-        if (await ensureIngressToken(apis.nomad, token))
-          step.log("Traefik's Consul token written to the Nomad variable nomad/jobs/ingress");
-        return rollIngress({
+        const inventory = given(run, "inventory");
+        const written = await ensureIngressToken(
+          apis.nomad,
+          token,
+          workersOf(inventory).map((w) => w.name),
+        );
+        if (written.length > 0)
+          step.log(
+            `Traefik's Consul token written to the Nomad variables ${written.map(ingressTokenVariableOf).join(", ")}`,
+          );
+        const rolled = await rollIngress({
           config: run.config,
-          inventory: given(run, "inventory"),
+          inventory,
           nomad: apis.nomad,
           version: v,
           log: (l) => step.log(l),
           signal: step.signal,
         });
+        // Every worker's Traefik reads its own variable now: the shared one is nobody's.
+        if (await forgetSharedIngressToken(apis.nomad))
+          step.log("the shared token variable nomad/jobs/ingress deleted");
+        return rolled;
       });
       run.ingress = ingress;
       step.log(ingress.changed ? ingress.steps.join("; ") : `ingress@${ingress.version} unchanged`);

@@ -18,6 +18,7 @@ import {
 import {
   ingressJobName,
   ingressTokenVariable,
+  ingressTokenVariableOf,
   traefikPlatformImage,
   type IngressWorker,
 } from "../plan/job-vars.js";
@@ -31,12 +32,97 @@ import { pushPlatformImages } from "./registry.js";
 
 type Log = (line: string) => void;
 
-/** Writes Traefik's Consul token into the Nomad variable the job's template reads, if it differs. */
-export async function ensureIngressToken(nomad: NomadClient, token: string): Promise<boolean> {
-  const current = await nomad.readVariable(ingressTokenVariable);
-  if (current?.Items.consul_token === token) return false;
-  await nomad.writeVariable(ingressTokenVariable, { consul_token: token });
+/**
+ * Writes Traefik's Consul token into each worker's Nomad variable (the one its group's template
+ * reads) where it differs; returns the workers whose variable was written.
+ */
+export async function ensureIngressToken(
+  nomad: NomadClient,
+  token: string,
+  workers: readonly string[],
+): Promise<string[]> {
+  const written: string[] = [];
+  for (const worker of workers) {
+    const path = ingressTokenVariableOf(worker);
+    const current = await nomad.readVariable(path);
+    if (current?.Items.consul_token === token) continue;
+    await nomad.writeVariable(path, { consul_token: token });
+    written.push(worker);
+  }
+  return written;
+}
+
+/**
+ * The variable every worker's Traefik read before each had its own: deleted once the ingress job
+ * rolled onto the workers' own (no group reads it then), so no stale token stays in Nomad.
+ */
+export async function forgetSharedIngressToken(nomad: NomadClient): Promise<boolean> {
+  if (!(await nomad.readVariable(ingressTokenVariable))) return false;
+  await nomad.deleteVariable(ingressTokenVariable);
   return true;
+}
+
+/** Does every worker's group of the running ingress job read its own token variable? */
+export async function readsWorkerTokens(
+  nomad: NomadClient,
+  workers: readonly string[],
+): Promise<boolean> {
+  const job = JSON.stringify((await nomad.readJob(ingressJobName)) ?? {});
+  return workers.every((w) => job.includes(`nomadVar \\"${ingressTokenVariableOf(w)}\\"`));
+}
+
+/**
+ * A new Consul token for one worker's Traefik: written into that worker's variable, whose
+ * template restarts its Traefik alone (SIGTERM: its ping answers 503 while it keeps serving, so
+ * the load balancer takes it out first). Returns once it runs again and routes at least as many
+ * hostnames as before through the catalog it reads with the new token, and the load balancer
+ * had time to take it back in.
+ */
+export async function renewWorkerToken(o: {
+  config: LoadedConfig;
+  inventory: Inventory;
+  nomad: NomadClient;
+  worker: string;
+  token: string;
+  log: Log;
+  signal?: AbortSignal;
+  loadBalancerSettleMs?: number;
+}): Promise<void> {
+  const host = o.inventory.hosts.find((h) => h.name === o.worker)!;
+  const startedAt = async () => {
+    const allocs = await o.nomad.jobAllocations(ingressJobName);
+    const running = allocs.data.find(
+      (a) => a.TaskGroup === o.worker && a.ClientStatus === "running",
+    );
+    return running?.TaskStates?.traefik?.StartedAt ?? undefined;
+  };
+  const before = await startedAt();
+  const routersBefore = (await proveWorkerTraefik(o.config, host)).routers;
+  if ((await ensureIngressToken(o.nomad, o.token, [o.worker])).length === 0) {
+    o.log(`${o.worker}: Traefik's variable already holds the new token`);
+    return;
+  }
+  o.log(`${o.worker}: new token written; its Traefik restarts to read it`);
+  const detail = await waitFor(
+    {
+      what: `Traefik on ${o.worker} to restart with its new token and route`,
+      timeoutMs: 120_000,
+      intervalMs: 1000,
+      ...(o.signal ? { signal: o.signal } : {}),
+      hint: "read its allocation's events: nomad job status ingress",
+    },
+    async () => {
+      const now = await startedAt();
+      if (!now || now === before) return notYet("not restarted yet");
+      const proof = await proveWorkerTraefik(o.config, host);
+      if (!proof.ok) return notYet(proof.detail);
+      if (proof.routers < routersBefore)
+        return notYet(`${proof.routers} of ${routersBefore} routes from the catalog so far`);
+      return done(proof.detail);
+    },
+  );
+  o.log(`${o.worker}: ${detail}`);
+  await sleep(o.loadBalancerSettleMs ?? 5_000, o.signal);
 }
 
 /**

@@ -375,10 +375,10 @@ export async function forgetDeadHost(o: RetireOptions): Promise<RetireResult> {
   });
 }
 
-type RunOnHost = (command: string, what: string, stdin?: string) => Promise<string>;
+export type RunOnHost = (command: string, what: string, stdin?: string) => Promise<string>;
 
 /** One SSH connection to the host for the steps run on it; a failing command stops them. */
-async function onHost(
+export async function onHost(
   config: LoadedConfig,
   host: InventoryHost,
   signal: AbortSignal | undefined,

@@ -43,6 +43,7 @@ import {
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
 import { logsExecScenarios } from "./scenarios/logs-exec.js";
+import { rotationScenarios } from "./scenarios/rotation.js";
 import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secrets.js";
 import { dataScenarios } from "./scenarios/data.js";
 import { spreadScenarios } from "./scenarios/spread.js";
@@ -326,6 +327,7 @@ describe(`local cluster ${target}`, () => {
   secretsScenarios();
   probeScenarios();
   logsExecScenarios();
+  rotationScenarios();
   dataScenarios();
   spreadScenarios();
   rebootScenarios();

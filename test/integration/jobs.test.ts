@@ -174,7 +174,8 @@ describe.each(["production", "local"])("the jobs rendered for target %s", (targe
     expect(task.Config.image).toBe(
       target === "local" ? `10.213.0.5:5000/traefik:v${version}` : `traefik:v${version}`,
     );
-    expect(JSON.stringify(task)).toContain('nomadVar \\"nomad/jobs/ingress\\"');
+    // Each worker's Traefik reads its own token variable: rotate renews them one worker at a time.
+    expect(JSON.stringify(task)).toContain('nomadVar \\"nomad/jobs/ingress/local-worker-1\\"');
 
     const plan = await nomad.planJob(job);
     expect(plan.Diff?.Type).toBe("Added");

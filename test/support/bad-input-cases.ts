@@ -4,7 +4,7 @@
  * e2e (test/e2e/scenarios/bad-input.ts) against the running cluster; the others need none and run
  * in process in test/unit/cli/bad-input.test.ts, each in a project folder of its own.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 
 type YamlPath = Array<string | number>;
 
@@ -34,6 +34,7 @@ export interface BadInputCase {
 
 export const deploy = (version: string) => ["deploy", `elm-lang.org@${version}`, "--yes"];
 const wrongToken = randomUUID();
+const rotatedKey = randomBytes(32).toString("base64");
 
 /** 10 levels of 10 aliases: 10^10 nodes once expanded. */
 function laughs(): string {
@@ -163,6 +164,12 @@ export const badInputCases: BadInputCase[] = [
     ["replace", "nope-host-1", "--yes"],
     /nope-host-1/,
     { needsCluster: true },
+  ),
+  refused(
+    "rotate with a rotated secret set in the environment (the file it writes would lose)",
+    ["rotate", "--yes"],
+    /the environment sets ELM_INFRA_CONSUL_GOSSIP_KEY \(consulGossipKey\), which would win over it/,
+    { env: { ELM_INFRA_CONSUL_GOSSIP_KEY: rotatedKey }, secret: rotatedKey },
   ),
   refused(
     "backup of a service without data",
