@@ -40,6 +40,9 @@ acquire_lock() {
     nomad PUT "/v1/var/$LOCK_PATH?lock-acquire" --data-binary @-)"
   [ "$status" = 200 ] || return 1
   lock_id="$(jq -r '.Lock.ID' "$work/answer.json")"
+  # Kept beside the work: an earlier run of this task (killed while it held the lock, e.g. its
+  # host restarted) releases it when it starts again, instead of every issuer waiting out the TTL.
+  echo "$lock_id" >"$work/lock.id"
 }
 
 release_lock() {
@@ -47,6 +50,7 @@ release_lock() {
   jq -n --arg path "$LOCK_PATH" --arg id "$lock_id" '{Path: $path, Lock: {ID: $id}}' |
     nomad PUT "/v1/var/$LOCK_PATH?lock-release" --data-binary @- >/dev/null
   lock_id=""
+  rm -f "$work/lock.id"
 }
 trap 'release_lock; exit 0' TERM INT
 # SIGUSR1 (bring-up and deploy send it once DNS points every hostname at the load balancer and a
@@ -56,10 +60,13 @@ trap 'rm -f "$work"/next-*; woken=1; [ -z "$sleeper" ] || kill "$sleeper" 2>/dev
 sleeper=""
 woken=""
 
-# backoff_seconds FAILURES: how long a certificate waits before its next try after FAILURES failed
-# issuances in a row: CHECK_INTERVAL, doubled for each failure after the first, at most an hour
-# (Let's Encrypt allows 5 failed validations per account and hostname an hour).
-backoff_seconds() { n="$1" s="$CHECK_INTERVAL"; while [ "$n" -gt 1 ] && [ "$s" -lt 3600 ]; do s=$((s * 2)); n=$((n - 1)); done; [ "$s" -le 3600 ] || s=3600; echo "$s"; }
+# backoff_seconds FAILURES [LIFETIME]: how long a certificate waits before its next try after
+# FAILURES failed issuances in a row: CHECK_INTERVAL, doubled for each failure after the first, at
+# most an hour (Let's Encrypt allows 5 failed validations per account and hostname an hour), and
+# at most a tenth of the current certificate's LIFETIME (seconds) when there is one, so that a
+# renewal that failed for a while (DNS briefly wrong) is tried again well before the old one
+# expires: the same hour for 90-day certificates, 30 s for a test CA's 5-minute ones.
+backoff_seconds() { n="$1" s="$CHECK_INTERVAL" cap=3600; if [ -n "${2:-}" ] && [ $(($2 / 10)) -lt "$cap" ]; then cap=$(($2 / 10)); [ "$cap" -ge "$CHECK_INTERVAL" ] || cap="$CHECK_INTERVAL"; fi; while [ "$n" -gt 1 ] && [ "$s" -lt "$cap" ]; do s=$((s * 2)); n=$((n - 1)); done; [ "$s" -le "$cap" ] || s="$cap"; echo "$s"; }
 
 # renewal_due LEFT LIFETIME (seconds): the renewal rule, true under 1/RENEWAL_DIVISOR left.
 renewal_due() { [ $(($1 * $RENEWAL_DIVISOR)) -lt "$2" ]; }
@@ -69,7 +76,7 @@ date_seconds() { date -d "$(openssl x509 -in "$1" -noout "-$2" | cut -d= -f2)" +
 # due NAME DOMAINS [quiet]: is a new certificate needed? Says why on the log unless quiet.
 say() { [ -n "$quiet" ] || log "$@"; }
 due() {
-  quiet="${3:-}"
+  quiet="${3:-}" lifetime=""
   status="$(nomad GET "/v1/var/certs/$1")"
   if [ "$status" = 404 ]; then say "$1: no certificate yet"; return 0; fi
   if [ "$status" != 200 ]; then say "$1: reading certs/$1 answered $status"; return 1; fi
@@ -168,6 +175,11 @@ issue() {
 
 log "issuer for $CERTIFICATES from $ACME_DIRECTORY, every $CHECK_INTERVAL s"
 mkdir -p "$work/lego"
+if [ -s "$work/lock.id" ]; then
+  lock_id="$(cat "$work/lock.id")"
+  release_lock
+  log "released the lock $LOCK_PATH an earlier run of this task held"
+fi
 restore_account
 while :; do
   for spec in $CERTIFICATES; do
@@ -187,7 +199,7 @@ while :; do
         rm -f "$work/failures-$name" "$work/next-$name"
       else
         failures=$(($(cat "$work/failures-$name" 2>/dev/null || echo 0) + 1))
-        wait_s="$(backoff_seconds "$failures")"
+        wait_s="$(backoff_seconds "$failures" "$lifetime")"
         echo "$failures" >"$work/failures-$name"
         echo $(($(date +%s) + wait_s)) >"$work/next-$name"
         log "$name: $failures failed tries in a row: the next in $wait_s s"

@@ -110,6 +110,18 @@ export const renewalDivisor = 3;
  */
 export const warningDivisor = 4;
 
+/**
+ * How long a stored certificate must stay valid for bring-up (and deploy) to count it as there:
+ * one that expires sooner is as good as missing (the issuer has failed to renew it, e.g. backing
+ * off after DNS was wrong), so the wait wakes the issuer and waits for the new one.
+ */
+export const certificateMarginMs = 60_000;
+
+/** Whether a stored certificate still counts as there: valid for at least the margin from now. */
+export function outlivesMargin(notAfter: string | Date, now: Date): boolean {
+  return new Date(notAfter).getTime() - now.getTime() >= certificateMarginMs;
+}
+
 /** `status --check`'s warning for a certificate the issuer should have renewed by now. */
 export function expiryProblem(
   validity: { notBefore: Date; notAfter: Date },

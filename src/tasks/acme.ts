@@ -25,6 +25,7 @@ import {
   acmeCa,
   certificateSpecs,
   certificateVariable,
+  outlivesMargin,
   type CertificateSpec,
 } from "../plan/tls.js";
 import type { Inventory } from "../cluster/inventory.js";
@@ -156,7 +157,7 @@ export interface StoredCertificate {
 
 /**
  * Waits (bounded) until every certificate the target needs is in its Nomad variable for its
- * current hostnames. On the deadline: an error with what is missing and the issuer's last log.
+ * current hostnames, valid for at least a minute more (plan/tls.ts outlivesMargin). On the deadline: an error with what is missing and the issuer's last log.
  */
 export async function waitForCertificates(
   config: LoadedConfig,
@@ -168,6 +169,7 @@ export async function waitForCertificates(
   const timeoutMs =
     options.deadlineMs ?? certificateWaitMs(acmeCa(config.targetName, config.target));
   let missing = specs;
+  const expiring = new Set<string>();
   let said = "";
   let woken = false;
   const certificates = waitFor(
@@ -183,11 +185,17 @@ export async function waitForCertificates(
     async () => {
       const found: StoredCertificate[] = [];
       missing = [];
+      expiring.clear();
       for (const spec of specs) {
         const v = await nomad.readVariable(certificateVariable(spec.name));
         if (v && v.Items.domains === spec.domains.join(",") && v.Items.cert) {
           const { serial, notAfter } = certificateFacts(v.Items.cert);
-          found.push({ spec, serial, notAfter });
+          // Expired or about to: the issuer has not renewed it; it is waited for (and woken).
+          if (outlivesMargin(notAfter, new Date())) found.push({ spec, serial, notAfter });
+          else {
+            missing.push(spec);
+            expiring.add(spec.name);
+          }
         } else missing.push(spec);
       }
       if (missing.length === 0) return done(found);
@@ -204,7 +212,7 @@ export async function waitForCertificates(
           `the ACME issuer cannot start: ${held}`,
           "this step pushes the issuer's image before it submits the job: check the registry's credentials and that the workers reach it, then run bring-up again",
         );
-      const now = `waiting for ${missing.map((m) => m.domains[0]).join(", ")}`;
+      const now = `waiting for ${missing.map((m) => `${m.domains[0]}${expiring.has(m.name) ? " (its certificate expires within a minute: renewing)" : ""}`).join(", ")}`;
       if (now !== said) options.log((said = now));
       return notYet(now);
     },
@@ -284,7 +292,9 @@ async function wakeIssuer(
       return true;
     }
   }
-  log(`woke the issuer: no certificate yet for ${missing.map((m) => m.domains[0]).join(", ")}`);
+  log(
+    `woke the issuer: no current certificate yet for ${missing.map((m) => m.domains[0]).join(", ")}`,
+  );
   return true;
 }
 

@@ -10,6 +10,7 @@ import {
   expiryProblem,
   letsEncrypt,
   letsEncryptStaging,
+  outlivesMargin,
   renewalDivisor,
   servesHttps,
   splitWwwRedirects,
@@ -151,29 +152,39 @@ describe("certificates", () => {
 
   // jobs/acme-issuer.sh's backoff after failed issuances, run as the issuer runs it.
   const backoffFunction = /^backoff_seconds\(\) \{.*\}$/m.exec(script)?.[0];
+  const ninetyDays = 90 * 86_400;
   it.each([
     // Let's Encrypt's interval (300 s): 1, 2, 4, 8 … intervals, never more than an hour.
-    [300, 1, 300],
-    [300, 2, 600],
-    [300, 4, 2400],
-    [300, 5, 3600],
-    [300, 50, 3600],
+    [300, 1, "", 300],
+    [300, 2, "", 600],
+    [300, 4, "", 2400],
+    [300, 5, "", 3600],
+    [300, 50, "", 3600],
+    // A renewal of a 90-day certificate: the same hour at most.
+    [300, 50, String(ninetyDays), 3600],
     // Pebble's (5 s) in the e2e: a failure costs seconds, not minutes.
-    [5, 1, 5],
-    [5, 3, 20],
+    [5, 1, "", 5],
+    [5, 3, "", 20],
+    // A renewal of its 5-minute certificates that failed while DNS was wrong: tried again every
+    // 30 s at most (a tenth of the lifetime), never past the old one's expiry (100 s after due).
+    [5, 5, "300", 30],
+    [5, 12, "300", 30],
+    // A tenth of the lifetime under the check interval: the check interval.
+    [300, 3, "600", 300],
   ])(
-    "the issuer waits, every %i s, after %i failed tries in a row: %i s",
-    (interval, failures, seconds) => {
+    "the issuer waits, every %i s, after %i failed tries in a row (lifetime %s): %i s",
+    (interval, failures, lifetime, seconds) => {
       expect(backoffFunction).toBeDefined();
-      expect(script).toContain('wait_s="$(backoff_seconds "$failures")"');
+      expect(script).toContain('wait_s="$(backoff_seconds "$failures" "$lifetime")"');
       const run = spawnSync(
         "sh",
         [
           "-c",
           `${backoffFunction}
-backoff_seconds "$1"`,
+backoff_seconds "$1" "$2"`,
           "sh",
           String(failures),
+          lifetime,
         ],
         {
           env: { CHECK_INTERVAL: String(interval), PATH: process.env.PATH },
@@ -222,6 +233,14 @@ backoff_seconds "$1"`,
       /expires at 1970-01-01T00:10:00.000Z \(100 s left\): the issuer has not renewed it/,
     );
     expect(expiryProblem(cert, new Date(600_001))).toMatch(/^expired at/);
+  });
+
+  it("bring-up counts a stored certificate only while it has a minute left: an expiring one is waited for", () => {
+    const { notAfter } = issued(600_000);
+    expect(outlivesMargin(notAfter, new Date(500_000))).toBe(true);
+    expect(outlivesMargin(notAfter, new Date(540_000))).toBe(true);
+    expect(outlivesMargin(notAfter, new Date(540_001))).toBe(false);
+    expect(outlivesMargin(notAfter.toISOString(), new Date(700_000))).toBe(false);
   });
 });
 
