@@ -110,3 +110,30 @@ export function workerAllocState(
   if (mine.length === 0) return { kind: "waiting", detail: "no allocation placed yet" };
   return { kind: "waiting", detail: `allocation ${mine.at(-1)!.ClientStatus}` };
 }
+
+/**
+ * Where a worker's Traefik routes differ from Consul's catalog: for each worker and service, the
+ * instances Consul lists as passing that its Traefik does not route to, and those it routes to
+ * that Consul no longer lists. Empty when every worker's Traefik has caught up. Traefik's Consul
+ * provider stops refreshing while Consul answers errors (the servers restarting) and retries with
+ * an exponential backoff (up to tens of seconds after they are back): moving an allocation
+ * meanwhile leaves that Traefik sending requests to an instance that is gone.
+ */
+export function traefikLag(
+  consul: Readonly<Record<string, readonly string[]>>,
+  traefik: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>,
+): string[] {
+  const out: string[] = [];
+  for (const [worker, routes] of Object.entries(traefik))
+    for (const [service, passing] of Object.entries(consul)) {
+      const routed = new Set(routes[service] ?? []);
+      const listed = new Set(passing);
+      const missing = passing.filter((u) => !routed.has(u));
+      const stale = [...routed].filter((u) => !listed.has(u));
+      if (missing.length > 0 || stale.length > 0)
+        out.push(
+          `${worker}'s Traefik: ${service}${missing.length > 0 ? ` lacks ${missing.join(", ")}` : ""}${missing.length > 0 && stale.length > 0 ? " and" : ""}${stale.length > 0 ? ` still routes to ${stale.join(", ")}` : ""}`,
+        );
+    }
+  return out;
+}

@@ -27,7 +27,12 @@ import { startProbe } from "../traefik/probe.js";
 import { bootIdentityCommand, managerRebootRefusals } from "../plan/reboot.js";
 import { isHostServer } from "../plan/retire.js";
 import { done, notYet, waitFor } from "../wait.js";
-import { removeIngressWorker, rollIngress, runningIngressVersion } from "./ingress.js";
+import {
+  removeIngressWorker,
+  rollIngress,
+  runningIngressVersion,
+  untilTraefikCatchesUp,
+} from "./ingress.js";
 import { movePackageData } from "./package-data.js";
 import { drainWorker, settle } from "./retire.js";
 
@@ -159,7 +164,13 @@ async function backInService(
   // The next host's cycle takes another worker out: this one must carry requests first.
   const answered = await untilLoadBalancerUses(o, apis, host.name);
   if (answered) step(`the load balancer sends it requests again (${answered})`);
+  step(
+    caughtUp(await untilTraefikCatchesUp(o.config, o.inventory, apis.consul, { signal: o.signal })),
+  );
 }
+
+const caughtUp = (waitedMs: number) =>
+  `every worker's Traefik routes as Consul's catalog says${waitedMs > 2000 ? ` (after ${Math.round(waitedMs / 1000)} s)` : ""}`;
 
 /**
  * Sends requests through the load balancer, as visitors do, until one is answered by this
@@ -280,6 +291,13 @@ export async function cycleManager(o: CycleOptions, action: HostAction): Promise
         };
       });
     step("a voter of Nomad's and Consul's raft again, autopilot healthy");
+    // Traefik's Consul provider backs off while the servers are away: nothing moves until every
+    // worker's Traefik routes as the catalog says again (the next host's drain, the respread).
+    step(
+      caughtUp(
+        await untilTraefikCatchesUp(o.config, o.inventory, apis.consul, { signal: o.signal }),
+      ),
+    );
   });
   return {
     host: host.name,

@@ -7,10 +7,13 @@ import type { LoadedConfig } from "../config/load.js";
 import { ConflictError, OperationError } from "../errors.js";
 import { done, notYet, sleep, waitFor } from "../wait.js";
 import type { NomadClient } from "../nomad/client.js";
+import type { ConsulClient } from "../consul/client.js";
+import { consulServiceName } from "../plan/names.js";
 import type { NomadJob } from "../nomad/types.js";
 import {
   planIngressRollout,
   stepJob,
+  traefikLag,
   versionsByWorker,
   workerAllocState,
   type JobWithGroups,
@@ -183,6 +186,73 @@ export async function proveWorkerTraefik(
     return { ok: false, detail: (error as Error).message, routers: 0 };
   } finally {
     await ssh.close();
+  }
+}
+
+/**
+ * Waits (bounded) until every worker's Traefik routes each service to exactly the instances
+ * Consul lists as passing (plan/ingress.ts traefikLag says why this can lag). Before an
+ * allocation moves after Consul's servers were away (a manager's reboot or restart), so that no
+ * Traefik still sends requests to the instance that leaves. Returns how long it waited (ms).
+ */
+export async function untilTraefikCatchesUp(
+  config: LoadedConfig,
+  inventory: Inventory,
+  consul: ConsulClient,
+  options: { signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<number> {
+  const began = Date.now();
+  const services = Object.keys(config.services).map(consulServiceName);
+  const workers = workersOf(inventory);
+  if (services.length === 0 || workers.length === 0) return 0;
+  const opened: Array<{ name: string; ssh: Awaited<ReturnType<typeof connectToHost>> }> = [];
+  try {
+    const clients: Array<{ name: string; traefik: TraefikClient }> = [];
+    for (const host of workers) {
+      const ssh = await connectToHost(config, host, "require-pinned");
+      opened.push({ name: host.name, ssh });
+      clients.push({
+        name: host.name,
+        traefik: new TraefikClient({
+          api: await tunnelUrl(ssh, remoteApiPorts.traefikApi),
+          entrypoint: "http://127.0.0.1:1",
+          deadlineMs: 3000,
+        }),
+      });
+    }
+    let lag: string[] = [];
+    await waitFor(
+      {
+        what: "every worker's Traefik to route as Consul's catalog says",
+        timeoutMs: options.timeoutMs ?? 120_000,
+        intervalMs: 1000,
+        ...(options.signal ? { signal: options.signal } : {}),
+        message: (t) =>
+          `a worker's Traefik has not caught up with Consul within ${t.seconds} s: ${lag.join("; ")}`,
+        hint: "Traefik's Consul provider retries with a backoff after errors; its log (nomad alloc logs -job ingress) says what it met. Nothing was moved",
+      },
+      async () => {
+        const consulView: Record<string, string[]> = {};
+        for (const service of services)
+          consulView[service] = (await consul.serviceHealth(service, { passingOnly: true }))
+            .filter((h) => !(h.Service.Tags ?? []).includes("canary"))
+            .map((h) => `http://${h.Service.Address || h.Node.Address}:${h.Service.Port}`);
+        const traefikView: Record<string, Record<string, string[]>> = {};
+        for (const { name, traefik } of clients) {
+          traefikView[name] = {};
+          for (const service of services) {
+            const seen = await traefik.service(service).catch(() => undefined);
+            traefikView[name][service] = (seen?.loadBalancer?.servers ?? []).map((x) => x.url);
+          }
+        }
+        lag = traefikLag(consulView, traefikView);
+        return lag.length === 0 ? done(undefined) : notYet(lag.join("; "));
+      },
+    );
+    const waited = Date.now() - began;
+    return waited;
+  } finally {
+    for (const { ssh } of opened) await ssh.close();
   }
 }
 

@@ -20,4 +20,8 @@ export const service = z.looseObject({
   name: z.string(),
   status: z.string(),
   serverStatus: absentIfNull(z.record(z.string(), z.enum(["UP", "DOWN"]))),
+  /** The instances it routes to (a load-balanced service; absent for others). */
+  loadBalancer: absentIfNull(
+    z.looseObject({ servers: absentIfNull(z.array(z.looseObject({ url: z.string() }))) }),
+  ),
 });

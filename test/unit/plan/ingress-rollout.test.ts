@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   planIngressRollout,
   stepJob,
+  traefikLag,
   versionsByWorker,
   workerAllocState,
   type AllocSummary,
@@ -109,5 +110,36 @@ describe("workerAllocState", () => {
     ],
   ])("%s", (_name, allocs, state) => {
     expect(workerAllocState(allocs, "w1", 3)).toEqual(state);
+  });
+});
+
+describe("traefikLag: where a worker's Traefik routes differ from Consul's catalog", () => {
+  const consul = { "elm-lang-org": ["http://10.0.0.1:2001", "http://10.0.0.2:2002"] };
+  it("nothing when every worker routes to exactly the passing instances", () => {
+    expect(
+      traefikLag(consul, {
+        "w-1": { "elm-lang-org": ["http://10.0.0.2:2002", "http://10.0.0.1:2001"] },
+        "w-2": { "elm-lang-org": ["http://10.0.0.1:2001", "http://10.0.0.2:2002"] },
+      }),
+    ).toEqual([]);
+  });
+  it("names the worker whose Traefik still routes to an instance that left and lacks the new one", () => {
+    expect(
+      traefikLag(
+        { "elm-lang-org": ["http://10.0.0.1:2001", "http://10.0.0.2:2003"] },
+        {
+          "w-1": { "elm-lang-org": ["http://10.0.0.1:2001", "http://10.0.0.1:2002"] },
+          "w-2": { "elm-lang-org": ["http://10.0.0.1:2001", "http://10.0.0.2:2003"] },
+        },
+      ),
+    ).toEqual([
+      "w-1's Traefik: elm-lang-org lacks http://10.0.0.2:2003 and still routes to http://10.0.0.1:2002",
+    ]);
+  });
+  it("a service Traefik does not know yet lacks every instance; one Consul has none of is caught up when Traefik has none", () => {
+    expect(traefikLag(consul, { "w-1": {} })).toEqual([
+      "w-1's Traefik: elm-lang-org lacks http://10.0.0.1:2001, http://10.0.0.2:2002",
+    ]);
+    expect(traefikLag({ "package-elm-lang-org": [] }, { "w-1": {} })).toEqual([]);
   });
 });
