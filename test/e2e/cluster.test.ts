@@ -47,7 +47,8 @@ import { rotationScenarios } from "./scenarios/rotation.js";
 import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secrets.js";
 import { dataScenarios } from "./scenarios/data.js";
 import { spreadScenarios } from "./scenarios/spread.js";
-import { rebootScenarios } from "./scenarios/reboots.js";
+import { rebootAllScenario, rebootScenarios } from "./scenarios/reboots.js";
+import { upgradeScenarios } from "./scenarios/upgrade.js";
 import {
   httpsAfterRestartScenarios,
   httpsRenewalScenarios,
@@ -331,6 +332,8 @@ describe(`local cluster ${target}`, () => {
   dataScenarios();
   spreadScenarios();
   rebootScenarios();
+  rebootAllScenario();
+  upgradeScenarios();
   retireScenarios();
   scaleScenarios();
   replaceScenarios();

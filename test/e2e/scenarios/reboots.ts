@@ -81,9 +81,6 @@ const nodesNow = () =>
   });
 
 export function rebootScenarios(): void {
-  // `reboot --all` under the probe (rebootAllScenario below) is not in the run yet: its last
-  // e2e run (2026-12-05) failed 2 of its elm-lang.org requests (502 from a worker's Traefik near
-  // its end, after the only manager's reboot and the respread); not diagnosed.
   it("a worker restarted and the other killed and started again, under the probe: each serves again, no allocation of a dead boot holds ports, and status --check names the spread the kill cost", async () => {
     await ensureDeployed({ "elm-lang.org": anyVersion, "package.elm-lang.org": anyVersion });
     // The holder is restarted (its data volume must be mounted again at boot); the other killed.
