@@ -35,22 +35,38 @@ nomad() {
 }
 
 acquire_lock() {
+  # A lock this task took and could not give back yet (Nomad did not answer): given back first.
+  release_lock || return 1
   status="$(jq -n --arg path "$LOCK_PATH" --arg alloc "$NOMAD_ALLOC_ID" \
-    '{Path: $path, Items: {holder: $alloc}, Lock: {TTL: "240s", LockDelay: "5s"}}' |
+    '{Path: $path, Items: {holder: $alloc}, Lock: {TTL: "150s", LockDelay: "5s"}}' |
     nomad PUT "/v1/var/$LOCK_PATH?lock-acquire" --data-binary @-)"
   [ "$status" = 200 ] || return 1
   lock_id="$(jq -r '.Lock.ID' "$work/answer.json")"
   # Kept beside the work: an earlier run of this task (killed while it held the lock, e.g. its
-  # host restarted) releases it when it starts again, instead of every issuer waiting out the TTL.
+  # host restarted) releases it when it starts again, instead of every issuer waiting out the TTL
+  # (which Nomad doubles, and restarts at each change of leader).
   echo "$lock_id" >"$work/lock.id"
 }
 
+# release_lock: gives the lock back. The id is forgotten only once Nomad took it back (2xx), or
+# refused it (4xx: not held with this id, expired meanwhile): a release lost to a Nomad that did
+# not answer or failed (a manager restarting) is tried again before the next acquire, not left
+# held until its TTL.
 release_lock() {
   [ -n "$lock_id" ] || return 0
-  jq -n --arg path "$LOCK_PATH" --arg id "$lock_id" '{Path: $path, Lock: {ID: $id}}' |
-    nomad PUT "/v1/var/$LOCK_PATH?lock-release" --data-binary @- >/dev/null
-  lock_id=""
-  rm -f "$work/lock.id"
+  status="$(jq -n --arg path "$LOCK_PATH" --arg id "$lock_id" '{Path: $path, Lock: {ID: $id}}' |
+    nomad PUT "/v1/var/$LOCK_PATH?lock-release" --data-binary @- 2>/dev/null)"
+  rm -f "$work/answer.json"
+  case "$status" in
+  2?? | 4??)
+    lock_id=""
+    rm -f "$work/lock.id"
+    ;;
+  *)
+    log "giving the lock $LOCK_PATH back answered ${status:-nothing}: tried again later"
+    return 1
+    ;;
+  esac
 }
 trap 'release_lock; exit 0' TERM INT
 # SIGUSR1 (bring-up and deploy send it once DNS points every hostname at the load balancer and a
@@ -177,8 +193,7 @@ log "issuer for $CERTIFICATES from $ACME_DIRECTORY, every $CHECK_INTERVAL s"
 mkdir -p "$work/lego"
 if [ -s "$work/lock.id" ]; then
   lock_id="$(cat "$work/lock.id")"
-  release_lock
-  log "released the lock $LOCK_PATH an earlier run of this task held"
+  release_lock && log "released the lock $LOCK_PATH an earlier run of this task held"
 fi
 restore_account
 while :; do

@@ -596,6 +596,16 @@ export class NomadClient {
       body: { Namespace: "default", Path: path, Items: items },
     });
   }
+  /** Gives back a variable's lock by its id (a management token reads the id of any lock). */
+  async releaseVariableLock(path: string, lockId: string): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: `/v1/var/${path}`,
+      query: { "lock-release": "" },
+      answer: unreadAnswer,
+      body: { Namespace: "default", Path: path, Lock: { ID: lockId } },
+    });
+  }
   async deleteVariable(path: string): Promise<void> {
     await this.call({ method: "DELETE", path: `/v1/var/${path}`, answer: unreadAnswer });
   }

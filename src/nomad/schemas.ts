@@ -262,6 +262,8 @@ export const variable = z.looseObject({
   Namespace: z.string().optional(),
   Items: stringMap,
   ModifyIndex: z.number().optional(),
+  /** A lock on the variable: its id is shown to a management token only. */
+  Lock: absentIfNull(z.looseObject({ ID: z.string().optional() })),
 });
 
 export const raftConfiguration = z.looseObject({

@@ -18,6 +18,7 @@ import {
   acmeIssuerJobVars,
   acmePolicies,
   certificateWaitMs,
+  issuerLockPath,
   issuerPlatformImage,
   type IssuerCa,
 } from "../plan/acme.js";
@@ -202,6 +203,7 @@ export async function waitForCertificates(
       // An issuer asleep (its check interval, or a backoff after failed tries while DNS did not
       // point here yet) looks now: the names resolve, this step waited for that.
       if (!woken) woken = await wakeIssuer(nomad, missing, options.log);
+      await releaseStaleIssuerLock(nomad, options.log);
       // An issuer whose image cannot be pulled never issues: said at once, not after the deadline.
       const held = (await nomad.jobAllocations(acmeIssuerJobName)).data
         .filter((a) => a.DesiredStatus === "run")
@@ -296,6 +298,26 @@ async function wakeIssuer(
     `woke the issuer: no current certificate yet for ${missing.map((m) => m.domains[0]).join(", ")}`,
   );
   return true;
+}
+
+/**
+ * The issuers' lock held by an allocation that no longer runs (killed while it issued, its host
+ * lost) is given back: Nomad would keep it for twice its TTL, counted again from each change of
+ * leader, and no certificate is issued meanwhile. Only a management token reads a lock's id.
+ */
+export async function releaseStaleIssuerLock(nomad: NomadClient, log: Log): Promise<void> {
+  const lock = await nomad.readVariable(issuerLockPath);
+  const id = lock?.Lock?.ID;
+  const holder = lock?.Items.holder;
+  if (!id || !holder) return;
+  const running = (await nomad.jobAllocations(acmeIssuerJobName)).data.some(
+    (a) => a.ID === holder && a.ClientStatus === "running",
+  );
+  if (running) return;
+  await nomad.releaseVariableLock(issuerLockPath, id);
+  log(
+    `gave back the issuers' lock ${issuerLockPath}: its holder ${holder.slice(0, 8)} no longer runs`,
+  );
 }
 
 async function issuerLogTail(nomad: NomadClient): Promise<string> {

@@ -11,13 +11,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCertificates, readCertificates } from "../../src/commands/status.js";
+import { request } from "undici";
 import { NomadClient } from "../../src/nomad/client.js";
+import { releaseStaleIssuerLock } from "../../src/tasks/acme.js";
 import { certificateProblems } from "../../src/plan/verify.js";
 import { startConsul, startNomad, type ConsulAgent, type NomadAgent } from "../harness/agents.js";
 
 let consul: ConsulAgent;
 let nomad: NomadAgent;
 let management: NomadClient;
+let managementToken: string;
 let noVariables: NomadClient;
 const dir = mkdtempSync(join(tmpdir(), "httpsclients-status-"));
 const chain = readFileSync(new URL("../fixtures/certificates/chain.pem", import.meta.url), "utf8");
@@ -44,6 +47,7 @@ beforeAll(async () => {
   consul = await startConsul();
   nomad = await startNomad({ consul, acl: true });
   const boot = await new NomadClient({ address: nomad.http }).aclBootstrap();
+  managementToken = boot.SecretID;
   management = new NomadClient({ address: nomad.http, token: boot.SecretID });
   await management.upsertPolicy("nodes-only", 'node { policy = "read" }');
   const token = await management.createToken("status-without-variables", ["nodes-only"]);
@@ -111,5 +115,31 @@ describe("status's certificates, read from Nomad variables", () => {
         /^cannot be read: Nomad refused GET \/v1\/var\/certs\/elm-lang-org: permission denied/,
       ),
     });
+  });
+
+  it("the issuers' lock held by an allocation that no longer runs is given back (a management token reads its id); a free lock is left alone", async () => {
+    const said: string[] = [];
+    const log = (line: string) => said.push(line);
+    await releaseStaleIssuerLock(management, log);
+    expect(said).toEqual([]);
+    // Taken as an issuer takes it, for an allocation Nomad does not run (its host was lost).
+    const gone = "0b5e55ed-0000-4000-8000-000000000000";
+    const acquired = await request(`${nomad.http}/v1/var/acme/lock?lock-acquire`, {
+      method: "PUT",
+      headers: { "X-Nomad-Token": managementToken },
+      body: JSON.stringify({
+        Path: "acme/lock",
+        Items: { holder: gone },
+        Lock: { TTL: "150s", LockDelay: "5s" },
+      }),
+    });
+    expect(acquired.statusCode).toBe(200);
+    await acquired.body.dump();
+    expect((await management.readVariable("acme/lock"))?.Lock?.ID).toMatch(/^[0-9a-f-]{36}$/);
+    await releaseStaleIssuerLock(management, log);
+    expect(said).toEqual([
+      "gave back the issuers' lock acme/lock: its holder 0b5e55ed no longer runs",
+    ]);
+    expect((await management.readVariable("acme/lock"))?.Lock?.ID).toBeUndefined();
   });
 });

@@ -196,6 +196,42 @@ backoff_seconds "$1" "$2"`,
     },
   );
 
+  // jobs/acme-issuer.sh's release_lock, run as the issuer runs it, against the answers Nomad gives.
+  const releaseFunction = /^release_lock\(\) \{\n[\s\S]*?\n\}$/m.exec(script)?.[0];
+  it.each([
+    ["200", "", false],
+    ["409", "", false],
+    ["500", "lock-1", true],
+    ["000", "lock-1", true],
+  ])(
+    "the issuer's release of its lock answered %s: the id it keeps is '%s' (kept to try again: %s)",
+    (status, kept, tryAgain) => {
+      expect(releaseFunction).toBeDefined();
+      const work = mkdtempSync(join(tmpdir(), "issuer-lock-"));
+      writeFileSync(join(work, "lock.id"), "lock-1\n");
+      const run = spawnSync(
+        "sh",
+        [
+          "-c",
+          `nomad() { cat >/dev/null; echo "$STATUS"; }
+log() { echo "log: $*"; }
+${releaseFunction}
+lock_id=lock-1
+release_lock; echo "rc=$? id=$lock_id"`,
+        ],
+        {
+          env: { STATUS: status, LOCK_PATH: "acme/lock", work, PATH: process.env.PATH },
+          encoding: "utf8",
+        },
+      );
+      expect(run.stderr).toBe("");
+      expect(run.stdout).toContain(`rc=${tryAgain ? 1 : 0} id=${kept}`);
+      expect(existsSync(join(work, "lock.id"))).toBe(tryAgain);
+      if (tryAgain) expect(run.stdout).toContain(`answered ${status}: tried again later`);
+      rmSync(work, { recursive: true, force: true });
+    },
+  );
+
   // SIGUSR1 (bring-up's wake, once DNS points every hostname here) ends the issuer's sleep at
   // once and drops its backoff: the script's own trap and sleep, run as the issuer runs them.
   it("SIGUSR1 wakes the issuer from its sleep and drops the backoff of every certificate", async () => {
