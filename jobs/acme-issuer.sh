@@ -2,7 +2,8 @@
 # The cluster's one ACME issuer (the acme-issuer job runs it; jobs/acme-issuer.nomad.hbs).
 # Every CHECK_INTERVAL seconds it reads each certificate from its Nomad variable (certs/<name>);
 # when there is none, its hostnames changed, or less than 1/$RENEWAL_DIVISOR of its lifetime is
-# left (a third: the rule's one source is src/plan/tls.ts, which the job passes it from), it
+# left (a third: the rule's one source is src/plan/tls.ts, which the job passes it from) or less
+# than $RENEW_BEFORE seconds (the target's acme.renewBefore, when set), it
 # takes a lock on the Nomad variable $LOCK_PATH (so that only one issuer works at a time even if
 # Nomad ever runs two), looks again under the lock, and asks the ACME CA with lego for a new one. HTTP-01 answers are
 # files in $WEBROOT, served by the group's challenge task, which Traefik on every worker routes
@@ -14,7 +15,7 @@
 #
 # Environment: CERTIFICATES ("name=host1,host2 name2=host3"), ACME_DIRECTORY, ACME_EMAIL,
 # ACME_CA_FILE (may be empty: the CA of the directory's own HTTPS), LOCK_PATH, ACCOUNT_PATH, WEBROOT,
-# CHECK_INTERVAL, LEGO_TIMEOUT, RENEWAL_DIVISOR, and Nomad's NOMAD_TOKEN and NOMAD_SECRETS_DIR (workload identity).
+# CHECK_INTERVAL, LEGO_TIMEOUT, RENEWAL_DIVISOR, RENEW_BEFORE, and Nomad's NOMAD_TOKEN and NOMAD_SECRETS_DIR (workload identity).
 set -u
 
 work="$NOMAD_SECRETS_DIR/acme"
@@ -84,8 +85,9 @@ woken=""
 # expires: the same hour for 90-day certificates, 30 s for a test CA's 5-minute ones.
 backoff_seconds() { n="$1" s="$CHECK_INTERVAL" cap=3600; if [ -n "${2:-}" ] && [ $(($2 / 10)) -lt "$cap" ]; then cap=$(($2 / 10)); [ "$cap" -ge "$CHECK_INTERVAL" ] || cap="$CHECK_INTERVAL"; fi; while [ "$n" -gt 1 ] && [ "$s" -lt "$cap" ]; do s=$((s * 2)); n=$((n - 1)); done; [ "$s" -le "$cap" ] || s="$cap"; echo "$s"; }
 
-# renewal_due LEFT LIFETIME (seconds): the renewal rule, true under 1/RENEWAL_DIVISOR left.
-renewal_due() { [ $(($1 * $RENEWAL_DIVISOR)) -lt "$2" ]; }
+# renewal_due LEFT LIFETIME (seconds): the renewal rule, true under 1/RENEWAL_DIVISOR left, or
+# under RENEW_BEFORE seconds left when the target sets one (0: none).
+renewal_due() { [ $(($1 * $RENEWAL_DIVISOR)) -lt "$2" ] || [ "$1" -lt "${RENEW_BEFORE:-0}" ]; }
 
 date_seconds() { date -d "$(openssl x509 -in "$1" -noout "-$2" | cut -d= -f2)" +%s; }
 

@@ -204,7 +204,23 @@ export const targetSchema = z
         certificateLifetime: duration
           .optional()
           .describe("local only: how long Pebble's certificates last; default 1h"),
+        renewBefore: duration
+          .optional()
+          .describe(
+            "renew a certificate once it has less than this left, besides the rule of a third of its lifetime (as lego's --days); default: the third only",
+          ),
       })
+      .refine(
+        (a) =>
+          a.renewBefore === undefined ||
+          a.certificateLifetime === undefined ||
+          durationSeconds(a.renewBefore) < durationSeconds(a.certificateLifetime),
+        {
+          message:
+            "acme.renewBefore must be shorter than acme.certificateLifetime, or every certificate is due as soon as it is issued",
+          path: ["renewBefore"],
+        },
+      )
       .optional(),
     /**
      * The apt repository the hosts install Consul and Nomad from, laid out as HashiCorp's; default

@@ -10,6 +10,7 @@ import {
   certificateSpecs,
   certificatesPrefix,
   renewalDivisor,
+  renewBeforeSeconds,
   type AcmeCa,
 } from "./tls.js";
 import type { Target } from "../config/schema.js";
@@ -72,6 +73,8 @@ export interface AcmeIssuerJobVars {
   legoTimeout: number;
   /** The renewal rule's divisor (tls.ts), as the script reads it: RENEWAL_DIVISOR. */
   renewalDivisor: number;
+  /** The target's acme.renewBefore in seconds, 0 when it sets none: RENEW_BEFORE. */
+  renewBefore: number;
   script: string;
 }
 
@@ -112,6 +115,7 @@ export function acmeIssuerJobVars(
     accountPath: issuerAccountPath,
     ...issuerTimings(ca),
     renewalDivisor,
+    renewBefore: renewBeforeSeconds(config.target),
     script: inputs.script,
   };
 }

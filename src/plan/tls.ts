@@ -105,6 +105,16 @@ export function splitWwwRedirects(hostnames: readonly string[]): {
 export const renewalDivisor = 3;
 
 /**
+ * The target's own addition to the rule, `acme.renewBefore` (seconds; 0 when it sets none): a
+ * certificate with less than that left is renewed too, as lego's --days. The end-to-end run's
+ * 15-minute certificates renew with 700 s left, so a renewal stalled for minutes (a lock kept by a
+ * lost leader, a manager replaced) is still done long before one expires.
+ */
+export function renewBeforeSeconds(target: Pick<Target, "acme">): number {
+  return target.acme?.renewBefore ? durationSeconds(target.acme.renewBefore) : 0;
+}
+
+/**
  * `status --check` warns when less than 1/warningDivisor (a quarter) of a certificate's lifetime
  * is left: renewal (at 1/renewalDivisor) should have happened by then, so the issuer is failing.
  */

@@ -100,14 +100,15 @@ beforeAll(async () => {
     slot: randomBytes(1)[0]! % 40,
     subnetBase: 150,
     sshBase: 30_000,
-    // Short certificates: one renewal (at a third left, 3 min 20 s after the first issuance)
-    // falls within the run, awaited after the zero-downtime set (scenarios/https.ts), when the
-    // scenarios since the issuance have taken about as long (with 7 minutes the run of
-    // 2026-12-04 still waited ~110 s there). The check that the ingress upgrade issued none comes
-    // ~2 minutes after the issuance; the renewed certificate is served within seconds of being
-    // due, with well over the quarter of its lifetime left that the scenario requires. The services' health checks run
-    // every second (production: 5 s): a new allocation is healthy, and a deploy done, sooner.
-    acme: "{ certificateLifetime: 5m }",
+    // Short certificates renewed early: each is due 200 s after its issuance (700 s left of 900),
+    // so one renewal falls within the run, awaited after the zero-downtime set (scenarios/https.ts),
+    // when the scenarios since the issuance have taken about as long. The check that the ingress
+    // upgrade issued none comes ~2 minutes after the issuance. A renewal stalled for minutes (the
+    // issuers' lock kept while managers come and go in scale and replace) still ends long before
+    // expiry: with 5-minute certificates renewed at a third, 100 s of stall let one expire (CI of
+    // 2026-12-06). The services' health checks run every second (production: 5 s): a new
+    // allocation is healthy, and a deploy done, sooner.
+    acme: "{ certificateLifetime: 900s, renewBefore: 700s }",
     ...(process.env.ELM_INFRA_E2E_HOST_IMAGE
       ? { image: process.env.ELM_INFRA_E2E_HOST_IMAGE }
       : {}),

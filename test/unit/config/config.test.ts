@@ -304,6 +304,12 @@ describe("invalid fields name their dotted path", () => {
       /minHealthyTime \(3m\) must be shorter than healthyDeadline \(2m\)/,
     ],
     [
+      "a renewal before expiry as long as the certificates last (each due as soon as issued)",
+      (d) => (d.targets.local.acme = { certificateLifetime: "10m", renewBefore: "600s" }),
+      "targets.local.acme.renewBefore",
+      /must be shorter than acme.certificateLifetime/,
+    ],
+    [
       "a network whose prefix is past /32",
       (d) => (d.targets.local.network = { subnet: "10.0.0.0/99" }),
       "targets.local.network.subnet",

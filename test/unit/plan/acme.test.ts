@@ -106,14 +106,28 @@ describe("certificates", () => {
   // rendered job sets (from tls.ts). A script, job or divisor that disagreed with this table fails.
   const script = readFileSync(resolve(root, "jobs/acme-issuer.sh"), "utf8");
   const renewalDueFunction = /^renewal_due\(\) \{.*\}$/m.exec(script)?.[0];
-  const renderedDivisor = async () => {
-    const vars = acmeIssuerJobVars(local, {
-      legoVersion: "4.26.0",
-      ca: { directory: "https://pebble:14000/dir", extraHosts: [] },
-      script,
-    });
+  const renderedEnv = async (acme?: { renewBefore: string }) => {
+    const vars = acmeIssuerJobVars(
+      { ...local, target: { ...local.target, ...(acme ? { acme } : {}) } },
+      {
+        legoVersion: "4.26.0",
+        ca: { directory: "https://pebble:14000/dir", extraHosts: [] },
+        script,
+      },
+    );
     const hcl = await renderTemplateFile(resolve(root, "jobs/acme-issuer.nomad.hbs"), vars);
-    return /^\s*RENEWAL_DIVISOR\s*=\s*"([^"]*)"$/m.exec(hcl)?.[1];
+    const env = (name: string) => new RegExp(`^\\s*${name}\\s*=\\s*"([^"]*)"$`, "m").exec(hcl)?.[1];
+    return { RENEWAL_DIVISOR: env("RENEWAL_DIVISOR")!, RENEW_BEFORE: env("RENEW_BEFORE")! };
+  };
+  const renderedDivisor = async () => (await renderedEnv()).RENEWAL_DIVISOR;
+  const renewalDue = async (left: number, lifetime: number, acme?: { renewBefore: string }) => {
+    const run = spawnSync(
+      "sh",
+      ["-c", `${renewalDueFunction}\nrenewal_due "$1" "$2"`, "sh", String(left), String(lifetime)],
+      { env: { ...(await renderedEnv(acme)), PATH: process.env.PATH }, encoding: "utf8" },
+    );
+    expect(run.stderr).toBe("");
+    return run.status === 0;
   };
 
   it("the issuer's job gives its script the divisor of tls.ts, and the script uses no other", async () => {
@@ -132,22 +146,20 @@ describe("certificates", () => {
   ])("the issuer renews a certificate %s: %s", async (_, lifetimeDays, elapsedDays, due) => {
     const day = 86_400;
     const left = (lifetimeDays - elapsedDays) * day;
-    const run = spawnSync(
-      "sh",
-      [
-        "-c",
-        `${renewalDueFunction}\nrenewal_due "$1" "$2"`,
-        "sh",
-        String(left),
-        String(lifetimeDays * day),
-      ],
-      {
-        env: { RENEWAL_DIVISOR: (await renderedDivisor())!, PATH: process.env.PATH },
-        encoding: "utf8",
-      },
-    );
-    expect(run.stderr).toBe("");
-    expect(run.status).toBe(due ? 0 : 1);
+    expect(await renewalDue(left, lifetimeDays * day)).toBe(due);
+  });
+
+  // The target's acme.renewBefore (the e2e's 900 s certificates, renewed with 700 s left).
+  it.each([
+    ["none set: the third only", undefined, 400, false],
+    ["none set: under a third", undefined, 299, true],
+    ["700s: with 701 s left", "700s", 701, false],
+    ["700s: with 699 s left", "700s", 699, true],
+    ["700s: under a third too", "700s", 100, true],
+  ])("renewBefore %s", async (_, renewBefore, left, due) => {
+    const acme = renewBefore ? { renewBefore } : undefined;
+    expect((await renderedEnv(acme)).RENEW_BEFORE).toBe(renewBefore ? "700" : "0");
+    expect(await renewalDue(left, 900, acme)).toBe(due);
   });
 
   // jobs/acme-issuer.sh's backoff after failed issuances, run as the issuer runs it.
