@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import { userInfo } from "node:os";
 import { withCluster } from "../cluster/connect.js";
 import type { LoadedConfig } from "../config/load.js";
+import { UnreachableError } from "../http.js";
+import { HostKeyMismatchError, SshConnectError } from "../ssh/errors.js";
 import { gitCommit, gitIdentity } from "../git/working-copy.js";
 import { postWebhook } from "../notify/webhook.js";
 import {
@@ -19,7 +21,7 @@ import type { CommandContext } from "./context.js";
 import { RevertedError } from "./revert.js";
 
 /** How long writing the entry may take, connecting included: past it, a warning. */
-const ledgerWriteMs = 20_000;
+const ledgerWriteMs = 10_000;
 
 /** A command's run as the CLI saw it end: what recordOperation is given. */
 export interface EndedCommand {
@@ -62,7 +64,12 @@ export async function recordOperation(
         }
       : undefined,
   });
-  await appendEntry(ctx, config, entry);
+  const unreachable = unreachableIn(run.error);
+  if (unreachable)
+    ctx.output.warn(
+      `not recorded in the ledger (${entry.id}): the cluster's APIs were not reachable (${unreachable})`,
+    );
+  else await appendEntry(ctx, config, entry);
   await notify(ctx, config, entry);
   return entry;
 }
@@ -73,6 +80,22 @@ async function whoRanHere(config: LoadedConfig): Promise<string> {
     git: await gitIdentity(config.root),
     osUser: userInfo().username,
   });
+}
+
+/**
+ * Why the command could not reach where the ledger lives, when that is how it failed (no host
+ * answered over SSH, a host key refused, Consul did not answer): trying again to write the
+ * entry would only wait as long once more.
+ */
+function unreachableIn(error: unknown): string | undefined {
+  for (let e = error; e instanceof Error; e = e.cause)
+    if (
+      e instanceof SshConnectError ||
+      e instanceof HostKeyMismatchError ||
+      (e instanceof UnreachableError && e.service === "Consul")
+    )
+      return e.message.split("\n")[0];
+  return undefined;
 }
 
 /** A revert that put the previous version back, wherever in the error's causes it is. */
