@@ -1,4 +1,5 @@
 import { UsageError } from "../errors.js";
+import { quote } from "../output/quote.js";
 import { formatHistory, selectHistory, type LedgerEntry } from "../plan/ledger.js";
 import { ingressJobName } from "../plan/job-vars.js";
 import type { CommandContext } from "../tasks/context.js";
@@ -18,7 +19,7 @@ export async function history(
   const config = await ctx.loadConfig();
   const known = [...Object.keys(config.services), ingressJobName];
   if (service !== undefined && !known.includes(service))
-    throw new UsageError(`unknown service '${service}'`, `the services: ${known.join(", ")}`);
+    throw new UsageError(`unknown service ${quote(service)}`, `the services: ${known.join(", ")}`);
   const entries = selectHistory(await readLedger(config, ctx.signal), { service, limit });
   return { entries, text: formatHistory(entries) };
 }
