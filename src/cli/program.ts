@@ -25,6 +25,7 @@ const commandModules = {
   prune: () => import("../commands/prune.js"),
   logs: () => import("../commands/logs.js"),
   exec: () => import("../commands/exec.js"),
+  history: () => import("../commands/history.js"),
 };
 
 /** A command's result: data for --json, text for people. */
@@ -81,6 +82,12 @@ const EXAMPLES = {
   rollback: [
     "elm-infra rollback elm-lang.org --yes",
     "elm-infra rollback elm-lang.org@1.4.1 --yes",
+    "elm-infra rollback elm-lang.org --entry 20261206T101500123Z-3fa2 --yes",
+  ],
+  history: [
+    "elm-infra history",
+    "elm-infra history elm-lang.org --limit 5",
+    "elm-infra history --json",
   ],
   status: [
     "elm-infra status",
@@ -163,7 +170,7 @@ export function buildProgram(run: Runner): Command {
     const options = cmd.optsWithGlobals() as GlobalOptions;
     for (const key of ["target", "config"] as const)
       if (options[key] === "" && program.getOptionValueSource(key) === "env") delete options[key];
-    return options;
+    return { ...options, operands: [...cmd.args] };
   };
 
   program
@@ -360,16 +367,34 @@ export function buildProgram(run: Runner): Command {
     .command("rollback")
     .description("go back to the previous stable version, or to the one that ran <version>")
     .argument("<service[@version]>", "service, optionally with the version to return to")
+    .option("--entry <id>", "the version a ledger entry (elm-infra history) deployed")
     .addHelpText("after", examples(EXAMPLES["rollback"]))
     .action((arg: string, _o, cmd: Command) =>
       run("rollback", globals(cmd), async (ctx) => {
-        const { rollback } = await commandModules.rollback();
-        const r = await rollback(ctx, arg);
+        const { rollback, rollbackToEntry } = await commandModules.rollback();
+        const { entry } = cmd.opts<{ entry?: string }>();
+        const r = entry ? await rollbackToEntry(ctx, arg, entry) : await rollback(ctx, arg);
         const text =
           r.outcome === "planned"
             ? `would roll ${r.service} back from ${r.from} to ${r.to} (dry run)`
             : `${r.service} rolled back from ${r.from} to ${r.to}`;
         return { data: r, text };
+      }),
+    );
+
+  program
+    .command("history")
+    .description(
+      "the target's release ledger, newest first: who deployed, rolled back, scaled or upgraded what, when, from which commit, and how it ended",
+    )
+    .argument("[service]", "one service only")
+    .option("--limit <n>", "at most this many entries", (v) => parseLimit(v))
+    .addHelpText("after", examples(EXAMPLES["history"]))
+    .action((service: string | undefined, _o, cmd: Command) =>
+      run("history", globals(cmd), async (ctx) => {
+        const { history } = await commandModules.history();
+        const r = await history(ctx, service, cmd.opts<{ limit?: number }>().limit);
+        return { data: r.entries, text: r.text };
       }),
     );
 
@@ -664,6 +689,14 @@ function parseCount(value: string, flag: string): number {
   if (!/^[0-9]{1,2}$/.test(value)) {
     throw new InvalidArgumentError(`${flag} takes a whole number, for example ${flag} 3`);
   }
+  return Number(value);
+}
+
+function parseLimit(value: string): number {
+  if (!/^[1-9][0-9]{0,3}$/.test(value))
+    throw new InvalidArgumentError(
+      "--limit takes a whole number from 1 to 9999, for example --limit 20",
+    );
   return Number(value);
 }
 

@@ -77,20 +77,46 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<n
     const onSigterm = stopOn(() => new TerminatedError());
     process.on("SIGINT", onSigint);
     process.on("SIGTERM", onSigterm);
+    const startedAt = new Date();
+    // loaded with the first command that runs: --help and usage errors never read a config
+    const { createContext } = await import("../tasks/context.js");
+    const ctx = createContext(options, output, abort.signal, io.stdinIsTTY && !options.json);
+    // The release ledger: written here, once, however the command ended (recordOperation).
+    const record = async (ended: { exitCode: number; data?: unknown; error?: unknown }) => {
+      const { isRecorded } = await import("../plan/ledger.js");
+      if (!isRecorded({ command: name, dryRun: options.dryRun, ...ended })) return;
+      const { recordOperation } = await import("../tasks/ledger.js");
+      await recordOperation(ctx, {
+        command: name,
+        argv: argv.map(redact),
+        operands: options.operands ?? [],
+        startedAt,
+        ...ended,
+      });
+    };
     try {
-      // loaded with the first command that runs: --help and usage errors never read a config
-      const { createContext } = await import("../tasks/context.js");
-      const ctx = createContext(options, output, abort.signal, io.stdinIsTTY && !options.json);
-      const result = await action(ctx);
-      // A command that finished anyway after Ctrl-C or SIGTERM still exits 130 or 143.
-      if (abort.signal.aborted) throw abortReason(abort.signal);
+      let result: Awaited<ReturnType<Action>>;
+      try {
+        result = await action(ctx);
+        // A command that finished anyway after Ctrl-C or SIGTERM still exits 130 or 143.
+        if (abort.signal.aborted) throw abortReason(abort.signal);
+      } catch (error) {
+        const failure = abort.signal.aborted
+          ? afterTheSignal(error, abortReason(abort.signal))
+          : error;
+        await record({ exitCode: exitCodeOf(failure), error: failure });
+        throw failure;
+      }
+      await record({
+        exitCode: result?.failure ? result.failure.exitCode : ExitCode.Success,
+        data: result?.data,
+        ...(result?.failure ? { error: result.failure } : {}),
+      });
       if (result !== undefined)
         output.emit({ type: "result", command: name, data: result.data, text: result.text });
       // A result that is also a failure (a probe with failed requests, a degraded cluster):
       // shown first, then the error and its exit code.
       if (result?.failure) throw result.failure;
-    } catch (error) {
-      throw abort.signal.aborted ? afterTheSignal(error, abortReason(abort.signal)) : error;
     } finally {
       process.off("SIGINT", onSigint);
       process.off("SIGTERM", onSigterm);
@@ -164,6 +190,10 @@ class InterruptedFailure extends ElmInfraError {
   }
 }
 
+/** The exit code an error of a command's ends the run with (reportError's). */
+const exitCodeOf = (error: unknown): number =>
+  error instanceof ElmInfraError ? error.exitCode : ExitCode.OperationFailed;
+
 function reportError(error: unknown, output: Output, stderr: Writable): number {
   if (error instanceof CommanderError) {
     // --help and --version are not errors; help shown because no command was given is
@@ -189,7 +219,7 @@ function reportError(error: unknown, output: Output, stderr: Writable): number {
     return ExitCode.Usage;
   }
   const known = error instanceof ElmInfraError ? error : undefined;
-  const exitCode = known?.exitCode ?? ExitCode.OperationFailed;
+  const exitCode = exitCodeOf(error);
   const message = error instanceof Error ? error.message : String(error);
   output.emit({
     type: "error",

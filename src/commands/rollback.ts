@@ -14,6 +14,8 @@ import type { CommandContext } from "../tasks/context.js";
 import { readInventory } from "../cluster/inventory.js";
 import { pinnedNode, repinJob } from "../plan/package-data.js";
 import { packageDataHostOf } from "../tasks/package-data.js";
+import { readLedger } from "../tasks/ledger.js";
+import { versionOfEntry } from "../plan/ledger.js";
 
 export interface RollbackResult {
   service: string;
@@ -146,4 +148,32 @@ export async function rollback(ctx: CommandContext, arg: string): Promise<Rollba
       return result("rolled-back");
     });
   });
+}
+
+/**
+ * `rollback <service> --entry <id>`: back to the version the ledger entry deployed (its `to`),
+ * by the same path as `rollback <service>@<version>`. An entry that is not a deploy or rollback
+ * of that service that succeeded is refused (exit 2) before anything changes.
+ */
+export async function rollbackToEntry(
+  ctx: CommandContext,
+  arg: string,
+  id: string,
+): Promise<RollbackResult> {
+  const ref = parseServiceRef(arg, Object.keys((await ctx.loadCluster()).services), {
+    versionOptional: true,
+  });
+  if (ref.version)
+    throw new UsageError(
+      `rollback ${arg} --entry ${id}: the entry names the version; give the service alone`,
+      `elm-infra rollback ${ref.service} --entry ${id}`,
+    );
+  const entries = await readLedger(await ctx.loadConfig(), ctx.signal);
+  const version = versionOfEntry(
+    entries.find((e) => e.id === id),
+    id,
+    ref.service,
+  );
+  ctx.output.info(`ledger entry ${id}: ${ref.service}@${version}`);
+  return rollback(ctx, `${ref.service}@${version}`);
 }

@@ -38,6 +38,7 @@ export const secretEnv: Record<keyof Secrets, string[]> = {
   consulGossipKey: ["ELM_INFRA_CONSUL_GOSSIP_KEY"],
   nomadGossipKey: ["ELM_INFRA_NOMAD_GOSSIP_KEY"],
   clusterSnapshotIdentity: ["ELM_INFRA_CLUSTER_SNAPSHOT_IDENTITY"],
+  notifyWebhookUrl: ["ELM_INFRA_NOTIFY_WEBHOOK_URL"],
 };
 
 /** Reads a configuration or secrets file once, bounded; a refusal is a configuration problem. */

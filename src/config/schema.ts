@@ -486,6 +486,9 @@ export const secretsSchema = z.strictObject({
   clusterSnapshotIdentity: z
     .string()
     .regex(/^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/, "must be an age identity (age-keygen)")
+    .optional() /** The team chat's incoming webhook (Slack-compatible): told of each ledger entry. */,
+  notifyWebhookUrl: z
+    .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
     .optional(),
 });
 

@@ -121,6 +121,38 @@ export class ConsulClient {
       throw error;
     }
   }
+  /** Writes a key's value (no session, no lock): what the ledger appends. */
+  async putKey(key: string, value: string, signal?: AbortSignal): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: `/v1/kv/${key}`,
+      answer: unreadAnswer,
+      body: value,
+      ...(signal ? { signal } : {}),
+    });
+  }
+  /** Every key under a prefix with its value, in Consul's (lexical) key order; none: []. */
+  async readPrefix(
+    prefix: string,
+    signal?: AbortSignal,
+  ): Promise<Array<{ key: string; value: string }>> {
+    try {
+      const { data } = await this.call({
+        method: "GET",
+        path: `/v1/kv/${prefix}`,
+        query: { recurse: true },
+        answer: answers.kvPairs,
+        ...(signal ? { signal } : {}),
+      });
+      return data.map((p) => ({
+        key: p.Key,
+        value: p.Value ? Buffer.from(p.Value, "base64").toString("utf8") : "",
+      }));
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 404) return [];
+      throw error;
+    }
+  }
   async deleteKey(key: string): Promise<void> {
     await this.call({ method: "DELETE", path: `/v1/kv/${key}`, answer: unreadAnswer });
   }

@@ -11,6 +11,8 @@ export interface GlobalOptions {
   dryRun: boolean;
   json: boolean;
   verbose: boolean;
+  /** The command's operands (what follows its name, options aside): what the ledger records. */
+  operands?: string[];
 }
 
 /** What every command receives: options, the output stream, Ctrl-C, configuration. */

@@ -18,6 +18,17 @@ export interface FailedRollout {
   revertHint: string;
 }
 
+/**
+ * A rollout that failed and whose previous version was put back and seen serving: the ledger
+ * records it as "reverted". Said as the OperationError it is (its name in --json stays that).
+ */
+export class RevertedError extends OperationError {
+  constructor(message: string, hint?: string) {
+    super(message, hint);
+    this.name = "OperationError";
+  }
+}
+
 /** How the revert ended: seen serving, or why not. */
 export type RevertOutcome = { verified: true } | { verified: false; why: string };
 
@@ -48,11 +59,11 @@ export function revertVerdict(
   if (failure instanceof InterruptedError || failure instanceof ConflictError)
     return { error: failure, warning: `${rollout.what} ${done} (${now})${untouched}` };
   const hint = (failure instanceof ElmInfraError ? failure.hint : undefined) ?? rollout.hint;
+  const message = `${rollout.what} failed and ${done} (${now}): ${reason}${untouched}`;
   return {
-    error: new OperationError(
-      `${rollout.what} failed and ${done} (${now}): ${reason}${untouched}`,
-      hint,
-    ),
+    error: rollout.previousVersion
+      ? new RevertedError(message, hint)
+      : new OperationError(message, hint),
   };
 }
 

@@ -43,6 +43,7 @@ import {
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
 import { logsExecScenarios } from "./scenarios/logs-exec.js";
+import { historyScenarios } from "./scenarios/history.js";
 import { rotationScenarios } from "./scenarios/rotation.js";
 import { secretsAfterDestroyScenarios, secretsScenarios } from "./scenarios/secrets.js";
 import { dataScenarios } from "./scenarios/data.js";
@@ -329,6 +330,7 @@ describe(`local cluster ${target}`, () => {
   secretsScenarios();
   probeScenarios();
   logsExecScenarios();
+  historyScenarios();
   rotationScenarios();
   dataScenarios();
   spreadScenarios();

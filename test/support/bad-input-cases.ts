@@ -145,6 +145,17 @@ export const badInputCases: BadInputCase[] = [
     { needsCluster: true },
   ),
   refused(
+    "rollback --entry with a version besides",
+    ["rollback", "elm-lang.org@1.0.0", "--entry", "20261206T101500123Z-3fa2", "--yes"],
+    /rollback elm-lang\.org@1\.0\.0 --entry 20261206T101500123Z-3fa2: the entry names the version; give the service alone/,
+  ),
+  refused("history of an unknown service", ["history", "nope.org"], /unknown service "nope\.org"/),
+  refused(
+    "history --limit 0",
+    ["history", "--limit", "0"],
+    /--limit takes a whole number from 1 to 9999/,
+  ),
+  refused(
     "probe of a hostname no service serves",
     ["probe", "nope.org"],
     /unknown hostname "nope\.org": no service of target [\w-]+ serves it/,
@@ -339,6 +350,12 @@ export const badInputCases: BadInputCase[] = [
     (t) => t.replace(/nomadToken: .*/, 'nomadToken: "not-a-uuid"'),
     /nomadToken: must be a Nomad ACL secret ID/,
     "not-a-uuid",
+  ),
+  badSecrets(
+    "a webhook URL that is not http(s)",
+    (t) => `${t}\nnotifyWebhookUrl: "ftp://hooks.example/T0KEN-a1b2c3d4"\n`,
+    /notifyWebhookUrl: must be an http:\/\/ or https:\/\/ URL/,
+    "T0KEN-a1b2c3d4",
   ),
   badSecrets(
     "an unknown key in the secrets file",
