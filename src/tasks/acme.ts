@@ -10,6 +10,7 @@ import { OperationError } from "../errors.js";
 import { DockerClient } from "../docker/client.js";
 import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
 import type { NomadClient } from "../nomad/client.js";
+import type { AllocationStub } from "../nomad/types.js";
 import { pullFailure } from "../nomad/deployment.js";
 import { renderTemplateFile } from "../nomad/render.js";
 import { pinnedVersion } from "../plan/jobs.js";
@@ -144,7 +145,10 @@ export async function submitIssuerJob(
   return true;
 }
 
-/** The issuer's image in the target's registry, pushed from this machine (images/base/build.sh acme-issuer). */
+/**
+ * The issuer's image in the target's registry, pushed from this machine
+ * (images/base/build.sh acme-issuer).
+ */
 export async function pushIssuerImage(config: LoadedConfig, log: Log): Promise<void> {
   if (config.target.registry === "none") return;
   await pushPlatformImages(config, [issuerPlatformImage(await pinnedLegoVersion())], log);
@@ -203,9 +207,10 @@ export async function waitForCertificates(
       // An issuer asleep (its check interval, or a backoff after failed tries while DNS did not
       // point here yet) looks now: the names resolve, this step waited for that.
       if (!woken) woken = await wakeIssuer(nomad, missing, options.log);
-      await releaseStaleIssuerLock(nomad, options.log);
+      const issuers = (await nomad.jobAllocations(acmeIssuerJobName)).data;
+      await releaseStaleIssuerLock(nomad, options.log, issuers);
       // An issuer whose image cannot be pulled never issues: said at once, not after the deadline.
-      const held = (await nomad.jobAllocations(acmeIssuerJobName)).data
+      const held = issuers
         .filter((a) => a.DesiredStatus === "run")
         .map(pullFailure)
         .find((f) => f !== undefined);
@@ -304,15 +309,19 @@ async function wakeIssuer(
  * The issuers' lock held by an allocation that no longer runs (killed while it issued, its host
  * lost) is given back: Nomad would keep it for twice its TTL, counted again from each change of
  * leader, and no certificate is issued meanwhile. Only a management token reads a lock's id.
+ * `issuers`: the issuer job's allocations when the caller has just read them.
  */
-export async function releaseStaleIssuerLock(nomad: NomadClient, log: Log): Promise<void> {
+export async function releaseStaleIssuerLock(
+  nomad: NomadClient,
+  log: Log,
+  issuers?: readonly AllocationStub[],
+): Promise<void> {
   const lock = await nomad.readVariable(issuerLockPath);
   const id = lock?.Lock?.ID;
   const holder = lock?.Items.holder;
   if (!id || !holder) return;
-  const running = (await nomad.jobAllocations(acmeIssuerJobName)).data.some(
-    (a) => a.ID === holder && a.ClientStatus === "running",
-  );
+  const allocations = issuers ?? (await nomad.jobAllocations(acmeIssuerJobName)).data;
+  const running = allocations.some((a) => a.ID === holder && a.ClientStatus === "running");
   if (running) return;
   await nomad.releaseVariableLock(issuerLockPath, id);
   log(

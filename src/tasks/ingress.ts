@@ -205,12 +205,12 @@ export async function untilTraefikCatchesUp(
   const services = Object.keys(config.services).map(consulServiceName);
   const workers = workersOf(inventory);
   if (services.length === 0 || workers.length === 0) return 0;
-  const opened: Array<{ name: string; ssh: Awaited<ReturnType<typeof connectToHost>> }> = [];
+  const opened: Array<Awaited<ReturnType<typeof connectToHost>>> = [];
   try {
     const clients: Array<{ name: string; traefik: TraefikClient }> = [];
     for (const host of workers) {
       const ssh = await connectToHost(config, host, "require-pinned");
-      opened.push({ name: host.name, ssh });
+      opened.push(ssh);
       clients.push({
         name: host.name,
         traefik: new TraefikClient({
@@ -252,7 +252,7 @@ export async function untilTraefikCatchesUp(
     const waited = Date.now() - began;
     return waited;
   } finally {
-    for (const { ssh } of opened) await ssh.close();
+    for (const ssh of opened) await ssh.close();
   }
 }
 
