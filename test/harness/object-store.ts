@@ -1,7 +1,7 @@
 /**
  * Test harness: a real S3-compatible server (versitygw, its posix backend) on a free loopback port,
  * its buckets (and their versions) in a temporary folder, one bucket made through the S3 API.
- * The tools' PATH (src/tools/install.sh --print-env) must name versitygw.
+ * versitygw is found as the other tools are (toolPath: the tools' cache, then PATH).
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -11,6 +11,7 @@ import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { execa, type ResultPromise } from "execa";
 import { request } from "undici";
 import type { StoreCredentials, StoreLocation } from "../../src/store/client.js";
+import { toolPath } from "./agents.js";
 import { freePorts } from "./ports.js";
 
 export interface LocalObjectStore {
@@ -38,7 +39,7 @@ export async function startObjectStore(bucket = "elm-infra-test"): Promise<Local
     secretAccessKey: randomBytes(18).toString("hex"),
   };
   const child: ResultPromise = execa(
-    "versitygw",
+    toolPath("versitygw"),
     [
       "--port",
       `127.0.0.1:${port}`,

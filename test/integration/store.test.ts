@@ -2,10 +2,12 @@
  * The shared store's client against a real S3-compatible server (versitygw on loopback, its own
  * folder): objects are written, read, listed and deleted under the target's prefix; put-if-absent
  * refuses a key that exists and put-if-match an ETag that is no longer current; a wrong key or a
- * missing bucket fails naming the store and what to check.
+ * missing bucket fails naming the store and what to check. Setup's probe finds that this store
+ * honours both conditions, and leaves nothing behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreClient, StoreError } from "../../src/store/client.js";
+import { probeConditionalWrites, probePrefix } from "../../src/store/probe.js";
 import { startObjectStore, type LocalObjectStore } from "../harness/object-store.js";
 
 let store: LocalObjectStore;
@@ -82,5 +84,12 @@ describe("the store's client", () => {
     missing.close();
     expect(gone).toBeInstanceOf(StoreError);
     expect((gone as StoreError).message).toContain("s3://no-such-bucket/x/");
+  });
+});
+
+describe("setup's probe of the conditional writes", () => {
+  it("finds that versitygw honours If-None-Match and If-Match, and leaves no probe object", async () => {
+    expect(await probeConditionalWrites(client)).toEqual({ honoured: true });
+    expect(await client.list(probePrefix)).toEqual([]);
   });
 });
