@@ -47,6 +47,9 @@ export class StoreClient {
     credentials: StoreCredentials,
     private readonly timeoutMs = 10_000,
   ) {
+    // The SDK warns on stderr, once a process, that its releases after January 2027 need Node 22:
+    // nothing a user of this release can act on, and the CLI's output is its own.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     this.s3 = new S3Client({
       endpoint: location.endpoint,
       region: location.region,
