@@ -6,7 +6,8 @@
 import type { LoadedConfig } from "../config/load.js";
 import { ConfigError, UsageError } from "../errors.js";
 import type { Lock } from "../lock.js";
-import { StoreClient, type StoreLocation } from "../store/client.js";
+import { StoreClient } from "../store/client.js";
+import { storeLocation } from "../store/location.js";
 import { operatorName, storeLock } from "../store/lease.js";
 import { probeConditionalWrites } from "../store/probe.js";
 
@@ -17,17 +18,6 @@ export interface TargetStore {
   client: StoreClient;
   operationsLock(command: string, onLost: (message: string) => void): Promise<Lock>;
   close(): void;
-}
-
-export function storeLocation(config: Pick<LoadedConfig, "target" | "targetName">): StoreLocation {
-  const store = config.target.store;
-  if (!store) throw new UsageError(`target ${config.targetName} names no store`);
-  return {
-    endpoint: store.endpoint.replace(/\/$/, ""),
-    bucket: store.bucket,
-    region: store.region,
-    prefix: store.prefix ?? `elm-infra/${config.targetName}/`,
-  };
 }
 
 /** Opens the target's store and probes its conditional writes; refuses a store without them. */

@@ -321,6 +321,13 @@ export const targetSchema = z
         message:
           "is the port sshd listens on in a DigitalOcean droplet; the local target's hosts listen on 22 and are reached at ports.ssh on 127.0.0.1: leave ssh.port out",
       });
+    if (t.store && t.remoteState)
+      ctx.addIssue({
+        code: "custom",
+        path: ["remoteState"],
+        message:
+          "is OpenTofu's state in Spaces without a lock; a target with a store keeps its state there, locked: leave remoteState out",
+      });
     if (t.provider === "local" && t.dns)
       ctx.addIssue({
         code: "custom",

@@ -15,16 +15,9 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { OperationError } from "../errors.js";
+import type { StoreLocation } from "./location.js";
 
-export interface StoreLocation {
-  /** The S3 API's URL, e.g. https://fra1.digitaloceanspaces.com or http://127.0.0.1:7070. */
-  endpoint: string;
-  bucket: string;
-  /** The signature's region (Spaces: the bucket's region; versitygw: its --region). */
-  region: string;
-  /** Every key this client reads or writes starts with it, e.g. `elm-infra/production/`. */
-  prefix: string;
-}
+export type { StoreLocation };
 
 export interface StoreCredentials {
   accessKeyId: string;

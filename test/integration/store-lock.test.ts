@@ -7,7 +7,8 @@
  * `--lock-wait` takes it once released. Then the CLI on a target whose cluster.yaml names the
  * store: no access key is a configuration error (exit 2); a held lease refuses `bring-up` (exit 3,
  * the holder named, nothing written on this machine); with `--lock-wait` it goes ahead once the
- * lease is released, and leaves no lease behind.
+ * lease is released, and leaves no lease behind; its OpenTofu state is in the store, locked by
+ * OpenTofu's lockfile there (a lockfile held by another operator stops the plan).
  */
 import { randomBytes } from "node:crypto";
 import { rm, writeFile, readFile } from "node:fs/promises";
@@ -16,6 +17,7 @@ import { LockHeldError } from "../../src/errors.js";
 import { waitingLock, type HeldLock } from "../../src/lock.js";
 import { StoreClient } from "../../src/store/client.js";
 import { leaseKey, storeLock, type Lease } from "../../src/store/lease.js";
+import { storeStateKey } from "../../src/terraform/backend.js";
 import { ensureBuilt } from "../harness/cli.js";
 import { makeLocalTarget, minimalServices, type LocalTarget } from "../harness/local-target.js";
 import { startObjectStore, type LocalObjectStore } from "../harness/object-store.js";
@@ -201,6 +203,29 @@ describe("the CLI on a target that keeps its lock in the store", () => {
     expect(r.stderr).not.toContain("Warning");
     expect(await folderTree(local.work)).toEqual(before);
     await held.release();
+  });
+
+  it("its OpenTofu state is the store's: a held state lockfile there stops the plan", async () => {
+    // as another operator's `tofu apply` leaves it while it runs
+    const lockfile = `${storeStateKey}.tflock`;
+    await targetClient.put(
+      lockfile,
+      JSON.stringify({
+        ID: "3f1c0e2a-0000-4000-8000-000000000001",
+        Operation: "OperationTypeApply",
+        Info: "",
+        Who: "lee@other-machine",
+        Version: "1.10.6",
+        Created: new Date().toISOString(),
+        Path: `${store.bucket}/elm-infra/${target}/${storeStateKey}`,
+      }),
+    );
+    const r = await bringUp([], env, 300_000);
+    await targetClient.delete(lockfile);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toContain("Error acquiring the state lock");
+    // the lease was released all the same
+    expect(await targetClient.get(leaseKey)).toBeUndefined();
   });
 
   it("with --lock-wait it goes ahead once the lease is released, and leaves none", async () => {

@@ -345,6 +345,21 @@ describe("invalid fields name their dotted path", () => {
       /without a path/,
     ],
     [
+      "a store beside remoteState (the store keeps the state)",
+      (d) => {
+        withDigitalOcean(d, {
+          remoteState: { bucket: "elm-state", region: "fra1" },
+          store: {
+            endpoint: "https://fra1.digitaloceanspaces.com",
+            bucket: "elm-state",
+            region: "fra1",
+          },
+        });
+      },
+      "targets.production.remoteState",
+      /leave remoteState out/,
+    ],
+    [
       "a store's prefix that is not folders",
       (d) =>
         (d.targets.local.store = {
