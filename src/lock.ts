@@ -5,7 +5,8 @@
  * lock on this machine (cluster/operations-lock.ts) and the cluster-wide deploy lock in Consul
  * (consul/lock.ts); a shared remote lock is one more.
  */
-import { ElmInfraError } from "./errors.js";
+import { ElmInfraError, LockHeldError, WaitTimeoutError } from "./errors.js";
+import { done, notYet, waitFor } from "./wait.js";
 
 export interface HeldLock {
   /** What is locked, as messages say it: `elm-infra/locks/deploy`, `operations lock of local`. */
@@ -25,6 +26,47 @@ export interface ReleaseOptions {
    * work's result stands; the lock expires by itself). Without it the failure is thrown.
    */
   onReleaseFailed?: (error: Error) => void;
+}
+
+/**
+ * `lock`, waiting up to `waitMs` for its holder to let go (`--lock-wait`) instead of refusing at
+ * once; still held then, it refuses as the lock does (exit 3, the holder named), saying how long
+ * it waited. Ctrl-C ends the wait.
+ */
+export function waitingLock(lock: Lock, waitMs: number, signal?: AbortSignal): Lock {
+  if (waitMs <= 0) return lock;
+  return {
+    name: lock.name,
+    acquire: async () => {
+      let refused: LockHeldError | undefined;
+      try {
+        return await waitFor(
+          {
+            what: `the ${lock.name} to be free`,
+            timeoutMs: waitMs,
+            intervalMs: 1_000,
+            ...(signal ? { signal } : {}),
+          },
+          async () => {
+            try {
+              return done(await lock.acquire());
+            } catch (error) {
+              if (!(error instanceof LockHeldError)) throw error;
+              refused = error;
+              return notYet(error.message);
+            }
+          },
+        );
+      } catch (error) {
+        if (!(error instanceof WaitTimeoutError) || !refused) throw error;
+        throw new LockHeldError(
+          `${refused.message} (waited ${Math.round(waitMs / 1000)}s)`,
+          refused.hint ?? "run again later",
+          refused.holder,
+        );
+      }
+    },
+  };
 }
 
 /** Acquires `lock`, runs `work`, releases it afterwards whatever happened. */

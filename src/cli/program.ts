@@ -150,6 +150,11 @@ export function buildProgram(run: Runner): Command {
     .option("-n, --dry-run", "show the plan and stop before any change", false)
     .option("--json", "print JSON lines (one event per line, results last)", false)
     .option("-v, --verbose", "print debug detail", false)
+    .option(
+      "--lock-wait <duration>",
+      "wait up to this long (30s, 5m, 1h) for the operations lock instead of refusing",
+      parseLockWait,
+    )
     .configureHelp({ showGlobalOptions: true })
     .addHelpText(
       "after",
@@ -698,6 +703,18 @@ function parseLimit(value: string): number {
       "--limit takes a whole number from 1 to 9999, for example --limit 20",
     );
   return Number(value);
+}
+
+/** `--lock-wait 30s|5m|1h`, in seconds: at most 2 hours. */
+function parseLockWait(value: string): number {
+  // parsed here, not with config/schema.ts's durationSeconds: --help must not load zod
+  const m = /^([0-9]{1,4})(s|m|h)$/.exec(value);
+  const seconds = m ? Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as "s" | "m" | "h"] : NaN;
+  if (!(seconds >= 1 && seconds <= 7200))
+    throw new InvalidArgumentError(
+      "--lock-wait takes a duration from 1s to 2h, for example --lock-wait 5m",
+    );
+  return seconds;
 }
 
 function parseNumber(value: string, flag: string): number {

@@ -3,15 +3,18 @@
  * this machine's `.elm-infra/<target>/` (a cluster may not exist yet, so it cannot live in
  * Consul): a lock directory made atomically by proper-lockfile, refreshed while the holder runs
  * and taken over once stale (its holder died), with a small file naming the holder.
- * Operators on several machines share OpenTofu's state lock instead (a remote backend); see README.
+ * A target whose configuration names a `store` keeps it there instead, as a lease object that
+ * operators on every machine see (store/lease.ts; docs/shared-state.md).
  */
 import { mkdir, rm, rmdir, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import lockfile from "proper-lockfile";
+import type { LoadedConfig } from "../config/load.js";
 import { readUserFile } from "../config/read-file.js";
 import { LockHeldError } from "../errors.js";
-import { withLock, type HeldLock, type Lock } from "../lock.js";
+import { waitingLock, withLock, type HeldLock, type Lock } from "../lock.js";
+import { targetPaths } from "./paths.js";
 
 export interface OperationHolder {
   command: string;
@@ -59,7 +62,7 @@ export async function acquireOperationsLock(
     const who = holder ? describeHolder(holder) : undefined;
     throw new LockHeldError(
       `${command} refused: ${who ?? "another operation"} holds the operations lock of target ${target}`,
-      `wait for it to finish and run again; a lock whose holder died is taken over after ${staleAfterMs / 1000}s (${paths.lock})`,
+      `wait for it to finish and run again, or pass --lock-wait <duration> to wait; a lock whose holder died is taken over after ${staleAfterMs / 1000}s (${paths.lock})`,
       who,
     );
   }
@@ -109,15 +112,41 @@ export function operationsLock(
   };
 }
 
-/** Runs `work` holding the target's operations lock (from the target's state folder). */
-export function withOperationsLock<T>(
-  stateDir: string,
-  target: string,
+export interface OperationsLockOptions {
+  /** Said (a warning) when the lock is lost while held. */
+  onLost: (message: string) => void;
+  /** `--lock-wait`: wait this long for the holder to let go instead of refusing at once. */
+  lockWaitSeconds?: number;
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Runs `work` holding the target's operations lock: the lease in the target's store when its
+ * configuration names one (the store's conditional writes probed first), else the lock in this
+ * machine's state folder.
+ */
+export async function withOperationsLock<T>(
+  config: LoadedConfig,
   command: string,
-  onLost: (message: string) => void,
+  options: OperationsLockOptions,
   work: () => Promise<T>,
 ): Promise<T> {
-  return withLock(operationsLock(stateDir, target, command, onLost), work);
+  // the S3 client loads only for a target that has a store
+  const store = config.target.store
+    ? await (await import("./store.js")).openTargetStore(config, options.env ?? process.env)
+    : undefined;
+  try {
+    const lock = store
+      ? await store.operationsLock(command, options.onLost)
+      : operationsLock(targetPaths(config).state, config.targetName, command, options.onLost);
+    return await withLock(
+      waitingLock(lock, (options.lockWaitSeconds ?? 0) * 1000, options.signal),
+      work,
+    );
+  } finally {
+    store?.close();
+  }
 }
 
 export function describeHolder(h: OperationHolder): string {

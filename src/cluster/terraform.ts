@@ -7,7 +7,8 @@ import type { LoadedConfig } from "../config/load.js";
 import { ConfigError, FileRefusedError, OperationError } from "../errors.js";
 import { findBinary, findCliConfig, toolCacheDir } from "../terraform/binary.js";
 import type { TerraformEvent } from "../terraform/events.js";
-import { renderBackend } from "../terraform/backend.js";
+import { storeLocation } from "../store/location.js";
+import { renderBackend, renderStoreBackend } from "../terraform/backend.js";
 import { parseClusterOutputs } from "../terraform/outputs.js";
 import { prepareWorkDir, TerraformRunner, workDirFor, writeVarFile } from "../terraform/runner.js";
 import { hostsInState } from "../terraform/state.js";
@@ -63,9 +64,17 @@ export async function removeTerraformWorkDir(tf: TerraformRunner): Promise<void>
   await rm(tf.workDir, { recursive: true, force: true });
 }
 
+/** The state's backend: the target's store (with its lockfile), else Spaces, else local. */
+function backendOf(config: LoadedConfig): { backend?: string } {
+  if (config.target.store)
+    return { backend: renderStoreBackend(config.targetName, storeLocation(config)) };
+  const remote = config.target.remoteState;
+  return remote ? { backend: renderBackend(config.targetName, remote) } : {};
+}
+
 /**
  * Finds the program and prepares .elm-infra/<target>/terraform with the module's files (and
- * backend.tf when cluster.yaml configures a remote state). No var set yet: see prepareTerraform.
+ * backend.tf when cluster.yaml names a store or a remote state). No var set yet: see prepareTerraform.
  */
 export async function openTerraform(
   config: LoadedConfig,
@@ -76,12 +85,7 @@ export async function openTerraform(
   const secretEnv = secretVarEnv(config.targetName, config.target, config.secrets);
   const binary = await findBinary(config.cluster.terraform.binary, { cacheDir, env });
   const workDir = workDirFor(config.root, config.targetName);
-  const remote = config.target.remoteState;
-  await prepareWorkDir(
-    moduleDir(config.target.provider),
-    workDir,
-    remote ? { backend: renderBackend(config.targetName, remote) } : {},
-  );
+  await prepareWorkDir(moduleDir(config.target.provider), workDir, backendOf(config));
   const cliConfigFile = await findCliConfig(cacheDir, env);
   return new TerraformRunner({
     binary,

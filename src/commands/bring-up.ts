@@ -1,6 +1,5 @@
 import { withOperationsLock } from "../cluster/operations-lock.js";
 import { removeTerraformWorkDir, terraformWorkDirExists } from "../cluster/terraform.js";
-import { targetPaths } from "../cluster/paths.js";
 import { describePlan, type PlanSummary } from "../plan/bring-up.js";
 import {
   applyInfrastructure,
@@ -15,7 +14,7 @@ import {
   planInfrastructure,
   type BringUpRun,
 } from "../tasks/bring-up.js";
-import type { CommandContext } from "../tasks/context.js";
+import { type CommandContext, lockWaitOf } from "../tasks/context.js";
 import { needed, runSteps } from "../tasks/runner.js";
 import type { ClusterView } from "../tasks/verify.js";
 
@@ -54,10 +53,9 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
   const onLost = (m: string) => ctx.output.warn(m);
   const hadWorkDir = await terraformWorkDirExists(config);
   return withOperationsLock(
-    targetPaths(config).state,
-    config.targetName,
+    config,
     "bring-up",
-    onLost,
+    { onLost: onLost, ...lockWaitOf(ctx) },
     async () => {
       await runSteps(
         [

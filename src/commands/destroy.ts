@@ -19,7 +19,7 @@ import { hasLocalRegistry } from "../plan/registry.js";
 import { describeEvent } from "../terraform/events.js";
 import type { TerraformRunner } from "../terraform/runner.js";
 import { forgetHostKeys, knownHostName } from "../ssh/index.js";
-import { confirmByTypingName, type CommandContext } from "../tasks/context.js";
+import { confirmByTypingName, type CommandContext, lockWaitOf } from "../tasks/context.js";
 import { needed, runSteps, type StepHandle } from "../tasks/runner.js";
 import { localBackupsDir, takeBackup } from "../tasks/package-data.js";
 import { withCluster } from "../cluster/connect.js";
@@ -78,7 +78,7 @@ export async function destroy(
     dataDeleted: options.deleteData && outcome === "destroyed" ? dataServices : [],
   });
   const onLost = (m: string) => ctx.output.warn(m);
-  return withOperationsLock(paths.state, config.targetName, "destroy", onLost, async () => {
+  return withOperationsLock(config, "destroy", { onLost, ...lockWaitOf(ctx) }, async () => {
     await runSteps(
       [
         {

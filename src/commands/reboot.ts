@@ -1,11 +1,10 @@
 import { withOperationsLock } from "../cluster/operations-lock.js";
 import { withCluster } from "../cluster/connect.js";
 import { readInventory, requireInventory } from "../cluster/inventory.js";
-import { targetPaths } from "../cluster/paths.js";
 import { isHostServer } from "../plan/retire.js";
 import { planReboots, type RebootPlan } from "../plan/reboot.js";
 import { proveClusterHealthy, proveServices, spreadServices } from "../tasks/bring-up.js";
-import type { CommandContext } from "../tasks/context.js";
+import { type CommandContext, lockWaitOf } from "../tasks/context.js";
 import {
   cycleManager,
   cycleWorker,
@@ -61,10 +60,9 @@ export async function reboot(
   const run: RebootRun = { ...newHostChangeRun(config), rebooted: [] };
   const steps = { output: ctx.output, signal: ctx.signal };
   return withOperationsLock(
-    targetPaths(config).state,
-    config.targetName,
+    config,
     "reboot",
-    (m) => ctx.output.warn(m),
+    { onLost: (m) => ctx.output.warn(m), ...lockWaitOf(ctx) },
     async () => {
       await runSteps([judgeClusterNow("reboot")], run, steps);
       const now = needed(run, "inventory", "reboot");

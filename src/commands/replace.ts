@@ -1,8 +1,7 @@
 import { withOperationsLock } from "../cluster/operations-lock.js";
 import { readInventory, requireInventory } from "../cluster/inventory.js";
-import { targetPaths } from "../cluster/paths.js";
 import { planReplace, type ReplacePlan } from "../plan/scale.js";
-import type { CommandContext } from "../tasks/context.js";
+import { type CommandContext, lockWaitOf } from "../tasks/context.js";
 import { runSteps } from "../tasks/runner.js";
 import {
   changeHosts,
@@ -35,30 +34,24 @@ export async function replace(ctx: CommandContext, host: string): Promise<Replac
   );
   const run = newHostChangeRun(config);
   const warn = (m: string) => ctx.output.warn(m);
-  return withOperationsLock(
-    targetPaths(config).state,
-    config.targetName,
-    "replace",
-    warn,
-    async () => {
-      const existing = (await readInventory(config))?.hosts.map((h) => h.name) ?? [];
-      const plan = planReplace(config.targetName, existing, host);
-      const steps = { output: ctx.output, signal: ctx.signal };
-      await runSteps([judgeClusterNow("replace")], run, steps);
-      const line = `replace ${host} with ${plan.create[0]} (created and joined first, then ${host} retired and destroyed)`;
-      ctx.output.info(`plan: ${line}`);
-      const result = (outcome: ReplaceResult["outcome"]): ReplaceResult => ({
-        target: config.targetName,
-        outcome,
-        plan,
-        ...hostChangeOutcome(run, plan.create),
-      });
-      if (ctx.options.dryRun) return result("planned");
-      await ctx.confirm(line);
-      await changeHosts(run, plan, steps);
-      return result("replaced");
-    },
-  );
+  return withOperationsLock(config, "replace", { onLost: warn, ...lockWaitOf(ctx) }, async () => {
+    const existing = (await readInventory(config))?.hosts.map((h) => h.name) ?? [];
+    const plan = planReplace(config.targetName, existing, host);
+    const steps = { output: ctx.output, signal: ctx.signal };
+    await runSteps([judgeClusterNow("replace")], run, steps);
+    const line = `replace ${host} with ${plan.create[0]} (created and joined first, then ${host} retired and destroyed)`;
+    ctx.output.info(`plan: ${line}`);
+    const result = (outcome: ReplaceResult["outcome"]): ReplaceResult => ({
+      target: config.targetName,
+      outcome,
+      plan,
+      ...hostChangeOutcome(run, plan.create),
+    });
+    if (ctx.options.dryRun) return result("planned");
+    await ctx.confirm(line);
+    await changeHosts(run, plan, steps);
+    return result("replaced");
+  });
 }
 
 export function formatReplace(r: ReplaceResult, format: (v: ClusterView) => string): string {

@@ -1,6 +1,5 @@
 import { withOperationsLock } from "../cluster/operations-lock.js";
 import { managersOf, requireInventory, workersOf } from "../cluster/inventory.js";
-import { targetPaths } from "../cluster/paths.js";
 import { secretEnv, secretsPath } from "../config/load.js";
 import { UsageError } from "../errors.js";
 import {
@@ -9,7 +8,7 @@ import {
   rotatedSecretFields,
   type RotatedField,
 } from "../plan/rotation.js";
-import type { CommandContext } from "../tasks/context.js";
+import { type CommandContext, lockWaitOf } from "../tasks/context.js";
 import { proveClusterHealthy } from "../tasks/bring-up.js";
 import {
   rotateConsulAgentToken,
@@ -64,10 +63,9 @@ export async function rotate(ctx: CommandContext): Promise<RotateResult> {
   const run: RotationRun = { ...newHostChangeRun(config), rotated: [], restarted: [] };
   const steps = { output: ctx.output, signal: ctx.signal };
   return withOperationsLock(
-    targetPaths(config).state,
-    config.targetName,
+    config,
     "rotate",
-    (m) => ctx.output.warn(m),
+    { onLost: (m) => ctx.output.warn(m), ...lockWaitOf(ctx) },
     async () => {
       await runSteps([judgeClusterNow("rotate")], run, steps);
       await ctx.confirm(

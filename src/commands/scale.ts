@@ -1,7 +1,6 @@
 import { writeTargetCounts } from "../config/edit.js";
 import { withOperationsLock } from "../cluster/operations-lock.js";
 import { requireInventory } from "../cluster/inventory.js";
-import { targetPaths } from "../cluster/paths.js";
 import type { LoadedConfig } from "../config/load.js";
 import {
   checkRequestedCounts,
@@ -10,7 +9,7 @@ import {
   type HostCounts,
   type ScalePlan,
 } from "../plan/scale.js";
-import type { CommandContext } from "../tasks/context.js";
+import { type CommandContext, lockWaitOf } from "../tasks/context.js";
 import { needed, runSteps } from "../tasks/runner.js";
 import {
   changeHosts,
@@ -44,40 +43,34 @@ export async function scale(
   const run = newHostChangeRun(config);
   const steps = { output: ctx.output, signal: ctx.signal };
   const warn = (m: string) => ctx.output.warn(m);
-  return withOperationsLock(
-    targetPaths(config).state,
-    config.targetName,
-    "scale",
-    warn,
-    async () => {
-      await runSteps([judgeClusterNow("scale")], run, steps);
-      const plan = planScale({
-        target: config.targetName,
-        configured: { managers: config.target.managers, workers: config.target.workers },
-        requested,
-        existing: needed(run, "inventory", "Plan the scale").hosts.map((h) => h.name),
-        services: config.services,
-      });
-      ctx.output.info(`plan: ${describeScalePlan(plan)}`);
-      for (const note of plan.notes) ctx.output.warn(note);
-      const result = (outcome: ScaleResult["outcome"]): ScaleResult => ({
-        target: config.targetName,
-        outcome,
-        plan,
-        ...hostChangeOutcome(run, plan.create),
-      });
-      if (ctx.options.dryRun) return result("planned");
-      if (plan.unchanged) {
-        await recordCounts(config, plan.to);
-        return result("unchanged");
-      }
-      await ctx.confirm(`scale target ${config.targetName}: ${describeScalePlan(plan)}`);
-      // Recorded before any machine changes: an interrupted scale converges on the next run.
+  return withOperationsLock(config, "scale", { onLost: warn, ...lockWaitOf(ctx) }, async () => {
+    await runSteps([judgeClusterNow("scale")], run, steps);
+    const plan = planScale({
+      target: config.targetName,
+      configured: { managers: config.target.managers, workers: config.target.workers },
+      requested,
+      existing: needed(run, "inventory", "Plan the scale").hosts.map((h) => h.name),
+      services: config.services,
+    });
+    ctx.output.info(`plan: ${describeScalePlan(plan)}`);
+    for (const note of plan.notes) ctx.output.warn(note);
+    const result = (outcome: ScaleResult["outcome"]): ScaleResult => ({
+      target: config.targetName,
+      outcome,
+      plan,
+      ...hostChangeOutcome(run, plan.create),
+    });
+    if (ctx.options.dryRun) return result("planned");
+    if (plan.unchanged) {
       await recordCounts(config, plan.to);
-      await changeHosts(run, plan, steps);
-      return result("scaled");
-    },
-  );
+      return result("unchanged");
+    }
+    await ctx.confirm(`scale target ${config.targetName}: ${describeScalePlan(plan)}`);
+    // Recorded before any machine changes: an interrupted scale converges on the next run.
+    await recordCounts(config, plan.to);
+    await changeHosts(run, plan, steps);
+    return result("scaled");
+  });
 }
 
 /** cluster.yaml's counts, in the file and in the loaded configuration. */

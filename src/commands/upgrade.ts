@@ -1,7 +1,6 @@
 import { withOperationsLock } from "../cluster/operations-lock.js";
 import { withCluster } from "../cluster/connect.js";
 import { readInventory, requireInventory } from "../cluster/inventory.js";
-import { targetPaths } from "../cluster/paths.js";
 import { OperationError, UsageError } from "../errors.js";
 import { isHostServer } from "../plan/retire.js";
 import { planUpgrade, type RebootPlan } from "../plan/reboot.js";
@@ -15,7 +14,7 @@ import {
   setUpRegistry,
   spreadServices,
 } from "../tasks/bring-up.js";
-import type { CommandContext } from "../tasks/context.js";
+import { type CommandContext, lockWaitOf } from "../tasks/context.js";
 import { agentsAction, cycleManager, cycleWorker, type HostCycled } from "../tasks/host-cycle.js";
 import { pushTraefikImage } from "../tasks/ingress.js";
 import { needed, runSteps, type Step } from "../tasks/runner.js";
@@ -81,10 +80,9 @@ export async function upgrade(ctx: CommandContext, flags: UpgradeFlags): Promise
   const run: UpgradeRun = { ...newHostChangeRun(config), cycled: [] };
   const steps = { output: ctx.output, signal: ctx.signal };
   return withOperationsLock(
-    targetPaths(config).state,
-    config.targetName,
+    config,
     "upgrade",
-    (m) => ctx.output.warn(m),
+    { onLost: (m) => ctx.output.warn(m), ...lockWaitOf(ctx) },
     async () => {
       await runSteps([judgeClusterNow("upgrade")], run, steps);
       const before = { ...needed(run, "view", "upgrade").versions };

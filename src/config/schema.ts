@@ -282,6 +282,36 @@ export const targetSchema = z
       .optional(),
     /** digitalocean: who may reach the droplets' SSH port (required there; no default). */
     adminCidrs: z.array(cidr).min(1).optional(),
+    /**
+     * The target's shared state in an S3-compatible object store (docs/shared-state.md): the
+     * operations lock as a lease there, so operators on several machines take turns. The access
+     * key comes only from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from
+     * this file. Without it the target's state and lock stay on this machine (one operator).
+     */
+    store: z
+      .strictObject({
+        endpoint: z
+          .string()
+          .regex(
+            /^https?:\/\/[^\s/]+\/?$/,
+            "must be an http(s):// URL of the S3 API, without a path",
+          )
+          .describe("e.g. https://fra1.digitaloceanspaces.com"),
+        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name"),
+        region: z
+          .string()
+          .regex(/^[a-z0-9-]{2,32}$/, "must be a region like fra1 or us-east-1")
+          .describe("the request signature's region: the Spaces region, or the store's own"),
+        prefix: z
+          .string()
+          .regex(
+            /^([A-Za-z0-9._-]+\/)+$/,
+            "must be folder names each ending with /, like elm-infra/production/",
+          )
+          .optional()
+          .describe("default elm-infra/<target>/"),
+      })
+      .optional(),
     /** digitalocean: OpenTofu's state in a Spaces bucket (S3 API) instead of .elm-infra/. */
     remoteState: z
       .strictObject({
@@ -306,6 +336,13 @@ export const targetSchema = z
         path: ["ssh", "port"],
         message:
           "is the port sshd listens on in a DigitalOcean droplet; the local target's hosts listen on 22 and are reached at ports.ssh on 127.0.0.1: leave ssh.port out",
+      });
+    if (t.store && t.remoteState)
+      ctx.addIssue({
+        code: "custom",
+        path: ["remoteState"],
+        message:
+          "is OpenTofu's state in Spaces without a lock; a target with a store keeps its state there, locked: leave remoteState out",
       });
     if (t.provider === "local" && t.dns)
       ctx.addIssue({

@@ -13,6 +13,8 @@ export interface GlobalOptions {
   verbose: boolean;
   /** The command's operands (what follows its name, options aside): what the ledger records. */
   operands?: string[];
+  /** --lock-wait, in seconds: wait for the operations lock instead of refusing at once. */
+  lockWait?: number;
 }
 
 /** What every command receives: options, the output stream, Ctrl-C, configuration. */
@@ -28,6 +30,14 @@ export interface CommandContext {
   loadConfig(): Promise<LoadedConfig>;
   /** Resolves when the change may go ahead; throws when it may not. */
   confirm(change: string): Promise<void>;
+}
+
+/** How a command waits for the operations lock: --lock-wait, and Ctrl-C ends the wait. */
+export function lockWaitOf(ctx: CommandContext): { lockWaitSeconds?: number; signal: AbortSignal } {
+  return {
+    signal: ctx.signal,
+    ...(ctx.options.lockWait !== undefined ? { lockWaitSeconds: ctx.options.lockWait } : {}),
+  };
 }
 
 export class CancelledError extends ElmInfraError {}

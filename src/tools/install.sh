@@ -95,6 +95,7 @@ tool_version_ok() { # tool_version_ok PATH TOOL VERSION
     terraform-provider-*) [ -x "$1" ] ;;   # providers have no --version; trust the cache key
     traefik) out="$("$1" version 2>/dev/null)" && grep -q "$3" <<<"$out" ;;
     lego) out="$("$1" --version 2>/dev/null)" && grep -q "$3" <<<"$out" ;;
+    versitygw) out="$("$1" --version 2>/dev/null | head -1)" && grep -qE "Version *: *v?$3\$" <<<"$out" ;;
     # Only the cache: Pebble's certificate and CA sit beside its binary there, and `go install`
     # builds say "dev" (pebble) or nothing (pebble-challtestsrv) for their version.
     pebble|pebble-challtestsrv) return 1 ;;
@@ -118,7 +119,8 @@ fetch_release() { # fetch_release TOOL VERSION DEST: official archive verified b
     *.zip) unzip -q -o "$tmp/$name" -d "$tmp/x" ;;
     *.tar.gz) mkdir -p "$tmp/x" && tar -C "$tmp/x" -xzf "$tmp/$name" ;;
   esac
-  find "$tmp/x" -maxdepth 1 -type f -name "${tool}*" -exec mv {} "$dest/$tool" \;
+  # versitygw's archive wraps its files in a folder of the archive's name
+  find "$tmp/x" -maxdepth 2 -type f -name "${tool}*" -exec mv {} "$dest/$tool" \;
   rm -rf "$tmp"
   [ -x "$dest/$tool" ]
 }
@@ -273,7 +275,7 @@ RC
 install_tools() {
   local t v
   for t in nomad consul traefik tofu terraform-provider-digitalocean terraform-provider-docker \
-           pebble pebble-challtestsrv lego; do
+           pebble pebble-challtestsrv lego versitygw; do
     with_lock "$t" install_tool "$t"
     for v in $(also_cached "$t"); do with_lock "$t" install_tool "$t" "$v"; done
   done

@@ -31,7 +31,7 @@ import { lastLines, readLog, trackLogs } from "./logs.js";
  * stopped and its containers removed before Nomad itself is stopped.
  */
 
-export type Tool = "consul" | "nomad" | "traefik";
+export type Tool = "consul" | "nomad" | "traefik" | "versitygw" | "tofu";
 
 export interface Agent {
   name: string;

@@ -13,11 +13,11 @@ import ts from "typescript";
  *   tasks/                      runner, context, step factories shared by the verbs
  *   cluster/ and plan/          reach a target; pure planners (plan/ never imports cluster/)
  *   adapters                    nomad/ consul/ traefik/ terraform/ ansible/ ssh/ docker/ digitalocean/
- *                               dns/ git/ notify/
+ *                               dns/ git/ notify/ store/
  *   config/ output/ errors.ts http.ts wait.ts lock.ts
  *
  * Only adapters (and http.ts, the one HTTP wrapper they share) import the libraries that talk to
- * the world: undici, ssh2, dockerode, docker-modem, execa, child_process.
+ * the world: undici, ssh2, dockerode, docker-modem, execa, child_process, the S3 client.
  */
 const layers: ReadonlyArray<{ name: string; members: readonly string[] }> = [
   { name: "sdk", members: ["index.ts"] },
@@ -39,6 +39,7 @@ const layers: ReadonlyArray<{ name: string; members: readonly string[] }> = [
       "dns/",
       "git/",
       "notify/",
+      "store/",
     ],
   },
   {
@@ -52,6 +53,7 @@ const worldLibraries = [
   "ssh2",
   "dockerode",
   "docker-modem",
+  "@aws-sdk/client-s3",
   "execa",
   "child_process",
   "node:child_process",

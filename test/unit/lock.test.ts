@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { operationsLock } from "../../src/cluster/operations-lock.js";
 import { LockHeldError, OperationError } from "../../src/errors.js";
-import { withLock, type HeldLock, type Lock } from "../../src/lock.js";
+import { waitingLock, withLock, type HeldLock, type Lock } from "../../src/lock.js";
 
 /** A lock in memory that records what happened to it; its release may fail. */
 function memoryLock(releaseFails = false) {
@@ -86,5 +86,43 @@ describe("withLock: acquire, work, release whatever happened", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("waitingLock (--lock-wait): waits for the holder instead of refusing at once", () => {
+  it("takes the lock once its holder lets go", async () => {
+    const { lock, events } = memoryLock();
+    const first = await lock.acquire();
+    setTimeout(() => void first.release(), 300).unref();
+    const began = Date.now();
+    const held = await waitingLock(lock, 10_000).acquire();
+    expect(Date.now() - began).toBeGreaterThanOrEqual(250);
+    await held.release();
+    expect(events).toEqual(["acquired", "released", "acquired", "released"]);
+  });
+
+  it("still held at the end of the wait, refuses (exit 3) naming the holder and the wait", async () => {
+    const { lock } = memoryLock();
+    await lock.acquire();
+    const refused = await waitingLock(lock, 1_500)
+      .acquire()
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(LockHeldError);
+    expect((refused as LockHeldError).exitCode).toBe(3);
+    expect((refused as LockHeldError).holder).toBe("me");
+    expect((refused as LockHeldError).message).toMatch(/held by me \(waited 2s\)$/);
+  });
+
+  it("Ctrl-C ends the wait at once", async () => {
+    const { lock } = memoryLock();
+    await lock.acquire();
+    const ctrlC = new AbortController();
+    setTimeout(() => ctrlC.abort(), 200).unref();
+    const began = Date.now();
+    const stopped = await waitingLock(lock, 60_000, ctrlC.signal)
+      .acquire()
+      .catch((e: unknown) => e);
+    expect((stopped as Error).name).toBe("InterruptedError");
+    expect(Date.now() - began).toBeLessThan(2_000);
   });
 });

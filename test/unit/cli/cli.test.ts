@@ -276,6 +276,12 @@ describe("scale's refusals before anything is touched", () => {
     const r = await run(["replace", "local-worker-9", "--target", "local"]);
     expect(r.exitCode).toBe(2);
   });
+
+  it.each(["3d", "0s", "3h", "soon", "-5m"])("--lock-wait %s is refused (exit 2)", async (v) => {
+    const r = await run(["scale", "--workers", "3", "--target", "local", "--lock-wait", v]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("--lock-wait takes a duration from 1s to 2h");
+  });
 });
 
 describe("--json", () => {

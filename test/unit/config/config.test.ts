@@ -327,6 +327,56 @@ describe("invalid fields name their dotted path", () => {
       "targets.local.ports.http",
       /1024/,
     ],
+    [
+      "a store's access key in cluster.yaml (only from the environment)",
+      (d) =>
+        (d.targets.local.store = {
+          endpoint: "https://fra1.digitaloceanspaces.com",
+          bucket: "elm-state",
+          region: "fra1",
+          secretAccessKey: "x",
+        }),
+      "targets.local.store.secretAccessKey",
+      /unknown field/,
+    ],
+    [
+      "a store's endpoint with a path",
+      (d) =>
+        (d.targets.local.store = {
+          endpoint: "https://fra1.digitaloceanspaces.com/elm-state",
+          bucket: "elm-state",
+          region: "fra1",
+        }),
+      "targets.local.store.endpoint",
+      /without a path/,
+    ],
+    [
+      "a store beside remoteState (the store keeps the state)",
+      (d) => {
+        withDigitalOcean(d, {
+          remoteState: { bucket: "elm-state", region: "fra1" },
+          store: {
+            endpoint: "https://fra1.digitaloceanspaces.com",
+            bucket: "elm-state",
+            region: "fra1",
+          },
+        });
+      },
+      "targets.production.remoteState",
+      /leave remoteState out/,
+    ],
+    [
+      "a store's prefix that is not folders",
+      (d) =>
+        (d.targets.local.store = {
+          endpoint: "http://127.0.0.1:7070",
+          bucket: "elm-state",
+          region: "us-east-1",
+          prefix: "../x",
+        }),
+      "targets.local.store.prefix",
+      /folder names each ending with \//,
+    ],
   ])("%s", (_what, breakIt, path, message) => {
     const doc = validDoc();
     breakIt(doc);
@@ -336,6 +386,18 @@ describe("invalid fields name their dotted path", () => {
     expect(problem, `no problem at ${path} in:\n${error.message}`).toBeDefined();
     expect(problem!.message).toMatch(message);
     expect(error.message).toContain(`cluster.yaml: ${path}: `);
+  });
+
+  it("a store with its endpoint, bucket, region and prefix parses", () => {
+    const doc = validDoc();
+    const store = {
+      endpoint: "https://fra1.digitaloceanspaces.com",
+      bucket: "elm-state",
+      region: "fra1",
+      prefix: "elm-infra/production/",
+    };
+    doc.targets.local.store = store;
+    expect(parseCluster(doc, "cluster.yaml").targets.local!.store).toEqual(store);
   });
 
   it("the valid document itself parses", () => {
