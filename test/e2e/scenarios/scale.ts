@@ -8,7 +8,9 @@
 import { readFile } from "node:fs/promises";
 import { expect, it } from "vitest";
 import type { BringUpResult } from "../../../src/commands/bring-up.js";
+import type { RebootResult } from "../../../src/commands/reboot.js";
 import type { ReplaceResult } from "../../../src/commands/replace.js";
+import { bootIdentityCommand } from "../../../src/plan/reboot.js";
 import type { RollbackResult } from "../../../src/commands/rollback.js";
 import type { StatusResult } from "../../../src/commands/status.js";
 import { connectToCluster } from "../../../src/cluster/connect.js";
@@ -220,7 +222,7 @@ export function hostLossScenarios(): void {
   // scale refuses.
   // The workers' scale (2 -> 3 -> 2) rides on the managers' (1 -> 3 -> 1): one scale creates
   // both, one scale removes both, instead of a host creation and a removal of its own.
-  it("managers 1 -> 3 -> 1 and workers 2 -> 3 -> 2 under the probe (the new worker answers, then leaves with 0 failed requests), one of the 3 managers killed hard on the way: scale refuses the degraded cluster (exit 3, nothing changed), a deploy still succeeds; then a worker container killed hard: no failed request 30 s after the kill, < 2 % in between; one bring-up replaces both with new nodes (3 healthy voters, one new), 0 failed requests but in the worker's loss", async () => {
+  it("managers 1 -> 3 -> 1 and workers 2 -> 3 -> 2 under the probe (the new worker answers, then leaves with 0 failed requests), one of the 3 managers killed hard on the way: scale refuses the degraded cluster (exit 3, nothing changed), a deploy still succeeds; then a worker container killed hard: no failed request 30 s after the kill, < 2 % in between; one bring-up replaces both with new nodes (3 healthy voters, one new), then the leading manager of the 3 is rebooted (its leadership handed over first, 3 voters again), 0 failed requests but in the worker's loss", async () => {
     await ensureDeployed({ "elm-lang.org": anyVersion });
     // The deploy on the way: the other of 1.0.0 and 1.0.1 than the one running (replace's rollback
     // may have left either).
@@ -316,6 +318,7 @@ export function hostLossScenarios(): void {
         expect(voters.map((c) => c.name)).toContain(`${system}: ${fresh.manager} is a voter`);
       }
       expect(data.cluster!.checks.filter((c) => !c.ok)).toEqual([]);
+      await rebootTheLeader(roleOf((await hostNames()).split("\n"), "manager"));
       // Down to one manager and two workers: the lowest numbers stay, the others leave, the
       // workers first, each role highest first.
       const now = (await hostNames()).split("\n");
@@ -332,6 +335,37 @@ export function hostLossScenarios(): void {
     }
   });
 }
+
+/**
+ * Issue 22's reboot of a manager of three (the probe runs around it): the one that leads is
+ * planned with its leadership handed over first, reboots (its boot identity changes), and the
+ * cluster proves three healthy voters again, with no --allow-api-outage (the others keep quorum).
+ */
+async function rebootTheLeader(managers: string[]): Promise<void> {
+  expect(managers).toHaveLength(3);
+  const planned = await elmInfra(["reboot", ...managers, "--dry-run"]);
+  expect(planned.exitCode, errorOf(planned)).toBe(0);
+  const plan = resultOf<RebootResult>(planned).plan;
+  const leader = plan.order.find((s) => s.leads)?.host;
+  expect(leader, `a leader among ${managers.join(", ")}`).toBeDefined();
+  // The leader goes last: its followers first.
+  expect(plan.order.at(-1)?.host).toBe(leader);
+  const boot = await bootOf(leader!);
+  const r = await elmInfra(["reboot", leader!, "--yes"]);
+  expect(r.exitCode, errorOf(r)).toBe(0);
+  const done = resultOf<RebootResult>(r);
+  expect(done.rebooted.map((h) => h.host)).toEqual([leader]);
+  expect(await bootOf(leader!)).not.toBe(boot);
+  for (const system of ["Nomad", "Consul"]) {
+    const voters = done.cluster!.checks.filter(
+      (c) => c.ok && c.name.startsWith(`${system}: `) && c.name.endsWith(" is a voter"),
+    );
+    expect(voters, system).toHaveLength(3);
+  }
+  expect(done.cluster!.checks.filter((c) => !c.ok)).toEqual([]);
+}
+
+const bootOf = (name: string) => docker("exec", name, "sh", "-c", bootIdentityCommand);
 
 const number = (name: string) => Number(/-(\d+)$/.exec(name)?.[1]);
 const byNumber = (a: string, b: string) => number(a) - number(b);
