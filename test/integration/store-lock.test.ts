@@ -150,8 +150,8 @@ describe("the CLI on a target that keeps its lock in the store", () => {
       managers: 1,
       workers: 1,
       slot: randomBytes(1)[0]! % 40,
-      subnetBase: 150,
-      sshBase: 41_000,
+      subnetBase: 60,
+      sshBase: 42_000,
       services: minimalServices,
     });
     const yaml = await readFile(local.config, "utf8");
