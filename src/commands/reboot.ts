@@ -5,6 +5,7 @@ import { isHostServer } from "../plan/retire.js";
 import { planReboots, type RebootPlan } from "../plan/reboot.js";
 import { proveClusterHealthy, proveServices, spreadServices } from "../tasks/bring-up.js";
 import { type CommandContext, lockWaitOf } from "../tasks/context.js";
+import { describeMove } from "../tasks/package-data.js";
 import {
   cycleManager,
   cycleWorker,
@@ -163,7 +164,7 @@ export function formatReboot(r: RebootResult, format: (v: ClusterView) => string
     return `reboot plan for target ${r.target} (dry run, nothing changed): ${describeRebootPlan(r.plan)}`;
   const lines = r.rebooted.map(
     (h) =>
-      `  ${h.host}: rebooted, back in ${Math.round(h.durationMs / 1000)} s${h.packageDataMoved ? `; package data moved to ${h.packageDataMoved.to} (site down ${h.packageDataMoved.downMs} ms)` : ""}`,
+      `  ${h.host}: rebooted, back in ${Math.round(h.durationMs / 1000)} s${h.packageDataMoved ? `; package data moved to ${h.packageDataMoved.to} (${describeMove(h.packageDataMoved)})` : ""}`,
   );
   const spread = r.respread.length > 0 ? [`  spread again: ${r.respread.join("; ")}`] : [];
   const head = [

@@ -17,6 +17,7 @@ import {
 import { type CommandContext, lockWaitOf } from "../tasks/context.js";
 import { agentsAction, cycleManager, cycleWorker, type HostCycled } from "../tasks/host-cycle.js";
 import { pushTraefikImage } from "../tasks/ingress.js";
+import { describeMove } from "../tasks/package-data.js";
 import { needed, runSteps, type Step } from "../tasks/runner.js";
 import { judgeClusterNow, newHostChangeRun, type HostChangeRun } from "../tasks/scale.js";
 import type { ClusterView } from "../tasks/verify.js";
@@ -210,7 +211,7 @@ export function formatUpgrade(r: UpgradeResult, format: (v: ClusterView) => stri
     return `upgrade plan for target ${r.target} (dry run, nothing changed): ${plan}`;
   const lines = r.cycled.map(
     (h) =>
-      `  ${h.host}: agents restarted in ${Math.round(h.durationMs / 1000)} s${h.packageDataMoved ? `; package data moved to ${h.packageDataMoved.to} (site down ${h.packageDataMoved.downMs} ms)` : ""}`,
+      `  ${h.host}: agents restarted in ${Math.round(h.durationMs / 1000)} s${h.packageDataMoved ? `; package data moved to ${h.packageDataMoved.to} (${describeMove(h.packageDataMoved)})` : ""}`,
   );
   const v = r.versions.after;
   const head = [

@@ -48,27 +48,8 @@ export function traefikTags(
 ): { tags: string[]; canaryTags: string[] } {
   const name = consulServiceName(service);
   const canary = `${name}-canary`;
-  const { served, redirected } = options.https
-    ? splitWwwRedirects(hostnames)
-    : { served: hostnames, redirected: [] };
-  const router = (r: string, rule: string[]) => [
-    `traefik.http.routers.${r}.rule=${hostRule(rule)}`,
-    `traefik.http.routers.${r}.entrypoints=${options.https ? "websecure" : "web"}`,
-    ...(options.https ? [`traefik.http.routers.${r}.tls=true`] : []),
-    `traefik.http.routers.${r}.service=${name}`,
-  ];
   return {
-    tags: [
-      "traefik.enable=true",
-      ...router(name, served),
-      ...(redirected.length > 0
-        ? [
-            ...router(`${name}-www`, redirected),
-            `traefik.http.routers.${name}-www.middlewares=${ingressMiddlewares.toApex}@file`,
-          ]
-        : []),
-      `traefik.http.services.${name}.loadbalancer.server.scheme=http`,
-    ],
+    tags: publicRouterTags(name, hostnames, options),
     canaryTags: [
       "traefik.enable=true",
       `traefik.http.routers.${canary}.rule=(${hostRule(hostnames)}) && Header(\`${canaryHeader}\`, \`1\`)`,
@@ -79,6 +60,61 @@ export function traefikTags(
       "canary",
     ],
   };
+}
+
+/** The Consul service (and Traefik router) of a data service's read-only standby. */
+export const standbyServiceName = (service: string) => `${consulServiceName(service)}-standby`;
+
+/** Reads only: what a read-only standby's routers add to the hostnames' rule. */
+const readsOnly = "Method(`GET`) || Method(`HEAD`)";
+
+/**
+ * The routers of the public entrypoint for `name` (a Consul service): the hostnames, and the
+ * `www.` redirects. A standby's (`readOnly`) match reads only, at the lowest priority: while the
+ * site's own instances are in Consul's catalog their routers win (a rule's length is its default
+ * priority); while none is, Traefik has no router of theirs and the standby answers the reads, and
+ * a write finds no router (404) rather than a copy that the site would never see.
+ */
+function publicRouterTags(
+  name: string,
+  hostnames: string[],
+  options: { https: boolean; readOnly?: boolean },
+): string[] {
+  const { served, redirected } = options.https
+    ? splitWwwRedirects(hostnames)
+    : { served: hostnames, redirected: [] };
+  const router = (r: string, rule: string[]) => [
+    `traefik.http.routers.${r}.rule=${options.readOnly ? `(${hostRule(rule)}) && (${readsOnly})` : hostRule(rule)}`,
+    `traefik.http.routers.${r}.entrypoints=${options.https ? "websecure" : "web"}`,
+    ...(options.https ? [`traefik.http.routers.${r}.tls=true`] : []),
+    `traefik.http.routers.${r}.service=${name}`,
+    ...(options.readOnly ? [`traefik.http.routers.${r}.priority=1`] : []),
+  ];
+  return [
+    "traefik.enable=true",
+    ...router(name, served),
+    ...(redirected.length > 0
+      ? [
+          ...router(`${name}-www`, redirected),
+          `traefik.http.routers.${name}-www.middlewares=${ingressMiddlewares.toApex}@file`,
+        ]
+      : []),
+    `traefik.http.services.${name}.loadbalancer.server.scheme=http`,
+  ];
+}
+
+/**
+ * A data service's read-only standby (jobs/package.elm-lang.org.nomad.hbs, group "standby"): a
+ * Consul service of its own whose routers serve the hostnames' reads only, and only while the
+ * site's own instances are out of the catalog (a planned move of its data, src/tasks/package-data.ts).
+ */
+export function standbyService(
+  service: string,
+  hostnames: string[],
+  options: { https: boolean },
+): { service: string; tags: string[] } {
+  const name = standbyServiceName(service);
+  return { service: name, tags: publicRouterTags(name, hostnames, { ...options, readOnly: true }) };
 }
 
 export interface ServiceJobVars {
@@ -95,7 +131,13 @@ export interface ServiceJobVars {
   update: UpdateTimings;
   check: { interval: string; timeout: string };
   shutdownDelay: string;
-  data?: { volume: string; mountPath: string; node?: string; export: BackupExport };
+  data?: {
+    volume: string;
+    mountPath: string;
+    node?: string;
+    export: BackupExport;
+    standby: { service: string; tags: string[] };
+  };
 }
 
 /**
@@ -135,6 +177,9 @@ export function serviceJobVars(
               ? { node: (overrides.dataNode ?? service.data.node)! }
               : {}),
             export: backupExport(ref.service, config.target),
+            standby: standbyService(ref.service, hostnamesOf(config, ref.service), {
+              https: servesHttps(config.target),
+            }),
           },
         }
       : {}),

@@ -111,8 +111,8 @@ export function repinJob(job: NomadJob, node: string): NomadJob {
   return {
     ...job,
     TaskGroups: job.TaskGroups?.map((group) => {
-      const g = group as typeof group & { Constraints?: Constraint[] | null; Volumes?: unknown };
-      if (!g.Volumes || Object.keys(g.Volumes).length === 0) return group;
+      const g = group as typeof group & { Constraints?: Constraint[] | null };
+      if (!mountsVolume(g)) return group;
       const others = (g.Constraints ?? []).filter(
         (c) => !(c.LTarget === nodeName && c.Operand === "="),
       );
@@ -121,9 +121,54 @@ export function repinJob(job: NomadJob, node: string): NomadJob {
   };
 }
 
+/** The read-only standby's group in a data service's job (jobs/package.elm-lang.org.nomad.hbs). */
+export const standbyGroup = "standby";
+
+/** Whether the job has a standby group (a job registered before there was one has none). */
+export const hasStandby = (job: NomadJob): boolean =>
+  (job.TaskGroups ?? []).some((g) => g.Name === standbyGroup);
+
+const mountsVolume = (group: object) => {
+  const volumes = (group as { Volumes?: object | null }).Volumes;
+  return !!volumes && Object.keys(volumes).length > 0;
+};
+
+/** The job with one standby instance on `node`, or none (`undefined`): how a planned move runs it. */
+export function withStandby(job: NomadJob, node: string | undefined): NomadJob {
+  return {
+    ...job,
+    TaskGroups: job.TaskGroups?.map((group) => {
+      if (group.Name !== standbyGroup) return group;
+      const g = group as typeof group & { Constraints?: Constraint[] | null };
+      const others = (g.Constraints ?? []).filter(
+        (c) => !(c.LTarget === nodeName && c.Operand === "="),
+      );
+      return node === undefined
+        ? { ...g, Count: 0, Constraints: others }
+        : {
+            ...g,
+            Count: 1,
+            Constraints: [...others, { LTarget: nodeName, RTarget: node, Operand: "=" }],
+          };
+    }),
+  };
+}
+
+/** The job with every group that mounts the data volume at count 0 (the standby group untouched). */
+export function withDataGroupsStopped(job: NomadJob): NomadJob {
+  return {
+    ...job,
+    TaskGroups: job.TaskGroups?.map((g) => (mountsVolume(g) ? { ...g, Count: 0 } : g)),
+  };
+}
+
+/** The names of the groups that mount the data volume. */
+export const dataGroups = (job: NomadJob): string[] =>
+  (job.TaskGroups ?? []).filter(mountsVolume).map((g) => g.Name);
+
 /** The node a job's data groups are pinned to, if any. */
 export function pinnedNode(job: NomadJob): string | undefined {
-  for (const group of job.TaskGroups ?? []) {
+  for (const group of (job.TaskGroups ?? []).filter((g) => g.Name !== standbyGroup)) {
     const constraints = (group as { Constraints?: Constraint[] | null }).Constraints ?? [];
     const pin = constraints.find((c) => c.LTarget === nodeName && c.Operand === "=");
     if (pin?.RTarget) return pin.RTarget;

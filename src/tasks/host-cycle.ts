@@ -33,7 +33,7 @@ import {
   runningIngressVersion,
   untilTraefikCatchesUp,
 } from "./ingress.js";
-import { movePackageData } from "./package-data.js";
+import { describeMove, movePackageData } from "./package-data.js";
 import { drainWorker, settle } from "./retire.js";
 
 type Log = (line: string) => void;
@@ -65,7 +65,7 @@ export interface HostCycled {
   before: string;
   after: string;
   /** The package data moved off it first (it held it): where to, and the site's downtime. */
-  packageDataMoved?: { to: string; downMs: number };
+  packageDataMoved?: { to: string; downMs: number; readsServed: boolean };
   steps: string[];
   durationMs: number;
 }
@@ -99,9 +99,13 @@ export async function cycleWorker(o: CycleOptions, action: HostAction): Promise<
       if (o.inventory.packageDataHost === host.name) {
         const to = workersOf(o.inventory).find((w) => w.name !== host.name)?.name;
         if (to) {
-          const { downMs } = await movePackageData({ ...options(o, apis), from: host.name, to });
-          packageDataMoved = { to, downMs };
-          step(`package data moved to ${to} (the site was down ${downMs} ms)`);
+          const { downMs, readsServed } = await movePackageData({
+            ...options(o, apis),
+            from: host.name,
+            to,
+          });
+          packageDataMoved = { to, downMs, readsServed };
+          step(`package data moved to ${to} (${describeMove(packageDataMoved)})`);
         } else
           step(
             `holds the package data and no other worker can take it: the site stops during the ${action.name}`,

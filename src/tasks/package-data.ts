@@ -28,11 +28,17 @@ import {
   packageBackupsPath,
   packageDataPath,
   packageDataUid,
+  dataGroups,
+  hasStandby,
   pinnedNode,
   repinJob,
   scheduleSeconds,
+  standbyGroup,
+  withDataGroupsStopped,
+  withStandby,
   type BackupRun,
 } from "../plan/package-data.js";
+import { standbyServiceName } from "../plan/job-vars.js";
 import { restartSteps, type RolloutState } from "./rollout.js";
 import { copyFromHost, periodicRuns, runPeriodicJobNow } from "./periodic.js";
 import { runStepsWithin } from "./runner.js";
@@ -184,19 +190,66 @@ async function pipeArchive(
   return { files: Number(/files=(\d+)/.exec(text)?.[1] ?? 0) };
 }
 
-async function waitUntilStopped(o: PackageDataOptions, service: string): Promise<void> {
+/** Until no allocation of the service's `groups` (every group when none is named) runs. */
+async function waitUntilStopped(
+  o: PackageDataOptions,
+  service: string,
+  groups?: readonly string[],
+): Promise<void> {
+  const what = groups
+    ? `${service}'s ${groups.join(", ")} allocations`
+    : `${service}'s allocations`;
   await waitFor(
     {
-      what: `${service}'s allocations to stop`,
+      what: `${what} to stop`,
       timeoutMs: 120_000,
       intervalMs: 500,
       ...(o.signal ? { signal: o.signal } : {}),
-      message: () => `${service}'s allocations did not stop within 2 minutes`,
+      message: () => `${what} did not stop within 2 minutes`,
     },
     async () => {
       const { data } = await o.apis.nomad.jobAllocations(service);
-      const running = data.filter((a) => ["running", "pending"].includes(a.ClientStatus));
+      const running = data.filter(
+        (a) =>
+          ["running", "pending"].includes(a.ClientStatus) &&
+          (!groups || groups.includes(a.TaskGroup)),
+      );
       return running.length === 0 ? done(undefined) : notYet(`${running.length} still running`);
+    },
+  );
+}
+
+/** The job registered as `change` makes it from the one registered now (its modify index enforced). */
+async function registerChanged(
+  o: PackageDataOptions,
+  service: string,
+  change: (job: NomadJob) => NomadJob,
+): Promise<void> {
+  const current = await o.apis.nomad.readJob(service);
+  if (!current) throw new OperationError(`${service}'s job is gone from Nomad`);
+  await o.apis.nomad.registerJob(change(current), current.JobModifyIndex ?? 0);
+}
+
+/**
+ * Until the standby passes its health check in Consul and Traefik has its router: from then on,
+ * every refresh of a Traefik's catalog that drops the site's own routers has the standby's.
+ */
+async function waitForStandby(o: PackageDataOptions, service: string): Promise<void> {
+  const name = standbyServiceName(service);
+  await waitFor(
+    {
+      what: `${service}'s standby to serve`,
+      timeoutMs: 180_000,
+      intervalMs: 1000,
+      ...(o.signal ? { signal: o.signal } : {}),
+      message: (reason) => `${service}'s standby did not serve within 3 minutes: ${reason}`,
+    },
+    async () => {
+      const passing = await o.apis.consul.serviceHealth(name, { passingOnly: true });
+      if (passing.length === 0) return notYet(`no instance of ${name} passes its check`);
+      return (await o.apis.traefik.router(name))
+        ? done(undefined)
+        : notYet(`Traefik has no router ${name} yet`);
     },
   );
 }
@@ -228,12 +281,15 @@ async function startPinned(o: PackageDataOptions, job: NomadJob, holder: string)
 /**
  * The site stopped (the deploy lock held, so no deploy starts meanwhile), `replace` writes the
  * new holder's volume, the holder is recorded, the job started pinned there and proven through
- * Traefik, the backups re-scheduled off it. Returns how long the site did not serve.
+ * Traefik, the backups re-scheduled off it. With `standby` (a planned move: the data is still
+ * readable where it is), a read-only standby on the new holder serves a copy of the data first,
+ * so the reads keep being answered and only the writes wait; it stops once the site serves
+ * again. Returns how long the site's own instances were stopped.
  */
 async function withSiteStopped(
-  o: PackageDataOptions & { service: string; to: string; why: string },
+  o: PackageDataOptions & { service: string; to: string; why: string; standby: boolean },
   replace: () => Promise<void>,
-): Promise<{ downMs: number }> {
+): Promise<{ downMs: number; readsServed: boolean }> {
   const { apis, service } = o;
   const job = await apis.nomad.readJob(service);
   if (!job || job.Stop === true)
@@ -241,25 +297,50 @@ async function withSiteStopped(
       `${service} is not deployed on target ${o.config.targetName}`,
       `deploy it first: elm-infra deploy ${service}@<version>`,
     );
+  const standby = o.standby && hasStandby(job);
+  if (o.standby && !standby)
+    o.log(
+      `${service}'s job has no standby (registered before elm-infra ran one): the site is down while its data moves; its next deploy adds one`,
+    );
   const lock = consulLock(apis.consul, deployLockKey, lockHolder(o.why));
   const onReleaseFailed = (e: Error) => o.log(`releasing the deploy lock failed: ${e.message}`);
   return withLock(
     lock,
     async () => {
+      if (standby) {
+        o.log(
+          `starting a read-only standby of ${service} on ${o.to}: a copy of its data answers the reads while the data moves`,
+        );
+        await registerChanged(o, service, (current) => withStandby(current, o.to));
+        await waitForStandby(o, service);
+      }
       const began = Date.now();
-      o.log(`stopping ${service} (the site is down from now)`);
-      await apis.nomad.stopJob(service);
-      await waitUntilStopped(o, service);
+      if (standby) {
+        o.log(`stopping ${service}'s own instances (the standby answers the reads; writes wait)`);
+        await registerChanged(o, service, withDataGroupsStopped);
+        await waitUntilStopped(o, service, dataGroups(job));
+      } else {
+        o.log(`stopping ${service} (the site is down from now)`);
+        await apis.nomad.stopJob(service);
+        await waitUntilStopped(o, service);
+      }
       await replace();
       o.inventory.packageDataHost = o.to;
       await writeInventory(o.config, o.inventory);
       o.log(`the inventory records ${o.to} as the holder of ${service}'s data`);
       o.log(`starting ${service} on ${o.to}`);
-      await startPinned(o, job, o.to);
+      await startPinned(o, standby ? withStandby(job, o.to) : job, o.to);
       const downMs = Date.now() - began;
-      o.log(`${service} serves again through Traefik: down for ${(downMs / 1000).toFixed(1)} s`);
+      o.log(
+        `${service} serves again through Traefik: ${standby ? "writes waited" : "down"} for ${(downMs / 1000).toFixed(1)} s`,
+      );
+      if (standby) {
+        await registerChanged(o, service, (current) => withStandby(current, undefined));
+        await waitUntilStopped(o, service, [standbyGroup]);
+        o.log(`the standby of ${service} stopped`);
+      }
       o.log(`backups: ${await scheduleBackups(o.config, apis, service, o.to)}`);
-      return { downMs };
+      return { downMs, readsServed: standby };
     },
     { onReleaseFailed },
   );
@@ -349,6 +430,12 @@ export async function attachVolume(
   o.log(`the volume is mounted on ${o.to}:${packageDataPath}`);
 }
 
+/** A move's cost as a sentence's end: reads served by the standby and writes waiting, or the site down. */
+export const describeMove = (m: { downMs: number; readsServed: boolean }) =>
+  m.readsServed
+    ? `a standby served the reads; writes waited ${m.downMs} ms`
+    : `the site was down ${m.downMs} ms`;
+
 /**
  * Moves the package data from one worker to another (a drain or retirement of `from`): the site
  * stops, the volume follows (attachVolume), the job is pinned to `to`, and the site serves
@@ -356,14 +443,14 @@ export async function attachVolume(
  */
 export async function movePackageData(
   o: PackageDataOptions & { from: string; to: string; service?: string },
-): Promise<{ downMs: number; files: number }> {
+): Promise<{ downMs: number; readsServed: boolean; files: number }> {
   const service = o.service ?? dataServices(o.config)[0];
   if (!service) throw new UsageError("no service keeps data on a volume: nothing to move");
   if (o.from === o.to) throw new UsageError(`${o.from} holds the data already`);
   hostNamed(o.inventory, o.to);
   let files = 0;
   const result = await withSiteStopped(
-    { ...o, service, to: o.to, why: `move ${service}'s data to ${o.to}` },
+    { ...o, service, to: o.to, why: `move ${service}'s data to ${o.to}`, standby: true },
     async () => {
       await attachVolume({ ...o, from: o.from, to: o.to });
       files = await countFiles(o, o.to);
@@ -391,7 +478,13 @@ export async function followVolume(
       `${service} is pinned to ${pinnedNode(job) ?? "no worker"}; its data volume is on ${holder}`,
     );
     const { downMs } = await withSiteStopped(
-      { ...o, service, to: holder, why: `start ${service} where its data is (${holder})` },
+      {
+        ...o,
+        service,
+        to: holder,
+        why: `start ${service} where its data is (${holder})`,
+        standby: false,
+      },
       async () => undefined,
     );
     started.push({ service, holder, startMs: downMs });
@@ -567,7 +660,7 @@ export async function restorePackageData(
   const to = hostNamed(o.inventory, o.to);
   let files = 0;
   const result = await withSiteStopped(
-    { ...o, why: `restore ${o.service}'s data on ${o.to}` },
+    { ...o, why: `restore ${o.service}'s data on ${o.to}`, standby: false },
     async () => {
       // Another worker (--to, or the holder was lost): the volume goes there first.
       const holder = o.inventory.packageDataHost;

@@ -30,7 +30,7 @@ import {
   proveClusterHealthy,
   type BringUpRun,
 } from "./bring-up.js";
-import { movePackageData } from "./package-data.js";
+import { describeMove, movePackageData } from "./package-data.js";
 import { retireManager, retireWorker } from "./retire.js";
 import { needed, runSteps, type RunOptions, type Step } from "./runner.js";
 import { clusterView, observeCluster, type ClusterView } from "./verify.js";
@@ -40,7 +40,7 @@ export interface HostChangeRun extends BringUpRun {
   /** The hosts destroyed so far, in order. */
   removed: string[];
   /** Package data moved off a retiring worker: from, to, and how long the site was down. */
-  packageDataMoves: Array<{ from: string; to: string; downMs: number }>;
+  packageDataMoves: Array<{ from: string; to: string; downMs: number; readsServed: boolean }>;
 }
 
 /** What scale and replace report: the hosts that came and went, the counts now, the cluster. */
@@ -67,9 +67,7 @@ export function hostChangeOutcome(run: HostChangeRun, planned: string[]): HostCh
 
 /** The summary's lines for package data moved off retiring workers. */
 export const formatMoves = (moves: HostChangeRun["packageDataMoves"]) =>
-  moves
-    .map((m) => `\n  package data moved ${m.from} -> ${m.to} (site down ${m.downMs} ms)`)
-    .join("");
+  moves.map((m) => `\n  package data moved ${m.from} -> ${m.to} (${describeMove(m)})`).join("");
 
 export function newHostChangeRun(config: LoadedConfig): HostChangeRun {
   return { config, trustOnFirstUse: new Set(), removed: [], packageDataMoves: [] };
@@ -152,11 +150,15 @@ export function retireHost(host: string): Step<HostChangeRun> {
           ...(inventory.packageDataHost === host && to
             ? {
                 onBeforeDrain: async () => {
-                  const { downMs } = await movePackageData({ ...options, from: host, to });
-                  run.packageDataMoves.push({ from: host, to, downMs });
-                  step.log(
-                    `package data moved from ${host} to ${to}: the site was down ${downMs} ms`,
-                  );
+                  const move = await movePackageData({ ...options, from: host, to });
+                  const moved = {
+                    from: host,
+                    to,
+                    downMs: move.downMs,
+                    readsServed: move.readsServed,
+                  };
+                  run.packageDataMoves.push(moved);
+                  step.log(`package data moved from ${host} to ${to}: ${describeMove(moved)}`);
                 },
               }
             : {}),

@@ -21,6 +21,7 @@ import {
   ensureDeployed,
   errorOf,
   failedRequestsOf,
+  noFailures,
   resultOf,
   underProbe,
 } from "../support.js";
@@ -28,7 +29,7 @@ import {
 const host = (role: "manager" | "worker", n: number) => `${e2e.target}-${role}-${n}`;
 
 export function upgradeScenarios(): void {
-  it("upgrade to the next Traefik with a rolling restart of Nomad and Consul, under the probe: elm-lang.org fails no request, every agent restarted once (servers first), each at its version, status --check clean", async () => {
+  it("upgrade to the next Traefik with a rolling restart of Nomad and Consul, under the probe: neither site fails a request (the package site's reads answered by its standby while its data moves), every agent restarted once (servers first), each at its version, status --check clean", async () => {
     await ensureDeployed({ "elm-lang.org": anyVersion, "package.elm-lang.org": anyVersion });
     const versions = JSON.parse(await readFile(join(repo, "src/tools/versions.json"), "utf8")) as {
       traefik: { alsoCached?: string[] };
@@ -76,9 +77,9 @@ export function upgradeScenarios(): void {
       expect(consulNow, `${name}'s Consul restarted`).not.toBe(consulBefore);
       expect(nomadNow, `${name}'s Nomad restarted`).not.toBe(nomadBefore);
     }
-    const site = reports.find((x) => x.hostname === "elm-lang.org")!;
-    expect(failedRequestsOf([site])).toEqual({ "elm-lang.org": { failed: 0, first: [] } });
-    expect(site.sent).toBeGreaterThan(100);
+    // The holder's drain moved the package data: its reads were answered by the standby.
+    expect(failedRequestsOf(reports)).toEqual(noFailures(reports));
+    for (const rep of reports) expect(rep.sent, rep.hostname).toBeGreaterThan(100);
 
     const clean = await elmInfra(["status", "--check"]);
     expect(clean.exitCode, errorOf(clean)).toBe(0);

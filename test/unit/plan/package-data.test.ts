@@ -17,10 +17,15 @@ import {
   chooseRestoreHost,
   lastSuccessfulRun,
   newestBackup,
+  dataGroups,
+  hasStandby,
   pinnedNode,
   repinJob,
   scheduleSeconds,
+  withDataGroupsStopped,
+  withStandby,
 } from "../../../src/plan/package-data.js";
+import { standbyService } from "../../../src/plan/job-vars.js";
 import { replaceVolumeScript } from "../../../src/tasks/package-data.js";
 
 const root = resolve(import.meta.dirname, "../../..");
@@ -113,6 +118,90 @@ describe("the package job follows the data", () => {
     const web = moved.TaskGroups![0] as unknown as { Constraints: unknown[] };
     expect(web.Constraints).toHaveLength(2);
     expect(moved.TaskGroups![1]).toBe(job.TaskGroups![1]);
+  });
+});
+
+describe("the read-only standby of a planned move", () => {
+  it("renders with none running, serving a copy taken from the export, on routers of its own", async () => {
+    const hcl = await renderServiceJob(
+      local,
+      { service: site, version: "2.0.1" },
+      { dataNode: "local-worker-2" },
+    );
+    const standby = hcl.slice(hcl.indexOf('group "standby"'));
+    expect(standby).toMatch(/^group "standby" \{\n\s+count = 0\n/);
+    expect(standby).toContain('name     = "package-elm-lang-org-standby"');
+    expect(standby).toContain('nomadService "package-elm-lang-org-backup-export"');
+    expect(standby).toMatch(/hook = "prestart"/);
+    expect(standby).toContain('DATA_DIR    = "/alloc/data/copy"');
+    expect(standby).toContain('image      = "10.213.0.5:5000/package.elm-lang.org:2.0.1"');
+    // No volume, no pin: it runs where a move puts it.
+    expect(standby).not.toContain("volume");
+    expect(standby).not.toContain("node.unique.name");
+  });
+
+  it("routes reads only, at the lowest priority, under a service of its own", () => {
+    const { service, tags } = standbyService(
+      site,
+      ["package.elm-lang.org", "www.package.elm-lang.org"],
+      { https: true },
+    );
+    expect(service).toBe("package-elm-lang-org-standby");
+    expect(tags).toEqual(
+      expect.arrayContaining([
+        "traefik.http.routers.package-elm-lang-org-standby.rule=(Host(`package.elm-lang.org`)) && (Method(`GET`) || Method(`HEAD`))",
+        "traefik.http.routers.package-elm-lang-org-standby.priority=1",
+        "traefik.http.routers.package-elm-lang-org-standby.tls=true",
+        "traefik.http.routers.package-elm-lang-org-standby.service=package-elm-lang-org-standby",
+        "traefik.http.routers.package-elm-lang-org-standby-www.middlewares=elm-infra-to-apex@file",
+        "traefik.http.routers.package-elm-lang-org-standby-www.priority=1",
+      ]),
+    );
+    expect(tags.filter((t) => t.includes(".rule=") && !t.includes("Method(`GET`)"))).toEqual([]);
+  });
+
+  const job = {
+    ID: site,
+    TaskGroups: [
+      {
+        Name: "web",
+        Count: 2,
+        Volumes: { "package-data": {} },
+        Constraints: [{ LTarget: "${node.unique.name}", RTarget: "w-1", Operand: "=" }],
+      },
+      { Name: "backup-export", Count: 1, Volumes: { "package-data": {} } },
+      { Name: "standby", Count: 0 },
+    ],
+  } as unknown as NomadJob;
+
+  it("runs one instance on the worker the data goes to, and none again after", () => {
+    expect(hasStandby(job)).toBe(true);
+    expect(hasStandby({ ...job, TaskGroups: job.TaskGroups!.slice(0, 2) })).toBe(false);
+    const running = withStandby(job, "w-2");
+    const standby = running.TaskGroups![2] as unknown as { Count: number; Constraints: unknown[] };
+    expect(standby.Count).toBe(1);
+    expect(standby.Constraints).toEqual([
+      { LTarget: "${node.unique.name}", RTarget: "w-2", Operand: "=" },
+    ]);
+    // The site's own groups are untouched, and their pin is the job's pin.
+    expect(running.TaskGroups!.slice(0, 2)).toEqual(job.TaskGroups!.slice(0, 2));
+    expect(pinnedNode(running)).toBe("w-1");
+    expect(pinnedNode(repinJob(running, "w-2"))).toBe("w-2");
+    const stopped = withStandby(running, undefined).TaskGroups![2] as unknown as {
+      Count: number;
+      Constraints: unknown[];
+    };
+    expect(stopped).toMatchObject({ Count: 0, Constraints: [] });
+  });
+
+  it("stops the groups that mount the volume, and only those", () => {
+    const stopped = withDataGroupsStopped(withStandby(job, "w-2"));
+    expect(stopped.TaskGroups!.map((g) => [g.Name, g.Count])).toEqual([
+      ["web", 0],
+      ["backup-export", 0],
+      ["standby", 1],
+    ]);
+    expect(dataGroups(job)).toEqual(["web", "backup-export"]);
   });
 });
 
