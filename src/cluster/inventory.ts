@@ -7,6 +7,7 @@ import { ConfigError, UsageError } from "../errors.js";
 import { targetPaths } from "./paths.js";
 import type { LocalAcme } from "../terraform/outputs.js";
 import type { HostRole } from "../plan/hosts.js";
+import type { SiteHost } from "../ansible/site.js";
 import { servesHttps } from "../plan/tls.js";
 
 /** A host's role: one meaning, from plan/hosts.ts. */
@@ -162,3 +163,13 @@ export async function requireInventory(
     );
   return inventory;
 }
+
+/** The inventory's hosts as the playbooks address them (site.yml, package-data.yml). */
+export const playbookHosts = (hosts: readonly InventoryHost[]): SiteHost[] =>
+  hosts.map((h) => ({
+    name: h.name,
+    role: h.role,
+    privateIp: h.privateAddress,
+    sshHost: h.ssh.host,
+    sshPort: h.ssh.port,
+  }));

@@ -31,7 +31,7 @@ import {
 import { describeEvent, type TerraformEvent } from "../terraform/events.js";
 import type { PlanResult, TerraformRunner } from "../terraform/runner.js";
 import { inventoryFromOutputs, prepareTerraform } from "../cluster/terraform.js";
-import { workersOf, writeInventory, type Inventory } from "../cluster/inventory.js";
+import { playbookHosts, workersOf, writeInventory, type Inventory } from "../cluster/inventory.js";
 import { sshTargetFor } from "../cluster/connect.js";
 import { targetPaths } from "../cluster/paths.js";
 import type { HostPlan } from "../plan/hosts.js";
@@ -521,13 +521,7 @@ export async function runSite(
   const s = given(run, "secrets").effective;
   const local = config.target.provider === "local";
   const result = await runSitePlaybook({
-    hosts: given(run, "inventory").hosts.map((h) => ({
-      name: h.name,
-      role: h.role,
-      privateIp: h.privateAddress,
-      sshHost: h.ssh.host,
-      sshPort: h.ssh.port,
-    })),
+    hosts: playbookHosts(given(run, "inventory").hosts),
     settings: {
       target: config.targetName,
       softwareSource: local ? "local" : "official",

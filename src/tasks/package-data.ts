@@ -45,6 +45,7 @@ import { runStepsWithin } from "./runner.js";
 import type { SshConnection } from "../ssh/index.js";
 import { connectToHost, type ClusterApis } from "../cluster/connect.js";
 import {
+  playbookHosts,
   workersOf,
   writeInventory,
   type Inventory,
@@ -414,13 +415,7 @@ export async function attachVolume(
   o.log(`OpenTofu attached the volume to ${o.to} (${device})`);
   const paths = targetPaths(o.config);
   await runPackageDataPlaybook({
-    hosts: workersOf(o.inventory).map((h) => ({
-      name: h.name,
-      role: h.role,
-      privateIp: h.privateAddress,
-      sshHost: h.ssh.host,
-      sshPort: h.ssh.port,
-    })),
+    hosts: playbookHosts(workersOf(o.inventory)),
     volume: { host: o.to, device },
     privateKeyPath: paths.privateKey,
     knownHostsPath: paths.knownHosts,
