@@ -57,19 +57,28 @@ const fileLimits = (what: string) => ({
   hint: "check the file's permissions (bring-up writes it for the user who ran it)",
 });
 
-/** Copies every shared file this machine has to the store; gives the keys written. */
+/**
+ * Makes the store's copies this machine's: each shared file it has put there, each it has not
+ * (destroy removed it, or it was never made) deleted there. Run after what wrote them, under the
+ * operations lock; a working copy lacking one fetched it from the store when it loaded.
+ */
 export async function pushSharedFiles(
   client: StoreClient,
   config: TargetConfig,
-): Promise<string[]> {
-  const written: string[] = [];
+): Promise<{ put: string[]; deleted: string[] }> {
+  const put: string[] = [];
+  const deleted: string[] = [];
   for (const file of sharedFiles(config)) {
     const text = await readUserFile(file.path, fileLimits(file.key));
-    if (text === undefined) continue;
-    await client.put(file.key, text);
-    written.push(file.key);
+    if (text === undefined) {
+      await client.delete(file.key);
+      deleted.push(file.key);
+    } else {
+      await client.put(file.key, text);
+      put.push(file.key);
+    }
   }
-  return written;
+  return { put, deleted };
 }
 
 /** Fetches each shared file this machine lacks and the store has; gives the paths written. */
@@ -167,19 +176,19 @@ export async function readStoredSecrets(
 
 /**
  * Encrypts the generated secrets to every listed operator and puts them in the store, when the
- * store has none, this run generated some, or the operators changed (judgeSecretsUpload).
+ * store has none, this run changed some, or the operators changed (judgeSecretsUpload).
  */
 export async function shareSecrets(
   client: StoreClient,
   config: TargetConfig,
   secrets: Secrets,
-  generated: readonly string[],
+  changed: readonly string[],
 ): Promise<SecretsUpload> {
   const stored = await readEnvelope(client);
   const decision = judgeSecretsUpload({
     stored,
     recipients: operatorRecipients(config.target),
-    generated,
+    changed,
   });
   if (!decision.upload) return decision;
   const plaintext = JSON.stringify(sharedSecretsOf(secrets));

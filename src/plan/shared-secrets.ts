@@ -88,21 +88,21 @@ export type SecretsUpload =
 
 /**
  * Whether bring-up encrypts the secrets (again) and puts them in the store: when the store has
- * none, when this run generated any, or when the operators listed differ from the recipients the
+ * none, when this run changed any (generated, rotated, forgotten by destroy), or when the operators listed differ from the recipients the
  * stored copy was encrypted to (one added or removed: a removed one can still read the old copy,
  * so rotate the secrets too when someone leaves).
  */
 export function judgeSecretsUpload(input: {
   stored: { recipients: readonly string[] } | undefined;
   recipients: readonly string[];
-  generated: readonly string[];
+  changed: readonly string[];
 }): SecretsUpload {
   const recipients = [...new Set(input.recipients)].sort();
   if (recipients.length === 0)
     return { upload: false, why: "no operator is listed: the secrets stay on this machine" };
   if (!input.stored) return { upload: true, why: "the store has none yet", recipients };
-  if (input.generated.length > 0)
-    return { upload: true, why: `generated now: ${input.generated.join(", ")}`, recipients };
+  if (input.changed.length > 0)
+    return { upload: true, why: `changed now: ${input.changed.join(", ")}`, recipients };
   const before = [...new Set(input.stored.recipients)].sort();
   const added = recipients.filter((r) => !before.includes(r));
   const removed = before.filter((r) => !recipients.includes(r));

@@ -27,31 +27,38 @@ async function withStore<T>(config: TargetConfig, use: (client: StoreClient) => 
 }
 
 /**
- * The generated secrets put in the store when it lacks them, some were generated (or rotated)
- * now, or the operators changed; gives what was done, one line (no secret).
+ * The generated secrets put in the store when it lacks them, some changed now (generated,
+ * rotated, forgotten), or the operators changed; gives what was done, one line (no secret).
  */
 export async function shareSecretsInStore(
   config: TargetConfig,
   secrets: Secrets,
-  generated: readonly string[],
+  changed: readonly string[],
 ): Promise<string | undefined> {
   if (!config.target.store) return undefined;
   const decision = await withStore(config, (client) =>
-    shareSecrets(client, config, secrets, generated),
+    shareSecrets(client, config, secrets, changed),
   );
   return decision.upload
     ? `encrypted to ${decision.recipients.length} operator(s) and put in the store (${decision.why})`
     : `store: ${decision.why}`;
 }
 
-/** The inventory, the pinned host keys and the trusted roots copied to the store. */
-export function shareTargetFiles<C extends { config: LoadedConfig }>(): Step<C> {
+/** The store's inventory, pinned host keys and trusted roots made this machine's. */
+export function shareTargetFiles<C extends { config: TargetConfig }>(): Step<C> {
   return {
     title: "Share the inventory, host keys and trusted roots (the target's store)",
     skip: (run) => (run.config.target.store ? false : "the target has no store"),
     run: async (run, step) => {
-      const written = await withStore(run.config, (client) => pushSharedFiles(client, run.config));
-      step.log(`put in the store: ${written.join(", ") || "nothing (no such file yet)"}`);
+      const { put, deleted } = await withStore(run.config, (client) =>
+        pushSharedFiles(client, run.config),
+      );
+      step.log(
+        [
+          ...(put.length ? [`put in the store: ${put.join(", ")}`] : []),
+          ...(deleted.length ? [`none here, deleted there: ${deleted.join(", ")}`] : []),
+        ].join("; "),
+      );
     },
   };
 }

@@ -18,15 +18,15 @@ describe("judgeSecretsUpload: when bring-up encrypts the secrets (again) for the
   it.each([
     ["no operator listed", undefined, [], [], false, /no operator is listed/],
     ["the store has none", undefined, [ada], [], true, /has none yet/],
-    ["generated now", [ada], [ada], ["nomadToken"], true, /generated now: nomadToken/],
+    ["changed now", [ada], [ada], ["nomadToken"], true, /changed now: nomadToken/],
     ["the same operators (any order)", [bob, ada], [ada, bob], [], false, /already in the store/],
     ["an operator added", [ada], [ada, bob], [], true, /re-encrypted: 1 operator\(s\) added/],
     ["an operator removed", [ada, bob], [ada], [], true, /re-encrypted: 1 removed/],
-  ] as const)("%s", (_what, stored, recipients, generated, upload, why) => {
+  ] as const)("%s", (_what, stored, recipients, changed, upload, why) => {
     const decision = judgeSecretsUpload({
       stored: stored ? { recipients: stored } : undefined,
       recipients,
-      generated,
+      changed,
     });
     expect(decision.upload).toBe(upload);
     expect(decision.why).toMatch(why);
