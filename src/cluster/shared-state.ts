@@ -148,7 +148,9 @@ export async function readStoredSecrets(
           maxBytes: 64_000,
           hint: `set ${source.variable} to the file age-keygen wrote`,
         });
-  for (const line of identity.split("\n")) if (line.trim()) registerSecret(line.trim());
+  // the key lines are secret; age-keygen's comments (its public key, the date) are not
+  for (const line of identity.split("\n").map((l) => l.trim()))
+    if (line && !line.startsWith("#")) registerSecret(line);
   let plaintext: string;
   try {
     plaintext = await decryptWithIdentity(envelope.age, identity);
