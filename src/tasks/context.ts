@@ -44,7 +44,7 @@ export function lockWaitOf(ctx: CommandContext): { lockWaitSeconds?: number; sig
  * A target with a store: what this working copy lacks (the cluster secrets, the inventory, the
  * pinned host keys, the trusted roots) read from it (cluster/shared-state.ts, loaded only then).
  */
-async function completeFromStore(config: LoadedConfig, output: Output): Promise<LoadedConfig> {
+async function readMissingFromStore(config: LoadedConfig, output: Output): Promise<LoadedConfig> {
   if (!config.target.store) return config;
   const shared = await import("../cluster/shared-state.js");
   const completed = await shared.completeFromStore(config, process.env);
@@ -77,7 +77,7 @@ export function createContext(
         file: options.config,
         target: options.target,
         cluster: (cluster ??= readClusterFile(configPath(options.config))),
-      }).then((config) => completeFromStore(config, output))),
+      }).then((config) => readMissingFromStore(config, output))),
     async confirm(change) {
       if (options.yes) return;
       if (!interactive) {
