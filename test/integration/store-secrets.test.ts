@@ -5,12 +5,14 @@
  * inventory, pinned host keys and trusted roots under files/; no object holds any secret in
  * clear; adding an operator encrypts them again. Then the built CLI in a second working copy (an
  * empty folder with only cluster.yaml) reads them with its own identity and writes no secret
- * anywhere; a stranger's identity, or none, is refused (exit 2) and changes nothing.
+ * anywhere; a stranger's identity, or none, is refused (exit 2) and changes nothing. Last, the
+ * CLI's destroy forgets in the store what it forgets here. About 10 s.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pushSharedFiles, completeFromStore } from "../../src/cluster/shared-state.js";
 import { loadConfig, writeSecrets, type LoadedConfig } from "../../src/config/load.js";
@@ -268,6 +270,39 @@ describe("a second working copy (only cluster.yaml) reads them with its own iden
         ELM_INFRA_AGE_IDENTITY: eve.identity,
       }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(UsageError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("destroy forgets in the store what it forgets here", () => {
+  it("the cluster's secrets re-encrypted without them (the snapshots' identity kept), the inventory and roots deleted", async () => {
+    // the target's SSH key, as bring-up made it (OpenTofu's plan reads its public half)
+    const key = join(first.work, ".elm-infra", target, "id_ed25519");
+    await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+    const r = await spawnCli(["destroy", "--yes", "--config", first.config, "--target", target], {
+      cwd: first.work,
+      env: {
+        CI: "true",
+        AWS_ACCESS_KEY_ID: store.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: store.credentials.secretAccessKey,
+      },
+      timeoutMs: 300_000,
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await client.list()).sort()).toEqual(["files/known_hosts", sharedSecretsKey]);
+    const dir = await mkdtemp(join(tmpdir(), "elm-infra-after-destroy-"));
+    try {
+      await writeFile(join(dir, "cluster.yaml"), await readFile(first.config, "utf8"));
+      const loaded = await loadConfig({ file: join(dir, "cluster.yaml"), target, env: {} });
+      const { config } = await completeFromStore(loaded, {
+        ...process.env,
+        ELM_INFRA_AGE_IDENTITY: bob.identity,
+      });
+      expect(config.secrets).toEqual({
+        clusterSnapshotIdentity: secrets.clusterSnapshotIdentity,
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
