@@ -11,15 +11,18 @@ import type { LoadedConfig } from "../config/load.js";
 import { parseSecrets } from "../config/parse.js";
 import { readUserFile } from "../config/read-file.js";
 import type { Secrets } from "../config/schema.js";
-import { OperationError, UsageError } from "../errors.js";
+import { ConfigError, OperationError, UsageError } from "../errors.js";
 import { registerSecret } from "../output/redact.js";
 import {
   ageIdentityEnv,
   ageIdentitySource,
+  badRecipients,
+  explainRefusedIdentity,
   judgeSecretsUpload,
   lacksClusterSecrets,
   operatorRecipients,
   parseEnvelope,
+  recipientsOfIdentity,
   renderEnvelope,
   sharedSecretsKey,
   sharedSecretsOf,
@@ -158,7 +161,12 @@ export async function readStoredSecrets(
     if (!(error instanceof AgeIdentityRefused)) throw error;
     throw new UsageError(
       `the age identity from ${source.variable} cannot read the cluster secrets of target ${config.targetName} in the store ${client.name} (age: ${error.message}); they are encrypted to ${envelope.recipients.length} recipient(s)`,
-      `set ${source.variable} to the identity whose recipient is listed in ${where}; a new operator's recipient is added there and an operator already listed runs bring-up, which encrypts them again`,
+      explainRefusedIdentity({
+        identityRecipients: recipientsOfIdentity(identity),
+        listed: operatorRecipients(config.target),
+        encryptedTo: envelope.recipients,
+        where: `${where} (${source.variable})`,
+      }),
     );
   }
   let secrets: Secrets;
@@ -186,6 +194,16 @@ export async function shareSecrets(
   secrets: Secrets,
   changed: readonly string[],
 ): Promise<SecretsUpload> {
+  const bad = badRecipients(config.target);
+  if (bad.length > 0)
+    throw new ConfigError(
+      bad.map((i) => ({
+        file: config.file,
+        path: `targets.${config.targetName}.operators.${i}.ageRecipient`,
+        message: "is not an age X25519 recipient (its checksum is wrong)",
+      })),
+      "copy the recipient again from age-keygen -y <identity file>",
+    );
   const stored = await readEnvelope(client);
   const decision = judgeSecretsUpload({
     stored,

@@ -6,6 +6,7 @@
  * the operator's identity comes from.
  */
 import type { Secrets, Target } from "../config/schema.js";
+import { ageRecipient, bech32Decode, isAgeIdentity } from "./age.js";
 import {
   clusterSecretFields,
   localRegistrySecretFields,
@@ -132,4 +133,43 @@ export function ageIdentitySource(env: NodeJS.ProcessEnv): AgeIdentitySource | u
   const path = env[ageIdentityEnv.file];
   if (path) return { kind: "file", variable: ageIdentityEnv.file, path };
   return undefined;
+}
+
+/** The operators whose ageRecipient is not a valid age X25519 recipient (its Bech32 checksum). */
+export function badRecipients(target: Pick<Target, "operators">): number[] {
+  return (target.operators ?? []).flatMap((o, i) => {
+    try {
+      const { hrp, bytes } = bech32Decode(o.ageRecipient);
+      return hrp === "age" && bytes.length === 32 ? [] : [i];
+    } catch {
+      return [i];
+    }
+  });
+}
+
+/** The recipients of the X25519 identities (`AGE-SECRET-KEY-1...` lines) in an identity file's text. */
+export function recipientsOfIdentity(text: string): string[] {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(isAgeIdentity)
+    .map(ageRecipient);
+}
+
+/**
+ * Why an identity could not read the store's secrets, and what to do: listed in cluster.yaml but
+ * not yet among the recipients (an operator already listed re-encrypts them), or not listed.
+ */
+export function explainRefusedIdentity(input: {
+  identityRecipients: readonly string[];
+  listed: readonly string[];
+  encryptedTo: readonly string[];
+  where: string;
+}): string {
+  const listedNotYet = input.identityRecipients.some(
+    (r) => input.listed.includes(r) && !input.encryptedTo.includes(r),
+  );
+  if (listedNotYet)
+    return `your recipient is listed in ${input.where}, but the secrets in the store were encrypted before it was: an operator who can read them runs bring-up, which encrypts them again to every listed operator`;
+  return `set it to the identity whose recipient is listed in ${input.where}; a new operator's recipient is added there and an operator already listed runs bring-up, which encrypts them again`;
 }

@@ -270,6 +270,19 @@ describe("a second working copy (only cluster.yaml) reads them with its own iden
         ELM_INFRA_AGE_IDENTITY: eve.identity,
       }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(UsageError);
+      // listed in cluster.yaml, but nobody has encrypted the secrets to her yet
+      const listed = {
+        ...loaded,
+        target: {
+          ...loaded.target,
+          operators: [...loaded.target.operators!, { name: "eve", ageRecipient: eve.recipient }],
+        },
+      };
+      const notYet = await completeFromStore(listed, {
+        ...process.env,
+        ELM_INFRA_AGE_IDENTITY: eve.identity,
+      }).catch((e: unknown) => e);
+      expect((notYet as UsageError).hint).toContain("encrypted before it was");
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

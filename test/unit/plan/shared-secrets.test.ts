@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
   ageIdentitySource,
+  badRecipients,
+  explainRefusedIdentity,
+  recipientsOfIdentity,
   judgeSecretsUpload,
   lacksClusterSecrets,
   operatorRecipients,
@@ -112,5 +115,41 @@ describe("ageIdentitySource: the operator's identity", () => {
     ["neither", {}, undefined],
   ] as const)("%s", (_what, env, kind) => {
     expect(ageIdentitySource(env)?.kind).toBe(kind);
+  });
+});
+
+describe("an operator's recipient and identity", () => {
+  it("a recipient whose checksum is wrong is found, by its place in the list", () => {
+    const typo = `${ada.slice(0, -1)}${ada.endsWith("q") ? "p" : "q"}`;
+    expect(
+      badRecipients({
+        operators: [
+          { name: "ada", ageRecipient: ada },
+          { name: "typo", ageRecipient: typo },
+        ],
+      }),
+    ).toEqual([1]);
+  });
+
+  it("an identity file's recipients, its comments aside", () => {
+    const identity = ageIdentity(new Uint8Array(32).fill(1));
+    expect(recipientsOfIdentity(`# created: now\n# public key: ${bob}\n${identity}\n`)).toEqual([
+      ada,
+    ]);
+    expect(recipientsOfIdentity("not a key")).toEqual([]);
+  });
+
+  it.each([
+    ["listed, not yet encrypted to", [bob], [ada, bob], [ada], /encrypted before it was/],
+    ["not listed", [bob], [ada], [ada], /set it to the identity whose recipient is listed/],
+  ] as const)("refused when %s", (_what, identityRecipients, listed, encryptedTo, hint) => {
+    expect(
+      explainRefusedIdentity({
+        identityRecipients,
+        listed,
+        encryptedTo,
+        where: "targets.t.operators",
+      }),
+    ).toMatch(hint);
   });
 });
