@@ -44,8 +44,7 @@ export async function decryptWithIdentity(ciphertext: string, identity: string):
     if (r.exitCode === 0) return String(r.stdout);
     const said = String(r.stderr);
     // age's words: "no identity matched any of the recipients", or an identity it cannot read
-    if (/no identity matched|reading "-"/.test(said))
-      throw new AgeIdentityRefused(firstLine(said));
+    if (/no identity matched|reading "-"/.test(said)) throw new AgeIdentityRefused(firstLine(said));
     throw ageFailure("decrypt", said);
   } finally {
     await rm(dir, { recursive: true, force: true });
