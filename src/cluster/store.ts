@@ -25,15 +25,7 @@ export async function openTargetStore(
   config: LoadedConfig,
   env: NodeJS.ProcessEnv,
 ): Promise<TargetStore> {
-  const location = storeLocation(config);
-  const accessKeyId = env[storeKeyEnv.id];
-  const secretAccessKey = env[storeKeyEnv.secret];
-  if (!accessKeyId || !secretAccessKey)
-    throw new UsageError(
-      `target ${config.targetName} keeps its state in the store s3://${location.bucket}/${location.prefix} at ${location.endpoint}, and ${storeKeyEnv.id} and ${storeKeyEnv.secret} are not both set`,
-      `export the store's access key as ${storeKeyEnv.id} and ${storeKeyEnv.secret} (never in cluster.yaml)`,
-    );
-  const client = new StoreClient(location, { accessKeyId, secretAccessKey });
+  const client = storeClientOf(config, env);
   try {
     await requireConditionalWrites(config, client);
   } catch (error) {
@@ -46,6 +38,25 @@ export async function openTargetStore(
       storeLock(client, config.targetName, command, await operatorName(env), { onLost }),
     close: () => client.close(),
   };
+}
+
+/**
+ * The target's store client with the access key from the environment, unprobed: for reading and
+ * writing what the lock already protects, or what a reader only fetches.
+ */
+export function storeClientOf(
+  config: Pick<LoadedConfig, "targetName" | "target">,
+  env: NodeJS.ProcessEnv,
+): StoreClient {
+  const location = storeLocation(config);
+  const accessKeyId = env[storeKeyEnv.id];
+  const secretAccessKey = env[storeKeyEnv.secret];
+  if (!accessKeyId || !secretAccessKey)
+    throw new UsageError(
+      `target ${config.targetName} keeps its state in the store s3://${location.bucket}/${location.prefix} at ${location.endpoint}, and ${storeKeyEnv.id} and ${storeKeyEnv.secret} are not both set`,
+      `export the store's access key as ${storeKeyEnv.id} and ${storeKeyEnv.secret} (never in cluster.yaml)`,
+    );
+  return new StoreClient(location, { accessKeyId, secretAccessKey });
 }
 
 /** The probe's refusal: the store cannot hold a lock, so no state is shared through it. */

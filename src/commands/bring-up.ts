@@ -15,6 +15,8 @@ import {
   type BringUpRun,
 } from "../tasks/bring-up.js";
 import { type CommandContext, lockWaitOf } from "../tasks/context.js";
+import { singleOperatorWarning } from "../tasks/shared-state.js";
+import { lacksClusterSecrets } from "../plan/shared-secrets.js";
 import { needed, runSteps } from "../tasks/runner.js";
 import type { ClusterView } from "../tasks/verify.js";
 
@@ -50,6 +52,9 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
     ansibleChanged: run.ansibleChanged ?? {},
     cluster: run.view ?? null,
   });
+  // the first bring-up of a target without a store (no secrets yet) says what that means, once
+  if (!config.target.store && lacksClusterSecrets(config.secrets))
+    ctx.output.warn(singleOperatorWarning(config.targetName));
   const onLost = (m: string) => ctx.output.warn(m);
   const hadWorkDir = await terraformWorkDirExists(config);
   return withOperationsLock(

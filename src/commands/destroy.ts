@@ -21,6 +21,7 @@ import type { TerraformRunner } from "../terraform/runner.js";
 import { forgetHostKeys, knownHostName } from "../ssh/index.js";
 import { confirmByTypingName, type CommandContext, lockWaitOf } from "../tasks/context.js";
 import { needed, runSteps, type StepHandle } from "../tasks/runner.js";
+import { shareSecretsInStore, shareTargetFiles } from "../tasks/shared-state.js";
 import { localBackupsDir, takeBackup } from "../tasks/package-data.js";
 import { withCluster } from "../cluster/connect.js";
 import type { LoadedConfig } from "../config/load.js";
@@ -42,6 +43,7 @@ export interface DestroyResult {
 }
 
 interface DestroyRun {
+  config: LoadedConfig;
   tf?: TerraformRunner;
   plan?: PlanSummary;
   forgottenHosts: string[];
@@ -65,7 +67,7 @@ export async function destroy(
 ): Promise<DestroyResult> {
   const config = await ctx.loadConfig();
   const paths = targetPaths(config);
-  const run: DestroyRun = { forgottenHosts: [], forgottenSecrets: [], lastBackups: [] };
+  const run: DestroyRun = { config, forgottenHosts: [], forgottenSecrets: [], lastBackups: [] };
   const dataServices = Object.keys(config.services).filter((s) => config.services[s]!.data);
   const steps = { output: ctx.output, signal: ctx.signal };
   const result = (outcome: DestroyResult["outcome"]): DestroyResult => ({
@@ -159,10 +161,9 @@ export async function destroy(
             if (config.target.provider === "local") await rm(paths.trustedCa, { force: true });
             if (localRegistry) await rm(paths.registryCa, { force: true });
             const fromFile = await readSecrets(config.root, config.targetName, {});
-            r.forgottenSecrets = [
-              ...clusterSecretFields,
-              ...(localRegistry ? localRegistrySecretFields : []),
-            ].filter((f) => fromFile[f] !== undefined);
+            r.forgottenSecrets = forgottenFields(localRegistry).filter(
+              (f) => fromFile[f] !== undefined,
+            );
             const kept = forgetClusterSecrets(fromFile, { localRegistry });
             if (Object.keys(kept).length > 0)
               await writeSecrets(config.root, config.targetName, kept);
@@ -170,8 +171,19 @@ export async function destroy(
             step.log(
               `forgot ${r.forgottenHosts.length} host key(s) and ${r.forgottenSecrets.length} secret(s)`,
             );
+            // the store forgets them too (the secrets this copy read from there included)
+            const forgotten = forgottenFields(localRegistry).filter(
+              (f) => config.secrets[f] !== undefined,
+            );
+            const shared = await shareSecretsInStore(
+              config,
+              forgetClusterSecrets(config.secrets, { localRegistry }),
+              forgotten,
+            );
+            if (shared) step.log(shared);
           },
         },
+        shareTargetFiles(),
       ],
       run,
       steps,
@@ -179,6 +191,11 @@ export async function destroy(
     return result(plan.unchanged && run.forgottenHosts.length === 0 ? "nothing" : "destroyed");
   });
 }
+
+const forgottenFields = (localRegistry: boolean) => [
+  ...clusterSecretFields,
+  ...(localRegistry ? localRegistrySecretFields : []),
+];
 
 export function formatDestroy(r: DestroyResult): string {
   if (r.outcome === "planned")

@@ -312,6 +312,28 @@ export const targetSchema = z
           .describe("default elm-infra/<target>/"),
       })
       .optional(),
+    /**
+     * Who operates the target (docs/shared-state.md): the cluster secrets in the target's store
+     * are encrypted with age to every operator's recipient (`age-keygen -y` of their identity);
+     * adding one here and running bring-up re-encrypts them. Each reads them with their own
+     * identity (ELM_INFRA_AGE_IDENTITY or ELM_INFRA_AGE_IDENTITY_FILE).
+     */
+    operators: z
+      .array(
+        z.strictObject({
+          name: z
+            .string()
+            .regex(/^[A-Za-z0-9][A-Za-z0-9._@ -]{0,63}$/, "must be a short name, like ada or ci"),
+          ageRecipient: z
+            .string()
+            .regex(
+              /^age1[02-9ac-hj-np-z]{58}$/,
+              "must be an age X25519 recipient (age1..., what age-keygen -y prints)",
+            ),
+        }),
+      )
+      .min(1)
+      .optional(),
     /** digitalocean: OpenTofu's state in a Spaces bucket (S3 API) instead of .elm-infra/. */
     remoteState: z
       .strictObject({
@@ -337,6 +359,18 @@ export const targetSchema = z
         message:
           "is the port sshd listens on in a DigitalOcean droplet; the local target's hosts listen on 22 and are reached at ports.ssh on 127.0.0.1: leave ssh.port out",
       });
+    for (const field of ["name", "ageRecipient"] as const) {
+      const seen = new Set<string>();
+      (t.operators ?? []).forEach((o, i) => {
+        if (seen.has(o[field]))
+          ctx.addIssue({
+            code: "custom",
+            path: ["operators", i, field],
+            message: `is listed twice: each operator once`,
+          });
+        seen.add(o[field]);
+      });
+    }
     if (t.store && t.remoteState)
       ctx.addIssue({
         code: "custom",

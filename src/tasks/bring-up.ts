@@ -47,6 +47,7 @@ import {
   type SecretsPlan,
 } from "../plan/secrets.js";
 import { needed, type Step, type StepHandle } from "./runner.js";
+import { shareSecretsInStore, shareTargetFiles } from "./shared-state.js";
 import {
   ensureIngressToken,
   forgetSharedIngressToken,
@@ -356,6 +357,8 @@ export function generateSecrets(): Step<BringUpRun> {
       run.secrets = plan;
       // Every later step (the tunnel's clients included) uses these tokens.
       run.config.secrets = { ...config.secrets, ...plan.effective };
+      const shared = await shareSecretsInStore(config, run.config.secrets, plan.generated);
+      if (shared) step.log(shared);
     },
   };
 }
@@ -907,6 +910,7 @@ export function convergeHostSteps(): Step<BringUpRun>[] {
     spreadServices(),
     scheduleSnapshots(),
     proveServices(),
+    shareTargetFiles(),
   ];
 }
 

@@ -40,6 +40,21 @@ export function lockWaitOf(ctx: CommandContext): { lockWaitSeconds?: number; sig
   };
 }
 
+/**
+ * A target with a store: what this working copy lacks (the cluster secrets, the inventory, the
+ * pinned host keys, the trusted roots) read from it (cluster/shared-state.ts, loaded only then).
+ */
+async function readMissingFromStore(config: LoadedConfig, output: Output): Promise<LoadedConfig> {
+  if (!config.target.store) return config;
+  const shared = await import("../cluster/shared-state.js");
+  const completed = await shared.completeFromStore(config, process.env);
+  if (completed.fetched.length > 0)
+    output.info(
+      `read from the store of target ${config.targetName}: ${completed.fetched.join(", ")}`,
+    );
+  return completed.config;
+}
+
 export class CancelledError extends ElmInfraError {}
 
 export function createContext(
@@ -62,7 +77,7 @@ export function createContext(
         file: options.config,
         target: options.target,
         cluster: (cluster ??= readClusterFile(configPath(options.config))),
-      })),
+      }).then((config) => readMissingFromStore(config, output))),
     async confirm(change) {
       if (options.yes) return;
       if (!interactive) {

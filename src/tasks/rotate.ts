@@ -24,6 +24,7 @@ import { done, notYet, waitFor } from "../wait.js";
 import { onHost } from "./retire.js";
 import { readsWorkerTokens, renewWorkerToken } from "./ingress.js";
 import { needed, type Step, type StepHandle } from "./runner.js";
+import { shareSecretsInStore } from "./shared-state.js";
 import type { HostChangeRun } from "./scale.js";
 
 export interface RotationRun extends HostChangeRun {
@@ -42,6 +43,7 @@ async function recordSecret(run: RotationRun, field: RotatedField, value: string
   const fromFile = await readSecrets(config.root, config.targetName, {});
   await writeSecrets(config.root, config.targetName, { ...fromFile, [field]: value });
   run.config.secrets = { ...run.config.secrets, [field]: value };
+  await shareSecretsInStore(config, run.config.secrets, [field]);
 }
 
 /** The hosts whose configuration file holds `field`. */

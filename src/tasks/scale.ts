@@ -33,6 +33,7 @@ import {
 import { describeMove, movePackageData } from "./package-data.js";
 import { retireManager, retireWorker } from "./retire.js";
 import { needed, runSteps, type RunOptions, type Step } from "./runner.js";
+import { shareTargetFiles } from "./shared-state.js";
 import { clusterView, observeCluster, type ClusterView } from "./verify.js";
 
 /** What the steps of a host change share. */
@@ -116,7 +117,12 @@ export function growSteps(): Step<HostChangeRun>[] {
 
 /** One host out of the cluster, then its machine destroyed, then bring-up's checks again. */
 export function removeHostSteps(host: string): Step<HostChangeRun>[] {
-  return [retireHost(host), destroyHost(host), proveClusterHealthy({ requireIngress: true })];
+  return [
+    retireHost(host),
+    destroyHost(host),
+    proveClusterHealthy({ requireIngress: true }),
+    shareTargetFiles(),
+  ];
 }
 
 /**

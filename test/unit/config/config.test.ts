@@ -15,6 +15,7 @@ import {
 import { parseCluster, parseSecrets, parseYaml } from "../../../src/config/parse.js";
 import { ConfigError, ExitCode, UsageError, formatProblem } from "../../../src/errors.js";
 import { forgetSecrets, redact } from "../../../src/output/redact.js";
+import { ageIdentity, ageRecipient } from "../../../src/plan/age.js";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const fixtures = join(repo, "test/fixtures/config");
@@ -83,6 +84,8 @@ async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
 
 const uuid = "3f1c9a2e-7b4d-4e8a-9c1f-2d5b6a7e8f90";
 const otherUuid = "0b8e4c2a-1d3f-4a5b-8c7d-9e0f1a2b3c4d";
+const adaRecipient = ageRecipient(ageIdentity(new Uint8Array(32).fill(1)));
+const bobRecipient = ageRecipient(ageIdentity(new Uint8Array(32).fill(2)));
 
 describe("the repository's cluster.yaml", () => {
   it("parses, with defaults filled in", async () => {
@@ -377,6 +380,22 @@ describe("invalid fields name their dotted path", () => {
       "targets.local.store.prefix",
       /folder names each ending with \//,
     ],
+    [
+      "an operator's recipient that is not an age X25519 recipient (an SSH key)",
+      (d) => (d.targets.local.operators = [{ name: "ada", ageRecipient: "ssh-ed25519 AAAAC3Nza" }]),
+      "targets.local.operators.0.ageRecipient",
+      /age X25519 recipient/,
+    ],
+    [
+      "an operator listed twice",
+      (d) =>
+        (d.targets.local.operators = [
+          { name: "ada", ageRecipient: adaRecipient },
+          { name: "ada", ageRecipient: bobRecipient },
+        ]),
+      "targets.local.operators.1.name",
+      /listed twice/,
+    ],
   ])("%s", (_what, breakIt, path, message) => {
     const doc = validDoc();
     breakIt(doc);
@@ -398,6 +417,16 @@ describe("invalid fields name their dotted path", () => {
     };
     doc.targets.local.store = store;
     expect(parseCluster(doc, "cluster.yaml").targets.local!.store).toEqual(store);
+  });
+
+  it("operators with their age recipients parse", () => {
+    const doc = validDoc();
+    const operators = [
+      { name: "ada", ageRecipient: adaRecipient },
+      { name: "ci", ageRecipient: bobRecipient },
+    ];
+    doc.targets.local.operators = operators;
+    expect(parseCluster(doc, "cluster.yaml").targets.local!.operators).toEqual(operators);
   });
 
   it("the valid document itself parses", () => {
