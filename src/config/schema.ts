@@ -281,7 +281,10 @@ export const targetSchema = z
           .describe("snapshots kept on each worker; default 24"),
       })
       .optional(),
-    /** digitalocean: who may reach the droplets' SSH port (required there; no default). */
+    /**
+     * digitalocean: who may reach the droplets' SSH port, with the operators' adminCidr (one of
+     * them required there; no default).
+     */
     adminCidrs: z.array(cidr).min(1).optional(),
     /**
      * The target's shared state in an S3-compatible object store (docs/shared-state.md): the
