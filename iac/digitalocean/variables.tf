@@ -85,7 +85,7 @@ variable "ssh_port" {
 }
 
 variable "admin_cidrs" {
-  description = "The operators' addresses: the only ones that reach SSH (cluster.yaml adminCidrs). No default."
+  description = "The operators' addresses: the only ones that reach SSH (cluster.yaml adminCidrs and each operator's adminCidr). No default."
   type        = list(string)
   validation {
     condition     = length(var.admin_cidrs) > 0 && alltrue([for c in var.admin_cidrs : can(cidrhost(c, 0)) && !contains(["0.0.0.0/0", "::/0"], c)])

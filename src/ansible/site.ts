@@ -75,6 +75,11 @@ export interface SiteSettings {
   registry?: { host: string; ca?: string };
   /** The port sshd listens on in each host (ssh.port); default 22. */
   sshdPort?: number;
+  /**
+   * ssh.user's authorized_keys on every host, exactly: the target's own key and the operators'
+   * (plan/ssh-access.ts). Lines not listed are removed, so it must hold the key the run uses.
+   */
+  authorizedKeys: string[];
   /** The package data volume: the worker OpenTofu attached it to and its device id there. */
   packageData?: PackageDataVolume;
 }
@@ -125,6 +130,8 @@ export const siteSecretVariables = {
 export function siteExtraVars(settings: SiteSettings, hosts: SiteHost[]): Record<string, unknown> {
   const managers = hosts.filter((h) => h.role === "manager");
   if (managers.length === 0) throw new Error("site playbook: the cluster needs a manager");
+  if (settings.authorizedKeys.length === 0)
+    throw new Error("site playbook: authorized_keys needs the key the run logs in with");
   const health = settings.health ?? {};
   const vars: Record<string, unknown> = {
     elm_infra_target: settings.target,
@@ -136,6 +143,7 @@ export function siteExtraVars(settings: SiteSettings, hosts: SiteHost[]): Record
     datacenter: settings.datacenter ?? "dc1",
     manager_count: managers.length,
     base_ssh_port: settings.sshdPort ?? 22,
+    base_authorized_keys: settings.authorizedKeys,
     ...packageDataVars(settings),
   };
   if (settings.registry) {

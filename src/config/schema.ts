@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { cronProblem } from "./cron.js";
 import { lookUp } from "./lookup.js";
+import { sshPublicKeyProblem } from "./ssh-public-key.js";
 
 /** Hostnames as Traefik's Host() rule and DNS accept them; nothing that could escape a rule. */
 const hostname = z
@@ -280,7 +281,10 @@ export const targetSchema = z
           .describe("snapshots kept on each worker; default 24"),
       })
       .optional(),
-    /** digitalocean: who may reach the droplets' SSH port (required there; no default). */
+    /**
+     * digitalocean: who may reach the droplets' SSH port, with the operators' adminCidr (one of
+     * them required there; no default).
+     */
     adminCidrs: z.array(cidr).min(1).optional(),
     /**
      * The target's shared state in an S3-compatible object store (docs/shared-state.md): the
@@ -330,6 +334,17 @@ export const targetSchema = z
               /^age1[02-9ac-hj-np-z]{58}$/,
               "must be an age X25519 recipient (age1..., what age-keygen -y prints)",
             ),
+          sshKey: z
+            .string()
+            .max(16_000)
+            .optional()
+            .describe(
+              "their OpenSSH public key line: authorised for ssh.user on every host at bring-up",
+            ),
+          adminCidr: z
+            .union([cidr, z.array(cidr).min(1)])
+            .optional()
+            .describe("digitalocean: their addresses, joining adminCidrs in the cloud firewall"),
         }),
       )
       .min(1)
@@ -371,6 +386,21 @@ export const targetSchema = z
         seen.add(o[field]);
       });
     }
+    (t.operators ?? []).forEach((o, i) => {
+      const problem = o.sshKey === undefined ? null : sshPublicKeyProblem(o.sshKey);
+      if (problem)
+        ctx.addIssue({
+          code: "custom",
+          path: ["operators", i, "sshKey"],
+          message: `(operator ${o.name}) ${problem}`,
+        });
+      if (t.provider === "local" && o.adminCidr !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["operators", i, "adminCidr"],
+          message: `(operator ${o.name}) is for DigitalOcean's cloud firewall; the local target's hosts are reached on 127.0.0.1: leave it out`,
+        });
+    });
     if (t.store && t.remoteState)
       ctx.addIssue({
         code: "custom",

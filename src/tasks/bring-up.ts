@@ -30,7 +30,7 @@ import {
 } from "../ssh/index.js";
 import { describeEvent, type TerraformEvent } from "../terraform/events.js";
 import type { PlanResult, TerraformRunner } from "../terraform/runner.js";
-import { inventoryFromOutputs, prepareTerraform } from "../cluster/terraform.js";
+import { inventoryFromOutputs, prepareTerraform, readSshPublicKey } from "../cluster/terraform.js";
 import { playbookHosts, workersOf, writeInventory, type Inventory } from "../cluster/inventory.js";
 import { sshTargetFor } from "../cluster/connect.js";
 import { targetPaths } from "../cluster/paths.js";
@@ -87,6 +87,7 @@ import { findDeadHosts, machinesGone, type DeadHost } from "../plan/dead-hosts.j
 import { forgetDeadHost } from "./retire.js";
 import { pinnedVersion } from "../plan/jobs.js";
 import { servesHttps } from "../plan/tls.js";
+import { authorizedSshKeys } from "../plan/ssh-access.js";
 import { agentRepository } from "../plan/agents.js";
 import {
   applyAcmePolicies,
@@ -533,6 +534,7 @@ export async function runSite(
       consulVersion: versions.consul,
       nomadVersion: versions.nomad,
       sshdPort: config.target.ssh.port,
+      authorizedKeys: authorizedSshKeys(await readSshPublicKey(config), config.target),
       ...registrySettings(run),
       ...packageDataVolume(given(run, "inventory")),
     },

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { ConfigError, type ConfigProblem } from "../errors.js";
 import type { Secrets, Target } from "../config/schema.js";
 import { durationSeconds } from "../config/schema.js";
+import { sshPublicKeyProblem } from "../config/ssh-public-key.js";
 
 export type TfValue = string | number | boolean | null | TfValue[] | { [key: string]: TfValue };
 export type TfVarSet = Record<string, TfValue>;
@@ -57,6 +58,15 @@ export function moduleDirFor(provider: Target["provider"]): string {
 }
 
 /** The iac modules prefix resource names with the target name: DNS-label-like, 32 characters. */
+/**
+ * Who reaches the droplets' SSH through the cloud firewall: adminCidrs and every operator's
+ * adminCidr, once each, in the order listed.
+ */
+export function adminAddresses(target: Pick<Target, "adminCidrs" | "operators">): string[] {
+  const operators = (target.operators ?? []).flatMap((o) => o.adminCidr ?? []);
+  return [...new Set([...(target.adminCidrs ?? []), ...operators])];
+}
+
 const resourceNamePrefix = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
 
 export function computeVarSet(targetName: string, target: Target, inputs: VarSetInputs): TfVarSet {
@@ -70,19 +80,20 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
     });
   }
   const key = inputs.sshPublicKey.trim();
-  if (!/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+/.test(key)) {
+  if (sshPublicKeyProblem(key)) {
     problems.push({
       file: `${target.ssh.privateKey}.pub`,
       path: "",
       message: "is not an OpenSSH public key line (ssh-ed25519 AAAA...)",
     });
   }
-  if (target.provider === "digitalocean" && !target.adminCidrs) {
+  const adminCidrs = adminAddresses(target);
+  if (target.provider === "digitalocean" && adminCidrs.length === 0) {
     problems.push({
       file: "cluster.yaml",
       path: `targets.${targetName}.adminCidrs`,
       message:
-        "is required for a digitalocean target: the addresses allowed to SSH to the droplets, e.g. [203.0.113.7/32]",
+        "is required for a digitalocean target (or an operator's adminCidr): the addresses allowed to SSH to the droplets, e.g. [203.0.113.7/32]",
     });
   }
   const fingerprint =
@@ -107,7 +118,7 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
       worker_size: target.sizes.worker,
       ssh_port: target.ssh.port,
       ssh_key_fingerprint: fingerprint,
-      admin_cidrs: target.adminCidrs ?? [],
+      admin_cidrs: adminCidrs,
       ...(target.network ? { vpc_cidr: target.network.subnet } : {}),
       hosts: Object.fromEntries(hosts.map((h) => [h.name, { role: h.role }])),
       ...(inputs.tags ? { tags: inputs.tags } : {}),

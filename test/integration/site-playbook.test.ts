@@ -3,9 +3,13 @@
 // from the signed stand-in for HashiCorp's repository (src/tools/agents-apt.sh): ACLs, gossip
 // encryption, the host firewall with Docker's published ports, Docker's live-restore (containers
 // survive dockerd's restarts; Nomad 1.10 still restarts its tasks), and a second run that changes
-// nothing and restarts no agent, nor one where the managers changed.
+// nothing and restarts no agent, nor one where the managers changed; the SSH user's
+// authorized_keys exactly the target's key and the operators' (one taken off loses access).
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
@@ -20,6 +24,7 @@ import {
   type SiteSecrets,
   type SiteSettings,
 } from "../../src/ansible/index.js";
+import { makeKeyPair } from "../../src/ssh/keys.js";
 import { waitFor } from "../harness/agents.js";
 import { startHosts, type TestHost, type TestHostFleet } from "../harness/hosts.js";
 
@@ -50,6 +55,10 @@ const bootstrapTask = "nomad : Bootstrap Nomad's ACLs with the management token"
 /** dockerd's live-restore on the worker, and a container's process, before the first run. */
 let liveRestoreAtStart: string;
 let beforeSite: string;
+/** An operator's key, authorised by the first runs; its private half in a folder of its own. */
+const operator = makeKeyPair("elm-infra operator ada");
+let operatorDir: string;
+let targetKey: string;
 
 function runSite(
   onEvent?: (e: AnsibleEvent) => void,
@@ -105,6 +114,20 @@ async function agentPids(host: TestHost): Promise<string> {
   return fleet.exec(host, ["systemctl", "show", "-p", "MainPID", "consul", "nomad", "docker"]);
 }
 
+/** Whether OpenSSH logs in to the host as root with this private key (host key pinned). */
+async function logsIn(host: TestHost, privateKeyPath: string): Promise<boolean> {
+  const result = await execa(
+    "ssh",
+    [
+      ...["-i", privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"],
+      ...["-o", `UserKnownHostsFile=${fleet.knownHostsPath}`, "-o", "StrictHostKeyChecking=yes"],
+      ...["-o", "ConnectTimeout=5", `root@${host.ip}`, "true"],
+    ],
+    { reject: false, stdin: "ignore", timeout: 15_000 },
+  );
+  return result.exitCode === 0;
+}
+
 /** Whether a TCP connection from this machine to ip:port is accepted within 2 s. */
 function canConnect(ip: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -132,6 +155,9 @@ beforeAll(async () => {
     },
     { name: worker.name, role: "worker", privateIp: worker.ip, sshHost: worker.ip, sshPort: 22 },
   ];
+  operatorDir = await mkdtemp(join(tmpdir(), "elm-infra-operator-"));
+  await writeFile(join(operatorDir, "id_ed25519"), operator.private, { mode: 0o600 });
+  targetKey = (await readFile(`${fleet.privateKeyPath}.pub`, "utf8")).trim();
   settings = {
     target: "test",
     softwareSource: "local",
@@ -139,6 +165,7 @@ beforeAll(async () => {
     consulVersion: versions.consul!.version,
     nomadVersion: versions.nomad!.version,
     health: FAST_HEALTH,
+    authorizedKeys: [targetKey, operator.public],
   };
   // A container already running when the first run configures Docker: turning live-restore on
   // must not stop it. The nested engine cannot pull: the image comes from this machine's engine.
@@ -183,6 +210,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fleet?.stop();
+  if (operatorDir) await rm(operatorDir, { recursive: true, force: true });
 });
 
 beforeEach(({ onTestFailed }) => {
@@ -537,6 +565,19 @@ describe("site.yml on one manager and one worker", () => {
     expect(await joinFiles(worker)).not.toContain(extraIp);
     expect(await Promise.all(fleet.hosts.map(agentPids))).toEqual(before);
     expect(JSON.parse((await curl(manager, "/v1/status/leader")).body)).toMatch(/:8300$/);
+  });
+
+  it("authorises exactly the target's key and the operators': one taken off the list is refused after the next run", async () => {
+    const operatorKey = join(operatorDir, "id_ed25519");
+    for (const host of fleet.hosts) expect(await logsIn(host, operatorKey), host.name).toBe(true);
+    settings = { ...settings, authorizedKeys: [targetKey] };
+    const run = await runSite();
+    for (const host of fleet.hosts) {
+      expect(run.recap[host.name], host.name).toMatchObject({ failed: 0 });
+      expect(await logsIn(host, operatorKey), host.name).toBe(false);
+      expect(await logsIn(host, fleet.privateKeyPath), host.name).toBe(true);
+      expect(await fleet.exec(host, ["cat", "/root/.ssh/authorized_keys"])).toBe(targetKey);
+    }
   });
 
   it("changes nothing and restarts no agent when run again", async () => {

@@ -181,6 +181,9 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
   let api: Server;
   const requests: string[] = [];
   const admin = ["203.0.113.7/32", "2001:db8::/64"];
+  // An operator's own address joins adminCidrs in the SSH rule.
+  const adminOperator = { name: "ada", ageRecipient: "age1ada", adminCidr: "198.51.100.7/32" };
+  const sshSources = [...admin, adminOperator.adminCidr];
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "elm-infra-tf-do-"));
@@ -204,13 +207,18 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
     [3, 2],
     [1, 3],
   ])(
-    "%i managers + %i workers: named droplets, the load balancer on Traefik's ping, the volume, SSH from the admins only",
+    "%i managers + %i workers: named droplets, the load balancer on Traefik's ping, the volume, SSH from the admins (adminCidrs and the operators') only",
     async (managers, workers) => {
       requests.length = 0;
       const name = `ci-plan-${managers}-${workers}`;
       const events: TerraformEvent[] = [];
       const { tf, hostPlan } = await prepareTerraform(
-        loaded(root, name, baseTarget({ managers, workers, adminCidrs: admin }), fakeToken),
+        loaded(
+          root,
+          name,
+          baseTarget({ managers, workers, adminCidrs: admin, operators: [adminOperator] }),
+          fakeToken,
+        ),
         {
           sshPublicKey: fakeKey,
           // Any request the provider makes lands on the recording server, never on DigitalOcean.
@@ -304,7 +312,7 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
       }
       const ssh = inbound.filter((r) => r.port_range === "22");
       expect(ssh.map((r) => [r.protocol, [...(r.source_addresses ?? [])].sort()])).toEqual([
-        ["tcp", [...admin].sort()],
+        ["tcp", [...sshSources].sort()],
       ]);
       const open = inbound.filter((r) => r.port_range !== "22");
       for (const rule of open.filter((r) => r.source_addresses?.length)) {
@@ -326,7 +334,7 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
         "utf8",
       );
       expect(varFile).not.toContain(fakeToken);
-      expect(JSON.parse(varFile)).toMatchObject({ name, admin_cidrs: admin });
+      expect(JSON.parse(varFile)).toMatchObject({ name, admin_cidrs: sshSources });
     },
   );
 

@@ -44,6 +44,7 @@ const local: SiteSettings = {
   agentRepository: { url: "http://10.213.0.6", keyUrl: "http://10.213.0.6/gpg" },
   consulVersion: "1.22.0",
   nomadVersion: "1.10.5",
+  authorizedKeys: ["ssh-ed25519 AAAA elm-infra t"],
 };
 
 const secretValues = Object.values(secrets);
@@ -65,7 +66,12 @@ describe("siteExtraVars", () => {
       package_data_host: "",
       package_data_device: "",
       base_ssh_port: 22,
+      base_authorized_keys: ["ssh-ed25519 AAAA elm-infra t"],
     });
+  });
+
+  it("refuses a run without the key it logs in with in authorized_keys", () => {
+    expect(() => siteExtraVars({ ...local, authorizedKeys: [] }, hosts)).toThrow(/authorized_keys/);
   });
   it("names the package data volume's holder and device, as OpenTofu attached it", () => {
     const packageData = {

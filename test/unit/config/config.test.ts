@@ -396,6 +396,47 @@ describe("invalid fields name their dotted path", () => {
       "targets.local.operators.1.name",
       /listed twice/,
     ],
+    [
+      "an operator's SSH key that is a private key, named by the operator",
+      (d) =>
+        (d.targets.local.operators = [
+          {
+            name: "ada",
+            ageRecipient: adaRecipient,
+            sshKey: "-----BEGIN OPENSSH PRIVATE KEY-----",
+          },
+        ]),
+      "targets.local.operators.0.sshKey",
+      /^\(operator ada\) is a private key/,
+    ],
+    [
+      "an operator's SSH key that is no public key line",
+      (d) =>
+        (d.targets.local.operators = [
+          { name: "ada", ageRecipient: adaRecipient },
+          { name: "bob", ageRecipient: bobRecipient, sshKey: bobRecipient },
+        ]),
+      "targets.local.operators.1.sshKey",
+      /^\(operator bob\) must be one OpenSSH public key line/,
+    ],
+    [
+      "an operator's adminCidr on the local target",
+      (d) =>
+        (d.targets.local.operators = [
+          { name: "ada", ageRecipient: adaRecipient, adminCidr: "203.0.113.7/32" },
+        ]),
+      "targets.local.operators.0.adminCidr",
+      /^\(operator ada\) is for DigitalOcean's cloud firewall/,
+    ],
+    [
+      "an operator's adminCidr that is the whole internet",
+      (d) =>
+        (d.targets.local.operators = [
+          { name: "ada", ageRecipient: adaRecipient, adminCidr: ["0.0.0.0/0"] },
+        ]),
+      "targets.local.operators.0.adminCidr.0",
+      /whole internet/,
+    ],
   ])("%s", (_what, breakIt, path, message) => {
     const doc = validDoc();
     breakIt(doc);
@@ -427,6 +468,20 @@ describe("invalid fields name their dotted path", () => {
     ];
     doc.targets.local.operators = operators;
     expect(parseCluster(doc, "cluster.yaml").targets.local!.operators).toEqual(operators);
+  });
+
+  it("operators with their SSH keys parse, and a private key never reaches the message", () => {
+    const doc = validDoc();
+    const sshKey =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIONCFPtrQHgZ3PFWuSLJRFzMMI14pJNUZOHrjqvungpV ada@laptop";
+    const operators = [{ name: "ada", ageRecipient: adaRecipient, sshKey }];
+    doc.targets.local.operators = operators;
+    expect(parseCluster(doc, "cluster.yaml").targets.local!.operators).toEqual(operators);
+    const secret =
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n-----END OPENSSH PRIVATE KEY-----";
+    doc.targets.local.operators = [{ name: "ada", ageRecipient: adaRecipient, sshKey: secret }];
+    const error = configErrorOf(() => parseCluster(doc, "cluster.yaml"));
+    expect(error.message).not.toContain("b3BlbnNzaC1rZXktdjEAAAAABG5vbmU");
   });
 
   it("the valid document itself parses", () => {

@@ -133,6 +133,7 @@ describe("the local registry's credentials", () => {
       consulVersion: "1",
       nomadVersion: "1",
       agentRepository: { url: "http://10.213.0.6", keyUrl: "http://10.213.0.6/gpg" },
+      authorizedKeys: ["ssh-ed25519 AAAA elm-infra t"],
     };
     const vars = siteExtraVars(
       { ...settings, registry: { host: "10.213.0.5:5000", ca: "PEM" } },

@@ -300,8 +300,38 @@ describe("planVarSet", () => {
         "targets.prod.eu.adminCidrs",
       ]);
       expect(problems[1]?.file).toBe("secrets/id_ed25519.pub");
-      expect(problems[2]?.message).toMatch(/required for a digitalocean target: the addresses/);
+      expect(problems[2]?.message).toMatch(
+        /required for a digitalocean target \(or an operator's adminCidr\)/,
+      );
     }
+  });
+
+  it.each([
+    ["adminCidrs alone", { adminCidrs: ["203.0.113.0/24"] }, ["203.0.113.0/24"]],
+    [
+      "adminCidrs and each operator's adminCidr, once each",
+      {
+        adminCidrs: ["203.0.113.0/24"],
+        operators: [
+          { name: "ada", ageRecipient: "age1x", adminCidr: "198.51.100.7/32" },
+          { name: "ci", ageRecipient: "age1y" },
+          { name: "bob", ageRecipient: "age1z", adminCidr: ["198.51.100.8/32", "203.0.113.0/24"] },
+        ],
+      },
+      ["203.0.113.0/24", "198.51.100.7/32", "198.51.100.8/32"],
+    ],
+    [
+      "the operators' alone",
+      { operators: [{ name: "ada", ageRecipient: "age1x", adminCidr: "198.51.100.7/32" }] },
+      ["198.51.100.7/32"],
+    ],
+  ])("lets through the cloud firewall's SSH rule: %s", (_what, access, expected) => {
+    const plan = planHosts({ target: "production", managers: 1, workers: 1, existing: [] });
+    const vars = planVarSet("production", target(access), plan, {
+      sshPublicKey: key,
+      dnsRecords: [],
+    });
+    expect(vars.admin_cidrs).toEqual(expected);
   });
 
   it("knows each provider's module", () => {
