@@ -1,10 +1,9 @@
 import { defineConfig } from "vitest/config";
 
-// unit: pure logic, no programs needed, first (both cores, about half a minute). integration: real
-// Nomad, Consul, Traefik, Docker, sshd, Ansible and OpenTofu started by test/harness, one file at a
-// time. e2e: one brought-up local cluster, its scenarios in sequence. Integration and e2e run
-// beside each other: both spend most of their time waiting on agents, deployments and timers, and
-// one after the other they took 52 minutes of the 55 a warm run may take (docs/test-times.md).
+// unit: pure logic, no programs needed. integration: real Nomad, Consul, Traefik, Docker, sshd,
+// Ansible and OpenTofu started by test/harness. Integration tests run one file at a time: they
+// share two cores and a Docker engine. e2e: one brought-up local cluster, after the others in one
+// Vitest run; test/run.sh (npm test) runs it in a Vitest run of its own, beside the others.
 export default defineConfig({
   test: {
     projects: [
@@ -26,12 +25,12 @@ export default defineConfig({
           testTimeout: 600_000,
           hookTimeout: 600_000,
           fileParallelism: false,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 0 },
         },
       },
       {
         // One local cluster (host containers, the real CLI) brought up once per run, its scenarios
-        // in sequence, beside the integration files (its subnets and SSH ports are apart from theirs).
+        // in sequence; after the unit and integration tests, never beside them (2 cores).
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
