@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { z } from "zod";
 import { HttpError, JsonApi, PermissionDeniedError, unreadAnswer, type HttpCall } from "../http.js";
@@ -190,6 +191,28 @@ export class ConsulClient {
   async leader(): Promise<string> {
     return (await this.call({ method: "GET", path: "/v1/status/leader", answer: answers.leader }))
       .data;
+  }
+  /**
+   * Replaces the whole cluster's state with a snapshot (what `consul snapshot save` writes),
+   * streamed as it comes: the disaster recovery of lost managers. Management token.
+   */
+  async restoreSnapshot(snapshot: Readable, signal?: AbortSignal): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: "/v1/snapshot",
+      body: snapshot,
+      deadlineMs: 120_000,
+      ...(signal ? { signal } : {}),
+      answer: unreadAnswer,
+    });
+  }
+  /** This agent joins the gossip pool through `address` (a server's private address). */
+  async join(address: string): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: `/v1/agent/join/${encodeURIComponent(address)}`,
+      answer: unreadAnswer,
+    });
   }
   async raftPeers(): Promise<string[]> {
     return (await this.call({ method: "GET", path: "/v1/status/peers", answer: answers.raftPeers }))

@@ -13,7 +13,7 @@ import ts from "typescript";
  *   tasks/                      runner, context, step factories shared by the verbs
  *   cluster/ and plan/          reach a target; pure planners (plan/ never imports cluster/)
  *   adapters                    nomad/ consul/ traefik/ terraform/ ansible/ ssh/ docker/ digitalocean/
- *                               dns/ git/ notify/ store/
+ *                               dns/ git/ notify/ store/ age/
  *   config/ output/ errors.ts http.ts wait.ts lock.ts
  *
  * Only adapters (and http.ts, the one HTTP wrapper they share) import the libraries that talk to
@@ -40,6 +40,7 @@ const layers: ReadonlyArray<{ name: string; members: readonly string[] }> = [
       "git/",
       "notify/",
       "store/",
+      "age/",
     ],
   },
   {
