@@ -13,6 +13,7 @@ import {
   checkVpcRange,
   planInfrastructure,
   type BringUpRun,
+  type RestoredState,
 } from "../tasks/bring-up.js";
 import { recoverLostManagers } from "../tasks/cluster-restore.js";
 import { type CommandContext, lockWaitOf } from "../tasks/context.js";
@@ -27,7 +28,7 @@ export interface BringUpResult {
   /** Recorded hosts found gone, forgotten and replaced by new hosts (new numbers). */
   deadHosts: Array<{ host: string; why: string }>;
   /** Every manager was lost: the snapshot pair the new managers' state was restored from. */
-  restoredFrom: { name: string; where: string } | null;
+  restoredFrom: RestoredState | null;
   /** What this run changed, one line each; empty when nothing did. */
   changes: string[];
   /** Ansible's `changed` count per host. */

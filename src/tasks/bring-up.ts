@@ -105,6 +105,16 @@ import {
 } from "./acme.js";
 import { waitForDns } from "./dns.js";
 
+/** The snapshot pair restored when every manager was lost, where it was kept, what came back. */
+export interface RestoredState {
+  name: string;
+  where: string;
+  /** The jobs running in the restored state. */
+  jobs: string[];
+  /** Each certificate's serial in the restored variables. */
+  certificates: Array<{ name: string; serial: string }>;
+}
+
 /** What the steps share as bring-up goes. */
 export interface BringUpRun {
   config: LoadedConfig;
@@ -130,8 +140,8 @@ export interface BringUpRun {
    * restored from its newest snapshots (tasks/cluster-restore.ts) before the rest of bring-up.
    */
   managersLost?: { hosts: InventoryHost[]; why: string };
-  /** The snapshot pair the lost managers' state was restored from, and where it was kept. */
-  restoredFrom?: { name: string; where: string };
+  /** The snapshot pair the lost managers' state was restored from, and what came back. */
+  restoredFrom?: RestoredState;
   /** The acme-issuer job was submitted (new or changed). */
   issuerChanged?: boolean;
   certificates?: StoredCertificate[];

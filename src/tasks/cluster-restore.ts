@@ -20,6 +20,9 @@ import {
   type SnapshotSystem,
 } from "../plan/cluster-snapshots.js";
 import { newestSnapshot, type SnapshotCandidate } from "../plan/disaster.js";
+import { certificateSpecs, certificateVariable, servesHttps } from "../plan/tls.js";
+import { certificateFacts } from "../plan/verify.js";
+import type { NomadClient } from "../nomad/client.js";
 import { done, notYet, waitFor } from "../wait.js";
 import {
   forgetHosts,
@@ -110,10 +113,31 @@ function restoreClusterState(): Step<BringUpRun> {
             { timeoutMs: 60_000, signal: step.signal },
           );
         }
+        const back = await whatCameBack(config, apis.nomad);
+        step.log(
+          `back: ${back.jobs.length} jobs (${back.jobs.join(", ")}); certificates ${back.certificates.map((c) => `${c.name} serial ${c.serial}`).join(", ") || "none"}`,
+        );
+        run.restoredFrom = { name: newest.name, where: newest.where, ...back };
       });
-      run.restoredFrom = { name: newest.name, where: newest.where };
     },
   };
+}
+
+/** What the restored state holds: the jobs that run, and each certificate's serial. */
+async function whatCameBack(
+  config: LoadedConfig,
+  nomad: NomadClient,
+): Promise<{ jobs: string[]; certificates: Array<{ name: string; serial: string }> }> {
+  const jobs = (await nomad.jobsWithPrefix(""))
+    .filter((j) => !j.ParentID && j.Status === "running")
+    .map((j) => j.ID)
+    .sort();
+  const certificates = [];
+  for (const spec of servesHttps(config.target) ? certificateSpecs(config) : []) {
+    const cert = (await nomad.readVariable(certificateVariable(spec.name)))?.Items.cert;
+    if (cert) certificates.push({ name: spec.name, serial: certificateFacts(cert).serial });
+  }
+  return { jobs, certificates };
 }
 
 /** Until `leader` names one (an error or an empty answer: not yet), within `timeoutMs`. */

@@ -45,8 +45,14 @@ function restoreCompleted(line: string): boolean {
 
 const certificateNames = ["elm-lang.org", "package.elm-lang.org"] as const;
 
-/** What must come back: the jobs that run (not the snapshot job's runs), and the serials served. */
-async function observed(): Promise<{ jobs: string[]; serials: Record<string, string> }> {
+/** Serials as the served certificates give them: lower-case hex without leading zeros. */
+const normalSerial = (s: string) => s.toLowerCase().replace(/^0+/, "");
+
+/** What must come back: the jobs that run (not the snapshot job's runs), and the certificates served. */
+async function observed(): Promise<{
+  jobs: string[];
+  served: Record<string, { serial: string; validFrom: Date }>;
+}> {
   const config = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
   const jobs = await withCluster(config, { signal: AbortSignal.timeout(60_000) }, async (apis) =>
     (await apis.nomad.jobsWithPrefix(""))
@@ -55,10 +61,13 @@ async function observed(): Promise<{ jobs: string[]; serials: Record<string, str
       .sort(),
   );
   const ca = await trustedCa();
-  const serials: Record<string, string> = {};
-  for (const name of certificateNames)
-    serials[name] = (await servedCertificate("127.0.0.1", e2e.httpsPort, name, ca)).serial;
-  return { jobs, serials };
+  const served: Record<string, { serial: string; validFrom: Date }> = {};
+  for (const name of certificateNames) {
+    const cert = await servedCertificate("127.0.0.1", e2e.httpsPort, name, ca);
+    expect(cert.authorized, `${name}: ${cert.error}`).toBe(true);
+    served[name] = { serial: cert.serial, validFrom: cert.validFrom };
+  }
+  return { jobs, served };
 }
 
 /** The secrets file's tokens, each used against the restored cluster. */
@@ -84,10 +93,12 @@ export function disasterRecoveryScenarios(): void {
   it("every manager lost: a snapshot taken, the only manager's machine removed and left gone over 5 minutes, bring-up makes a new one and restores the newest snapshots; under the probe on both sites 0 failed requests; the same jobs, certificate serials and tokens after", async () => {
     const began = Date.now();
     await ensureDeployed({ "elm-lang.org": anyVersion, "package.elm-lang.org": anyVersion });
-    const before = await observed();
+    const beforeBackup = await observed();
     const backup = await elmInfra(["backup", "cluster"]);
     expect(backup.exitCode, errorOf(backup)).toBe(0);
     const taken = resultOf<ClusterBackupResult>(backup);
+    const before = await observed();
+    expect(before.jobs).toEqual(beforeBackup.jobs);
     const managers = (await hostNames()).split("\n").filter((n) => n.includes("-manager-"));
     expect(managers.length).toBeGreaterThan(0);
 
@@ -126,7 +137,27 @@ export function disasterRecoveryScenarios(): void {
     expect(fresh).toHaveLength(managers.length);
     expect(fresh.filter((m) => managers.includes(m))).toEqual([]);
     expect(data.cluster!.checks.filter((c) => !c.ok)).toEqual([]);
-    expect(await observed()).toEqual(before);
+    // What the restore brought back: the same jobs, and the very certificates served before.
+    const restored = data.restoredFrom!;
+    expect(restored.jobs).toEqual(before.jobs);
+    // The snapshot holds what was stored when it was taken: the serial served before it, or a
+    // renewal between it and the loss (due every 200 s here).
+    expect(restored.certificates.map((c) => c.name).sort()).toEqual([...certificateNames].sort());
+    for (const c of restored.certificates)
+      expect([beforeBackup, before].map((o) => o.served[c.name]!.serial)).toContain(
+        normalSerial(c.serial),
+      );
+    // Afterwards: the same jobs run; each site serves the same certificate, or its renewal (the
+    // test's certificates are due 200 s after issuance, and the managers were gone longer).
+    const after = await observed();
+    expect(after.jobs).toEqual(before.jobs);
+    for (const name of certificateNames) {
+      const served = after.served[name]!;
+      if (served.serial !== before.served[name]!.serial)
+        expect(served.validFrom.getTime(), `${name} renewed after the restore`).toBeGreaterThan(
+          lostAt - 60_000,
+        );
+    }
     await expectSecretsTokensWork();
     e2e.timings["disaster recovery (scenario)"] = Date.now() - began;
   });
