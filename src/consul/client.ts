@@ -330,15 +330,18 @@ export class ConsulClient {
         method: "PUT",
         path: "/v1/acl/token",
         answer: answers.aclToken,
-        body: {
-          SecretID: secret,
-          Description: like.Description ?? "",
-          Policies: (like.Policies ?? []).map((p) => ({ Name: p.Name })),
-          NodeIdentities: like.NodeIdentities ?? [],
-          ServiceIdentities: like.ServiceIdentities ?? [],
-        },
+        body: { SecretID: secret, ...grantsOf(like) },
       })
     ).data;
+  }
+  /** The token `token.AccessorID` made to grant what `token` says (its secret unchanged). */
+  async updateToken(token: ConsulAclToken): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: `/v1/acl/token/${encodeURIComponent(token.AccessorID)}`,
+      answer: unreadAnswer,
+      body: { AccessorID: token.AccessorID, ...grantsOf(token) },
+    });
   }
   /** Every token's accessor and description (management token). */
   async tokens(): Promise<Array<{ AccessorID: string; Description?: string | undefined }>> {
@@ -365,4 +368,14 @@ export class ConsulClient {
       body: { Token: token },
     });
   }
+}
+
+/** What a token grants, as Consul's token writes take it. */
+function grantsOf(token: ConsulAclToken) {
+  return {
+    Description: token.Description ?? "",
+    Policies: (token.Policies ?? []).map((p) => ({ Name: p.Name })),
+    NodeIdentities: token.NodeIdentities ?? [],
+    ServiceIdentities: token.ServiceIdentities ?? [],
+  };
 }

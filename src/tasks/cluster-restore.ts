@@ -23,6 +23,7 @@ import { newestSnapshot, type SnapshotCandidate } from "../plan/disaster.js";
 import { certificateSpecs, certificateVariable, servesHttps } from "../plan/tls.js";
 import { certificateFacts } from "../plan/verify.js";
 import type { NomadClient } from "../nomad/client.js";
+import type { ConsulClient } from "../consul/client.js";
 import { done, notYet, waitFor } from "../wait.js";
 import {
   forgetHosts,
@@ -35,7 +36,7 @@ import {
   type BringUpRun,
 } from "./bring-up.js";
 import { localBackupsDir } from "./package-data.js";
-import { needed, type Step } from "./runner.js";
+import { needed, type Step, type StepHandle } from "./runner.js";
 
 const here = "here";
 const noDisaster = (run: BringUpRun) => (run.managersLost ? false : "no manager is lost");
@@ -97,22 +98,30 @@ function restoreClusterState(): Step<BringUpRun> {
           "copy a snapshot pair (cluster-<time>/nomad.snap.age, consul.snap.age) into the folder here and run bring-up again",
         );
       step.log(`newest snapshot: ${newest.name} (${newest.where}, of ${candidates.length} found)`);
+      const workers = workersOf(inventory);
       await withManagers(config, managersOf(inventory), step.signal, async (apis) => {
-        // Consul first: Nomad's servers and clients use the tokens that come back with it.
-        for (const system of ["consul", "nomad"] as const) {
+        const restore = async (system: SnapshotSystem, client: NomadClient | ConsulClient) => {
           const what = `${newest.name}/${snapshotFileName(system)} (${newest.where})`;
           await streamSnapshot(config, inventory, newest, system, step.signal, async (cipher) => {
             const age = decryptAgeStream(identity, cipher, { what, signal: step.signal });
-            const client = system === "nomad" ? apis.nomad : apis.consul;
             await Promise.all([client.restoreSnapshot(age.plaintext, step.signal), age.done]);
           });
-          step.log(`${system === "nomad" ? "Nomad" : "Consul"}: restored from ${what}`);
-          await waitForLeader(
-            `${system}'s leader after the restore`,
-            () => (system === "nomad" ? apis.nomad : apis.consul).leader(),
-            { timeoutMs: 60_000, signal: step.signal },
-          );
-        }
+          step.log(`${system}: restored from ${what}`);
+          await waitForLeader(`${system}'s leader after the restore`, () => client.leader(), {
+            timeoutMs: 60_000,
+            signal: step.signal,
+          });
+        };
+        // Consul first: Nomad's servers and clients use the tokens that come back with it.
+        await restore("consul", apis.consul);
+        // At once: the restored catalog's workers are not in the new servers' gossip, and the
+        // leader's next reconcile (within a minute) would deregister them with their services.
+        // Their agents cannot be asked (with no server, none can resolve a token): the new
+        // servers join them.
+        for (const worker of workers) await apis.consul.join(worker.privateAddress);
+        step.log(`consul: the new servers joined ${workers.map((w) => w.name).join(", ")}`);
+        await admitNewManagers(run, apis.consul, step);
+        await restore("nomad", apis.nomad);
         const back = await whatCameBack(config, apis.nomad);
         step.log(
           `back: ${back.jobs.length} jobs (${back.jobs.join(", ")}); certificates ${back.certificates.map((c) => `${c.name} serial ${c.serial}`).join(", ") || "none"}`,
@@ -121,6 +130,40 @@ function restoreClusterState(): Step<BringUpRun> {
       });
     },
   };
+}
+
+/**
+ * The restored agents' token names the lost managers' nodes, not the new ones' (Ansible rewrites
+ * it when hosts come or go, later in this run): without it the new managers cannot register
+ * their node, nor so the Nomad servers' service that the workers' Nomad clients find them by.
+ * Their nodes are added to it now, and each new manager's agent given its token again, which
+ * makes it sync its node and services into the restored catalog at once.
+ */
+async function admitNewManagers(run: BringUpRun, consul: ConsulClient, step: StepHandle) {
+  const secret = run.config.secrets.consulAgentToken;
+  const token = secret ? await consul.tokenOf(secret) : undefined;
+  if (!secret || !token) {
+    step.log("the agents' Consul token is not in the restored state: Ansible makes it later");
+    return;
+  }
+  const named = token.NodeIdentities ?? [];
+  const datacenter = named[0]?.Datacenter ?? "dc1";
+  const managers = managersOf(given(run, "inventory"));
+  const missing = managers.filter((m) => !named.some((n) => n.NodeName === m.name));
+  if (missing.length > 0) {
+    await consul.updateToken({
+      ...token,
+      NodeIdentities: [
+        ...named,
+        ...missing.map((m) => ({ NodeName: m.name, Datacenter: datacenter })),
+      ],
+    });
+    step.log(`consul: the agents' token names ${missing.map((m) => m.name).join(", ")} too`);
+  }
+  for (const manager of managers)
+    await withHostAgents(run.config, manager, step.signal, (agents) =>
+      agents.consul.setAgentToken("agent", secret),
+    );
 }
 
 /** What the restored state holds: the jobs that run, and each certificate's serial. */
@@ -153,25 +196,21 @@ async function waitForLeader(
 }
 
 /**
- * The workers find the new servers. Their agents cannot be asked to join (with no server, none
- * can resolve the management token), so the new Consul servers join each worker's gossip; the
- * workers' Nomad clients are told the new servers where their ACL cache still allows it, and
- * otherwise find them through Consul (client_auto_join). Done when each worker's Nomad names
- * the leader.
+ * The workers' Nomad clients find the new servers (their Consul agents were joined by the
+ * restore): told them where a client's ACL cache still resolves the management token, else
+ * found through Consul (client_auto_join), as the restored catalog and the new servers' own
+ * registrations name them. Done when each worker's Nomad names the leader, well within the
+ * heartbeat grace the restored servers give every node.
  */
 function pointWorkersAtManagers(): Step<BringUpRun> {
   return {
-    title: "Every manager lost: point the workers at the new managers (Consul join, Nomad servers)",
+    title: "Every manager lost: the workers' Nomad clients reach the new servers",
     needs: ["inventory"],
     skip: noDisaster,
     run: async (run, step) => {
       const inventory = given(run, "inventory");
       const workers = workersOf(inventory);
       const servers = managersOf(inventory).map((m) => `${m.privateAddress}:4647`);
-      await withManagers(run.config, managersOf(inventory), step.signal, async (apis) => {
-        for (const worker of workers) await apis.consul.join(worker.privateAddress);
-      });
-      step.log(`Consul: the new servers joined ${workers.map((w) => w.name).join(", ")}`);
       for (const worker of workers)
         await withHostAgents(run.config, worker, step.signal, async (apis) => {
           await apis.nomad.setClientServers(servers).then(
