@@ -23,6 +23,8 @@ socket="$NOMAD_SECRETS_DIR/api.sock"
 mkdir -p "$work" "$WEBROOT"
 chmod 700 "$work"
 lock_id=""
+# The lock's TTL: long enough for one lego run (LEGO_TIMEOUT) and the store after it.
+LOCK_TTL_SECONDS=150
 
 log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 
@@ -38,11 +40,12 @@ nomad() {
 acquire_lock() {
   # A lock this task took and could not give back yet (Nomad did not answer): given back first.
   release_lock || return 1
-  status="$(jq -n --arg path "$LOCK_PATH" --arg alloc "$NOMAD_ALLOC_ID" \
-    '{Path: $path, Items: {holder: $alloc}, Lock: {TTL: "150s", LockDelay: "5s"}}' |
+  status="$(jq -n --arg path "$LOCK_PATH" --arg alloc "$NOMAD_ALLOC_ID" --arg ttl "$LOCK_TTL_SECONDS" \
+    '{Path: $path, Items: {holder: $alloc}, Lock: {TTL: "\($ttl)s", LockDelay: "5s"}}' |
     nomad PUT "/v1/var/$LOCK_PATH?lock-acquire" --data-binary @-)"
   [ "$status" = 200 ] || return 1
   lock_id="$(jq -r '.Lock.ID' "$work/answer.json")"
+  date +%s >"$work/lock.at"
   # Kept beside the work: an earlier run of this task (killed while it held the lock, e.g. its
   # host restarted) releases it when it starts again, instead of every issuer waiting out the TTL
   # (which Nomad doubles, and restarts at each change of leader).
@@ -57,17 +60,28 @@ release_lock() {
   [ -n "$lock_id" ] || return 0
   status="$(jq -n --arg path "$LOCK_PATH" --arg id "$lock_id" '{Path: $path, Lock: {ID: $id}}' |
     nomad PUT "/v1/var/$LOCK_PATH?lock-release" --data-binary @- 2>/dev/null)"
+  said="$(head -c 300 "$work/answer.json" 2>/dev/null | tr -d '\n')"
   rm -f "$work/answer.json"
+  taken="$(cat "$work/lock.at" 2>/dev/null || echo 0)"
   case "$status" in
-  2?? | 4??)
-    lock_id=""
-    rm -f "$work/lock.id"
-    ;;
+  2?? | 4??) ;;
   *)
-    log "giving the lock $LOCK_PATH back answered ${status:-nothing}: tried again later"
-    return 1
+    # Not ours any more, whatever the status (a Nomad client forwarding the refusal answers 500):
+    # the lock expired, or its variable is gone.
+    if echo "$said" | grep -Eq "doesn't hold a lock|variable doesn't exist|not found"; then
+      log "giving the lock $LOCK_PATH back answered ${status}: $said: it is no longer held"
+    # Held past twice its TTL (Nomad doubles it): expired by now; a lock still held after all (its
+    # timer restarted by a new leader) only refuses the next acquire until it does expire.
+    elif [ $(($(date +%s) - taken)) -gt $((2 * LOCK_TTL_SECONDS)) ]; then
+      log "giving the lock $LOCK_PATH back answered ${status:-nothing}${said:+: $said}; taken $(($(date +%s) - taken)) s ago, it has expired by now"
+    else
+      log "giving the lock $LOCK_PATH back answered ${status:-nothing}${said:+: $said}: tried again later"
+      return 1
+    fi
     ;;
   esac
+  lock_id=""
+  rm -f "$work/lock.id" "$work/lock.at"
 }
 trap 'release_lock; exit 0' TERM INT
 # SIGUSR1 (bring-up and deploy send it once DNS points every hostname at the load balancer and a
