@@ -1,4 +1,5 @@
 import { Agent, RetryAgent, request, type Dispatcher } from "undici";
+import { Readable } from "node:stream";
 import { z } from "zod";
 import { abortReason, OperationError, UnexpectedAnswerError } from "./errors.js";
 import { quote } from "./output/quote.js";
@@ -14,6 +15,7 @@ export interface HttpCall<S extends z.ZodType = z.ZodType> {
   method: "GET" | "PUT" | "POST" | "DELETE";
   path: string;
   query?: Record<string, string | number | boolean | undefined>;
+  /** JSON (an object), text as it is, or a stream sent as it comes (octets). */
   body?: unknown;
   headers?: Record<string, string>;
   /** Overrides the API's deadline for a call that should answer at once. */
@@ -296,6 +298,8 @@ export class JsonApi {
 
   async call<S extends z.ZodType>(call: HttpCall<S>): Promise<HttpResponse<z.output<S>>> {
     const deadlineMs = deadlineOf(call, this.options.deadlineMs);
+    // A body given as a stream (a snapshot being restored) is sent as it comes, never buffered.
+    const streamed = call.body instanceof Readable;
     // The deadline bounds the whole call, a body trickled byte by byte included.
     const deadline = AbortSignal.timeout(deadlineMs);
     let status: number;
@@ -305,15 +309,15 @@ export class JsonApi {
       const res = await request(buildUrl(this.options.address, call.path, call.query), {
         method: call.method,
         headers: {
-          ...(call.body !== undefined ? { "content-type": "application/json" } : {}),
+          ...(call.body !== undefined && !streamed ? { "content-type": "application/json" } : {}),
           ...this.options.headers,
           ...call.headers,
         },
         body:
           call.body === undefined
             ? undefined
-            : typeof call.body === "string"
-              ? call.body
+            : streamed || typeof call.body === "string"
+              ? (call.body as string | Readable)
               : JSON.stringify(call.body),
         // The deadline's signal ends the call; undici's own timeouts (coarse: they may fire a
         // few hundred ms early) are only a backstop behind it.

@@ -404,6 +404,16 @@ export function withHostAgents<T>(
   return closingAfter(opening, work);
 }
 
+/** An SSH connection to `host` (its key pinned), `work`, and the connection closed whatever happened. */
+export function withHostSsh<T>(
+  config: Pick<LoadedConfig, "root" | "target" | "targetName">,
+  host: InventoryHost,
+  signal: AbortSignal | undefined,
+  work: (ssh: SshConnection) => Promise<T>,
+): Promise<T> {
+  return closingAfter(connectToHost(config, host, "require-pinned", signal), work);
+}
+
 async function closingAfter<A extends { close(): Promise<void> }, T>(
   opening: Promise<A>,
   work: (apis: A) => Promise<T>,

@@ -13,7 +13,9 @@ import {
   checkVpcRange,
   planInfrastructure,
   type BringUpRun,
+  type RestoredState,
 } from "../tasks/bring-up.js";
+import { recoverLostManagers } from "../tasks/cluster-restore.js";
 import { type CommandContext, lockWaitOf } from "../tasks/context.js";
 import { singleOperatorWarning } from "../tasks/shared-state.js";
 import { lacksClusterSecrets } from "../plan/shared-secrets.js";
@@ -27,6 +29,8 @@ export interface BringUpResult {
   plan: PlanSummary | null;
   /** Recorded hosts found gone, forgotten and replaced by new hosts (new numbers). */
   deadHosts: Array<{ host: string; why: string }>;
+  /** Every manager was lost: the snapshot pair the new managers' state was restored from. */
+  restoredFrom: RestoredState | null;
   /** What this run changed, one line each; empty when nothing did. */
   changes: string[];
   /** Ansible's `changed` count per host. */
@@ -36,7 +40,8 @@ export interface BringUpResult {
 
 /**
  * `bring-up`: OpenTofu plan → confirm → secrets → apply → inventory → SSH → host keys → Ansible →
- * verify → ingress → verify again. cluster.yaml says what should exist; run again after a failure
+ * verify → ingress → verify again. When every manager is lost, new ones get the cluster's state
+ * back from its newest snapshots right after the apply (tasks/cluster-restore.ts). cluster.yaml says what should exist; run again after a failure
  * at any step, it continues; on a healthy cluster it changes nothing and says so.
  */
 export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
@@ -48,6 +53,7 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
     outcome,
     plan: run.plan ?? null,
     deadHosts: run.deadHosts ?? [],
+    restoredFrom: run.restoredFrom ?? null,
     changes: changesOf(run),
     ansibleChanged: run.ansibleChanged ?? {},
     cluster: run.view ?? null,
@@ -93,7 +99,13 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
           });
       }
       await runSteps(
-        [generateSecrets(), forgetDeadHosts(), applyInfrastructure(), ...convergeHostSteps()],
+        [
+          generateSecrets(),
+          forgetDeadHosts(),
+          applyInfrastructure(),
+          ...recoverLostManagers(),
+          ...convergeHostSteps(),
+        ],
         run,
         steps,
       );
@@ -104,7 +116,12 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
 
 const deadLine = (d: { host: string; why: string }) =>
   `${d.host} is gone (${d.why}): it is forgotten and a new host replaces it`;
-const deadLines = (run: BringUpRun) => (run.deadHosts ?? []).map(deadLine);
+const deadLines = (run: BringUpRun) =>
+  run.managersLost
+    ? [
+        `every manager is lost (${run.managersLost.why}): new managers are made and the cluster's state is restored from its newest snapshots`,
+      ]
+    : (run.deadHosts ?? []).map(deadLine);
 
 export function formatBringUp(r: BringUpResult, format: (v: ClusterView) => string): string {
   if (r.outcome === "planned")

@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { z } from "zod";
 import { HttpError, JsonApi, PermissionDeniedError, unreadAnswer, type HttpCall } from "../http.js";
@@ -191,6 +192,28 @@ export class ConsulClient {
     return (await this.call({ method: "GET", path: "/v1/status/leader", answer: answers.leader }))
       .data;
   }
+  /**
+   * Replaces the whole cluster's state with a snapshot (what `consul snapshot save` writes),
+   * streamed as it comes: the disaster recovery of lost managers. Management token.
+   */
+  async restoreSnapshot(snapshot: Readable, signal?: AbortSignal): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: "/v1/snapshot",
+      body: snapshot,
+      deadlineMs: 120_000,
+      ...(signal ? { signal } : {}),
+      answer: unreadAnswer,
+    });
+  }
+  /** This agent joins the gossip pool through `address` (a server's private address). */
+  async join(address: string): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: `/v1/agent/join/${encodeURIComponent(address)}`,
+      answer: unreadAnswer,
+    });
+  }
   async raftPeers(): Promise<string[]> {
     return (await this.call({ method: "GET", path: "/v1/status/peers", answer: answers.raftPeers }))
       .data;
@@ -307,15 +330,18 @@ export class ConsulClient {
         method: "PUT",
         path: "/v1/acl/token",
         answer: answers.aclToken,
-        body: {
-          SecretID: secret,
-          Description: like.Description ?? "",
-          Policies: (like.Policies ?? []).map((p) => ({ Name: p.Name })),
-          NodeIdentities: like.NodeIdentities ?? [],
-          ServiceIdentities: like.ServiceIdentities ?? [],
-        },
+        body: { SecretID: secret, ...grantsOf(like) },
       })
     ).data;
+  }
+  /** The token `token.AccessorID` made to grant what `token` says (its secret unchanged). */
+  async updateToken(token: ConsulAclToken): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: `/v1/acl/token/${encodeURIComponent(token.AccessorID)}`,
+      answer: unreadAnswer,
+      body: { AccessorID: token.AccessorID, ...grantsOf(token) },
+    });
   }
   /** Every token's accessor and description (management token). */
   async tokens(): Promise<Array<{ AccessorID: string; Description?: string | undefined }>> {
@@ -342,4 +368,14 @@ export class ConsulClient {
       body: { Token: token },
     });
   }
+}
+
+/** What a token grants, as Consul's token writes take it. */
+function grantsOf(token: ConsulAclToken) {
+  return {
+    Description: token.Description ?? "",
+    Policies: (token.Policies ?? []).map((p) => ({ Name: p.Name })),
+    NodeIdentities: token.NodeIdentities ?? [],
+    ServiceIdentities: token.ServiceIdentities ?? [],
+  };
 }

@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import { z } from "zod";
 import { ConflictError, OperationError } from "../errors.js";
@@ -458,6 +459,25 @@ export class NomadClient {
         answerStatuses: [429],
       })
     ).data;
+  }
+  /**
+   * Replaces the whole cluster's state with a snapshot (what `nomad operator snapshot save`
+   * writes), streamed as it comes: the disaster recovery of lost managers. Management token.
+   */
+  async restoreSnapshot(snapshot: Readable, signal?: AbortSignal): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: "/v1/operator/snapshot",
+      body: snapshot,
+      deadlineMs: 120_000,
+      ...(signal ? { signal } : {}),
+      answer: unreadAnswer,
+    });
+  }
+  /** Sets the servers this agent's client talks to (`host:4647` each), at once, without a restart. */
+  async setClientServers(addresses: readonly string[]): Promise<void> {
+    const query = addresses.map((a) => `address=${encodeURIComponent(a)}`).join("&");
+    await this.call({ method: "PUT", path: `/v1/agent/servers?${query}`, answer: unreadAnswer });
   }
   /** Removes a server from the raft configuration by its raft ID (a server that is gone). */
   async removeRaftPeer(id: string): Promise<void> {

@@ -31,8 +31,15 @@ import {
 import { describeEvent, type TerraformEvent } from "../terraform/events.js";
 import type { PlanResult, TerraformRunner } from "../terraform/runner.js";
 import { inventoryFromOutputs, prepareTerraform, readSshPublicKey } from "../cluster/terraform.js";
-import { playbookHosts, workersOf, writeInventory, type Inventory } from "../cluster/inventory.js";
-import { sshTargetFor } from "../cluster/connect.js";
+import {
+  managersOf,
+  playbookHosts,
+  workersOf,
+  writeInventory,
+  type Inventory,
+  type InventoryHost,
+} from "../cluster/inventory.js";
+import { sshTargetFor, withHostAgents } from "../cluster/connect.js";
 import { targetPaths } from "../cluster/paths.js";
 import type { HostPlan } from "../plan/hosts.js";
 import {
@@ -84,6 +91,7 @@ import { withCluster } from "../cluster/connect.js";
 import { readInventory } from "../cluster/inventory.js";
 import { ingressTokenVariableOf } from "../plan/job-vars.js";
 import { findDeadHosts, machinesGone, type DeadHost } from "../plan/dead-hosts.js";
+import { judgeManagersLost, type ManagersLostEvidence } from "../plan/disaster.js";
 import { forgetDeadHost } from "./retire.js";
 import { pinnedVersion } from "../plan/jobs.js";
 import { servesHttps } from "../plan/tls.js";
@@ -99,6 +107,16 @@ import {
   type StoredCertificate,
 } from "./acme.js";
 import { waitForDns } from "./dns.js";
+
+/** The snapshot pair restored when every manager was lost, where it was kept, what came back. */
+export interface RestoredState {
+  name: string;
+  where: string;
+  /** The jobs running in the restored state. */
+  jobs: string[];
+  /** Each certificate's serial in the restored variables. */
+  certificates: Array<{ name: string; serial: string }>;
+}
 
 /** What the steps share as bring-up goes. */
 export interface BringUpRun {
@@ -120,6 +138,13 @@ export interface BringUpRun {
   ingress?: IngressResult;
   /** Recorded hosts found gone: forgotten by the cluster and replaced by new hosts. */
   deadHosts?: DeadHost[];
+  /**
+   * Every manager lost (judgeManagersLost): new managers are made and the cluster's state is
+   * restored from its newest snapshots (tasks/cluster-restore.ts) before the rest of bring-up.
+   */
+  managersLost?: { hosts: InventoryHost[]; why: string };
+  /** The snapshot pair the lost managers' state was restored from, and what came back. */
+  restoredFrom?: RestoredState;
   /** The acme-issuer job was submitted (new or changed). */
   issuerChanged?: boolean;
   certificates?: StoredCertificate[];
@@ -134,7 +159,7 @@ export interface BringUpRun {
 }
 
 /** A field an earlier step gave (each step declares what it needs), or the runner's clear error. */
-const given = <K extends keyof BringUpRun>(run: BringUpRun, field: K) =>
+export const given = <K extends keyof BringUpRun>(run: BringUpRun, field: K) =>
   needed(run, field, "bring-up");
 
 /** The versions elm-infra pins (src/tools/versions.json): what the hosts get. */
@@ -251,6 +276,37 @@ export function lookForGoneHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
         step.log(`all ${inventory.hosts.length} hosts are there`);
         return;
       }
+      const away = (h: InventoryHost) => gone.has(h.name) || sshSilent.includes(h.name);
+      const managers = managersOf(inventory);
+      if (managers.every(away)) {
+        // No server to ask whether they are dead: decided from outside (plan/disaster.ts).
+        const verdict = judgeManagersLost({
+          managers: managers.map((m) => m.name),
+          machinesGone: [...gone],
+          sshSilent,
+          serversAsked: await askServersThrough(
+            run.config,
+            inventory.hosts.filter((h) => !away(h)),
+            step.signal,
+          ),
+        });
+        step.log(
+          `${verdict.lost ? "every manager is lost" : "the managers are not lost"}: ${verdict.why}`,
+        );
+        if (verdict.lost) {
+          run.managersLost = { hosts: managers, why: verdict.why };
+          await replanWithout(
+            run,
+            step,
+            managers.map((m) => ({ host: m.name, why: "every manager is lost" })),
+            inventory,
+          );
+          step.setTitle(
+            `Every manager lost: ${managers.map((m) => m.name).join(", ")}, replaced by ${given(run, "hostPlan").created.join(", ")}; the cluster's state is restored from its newest snapshots`,
+          );
+          return;
+        }
+      }
       const said = await withCluster(
         run.config,
         { avoid: [...gone, ...sshSilent], signal: step.signal },
@@ -265,10 +321,7 @@ export function lookForGoneHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
       });
       for (const d of dead) step.log(`${d.host} is gone: ${d.why}`);
       if (dead.length === 0) return;
-      run.deadHosts = dead;
-      run.inventory = inventory;
-      await given(run, "tf").discardPlan(given(run, "planResult").planFile);
-      await planMachines(run, step);
+      await replanWithout(run, step, dead, inventory);
       step.setTitle(
         `Hosts gone: ${dead.map((d) => d.host).join(", ")}, replaced by ${given(run, "hostPlan").created.join(", ")} (new numbers)`,
       );
@@ -276,33 +329,97 @@ export function lookForGoneHosts(sshDeadlineMs = 5000): Step<BringUpRun> {
   };
 }
 
+/** The dead hosts planned away: OpenTofu plans again, new hosts (new numbers) in their place. */
+async function replanWithout(
+  run: BringUpRun,
+  step: StepHandle,
+  dead: DeadHost[],
+  inventory: Inventory,
+): Promise<void> {
+  run.deadHosts = dead;
+  run.inventory = inventory;
+  await given(run, "tf").discardPlan(given(run, "planResult").planFile);
+  await planMachines(run, step);
+}
+
+/**
+ * Whether a server answers through each of `hosts`' own agents (Nomad's and Consul's leader, as
+ * that host's clients see it): the evidence that every manager is lost, or not.
+ */
+async function askServersThrough(
+  config: LoadedConfig,
+  hosts: InventoryHost[],
+  signal: AbortSignal,
+): Promise<ManagersLostEvidence["serversAsked"]> {
+  return Promise.all(
+    hosts.map(async (h) => {
+      try {
+        const leaders = await withHostAgents(config, h, signal, async (apis) =>
+          Promise.all([
+            apis.nomad.leader().catch((e: unknown) => `Nomad: ${(e as Error).message}`),
+            apis.consul.leader().catch((e: unknown) => `Consul: ${(e as Error).message}`),
+          ]),
+        );
+        const leader = leaders.find((l) => /^[0-9a-f.:[\]]+:\d+$/i.test(l));
+        return {
+          host: h.name,
+          leader: leader !== undefined,
+          said: leader ? `leader ${leader}` : leaders.map((l) => l || "no leader").join("; "),
+        };
+      } catch (error) {
+        if (signal.aborted) throw error;
+        return { host: h.name, leader: false, said: (error as Error).message };
+      }
+    }),
+  );
+}
+
 /** After the confirmation: the cluster forgets each dead host (raft peers, node, members). */
 export function forgetDeadHosts(): Step<BringUpRun> {
   return {
     title: "Forget the hosts that are gone (raft peers, Nomad node, Consul member)",
-    skip: (run) => (run.deadHosts?.length ? false : "no host is gone"),
+    skip: (run) =>
+      run.managersLost
+        ? "every manager is lost: they are forgotten once the cluster's state is restored"
+        : run.deadHosts?.length
+          ? false
+          : "no host is gone",
     run: async (run, step) => {
       const dead = given(run, "deadHosts").map((d) => d.host);
-      await withCluster(run.config, { avoid: dead, signal: step.signal }, async (apis) => {
-        for (const host of dead) {
-          await forgetDeadHost({
-            config: run.config,
-            inventory: given(run, "inventory"),
-            host,
-            apis,
-            log: (l) => step.log(l),
-            signal: step.signal,
-          });
-          // Its machine is gone: its pinned key would only stand in a future host's way.
-          const gone = given(run, "inventory").hosts.find((h) => h.name === host);
-          if (gone)
-            await forgetHostKeys(targetPaths(run.config).knownHosts, [
-              knownHostName(gone.ssh.host, gone.ssh.port),
-            ]);
-        }
-      });
+      await forgetHosts(run, step, dead, given(run, "inventory"), { hostKeys: true });
     },
   };
+}
+
+/**
+ * The cluster forgets each of `hosts` (recorded in `inventory`), through the others. Their
+ * pinned keys go too when `hostKeys` (before new hosts are pinned: one may take an old address).
+ */
+export async function forgetHosts(
+  run: BringUpRun,
+  step: StepHandle,
+  hosts: string[],
+  inventory: Inventory,
+  o: { hostKeys: boolean },
+): Promise<void> {
+  await withCluster(run.config, { avoid: hosts, signal: step.signal }, async (apis) => {
+    for (const host of hosts) {
+      await forgetDeadHost({
+        config: run.config,
+        inventory,
+        host,
+        apis,
+        log: (l) => step.log(l),
+        signal: step.signal,
+      });
+      // Its machine is gone: its pinned key would only stand in a future host's way.
+      const gone = inventory.hosts.find((h) => h.name === host);
+      if (gone && o.hostKeys)
+        await forgetHostKeys(targetPaths(run.config).knownHosts, [
+          knownHostName(gone.ssh.host, gone.ssh.port),
+        ]);
+    }
+  });
 }
 
 /** Where hosts created but not yet pinned are remembered, so a failed run's hosts stay trusted. */
@@ -1002,6 +1119,10 @@ export function changesOf(run: BringUpRun): string[] {
   const out: string[] = [];
   for (const d of run.deadHosts ?? [])
     out.push(`${d.host} was gone (${d.why}): forgotten and replaced by a new host`);
+  if (run.restoredFrom)
+    out.push(
+      `every manager was lost: new managers hold the cluster's state again, restored from ${run.restoredFrom.name} (${run.restoredFrom.where})`,
+    );
   if (run.applied && run.plan) out.push(`machines: ${describePlan(run.plan)}`);
   const generated: GeneratedSecretField[] = run.secrets?.generated ?? [];
   if (generated.length > 0) out.push(`secrets generated: ${generated.join(", ")}`);

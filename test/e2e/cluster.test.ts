@@ -60,6 +60,7 @@ import { registryScenarios } from "./scenarios/registry.js";
 import { hostLossScenarios, replaceScenarios, scaleScenarios } from "./scenarios/scale.js";
 import { newServiceScenarios } from "./scenarios/new-service.js";
 import { clusterSnapshotScenarios } from "./scenarios/cluster-snapshots.js";
+import { disasterRecoveryScenarios } from "./scenarios/disaster.js";
 
 const { target } = e2e;
 /** The ingress version the upgrade scenario tags: this run's own, so two runs never share it. */
@@ -341,6 +342,7 @@ describe(`local cluster ${target}`, () => {
   scaleScenarios();
   replaceScenarios();
   hostLossScenarios();
+  disasterRecoveryScenarios();
   newServiceScenarios();
 
   it("destroy takes a last backup of the package data first and names it; then leaves no container, network or volume, and forgets the host keys and tokens", async () => {

@@ -643,6 +643,7 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
         outcome: "planned",
         plan: summarizePlan(shown as unknown as TofuPlanJson),
         deadHosts: [],
+        restoredFrom: null,
         changes: [],
         ansibleChanged: {},
         cluster: null,
