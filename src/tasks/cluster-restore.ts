@@ -9,7 +9,7 @@ import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
-import { decryptAgeStream } from "../age/decrypt.js";
+import { decryptAgeStream } from "../age/client.js";
 import { withHostAgents, withHostSsh, withManagers } from "../cluster/connect.js";
 import { managersOf, workersOf, type Inventory, type InventoryHost } from "../cluster/inventory.js";
 import type { LoadedConfig } from "../config/load.js";

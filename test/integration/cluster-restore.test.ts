@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decryptAgeStream } from "../../src/age/decrypt.js";
+import { decryptAgeStream } from "../../src/age/client.js";
 import { ConsulClient } from "../../src/consul/client.js";
 import { OperationError } from "../../src/errors.js";
 import { ageIdentity, ageRecipient } from "../../src/plan/age.js";
