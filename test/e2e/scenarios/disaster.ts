@@ -121,9 +121,14 @@ export function disasterRecoveryScenarios(): void {
       return run;
     });
     console.log(
-      `every manager lost: ${((restoredAt - lostAt) / 1000).toFixed(0)} s without managers, ${((Date.now() - lostAt) / 1000).toFixed(0)} s to the end of bring-up; probe ${JSON.stringify(failedRequestsOf(reports))}`,
+      `every manager lost: ${restoredAt ? `${((restoredAt - lostAt) / 1000).toFixed(0)} s` : "not restored:"} without managers, ${((Date.now() - lostAt) / 1000).toFixed(0)} s to the end of bring-up; probe ${JSON.stringify(failedRequestsOf(reports))}`,
     );
-    expect(run.exitCode, errorOf(run)).toBe(0);
+    // What bring-up did last, when it failed: its step lines say where.
+    const said = run.events
+      .slice(-40)
+      .map((e) => JSON.stringify(e).slice(0, 300))
+      .join("\n");
+    expect(run.exitCode, `${errorOf(run)}\nbring-up's last events:\n${said}`).toBe(0);
     const data = resultOf<BringUpResult>(run);
     expect(data.deadHosts.map((d) => d.host).sort()).toEqual([...managers].sort());
     // The newest pair: the one just taken, or a scheduled run's since.
