@@ -134,6 +134,8 @@ const EXAMPLES = {
     "elm-infra restore package.elm-lang.org --yes",
     "elm-infra restore package.elm-lang.org .elm-infra/local/backups/package.elm-lang.org-20260101T120000Z.tar.gz --yes",
     "elm-infra restore package.elm-lang.org --to local-worker-2 --yes",
+    "elm-infra restore package.elm-lang.org --from-store --target production --yes",
+    "elm-infra restore package.elm-lang.org --from-store package.elm-lang.org-20260101T120000Z.tar.gz --dry-run",
   ],
 } satisfies Record<string, string[]>;
 
@@ -521,7 +523,7 @@ export function buildProgram(run: Runner): Command {
   program
     .command("backup")
     .description(
-      "take a backup of <service>'s data now (inside the cluster, off its host) and copy it here; `backup cluster`: Nomad's and Consul's snapshots (encrypted with age, on a worker)",
+      "take a backup of <service>'s data now (inside the cluster, off its host) and copy it here, and to the target's store when it has one; `backup cluster`: Nomad's and Consul's snapshots (encrypted with age, on a worker)",
     )
     .argument(
       "<service>",
@@ -533,7 +535,7 @@ export function buildProgram(run: Runner): Command {
         const m = await commandModules.backup();
         if (m.isClusterBackup(service)) {
           const r = await m.backupCluster(ctx);
-          return { data: r, text: m.formatClusterSnapshot(r) };
+          return { data: r, text: m.formatClusterBackup(r) };
         }
         const r = await m.backup(ctx, service);
         return { data: r, text: m.formatBackup(r) };
@@ -543,7 +545,7 @@ export function buildProgram(run: Runner): Command {
   program
     .command("restore")
     .description(
-      "put a backup of <service>'s data back (the newest, or <file>); the site is down meanwhile",
+      "put a backup of <service>'s data back (the newest, or <file>, or one from the target's store); the site is down meanwhile",
     )
     .argument("<service>", "a service with data, e.g. package.elm-lang.org")
     .argument("[file]", "a backup on this machine (default: the newest in the cluster)")
@@ -551,12 +553,19 @@ export function buildProgram(run: Runner): Command {
       "--to <worker>",
       "restore onto this worker (default: the holder, or another if it is gone)",
     )
+    .option(
+      "--from-store [backup]",
+      "take the newest copy (or the one named) from the target's store, checked (size, SHA-256) once brought here",
+    )
     .addHelpText("after", examples(EXAMPLES["restore"]))
     .action((service: string, file: string | undefined, _o, cmd: Command) =>
       run("restore", globals(cmd), async (ctx) => {
         const { restore, formatRestore } = await commandModules.restore();
-        const o = cmd.opts<{ to?: string }>();
-        const r = await restore(ctx, service, file, o.to ? { to: o.to } : {});
+        const o = cmd.opts<{ to?: string; fromStore?: true | string }>();
+        const r = await restore(ctx, service, file, {
+          ...(o.to ? { to: o.to } : {}),
+          ...(o.fromStore ? { fromStore: o.fromStore } : {}),
+        });
         return { data: r, text: formatRestore(r) };
       }),
     );

@@ -291,6 +291,7 @@ export const targetSchema = z
      * operations lock as a lease there, so operators on several machines take turns. The access
      * key comes only from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from
      * this file. Without it the target's state and lock stay on this machine (one operator).
+     * `backup` copies each backup and cluster snapshot pair there too (off-site copies).
      */
     store: z
       .strictObject({
@@ -314,6 +315,15 @@ export const targetSchema = z
           )
           .optional()
           .describe("default elm-infra/<target>/"),
+        keepBackups: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .optional()
+          .describe(
+            "off-site copies kept in the store: of each service's backups, and of the cluster's snapshot pairs; default 7",
+          ),
       })
       .optional(),
     /**

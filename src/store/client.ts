@@ -6,9 +6,14 @@
  * (`If-None-Match: *`) and put-if-match (`If-Match: <etag>`). A refused condition is an answer
  * (`undefined`), not an error; anything else the store says fails with its address and bucket.
  */
+import { createReadStream, createWriteStream } from "node:fs";
+import { rename, rm, stat } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -28,6 +33,25 @@ export interface StoredObject {
   body: string;
   etag: string;
 }
+
+/** An object as a listing gives it. */
+export interface ListedObject {
+  key: string;
+  bytes: number;
+}
+
+/** An object's size and the user metadata written with it (`x-amz-meta-*`, names in lower case). */
+export interface ObjectHead {
+  bytes: number;
+  metadata: Record<string, string>;
+}
+
+/**
+ * How long a file's upload or download may take: a minute, plus a second for each 256 KiB (the
+ * slowest link worth waiting for), at most six hours; a store that stalls fails, not hangs.
+ */
+export const transferTimeoutMs = (bytes: number) =>
+  Math.min(60_000 + Math.ceil(bytes / 262_144) * 1000, 6 * 3_600_000);
 
 /** A store that refused a request (other than a refused condition), with where and why. */
 export class StoreError extends OperationError {}
@@ -53,6 +77,9 @@ export class StoreClient {
       // only what the request needs: the SDK's default CRC32 trailers are not understood everywhere
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
+      // silent: a failed streamed upload is otherwise announced on the console (the SDK's
+      // default when no logger is given); the StoreError says it, once
+      logger: silentLogger,
     });
   }
 
@@ -93,7 +120,12 @@ export class StoreClient {
 
   /** The keys under `prefix` (relative to the client's prefix), in the store's order. */
   async list(prefix = ""): Promise<string[]> {
-    const keys: string[] = [];
+    return (await this.listObjects(prefix)).map((o) => o.key);
+  }
+
+  /** The objects under `prefix` with their sizes, keys relative to the client's prefix. */
+  async listObjects(prefix = ""): Promise<ListedObject[]> {
+    const objects: ListedObject[] = [];
     let token: string | undefined;
     // bounded: 100 pages of 1000 keys is far more than a target keeps
     for (let page = 0; page < 100; page++) {
@@ -111,11 +143,94 @@ export class StoreClient {
         throw this.failure("list", prefix, error);
       }
       for (const o of answer.Contents ?? [])
-        if (o.Key) keys.push(o.Key.slice(this.location.prefix.length));
-      if (!answer.IsTruncated || !answer.NextContinuationToken) return keys;
+        if (o.Key)
+          objects.push({ key: o.Key.slice(this.location.prefix.length), bytes: o.Size ?? 0 });
+      if (!answer.IsTruncated || !answer.NextContinuationToken) return objects;
       token = answer.NextContinuationToken;
     }
-    return keys;
+    return objects;
+  }
+
+  /** The size and metadata of the object under `key`, or undefined when there is none. */
+  async head(key: string): Promise<ObjectHead | undefined> {
+    try {
+      const answer = await this.s3.send(
+        new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }),
+        this.options(),
+      );
+      return { bytes: answer.ContentLength ?? 0, metadata: answer.Metadata ?? {} };
+    } catch (error) {
+      // a HEAD answer has no body: a missing key is a bare 404 ("NotFound")
+      if (statusOf(error) === 404) return undefined;
+      throw this.failure("read", key, error);
+    }
+  }
+
+  /**
+   * Streams the file at `path` to `key` with `metadata` (binary-safe, never whole in memory),
+   * whatever is there; within transferTimeoutMs of its size.
+   */
+  async upload(key: string, path: string, metadata: Record<string, string> = {}): Promise<void> {
+    const { size } = await stat(path);
+    const body = createReadStream(path);
+    try {
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.location.bucket,
+          Key: this.key(key),
+          Body: body,
+          ContentLength: size,
+          ContentType: "application/octet-stream",
+          Metadata: metadata,
+        }),
+        { abortSignal: AbortSignal.timeout(transferTimeoutMs(size)) },
+      );
+    } catch (error) {
+      throw this.failure("write", key, error);
+    } finally {
+      body.destroy();
+    }
+  }
+
+  /**
+   * Streams the object under `key` into the file at `path` (binary-safe), written aside and
+   * renamed when whole and when `check` (given the aside file and the object's head) accepts it,
+   * within transferTimeoutMs of its size; gives the head. A failure leaves nothing behind, and a
+   * file already at `path` as it was.
+   */
+  async download(
+    key: string,
+    path: string,
+    check: (file: string, head: ObjectHead) => Promise<void> = async () => undefined,
+  ): Promise<ObjectHead> {
+    const head = await this.head(key);
+    if (!head)
+      throw new StoreError(
+        `there is no ${this.key(key)} in the store ${this.name}`,
+        "list what the store holds, or take a backup first",
+      );
+    const signal = AbortSignal.timeout(transferTimeoutMs(head.bytes));
+    const aside = `${path}.part`;
+    try {
+      const answer = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }),
+        { abortSignal: signal },
+      );
+      await pipeline(answer.Body as Readable, createWriteStream(aside, { mode: 0o600 }), {
+        signal,
+      });
+    } catch (error) {
+      await rm(aside, { force: true });
+      throw this.failure("read", key, error);
+    }
+    try {
+      await check(aside, head);
+      await rename(aside, path);
+      return head;
+    } catch (error) {
+      await rm(aside, { force: true });
+      throw error;
+    }
   }
 
   /** Deletes `key`; a key that is not there is no error. */
@@ -186,6 +301,13 @@ export class StoreClient {
     );
   }
 }
+
+const silentLogger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
 
 /** 404 for the key, not for the bucket (a missing bucket is the configuration's error). */
 function isMissingKey(error: unknown): boolean {

@@ -397,6 +397,12 @@ describe("a refused command writes nothing: no state folder, no key pair", () =>
     [["backup", "elm-lang.org"], 2, /elm-lang\.org keeps no data on a volume: nothing to back up/],
     [["restore", "package.elm-lang.org", "--yes"], 2, /target local has no hosts yet/],
     [["restore", "package.elm-lang.org", "nope.tar.gz"], 2, /is not named as a backup/],
+    [["restore", "package.elm-lang.org", "--from-store"], 2, /target local has no store/],
+    [
+      ["restore", "package.elm-lang.org", "x.tar.gz", "--from-store"],
+      2,
+      /a backup file or --from-store, not both/,
+    ],
     [
       ["image", "elm-lang.org@1.0.0", "--context", "nope"],
       2,

@@ -381,6 +381,30 @@ describe("invalid fields name their dotted path", () => {
       /folder names each ending with \//,
     ],
     [
+      "a store keeping no off-site copies (keepBackups 0)",
+      (d) =>
+        (d.targets.local.store = {
+          endpoint: "http://127.0.0.1:7070",
+          bucket: "elm-state",
+          region: "us-east-1",
+          keepBackups: 0,
+        }),
+      "targets.local.store.keepBackups",
+      /too small|>=1/,
+    ],
+    [
+      "a store's keepBackups that is not a whole number",
+      (d) =>
+        (d.targets.local.store = {
+          endpoint: "http://127.0.0.1:7070",
+          bucket: "elm-state",
+          region: "us-east-1",
+          keepBackups: 2.5,
+        }),
+      "targets.local.store.keepBackups",
+      /expected int/,
+    ],
+    [
       "an operator's recipient that is not an age X25519 recipient (an SSH key)",
       (d) => (d.targets.local.operators = [{ name: "ada", ageRecipient: "ssh-ed25519 AAAAC3Nza" }]),
       "targets.local.operators.0.ageRecipient",
@@ -448,13 +472,14 @@ describe("invalid fields name their dotted path", () => {
     expect(error.message).toContain(`cluster.yaml: ${path}: `);
   });
 
-  it("a store with its endpoint, bucket, region and prefix parses", () => {
+  it("a store with its endpoint, bucket, region, prefix and keepBackups parses", () => {
     const doc = validDoc();
     const store = {
       endpoint: "https://fra1.digitaloceanspaces.com",
       bucket: "elm-state",
       region: "fra1",
       prefix: "elm-infra/production/",
+      keepBackups: 14,
     };
     doc.targets.local.store = store;
     expect(parseCluster(doc, "cluster.yaml").targets.local!.store).toEqual(store);
