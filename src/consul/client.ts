@@ -206,12 +206,17 @@ export class ConsulClient {
       answer: unreadAnswer,
     });
   }
-  /** This agent joins the gossip pool through `address` (a server's private address). */
+  /**
+   * This agent joins the gossip pool through `address` (another agent's private address). Consul
+   * answers once the exchange with that agent ended, after up to its 10 s TCP timeout when the
+   * agent does not answer: the call waits longer, so that Consul's own refusal is what is said.
+   */
   async join(address: string): Promise<void> {
     await this.call({
       method: "PUT",
       path: `/v1/agent/join/${encodeURIComponent(address)}`,
       answer: unreadAnswer,
+      deadlineMs: 30_000,
     });
   }
   async raftPeers(): Promise<string[]> {

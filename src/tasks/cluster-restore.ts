@@ -112,14 +112,15 @@ function restoreClusterState(): Step<BringUpRun> {
             signal: step.signal,
           });
         };
-        // Consul first: Nomad's servers and clients use the tokens that come back with it.
-        await restore("consul", apis.consul);
-        // At once: the restored catalog's workers are not in the new servers' gossip, and the
-        // leader's next reconcile (within a minute) would deregister them with their services.
-        // Their agents cannot be asked (with no server, none can resolve a token): the new
-        // servers join them.
+        // The workers in the new servers' gossip before the restore: were they not once the
+        // catalog comes back, the leader's next reconcile (within a minute) would deregister
+        // them with their services. Their agents cannot be asked (with no server, none can
+        // resolve a token): the new servers join them. Before the restore, not after it: a join
+        // to a server busy taking in the restored state was seen not to answer within 10 s.
         for (const worker of workers) await apis.consul.join(worker.privateAddress);
         step.log(`consul: the new servers joined ${workers.map((w) => w.name).join(", ")}`);
+        // Consul first: Nomad's servers and clients use the tokens that come back with it.
+        await restore("consul", apis.consul);
         await admitNewManagers(run, apis.consul, step);
         await restore("nomad", apis.nomad);
         const back = await whatCameBack(config, apis.nomad);
