@@ -75,3 +75,19 @@ export function newestSnapshot(
     (a, b) => time(b) - time(a) || Number(b.where === "here") - Number(a.where === "here"),
   )[0];
 }
+
+/**
+ * The shell command that admits `addresses` (the new managers' private IPv4 addresses) through a
+ * remaining host's firewall before its next Ansible run: they join the `cluster_sources` set of
+ * the base role's nftables table (playbooks/roles/base/templates/firewall.nft.j2), which the
+ * next run rewrites whole from the inventory. Without it a worker drops the new servers' gossip
+ * and RPC (they have addresses the lost ones did not). Prints `admitted`, or `no firewall` on a
+ * host without that table; anything but IPv4 addresses is refused here, never put in a command.
+ */
+export function admitThroughFirewallCommand(addresses: readonly string[]): string {
+  const bad = addresses.filter((a) => !/^(\d{1,3}\.){3}\d{1,3}$/.test(a));
+  if (addresses.length === 0 || bad.length > 0)
+    throw new Error(`admitThroughFirewallCommand: not IPv4 addresses: ${JSON.stringify(bad)}`);
+  const set = "inet elm_infra cluster_sources";
+  return `if nft list set ${set} >/dev/null 2>&1; then nft add element ${set} '{ ${addresses.join(", ")} }' && echo admitted; else echo 'no firewall'; fi`;
+}

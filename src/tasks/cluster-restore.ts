@@ -19,7 +19,11 @@ import {
   snapshotFileName,
   type SnapshotSystem,
 } from "../plan/cluster-snapshots.js";
-import { newestSnapshot, type SnapshotCandidate } from "../plan/disaster.js";
+import {
+  admitThroughFirewallCommand,
+  newestSnapshot,
+  type SnapshotCandidate,
+} from "../plan/disaster.js";
 import { certificateSpecs, certificateVariable, servesHttps } from "../plan/tls.js";
 import { certificateFacts } from "../plan/verify.js";
 import type { NomadClient } from "../nomad/client.js";
@@ -112,15 +116,17 @@ function restoreClusterState(): Step<BringUpRun> {
             signal: step.signal,
           });
         };
-        // The workers in the new servers' gossip before the restore: were they not once the
-        // catalog comes back, the leader's next reconcile (within a minute) would deregister
-        // them with their services. Their agents cannot be asked (with no server, none can
-        // resolve a token): the new servers join them. Before the restore, not after it: a join
-        // to a server busy taking in the restored state was seen not to answer within 10 s.
-        for (const worker of workers) await apis.consul.join(worker.privateAddress);
-        step.log(`consul: the new servers joined ${workers.map((w) => w.name).join(", ")}`);
+        // The workers' firewalls admit the new managers first (their addresses are new to
+        // them): an e2e drill saw the join below time out without it.
+        await admitThroughWorkersFirewalls(config, inventory, step);
         // Consul first: Nomad's servers and clients use the tokens that come back with it.
         await restore("consul", apis.consul);
+        // At once: the restored catalog's workers are not in the new servers' gossip, and the
+        // leader's next reconcile (within a minute) would deregister them with their services.
+        // Their agents cannot be asked (with no server, none can resolve a token): the new
+        // servers join them.
+        for (const worker of workers) await apis.consul.join(worker.privateAddress);
+        step.log(`consul: the new servers joined ${workers.map((w) => w.name).join(", ")}`);
         await admitNewManagers(run, apis.consul, step);
         await restore("nomad", apis.nomad);
         const back = await whatCameBack(config, apis.nomad);
@@ -131,6 +137,35 @@ function restoreClusterState(): Step<BringUpRun> {
       });
     },
   };
+}
+
+/**
+ * The new managers admitted through each worker's firewall, whose set of cluster addresses still
+ * names the lost ones until the workers' Ansible run later in bring-up: without it the workers
+ * drop the new servers' gossip (Consul's join times out) and Nomad's. Added to, never replaced.
+ */
+async function admitThroughWorkersFirewalls(
+  config: LoadedConfig,
+  inventory: Inventory,
+  step: StepHandle,
+): Promise<void> {
+  const managers = managersOf(inventory);
+  const command = admitThroughFirewallCommand(managers.map((m) => m.privateAddress));
+  for (const worker of workersOf(inventory)) {
+    const r = await withHostSsh(config, worker, step.signal, (ssh) =>
+      ssh.exec(command, { timeoutMs: 30_000 }),
+    );
+    if (r.status !== 0)
+      throw new OperationError(
+        `on ${worker.name}: could not admit the new managers through its firewall (exit ${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().slice(-300)}`,
+        "run bring-up again; if it fails again, check nft on that host (nft list table inet elm_infra)",
+      );
+    step.log(
+      r.stdout.includes("admitted")
+        ? `${worker.name}: its firewall admits ${managers.map((m) => m.name).join(", ")}`
+        : `${worker.name}: no host firewall to admit the new managers through`,
+    );
+  }
 }
 
 /**

@@ -1,5 +1,10 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  admitThroughFirewallCommand,
   judgeManagersLost,
   newestSnapshot,
   type ManagersLostEvidence,
@@ -89,5 +94,52 @@ describe("newestSnapshot: the newest whole pair, the copy here before a worker's
     ],
   ])("%s", (_, candidates, newest) => {
     expect(newestSnapshot(candidates)).toEqual(newest);
+  });
+});
+
+describe("admitThroughFirewallCommand: the new managers into a worker's cluster_sources set", () => {
+  // The command as a host's shell runs it, with an `nft` that records its arguments and has the
+  // table or not: what reaches nft, and what the step reads back.
+  const run = (addresses: string[], hasTable: boolean) => {
+    const dir = mkdtempSync(join(tmpdir(), "elm-infra-nft-"));
+    const nft = join(dir, "nft");
+    writeFileSync(
+      nft,
+      `#!/bin/sh\necho "$*" >>"${dir}/calls"\n[ "$1" = list ] && exit ${hasTable ? 0 : 1}\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    const r = spawnSync("sh", ["-c", admitThroughFirewallCommand(addresses)], {
+      env: { PATH: `${dir}:${process.env.PATH}` },
+      encoding: "utf8",
+    });
+    const calls = existsSync(join(dir, "calls"))
+      ? readFileSync(join(dir, "calls"), "utf8").trim().split("\n")
+      : [];
+    rmSync(dir, { recursive: true, force: true });
+    return { stdout: r.stdout.trim(), status: r.status, calls };
+  };
+
+  it("adds every address to the set when the host has the table", () => {
+    expect(run(["10.150.0.12", "10.150.0.13"], true)).toEqual({
+      stdout: "admitted",
+      status: 0,
+      calls: [
+        "list set inet elm_infra cluster_sources",
+        "add element inet elm_infra cluster_sources { 10.150.0.12, 10.150.0.13 }",
+      ],
+    });
+  });
+
+  it("changes nothing on a host without the firewall's table", () => {
+    expect(run(["10.150.0.12"], false)).toEqual({
+      stdout: "no firewall",
+      status: 0,
+      calls: ["list set inet elm_infra cluster_sources"],
+    });
+  });
+
+  it("refuses anything but IPv4 addresses, and an empty list", () => {
+    expect(() => admitThroughFirewallCommand(["10.0.0.1; reboot"])).toThrow(/not IPv4/);
+    expect(() => admitThroughFirewallCommand([])).toThrow(/not IPv4/);
   });
 });
