@@ -114,8 +114,8 @@ export interface RestoredState {
   where: string;
   /** The jobs running in the restored state. */
   jobs: string[];
-  /** Each certificate's serial in the restored variables. */
-  certificates: Array<{ name: string; serial: string }>;
+  /** Each service's certificate serial in the restored variables. */
+  certificates: Array<{ service: string; serial: string }>;
 }
 
 /** What the steps share as bring-up goes. */

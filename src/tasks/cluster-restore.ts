@@ -131,7 +131,7 @@ function restoreClusterState(): Step<BringUpRun> {
         await restore("nomad", apis.nomad);
         const back = await whatCameBack(config, apis.nomad);
         step.log(
-          `back: ${back.jobs.length} jobs (${back.jobs.join(", ")}); certificates ${back.certificates.map((c) => `${c.name} serial ${c.serial}`).join(", ") || "none"}`,
+          `back: ${back.jobs.length} jobs (${back.jobs.join(", ")}); certificates ${back.certificates.map((c) => `${c.service} serial ${c.serial}`).join(", ") || "none"}`,
         );
         run.restoredFrom = { name: newest.name, where: newest.where, ...back };
       });
@@ -206,7 +206,7 @@ async function admitNewManagers(run: BringUpRun, consul: ConsulClient, step: Ste
 async function whatCameBack(
   config: LoadedConfig,
   nomad: NomadClient,
-): Promise<{ jobs: string[]; certificates: Array<{ name: string; serial: string }> }> {
+): Promise<{ jobs: string[]; certificates: Array<{ service: string; serial: string }> }> {
   const jobs = (await nomad.jobsWithPrefix(""))
     .filter((j) => !j.ParentID && j.Status === "running")
     .map((j) => j.ID)
@@ -214,7 +214,7 @@ async function whatCameBack(
   const certificates = [];
   for (const spec of servesHttps(config.target) ? certificateSpecs(config) : []) {
     const cert = (await nomad.readVariable(certificateVariable(spec.name)))?.Items.cert;
-    if (cert) certificates.push({ name: spec.name, serial: certificateFacts(cert).serial });
+    if (cert) certificates.push({ service: spec.service, serial: certificateFacts(cert).serial });
   }
   return { jobs, certificates };
 }

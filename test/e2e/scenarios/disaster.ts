@@ -147,9 +147,11 @@ export function disasterRecoveryScenarios(): void {
     expect(restored.jobs).toEqual(before.jobs);
     // The snapshot holds what was stored when it was taken: the serial served before it, or a
     // renewal between it and the loss (due every 200 s here).
-    expect(restored.certificates.map((c) => c.name).sort()).toEqual([...certificateNames].sort());
+    expect(restored.certificates.map((c) => c.service).sort()).toEqual(
+      [...certificateNames].sort(),
+    );
     for (const c of restored.certificates)
-      expect([beforeBackup, before].map((o) => o.served[c.name]!.serial)).toContain(
+      expect([beforeBackup, before].map((o) => o.served[c.service]!.serial)).toContain(
         normalSerial(c.serial),
       );
     // Afterwards: the same jobs run; each site serves the same certificate, or its renewal (the
