@@ -40,6 +40,8 @@ import {
   type BringUpRun,
 } from "./bring-up.js";
 import { localBackupsDir } from "./package-data.js";
+import { targetPaths } from "../cluster/paths.js";
+import { forgetHostKeys, knownHostName } from "../ssh/index.js";
 import { needed, type Step, type StepHandle } from "./runner.js";
 
 const here = "here";
@@ -283,6 +285,13 @@ function forgetLostManagers(): Step<BringUpRun> {
         { ...inventory, hosts: [...inventory.hosts, ...lost] },
         { hostKeys: false },
       );
+      // Their pinned keys too, but not by an address a new host took over (its key is pinned
+      // already): left behind, destroy found them in known_hosts after the drill.
+      const inUse = new Set(inventory.hosts.map((h) => knownHostName(h.ssh.host, h.ssh.port)));
+      const stale = lost
+        .map((h) => knownHostName(h.ssh.host, h.ssh.port))
+        .filter((name) => !inUse.has(name));
+      if (stale.length > 0) await forgetHostKeys(targetPaths(run.config).knownHosts, stale);
     },
   };
 }
