@@ -34,12 +34,6 @@ export interface StoredObject {
   etag: string;
 }
 
-/** An object as a listing gives it. */
-export interface ListedObject {
-  key: string;
-  bytes: number;
-}
-
 /** An object's size and the user metadata written with it (`x-amz-meta-*`, names in lower case). */
 export interface ObjectHead {
   bytes: number;
@@ -120,12 +114,7 @@ export class StoreClient {
 
   /** The keys under `prefix` (relative to the client's prefix), in the store's order. */
   async list(prefix = ""): Promise<string[]> {
-    return (await this.listObjects(prefix)).map((o) => o.key);
-  }
-
-  /** The objects under `prefix` with their sizes, keys relative to the client's prefix. */
-  async listObjects(prefix = ""): Promise<ListedObject[]> {
-    const objects: ListedObject[] = [];
+    const keys: string[] = [];
     let token: string | undefined;
     // bounded: 100 pages of 1000 keys is far more than a target keeps
     for (let page = 0; page < 100; page++) {
@@ -143,12 +132,11 @@ export class StoreClient {
         throw this.failure("list", prefix, error);
       }
       for (const o of answer.Contents ?? [])
-        if (o.Key)
-          objects.push({ key: o.Key.slice(this.location.prefix.length), bytes: o.Size ?? 0 });
-      if (!answer.IsTruncated || !answer.NextContinuationToken) return objects;
+        if (o.Key) keys.push(o.Key.slice(this.location.prefix.length));
+      if (!answer.IsTruncated || !answer.NextContinuationToken) return keys;
       token = answer.NextContinuationToken;
     }
-    return objects;
+    return keys;
   }
 
   /** The size and metadata of the object under `key`, or undefined when there is none. */
