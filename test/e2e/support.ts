@@ -351,6 +351,26 @@ export const failedRequestsOf = (reports: ProbeReport[]) =>
 export const noFailures = (reports: ProbeReport[]) =>
   Object.fromEntries(reports.map((r) => [r.hostname, { failed: 0, first: [] }]));
 
+/**
+ * The ACME issuer's last log lines, from every worker that has run one (Nomad names a task's
+ * container <task>-<allocation id>): printed where a certificate was found not renewed.
+ */
+export async function issuerLogs(lines = 60): Promise<string> {
+  const workers = (await hostNames()).split("\n").filter((n) => n.includes("-worker-"));
+  const out: string[] = [];
+  for (const worker of workers)
+    out.push(
+      await docker(
+        "exec",
+        worker,
+        "sh",
+        "-c",
+        `for c in $(docker ps -aq --filter name=^issuer-); do echo "== ${worker} $c"; docker logs --tail ${lines} "$c" 2>&1; done`,
+      ).catch((e: Error) => `== ${worker}: ${e.message.slice(0, 200)}`),
+    );
+  return out.join("\n");
+}
+
 /** The worker that holds the package data now, as the inventory records it. */
 export async function packageDataHolder(): Promise<string> {
   const config = await loadConfig({ file: e2e.config, target: e2e.target });

@@ -21,6 +21,7 @@ import {
   ensureDeployed,
   errorOf,
   failedRequestsOf,
+  issuerLogs,
   noFailures,
   resultOf,
   underProbe,
@@ -82,6 +83,7 @@ export function upgradeScenarios(): void {
     for (const rep of reports) expect(rep.sent, rep.hostname).toBeGreaterThan(100);
 
     const clean = await elmInfra(["status", "--check"]);
+    if (clean.exitCode !== 0) console.log(`the issuer's log:\n${await issuerLogs()}`);
     expect(clean.exitCode, errorOf(clean)).toBe(0);
   });
 }
