@@ -23,18 +23,53 @@ socket="$NOMAD_SECRETS_DIR/api.sock"
 mkdir -p "$work" "$WEBROOT"
 chmod 700 "$work"
 lock_id=""
-# The lock's TTL: long enough for one lego run (LEGO_TIMEOUT) and the store after it.
-LOCK_TTL_SECONDS=150
+# The lock's TTL, kept short and renewed every LOCK_RENEW_SECONDS while held (keep_lock): a lock
+# left by an issuer that died holding it (its worker killed, its drain's SIGKILL during lego) is
+# free again within 2 x TTL (Nomad doubles it) of its last renewal, or of the last change of
+# leader, which restarts every lock's timer at its full doubled TTL (nomad/locks.go
+# restoreLockTTLTimers). With a TTL as long as a lego run (150 s) that was 5 minutes after each
+# manager restart: a reboot and an upgrade in a row kept one held past a renewal's whole window.
+LOCK_TTL_SECONDS="${LOCK_TTL_SECONDS:-30}"
+LOCK_RENEW_SECONDS="${LOCK_RENEW_SECONDS:-10}"
+renewer=""
 
 log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 
 # nomad METHOD PATH [curl args]: the Task API (the agent's socket, this task's identity). Prints
 # the HTTP status; the body goes to $work/answer.json.
+# NOMAD_ANSWER names another file for the body (the renewer's, beside the loop's own calls).
 nomad() {
   method="$1" path="$2"
   shift 2
   curl -sS --max-time 20 --unix-socket "$socket" -H "Authorization: Bearer $NOMAD_TOKEN" \
-    -X "$method" -o "$work/answer.json" -w '%{http_code}' "http://localhost$path" "$@"
+    -X "$method" -o "${NOMAD_ANSWER:-$work/answer.json}" -w '%{http_code}' "http://localhost$path" "$@"
+}
+
+# keep_lock: in the background while the lock is held, renews it every LOCK_RENEW_SECONDS; a
+# renewal that succeeds moves lock.at, from which release_lock judges an id expired. A refusal
+# (the lock lost: it expired while Nomad did not answer) ends it: release_lock then forgets it.
+keep_lock() {
+  while sleep "$LOCK_RENEW_SECONDS"; do
+    status="$(jq -n --arg path "$LOCK_PATH" --arg id "$lock_id" '{Path: $path, Lock: {ID: $id}}' |
+      NOMAD_ANSWER="$work/renew.json" nomad PUT "/v1/var/$LOCK_PATH?lock-renew" --data-binary @- 2>/dev/null)"
+    said="$(head -c 200 "$work/renew.json" 2>/dev/null | tr -d '\n')"
+    case "$status" in
+    2??) date +%s >"$work/lock.at" ;;
+    # Refused (a client agent forwards the refusal as a 500): the lock is not ours any more.
+    4??) log "renewing the lock $LOCK_PATH answered $status: $said"; return 0 ;;
+    *) if echo "$said" | grep -Eq "doesn't hold a lock|attempting to modify locked variable"; then
+      log "renewing the lock $LOCK_PATH answered $status: $said"
+      return 0
+    fi ;;
+    esac
+  done
+}
+stop_keeping_lock() {
+  [ -n "$renewer" ] || return 0
+  kill "$renewer" 2>/dev/null
+  wait "$renewer" 2>/dev/null
+  renewer=""
+  rm -f "$work/renew.json"
 }
 
 acquire_lock() {
@@ -50,14 +85,17 @@ acquire_lock() {
   # host restarted) releases it when it starts again, instead of every issuer waiting out the TTL
   # (which Nomad doubles, and restarts at each change of leader).
   echo "$lock_id" >"$work/lock.id"
+  keep_lock &
+  renewer=$!
 }
 
-# release_lock: gives the lock back. The id is forgotten only once Nomad took it back (2xx), or
-# refused it (4xx: not held with this id, expired meanwhile): a release lost to a Nomad that did
-# not answer or failed (a manager restarting) is tried again before the next acquire, not left
-# held until its TTL.
+# release_lock: stops renewing the lock and gives it back. The id is forgotten only once Nomad
+# took it back (2xx), or refused it (4xx: not held with this id, expired meanwhile): a release
+# lost to a Nomad that did not answer or failed (a manager restarting) is tried again before the
+# next acquire, not left held until its TTL.
 release_lock() {
   [ -n "$lock_id" ] || return 0
+  stop_keeping_lock
   status="$(jq -n --arg path "$LOCK_PATH" --arg id "$lock_id" '{Path: $path, Lock: {ID: $id}}' |
     nomad PUT "/v1/var/$LOCK_PATH?lock-release" --data-binary @- 2>/dev/null)"
   said="$(head -c 300 "$work/answer.json" 2>/dev/null | tr -d '\n')"

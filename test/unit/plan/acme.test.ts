@@ -212,6 +212,7 @@ backoff_seconds "$1" "$2"`,
   // A lock whose TTL ran out is refused with 500 "variable doesn't hold a lock" (Nomad 1.10.5,
   // asked through a client agent or a server): kept, that id would block the issuer for good.
   const releaseFunction = /^release_lock\(\) \{\n[\s\S]*?\n\}$/m.exec(script)?.[0];
+  const stopFunction = /^stop_keeping_lock\(\) \{\n[\s\S]*?\n\}$/m.exec(script)?.[0];
   it.each([
     ["200", "", 10, "", ""],
     ["409", "", 10, "", ""],
@@ -223,6 +224,7 @@ backoff_seconds "$1" "$2"`,
     "the issuer's release of its lock answered %s '%s', taken %i s ago: the id it keeps is '%s' (%s)",
     (status, body, age, kept, says) => {
       expect(releaseFunction).toBeDefined();
+      expect(stopFunction).toBeDefined();
       const work = mkdtempSync(join(tmpdir(), "issuer-lock-"));
       writeFileSync(join(work, "lock.id"), "lock-1\n");
       writeFileSync(join(work, "lock.at"), `${Math.floor(Date.now() / 1000) - age}\n`);
@@ -232,8 +234,9 @@ backoff_seconds "$1" "$2"`,
           "-c",
           `nomad() { cat >/dev/null; printf %s "$BODY" >"$work/answer.json"; echo "$STATUS"; }
 log() { echo "log: $*"; }
+${stopFunction}
 ${releaseFunction}
-lock_id=lock-1
+lock_id=lock-1 renewer=""
 release_lock; echo "rc=$? id=$lock_id"`,
         ],
         {
@@ -257,6 +260,85 @@ release_lock; echo "rc=$? id=$lock_id"`,
       rmSync(work, { recursive: true, force: true });
     },
   );
+
+  // The lock is renewed while held, so its TTL can be short: one left by an issuer that died
+  // holding it is free again within a minute of its last renewal (or of a change of leader).
+  it("the issuer renews its lock while it holds it, stops at release, and stops on a refusal", async () => {
+    const fn = (name: string) =>
+      new RegExp(`^${name}\\(\\) \\{\\n[\\s\\S]*?\\n\\}$`, "m").exec(script)?.[0];
+    const [acquire, keep, stop, release] = [
+      fn("acquire_lock"),
+      fn("keep_lock"),
+      fn("stop_keeping_lock"),
+      fn("release_lock"),
+    ];
+    for (const f of [acquire, keep, stop, release]) expect(f).toBeDefined();
+    const work = mkdtempSync(join(tmpdir(), "issuer-renew-"));
+    // Nomad stands in: each call recorded; acquire answers a lock id; a renewal answers $RENEW.
+    const run = (renew: string, heldMs: number) =>
+      new Promise<string>((done) => {
+        const child = spawn(
+          "sh",
+          [
+            "-c",
+            `nomad() { cat >/dev/null; echo "$2" >>"$work/calls"
+  case "$2" in
+  *lock-acquire) echo '{"Lock":{"ID":"lock-7"}}' >"\${NOMAD_ANSWER:-$work/answer.json}"; echo 200 ;;
+  *lock-renew) echo "$RENEW_BODY" >"\${NOMAD_ANSWER:-$work/answer.json}"; echo "$RENEW" ;;
+  *) echo 200 ;;
+  esac; }
+log() { echo "log: $*"; }
+${keep}
+${stop}
+${release}
+${acquire}
+lock_id="" renewer=""
+acquire_lock; echo "acquired $lock_id"
+sleep ${heldMs / 1000}
+release_lock; echo "released rc=$? id=$lock_id"
+sleep 1; echo "renewals after: $(grep -c lock-renew "$work/calls")"`,
+          ],
+          {
+            env: {
+              work,
+              RENEW: renew,
+              RENEW_BODY: renew === "200" ? "{}" : "variable doesn't hold a lock",
+              LOCK_PATH: "acme/lock",
+              LOCK_TTL_SECONDS: "30",
+              LOCK_RENEW_SECONDS: "0.3",
+              NOMAD_ALLOC_ID: "alloc-1",
+              PATH: process.env.PATH,
+            },
+          },
+        );
+        let out = "";
+        child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+        child.stderr.on("data", (c: Buffer) => (out += `stderr: ${c.toString()}`));
+        child.on("exit", () => done(out));
+      });
+    const renewals = () =>
+      readFileSync(join(work, "calls"), "utf8")
+        .split("\n")
+        .filter((l) => l.endsWith("lock-renew")).length;
+
+    const held = await run("200", 1600);
+    expect(held).toContain("acquired lock-7");
+    expect(held).toContain("released rc=0 id=");
+    expect(held).not.toContain("stderr:");
+    const whileHeld = renewals();
+    expect(whileHeld).toBeGreaterThanOrEqual(3);
+    // Nothing renewed after the release: the count a second later is the same.
+    expect(held).toContain(`renewals after: ${whileHeld}`);
+
+    rmSync(join(work, "calls"));
+    const lost = await run("500", 1600);
+    expect(lost).toContain(
+      "log: renewing the lock acme/lock answered 500: variable doesn't hold a lock",
+    );
+    // One refusal ends the renewals.
+    expect(renewals()).toBe(1);
+    rmSync(work, { recursive: true, force: true });
+  });
 
   // SIGUSR1 (bring-up's wake, once DNS points every hostname here) ends the issuer's sleep at
   // once and drops its backoff: the script's own trap and sleep, run as the issuer runs them.
