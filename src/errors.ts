@@ -156,3 +156,37 @@ export class LockHeldError extends ConflictError {
     super(message, hint);
   }
 }
+
+/**
+ * `reboot --upgrade-packages`: the security upgrades failed on a host, which was not rebooted.
+ * Carries the stage that failed and apt's last lines; `inRollout` adds which hosts were done.
+ */
+export class PackageUpgradeError extends OperationError {
+  constructor(
+    readonly host: string,
+    readonly stage: string | null,
+    readonly status: number | null,
+    readonly lastLines: readonly string[],
+    readonly fix: string,
+    readonly rollout?: { rebooted: readonly string[]; notRebooted: readonly string[] },
+  ) {
+    super(
+      `the security upgrades failed on ${host}${stage ? ` at ${stage}` : ""} (exit ${status ?? "none"}); it was not rebooted. apt's last lines:\n${lastLines.map((l) => `  ${l}`).join("\n")}`,
+      [
+        fix,
+        rollout
+          ? `the rollout stopped there: ${rollout.rebooted.length > 0 ? `${rollout.rebooted.join(", ")} rebooted before it; ` : ""}not rebooted: ${rollout.notRebooted.join(", ")} (run the reboot again for them)`
+          : undefined,
+      ]
+        .filter((s) => s !== undefined)
+        .join("; "),
+    );
+  }
+
+  inRollout(rebooted: readonly string[], notRebooted: readonly string[]): PackageUpgradeError {
+    return new PackageUpgradeError(this.host, this.stage, this.status, this.lastLines, this.fix, {
+      rebooted,
+      notRebooted,
+    });
+  }
+}

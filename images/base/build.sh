@@ -5,8 +5,10 @@
 #   elm-infra/base:<hash>  minimal Debian bookworm (minbase + python3 + ca-certificates), the
 #                          FROM of the service images
 #   elm-infra/host:<hash>  Debian bookworm that boots like a VM: systemd as PID 1, sshd (root by
-#                          key only), a nested dockerd, no Debian apt sources (only the target's
-#                          own apt repository is used); the `local` target's machines
+#                          key only), a nested dockerd, unattended-upgrades (its daily runs off),
+#                          no Debian apt sources (only the target's own apt repository is used);
+#                          the `local` target's machines (ELM_INFRA_HOST_IMAGE_KEEP_LATEST=1: built
+#                          without moving :latest)
 #   elm-infra/lb:<hash>    minimal Debian bookworm with HAProxy (and socat for its admin socket):
 #                          the `local` target's load balancer (iac/local uploads its haproxy.cfg)
 #   traefik:v<version>     the pinned Traefik binary from the tool cache, for the local target's
@@ -135,7 +137,9 @@ build_base() {
 }
 
 # python3-apt: Ansible's apt modules (the agents come from the target's apt repository).
-host_packages=systemd,systemd-sysv,openssh-server,python3,python3-apt,iproute2,ca-certificates,curl,docker.io,iptables,nftables,sudo
+# unattended-upgrades: `reboot --upgrade-packages` runs it, as on production's hosts, which install
+# it from Debian; the local hosts reach no Debian archive (their daily runs stay off: configure.sh).
+host_packages=systemd,systemd-sysv,openssh-server,python3,python3-apt,iproute2,ca-certificates,curl,docker.io,iptables,nftables,sudo,unattended-upgrades
 
 build_host() {
   local tag="elm-infra/host:$( { declare -f build_host debootstrap_rootfs; echo "$host_packages"
@@ -154,6 +158,10 @@ build_host() {
     docker commit -c 'ENV container=docker' -c 'CMD ["/lib/systemd/systemd"]' "$box" "$tag" >/dev/null
     log "$tag: built"
   fi
+  # A running local target's OpenTofu resolves :latest: moved under it, its next apply replaces
+  # every host. ELM_INFRA_HOST_IMAGE_KEEP_LATEST=1 builds the image and leaves :latest where it is
+  # (use the tag printed, e.g. as ELM_INFRA_E2E_HOST_IMAGE).
+  if [[ "${ELM_INFRA_HOST_IMAGE_KEEP_LATEST:-}" == 1 ]]; then log "$tag: :latest not moved"; return; fi
   docker tag "$tag" elm-infra/host:latest
 }
 

@@ -38,6 +38,14 @@ systemctl mask \
   systemd-networkd-wait-online.service >/dev/null 2>&1
 systemctl set-default multi-user.target >/dev/null 2>&1
 
+# unattended-upgrades runs only when `reboot --upgrade-packages` asks (the daily runs are
+# production's: here they would change hosts under the tests). Its apt-daily timers are masked
+# above; its periodic settings are off too, and its shutdown hook (which would hold a shutdown up
+# to 30 minutes to install on shutdown) is not started.
+printf 'APT::Periodic::Update-Package-Lists "0";\nAPT::Periodic::Unattended-Upgrade "0";\n' \
+  >/etc/apt/apt.conf.d/20auto-upgrades
+systemctl disable unattended-upgrades.service >/dev/null 2>&1
+
 # Keep the journal small and in memory-backed /run; tests read it with journalctl.
 mkdir -p /etc/systemd/journald.conf.d
 printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n' >/etc/systemd/journald.conf.d/elm-infra.conf

@@ -54,12 +54,17 @@ export interface SiteSettings {
   target: string;
   /**
    * "local": host containers whose image carries Debian's packages (nothing from Debian is
-   * downloaded). "official": cloud VMs, Debian's packages from Debian, unattended security
+   * downloaded). "official": cloud VMs, Debian's packages from Debian, daily unattended security
    * upgrades. Consul and Nomad come from `agentRepository` on both.
    */
   softwareSource: "local" | "official";
   /** The apt repository (as HashiCorp's) the hosts install Consul and Nomad from. */
   agentRepository: AgentRepository;
+  /**
+   * Debian's security archive, for hosts whose apt sources lack it (the local target's stand-in,
+   * suite `<release>-security`); absent: the hosts' own Debian sources have it (production).
+   */
+  securityRepository?: AgentRepository;
   consulVersion: string;
   nomadVersion: string;
   /** Default "dc1". */
@@ -138,6 +143,12 @@ export function siteExtraVars(settings: SiteSettings, hosts: SiteHost[]): Record
     elm_infra_software_source: settings.softwareSource,
     hashicorp_apt_url: settings.agentRepository.url,
     hashicorp_apt_key_url: settings.agentRepository.keyUrl,
+    ...(settings.securityRepository
+      ? {
+          debian_security_apt_url: settings.securityRepository.url,
+          debian_security_apt_key_url: settings.securityRepository.keyUrl,
+        }
+      : {}),
     consul_version: settings.consulVersion,
     nomad_version: settings.nomadVersion,
     datacenter: settings.datacenter ?? "dc1",

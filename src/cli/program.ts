@@ -67,6 +67,7 @@ const EXAMPLES = {
     "elm-infra reboot production-worker-2 --yes",
     "elm-infra reboot --all --yes --json",
     "elm-infra reboot --all --allow-api-outage --target local --yes",
+    "elm-infra reboot --all --upgrade-packages --yes",
   ],
   upgrade: [
     "elm-infra upgrade --dry-run",
@@ -314,20 +315,33 @@ export function buildProgram(run: Runner): Command {
       "with a single manager: reboot it too (Nomad's and Consul's APIs stop meanwhile; the sites keep serving)",
       false,
     )
+    .option(
+      "--upgrade-packages",
+      "apply Debian's security upgrades (unattended-upgrade) on each host before its reboot, never Consul, Nomad or Docker",
+      false,
+    )
     .addHelpText(
       "after",
       examples(EXAMPLES["reboot"]) +
         "\nOrder: workers first (each out of the load balancer, its package data moved off it, drained,\n" +
         "rebooted, back in and proven), then the managers, the leader last after handing its\n" +
         "leadership over. Refused: a cluster that is not healthy now (exit 3), a manager whose\n" +
-        "reboot would lose quorum (exit 3), the only manager without --allow-api-outage (exit 2).\n",
+        "reboot would lose quorum (exit 3), the only manager without --allow-api-outage (exit 2).\n" +
+        "--upgrade-packages: on each host, once it is out of service, `apt-get update` and\n" +
+        "`unattended-upgrade` (Debian's security archive only); the result names each package\n" +
+        "changed (from -> to). A host whose upgrades fail is not rebooted: the rollout stops there\n" +
+        "(exit 1) with apt's last lines, and a worker is put back in service first.\n",
     )
     .action((hosts: string[], _o, cmd: Command) =>
       run("reboot", globals(cmd), async (ctx) => {
-        const o = cmd.opts<{ all: boolean; allowApiOutage: boolean }>();
+        const o = cmd.opts<{ all: boolean; allowApiOutage: boolean; upgradePackages: boolean }>();
         const { reboot, formatReboot } = await commandModules.reboot();
         const { formatClusterView } = await commandModules.verify();
-        const r = await reboot(ctx, hosts, { all: o.all, allowApiOutage: o.allowApiOutage });
+        const r = await reboot(ctx, hosts, {
+          all: o.all,
+          allowApiOutage: o.allowApiOutage,
+          upgradePackages: o.upgradePackages,
+        });
         return { data: r, text: formatReboot(r, formatClusterView) };
       }),
     );

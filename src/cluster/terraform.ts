@@ -172,7 +172,9 @@ export async function prepareTerraform(
 async function localAgentRepository(env: NodeJS.ProcessEnv): Promise<string> {
   const versions = { nomad: await pinnedVersion("nomad"), consul: await pinnedVersion("consul") };
   const dir = localAgentRepositoryDir(toolCacheDir(env), versions);
-  const signed = await access(`${dir}/dists/bookworm/InRelease`).then(
+  const signed = await Promise.all(
+    ["bookworm", "bookworm-security"].map((suite) => access(`${dir}/dists/${suite}/InRelease`)),
+  ).then(
     () => true,
     () => false,
   );

@@ -3,6 +3,8 @@ import { withCluster } from "../cluster/connect.js";
 import { readInventory, requireInventory } from "../cluster/inventory.js";
 import { isHostServer } from "../plan/retire.js";
 import { planReboots, type RebootPlan } from "../plan/reboot.js";
+import { describePackageChanges } from "../plan/package-upgrades.js";
+import { PackageUpgradeError } from "../errors.js";
 import { proveClusterHealthy, proveServices, spreadServices } from "../tasks/bring-up.js";
 import { type CommandContext, lockWaitOf } from "../tasks/context.js";
 import { describeMove } from "../tasks/package-data.js";
@@ -20,6 +22,8 @@ import type { ClusterView } from "../tasks/verify.js";
 export interface RebootFlags {
   all: boolean;
   allowApiOutage: boolean;
+  /** Debian's security upgrades on each host before its reboot. */
+  upgradePackages: boolean;
 }
 
 export interface RebootResult {
@@ -27,6 +31,8 @@ export interface RebootResult {
   /** planned: --dry-run; nothing: no host asked for a reboot; rebooted: each host in order. */
   outcome: "planned" | "nothing" | "rebooted";
   plan: RebootPlan;
+  /** --upgrade-packages: each host's security upgrades before its reboot (`packages` of each). */
+  upgradePackages: boolean;
   rebooted: HostCycled[];
   /** Allocations moved afterwards to spread the services over the workers again. */
   respread: string[];
@@ -91,7 +97,7 @@ export async function reboot(
           leaders,
         });
       });
-      const line = describeRebootPlan(plan);
+      const line = describeRebootPlan(plan, flags);
       ctx.output.info(`plan: ${line}`);
       if (plan.apiOutage)
         ctx.output.warn(
@@ -101,6 +107,7 @@ export async function reboot(
         target: config.targetName,
         outcome,
         plan,
+        upgradePackages: flags.upgradePackages,
         rebooted: run.rebooted,
         respread: run.respread ?? [],
         cluster: run.view ?? null,
@@ -110,7 +117,7 @@ export async function reboot(
       await ctx.confirm(`reboot on target ${config.targetName}: ${line}`);
       await runSteps(
         [
-          ...plan.order.map((s) => rebootStep(s.host, s.role, flags)),
+          ...plan.order.map((s) => rebootStep(s.host, s.role, flags, plan)),
           spreadServices(),
           proveClusterHealthy({ requireIngress: true }),
           proveServices(),
@@ -123,10 +130,18 @@ export async function reboot(
   );
 }
 
-/** One host rebooted and proven; the inventory read again after it (a holder's data moved). */
-function rebootStep(host: string, role: "manager" | "worker", flags: RebootFlags): Step<RebootRun> {
+/**
+ * One host rebooted (its security upgrades first with --upgrade-packages) and proven; the
+ * inventory read again after it (a holder's data moved).
+ */
+function rebootStep(
+  host: string,
+  role: "manager" | "worker",
+  flags: RebootFlags,
+  plan: RebootPlan,
+): Step<RebootRun> {
   return {
-    title: `Reboot ${host}`,
+    title: flags.upgradePackages ? `Security upgrades and reboot of ${host}` : `Reboot ${host}`,
     needs: ["inventory"],
     run: async (run, step) => {
       const o = {
@@ -137,10 +152,17 @@ function rebootStep(host: string, role: "manager" | "worker", flags: RebootFlags
         signal: step.signal,
         apiOutageAccepted: flags.allowApiOutage,
       };
-      const done =
-        role === "worker"
-          ? await cycleWorker(o, rebootAction)
-          : await cycleManager(o, rebootAction);
+      const action = rebootAction(flags);
+      const done = await (
+        role === "worker" ? cycleWorker(o, action) : cycleManager(o, action)
+      ).catch((error: unknown) => {
+        if (!(error instanceof PackageUpgradeError)) throw error;
+        const at = plan.order.findIndex((s) => s.host === host);
+        throw error.inRollout(
+          run.rebooted.map((h) => h.host),
+          plan.order.slice(at).map((s) => s.host),
+        );
+      });
       run.rebooted.push(done);
       run.inventory = (await readInventory(run.config)) ?? o.inventory;
       if (done.packageDataMoved)
@@ -150,21 +172,27 @@ function rebootStep(host: string, role: "manager" | "worker", flags: RebootFlags
   };
 }
 
-export function describeRebootPlan(plan: RebootPlan): string {
+export function describeRebootPlan(
+  plan: RebootPlan,
+  flags: Pick<RebootFlags, "upgradePackages">,
+): string {
   if (plan.order.length === 0) return "no host asks for a reboot (/run/reboot-required)";
-  return plan.order
+  const order = plan.order
     .map((s) => `${s.host}${s.leads ? " (leads: leadership handed over first)" : ""}`)
     .join(", then ");
+  return flags.upgradePackages
+    ? `${order}; on each, Debian's security upgrades (unattended-upgrade) before its reboot`
+    : order;
 }
 
 export function formatReboot(r: RebootResult, format: (v: ClusterView) => string): string {
   if (r.outcome === "nothing")
-    return `target ${r.target}: ${describeRebootPlan(r.plan)}; nothing rebooted (name hosts, or --all)`;
+    return `target ${r.target}: ${describeRebootPlan(r.plan, r)}; nothing rebooted (name hosts, or --all)`;
   if (r.outcome === "planned")
-    return `reboot plan for target ${r.target} (dry run, nothing changed): ${describeRebootPlan(r.plan)}`;
+    return `reboot plan for target ${r.target} (dry run, nothing changed): ${describeRebootPlan(r.plan, r)}`;
   const lines = r.rebooted.map(
     (h) =>
-      `  ${h.host}: rebooted, back in ${Math.round(h.durationMs / 1000)} s${h.packageDataMoved ? `; package data moved to ${h.packageDataMoved.to} (${describeMove(h.packageDataMoved)})` : ""}`,
+      `  ${h.host}: ${h.packages ? `security upgrades: ${describePackageChanges(h.packages)}; ` : ""}rebooted, back in ${Math.round(h.durationMs / 1000)} s${h.packageDataMoved ? `; package data moved to ${h.packageDataMoved.to} (${describeMove(h.packageDataMoved)})` : ""}`,
   );
   const spread = r.respread.length > 0 ? [`  spread again: ${r.respread.join("; ")}`] : [];
   const head = [

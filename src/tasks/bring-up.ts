@@ -96,7 +96,7 @@ import { forgetDeadHost } from "./retire.js";
 import { pinnedVersion } from "../plan/jobs.js";
 import { servesHttps } from "../plan/tls.js";
 import { authorizedSshKeys } from "../plan/ssh-access.js";
-import { agentRepository } from "../plan/agents.js";
+import { agentRepository, securityRepository } from "../plan/agents.js";
 import {
   applyAcmePolicies,
   issuerCa,
@@ -641,12 +641,14 @@ export async function runSite(
   const paths = targetPaths(config);
   const s = given(run, "secrets").effective;
   const local = config.target.provider === "local";
+  const security = securityRepository(config.target);
   const result = await runSitePlaybook({
     hosts: playbookHosts(given(run, "inventory").hosts),
     settings: {
       target: config.targetName,
       softwareSource: local ? "local" : "official",
       agentRepository: agentRepository(config.target),
+      ...(security ? { securityRepository: security } : {}),
       ...(local ? { health: FAST_HEALTH } : {}),
       consulVersion: versions.consul,
       nomadVersion: versions.nomad,

@@ -2,12 +2,15 @@
  * Taking one host out of service, doing something to it, and putting it back, proven: the
  * runbook `reboot` and `upgrade` share, one host at a time.
  *   cycleWorker:  out of the load balancer, its package data moved off it when it holds it,
- *                 ineligible and drained (its allocations healthy elsewhere), the action (a
- *                 reboot, its agents upgraded and restarted), then its drain ended, eligible,
- *                 back in the load balancer and its Traefik proven.
+ *                 ineligible and drained (its allocations healthy elsewhere), the action's
+ *                 package upgrades when it has them (`reboot --upgrade-packages`: when they
+ *                 fail the worker is put back in service), the action (a reboot, its agents
+ *                 upgraded and restarted), then its drain ended, eligible, back in the load
+ *                 balancer and its Traefik proven.
  *   cycleManager: refused while the others would lose quorum or autopilot is unhealthy; its
- *                 leadership handed to another server first; the action; back once both raft
- *                 configurations count it as a voter and both autopilots report healthy.
+ *                 leadership handed to another server first; the package upgrades; the action;
+ *                 back once both raft configurations count it as a voter and both autopilots
+ *                 report healthy.
  * The actions' SSH commands are the same on a VM and on a host container (`systemctl reboot`:
  * a host container exits and Docker starts it again, as a VM's firmware boots it again).
  */
@@ -34,6 +37,8 @@ import {
   untilTraefikCatchesUp,
 } from "./ingress.js";
 import { describeMove, movePackageData } from "./package-data.js";
+import { upgradeSecurityPackages } from "./package-upgrades.js";
+import { describePackageChanges, type PackageChange } from "../plan/package-upgrades.js";
 import { drainWorker, settle } from "./retire.js";
 
 type Log = (line: string) => void;
@@ -54,6 +59,11 @@ export interface CycleOptions {
 export interface HostAction {
   /** For messages: "reboot", "agents upgrade and restart". */
   name: string;
+  /**
+   * Packages upgraded first, once the host is out of service (`reboot --upgrade-packages`); when
+   * it fails, the action is not done and a worker is put back in service. Returns what changed.
+   */
+  upgradePackages?(o: CycleOptions, host: InventoryHost): Promise<PackageChange[]>;
   /** Does it, and returns once the host is back with its agents up: what it was and is now. */
   run(o: CycleOptions, host: InventoryHost): Promise<{ before: string; after: string }>;
 }
@@ -66,6 +76,8 @@ export interface HostCycled {
   after: string;
   /** The package data moved off it first (it held it): where to, and the site's downtime. */
   packageDataMoved?: { to: string; downMs: number; readsServed: boolean };
+  /** What its package upgrades changed (`reboot --upgrade-packages`: the security upgrades). */
+  packages?: PackageChange[];
   steps: string[];
   durationMs: number;
 }
@@ -80,6 +92,7 @@ export async function cycleWorker(o: CycleOptions, action: HostAction): Promise<
   const host = hostNamed(o.inventory, o.host);
   const { steps, step } = stepsOf(o, host.name);
   let packageDataMoved: HostCycled["packageDataMoved"];
+  let packages: PackageChange[] | undefined;
   // Through another worker's Traefik: this one's stops first.
   await withCluster(o.config, { avoid: [host.name], signal: o.signal }, async (apis) => {
     try {
@@ -119,6 +132,7 @@ export async function cycleWorker(o: CycleOptions, action: HostAction): Promise<
         host.name,
       );
       step("drained, its service allocations healthy elsewhere");
+      packages = await upgradePackagesFirst(o, action, host, step);
     } catch (error) {
       // Not rebooted: it takes work and traffic again, and the error says what stopped it.
       o.log(`${host.name}: no ${action.name} done; putting it back in service`);
@@ -137,6 +151,7 @@ export async function cycleWorker(o: CycleOptions, action: HostAction): Promise<
     before,
     after,
     ...(packageDataMoved ? { packageDataMoved } : {}),
+    ...(packages ? { packages } : {}),
     steps,
     durationMs: Date.now() - began,
   };
@@ -272,6 +287,7 @@ export async function cycleManager(o: CycleOptions, action: HostAction): Promise
       step(`${system}'s leadership handed to ${heir.Node}`);
     }
   });
+  const packages = await upgradePackagesFirst(o, action, host, step);
   if (others.length === 0)
     step("the only manager: Nomad's and Consul's APIs stop until it is back");
   const { before, after } = await action.run(o, host);
@@ -308,20 +324,42 @@ export async function cycleManager(o: CycleOptions, action: HostAction): Promise
     role: "manager",
     before,
     after,
+    ...(packages ? { packages } : {}),
     steps,
     durationMs: Date.now() - began,
   };
 }
 
-/** The reboot: `systemctl reboot`, then the host back from a new boot with its agents up. */
-export const rebootAction: HostAction = {
-  name: "reboot",
-  async run(o, host) {
-    const before = await rebootOverSsh(o.config, host, o.signal);
-    o.log(`${host.name}: rebooting`);
-    return { before, after: await waitForAgents(o, host, { bootOtherThan: before }) };
-  },
-};
+/** The action's package upgrades, when it has them, logged as a step. */
+async function upgradePackagesFirst(
+  o: CycleOptions,
+  action: HostAction,
+  host: InventoryHost,
+  step: (line: string) => void,
+): Promise<PackageChange[] | undefined> {
+  if (!action.upgradePackages) return undefined;
+  const packages = await action.upgradePackages(o, host);
+  step(`security upgrades: ${describePackageChanges(packages)}`);
+  return packages;
+}
+
+/**
+ * The reboot: `systemctl reboot`, then the host back from a new boot with its agents up. With
+ * `upgradePackages`, Debian's security upgrades first (tasks/package-upgrades.ts).
+ */
+export function rebootAction(flags: { upgradePackages: boolean }): HostAction {
+  return {
+    name: "reboot",
+    ...(flags.upgradePackages
+      ? { upgradePackages: (o, host) => upgradeSecurityPackages(o.config, host, o.signal) }
+      : {}),
+    async run(o, host) {
+      const before = await rebootOverSsh(o.config, host, o.signal);
+      o.log(`${host.name}: rebooting`);
+      return { before, after: await waitForAgents(o, host, { bootOtherThan: before }) };
+    },
+  };
+}
 
 const agentNames = ["consul", "nomad"] as const;
 

@@ -50,6 +50,41 @@ export const minimalServices = `  elm-lang.org:
 `;
 
 /**
+ * cluster.yaml with one local target reached over SSH with `privateKey` (its hosts at the given
+ * addresses, when given; no endpoints, no registry) and minimalServices: for a test of what
+ * elm-infra does on hosts it started itself.
+ */
+export function sshTargetYaml(o: {
+  target: string;
+  privateKey: string;
+  knownHosts: string;
+  hosts?: { managers: string[]; workers: string[] };
+}): string {
+  const list = (addresses: string[]) => addresses.map((a) => JSON.stringify(a)).join(", ");
+  return `targets:
+  ${o.target}:
+    provider: local
+    region: local
+    image: elm-infra/host:latest
+    sizes: { manager: local, worker: local }
+    managers: 1
+    workers: 1
+    registry: none
+    ssh:
+      privateKey: ${JSON.stringify(o.privateKey)}
+      knownHosts: ${JSON.stringify(o.knownHosts)}
+${
+  o.hosts
+    ? `    hosts:
+      managers: [${list(o.hosts.managers)}]
+      workers: [${list(o.hosts.workers)}]
+`
+    : ""
+}services:
+${minimalServices}`;
+}
+
+/**
  * The host image: ELM_INFRA_E2E_HOST_IMAGE when set (a pinned tag, on a machine where other runs
  * move :latest), else elm-infra/host:latest made for the current recipe.
  */

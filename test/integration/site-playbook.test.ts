@@ -5,7 +5,6 @@
 // survive dockerd's restarts; Nomad 1.10 still restarts its tasks), and a second run that changes
 // nothing and restarts no agent, nor one where the managers changed; the SSH user's
 // authorized_keys exactly the target's key and the operators' (one taken off loses access).
-import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -27,20 +26,13 @@ import {
 import { makeKeyPair } from "../../src/ssh/keys.js";
 import { waitFor } from "../harness/agents.js";
 import { startHosts, type TestHost, type TestHostFleet } from "../harness/hosts.js";
+import { randomSiteSecrets } from "../harness/site.js";
 
 const versions = JSON.parse(
   readFileSync(fileURLToPath(new URL("../../src/tools/versions.json", import.meta.url)), "utf8"),
 ) as Record<string, { version: string }>;
 
-const secrets: SiteSecrets = {
-  consulGossipKey: randomBytes(32).toString("base64"),
-  consulManagementToken: randomUUID(),
-  consulAgentToken: randomUUID(),
-  consulNomadToken: randomUUID(),
-  consulTraefikToken: randomUUID(),
-  nomadGossipKey: randomBytes(32).toString("base64"),
-  nomadManagementToken: randomUUID(),
-};
+const secrets: SiteSecrets = randomSiteSecrets();
 
 let fleet: TestHostFleet;
 let manager: TestHost;

@@ -18,7 +18,7 @@ import { ExitCode } from "../../src/errors.js";
 import { HostKeyMismatchError } from "../../src/ssh/index.js";
 import { cliPath, ensureBuilt } from "../harness/cli.js";
 import { startHosts, type TestHost, type TestHostFleet } from "../harness/hosts.js";
-import { minimalServices } from "../harness/local-target.js";
+import { sshTargetYaml } from "../harness/local-target.js";
 import { freePorts } from "../harness/ports.js";
 
 const bin = join(homedir(), ".cache/elm-infra/bin");
@@ -30,27 +30,12 @@ let clusterFile: string;
 const opened: ClusterApis[] = [];
 
 function clusterYaml(knownHosts: string, options: { hosts?: boolean } = {}): string {
-  return `targets:
-  ${targetName}:
-    provider: local
-    region: local
-    image: elm-infra/host:latest
-    sizes: { manager: local, worker: local }
-    managers: 1
-    workers: 1
-    registry: none
-    ssh:
-      privateKey: ${JSON.stringify(fleet.privateKeyPath)}
-      knownHosts: ${JSON.stringify(knownHosts)}
-${
-  options.hosts === false
-    ? ""
-    : `    hosts:
-      managers: [${JSON.stringify(host.ip)}]
-      workers: [${JSON.stringify(host.ip)}]
-`
-}services:
-${minimalServices}`;
+  return sshTargetYaml({
+    target: targetName,
+    privateKey: fleet.privateKeyPath,
+    knownHosts,
+    ...(options.hosts === false ? {} : { hosts: { managers: [host.ip], workers: [host.ip] } }),
+  });
 }
 
 /** Starts a dev Consul and Nomad in the container as systemd units, on its 127.0.0.1 only. */

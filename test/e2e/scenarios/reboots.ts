@@ -4,10 +4,12 @@
  *   killed and started again (a power cut), under the probe on both sites: no allocation of the
  *   dead boot is left holding ports (the ingress's new allocation runs on the killed one), and
  *   `status --check` names the spread the kill cost.
- * - `reboot --all --allow-api-outage` (1 manager + 2 workers) under the probe: every host's boot
- *   identity changes once, elm-lang.org fails no request, the package site's downtime (its data
- *   moved off each worker before it reboots) is printed; afterwards the spread is back and
- *   `status --check` is clean.
+ * - `reboot --all --allow-api-outage --upgrade-packages` (1 manager + 2 workers) under the probe:
+ *   every host's boot identity changes once, elm-lang.org fails no request, the package site's
+ *   downtime (its data moved off each worker before it reboots) is printed; afterwards the spread
+ *   is back and `status --check` is clean. Each host had elm-infra-security-canary 1 from the
+ *   target's stand-in for Debian's security archive: the upgrades before each reboot brought 2,
+ *   the result names it per host, and Consul and Nomad are still at their pinned versions, held.
  * Leaves 1 manager + 2 workers, both sites serving.
  */
 import { expect, it } from "vitest";
@@ -15,6 +17,7 @@ import { loadConfig } from "../../../src/config/load.js";
 import { connectToCluster } from "../../../src/cluster/connect.js";
 import type { RebootResult } from "../../../src/commands/reboot.js";
 import type { StatusResult } from "../../../src/commands/status.js";
+import { pinnedVersion } from "../../../src/plan/jobs.js";
 import { bootIdentityCommand } from "../../../src/plan/reboot.js";
 import { failedRequests, type ProbeReport } from "../../../src/traefik/probe.js";
 import {
@@ -34,6 +37,20 @@ import {
 
 const host = (role: "manager" | "worker", n: number) => `${e2e.target}-${role}-${n}`;
 const bootOf = (name: string) => docker("exec", name, "sh", "-c", bootIdentityCommand);
+const canary = "elm-infra-security-canary";
+const installCanary1 = `apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ${canary}=1 >/dev/null`;
+/** The installed version of each package on a host ("" for one not installed), and the holds. */
+const packagesOf = async (name: string, packages: string[]) => ({
+  versions: Object.fromEntries(
+    await Promise.all(
+      packages.map(async (p) => [
+        p,
+        await docker("exec", name, "sh", "-c", `dpkg-query -W -f '\${Version}' ${p} || true`),
+      ]),
+    ),
+  ) as Record<string, string>,
+  held: (await docker("exec", name, "apt-mark", "showhold")).split("\n").sort(),
+});
 
 const say = (what: string, r: ProbeReport) =>
   console.log(
@@ -146,11 +163,18 @@ export function rebootScenarios(): void {
 }
 
 export function rebootAllScenario(): void {
-  it("reboot --all --allow-api-outage under the probe: every host rebooted once, one at a time; neither site fails a request (a read-only standby answers the package site while its data moves off a holder); the spread is back and status --check is clean", async () => {
+  it("reboot --all --allow-api-outage --upgrade-packages under the probe: every host's security upgrades (the canary 1 -> 2, Consul and Nomad untouched), then its reboot, once, one at a time; neither site fails a request (a read-only standby answers the package site while its data moves off a holder); the spread is back and status --check is clean", async () => {
     const hosts = [host("worker", 1), host("worker", 2), host("manager", 1)];
     const before = Object.fromEntries(
       await Promise.all(hosts.map(async (h) => [h, await bootOf(h)])),
     );
+    // Each host as one that a security update is waiting for: the canary at 1, from the target's
+    // stand-in for Debian's security archive (bring-up made it the hosts' only such source).
+    await Promise.all(hosts.map((h) => docker("exec", h, "sh", "-c", installCanary1)));
+    const agents = {
+      nomad: `${await pinnedVersion("nomad")}-1`,
+      consul: `${await pinnedVersion("consul")}-1`,
+    };
     const dry = await elmInfra(["reboot", "--all", "--dry-run"]);
     expect(dry.exitCode, "the only manager without --allow-api-outage").toBe(2);
     expect(errorOf(dry)).toMatch(/is the only manager.*APIs do not answer/);
@@ -159,17 +183,26 @@ export function rebootAllScenario(): void {
     );
 
     const { value: r, reports } = await underProbe(
-      () => elmInfra(["reboot", "--all", "--allow-api-outage", "--yes"]),
+      () => elmInfra(["reboot", "--all", "--allow-api-outage", "--upgrade-packages", "--yes"]),
       { ratePerSecond: 10 },
     );
     expect(r.exitCode, errorOf(r)).toBe(0);
     const result = resultOf<RebootResult>(r);
     expect(result.outcome).toBe("rebooted");
     expect(result.rebooted.map((h) => h.host)).toEqual(hosts);
+    expect(result.upgradePackages).toBe(true);
     for (const h of hosts) {
       const after = await bootOf(h);
       expect(after, `${h} booted again`).not.toBe(before[h]);
-      expect(result.rebooted.find((x) => x.host === h)!.after).toBe(after);
+      const done = result.rebooted.find((x) => x.host === h)!;
+      expect(done.after).toBe(after);
+      expect(done.packages, `${h}'s security upgrades`).toEqual([
+        { name: canary, from: "1", to: "2" },
+      ]);
+      expect(await packagesOf(h, [canary, "nomad", "consul"]), h).toEqual({
+        versions: { [canary]: "2", ...agents },
+        held: ["consul", "nomad"],
+      });
     }
     for (const rep of reports) say("reboot --all", rep);
     const moves = result.rebooted.flatMap((h) => (h.packageDataMoved ? [h.packageDataMoved] : []));

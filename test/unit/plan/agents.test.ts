@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { agentRepository, localAgentRepositoryDir } from "../../../src/plan/agents.js";
+import {
+  agentRepository,
+  localAgentRepositoryDir,
+  securityRepository,
+} from "../../../src/plan/agents.js";
 
 describe("agentRepository: where the hosts install Consul and Nomad from", () => {
   it.each([
@@ -41,9 +45,26 @@ describe("agentRepository: where the hosts install Consul and Nomad from", () =>
     expect(agentRepository(target)).toEqual(expected);
   });
 
-  it("keys the local stand-in's folder by the pinned version pair", () => {
+  it("keys the local stand-in's folder by the pinned version pair (with the security suite)", () => {
     expect(localAgentRepositoryDir("/c", { nomad: "1.10.5", consul: "1.22.0" })).toBe(
-      "/c/apt/repo/nomad-1.10.5-consul-1.22.0",
+      "/c/apt/repo/nomad-1.10.5-consul-1.22.0-security",
     );
+  });
+});
+
+describe("securityRepository: Debian's security archive where the hosts' sources lack it", () => {
+  it.each([
+    [
+      "digitalocean: none added (the droplets' own Debian sources)",
+      { provider: "digitalocean" as const },
+      undefined,
+    ],
+    [
+      "local: the stand-in beside the agents' repository, at .6 of its network",
+      { provider: "local" as const, network: { subnet: "10.50.0.0/24" } },
+      { url: "http://10.50.0.6", keyUrl: "http://10.50.0.6/gpg" },
+    ],
+  ])("%s", (_what, target, expected) => {
+    expect(securityRepository(target)).toEqual(expected);
   });
 });
