@@ -95,6 +95,7 @@ export async function reboot(
           all: flags.all,
           allowApiOutage: flags.allowApiOutage,
           leaders,
+          dataHolder: now.packageDataHost,
         });
       });
       const line = describeRebootPlan(plan, flags);

@@ -99,6 +99,7 @@ export async function upgrade(ctx: CommandContext, flags: UpgradeFlags): Promise
           ]
             .filter((s) => s.Leader)
             .flatMap((s) => now.hosts.filter((h) => isHostServer(s, h)).map((h) => h.name)),
+          dataHolder: now.packageDataHost,
         }),
       );
       const line = describeUpgrade(before, wanted, plan);

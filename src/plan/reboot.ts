@@ -1,6 +1,7 @@
 /**
  * `reboot`'s decisions, pure: which hosts, in what order, and what is refused. Workers go first
- * (each drained, rebooted and proven before the next), then the managers: followers first, the
+ * (each drained, rebooted and proven before the next; the package data's holder last of them, so
+ * its data moves once), then the managers: followers first, the
  * leader last (its leadership transferred just before), one at a time while the others keep
  * quorum. A single manager is rebooted only when the user accepts that the APIs stop meanwhile.
  */
@@ -24,6 +25,11 @@ export interface RebootRequest {
   allowApiOutage: boolean;
   /** The host whose servers lead Nomad's or Consul's raft now, when known. */
   leaders: readonly string[];
+  /**
+   * The worker that holds the package data, when one does: it goes last of the workers, so its
+   * data moves once, to a worker already done (first, it would move again when that one goes).
+   */
+  dataHolder?: string | undefined;
 }
 
 export interface RebootStep {
@@ -50,7 +56,7 @@ export const planReboots = (r: RebootRequest): RebootPlan =>
  * guides ask, then the workers.
  */
 export const planUpgrade = (
-  r: Pick<RebootRequest, "target" | "hosts" | "allowApiOutage" | "leaders">,
+  r: Pick<RebootRequest, "target" | "hosts" | "allowApiOutage" | "leaders" | "dataHolder">,
 ): RebootPlan =>
   planHostCycles(
     { ...r, named: [], all: true },
@@ -86,7 +92,11 @@ function planHostCycles(
   const managers = r.hosts.filter((h) => h.role === "manager");
   const leaders = new Set(r.leaders);
   const rank = (c: (typeof chosen)[number]) =>
-    c.host.role === "worker" ? (o.managersFirst ? 3 : 0) : leaders.has(c.host.name) ? 2 : 1;
+    c.host.role === "worker"
+      ? (o.managersFirst ? 3 : 0) + (c.host.name === r.dataHolder ? 0.5 : 0)
+      : leaders.has(c.host.name)
+        ? 2
+        : 1;
   const order = [...chosen]
     .sort((a, b) => rank(a) - rank(b) || a.host.name.localeCompare(b.host.name))
     .map(({ host, why }) => ({

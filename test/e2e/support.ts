@@ -127,6 +127,37 @@ export async function elmInfraWatched<T>(
   }
 }
 
+/**
+ * Runs the CLI and keeps when each of its log and task lines arrived (seconds from the start):
+ * where a long command spends its time, printed by the scenarios whose time is budgeted.
+ */
+export async function elmInfraTimed(args: string[]): Promise<{ run: Run; timeline: string[] }> {
+  const began = Date.now();
+  const { run, watched } = await elmInfraWatched(args, async (running) => {
+    const lines: string[] = [];
+    let partial = "";
+    running.stdout?.on("data", (chunk: Buffer) => {
+      const parts = (partial + String(chunk)).split("\n");
+      partial = parts.pop() ?? "";
+      for (const line of parts) {
+        if (!line.startsWith("{")) continue;
+        const e = JSON.parse(line) as {
+          type?: string;
+          message?: string;
+          title?: string;
+          state?: string;
+        };
+        const what =
+          e.type === "log" ? e.message : e.type === "task" ? `${e.state}: ${e.title}` : "";
+        if (what) lines.push(`${((Date.now() - began) / 1000).toFixed(1)} s ${what.slice(0, 160)}`);
+      }
+    });
+    await running.catch(() => undefined);
+    return lines;
+  });
+  return { run, timeline: watched };
+}
+
 /** Each service's version, as `status` reports it (undefined: not deployed). */
 export async function runningVersions(): Promise<Record<string, string | undefined>> {
   const status = await elmInfra(["status"]);

@@ -164,7 +164,12 @@ export function rebootScenarios(): void {
 
 export function rebootAllScenario(): void {
   it("reboot --all --allow-api-outage --upgrade-packages under the probe: every host's security upgrades (the canary 1 -> 2, Consul and Nomad untouched), then its reboot, once, one at a time; neither site fails a request (a read-only standby answers the package site while its data moves off a holder); the spread is back and status --check is clean", async () => {
-    const hosts = [host("worker", 1), host("worker", 2), host("manager", 1)];
+    // The workers first, the package data's holder last of them (its data moves once), then
+    // the manager.
+    const holder = await packageDataHolder();
+    const workers = [host("worker", 1), host("worker", 2)];
+    const hosts = [...workers.filter((w) => w !== holder), holder, host("manager", 1)];
+    expect(workers).toContain(holder);
     const before = Object.fromEntries(
       await Promise.all(hosts.map(async (h) => [h, await bootOf(h)])),
     );
@@ -209,7 +214,7 @@ export function rebootAllScenario(): void {
     console.log(
       `reboot --all: package data moved ${moves.length} time(s), writes waited ${moves.map((m) => `${m.downMs} ms`).join(", ")}`,
     );
-    expect(moves.length, "the holder's data moved off it before its reboot").toBeGreaterThan(0);
+    expect(moves.length, "the holder's data moved off it before its reboot, once").toBe(1);
     // Each move's reads were answered by the read-only standby: neither site failed a request.
     expect(moves.map((m) => m.readsServed)).toEqual(moves.map(() => true));
     expect(failedRequestsOf(reports)).toEqual(noFailures(reports));

@@ -18,11 +18,13 @@ import {
   repo,
   e2e,
   elmInfra,
+  elmInfraTimed,
   ensureDeployed,
   errorOf,
   failedRequestsOf,
   issuerLogs,
   noFailures,
+  packageDataHolder,
   resultOf,
   underProbe,
 } from "../support.js";
@@ -43,16 +45,22 @@ export function upgradeScenarios(): void {
     expect(dry.exitCode, errorOf(dry)).toBe(0);
     const planned = resultOf<UpgradeResult>(dry);
     expect(planned.outcome).toBe("planned");
+    // The servers first, then the workers, the package data's holder last (its data moves once).
+    const holder = await packageDataHolder();
+    const workers = [host("worker", 1), host("worker", 2)];
+    expect(workers).toContain(holder);
     expect(planned.plan.order.map((s) => s.host)).toEqual([
       host("manager", 1),
-      host("worker", 1),
-      host("worker", 2),
+      ...workers.filter((w) => w !== holder),
+      holder,
     ]);
 
-    const { value: r, reports } = await underProbe(
-      () => elmInfra(["upgrade", "--traefik", next!, "--allow-api-outage", "--yes"]),
+    const { value: timed, reports } = await underProbe(
+      () => elmInfraTimed(["upgrade", "--traefik", next!, "--allow-api-outage", "--yes"]),
       { ratePerSecond: 10 },
     );
+    const r = timed.run;
+    console.log(`upgrade's timeline:\n${timed.timeline.join("\n")}`);
     for (const rep of reports)
       console.log(
         `upgrade: ${rep.hostname}: sent ${rep.sent}, failed ${failedRequests(rep)}, longest gap ${rep.longestGapMs} ms`,

@@ -41,6 +41,19 @@ describe("the order of a reboot", () => {
     expect(plan.apiOutage).toBe(false);
   });
 
+  it("the package data's holder goes last of the workers: its data moves once, to a worker already done", () => {
+    const three = [...two, host("worker-3")];
+    expect(order({ hosts: three, all: true, dataHolder: "t-worker-1", leaders: [] })).toEqual([
+      "t-worker-2",
+      "t-worker-3",
+      "t-worker-1",
+    ]);
+    expect(order({ named: ["worker-1", "worker-2"], dataHolder: "t-worker-1" })).toEqual([
+      "t-worker-2",
+      "t-worker-1",
+    ]);
+  });
+
   it("no hosts named: only those with /run/reboot-required, in the same order", () => {
     const hosts = [
       host("manager-1"),
@@ -137,6 +150,14 @@ describe("the order of an upgrade", () => {
       "t-worker-1",
       "t-worker-2",
     ]);
+    const holderLast = planUpgrade({
+      target: "t",
+      hosts: [...two, ...three],
+      allowApiOutage: false,
+      leaders: ["t-manager-1"],
+      dataHolder: "t-worker-1",
+    });
+    expect(holderLast.order.slice(3).map((s) => s.host)).toEqual(["t-worker-2", "t-worker-1"]);
   });
   it("a single manager only with --allow-api-outage", () => {
     const hosts = [host("manager-1"), ...two];
