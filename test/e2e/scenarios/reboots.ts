@@ -184,7 +184,7 @@ export function rebootAllScenario(): void {
     expect(dry.exitCode, "the only manager without --allow-api-outage").toBe(2);
     expect(errorOf(dry)).toMatch(/is the only manager.*APIs do not answer/);
     expect(String(dry.events.find((e) => e.type === "error")?.hint)).toContain(
-      `elm-infra reboot ${host("worker", 1)} ${host("worker", 2)}`,
+      `elm-infra reboot ${hosts.filter((h) => h.includes("-worker-")).join(" ")}`,
     );
 
     const { value: r, reports } = await underProbe(
