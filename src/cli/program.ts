@@ -362,8 +362,8 @@ export function buildProgram(run: Runner): Command {
       examples(EXAMPLES["upgrade"]) +
         "\nOrder: the managers (followers, then the leader after handing over its leadership), each\n" +
         "back in raft with autopilot healthy before the next; then the workers, each out of the load\n" +
-        "balancer, its package data moved off it, drained, upgraded, back and proven; then Traefik\n" +
-        "through the ingress rollout. On each host Ansible's install tasks put the pinned packages;\n" +
+        "balancer, its package data moved off it, drained, upgraded, back at the new Traefik and\n" +
+        "proven (its Traefik restarts once). On each host Ansible's install tasks put the pinned packages;\n" +
         "every agent they did not restart is restarted. To upgrade Nomad or Consul, change their\n" +
         "version in src/tools/versions.json and run `npm run tools` first (it builds the local\n" +
         "target's apt repository). A Traefik version needs its image on this machine:\n" +

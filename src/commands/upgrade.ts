@@ -51,6 +51,8 @@ export interface UpgradeResult {
 
 interface UpgradeRun extends HostChangeRun {
   cycled: HostCycled[];
+  /** Each worker whose Traefik came back at the new version from its cycle: "<worker>: a → b". */
+  ingressChanged: string[];
 }
 
 const VERSION = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/;
@@ -78,7 +80,7 @@ export async function upgrade(ctx: CommandContext, flags: UpgradeFlags): Promise
     consul: pinned.consul,
     traefik: flags.traefik ?? pinned.traefik,
   };
-  const run: UpgradeRun = { ...newHostChangeRun(config), cycled: [] };
+  const run: UpgradeRun = { ...newHostChangeRun(config), cycled: [], ingressChanged: [] };
   const steps = { output: ctx.output, signal: ctx.signal };
   return withOperationsLock(
     config,
@@ -118,7 +120,7 @@ export async function upgrade(ctx: CommandContext, flags: UpgradeFlags): Promise
           after: outcome === "planned" ? null : (run.view?.versions ?? null),
         },
         cycled: run.cycled,
-        ingress: run.ingress?.changed ? run.ingress.steps : [],
+        ingress: [...run.ingressChanged, ...(run.ingress?.changed ? run.ingress.steps : [])],
         respread: run.respread ?? [],
         cluster: outcome === "planned" ? null : (run.view ?? null),
       });
@@ -130,7 +132,12 @@ export async function upgrade(ctx: CommandContext, flags: UpgradeFlags): Promise
           setUpRegistry(),
           // The image first: a version this machine cannot push stops the upgrade before any host.
           pushTraefik(wanted.traefik!),
-          ...plan.order.map((s) => cycleStep(s.host, s.role, flags, plan)),
+          ...plan.order.map((s) =>
+            cycleStep(s.host, s.role, flags, plan, {
+              before: before.traefik,
+              wanted: wanted.traefik!,
+            }),
+          ),
           deployIngress(wanted.traefik!),
           spreadServices(),
           proveClusterHealthy({ requireIngress: true }),
@@ -157,6 +164,7 @@ function cycleStep(
   role: "manager" | "worker",
   flags: UpgradeFlags,
   plan: RebootPlan,
+  traefik: { before: string | null | undefined; wanted: string },
 ): Step<UpgradeRun> {
   return {
     title: `Upgrade and restart the agents of ${host}`,
@@ -169,6 +177,8 @@ function cycleStep(
         log: (l: string) => step.log(l),
         signal: step.signal,
         apiOutageAccepted: flags.allowApiOutage,
+        // Each worker's Traefik comes back at the new version: one restart each, not two.
+        ingressVersion: traefik.wanted,
       };
       // Ansible's install tasks on this host alone: the pinned packages, held.
       const action = agentsAction(async (h) => {
@@ -179,6 +189,8 @@ function cycleStep(
         const done =
           role === "worker" ? await cycleWorker(o, action) : await cycleManager(o, action);
         run.cycled.push(done);
+        if (role === "worker" && traefik.before !== traefik.wanted)
+          run.ingressChanged.push(`${host}: ${traefik.before ?? "?"} → ${traefik.wanted}`);
         step.log(`${host}: back in service after ${Math.round(done.durationMs / 1000)} s`);
       } catch (error) {
         const at = plan.order.findIndex((s) => s.host === host);
@@ -203,7 +215,7 @@ export function describeUpgrade(
     before[name] === wanted[name]
       ? `${label} ${wanted[name]} (restart)`
       : `${label} ${before[name] ?? "?"} → ${wanted[name]}`;
-  return `${agent("nomad", "Nomad")}, ${agent("consul", "Consul")} on ${plan.order.map((s) => s.host).join(", then ")}; then ${agent("traefik", "Traefik").replace(" (restart)", " (unchanged)")} through the ingress rollout`;
+  return `${agent("nomad", "Nomad")}, ${agent("consul", "Consul")} on ${plan.order.map((s) => s.host).join(", then ")}; ${agent("traefik", "Traefik").replace(" (restart)", " (unchanged)")} on each worker as it comes back into the ingress`;
 }
 
 export function formatUpgrade(r: UpgradeResult, format: (v: ClusterView) => string): string {

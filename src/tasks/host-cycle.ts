@@ -53,6 +53,11 @@ export interface CycleOptions {
   apiOutageAccepted?: boolean;
   /** How long the host may take to come back with its agents; default 5 minutes. */
   bootDeadlineMs?: number;
+  /**
+   * The Traefik version a worker comes back at (`upgrade`: the new one, so each worker's Traefik
+   * restarts once, not again in a rollout after the cycles); default: the one the ingress runs.
+   */
+  ingressVersion?: string;
 }
 
 /** What is done to a host while it is out of service. */
@@ -171,13 +176,35 @@ async function backInService(
   const node = (await apis.nomad.nodes()).find((n) => n.Name === host.name)!;
   await apis.nomad.endDrain(node.ID);
   step("eligible again");
-  const ingress = await rollIngress({
-    config: o.config,
-    inventory: o.inventory,
-    nomad: apis.nomad,
-    version: await runningIngressVersion(apis.nomad),
-    log: o.log,
-    signal: o.signal,
+  const running = await runningIngressVersion(apis.nomad);
+  const rejoin = (version: string) =>
+    rollIngress({
+      config: o.config,
+      inventory: o.inventory,
+      nomad: apis.nomad,
+      version,
+      addOnly: true,
+      log: o.log,
+      signal: o.signal,
+    });
+  const version = o.ingressVersion ?? running;
+  const ingress = await rejoin(version).catch(async (error: unknown) => {
+    if (version === running) throw error;
+    // The new version did not run and answer there: the worker goes back to the one the others
+    // run, and the error stops the cycles (the hosts after it untouched).
+    o.log(`${host.name}: Traefik ${version} did not run and answer: back at ${running}`);
+    await removeIngressWorker({
+      nomad: apis.nomad,
+      worker: host.name,
+      log: o.log,
+      signal: o.signal,
+    });
+    await rejoin(running);
+    throw new OperationError(
+      `${host.name}'s Traefik ${version} did not run and answer (${(error as Error).message}); it runs ${running} again`,
+      "read the allocation's events: nomad job status ingress, or elm-infra status",
+      { cause: error },
+    );
   });
   step(`back in the ingress (${ingress.steps.join("; ") || "its Traefik answers"})`);
   // The next host's cycle takes another worker out: this one must carry requests first.

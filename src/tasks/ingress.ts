@@ -273,6 +273,12 @@ export interface RollIngressOptions {
   perWorkerDeadlineMs?: number;
   /** After a worker is proven, time for the load balancer's health check to take it back in. */
   loadBalancerSettleMs?: number;
+  /**
+   * Only the workers missing from the job join it (at `version`); the others keep the version
+   * they run. A worker back from a host cycle: during `upgrade`, it comes back at the new version
+   * while the workers not cycled yet keep the old one.
+   */
+  addOnly?: boolean;
 }
 
 export interface IngressResult {
@@ -329,6 +335,7 @@ export async function rollIngress(o: RollIngressOptions): Promise<IngressResult>
     );
     await proveAll(o, rollout.add);
   }
+  if (o.addOnly) return result(rollout.add.length > 0 || rollout.remove.length > 0);
   for (const worker of rollout.roll) {
     const before = (await o.nomad.readJob(ingressJobName)) as JobWithGroups & NomadJob;
     const candidate = stepJob(before, desired, [worker], workers) as NomadJob;

@@ -76,6 +76,9 @@ export function upgradeScenarios(): void {
       traefik: next,
     });
     expect(result.ingress.join("\n")).toMatch(new RegExp(`→ ${next!.replaceAll(".", "\\.")}`));
+    // Each worker came back into the ingress at the new version (its Traefik restarted once).
+    for (const cycled of result.cycled.filter((h) => h.role === "worker"))
+      expect(cycled.steps.join("\n"), cycled.host).toContain(`${cycled.host}: added at ${next}`);
     // Every agent of every host runs anew.
     const now = await agentPids();
     for (const [name, before] of Object.entries(pids)) {
