@@ -385,8 +385,14 @@ describe("deploy through the Nomad API, proven through Traefik", () => {
   });
 
   it("refuses to deploy over a deployment nobody is finishing, and says how to end it", async () => {
-    // The EnforceIndex test's change left a canary that nobody promotes: it waits forever.
-    const { data: stuck } = await nomad.latestDeployment("elm-lang.org");
+    // The EnforceIndex test's change left a canary that nobody promotes: it waits forever. Its
+    // deployment exists once the scheduler has taken that change's evaluation: until then the
+    // latest is v5's, successful (seen under load in the CI of 283a6f0). Bounded: 30 s.
+    let stuck = (await nomad.latestDeployment("elm-lang.org")).data;
+    for (let i = 0; i < 60 && stuck?.Status !== "running"; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      stuck = (await nomad.latestDeployment("elm-lang.org")).data;
+    }
     expect(stuck?.Status).toBe("running");
     const run = await elmInfra(["deploy", "elm-lang.org@v2", "--yes"]);
     expect(run.exitCode).toBe(3);
