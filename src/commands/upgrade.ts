@@ -51,8 +51,6 @@ export interface UpgradeResult {
 
 interface UpgradeRun extends HostChangeRun {
   cycled: HostCycled[];
-  /** Each worker whose Traefik came back at the new version from its cycle: "<worker>: a → b". */
-  ingressChanged: string[];
 }
 
 const VERSION = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/;
@@ -80,7 +78,7 @@ export async function upgrade(ctx: CommandContext, flags: UpgradeFlags): Promise
     consul: pinned.consul,
     traefik: flags.traefik ?? pinned.traefik,
   };
-  const run: UpgradeRun = { ...newHostChangeRun(config), cycled: [], ingressChanged: [] };
+  const run: UpgradeRun = { ...newHostChangeRun(config), cycled: [] };
   const steps = { output: ctx.output, signal: ctx.signal };
   return withOperationsLock(
     config,
@@ -120,7 +118,15 @@ export async function upgrade(ctx: CommandContext, flags: UpgradeFlags): Promise
           after: outcome === "planned" ? null : (run.view?.versions ?? null),
         },
         cycled: run.cycled,
-        ingress: [...run.ingressChanged, ...(run.ingress?.changed ? run.ingress.steps : [])],
+        // Each worker cycled came back at the new Traefik (the rollout after has the rest).
+        ingress: [
+          ...(before.traefik !== wanted.traefik
+            ? run.cycled
+                .filter((h) => h.role === "worker")
+                .map((h) => `${h.host}: ${before.traefik ?? "?"} → ${wanted.traefik}`)
+            : []),
+          ...(run.ingress?.changed ? run.ingress.steps : []),
+        ],
         respread: run.respread ?? [],
         cluster: outcome === "planned" ? null : (run.view ?? null),
       });
@@ -132,12 +138,7 @@ export async function upgrade(ctx: CommandContext, flags: UpgradeFlags): Promise
           setUpRegistry(),
           // The image first: a version this machine cannot push stops the upgrade before any host.
           pushTraefik(wanted.traefik!),
-          ...plan.order.map((s) =>
-            cycleStep(s.host, s.role, flags, plan, {
-              before: before.traefik,
-              wanted: wanted.traefik!,
-            }),
-          ),
+          ...plan.order.map((s) => cycleStep(s.host, s.role, flags, plan, wanted.traefik!)),
           deployIngress(wanted.traefik!),
           spreadServices(),
           proveClusterHealthy({ requireIngress: true }),
@@ -164,7 +165,7 @@ function cycleStep(
   role: "manager" | "worker",
   flags: UpgradeFlags,
   plan: RebootPlan,
-  traefik: { before: string | null | undefined; wanted: string },
+  ingressVersion: string,
 ): Step<UpgradeRun> {
   return {
     title: `Upgrade and restart the agents of ${host}`,
@@ -178,7 +179,7 @@ function cycleStep(
         signal: step.signal,
         apiOutageAccepted: flags.allowApiOutage,
         // Each worker's Traefik comes back at the new version: one restart each, not two.
-        ingressVersion: traefik.wanted,
+        ingressVersion,
       };
       // Ansible's install tasks on this host alone: the pinned packages, held.
       const action = agentsAction(async (h) => {
@@ -189,8 +190,6 @@ function cycleStep(
         const done =
           role === "worker" ? await cycleWorker(o, action) : await cycleManager(o, action);
         run.cycled.push(done);
-        if (role === "worker" && traefik.before !== traefik.wanted)
-          run.ingressChanged.push(`${host}: ${traefik.before ?? "?"} → ${traefik.wanted}`);
         step.log(`${host}: back in service after ${Math.round(done.durationMs / 1000)} s`);
       } catch (error) {
         const at = plan.order.findIndex((s) => s.host === host);
