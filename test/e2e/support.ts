@@ -13,6 +13,7 @@ import { expect } from "vitest";
 import type { StatusResult } from "../../src/commands/status.js";
 import { loadConfig } from "../../src/config/load.js";
 import { readInventory } from "../../src/cluster/inventory.js";
+import { withCluster, type ClusterApis } from "../../src/cluster/connect.js";
 import { DockerClient } from "../../src/docker/client.js";
 import { imageRef } from "../../src/plan/registry.js";
 import { pushAuth } from "../../src/tasks/registry.js";
@@ -127,6 +128,31 @@ export async function elmInfraWatched<T>(
   }
 }
 
+/** One JSON event of the CLI's --json output, as the e2e's watchers read it. */
+export interface WatchedEvent {
+  type?: string;
+  message?: string;
+  title?: string;
+  state?: string;
+}
+
+/**
+ * Calls `onEvent` with each JSON event a running command prints, as it arrives (its stdout cut
+ * into whole lines), and resolves once the command has ended.
+ */
+export async function eachEvent(
+  running: ResultPromise,
+  onEvent: (event: WatchedEvent) => void,
+): Promise<void> {
+  let partial = "";
+  running.stdout?.on("data", (chunk: Buffer) => {
+    const lines = (partial + String(chunk)).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) if (line.startsWith("{")) onEvent(JSON.parse(line) as WatchedEvent);
+  });
+  await running.catch(() => undefined);
+}
+
 /**
  * Runs the CLI and keeps when each of its log and task lines arrived (seconds from the start):
  * where a long command spends its time, printed by the scenarios whose time is budgeted.
@@ -135,24 +161,10 @@ export async function elmInfraTimed(args: string[]): Promise<{ run: Run; timelin
   const began = Date.now();
   const { run, watched } = await elmInfraWatched(args, async (running) => {
     const lines: string[] = [];
-    let partial = "";
-    running.stdout?.on("data", (chunk: Buffer) => {
-      const parts = (partial + String(chunk)).split("\n");
-      partial = parts.pop() ?? "";
-      for (const line of parts) {
-        if (!line.startsWith("{")) continue;
-        const e = JSON.parse(line) as {
-          type?: string;
-          message?: string;
-          title?: string;
-          state?: string;
-        };
-        const what =
-          e.type === "log" ? e.message : e.type === "task" ? `${e.state}: ${e.title}` : "";
-        if (what) lines.push(`${((Date.now() - began) / 1000).toFixed(1)} s ${what.slice(0, 160)}`);
-      }
+    await eachEvent(running, (e) => {
+      const what = e.type === "log" ? e.message : e.type === "task" ? `${e.state}: ${e.title}` : "";
+      if (what) lines.push(`${((Date.now() - began) / 1000).toFixed(1)} s ${what.slice(0, 160)}`);
     });
-    await running.catch(() => undefined);
     return lines;
   });
   return { run, timeline: watched };
@@ -400,6 +412,12 @@ export async function issuerLogs(lines = 60): Promise<string> {
       ).catch((e: Error) => `== ${worker}: ${e.message.slice(0, 200)}`),
     );
   return out.join("\n");
+}
+
+/** `work` with the e2e target's APIs (through its tunnel), closed after; bounded at 60 s. */
+export async function withE2eCluster<T>(work: (apis: ClusterApis) => Promise<T>): Promise<T> {
+  const config = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
+  return withCluster(config, { signal: AbortSignal.timeout(60_000) }, work);
 }
 
 /** The worker that holds the package data now, as the inventory records it. */

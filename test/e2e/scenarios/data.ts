@@ -10,8 +10,6 @@ import { join } from "node:path";
 import { expect, it } from "vitest";
 import type { BackupResult } from "../../../src/commands/backup.js";
 import type { RestoreResult } from "../../../src/commands/restore.js";
-import { withCluster } from "../../../src/cluster/connect.js";
-import { loadConfig } from "../../../src/config/load.js";
 import { backupJobId } from "../../../src/plan/package-data.js";
 import {
   deployFromFixtures,
@@ -24,6 +22,7 @@ import {
   packageDataHolder as holder,
   throughLoadBalancer,
   volumeSums,
+  withE2eCluster,
 } from "../support.js";
 
 const site = "package.elm-lang.org";
@@ -66,8 +65,7 @@ async function untilServing(): Promise<void> {
 
 /** The backup job as Nomad has it: its version, meta (the holder it avoids) and constraints. */
 async function backupJobPlacement(): Promise<unknown> {
-  const config = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
-  return withCluster(config, { signal: AbortSignal.timeout(60_000) }, async (apis) => {
+  return withE2eCluster(async (apis) => {
     const job = await apis.nomad.readJob(backupJobId(site));
     return {
       version: job?.Version,

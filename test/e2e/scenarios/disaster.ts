@@ -10,8 +10,6 @@
 import { expect, it } from "vitest";
 import type { BringUpResult } from "../../../src/commands/bring-up.js";
 import type { ClusterBackupResult } from "../../../src/commands/backup.js";
-import { withCluster } from "../../../src/cluster/connect.js";
-import { loadConfig } from "../../../src/config/load.js";
 import { clusterSnapshotVariable } from "../../../src/plan/cluster-snapshots.js";
 import { certificateName, certificateVariable } from "../../../src/plan/tls.js";
 import { certificateFacts } from "../../../src/plan/verify.js";
@@ -19,6 +17,7 @@ import {
   anyVersion,
   docker,
   e2e,
+  eachEvent,
   elmInfraWatched,
   elmInfra,
   ensureDeployed,
@@ -29,6 +28,8 @@ import {
   resultOf,
   trustedCa,
   underProbe,
+  type WatchedEvent,
+  withE2eCluster,
 } from "../support.js";
 import { servedCertificate } from "./https.js";
 import { readSecretsFile } from "./secrets.js";
@@ -39,11 +40,8 @@ const goneAtLeastMs = 300_000;
 const bringUpAfterMs = 240_000;
 
 /** bring-up's JSON event of the restore step's end. */
-function restoreCompleted(line: string): boolean {
-  if (!line.startsWith("{")) return false;
-  const e = JSON.parse(line) as { title?: string; state?: string };
-  return e.state === "completed" && /restore the cluster's state/.test(e.title ?? "");
-}
+const restoreCompleted = (e: WatchedEvent) =>
+  e.state === "completed" && /restore the cluster's state/.test(e.title ?? "");
 
 const certificateNames = ["elm-lang.org", "package.elm-lang.org"] as const;
 
@@ -60,9 +58,8 @@ async function observed(): Promise<{
   served: Record<string, { serial: string; validFrom: Date }>;
   stored: Record<string, string>;
 }> {
-  const config = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
   const stored: Record<string, string> = {};
-  const jobs = await withCluster(config, { signal: AbortSignal.timeout(60_000) }, async (apis) => {
+  const jobs = await withE2eCluster(async (apis) => {
     for (const name of certificateNames) {
       const cert = (await apis.nomad.readVariable(certificateVariable(certificateName(name))))
         ?.Items.cert;
@@ -86,8 +83,7 @@ async function observed(): Promise<{
 /** The secrets file's tokens, each used against the restored cluster. */
 async function expectSecretsTokensWork(): Promise<void> {
   const secrets = await readSecretsFile();
-  const config = await loadConfig({ file: e2e.config, target: e2e.target, env: {} });
-  await withCluster(config, { signal: AbortSignal.timeout(60_000) }, async (apis) => {
+  await withE2eCluster(async (apis) => {
     for (const field of [
       "consulToken",
       "consulAgentToken",
@@ -121,16 +117,11 @@ export function disasterRecoveryScenarios(): void {
       lostAt = Date.now();
       for (const manager of managers) await docker("rm", "-f", manager);
       await new Promise((r) => setTimeout(r, bringUpAfterMs));
-      const { run } = await elmInfraWatched(["bring-up", "--yes"], async (running) => {
-        let seen = "";
-        running.stdout?.on("data", (chunk: Buffer) => {
-          seen += String(chunk);
-          const lines = seen.split("\n");
-          seen = lines.pop() ?? "";
-          if (!restoredAt && lines.some(restoreCompleted)) restoredAt = Date.now();
-        });
-        await running.catch(() => undefined);
-      });
+      const { run } = await elmInfraWatched(["bring-up", "--yes"], (running) =>
+        eachEvent(running, (e) => {
+          if (!restoredAt && restoreCompleted(e)) restoredAt = Date.now();
+        }),
+      );
       return run;
     });
     console.log(
