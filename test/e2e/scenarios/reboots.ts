@@ -7,7 +7,8 @@
  * - `reboot --all --allow-api-outage --upgrade-packages` (1 manager + 2 workers) under the probe:
  *   every host's boot identity changes once, elm-lang.org fails no request, the package site's
  *   downtime (its data moved off each worker before it reboots) is printed; afterwards the spread
- *   is back and `status --check` is clean. Each host had elm-infra-security-canary 1 from the
+ *   is back (the reboot moved an allocation of elm-lang.org back: the rebalancing proof, the
+ *   spread lost by the kill above) and `status --check` is clean. Each host had elm-infra-security-canary 1 from the
  *   target's stand-in for Debian's security archive: the upgrades before each reboot brought 2,
  *   the result names it per host, and Consul and Nomad are still at their pinned versions, held.
  * Leaves 1 manager + 2 workers, both sites serving.
@@ -25,6 +26,7 @@ import {
   docker,
   e2e,
   elmInfra,
+  elmInfraTimed,
   ensureDeployed,
   errorOf,
   failedRequestsOf,
@@ -163,7 +165,7 @@ export function rebootScenarios(): void {
 }
 
 export function rebootAllScenario(): void {
-  it("reboot --all --allow-api-outage --upgrade-packages under the probe: every host's security upgrades (the canary 1 -> 2, Consul and Nomad untouched), then its reboot, once, one at a time; neither site fails a request (a read-only standby answers the package site while its data moves off a holder); the spread is back and status --check is clean", async () => {
+  it("reboot --all --allow-api-outage --upgrade-packages under the probe: every host's security upgrades (the canary 1 -> 2, Consul and Nomad untouched), then its reboot, once, one at a time; neither site fails a request (a read-only standby answers the package site while its data moves off a holder); the reboot moves elm-lang.org's allocation back (its spread lost by the kill) and status --check is clean", async () => {
     // The workers first, the package data's holder last of them (its data moves once), then
     // the manager.
     const holder = await packageDataHolder();
@@ -187,10 +189,12 @@ export function rebootAllScenario(): void {
       `elm-infra reboot ${hosts.filter((h) => h.includes("-worker-")).join(" ")}`,
     );
 
-    const { value: r, reports } = await underProbe(
-      () => elmInfra(["reboot", "--all", "--allow-api-outage", "--upgrade-packages", "--yes"]),
+    const { value: timed, reports } = await underProbe(
+      () => elmInfraTimed(["reboot", "--all", "--allow-api-outage", "--upgrade-packages", "--yes"]),
       { ratePerSecond: 10 },
     );
+    const r = timed.run;
+    console.log(`reboot --all's timeline:\n${timed.timeline.join("\n")}`);
     expect(r.exitCode, errorOf(r)).toBe(0);
     const result = resultOf<RebootResult>(r);
     expect(result.outcome).toBe("rebooted");
@@ -220,6 +224,11 @@ export function rebootAllScenario(): void {
     expect(failedRequestsOf(reports)).toEqual(noFailures(reports));
     for (const rep of reports) expect(rep.sent, rep.hostname).toBeGreaterThan(100);
 
+    // The rebalancing proof: the kill before left elm-lang.org on one worker, the holder's drain
+    // crowded it onto the other, and the reboot moved one allocation back, under the probe.
+    expect(result.respread.join("\n")).toMatch(
+      /^elm-lang\.org: allocation [0-9a-f]+ moved from \S+ to \S+$/m,
+    );
     const clean = await elmInfra(["status", "--check"]);
     expect(clean.exitCode, errorOf(clean)).toBe(0);
     const status = resultOf<StatusResult>(clean);

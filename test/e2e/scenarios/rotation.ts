@@ -18,6 +18,7 @@ import {
   docker,
   e2e,
   elmInfra,
+  elmInfraTimed,
   ensureDeployed,
   errorOf,
   failedRequestsOf,
@@ -62,7 +63,9 @@ export function rotationScenarios(): void {
     expect(await readSecretsDoc()).toEqual(before);
 
     const pidsBefore = await agentPids();
-    const { value: r, reports } = await underProbe(() => elmInfra(["rotate", "--yes"]));
+    const { value: timed, reports } = await underProbe(() => elmInfraTimed(["rotate", "--yes"]));
+    const r = timed.run;
+    console.log(`rotate's timeline:\n${timed.timeline.join("\n")}`);
     expect(r.exitCode, errorOf(r)).toBe(0);
     expect(failedRequestsOf(reports)).toEqual(noFailures(reports));
     for (const report of reports) expect(report.sent).toBeGreaterThan(100);
