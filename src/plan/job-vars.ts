@@ -208,6 +208,52 @@ export const ingressTokenVariableOf = (worker: string) => `${ingressTokenVariabl
 /** Where the load balancer health-checks each worker's Traefik (GET /ping). */
 export const ingressPingPort = 8082;
 
+/**
+ * How each target's load balancer checks a worker's Traefik on its ping: every `intervalSeconds`
+ * (every `downIntervalSeconds` while it is out), out after `unhealthyThreshold` failed checks,
+ * back after `healthyThreshold` good ones. The numbers of iac/digitalocean/main.tf's healthcheck
+ * and of iac/local/haproxy.cfg.tftpl's default-server line (a unit test holds them equal).
+ */
+export const loadBalancerHealthChecks = {
+  digitalocean: {
+    intervalSeconds: 3,
+    downIntervalSeconds: 3,
+    unhealthyThreshold: 2,
+    healthyThreshold: 2,
+  },
+  local: { intervalSeconds: 1, downIntervalSeconds: 2, unhealthyThreshold: 2, healthyThreshold: 2 },
+} as const satisfies Record<
+  Target["provider"],
+  {
+    intervalSeconds: number;
+    downIntervalSeconds: number;
+    unhealthyThreshold: number;
+    healthyThreshold: number;
+  }
+>;
+
+/**
+ * How long a stopping Traefik keeps accepting requests (its ping answering 503 meanwhile): until
+ * the load balancer has seen the failed checks that take the worker out, plus one interval and a
+ * second of margin. 10 s behind DigitalOcean's load balancer, 4 s behind the local one: each
+ * Traefik stop (a rollout, a drain, a rotation) waits no longer than its load balancer needs.
+ */
+export function ingressGraceSeconds(provider: Target["provider"]): number {
+  const check = loadBalancerHealthChecks[provider];
+  return (check.unhealthyThreshold + 1) * check.intervalSeconds + 1;
+}
+
+/**
+ * How long the load balancer may take to send requests to a worker whose Traefik answers again:
+ * its good checks, at the interval it checks a worker that is out, plus a second. Waited after
+ * each worker of a rollout or a token renewal before the next worker's Traefik stops, so two are
+ * never out at once: 7 s behind DigitalOcean's load balancer, 5 s behind the local one.
+ */
+export function loadBalancerTakesBackMs(provider: Target["provider"]): number {
+  const check = loadBalancerHealthChecks[provider];
+  return (check.healthyThreshold * check.downIntervalSeconds + 1) * 1000;
+}
+
 /** One worker's Traefik: the version it runs. */
 export interface IngressWorker {
   name: string;
@@ -294,7 +340,7 @@ export function ingressJobVars(
     toApexMiddleware: ingressMiddlewares.toApex,
     hstsMiddleware: ingressMiddlewares.hsts,
     dialTimeout: "500ms",
-    graceTimeout: "10s",
+    graceTimeout: `${ingressGraceSeconds(options.target?.provider ?? "digitalocean")}s`,
     killTimeout: "30s",
   };
 }

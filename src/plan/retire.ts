@@ -60,11 +60,21 @@ export interface DrainNode {
  * cancelled; done also needs no service allocation left running on it.
  */
 export function drainVerdict(node: DrainNode, onNode: readonly RetireAlloc[]): DrainVerdict {
-  const left = onNode.filter((a) => live(a) && (a.JobType ?? "service") === "service");
+  const service = (a: RetireAlloc) => (a.JobType ?? "service") === "service";
+  const left = onNode.filter((a) => live(a) && service(a));
   if (node.DrainStrategy) {
+    // Told to stop but not stopped yet (a shutdown delay, a kill timeout).
+    const stopping = onNode.filter(
+      (a) => service(a) && a.DesiredStatus !== "run" && a.ClientStatus === "running",
+    );
+    const groups = (as: RetireAlloc[]) => as.map((a) => `${a.JobID ?? "?"}/${a.TaskGroup}`);
     return {
       kind: "waiting",
-      detail: `draining, ${left.length} service allocation(s) still on ${node.Name}`,
+      detail: [
+        `draining, ${left.length} service allocation(s) still on ${node.Name}`,
+        ...(left.length > 0 ? [`to move: ${groups(left).join(", ")}`] : []),
+        ...(stopping.length > 0 ? [`stopping: ${groups(stopping).join(", ")}`] : []),
+      ].join("; "),
     };
   }
   if (node.LastDrain?.Status === "canceled")

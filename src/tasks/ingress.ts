@@ -22,6 +22,7 @@ import {
   ingressJobName,
   ingressTokenVariable,
   ingressTokenVariableOf,
+  loadBalancerTakesBackMs,
   traefikPlatformImage,
   type IngressWorker,
 } from "../plan/job-vars.js";
@@ -125,7 +126,10 @@ export async function renewWorkerToken(o: {
     },
   );
   o.log(`${o.worker}: ${detail}`);
-  await sleep(o.loadBalancerSettleMs ?? 5_000, o.signal);
+  await sleep(
+    o.loadBalancerSettleMs ?? loadBalancerTakesBackMs(o.config.target.provider),
+    o.signal,
+  );
 }
 
 /**
@@ -369,7 +373,10 @@ export async function rollIngress(o: RollIngressOptions): Promise<IngressResult>
       );
     }
     steps.push(`${worker}: ${from} → ${o.version}`);
-    await sleep(o.loadBalancerSettleMs ?? 5_000, o.signal);
+    await sleep(
+      o.loadBalancerSettleMs ?? loadBalancerTakesBackMs(o.config.target.provider),
+      o.signal,
+    );
   }
   return result(true);
 }

@@ -125,6 +125,12 @@ export async function drainWorker(
   o.log(
     `${name}: draining (deadline ${Math.round(deadlineMs / 1000)}s)${groups.length ? `: ${groups.map((g) => `${g.job}/${g.group}`).join(", ")}` : ""}`,
   );
+  // Progress: each new state of the drain said once, as it changes.
+  let said = "";
+  const progress = (detail: string) => {
+    if (detail && detail !== said) o.log(`${name}: ${(said = detail)}`);
+    return detail;
+  };
   let index = 0;
   await settle(
     o,
@@ -134,14 +140,15 @@ export async function drainWorker(
       index = node.index;
       const verdict = drainVerdict(node.data, (await nomad.nodeAllocations(nodeId)).data);
       if (verdict.kind === "failed") throw new OperationError(verdict.reason);
-      return { done: verdict.kind === "done", detail: "detail" in verdict ? verdict.detail : "" };
+      const detail = "detail" in verdict ? verdict.detail : "";
+      return { done: verdict.kind === "done", detail: progress(detail) };
     },
     deadlineMs + SETTLE_MS,
     0,
   );
   await settle(o, `${name}'s allocations to run healthy elsewhere`, async () => {
     const ready = await replacementsReadyNow(nomad, consul, groups, nodeId);
-    return { done: ready.ready, detail: ready.waiting.join("; ") };
+    return { done: ready.ready, detail: progress(ready.waiting.join("; ")) };
   });
 }
 

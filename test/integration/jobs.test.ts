@@ -40,7 +40,13 @@ interface ParsedGroup {
   Name: string;
   Count: number;
   ShutdownDelay?: number | null;
-  Update?: { Canary: number; AutoRevert: boolean; AutoPromote: boolean } | null;
+  Update?: {
+    Canary: number;
+    AutoRevert: boolean;
+    AutoPromote: boolean;
+    MinHealthyTime?: number;
+  } | null;
+  Migrate?: { MaxParallel: number; HealthCheck: string; MinHealthyTime: number } | null;
   Networks?: Array<{ ReservedPorts?: Array<{ Label: string; Value: number }> | null }> | null;
   Volumes?: Record<string, { Type: string; Source: string; ReadOnly: boolean }> | null;
   Services?: Array<{ Name: string; Tags?: string[]; CanaryTags?: string[] }> | null;
@@ -63,6 +69,12 @@ describe.each(["production", "local"])("the jobs rendered for target %s", (targe
     expect(job.ID).toBe("elm-lang.org");
     const [group] = groups(job);
     expect(group!.Update).toMatchObject({ Canary: 1, AutoRevert: true, AutoPromote: false });
+    // A drain moves one instance at a time, the next after the deploy's healthy time.
+    expect(group!.Migrate).toMatchObject({
+      MaxParallel: 1,
+      HealthCheck: "checks",
+      MinHealthyTime: group!.Update!.MinHealthyTime,
+    });
     const tags = group!.Services!.flatMap((s) => s.Tags ?? []).join("\n");
     expect(tags).toContain("Host(`elm-lang.org`)");
     expect(tags).toContain("Host(`www.elm-lang.org`)");

@@ -8,7 +8,13 @@ import {
   type AllocSummary,
   type JobWithGroups,
 } from "../../../src/plan/ingress.js";
-import { ingressJobVars } from "../../../src/plan/job-vars.js";
+import { readFile } from "node:fs/promises";
+import {
+  ingressGraceSeconds,
+  ingressJobVars,
+  loadBalancerHealthChecks,
+  loadBalancerTakesBackMs,
+} from "../../../src/plan/job-vars.js";
 
 const group = (name: string, version: string) => ({ Name: name, Meta: { version } });
 const job = (...groups: Array<[string, string]>): JobWithGroups => ({
@@ -46,6 +52,46 @@ describe("ingress rollout, node by node", () => {
     expect(vars.apiAddress).toBe("127.0.0.1:8081");
     expect(vars.canaryAddress).toBe("127.0.0.1:8083");
     expect(vars.pingPort).toBe(8082);
+  });
+
+  it("a stopping Traefik keeps accepting until its load balancer has taken it out: 10 s behind DigitalOcean's, 4 s behind the local one", () => {
+    const grace = (provider: "digitalocean" | "local") =>
+      ingressJobVars([{ name: "w1", version: "3.6.12" }], {
+        https: true,
+        target: { provider, registry: "registry.digitalocean.com/elm" },
+      }).graceTimeout;
+    expect(grace("digitalocean")).toBe("10s");
+    expect(grace("local")).toBe("4s");
+    expect(ingressJobVars([{ name: "w1", version: "3.6.12" }]).graceTimeout).toBe("10s");
+    expect(ingressGraceSeconds("local")).toBeLessThan(ingressGraceSeconds("digitalocean"));
+  });
+
+  it("the load balancers' health checks are the ones the grace and the wait are computed from", async () => {
+    const tf = await readFile(
+      new URL("../../../iac/digitalocean/main.tf", import.meta.url),
+      "utf8",
+    );
+    const number = (key: string) => Number(new RegExp(`${key}\\s*=\\s*(\\d+)`).exec(tf)?.[1]);
+    expect({
+      intervalSeconds: number("check_interval_seconds"),
+      downIntervalSeconds: number("check_interval_seconds"),
+      unhealthyThreshold: number("unhealthy_threshold"),
+      healthyThreshold: number("healthy_threshold"),
+    }).toEqual(loadBalancerHealthChecks.digitalocean);
+    const haproxy = await readFile(
+      new URL("../../../iac/local/haproxy.cfg.tftpl", import.meta.url),
+      "utf8",
+    );
+    const server = /^\s*default-server .*$/m.exec(haproxy)?.[0] ?? "";
+    const setting = (key: string) => Number(new RegExp(` ${key} (\\d+)s? `).exec(server)?.[1]);
+    expect({
+      intervalSeconds: setting("inter"),
+      downIntervalSeconds: setting("downinter"),
+      unhealthyThreshold: setting("fall"),
+      healthyThreshold: setting("rise"),
+    }).toEqual(loadBalancerHealthChecks.local);
+    expect(loadBalancerTakesBackMs("digitalocean")).toBe(7000);
+    expect(loadBalancerTakesBackMs("local")).toBe(5000);
   });
 });
 

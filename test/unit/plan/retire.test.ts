@@ -89,6 +89,21 @@ describe("is the drain done", () => {
   ])("%s", (_what, n, onNode, kind) => {
     expect(drainVerdict(n, onNode).kind).toBe(kind);
   });
+
+  it("while it drains, says what is still to move and what is stopping", () => {
+    const draining = { Name: "w1", DrainStrategy: { Deadline: 60 } };
+    expect(
+      drainVerdict(draining, [
+        alloc("a", { job: "web", TaskGroup: "web" }),
+        alloc("b", { job: "acme-issuer", TaskGroup: "issuer", DesiredStatus: "stop" }),
+        alloc("c", { job: "ingress", TaskGroup: "w1", JobType: "system" }),
+      ]),
+    ).toEqual({
+      kind: "waiting",
+      detail:
+        "draining, 1 service allocation(s) still on w1; to move: web/web; stopping: acme-issuer/issuer",
+    });
+  });
 });
 
 describe("are the replacements running and healthy elsewhere", () => {
