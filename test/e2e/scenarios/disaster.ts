@@ -113,6 +113,7 @@ export function disasterRecoveryScenarios(): void {
 
     let lostAt = 0;
     let restoredAt = 0;
+    const steps: string[] = [];
     const { value: run, reports } = await underProbe(async () => {
       lostAt = Date.now();
       for (const manager of managers) await docker("rm", "-f", manager);
@@ -120,6 +121,9 @@ export function disasterRecoveryScenarios(): void {
       const { run } = await elmInfraWatched(["bring-up", "--yes"], (running) =>
         eachEvent(running, (e) => {
           if (!restoredAt && restoreCompleted(e)) restoredAt = Date.now();
+          // bring-up's steps, timed from the loss: where the time after it goes
+          if (e.type === "task")
+            steps.push(`${((Date.now() - lostAt) / 1000).toFixed(1)} s ${e.state}: ${e.title}`);
         }),
       );
       return run;
@@ -127,6 +131,7 @@ export function disasterRecoveryScenarios(): void {
     console.log(
       `every manager lost: ${restoredAt ? `${((restoredAt - lostAt) / 1000).toFixed(0)} s` : "not restored:"} without managers, ${((Date.now() - lostAt) / 1000).toFixed(0)} s to the end of bring-up; probe ${JSON.stringify(failedRequestsOf(reports))}`,
     );
+    console.log(`bring-up's steps after the loss:\n${steps.join("\n")}`);
     // What bring-up did last, when it failed: its step lines say where.
     const said = run.events
       .slice(-40)
