@@ -53,6 +53,12 @@ locals {
 
 resource "terraform_data" "package_data_volume" {
   input = { file = local.package_data_file }
+  # The file stays where the first bring-up made it: another working copy on this machine (a
+  # second operator's folder) plans from its own path.root, and would otherwise record its own
+  # path, where no file is, for the attachment and destroy to use.
+  lifecycle {
+    ignore_changes = [input]
+  }
   provisioner "local-exec" {
     interpreter = ["bash", "-c"]
     command     = "set -e; mkdir -p \"$(dirname \"$FILE\")\"; [ -e \"$FILE\" ] || truncate -s ${var.package_data_size_mb}M \"$FILE\""

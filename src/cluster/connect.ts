@@ -181,7 +181,7 @@ async function connectToFirstThatAnswers(
 }
 
 export function sshTargetFor(
-  config: Pick<LoadedConfig, "root" | "target" | "targetName">,
+  config: Pick<LoadedConfig, "root" | "target" | "targetName" | "sshKeyFile">,
   host: string,
   port?: number,
 ) {

@@ -42,7 +42,14 @@ export interface SharedFile {
   path: string;
 }
 
-/** The inventory, the pinned host keys and the trusted roots (Pebble's, the local registry's). */
+/** The local target's SSH public key's copy in the store. */
+export const sharedTargetKeyKey = "files/ssh-key.pub";
+
+/**
+ * The inventory, the pinned host keys and the trusted roots (Pebble's, the local registry's); on
+ * the local target also the public half of the key bring-up made (OpenTofu gives it to every
+ * host): another operator's bring-up or scale plans with the same key, never a new one.
+ */
 export function sharedFiles(config: TargetConfig): SharedFile[] {
   const paths = targetPaths(config);
   return [
@@ -50,6 +57,9 @@ export function sharedFiles(config: TargetConfig): SharedFile[] {
     { key: "files/known_hosts", path: paths.knownHosts },
     { key: "files/ca.pem", path: paths.trustedCa },
     { key: "files/registry-ca.pem", path: paths.registryCa },
+    ...(config.target.provider === "local"
+      ? [{ key: sharedTargetKeyKey, path: paths.publicKey }]
+      : []),
   ];
 }
 

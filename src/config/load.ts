@@ -1,4 +1,5 @@
 import { stat, mkdir, writeFile, chmod } from "node:fs/promises";
+import { homedir } from "node:os";
 import { dirname, join, resolve, relative } from "node:path";
 import { ConfigError, FileRefusedError, UsageError } from "../errors.js";
 import { quote } from "../output/quote.js";
@@ -17,7 +18,15 @@ export interface LoadedConfig {
   target: Target;
   secrets: Secrets;
   services: Record<string, Service>;
+  /**
+   * This operator's own SSH private key (ELM_INFRA_SSH_KEY_FILE, absolute), used to log in to
+   * the hosts instead of ssh.privateKey: on a machine that did not make the target's key.
+   */
+  sshKeyFile?: string;
 }
+
+/** The variable naming this operator's SSH private key (see LoadedConfig.sshKeyFile). */
+export const sshKeyFileEnv = "ELM_INFRA_SSH_KEY_FILE";
 
 export interface LoadOptions {
   file?: string;
@@ -192,7 +201,23 @@ export async function loadConfig(
   const cluster = await (options.cluster ?? readClusterFile(file));
   const [targetName, target] = pickTarget(cluster, file, targetNameOf(options.target, env));
   const secrets = await readSecrets(root, targetName, env);
-  return { root, file, cluster, targetName, target, secrets, services: cluster.services };
+  const keyFile = env[sshKeyFileEnv];
+  // `~/` as a shell expands it; else relative to where the command runs, as a variable's path is
+  const sshKeyFile = keyFile?.startsWith("~/")
+    ? join(homedir(), keyFile.slice(2))
+    : keyFile
+      ? resolve(keyFile)
+      : undefined;
+  return {
+    root,
+    file,
+    cluster,
+    targetName,
+    target,
+    secrets,
+    services: cluster.services,
+    ...(sshKeyFile ? { sshKeyFile } : {}),
+  };
 }
 
 /** Hostnames of a service on a target: the target's override or the service's own. */

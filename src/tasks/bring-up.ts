@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { readSecrets, writeSecrets, type LoadedConfig } from "../config/load.js";
+import { readSecrets, sshKeyFileEnv, writeSecrets, type LoadedConfig } from "../config/load.js";
 import { readUserFile } from "../config/read-file.js";
 import { ConfigError, OperationError } from "../errors.js";
 import { done, notYet, waitFor, WaitTimeoutError } from "../wait.js";
@@ -95,7 +95,7 @@ import { judgeManagersLost, type ManagersLostEvidence } from "../plan/disaster.j
 import { forgetDeadHost } from "./retire.js";
 import { pinnedVersion } from "../plan/jobs.js";
 import { servesHttps } from "../plan/tls.js";
-import { authorizedSshKeys } from "../plan/ssh-access.js";
+import { authorizedSshKeys, judgeSshKey } from "../plan/ssh-access.js";
 import { agentRepository, securityRepository } from "../plan/agents.js";
 import {
   applyAcmePolicies,
@@ -181,8 +181,10 @@ const terraformProgress = (step: StepHandle) => (event: TerraformEvent) => {
 };
 
 /**
- * The local target's key pair is made here when missing; production uses the operator's key. A
- * dry run writes none: it plans with a throwaway public key and says that a pair would be made.
+ * The local target's key pair is made here when neither half exists; production uses the
+ * operator's key. An operator whose machine did not make it (the public half is the store's) logs
+ * in with their own key (ELM_INFRA_SSH_KEY_FILE), never a new pair (judgeSshKey). A dry run writes
+ * none: it plans with a throwaway public key and says that a pair would be made.
  */
 export function ensureSshKey(options: { dryRun?: boolean } = {}): Step<BringUpRun> {
   return {
@@ -190,14 +192,38 @@ export function ensureSshKey(options: { dryRun?: boolean } = {}): Step<BringUpRu
     skip: (run) =>
       run.config.target.provider === "local" ? false : "the target uses the operator's key",
     run: async (run, step) => {
-      const { privateKey } = targetPaths(run.config);
-      if (options.dryRun && !(await keyExists(privateKey))) {
-        run.plannedPublicKey = makeKeyPair(`elm-infra ${run.config.targetName}`).public;
-        step.log(`${privateKey} would be made (dry run: not written)`);
+      const { privateKey, targetKey, publicKey } = targetPaths(run.config);
+      const decision = judgeSshKey({
+        targetPrivate: await keyExists(targetKey),
+        targetPublic: await keyExists(publicKey),
+        operatorKey: run.config.sshKeyFile !== undefined,
+      });
+      if (decision.kind === "refuse")
+        throw new ConfigError(
+          [
+            {
+              file: run.config.file,
+              path: `targets.${run.config.targetName}.ssh`,
+              message: decision.why,
+            },
+          ],
+          `set ${sshKeyFileEnv} to your SSH private key whose public half is your targets.${run.config.targetName}.operators[].sshKey (an operator already listed runs bring-up to authorise it); ${publicKey} is the target's and stays`,
+        );
+      if (decision.kind === "use") {
+        step.log(
+          decision.loginWith === "operator"
+            ? `logging in with ${privateKey} (${sshKeyFileEnv}); the target's key is ${publicKey}`
+            : `using ${targetKey}`,
+        );
         return;
       }
-      const made = await ensureKeyPair(privateKey, `elm-infra ${run.config.targetName}`);
-      step.log(made ? `made ${privateKey} (ed25519)` : `using ${privateKey}`);
+      if (options.dryRun) {
+        run.plannedPublicKey = makeKeyPair(`elm-infra ${run.config.targetName}`).public;
+        step.log(`${targetKey} would be made (dry run: not written)`);
+        return;
+      }
+      await ensureKeyPair(targetKey, `elm-infra ${run.config.targetName}`);
+      step.log(`made ${targetKey} (ed25519)`);
     },
   };
 }

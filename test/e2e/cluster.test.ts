@@ -2,16 +2,28 @@
  * End to end, on ONE local cluster per run (issue 10): host containers brought up by the real
  * CLI (OpenTofu, Ansible, Nomad, Consul, Traefik, the load balancer), its scenarios in sequence,
  * destructive ones last. The target has a unique name, its own subnet and ports, in a temporary
- * copy of cluster.yaml; everything it made carries the label elm-infra.target=<name>.
+ * copy of cluster.yaml; everything it made carries the label elm-infra.target=<name>. Its shared
+ * state (issue 23) is in a real S3-compatible store (versitygw on loopback) started before it:
+ * OpenTofu's state, the operations lock as a lease, the cluster secrets encrypted with age to the
+ * two operators listed, the inventory, host keys and roots, the backups' copies; `destroy`
+ * leaves the store. The second operator's working copy (support.ts's secondCopy) runs the
+ * host-loss scenario (scenarios/scale.ts) from another folder with its own keys.
  */
 import { randomBytes } from "node:crypto";
-import { readFile, rm } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load.js";
 import { connectToCluster } from "../../src/cluster/connect.js";
 import { detachVolumes, makeLocalTarget, removeLabelled } from "../harness/local-target.js";
+import { startObjectStore } from "../harness/object-store.js";
+import { ageIdentity, ageRecipient } from "../../src/plan/age.js";
+import { decryptWithIdentity } from "../../src/age/client.js";
+import { parseEnvelope, sharedSecretsKey } from "../../src/plan/shared-secrets.js";
+import { leaseKey } from "../../src/store/lease.js";
+import { storeStateKey } from "../../src/terraform/backend.js";
 import type { BringUpResult } from "../../src/commands/bring-up.js";
 import type { DestroyResult } from "../../src/commands/destroy.js";
 import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
@@ -28,6 +40,7 @@ import {
   deployFromFixtures,
   docker,
   e2e,
+  e2eStoreClient,
   elmInfra,
   ensureDeployed,
   errorOf,
@@ -41,6 +54,7 @@ import {
   runOf,
   secretsFile,
   start,
+  stepsBegun,
   viaLoadBalancer,
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
@@ -97,8 +111,60 @@ async function killAnsibleUnder(cliPid: number): Promise<void> {
   }
 }
 
+/**
+ * The target's two operators (issue 23): the first working copy's (e2e.work, which brings the
+ * target up and keeps the secrets file) and a second one's, with an SSH key of their own
+ * authorised by bring-up, who reads the cluster secrets from the store with their age identity.
+ */
+async function makeOperators(keys: string) {
+  const operator = (name: string) => {
+    const identity = ageIdentity(randomBytes(32));
+    return { name, identity, recipient: ageRecipient(identity) };
+  };
+  e2e.operators = [operator("first"), operator("second")];
+  const sshKey = join(keys, "second_ed25519");
+  await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "second", "-f", sshKey]);
+  return { sshKey, sshPublicKey: await readFile(`${sshKey}.pub`, "utf8") };
+}
+
+/**
+ * The second working copy: another folder holding cluster.yaml (a copy, as a checkout of the
+ * same repository has it; support.ts's pullConfig brings later changes across) and the
+ * repository's jobs/ and images/, its .elm-infra/ empty; it runs as CI does (no terminal,
+ * GITHUB_ACTOR), with the store's access key, its own age identity and its own SSH key.
+ */
+async function makeSecondCopy(sshKey: string): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), `elm-infra-${target}-second-`));
+  for (const dir of ["jobs", "images"]) await symlink(join(e2e.work, dir), join(work, dir));
+  e2e.second = {
+    work,
+    config: join(work, "cluster.yaml"),
+    env: {
+      GITHUB_ACTOR: "second-operator",
+      ELM_INFRA_AGE_IDENTITY: e2e.operators[1]!.identity,
+      ELM_INFRA_SSH_KEY_FILE: sshKey,
+    },
+  };
+  await cp(e2e.config, e2e.second.config);
+}
+
+let keys = "";
+
 beforeAll(async () => {
+  // The store first: the target's state lives there before the target exists.
+  e2e.store = await startObjectStore();
+  e2e.env = {
+    AWS_ACCESS_KEY_ID: e2e.store.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: e2e.store.credentials.secretAccessKey,
+  };
+  keys = await mkdtemp(join(tmpdir(), `elm-infra-${target}-operators-`));
+  const { sshKey, sshPublicKey } = await makeOperators(keys);
   const local = await makeLocalTarget(target, {
+    store: e2e.store,
+    operators: [
+      { name: "first", ageRecipient: e2e.operators[0]!.recipient },
+      { name: "second", ageRecipient: e2e.operators[1]!.recipient, sshKey: sshPublicKey },
+    ],
     managers: 1,
     workers: 2,
     slot: randomBytes(1)[0]! % 40,
@@ -143,6 +209,7 @@ beforeAll(async () => {
   e2e.config = local.config;
   e2e.httpPort = local.httpPort;
   e2e.httpsPort = local.httpsPort;
+  await makeSecondCopy(sshKey);
 });
 
 afterAll(async () => {
@@ -151,10 +218,45 @@ afterAll(async () => {
   await execa("docker", ["rmi", `traefik:v${ingressUpgrade}`], { reject: false });
   if (e2e.work) await detachVolumes(e2e.work, target);
   if (e2e.work) await rm(e2e.work, { recursive: true, force: true });
+  if (e2e.second.work) await rm(e2e.second.work, { recursive: true, force: true });
+  if (keys) await rm(keys, { recursive: true, force: true });
+  // destroy leaves the store; the run's own is stopped here, with its folder
+  await e2e.store?.stop();
   console.log(
     `e2e ${target} timings (s): ${JSON.stringify(Object.fromEntries(Object.entries(e2e.timings).map(([k, v]) => [k, Math.round(v / 100) / 10])))}`,
   );
 });
+
+/**
+ * destroy leaves the store (issue 23) and forgets there what it forgets here: no inventory,
+ * trusted roots or lease; no pinned host key; the secrets object holds none of the cluster's
+ * (decrypted with the second operator's identity), the snapshots' identity kept; OpenTofu's state
+ * there manages nothing; the backups' off-site copies are still there.
+ */
+async function expectStoreForgets(): Promise<void> {
+  const client = e2eStoreClient();
+  try {
+    const keys = await client.list();
+    for (const gone of ["files/inventory.json", "files/ca.pem", leaseKey])
+      expect(keys).not.toContain(gone);
+    expect(keys).toEqual(expect.arrayContaining([storeStateKey, sharedSecretsKey]));
+    expect(keys.some((k) => k.startsWith("backups/package.elm-lang.org/"))).toBe(true);
+    expect((await client.get("files/known_hosts"))?.body ?? "").not.toMatch(/ssh-/);
+    const state = JSON.parse((await client.get(storeStateKey))!.body) as {
+      resources: Array<{ mode: string }>;
+    };
+    expect(state.resources.filter((r) => r.mode === "managed")).toEqual([]);
+    const envelope = parseEnvelope((await client.get(sharedSecretsKey))!.body);
+    if ("problem" in envelope) throw new Error(envelope.problem);
+    const kept = JSON.parse(
+      await decryptWithIdentity(envelope.age, e2e.operators[1]!.identity),
+    ) as Record<string, string>;
+    for (const field of clusterSecretFields) expect(Object.keys(kept)).not.toContain(field);
+    expect(Object.keys(kept)).toContain("clusterSnapshotIdentity");
+  } finally {
+    client.close();
+  }
+}
 
 describe(`local cluster ${target}`, () => {
   it("bring-up interrupted in Ansible after the ACL bootstrap began, run again: completes with no duplicated host, the same tokens, every check passed", async () => {
@@ -255,18 +357,14 @@ describe(`local cluster ${target}`, () => {
     const holder = start(["bring-up", "--yes"]);
     const asked = makeRecordWhenAsked(holder, wwwSite);
     asked.catch(() => undefined); // awaited below, after the refused bring-up
-    let stdout = "";
-    await new Promise<void>((resolveStarted) => {
-      holder.stdout!.on("data", (c: Buffer) => {
-        stdout += c.toString();
-        if (stdout.includes('"state":"started"')) resolveStarted();
-      });
-      void holder.finally(() => resolveStarted());
-    });
+    await stepsBegun(holder);
     const second = await elmInfra(["bring-up", "--yes"]);
     expect(second.exitCode).toBe(3);
+    // the lease in the store (issue 23): who and on which machine, since when, which target
     expect(errorOf(second)).toMatch(
-      /bring-up refused: bring-up by .+ \(pid \d+, since .+\) holds the operations lock/,
+      new RegExp(
+        `bring-up refused: bring-up by .+ on .+ \\(since \\d{4}-.+\\) holds the operations lock of target ${target}`,
+      ),
     );
     const said = await asked;
     const r = runOf(await holder);
@@ -362,7 +460,7 @@ describe(`local cluster ${target}`, () => {
   disasterRecoveryScenarios();
   newServiceScenarios();
 
-  it("destroy takes a last backup of the package data first and names it; then leaves no container, network or volume, and forgets the host keys and tokens", async () => {
+  it("destroy takes a last backup of the package data first and names it; then leaves no container, network or volume, and forgets the host keys and tokens, here and in the target's store, which it leaves", async () => {
     const r = await elmInfra(["destroy", "--yes"]);
     expect(r.exitCode, errorOf(r)).toBe(0);
     const { lastBackups, dataDeleted } = resultOf<DestroyResult>(r);
@@ -387,6 +485,7 @@ describe(`local cluster ${target}`, () => {
     await expect(readFile(join(e2e.work, ".elm-infra", target, "ca.pem"))).rejects.toThrow(
       /ENOENT/,
     );
+    await expectStoreForgets();
   });
 
   secretsAfterDestroyScenarios();

@@ -2,7 +2,8 @@
  * What every scenario of the shared local cluster uses: the cluster's name and folder, the real
  * CLI run as a user would (`--json`), Docker, and requests through the load balancer. The cluster
  * itself is brought up once by cluster.test.ts; scenario modules (scenarios/*.ts) register their
- * `it` blocks in the order cluster.test.ts calls them, destructive ones last.
+ * `it` blocks in the order cluster.test.ts calls them, destructive ones last. Every run gets the
+ * target's store's access key (e2e.env); a run with secondCopy() is the second operator's.
  */
 import { randomBytes } from "node:crypto";
 import { cp, mkdir, readFile, stat } from "node:fs/promises";
@@ -15,6 +16,7 @@ import { loadConfig } from "../../src/config/load.js";
 import { readInventory } from "../../src/cluster/inventory.js";
 import { withCluster, type ClusterApis } from "../../src/cluster/connect.js";
 import { DockerClient } from "../../src/docker/client.js";
+import { StoreClient } from "../../src/store/client.js";
 import { imageRef } from "../../src/plan/registry.js";
 import { pushAuth } from "../../src/tasks/registry.js";
 import {
@@ -23,6 +25,7 @@ import {
   type ProbeHandle,
   type ProbeReport,
 } from "../../src/traefik/probe.js";
+import type { LocalObjectStore } from "../harness/object-store.js";
 
 export const repo = resolve(import.meta.dirname, "../..");
 const cli = join(repo, "dist/cli/main.js");
@@ -38,7 +41,29 @@ export const e2e = {
   timings: {} as Record<string, number>,
   /** Every CLI run's stdout and stderr, in order: what the secrets audit searches. */
   outputs: [] as string[],
+  /**
+   * The target's shared store (issue 23, versitygw on loopback, started before the target):
+   * where its OpenTofu state, operations lock, encrypted secrets, files and backups' copies are.
+   */
+  store: undefined as LocalObjectStore | undefined,
+  /** What every run of the CLI gets in its environment: the store's access key. */
+  env: {} as Record<string, string>,
+  /** The operators listed in cluster.yaml: the first copy's, and the second's (secondCopy). */
+  operators: [] as Array<{ name: string; identity: string; recipient: string }>,
+  /** The second working copy (cluster.test.ts's beforeAll): its folder, config and environment. */
+  second: { work: "", config: "", env: {} as Record<string, string> },
 };
+
+/** The second working copy's runs (another folder, its own operator's keys): RunOverrides. */
+export const secondCopy = (): RunOverrides => ({
+  config: e2e.second.config,
+  cwd: e2e.second.work,
+  env: e2e.second.env,
+});
+
+/** A client of the e2e target's store, under its prefix; the caller closes it. */
+export const e2eStoreClient = (): StoreClient =>
+  new StoreClient(e2e.store!.location(`elm-infra/${e2e.target}/`), e2e.store!.credentials);
 
 export const label = () => `label=elm-infra.target=${e2e.target}`;
 
@@ -54,9 +79,13 @@ const parse = (stdout: string) =>
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-/** What a run may change from the shared cluster's defaults: another cluster.yaml, more env. */
+/**
+ * What a run may change from the shared cluster's defaults: another cluster.yaml, more env,
+ * another working folder (the second working copy's).
+ */
 export interface RunOverrides {
   config?: string;
+  cwd?: string;
   target?: string;
   env?: Record<string, string>;
   /** The global options before `args` (a command whose arguments end with `-- <command...>`). */
@@ -68,11 +97,11 @@ export function start(args: string[], timeoutMs = 900_000, o: RunOverrides = {})
   const where = ["--config", o.config ?? e2e.config, "--target", o.target ?? e2e.target];
   const argv = o.globalsFirst ? [...where, "--json", ...args] : [...args, ...where, "--json"];
   const run = execa("node", [cli, ...argv], {
-    cwd: e2e.work,
+    cwd: o.cwd ?? e2e.work,
     reject: false,
     stdin: "ignore",
     timeout: timeoutMs,
-    env: { CI: "true", ...o.env },
+    env: { CI: "true", ...e2e.env, ...o.env },
   });
   // Every run's output, for the secrets audit (scenarios/secrets.ts).
   run.then(
@@ -126,6 +155,21 @@ export async function elmInfraWatched<T>(
     await running.catch(() => undefined);
     timed(args, Date.now() - began);
   }
+}
+
+/**
+ * Resolves once a running command (--json) has begun its first step, past the operations lock
+ * it takes before its steps, or has ended.
+ */
+export async function stepsBegun(running: ResultPromise): Promise<void> {
+  let stdout = "";
+  await new Promise<void>((began) => {
+    running.stdout!.on("data", (c: Buffer) => {
+      stdout += c.toString();
+      if (stdout.includes('"state":"started"')) began();
+    });
+    void running.finally(() => began());
+  });
 }
 
 /** One JSON event of the CLI's --json output, as the e2e's watchers read it. */
@@ -420,9 +464,9 @@ export async function withE2eCluster<T>(work: (apis: ClusterApis) => Promise<T>)
   return withCluster(config, { signal: AbortSignal.timeout(60_000) }, work);
 }
 
-/** The worker that holds the package data now, as the inventory records it. */
-export async function packageDataHolder(): Promise<string> {
-  const config = await loadConfig({ file: e2e.config, target: e2e.target });
+/** The worker that holds the package data now, as the inventory (of `file`'s copy) records it. */
+export async function packageDataHolder(file = e2e.config): Promise<string> {
+  const config = await loadConfig({ file, target: e2e.target });
   return (await readInventory(config))!.packageDataHost!;
 }
 

@@ -36,6 +36,27 @@ export interface LocalTargetOptions {
   image?: string;
   /** The target's acme: section as a flow mapping, e.g. `{ certificateLifetime: 10m }`. */
   acme?: string;
+  /** The target's shared store (issue 23): its state, lock, secrets and files there from the start. */
+  store?: { endpoint: string; bucket: string; region: string };
+  /** Who operates it: each one's age recipient, and SSH public key line when given. */
+  operators?: Array<{ name: string; ageRecipient: string; sshKey?: string }>;
+}
+
+/** The store and operators lines of a target in cluster.yaml (none when not given). */
+function sharingLines(o: Pick<LocalTargetOptions, "store" | "operators">): string {
+  const lines: string[] = [];
+  if (o.store)
+    lines.push(
+      `    store: { endpoint: ${JSON.stringify(o.store.endpoint)}, bucket: ${o.store.bucket}, region: ${o.store.region} }`,
+    );
+  if (o.operators?.length) {
+    lines.push("    operators:");
+    for (const op of o.operators)
+      lines.push(
+        `      - { name: ${op.name}, ageRecipient: ${op.ageRecipient}${op.sshKey ? `, sshKey: ${JSON.stringify(op.sshKey.trim())}` : ""} }`,
+      );
+  }
+  return lines.map((l) => `${l}\n`).join("");
 }
 
 /** A services: section with one small site (one allocation): for a target whose sites are not the point. */
@@ -126,7 +147,7 @@ export async function makeLocalTarget(name: string, o: LocalTargetOptions): Prom
       knownHosts: .elm-infra/${name}/known_hosts
     ports: { http: ${httpPort}, https: ${httpsPort}, ssh: ${o.sshBase + o.slot * 300}, dns: ${dnsPort} }
     network: { subnet: 10.${o.subnetBase + o.slot}.0.0/24 }
-    # One pair of cluster snapshots kept per worker: a second run on a worker shows the pruning.
+${sharingLines(o)}    # One pair of cluster snapshots kept per worker: a second run on a worker shows the pruning.
     snapshots: { keep: 1 }${o.acme ? `\n    acme: ${o.acme}` : ""}
 services:
 ${o.services}`,

@@ -2,7 +2,7 @@
  * The cluster secrets and the target's files in the shared store (issue 23 item 1), against a
  * real S3-compatible server (versitygw on loopback) and the real `age`: bring-up's sharing puts
  * the generated secrets there only encrypted to the operators listed in cluster.yaml, and the
- * inventory, pinned host keys and trusted roots under files/; no object holds any secret in
+ * inventory, pinned host keys, trusted roots and the target's SSH public key under files/; no object holds any secret in
  * clear; adding an operator encrypts them again. Then the built CLI in a second working copy (an
  * empty folder with only cluster.yaml) reads them with its own identity and writes no secret
  * anywhere; a stranger's identity, or none, is refused (exit 2) and changes nothing. Last, the
@@ -65,6 +65,8 @@ const files = {
   })}\n`,
   known_hosts: "[127.0.0.1]:40007 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedHostKeyForTheTest\n",
   "ca.pem": "-----BEGIN CERTIFICATE-----\nTRUSTEDROOTFORTHETEST\n-----END CERTIFICATE-----\n",
+  // the public half of the key bring-up made (ssh.privateKey): another copy plans with it
+  "id_ed25519.pub": `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPublicHalfOfTheTargetsKey elm-infra ${target}\n`,
 };
 
 async function withOperators(list: Array<{ name: string; recipient: string }>): Promise<void> {
@@ -144,13 +146,14 @@ describe("the first operator's bring-up shares the secrets and files", () => {
     // a copy left in the store by an earlier run, of a file this machine no longer has, goes
     await client.put("files/registry-ca.pem", "a registry's CA that destroy removed");
     expect(await pushSharedFiles(client, config)).toEqual({
-      put: ["files/inventory.json", "files/known_hosts", "files/ca.pem"],
+      put: ["files/inventory.json", "files/known_hosts", "files/ca.pem", "files/ssh-key.pub"],
       deleted: ["files/registry-ca.pem"],
     });
     expect((await client.list()).sort()).toEqual([
       "files/ca.pem",
       "files/inventory.json",
       "files/known_hosts",
+      "files/ssh-key.pub",
       sharedSecretsKey,
     ]);
     const envelope = JSON.parse((await client.get(sharedSecretsKey))!.body);
@@ -293,6 +296,7 @@ describe("destroy forgets in the store what it forgets here", () => {
   it("the cluster's secrets re-encrypted without them (the snapshots' identity kept), the inventory and roots deleted", async () => {
     // the target's SSH key, as bring-up made it (OpenTofu's plan reads its public half)
     const key = join(first.work, ".elm-infra", target, "id_ed25519");
+    await rm(`${key}.pub`);
     await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
     const r = await spawnCli(["destroy", "--yes", "--config", first.config, "--target", target], {
       cwd: first.work,
@@ -304,7 +308,15 @@ describe("destroy forgets in the store what it forgets here", () => {
       timeoutMs: 300_000,
     });
     expect(r.exitCode, r.stderr).toBe(0);
-    expect((await client.list()).sort()).toEqual(["files/known_hosts", sharedSecretsKey]);
+    // the key pair stays here, and its public half there
+    expect((await client.list()).sort()).toEqual([
+      "files/known_hosts",
+      "files/ssh-key.pub",
+      sharedSecretsKey,
+    ]);
+    expect((await client.get("files/ssh-key.pub"))?.body).toBe(
+      await readFile(`${key}.pub`, "utf8"),
+    );
     const dir = await mkdtemp(join(tmpdir(), "elm-infra-after-destroy-"));
     try {
       await writeFile(join(dir, "cluster.yaml"), await readFile(first.config, "utf8"));

@@ -1,20 +1,25 @@
 /**
  * The package site's data on the shared cluster (issue 11, part 6): packages published through
  * the load balancer survive a redeploy and a restart of the site; `backup` takes one inside the
- * cluster and copies it here; `restore` into an emptied volume brings back byte-identical files.
+ * cluster and copies it here and to the target's store (issue 23: off-site, its SHA-256 recorded);
+ * `restore --from-store` into an emptied volume, this machine's copy deleted first, brings back
+ * the store's copy (checked against the SHA-256 of the backup taken) and byte-identical files.
  * The volume's moves are proven where hosts change: replace of the holder and its loss
  * (scenarios/scale.ts). Leaves 1 manager and 2 workers, both sites serving.
  */
-import { stat } from "node:fs/promises";
-import { join } from "node:path";
+import { rm, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { expect, it } from "vitest";
 import type { BackupResult } from "../../../src/commands/backup.js";
 import type { RestoreResult } from "../../../src/commands/restore.js";
 import { backupJobId } from "../../../src/plan/package-data.js";
+import { serviceBackupsPrefix, sha256Metadata } from "../../../src/plan/offsite.js";
+import { sha256OfFile } from "../../../src/tasks/offsite.js";
 import {
   deployFromFixtures,
   docker,
   e2e,
+  e2eStoreClient,
   elmInfra,
   ensureDeployed,
   errorOf,
@@ -27,6 +32,8 @@ import {
 
 const site = "package.elm-lang.org";
 const published = new Map<string, string>();
+/** The backup `backup` took: its file here, SHA-256, and key in the store. */
+let takenHere: { file: string; sha256: string; key: string } | undefined;
 
 /** PUT or GET a package file through the load balancer, as a publisher or a visitor would. */
 async function packageFile(path: string, body?: string): Promise<{ status: number; text: string }> {
@@ -115,7 +122,7 @@ export function dataScenarios(): void {
     await expectAllPublished();
   });
 
-  it("backup takes one inside the cluster, off the site's worker, and copies it to this machine", async () => {
+  it("backup takes one inside the cluster, off the site's worker, copies it to this machine and to the target's store (its SHA-256 recorded there)", async () => {
     await publish("bob", 1);
     const r = await elmInfra(["backup", site]);
     expect(r.exitCode, errorOf(r)).toBe(0);
@@ -134,20 +141,44 @@ export function dataScenarios(): void {
     expect((await stat(taken.file)).size).toBe(taken.bytes);
     expect(taken.file).toContain(join(".elm-infra", e2e.target, "backups"));
     expect(Date.parse(taken.recoveryPoint)).toBeGreaterThan(Date.now() - 300_000);
+    // The off-site copy (issue 23): under the service's backups in the store, with the SHA-256
+    // of the file here, read back through the S3 API.
+    expect(taken.offsite?.key).toBe(serviceBackupsPrefix(site) + basename(taken.file));
+    takenHere = {
+      file: taken.file,
+      sha256: await sha256OfFile(taken.file),
+      key: taken.offsite!.key,
+    };
+    const client = e2eStoreClient();
+    try {
+      const head = await client.head(takenHere.key);
+      expect(head).toEqual({
+        bytes: taken.bytes,
+        metadata: expect.objectContaining({ [sha256Metadata]: takenHere.sha256 }),
+      });
+    } finally {
+      client.close();
+    }
   });
 
-  it("restore into an emptied volume brings back byte-identical data, with the recovery point", async () => {
+  // Issue 23: the backup restored is the store's copy; this machine's is gone first (as on a
+  // machine that lost it), so nothing but the store can give it back.
+  it("restore --from-store into an emptied volume brings back the store's copy (its SHA-256 that of the backup taken) and byte-identical data, with the recovery point", async () => {
     const host = await holder();
     const before = await volumeSums(host);
     expect(before.split("\n").length).toBeGreaterThanOrEqual(published.size);
     await docker("exec", host, "sh", "-c", "rm -rf /srv/package-data/*");
     expect((await packageFile([...published.keys()][0]!)).status).toBe(404);
+    await rm(takenHere!.file);
 
-    const refused = await elmInfra(["restore", site]);
+    const refused = await elmInfra(["restore", site, "--from-store"]);
     expect(refused.exitCode).toBe(2);
-    const r = await elmInfra(["restore", site, "--yes"]);
+    const r = await elmInfra(["restore", site, "--from-store", "--yes"]);
     expect(r.exitCode, errorOf(r)).toBe(0);
     const restored = resultOf<RestoreResult>(r);
+    expect(restored.backup).toBe(`store:${takenHere!.key}`);
+    // brought back here under its own name, the same bytes as the backup taken
+    expect(await sha256OfFile(takenHere!.file)).toBe(takenHere!.sha256);
     expect(restored.host).toBe(host);
     expect(restored.files).toBe(before.split("\n").length);
     console.log(`restore: recovery point ${restored.recoveryPoint}, down ${restored.downMs} ms`);

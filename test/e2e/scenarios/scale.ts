@@ -3,9 +3,14 @@
  * through the load balancer for the whole command, its refusals (nothing changed after), replace,
  * and the loss of a manager and of a worker (killed hard), both replaced by one bring-up. Each
  * scenario leaves 1 manager + 2 workers, healthy. Host creations are the e2e's longest steps:
- * where one creation (or one bring-up) can serve two proofs, it does.
+ * where one creation (or one bring-up) can serve two proofs, it does: the host-loss scenario
+ * runs from the second working copy (issue 23: status --check, scale, a deploy, bring-up, reboot
+ * from another folder, with its own operator's keys and what it reads from the store), and a
+ * bring-up from the first copy is refused while its scale holds the lease.
  */
-import { readFile } from "node:fs/promises";
+import { copyFile, readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { ResultPromise } from "execa";
 import { expect, it } from "vitest";
 import type { BringUpResult } from "../../../src/commands/bring-up.js";
 import type { RebootResult } from "../../../src/commands/reboot.js";
@@ -34,7 +39,11 @@ import {
   underProbe,
   viaLoadBalancer,
   volumeSums,
+  elmInfraWatched,
+  secondCopy,
+  stepsBegun,
   type Run,
+  type RunOverrides,
 } from "../support.js";
 
 const host = (role: "manager" | "worker", n: number) => `${e2e.target}-${role}-${n}`;
@@ -46,15 +55,17 @@ const probingTheSite = <T>(work: (sofar: () => ProbeReport | undefined) => Promi
     ratePerSecond: 10,
   }).then(({ value, reports }) => ({ value, report: reports[0]! }));
 
-const counts = async () => {
-  const text = await readFile(e2e.config, "utf8");
+const counts = async (file = e2e.config) => {
+  const text = await readFile(file, "utf8");
   const of = (f: string) => Number(new RegExp(`\\n {4}${f}: (\\d+)`).exec(text)?.[1]);
   return { managers: of("managers"), workers: of("workers") };
 };
 
 /** What a refused scale must leave as it was: the hosts and each job's version. */
-async function clusterState(): Promise<{ hosts: string; jobs: Record<string, number | null> }> {
-  const status = await elmInfra(["status"]);
+async function clusterState(
+  o?: RunOverrides,
+): Promise<{ hosts: string; jobs: Record<string, number | null> }> {
+  const status = await elmInfra(["status"], undefined, o);
   const services = resultOf<{ services: Array<{ service: string; jobVersion: number | null }> }>(
     status,
   ).services;
@@ -97,19 +108,24 @@ export function scaleScenarios(): void {
   });
 }
 
-/** scale on a cluster with `dead` down: refused with exit 3 naming it, nothing changed. */
+/** scale (by the copy `o` names) on a cluster with `dead` down: refused with exit 3 naming it, nothing changed. */
 async function expectDegradedScaleRefused(
   dead: string,
   now: { managers: number; workers: number },
+  o: RunOverrides = {},
 ) {
-  const before = await clusterState();
-  const refused = await elmInfra(["scale", "--workers", String(now.workers + 1), "--yes"]);
+  const before = await clusterState(o);
+  const refused = await elmInfra(
+    ["scale", "--workers", String(now.workers + 1), "--yes"],
+    undefined,
+    o,
+  );
   expect(refused.exitCode).toBe(3);
   expect(errorOf(refused)).toMatch(
     new RegExp(`scale refused: target ${e2e.target} is not healthy now:[\\s\\S]*${dead}`),
   );
-  expect(await counts()).toEqual(now);
-  expect(await clusterState()).toEqual(before);
+  expect(await counts(o.config)).toEqual(now);
+  expect(await clusterState(o)).toEqual(before);
 }
 
 /**
@@ -222,8 +238,13 @@ export function hostLossScenarios(): void {
   // scale refuses.
   // The workers' scale (2 -> 3 -> 2) rides on the managers' (1 -> 3 -> 1): one scale creates
   // both, one scale removes both, instead of a host creation and a removal of its own.
-  it("managers 1 -> 3 -> 1 and workers 2 -> 3 -> 2 under the probe (the new worker answers, then leaves with 0 failed requests), one of the 3 managers killed hard on the way: scale refuses the degraded cluster (exit 3, nothing changed), a deploy still succeeds; then a worker container killed hard: no failed request 30 s after the kill, < 2 % in between; one bring-up replaces both with new nodes (3 healthy voters, one new), then the leading manager of the 3 is rebooted (its leadership handed over first, 3 voters again), 0 failed requests but in the worker's loss", async () => {
+  // Issue 23: all of it from the second working copy (another folder, its .elm-infra/ empty,
+  // its own operator's age identity and SSH key), on the target the first copy brought up; while
+  // its scale holds the lease in the store, a bring-up from the first copy is refused naming it.
+  it("from a second working copy: status --check, then managers 1 -> 3 -> 1 and workers 2 -> 3 -> 2 under the probe (the new worker answers, then leaves with 0 failed requests), a bring-up from the first copy refused meanwhile (exit 3, the second copy's scale named), one of the 3 managers killed hard on the way: scale refuses the degraded cluster (exit 3, nothing changed), a deploy still succeeds; then a worker container killed hard: no failed request 30 s after the kill, < 2 % in between; one bring-up replaces both with new nodes (3 healthy voters, one new), then the leading manager of the 3 is rebooted (its leadership handed over first, 3 voters again), 0 failed requests but in the worker's loss", async () => {
     await ensureDeployed({ "elm-lang.org": anyVersion });
+    const second = secondCopy();
+    await startSecondCopy(second);
     // The deploy on the way: the other of 1.0.0 and 1.0.1 than the one running (replace's rollback
     // may have left either).
     const next = (await runningVersions())["elm-lang.org"] === "1.0.1" ? "1.0.0" : "1.0.1";
@@ -236,29 +257,40 @@ export function hostLossScenarios(): void {
     let before: string[] = [];
     let kept = "";
     const managersUp = await probingTheSite(async (sofar) => {
-      const up = expectScaled(
-        await elmInfra(["scale", "--managers", "3", "--workers", "3", "--yes"]),
-        3,
-        3,
+      const { run: scaled, watched: refused } = await elmInfraWatched(
+        ["scale", "--managers", "3", "--workers", "3", "--yes"],
+        bringUpWhileHeld,
+        second,
+      );
+      const up = expectScaled(scaled, 3, 3);
+      expect(refused.exitCode, errorOf(refused)).toBe(3);
+      expect(errorOf(refused)).toMatch(
+        new RegExp(
+          `bring-up refused: scale by second-operator \\(CI\\) on .+ \\(since .+\\) holds the operations lock of target ${e2e.target}`,
+        ),
       );
       expect(up.created).toEqual([...created, newWorker]);
-      expect(await counts()).toEqual({ managers: 3, workers: 3 });
+      expect(await counts(second.config)).toEqual({ managers: 3, workers: 3 });
       // The new worker's Traefik is in the load balancer: the probe sees it answer.
       for (let i = 0; i < 30 && !sofar()?.workers[newWorker!]; i++)
         await new Promise((r) => setTimeout(r, 1000));
       expect(sofar()?.workers[newWorker!] ?? 0).toBeGreaterThan(0);
       before = (await hostNames()).split("\n");
       await docker("kill", victim);
-      await waitUntil(false);
-      await expectDegradedScaleRefused(victim, { managers: 3, workers: 3 });
-      const deploy = await elmInfra([
-        "deploy",
-        `elm-lang.org@${next}`,
-        "--build",
-        "--context",
-        await buildContext("elm-lang.org"),
-        "--yes",
-      ]);
+      await waitUntil(false, undefined, second);
+      await expectDegradedScaleRefused(victim, { managers: 3, workers: 3 }, second);
+      const deploy = await elmInfra(
+        [
+          "deploy",
+          `elm-lang.org@${next}`,
+          "--build",
+          "--context",
+          await buildContext("elm-lang.org"),
+          "--yes",
+        ],
+        undefined,
+        second,
+      );
       expect(deploy.exitCode, errorOf(deploy)).toBe(0);
     });
     expectNoFailure(
@@ -268,7 +300,7 @@ export function hostLossScenarios(): void {
 
     // The VM loss: the worker that holds the package data. That site is down until bring-up
     // attaches the volume to another worker and starts it there, with every byte it had.
-    const holderBefore = await packageDataHolder();
+    const holderBefore = await packageDataHolder(second.config);
     const sums = await volumeSums(holderBefore);
     expect(sums).not.toBe("");
     let workerVictim = "";
@@ -277,8 +309,8 @@ export function hostLossScenarios(): void {
       async () => {
         workerVictim = await workerLoss(holderBefore);
         ({ report } = await probingTheSite(async () => {
-          await waitUntil(false);
-          const r = await elmInfra(["bring-up", "--yes"]);
+          await waitUntil(false, undefined, second);
+          const r = await elmInfra(["bring-up", "--yes"], undefined, second);
           // Exit 0 only once every deployed service serves (bring-up's last step).
           expect(r.exitCode, errorOf(r)).toBe(0);
           const data = resultOf<BringUpResult>(r);
@@ -286,7 +318,7 @@ export function hostLossScenarios(): void {
           expect(data.changes.join("\n")).toMatch(
             /package\.elm-lang\.org started on .*data volume/,
           );
-          const holderAfter = await packageDataHolder();
+          const holderAfter = await packageDataHolder(second.config);
           expect(holderAfter).not.toBe(holderBefore);
           expect(await volumeSums(holderAfter)).toBe(sums);
           expect(await viaLoadBalancer("package.elm-lang.org", "/health")).toBe(200);
@@ -303,9 +335,10 @@ export function hostLossScenarios(): void {
       report!,
       "bring-up replacing the killed manager and worker, managers 3 -> 1, workers 3 -> 2",
     );
-    expect(await counts()).toEqual({ managers: 1, workers: 2 });
+    expect(await counts(second.config)).toEqual({ managers: 1, workers: 2 });
     expect(roleOf((await hostNames()).split("\n"), "manager")).toEqual([kept]);
     expect(roleOf((await hostNames()).split("\n"), "worker")).toHaveLength(2);
+    await backToFirstCopy(second);
 
     /** The rest of the proof after bring-up: the replaced hosts, 3 voters, then down to 1 + 2. */
     async function afterBringUp(data: BringUpResult): Promise<void> {
@@ -318,7 +351,7 @@ export function hostLossScenarios(): void {
         expect(voters.map((c) => c.name)).toContain(`${system}: ${fresh.manager} is a voter`);
       }
       expect(data.cluster!.checks.filter((c) => !c.ok)).toEqual([]);
-      await rebootTheLeader(roleOf((await hostNames()).split("\n"), "manager"));
+      await rebootTheLeader(roleOf((await hostNames()).split("\n"), "manager"), second);
       // Down to one manager and two workers: the lowest numbers stay, the others leave, the
       // workers first, each role highest first.
       const now = (await hostNames()).split("\n");
@@ -326,7 +359,7 @@ export function hostLossScenarios(): void {
       const workers = roleOf(now, "worker").sort(byNumber);
       expect(managers).toContain(fresh.manager);
       const down = expectScaled(
-        await elmInfra(["scale", "--managers", "1", "--workers", "2", "--yes"]),
+        await elmInfra(["scale", "--managers", "1", "--workers", "2", "--yes"], undefined, second),
         1,
         2,
       );
@@ -336,14 +369,68 @@ export function hostLossScenarios(): void {
   });
 }
 
+/** Everything a run printed: its JSON events and stderr. */
+const said = (r: Run) => `${JSON.stringify(r.events)}\n${r.stderr}`;
+
+/**
+ * The second working copy's first command: `status --check` with nothing of its own but
+ * cluster.yaml (pulled: the first copy's as of now) and the repository's jobs and images. It
+ * reads the cluster secrets and the target's files from the store with its own identity, logs
+ * in with its own SSH key, and writes no secrets file.
+ */
+async function startSecondCopy(second: RunOverrides): Promise<void> {
+  await copyFile(e2e.config, second.config!);
+  expect((await readdir(second.cwd!)).sort()).toEqual(["cluster.yaml", "images", "jobs"]);
+  const r = await elmInfra(["status", "--check"], undefined, second);
+  expect(r.exitCode, errorOf(r)).toBe(0);
+  expect(said(r)).toContain(`read from the store of target ${e2e.target}: the cluster secrets`);
+  expect(resultOf<{ cluster: ClusterView }>(r).cluster.healthy).toBe(true);
+  expect((await readdir(second.cwd!)).sort()).toEqual([
+    ".elm-infra",
+    "cluster.yaml",
+    "images",
+    "jobs",
+  ]);
+}
+
+/**
+ * While the second copy's scale runs: once it has begun its steps (the lease taken), a
+ * bring-up from the first copy, which the lease refuses.
+ */
+async function bringUpWhileHeld(running: ResultPromise): Promise<Run> {
+  let ended = false;
+  void running.finally(() => (ended = true)).catch(() => undefined);
+  await stepsBegun(running);
+  // a scale that failed before its steps holds nothing: no bring-up on a half-changed target
+  if (ended) throw new Error("the second copy's scale ended before it began its steps");
+  return elmInfra(["bring-up", "--yes"]);
+}
+
+/**
+ * Back to the first copy: its cluster.yaml pulled from the second's (the counts its scales
+ * wrote, as git would bring them), and its inventory and pinned host keys, which the second copy
+ * changed, taken from the store (deleted here, so the next command fetches them: a file this
+ * machine has is not refreshed from the store, docs/shared-state.md).
+ */
+async function backToFirstCopy(second: RunOverrides): Promise<void> {
+  await copyFile(second.config!, e2e.config);
+  const state = join(e2e.work, ".elm-infra", e2e.target);
+  for (const file of ["inventory.json", "known_hosts"]) await rm(join(state, file));
+  const r = await elmInfra(["status", "--check"]);
+  expect(r.exitCode, errorOf(r)).toBe(0);
+  expect(said(r)).toMatch(
+    new RegExp(`read from the store of target ${e2e.target}: .*${join(state, "inventory.json")}`),
+  );
+}
+
 /**
  * Issue 22's reboot of a manager of three (the probe runs around it): the one that leads is
  * planned with its leadership handed over first, reboots (its boot identity changes), and the
  * cluster proves three healthy voters again, with no --allow-api-outage (the others keep quorum).
  */
-async function rebootTheLeader(managers: string[]): Promise<void> {
+async function rebootTheLeader(managers: string[], o?: RunOverrides): Promise<void> {
   expect(managers).toHaveLength(3);
-  const planned = await elmInfra(["reboot", ...managers, "--dry-run"]);
+  const planned = await elmInfra(["reboot", ...managers, "--dry-run"], undefined, o);
   expect(planned.exitCode, errorOf(planned)).toBe(0);
   const plan = resultOf<RebootResult>(planned).plan;
   const leader = plan.order.find((s) => s.leads)?.host;
@@ -351,7 +438,7 @@ async function rebootTheLeader(managers: string[]): Promise<void> {
   // The leader goes last: its followers first.
   expect(plan.order.at(-1)?.host).toBe(leader);
   const boot = await bootOf(leader!);
-  const r = await elmInfra(["reboot", leader!, "--yes"]);
+  const r = await elmInfra(["reboot", leader!, "--yes"], undefined, o);
   expect(r.exitCode, errorOf(r)).toBe(0);
   const done = resultOf<RebootResult>(r);
   expect(done.rebooted.map((h) => h.host)).toEqual([leader]);
@@ -378,11 +465,17 @@ function freeNames(names: string[], role: "manager" | "worker", count: number): 
   return free;
 }
 
-/** Polls status until the cluster is (or is no longer) healthy, within a deadline. */
-export async function waitUntil(healthy: boolean, deadlineMs = 120_000): Promise<ClusterView> {
+/** Polls status (by the copy `o` names) until the cluster is (or is no longer) healthy, within a deadline. */
+export async function waitUntil(
+  healthy: boolean,
+  deadlineMs = 120_000,
+  o?: RunOverrides,
+): Promise<ClusterView> {
   const end = Date.now() + deadlineMs;
   for (;;) {
-    const view = resultOf<{ cluster: ClusterView }>(await elmInfra(["status"])).cluster;
+    const view = resultOf<{ cluster: ClusterView }>(
+      await elmInfra(["status"], undefined, o),
+    ).cluster;
     if (view.healthy === healthy || Date.now() > end) {
       expect(view.healthy, JSON.stringify(view.checks.filter((c) => !c.ok))).toBe(healthy);
       return view;

@@ -9,8 +9,12 @@
  * JSON events), every file in the target's folder (generated files, inventory, OpenTofu state and
  * plans, Ansible's files, the cluster snapshots `backup cluster` copied here), every version of
  * every Nomad job, `docker inspect` of every container of the target and of every container inside
- * each host, each host's journal, and each host's /etc, /root, /home, /tmp, /var/log and
- * /srv/cluster-snapshots. The only places a secret may show (`allowed` below):
+ * each host, each host's journal, each host's /etc, /root, /home, /tmp, /var/log and
+ * /srv/cluster-snapshots, and every object in the target's store (issue 23: versitygw's files,
+ * versions too: OpenTofu's state, the age-encrypted secrets, the shared files, the backups'
+ * copies). The store's secret access key and the operators' age identities are searched for
+ * too, and may show nowhere. After destroy, the second working copy's files are searched as
+ * well. The only places a secret may show (`allowed` below):
  *   - secrets/<target>.yaml on this machine (mode 0600), every field;
  *   - on each host, each agent's own configuration for its own credentials:
  *     /etc/consul.d/consul.hcl: Consul's gossip key and the Consul agent's token;
@@ -184,6 +188,30 @@ async function hostPlaces(hosts: string[], needles: string[]): Promise<Place[]> 
   return places;
 }
 
+/**
+ * Every object in the target's store, whole (issue 23): each file of versitygw's posix backend,
+ * the buckets' objects and their versions (OpenTofu's state, the encrypted secrets, the shared
+ * files, the lease, the backups' copies), as anyone with the store's key, or its disk, reads them.
+ */
+async function storeObjects(): Promise<Place[]> {
+  const dir = e2e.store!.dir;
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  expect(files.some((f) => f.endsWith("terraform.tfstate"))).toBe(true);
+  return Promise.all(
+    files.map(async (f) => ({ where: `store: ${relative(dir, f)}`, data: await readFile(f) })),
+  );
+}
+
+/**
+ * What may show nowhere, beside the secrets file's: the store's secret access key and each
+ * operator's age identity (they reach the CLI only through its environment).
+ */
+const neverShown = (): Record<string, string> => ({
+  "the store's secret access key": e2e.store!.credentials.secretAccessKey,
+  ...Object.fromEntries(e2e.operators.map((o) => [`age identity of ${o.name}`, o.identity])),
+});
+
 /** Every CLI run's stdout and stderr so far, named by its arguments. */
 const cliOutputs = (): Place[] =>
   e2e.outputs.map((o, i) => ({ where: `CLI run ${i + 1}: ${o.split("\n")[0]}`, data: o }));
@@ -294,7 +322,7 @@ export function secretsScenarios(): void {
     );
     for (const [field, value] of Object.entries(planted)) expect(secrets[field]).toBe(value);
     // The certificates' keys too (issue 13): in Nomad and Traefik's memory only, never printed.
-    Object.assign(secrets, await certificateKeys());
+    Object.assign(secrets, await certificateKeys(), neverShown());
     const hosts = (await hostNames()).split("\n").filter((l) => l);
     const needles = [
       ...new Set(Object.values(secrets).flatMap((v) => secretForms(v).map((f) => f.needle))),
@@ -306,6 +334,7 @@ export function secretsScenarios(): void {
       ...(await containers(hosts)),
       ...(await hostPlaces(hosts, needles)),
       ...(await containerLogs(hosts)),
+      ...(await storeObjects()),
     ];
     expect(e2e.outputs.length).toBeGreaterThan(3);
     const findings = findSecrets(places, secrets);
@@ -335,9 +364,14 @@ export function secretsScenarios(): void {
  * folder (OpenTofu's state and any plan) holds none of the secrets searched for before.
  */
 export function secretsAfterDestroyScenarios(): void {
-  it("secrets audit after destroy: no secret in any output or file left behind", async () => {
+  it("secrets audit after destroy: no secret in any output or file left behind, in either working copy or in any object of the store", async () => {
     expect(Object.keys(audited).length).toBeGreaterThan(3);
-    const places: Place[] = [...cliOutputs(), ...(await filesUnder(e2e.work))];
+    const places: Place[] = [
+      ...cliOutputs(),
+      ...(await filesUnder(e2e.work)),
+      ...(await filesUnder(e2e.second.work)),
+      ...(await storeObjects()),
+    ];
     expect(findSecrets(places, audited)).toEqual([]);
     expect(((await stat(secretsPath())).mode & 0o777).toString(8)).toBe("600");
   });

@@ -1,5 +1,5 @@
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { load } from "js-yaml";
@@ -12,6 +12,7 @@ import {
   readSecrets,
   writeSecrets,
 } from "../../../src/config/load.js";
+import { targetPaths } from "../../../src/cluster/paths.js";
 import { parseCluster, parseSecrets, parseYaml } from "../../../src/config/parse.js";
 import { ConfigError, ExitCode, UsageError, formatProblem } from "../../../src/errors.js";
 import { forgetSecrets, redact } from "../../../src/output/redact.js";
@@ -736,5 +737,32 @@ describe("secrets", () => {
       env: { ELM_INFRA_TARGET: "local" },
     });
     expect(flag.targetName).toBe("production");
+  });
+
+  it("ELM_INFRA_SSH_KEY_FILE is this operator's login key; the target's key and its public half stay cluster.yaml's", async () => {
+    const file = join(root, "cluster.yaml");
+    const plain = await loadConfig({ file, target: "local", env: {} });
+    expect(plain.sshKeyFile).toBeUndefined();
+    const own = targetPaths(plain);
+    expect(own.privateKey).toBe(own.targetKey);
+    const operator = await loadConfig({
+      file,
+      target: "local",
+      env: { ELM_INFRA_SSH_KEY_FILE: "keys/bob_ed25519" },
+    });
+    expect(operator.sshKeyFile).toBe(resolve("keys/bob_ed25519"));
+    const paths = targetPaths(operator);
+    expect(paths.privateKey).toBe(resolve("keys/bob_ed25519"));
+    expect(paths.targetKey).toBe(own.targetKey);
+    expect(paths.publicKey).toBe(`${own.targetKey}.pub`);
+    const home = await loadConfig({
+      file,
+      target: "local",
+      env: { ELM_INFRA_SSH_KEY_FILE: "~/.ssh/id_ed25519" },
+    });
+    expect(home.sshKeyFile).toBe(join(homedir(), ".ssh/id_ed25519"));
+    // an exported-but-empty variable means "not set"
+    const empty = await loadConfig({ file, target: "local", env: { ELM_INFRA_SSH_KEY_FILE: "" } });
+    expect(empty.sshKeyFile).toBeUndefined();
   });
 });

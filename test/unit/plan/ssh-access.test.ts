@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { sshKeyMaterial, sshPublicKeyProblem } from "../../../src/config/ssh-public-key.js";
-import { authorizedSshKeys } from "../../../src/plan/ssh-access.js";
+import { authorizedSshKeys, judgeSshKey } from "../../../src/plan/ssh-access.js";
 
 const ed25519 =
   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIONCFPtrQHgZ3PFWuSLJRFzMMI14pJNUZOHrjqvungpV ada@laptop";
@@ -82,4 +82,26 @@ describe("authorizedSshKeys", () => {
   ])("%s", (_what, operators, expected) => {
     expect(authorizedSshKeys(`${targetKey}\n`, { operators })).toEqual(expected);
   });
+});
+
+describe("judgeSshKey: the local target's key pair at bring-up and scale", () => {
+  const refused = { kind: "refuse", why: expect.stringContaining("another operator") };
+  it.each([
+    // targetPrivate, targetPublic, operatorKey: decision
+    [false, false, false, { kind: "make" }],
+    // the first bring-up, by an operator who also has a key of their own: the target's is made
+    [false, false, true, { kind: "make" }],
+    [true, true, false, { kind: "use", loginWith: "target" }],
+    [true, true, true, { kind: "use", loginWith: "operator" }],
+    // the public half is the store's: never a new pair (it would replace every host)
+    [false, true, true, { kind: "use", loginWith: "operator" }],
+    [false, true, false, refused],
+    // a lost public half: the target's key is used, and OpenTofu's step says what is missing
+    [true, false, false, { kind: "use", loginWith: "target" }],
+  ])(
+    "private %s, public %s, operator's key %s",
+    (targetPrivate, targetPublic, operatorKey, want) => {
+      expect(judgeSshKey({ targetPrivate, targetPublic, operatorKey })).toEqual(want);
+    },
+  );
 });
