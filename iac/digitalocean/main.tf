@@ -50,17 +50,22 @@ resource "digitalocean_droplet" "host" {
   tags       = concat([digitalocean_tag.target.name, digitalocean_tag.role[each.value.role].name], var.tags)
   monitoring = true
   # sshd on ssh_port from the first boot, before anyone connects (the cloud firewall opens only
-  # that port); the playbook's base role keeps the same drop-in afterwards.
-  user_data = var.ssh_port == 22 ? null : <<-EOT
-    #cloud-config
-    write_files:
-      - path: /etc/ssh/sshd_config.d/01-elm-infra.conf
-        permissions: "0644"
-        content: |
-          Port ${var.ssh_port}
-    runcmd:
-      - [systemctl, restart, ssh]
-  EOT
+  # that port); the playbook's base role keeps the same drop-in afterwards. And the listed
+  # operators' keys beside the account's: an operator who logs in with their own key reaches a
+  # droplet this apply creates before the playbook (which keeps the list) has run.
+  user_data = var.ssh_port == 22 && length(var.operator_ssh_keys) == 0 ? null : join("", [
+    "#cloud-config\n",
+    length(var.operator_ssh_keys) == 0 ? "" : "ssh_authorized_keys:\n${join("", [for k in var.operator_ssh_keys : "  - ${jsonencode(k)}\n"])}",
+    var.ssh_port == 22 ? "" : <<-EOT
+      write_files:
+        - path: /etc/ssh/sshd_config.d/01-elm-infra.conf
+          permissions: "0644"
+          content: |
+            Port ${var.ssh_port}
+      runcmd:
+        - [systemctl, restart, ssh]
+    EOT
+  ])
 
   lifecycle {
     # A newer image slug must not replace running hosts; the playbook upgrades them in place.

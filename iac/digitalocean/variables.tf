@@ -132,3 +132,9 @@ variable "dns_records" {
   type        = map(string)
   default     = {}
 }
+
+variable "operator_ssh_keys" {
+  description = "The listed operators' OpenSSH public keys (cluster.yaml operators' sshKey), put into root's authorized_keys on every droplet beside ssh_public_key when it is created; the playbook keeps the list afterwards."
+  type        = list(string)
+  default     = []
+}

@@ -177,7 +177,9 @@ resource "docker_container" "host" {
     for_each = var.ssh_public_key == "" ? [] : [var.ssh_public_key]
     content {
       file        = "/root/.ssh/authorized_keys"
-      content     = "${trimspace(upload.value)}\n"
+      # The target's key and every listed operator's: an operator who logs in with their own key
+      # reaches a host this apply creates before the playbook (which keeps the list) has run.
+      content     = "${join("\n", concat([trimspace(upload.value)], var.operator_ssh_keys))}\n"
       permissions = "0600"
     }
   }
@@ -189,6 +191,12 @@ resource "docker_container" "host" {
   labels {
     label = "elm-infra.role"
     value = each.value.role
+  }
+
+  lifecycle {
+    # The keys are the first boot's (as a droplet's user_data): an operator added or removed
+    # later must not replace running hosts; the playbook keeps authorized_keys.
+    ignore_changes = [upload]
   }
 }
 

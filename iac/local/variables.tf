@@ -197,3 +197,9 @@ variable "registry_port" {
   type        = number
   default     = 15000
 }
+
+variable "operator_ssh_keys" {
+  description = "The listed operators' OpenSSH public keys (cluster.yaml operators' sshKey), put into root's authorized_keys in every host beside ssh_public_key when it is created; the playbook keeps the list afterwards."
+  type        = list(string)
+  default     = []
+}

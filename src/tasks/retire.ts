@@ -136,9 +136,12 @@ export async function drainWorker(
     o,
     `the drain of ${name} to finish`,
     async () => {
-      const node = await nomad.node(nodeId, { index, waitSeconds: 5, ...signalOf(o) });
-      index = node.index;
-      const verdict = drainVerdict(node.data, (await nomad.nodeAllocations(nodeId)).data);
+      // Woken by each change of its allocations (a migration begun, one stopped); at most 2 s
+      // apart for the node's own (Nomad clears the drain just after the last one stops).
+      const allocs = await nomad.nodeAllocations(nodeId, { index, waitSeconds: 2, ...signalOf(o) });
+      index = allocs.index;
+      const node = await nomad.node(nodeId);
+      const verdict = drainVerdict(node.data, allocs.data);
       if (verdict.kind === "failed") throw new OperationError(verdict.reason);
       const detail = "detail" in verdict ? verdict.detail : "";
       return { done: verdict.kind === "done", detail: progress(detail) };

@@ -8,6 +8,7 @@ import { ConfigError, type ConfigProblem } from "../errors.js";
 import type { Secrets, Target } from "../config/schema.js";
 import { durationSeconds } from "../config/schema.js";
 import { sshPublicKeyProblem } from "../config/ssh-public-key.js";
+import { authorizedSshKeys } from "../plan/ssh-access.js";
 
 export type TfValue = string | number | boolean | null | TfValue[] | { [key: string]: TfValue };
 export type TfVarSet = Record<string, TfValue>;
@@ -106,6 +107,9 @@ export function computeVarSet(targetName: string, target: Target, inputs: VarSet
     name: targetName,
     image: target.image,
     ssh_public_key: key,
+    // Every listed operator's key on a host's first boot, so that one who logs in with their own
+    // key (ELM_INFRA_SSH_KEY_FILE) reaches the hosts this apply creates.
+    operator_ssh_keys: authorizedSshKeys(key, target).slice(1),
     // The worker the package data volume is attached to: the same variable on both modules.
     package_data_host: inputs.packageDataHost ?? null,
   };

@@ -119,6 +119,27 @@ describe("planVarSet", () => {
   });
   const admin = { adminCidrs: ["203.0.113.0/24"] };
 
+  it("puts every listed operator's SSH key on the hosts' first boot, the target's own key once", () => {
+    const plan = planHosts({ target: "production", managers: 1, workers: 2, existing: [] });
+    const other =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ9m1tHq9bkJ0o3dW5XyzzHkz0rWmK0a4ZlQz8mV1hUY5 b@x";
+    const vars = planVarSet(
+      "production",
+      target({
+        ...admin,
+        operators: [
+          { name: "ann", ageRecipient: "age1" + "q".repeat(58), sshKey: key },
+          { name: "bo", ageRecipient: "age1" + "p".repeat(58), sshKey: other },
+        ],
+      } as Partial<Target>),
+      plan,
+      { sshPublicKey: key, dnsRecords: records },
+    );
+    expect(vars.operator_ssh_keys).toEqual([
+      `${other.split(" ").slice(0, 2).join(" ")} elm-infra operator bo`,
+    ]);
+  });
+
   it("maps a digitalocean target and its named hosts to the module's variables", () => {
     const plan = planHosts({ target: "production", managers: 3, workers: 2, existing: [] });
     expect(
@@ -133,6 +154,7 @@ describe("planVarSet", () => {
       manager_size: "s-1vcpu-2gb",
       worker_size: "s-2vcpu-4gb",
       ssh_public_key: key,
+      operator_ssh_keys: [],
       ssh_port: 22,
       ssh_key_fingerprint: null,
       admin_cidrs: ["203.0.113.0/24"],
@@ -211,6 +233,7 @@ describe("planVarSet", () => {
       name: "local",
       image: "elm-infra/host:latest",
       ssh_public_key: key,
+      operator_ssh_keys: [],
       hosts: {
         "local-manager-1": { role: "manager", ssh_port: 2211, private_ip: "10.213.0.11" },
         "local-worker-1": { role: "worker", ssh_port: 2301, private_ip: "10.213.0.101" },
