@@ -37,3 +37,27 @@ function blobType(blob: string): string | null {
   if (length > 64 || bytes.length < 4 + length) return null;
   return bytes.subarray(4, 4 + length).toString("latin1");
 }
+
+/**
+ * Who may log in to the hosts over SSH, as authorized_keys' lines: the target's own key (bring-up's,
+ * never left out) first, then each listed operator's, each key once. The site playbook makes
+ * ssh.user's authorized_keys exactly this (an operator taken off the list loses access at the next
+ * bring-up), and a new host has it from its first boot (OpenTofu's operator_ssh_keys).
+ */
+export function authorizedSshKeys(
+  targetKey: string,
+  target: { operators?: ReadonlyArray<{ name: string; sshKey?: string }> },
+): string[] {
+  const lines = [targetKey.trim()];
+  for (const operator of target.operators ?? []) {
+    if (operator.sshKey)
+      lines.push(`${sshKeyMaterial(operator.sshKey)} elm-infra operator ${operator.name}`);
+  }
+  const seen = new Set<string>();
+  return lines.filter((line) => {
+    const key = sshKeyMaterial(line);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

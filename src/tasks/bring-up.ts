@@ -95,7 +95,8 @@ import { judgeManagersLost, type ManagersLostEvidence } from "../plan/disaster.j
 import { forgetDeadHost } from "./retire.js";
 import { pinnedVersion } from "../plan/jobs.js";
 import { servesHttps } from "../plan/tls.js";
-import { authorizedSshKeys, judgeSshKey } from "../plan/ssh-access.js";
+import { authorizedSshKeys } from "../config/ssh-public-key.js";
+import { judgeSshKey } from "../plan/ssh-access.js";
 import { agentRepository, securityRepository } from "../plan/agents.js";
 import {
   applyAcmePolicies,

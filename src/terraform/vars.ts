@@ -7,8 +7,7 @@ import { createHash } from "node:crypto";
 import { ConfigError, type ConfigProblem } from "../errors.js";
 import type { Secrets, Target } from "../config/schema.js";
 import { durationSeconds } from "../config/schema.js";
-import { sshPublicKeyProblem } from "../config/ssh-public-key.js";
-import { authorizedSshKeys } from "../plan/ssh-access.js";
+import { authorizedSshKeys, sshPublicKeyProblem } from "../config/ssh-public-key.js";
 
 export type TfValue = string | number | boolean | null | TfValue[] | { [key: string]: TfValue };
 export type TfVarSet = Record<string, TfValue>;

@@ -54,7 +54,9 @@ export async function startObjectStore(bucket = "elm-infra-test"): Promise<Local
     {
       reject: false,
       stdin: "ignore",
-      timeout: 1_800_000,
+      // Bounded, yet longer than any run that uses it: the e2e's store lives for the whole run
+      // (about 50 min; 30 min here once ended it under the disaster drill). stop() ends it first.
+      timeout: 7_200_000,
       // the root account only through the environment: never on a command line `ps` shows
       env: {
         ROOT_ACCESS_KEY_ID: credentials.accessKeyId,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { sshKeyMaterial, sshPublicKeyProblem } from "../../../src/config/ssh-public-key.js";
-import { authorizedSshKeys, judgeSshKey } from "../../../src/plan/ssh-access.js";
+import { authorizedSshKeys } from "../../../src/config/ssh-public-key.js";
+import { judgeSshKey } from "../../../src/plan/ssh-access.js";
 
 const ed25519 =
   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIONCFPtrQHgZ3PFWuSLJRFzMMI14pJNUZOHrjqvungpV ada@laptop";
