@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { sshKeyMaterial, sshPublicKeyProblem } from "../../../src/config/ssh-public-key.js";
-import { authorizedSshKeys } from "../../../src/config/ssh-public-key.js";
+import {
+  authorizedSshKeys,
+  sshKeyMaterial,
+  sshPublicKeyProblem,
+} from "../../../src/config/ssh-public-key.js";
 import { judgeSshKey } from "../../../src/plan/ssh-access.js";
 
 const ed25519 =
