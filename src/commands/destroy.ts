@@ -24,6 +24,9 @@ import { needed, runSteps, type StepHandle } from "../tasks/runner.js";
 import { shareSecretsInStore, shareTargetFiles } from "../tasks/shared-state.js";
 import { localBackupsDir, takeBackup } from "../tasks/package-data.js";
 import { withCluster } from "../cluster/connect.js";
+import { storeClientOf } from "../cluster/store.js";
+import { keepBackupsOf } from "../plan/offsite.js";
+import { copyBackupToStore } from "../tasks/offsite.js";
 import type { LoadedConfig } from "../config/load.js";
 import type { Inventory } from "../cluster/inventory.js";
 import { ConflictError, ElmInfraError, InterruptedError } from "../errors.js";
@@ -36,8 +39,16 @@ export interface DestroyResult {
   forgottenHosts: string[];
   /** The cluster secrets removed from secrets/<target>.yaml. */
   forgottenSecrets: string[];
-  /** The last backup of each service that keeps data, taken before anything was destroyed. */
-  lastBackups: Array<{ service: string; file: string; recoveryPoint: string }>;
+  /**
+   * The last backup of each service that keeps data, taken before anything was destroyed; with a
+   * store, copied there too (its key; null without a store): the store outlives the target.
+   */
+  lastBackups: Array<{
+    service: string;
+    file: string;
+    recoveryPoint: string;
+    offsite: string | null;
+  }>;
   /** --delete-data: the services' data went with the machines, without a last backup. */
   dataDeleted: string[];
 }
@@ -113,7 +124,7 @@ export async function destroy(
       ctx.output.info(
         options.deleteData
           ? `--delete-data: ${dataServices.join(", ")}'s data goes with the machines, without a last backup`
-          : `a last backup of ${dataServices.join(", ")} is taken first, to ${localBackupsDir(config)}`,
+          : `a last backup of ${dataServices.join(", ")} is taken first, to ${localBackupsDir(config)}${config.target.store ? " and the target's store" : ""}`,
       );
     if (ctx.options.dryRun) return result("planned");
     if (!plan.unchanged) {
@@ -204,7 +215,8 @@ export function formatDestroy(r: DestroyResult): string {
   return [
     `target ${r.target} destroyed: ${r.plan?.destroy.length ?? 0} resources; forgot ${r.forgottenHosts.length} host key(s) and ${r.forgottenSecrets.join(", ") || "no secret"}`,
     ...r.lastBackups.map(
-      (b) => `  last backup of ${b.service}: ${b.file} (recovery point ${b.recoveryPoint})`,
+      (b) =>
+        `  last backup of ${b.service}: ${b.file} (recovery point ${b.recoveryPoint})${b.offsite ? `; in the store as ${b.offsite}` : ""}`,
     ),
     ...(r.dataDeleted.length
       ? [`  deleted without a backup: ${r.dataDeleted.join(", ")}'s data`]
@@ -213,9 +225,10 @@ export function formatDestroy(r: DestroyResult): string {
 }
 
 /**
- * Each data service's last backup, copied to this machine (backup's own path). One that cannot be
- * taken refuses the destruction before anything is destroyed; a service never deployed has no
- * data to keep.
+ * Each data service's last backup, copied to this machine (backup's own path) and, when the
+ * target has a store, from here to the store (backup's off-site copy, its retention applied).
+ * One that cannot be taken or copied refuses the destruction before anything is destroyed; a
+ * service never deployed has no data to keep.
  */
 async function lastBackups(
   config: LoadedConfig,
@@ -224,31 +237,50 @@ async function lastBackups(
   step: StepHandle,
 ): Promise<DestroyResult["lastBackups"]> {
   const taken: DestroyResult["lastBackups"] = [];
-  for (const service of services) {
-    try {
-      await withCluster(config, { signal: step.signal }, async (apis) => {
-        if (!(await apis.nomad.readJob(service))) {
-          step.log(`${service} is not deployed: no data to keep`);
-          return;
-        }
-        const backup = await takeBackup({
-          config,
-          inventory,
-          apis,
-          service,
-          log: (l) => step.log(l),
-          signal: step.signal,
+  const store = config.target.store ? storeClientOf(config, process.env) : undefined;
+  try {
+    for (const service of services) {
+      try {
+        const backup = await withCluster(config, { signal: step.signal }, async (apis) => {
+          if (!(await apis.nomad.readJob(service))) {
+            step.log(`${service} is not deployed: no data to keep`);
+            return undefined;
+          }
+          return takeBackup({
+            config,
+            inventory,
+            apis,
+            service,
+            log: (l) => step.log(l),
+            signal: step.signal,
+          });
         });
+        if (!backup) continue;
         step.log(`${service}: ${backup.file} (recovery point ${backup.recoveryPoint})`);
-        taken.push({ service, file: backup.file, recoveryPoint: backup.recoveryPoint });
-      });
-    } catch (error) {
-      if (!(error instanceof ElmInfraError) || error instanceof InterruptedError) throw error;
-      throw new ConflictError(
-        `destroy refused: no last backup of ${service} could be taken (${error.message}); nothing was destroyed`,
-        `see why with: elm-infra backup ${service}; or destroy without one: elm-infra destroy --delete-data`,
-      );
+        const offsite = store
+          ? await copyBackupToStore(store, {
+              service,
+              file: backup.file,
+              keep: keepBackupsOf(config.target),
+              log: (l) => step.log(`${service}: ${l}`),
+            })
+          : null;
+        taken.push({
+          service,
+          file: backup.file,
+          recoveryPoint: backup.recoveryPoint,
+          offsite: offsite?.key ?? null,
+        });
+      } catch (error) {
+        if (!(error instanceof ElmInfraError) || error instanceof InterruptedError) throw error;
+        throw new ConflictError(
+          `destroy refused: no last backup of ${service} could be kept (${error.message}); nothing was destroyed`,
+          `see why with: elm-infra backup ${service}; or destroy without one: elm-infra destroy --delete-data`,
+        );
+      }
     }
+  } finally {
+    store?.close();
   }
   return taken;
 }
