@@ -2,10 +2,11 @@
  * What a target's operators share through its store besides the lock and OpenTofu's state
  * (docs/shared-state.md): the generated cluster secrets, only encrypted with age to every
  * operator listed in cluster.yaml, and the files bring-up writes (the inventory, the pinned host
- * keys, the trusted roots) under `files/`. A working copy that lacks them reads them from there.
+ * keys, the trusted roots) under `files/`. A working copy follows the store's files when it loads
+ * (syncSharedFiles), and puts its own there after what wrote them.
  */
-import { mkdir, stat, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { AgeIdentityRefused, decryptWithIdentity, encryptToRecipients } from "../age/client.js";
 import type { LoadedConfig } from "../config/load.js";
 import { parseSecrets } from "../config/parse.js";
@@ -29,10 +30,16 @@ import {
   type SecretsEnvelope,
   type SecretsUpload,
 } from "../plan/shared-secrets.js";
+import {
+  judgeSharedFile,
+  parseSharedFilesRecord,
+  sha256OfText,
+  type SharedFilesRecord,
+} from "../plan/shared-files.js";
 import type { StoreClient } from "../store/client.js";
 import { inventoryPath } from "./inventory.js";
 import { targetPaths } from "./paths.js";
-import { storeClientOf } from "./store.js";
+import { storeClientOf, storeKeyEnv } from "./store.js";
 
 type TargetConfig = Pick<LoadedConfig, "root" | "file" | "targetName" | "target">;
 
@@ -70,10 +77,29 @@ const fileLimits = (what: string) => ({
   hint: "check the file's permissions (bring-up writes it for the user who ran it)",
 });
 
+/** Where a working copy records the SHA-256 of each shared file as last exchanged with the store. */
+export const sharedFilesRecordPath = (config: TargetConfig) =>
+  join(targetPaths(config).state, "store-files.json");
+
+async function readRecord(config: TargetConfig): Promise<SharedFilesRecord> {
+  return parseSharedFilesRecord(
+    await readUserFile(sharedFilesRecordPath(config), fileLimits("store-files.json")),
+  );
+}
+
+async function writeRecord(config: TargetConfig, record: SharedFilesRecord): Promise<void> {
+  const file = sharedFilesRecordPath(config);
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(`${file}.partial`, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  await rename(`${file}.partial`, file);
+}
+
+const readShared = (file: SharedFile) => readUserFile(file.path, fileLimits(file.key));
+
 /**
  * Makes the store's copies this machine's: each shared file it has put there, each it has not
- * (destroy removed it, or it was never made) deleted there. Run after what wrote them, under the
- * operations lock; a working copy lacking one fetched it from the store when it loaded.
+ * (destroy removed it, or it was never made) deleted there; the record says so. Run after what
+ * wrote them, under the operations lock.
  */
 export async function pushSharedFiles(
   client: StoreClient,
@@ -81,45 +107,101 @@ export async function pushSharedFiles(
 ): Promise<{ put: string[]; deleted: string[] }> {
   const put: string[] = [];
   const deleted: string[] = [];
+  const record = await readRecord(config);
   for (const file of sharedFiles(config)) {
-    const text = await readUserFile(file.path, fileLimits(file.key));
+    const text = await readShared(file);
     if (text === undefined) {
       await client.delete(file.key);
+      delete record[file.key];
       deleted.push(file.key);
     } else {
       await client.put(file.key, text);
+      record[file.key] = sha256OfText(text);
       put.push(file.key);
     }
   }
+  await writeRecord(config, record);
   return { put, deleted };
 }
 
-/** Fetches each shared file this machine lacks and the store has; gives the paths written. */
-export async function pullMissingFiles(
-  client: StoreClient,
-  config: TargetConfig,
-): Promise<string[]> {
-  const written: string[] = [];
-  for (const file of await missingFiles(config)) {
-    const object = await client.get(file.key);
-    if (!object) continue;
-    await mkdir(dirname(file.path), { recursive: true, mode: 0o700 });
-    await writeFile(file.path, object.body, { mode: 0o600, flag: "wx" });
-    written.push(file.path);
+/**
+ * The inventory just written here put in the store at once (a move of the package data in a
+ * reboot, an upgrade or a drain changes its holder), so that another operator never plans with
+ * the old one; a target without a store has nothing to share.
+ */
+export async function shareInventory(config: TargetConfig, env: NodeJS.ProcessEnv): Promise<void> {
+  if (!config.target.store) return;
+  const [file] = sharedFiles(config).filter((f) => f.path === inventoryPath(config));
+  const text = await readShared(file!);
+  if (text === undefined) return;
+  const client = storeClientOf(config, env);
+  try {
+    await client.put(file!.key, text);
+  } finally {
+    client.close();
   }
-  return written;
+  await writeRecord(config, { ...(await readRecord(config)), [file!.key]: sha256OfText(text) });
 }
 
-async function missingFiles(config: TargetConfig): Promise<SharedFile[]> {
-  const present = await Promise.all(
-    sharedFiles(config).map((f) =>
-      stat(f.path).then(
-        () => true,
-        () => false,
-      ),
-    ),
-  );
-  return sharedFiles(config).filter((_, i) => !present[i]);
+/** What loading did with each shared file (cluster/shared-state.ts's syncSharedFiles). */
+export interface SharedFilesSync {
+  /** Paths written here that were missing. */
+  fetched: string[];
+  /** Paths taken from the store: another operator changed them there. */
+  refreshed: string[];
+  /** Paths removed here: gone from the store (destroy forgot them), unchanged here. */
+  removed: string[];
+  /** Paths kept though the store's differ: changed here since this copy last shared them. */
+  kept: string[];
+}
+
+/**
+ * Each shared file made to follow the store (plan/shared-files.ts judges each): fetched when
+ * missing here, refreshed or removed when unchanged here since the last exchange, kept when
+ * changed here since; the record updated.
+ */
+export async function syncSharedFiles(
+  client: StoreClient,
+  config: TargetConfig,
+): Promise<SharedFilesSync> {
+  const record = await readRecord(config);
+  const before = JSON.stringify(record);
+  const files = sharedFiles(config);
+  const [here, stored] = await Promise.all([
+    Promise.all(files.map(readShared)),
+    Promise.all(files.map((f) => client.get(f.key))),
+  ]);
+  const sync: SharedFilesSync = { fetched: [], refreshed: [], removed: [], kept: [] };
+  for (const [i, file] of files.entries()) {
+    const text = here[i];
+    const object = stored[i];
+    const hashes = {
+      ...(text !== undefined ? { here: sha256OfText(text) } : {}),
+      ...(record[file.key] ? { recorded: record[file.key] } : {}),
+      ...(object ? { stored: sha256OfText(object.body) } : {}),
+    };
+    const action = judgeSharedFile(hashes);
+    if (action === "keep") {
+      sync.kept.push(file.path);
+      continue;
+    }
+    if (action === "remove") {
+      await rm(file.path, { force: true });
+      delete record[file.key];
+      sync.removed.push(file.path);
+      continue;
+    }
+    if (action === "fetch" || action === "refresh") {
+      await mkdir(dirname(file.path), { recursive: true, mode: 0o700 });
+      await writeFile(`${file.path}.partial`, object!.body, { mode: 0o600 });
+      await rename(`${file.path}.partial`, file.path);
+      (action === "fetch" ? sync.fetched : sync.refreshed).push(file.path);
+    }
+    if (hashes.stored) record[file.key] = hashes.stored;
+  }
+  // nothing written here when nothing changed (a command refused by the lock leaves no trace)
+  if (JSON.stringify(record) !== before) await writeRecord(config, record);
+  return sync;
 }
 
 /** The envelope in the store, or undefined when there is none. */
@@ -229,24 +311,38 @@ export async function shareSecrets(
 
 /**
  * A loaded configuration completed from the target's store: the cluster secrets under the
- * environment's and the secrets file's (when those lack any), and the shared files this machine
- * lacks written to their places. A target without a store, or with nothing missing, is not asked.
+ * environment's and the secrets file's (when those lack any), and the shared files made to
+ * follow the store's (syncSharedFiles). A target without a store is not asked.
  */
 export async function completeFromStore(
   config: LoadedConfig,
   env: NodeJS.ProcessEnv,
-): Promise<{ config: LoadedConfig; fetched: string[] }> {
-  if (!config.target.store) return { config, fetched: [] };
+): Promise<{
+  config: LoadedConfig;
+  fetched: string[];
+  files: SharedFilesSync | undefined;
+  /** Why the files here were not compared with the store's, when they were not. */
+  notCompared?: string;
+}> {
+  if (!config.target.store) return { config, fetched: [], files: undefined };
   const wantSecrets = lacksClusterSecrets(config.secrets);
-  const missing = await missingFiles(config);
-  if (!wantSecrets && missing.length === 0) return { config, fetched: [] };
+  // A copy with the cluster secrets can still work without the store's key (a command that
+  // takes no lock): it says its files were not compared, rather than refusing.
+  if (!wantSecrets && !(env[storeKeyEnv.id] && env[storeKeyEnv.secret]))
+    return {
+      config,
+      fetched: [],
+      files: undefined,
+      notCompared: `${storeKeyEnv.id} and ${storeKeyEnv.secret} are not both set: this copy's inventory, host keys and roots were not compared with the store's of target ${config.targetName}`,
+    };
   const client = storeClientOf(config, env);
   try {
     const stored = wantSecrets ? await readStoredSecrets(client, config, env) : undefined;
-    const written = await pullMissingFiles(client, config);
+    const files = await syncSharedFiles(client, config);
     return {
       config: stored ? { ...config, secrets: { ...stored, ...config.secrets } } : config,
-      fetched: [...(stored ? ["the cluster secrets"] : []), ...written],
+      fetched: [...(stored ? ["the cluster secrets"] : []), ...files.fetched],
+      files,
     };
   } finally {
     client.close();

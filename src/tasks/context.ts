@@ -42,15 +42,29 @@ export function lockWaitOf(ctx: CommandContext): { lockWaitSeconds?: number; sig
 
 /**
  * A target with a store: what this working copy lacks (the cluster secrets, the inventory, the
- * pinned host keys, the trusted roots) read from it (cluster/shared-state.ts, loaded only then).
+ * pinned host keys, the trusted roots) read from it, and the files another operator changed
+ * there taken (cluster/shared-state.ts, loaded only then).
  */
 async function readMissingFromStore(config: LoadedConfig, output: Output): Promise<LoadedConfig> {
   if (!config.target.store) return config;
   const shared = await import("../cluster/shared-state.js");
   const completed = await shared.completeFromStore(config, process.env);
+  const store = `the store of target ${config.targetName}`;
+  const files = completed.files;
   if (completed.fetched.length > 0)
+    output.info(`read from ${store}: ${completed.fetched.join(", ")}`);
+  if (completed.notCompared) output.info(completed.notCompared);
+  if (files?.refreshed.length)
     output.info(
-      `read from the store of target ${config.targetName}: ${completed.fetched.join(", ")}`,
+      `refreshed from ${store} (another operator changed them): ${files.refreshed.join(", ")}`,
+    );
+  if (files?.removed.length)
+    output.info(
+      `removed here, as ${store} no longer has them (a destroy): ${files.removed.join(", ")}`,
+    );
+  if (files?.kept.length)
+    output.warn(
+      `kept here though ${store} holds others: ${files.kept.join(", ")} (changed here since this copy last shared them: a command that stopped early?); the next bring-up or scale from here puts them there, or delete them here to take the store's`,
     );
   return completed.config;
 }

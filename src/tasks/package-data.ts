@@ -328,6 +328,9 @@ async function withSiteStopped(
       await replace();
       o.inventory.packageDataHost = o.to;
       await writeInventory(o.config, o.inventory);
+      // another operator's next command plans with the new holder (the store's copy too)
+      if (o.config.target.store)
+        await (await import("../cluster/shared-state.js")).shareInventory(o.config, process.env);
       o.log(`the inventory records ${o.to} as the holder of ${service}'s data`);
       o.log(`starting ${service} on ${o.to}`);
       await startPinned(o, standby ? withStandby(job, o.to) : job, o.to);

@@ -5,8 +5,10 @@
  * inventory, pinned host keys, trusted roots and the target's SSH public key under files/; no object holds any secret in
  * clear; adding an operator encrypts them again. Then the built CLI in a second working copy (an
  * empty folder with only cluster.yaml) reads them with its own identity and writes no secret
- * anywhere; a stranger's identity, or none, is refused (exit 2) and changes nothing. Last, the
- * CLI's destroy forgets in the store what it forgets here. About 10 s.
+ * anywhere; a stranger's identity, or none, is refused (exit 2) and changes nothing. A copy then
+ * follows the store's files: fetched, refreshed when another operator changed them, kept when
+ * changed here, removed when the store forgot them. Last, the CLI's destroy forgets in the store
+ * what it forgets here. About 10 s.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
@@ -289,6 +291,78 @@ describe("a second working copy (only cluster.yaml) reads them with its own iden
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("a working copy follows the store's files", () => {
+  const state = (dir: string) => join(dir, ".elm-infra", target);
+  const firstState = () => state(first.work);
+  const inDir = async (dir: string) => {
+    const loaded = await loadConfig({ file: join(dir, "cluster.yaml"), target, env: {} });
+    return completeFromStore(loaded, { ...process.env, ELM_INFRA_AGE_IDENTITY: ada.identity });
+  };
+  /** The first copy changes one of its files and shares it, as its bring-up or scale would. */
+  const firstShares = async (name: string, text: string) => {
+    await writeFile(join(firstState(), name), text);
+    await pushSharedFiles(client, await load());
+  };
+  let dir = "";
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "elm-infra-follower-"));
+    await writeFile(join(dir, "cluster.yaml"), await readFile(first.config, "utf8"));
+  });
+  afterAll(async () => {
+    // the first copy as it was, and the store with it, for destroy's test
+    for (const [name, text] of Object.entries(files))
+      await writeFile(join(firstState(), name), text);
+    await pushSharedFiles(client, await load());
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("fetches what it lacks, then takes what another operator changed there (an inventory after their scale)", async () => {
+    const fetched = (await inDir(dir)).files!;
+    expect(fetched.fetched.map((p) => p.slice(state(dir).length + 1)).sort()).toEqual(
+      Object.keys(files).sort(),
+    );
+    expect((await inDir(dir)).files).toEqual({ fetched: [], refreshed: [], removed: [], kept: [] });
+    const scaled = files["inventory.json"].replace("worker-7", "worker-8");
+    await firstShares("inventory.json", scaled);
+    const after = (await inDir(dir)).files!;
+    expect(after.refreshed).toEqual([join(state(dir), "inventory.json")]);
+    expect(await readFile(join(state(dir), "inventory.json"), "utf8")).toBe(scaled);
+    expect((await stat(join(state(dir), "inventory.json"))).mode & 0o777).toBe(0o600);
+  });
+
+  it("keeps a file changed here since it last shared it, and says so; takes the store's once deleted here", async () => {
+    const mine = `${files.known_hosts}[127.0.0.1]:40009 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMine\n`;
+    await writeFile(join(state(dir), "known_hosts"), mine);
+    const theirs = `${files.known_hosts}[127.0.0.1]:40008 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITheirs\n`;
+    await firstShares("known_hosts", theirs);
+    const kept = (await inDir(dir)).files!;
+    expect(kept.kept).toEqual([join(state(dir), "known_hosts")]);
+    expect(kept.refreshed).toEqual([]);
+    expect(await readFile(join(state(dir), "known_hosts"), "utf8")).toBe(mine);
+    await rm(join(state(dir), "known_hosts"));
+    expect((await inDir(dir)).files!.fetched).toEqual([join(state(dir), "known_hosts")]);
+    expect(await readFile(join(state(dir), "known_hosts"), "utf8")).toBe(theirs);
+  });
+
+  it("removes a file the store no longer has (another operator's destroy) when unchanged here", async () => {
+    await client.delete("files/ca.pem");
+    const removed = (await inDir(dir)).files!;
+    expect(removed.removed).toEqual([join(state(dir), "ca.pem")]);
+    await expect(stat(join(state(dir), "ca.pem"))).rejects.toThrow(/ENOENT/);
+  });
+
+  it("without the store's key, a copy that has the secrets is not compared, and says so", async () => {
+    const loaded = await loadConfig({ file: join(dir, "cluster.yaml"), target, env: {} });
+    const withSecrets = { ...loaded, secrets: { ...loaded.secrets, ...secrets } };
+    const env = { ...process.env };
+    delete env.AWS_ACCESS_KEY_ID;
+    delete env.AWS_SECRET_ACCESS_KEY;
+    const r = await completeFromStore(withSecrets, env);
+    expect(r.files).toBeUndefined();
+    expect(r.notCompared).toMatch(/AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set/);
   });
 });
 
