@@ -249,22 +249,26 @@ function pointWorkersAtManagers(): Step<BringUpRun> {
       const inventory = given(run, "inventory");
       const workers = workersOf(inventory);
       const servers = managersOf(inventory).map((m) => `${m.privateAddress}:4647`);
-      for (const worker of workers)
-        await withHostAgents(run.config, worker, step.signal, async (apis) => {
-          await apis.nomad.setClientServers(servers).then(
-            () => step.log(`${worker.name}: Nomad's servers set to ${servers.join(", ")}`),
-            (error: unknown) =>
-              step.log(
-                `${worker.name}: Nomad's servers not set (${(error as Error).message}): it finds them through Consul`,
-              ),
-          );
-          const leader = await waitForLeader(
-            `${worker.name}'s Nomad client to reach the new servers`,
-            () => apis.nomad.leader(),
-            { timeoutMs: 180_000, signal: step.signal },
-          );
-          step.log(`${worker.name}: Nomad's leader is ${leader}`);
-        });
+      // every worker at once: each waits on its own client, none on another's
+      await Promise.all(
+        workers.map((worker) =>
+          withHostAgents(run.config, worker, step.signal, async (apis) => {
+            await apis.nomad.setClientServers(servers).then(
+              () => step.log(`${worker.name}: Nomad's servers set to ${servers.join(", ")}`),
+              (error: unknown) =>
+                step.log(
+                  `${worker.name}: Nomad's servers not set (${(error as Error).message}): it finds them through Consul`,
+                ),
+            );
+            const leader = await waitForLeader(
+              `${worker.name}'s Nomad client to reach the new servers`,
+              () => apis.nomad.leader(),
+              { timeoutMs: 180_000, signal: step.signal },
+            );
+            step.log(`${worker.name}: Nomad's leader is ${leader}`);
+          }),
+        ),
+      );
     },
   };
 }

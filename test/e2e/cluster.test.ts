@@ -24,6 +24,8 @@ import { decryptWithIdentity } from "../../src/age/client.js";
 import { parseEnvelope, sharedSecretsKey } from "../../src/plan/shared-secrets.js";
 import { leaseKey } from "../../src/store/lease.js";
 import { storeStateKey } from "../../src/terraform/backend.js";
+import { backupKey, sha256Metadata } from "../../src/plan/offsite.js";
+import { sha256OfFile } from "../../src/tasks/offsite.js";
 import type { BringUpResult } from "../../src/commands/bring-up.js";
 import type { DestroyResult } from "../../src/commands/destroy.js";
 import type { IngressDeployResult } from "../../src/commands/deploy-ingress.js";
@@ -52,9 +54,9 @@ import {
   underProbe,
   resultOf,
   runOf,
+  runsIn,
   secretsFile,
   start,
-  stepsBegun,
   viaLoadBalancer,
 } from "./support.js";
 import { probeScenarios } from "./scenarios/probe.js";
@@ -128,27 +130,29 @@ async function makeOperators(keys: string) {
 }
 
 /**
- * The second working copy: another folder holding cluster.yaml (a copy, as a checkout of the
- * same repository has it; support.ts's pullConfig brings later changes across) and the
- * repository's jobs/ and images/, its .elm-infra/ empty; it runs as CI does (no terminal,
- * GITHUB_ACTOR), with the store's access key, its own age identity and its own SSH key.
+ * A working copy of the second operator: another folder holding cluster.yaml (a copy, as a
+ * checkout of the same repository has it; support.ts's pullConfig brings later changes across)
+ * and the repository's jobs/ and images/, its .elm-infra/ empty; it runs as CI does (no
+ * terminal, GITHUB_ACTOR), with the store's access key, its own age identity and its own SSH key.
  */
-async function makeSecondCopy(sshKey: string): Promise<void> {
-  const work = await mkdtemp(join(tmpdir(), `elm-infra-${target}-second-`));
+async function makeSecondOperatorCopy(name: string): Promise<typeof e2e.second> {
+  const work = await mkdtemp(join(tmpdir(), `elm-infra-${target}-${name}-`));
   for (const dir of ["jobs", "images"]) await symlink(join(e2e.work, dir), join(work, dir));
-  e2e.second = {
+  const config = join(work, "cluster.yaml");
+  await cp(e2e.config, config);
+  return {
     work,
-    config: join(work, "cluster.yaml"),
+    config,
     env: {
       GITHUB_ACTOR: "second-operator",
       ELM_INFRA_AGE_IDENTITY: e2e.operators[1]!.identity,
-      ELM_INFRA_SSH_KEY_FILE: sshKey,
+      ELM_INFRA_SSH_KEY_FILE: secondSshKey,
     },
   };
-  await cp(e2e.config, e2e.second.config);
 }
 
 let keys = "";
+let secondSshKey = "";
 
 beforeAll(async () => {
   // The store first: the target's state lives there before the target exists.
@@ -159,6 +163,7 @@ beforeAll(async () => {
   };
   keys = await mkdtemp(join(tmpdir(), `elm-infra-${target}-operators-`));
   const { sshKey, sshPublicKey } = await makeOperators(keys);
+  secondSshKey = sshKey;
   const local = await makeLocalTarget(target, {
     store: e2e.store,
     operators: [
@@ -209,7 +214,7 @@ beforeAll(async () => {
   e2e.config = local.config;
   e2e.httpPort = local.httpPort;
   e2e.httpsPort = local.httpsPort;
-  await makeSecondCopy(sshKey);
+  e2e.second = await makeSecondOperatorCopy("second");
 });
 
 afterAll(async () => {
@@ -218,7 +223,8 @@ afterAll(async () => {
   await execa("docker", ["rmi", `traefik:v${ingressUpgrade}`], { reject: false });
   if (e2e.work) await detachVolumes(e2e.work, target);
   if (e2e.work) await rm(e2e.work, { recursive: true, force: true });
-  if (e2e.second.work) await rm(e2e.second.work, { recursive: true, force: true });
+  for (const copy of [e2e.second, e2e.ciCopy])
+    if (copy.work) await rm(copy.work, { recursive: true, force: true });
   if (keys) await rm(keys, { recursive: true, force: true });
   // destroy leaves the store; the run's own is stopped here, with its folder
   await e2e.store?.stop();
@@ -231,12 +237,19 @@ afterAll(async () => {
  * destroy leaves the store (issue 23) and forgets there what it forgets here: no inventory,
  * trusted roots or lease; no pinned host key; the secrets object holds none of the cluster's
  * (decrypted with the second operator's identity), the snapshots' identity kept; OpenTofu's state
- * there manages nothing; the backups' off-site copies are still there.
+ * there manages nothing; the backups' off-site copies are still there, destroy's last one with them.
  */
-async function expectStoreForgets(): Promise<void> {
+async function expectStoreForgets(lastBackup: {
+  file: string;
+  offsite: string | null;
+}): Promise<void> {
   const client = e2eStoreClient();
   try {
     const keys = await client.list();
+    // destroy's last backup is there too, the very file kept here (its SHA-256 with it)
+    expect(lastBackup.offsite).toBe(backupKey("package.elm-lang.org", lastBackup.file));
+    const head = await client.head(lastBackup.offsite!);
+    expect(head?.metadata[sha256Metadata]).toBe(await sha256OfFile(lastBackup.file));
     for (const gone of ["files/inventory.json", "files/ca.pem", leaseKey])
       expect(keys).not.toContain(gone);
     expect(keys).toEqual(expect.arrayContaining([storeStateKey, sharedSecretsKey]));
@@ -347,29 +360,40 @@ describe(`local cluster ${target}`, () => {
   // renewal, and the scenarios after it fill the time until the renewal is due.
   httpsAfterRestartScenarios();
 
-  // One bring-up serves three proofs: it changes nothing; while it runs it holds the lock; and
-  // it meets a hostname with no A record (issue 21: as a user who never made it), names it and
-  // waits until the test makes it.
-  it("a second bring-up changes nothing: OpenTofu plans nothing, Ansible changed=0 on every host, no agent restarted; a bring-up started while it holds the lock is refused with exit 3 and the holder; it names www.elm-lang.org's missing A record and waits until the test makes it", async () => {
+  // Two bring-ups started at once serve four proofs: the one that takes the lease changes
+  // nothing; the other, from the second operator's CI checkout (issue 23), is refused naming it;
+  // and the one that runs meets a hostname with no A record (issue 21: as a user who never made
+  // it), names it and waits until the test makes it.
+  it("two bring-ups started at once, from two working copies: exactly one applies, the other exits 3 naming it; the one that ran changes nothing (OpenTofu plans nothing, Ansible changed=0 on every host, no agent restarted), names www.elm-lang.org's missing A record and waits until the test makes it", async () => {
     const pids = await agentPids();
     await clearRecord(wwwSite);
+    e2e.ciCopy = await makeSecondOperatorCopy("ci");
     const began = Date.now();
-    const holder = start(["bring-up", "--yes"]);
-    const asked = makeRecordWhenAsked(holder, wwwSite);
-    asked.catch(() => undefined); // awaited below, after the refused bring-up
-    await stepsBegun(holder);
-    const second = await elmInfra(["bring-up", "--yes"]);
-    expect(second.exitCode).toBe(3);
+    const running = [
+      start(["bring-up", "--yes"]),
+      start(["bring-up", "--yes"], undefined, runsIn(e2e.ciCopy)),
+    ];
+    const who = ["(?!second-operator)[^ ]+", "second-operator \\(CI\\)"];
+    // Whichever takes the lease asks for the record; the other ends without asking.
+    const asked = Promise.any(running.map((r) => makeRecordWhenAsked(r, wwwSite)));
+    asked.catch(() => undefined); // awaited below, once both have ended
+    const runs = (await Promise.all(running)).map(runOf);
+    e2e.timings["bring-up (two at once)"] = Date.now() - began;
+    const applied = runs.findIndex((r) => r.exitCode === 0);
+    expect(applied, runs.map(errorOf).join("\n")).toBeGreaterThanOrEqual(0);
+    const refused = runs[1 - applied]!;
+    expect(refused.exitCode, errorOf(refused)).toBe(3);
     // the lease in the store (issue 23): who and on which machine, since when, which target
-    expect(errorOf(second)).toMatch(
+    expect(errorOf(refused)).toMatch(
       new RegExp(
-        `bring-up refused: bring-up by .+ on .+ \\(since \\d{4}-.+\\) holds the operations lock of target ${target}`,
+        `bring-up refused: bring-up by ${who[applied]} .*on .+ \\(since \\d{4}-.+\\) holds the operations lock of target ${target}`,
       ),
     );
+    console.log(
+      `two bring-ups at once: the ${applied === 0 ? "first" : "second operator's CI"} copy's applied`,
+    );
     const said = await asked;
-    const r = runOf(await holder);
-    e2e.timings["bring-up (second, holding the lock)"] = Date.now() - began;
-    expect(r.exitCode, errorOf(r)).toBe(0);
+    const r = runs[applied]!;
     expect(said).toMatch(
       /DNS does not point this hostname at the load balancer \(10\.[0-9.]+\) yet:/,
     );
@@ -460,7 +484,7 @@ describe(`local cluster ${target}`, () => {
   disasterRecoveryScenarios();
   newServiceScenarios();
 
-  it("destroy takes a last backup of the package data first and names it; then leaves no container, network or volume, and forgets the host keys and tokens, here and in the target's store, which it leaves", async () => {
+  it("destroy takes a last backup of the package data first, here and in the store, and names it; then leaves no container, network or volume, and forgets the host keys and tokens, here and in the target's store, which it leaves", async () => {
     const r = await elmInfra(["destroy", "--yes"]);
     expect(r.exitCode, errorOf(r)).toBe(0);
     const { lastBackups, dataDeleted } = resultOf<DestroyResult>(r);
@@ -485,7 +509,7 @@ describe(`local cluster ${target}`, () => {
     await expect(readFile(join(e2e.work, ".elm-infra", target, "ca.pem"))).rejects.toThrow(
       /ENOENT/,
     );
-    await expectStoreForgets();
+    await expectStoreForgets(last!);
   });
 
   secretsAfterDestroyScenarios();

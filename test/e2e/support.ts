@@ -52,14 +52,22 @@ export const e2e = {
   operators: [] as Array<{ name: string; identity: string; recipient: string }>,
   /** The second working copy (cluster.test.ts's beforeAll): its folder, config and environment. */
   second: { work: "", config: "", env: {} as Record<string, string> },
+  /**
+   * The second operator's CI job, another fresh checkout (cluster.test.ts): its bring-up races
+   * the first copy's. Its folder stays until the end, for the secrets audit.
+   */
+  ciCopy: { work: "", config: "", env: {} as Record<string, string> },
 };
 
-/** The second working copy's runs (another folder, its own operator's keys): RunOverrides. */
-export const secondCopy = (): RunOverrides => ({
-  config: e2e.second.config,
-  cwd: e2e.second.work,
-  env: e2e.second.env,
+/** A working copy's runs, as RunOverrides: its cluster.yaml, its folder, its environment. */
+export const runsIn = (copy: typeof e2e.second): RunOverrides => ({
+  config: copy.config,
+  cwd: copy.work,
+  env: copy.env,
 });
+
+/** The second working copy's runs (another folder, its own operator's keys): RunOverrides. */
+export const secondCopy = (): RunOverrides => runsIn(e2e.second);
 
 /** A client of the e2e target's store, under its prefix; the caller closes it. */
 export const e2eStoreClient = (): StoreClient =>

@@ -364,12 +364,13 @@ export function secretsScenarios(): void {
  * folder (OpenTofu's state and any plan) holds none of the secrets searched for before.
  */
 export function secretsAfterDestroyScenarios(): void {
-  it("secrets audit after destroy: no secret in any output or file left behind, in either working copy or in any object of the store", async () => {
+  it("secrets audit after destroy: no secret in any output or file left behind, in any working copy or in any object of the store", async () => {
     expect(Object.keys(audited).length).toBeGreaterThan(3);
     const places: Place[] = [
       ...cliOutputs(),
       ...(await filesUnder(e2e.work)),
       ...(await filesUnder(e2e.second.work)),
+      ...(e2e.ciCopy.work ? await filesUnder(e2e.ciCopy.work) : []),
       ...(await storeObjects()),
     ];
     expect(findSecrets(places, audited)).toEqual([]);
