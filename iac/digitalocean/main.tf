@@ -70,8 +70,10 @@ resource "digitalocean_droplet" "host" {
   lifecycle {
     # A newer image slug must not replace running hosts; the playbook upgrades them in place.
     # Nor a change of ssh_port (the first boot's setting): changing a running target's port is
-    # not supported.
-    ignore_changes = [image, user_data]
+    # not supported. Nor another account key (a second operator's public key beside their
+    # ssh.privateKey): a droplet takes its keys at creation only, the playbook keeps
+    # authorized_keys afterwards; unignored, that operator's apply would update every droplet.
+    ignore_changes = [image, user_data, ssh_keys]
   }
 }
 

@@ -21,6 +21,8 @@ export interface PlanArgsOptions {
   destroy?: boolean;
   /** Only these resource addresses (and what they depend on): `-target=<address>` each. */
   targets?: readonly string[];
+  /** false: plan against the state as recorded, without reading the resources again first. */
+  refresh?: boolean;
 }
 
 /** Exit codes with -detailed-exitcode: 0 no changes, 1 error, 2 changes present. */
@@ -33,6 +35,7 @@ export function planArgs(options: PlanArgsOptions = {}): string[] {
     `-out=${options.planFile ?? planFileName}`,
     `-var-file=${options.varFile ?? varFileName}`,
     ...(options.destroy ? ["-destroy"] : []),
+    ...(options.refresh === false ? ["-refresh=false"] : []),
     ...(options.targets ?? []).map((t) => `-target=${t}`),
   ];
 }

@@ -123,11 +123,14 @@ export class TerraformRunner {
   }
 
   /** `targets`: only these resources (and what they depend on), as `-target` does. */
-  async plan(options: { destroy?: boolean; targets?: string[] } = {}): Promise<PlanResult> {
+  async plan(
+    options: { destroy?: boolean; targets?: string[]; refresh?: boolean } = {},
+  ): Promise<PlanResult> {
     const run = await this.run(
       planArgs({
         destroy: options.destroy,
         ...(options.targets ? { targets: options.targets } : {}),
+        ...(options.refresh === false ? { refresh: false } : {}),
       }),
       { json: true },
     );

@@ -410,6 +410,62 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
     for (const d of droplets) expect(d.change.after.ssh_keys).toEqual([fingerprint]);
   });
 
+  it("a second operator whose public key differs changes no droplet: the account's key is uploaded again, no droplet is updated or replaced (a droplet takes its keys at creation; the playbook keeps authorized_keys)", async () => {
+    requests.length = 0;
+    const name = "ci-operators";
+    const env = { ...process.env, DIGITALOCEAN_API_URL: apiUrl() };
+    const config = () =>
+      loaded(root, name, baseTarget({ managers: 1, workers: 1, adminCidrs: admin }), fakeToken);
+    // The first operator's plan, and the state as if it had been applied.
+    const first = await prepareTerraform(config(), { sshPublicKey: fakeKey, env });
+    const created = await first.tf.plan();
+    const shown = (await first.tf.showPlan(created.planFile)) as {
+      resource_changes: Array<PlannedResource & { mode: string; name: string }>;
+    };
+    await first.tf.discardPlan(created.planFile);
+    const schemas = await execa(binary!.path, ["providers", "schema", "-json"], {
+      cwd: first.tf.workDir,
+      env: { ...process.env, CHECKPOINT_DISABLE: "1", TF_CLI_CONFIG_FILE: cliConfig! },
+    });
+    const [provider, schema] = Object.entries(
+      (
+        JSON.parse(String(schemas.stdout)) as {
+          provider_schemas: Record<
+            string,
+            { resource_schemas: Record<string, { version: number }> }
+          >;
+        }
+      ).provider_schemas,
+    )[0]!;
+    const applied = appliedState(shown.resource_changes, {
+      provider,
+      versionOf: (type) => schema.resource_schemas[type]!.version,
+      fingerprint: md5Fingerprint(fakeKey),
+    });
+    await writeFile(join(first.tf.workDir, "terraform.tfstate"), JSON.stringify(applied));
+
+    // The second operator's bring-up, with another public key beside ssh.privateKey.
+    const otherKey =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOperatorsKeyOtherOperatorsKeyOtherOpe bob@elm-infra";
+    const second = await prepareTerraform(config(), { sshPublicKey: otherKey, env });
+    expect(second.hostPlan.created).toEqual([]);
+    const plan = await second.tf.plan({ refresh: false });
+    const after = (await second.tf.showPlan(plan.planFile)) as {
+      resource_changes: PlannedResource[];
+    };
+    await second.tf.discardPlan(plan.planFile);
+    const actions = (type: string) =>
+      after.resource_changes
+        .filter((r) => r.type === type)
+        .map((r) => [r.index ?? "", r.change.actions.join()]);
+    expect(actions("digitalocean_ssh_key")).toEqual([[0, "delete,create"]]);
+    expect(actions("digitalocean_droplet")).toEqual([
+      [`${name}-manager-1`, "no-op"],
+      [`${name}-worker-1`, "no-op"],
+    ]);
+    expect(requests).toEqual([]);
+  });
+
   it.each([
     ["dns.zone names the zone: an A record of every hostname for the load balancer, no AAAA", true],
     ["no dns.zone: no record at all (bring-up says which to create)", false],
@@ -652,6 +708,61 @@ describe.skipIf(doSkip)("iac/digitalocean plans offline", () => {
     );
   }
 });
+
+/**
+ * A version 4 state as if a creation plan had been applied, for the resources a droplet stands
+ * on (its account key, VPC and tags) and the droplets: each with the plan's known values, a made
+ * up id, and the references the plan did not know yet (the VPC's id, the key's fingerprint).
+ */
+function appliedState(
+  changes: Array<PlannedResource & { mode: string; name: string }>,
+  o: { provider: string; versionOf: (type: string) => number; fingerprint: string },
+): unknown {
+  const kept = [
+    "digitalocean_ssh_key",
+    "digitalocean_vpc",
+    "digitalocean_tag",
+    "digitalocean_droplet",
+  ];
+  const vpcId = "5f0b6a6e-0000-4000-8000-000000000001";
+  const chosen = changes.filter((r) => r.mode === "managed" && kept.includes(r.type));
+  const groups = new Map<string, typeof chosen>();
+  for (const r of chosen) {
+    const key = `${r.type}.${r.name}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  let id = 1000;
+  return {
+    version: 4,
+    terraform_version: "1.10.0",
+    serial: 1,
+    lineage: "00000000-0000-4000-8000-00000000e1e1",
+    outputs: {},
+    resources: [...groups.values()].map((instances) => ({
+      mode: "managed",
+      type: instances[0]!.type,
+      name: instances[0]!.name,
+      provider: `provider["${o.provider}"]`,
+      instances: instances.map((r) => {
+        const attributes: Record<string, unknown> = { ...r.change.after, id: String(++id) };
+        if (r.type === "digitalocean_vpc") attributes.id = vpcId;
+        if (r.type === "digitalocean_tag") attributes.id = attributes.name;
+        if (r.type === "digitalocean_ssh_key") attributes.fingerprint = o.fingerprint;
+        if (r.type === "digitalocean_droplet") {
+          attributes.vpc_uuid = vpcId;
+          attributes.ssh_keys = [o.fingerprint];
+          attributes.volume_ids = [];
+        }
+        return {
+          ...(r.index !== undefined ? { index_key: r.index } : {}),
+          schema_version: o.versionOf(r.type),
+          attributes,
+          sensitive_attributes: [],
+        };
+      }),
+    })),
+  };
+}
 
 async function docker(args: string[]): Promise<{ exitCode: number; stdout: string }> {
   const r = await execa("docker", args, { reject: false, timeout: 60_000 });

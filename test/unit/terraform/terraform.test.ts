@@ -84,6 +84,19 @@ describe("argv builders", () => {
         "-destroy",
       ],
     ],
+    [
+      "plan against the state as recorded",
+      planArgs({ refresh: false }),
+      [
+        "plan",
+        "-input=false",
+        "-json",
+        "-detailed-exitcode",
+        "-out=elm-infra.tfplan",
+        "-var-file=elm-infra.tfvars.json",
+        "-refresh=false",
+      ],
+    ],
     ["apply", applyArgs(), ["apply", "-input=false", "-json", "elm-infra.tfplan"]],
     ["apply file", applyArgs("x.tfplan"), ["apply", "-input=false", "-json", "x.tfplan"]],
     [
