@@ -151,7 +151,7 @@ export interface SharedFilesSync {
   refreshed: string[];
   /** Paths removed here: gone from the store (destroy forgot them), unchanged here. */
   removed: string[];
-  /** Paths kept though the store's differ: changed here since this copy last shared them. */
+  /** Paths kept though the store holds others: changed here since this copy last shared them. */
   kept: string[];
 }
 
@@ -182,7 +182,8 @@ export async function syncSharedFiles(
     };
     const action = judgeSharedFile(hashes);
     if (action === "keep") {
-      sync.kept.push(file.path);
+      // said only where the store holds another: one it lacks is this copy's to share next
+      if (object) sync.kept.push(file.path);
       continue;
     }
     if (action === "remove") {
