@@ -227,7 +227,7 @@ async function waitForLeader(
   leader: () => Promise<string>,
   o: { timeoutMs: number; signal: AbortSignal },
 ): Promise<string> {
-  return waitFor({ what, timeoutMs: o.timeoutMs, intervalMs: 2000, signal: o.signal }, async () => {
+  return waitFor({ what, timeoutMs: o.timeoutMs, intervalMs: 1000, signal: o.signal }, async () => {
     const said = await leader().catch(() => "");
     return said ? done(said) : notYet("no leader known yet");
   });

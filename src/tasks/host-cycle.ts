@@ -517,7 +517,7 @@ async function waitForAgents(
     {
       what: `${host.name} to ${w.bootOtherThan ? "boot again" : "run"} with its agents up`,
       timeoutMs: o.bootDeadlineMs ?? DEFAULT_BOOT_DEADLINE_MS,
-      intervalMs: 2000,
+      intervalMs: 1000,
       signal: o.signal,
       hint: `look at ${host.name}'s console (\`docker logs ${host.name}\` on the local target) and its agents' journals; elm-infra status shows what is down`,
     },
