@@ -8,11 +8,10 @@
  */
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { execa } from "execa";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startConsul, startNomad, type ConsulAgent, type NomadAgent } from "../harness/agents.js";
-import { writeClusterYaml } from "../harness/cli.js";
+import { ensureBuilt, writeClusterYaml } from "../harness/cli.js";
 import {
   hostileAnswers,
   startHostileServer,
@@ -20,7 +19,6 @@ import {
 } from "../support/hostile-server.js";
 import { runCliMeasured, type MeasuredRun } from "../support/measured-cli.js";
 
-const repo = resolve(import.meta.dirname, "../..");
 let consul: ConsulAgent;
 let nomad: NomadAgent;
 let server: HostileServer;
@@ -29,7 +27,10 @@ let consulHostile: string;
 let traefikHostile: string;
 
 beforeAll(async () => {
-  await execa("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: repo });
+  // Built only when src/ changed since: `npm test` built dist/ already, and a rebuild here
+  // rewrote it under the e2e running beside this run (CI of 2026-12-07: a CLI started meanwhile
+  // read a half-written module, "does not provide an export named 'RegistryApi'").
+  await ensureBuilt();
   consul = await startConsul();
   nomad = await startNomad({ consul });
   server = await startHostileServer();

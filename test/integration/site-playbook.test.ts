@@ -108,16 +108,26 @@ async function agentPids(host: TestHost): Promise<string> {
 
 /** Whether OpenSSH logs in to the host as root with this private key (host key pinned). */
 async function logsIn(host: TestHost, privateKeyPath: string): Promise<boolean> {
-  const result = await execa(
-    "ssh",
-    [
-      ...["-i", privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"],
-      ...["-o", `UserKnownHostsFile=${fleet.knownHostsPath}`, "-o", "StrictHostKeyChecking=yes"],
-      ...["-o", "ConnectTimeout=5", `root@${host.ip}`, "true"],
-    ],
-    { reject: false, stdin: "ignore", timeout: 15_000 },
-  );
-  return result.exitCode === 0;
+  // An answer about the key (accepted, or "Permission denied") is the verdict; a connection that
+  // fails before that (refused, reset: sshd restarting) says nothing about the key and is tried
+  // again, at most 3 times a second apart (seen once in CI: a first login failed in under 0.6 s).
+  let said = "";
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const result = await execa(
+      "ssh",
+      [
+        ...["-i", privateKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"],
+        ...["-o", `UserKnownHostsFile=${fleet.knownHostsPath}`, "-o", "StrictHostKeyChecking=yes"],
+        ...["-o", "ConnectTimeout=5", `root@${host.ip}`, "true"],
+      ],
+      { reject: false, stdin: "ignore", timeout: 15_000 },
+    );
+    if (result.exitCode === 0) return true;
+    said = String(result.stderr);
+    if (/Permission denied/.test(said)) return false;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`ssh to ${host.name} failed 3 times before any answer about the key: ${said}`);
 }
 
 /** Whether a TCP connection from this machine to ip:port is accepted within 2 s. */
