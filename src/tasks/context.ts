@@ -45,7 +45,7 @@ export function lockWaitOf(ctx: CommandContext): { lockWaitSeconds?: number; sig
  * pinned host keys, the trusted roots) read from it, and the files another operator changed
  * there taken (cluster/shared-state.ts, loaded only then).
  */
-async function readMissingFromStore(config: LoadedConfig, output: Output): Promise<LoadedConfig> {
+async function followStore(config: LoadedConfig, output: Output): Promise<LoadedConfig> {
   if (!config.target.store) return config;
   const shared = await import("../cluster/shared-state.js");
   const completed = await shared.completeFromStore(config, process.env);
@@ -91,7 +91,7 @@ export function createContext(
         file: options.config,
         target: options.target,
         cluster: (cluster ??= readClusterFile(configPath(options.config))),
-      }).then((config) => readMissingFromStore(config, output))),
+      }).then((config) => followStore(config, output))),
     async confirm(change) {
       if (options.yes) return;
       if (!interactive) {

@@ -1,8 +1,9 @@
 /**
  * Taking one host out of service, doing something to it, and putting it back, proven: the
  * runbook `reboot` and `upgrade` share, one host at a time.
- *   cycleWorker:  out of the load balancer, its package data moved off it when it holds it,
- *                 ineligible and drained (its allocations healthy elsewhere), the action's
+ *   cycleWorker:  out of the load balancer, ineligible, its package data moved off it when it
+ *                 holds it, drained (its allocations healthy elsewhere; the drain begins once
+ *                 the package site's own instances have left, beside the move), the action's
  *                 package upgrades when it has them (`reboot --upgrade-packages`: when they
  *                 fail the worker is put back in service), the action (a reboot, its agents
  *                 upgraded and restarted), then its drain ended, eligible, back in the load
@@ -114,6 +115,19 @@ export async function cycleWorker(o: CycleOptions, action: HostAction): Promise<
       if (!node) throw new OperationError(`${host.name} has no Nomad node: nothing to drain`);
       await apis.nomad.setNodeEligibility(node.ID, false);
       step("not eligible for new allocations");
+      // Begun once, when the package site's own allocations have left it (the rest of a move,
+      // the volume's and the site's start elsewhere, runs beside it), else right after.
+      let draining: Promise<void> | undefined;
+      const drain = () => {
+        draining ??= drainWorker(
+          { ...options(o, apis), host: host.name },
+          apis.nomad,
+          apis.consul,
+          node.ID,
+          host.name,
+        );
+        draining.catch(() => undefined); // awaited below, after the move ends either way
+      };
       if (o.inventory.packageDataHost === host.name) {
         const to = workersOf(o.inventory).find((w) => w.name !== host.name)?.name;
         if (to) {
@@ -121,6 +135,10 @@ export async function cycleWorker(o: CycleOptions, action: HostAction): Promise<
             ...options(o, apis),
             from: host.name,
             to,
+            onLeftFrom: drain,
+          }).catch(async (error: unknown) => {
+            await draining?.catch(() => undefined);
+            throw error;
           });
           packageDataMoved = { to, downMs, readsServed };
           step(`package data moved to ${to} (${describeMove(packageDataMoved)})`);
@@ -129,13 +147,8 @@ export async function cycleWorker(o: CycleOptions, action: HostAction): Promise<
             `holds the package data and no other worker can take it: the site stops during the ${action.name}`,
           );
       }
-      await drainWorker(
-        { ...options(o, apis), host: host.name },
-        apis.nomad,
-        apis.consul,
-        node.ID,
-        host.name,
-      );
+      drain();
+      await draining;
       step("drained, its service allocations healthy elsewhere");
       packages = await upgradePackagesFirst(o, action, host, step);
     } catch (error) {

@@ -288,7 +288,13 @@ async function startPinned(o: PackageDataOptions, job: NomadJob, holder: string)
  * again. Returns how long the site's own instances were stopped.
  */
 async function withSiteStopped(
-  o: PackageDataOptions & { service: string; to: string; why: string; standby: boolean },
+  o: PackageDataOptions & {
+    service: string;
+    to: string;
+    why: string;
+    standby: boolean;
+    onStopped?: () => void;
+  },
   replace: () => Promise<void>,
 ): Promise<{ downMs: number; readsServed: boolean }> {
   const { apis, service } = o;
@@ -325,6 +331,7 @@ async function withSiteStopped(
         await apis.nomad.stopJob(service);
         await waitUntilStopped(o, service);
       }
+      o.onStopped?.();
       await replace();
       o.inventory.packageDataHost = o.to;
       await writeInventory(o.config, o.inventory);
@@ -437,10 +444,12 @@ export const describeMove = (m: { downMs: number; readsServed: boolean }) =>
 /**
  * Moves the package data from one worker to another (a drain or retirement of `from`): the site
  * stops, the volume follows (attachVolume), the job is pinned to `to`, and the site serves
- * again through Traefik. `downMs` is measured from the stop to that proof.
+ * again through Traefik. `downMs` is measured from the stop to that proof. `onLeftFrom` is
+ * called once none of the site's own allocations runs on `from` any more (the rest of the move
+ * needs nothing of `from`'s Nomad: a drain of it may begin then).
  */
 export async function movePackageData(
-  o: PackageDataOptions & { from: string; to: string; service?: string },
+  o: PackageDataOptions & { from: string; to: string; service?: string; onLeftFrom?: () => void },
 ): Promise<{ downMs: number; readsServed: boolean; files: number }> {
   const service = o.service ?? dataServices(o.config)[0];
   if (!service) throw new UsageError("no service keeps data on a volume: nothing to move");
@@ -448,7 +457,14 @@ export async function movePackageData(
   hostNamed(o.inventory, o.to);
   let files = 0;
   const result = await withSiteStopped(
-    { ...o, service, to: o.to, why: `move ${service}'s data to ${o.to}`, standby: true },
+    {
+      ...o,
+      service,
+      to: o.to,
+      why: `move ${service}'s data to ${o.to}`,
+      standby: true,
+      ...(o.onLeftFrom ? { onStopped: o.onLeftFrom } : {}),
+    },
     async () => {
       await attachVolume({ ...o, from: o.from, to: o.to });
       files = await countFiles(o, o.to);
