@@ -15,7 +15,7 @@ import {
   type BringUpRun,
   type RestoredState,
 } from "../tasks/bring-up.js";
-import { recoverLostManagers } from "../tasks/cluster-restore.js";
+import { recoverLostManagers, workersReachNewManagers } from "../tasks/cluster-restore.js";
 import { type CommandContext, lockWaitOf } from "../tasks/context.js";
 import { singleOperatorWarning } from "../tasks/shared-state.js";
 import { lacksClusterSecrets } from "../plan/shared-secrets.js";
@@ -104,7 +104,7 @@ export async function bringUp(ctx: CommandContext): Promise<BringUpResult> {
           forgetDeadHosts(),
           applyInfrastructure(),
           ...recoverLostManagers(),
-          ...convergeHostSteps(),
+          ...convergeHostSteps({ afterAnsible: [workersReachNewManagers()] }),
         ],
         run,
         steps,

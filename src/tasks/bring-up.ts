@@ -1037,15 +1037,19 @@ export function pushExportImageStep(): Step<BringUpRun> {
 /**
  * After the machines are applied: record them, reach and pin them, bootstrap them, verify, give
  * new workers the images, roll the ingress onto them and verify again. Bring-up and scale's
- * growth run these same steps.
+ * growth run these same steps; `afterAnsible` runs right after the hosts' Ansible run (bring-up's
+ * disaster recovery: the workers' clients reach the new servers before anything asks them).
  */
-export function convergeHostSteps(): Step<BringUpRun>[] {
+export function convergeHostSteps(
+  o: { afterAnsible?: Step<BringUpRun>[] } = {},
+): Step<BringUpRun>[] {
   return [
     recordInventory(),
     setUpRegistry(),
     waitForHostsSsh(),
     pinHostKeys(),
     bootstrapHosts(),
+    ...(o.afterAnsible ?? []),
     workersEligible(),
     proveClusterHealthy({ requireIngress: false }),
     pushExportImageStep(),

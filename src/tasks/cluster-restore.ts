@@ -3,7 +3,8 @@
  * managers OpenTofu made are bootstrapped alone (Ansible), the newest pair of the cluster's
  * snapshots is decrypted as it streams and restored through Nomad's and Consul's APIs, the workers
  * (whose allocations kept serving meanwhile) are pointed at the new managers, and the lost ones
- * are forgotten. The rest of bring-up then converges every host as always.
+ * are forgotten. The rest of bring-up then converges every host as always, and right after its
+ * Ansible run waits until each worker's Nomad client reaches the new servers.
  */
 import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
@@ -234,32 +235,51 @@ async function waitForLeader(
 }
 
 /**
- * The workers' Nomad clients find the new servers (their Consul agents were joined by the
- * restore): told them where a client's ACL cache still resolves the management token, else
- * found through Consul (client_auto_join), as the restored catalog and the new servers' own
- * registrations name them. Done when each worker's Nomad names the leader, well within the
- * heartbeat grace the restored servers give every node.
+ * The workers' Nomad clients told where the new servers are, where a client's ACL cache still
+ * resolves the management token (a client whose cache lapsed cannot resolve it with no server:
+ * it finds them through Consul, client_auto_join, as the restored catalog and the new servers'
+ * own registrations name them, or from the configuration the next Ansible run writes). Not
+ * waited for here: workersReachNewManagers does, after that run, well within the heartbeat grace
+ * the restored servers give every node.
  */
 function pointWorkersAtManagers(): Step<BringUpRun> {
   return {
-    title: "Every manager lost: the workers' Nomad clients reach the new servers",
+    title: "Every manager lost: the workers' Nomad clients told where the new servers are",
     needs: ["inventory"],
     skip: noDisaster,
     run: async (run, step) => {
       const inventory = given(run, "inventory");
-      const workers = workersOf(inventory);
       const servers = managersOf(inventory).map((m) => `${m.privateAddress}:4647`);
-      // every worker at once: each waits on its own client, none on another's
       await Promise.all(
-        workers.map((worker) =>
+        workersOf(inventory).map((worker) =>
           withHostAgents(run.config, worker, step.signal, async (apis) => {
             await apis.nomad.setClientServers(servers).then(
               () => step.log(`${worker.name}: Nomad's servers set to ${servers.join(", ")}`),
               (error: unknown) =>
                 step.log(
-                  `${worker.name}: Nomad's servers not set (${(error as Error).message}): it finds them through Consul`,
+                  `${worker.name}: Nomad's servers not set (${(error as Error).message}): it finds them through Consul or its new configuration`,
                 ),
             );
+          }),
+        ),
+      );
+    },
+  };
+}
+
+/**
+ * After the hosts' Ansible run (the workers' configuration names the new servers): done when
+ * each worker's Nomad names the leader. Every worker at once: each waits on its own client.
+ */
+export function workersReachNewManagers(): Step<BringUpRun> {
+  return {
+    title: "Every manager lost: the workers' Nomad clients reach the new servers",
+    needs: ["inventory"],
+    skip: noDisaster,
+    run: async (run, step) => {
+      await Promise.all(
+        workersOf(given(run, "inventory")).map((worker) =>
+          withHostAgents(run.config, worker, step.signal, async (apis) => {
             const leader = await waitForLeader(
               `${worker.name}'s Nomad client to reach the new servers`,
               () => apis.nomad.leader(),

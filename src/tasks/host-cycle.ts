@@ -40,7 +40,7 @@ import {
 import { describeMove, movePackageData } from "./package-data.js";
 import { upgradeSecurityPackages } from "./package-upgrades.js";
 import { describePackageChanges, type PackageChange } from "../plan/package-upgrades.js";
-import { drainWorker, settle } from "./retire.js";
+import { drainBeside, settle } from "./retire.js";
 
 type Log = (line: string) => void;
 
@@ -115,40 +115,33 @@ export async function cycleWorker(o: CycleOptions, action: HostAction): Promise<
       if (!node) throw new OperationError(`${host.name} has no Nomad node: nothing to drain`);
       await apis.nomad.setNodeEligibility(node.ID, false);
       step("not eligible for new allocations");
-      // Begun once, when the package site's own allocations have left it (the rest of a move,
-      // the volume's and the site's start elsewhere, runs beside it), else right after.
-      let draining: Promise<void> | undefined;
-      const drain = () => {
-        draining ??= drainWorker(
-          { ...options(o, apis), host: host.name },
-          apis.nomad,
-          apis.consul,
-          node.ID,
-          host.name,
+      // The drain begins once the package site's own allocations have left it: the rest of a
+      // move (the volume's and the site's start elsewhere) runs beside it.
+      const holds = o.inventory.packageDataHost === host.name;
+      const to = workersOf(o.inventory).find((w) => w.name !== host.name)?.name;
+      if (holds && !to)
+        step(
+          `holds the package data and no other worker can take it: the site stops during the ${action.name}`,
         );
-        draining.catch(() => undefined); // awaited below, after the move ends either way
-      };
-      if (o.inventory.packageDataHost === host.name) {
-        const to = workersOf(o.inventory).find((w) => w.name !== host.name)?.name;
-        if (to) {
-          const { downMs, readsServed } = await movePackageData({
-            ...options(o, apis),
-            from: host.name,
-            to,
-            onLeftFrom: drain,
-          }).catch(async (error: unknown) => {
-            await draining?.catch(() => undefined);
-            throw error;
-          });
-          packageDataMoved = { to, downMs, readsServed };
-          step(`package data moved to ${to} (${describeMove(packageDataMoved)})`);
-        } else
-          step(
-            `holds the package data and no other worker can take it: the site stops during the ${action.name}`,
-          );
-      }
-      drain();
-      await draining;
+      await drainBeside(
+        { ...options(o, apis), host: host.name },
+        apis.nomad,
+        apis.consul,
+        node.ID,
+        host.name,
+        holds && to
+          ? async (startDrain) => {
+              const { downMs, readsServed } = await movePackageData({
+                ...options(o, apis),
+                from: host.name,
+                to,
+                onLeftFrom: startDrain,
+              });
+              packageDataMoved = { to, downMs, readsServed };
+              step(`package data moved to ${to} (${describeMove(packageDataMoved)})`);
+            }
+          : undefined,
+      );
       step("drained, its service allocations healthy elsewhere");
       packages = await upgradePackagesFirst(o, action, host, step);
     } catch (error) {

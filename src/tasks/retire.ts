@@ -62,7 +62,9 @@ const SETTLE_MS = 120_000;
  * stops and its node is purged, and its Consul agent leaves.
  */
 export async function retireWorker(
-  o: RetireOptions & { onBeforeDrain?: (worker: string) => Promise<void> },
+  o: RetireOptions & {
+    onBeforeDrain?: (worker: string, startDrain: () => void) => Promise<void>;
+  },
 ): Promise<RetireResult> {
   const began = Date.now();
   const host = hostOf(o, "worker");
@@ -79,11 +81,19 @@ export async function retireWorker(
   if (node) {
     await nomad.setNodeEligibility(node.ID, false);
     step("not eligible for new allocations");
-    if (o.onBeforeDrain) {
-      await o.onBeforeDrain(host.name);
-      step("before-drain step done");
-    }
-    await drainWorker(o, nomad, consul, node.ID, host.name);
+    const before = o.onBeforeDrain;
+    await drainBeside(
+      o,
+      nomad,
+      consul,
+      node.ID,
+      host.name,
+      before &&
+        (async (startDrain) => {
+          await before(host.name, startDrain);
+          step("before-drain step done");
+        }),
+    );
     step("drained, its service allocations healthy elsewhere");
   } else step("no Nomad node by this name: nothing to drain");
 
@@ -108,6 +118,33 @@ export async function retireWorker(
     return { done: !member || member.Status === 3, detail: `status ${member?.Status}` };
   });
   return { host: host.name, steps, durationMs: Date.now() - began };
+}
+
+/**
+ * drainWorker beside `first` (moving the package data off the worker): `first` gets the drain's
+ * start, to call once what it moves has left the node; the drain begins when `first` ends at the
+ * latest. Both are awaited, whichever fails (a failing `first` waits for a drain it began).
+ */
+export async function drainBeside(
+  o: RetireOptions,
+  nomad: NomadClient,
+  consul: ConsulClient,
+  nodeId: string,
+  name: string,
+  first?: (startDrain: () => void) => Promise<void>,
+): Promise<void> {
+  let draining: Promise<void> | undefined;
+  const startDrain = () => {
+    draining ??= drainWorker(o, nomad, consul, nodeId, name);
+    draining.catch(() => undefined); // awaited below
+  };
+  if (first)
+    await first(startDrain).catch(async (error: unknown) => {
+      await draining?.catch(() => undefined);
+      throw error;
+    });
+  startDrain();
+  await draining;
 }
 
 /** Drains with a deadline, then waits until what ran there runs healthy elsewhere. */

@@ -155,8 +155,13 @@ export function retireHost(host: string): Step<HostChangeRun> {
           ...options,
           ...(inventory.packageDataHost === host && to
             ? {
-                onBeforeDrain: async () => {
-                  const move = await movePackageData({ ...options, from: host, to });
+                onBeforeDrain: async (_: string, startDrain: () => void) => {
+                  const move = await movePackageData({
+                    ...options,
+                    from: host,
+                    to,
+                    onLeftFrom: startDrain,
+                  });
                   const moved = {
                     from: host,
                     to,

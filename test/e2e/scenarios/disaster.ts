@@ -126,9 +126,16 @@ export function disasterRecoveryScenarios(): void {
       const { run } = await elmInfraWatched(["bring-up", "--yes"], (running) =>
         eachEvent(running, (e) => {
           if (!restoredAt && restoreCompleted(e)) restoredAt = Date.now();
-          // bring-up's steps, timed from the loss: where the time after it goes
-          if (e.type === "task")
-            steps.push(`${((Date.now() - lostAt) / 1000).toFixed(1)} s ${e.state}: ${e.title}`);
+          // bring-up's steps and lines (not Ansible's tasks), timed from the loss: where the
+          // time after it goes
+          const what =
+            e.type === "task"
+              ? `${e.state}: ${e.title}`
+              : e.type === "log" && !/^(task|play): /.test(e.message ?? "")
+                ? e.message
+                : "";
+          if (what)
+            steps.push(`${((Date.now() - lostAt) / 1000).toFixed(1)} s ${what.slice(0, 160)}`);
         }),
       );
       return run;
