@@ -21,6 +21,7 @@ import type { StatusResult } from "../../../src/commands/status.js";
 import { pinnedVersion } from "../../../src/plan/jobs.js";
 import { bootIdentityCommand } from "../../../src/plan/reboot.js";
 import { failedRequests, type ProbeReport } from "../../../src/traefik/probe.js";
+import { sleep } from "../../../src/wait.js";
 import {
   anyVersion,
   docker,
@@ -101,7 +102,7 @@ const nodesNow = () =>
   });
 
 export function rebootScenarios(): void {
-  it("a worker restarted and the other killed and started again, under the probe: each serves again, no allocation of a dead boot holds ports, and status --check names the spread the kill cost", async () => {
+  it("a worker restarted and the other killed and started again, under the probe: each serves again (no failed request once both are back), no allocation of a dead boot holds ports, and status --check names the spread the kill cost", async () => {
     await ensureDeployed({ "elm-lang.org": anyVersion, "package.elm-lang.org": anyVersion });
     // The holder is restarted (its data volume must be mounted again at boot); the other killed.
     const holder = await packageDataHolder();
@@ -152,6 +153,11 @@ export function rebootScenarios(): void {
       { ratePerSecond: 10 },
     );
     for (const r of reports) say("restart and kill", r);
+    // Both back in service: from now on neither site fails a request (what the two losses cost
+    // is printed above; the package site has one instance, on the restarted holder).
+    const { reports: after } = await underProbe(() => sleep(3000), { ratePerSecond: 10 });
+    for (const r of after) say("after both came back", r);
+    expect(failedRequestsOf(after)).toEqual(noFailures(after));
     // The kill moved elm-lang.org's allocation beside the other, and nothing moves it back.
     const check = await elmInfra(["status", "--check"]);
     expect(check.exitCode, "status --check after the kill").toBe(1);
