@@ -51,8 +51,11 @@ export interface SharedFile {
 
 /** The local target's SSH public key's copy in the store. */
 export const sharedTargetKeyKey = "files/ssh-key.pub";
-/** The inventory's copy in the store (written through when the package data moves). */
-const sharedInventoryKey = "files/inventory.json";
+/** The inventory and its copy in the store (written through when the package data moves). */
+const sharedInventory = (config: TargetConfig): SharedFile => ({
+  key: "files/inventory.json",
+  path: inventoryPath(config),
+});
 
 /**
  * The inventory, the pinned host keys and the trusted roots (Pebble's, the local registry's); on
@@ -62,7 +65,7 @@ const sharedInventoryKey = "files/inventory.json";
 export function sharedFiles(config: TargetConfig): SharedFile[] {
   const paths = targetPaths(config);
   return [
-    { key: sharedInventoryKey, path: inventoryPath(config) },
+    sharedInventory(config),
     { key: "files/known_hosts", path: paths.knownHosts },
     { key: "files/ca.pem", path: paths.trustedCa },
     { key: "files/registry-ca.pem", path: paths.registryCa },
@@ -133,18 +136,16 @@ export async function pushSharedFiles(
  */
 export async function shareInventory(config: TargetConfig, env: NodeJS.ProcessEnv): Promise<void> {
   if (!config.target.store) return;
-  const text = await readShared({ key: sharedInventoryKey, path: inventoryPath(config) });
+  const file = sharedInventory(config);
+  const text = await readShared(file);
   if (text === undefined) return;
   const client = storeClientOf(config, env);
   try {
-    await client.put(sharedInventoryKey, text);
+    await client.put(file.key, text);
   } finally {
     client.close();
   }
-  await writeRecord(config, {
-    ...(await readRecord(config)),
-    [sharedInventoryKey]: sha256OfText(text),
-  });
+  await writeRecord(config, { ...(await readRecord(config)), [file.key]: sha256OfText(text) });
 }
 
 /** What loading did with each shared file (cluster/shared-state.ts's syncSharedFiles). */

@@ -135,7 +135,8 @@ export async function drainBeside(
 ): Promise<void> {
   let draining: Promise<void> | undefined;
   const startDrain = () => {
-    draining ??= drainWorker(o, nomad, consul, nodeId, name);
+    if (draining) return;
+    draining = drainWorker(o, nomad, consul, nodeId, name);
     draining.catch(() => undefined); // awaited below
   };
   if (first)

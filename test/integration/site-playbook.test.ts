@@ -125,7 +125,7 @@ async function logsIn(host: TestHost, privateKeyPath: string): Promise<boolean> 
     if (result.exitCode === 0) return true;
     said = String(result.stderr);
     if (/Permission denied/.test(said)) return false;
-    await new Promise((r) => setTimeout(r, 1000));
+    if (attempt < 3) await new Promise((r) => setTimeout(r, 1000));
   }
   throw new Error(`ssh to ${host.name} failed 3 times before any answer about the key: ${said}`);
 }
