@@ -12,6 +12,7 @@ import { stripControls } from "../output/controls.js";
 import { chooseMode, Output, type Writable } from "../output/output.js";
 import { redact } from "../output/redact.js";
 import { buildProgram, type Action } from "./program.js";
+import { processIdle, unlessStalled, type WhenIdle } from "./stall.js";
 
 /** Where a CLI run reads and writes: the process's own streams, or a test's. */
 export interface CliIo {
@@ -22,6 +23,11 @@ export interface CliIo {
   stdinIsTTY: boolean;
   /** Ends the process at once (a second Ctrl-C); main.ts passes process.exit. */
   exitNow(code: number): void;
+  /**
+   * Says when the event loop has emptied while a command still waits (cli/stall.ts): the command
+   * then fails as an internal error instead of the process exiting 0. The process's own io has it.
+   */
+  whenIdle?: WhenIdle;
 }
 
 /** The process's own streams: what `elm-infra` on a command line uses. */
@@ -32,6 +38,7 @@ export function processIo(): CliIo {
     stderrIsTTY: !!process.stderr.isTTY,
     stdinIsTTY: !!process.stdin.isTTY,
     exitNow: (code) => process.exit(code),
+    whenIdle: processIdle,
   };
 }
 
@@ -97,7 +104,7 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<n
     try {
       let result: Awaited<ReturnType<Action>>;
       try {
-        result = await action(ctx);
+        result = io.whenIdle ? await unlessStalled(action(ctx), io.whenIdle) : await action(ctx);
         // A command that finished anyway after Ctrl-C or SIGTERM still exits 130 or 143.
         if (abort.signal.aborted) throw abortReason(abort.signal);
       } catch (error) {

@@ -91,13 +91,20 @@ export async function connectSsh(target: SshTarget): Promise<SshConnection> {
         }),
       );
     };
+    // A connection the host closes after its banner (a host going down, a reboot stopping sshd)
+    // ends with no error from ssh2, which also stops its handshake timer: without this the
+    // promise would never settle and nothing would keep the process waiting for it.
+    const closedEarly = () =>
+      fail(new Error("the connection closed before the handshake finished"));
     client.once("ready", () => {
       client.off("error", fail);
+      client.off("close", closedEarly);
       resolve(new SshConnection(client, label));
     });
     // `on`, not `once`: a connection to a host going down can fail twice (a reset, then "lost
     // before handshake"), and a second error without a listener would end the process.
     client.on("error", fail);
+    client.once("close", closedEarly);
     client.connect({
       host: target.host,
       port,

@@ -1,6 +1,7 @@
 // The ssh2 client against a real OpenSSH server in a host container: exec, exit codes, host-key
 // pinning and refusal of a changed key, and a local port forward into the container.
 import { readFile } from "node:fs/promises";
+import { connect as connectTcp, createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -128,6 +129,50 @@ describe("ssh client against a real sshd", () => {
         signal: AbortSignal.timeout(3_000),
       }),
     ).rejects.toThrow();
+  });
+
+  it("a host that goes away during the handshake (its banner sent, then the connection closed): the connect fails at once, saying so", async () => {
+    // What a host going down does to a connection it had accepted (a reboot stopping sshd, a
+    // container's published port losing its backend): the server's banner came, the rest never
+    // will. Through a relay on 127.0.0.1 that passes the real sshd's banner and then closes both
+    // sides as soon as the client answers it.
+    const sockets = new Set<Socket>();
+    const relay = createServer((client) => {
+      const server = connectTcp(22, host.ip);
+      sockets.add(client).add(server);
+      server.once("data", (banner) => {
+        client.write(banner);
+        client.once("data", () => {
+          client.destroy();
+          server.destroy();
+        });
+      });
+      client.on("error", () => undefined);
+      server.on("error", () => undefined);
+    });
+    await new Promise<void>((listening) => relay.listen(0, "127.0.0.1", listening));
+    const port = (relay.address() as AddressInfo).port;
+    try {
+      const started = Date.now();
+      const attempt = connectSsh({
+        host: "127.0.0.1",
+        port,
+        privateKeyPath: fleet.privateKeyPath,
+        knownHostsPath: fleet.knownHostsPath,
+        timeoutMs: 20_000,
+      });
+      // Before the fix, nothing settled this promise and no timer was left to: the CLI's event
+      // loop emptied and `reboot` exited 0 without a result.
+      await expect(attempt).rejects.toBeInstanceOf(SshConnectError);
+      await expect(attempt).rejects.toMatchObject({
+        message: expect.stringContaining("closed before the handshake finished"),
+        hint: expect.stringContaining(`127.0.0.1:${port}`),
+      });
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((closed) => relay.close(closed));
+    }
   });
 
   it("refuses the host after its host key changed, and keeps the old pin", async () => {
