@@ -138,6 +138,8 @@ export function traefikDevConfig(c: {
   providers: readonly TraefikProvider[];
   /** Consul's HTTP address, `127.0.0.1:port`, for the consulCatalog provider. */
   consul?: string;
+  /** The ACL token the consulCatalog provider reads the catalog with (Consul enforcing ACLs). */
+  consulToken?: string;
   /** Nomad's HTTP URL, for the nomad provider. */
   nomad?: string;
 }): Record<string, unknown> {
@@ -147,7 +149,11 @@ export function traefikDevConfig(c: {
     providers.consulCatalog = {
       refreshInterval: "1s",
       exposedByDefault: false,
-      endpoint: { address: c.consul, scheme: "http" },
+      endpoint: {
+        address: c.consul,
+        scheme: "http",
+        ...(c.consulToken ? { token: c.consulToken } : {}),
+      },
     };
   }
   if (c.providers.includes("nomad")) {

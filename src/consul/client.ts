@@ -188,6 +188,30 @@ export class ConsulClient {
       ...(blocking.signal ? { signal: blocking.signal } : {}),
     });
   }
+  /**
+   * Registers a service with this agent, on its own node, as an application does; the agent
+   * syncs it to the catalog at once. One of the same ID is replaced.
+   */
+  async registerService(service: {
+    ID: string;
+    Name: string;
+    Port: number;
+    Tags: string[];
+  }): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: "/v1/agent/service/register",
+      answer: unreadAnswer,
+      body: service,
+    });
+  }
+  async deregisterService(id: string): Promise<void> {
+    await this.call({
+      method: "PUT",
+      path: `/v1/agent/service/deregister/${encodeURIComponent(id)}`,
+      answer: unreadAnswer,
+    });
+  }
   async leader(): Promise<string> {
     return (await this.call({ method: "GET", path: "/v1/status/leader", answer: answers.leader }))
       .data;

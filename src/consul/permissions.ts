@@ -11,6 +11,7 @@ export function consulPermissionFor(method: string, path: string): string {
     return 'service_prefix "" read and node_prefix "" read';
   if (path.startsWith("/v1/operator")) return `operator ${access}`;
   if (path.startsWith("/v1/acl")) return "acl write (a management token)";
+  if (path.startsWith("/v1/agent/service/")) return 'service_prefix "" write';
   if (path.startsWith("/v1/agent")) return `agent_prefix "" ${access}`;
   return `the ${access} rule that covers ${path}`;
 }

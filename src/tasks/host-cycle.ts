@@ -221,8 +221,8 @@ async function backInService(
   );
 }
 
-const caughtUp = (waitedMs: number) =>
-  `every worker's Traefik routes as Consul's catalog says${waitedMs > 2000 ? ` (after ${Math.round(waitedMs / 1000)} s)` : ""}`;
+const caughtUp = (waitedMs: number, readsAgain = false) =>
+  `every worker's Traefik ${readsAgain ? "reads Consul's catalog again and routes as it says" : "routes as Consul's catalog says"}${waitedMs > 2000 ? ` (after ${Math.round(waitedMs / 1000)} s)` : ""}`;
 
 /**
  * Sends requests through the load balancer, as visitors do, until one is answered by this
@@ -345,10 +345,15 @@ export async function cycleManager(o: CycleOptions, action: HostAction): Promise
       });
     step("a voter of Nomad's and Consul's raft again, autopilot healthy");
     // Traefik's Consul provider backs off while the servers are away: nothing moves until every
-    // worker's Traefik routes as the catalog says again (the next host's drain, the respread).
+    // worker's Traefik reads the catalog again and routes as it says (the next host's drain, the
+    // respread).
     step(
       caughtUp(
-        await untilTraefikCatchesUp(o.config, o.inventory, apis.consul, { signal: o.signal }),
+        await untilTraefikCatchesUp(o.config, o.inventory, apis.consul, {
+          signal: o.signal,
+          serversWereAway: true,
+        }),
+        true,
       ),
     );
   });

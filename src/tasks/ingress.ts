@@ -7,7 +7,7 @@ import type { LoadedConfig } from "../config/load.js";
 import { ConflictError, OperationError } from "../errors.js";
 import { done, notYet, sleep, waitFor } from "../wait.js";
 import type { NomadClient } from "../nomad/client.js";
-import type { ConsulClient } from "../consul/client.js";
+import { ConsulClient } from "../consul/client.js";
 import { consulServiceName } from "../plan/names.js";
 import type { NomadJob } from "../nomad/types.js";
 import {
@@ -31,6 +31,11 @@ import { TraefikClient } from "../traefik/client.js";
 import { connectToHost, remoteApiPorts, tunnelUrl } from "../cluster/connect.js";
 import { workersOf, type Inventory, type InventoryHost } from "../cluster/inventory.js";
 import { revertFailedRollout } from "./revert.js";
+import {
+  catalogMarkHostname,
+  proveTraefiksReadCatalog,
+  type WorkerCatalogPath,
+} from "./catalog-mark.js";
 import { buildsPlatformImages } from "../plan/registry.js";
 import { pushPlatformImages } from "./registry.js";
 
@@ -171,8 +176,13 @@ export async function proveWorkerTraefik(
       entrypoint: await tunnelUrl(ssh, remoteApiPorts.entrypoint),
       deadlineMs: 5000,
     });
+    // Not the canaries' routers (a header picks them), nor the mark of a catalog read
+    // (catalog-mark.ts), which routes nowhere.
     const routers = (await traefik.routers()).filter(
-      (r) => r.provider === "consulcatalog" && !/Header\(/.test(r.rule),
+      (r) =>
+        r.provider === "consulcatalog" &&
+        !/Header\(/.test(r.rule) &&
+        !r.rule.includes(catalogMarkHostname),
     );
     for (const r of routers) {
       const hostname = /Host\(`([^`]+)`\)/.exec(r.rule)?.[1];
@@ -196,14 +206,18 @@ export async function proveWorkerTraefik(
 /**
  * Waits (bounded) until every worker's Traefik routes each service to exactly the instances
  * Consul lists as passing (plan/ingress.ts traefikLag says why this can lag). Before an
- * allocation moves after Consul's servers were away (a manager's reboot or restart), so that no
- * Traefik still sends requests to the instance that leaves. Returns how long it waited (ms).
+ * allocation moves after a host's cycle, so that no Traefik still sends requests to the instance
+ * that leaves. After Consul's servers were away (a manager's reboot or restart), equal routes do
+ * not show that the catalog reaches each Traefik again (nothing may have changed meanwhile): with
+ * `serversWereAway`, every Traefik must first route to a mark each worker's Consul agent
+ * registers now (catalog-mark.ts).
+ * Returns how long it waited (ms).
  */
 export async function untilTraefikCatchesUp(
   config: LoadedConfig,
   inventory: Inventory,
   consul: ConsulClient,
-  options: { signal?: AbortSignal; timeoutMs?: number } = {},
+  options: { signal?: AbortSignal; timeoutMs?: number; serversWereAway?: boolean } = {},
 ): Promise<number> {
   const began = Date.now();
   const services = Object.keys(config.services).map(consulServiceName);
@@ -211,12 +225,18 @@ export async function untilTraefikCatchesUp(
   if (services.length === 0 || workers.length === 0) return 0;
   const opened: Array<Awaited<ReturnType<typeof connectToHost>>> = [];
   try {
-    const clients: Array<{ name: string; traefik: TraefikClient }> = [];
+    const clients: WorkerCatalogPath[] = [];
     for (const host of workers) {
       const ssh = await connectToHost(config, host, "require-pinned");
       opened.push(ssh);
       clients.push({
         name: host.name,
+        consul: new ConsulClient({
+          address: await tunnelUrl(ssh, remoteApiPorts.consul),
+          where: `127.0.0.1:${remoteApiPorts.consul} on ${host.name} (through SSH)`,
+          ...(config.secrets.consulToken ? { token: config.secrets.consulToken } : {}),
+          deadlineMs: 5000,
+        }),
         traefik: new TraefikClient({
           api: await tunnelUrl(ssh, remoteApiPorts.traefikApi),
           entrypoint: "http://127.0.0.1:1",
@@ -224,6 +244,11 @@ export async function untilTraefikCatchesUp(
         }),
       });
     }
+    if (options.serversWereAway)
+      await proveTraefiksReadCatalog(clients, {
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      });
     let lag: string[] = [];
     await waitFor(
       {

@@ -266,6 +266,8 @@ async function removeNomadContainers(nodeId: string): Promise<void> {
 
 export interface TraefikOptions extends StartOptions {
   consul?: Pick<ConsulAgent, "address">;
+  /** The token Traefik reads Consul's catalog with, when Consul enforces ACLs. */
+  consulToken?: string;
   nomad?: Pick<NomadAgent, "http">;
   /** Default: consulCatalog (and nomad too when a Nomad agent is given). */
   providers?: TraefikProvider[];
@@ -288,6 +290,7 @@ export async function startTraefik(options: TraefikOptions = {}): Promise<Traefi
         canary,
         providers,
         consul: options.consul?.address,
+        ...(options.consulToken ? { consulToken: options.consulToken } : {}),
         nomad: options.nomad?.http,
       }),
       null,

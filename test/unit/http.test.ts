@@ -105,6 +105,8 @@ describe("what a refused token needs", () => {
     ["GET", "/v1/health/service/elm-lang-org", 'service_prefix "" read and node_prefix "" read'],
     ["GET", "/v1/operator/raft/configuration", "operator read"],
     ["PUT", "/v1/acl/token", "acl write (a management token)"],
+    ["PUT", "/v1/agent/service/register", 'service_prefix "" write'],
+    ["PUT", "/v1/agent/token/agent", 'agent_prefix "" write'],
   ])("Consul %s %s: %s", (method, path, permission) => {
     expect(consulPermissionFor(method, path)).toBe(permission);
   });

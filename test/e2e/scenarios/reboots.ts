@@ -202,6 +202,11 @@ export function rebootAllScenario(): void {
     const r = timed.run;
     console.log(`reboot --all's timeline:\n${timed.timeline.join("\n")}`);
     expect(r.exitCode, errorOf(r)).toBe(0);
+    // Before the respread stops an allocation, the catalog is proven to reach every Traefik
+    // again after the manager's reboot (a mark through each worker's agent), not only equal.
+    expect(timed.timeline.join("\n")).toMatch(
+      new RegExp(`${host("manager", 1)}: every worker's Traefik reads Consul's catalog again`),
+    );
     const result = resultOf<RebootResult>(r);
     expect(result.outcome).toBe("rebooted");
     expect(result.rebooted.map((h) => h.host)).toEqual(hosts);

@@ -66,6 +66,11 @@ export function upgradeScenarios(): void {
         `upgrade: ${rep.hostname}: sent ${rep.sent}, failed ${failedRequests(rep)}, longest gap ${rep.longestGapMs} ms`,
       );
     expect(r.exitCode, errorOf(r)).toBe(0);
+    // The workers' drains wait until the catalog reaches every Traefik again after the
+    // manager's restart (a mark through each worker's agent).
+    expect(timed.timeline.join("\n")).toMatch(
+      new RegExp(`${host("manager", 1)}: every worker's Traefik reads Consul's catalog again`),
+    );
     const result = resultOf<UpgradeResult>(r);
     expect(result.outcome).toBe("upgraded");
     expect(result.cycled.map((h) => h.host)).toEqual(planned.plan.order.map((s) => s.host));
