@@ -2,6 +2,7 @@
  * The ingress upgrade, node by node (Nomad 1.10 has no deployments for system jobs): which job to
  * submit at each step, and what one worker's allocation says. Pure; tasks/ingress.ts does the I/O.
  */
+import semver from "semver";
 
 /** A job as Nomad returns it: groups by name, everything else passed through. */
 export interface JobWithGroups {
@@ -15,6 +16,24 @@ export function versionsByWorker(job: JobWithGroups | undefined): Record<string,
   const out: Record<string, string> = {};
   for (const g of job?.TaskGroups ?? []) out[g.Name] = g.Meta?.version ?? "?";
   return out;
+}
+
+/**
+ * The Traefik version the ingress runs, when its workers may differ (an upgrade stopped halfway):
+ * the one most workers run; on a tie the pinned one if it is among them, else the newest of
+ * them. Undefined before any worker runs a known version.
+ */
+export function prevailingVersion(versions: readonly string[], pinned: string): string | undefined {
+  const counts = new Map<string, number>();
+  // "?": a group without a version (versionsByWorker) counts for nothing.
+  for (const v of versions) if (v !== "?") counts.set(v, (counts.get(v) ?? 0) + 1);
+  const most = Math.max(0, ...counts.values());
+  const tied = [...counts.keys()].filter((v) => counts.get(v) === most);
+  if (tied.length === 0) return undefined;
+  if (tied.includes(pinned)) return pinned;
+  const newestFirst = (a: string, b: string) =>
+    semver.valid(a) && semver.valid(b) ? semver.rcompare(a, b) : b.localeCompare(a);
+  return tied.sort(newestFirst)[0];
 }
 
 export interface IngressRollout {

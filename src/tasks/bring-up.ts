@@ -61,6 +61,8 @@ import {
   rollIngress,
   pushTraefikImage,
   runningIngressVersion,
+  untilTraefikCatchesUp,
+  traefikCaughtUp,
   type IngressResult,
 } from "./ingress.js";
 import {
@@ -1100,7 +1102,20 @@ export function spreadServices(): Step<BringUpRun> {
     needs: ["inventory"],
     run: async (run, step) => {
       const moves = await withCluster(run.config, { signal: step.signal }, (apis) =>
-        respreadServices(run.config, apis, { log: (l) => step.log(l), signal: step.signal }),
+        respreadServices(run.config, apis, {
+          log: (l) => step.log(l),
+          signal: step.signal,
+          // The stopped allocation must leave every Traefik's routes within the job's shutdown
+          // delay: after the servers were away (a restore, a manager's reboot), a Traefik may
+          // not read the catalog yet (catalog-mark.ts).
+          beforeFirstMove: async () => {
+            const waited = await untilTraefikCatchesUp(run.config, run.inventory!, apis.consul, {
+              signal: step.signal,
+              serversWereAway: true,
+            });
+            step.log(traefikCaughtUp(waited, true));
+          },
+        }),
       );
       run.respread = moves;
       if (moves.length === 0) step.log("every service is spread as far as the workers allow");

@@ -36,6 +36,7 @@ import {
   rollIngress,
   runningIngressVersion,
   untilTraefikCatchesUp,
+  traefikCaughtUp,
 } from "./ingress.js";
 import { describeMove, movePackageData } from "./package-data.js";
 import { upgradeSecurityPackages } from "./package-upgrades.js";
@@ -217,12 +218,11 @@ async function backInService(
   const answered = await untilLoadBalancerUses(o, apis, host.name);
   if (answered) step(`the load balancer sends it requests again (${answered})`);
   step(
-    caughtUp(await untilTraefikCatchesUp(o.config, o.inventory, apis.consul, { signal: o.signal })),
+    traefikCaughtUp(
+      await untilTraefikCatchesUp(o.config, o.inventory, apis.consul, { signal: o.signal }),
+    ),
   );
 }
-
-const caughtUp = (waitedMs: number, readsAgain = false) =>
-  `every worker's Traefik ${readsAgain ? "reads Consul's catalog again and routes as it says" : "routes as Consul's catalog says"}${waitedMs > 2000 ? ` (after ${Math.round(waitedMs / 1000)} s)` : ""}`;
 
 /**
  * Sends requests through the load balancer, as visitors do, until one is answered by this
@@ -348,7 +348,7 @@ export async function cycleManager(o: CycleOptions, action: HostAction): Promise
     // worker's Traefik reads the catalog again and routes as it says (the next host's drain, the
     // respread).
     step(
-      caughtUp(
+      traefikCaughtUp(
         await untilTraefikCatchesUp(o.config, o.inventory, apis.consul, {
           signal: o.signal,
           serversWereAway: true,

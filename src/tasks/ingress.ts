@@ -15,6 +15,7 @@ import {
   stepJob,
   traefikLag,
   versionsByWorker,
+  prevailingVersion,
   workerAllocState,
   type JobWithGroups,
 } from "../plan/ingress.js";
@@ -285,10 +286,18 @@ export async function untilTraefikCatchesUp(
   }
 }
 
-/** The Traefik version the ingress runs now (its first worker's); the pinned one before any. */
+/** untilTraefikCatchesUp's result as progress says it. */
+export const traefikCaughtUp = (waitedMs: number, readsAgain = false): string =>
+  `every worker's Traefik ${readsAgain ? "reads Consul's catalog again and routes as it says" : "routes as Consul's catalog says"}${waitedMs > 2000 ? ` (after ${Math.round(waitedMs / 1000)} s)` : ""}`;
+
+/**
+ * The Traefik version the ingress runs now (plan/ingress.ts prevailingVersion: most workers',
+ * the pinned one on a tie); the pinned one before any.
+ */
 export async function runningIngressVersion(nomad: NomadClient): Promise<string> {
   const running = Object.values(versionsByWorker((await nomad.readJob(ingressJobName)) as never));
-  return running[0] ?? (await pinnedVersion("traefik"));
+  const pinned = await pinnedVersion("traefik");
+  return prevailingVersion(running, pinned) ?? pinned;
 }
 
 export interface RollIngressOptions {

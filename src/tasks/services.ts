@@ -134,7 +134,12 @@ export function allocationToMove(s: ObservedService): string | undefined {
 export async function respreadServices(
   config: LoadedConfig,
   apis: ClusterApis,
-  options: { log: (line: string) => void; signal?: AbortSignal },
+  options: {
+    log: (line: string) => void;
+    signal?: AbortSignal;
+    /** Before the first allocation is stopped, and only when one is. */
+    beforeFirstMove?: () => Promise<void>;
+  },
 ): Promise<string[]> {
   const moves: string[] = [];
   // Bounded: a service never needs more moves than it has allocations.
@@ -148,6 +153,7 @@ export async function respreadServices(
     const id = lost && allocationToMove(lost);
     if (!lost || !id) break;
     const from = lost.allocations.find((a) => a.id === id)!.node;
+    if (round === 0) await options.beforeFirstMove?.();
     options.log(`${lost.service}: moving allocation ${id} off ${from} (its spread is lost)`);
     const full = (await apis.nomad.jobAllocations(lost.service)).data.find((a) =>
       a.ID.startsWith(id),

@@ -4,6 +4,7 @@ import {
   stepJob,
   traefikLag,
   versionsByWorker,
+  prevailingVersion,
   workerAllocState,
   type AllocSummary,
   type JobWithGroups,
@@ -42,6 +43,21 @@ describe("ingress rollout, node by node", () => {
     const step = stepJob(current, desired, ["w1"], ["w1", "w2", "w3"]);
     expect(versionsByWorker(step)).toEqual({ w1: "2", w2: "1", w3: "2" });
     expect(stepJob(undefined, desired, [], ["w1"])).toBe(desired);
+  });
+
+  it("the version the ingress runs, its workers differing after an upgrade stopped halfway: most workers', the pinned one on a tie, else the newest tied", () => {
+    expect(prevailingVersion(["3.6.12", "3.6.13", "3.6.12"], "3.6.13")).toBe("3.6.12");
+    expect(prevailingVersion(["3.6.13", "3.6.12"], "3.6.12")).toBe("3.6.12");
+    expect(prevailingVersion(["3.6.12", "3.6.13"], "3.6.13")).toBe("3.6.13");
+    expect(prevailingVersion(["3.6.12", "3.6.13"], "3.6.14")).toBe("3.6.13");
+    expect(prevailingVersion(["3.6.9", "3.6.10"], "3.6.14")).toBe("3.6.10");
+    expect(prevailingVersion(["3.6.12-e2e-1", "3.6.12-e2e-1", "3.6.13"], "3.6.12")).toBe(
+      "3.6.12-e2e-1",
+    );
+    // A group without a version (Meta lost) counts for nothing.
+    expect(prevailingVersion(["?", "?", "3.6.12"], "3.6.13")).toBe("3.6.12");
+    expect(prevailingVersion([], "3.6.13")).toBeUndefined();
+    expect(prevailingVersion(["?"], "3.6.13")).toBeUndefined();
   });
 
   it("groups are named after the workers and carry the version without its 'v'", () => {
