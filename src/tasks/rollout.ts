@@ -132,14 +132,21 @@ export function takeDeployLockStep(command: string): Step<RolloutState> {
  * plan alone would wrongly say "already deployed".
  */
 export async function refuseIfDeploying(apis: ClusterApis, service: string): Promise<void> {
-  const holder = await describeLockHolder(apis.consul, deployLockKey);
-  if (holder) {
-    throw new ConflictError(
+  const underWay = (holder: string) =>
+    new ConflictError(
       `another deploy is under way: ${deployLockKey} is locked by ${holder}`,
       "wait for it to finish, then run again",
     );
+  const holder = await describeLockHolder(apis.consul, deployLockKey);
+  if (holder) throw underWay(holder);
+  try {
+    await refuseIfDeploymentActive(apis, service);
+  } catch (error) {
+    // Another deploy may have taken the lock and registered between the two looks: its
+    // deployment is not one nobody finishes, so name its holder, not `nomad deployment fail`.
+    const now = await describeLockHolder(apis.consul, deployLockKey);
+    throw now ? underWay(now) : error;
   }
-  await refuseIfDeploymentActive(apis, service);
 }
 
 /** Refuses while the service's latest deployment is still under way (exit 3). */
